@@ -1,0 +1,61 @@
+/* index.h - lock-free in-memory hash index: key hash -> packed location.
+ *
+ * Contract:
+ * - A slot is one 64-bit word: a fingerprint taken from the key hash and a
+ *   44-bit payload (the location, packed by the storage layer; opaque here).
+ *   The index is a multimap on fingerprints: two keys may share one, so a
+ *   lookup returns every candidate payload and the caller settles which one
+ *   is its key by reading the record.
+ * - Entries are identified for update and removal by (hash, exact payload):
+ *   a payload (a record's location) is unique in the store.
+ * - Readers never block and never take a lock; writers use CAS. Any number of
+ *   threads may read and write at once.
+ * - The table grows by incremental migration (no stop-the-world): while a
+ *   resize is running, operations help move a bounded number of slots.
+ * - RAM: 8 bytes a slot, grown at 3/4 load: <= 16 bytes a key at steady state.
+ */
+#ifndef DV_INDEX_H
+#define DV_INDEX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define INDEX_PAYLOAD_BITS 44u
+#define INDEX_PAYLOAD_MASK ((1ull << INDEX_PAYLOAD_BITS) - 1)
+
+struct index;
+
+/* Create with room for about capacity_hint keys before the first resize. */
+int index_create(struct index **out, uint64_t capacity_hint);
+void index_destroy(struct index *idx);
+
+/* Up to max payloads whose fingerprint matches hash, in probe order.
+ * Returns how many were written; more may exist if it returns max. */
+unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsigned max);
+
+/* Add an entry. The caller guarantees no entry exists for the same key.
+ * 0, or -ENOMEM when the table cannot grow. */
+int index_insert(struct index *idx, uint64_t hash, uint64_t payload);
+
+/* Replace the entry (hash, old) by (hash, new) atomically. 0, or -ENOENT
+ * when no entry has exactly that payload (it changed or was removed). */
+int index_replace(struct index *idx, uint64_t hash, uint64_t old_payload, uint64_t new_payload);
+
+/* Remove the entry (hash, payload). 0 or -ENOENT. */
+int index_remove(struct index *idx, uint64_t hash, uint64_t payload);
+
+/* True when an entry (hash, payload) exists. */
+bool index_contains(struct index *idx, uint64_t hash, uint64_t payload);
+
+/* Visit every entry whose hash's top bits fall in the home-bucket range
+ * covering [hash_lo, hash_hi]; the visitor gets the payload and may see a
+ * few entries outside the range (the caller filters). Entries inserted or
+ * removed during the walk may or may not be seen. Stops early when the
+ * visitor returns false. */
+typedef bool (*index_visit_fn)(void *arg, uint64_t payload);
+void index_walk(struct index *idx, uint64_t hash_lo, uint64_t hash_hi, index_visit_fn fn, void *arg);
+
+uint64_t index_count(const struct index *idx);      /* live entries */
+uint64_t index_bytes(const struct index *idx);      /* RAM held by tables */
+
+#endif
