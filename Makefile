@@ -46,4 +46,5 @@ bench: $(BUILD)/dynvme
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
+-include $(wildcard src/*/*.mk)
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
