@@ -1,18 +1,24 @@
 /* index.h - lock-free in-memory hash index: key hash -> packed location.
  *
  * Contract:
- * - A slot is one 64-bit word: a fingerprint taken from the key hash and a
- *   44-bit payload (the location, packed by the storage layer; opaque here).
- *   The index is a multimap on fingerprints: two keys may share one, so a
+ * - The table is split into 4096 segments by the top 12 bits of the hash.
+ *   A segment is an open-addressed table of 64-bit slots: a 19-bit
+ *   fingerprint (the next 19 hash bits; it also gives the home slot, so a
+ *   segment can be rehashed without the key) and a 44-bit payload (the
+ *   location, packed by the storage layer; opaque here).
+ * - The index is a multimap on fingerprints: two keys may share one, so a
  *   lookup returns every candidate payload and the caller settles which one
  *   is its key by reading the record.
  * - Entries are identified for update and removal by (hash, exact payload):
  *   a payload (a record's location) is unique in the store.
  * - Readers never block and never take a lock; writers use CAS. Any number of
  *   threads may read and write at once.
- * - The table grows by incremental migration (no stop-the-world): while a
- *   resize is running, operations help move a bounded number of slots.
- * - RAM: 8 bytes a slot, grown at 3/4 load: <= 16 bytes a key at steady state.
+ * - A segment grows on its own (no stop-the-world): slots are frozen one by
+ *   one, copied to the new table and marked moved; readers read through,
+ *   writers help finish the copy. Retired tables are freed once no
+ *   operation is inside the segment.
+ * - RAM: 8 bytes a slot, grown at 3/4 load to 3/8: 11 to 21 bytes a key, 13
+ *   at 10 million keys.
  */
 #ifndef DV_INDEX_H
 #define DV_INDEX_H
@@ -47,9 +53,9 @@ int index_remove(struct index *idx, uint64_t hash, uint64_t payload);
 /* True when an entry (hash, payload) exists. */
 bool index_contains(struct index *idx, uint64_t hash, uint64_t payload);
 
-/* Visit every entry whose hash's top bits fall in the home-bucket range
- * covering [hash_lo, hash_hi]; the visitor gets the payload and may see a
- * few entries outside the range (the caller filters). Entries inserted or
+/* Visit every entry whose top 31 hash bits (segment and fingerprint) fall
+ * in those of [hash_lo, hash_hi]; the visitor gets the payload and may see
+ * a few entries just outside the range (the caller filters). Entries inserted or
  * removed during the walk may or may not be seen. Stops early when the
  * visitor returns false. */
 typedef bool (*index_visit_fn)(void *arg, uint64_t payload);

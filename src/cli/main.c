@@ -1,0 +1,32 @@
+/* main.c - the dynvme binary: one subcommand per job. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+	"usage: dynvme <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  check PATH          verify a data file or block device offline (every record,\n"
+	"                      every checksum, zone indexes against records, index\n"
+	"                      entries); exit 0 clean, 1 damage found, 2 cannot check\n"
+	"  bench engine [...]  storage engine benchmark (dynvme bench engine --help)\n"
+	"  help                this text\n"
+	"\n"
+	"The node server (serve), local clusters (cluster) and the admin client (admin)\n"
+	"are not built yet; see the issues.\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "help") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	if (!strcmp(argv[1], "check"))
+		return cli_check(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bench"))
+		return cli_bench(argc - 1, argv + 1);
+	fprintf(stderr, "dynvme: unknown command '%s'\n\n%s", argv[1], usage);
+	return 2;
+}

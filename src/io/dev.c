@@ -1,0 +1,106 @@
+/* dev.c - backend-independent parts of the device interface. */
+#include "io/dev.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/constants.h"
+
+static bool req_is_aligned(const struct dev *dev, const struct dev_req *req)
+{
+	return req->off % DV_BLOCK_BYTES == 0 && req->len % DV_BLOCK_BYTES == 0 &&
+	       req->len > 0 && (uintptr_t)req->buf % DV_BLOCK_BYTES == 0 &&
+	       req->off + req->len <= dev->info.size_bytes;
+}
+
+int dev_submit(struct dev *dev, struct dev_req *req)
+{
+	DV_ASSERT(req->done != NULL);
+	DV_ASSERT(req->op == DEV_READ || req->op == DEV_WRITE);
+	if (!req_is_aligned(dev, req))
+		return -EINVAL;
+	int err = dev->ops->submit(dev, req);
+	if (err == 0)
+		dev->in_flight++;
+	return err;
+}
+
+int dev_poll(struct dev *dev, unsigned min_complete)
+{
+	DV_ASSERT(min_complete <= dev->in_flight);
+	return dev->ops->poll(dev, min_complete);
+}
+
+int dev_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
+{
+	DV_ASSERT(off % DV_BLOCK_BYTES == 0 && len % DV_BLOCK_BYTES == 0);
+	DV_ASSERT(off + len <= dev->info.size_bytes);
+	return dev->ops->zone_reset(dev, off, len);
+}
+
+int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
+{
+	DV_ASSERT(off + len <= dev->info.size_bytes);
+	return dev->ops->zone_finish ? dev->ops->zone_finish(dev, off, len) : 0;
+}
+
+int dev_clone(struct dev *dev, struct dev **out) { return dev->ops->clone(dev, out); }
+
+void dev_close(struct dev *dev)
+{
+	if (!dev)
+		return;
+	DV_ASSERT(dev->in_flight == 0);
+	dev->ops->close(dev);
+}
+
+struct sync_wait {
+	bool done;
+};
+
+static void sync_done(struct dev_req *req)
+{
+	struct sync_wait *w = req->ctx;
+	w->done = true;
+}
+
+static int dev_rw_sync(struct dev *dev, enum dev_op op, uint64_t off, void *buf, uint32_t len)
+{
+	struct sync_wait w = {false};
+	struct dev_req req = {.op = op, .len = len, .off = off, .buf = buf,
+			      .done = sync_done, .ctx = &w};
+	int err = dev_submit(dev, &req);
+	if (err)
+		return err;
+	/* Bounded: each poll completes at least one request and ours is in flight. */
+	for (unsigned i = 0; !w.done; i++) {
+		DV_ASSERT(i <= dev->in_flight + 1u);
+		err = dev_poll(dev, 1);
+		if (err < 0)
+			return err;
+	}
+	return req.res < 0 ? req.res : 0;
+}
+
+int dev_read_sync(struct dev *dev, uint64_t off, void *buf, uint32_t len)
+{
+	return dev_rw_sync(dev, DEV_READ, off, buf, len);
+}
+
+int dev_write_sync(struct dev *dev, uint64_t off, const void *buf, uint32_t len)
+{
+	return dev_rw_sync(dev, DEV_WRITE, off, (void *)buf, len);
+}
+
+void *dev_buf_alloc(uint64_t len)
+{
+	void *p = NULL;
+	if (posix_memalign(&p, DV_BLOCK_BYTES, DV_ROUND_UP(len, DV_BLOCK_BYTES)))
+		return NULL;
+	memset(p, 0, DV_ROUND_UP(len, DV_BLOCK_BYTES));
+	return p;
+}
+
+void dev_buf_free(void *buf) { free(buf); }

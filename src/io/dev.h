@@ -1,0 +1,95 @@
+/* dev.h - a block device behind a completion-based interface.
+ *
+ * Contract:
+ * - dev_submit() queues a request and never blocks; dev_poll() sends what is
+ *   queued, waits for at least min_complete completions and calls each
+ *   request's done() callback on the polling thread. A request belongs to
+ *   the device from submit until done() is called.
+ * - Offsets and lengths are multiples of DV_BLOCK_BYTES and buffers are
+ *   DV_BLOCK_BYTES-aligned (O_DIRECT). Every write is durable when it
+ *   completes successfully (RWF_DSYNC); a failed write has an unknown effect
+ *   on the range and is never retried here.
+ * - req->res is the byte count on success or a negative errno; a short
+ *   transfer is reported as -EIO.
+ * - One dev handle is used by one thread; dev_clone() gives another thread
+ *   its own handle (its own ring) on the same medium.
+ * Backends: io_uring on a regular file or block device (dev_uring.c), and
+ * memory with fault injection for tests (dev_mem.c).
+ */
+#ifndef DV_DEV_H
+#define DV_DEV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum dev_op { DEV_READ = 1, DEV_WRITE = 2 };
+
+struct dev_req {
+	enum dev_op op;
+	uint32_t len;
+	uint64_t off;
+	void *buf;
+	int32_t res;
+	void (*done)(struct dev_req *req);
+	void *ctx;
+	struct dev_req *next; /* backend-private link while queued */
+};
+
+struct dev_info {
+	uint64_t size_bytes;
+	uint32_t logical_block_bytes; /* detected; divides DV_BLOCK_BYTES */
+	bool is_block_device;
+	bool zoned;               /* real zoned device (sysfs queue/zoned) */
+	uint64_t zone_bytes;      /* device zone size when zoned, else 0 */
+	uint32_t conventional_zones; /* leading zones that allow overwrite */
+};
+
+struct dev;
+
+struct dev_ops {
+	int (*submit)(struct dev *dev, struct dev_req *req);
+	int (*poll)(struct dev *dev, unsigned min_complete);
+	int (*zone_reset)(struct dev *dev, uint64_t off, uint64_t len);
+	int (*zone_finish)(struct dev *dev, uint64_t off, uint64_t len);
+	int (*clone)(struct dev *dev, struct dev **out);
+	void (*close)(struct dev *dev);
+};
+
+/* Common head of every backend's device struct. */
+struct dev {
+	const struct dev_ops *ops;
+	struct dev_info info;
+	unsigned in_flight;
+};
+
+struct dev_open_opts {
+	uint64_t create_bytes; /* regular file: create and preallocate this size if absent */
+	unsigned queue_depth;  /* io_uring entries; 0 = 256 */
+	bool read_only;
+};
+
+int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts);
+
+static inline const struct dev_info *dev_info(const struct dev *dev) { return &dev->info; }
+static inline unsigned dev_in_flight(const struct dev *dev) { return dev->in_flight; }
+int dev_submit(struct dev *dev, struct dev_req *req);
+int dev_poll(struct dev *dev, unsigned min_complete);
+/* Discard a zone so it can be written again from its start: zone reset on a
+ * zoned device, hole punch (file) or BLKDISCARD (block device) otherwise.
+ * Synchronous: zone resets are rare and happen off the request path. */
+int dev_zone_reset(struct dev *dev, uint64_t off, uint64_t len);
+/* Tell a zoned device a zone is full (no-op when emulated). */
+int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len);
+int dev_clone(struct dev *dev, struct dev **out);
+void dev_close(struct dev *dev);
+
+/* Synchronous helpers for start-up and offline tools: submit one request and
+ * poll until it completes. Not for the request path. */
+int dev_read_sync(struct dev *dev, uint64_t off, void *buf, uint32_t len);
+int dev_write_sync(struct dev *dev, uint64_t off, const void *buf, uint32_t len);
+
+/* Aligned buffer allocation for O_DIRECT. */
+void *dev_buf_alloc(uint64_t len);
+void dev_buf_free(void *buf);
+
+#endif

@@ -1,0 +1,265 @@
+/* dev_mem.c - in-memory device with fault injection (see dev_mem.h).
+ * Requests complete in dev_poll(), in submission order. The medium is shared
+ * by clones and guarded by a mutex: this backend is for tests, not speed. */
+#include "io/dev_mem.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/constants.h"
+
+#define SECTOR_BYTES 512u
+
+struct medium {
+	pthread_mutex_t lock;
+	uint8_t *bytes;
+	uint64_t size;
+	unsigned refs;
+	struct dev_fault_plan plan;
+	struct dev_fault_stats stats;
+	uint64_t prng;
+};
+
+struct dev_mem {
+	struct dev base;
+	struct medium *m;
+	struct dev_req *head, *tail;
+};
+
+static const struct dev_ops mem_ops;
+
+static struct dev_mem *to_mem(const struct dev *dev)
+{
+	DV_ASSERT(dev->ops == &mem_ops);
+	return (struct dev_mem *)dev;
+}
+
+static uint64_t prng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static bool roll(struct medium *m, uint32_t ppm)
+{
+	if (ppm == 0 || m->stats.writes <= m->plan.faults_after_writes)
+		return false;
+	return prng_next(&m->prng) % 1000000u < ppm;
+}
+
+static int mem_submit(struct dev *dev, struct dev_req *req)
+{
+	struct dev_mem *d = to_mem(dev);
+	req->next = NULL;
+	if (d->tail)
+		d->tail->next = req;
+	else
+		d->head = req;
+	d->tail = req;
+	return 0;
+}
+
+static void flip_random_bit(struct medium *m, uint8_t *buf, uint32_t len)
+{
+	uint64_t bit = prng_next(&m->prng) % ((uint64_t)len * 8);
+	buf[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+}
+
+/* Power cut in the middle of this write: each sector lands or not. */
+static void tear_write(struct medium *m, const struct dev_req *req)
+{
+	for (uint32_t s = 0; s < req->len / SECTOR_BYTES; s++) {
+		if (prng_next(&m->prng) & 1) {
+			memcpy(m->bytes + req->off + s * SECTOR_BYTES,
+			       (const uint8_t *)req->buf + s * SECTOR_BYTES, SECTOR_BYTES);
+			m->stats.torn_sectors_kept++;
+		} else {
+			m->stats.torn_sectors_lost++;
+		}
+	}
+}
+
+static int32_t do_write(struct medium *m, const struct dev_req *req)
+{
+	if (m->stats.power_cut)
+		return -EIO;
+	m->stats.writes++;
+	if (m->plan.power_cut_after_writes && m->stats.writes > m->plan.power_cut_after_writes) {
+		tear_write(m, req);
+		m->stats.power_cut = true;
+		return -EIO;
+	}
+	if (roll(m, m->plan.write_eio_ppm)) {
+		m->stats.write_eio++;
+		return -EIO;
+	}
+	if (roll(m, m->plan.write_lost_ppm)) {
+		m->stats.write_lost++;
+		return (int32_t)req->len;
+	}
+	memcpy(m->bytes + req->off, req->buf, req->len);
+	if (roll(m, m->plan.write_flip_ppm)) {
+		m->stats.write_flip++;
+		flip_random_bit(m, m->bytes + req->off, req->len);
+	}
+	return (int32_t)req->len;
+}
+
+static int32_t do_read(struct medium *m, const struct dev_req *req)
+{
+	if (m->stats.power_cut)
+		return -EIO;
+	m->stats.reads++;
+	if (roll(m, m->plan.read_eio_ppm)) {
+		m->stats.read_eio++;
+		return -EIO;
+	}
+	memcpy(req->buf, m->bytes + req->off, req->len);
+	if (roll(m, m->plan.read_flip_ppm)) {
+		m->stats.read_flip++;
+		flip_random_bit(m, req->buf, req->len);
+	}
+	return (int32_t)req->len;
+}
+
+static int mem_poll(struct dev *dev, unsigned min_complete)
+{
+	struct dev_mem *d = to_mem(dev);
+	int done = 0;
+	/* Complete everything queued: bounded by the queue length. */
+	while (d->head) {
+		struct dev_req *req = d->head;
+		d->head = req->next;
+		if (!d->head)
+			d->tail = NULL;
+		pthread_mutex_lock(&d->m->lock);
+		req->res = req->op == DEV_WRITE ? do_write(d->m, req) : do_read(d->m, req);
+		pthread_mutex_unlock(&d->m->lock);
+		DV_ASSERT(dev->in_flight > 0);
+		dev->in_flight--;
+		req->done(req);
+		done++;
+	}
+	DV_ASSERT((unsigned)done >= min_complete || dev->in_flight == 0);
+	return done;
+}
+
+static int mem_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
+{
+	struct dev_mem *d = to_mem(dev);
+	pthread_mutex_lock(&d->m->lock);
+	int err = d->m->stats.power_cut ? -EIO : 0;
+	if (!err)
+		memset(d->m->bytes + off, 0, len);
+	pthread_mutex_unlock(&d->m->lock);
+	return err;
+}
+
+static int mem_wrap(struct dev **out, struct medium *m)
+{
+	struct dev_mem *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->base.ops = &mem_ops;
+	d->base.info.size_bytes = m->size;
+	d->base.info.logical_block_bytes = SECTOR_BYTES;
+	d->m = m;
+	pthread_mutex_lock(&m->lock);
+	m->refs++;
+	pthread_mutex_unlock(&m->lock);
+	*out = &d->base;
+	return 0;
+}
+
+static int mem_clone(struct dev *dev, struct dev **out) { return mem_wrap(out, to_mem(dev)->m); }
+
+static void mem_close(struct dev *dev)
+{
+	struct dev_mem *d = to_mem(dev);
+	pthread_mutex_lock(&d->m->lock);
+	unsigned refs = --d->m->refs;
+	pthread_mutex_unlock(&d->m->lock);
+	if (refs == 0) {
+		pthread_mutex_destroy(&d->m->lock);
+		free(d->m->bytes);
+		free(d->m);
+	}
+	free(d);
+}
+
+static const struct dev_ops mem_ops = {
+	.submit = mem_submit,
+	.poll = mem_poll,
+	.zone_reset = mem_zone_reset,
+	.zone_finish = NULL,
+	.clone = mem_clone,
+	.close = mem_close,
+};
+
+int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,
+		      const struct dev_fault_plan *plan)
+{
+	if (size == 0 || size % DV_BLOCK_BYTES)
+		return -EINVAL;
+	struct medium *m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->bytes = image ? malloc(size) : calloc(1, size);
+	if (!m->bytes) {
+		free(m);
+		return -ENOMEM;
+	}
+	if (image)
+		memcpy(m->bytes, image, size);
+	m->size = size;
+	if (plan)
+		m->plan = *plan;
+	m->prng = m->plan.seed;
+	pthread_mutex_init(&m->lock, NULL);
+	int err = mem_wrap(out, m);
+	if (err) {
+		pthread_mutex_destroy(&m->lock);
+		free(m->bytes);
+		free(m);
+	}
+	return err;
+}
+
+int dev_open_mem(struct dev **out, uint64_t size, const struct dev_fault_plan *plan)
+{
+	return dev_open_mem_copy(out, NULL, size, plan);
+}
+
+const uint8_t *dev_mem_image(const struct dev *dev) { return to_mem(dev)->m->bytes; }
+
+struct dev_fault_stats dev_mem_stats(const struct dev *dev)
+{
+	struct medium *m = to_mem(dev)->m;
+	pthread_mutex_lock(&m->lock);
+	struct dev_fault_stats s = m->stats;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+void dev_mem_set_plan(struct dev *dev, const struct dev_fault_plan *plan)
+{
+	struct medium *m = to_mem(dev)->m;
+	pthread_mutex_lock(&m->lock);
+	m->plan = *plan;
+	m->prng = plan->seed;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void dev_mem_flip_bit(struct dev *dev, uint64_t off, unsigned bit)
+{
+	struct medium *m = to_mem(dev)->m;
+	DV_ASSERT(off < m->size && bit < 8);
+	pthread_mutex_lock(&m->lock);
+	m->bytes[off] ^= (uint8_t)(1u << bit);
+	pthread_mutex_unlock(&m->lock);
+}

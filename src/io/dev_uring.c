@@ -1,0 +1,310 @@
+/* dev_uring.c - the real device: a regular file or block device driven with
+ * O_DIRECT through one io_uring per handle.
+ *
+ * Writes carry RWF_DSYNC, so a completed write is on stable media (the
+ * kernel issues FUA or a cache flush as the device needs). On a real zoned
+ * device, zone reset and finish use the BLKRESETZONE / BLKFINISHZONE
+ * ioctls; elsewhere a reset punches a hole (file) or discards (block device).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/blkzoned.h>
+#include <linux/falloc.h>
+#include <linux/fs.h>
+#include <liburing.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "base/assert.h"
+#include "base/constants.h"
+#include "io/dev.h"
+
+struct dev_uring {
+	struct dev base;
+	int fd;
+	bool owns_fd;
+	unsigned queue_depth;
+	struct io_uring ring;
+};
+
+static const struct dev_ops uring_ops;
+
+static struct dev_uring *to_uring(struct dev *dev)
+{
+	DV_ASSERT(dev->ops == &uring_ops);
+	return (struct dev_uring *)dev;
+}
+
+static int uring_submit(struct dev *dev, struct dev_req *req)
+{
+	struct dev_uring *u = to_uring(dev);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+	if (!sqe) {
+		/* Ring full: hand what is queued to the kernel and try once more. */
+		int err = io_uring_submit(&u->ring);
+		if (err < 0)
+			return err;
+		sqe = io_uring_get_sqe(&u->ring);
+		if (!sqe)
+			return -EAGAIN;
+	}
+	if (req->op == DEV_READ) {
+		io_uring_prep_read(sqe, u->fd, req->buf, req->len, req->off);
+	} else {
+		io_uring_prep_write(sqe, u->fd, req->buf, req->len, req->off);
+		sqe->rw_flags = RWF_DSYNC;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	return 0;
+}
+
+static void complete_one(struct dev *dev, struct io_uring_cqe *cqe)
+{
+	struct dev_req *req = io_uring_cqe_get_data(cqe);
+	DV_ASSERT(req != NULL);
+	DV_ASSERT(dev->in_flight > 0);
+	req->res = cqe->res;
+	if (cqe->res >= 0 && (uint32_t)cqe->res != req->len)
+		req->res = -EIO; /* short transfer on a block-aligned request */
+	dev->in_flight--;
+	req->done(req);
+}
+
+static int uring_poll(struct dev *dev, unsigned min_complete)
+{
+	struct dev_uring *u = to_uring(dev);
+	int err = io_uring_submit_and_wait(&u->ring, min_complete);
+	if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
+		return err;
+	int done = 0;
+	struct io_uring_cqe *cqe;
+	/* Bounded by the completion queue size per call. */
+	for (unsigned i = 0; i < u->queue_depth * 2 && io_uring_peek_cqe(&u->ring, &cqe) == 0; i++) {
+		struct io_uring_cqe copy = *cqe;
+		io_uring_cqe_seen(&u->ring, cqe);
+		complete_one(dev, &copy);
+		done++;
+	}
+	return done;
+}
+
+static int zone_ioctl(struct dev_uring *u, unsigned long cmd, uint64_t off, uint64_t len)
+{
+	struct blk_zone_range range = {.sector = off >> 9, .nr_sectors = len >> 9};
+	return ioctl(u->fd, cmd, &range) ? -errno : 0;
+}
+
+static int uring_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
+{
+	struct dev_uring *u = to_uring(dev);
+	if (dev->info.zoned)
+		return zone_ioctl(u, BLKRESETZONE, off, len);
+	if (dev->info.is_block_device) {
+		uint64_t range[2] = {off, len};
+		/* Not every device discards; an unsupported discard is not an
+		 * error, since zone generations hide the old records anyway. */
+		if (ioctl(u->fd, BLKDISCARD, range) && errno != EOPNOTSUPP)
+			return -errno;
+		return 0;
+	}
+	if (fallocate(u->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) &&
+	    errno != EOPNOTSUPP)
+		return -errno;
+	return 0;
+}
+
+static int uring_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
+{
+	if (!dev->info.zoned)
+		return 0;
+	return zone_ioctl(to_uring(dev), BLKFINISHZONE, off, len);
+}
+
+static int uring_init(struct dev_uring *u, unsigned queue_depth)
+{
+	u->queue_depth = queue_depth ? queue_depth : 256;
+	return io_uring_queue_init(u->queue_depth, &u->ring, 0);
+}
+
+static int uring_clone(struct dev *dev, struct dev **out)
+{
+	struct dev_uring *src = to_uring(dev);
+	struct dev_uring *u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->base = src->base;
+	u->base.in_flight = 0;
+	u->fd = src->fd;
+	u->owns_fd = false;
+	int err = uring_init(u, src->queue_depth);
+	if (err) {
+		free(u);
+		return err;
+	}
+	*out = &u->base;
+	return 0;
+}
+
+static void uring_close(struct dev *dev)
+{
+	struct dev_uring *u = to_uring(dev);
+	io_uring_queue_exit(&u->ring);
+	if (u->owns_fd)
+		close(u->fd);
+	free(u);
+}
+
+static const struct dev_ops uring_ops = {
+	.submit = uring_submit,
+	.poll = uring_poll,
+	.zone_reset = uring_zone_reset,
+	.zone_finish = uring_zone_finish,
+	.clone = uring_clone,
+	.close = uring_close,
+};
+
+static int read_sysfs_u64(const char *path, uint64_t *out)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	char buf[64] = {0};
+	bool ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*out = strtoull(buf, NULL, 10);
+	return 0;
+}
+
+/* Zoned model from sysfs; "none" (or no file) means a conventional device. */
+static int probe_zoned(struct dev_info *info, dev_t rdev)
+{
+	char path[128], model[32] = {0};
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/zoned", major(rdev), minor(rdev));
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	bool ok = fgets(model, sizeof(model), f) != NULL;
+	fclose(f);
+	if (!ok || strncmp(model, "none", 4) == 0)
+		return 0;
+	uint64_t chunk_sectors = 0;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/chunk_sectors", major(rdev), minor(rdev));
+	int err = read_sysfs_u64(path, &chunk_sectors);
+	if (err || chunk_sectors == 0)
+		return err ? err : -EIO;
+	info->zoned = true;
+	info->zone_bytes = chunk_sectors << 9;
+	return 0;
+}
+
+/* On a zoned device, count the leading conventional zones (the superblock
+ * needs overwritable space). */
+static int count_conventional_zones(int fd, struct dev_info *info)
+{
+	enum { BATCH = 64 };
+	size_t sz = sizeof(struct blk_zone_report) + BATCH * sizeof(struct blk_zone);
+	struct blk_zone_report *rep = calloc(1, sz);
+	if (!rep)
+		return -ENOMEM;
+	rep->sector = 0;
+	rep->nr_zones = BATCH;
+	int err = ioctl(fd, BLKREPORTZONE, rep) ? -errno : 0;
+	for (uint32_t i = 0; !err && i < rep->nr_zones; i++) {
+		if (rep->zones[i].type != BLK_ZONE_TYPE_CONVENTIONAL)
+			break;
+		info->conventional_zones++;
+	}
+	free(rep);
+	return err;
+}
+
+static int probe_block_device(int fd, struct dev_info *info, const struct stat *st)
+{
+	uint64_t size = 0;
+	int lbs = 0;
+	if (ioctl(fd, BLKGETSIZE64, &size) || ioctl(fd, BLKSSZGET, &lbs))
+		return -errno;
+	info->is_block_device = true;
+	info->size_bytes = size;
+	info->logical_block_bytes = (uint32_t)lbs;
+	int err = probe_zoned(info, st->st_rdev);
+	if (!err && info->zoned)
+		err = count_conventional_zones(fd, info);
+	return err;
+}
+
+static int probe_file(int fd, struct dev_info *info, const struct stat *st)
+{
+	info->size_bytes = (uint64_t)st->st_size;
+	info->logical_block_bytes = 512;
+#ifdef STATX_DIOALIGN
+	struct statx sx;
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
+	    sx.stx_dio_offset_align)
+		info->logical_block_bytes = sx.stx_dio_offset_align;
+#else
+	(void)fd;
+#endif
+	return 0;
+}
+
+/* Create a regular file of the given size with all blocks allocated and
+ * written, so later O_DIRECT overwrites need no metadata update. */
+static int create_file(const char *path, uint64_t bytes)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int err = 0;
+	if (fallocate(fd, 0, 0, (off_t)bytes))
+		err = -errno;
+	if (!err && fsync(fd))
+		err = -errno;
+	close(fd);
+	if (err)
+		unlink(path);
+	return err;
+}
+
+int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts)
+{
+	struct stat st;
+	if (stat(path, &st) != 0) {
+		if (errno != ENOENT || opts->create_bytes == 0 || opts->read_only)
+			return -errno;
+		int err = create_file(path, opts->create_bytes);
+		if (err)
+			return err;
+	}
+	int fd = open(path, (opts->read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct dev_uring *u = calloc(1, sizeof(*u));
+	int err = u ? 0 : -ENOMEM;
+	if (!err && fstat(fd, &st))
+		err = -errno;
+	if (!err)
+		err = S_ISBLK(st.st_mode) ? probe_block_device(fd, &u->base.info, &st)
+					  : probe_file(fd, &u->base.info, &st);
+	if (!err && (DV_BLOCK_BYTES % u->base.info.logical_block_bytes != 0))
+		err = -EOPNOTSUPP; /* logical block larger than 4 KiB */
+	if (!err)
+		err = uring_init(u, opts->queue_depth);
+	if (err) {
+		free(u);
+		close(fd);
+		return err;
+	}
+	u->base.ops = &uring_ops;
+	u->fd = fd;
+	u->owns_fd = true;
+	*out = &u->base;
+	return 0;
+}

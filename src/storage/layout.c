@@ -1,0 +1,189 @@
+#include "storage/layout.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/constants.h"
+#include "base/error.h"
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+uint32_t sb_bytes(uint32_t zone_count)
+{
+	DV_ASSERT(zone_count <= DV_ZONE_COUNT_MAX);
+	return DV_ROUND_UP(SB_HDR_BYTES + 16u * zone_count, DV_BLOCK_BYTES);
+}
+
+int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t reserved_front)
+{
+	if (zone_bytes < DV_ZONE_BYTES_MIN || zone_bytes > DV_ZONE_BYTES_MAX || zone_bytes % DV_BLOCK_BYTES)
+		return -EINVAL;
+	uint64_t front = reserved_front ? reserved_front
+				       : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20);
+	if (device_bytes < front + DV_ZONE_COUNT_MIN * zone_bytes)
+		return -ENOSPC;
+	uint64_t zones = (device_bytes - front) / zone_bytes;
+	if (zones > DV_ZONE_COUNT_MAX)
+		zones = DV_ZONE_COUNT_MAX;
+	memset(sb, 0, sizeof(*sb));
+	sb->block_bytes = DV_BLOCK_BYTES;
+	sb->zone_bytes = zone_bytes;
+	sb->zone_count = (uint32_t)zones;
+	sb->data_start = front;
+	sb->device_bytes = device_bytes;
+	DV_ASSERT(2ull * sb_bytes(sb->zone_count) <= sb->data_start);
+	return 0;
+}
+
+void sb_encode(uint8_t *dst, const struct sb *sb)
+{
+	uint32_t n = sb_bytes(sb->zone_count);
+	memset(dst, 0, n);
+	put64(dst + 8, SB_MAGIC);
+	put32(dst + 16, SB_VERSION);
+	put32(dst + 20, sb->block_bytes);
+	put64(dst + 24, sb->sb_seq);
+	put64(dst + 32, sb->zone_bytes);
+	put32(dst + 40, sb->zone_count);
+	put64(dst + 48, sb->data_start);
+	put64(dst + 56, sb->device_bytes);
+	for (uint32_t z = 0; z < sb->zone_count; z++) {
+		uint8_t *e = dst + SB_HDR_BYTES + 16u * z;
+		DV_ASSERT(sb->zones[z].state <= ZONE_FULL);
+		e[0] = sb->zones[z].state;
+		put32(e + 4, sb->zones[z].gen);
+		put32(e + 8, sb->zones[z].footer_block);
+	}
+	put64(dst, dv_checksum64(dst + 8, n - 8));
+}
+
+static int sb_check_geometry(const struct sb *sb)
+{
+	if (sb->block_bytes != DV_BLOCK_BYTES || sb->zone_count < DV_ZONE_COUNT_MIN ||
+	    sb->zone_count > DV_ZONE_COUNT_MAX || sb->zone_bytes < DV_ZONE_BYTES_MIN ||
+	    sb->zone_bytes > DV_ZONE_BYTES_MAX || sb->zone_bytes % DV_BLOCK_BYTES)
+		return -DV_ECORRUPT;
+	if (sb->data_start < 2ull * sb_bytes(sb->zone_count) ||
+	    sb->data_start + (uint64_t)sb->zone_count * sb->zone_bytes > sb->device_bytes)
+		return -DV_ECORRUPT;
+	return 0;
+}
+
+int sb_decode(const uint8_t *src, uint32_t src_bytes, struct sb *sb, uint32_t zones_cap)
+{
+	if (src_bytes < SB_HDR_BYTES || get64(src + 8) != SB_MAGIC)
+		return -DV_EFORMAT;
+	if (get32(src + 16) != SB_VERSION)
+		return -DV_EFORMAT;
+	struct zone_entry *zones = sb->zones;
+	memset(sb, 0, sizeof(*sb));
+	sb->zones = zones;
+	sb->block_bytes = get32(src + 20);
+	sb->sb_seq = get64(src + 24);
+	sb->zone_bytes = get64(src + 32);
+	sb->zone_count = get32(src + 40);
+	sb->data_start = get64(src + 48);
+	sb->device_bytes = get64(src + 56);
+	if (sb_check_geometry(sb) || sb->zone_count > zones_cap)
+		return -DV_ECORRUPT;
+	uint32_t n = sb_bytes(sb->zone_count);
+	if (n > src_bytes || get64(src) != dv_checksum64(src + 8, n - 8))
+		return -DV_ECORRUPT;
+	for (uint32_t z = 0; z < sb->zone_count; z++) {
+		const uint8_t *e = src + SB_HDR_BYTES + 16u * z;
+		if (e[0] > ZONE_FULL)
+			return -DV_ECORRUPT;
+		sb->zones[z].state = e[0];
+		sb->zones[z].gen = get32(e + 4);
+		sb->zones[z].footer_block = get32(e + 8);
+	}
+	return 0;
+}
+
+uint32_t zidx_bytes(uint32_t count, uint32_t block_bytes)
+{
+	return (uint32_t)DV_ROUND_UP((uint64_t)ZIDX_HDR_BYTES + (uint64_t)ZIDX_ENTRY_BYTES * count, block_bytes);
+}
+
+int zidx_entry_cmp(const struct zidx_entry *a, const struct zidx_entry *b)
+{
+	if (a->hash.hi != b->hash.hi)
+		return a->hash.hi < b->hash.hi ? -1 : 1;
+	if (a->hash.lo != b->hash.lo)
+		return a->hash.lo < b->hash.lo ? -1 : 1;
+	if (a->seq != b->seq)
+		return a->seq < b->seq ? -1 : 1;
+	return 0;
+}
+
+static int zidx_qsort_cmp(const void *a, const void *b) { return zidx_entry_cmp(a, b); }
+
+void zidx_sort(struct zidx_entry *e, uint32_t count)
+{
+	qsort(e, count, sizeof(*e), zidx_qsort_cmp);
+}
+
+void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry *e)
+{
+	uint32_t end = ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * h->count;
+	memset(dst, 0, ZIDX_HDR_BYTES);
+	put64(dst + 8, ZIDX_MAGIC);
+	put32(dst + 16, h->zone_gen);
+	put32(dst + 20, h->count);
+	put64(dst + 24, h->data_end);
+	put64(dst + 32, h->max_seq);
+	for (uint32_t i = 0; i < h->count; i++) {
+		uint8_t *p = dst + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
+		DV_ASSERT(i == 0 || zidx_entry_cmp(&e[i - 1], &e[i]) <= 0);
+		DV_ASSERT(e[i].size < (1u << 28) && e[i].type < 16);
+		put64(p, e[i].hash.lo);
+		put64(p + 8, e[i].hash.hi);
+		put64(p + 16, e[i].seq);
+		put32(p + 24, e[i].off_units);
+		put32(p + 28, e[i].size | (uint32_t)e[i].type << 28);
+	}
+	put64(dst, dv_checksum64(dst + 8, end - 8));
+}
+
+int zidx_decode_hdr(const uint8_t *src, uint32_t avail, struct zidx_hdr *h)
+{
+	if (avail < ZIDX_HDR_BYTES || get64(src + 8) != ZIDX_MAGIC)
+		return -DV_ECORRUPT;
+	h->zone_gen = get32(src + 16);
+	h->count = get32(src + 20);
+	h->data_end = get64(src + 24);
+	h->max_seq = get64(src + 32);
+	if (h->data_end > DV_ZONE_BYTES_MAX || h->count > DV_ZONE_BYTES_MAX / REC_MIN_BYTES_FOR_ZIDX)
+		return -DV_ECORRUPT;
+	return 0;
+}
+
+int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct zidx_entry *e)
+{
+	int err = zidx_decode_hdr(src, avail, h);
+	if (err)
+		return err;
+	uint64_t end = ZIDX_HDR_BYTES + (uint64_t)ZIDX_ENTRY_BYTES * h->count;
+	if (end > avail || get64(src) != dv_checksum64(src + 8, end - 8))
+		return -DV_ECORRUPT;
+	for (uint32_t i = 0; i < h->count; i++) {
+		const uint8_t *p = src + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
+		uint32_t st = get32(p + 28);
+		e[i].hash.lo = get64(p);
+		e[i].hash.hi = get64(p + 8);
+		e[i].seq = get64(p + 16);
+		e[i].off_units = get32(p + 24);
+		e[i].size = st & ((1u << 28) - 1);
+		e[i].type = (uint8_t)(st >> 28);
+		if (i > 0 && zidx_entry_cmp(&e[i - 1], &e[i]) > 0)
+			return -DV_ECORRUPT;
+		if ((uint64_t)e[i].off_units * DV_RECORD_ALIGN_BYTES + e[i].size > h->data_end)
+			return -DV_ECORRUPT;
+	}
+	return 0;
+}

@@ -1,0 +1,570 @@
+/* store.c - engine API, operation state machine and the read path.
+ *
+ * Op states (store_int.h):
+ *
+ *   GET:  NEW -> READ (one candidate after another) -> DONE
+ *   PUT/DEL:
+ *     NEW -> [WAIT_KEY] -> RESOLVE -> QUEUED -> IN_BATCH -> DONE
+ *            keylock_acquire  |  index candidates read to find the
+ *                             |  key's own entry (prev_payload)
+ *                             +-> DONE (condition failed, DEL of absent key)
+ *
+ * The RAM index keeps fingerprints, not keys: a fingerprint match is only a
+ * candidate, settled by reading its record and comparing the key. Writes
+ * to one 64-bit key hash are serialised (keylock): the next one starts when
+ * the previous one is applied, and inherits its location when the keys are
+ * equal, so a hot key costs no extra reads.
+ *
+ * Invariants:
+ * 1. At most one mutation per 64-bit key hash is between RESOLVE and DONE.
+ * 2. prev_payload, once resolved, is the key's entry until that op applies.
+ * 3. done() runs from store_poll() only, never inside a device callback.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/hash.h"
+#include "store_int.h"
+
+#define READ_RETRIES_MAX 3u
+
+uint64_t store_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t store_key_hash(const void *key, uint32_t key_len) { return dv_key_hash64(key, key_len); }
+
+void opq_push(struct op_queue *q, struct store_op *op)
+{
+	op->priv.next = NULL;
+	if (q->tail)
+		q->tail->priv.next = op;
+	else
+		q->head = op;
+	q->tail = op;
+}
+
+struct store_op *opq_pop(struct op_queue *q)
+{
+	struct store_op *op = q->head;
+	if (op) {
+		q->head = op->priv.next;
+		if (!q->head)
+			q->tail = NULL;
+		op->priv.next = NULL;
+	}
+	return op;
+}
+
+void store_fail(struct store *s, int err)
+{
+	if (!s->failed) {
+		s->failed = true;
+		s->fail_err = err;
+		s->st.failed = true;
+		fprintf(stderr, "dynvme: store failed: %s; refusing writes\n", dv_strerror(err));
+	}
+}
+
+void store_complete(struct store *s, struct store_op *op, int result)
+{
+	DV_ASSERT(op->priv.state != OPS_DONE);
+	op->result = result;
+	op->priv.state = OPS_DONE;
+	opq_push(&s->completed, op);
+}
+
+/* ---- read buffers ---- */
+
+void *rbuf_get(struct store *s, uint32_t bytes)
+{
+	if (bytes > DV_BLOCK_BYTES)
+		return dev_buf_alloc(bytes);
+	if (s->rbuf_free_count == 0)
+		return NULL;
+	return s->rbuf_free[--s->rbuf_free_count];
+}
+
+void rbuf_put(struct store *s, void *buf, uint32_t bytes)
+{
+	if (!buf)
+		return;
+	if (bytes > DV_BLOCK_BYTES) {
+		dev_buf_free(buf);
+		return;
+	}
+	DV_ASSERT(s->rbuf_free_count < READ_BUFS);
+	s->rbuf_free[s->rbuf_free_count++] = buf;
+	struct store_op *waiter = opq_pop(&s->read_wait);
+	if (waiter)
+		opq_push(&s->ready, waiter);
+}
+
+/* ---- key locks ---- */
+
+static struct store_op **keylock_bucket(struct store *s, uint64_t h)
+{
+	return &s->keylock[h & (KEYLOCK_BUCKETS - 1)];
+}
+
+bool keylock_acquire(struct store *s, struct store_op *op)
+{
+	struct store_op **bucket = keylock_bucket(s, op->priv.hash_lo);
+	for (struct store_op *h = *bucket; h; h = h->priv.lock_next) {
+		if (h == op)
+			return true; /* handed over by keylock_release() */
+		if (h->priv.hash_lo != op->priv.hash_lo)
+			continue;
+		struct store_op *tail = h;
+		for (unsigned i = 0; tail->priv.chain_next && i < DV_OPS_IN_FLIGHT_MAX; i++)
+			tail = tail->priv.chain_next;
+		tail->priv.chain_next = op;
+		op->priv.state = OPS_WAIT_KEY;
+		return false;
+	}
+	op->priv.lock_next = *bucket;
+	*bucket = op;
+	return true;
+}
+
+static bool same_key(const struct store_op *a, const struct store_op *b)
+{
+	return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
+}
+
+static void op_resolved(struct store *s, struct store_op *op);
+
+/* Hand the lock to the next waiter; it inherits what op knew of the key. */
+void keylock_release(struct store *s, struct store_op *op)
+{
+	struct store_op **pp = keylock_bucket(s, op->priv.hash_lo);
+	for (unsigned i = 0; *pp && *pp != op && i < DV_OPS_IN_FLIGHT_MAX; i++)
+		pp = &(*pp)->priv.lock_next;
+	DV_ASSERT(*pp == op);
+	*pp = op->priv.lock_next;
+	struct store_op *next = op->priv.chain_next;
+	op->priv.chain_next = NULL;
+	if (!next)
+		return;
+	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
+	*keylock_bucket(s, next->priv.hash_lo) = next;
+	bool wrote = op->priv.state == OPS_IN_BATCH || (op->kind == STORE_RELOC && op->priv.new_payload != NO_PAYLOAD);
+	bool known = same_key(op, next) && !s->failed && (op->kind != STORE_RELOC || wrote);
+	if (known && wrote) {
+		next->priv.prev_payload = op->priv.new_payload;
+		next->priv.prev_size = op->priv.rec_size;
+		next->priv.prev_live = op->kind == STORE_RELOC ? op->priv.prev_live
+					: op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
+	} else if (known) {
+		next->priv.prev_payload = op->priv.prev_payload;
+		next->priv.prev_size = op->priv.prev_size;
+		next->priv.prev_live = op->priv.prev_live;
+	}
+	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
+	opq_push(&s->ready, next);
+}
+
+/* ---- candidate reads (GET and RESOLVE) ---- */
+
+static void cand_read_done(struct dev_req *req);
+static void cands_exhausted(struct store *s, struct store_op *op);
+
+static void cand_lookup(struct store *s, struct store_op *op)
+{
+	op->priv.cand_count = (uint8_t)index_lookup(s->index, op->priv.hash_lo, op->priv.cands,
+						    DV_ARRAY_LEN(op->priv.cands));
+	op->priv.cand_next = 0;
+}
+
+static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	void *buf = rbuf_get(s, bytes);
+	if (!buf) {
+		opq_push(&s->read_wait, op); /* resumes at the same candidate */
+		return;
+	}
+	op->priv.buf = buf;
+	op->priv.buf_bytes = bytes;
+	uint64_t off = pl_off(p);
+	op->priv.req = (struct dev_req){.op = DEV_READ, .len = bytes,
+					.off = zone_base(s, pl_zone(p)) + off / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
+					.buf = buf, .done = cand_read_done, .ctx = op};
+	int err = dev_submit(s->dev, &op->priv.req);
+	if (err) {
+		rbuf_put(s, buf, bytes);
+		op->priv.buf = NULL;
+		opq_push(&s->ready, op); /* -EAGAIN: ring full, retry next poll */
+	}
+}
+
+static void cand_read_next(struct store *s, struct store_op *op)
+{
+	if (op->priv.cand_next >= op->priv.cand_count) {
+		cands_exhausted(s, op);
+		return;
+	}
+	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
+	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+}
+
+static void release_buf(struct store *s, struct store_op *op)
+{
+	rbuf_put(s, op->priv.buf, op->priv.buf_bytes);
+	op->priv.buf = NULL;
+	op->priv.buf_bytes = 0;
+}
+
+/* The candidate's record matches op's key: finish GET or RESOLVE. */
+static void cand_matched(struct store *s, struct store_op *op, const struct rec_view *r)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	if (op->kind == STORE_GET) {
+		s->st.gets++;
+		if (!live) {
+			release_buf(s, op);
+			store_complete(s, op, -DV_ENOTFOUND);
+			return;
+		}
+		s->st.get_hits++;
+		op->out = (struct store_record_out){.value = r->value, .val_len = r->val_len,
+						    .meta = r->meta, .meta_len = r->meta_len,
+						    .seq = r->seq, .expire_ms = r->expire_ms};
+		store_complete(s, op, 0); /* buffer released after done() */
+		return;
+	}
+	release_buf(s, op);
+	op->priv.prev_payload = p;
+	op->priv.prev_size = r->total_bytes;
+	op->priv.prev_live = live;
+	op_resolved(s, op);
+}
+
+/* Decide what a read candidate is: 1 match, 0 other key, -1 stale, -2 corrupt. */
+static int cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES);
+	int err = rec_decode((uint8_t *)op->priv.buf + in_block, op->priv.buf_bytes - in_block, r, need);
+	if (err == -EAGAIN)
+		return 2;
+	bool still_indexed = index_contains(s->index, op->priv.hash_lo, p);
+	if (!still_indexed)
+		return -1; /* moved by GC or replaced meanwhile */
+	if (err || r->type == REC_PAD)
+		return -2;
+	if (r->zone_gen != s->sb.zones[pl_zone(p)].gen)
+		return -2; /* indexed but from an older zone generation: damage */
+	return r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
+}
+
+static void cand_read_done(struct dev_req *req)
+{
+	struct store_op *op = req->ctx;
+	struct store *s = op->priv.owner;
+	if (req->res < 0) {
+		release_buf(s, op);
+		if (op->kind == STORE_GET)
+			store_complete(s, op, req->res);
+		else {
+			keylock_release(s, op);
+			store_complete(s, op, req->res);
+		}
+		return;
+	}
+	struct rec_view r;
+	uint32_t need = 0;
+	int verdict = cand_classify(s, op, &r, &need);
+	if (verdict == 2) { /* larger than the payload said: read it whole */
+		uint32_t in_block = (uint32_t)(pl_off(op->priv.cands[op->priv.cand_next]) % DV_BLOCK_BYTES);
+		release_buf(s, op);
+		cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
+		return;
+	}
+	if (verdict == 1) {
+		cand_matched(s, op, &r);
+		return;
+	}
+	release_buf(s, op);
+	if (verdict == -1 && op->priv.retries++ < READ_RETRIES_MAX) {
+		cand_lookup(s, op); /* the index changed under us: start over */
+		cand_read_next(s, op);
+		return;
+	}
+	if (verdict == -2) {
+		s->st.corrupt_records++;
+		op->priv.saw_corrupt = true;
+	}
+	op->priv.cand_next++;
+	cand_read_next(s, op);
+}
+
+static void cands_exhausted(struct store *s, struct store_op *op)
+{
+	if (op->kind == STORE_GET) {
+		s->st.gets++;
+		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
+		return;
+	}
+	op->priv.prev_payload = NO_PAYLOAD;
+	op->priv.prev_size = 0;
+	op->priv.prev_live = false;
+	op_resolved(s, op);
+}
+
+/* ---- op steps ---- */
+
+static void op_resolved(struct store *s, struct store_op *op)
+{
+	bool live = op->priv.prev_live;
+	int refuse = 0;
+	if (op->kind == STORE_PUT && op->cond == STORE_IF_ABSENT && live)
+		refuse = -EEXIST;
+	else if (op->kind == STORE_PUT && op->cond == STORE_IF_PRESENT && !live)
+		refuse = -DV_ENOTFOUND;
+	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD || pl_tomb(op->priv.prev_payload)))
+		refuse = -DV_ENOTFOUND; /* nothing on disk to hide */
+	if (refuse) {
+		keylock_release(s, op);
+		store_complete(s, op, refuse);
+		return;
+	}
+	uint32_t val_len = op->kind == STORE_PUT ? op->val_len : 0;
+	op->priv.rec_size = rec_size(op->key_len, op->meta_len, val_len);
+	write_enqueue(s, op);
+}
+
+static void op_start_mutation(struct store *s, struct store_op *op)
+{
+	if (!keylock_acquire(s, op))
+		return; /* keylock_release() brings it back */
+	op->priv.state = OPS_RESOLVE;
+	cand_lookup(s, op);
+	if (op->priv.cand_count > 0)
+		s->st.resolve_reads++;
+	cand_read_next(s, op);
+}
+
+static void op_step(struct store *s, struct store_op *op)
+{
+	if (op->kind == STORE_RELOC) {
+		gc_reloc_step(s, op);
+		return;
+	}
+	switch (op->priv.state) {
+	case OPS_NEW:
+		if (op->kind == STORE_GET) {
+			op->priv.state = OPS_READ;
+			cand_lookup(s, op);
+			cand_read_next(s, op);
+		} else {
+			op_start_mutation(s, op);
+		}
+		break;
+	case OPS_QUEUED: /* inherited prev from the op before it */
+		op_resolved(s, op);
+		break;
+	case OPS_READ:
+	case OPS_RESOLVE: /* resumed after waiting for a buffer or ring slot */
+		cand_read_next(s, op);
+		break;
+	default:
+		DV_ASSERT(!"op in unexpected state");
+	}
+}
+
+static uint32_t max_record_bytes(const struct store *s)
+{
+	uint64_t limit = s->sb.zone_bytes / 2;
+	return limit < STORE_RECORD_BYTES_MAX ? (uint32_t)limit : STORE_RECORD_BYTES_MAX;
+}
+
+int store_submit(struct store *s, struct store_op *op)
+{
+	DV_ASSERT(op->done != NULL);
+	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL)
+		return -EINVAL;
+	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
+		return op->key_len ? -DV_ETOOBIG : -EINVAL;
+	if (op->kind == STORE_PUT) {
+		int err = rec_check_lengths(REC_PUT, op->key_len, op->meta_len, op->val_len);
+		if (err)
+			return err;
+		if (rec_size(op->key_len, op->meta_len, op->val_len) + DV_BLOCK_BYTES > max_record_bytes(s))
+			return -DV_ETOOBIG;
+	}
+	if (op->kind != STORE_GET && (s->failed || s->cfg.read_only))
+		return s->failed ? -DV_EFATAL : -EROFS;
+	if (s->pending >= DV_OPS_IN_FLIGHT_MAX)
+		return -EAGAIN;
+	struct dv_hash128 h = dv_key_hash128(op->key, op->key_len);
+	memset(&op->priv, 0, sizeof(op->priv));
+	op->priv.hash_lo = h.lo;
+	op->priv.hash_hi = h.hi;
+	op->priv.prev_payload = NO_PAYLOAD;
+	op->priv.new_payload = NO_PAYLOAD;
+	op->priv.owner = s;
+	op->result = 0;
+	memset(&op->out, 0, sizeof(op->out));
+	op->priv.state = OPS_NEW;
+	s->pending++;
+	opq_push(&s->ready, op);
+	return 0;
+}
+
+static int deliver_completed(struct store *s)
+{
+	int n = 0;
+	struct store_op *op;
+	while ((op = opq_pop(&s->completed)) != NULL) {
+		DV_ASSERT(s->pending > 0);
+		s->pending--;
+		op->done(op);
+		release_buf(s, op);
+		n++;
+	}
+	return n;
+}
+
+static void run_ready(struct store *s)
+{
+	/* Only the ops queued before this pass: steps may queue more. */
+	struct op_queue batch = s->ready;
+	s->ready.head = s->ready.tail = NULL;
+	struct store_op *op;
+	while ((op = opq_pop(&batch)) != NULL)
+		op_step(s, op);
+}
+
+int store_poll(struct store *s, bool wait)
+{
+	run_ready(s);
+	gc_pump(s);
+	scan_pump(s);
+	write_pump(s);
+	int n = deliver_completed(s);
+	if (dev_in_flight(s->dev) > 0) {
+		bool block = wait && n == 0 && s->ready.head == NULL;
+		int err = dev_poll(s->dev, block ? 1 : 0);
+		if (err < 0)
+			return err;
+	}
+	write_pump(s);
+	return n + deliver_completed(s);
+}
+
+unsigned store_pending(const struct store *s) { return s->pending; }
+
+int store_drain(struct store *s)
+{
+	/* Bounded: each round either completes work or waits for the device. */
+	for (uint64_t round = 0; store_pending(s) > 0 || store_gc_running(s) || s->scan ||
+				 dev_in_flight(s->dev) > 0 || s->sb_version_durable < s->sb_version_wanted;
+	     round++) {
+		int err = store_poll(s, true);
+		if (err < 0)
+			return err;
+		if (s->failed && store_pending(s) == 0 && dev_in_flight(s->dev) == 0)
+			break;
+		DV_ASSERT(round < (1ull << 40));
+	}
+	return s->failed ? -DV_EFATAL : 0;
+}
+
+void store_get_stats(const struct store *s, struct store_stats *out)
+{
+	*out = s->st;
+	out->keys = index_count(s->index);
+	out->index_bytes = index_bytes(s->index);
+	out->zones_total = s->sb.zone_count;
+	out->zone_bytes = s->sb.zone_bytes;
+	out->zones_empty = out->zones_open = out->zones_full = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		out->zones_empty += s->sb.zones[z].state == ZONE_EMPTY;
+		out->zones_open += s->sb.zones[z].state == ZONE_OPEN;
+		out->zones_full += s->sb.zones[z].state == ZONE_FULL;
+	}
+}
+
+static int store_alloc(struct store *s)
+{
+	s->rbuf_area = dev_buf_alloc((uint64_t)READ_BUFS * DV_BLOCK_BYTES);
+	if (!s->rbuf_area)
+		return -ENOMEM;
+	for (unsigned i = 0; i < READ_BUFS; i++)
+		s->rbuf_free[i] = s->rbuf_area + (size_t)i * DV_BLOCK_BYTES;
+	s->rbuf_free_count = READ_BUFS;
+	int err = writer_start(s);
+	if (!err)
+		err = index_create(&s->index, s->cfg.index_capacity_hint);
+	if (!err)
+		err = gc_create(s);
+	return err;
+}
+
+static void store_free(struct store *s)
+{
+	gc_destroy(s);
+	scan_destroy(s);
+	if (s->index)
+		index_destroy(s->index);
+	writer_stop(s);
+	dev_buf_free(s->rbuf_area);
+	free(s->zrt);
+	free(s->sb.zones);
+	free(s);
+}
+
+static void config_defaults(struct store_config *c, const struct dev *dev)
+{
+	if (c->batches_in_flight == 0)
+		c->batches_in_flight = 2;
+	if (c->batches_in_flight > DV_BATCHES_IN_FLIGHT_MAX)
+		c->batches_in_flight = DV_BATCHES_IN_FLIGHT_MAX;
+	if (dev_info(dev)->zoned)
+		c->batches_in_flight = 1; /* sequential zones take writes in order */
+	if (c->batch_bytes == 0 || c->batch_bytes > DV_BATCH_BYTES_MAX)
+		c->batch_bytes = DV_BATCH_BYTES_MAX;
+	c->batch_bytes = DV_ROUND_UP(c->batch_bytes, DV_BLOCK_BYTES);
+	if (c->gc_free_zones_min == 0)
+		c->gc_free_zones_min = 3;
+	if (c->index_capacity_hint == 0)
+		c->index_capacity_hint = 1u << 16;
+}
+
+int store_open(struct store **out, struct dev *dev, const struct store_config *cfg)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dev = dev;
+	s->cfg = *cfg;
+	config_defaults(&s->cfg, dev);
+	int err = store_alloc(s);
+	if (!err)
+		err = store_recover(s);
+	if (err) {
+		store_free(s);
+		return err;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	store_drain(s);
+	/* Whatever is still in flight after a failure must finish before the
+	 * buffers go away. */
+	for (unsigned i = 0; dev_in_flight(s->dev) > 0 && i < 1000000; i++)
+		dev_poll(s->dev, 1);
+	store_free(s);
+}

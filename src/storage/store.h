@@ -1,0 +1,165 @@
+/* store.h - the storage engine of one node on one device.
+ *
+ * Contract:
+ * - Completion-based: store_submit() queues an operation and returns at
+ *   once; store_poll() drives the device and calls op->done() on the thread
+ *   that polls. Both are called by the one thread that owns the store. An
+ *   op and the buffers it points to belong to the store until done() runs.
+ * - A PUT or DEL completes with result 0 only once its record is durable.
+ *   Completions of writes are delivered in submission order per key.
+ * - A GET completes with result 0 and op->out filled (pointers valid only
+ *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
+ *   error. A record that fails its checksum is never returned as data: the
+ *   GET fails with -DV_ECORRUPT.
+ * - After a write or flush error the store is failed: every later write
+ *   fails with -DV_EFATAL (reads keep working).
+ * - store_open() formats an empty/unknown device only when asked, and runs
+ *   recovery (zone indexes + scan of open zones) before returning.
+ */
+#ifndef DV_STORE_H
+#define DV_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "io/dev.h"
+
+struct store;
+
+struct store_config {
+	uint64_t zone_bytes;        /* when formatting; 0 = 64 MiB (or the device's) */
+	bool format_if_empty;       /* format when no valid superblock is found */
+	unsigned batches_in_flight; /* group-commit writes in flight, 1..DV_BATCHES_IN_FLIGHT_MAX */
+	uint32_t batch_bytes;       /* max bytes of one group-commit write */
+	uint32_t gc_free_zones_min; /* start GC when fewer empty zones remain */
+	uint64_t index_capacity_hint;
+	bool read_only;             /* offline tools: no writes, no recovery sealing */
+};
+
+enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
+
+/* Conditional PUT, decided atomically with the write: a failed condition
+ * completes with -EEXIST (IF_ABSENT) or -DV_ENOTFOUND (IF_PRESENT). A DEL
+ * of a key that is absent completes with -DV_ENOTFOUND. */
+enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT };
+
+struct store_record_out {
+	const uint8_t *value;
+	uint32_t val_len;
+	const uint8_t *meta;
+	uint32_t meta_len;
+	uint64_t seq;
+	uint64_t expire_ms;
+};
+
+struct store_op;
+typedef void (*store_done_fn)(struct store_op *op);
+
+/* Private per-op state, embedded so the request path never allocates. */
+struct store_op_priv {
+	struct store_op *next;       /* queue link */
+	struct store_op *chain_next; /* next mutation of the same key hash */
+	uint64_t hash_lo, hash_hi;
+	uint64_t prev_payload;       /* entry this write replaces, or NO_PAYLOAD */
+	uint32_t prev_size;
+	uint64_t new_payload;
+	uint32_t rec_size;
+	uint32_t batch_id;
+	struct store_op *lock_next;  /* key-lock bucket link */
+	uint8_t state;
+	uint8_t cand_count, cand_next, retries;
+	bool prev_live;              /* prev is a PUT that has not expired */
+	bool saw_corrupt;
+	uint64_t cands[4];
+	struct dev_req req;
+	void *buf;
+	uint32_t buf_bytes;
+	struct store *owner;
+	void *reloc; /* GC relocation this op carries, if any */
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	const void *key;
+	uint32_t key_len;
+	const void *value;  /* PUT */
+	uint32_t val_len;
+	const void *meta;   /* PUT: version metadata (causal context) */
+	uint32_t meta_len;
+	uint64_t expire_ms; /* PUT: absolute unix ms, 0 = never */
+	enum store_cond cond; /* PUT: only if absent (NX) / only if present (XX) */
+	store_done_fn done;
+	void *ctx;
+	int result;                  /* 0 or negative error */
+	struct store_record_out out; /* GET result, valid during done() */
+	struct store_op_priv priv;
+};
+
+struct store_stats {
+	uint64_t keys;             /* live index entries (tombstones included) */
+	uint64_t index_bytes;
+	uint64_t puts, dels, gets, get_hits;
+	uint64_t user_bytes;       /* record bytes of acknowledged PUT/DEL */
+	uint64_t device_bytes_written; /* all writes: records, padding, zone indexes, superblocks */
+	uint64_t gc_bytes_relocated;
+	uint64_t gc_zones_reset;
+	uint64_t batches, batch_records;
+	uint64_t resolve_reads;    /* reads made to tell keys sharing a fingerprint apart */
+	uint64_t corrupt_records;  /* checksum failures seen by reads */
+	uint32_t zones_total, zones_empty, zones_open, zones_full;
+	uint64_t zone_bytes;
+	uint64_t recovery_us, recovered_records;
+	uint32_t recovery_torn_tails;     /* open zones whose tail ended in a damaged record */
+	uint32_t recovery_bad_zone_indexes; /* sealed zones rebuilt by scanning */
+	bool failed;
+};
+
+int store_open(struct store **out, struct dev *dev, const struct store_config *cfg);
+/* Waits for all queued and in-flight operations, then frees. The device is
+ * not closed. */
+void store_close(struct store *s);
+
+/* Queue an op: 0, or -EINVAL/-DV_ETOOBIG (bad request), -DV_EFATAL (failed
+ * store), -EAGAIN (too many ops in flight: poll, then retry). */
+int store_submit(struct store *s, struct store_op *op);
+/* Drive I/O; wait for at least one completion when wait is true and work
+ * is in flight. Returns completions delivered or a negative error. */
+int store_poll(struct store *s, bool wait);
+/* Operations not yet completed (queued, waiting or in flight). */
+unsigned store_pending(const struct store *s);
+/* Poll until nothing is pending. */
+int store_drain(struct store *s);
+
+/* Collect one zone now (the one with most dead bytes), if any is worth it;
+ * runs through store_poll(). Returns 1 when a collection started. */
+int store_gc_start(struct store *s);
+bool store_gc_running(const struct store *s);
+
+/* Visit every live record whose key hash (64-bit) is in [lo, hi]; runs
+ * through store_poll(); visit returns false to stop. finish is called once
+ * at the end with 0 or an error. */
+typedef bool (*store_visit_fn)(void *arg, const void *key, uint32_t key_len,
+			       const struct store_record_out *rec);
+int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+	       void (*finish)(void *arg, int err), void *arg);
+
+void store_get_stats(const struct store *s, struct store_stats *out);
+uint64_t store_key_hash(const void *key, uint32_t key_len);
+uint64_t store_now_ms(void);
+
+#endif
+
+/* Offline verification of a device (dynvme check). Read-only. */
+struct store_check_report {
+	unsigned sb_valid_copies;
+	uint32_t zones_empty, zones_open, zones_full;
+	uint64_t records;          /* records seen by scanning zones */
+	uint64_t keys;             /* keys in the rebuilt index */
+	uint64_t bad_records;      /* indexed records that do not read back */
+	uint32_t bad_zone_indexes; /* zone index unreadable or not matching records */
+	uint32_t torn_tails;       /* open zones ending in a damaged record (crash) */
+	uint64_t damage;           /* problems that mean lost or corrupt data */
+};
+/* 0 when the check ran (see rep->damage), or an error that stopped it. */
+int store_check(struct dev *dev, FILE *log, struct store_check_report *rep);

@@ -1,0 +1,144 @@
+/* store_check.c - offline verification (dynvme check).
+ *
+ * 1. Superblock copies: each one verified on its own.
+ * 2. Recovery in read-only mode (zone indexes + scan of open zones + merge):
+ *    failure to recover is damage.
+ * 3. Every FULL zone: its records are scanned (every checksum) and the set
+ *    of (hash, seq, offset, size, type) must equal its zone index exactly.
+ * 4. Every index entry: the record it names reads back, verifies and holds
+ *    a key with the indexed hash.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hash.h"
+#include "store_int.h"
+
+static int cmp_entry(const void *a, const void *b) { return zidx_entry_cmp(a, b); }
+
+static bool entries_equal(const struct zidx_entry *a, const struct zidx_entry *b, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if (zidx_entry_cmp(&a[i], &b[i]) || a[i].off_units != b[i].off_units || a[i].size != b[i].size ||
+		    a[i].type != b[i].type)
+			return false;
+	return true;
+}
+
+static void check_superblocks(struct store *s, FILE *log, struct store_check_report *rep)
+{
+	uint8_t *buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
+	struct zone_entry *zones = calloc(DV_ZONE_COUNT_MAX, sizeof(*zones));
+	for (unsigned c = 0; c < DV_SB_COPIES && buf && zones; c++) {
+		uint64_t off = c * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX);
+		struct sb sb = {.zones = zones};
+		int err = dev_read_sync(s->dev, off, buf, sb_bytes(DV_ZONE_COUNT_MAX));
+		if (!err)
+			err = sb_decode(buf, sb_bytes(DV_ZONE_COUNT_MAX), &sb, DV_ZONE_COUNT_MAX);
+		if (!err)
+			rep->sb_valid_copies++;
+		fprintf(log, "superblock copy %u: %s", c, err ? dv_strerror(err) : "ok");
+		if (!err)
+			fprintf(log, " (seq %llu, %u zones of %llu bytes)", (unsigned long long)sb.sb_seq,
+				sb.zone_count, (unsigned long long)sb.zone_bytes);
+		fputc('\n', log);
+	}
+	free(zones);
+	dev_buf_free(buf);
+}
+
+/* Step 3 for one FULL zone. */
+static void check_full_zone(struct store *s, uint32_t z, FILE *log, struct store_check_report *rep)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	int err = read_zone_index(s, z);
+	struct zidx_entry *idx = zr->entries;
+	uint32_t idx_count = zr->count;
+	uint64_t idx_end = zr->wp;
+	zr->entries = NULL;
+	zr->count = zr->cap = 0;
+	uint64_t end = 0;
+	bool torn = false;
+	int serr = scan_zone(s, z, &end, &torn);
+	qsort(zr->entries, zr->count, sizeof(*zr->entries), cmp_entry);
+	rep->records += zr->count;
+	if (err || serr || end != idx_end || idx_count != zr->count || !entries_equal(idx, zr->entries, idx_count)) {
+		rep->bad_zone_indexes++;
+		rep->damage++;
+		fprintf(log, "zone %u: DAMAGED: zone index %s, %u indexed vs %u scanned records, data end %llu vs %llu\n",
+			z, err ? dv_strerror(err) : "readable", idx_count, zr->count,
+			(unsigned long long)idx_end, (unsigned long long)end);
+	}
+	free(idx);
+	free(zr->entries);
+	zr->entries = NULL;
+	zr->count = zr->cap = 0;
+}
+
+struct entry_check {
+	struct store *s;
+	uint8_t *buf;
+	uint64_t bad;
+};
+
+static bool check_payload(void *arg, uint64_t p)
+{
+	struct entry_check *ec = arg;
+	struct store *s = ec->s;
+	uint32_t blocks = pl_blocks(p) ? pl_blocks(p) : (uint32_t)(STORE_RECORD_BYTES_MAX / DV_BLOCK_BYTES);
+	uint64_t start = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+	uint64_t zone_end = zone_base(s, pl_zone(p)) + s->sb.zone_bytes;
+	uint32_t len = blocks * DV_BLOCK_BYTES;
+	if (start + len > zone_end)
+		len = (uint32_t)(zone_end - start);
+	struct rec_view r;
+	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES);
+	int err = dev_read_sync(s->dev, start, ec->buf, len);
+	if (!err)
+		err = rec_decode(ec->buf + in_block, len - in_block, &r, NULL);
+	if (!err && (r.zone_gen != s->sb.zones[pl_zone(p)].gen ||
+		     !index_contains(s->index, dv_key_hash64(r.key, r.key_len), p)))
+		err = -DV_ECORRUPT;
+	ec->bad += err != 0;
+	return true;
+}
+
+int store_check(struct dev *dev, FILE *log, struct store_check_report *rep)
+{
+	memset(rep, 0, sizeof(*rep));
+	struct store *s = NULL;
+	struct store_config cfg = {.read_only = true};
+	int err = store_open(&s, dev, &cfg);
+	if (err) {
+		fprintf(log, "recovery failed: %s\n", dv_strerror(err));
+		rep->damage++;
+		return err == -DV_EFORMAT ? err : 0;
+	}
+	check_superblocks(s, log, rep);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	rep->keys = st.keys;
+	rep->torn_tails = st.recovery_torn_tails;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		uint8_t state = s->sb.zones[z].state;
+		rep->zones_empty += state == ZONE_EMPTY;
+		rep->zones_open += state == ZONE_OPEN;
+		rep->zones_full += state == ZONE_FULL;
+		if (state == ZONE_FULL)
+			check_full_zone(s, z, log, rep);
+	}
+	struct entry_check ec = {.s = s, .buf = dev_buf_alloc(STORE_RECORD_BYTES_MAX)};
+	if (ec.buf)
+		index_walk(s->index, 0, UINT64_MAX, check_payload, &ec);
+	rep->bad_records = ec.bad;
+	rep->damage += ec.bad;
+	dev_buf_free(ec.buf);
+	fprintf(log, "zones: %u full, %u open, %u empty; %llu records scanned; %llu keys; "
+		"%llu unreadable indexed records; %u damaged zone indexes; %u torn tails (cut at next open)\n",
+		rep->zones_full, rep->zones_open, rep->zones_empty, (unsigned long long)rep->records,
+		(unsigned long long)rep->keys, (unsigned long long)rep->bad_records, rep->bad_zone_indexes,
+		rep->torn_tails);
+	store_close(s);
+	return ec.buf ? 0 : -ENOMEM;
+}

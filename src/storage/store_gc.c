@@ -1,0 +1,343 @@
+/* store_gc.c - garbage collection of one zone at a time.
+ *
+ *   IDLE --start--> READ_INDEX --> [READ_CHUNK --> RELOCATE]* --> WAIT_SB --> reset --> IDLE
+ *
+ * A victim is the FULL zone with most dead bytes (data bytes minus live
+ * bytes). Its zone index names every record; a record is live when the RAM
+ * index holds exactly its location. Live records are read a chunk at a time
+ * and re-appended through the normal write path as RELOC ops, serialised
+ * with user writes of the same key; a RELOC re-checks liveness when its
+ * turn comes and applies with index_replace(old -> new). When every RELOC
+ * of the zone has applied, the zone becomes EMPTY with a new generation in
+ * the superblock, and only once that is durable is the zone reset.
+ *
+ * Crash safety: before the superblock write the old zone is still FULL and
+ * its records are valid; relocated copies carry the same seq, so recovery
+ * keeps one of two identical versions. After it, the old records carry a
+ * generation the zone no longer has and are never read again.
+ * A record that fails its checksum cannot be relocated: its index entry is
+ * removed and counted in corrupt_records (the single-node copy is lost; the
+ * cluster layer repairs it from a replica).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_int.h"
+
+#define GC_CHUNK_BYTES (1u << 20)
+#define GC_OPS_MAX 4096u
+
+enum gc_phase { GC_IDLE = 0, GC_READ_INDEX, GC_READ_CHUNK, GC_RELOCATE, GC_WAIT_SB };
+
+struct gc_state {
+	enum gc_phase phase;
+	uint32_t zone;
+	uint8_t *idx_buf;
+	uint32_t idx_bytes;
+	struct zidx_entry *live;
+	uint32_t live_count, next;
+	uint8_t *chunk;
+	uint64_t chunk_off;
+	uint32_t chunk_len;
+	struct store_op *ops;
+	uint32_t ops_used, ops_done;
+	struct dev_req req;
+	bool req_busy, req_done;
+	uint64_t sb_version;
+};
+
+bool store_gc_running(const struct store *s) { return s->gc->phase != GC_IDLE; }
+
+bool zone_resetting(const struct store *s, uint32_t zone) { return s->zrt[zone].resetting; }
+
+int gc_create(struct store *s)
+{
+	s->gc = calloc(1, sizeof(*s->gc));
+	if (!s->gc)
+		return -ENOMEM;
+	s->gc->ops = calloc(GC_OPS_MAX, sizeof(*s->gc->ops));
+	s->gc->chunk = dev_buf_alloc(GC_CHUNK_BYTES + STORE_RECORD_BYTES_MAX);
+	return s->gc->ops && s->gc->chunk ? 0 : -ENOMEM;
+}
+
+void gc_destroy(struct store *s)
+{
+	if (!s->gc)
+		return;
+	DV_ASSERT(!s->gc->req_busy);
+	dev_buf_free(s->gc->idx_buf);
+	dev_buf_free(s->gc->chunk);
+	free(s->gc->live);
+	free(s->gc->ops);
+	free(s->gc);
+	s->gc = NULL;
+}
+
+static uint32_t pick_victim(const struct store *s)
+{
+	uint32_t best = UINT32_MAX;
+	uint64_t best_dead = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		const struct zone_rt *zr = &s->zrt[z];
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting)
+			continue;
+		uint64_t dead = zr->wp > zr->live_bytes ? zr->wp - zr->live_bytes : 0;
+		if (dead > best_dead) {
+			best_dead = dead;
+			best = z;
+		}
+	}
+	return best;
+}
+
+static void gc_req_done(struct dev_req *req)
+{
+	struct gc_state *g = req->ctx;
+	DV_ASSERT(g->req_busy);
+	g->req_busy = false;
+	g->req_done = true;
+}
+
+static int gc_read(struct store *s, uint64_t zone_off, void *buf, uint32_t len)
+{
+	struct gc_state *g = s->gc;
+	DV_ASSERT(!g->req_busy);
+	g->req = (struct dev_req){.op = DEV_READ, .len = len, .off = zone_base(s, g->zone) + zone_off,
+				  .buf = buf, .done = gc_req_done, .ctx = g};
+	int err = dev_submit(s->dev, &g->req);
+	if (!err) {
+		g->req_busy = true;
+		g->req_done = false;
+	}
+	return err;
+}
+
+int store_gc_start(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (g->phase != GC_IDLE || s->failed || s->cfg.read_only)
+		return 0;
+	uint32_t z = pick_victim(s);
+	if (z == UINT32_MAX)
+		return 0;
+	g->zone = z;
+	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
+	dev_buf_free(g->idx_buf);
+	g->idx_buf = dev_buf_alloc(g->idx_bytes);
+	if (!g->idx_buf)
+		return -ENOMEM;
+	int err = gc_read(s, (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES, g->idx_buf, g->idx_bytes);
+	if (err)
+		return err;
+	g->phase = GC_READ_INDEX;
+	return 1;
+}
+
+static int cmp_off(const void *a, const void *b)
+{
+	const struct zidx_entry *x = a, *y = b;
+	return x->off_units < y->off_units ? -1 : x->off_units > y->off_units;
+}
+
+static uint64_t entry_payload(uint32_t zone, const struct zidx_entry *e)
+{
+	return pl_make(e->type == REC_TOMBSTONE, zone, (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES, e->size);
+}
+
+/* Keep the entries the index still points at, in disk order. */
+static int gc_collect_live(struct store *s, const struct zidx_hdr *h)
+{
+	struct gc_state *g = s->gc;
+	free(g->live);
+	g->live = malloc((size_t)(h->count ? h->count : 1) * sizeof(*g->live));
+	if (!g->live)
+		return -ENOMEM;
+	int err = zidx_decode(g->idx_buf, g->idx_bytes, (struct zidx_hdr *)h, g->live);
+	if (err)
+		return err;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < h->count; i++)
+		if (index_contains(s->index, g->live[i].hash.lo, entry_payload(g->zone, &g->live[i])))
+			g->live[n++] = g->live[i];
+	qsort(g->live, n, sizeof(*g->live), cmp_off);
+	g->live_count = n;
+	g->next = 0;
+	return 0;
+}
+
+static void gc_index_read(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	struct zidx_hdr h;
+	int err = g->req.res < 0 ? g->req.res : zidx_decode_hdr(g->idx_buf, g->idx_bytes, &h);
+	if (!err && zidx_bytes(h.count, DV_BLOCK_BYTES) > g->idx_bytes) {
+		g->idx_bytes = zidx_bytes(h.count, DV_BLOCK_BYTES);
+		dev_buf_free(g->idx_buf);
+		g->idx_buf = dev_buf_alloc(g->idx_bytes);
+		err = g->idx_buf ? gc_read(s, (uint64_t)s->sb.zones[g->zone].footer_block * DV_BLOCK_BYTES,
+					   g->idx_buf, g->idx_bytes)
+				 : -ENOMEM;
+		if (!err)
+			return; /* same phase, whole index this time */
+	}
+	if (!err)
+		err = gc_collect_live(s, &h);
+	if (err) {
+		/* An unreadable zone index: leave the zone alone (check reports it). */
+		s->st.corrupt_records++;
+		g->phase = GC_IDLE;
+		return;
+	}
+	g->phase = GC_RELOCATE; /* with ops_used == ops_done == 0: read first chunk */
+	g->ops_used = g->ops_done = 0;
+}
+
+static void gc_read_chunk(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	const struct zidx_entry *e = &g->live[g->next];
+	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+	g->chunk_off = off / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+	uint64_t need = DV_ROUND_UP(off + e->size, DV_BLOCK_BYTES) - g->chunk_off;
+	uint64_t len = need > GC_CHUNK_BYTES ? need : GC_CHUNK_BYTES;
+	if (g->chunk_off + len > s->sb.zone_bytes)
+		len = s->sb.zone_bytes - g->chunk_off;
+	g->chunk_len = (uint32_t)len;
+	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len) == 0)
+		g->phase = GC_READ_CHUNK;
+}
+
+static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const struct rec_view *r, const uint8_t *raw)
+{
+	struct gc_state *g = s->gc;
+	struct store_op *op = &g->ops[g->ops_used++];
+	memset(op, 0, sizeof(*op));
+	op->kind = (enum store_op_kind)STORE_RELOC;
+	op->key = r->key;
+	op->key_len = r->key_len;
+	op->value = raw;
+	op->priv.owner = s;
+	op->priv.reloc = g;
+	op->priv.hash_lo = e->hash.lo;
+	op->priv.hash_hi = e->hash.hi;
+	op->priv.prev_payload = entry_payload(g->zone, e);
+	op->priv.prev_size = e->size;
+	op->priv.prev_live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	op->priv.new_payload = NO_PAYLOAD;
+	op->priv.rec_size = r->total_bytes;
+	op->priv.state = OPS_NEW;
+	opq_push(&s->ready, op);
+}
+
+/* Turn the records of the chunk into RELOC ops. */
+static void gc_chunk_read(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	g->ops_used = g->ops_done = 0;
+	for (; g->next < g->live_count && g->ops_used < GC_OPS_MAX; g->next++) {
+		const struct zidx_entry *e = &g->live[g->next];
+		uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+		if (off + e->size > g->chunk_off + g->chunk_len)
+			break;
+		const uint8_t *raw = g->chunk + (off - g->chunk_off);
+		struct rec_view r;
+		bool ok = g->req.res >= 0 && rec_decode(raw, e->size, &r, NULL) == 0 && r.seq == e->seq &&
+			  r.zone_gen == s->sb.zones[g->zone].gen && r.type == e->type;
+		if (!ok) {
+			s->st.corrupt_records++;
+			index_remove(s->index, e->hash.lo, entry_payload(g->zone, e));
+			continue;
+		}
+		gc_make_reloc(s, e, &r, raw);
+	}
+	g->phase = GC_RELOCATE;
+}
+
+void gc_reloc_step(struct store *s, struct store_op *op)
+{
+	DV_ASSERT(op->priv.reloc == s->gc);
+	if (!keylock_acquire(s, op))
+		return;
+	if (s->failed || !index_contains(s->index, op->priv.hash_lo, op->priv.prev_payload)) {
+		gc_reloc_done(s, op); /* overwritten meanwhile: nothing to move */
+		keylock_release(s, op);
+		return;
+	}
+	write_enqueue(s, op);
+}
+
+void gc_reloc_done(struct store *s, struct store_op *op)
+{
+	struct gc_state *g = s->gc;
+	DV_ASSERT(op->priv.reloc == g && g->ops_done < g->ops_used);
+	g->ops_done++;
+}
+
+static void gc_finish_zone(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	uint32_t z = g->zone;
+	s->sb.zones[z].state = ZONE_EMPTY;
+	s->sb.zones[z].gen++;
+	s->zrt[z].resetting = true;
+	sb_request(s);
+	g->sb_version = s->sb_version_wanted;
+	g->phase = GC_WAIT_SB;
+}
+
+static void gc_reset_zone(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	uint32_t z = g->zone;
+	int err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	if (err) {
+		store_fail(s, err);
+		return;
+	}
+	s->zrt[z].resetting = false;
+	s->zrt[z].live_bytes = 0;
+	s->zrt[z].wp = 0;
+	s->st.gc_zones_reset++;
+	g->phase = GC_IDLE;
+}
+
+void gc_pump(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (g->phase == GC_IDLE) {
+		if (zones_empty_count(s) < s->cfg.gc_free_zones_min)
+			store_gc_start(s);
+		return;
+	}
+	if (g->req_busy)
+		return;
+	switch (g->phase) {
+	case GC_READ_INDEX:
+		if (g->req_done)
+			gc_index_read(s);
+		break;
+	case GC_READ_CHUNK:
+		if (g->req_done)
+			gc_chunk_read(s);
+		break;
+	case GC_RELOCATE:
+		if (g->ops_done < g->ops_used)
+			break;
+		if (s->failed)
+			g->phase = GC_IDLE;
+		else if (g->next < g->live_count)
+			gc_read_chunk(s);
+		else
+			gc_finish_zone(s);
+		break;
+	case GC_WAIT_SB:
+		if (s->failed)
+			g->phase = GC_IDLE;
+		else if (s->sb_version_durable >= g->sb_version)
+			gc_reset_zone(s);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,174 @@
+/* store_int.h - private to src/storage/store*.c. Nothing else includes it. */
+#ifndef DV_STORE_INT_H
+#define DV_STORE_INT_H
+
+#include "base/assert.h"
+#include "base/constants.h"
+#include "base/error.h"
+#include "index/index.h"
+#include "storage/layout.h"
+#include "storage/record.h"
+#include "storage/store.h"
+
+/* Index payload (44 bits): [43 tomb][42..29 zone][28..5 off/16][4..0 blocks].
+ * blocks = 4 KiB blocks the record spans from its first block, 0 when more
+ * than 31 (read the header first). A payload names one record: unique. */
+#define PL_BLOCKS_MAX 31u
+#define NO_PAYLOAD UINT64_MAX
+/* Largest record, rounded to whole blocks. */
+#define STORE_RECORD_BYTES_MAX \
+	DV_ROUND_UP(REC_HDR_BYTES + DV_KEY_BYTES_MAX + DV_META_BYTES_MAX + DV_VALUE_BYTES_MAX, DV_BLOCK_BYTES)
+
+static inline uint64_t pl_make(bool tomb, uint32_t zone, uint64_t off, uint32_t size)
+{
+	DV_ASSERT(zone <= DV_ZONE_COUNT_MAX && off % DV_RECORD_ALIGN_BYTES == 0);
+	DV_ASSERT(off / DV_RECORD_ALIGN_BYTES < (1u << 24));
+	uint64_t blocks = (off % DV_BLOCK_BYTES + size + DV_BLOCK_BYTES - 1) / DV_BLOCK_BYTES;
+	if (blocks > PL_BLOCKS_MAX)
+		blocks = 0;
+	return (uint64_t)tomb << 43 | (uint64_t)zone << 29 | (off / DV_RECORD_ALIGN_BYTES) << 5 | blocks;
+}
+static inline bool pl_tomb(uint64_t p) { return (p >> 43) & 1; }
+static inline uint32_t pl_zone(uint64_t p) { return (uint32_t)(p >> 29) & 0x3fff; }
+static inline uint64_t pl_off(uint64_t p) { return ((p >> 5) & 0xffffff) * DV_RECORD_ALIGN_BYTES; }
+static inline uint32_t pl_blocks(uint64_t p) { return (uint32_t)(p & 31); }
+
+enum op_state {
+	OPS_NEW = 0,
+	OPS_WAIT_KEY,  /* behind an earlier mutation of the same key hash */
+	OPS_RESOLVE,   /* reading fingerprint candidates to find its own entry */
+	OPS_QUEUED,    /* waiting for room in a batch */
+	OPS_IN_BATCH,  /* record in a batch not yet durable */
+	OPS_READ,      /* GET reading a candidate */
+	OPS_DONE,
+};
+
+#define STORE_RELOC 100 /* internal op kind: GC relocation of one record */
+
+enum batch_state { BATCH_FREE = 0, BATCH_FILLING, BATCH_WRITING, BATCH_WRITTEN };
+
+struct batch {
+	uint8_t *buf;
+	uint32_t zone;
+	uint64_t zone_off; /* block-aligned start in the zone */
+	uint32_t used;
+	uint8_t state;
+	int32_t res;
+	struct store_op *head, *tail;
+	struct dev_req req;
+	struct store *s;
+};
+
+struct zone_rt {
+	uint64_t live_bytes;
+	uint64_t wp;          /* open zone: next record offset */
+	uint64_t open_version; /* sb version that made it OPEN durable */
+	unsigned batches_in_flight;
+	bool sealing;         /* no more records; footer pending */
+	bool resetting;       /* collected: EMPTY once its reset is done */
+	struct zidx_entry *entries; /* records of a zone being written */
+	uint32_t count, cap;
+	uint64_t max_seq;
+};
+
+struct op_queue {
+	struct store_op *head, *tail;
+};
+
+#define KEYLOCK_BUCKETS 65536u
+#define READ_BUFS 512u
+
+struct gc_state;
+
+struct store {
+	struct dev *dev;
+	struct store_config cfg;
+	struct index *index;
+	struct sb sb;
+	struct zone_rt *zrt;
+	bool failed;
+	int fail_err;
+	uint64_t next_seq;
+	unsigned pending;
+
+	/* Zone writer. */
+	uint32_t active_zone, next_zone; /* UINT32_MAX = none */
+	struct batch batches[DV_BATCHES_IN_FLIGHT_MAX + 1];
+	unsigned batch_head, batch_count; /* ring of non-free batches in order */
+	struct op_queue write_queue;      /* resolved mutations waiting for a batch */
+
+	/* Superblock writer. */
+	uint8_t *sb_buf;
+	struct dev_req sb_req;
+	uint64_t sb_version_wanted, sb_version_durable, sb_version_writing;
+	bool sb_in_flight;
+
+	/* Zone index (footer) writes for zones being sealed. */
+	struct seal {
+		uint32_t zone;
+		uint8_t *buf;
+		uint32_t bytes;
+		struct dev_req req;
+		uint64_t version;
+		bool writing, written;
+	} seals[4];
+	unsigned seal_count;
+
+	/* Serialisation of mutations per 64-bit key hash. */
+	struct store_op *keylock[KEYLOCK_BUCKETS];
+
+	/* Read buffers for single-block reads. */
+	uint8_t *rbuf_area;
+	void *rbuf_free[READ_BUFS];
+	unsigned rbuf_free_count;
+	struct op_queue read_wait; /* ops waiting for a read buffer */
+	struct op_queue ready;     /* ops ready to (re)start a step */
+	struct op_queue completed; /* ops whose done() is due */
+
+	struct gc_state *gc;
+	struct scan_state *scan;
+	struct store_stats st;
+};
+
+/* store.c */
+void store_complete(struct store *s, struct store_op *op, int result);
+void store_fail(struct store *s, int err);
+void opq_push(struct op_queue *q, struct store_op *op);
+struct store_op *opq_pop(struct op_queue *q);
+void keylock_release(struct store *s, struct store_op *op);
+bool keylock_acquire(struct store *s, struct store_op *op);
+void *rbuf_get(struct store *s, uint32_t bytes);
+void rbuf_put(struct store *s, void *buf, uint32_t bytes);
+uint64_t zone_base(const struct store *s, uint32_t zone);
+
+/* store_write.c */
+void write_enqueue(struct store *s, struct store_op *op);
+void write_pump(struct store *s);
+void sb_request(struct store *s);
+void sb_pump(struct store *s);
+int writer_start(struct store *s);
+void writer_stop(struct store *s);
+void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
+uint32_t zones_empty_count(const struct store *s);
+
+/* store_recover.c */
+int store_recover(struct store *s);
+int store_format_device(struct store *s);
+/* Records of zone z from its start into zrt[z].entries (unsorted). */
+int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn);
+/* Zone index of FULL zone z into zrt[z].entries; -DV_ECORRUPT if damaged. */
+int read_zone_index(struct store *s, uint32_t z);
+
+/* store_gc.c */
+int gc_create(struct store *s);
+void gc_destroy(struct store *s);
+void gc_pump(struct store *s);
+void gc_reloc_done(struct store *s, struct store_op *op);
+void gc_reloc_step(struct store *s, struct store_op *op);
+bool zone_resetting(const struct store *s, uint32_t zone);
+
+/* store_scan.c */
+void scan_pump(struct store *s);
+void scan_destroy(struct store *s);
+
+#endif

@@ -1,0 +1,404 @@
+/* store_recover.c - format and crash recovery.
+ *
+ * Recovery procedure (store_recover):
+ * 1. Read both superblock copies; the valid one with the highest sb_seq is
+ *    current. Neither valid: format if the device holds no dynvme magic and
+ *    the caller allows it; refuse otherwise (never format over damage).
+ * 2. FULL zones: read the zone index (a run sorted by key hash). A damaged
+ *    zone index is replaced by a scan of the zone's records.
+ * 3. OPEN zones: scan records from the zone start while they verify and
+ *    carry the zone's generation; the first bad one ends the zone (a torn
+ *    tail). Seal the zone there: write its zone index, mark it FULL. Later
+ *    writes go to fresh zones, so bytes past the cut are never read again.
+ *    An open zone with no record is reset and returned to EMPTY.
+ * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
+ *    goes into the index (tombstones included); live bytes per zone follow.
+ * 5. next_seq = highest seq seen + 1.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store_int.h"
+
+#define SCAN_CHUNK_BYTES (4u << 20)
+
+struct run {
+	struct zidx_entry *e;
+	uint32_t count, pos, zone;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
+
+/* 0 valid, -DV_EFORMAT no magic, -DV_ECORRUPT damaged. */
+static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
+{
+	int err = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
+	if (err)
+		return err;
+	uint32_t count = 0;
+	memcpy(&count, buf + 40, 4);
+	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
+	if (n > DV_BLOCK_BYTES && (err = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
+		return err;
+	return sb_decode(buf, n, out, DV_ZONE_COUNT_MAX);
+}
+
+static uint64_t default_zone_bytes(const struct store *s, uint64_t front)
+{
+	const struct dev_info *info = dev_info(s->dev);
+	if (info->zoned)
+		return info->zone_bytes;
+	uint64_t z = s->cfg.zone_bytes ? s->cfg.zone_bytes : 64ull << 20;
+	uint64_t fit = info->size_bytes > front ? (info->size_bytes - front) / 8 : 0;
+	if (!s->cfg.zone_bytes && z > fit) /* small device: at least 8 zones */
+		z = fit / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+	return z < DV_ZONE_BYTES_MIN ? DV_ZONE_BYTES_MIN : z;
+}
+
+int store_format_device(struct store *s)
+{
+	const struct dev_info *info = dev_info(s->dev);
+	uint64_t front = 0;
+	if (info->zoned) {
+		front = (uint64_t)info->conventional_zones * info->zone_bytes;
+		if (front < 2ull * sb_bytes(DV_ZONE_COUNT_MAX))
+			return -EOPNOTSUPP; /* superblocks need a conventional zone */
+	}
+	struct sb plan;
+	uint64_t zb = default_zone_bytes(s, front ? front : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20));
+	int err = sb_plan(&plan, info->size_bytes, zb, front);
+	if (err)
+		return err;
+	plan.zones = calloc(plan.zone_count, sizeof(*plan.zones));
+	if (!plan.zones)
+		return -ENOMEM;
+	for (uint32_t z = 0; z < plan.zone_count && !err; z++) {
+		plan.zones[z] = (struct zone_entry){.state = ZONE_EMPTY, .gen = 1};
+		err = dev_zone_reset(s->dev, plan.data_start + z * plan.zone_bytes, plan.zone_bytes);
+	}
+	uint8_t *buf = dev_buf_alloc(sb_bytes(plan.zone_count));
+	for (unsigned copy = 0; copy < DV_SB_COPIES && !err && buf; copy++) {
+		plan.sb_seq = copy + 1;
+		sb_encode(buf, &plan);
+		err = dev_write_sync(s->dev, sb_copy_off(plan.sb_seq % DV_SB_COPIES), buf, sb_bytes(plan.zone_count));
+	}
+	if (!buf && !err)
+		err = -ENOMEM;
+	dev_buf_free(buf);
+	free(plan.zones);
+	return err;
+}
+
+static int load_superblock(struct store *s)
+{
+	uint8_t *buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
+	struct zone_entry *zones[2] = {calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry)),
+				       calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry))};
+	struct sb cand[2] = {{.zones = zones[0]}, {.zones = zones[1]}};
+	int rc[2] = {-ENOMEM, -ENOMEM};
+	for (unsigned c = 0; c < 2 && buf && zones[0] && zones[1]; c++)
+		rc[c] = read_sb_copy(s, c, buf, &cand[c]);
+	dev_buf_free(buf);
+	int best = -1;
+	for (int c = 0; c < 2; c++)
+		if (rc[c] == 0 && (best < 0 || cand[c].sb_seq > cand[best].sb_seq))
+			best = c;
+	int err = 0;
+	if (best >= 0) {
+		s->sb = cand[best];
+		zones[best] = NULL;
+	} else if (rc[0] == -DV_EFORMAT && rc[1] == -DV_EFORMAT && s->cfg.format_if_empty && !s->cfg.read_only) {
+		err = store_format_device(s);
+		if (!err)
+			err = 1; /* formatted: load again */
+	} else {
+		err = rc[0] == -ENOMEM || rc[1] == -ENOMEM ? -ENOMEM
+		      : (rc[0] == -DV_ECORRUPT || rc[1] == -DV_ECORRUPT) ? -DV_ECORRUPT : -DV_EFORMAT;
+	}
+	free(zones[0]);
+	free(zones[1]);
+	return err;
+}
+
+/* Scan a zone's records from its start. Entries go to zr->entries. */
+int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
+{
+	uint8_t *buf = dev_buf_alloc(SCAN_CHUNK_BYTES);
+	if (!buf)
+		return -ENOMEM;
+	uint64_t zb = s->sb.zone_bytes, p = 0, buf_off = 0, buf_len = 0;
+	int err = 0;
+	*torn = false;
+	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 2; guard++) {
+		p = rec_next_start(p, DV_BLOCK_BYTES);
+		if (p + REC_HDR_BYTES > zb)
+			break;
+		if (p + STORE_RECORD_BYTES_MAX > buf_off + buf_len && buf_off + buf_len < zb) {
+			buf_off = p / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+			buf_len = zb - buf_off < SCAN_CHUNK_BYTES ? zb - buf_off : SCAN_CHUNK_BYTES;
+			if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+				break;
+		}
+		struct rec_view r;
+		const uint8_t *src = buf + (p - buf_off);
+		int rc = rec_decode(src, (uint32_t)(buf_off + buf_len - p), &r, NULL);
+		if (rc || r.zone_gen != s->sb.zones[z].gen) {
+			static const uint8_t zero[REC_HDR_BYTES];
+			*torn = rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0;
+			break;
+		}
+		if (r.type != REC_PAD) {
+			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
+			struct zidx_entry e = {.hash = h, .seq = r.seq, .off_units = (uint32_t)(p / DV_RECORD_ALIGN_BYTES),
+					       .size = r.total_bytes, .type = (uint8_t)r.type};
+			zone_add_entry(s, z, &e);
+		}
+		p += r.total_bytes;
+		*data_end = p;
+	}
+	dev_buf_free(buf);
+	return err;
+}
+
+int read_zone_index(struct store *s, uint32_t z)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
+	if (off + DV_BLOCK_BYTES > s->sb.zone_bytes)
+		return -DV_ECORRUPT;
+	uint8_t *buf = dev_buf_alloc(DV_BLOCK_BYTES);
+	struct zidx_hdr h;
+	int err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	if (!err)
+		err = zidx_decode_hdr(buf, DV_BLOCK_BYTES, &h);
+	uint32_t n = err ? 0 : zidx_bytes(h.count, DV_BLOCK_BYTES);
+	if (!err && (h.zone_gen != s->sb.zones[z].gen || off + n > s->sb.zone_bytes))
+		err = -DV_ECORRUPT;
+	if (!err && n > DV_BLOCK_BYTES) {
+		dev_buf_free(buf);
+		buf = dev_buf_alloc(n);
+		err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, n) : -ENOMEM;
+	}
+	if (!err) {
+		zr->entries = malloc((size_t)(h.count ? h.count : 1) * sizeof(*zr->entries));
+		err = zr->entries ? zidx_decode(buf, n, &h, zr->entries) : -ENOMEM;
+		zr->count = zr->cap = err ? 0 : h.count;
+		zr->max_seq = h.max_seq;
+		zr->wp = h.data_end;
+	}
+	dev_buf_free(buf);
+	return err;
+}
+
+static int write_zone_index_sync(struct store *s, uint32_t z)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
+	if (foot + n > s->sb.zone_bytes)
+		return -DV_ECORRUPT; /* cannot happen for zones this code wrote */
+	uint8_t *buf = dev_buf_alloc(n);
+	if (!buf)
+		return -ENOMEM;
+	struct zidx_hdr h = {.zone_gen = s->sb.zones[z].gen, .count = zr->count,
+			     .data_end = zr->wp, .max_seq = zr->max_seq};
+	zidx_encode(buf, &h, zr->entries);
+	int err = dev_write_sync(s->dev, zone_base(s, z) + foot, buf, n);
+	dev_buf_free(buf);
+	if (!err) {
+		s->st.device_bytes_written += n;
+		s->sb.zones[z].state = ZONE_FULL;
+		s->sb.zones[z].footer_block = (uint32_t)(foot / DV_BLOCK_BYTES);
+		sb_request(s);
+	}
+	return err;
+}
+
+/* Step 3 for one OPEN zone. */
+static int recover_open_zone(struct store *s, uint32_t z)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	uint64_t end = 0;
+	bool torn = false;
+	int err = scan_zone(s, z, &end, &torn);
+	if (err)
+		return err;
+	zr->wp = end;
+	s->st.recovery_torn_tails += torn;
+	zidx_sort(zr->entries, zr->count);
+	if (s->cfg.read_only)
+		return 0;
+	if (zr->count == 0) {
+		s->sb.zones[z].state = ZONE_EMPTY;
+		s->sb.zones[z].gen++;
+		sb_request(s);
+		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	}
+	return write_zone_index_sync(s, z);
+}
+
+static int recover_full_zone(struct store *s, uint32_t z)
+{
+	int err = read_zone_index(s, z);
+	if (err != -DV_ECORRUPT)
+		return err;
+	/* Damaged zone index: rebuild the run from the records themselves. */
+	s->st.recovery_bad_zone_indexes++;
+	free(s->zrt[z].entries);
+	s->zrt[z].entries = NULL;
+	s->zrt[z].count = s->zrt[z].cap = 0;
+	uint64_t end = 0;
+	bool torn = false;
+	err = scan_zone(s, z, &end, &torn);
+	s->zrt[z].wp = end;
+	zidx_sort(s->zrt[z].entries, s->zrt[z].count);
+	return err;
+}
+
+/* ---- step 4: k-way merge ---- */
+
+static bool run_less(const struct run *a, const struct run *b)
+{
+	int c = zidx_entry_cmp(&a->e[a->pos], &b->e[b->pos]);
+	return c < 0 || (c == 0 && a->zone < b->zone);
+}
+
+static void heap_down(struct run **h, uint32_t n, uint32_t i)
+{
+	for (uint32_t guard = 0; guard < 64; guard++) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < n && run_less(h[l], h[m]))
+			m = l;
+		if (r < n && run_less(h[r], h[m]))
+			m = r;
+		if (m == i)
+			return;
+		struct run *t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+static int install_winner(struct store *s, const struct zidx_entry *e, uint32_t zone)
+{
+	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
+	s->zrt[zone].live_bytes += e->size;
+	s->st.recovered_records++;
+	return index_insert(s->index, e->hash.lo, p);
+}
+
+static int merge_runs(struct store *s, struct run *runs, uint32_t nruns)
+{
+	struct run **heap = malloc((nruns ? nruns : 1) * sizeof(*heap));
+	if (!heap)
+		return -ENOMEM;
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < nruns; i++)
+		if (runs[i].count)
+			heap[n++] = &runs[i];
+	for (uint32_t i = n / 2; i-- > 0;)
+		heap_down(heap, n, i);
+	int err = 0;
+	while (n > 0 && !err) {
+		/* Pop entries of one key: ascending seq, so the last one wins. */
+		struct run *top = heap[0];
+		struct zidx_entry win = top->e[top->pos];
+		uint32_t win_zone = top->zone;
+		while (n > 0) {
+			struct run *r = heap[0];
+			const struct zidx_entry *e = &r->e[r->pos];
+			if (e->hash.lo != win.hash.lo || e->hash.hi != win.hash.hi)
+				break;
+			if (e->seq >= win.seq) {
+				win = *e;
+				win_zone = r->zone;
+			}
+			if (++r->pos == r->count)
+				heap[0] = heap[--n];
+			if (n)
+				heap_down(heap, n, 0);
+		}
+		if (win.seq + 1 > s->next_seq)
+			s->next_seq = win.seq + 1;
+		err = install_winner(s, &win, win_zone);
+	}
+	free(heap);
+	return err;
+}
+
+static int sb_flush_sync(struct store *s)
+{
+	for (unsigned i = 0; i < 4 && s->sb_version_durable < s->sb_version_wanted; i++) {
+		sb_pump(s);
+		while (s->sb_in_flight)
+			dev_poll(s->dev, 1);
+		if (s->failed)
+			return s->fail_err;
+	}
+	return 0;
+}
+
+static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
+{
+	int err = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
+		uint8_t st = s->sb.zones[z].state;
+		if (st == ZONE_FULL)
+			err = recover_full_zone(s, z);
+		else if (st == ZONE_OPEN)
+			err = recover_open_zone(s, z);
+		struct zone_rt *zr = &s->zrt[z];
+		runs[z] = (struct run){.e = zr->entries, .count = zr->count, .zone = z};
+		*total += zr->count;
+		if (zr->max_seq + 1 > s->next_seq)
+			s->next_seq = zr->max_seq + 1;
+	}
+	return err;
+}
+
+int store_recover(struct store *s)
+{
+	uint64_t t0 = mono_us();
+	int err = load_superblock(s);
+	if (err == 1)
+		err = load_superblock(s);
+	if (err)
+		return err;
+	s->zrt = calloc(s->sb.zone_count, sizeof(*s->zrt));
+	struct run *runs = calloc(s->sb.zone_count, sizeof(*runs));
+	if (!s->zrt || !runs) {
+		free(runs);
+		return -ENOMEM;
+	}
+	s->next_seq = 1;
+	uint64_t total = 0;
+	err = recover_zones(s, runs, &total);
+	if (!err && total > s->cfg.index_capacity_hint) {
+		index_destroy(s->index);
+		s->index = NULL;
+		err = index_create(&s->index, total);
+	}
+	if (!err)
+		err = merge_runs(s, runs, s->sb.zone_count);
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		free(s->zrt[z].entries); /* sealed zones keep only their live bytes */
+		s->zrt[z].entries = NULL;
+		s->zrt[z].count = s->zrt[z].cap = 0;
+	}
+	free(runs);
+	if (!err && !s->cfg.read_only)
+		err = sb_flush_sync(s);
+	s->st.recovery_us = mono_us() - t0;
+	return err;
+}

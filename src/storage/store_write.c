@@ -1,0 +1,544 @@
+/* store_write.c - group commit, zone lifecycle and superblock writes.
+ *
+ * Zone lifecycle (state in the RAM zone table; the superblock persists it):
+ *
+ *   EMPTY --prepare_next()--> OPEN --seal_start()--> (sealing) --seal_done()--> FULL
+ *     ^      sb write must be durable before          zone index written,        |
+ *     |      the first batch goes to the zone         then sb write              |
+ *     +------------------------ gc: relocate live records, sb write, reset ------+
+ *
+ * Group commit: resolved mutations wait in write_queue; place_op() packs
+ * them into the FILLING batch at the active zone's write pointer. A batch is
+ * submitted as one RWF_DSYNC write when fewer than batches_in_flight writes
+ * are in flight, so records pile up while earlier writes are on their way.
+ * Batches complete in any order but are applied strictly in order
+ * (batch_ring_apply), so an acknowledged write never sits behind a hole.
+ *
+ * Invariants:
+ * 1. Every batch starts on a block boundary and is padded to one.
+ * 2. A zone receives a batch only once its OPEN state is durable.
+ * 3. A zone is sealed only when none of its batches is in flight.
+ * 4. A record plus the zone index that will follow it always fit the zone.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/hash.h"
+#include "store_int.h"
+
+uint64_t zone_base(const struct store *s, uint32_t zone)
+{
+	DV_ASSERT(zone < s->sb.zone_count);
+	return s->sb.data_start + (uint64_t)zone * s->sb.zone_bytes;
+}
+
+uint32_t zones_empty_count(const struct store *s)
+{
+	uint32_t n = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++)
+		n += s->sb.zones[z].state == ZONE_EMPTY;
+	return n;
+}
+
+/* ---- superblock ---- */
+
+static void sb_write_done(struct dev_req *req)
+{
+	struct store *s = req->ctx;
+	DV_ASSERT(s->sb_in_flight);
+	s->sb_in_flight = false;
+	if (req->res < 0) {
+		store_fail(s, req->res);
+		return;
+	}
+	s->sb_version_durable = s->sb_version_writing;
+	s->st.device_bytes_written += req->len;
+}
+
+void sb_request(struct store *s) { s->sb_version_wanted++; }
+
+void sb_pump(struct store *s)
+{
+	if (s->sb_in_flight || s->failed || s->sb_version_durable >= s->sb_version_wanted)
+		return;
+	uint32_t n = sb_bytes(s->sb.zone_count);
+	s->sb.sb_seq++;
+	sb_encode(s->sb_buf, &s->sb);
+	s->sb_version_writing = s->sb_version_wanted;
+	s->sb_req = (struct dev_req){.op = DEV_WRITE, .len = n,
+				     .off = (s->sb.sb_seq % DV_SB_COPIES) * sb_bytes(DV_ZONE_COUNT_MAX),
+				     .buf = s->sb_buf, .done = sb_write_done, .ctx = s};
+	int err = dev_submit(s->dev, &s->sb_req);
+	if (err) {
+		store_fail(s, err);
+		return;
+	}
+	s->sb_in_flight = true;
+}
+
+/* ---- zones ---- */
+
+void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e)
+{
+	struct zone_rt *zr = &s->zrt[zone];
+	if (zr->count == zr->cap) {
+		uint32_t cap = zr->cap ? zr->cap * 2 : 1024;
+		struct zidx_entry *n = realloc(zr->entries, (size_t)cap * sizeof(*n));
+		DV_ASSERT(n != NULL); /* bounded by zone size / 48 bytes */
+		zr->entries = n;
+		zr->cap = cap;
+	}
+	zr->entries[zr->count++] = *e;
+	if (e->seq > zr->max_seq)
+		zr->max_seq = e->seq;
+}
+
+static void prepare_next(struct store *s)
+{
+	DV_ASSERT(s->next_zone == UINT32_MAX);
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting)
+			continue;
+		s->sb.zones[z].state = ZONE_OPEN;
+		struct zone_rt *zr = &s->zrt[z];
+		zr->wp = 0;
+		zr->count = 0;
+		zr->max_seq = 0;
+		zr->live_bytes = 0;
+		zr->sealing = false;
+		sb_request(s);
+		zr->open_version = s->sb_version_wanted;
+		s->next_zone = z;
+		return;
+	}
+}
+
+static struct batch *filling_batch(struct store *s)
+{
+	if (s->batch_count == 0)
+		return NULL;
+	struct batch *b = &s->batches[(s->batch_head + s->batch_count - 1) % DV_ARRAY_LEN(s->batches)];
+	return b->state == BATCH_FILLING ? b : NULL;
+}
+
+/* Pad the batch to a block boundary and fix the zone's write pointer. */
+static void batch_close(struct store *s, struct batch *b)
+{
+	DV_ASSERT(b->state == BATCH_FILLING && b->used > 0);
+	uint32_t end = DV_ROUND_UP(b->used, DV_BLOCK_BYTES);
+	uint32_t gap = end - b->used;
+	if (gap >= REC_HDR_BYTES)
+		rec_encode_pad(b->buf + b->used, gap, s->sb.zones[b->zone].gen);
+	else
+		memset(b->buf + b->used, 0, gap);
+	b->used = end;
+	s->zrt[b->zone].wp = b->zone_off + end;
+	b->state = BATCH_WRITING; /* closed; submitted by batch_submit_ready */
+	b->req.op = 0;            /* not yet submitted */
+}
+
+static void seal_start(struct store *s)
+{
+	uint32_t z = s->active_zone;
+	DV_ASSERT(z != UINT32_MAX);
+	struct batch *b = filling_batch(s);
+	if (b && b->zone == z && b->used > 0)
+		batch_close(s, b);
+	s->zrt[z].sealing = true;
+	s->active_zone = UINT32_MAX;
+	if (s->next_zone == UINT32_MAX)
+		prepare_next(s);
+	if (s->next_zone != UINT32_MAX) {
+		s->active_zone = s->next_zone;
+		s->next_zone = UINT32_MAX;
+		prepare_next(s);
+	}
+}
+
+static struct batch *batch_new(struct store *s, uint32_t zone)
+{
+	if (s->batch_count == DV_ARRAY_LEN(s->batches))
+		return NULL;
+	struct batch *b = &s->batches[(s->batch_head + s->batch_count) % DV_ARRAY_LEN(s->batches)];
+	DV_ASSERT(b->state == BATCH_FREE);
+	b->zone = zone;
+	b->zone_off = s->zrt[zone].wp;
+	DV_ASSERT(b->zone_off % DV_BLOCK_BYTES == 0);
+	b->used = 0;
+	b->head = b->tail = NULL;
+	b->state = BATCH_FILLING;
+	b->res = 0;
+	s->batch_count++;
+	s->zrt[zone].batches_in_flight++;
+	return b;
+}
+
+/* Where a record of size bytes goes if appended at zone offset p. */
+static uint64_t record_start(uint64_t p, uint32_t size)
+{
+	uint64_t q = rec_next_start(p, DV_BLOCK_BYTES);
+	bool crosses = q % DV_BLOCK_BYTES + size > DV_BLOCK_BYTES;
+	if (q % DV_BLOCK_BYTES && (crosses || size > DV_BLOCK_BYTES))
+		q = DV_ROUND_UP(q, DV_BLOCK_BYTES);
+	return q;
+}
+
+static bool zone_has_room(const struct store *s, uint32_t zone, uint64_t end)
+{
+	const struct zone_rt *zr = &s->zrt[zone];
+	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <=
+	       s->sb.zone_bytes;
+}
+
+static void encode_op_record(struct store *s, struct store_op *op, uint8_t *dst, uint32_t zone)
+{
+	uint32_t gen = s->sb.zones[zone].gen;
+	if (op->kind == STORE_RELOC) {
+		memcpy(dst, op->value, op->priv.rec_size);
+		rec_set_zone_gen(dst, gen);
+		return;
+	}
+	struct rec_view r = {
+		.type = op->kind == STORE_DEL ? REC_TOMBSTONE : REC_PUT,
+		.zone_gen = gen, .seq = s->next_seq++, .expire_ms = op->expire_ms,
+		.key = op->key, .key_len = op->key_len, .meta = op->meta, .meta_len = op->meta_len,
+		.value = op->kind == STORE_DEL ? NULL : op->value,
+		.val_len = op->kind == STORE_DEL ? 0 : op->val_len,
+	};
+	uint32_t n = rec_encode(dst, &r);
+	DV_ASSERT(n == op->priv.rec_size);
+}
+
+static void append_to_batch(struct store *s, struct batch *b, struct store_op *op, uint64_t p, uint64_t q)
+{
+	uint32_t size = op->priv.rec_size;
+	uint8_t *base = b->buf - b->zone_off; /* zone offset -> buffer */
+	uint64_t skip_end = rec_next_start(p, DV_BLOCK_BYTES);
+	memset(base + p, 0, skip_end - p);
+	if (q > skip_end)
+		rec_encode_pad(base + skip_end, (uint32_t)(q - skip_end), s->sb.zones[b->zone].gen);
+	encode_op_record(s, op, base + q, b->zone);
+	struct rec_view r;
+	int err = rec_decode(base + q, size, &r, NULL);
+	DV_ASSERT(err == 0); /* paired check: what we write must read back */
+	bool tomb = r.type == REC_TOMBSTONE;
+	op->priv.new_payload = pl_make(tomb, b->zone, q, size);
+	struct zidx_entry e = {.hash = {op->priv.hash_lo, op->priv.hash_hi}, .seq = r.seq,
+			       .off_units = (uint32_t)(q / DV_RECORD_ALIGN_BYTES), .size = size,
+			       .type = (uint8_t)r.type};
+	zone_add_entry(s, b->zone, &e);
+	b->used = (uint32_t)(q + size - b->zone_off);
+	op->priv.state = OPS_IN_BATCH;
+	op->priv.next = NULL;
+	if (b->tail)
+		b->tail->priv.next = op;
+	else
+		b->head = op;
+	b->tail = op;
+	s->st.batch_records++;
+}
+
+/* Put op into a batch; false when it must wait (no batch or zone room). */
+static bool place_op(struct store *s, struct store_op *op)
+{
+	uint32_t size = op->priv.rec_size;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		if (s->active_zone == UINT32_MAX) {
+			if (s->next_zone == UINT32_MAX)
+				prepare_next(s);
+			if (s->next_zone == UINT32_MAX)
+				return false;
+			s->active_zone = s->next_zone;
+			s->next_zone = UINT32_MAX;
+			prepare_next(s);
+		}
+		uint32_t z = s->active_zone;
+		struct batch *b = filling_batch(s);
+		if (b && b->zone != z)
+			b = NULL;
+		uint64_t p = b ? b->zone_off + b->used : s->zrt[z].wp;
+		uint64_t q = record_start(p, size);
+		if (!zone_has_room(s, z, q + size)) {
+			seal_start(s);
+			continue;
+		}
+		if (b && q + size - b->zone_off > s->cfg.batch_bytes) {
+			batch_close(s, b);
+			b = NULL;
+		}
+		if (!b) {
+			b = batch_new(s, z);
+			if (!b)
+				return false;
+			p = b->zone_off;
+			q = record_start(p, size);
+		}
+		append_to_batch(s, b, op, p, q);
+		return true;
+	}
+	return false;
+}
+
+static void batch_write_done(struct dev_req *req);
+
+static unsigned batches_writing(const struct store *s)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->batch_count; i++) {
+		const struct batch *b = &s->batches[(s->batch_head + i) % DV_ARRAY_LEN(s->batches)];
+		n += b->state == BATCH_WRITING && b->req.op != 0;
+	}
+	return n;
+}
+
+/* Submit batches in ring order while write slots are free. */
+static void batch_submit_ready(struct store *s)
+{
+	unsigned writing = batches_writing(s);
+	for (unsigned i = 0; i < s->batch_count && writing < s->cfg.batches_in_flight; i++) {
+		struct batch *b = &s->batches[(s->batch_head + i) % DV_ARRAY_LEN(s->batches)];
+		if (b->state == BATCH_WRITTEN || (b->state == BATCH_WRITING && b->req.op != 0))
+			continue;
+		if (s->sb_version_durable < s->zrt[b->zone].open_version)
+			return; /* invariant 2: wait for the zone's OPEN to be durable */
+		if (b->state == BATCH_FILLING) {
+			if (b->used == 0)
+				return;
+			batch_close(s, b);
+		}
+		b->req = (struct dev_req){.op = DEV_WRITE, .len = b->used,
+					  .off = zone_base(s, b->zone) + b->zone_off, .buf = b->buf,
+					  .done = batch_write_done, .ctx = b};
+		int err = dev_submit(s->dev, &b->req);
+		if (err) {
+			b->req.op = 0;
+			if (err != -EAGAIN)
+				store_fail(s, err);
+			return;
+		}
+		writing++;
+		s->st.batches++;
+	}
+}
+
+static void apply_op(struct store *s, struct store_op *op)
+{
+	uint64_t h = op->priv.hash_lo;
+	uint64_t prev = op->priv.prev_payload;
+	int err = prev == NO_PAYLOAD ? index_insert(s->index, h, op->priv.new_payload)
+				     : index_replace(s->index, h, prev, op->priv.new_payload);
+	if (err == -ENOMEM) {
+		store_fail(s, err);
+		store_complete(s, op, -DV_EFATAL);
+		return;
+	}
+	DV_ASSERT(err == 0); /* mutations of one key hash are serialised */
+	if (prev != NO_PAYLOAD) {
+		struct zone_rt *old = &s->zrt[pl_zone(prev)];
+		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
+	}
+	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+	if (op->kind == STORE_RELOC) {
+		s->st.gc_bytes_relocated += op->priv.rec_size;
+		gc_reloc_done(s, op);
+		keylock_release(s, op);
+		return;
+	}
+	s->st.user_bytes += op->priv.rec_size;
+	if (op->kind == STORE_PUT)
+		s->st.puts++;
+	else
+		s->st.dels++;
+	int result = op->kind == STORE_DEL && !op->priv.prev_live ? -DV_ENOTFOUND : 0;
+	keylock_release(s, op);
+	store_complete(s, op, result);
+}
+
+static void fail_op(struct store *s, struct store_op *op, int err)
+{
+	if (op->kind == STORE_RELOC) {
+		gc_reloc_done(s, op);
+		keylock_release(s, op);
+		return;
+	}
+	keylock_release(s, op);
+	store_complete(s, op, err);
+}
+
+/* Apply written batches from the head of the ring, in order. */
+static void batch_ring_apply(struct store *s)
+{
+	while (s->batch_count > 0) {
+		struct batch *b = &s->batches[s->batch_head];
+		if (b->state != BATCH_WRITTEN)
+			return;
+		if (b->res < 0)
+			store_fail(s, b->res);
+		else
+			s->st.device_bytes_written += b->used;
+		struct store_op *op = b->head;
+		for (unsigned i = 0; op && i < DV_OPS_IN_FLIGHT_MAX; i++) {
+			struct store_op *next = op->priv.next;
+			if (s->failed)
+				fail_op(s, op, -DV_EFATAL);
+			else
+				apply_op(s, op);
+			op = next;
+		}
+		DV_ASSERT(s->zrt[b->zone].batches_in_flight > 0);
+		s->zrt[b->zone].batches_in_flight--;
+		b->state = BATCH_FREE;
+		s->batch_head = (s->batch_head + 1) % DV_ARRAY_LEN(s->batches);
+		s->batch_count--;
+	}
+}
+
+static void batch_write_done(struct dev_req *req)
+{
+	struct batch *b = req->ctx;
+	DV_ASSERT(b->state == BATCH_WRITING);
+	b->res = req->res;
+	b->state = BATCH_WRITTEN;
+	batch_ring_apply(b->s);
+}
+
+/* ---- sealing: zone index after the last batch, then FULL ---- */
+
+static void seal_write_done(struct dev_req *req)
+{
+	struct store *s = req->ctx;
+	struct seal *se = NULL;
+	for (unsigned i = 0; i < s->seal_count; i++)
+		if (&s->seals[i].req == req)
+			se = &s->seals[i];
+	DV_ASSERT(se != NULL && se->writing);
+	se->writing = false;
+	if (req->res < 0) {
+		store_fail(s, req->res);
+		return;
+	}
+	s->st.device_bytes_written += req->len;
+	se->written = true;
+}
+
+static void seal_submit(struct store *s, uint32_t z)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	if (s->seal_count == DV_ARRAY_LEN(s->seals))
+		return;
+	struct seal *se = &s->seals[s->seal_count];
+	uint64_t foot_off = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	se->bytes = zidx_bytes(zr->count, DV_BLOCK_BYTES);
+	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_bytes); /* invariant 4 */
+	se->buf = dev_buf_alloc(se->bytes);
+	DV_ASSERT(se->buf != NULL);
+	zidx_sort(zr->entries, zr->count);
+	struct zidx_hdr h = {.zone_gen = s->sb.zones[z].gen, .count = zr->count,
+			     .data_end = zr->wp, .max_seq = zr->max_seq};
+	zidx_encode(se->buf, &h, zr->entries);
+	se->zone = z;
+	se->writing = true;
+	se->written = false;
+	se->req = (struct dev_req){.op = DEV_WRITE, .len = se->bytes, .off = zone_base(s, z) + foot_off,
+				   .buf = se->buf, .done = seal_write_done, .ctx = s};
+	int err = dev_submit(s->dev, &se->req);
+	if (err) {
+		dev_buf_free(se->buf);
+		if (err != -EAGAIN)
+			store_fail(s, err);
+		return;
+	}
+	s->seal_count++;
+	zr->sealing = false; /* the seal slot now tracks it */
+}
+
+static void seal_finish(struct store *s, struct seal *se)
+{
+	uint32_t z = se->zone;
+	struct zone_rt *zr = &s->zrt[z];
+	s->sb.zones[z].state = ZONE_FULL;
+	s->sb.zones[z].footer_block = (uint32_t)(DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) / DV_BLOCK_BYTES);
+	sb_request(s);
+	int err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	if (err)
+		store_fail(s, err);
+	free(zr->entries);
+	zr->entries = NULL;
+	zr->count = zr->cap = 0;
+	dev_buf_free(se->buf);
+	*se = s->seals[--s->seal_count];
+}
+
+static void seal_pump(struct store *s)
+{
+	for (uint32_t z = 0; z < s->sb.zone_count && !s->failed; z++)
+		if (s->zrt[z].sealing && s->zrt[z].batches_in_flight == 0)
+			seal_submit(s, z);
+	for (unsigned i = 0; i < s->seal_count;) {
+		if (s->seals[i].written)
+			seal_finish(s, &s->seals[i]);
+		else
+			i++;
+	}
+}
+
+/* ---- entry points ---- */
+
+void write_enqueue(struct store *s, struct store_op *op)
+{
+	DV_ASSERT(op->priv.rec_size > 0);
+	op->priv.state = OPS_QUEUED;
+	opq_push(&s->write_queue, op);
+}
+
+void write_pump(struct store *s)
+{
+	for (unsigned i = 0; i < DV_OPS_IN_FLIGHT_MAX && s->write_queue.head; i++) {
+		struct store_op *op = s->write_queue.head;
+		if (s->failed) {
+			opq_pop(&s->write_queue);
+			fail_op(s, op, -DV_EFATAL);
+			continue;
+		}
+		if (!place_op(s, op)) {
+			/* No zone: fail unless a collection can free one. */
+			if (s->active_zone == UINT32_MAX && s->next_zone == UINT32_MAX &&
+			    !store_gc_running(s) && store_gc_start(s) <= 0 && s->seal_count == 0) {
+				opq_pop(&s->write_queue);
+				fail_op(s, op, -DV_EFULL);
+				continue;
+			}
+			break;
+		}
+		opq_pop(&s->write_queue);
+	}
+	seal_pump(s);
+	batch_submit_ready(s);
+	sb_pump(s);
+}
+
+int writer_start(struct store *s)
+{
+	for (unsigned i = 0; i < DV_ARRAY_LEN(s->batches); i++) {
+		/* A record larger than batch_bytes travels alone in its batch. */
+		s->batches[i].buf = dev_buf_alloc(s->cfg.batch_bytes + STORE_RECORD_BYTES_MAX);
+		if (!s->batches[i].buf)
+			return -ENOMEM;
+		s->batches[i].s = s;
+	}
+	s->sb_buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
+	if (!s->sb_buf)
+		return -ENOMEM;
+	s->active_zone = s->next_zone = UINT32_MAX;
+	return 0;
+}
+
+void writer_stop(struct store *s)
+{
+	for (unsigned i = 0; i < DV_ARRAY_LEN(s->batches); i++)
+		dev_buf_free(s->batches[i].buf);
+	for (uint32_t z = 0; s->zrt && z < s->sb.zone_count; z++)
+		free(s->zrt[z].entries);
+	dev_buf_free(s->sb_buf);
+}
