@@ -133,8 +133,10 @@ static int run_phase(struct bench *b, const char *name, enum store_op_kind kind,
 		int err = store_poll(b->s, true);
 		if (err < 0)
 			return err;
-		if (guard > count * 1000 + 1000000)
+		if (guard > count * 1000 + 1000000) {
+			fprintf(stderr, "bench: %s: no progress (%" PRIu64 " of %" PRIu64 " done)\n", name, b->done, count);
 			return -ETIMEDOUT;
+		}
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
 	store_get_stats(b->s, &st1);

@@ -49,6 +49,14 @@ void opq_push(struct op_queue *q, struct store_op *op)
 	q->tail = op;
 }
 
+void opq_push_front(struct op_queue *q, struct store_op *op)
+{
+	op->priv.next = q->head;
+	q->head = op;
+	if (!q->tail)
+		q->tail = op;
+}
+
 struct store_op *opq_pop(struct op_queue *q)
 {
 	struct store_op *op = q->head;

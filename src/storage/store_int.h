@@ -134,6 +134,7 @@ struct store {
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
 void opq_push(struct op_queue *q, struct store_op *op);
+void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);
 void keylock_release(struct store *s, struct store_op *op);
 bool keylock_acquire(struct store *s, struct store_op *op);

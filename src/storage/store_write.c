@@ -495,23 +495,22 @@ void write_enqueue(struct store *s, struct store_op *op)
 void write_pump(struct store *s)
 {
 	for (unsigned i = 0; i < DV_OPS_IN_FLIGHT_MAX && s->write_queue.head; i++) {
-		struct store_op *op = s->write_queue.head;
+		/* Pop first: a placed op's queue link becomes its batch link. */
+		struct store_op *op = opq_pop(&s->write_queue);
 		if (s->failed) {
-			opq_pop(&s->write_queue);
 			fail_op(s, op, -DV_EFATAL);
 			continue;
 		}
-		if (!place_op(s, op)) {
-			/* No zone: fail unless a collection can free one. */
-			if (s->active_zone == UINT32_MAX && s->next_zone == UINT32_MAX &&
-			    !store_gc_running(s) && store_gc_start(s) <= 0 && s->seal_count == 0) {
-				opq_pop(&s->write_queue);
-				fail_op(s, op, -DV_EFULL);
-				continue;
-			}
-			break;
+		if (place_op(s, op))
+			continue;
+		/* No zone: fail unless a collection can free one. */
+		if (s->active_zone == UINT32_MAX && s->next_zone == UINT32_MAX &&
+		    !store_gc_running(s) && store_gc_start(s) <= 0 && s->seal_count == 0) {
+			fail_op(s, op, -DV_EFULL);
+			continue;
 		}
-		opq_pop(&s->write_queue);
+		opq_push_front(&s->write_queue, op);
+		break;
 	}
 	seal_pump(s);
 	batch_submit_ready(s);
