@@ -18,6 +18,8 @@ TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 .PHONY: all test check clean bench
 all: $(BUILD)/dynvme $(TEST_BIN)
 
+$(BUILD)/tests/%.o: CFLAGS += -Itests
+
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@

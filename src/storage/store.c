@@ -161,6 +161,13 @@ void keylock_release(struct store *s, struct store_op *op)
 		return;
 	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
 	*keylock_bucket(s, next->priv.hash_lo) = next;
+	if (next->kind == STORE_RELOC) {
+		/* A relocation keeps the location it moves; it re-checks that
+		 * the index still holds it once its turn comes. */
+		next->priv.state = OPS_NEW;
+		opq_push(&s->ready, next);
+		return;
+	}
 	bool wrote = op->priv.state == OPS_IN_BATCH || (op->kind == STORE_RELOC && op->priv.new_payload != NO_PAYLOAD);
 	bool known = same_key(op, next) && !s->failed && (op->kind != STORE_RELOC || wrote);
 	if (known && wrote) {

@@ -35,6 +35,7 @@ struct store_config {
 	uint32_t gc_free_zones_min; /* start GC when fewer empty zones remain */
 	uint64_t index_capacity_hint;
 	bool read_only;             /* offline tools: no writes, no recovery sealing */
+	bool recover_by_scan;       /* ignore zone indexes, scan every zone (verification) */
 };
 
 enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
@@ -148,8 +149,6 @@ void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);
 uint64_t store_now_ms(void);
 
-#endif
-
 /* Offline verification of a device (dynvme check). Read-only. */
 struct store_check_report {
 	unsigned sb_valid_copies;
@@ -163,3 +162,5 @@ struct store_check_report {
 };
 /* 0 when the check ran (see rep->damage), or an error that stopped it. */
 int store_check(struct dev *dev, FILE *log, struct store_check_report *rep);
+
+#endif

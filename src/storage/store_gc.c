@@ -82,8 +82,14 @@ static uint32_t pick_victim(const struct store *s)
 		const struct zone_rt *zr = &s->zrt[z];
 		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting)
 			continue;
-		uint64_t dead = zr->wp > zr->live_bytes ? zr->wp - zr->live_bytes : 0;
-		if (dead > best_dead) {
+		/* Live records cost their share of the zone, padding included:
+		 * relocation packs them no better than they are packed now. */
+		uint64_t rec = zr->rec_bytes > zr->live_bytes ? zr->rec_bytes : zr->live_bytes;
+		uint64_t live_cost = rec ? (uint64_t)((double)zr->live_bytes * (double)zr->wp / (double)rec) : 0;
+		uint64_t dead = zr->wp > live_cost ? zr->wp - live_cost : 0;
+		/* Not worth a collection below 1/16 of a zone (and a full
+		 * device of live data must fail writes, not spin). */
+		if (dead >= s->sb.zone_bytes / 16 && dead > best_dead) {
 			best_dead = dead;
 			best = z;
 		}
@@ -296,7 +302,9 @@ static void gc_reset_zone(struct store *s)
 		return;
 	}
 	s->zrt[z].resetting = false;
+	s->zones_free++;
 	s->zrt[z].live_bytes = 0;
+	s->zrt[z].rec_bytes = 0;
 	s->zrt[z].wp = 0;
 	s->st.gc_zones_reset++;
 	g->phase = GC_IDLE;

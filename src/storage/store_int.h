@@ -43,6 +43,9 @@ enum op_state {
 	OPS_DONE,
 };
 
+/* Empty zones user writes leave to GC: relocation always has room. */
+#define GC_RESERVE_ZONES 1u
+
 #define STORE_RELOC 100 /* internal op kind: GC relocation of one record */
 
 enum batch_state { BATCH_FREE = 0, BATCH_FILLING, BATCH_WRITING, BATCH_WRITTEN };
@@ -61,6 +64,7 @@ struct batch {
 
 struct zone_rt {
 	uint64_t live_bytes;
+	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
 	uint64_t wp;          /* open zone: next record offset */
 	uint64_t open_version; /* sb version that made it OPEN durable */
 	unsigned batches_in_flight;
@@ -96,6 +100,8 @@ struct store {
 	struct batch batches[DV_BATCHES_IN_FLIGHT_MAX + 1];
 	unsigned batch_head, batch_count; /* ring of non-free batches in order */
 	struct op_queue write_queue;      /* resolved mutations waiting for a batch */
+	uint32_t zones_free;              /* EMPTY and not resetting: zones_free_recount() */
+	struct op_queue reloc_queue;      /* GC relocations waiting: placed first */
 
 	/* Superblock writer. */
 	uint8_t *sb_buf;
@@ -151,6 +157,7 @@ int writer_start(struct store *s);
 void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
 uint32_t zones_empty_count(const struct store *s);
+uint32_t zones_free_recount(const struct store *s);
 
 /* store_recover.c */
 int store_recover(struct store *s);

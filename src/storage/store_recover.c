@@ -248,17 +248,19 @@ static int recover_open_zone(struct store *s, uint32_t z)
 
 static int recover_full_zone(struct store *s, uint32_t z)
 {
-	int err = read_zone_index(s, z);
-	if (err != -DV_ECORRUPT)
-		return err;
-	/* Damaged zone index: rebuild the run from the records themselves. */
-	s->st.recovery_bad_zone_indexes++;
+	if (!s->cfg.recover_by_scan) {
+		int err = read_zone_index(s, z);
+		if (err != -DV_ECORRUPT)
+			return err;
+		/* Damaged zone index: rebuild the run from the records themselves. */
+		s->st.recovery_bad_zone_indexes++;
+	}
 	free(s->zrt[z].entries);
 	s->zrt[z].entries = NULL;
 	s->zrt[z].count = s->zrt[z].cap = 0;
 	uint64_t end = 0;
 	bool torn = false;
-	err = scan_zone(s, z, &end, &torn);
+	int err = scan_zone(s, z, &end, &torn);
 	s->zrt[z].wp = end;
 	zidx_sort(s->zrt[z].entries, s->zrt[z].count);
 	return err;
@@ -359,6 +361,8 @@ static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 		else if (st == ZONE_OPEN)
 			err = recover_open_zone(s, z);
 		struct zone_rt *zr = &s->zrt[z];
+		for (uint32_t i = 0; i < zr->count; i++)
+			zr->rec_bytes += zr->entries[i].size;
 		runs[z] = (struct run){.e = zr->entries, .count = zr->count, .zone = z};
 		*total += zr->count;
 		if (zr->max_seq + 1 > s->next_seq)
@@ -397,6 +401,7 @@ int store_recover(struct store *s)
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}
 	free(runs);
+	s->zones_free = zones_free_recount(s);
 	if (!err && !s->cfg.read_only)
 		err = sb_flush_sync(s);
 	s->st.recovery_us = mono_us() - t0;

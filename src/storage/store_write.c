@@ -35,9 +35,15 @@ uint64_t zone_base(const struct store *s, uint32_t zone)
 
 uint32_t zones_empty_count(const struct store *s)
 {
+	DV_DEBUG_ASSERT(s->zones_free == zones_free_recount(s));
+	return s->zones_free;
+}
+
+uint32_t zones_free_recount(const struct store *s)
+{
 	uint32_t n = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++)
-		n += s->sb.zones[z].state == ZONE_EMPTY;
+		n += s->sb.zones[z].state == ZONE_EMPTY && !s->zrt[z].resetting;
 	return n;
 }
 
@@ -94,18 +100,25 @@ void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e)
 		zr->max_seq = e->seq;
 }
 
-static void prepare_next(struct store *s)
+/* Open the next zone ahead of need. User writes leave GC_RESERVE_ZONES
+ * empty zones to relocations, so a collection can always finish. */
+static void prepare_next(struct store *s, bool for_reloc)
 {
 	DV_ASSERT(s->next_zone == UINT32_MAX);
+	if (zones_empty_count(s) <= (for_reloc ? 0 : GC_RESERVE_ZONES))
+		return;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting)
 			continue;
 		s->sb.zones[z].state = ZONE_OPEN;
+		DV_ASSERT(s->zones_free > 0);
+		s->zones_free--;
 		struct zone_rt *zr = &s->zrt[z];
 		zr->wp = 0;
 		zr->count = 0;
 		zr->max_seq = 0;
 		zr->live_bytes = 0;
+		zr->rec_bytes = 0;
 		zr->sealing = false;
 		sb_request(s);
 		zr->open_version = s->sb_version_wanted;
@@ -148,11 +161,11 @@ static void seal_start(struct store *s)
 	s->zrt[z].sealing = true;
 	s->active_zone = UINT32_MAX;
 	if (s->next_zone == UINT32_MAX)
-		prepare_next(s);
+		prepare_next(s, false);
 	if (s->next_zone != UINT32_MAX) {
 		s->active_zone = s->next_zone;
 		s->next_zone = UINT32_MAX;
-		prepare_next(s);
+		prepare_next(s, false);
 	}
 }
 
@@ -228,6 +241,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 			       .off_units = (uint32_t)(q / DV_RECORD_ALIGN_BYTES), .size = size,
 			       .type = (uint8_t)r.type};
 	zone_add_entry(s, b->zone, &e);
+	s->zrt[b->zone].rec_bytes += size;
 	b->used = (uint32_t)(q + size - b->zone_off);
 	op->priv.state = OPS_IN_BATCH;
 	op->priv.next = NULL;
@@ -239,19 +253,26 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 	s->st.batch_records++;
 }
 
-/* Put op into a batch; false when it must wait (no batch or zone room). */
-static bool place_op(struct store *s, struct store_op *op)
+enum { PLACE_DONE, PLACE_WAIT, PLACE_NO_ZONE };
+
+/* Put op into a batch: PLACE_WAIT when the batch ring is full, and
+ * PLACE_NO_ZONE when no zone may take it now. */
+static int place_op(struct store *s, struct store_op *op)
 {
 	uint32_t size = op->priv.rec_size;
+	/* While no empty zone is left, only relocations write: the collection
+	 * under way must be able to finish (it frees a zone). */
+	if (op->kind != STORE_RELOC && zones_empty_count(s) < GC_RESERVE_ZONES)
+		return PLACE_NO_ZONE;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		if (s->active_zone == UINT32_MAX) {
 			if (s->next_zone == UINT32_MAX)
-				prepare_next(s);
+				prepare_next(s, op->kind == STORE_RELOC);
 			if (s->next_zone == UINT32_MAX)
-				return false;
+				return PLACE_NO_ZONE;
 			s->active_zone = s->next_zone;
 			s->next_zone = UINT32_MAX;
-			prepare_next(s);
+			prepare_next(s, false);
 		}
 		uint32_t z = s->active_zone;
 		struct batch *b = filling_batch(s);
@@ -270,14 +291,14 @@ static bool place_op(struct store *s, struct store_op *op)
 		if (!b) {
 			b = batch_new(s, z);
 			if (!b)
-				return false;
+				return PLACE_WAIT;
 			p = b->zone_off;
 			q = record_start(p, size);
 		}
 		append_to_batch(s, b, op, p, q);
-		return true;
+		return PLACE_DONE;
 	}
-	return false;
+	return PLACE_NO_ZONE;
 }
 
 static void batch_write_done(struct dev_req *req);
@@ -489,29 +510,40 @@ void write_enqueue(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->priv.rec_size > 0);
 	op->priv.state = OPS_QUEUED;
-	opq_push(&s->write_queue, op);
+	opq_push(op->kind == STORE_RELOC ? &s->reloc_queue : &s->write_queue, op);
 }
 
-void write_pump(struct store *s)
+/* Place queued ops of q into batches in order; stop at the first that must
+ * wait. Ops in the queues hold their key locks, so the two queues may be
+ * placed in any order relative to each other. */
+static void place_queue(struct store *s, struct op_queue *q, bool user)
 {
-	for (unsigned i = 0; i < DV_OPS_IN_FLIGHT_MAX && s->write_queue.head; i++) {
+	for (unsigned i = 0; i < DV_OPS_IN_FLIGHT_MAX && q->head; i++) {
 		/* Pop first: a placed op's queue link becomes its batch link. */
-		struct store_op *op = opq_pop(&s->write_queue);
+		struct store_op *op = opq_pop(q);
 		if (s->failed) {
 			fail_op(s, op, -DV_EFATAL);
 			continue;
 		}
-		if (place_op(s, op))
+		int placed = place_op(s, op);
+		if (placed == PLACE_DONE)
 			continue;
-		/* No zone: fail unless a collection can free one. */
-		if (s->active_zone == UINT32_MAX && s->next_zone == UINT32_MAX &&
-		    !store_gc_running(s) && store_gc_start(s) <= 0 && s->seal_count == 0) {
+		/* No zone for a user write: fail unless a collection can free
+		 * one. */
+		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && store_gc_start(s) <= 0 &&
+		    s->reloc_queue.head == NULL) {
 			fail_op(s, op, -DV_EFULL);
 			continue;
 		}
-		opq_push_front(&s->write_queue, op);
-		break;
+		opq_push_front(q, op);
+		return;
 	}
+}
+
+void write_pump(struct store *s)
+{
+	place_queue(s, &s->reloc_queue, false);
+	place_queue(s, &s->write_queue, true);
 	seal_pump(s);
 	batch_submit_ready(s);
 	sb_pump(s);

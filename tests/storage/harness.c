@@ -1,0 +1,118 @@
+#include "harness.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "index/index.h"
+#include "io/dev_mem.h"
+#include "storage/store_int.h"
+#include "testing.h"
+
+struct h_wait {
+	struct store_op op;
+	struct h_value *out;
+	int done;
+};
+
+static void h_done(struct store_op *op)
+{
+	struct h_wait *w = (struct h_wait *)op;
+	w->done = 1;
+	if (op->kind == STORE_GET && op->result == 0 && w->out) {
+		CHECK(op->out.val_len <= sizeof(w->out->bytes));
+		memcpy(w->out->bytes, op->out.value, op->out.val_len);
+		w->out->len = op->out.val_len;
+		w->out->seq = op->out.seq;
+		w->out->expire_ms = op->out.expire_ms;
+		w->out->meta_len = op->out.meta_len < sizeof(w->out->meta) ? op->out.meta_len : 0;
+		memcpy(w->out->meta, op->out.meta, w->out->meta_len);
+	}
+}
+
+static int h_run(struct store *s, struct h_wait *w)
+{
+	w->op.done = h_done;
+	int err = store_submit(s, &w->op);
+	if (err)
+		return err;
+	for (unsigned i = 0; !w->done; i++) {
+		CHECK(store_poll(s, true) >= 0);
+		CHECK(i < 2000000);
+	}
+	return w->op.result;
+}
+
+int h_put_ex(struct store *s, const char *key, const void *val, uint32_t len, uint64_t expire_ms,
+	     enum store_cond cond)
+{
+	struct h_wait w = {.op = {.kind = STORE_PUT, .key = key, .key_len = (uint32_t)strlen(key),
+				  .value = val, .val_len = len, .expire_ms = expire_ms, .cond = cond}};
+	return h_run(s, &w);
+}
+
+int h_put(struct store *s, const char *key, const void *val, uint32_t len)
+{
+	return h_put_ex(s, key, val, len, 0, STORE_ALWAYS);
+}
+
+int h_del(struct store *s, const char *key)
+{
+	struct h_wait w = {.op = {.kind = STORE_DEL, .key = key, .key_len = (uint32_t)strlen(key)}};
+	return h_run(s, &w);
+}
+
+int h_get(struct store *s, const char *key, struct h_value *out)
+{
+	struct h_wait w = {.op = {.kind = STORE_GET, .key = key, .key_len = (uint32_t)strlen(key)}, .out = out};
+	return h_run(s, &w);
+}
+
+void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes)
+{
+	CHECK(dev_open_mem(dev, size, NULL) == 0);
+	struct store_config cfg = {.format_if_empty = true, .zone_bytes = zone_bytes};
+	CHECK(store_open(s, *dev, &cfg) == 0);
+}
+
+void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version)
+{
+	uint64_t x = key_no * 0x9e3779b97f4a7c15ull ^ version * 0xc2b2ae3d27d4eb4full;
+	for (uint32_t i = 0; i < len; i++) {
+		if (i % 8 == 0)
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+		v[i] = (uint8_t)(x >> (56 - (i % 8) * 8));
+	}
+}
+
+struct collect {
+	uint64_t *v;
+	uint64_t n, cap;
+};
+
+static bool collect_payload(void *arg, uint64_t p)
+{
+	struct collect *c = arg;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 1024;
+		c->v = realloc(c->v, c->cap * sizeof(*c->v));
+		CHECK(c->v != NULL);
+	}
+	c->v[c->n++] = p;
+	return true;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint64_t h_index_payloads(struct store *s, uint64_t **out)
+{
+	struct collect c = {0};
+	index_walk(s->index, 0, UINT64_MAX, collect_payload, &c);
+	qsort(c.v, c.n, sizeof(*c.v), cmp_u64);
+	*out = c.v;
+	return c.n;
+}

@@ -1,0 +1,32 @@
+/* harness.h - synchronous wrappers over the completion-based store API for
+ * tests: each call submits one op and polls until it completes. */
+#ifndef DV_TEST_HARNESS_H
+#define DV_TEST_HARNESS_H
+
+#include <stdint.h>
+
+#include "storage/store.h"
+
+struct h_value {
+	uint8_t bytes[1u << 20];
+	uint32_t len;
+	uint64_t seq, expire_ms;
+	uint8_t meta[256];
+	uint32_t meta_len;
+};
+
+/* PUT/DEL/GET and wait; return the op's result. GET copies into out. */
+int h_put(struct store *s, const char *key, const void *val, uint32_t len);
+int h_put_ex(struct store *s, const char *key, const void *val, uint32_t len, uint64_t expire_ms,
+	     enum store_cond cond);
+int h_del(struct store *s, const char *key);
+int h_get(struct store *s, const char *key, struct h_value *out);
+
+/* A formatted store on a fresh memory device of size bytes. */
+void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes);
+/* Value bytes that depend on (key number, version): reads can be verified. */
+void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version);
+/* Every index payload of the store, sorted (white-box comparison). */
+uint64_t h_index_payloads(struct store *s, uint64_t **out);
+
+#endif

@@ -1,0 +1,359 @@
+/* test_store.c - the engine's operations on a memory device: put, get,
+ * delete, overwrite, expiry, conditional puts, large values, bad input,
+ * reopen, recovery from zone indexes equal to a full scan, range scan and
+ * garbage collection running while writers and readers go on. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "harness.h"
+#include "io/dev_mem.h"
+#include "storage/store_int.h"
+#include "testing.h"
+
+#define MiB (1024u * 1024u)
+
+static struct h_value *got;
+static uint8_t *buf;
+
+static void key_name(char *k, uint64_t n) { sprintf(k, "key-%llu", (unsigned long long)n); }
+
+static struct store *reopen(struct store *s, struct dev **dev, bool by_scan)
+{
+	store_close(s);
+	uint64_t size = dev_info(*dev)->size_bytes;
+	uint8_t *img = malloc(size);
+	CHECK(img != NULL);
+	memcpy(img, dev_mem_image(*dev), size);
+	dev_close(*dev);
+	CHECK(dev_open_mem_copy(dev, img, size, NULL) == 0);
+	free(img);
+	struct store_config cfg = {.recover_by_scan = by_scan};
+	struct store *n = NULL;
+	CHECK(store_open(&n, *dev, &cfg) == 0);
+	return n;
+}
+
+static void test_basic(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 64 * MiB, 4 * MiB);
+	CHECK_EQ(h_get(s, "absent", got), -DV_ENOTFOUND);
+	CHECK_EQ(h_put(s, "a", "hello", 5), 0);
+	CHECK_EQ(h_get(s, "a", got), 0);
+	CHECK_EQ(got->len, 5);
+	CHECK(memcmp(got->bytes, "hello", 5) == 0);
+	uint64_t seq1 = got->seq;
+	CHECK_EQ(h_put(s, "a", "world!", 6), 0);
+	CHECK_EQ(h_get(s, "a", got), 0);
+	CHECK_EQ(got->len, 6);
+	CHECK(memcmp(got->bytes, "world!", 6) == 0);
+	CHECK(got->seq > seq1);
+	CHECK_EQ(h_put(s, "empty", "", 0), 0);
+	CHECK_EQ(h_get(s, "empty", got), 0);
+	CHECK_EQ(got->len, 0);
+	CHECK_EQ(h_del(s, "a"), 0);
+	CHECK_EQ(h_get(s, "a", got), -DV_ENOTFOUND);
+	CHECK_EQ(h_del(s, "a"), -DV_ENOTFOUND);
+	CHECK_EQ(h_del(s, "never"), -DV_ENOTFOUND);
+	/* Conditional puts. */
+	CHECK_EQ(h_put_ex(s, "c", "1", 1, 0, STORE_IF_PRESENT), -DV_ENOTFOUND);
+	CHECK_EQ(h_put_ex(s, "c", "1", 1, 0, STORE_IF_ABSENT), 0);
+	CHECK_EQ(h_put_ex(s, "c", "2", 1, 0, STORE_IF_ABSENT), -EEXIST);
+	CHECK_EQ(h_put_ex(s, "c", "3", 1, 0, STORE_IF_PRESENT), 0);
+	CHECK_EQ(h_get(s, "c", got), 0);
+	CHECK_EQ(got->bytes[0], '3');
+	/* Expiry: in the past reads as absent, in the future as present. */
+	uint64_t now = store_now_ms();
+	CHECK_EQ(h_put_ex(s, "old", "x", 1, now - 1, STORE_ALWAYS), 0);
+	CHECK_EQ(h_get(s, "old", got), -DV_ENOTFOUND);
+	CHECK_EQ(h_put_ex(s, "old", "y", 1, 0, STORE_IF_ABSENT), 0); /* expired = absent */
+	CHECK_EQ(h_put_ex(s, "new", "x", 1, now + 3600000, STORE_ALWAYS), 0);
+	CHECK_EQ(h_get(s, "new", got), 0);
+	CHECK_EQ(got->expire_ms, now + 3600000);
+	/* Bad input is refused before anything is queued. */
+	struct store_op op = {.kind = STORE_PUT, .key = "k", .key_len = 0, .done = (store_done_fn)abort};
+	CHECK_EQ(store_submit(s, &op), -EINVAL);
+	op.key_len = DV_KEY_BYTES_MAX + 1;
+	CHECK_EQ(store_submit(s, &op), -DV_ETOOBIG);
+	op.key_len = 1;
+	op.val_len = DV_VALUE_BYTES_MAX + 1;
+	CHECK_EQ(store_submit(s, &op), -DV_ETOOBIG);
+	op.kind = 77;
+	CHECK_EQ(store_submit(s, &op), -EINVAL);
+	/* Values of every size class: inside a block, across blocks, 1 MiB. */
+	static const uint32_t sizes[] = {1, 100, 4000, 4056, 4057, 5000, 65536, 300000, DV_VALUE_BYTES_MAX};
+	for (unsigned i = 0; i < DV_ARRAY_LEN(sizes); i++) {
+		char k[32];
+		key_name(k, i);
+		h_fill_value(buf, sizes[i], i, 1);
+		CHECK_EQ(h_put(s, k, buf, sizes[i]), 0);
+	}
+	s = reopen(s, &dev, false);
+	for (unsigned i = 0; i < DV_ARRAY_LEN(sizes); i++) {
+		char k[32];
+		key_name(k, i);
+		h_fill_value(buf, sizes[i], i, 1);
+		CHECK_EQ(h_get(s, k, got), 0);
+		CHECK_EQ(got->len, sizes[i]);
+		CHECK(memcmp(got->bytes, buf, sizes[i]) == 0);
+	}
+	CHECK_EQ(h_get(s, "a", got), -DV_ENOTFOUND);
+	CHECK_EQ(h_get(s, "c", got), 0);
+	CHECK_EQ(got->bytes[0], '3');
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(!st.failed);
+	CHECK_EQ(st.corrupt_records, 0);
+	store_close(s);
+	dev_close(dev);
+}
+
+/* Many keys over many zones with overwrites and deletes, then: reopen
+ * from zone indexes and from a full scan give the same index, and both
+ * read back the model exactly. */
+static void test_recovery_equals_scan(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 128 * MiB, 1 * MiB);
+	enum { KEYS = 20000 };
+	uint32_t *version = calloc(KEYS, sizeof(*version)); /* 0 = absent */
+	uint64_t rng = test_seed(1);
+	for (unsigned i = 0; i < 60000; i++) {
+		uint64_t n = test_rand(&rng) % KEYS;
+		char k[32];
+		key_name(k, n);
+		if (test_rand(&rng) % 8 == 0) {
+			CHECK_EQ(h_del(s, k), version[n] ? 0 : -DV_ENOTFOUND);
+			version[n] = 0;
+		} else {
+			uint32_t len = 50 + (uint32_t)(n % 300);
+			h_fill_value(buf, len, n, i + 1);
+			CHECK_EQ(h_put(s, k, buf, len), 0);
+			version[n] = i + 1;
+		}
+	}
+	s = reopen(s, &dev, false);
+	uint64_t *a, *b;
+	uint64_t na = h_index_payloads(s, &a);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.zones_full > 10);
+	CHECK_EQ(st.recovery_bad_zone_indexes, 0);
+	s = reopen(s, &dev, true);
+	uint64_t nb = h_index_payloads(s, &b);
+	CHECK_EQ(na, nb);
+	CHECK(memcmp(a, b, na * sizeof(*a)) == 0);
+	fprintf(stderr, "recovery: %llu index entries identical from zone indexes and full scan\n",
+		(unsigned long long)na);
+	free(a);
+	free(b);
+	for (uint64_t n = 0; n < KEYS; n++) {
+		char k[32];
+		key_name(k, n);
+		int rc = h_get(s, k, got);
+		if (!version[n]) {
+			CHECK_EQ(rc, -DV_ENOTFOUND);
+			continue;
+		}
+		CHECK_EQ(rc, 0);
+		uint32_t len = 50 + (uint32_t)(n % 300);
+		h_fill_value(buf, len, n, version[n]);
+		CHECK_EQ(got->len, len);
+		CHECK(memcmp(got->bytes, buf, len) == 0);
+	}
+	free(version);
+	store_close(s);
+	dev_close(dev);
+}
+
+struct scan_ctx {
+	uint64_t lo, hi, seen, bad;
+	bool finished;
+};
+
+static bool scan_visit(void *arg, const void *key, uint32_t key_len, const struct store_record_out *rec)
+{
+	struct scan_ctx *c = arg;
+	uint64_t h = store_key_hash(key, key_len);
+	c->bad += h < c->lo || h > c->hi || rec->val_len != 8;
+	c->seen++;
+	return true;
+}
+
+static void scan_finish(void *arg, int err)
+{
+	struct scan_ctx *c = arg;
+	CHECK_EQ(err, 0);
+	c->finished = true;
+}
+
+static void test_scan(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 64 * MiB, 1 * MiB);
+	enum { KEYS = 5000 };
+	uint64_t lo = 1ull << 62, hi = 3ull << 62, expect = 0;
+	for (uint64_t n = 0; n < KEYS; n++) {
+		char k[32];
+		key_name(k, n);
+		CHECK_EQ(h_put(s, k, &n, 8), 0);
+		if (n % 10 == 0)
+			CHECK_EQ(h_del(s, k), 0);
+		uint64_t h = store_key_hash(k, (uint32_t)strlen(k));
+		expect += n % 10 != 0 && h >= lo && h <= hi;
+	}
+	struct scan_ctx c = {.lo = lo, .hi = hi};
+	CHECK_EQ(store_scan(s, lo, hi, scan_visit, scan_finish, &c), 0);
+	CHECK_EQ(store_drain(s), 0);
+	CHECK(c.finished);
+	CHECK_EQ(c.bad, 0);
+	CHECK_EQ(c.seen, expect);
+	store_close(s);
+	dev_close(dev);
+}
+
+/* Writers and readers keep going while GC collects zones: every read gets
+ * the newest acknowledged value; after reopen, the same. Live data stays
+ * about half of the zone space so GC has work. */
+struct gc_slot {
+	struct store_op op;
+	char key[32];
+	uint64_t n;
+	uint32_t version;
+	bool busy;
+	uint8_t val[512];
+};
+
+static uint32_t *gc_version;
+static uint64_t gc_errors;
+
+static void gc_done(struct store_op *op)
+{
+	struct gc_slot *sl = (struct gc_slot *)op;
+	sl->busy = false;
+	if (op->result) {
+		gc_errors++;
+		return;
+	}
+	if (op->kind == STORE_PUT) {
+		gc_version[sl->n] = sl->version;
+		return;
+	}
+	/* The key's only writer is not in flight (see slot choice): exact. */
+	uint8_t expect[512];
+	uint32_t len = 200 + (uint32_t)(sl->n % 200);
+	h_fill_value(expect, len, sl->n, gc_version[sl->n]);
+	CHECK_EQ(op->out.val_len, len);
+	CHECK(memcmp(op->out.value, expect, len) == 0);
+}
+
+static void test_gc_concurrent(void)
+{
+	struct store *s;
+	struct dev *dev;
+	/* 32 MiB device, 512 KiB zones; 40000 keys * ~320 B = ~13 MiB live. */
+	h_open_mem(&s, &dev, 32 * MiB, 512 * 1024);
+	enum { KEYS = 40000, QD = 32 };
+	gc_version = calloc(KEYS, sizeof(*gc_version));
+	struct gc_slot *slots = calloc(QD, sizeof(*slots));
+	uint64_t rng = test_seed(7);
+	uint64_t ops = 0, target = 400000;
+	for (uint64_t guard = 0; ops < target; guard++) {
+		CHECK(guard < 100000000);
+		for (unsigned i = 0; i < QD && ops < target; i++) {
+			struct gc_slot *sl = &slots[i];
+			if (sl->busy)
+				continue;
+			/* Slot i owns keys = i mod QD: one op per key at a time. */
+			uint64_t n = (ops < KEYS ? ops : test_rand(&rng) % KEYS);
+			n = n - n % QD + i;
+			if (n >= KEYS)
+				n -= QD;
+			sl->n = n;
+			key_name(sl->key, n);
+			bool read = ops >= KEYS && gc_version[n] && test_rand(&rng) % 3 == 0;
+			sl->op = (struct store_op){.kind = read ? STORE_GET : STORE_PUT, .key = sl->key,
+						   .key_len = (uint32_t)strlen(sl->key), .done = gc_done};
+			if (!read) {
+				sl->version = (uint32_t)ops + 1;
+				uint32_t len = 200 + (uint32_t)(n % 200);
+				h_fill_value(sl->val, len, n, sl->version);
+				sl->op.value = sl->val;
+				sl->op.val_len = len;
+			}
+			CHECK_EQ(store_submit(s, &sl->op), 0);
+			sl->busy = true;
+			ops++;
+		}
+		CHECK(store_poll(s, true) >= 0);
+	}
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(gc_errors, 0);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	fprintf(stderr, "gc: %llu zones reset, %llu bytes relocated, WA %.2f\n",
+		(unsigned long long)st.gc_zones_reset, (unsigned long long)st.gc_bytes_relocated,
+		(double)st.device_bytes_written / (double)st.user_bytes);
+	CHECK(st.gc_zones_reset > 20);
+	CHECK(st.gc_bytes_relocated > 0);
+	CHECK(!st.failed);
+	for (int round = 0; round < 2; round++) {
+		for (uint64_t n = 0; n < KEYS; n++) {
+			char k[32];
+			key_name(k, n);
+			uint32_t len = 200 + (uint32_t)(n % 200);
+			CHECK_EQ(h_get(s, k, got), 0);
+			h_fill_value(buf, len, n, gc_version[n]);
+			CHECK_EQ(got->len, len);
+			CHECK(memcmp(got->bytes, buf, len) == 0);
+		}
+		s = reopen(s, &dev, false);
+	}
+	store_close(s);
+	dev_close(dev);
+	free(slots);
+	free(gc_version);
+}
+
+/* A full device refuses new writes with -DV_EFULL and keeps serving. */
+static void test_full(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
+	int rc = 0;
+	uint64_t n = 0;
+	for (; n < 100000 && rc == 0; n++) {
+		char k[32];
+		key_name(k, n);
+		h_fill_value(buf, 1000, n, 1);
+		rc = h_put(s, k, buf, 1000);
+	}
+	CHECK_EQ(rc, -DV_EFULL);
+	CHECK(n > 1000);
+	char k[32];
+	key_name(k, 0);
+	CHECK_EQ(h_get(s, k, got), 0);
+	store_close(s);
+	dev_close(dev);
+}
+
+int main(void)
+{
+	got = malloc(sizeof(*got));
+	buf = malloc(DV_VALUE_BYTES_MAX);
+	CHECK(got && buf);
+	test_basic();
+	test_recovery_equals_scan();
+	test_scan();
+	test_gc_concurrent();
+	test_full();
+	free(got);
+	free(buf);
+	return 0;
+}
