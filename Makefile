@@ -15,8 +15,21 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench
+.PHONY: all test check clean bench deps run
 all: $(BUILD)/dynvme $(TEST_BIN)
+
+# Installs missing Debian packages (scripts/deps.sh); the README's commands
+# go through it so a fresh machine needs nothing else.
+deps:
+	@scripts/deps.sh build
+
+# The main job until the node server lands: fill, read, restart and check
+# an engine data file under ./data.
+run: deps
+	$(MAKE) $(BUILD)/dynvme
+	@mkdir -p data
+	$(BUILD)/dynvme bench engine --data ./data/dynvme.img --size 2G --keys 500000 --keep
+	$(BUILD)/dynvme check ./data/dynvme.img
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 
@@ -34,15 +47,18 @@ $(BUILD)/dynvme: $(BUILD)/src/cli/main.o $(BUILD)/libdynvme.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdynvme.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-test: all
+test: deps
+	$(MAKE) all
 	tests/run.sh $(BUILD)
 
 # Sanitizer builds: each in its own build directory, whole suite.
-check:
-	$(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
-	$(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
+# Fewer crash cycles under sanitizers (the plain build runs 100).
+check: deps
+	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
+	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
 
 bench: $(BUILD)/dynvme
+	@scripts/deps.sh bench
 	bench/engine.sh
 
 clean:

@@ -30,7 +30,9 @@ int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t 
 	uint64_t zones = (device_bytes - front) / zone_bytes;
 	if (zones > DV_ZONE_COUNT_MAX)
 		zones = DV_ZONE_COUNT_MAX;
+	struct zone_entry *zones_array = sb->zones; /* owned by the caller: kept */
 	memset(sb, 0, sizeof(*sb));
+	sb->zones = zones_array;
 	sb->block_bytes = DV_BLOCK_BYTES;
 	sb->zone_bytes = zone_bytes;
 	sb->zone_count = (uint32_t)zones;

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages dynvme needs to build and test, only those
+# missing. Usage: scripts/deps.sh [build|test|bench]
+set -euo pipefail
+need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev)
+case "${1:-build}" in
+bench) need+=(fio rocksdb-tools python3) ;;
+esac
+missing=()
+for p in "${need[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+	{ $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "${missing[@]}"; }

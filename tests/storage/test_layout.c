@@ -1,0 +1,98 @@
+/* test_layout.c - superblock and zone index encodings: round trips, damage
+ * detection, planning limits, sort order. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/constants.h"
+#include "base/error.h"
+#include "storage/layout.h"
+#include "testing.h"
+
+static void test_superblock(void)
+{
+	struct sb sb = {0};
+	struct zone_entry zones[DV_ZONE_COUNT_MAX];
+	sb.zones = zones;
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 64ull << 20, 0), 0);
+	CHECK(sb.zone_count >= DV_ZONE_COUNT_MIN);
+	CHECK(sb.data_start % (1u << 20) == 0);
+	CHECK(sb.data_start >= 2ull * sb_bytes(DV_ZONE_COUNT_MAX));
+	CHECK(sb.data_start + (uint64_t)sb.zone_count * sb.zone_bytes <= 1ull << 30);
+	for (uint32_t z = 0; z < sb.zone_count; z++)
+		zones[z] = (struct zone_entry){.state = (uint8_t)(z % 3), .gen = z + 1, .footer_block = z * 2};
+	sb.sb_seq = 99;
+	uint32_t n = sb_bytes(sb.zone_count);
+	CHECK_EQ(n % DV_BLOCK_BYTES, 0);
+	uint8_t *buf = aligned_alloc(DV_BLOCK_BYTES, n);
+	sb_encode(buf, &sb);
+	struct sb out = {0};
+	struct zone_entry zout[DV_ZONE_COUNT_MAX];
+	out.zones = zout;
+	CHECK_EQ(sb_decode(buf, n, &out, DV_ZONE_COUNT_MAX), 0);
+	CHECK_EQ(out.sb_seq, 99);
+	CHECK_EQ(out.zone_count, sb.zone_count);
+	CHECK_EQ(out.zone_bytes, sb.zone_bytes);
+	CHECK_EQ(out.data_start, sb.data_start);
+	for (uint32_t z = 0; z < sb.zone_count; z++) {
+		CHECK_EQ(zout[z].state, zones[z].state);
+		CHECK_EQ(zout[z].gen, zones[z].gen);
+		CHECK_EQ(zout[z].footer_block, zones[z].footer_block);
+	}
+	/* Any flipped bit is caught. */
+	for (uint32_t byte = 0; byte < 64 + 16 * sb.zone_count; byte += 3) {
+		buf[byte] ^= 0x10;
+		CHECK(sb_decode(buf, n, &out, DV_ZONE_COUNT_MAX) != 0);
+		buf[byte] ^= 0x10;
+	}
+	/* Too small a device, or a bad zone size, is refused. */
+	CHECK(sb_plan(&sb, 1u << 20, 64ull << 20, 0) != 0);
+	CHECK(sb_plan(&sb, 1ull << 30, 1000, 0) != 0);
+	free(buf);
+}
+
+static void test_zone_index(void)
+{
+	enum { N = 1000 };
+	struct zidx_entry *e = calloc(N, sizeof(*e)), *back = calloc(N, sizeof(*back));
+	uint64_t rng = 5;
+	for (uint32_t i = 0; i < N; i++)
+		e[i] = (struct zidx_entry){.hash = {test_rand(&rng), test_rand(&rng) % 4}, .seq = test_rand(&rng) % 100,
+					   .off_units = i * 4, .size = 64 + i % 100 * 16, .type = (uint8_t)(1 + i % 2)};
+	zidx_sort(e, N);
+	for (uint32_t i = 1; i < N; i++)
+		CHECK(zidx_entry_cmp(&e[i - 1], &e[i]) <= 0);
+	uint32_t n = zidx_bytes(N, DV_BLOCK_BYTES);
+	CHECK_EQ(n % DV_BLOCK_BYTES, 0);
+	CHECK(n >= ZIDX_HDR_BYTES + N * ZIDX_ENTRY_BYTES);
+	uint8_t *buf = aligned_alloc(DV_BLOCK_BYTES, n);
+	struct zidx_hdr h = {.zone_gen = 4, .count = N, .data_end = 123 * 4096, .max_seq = 99};
+	zidx_encode(buf, &h, e);
+	struct zidx_hdr hb;
+	CHECK_EQ(zidx_decode_hdr(buf, n, &hb), 0);
+	CHECK_EQ(hb.count, N);
+	CHECK_EQ(zidx_decode(buf, n, &hb, back), 0);
+	CHECK_EQ(hb.zone_gen, 4);
+	CHECK_EQ(hb.data_end, 123 * 4096);
+	CHECK_EQ(hb.max_seq, 99);
+	for (uint32_t i = 0; i < N; i++) {
+		CHECK_EQ(back[i].hash.lo, e[i].hash.lo);
+		CHECK_EQ(back[i].hash.hi, e[i].hash.hi);
+		CHECK_EQ(back[i].seq, e[i].seq);
+		CHECK_EQ(back[i].off_units, e[i].off_units);
+		CHECK_EQ(back[i].size, e[i].size);
+		CHECK_EQ(back[i].type, e[i].type);
+	}
+	buf[ZIDX_HDR_BYTES + 500 * ZIDX_ENTRY_BYTES + 3] ^= 1;
+	CHECK(zidx_decode(buf, n, &hb, back) != 0);
+	free(buf);
+	free(e);
+	free(back);
+}
+
+int main(void)
+{
+	test_superblock();
+	test_zone_index();
+	return 0;
+}
