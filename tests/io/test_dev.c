@@ -1,0 +1,1108 @@
+/* test_dev.c - the block device interface (src/io/dev.h).
+ *
+ * dev_mem (in-memory, src/io/dev_mem.h):
+ * - mem_basic: async writes and reads through dev_submit/dev_poll (order of
+ *   completion, in_flight, res), the sync helpers, the medium image, open
+ *   size errors.
+ * - mem_errors: misaligned offset/length/buffer, zero length, past the end
+ *   and offset overflow are rejected with -EINVAL before anything is queued.
+ * - mem_fault_each: every fault kind alone at a rate of 100%: write EIO
+ *   (range unchanged), lost write, bit flip on write, read EIO, bit flip on
+ *   read (transient), faults_after_writes; each counted in its stats.
+ * - mem_fault_mixed: all faults at 10%, thousands of requests; every
+ *   outcome is classified from the medium and must match the counters;
+ *   the same seed gives the same faults.
+ * - mem_power_cut: the write after N tears at 512-byte granularity, every
+ *   later request fails; the image restarts through dev_open_mem_copy.
+ * - mem_zone_reset, mem_clone: zeroing of a range; clones share the medium
+ *   and work on another thread; dev_mem_flip_bit.
+ * dev_uring (a file in test_tmpdir() through dev_open_path):
+ * - create with create_bytes, logical block size, queue depth > 1 with more
+ *   requests than the ring, sync helpers, -EINVAL cases, zone reset as a
+ *   hole punch, dev_clone on another thread, reopen (data persists),
+ *   read-only open. The file is removed at the end.
+ * Exit 77 (skip) when io_uring or O_DIRECT is not available and everything
+ * else passed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/constants.h"
+#include "io/dev.h"
+#include "io/dev_mem.h"
+#include "testing.h"
+
+#define BLK DV_BLOCK_BYTES
+#define MiB (1024u * 1024u)
+#define SECTOR 512u
+#define LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static _Atomic unsigned failures;
+static _Atomic unsigned test_failures;
+
+static void fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void fail(const char *file, int line, const char *fmt, ...)
+{
+	atomic_fetch_add(&failures, 1);
+	if (atomic_fetch_add(&test_failures, 1) >= 20)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s:%d: FAIL: ", file, line);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+#define SOFT(cond, ...)                                        \
+	do {                                                   \
+		if (!(cond))                                   \
+			fail(__FILE__, __LINE__, __VA_ARGS__); \
+	} while (0)
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double t_start;
+
+static void begin_test(const char *name)
+{
+	atomic_store(&test_failures, 0);
+	t_start = now_s();
+	fprintf(stderr, "--- %s\n", name);
+}
+
+static void end_test(const char *name)
+{
+	unsigned f = atomic_load(&test_failures);
+	fprintf(stderr, "%s %s (%.2fs)", f ? "FAIL" : "ok  ", name, now_s() - t_start);
+	if (f)
+		fprintf(stderr, ": %u failed checks", f);
+	fputc('\n', stderr);
+}
+
+/* Data that differs between tags in every 8-byte word. */
+static void fill(void *buf, uint32_t len, uint64_t tag)
+{
+	uint64_t *w = buf;
+	uint64_t s = tag * 0x9e3779b97f4a7c15ull + 1;
+	for (uint32_t i = 0; i < len / 8; i++)
+		w[i] = test_rand(&s) | 1; /* never a zero word */
+}
+
+static unsigned bit_diff(const uint8_t *a, const uint8_t *b, size_t len)
+{
+	unsigned n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += (unsigned)__builtin_popcount(a[i] ^ b[i]);
+	return n;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void *xbuf(uint64_t len)
+{
+	void *p = dev_buf_alloc(len);
+	CHECK(p != NULL);
+	return p;
+}
+
+/* Request with a completion record. */
+struct treq {
+	struct dev_req r;
+	int done;     /* times done() was called */
+	int order;    /* completion sequence number */
+	int *counter; /* shared sequence counter */
+};
+
+static void treq_done(struct dev_req *req)
+{
+	struct treq *t = req->ctx;
+	t->done++;
+	t->order = (*t->counter)++;
+}
+
+static void treq_init(struct treq *t, enum dev_op op, uint64_t off, void *buf, uint32_t len, int *counter)
+{
+	memset(t, 0, sizeof(*t));
+	t->r = (struct dev_req){.op = op, .off = off, .buf = buf, .len = len, .done = treq_done, .ctx = t};
+	t->counter = counter;
+	t->order = -1;
+}
+
+/* Poll until every request in reqs has completed; bounded. */
+static void poll_all(struct dev *d, struct treq *reqs, unsigned n, const char *what)
+{
+	for (unsigned iter = 0;; iter++) {
+		unsigned pending = 0;
+		for (unsigned i = 0; i < n; i++)
+			pending += reqs[i].done == 0;
+		if (!pending)
+			break;
+		CHECK(iter < 100000);
+		int r = dev_poll(d, 1);
+		SOFT(r >= 1, "%s: dev_poll(1) returned %d with %u pending", what, r, pending);
+		if (r < 0)
+			break;
+	}
+	for (unsigned i = 0; i < n; i++)
+		SOFT(reqs[i].done == 1, "%s: request %u completed %d times", what, i, reqs[i].done);
+	SOFT(dev_in_flight(d) == 0, "%s: in_flight %u after all completed", what, dev_in_flight(d));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checks shared by both backends. */
+
+/* Bad requests: -EINVAL from dev_submit, nothing queued, no callback. */
+static void check_rejects(struct dev *d, bool is_mem)
+{
+	uint64_t size = dev_info(d)->size_bytes;
+	uint8_t *buf = xbuf(3 * BLK);
+	int counter = 0;
+	const struct {
+		const char *what;
+		uint64_t off;
+		uint32_t len;
+		size_t buf_off;
+	} bad[] = {
+		{"offset not block aligned", 512, BLK, 0},
+		{"offset off by one", BLK + 1, BLK, 0},
+		{"length 0", 0, 0, 0},
+		{"length 100", 0, 100, 0},
+		{"length a block and a sector", 0, BLK + 512, 0},
+		{"buffer not block aligned", 0, BLK, 512},
+		{"buffer off by one", 0, BLK, 1},
+		{"crosses the end", size - BLK, 2 * BLK, 0},
+		{"at the end", size, BLK, 0},
+		{"far past the end", size * 4, BLK, 0},
+	};
+	for (unsigned i = 0; i < LEN(bad); i++) {
+		for (int op = DEV_READ; op <= DEV_WRITE; op++) {
+			struct treq t;
+			treq_init(&t, (enum dev_op)op, bad[i].off, buf + bad[i].buf_off, bad[i].len, &counter);
+			int err = dev_submit(d, &t.r);
+			SOFT(err == -EINVAL, "%s %s: dev_submit -> %d, want -EINVAL",
+			     op == DEV_READ ? "read" : "write", bad[i].what, err);
+			SOFT(dev_in_flight(d) == 0, "%s: in_flight %u after a rejected submit", bad[i].what,
+			     dev_in_flight(d));
+			if (err == 0) {
+				if (is_mem)
+					t.r.off = 0; /* keep the backend in bounds */
+				poll_all(d, &t, 1, "accepted bad request");
+			}
+			SOFT(t.done == 0 || err == 0, "%s: done() called for a rejected request", bad[i].what);
+		}
+	}
+	/* offset + length wraps around 2^64: must not pass the bounds check */
+	{
+		struct treq t;
+		treq_init(&t, DEV_READ, UINT64_MAX - BLK + 1, buf, BLK, &counter);
+		int err = dev_submit(d, &t.r);
+		SOFT(err == -EINVAL,
+		     "read at offset 2^64-4096 (offset+len wraps to 0): dev_submit -> %d, want -EINVAL "
+		     "(dev.c req_is_aligned: off + len <= size overflows)", err);
+		if (err == 0) {
+			if (is_mem)
+				t.r.off = 0; /* the mem backend would memcpy out of bounds */
+			poll_all(d, &t, 1, "wrapped offset");
+			if (!is_mem)
+				fprintf(stderr, "     (io_uring completed it with res %d)\n", t.r.res);
+		}
+	}
+	SOFT(dev_read_sync(d, 512, buf, BLK) == -EINVAL, "dev_read_sync misaligned");
+	SOFT(dev_write_sync(d, 0, buf, 100) == -EINVAL, "dev_write_sync short");
+	SOFT(dev_in_flight(d) == 0, "in_flight after rejected sync calls");
+	dev_buf_free(buf);
+}
+
+/* Many requests of mixed length at once; written data read back through
+ * requests in flight together. model mirrors the medium. */
+static void check_async_rw(struct dev *d, uint8_t *model, uint64_t base, unsigned nreq, uint64_t tag0,
+			   bool check_order)
+{
+	struct treq *reqs = calloc(nreq, sizeof(*reqs));
+	uint8_t **bufs = calloc(nreq, sizeof(*bufs));
+	CHECK(reqs && bufs);
+	int counter = 0;
+	uint64_t off = base;
+	for (unsigned i = 0; i < nreq; i++) {
+		uint32_t len = (1 + i % 4) * BLK;
+		bufs[i] = xbuf(len);
+		fill(bufs[i], len, tag0 + i);
+		treq_init(&reqs[i], DEV_WRITE, off, bufs[i], len, &counter);
+		CHECK(off + len <= dev_info(d)->size_bytes);
+		int err = dev_submit(d, &reqs[i].r);
+		SOFT(err == 0, "async write %u: submit -> %d", i, err);
+		off += len + (i % 3 == 0 ? BLK : 0); /* some gaps */
+	}
+	SOFT(dev_in_flight(d) == nreq, "in_flight %u after %u submits", dev_in_flight(d), nreq);
+	poll_all(d, reqs, nreq, "async writes");
+	for (unsigned i = 0; i < nreq; i++) {
+		SOFT(reqs[i].r.res == (int32_t)reqs[i].r.len, "async write %u: res %d, want %u", i,
+		     reqs[i].r.res, reqs[i].r.len);
+		if (check_order)
+			SOFT(reqs[i].order == (int)i, "write %u completed as number %d (submission order)", i,
+			     reqs[i].order);
+		memcpy(model + reqs[i].r.off, bufs[i], reqs[i].r.len);
+	}
+	/* read back: same ranges, in reverse, all in flight together */
+	counter = 0;
+	for (unsigned i = 0; i < nreq; i++) {
+		unsigned j = nreq - 1 - i;
+		memset(bufs[j], 0xa5, reqs[j].r.len);
+		uint64_t roff = reqs[j].r.off;
+		uint32_t rlen = reqs[j].r.len;
+		treq_init(&reqs[j], DEV_READ, roff, bufs[j], rlen, &counter);
+		int err = dev_submit(d, &reqs[j].r);
+		SOFT(err == 0, "async read %u: submit -> %d", j, err);
+	}
+	poll_all(d, reqs, nreq, "async reads");
+	for (unsigned i = 0; i < nreq; i++) {
+		SOFT(reqs[i].r.res == (int32_t)reqs[i].r.len, "async read %u: res %d", i, reqs[i].r.res);
+		SOFT(memcmp(bufs[i], model + reqs[i].r.off, reqs[i].r.len) == 0,
+		     "async read %u (off %llu len %u): data differs from what was written", i,
+		     (unsigned long long)reqs[i].r.off, reqs[i].r.len);
+		dev_buf_free(bufs[i]);
+	}
+	free(reqs);
+	free(bufs);
+}
+
+/* Read [off, off+len) through the device and compare with model. */
+static void check_range(struct dev *d, const uint8_t *model, uint64_t off, uint64_t len, const char *what)
+{
+	uint8_t *buf = xbuf(len);
+	int err = dev_read_sync(d, off, buf, (uint32_t)len);
+	SOFT(err == 0, "%s: read -> %d", what, err);
+	if (err == 0) {
+		uint64_t bad = 0;
+		for (uint64_t b = 0; b < len; b += BLK)
+			bad += memcmp(buf + b, model + off + b, BLK) != 0;
+		SOFT(bad == 0, "%s: %llu of %llu blocks differ", what, (unsigned long long)bad,
+		     (unsigned long long)(len / BLK));
+	}
+	dev_buf_free(buf);
+}
+
+/* A clone used on its own thread: async writes, then reads, in a region of
+ * its own; the parent does I/O on another region meanwhile. */
+struct clone_arg {
+	struct dev *clone;
+	uint8_t *model;
+	uint64_t base;
+	unsigned nreq;
+	bool mem;
+};
+
+static void *clone_thread(void *p)
+{
+	struct clone_arg *a = p;
+	SOFT(dev_in_flight(a->clone) == 0, "clone in_flight %u at start", dev_in_flight(a->clone));
+	check_async_rw(a->clone, a->model, a->base, a->nreq, 5000, a->mem);
+	uint8_t *buf = xbuf(BLK);
+	fill(buf, BLK, 6000);
+	SOFT(dev_write_sync(a->clone, a->base, buf, BLK) == 0, "clone: write_sync");
+	memcpy(a->model + a->base, buf, BLK);
+	check_range(a->clone, a->model, a->base, BLK, "clone: read_sync");
+	dev_buf_free(buf);
+	dev_close(a->clone);
+	return NULL;
+}
+
+static void check_clone(struct dev *d, uint8_t *model, uint64_t clone_base, uint64_t own_base, bool mem)
+{
+	struct dev *c = NULL;
+	int err = dev_clone(d, &c);
+	SOFT(err == 0, "dev_clone -> %d", err);
+	if (err)
+		return;
+	SOFT(dev_info(c)->size_bytes == dev_info(d)->size_bytes &&
+		     dev_info(c)->logical_block_bytes == dev_info(d)->logical_block_bytes,
+	     "clone info differs");
+	struct clone_arg a = {.clone = c, .model = model, .base = clone_base, .nreq = 24, .mem = mem};
+	pthread_t th;
+	CHECK_EQ(pthread_create(&th, NULL, clone_thread, &a), 0);
+	check_async_rw(d, model, own_base, 16, 7000, mem);
+	CHECK_EQ(pthread_join(th, NULL), 0);
+	/* what the clone wrote is on the medium for the parent handle too */
+	check_range(d, model, clone_base, 24 * 3 * BLK, "parent reads the clone's writes");
+}
+
+/* ------------------------------------------------------------------------ */
+/* dev_mem */
+
+static struct dev *mem_open(uint64_t size, const struct dev_fault_plan *plan)
+{
+	struct dev *d = NULL;
+	CHECK_EQ(dev_open_mem(&d, size, plan), 0);
+	CHECK(d != NULL);
+	return d;
+}
+
+static void test_mem_basic(void)
+{
+	begin_test("mem_basic");
+	struct dev *d;
+	SOFT(dev_open_mem(&d, 1000, NULL) == -EINVAL, "size not a multiple of the block");
+	SOFT(dev_open_mem(&d, 0, NULL) == -EINVAL, "size 0");
+	d = mem_open(4 * MiB, NULL);
+	const struct dev_info *info = dev_info(d);
+	SOFT(info->size_bytes == 4 * MiB, "size_bytes %llu", (unsigned long long)info->size_bytes);
+	SOFT(info->logical_block_bytes && BLK % info->logical_block_bytes == 0, "logical block %u",
+	     info->logical_block_bytes);
+	SOFT(!info->is_block_device && !info->zoned, "mem device is not a (zoned) block device");
+	SOFT(all_zero(dev_mem_image(d), 4 * MiB), "new medium is zero-filled");
+	SOFT(dev_poll(d, 0) == 0, "poll with nothing queued");
+
+	uint8_t *model = calloc(1, 4 * MiB);
+	CHECK(model);
+	check_async_rw(d, model, 0, 40, 100, true); /* completes in submission order */
+	SOFT(memcmp(dev_mem_image(d), model, 4 * MiB) == 0, "image after async writes");
+
+	/* sync helpers, first and last block, one big request */
+	uint8_t *buf = xbuf(MiB);
+	fill(buf, BLK, 200);
+	SOFT(dev_write_sync(d, 4 * MiB - BLK, buf, BLK) == 0, "write_sync last block");
+	memcpy(model + 4 * MiB - BLK, buf, BLK);
+	fill(buf, MiB, 201);
+	SOFT(dev_write_sync(d, 2 * MiB, buf, MiB) == 0, "write_sync 1 MiB");
+	memcpy(model + 2 * MiB, buf, MiB);
+	check_range(d, model, 0, 4 * MiB, "whole device");
+	SOFT(memcmp(dev_mem_image(d), model, 4 * MiB) == 0, "image after sync writes");
+
+	/* a write and a read of the same range queued together: in order */
+	int counter = 0;
+	struct treq w, r;
+	uint8_t *wb = xbuf(BLK), *rb = xbuf(BLK);
+	fill(wb, BLK, 202);
+	treq_init(&w, DEV_WRITE, 8 * BLK, wb, BLK, &counter);
+	treq_init(&r, DEV_READ, 8 * BLK, rb, BLK, &counter);
+	CHECK_EQ(dev_submit(d, &w.r), 0);
+	CHECK_EQ(dev_submit(d, &r.r), 0);
+	SOFT(dev_poll(d, 2) == 2, "poll(2) completes both");
+	SOFT(w.done == 1 && r.done == 1 && w.order == 0 && r.order == 1, "write then read, in order");
+	SOFT(memcmp(rb, wb, BLK) == 0, "read sees the write queued before it");
+	memcpy(model + 8 * BLK, wb, BLK);
+
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(st.writes == 43 && st.reads == 42, "stats: %llu writes, %llu reads",
+	     (unsigned long long)st.writes, (unsigned long long)st.reads);
+	SOFT(!st.write_eio && !st.write_lost && !st.write_flip && !st.read_eio && !st.read_flip &&
+		     !st.power_cut,
+	     "no faults without a plan");
+	/* zone_finish is a no-op here */
+	SOFT(dev_zone_finish(d, 0, 4 * MiB) == 0, "zone_finish");
+	dev_buf_free(wb);
+	dev_buf_free(rb);
+	dev_buf_free(buf);
+	free(model);
+	dev_close(d);
+	end_test("mem_basic");
+}
+
+static void test_mem_errors(void)
+{
+	begin_test("mem_errors");
+	struct dev *d = mem_open(MiB, NULL);
+	check_rejects(d, true);
+	SOFT(all_zero(dev_mem_image(d), MiB), "rejected writes changed the medium");
+	dev_close(d);
+	end_test("mem_errors");
+}
+
+static struct dev_fault_plan plan_one(uint64_t seed)
+{
+	return (struct dev_fault_plan){.seed = seed};
+}
+
+static void test_mem_fault_each(uint64_t seed)
+{
+	begin_test("mem_fault_each");
+	const uint32_t ALL = 1000000;
+	uint8_t *data = xbuf(4 * BLK), *got = xbuf(4 * BLK), *old = xbuf(4 * BLK);
+	struct dev_fault_stats st;
+
+	/* write EIO: -EIO, range unchanged */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.write_eio_ppm = ALL;
+		struct dev *d = mem_open(MiB, &p);
+		fill(data, 4 * BLK, 1);
+		int err = dev_write_sync(d, BLK, data, 4 * BLK);
+		SOFT(err == -EIO, "write EIO: write -> %d", err);
+		SOFT(all_zero(dev_mem_image(d), MiB), "write EIO: range changed");
+		st = dev_mem_stats(d);
+		SOFT(st.write_eio == 1 && st.writes == 1, "write EIO: stats eio %llu writes %llu",
+		     (unsigned long long)st.write_eio, (unsigned long long)st.writes);
+		SOFT(!st.write_lost && !st.write_flip && !st.read_eio && !st.read_flip, "write EIO: other counters");
+		/* the read path is untouched */
+		SOFT(dev_read_sync(d, BLK, got, 4 * BLK) == 0 && all_zero(got, 4 * BLK), "write EIO: read");
+		dev_close(d);
+	}
+	/* faults_after_writes: writes 1..3 succeed, 4 fails */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.write_eio_ppm = ALL;
+		p.faults_after_writes = 3;
+		struct dev *d = mem_open(MiB, &p);
+		for (unsigned i = 0; i < 5; i++) {
+			fill(data, BLK, 10 + i);
+			int err = dev_write_sync(d, i * BLK, data, BLK);
+			SOFT(err == (i < 3 ? 0 : -EIO), "faults_after_writes 3: write %u -> %d", i + 1, err);
+		}
+		st = dev_mem_stats(d);
+		SOFT(st.write_eio == 2 && st.writes == 5, "faults_after_writes: eio %llu writes %llu",
+		     (unsigned long long)st.write_eio, (unsigned long long)st.writes);
+		dev_close(d);
+	}
+	/* lost write: reported done, nothing stored */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.write_lost_ppm = ALL;
+		struct dev *d = mem_open(MiB, &p);
+		fill(data, 4 * BLK, 2);
+		int err = dev_write_sync(d, 0, data, 4 * BLK);
+		SOFT(err == 0, "lost write: write -> %d, want success", err);
+		SOFT(all_zero(dev_mem_image(d), MiB), "lost write: something was stored");
+		SOFT(dev_read_sync(d, 0, got, 4 * BLK) == 0 && all_zero(got, 4 * BLK), "lost write: read back");
+		st = dev_mem_stats(d);
+		SOFT(st.write_lost == 1 && !st.write_eio && !st.write_flip, "lost write: stats lost %llu",
+		     (unsigned long long)st.write_lost);
+		dev_close(d);
+	}
+	/* bit flip on write: reported done, one bit wrong on the medium */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.write_flip_ppm = ALL;
+		struct dev *d = mem_open(MiB, &p);
+		fill(data, 4 * BLK, 3);
+		int err = dev_write_sync(d, 2 * BLK, data, 4 * BLK);
+		SOFT(err == 0, "write flip: write -> %d", err);
+		unsigned diff = bit_diff(dev_mem_image(d) + 2 * BLK, data, 4 * BLK);
+		SOFT(diff == 1, "write flip: %u bits differ on the medium, want 1", diff);
+		SOFT(all_zero(dev_mem_image(d), 2 * BLK) && all_zero(dev_mem_image(d) + 6 * BLK, MiB - 6 * BLK),
+		     "write flip: outside the range changed");
+		dev_mem_set_plan(d, &(struct dev_fault_plan){0});
+		SOFT(dev_read_sync(d, 2 * BLK, got, 4 * BLK) == 0 && bit_diff(got, data, 4 * BLK) == 1,
+		     "write flip: the flip is persistent");
+		st = dev_mem_stats(d);
+		SOFT(st.write_flip == 1 && !st.write_eio && !st.write_lost, "write flip: stats flip %llu",
+		     (unsigned long long)st.write_flip);
+		dev_close(d);
+	}
+	/* read EIO, after a write */
+	{
+		struct dev *d = mem_open(MiB, NULL);
+		fill(data, 4 * BLK, 4);
+		CHECK_EQ(dev_write_sync(d, 0, data, 4 * BLK), 0);
+		struct dev_fault_plan p = plan_one(seed);
+		p.read_eio_ppm = ALL;
+		dev_mem_set_plan(d, &p);
+		int err = dev_read_sync(d, 0, got, 4 * BLK);
+		SOFT(err == -EIO, "read EIO: read -> %d", err);
+		SOFT(memcmp(dev_mem_image(d), data, 4 * BLK) == 0, "read EIO: medium changed");
+		st = dev_mem_stats(d);
+		SOFT(st.read_eio == 1 && st.reads == 1 && !st.read_flip, "read EIO: stats eio %llu reads %llu",
+		     (unsigned long long)st.read_eio, (unsigned long long)st.reads);
+		/* writes are not affected by a read fault plan */
+		SOFT(dev_write_sync(d, 0, data, BLK) == 0, "read EIO: write");
+		dev_close(d);
+	}
+	/* read faults from the first request: faults_after_writes = 0 means
+	 * faults start at once, also before any write (e.g. recovery reading a
+	 * crash image opened with dev_open_mem_copy) */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.read_eio_ppm = ALL;
+		struct dev *d = mem_open(MiB, &p);
+		int err = dev_read_sync(d, 0, got, BLK);
+		SOFT(err == -EIO,
+		     "read EIO at 100%% on a new device (no write yet, faults_after_writes 0): read -> %d, "
+		     "want -EIO (dev_mem.c roll() gates read faults on writes > faults_after_writes)", err);
+		dev_close(d);
+	}
+	/* read faults after faults_after_writes writes */
+	{
+		struct dev_fault_plan p = plan_one(seed);
+		p.read_eio_ppm = ALL;
+		p.faults_after_writes = 3;
+		struct dev *d = mem_open(MiB, &p);
+		int err = dev_read_sync(d, 0, got, BLK);
+		SOFT(err == 0, "read before faults start -> %d", err);
+		for (unsigned i = 0; i < 3; i++)
+			CHECK_EQ(dev_write_sync(d, i * BLK, data, BLK), 0);
+		err = dev_read_sync(d, 0, got, BLK);
+		SOFT(err == -EIO, "read EIO after faults_after_writes (3) writes: read -> %d, want -EIO", err);
+		CHECK_EQ(dev_write_sync(d, 3 * BLK, data, BLK), 0);
+		err = dev_read_sync(d, 0, got, BLK);
+		SOFT(err == -EIO, "read EIO after 4 writes (faults_after_writes 3): read -> %d", err);
+		dev_close(d);
+	}
+	/* bit flip on read: one bit wrong in the buffer, medium intact */
+	{
+		struct dev *d = mem_open(MiB, NULL);
+		fill(data, 4 * BLK, 5);
+		CHECK_EQ(dev_write_sync(d, 4 * BLK, data, 4 * BLK), 0);
+		memcpy(old, dev_mem_image(d) + 4 * BLK, 4 * BLK);
+		struct dev_fault_plan p = plan_one(seed);
+		p.read_flip_ppm = ALL;
+		dev_mem_set_plan(d, &p);
+		int err = dev_read_sync(d, 4 * BLK, got, 4 * BLK);
+		SOFT(err == 0, "read flip: read -> %d", err);
+		SOFT(bit_diff(got, data, 4 * BLK) == 1, "read flip: %u bits differ in the buffer, want 1",
+		     bit_diff(got, data, 4 * BLK));
+		SOFT(memcmp(dev_mem_image(d) + 4 * BLK, data, 4 * BLK) == 0, "read flip: medium changed");
+		dev_mem_set_plan(d, &(struct dev_fault_plan){0});
+		SOFT(dev_read_sync(d, 4 * BLK, got, 4 * BLK) == 0 && memcmp(got, data, 4 * BLK) == 0,
+		     "read flip: transient, a later read is right");
+		st = dev_mem_stats(d);
+		SOFT(st.read_flip == 1 && !st.read_eio, "read flip: stats flip %llu",
+		     (unsigned long long)st.read_flip);
+		dev_close(d);
+	}
+	/* dev_mem_flip_bit: corrupts the medium, counts nothing */
+	{
+		struct dev *d = mem_open(MiB, NULL);
+		dev_mem_flip_bit(d, 12345, 3);
+		SOFT(dev_mem_image(d)[12345] == 8, "flip_bit changed byte to %u", dev_mem_image(d)[12345]);
+		dev_mem_flip_bit(d, 12345, 3);
+		SOFT(all_zero(dev_mem_image(d), MiB), "flip_bit twice restores");
+		st = dev_mem_stats(d);
+		SOFT(!st.write_flip && !st.read_flip && !st.writes && !st.reads, "flip_bit counted");
+		dev_close(d);
+	}
+	dev_buf_free(data);
+	dev_buf_free(got);
+	dev_buf_free(old);
+	end_test("mem_fault_each");
+}
+
+/* All fault kinds at once; the outcome of every request is read off the
+ * medium and the counters must agree. Returns the final stats. */
+static struct dev_fault_stats mem_mixed_run(uint64_t seed, uint8_t *image_out, bool report)
+{
+	const unsigned blocks = 256, rounds = 4000, batch = 8;
+	struct dev_fault_plan p = {.seed = seed,
+				   .write_eio_ppm = 100000,
+				   .write_lost_ppm = 100000,
+				   .write_flip_ppm = 100000,
+				   .read_eio_ppm = 100000,
+				   .read_flip_ppm = 100000};
+	struct dev *d = mem_open(blocks * BLK, &p);
+	uint8_t *model = calloc(blocks, BLK);
+	uint8_t *bufs = xbuf((uint64_t)batch * BLK);
+	CHECK(model);
+	uint64_t rs = seed;
+	uint64_t n_w = 0, n_eio = 0, n_lost = 0, n_flip = 0, n_r = 0, n_reio = 0, n_rflip = 0;
+	int counter = 0;
+	for (unsigned r = 0; r < rounds; r += batch) {
+		/* a batch of writes to distinct blocks */
+		struct treq reqs[8];
+		unsigned blk[8];
+		unsigned first = (unsigned)(test_rand(&rs) % (blocks - batch));
+		for (unsigned i = 0; i < batch; i++) {
+			blk[i] = first + i;
+			fill(bufs + i * BLK, BLK, 100000 + r + i);
+			treq_init(&reqs[i], DEV_WRITE, (uint64_t)blk[i] * BLK, bufs + i * BLK, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &reqs[i].r), 0);
+		}
+		poll_all(d, reqs, batch, "mixed writes");
+		const uint8_t *img = dev_mem_image(d);
+		for (unsigned i = 0; i < batch; i++) {
+			const uint8_t *now = img + (uint64_t)blk[i] * BLK, *was = model + (uint64_t)blk[i] * BLK;
+			const uint8_t *sent = bufs + i * BLK;
+			n_w++;
+			if (reqs[i].r.res == -EIO) {
+				n_eio++;
+				SOFT(memcmp(now, was, BLK) == 0, "write EIO changed block %u", blk[i]);
+			} else if (reqs[i].r.res == (int32_t)BLK) {
+				if (memcmp(now, sent, BLK) == 0)
+					;
+				else if (memcmp(now, was, BLK) == 0)
+					n_lost++;
+				else if (bit_diff(now, sent, BLK) == 1)
+					n_flip++;
+				else
+					fail(__FILE__, __LINE__, "write to block %u: medium is neither old, new, "
+								 "nor new with one bit flipped", blk[i]);
+			} else {
+				fail(__FILE__, __LINE__, "write res %d", reqs[i].r.res);
+			}
+			memcpy(model + (uint64_t)blk[i] * BLK, now, BLK);
+		}
+		/* a batch of reads of random blocks */
+		for (unsigned i = 0; i < batch; i++) {
+			blk[i] = (unsigned)(test_rand(&rs) % blocks);
+			memset(bufs + i * BLK, 0, BLK);
+			treq_init(&reqs[i], DEV_READ, (uint64_t)blk[i] * BLK, bufs + i * BLK, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &reqs[i].r), 0);
+		}
+		poll_all(d, reqs, batch, "mixed reads");
+		for (unsigned i = 0; i < batch; i++) {
+			const uint8_t *want = model + (uint64_t)blk[i] * BLK, *got = bufs + i * BLK;
+			n_r++;
+			if (reqs[i].r.res == -EIO)
+				n_reio++;
+			else if (reqs[i].r.res != (int32_t)BLK)
+				fail(__FILE__, __LINE__, "read res %d", reqs[i].r.res);
+			else if (memcmp(got, want, BLK) == 0)
+				;
+			else if (bit_diff(got, want, BLK) == 1)
+				n_rflip++;
+			else
+				fail(__FILE__, __LINE__, "read of block %u: neither the medium nor one bit off",
+				     blk[i]);
+		}
+		SOFT(memcmp(dev_mem_image(d), model, (uint64_t)blocks * BLK) == 0, "reads changed the medium");
+	}
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(st.writes == n_w && st.reads == n_r, "stats writes %llu reads %llu, issued %llu %llu",
+	     (unsigned long long)st.writes, (unsigned long long)st.reads, (unsigned long long)n_w,
+	     (unsigned long long)n_r);
+	SOFT(st.write_eio == n_eio, "write_eio %llu, observed %llu", (unsigned long long)st.write_eio,
+	     (unsigned long long)n_eio);
+	SOFT(st.write_lost == n_lost, "write_lost %llu, observed %llu", (unsigned long long)st.write_lost,
+	     (unsigned long long)n_lost);
+	SOFT(st.write_flip == n_flip, "write_flip %llu, observed %llu", (unsigned long long)st.write_flip,
+	     (unsigned long long)n_flip);
+	SOFT(st.read_eio == n_reio, "read_eio %llu, observed %llu", (unsigned long long)st.read_eio,
+	     (unsigned long long)n_reio);
+	SOFT(st.read_flip == n_rflip, "read_flip %llu, observed %llu", (unsigned long long)st.read_flip,
+	     (unsigned long long)n_rflip);
+	/* 10% each, drawn in turn: roughly 400, 360, 324 of 4000 writes */
+	const uint64_t lo = 200, hi = 600;
+	SOFT(n_eio >= lo && n_eio <= hi && n_lost >= lo && n_lost <= hi && n_flip >= lo && n_flip <= hi &&
+		     n_reio >= lo && n_reio <= hi && n_rflip >= lo && n_rflip <= hi,
+	     "fault rates off for 10%%: write eio %llu lost %llu flip %llu, read eio %llu flip %llu",
+	     (unsigned long long)n_eio, (unsigned long long)n_lost, (unsigned long long)n_flip,
+	     (unsigned long long)n_reio, (unsigned long long)n_rflip);
+	if (report)
+		fprintf(stderr,
+			"%llu writes: %llu eio, %llu lost, %llu flipped; %llu reads: %llu eio, %llu flipped\n",
+			(unsigned long long)n_w, (unsigned long long)n_eio, (unsigned long long)n_lost,
+			(unsigned long long)n_flip, (unsigned long long)n_r, (unsigned long long)n_reio,
+			(unsigned long long)n_rflip);
+	memcpy(image_out, dev_mem_image(d), (uint64_t)blocks * BLK);
+	dev_buf_free(bufs);
+	free(model);
+	dev_close(d);
+	return st;
+}
+
+static void test_mem_fault_mixed(uint64_t seed)
+{
+	begin_test("mem_fault_mixed");
+	uint8_t *a = malloc(256 * BLK), *b = malloc(256 * BLK);
+	CHECK(a && b);
+	struct dev_fault_stats s1 = mem_mixed_run(seed, a, true);
+	struct dev_fault_stats s2 = mem_mixed_run(seed, b, false);
+	SOFT(memcmp(&s1, &s2, sizeof(s1)) == 0 && memcmp(a, b, 256 * BLK) == 0,
+	     "the same seed and requests gave different faults");
+	free(a);
+	free(b);
+	end_test("mem_fault_mixed");
+}
+
+static void test_mem_power_cut(uint64_t seed)
+{
+	begin_test("mem_power_cut");
+	const uint64_t size = MiB;
+	uint8_t *data = xbuf(8 * BLK), *got = xbuf(8 * BLK);
+	uint8_t *model = calloc(1, size);
+	CHECK(model);
+	struct dev_fault_plan p = plan_one(seed);
+	p.power_cut_after_writes = 5;
+	struct dev *d = mem_open(size, &p);
+	for (unsigned i = 0; i < 5; i++) {
+		fill(data, BLK, 300 + i);
+		SOFT(dev_write_sync(d, i * BLK, data, BLK) == 0, "write %u before the cut", i + 1);
+		memcpy(model + i * BLK, data, BLK);
+	}
+	SOFT(!dev_mem_stats(d).power_cut, "power cut before write 6");
+	/* write 6: 8 blocks = 64 sectors, torn */
+	fill(data, 8 * BLK, 310);
+	int err = dev_write_sync(d, 16 * BLK, data, 8 * BLK);
+	SOFT(err == -EIO, "torn write -> %d, want -EIO", err);
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(st.power_cut, "power_cut not set");
+	const uint8_t *img = dev_mem_image(d);
+	unsigned kept = 0, lost = 0, other = 0;
+	for (unsigned s = 0; s < 8 * BLK / SECTOR; s++) {
+		const uint8_t *sec = img + 16 * BLK + s * SECTOR;
+		if (memcmp(sec, data + s * SECTOR, SECTOR) == 0) {
+			kept++;
+			memcpy(model + 16 * BLK + s * SECTOR, sec, SECTOR);
+		} else if (all_zero(sec, SECTOR)) {
+			lost++;
+		} else {
+			other++;
+		}
+	}
+	SOFT(other == 0, "%u torn sectors are neither old nor new", other);
+	SOFT(kept == st.torn_sectors_kept && lost == st.torn_sectors_lost,
+	     "torn sectors: %u kept %u lost, stats %llu %llu", kept, lost,
+	     (unsigned long long)st.torn_sectors_kept, (unsigned long long)st.torn_sectors_lost);
+	SOFT(kept + lost == 64 && kept > 0 && lost > 0, "tearing at sector granularity: %u kept, %u lost",
+	     kept, lost);
+	SOFT(memcmp(img, model, size) == 0, "power cut changed data outside the torn write");
+	/* every later request fails, nothing changes */
+	fill(data, BLK, 320);
+	SOFT(dev_write_sync(d, 30 * BLK, data, BLK) == -EIO, "write after the cut");
+	SOFT(dev_read_sync(d, 0, got, BLK) == -EIO, "read after the cut");
+	SOFT(dev_zone_reset(d, 0, 4 * BLK) == -EIO, "zone_reset after the cut");
+	{
+		int counter = 0;
+		struct treq rq[3];
+		for (unsigned i = 0; i < 3; i++) {
+			treq_init(&rq[i], i ? DEV_READ : DEV_WRITE, (40 + i) * BLK, data, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &rq[i].r), 0);
+		}
+		poll_all(d, rq, 3, "after the cut");
+		for (unsigned i = 0; i < 3; i++)
+			SOFT(rq[i].r.res == -EIO, "async request %u after the cut: res %d", i, rq[i].r.res);
+	}
+	SOFT(memcmp(dev_mem_image(d), model, size) == 0, "requests after the cut changed the medium");
+	/* restart from the image */
+	struct dev *d2 = NULL;
+	CHECK_EQ(dev_open_mem_copy(&d2, dev_mem_image(d), size, NULL), 0);
+	dev_close(d);
+	SOFT(memcmp(dev_mem_image(d2), model, size) == 0, "copied image");
+	check_range(d2, model, 0, size, "after restart");
+	fill(data, BLK, 330);
+	SOFT(dev_write_sync(d2, 16 * BLK, data, BLK) == 0, "write after restart");
+	memcpy(model + 16 * BLK, data, BLK);
+	check_range(d2, model, 0, size, "after restart and write");
+	SOFT(!dev_mem_stats(d2).power_cut, "restart keeps no power cut");
+	dev_close(d2);
+
+	/* a cut in the middle of a batch: write 1 lands, 2 is torn, 3 fails */
+	memset(model, 0, size);
+	p.power_cut_after_writes = 1;
+	d = mem_open(size, &p);
+	{
+		int counter = 0;
+		struct treq rq[3];
+		uint8_t *b3 = xbuf(3 * BLK);
+		fill(b3, 3 * BLK, 340);
+		for (unsigned i = 0; i < 3; i++) {
+			treq_init(&rq[i], DEV_WRITE, (uint64_t)(10 * i) * BLK, b3 + i * BLK, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &rq[i].r), 0);
+		}
+		poll_all(d, rq, 3, "batch with a cut");
+		SOFT(rq[0].r.res == (int32_t)BLK && rq[1].r.res == -EIO && rq[2].r.res == -EIO,
+		     "batch with a cut: res %d %d %d", rq[0].r.res, rq[1].r.res, rq[2].r.res);
+		SOFT(memcmp(dev_mem_image(d), b3, BLK) == 0, "write before the cut landed");
+		SOFT(all_zero(dev_mem_image(d) + 20 * BLK, BLK), "write after the cut did not land");
+		st = dev_mem_stats(d);
+		SOFT(st.torn_sectors_kept + st.torn_sectors_lost == BLK / SECTOR, "one torn block: %llu+%llu",
+		     (unsigned long long)st.torn_sectors_kept, (unsigned long long)st.torn_sectors_lost);
+		dev_buf_free(b3);
+	}
+	dev_close(d);
+	dev_buf_free(data);
+	dev_buf_free(got);
+	free(model);
+	end_test("mem_power_cut");
+}
+
+static void test_mem_zone_reset(void)
+{
+	begin_test("mem_zone_reset");
+	const uint64_t size = MiB;
+	struct dev *d = mem_open(size, NULL);
+	uint8_t *model = calloc(1, size), *data = xbuf(size);
+	CHECK(model);
+	fill(data, size, 400);
+	CHECK_EQ(dev_write_sync(d, 0, data, (uint32_t)size), 0);
+	memcpy(model, data, size);
+	SOFT(dev_zone_reset(d, 64 * BLK, 64 * BLK) == 0, "zone_reset");
+	memset(model + 64 * BLK, 0, 64 * BLK);
+	SOFT(memcmp(dev_mem_image(d), model, size) == 0, "image after zone_reset");
+	check_range(d, model, 0, size, "read after zone_reset");
+	/* the range can be written again */
+	fill(data, 4 * BLK, 401);
+	SOFT(dev_write_sync(d, 64 * BLK, data, 4 * BLK) == 0, "write after zone_reset");
+	memcpy(model + 64 * BLK, data, 4 * BLK);
+	/* whole device, and an empty range */
+	SOFT(dev_zone_reset(d, 0, 0) == 0, "zone_reset of 0 bytes");
+	check_range(d, model, 0, size, "after an empty reset");
+	SOFT(dev_zone_reset(d, 0, size) == 0, "zone_reset all");
+	SOFT(all_zero(dev_mem_image(d), size), "all zero after a full reset");
+	dev_buf_free(data);
+	free(model);
+	dev_close(d);
+	end_test("mem_zone_reset");
+}
+
+static void test_mem_clone(void)
+{
+	begin_test("mem_clone");
+	const uint64_t size = 4 * MiB;
+	struct dev *d = mem_open(size, NULL);
+	uint8_t *model = calloc(1, size);
+	CHECK(model);
+	check_clone(d, model, 0, 2 * MiB, true);
+	SOFT(memcmp(dev_mem_image(d), model, size) == 0, "image after clone I/O");
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(st.writes == 24 + 1 + 16 && st.reads == 24 + 2 + 16, "shared stats: %llu writes %llu reads",
+	     (unsigned long long)st.writes, (unsigned long long)st.reads);
+	/* a clone outlives the handle it came from */
+	struct dev *c = NULL;
+	CHECK_EQ(dev_clone(d, &c), 0);
+	dev_close(d);
+	check_range(c, model, 0, size, "clone after the parent closed");
+	/* dev_open_mem_copy copies: writes do not reach the source */
+	struct dev *cp = NULL;
+	CHECK_EQ(dev_open_mem_copy(&cp, dev_mem_image(c), size, NULL), 0);
+	uint8_t *data = xbuf(BLK);
+	fill(data, BLK, 500);
+	CHECK_EQ(dev_write_sync(cp, 0, data, BLK), 0);
+	SOFT(memcmp(dev_mem_image(c), model, size) == 0, "write to a copy changed the source");
+	SOFT(memcmp(dev_mem_image(cp), data, BLK) == 0, "copy write");
+	dev_close(cp);
+	dev_close(c);
+	dev_buf_free(data);
+	free(model);
+	end_test("mem_clone");
+}
+
+/* ------------------------------------------------------------------------ */
+/* dev_uring */
+
+static bool uring_unavailable(int err) { return err == -EPERM || err == -ENOSYS || err == -EACCES; }
+
+static void test_uring(uint64_t seed, const char **skip)
+{
+	begin_test("uring");
+	const uint64_t size = 8 * MiB;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/dv_test_dev_%d.img", test_tmpdir(), (int)getpid());
+	unlink(path);
+	struct dev *d = NULL;
+	struct dev_open_opts none = {0};
+	SOFT(dev_open_path(&d, path, &none) == -ENOENT, "open of a missing file without create_bytes");
+	SOFT(dev_open_path(&d, path, &(struct dev_open_opts){.create_bytes = size, .read_only = true}) ==
+		     -ENOENT,
+	     "read-only open of a missing file must not create it");
+	SOFT(access(path, F_OK) != 0, "a failed open left the file");
+
+	struct dev_open_opts o = {.create_bytes = size, .queue_depth = 8};
+	int err = dev_open_path(&d, path, &o);
+	if (err) {
+		unlink(path);
+		if (uring_unavailable(err) || err == -EINVAL) {
+			static char msg[4096 + 128];
+			snprintf(msg, sizeof(msg), "dev_open_path(%s) -> %d (%s): io_uring or O_DIRECT unavailable",
+				 path, err, strerror(-err));
+			*skip = msg;
+			fprintf(stderr, "skip uring: %s\n", msg);
+			return;
+		}
+		fail(__FILE__, __LINE__, "dev_open_path(%s, create) -> %d", path, err);
+		end_test("uring");
+		return;
+	}
+	struct stat st;
+	CHECK_EQ(stat(path, &st), 0);
+	SOFT((uint64_t)st.st_size == size, "created file size %lld", (long long)st.st_size);
+	SOFT((uint64_t)st.st_blocks * 512 >= size, "created file not preallocated: %lld blocks",
+	     (long long)st.st_blocks);
+	const struct dev_info *info = dev_info(d);
+	SOFT(info->size_bytes == size, "size_bytes %llu", (unsigned long long)info->size_bytes);
+	SOFT(!info->is_block_device && !info->zoned && info->zone_bytes == 0, "a file is no zoned block device");
+	uint32_t lbs = info->logical_block_bytes;
+	SOFT(lbs >= 512 && lbs <= BLK && BLK % lbs == 0 && (lbs & (lbs - 1)) == 0, "logical block %u", lbs);
+	uint32_t want_lbs = 512;
+#ifdef STATX_DIOALIGN
+	{
+		struct statx sx;
+		if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
+		    sx.stx_dio_offset_align)
+			want_lbs = sx.stx_dio_offset_align;
+	}
+#endif
+	SOFT(lbs == want_lbs, "logical_block_bytes %u, statx DIO offset alignment %u", lbs, want_lbs);
+	fprintf(stderr, "file %s: logical block %u bytes\n", path, lbs);
+
+	uint8_t *model = calloc(1, size);
+	CHECK(model);
+	check_range(d, model, 0, size, "new file reads zero");
+
+	/* queue depth 8, 40 requests in flight (more than the SQ and CQ) */
+	check_async_rw(d, model, 0, 40, 1000, false);
+	/* exactly the queue depth, one poll for all */
+	{
+		int counter = 0;
+		struct treq rq[8];
+		uint8_t *b = xbuf(8 * BLK);
+		for (unsigned i = 0; i < 8; i++) {
+			treq_init(&rq[i], DEV_READ, (uint64_t)i * 5 * BLK, b + i * BLK, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &rq[i].r), 0);
+		}
+		int n = dev_poll(d, 8);
+		SOFT(n == 8, "dev_poll(8) with 8 in flight returned %d", n);
+		unsigned done = 0;
+		for (unsigned i = 0; i < 8; i++)
+			done += rq[i].done;
+		SOFT(done == 8, "dev_poll(8) returned with %u of 8 callbacks made", done);
+		poll_all(d, rq, 8, "poll(8)");
+		for (unsigned i = 0; i < 8; i++)
+			SOFT(rq[i].r.res == (int32_t)BLK && memcmp(b + i * BLK, model + i * 5 * BLK, BLK) == 0,
+			     "poll(8) read %u", i);
+		dev_buf_free(b);
+	}
+	/* more in flight than the completion ring holds, one poll for all:
+	 * dev.h says dev_poll waits for at least min_complete completions */
+	{
+		enum { N = 40 };
+		int counter = 0;
+		struct treq rq[N];
+		uint8_t *b = xbuf(N * BLK);
+		for (unsigned i = 0; i < N; i++) {
+			treq_init(&rq[i], DEV_READ, (uint64_t)i * BLK, b + i * BLK, BLK, &counter);
+			CHECK_EQ(dev_submit(d, &rq[i].r), 0);
+		}
+		int n = dev_poll(d, N);
+		unsigned done = 0;
+		for (unsigned i = 0; i < N; i++)
+			done += rq[i].done;
+		SOFT(n >= N && done == N,
+		     "dev_poll(%d) with %d in flight (queue depth 8) returned %d after %u callbacks", N, N, n,
+		     done);
+		poll_all(d, rq, N, "poll(40)");
+		for (unsigned i = 0; i < N; i++)
+			SOFT(rq[i].r.res == (int32_t)BLK && memcmp(b + i * BLK, model + i * BLK, BLK) == 0,
+			     "poll(40) read %u", i);
+		dev_buf_free(b);
+	}
+
+	/* sync helpers: last block, a 1 MiB request, odd places */
+	uint8_t *data = xbuf(MiB);
+	fill(data, BLK, 1100);
+	SOFT(dev_write_sync(d, size - BLK, data, BLK) == 0, "write_sync last block");
+	memcpy(model + size - BLK, data, BLK);
+	fill(data, MiB, 1101);
+	SOFT(dev_write_sync(d, 1 * MiB, data, MiB) == 0, "write_sync 1 MiB");
+	memcpy(model + 1 * MiB, data, MiB);
+	fill(data, 3 * BLK, 1102);
+	SOFT(dev_write_sync(d, 3 * MiB + 7 * BLK, data, 3 * BLK) == 0, "write_sync 3 blocks");
+	memcpy(model + 3 * MiB + 7 * BLK, data, 3 * BLK);
+	check_range(d, model, 0, size, "after sync writes");
+
+	check_rejects(d, false);
+
+	/* zone reset = hole punch: zeros, neighbours intact, size kept */
+	{
+		uint64_t off = 1 * MiB + 64 * BLK, len = 64 * BLK;
+		err = dev_zone_reset(d, off, len);
+		SOFT(err == 0, "zone_reset -> %d", err);
+		memset(model + off, 0, len);
+		check_range(d, model, 1 * MiB, MiB, "after zone_reset");
+		CHECK_EQ(stat(path, &st), 0);
+		SOFT((uint64_t)st.st_size == size, "zone_reset changed the file size to %lld",
+		     (long long)st.st_size);
+		int fd = open(path, O_RDONLY);
+		CHECK(fd >= 0);
+		off_t hole = lseek(fd, (off_t)off, SEEK_HOLE);
+		SOFT(hole == (off_t)off, "no hole punched at %llu (SEEK_HOLE -> %lld)", (unsigned long long)off,
+		     (long long)hole);
+		close(fd);
+		/* the range is writable again */
+		fill(data, 2 * BLK, 1103);
+		SOFT(dev_write_sync(d, off + BLK, data, 2 * BLK) == 0, "write into the punched range");
+		memcpy(model + off + BLK, data, 2 * BLK);
+		check_range(d, model, off, len, "punched range rewritten");
+		SOFT(dev_zone_finish(d, 0, size) == 0, "zone_finish on a file");
+	}
+
+	/* a clone on another thread while this handle works too */
+	check_clone(d, model, 5 * MiB, 6 * MiB, false);
+	check_range(d, model, 0, size, "after the clone");
+
+	/* reopen: everything persists */
+	dev_close(d);
+	d = NULL;
+	err = dev_open_path(&d, path, &none);
+	SOFT(err == 0, "reopen -> %d", err);
+	if (!err) {
+		SOFT(dev_info(d)->size_bytes == size, "size after reopen %llu",
+		     (unsigned long long)dev_info(d)->size_bytes);
+		check_range(d, model, 0, size, "after reopen");
+		dev_close(d);
+	}
+	/* create_bytes on an existing file opens it as it is */
+	err = dev_open_path(&d, path, &(struct dev_open_opts){.create_bytes = 2 * size, .queue_depth = 4});
+	SOFT(err == 0, "open existing with create_bytes -> %d", err);
+	if (!err) {
+		SOFT(dev_info(d)->size_bytes == size, "create_bytes resized an existing file to %llu",
+		     (unsigned long long)dev_info(d)->size_bytes);
+		check_range(d, model, 0, size, "existing file with create_bytes");
+		dev_close(d);
+	}
+	/* read-only: reads work, writes fail */
+	err = dev_open_path(&d, path, &(struct dev_open_opts){.read_only = true});
+	SOFT(err == 0, "read-only open -> %d", err);
+	if (!err) {
+		check_range(d, model, 0, size, "read-only");
+		fill(data, BLK, 1104);
+		err = dev_write_sync(d, 0, data, BLK);
+		SOFT(err < 0, "write on a read-only handle -> %d", err);
+		dev_close(d);
+		d = NULL;
+		err = dev_open_path(&d, path, &none);
+		if (!err) {
+			check_range(d, model, 0, size, "after the read-only write attempt");
+			dev_close(d);
+		}
+	}
+	dev_buf_free(data);
+	free(model);
+	SOFT(unlink(path) == 0, "unlink %s", path);
+	(void)seed;
+	end_test("uring");
+}
+
+int main(void)
+{
+	uint64_t seed = test_seed(20240611);
+	alarm(300); /* a hung poll fails the test instead of the whole run */
+	double t0 = now_s();
+	test_mem_basic();
+	test_mem_errors();
+	test_mem_fault_each(seed);
+	test_mem_fault_mixed(seed);
+	test_mem_power_cut(seed);
+	test_mem_zone_reset();
+	test_mem_clone();
+	const char *skip = NULL;
+	test_uring(seed, &skip);
+	unsigned f = atomic_load(&failures);
+	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, now_s() - t0);
+	if (f)
+		return 1;
+	if (skip) {
+		printf("skipped dev_uring: %s\n", skip);
+		return 77;
+	}
+	return 0;
+}
