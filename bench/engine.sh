@@ -119,7 +119,7 @@ else
 	COLD_READS=2000000
 	WRITE_KEYS=4000000
 	DB_READS_HOT=400000
-	DB_READS_COLD=200000
+	DB_READS_COLD=100000
 	DB_SYNC_SECS=30
 	FIO_SECS=30
 	FIO_WRITE_BYTES=$((8192 * MIB))
@@ -156,6 +156,14 @@ T0=$SECONDS
 FAILED=0
 step() { printf '[%4ds] %s\n' $((SECONDS - T0)) "$*" >&2; }
 put() { echo "$1=$2" >>"$RESULTS"; }
+# After deleting scratch files: commit the file system journal now. With
+# online discard (mount -o discard) the blocks freed by a big rm are
+# discarded at the next journal commit, which would otherwise stall the
+# first durable writes (fsync / O_DSYNC) of the next measurement.
+settle() {
+	sync -f "$WORK" 2>/dev/null || sync
+	sleep 1
+}
 
 # ---------------------------------------------------------------- helpers (python)
 PY=$WORK/bench.py
@@ -230,7 +238,7 @@ def table(path, mode, qd, wqd):
     def cmp_row(label, ours, ref_name, ref, unit, target):
         ratio = ours / ref if ours is not None and ref else None
         verdict = "" if target is None else ("n/a" if ratio is None else ("meets" if ratio >= target else "misses"))
-        rows.append((label, f"dynvme {fmt(ours, unit)}", f"{ref_name} {fmt(ref, unit)}",
+        rows.append((label, (fmt(ours), unit), f"{ref_name} {fmt(ref, unit)}",
                      "ratio " + (f"{ratio:.2f}" if ratio is not None else "n/a"),
                      f"(target >= {target})" if target is not None else "(info)", verdict))
     def val_row(label, ours, unit, target, le=True, note=""):
@@ -238,7 +246,7 @@ def table(path, mode, qd, wqd):
             verdict = ""
         else:
             verdict = "n/a" if ours is None else ("meets" if (ours <= target if le else ours >= target) else "misses")
-        rows.append((label, f"dynvme {fmt(ours, unit)}", note, "",
+        rows.append((label, (fmt(ours), unit), note, "",
                      f"(target {'<=' if le else '>='} {target})" if target is not None else "(info)", verdict))
 
     cases = [("hot100", "100B hot"), ("hot1k", "1KiB hot"), ("cold100", "100B cold"), ("cold1k", "1KiB cold")]
@@ -273,13 +281,16 @@ def table(path, mode, qd, wqd):
     val_row(f"write amplification at {fmt(live * 100 if live is not None else None)}% live", num("e.wa.write_amplification"),
             "", 2.0, note=f"gc zones {fmt(num('e.wa.gc_zones'))}, overwrites {fmt(num('cfg.wa.overwrite_ops'))}")
 
+    wn = max(len(r[1][0]) for r in rows)
+    wu = max(len(r[1][1]) for r in rows)
+    rows = [(r[0], f"dynvme {r[1][0].rjust(wn)} {r[1][1].ljust(wu)}") + tuple(r[2:]) for r in rows]
     w = [max(len(r[i]) for r in rows) for i in range(6)]
     out = []
-    title = f"dynvme engine benchmark ({mode}) - targets from the issue; ratio = dynvme / reference"
+    title = f"dynvme engine benchmark ({mode}; {d.get('cfg.env', '?')}) - ratio = dynvme / reference"
     out.append(title)
     out.append("=" * len(title))
     for r in rows:
-        cells = [r[0].ljust(w[0]) + ":", r[1].rjust(w[1])]
+        cells = [r[0].ljust(w[0]) + ":", r[1]]
         cells.append(("| " + r[2]).ljust(w[2] + 2) if r[2] else " " * (w[2] + 2))
         cells.append(("| " + r[3]).ljust(w[3] + 2) if r[3] else " " * (w[3] + 2))
         cells.append(r[4].ljust(w[4]))
@@ -289,23 +300,23 @@ def table(path, mode, qd, wqd):
     # Latencies.
     out.append("")
     out.append("latency percentiles, microseconds (p50 / p99 / p99.9); dynvme at qd%s, db_bench one op in flight" % qd)
-    lrows = []
+    lrows = []  # (who and what, p50/p99/p99.9, next to it)
     def lat(prefix):
         v = [num(f"{prefix}_{p}_us") if not prefix.startswith(("db.", "fio.")) else num(f"{prefix}.{p}_us")
              for p in ("p50", "p99", "p999")]
         return "n/a" if v[0] is None else " / ".join(fmt(x) for x in v)
     for c, lbl in cases:
-        lrows.append((f"fill {lbl}", lat(f"e.{c}.fill"), "db_bench fillrandom sync=true " + lat(f"db.{c}.sync.fillrandom")))
-        lrows.append((f"GET {lbl}", lat(f"e.{c}.read"), "db_bench readrandom " + lat(f"db.{c}.read.readrandom")))
-        lrows.append((f"GET {lbl} after restart", lat(f"e.{c}.read2"),
-                      f"{fmt(num(f'e.{c}.read2_ops_per_s'))} ops/s"))
-    lrows.append((f"fio randread 4KiB qd{qd}", lat("fio.randread"), f"{fmt(num('fio.randread.iops'))} IOPS"))
-    lrows.append((f"fill 1KiB qd{wqd}", lat("e.write1k.fill"), ""))
-    lrows.append(("fio seq write 1MiB dsync qd2", lat("fio.seqwrite"), f"{fmt(num('fio.seqwrite.mb_per_s'))} MB/s"))
-    lrows.append((f"overwrite 100B with GC (qd{qd})", lat("e.wa.overwrite"), f"{fmt(num('e.wa.overwrite_ops_per_s'))} ops/s"))
+        lrows.append((f"dynvme fill {lbl}", lat(f"e.{c}.fill"), "| db_bench fillrandom sync=true " + lat(f"db.{c}.sync.fillrandom")))
+        lrows.append((f"dynvme GET {lbl}", lat(f"e.{c}.read"), "| db_bench readrandom " + lat(f"db.{c}.read.readrandom")))
+        lrows.append((f"dynvme GET {lbl} after restart", lat(f"e.{c}.read2"),
+                      f"| {fmt(num(f'e.{c}.read2_ops_per_s'))} ops/s"))
+    lrows.append((f"fio randread 4KiB qd{qd}", lat("fio.randread"), f"| {fmt(num('fio.randread.iops'))} IOPS"))
+    lrows.append((f"dynvme fill 1KiB qd{wqd}", lat("e.write1k.fill"), f"| {fmt(num('e.write1k.fill_value_mb_per_s'))} MB/s of values"))
+    lrows.append(("fio seq write 1MiB dsync qd2", lat("fio.seqwrite"), f"| {fmt(num('fio.seqwrite.mb_per_s'))} MB/s"))
+    lrows.append((f"dynvme overwrite 100B with GC qd{qd}", lat("e.wa.overwrite"), f"| {fmt(num('e.wa.overwrite_ops_per_s'))} ops/s"))
     lw = [max(len(r[i]) for r in lrows) for i in range(3)]
     for r in lrows:
-        out.append(f"{r[0].ljust(lw[0])} : dynvme {r[1].rjust(lw[1])}   {r[2]}".rstrip())
+        out.append(f"{r[0].ljust(lw[0])} : {r[1].rjust(lw[1])}   {r[2]}".rstrip())
 
     # Per-case engine detail.
     out.append("")
@@ -329,7 +340,7 @@ def table(path, mode, qd, wqd):
         "fio randread: 4 KiB, io_uring, direct=1, same iodepth; fio seq write: bs 1 MiB (= max batch), iodepth 2 (= batches in flight), direct=1, sync=dsync, preallocated file.",
     ]
     if any(k.endswith(".assertions") for k in d):
-        notes.append("db_bench printed 'Assertions are enabled; benchmarks unnecessarily slow': this rocksdb-tools build is slower than a release build, which flatters the db_bench ratios.")
+        notes.append("db_bench printed 'Assertions are enabled; benchmarks unnecessarily slow': this rocksdb-tools build runs slower than a release build would, so ratios against db_bench are optimistic for dynvme.")
     for c, lbl in cases:
         f, n = num(f"db.{c}.read.readrandom.found"), num(f"db.{c}.read.readrandom.looked_up")
         if f is not None and n and f < n:
@@ -379,13 +390,15 @@ run_engine() {
 	rc=$?
 	grep '^RESULT ' "$log" | sed 's/^RESULT //' | tr ' ' '\n' | grep = | sed "s/^/e.$c./" >>"$RESULTS"
 	rm -f "$WORK/engine-$c.img"
+	settle
 	if [ $rc -ne 0 ]; then
 		FAILED=1
 		put "e.$c.failed" "exit $rc: $(grep -v '^RESULT' "$log" | tail -n 3 | tr '\n' ' ')"
 		echo "engine.sh: dynvme bench engine ($c) failed with exit status $rc; its output:" >&2
 		sed 's/^/    /' "$log" >&2
+	else
+		grep -v '^RESULT ' "$log" | sed 's/^/    /' >&2
 	fi
-	grep -v '^RESULT ' "$log" | sed 's/^/    /' >&2
 }
 
 # run_dbbench CASE TAG args...: one db_bench invocation on a fresh DB.
@@ -400,6 +413,7 @@ run_dbbench() {
 	rc=$?
 	python3 "$PY" dbbench "$log" "db.$c.$tag" >>"$RESULTS"
 	rm -rf "$WORK/rocksdb"
+	settle
 	if [ $rc -ne 0 ]; then
 		FAILED=1
 		put "db.$c.$tag.failed" "db_bench exit $rc: $(tail -n 2 "$log" | tr '\n' ' ')"
@@ -409,8 +423,9 @@ run_dbbench() {
 	grep -E '^(fill|read)[a-z]* +:' "$log" | sed 's/^/    /' >&2
 }
 
-echo "dynvme engine benchmark, mode $MODE, scratch $WORK ($(df -hT "$WORK" | awk 'NR==2 {print $2 " on " $1}'))," \
-	"qd $QD, $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM" >&2
+ENV_DESC="$(df -T "$WORK" | awk 'NR==2 {print $2 " on " $1}'), $(nproc) CPUs, $(free -g | awk '/^Mem:/ {print $2}') GiB RAM"
+put cfg.env "$ENV_DESC"
+echo "dynvme engine benchmark, mode $MODE, scratch $WORK ($ENV_DESC), qd $QD" >&2
 
 # ---------------------------------------------------------------- dynvme
 run_engine hot100 100 "$HOT_KEYS" "$HOT_READS" "$QD"
@@ -439,6 +454,7 @@ fio --name=randread --filename="$WORK/fio-rr.dat" --size="$fio_rr_bytes" --rw=ra
 	--lat_percentiles=1 --output-format=json >"$WORK/fio-randread.json" 2>"$WORK/fio-randread.log"
 rc=$?
 rm -f "$WORK/fio-rr.dat"
+settle
 if [ $rc -eq 0 ]; then
 	python3 "$PY" fio "$WORK/fio-randread.json" fio.randread >>"$RESULTS"
 else
@@ -455,6 +471,7 @@ fio --name=seqwrite --filename="$WORK/fio-sw.dat" --size="$FIO_WRITE_BYTES" --rw
 	--lat_percentiles=1 --output-format=json >"$WORK/fio-seqwrite.json" 2>"$WORK/fio-seqwrite.log"
 rc=$?
 rm -f "$WORK/fio-sw.dat"
+settle
 if [ $rc -eq 0 ]; then
 	python3 "$PY" fio "$WORK/fio-seqwrite.json" fio.seqwrite >>"$RESULTS"
 else

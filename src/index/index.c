@@ -14,6 +14,7 @@
 #include "index/index.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,25 +201,36 @@ static void copy_slot(struct table *from, struct table *to, uint32_t i)
 	}
 }
 
-/* Finish the rebuild of t (started by anyone) and make its successor
- * current. Every writer that meets a rebuild helps it to the end. */
-static void help_rebuild(struct segment *sg, struct table *t)
+/* Copy every slot of t to its successor and make the successor current.
+ * Only the thread that started the rebuild copies (a second copier could
+ * bring back a word after the new table changed); writers of the segment
+ * wait for it, readers never do. */
+static void rebuild_copy(struct segment *sg, struct table *t)
 {
 	struct table *to = atomic_load(&t->next);
 	DV_ASSERT(to);
 	for (uint32_t i = 0; i < table_size(t); i++)
 		copy_slot(t, to, i);
 	struct table *expected = t;
-	if (atomic_compare_exchange_strong(&sg->cur, &expected, to))
-		seg_retire(sg, t);
+	bool ok = atomic_compare_exchange_strong(&sg->cur, &expected, to);
+	DV_ASSERT(ok); /* only the copier publishes */
+	seg_retire(sg, t);
 }
 
-/* Start a rebuild of t sized for its live entries plus one. */
+static void rebuild_wait(struct segment *sg, struct table *t)
+{
+	for (uint64_t spins = 0; atomic_load(&sg->cur) == t; spins++)
+		if (spins > 64)
+			sched_yield();
+}
+
+/* Start a rebuild of t sized for its live entries: 1 when this thread
+ * won and must copy, 0 when another thread is rebuilding, or -ENOMEM. */
 static int start_rebuild(struct index *idx, struct table *t)
 {
 	if (atomic_load(&t->next))
 		return 0;
-	uint32_t bits = bits_for((uint64_t)atomic_load(&t->live) + 1);
+	uint32_t bits = bits_for(atomic_load(&t->live));
 	if (bits < t->bits)
 		bits = t->bits; /* never shrink: deletes are rare here */
 	if (((uint64_t)atomic_load(&t->live) + 1) * 4 > ((uint64_t)3 << bits))
@@ -227,9 +239,11 @@ static int start_rebuild(struct index *idx, struct table *t)
 	if (!to)
 		return -ENOMEM;
 	struct table *expected = NULL;
-	if (!atomic_compare_exchange_strong(&t->next, &expected, to))
+	if (!atomic_compare_exchange_strong(&t->next, &expected, to)) {
 		table_free(idx, to);
-	return 0;
+		return 0;
+	}
+	return 1;
 }
 
 /* --- operations ------------------------------------------------------------ */
@@ -313,14 +327,30 @@ unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsi
 	return n;
 }
 
+static bool table_contains(struct table *t, uint64_t w_want)
+{
+	uint32_t mask = table_size(t) - 1;
+	uint32_t i = table_home(t, slot_fp(w_want));
+	bool moved = false;
+	for (uint32_t k = 0; k <= mask; k++, i = (i + 1) & mask) {
+		uint64_t w = atomic_load(&t->slots[i]);
+		if (w == SLOT_EMPTY)
+			break;
+		if (w == SLOT_MOVED)
+			moved = true;
+		else if ((w & ~SLOT_FROZEN) == w_want)
+			return true;
+	}
+	return moved && table_contains(atomic_load(&t->next), w_want);
+}
+
 bool index_contains(struct index *idx, uint64_t hash, uint64_t payload)
 {
-	uint64_t found[16];
-	unsigned n = index_lookup(idx, hash, found, DV_ARRAY_LEN(found));
-	for (unsigned i = 0; i < n; i++)
-		if (found[i] == payload)
-			return true;
-	return false;
+	struct segment *sg = &idx->seg[hash_segment(hash)];
+	struct table *t = seg_enter(sg);
+	bool found = table_contains(t, slot_make(hash_fp(hash), payload));
+	seg_exit(idx, sg);
+	return found;
 }
 
 enum { OP_INSERT, OP_REPLACE, OP_REMOVE };
@@ -379,9 +409,15 @@ static int index_write(struct index *idx, uint64_t hash, int op, uint64_t old_p,
 			err = r == TRY_DONE ? 0 : -ENOENT;
 			break;
 		}
-		if (r == TRY_GROW && (err = start_rebuild(idx, t)) != 0)
+		int won = r == TRY_GROW ? start_rebuild(idx, t) : 0;
+		if (won < 0) {
+			err = won;
 			break;
-		help_rebuild(sg, t);
+		}
+		if (won)
+			rebuild_copy(sg, t);
+		else
+			rebuild_wait(sg, t);
 		t = atomic_load(&sg->cur);
 	}
 	seg_exit(idx, sg);

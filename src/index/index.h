@@ -13,10 +13,11 @@
  *   a payload (a record's location) is unique in the store.
  * - Readers never block and never take a lock; writers use CAS. Any number of
  *   threads may read and write at once.
- * - A segment grows on its own (no stop-the-world): slots are frozen one by
- *   one, copied to the new table and marked moved; readers read through,
- *   writers help finish the copy. Retired tables are freed once no
- *   operation is inside the segment.
+ * - A segment grows on its own (no stop-the-world): the writer that finds
+ *   it full freezes its slots one by one, copies them to the new table and
+ *   marks them moved; readers read through and never wait; other writers
+ *   of that one segment wait for the copy (microseconds: a segment is small).
+ *   Retired tables are freed once no operation is inside the segment.
  * - RAM: 8 bytes a slot, grown at 3/4 load to 3/8: 11 to 21 bytes a key, 13
  *   at 10 million keys.
  */

@@ -12,7 +12,7 @@ static bool req_is_aligned(const struct dev *dev, const struct dev_req *req)
 {
 	return req->off % DV_BLOCK_BYTES == 0 && req->len % DV_BLOCK_BYTES == 0 &&
 	       req->len > 0 && (uintptr_t)req->buf % DV_BLOCK_BYTES == 0 &&
-	       req->off + req->len <= dev->info.size_bytes;
+	       req->off <= dev->info.size_bytes && req->len <= dev->info.size_bytes - req->off;
 }
 
 int dev_submit(struct dev *dev, struct dev_req *req)

@@ -21,6 +21,7 @@ struct medium {
 	struct dev_fault_plan plan;
 	struct dev_fault_stats stats;
 	uint64_t prng;
+	uint64_t writes_ok; /* successful writes: the power cut counts these */
 };
 
 struct dev_mem {
@@ -45,9 +46,11 @@ static uint64_t prng_next(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static bool roll(struct medium *m, uint32_t ppm)
+/* A fault with probability ppm, once faults_after_writes writes came before
+ * this request. */
+static bool roll(struct medium *m, uint32_t ppm, uint64_t writes_before)
 {
-	if (ppm == 0 || m->stats.writes <= m->plan.faults_after_writes)
+	if (ppm == 0 || writes_before < m->plan.faults_after_writes)
 		return false;
 	return prng_next(&m->prng) % 1000000u < ppm;
 }
@@ -88,22 +91,23 @@ static int32_t do_write(struct medium *m, const struct dev_req *req)
 {
 	if (m->stats.power_cut)
 		return -EIO;
-	m->stats.writes++;
-	if (m->plan.power_cut_after_writes && m->stats.writes > m->plan.power_cut_after_writes) {
+	uint64_t before = m->stats.writes++;
+	if (m->plan.power_cut_after_writes && m->writes_ok >= m->plan.power_cut_after_writes) {
 		tear_write(m, req);
 		m->stats.power_cut = true;
 		return -EIO;
 	}
-	if (roll(m, m->plan.write_eio_ppm)) {
+	if (roll(m, m->plan.write_eio_ppm, before)) {
 		m->stats.write_eio++;
 		return -EIO;
 	}
-	if (roll(m, m->plan.write_lost_ppm)) {
+	m->writes_ok++; /* from here on the device reports success */
+	if (roll(m, m->plan.write_lost_ppm, before)) {
 		m->stats.write_lost++;
 		return (int32_t)req->len;
 	}
 	memcpy(m->bytes + req->off, req->buf, req->len);
-	if (roll(m, m->plan.write_flip_ppm)) {
+	if (roll(m, m->plan.write_flip_ppm, before)) {
 		m->stats.write_flip++;
 		flip_random_bit(m, m->bytes + req->off, req->len);
 	}
@@ -115,12 +119,12 @@ static int32_t do_read(struct medium *m, const struct dev_req *req)
 	if (m->stats.power_cut)
 		return -EIO;
 	m->stats.reads++;
-	if (roll(m, m->plan.read_eio_ppm)) {
+	if (roll(m, m->plan.read_eio_ppm, m->stats.writes)) {
 		m->stats.read_eio++;
 		return -EIO;
 	}
 	memcpy(req->buf, m->bytes + req->off, req->len);
-	if (roll(m, m->plan.read_flip_ppm)) {
+	if (roll(m, m->plan.read_flip_ppm, m->stats.writes)) {
 		m->stats.read_flip++;
 		flip_random_bit(m, req->buf, req->len);
 	}

@@ -81,16 +81,24 @@ static int uring_poll(struct dev *dev, unsigned min_complete)
 	int err = io_uring_submit_and_wait(&u->ring, min_complete);
 	if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
 		return err;
-	int done = 0;
+	unsigned done = 0;
 	struct io_uring_cqe *cqe;
-	/* Bounded by the completion queue size per call. */
-	for (unsigned i = 0; i < u->queue_depth * 2 && io_uring_peek_cqe(&u->ring, &cqe) == 0; i++) {
-		struct io_uring_cqe copy = *cqe;
-		io_uring_cqe_seen(&u->ring, cqe);
-		complete_one(dev, &copy);
-		done++;
+	/* Reap what is there; wait again until min_complete were delivered
+	 * (a completion queue holds at most 2 * queue_depth at a time). */
+	for (unsigned round = 0; round < 1000000; round++) {
+		while (io_uring_peek_cqe(&u->ring, &cqe) == 0) {
+			struct io_uring_cqe copy = *cqe;
+			io_uring_cqe_seen(&u->ring, cqe);
+			complete_one(dev, &copy);
+			done++;
+		}
+		if (done >= min_complete || dev->in_flight == 0)
+			break;
+		err = io_uring_submit_and_wait(&u->ring, 1);
+		if (err < 0 && err != -EINTR && err != -EAGAIN && err != -EBUSY)
+			return err;
 	}
-	return done;
+	return (int)done;
 }
 
 static int zone_ioctl(struct dev_uring *u, unsigned long cmd, uint64_t off, uint64_t len)
@@ -139,10 +147,16 @@ static int uring_clone(struct dev *dev, struct dev **out)
 		return -ENOMEM;
 	u->base = src->base;
 	u->base.in_flight = 0;
-	u->fd = src->fd;
-	u->owns_fd = false;
+	/* Its own descriptor: the clone outlives its parent safely. */
+	u->fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
+	if (u->fd < 0) {
+		free(u);
+		return -errno;
+	}
+	u->owns_fd = true;
 	int err = uring_init(u, src->queue_depth);
 	if (err) {
+		close(u->fd);
 		free(u);
 		return err;
 	}

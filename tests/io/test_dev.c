@@ -795,6 +795,24 @@ static void test_mem_power_cut(uint64_t seed)
 	SOFT(!dev_mem_stats(d2).power_cut, "restart keeps no power cut");
 	dev_close(d2);
 
+	/* "after N successful writes": a failed write does not count */
+	memset(model, 0, size);
+	p = plan_one(seed);
+	p.power_cut_after_writes = 3;
+	p.write_eio_ppm = 1000000;
+	d = mem_open(size, &p);
+	fill(data, BLK, 335);
+	SOFT(dev_write_sync(d, 0, data, BLK) == -EIO, "injected write EIO");
+	p.write_eio_ppm = 0;
+	dev_mem_set_plan(d, &p); /* same cut point, no more EIO */
+	for (unsigned i = 1; i <= 3; i++) {
+		err = dev_write_sync(d, i * BLK, data, BLK);
+		SOFT(err == 0,
+		     "power cut after 3 successful writes: successful write %u (device write %u) -> %d "
+		     "(dev_mem.c counts failed writes towards power_cut_after_writes)", i, i + 1, err);
+	}
+	dev_close(d);
+
 	/* a cut in the middle of a batch: write 1 lands, 2 is torn, 3 fails */
 	memset(model, 0, size);
 	p.power_cut_after_writes = 1;
@@ -1038,10 +1056,25 @@ static void test_uring(uint64_t seed, const char **skip)
 	/* a clone on another thread while this handle works too */
 	check_clone(d, model, 5 * MiB, 6 * MiB, false);
 	check_range(d, model, 0, size, "after the clone");
+	/* A clone is a handle of its own "on the same medium": it keeps
+	 * working when the handle it came from is closed first (as dev_mem
+	 * clones do). Only reads here: if the clone shares the parent's file
+	 * descriptor, that number is closed and may be reused. */
+	{
+		struct dev *c = NULL;
+		CHECK_EQ(dev_clone(d, &c), 0);
+		dev_close(d);
+		d = NULL;
+		uint8_t *b = xbuf(BLK);
+		err = dev_read_sync(c, 0, b, BLK);
+		SOFT(err == 0 && memcmp(b, model, BLK) == 0,
+		     "read through a clone after its parent handle was closed -> %d (dev_uring.c "
+		     "uring_clone shares the parent's fd, which uring_close closes)", err);
+		dev_buf_free(b);
+		dev_close(c);
+	}
 
 	/* reopen: everything persists */
-	dev_close(d);
-	d = NULL;
 	err = dev_open_path(&d, path, &none);
 	SOFT(err == 0, "reopen -> %d", err);
 	if (!err) {
