@@ -241,8 +241,10 @@ def table(path, mode, qd, wqd):
         rows.append((label, (fmt(ours), unit), f"{ref_name} {fmt(ref, unit)}",
                      "ratio " + (f"{ratio:.2f}" if ratio is not None else "n/a"),
                      f"(target >= {target})" if target is not None else "(info)", verdict))
-    def val_row(label, ours, unit, target, le=True, note=""):
-        if target is None:
+    def val_row(label, ours, unit, target, le=True, note="", failed=False):
+        if failed and ours is None:
+            verdict = "FAILED"
+        elif target is None:
             verdict = ""
         else:
             verdict = "n/a" if ours is None else ("meets" if (ours <= target if le else ours >= target) else "misses")
@@ -278,8 +280,9 @@ def table(path, mode, qd, wqd):
     val_row(f"index RAM per key ({fmt(bk)} keys, {big})", num(f"e.{big}.index_bytes_per_key"), "B/key", 16)
     val_row(f"restart ({fmt(num(f'e.{big}.restart_keys'))} keys, {big})", num(f"e.{big}.restart_ms"), "ms", None)
     live = num("e.wa.live_fraction")
-    val_row(f"write amplification at {fmt(live * 100 if live is not None else None)}% live", num("e.wa.write_amplification"),
-            "", 2.0, note=f"gc zones {fmt(num('e.wa.gc_zones'))}, overwrites {fmt(num('cfg.wa.overwrite_ops'))}")
+    val_row(f"write amplification at {fmt(live * 100) + '%' if live is not None else '~50% (target)'} live", num("e.wa.write_amplification"),
+            "", 2.0, note=f"gc zones {fmt(num('e.wa.gc_zones'))}, overwrites {fmt(num('cfg.wa.overwrite_ops'))}",
+            failed="e.wa.failed" in d)
 
     wn = max(len(r[1][0]) for r in rows)
     wu = max(len(r[1][1]) for r in rows)
@@ -393,7 +396,9 @@ run_engine() {
 	settle
 	if [ $rc -ne 0 ]; then
 		FAILED=1
-		put "e.$c.failed" "exit $rc: $(grep -v '^RESULT' "$log" | tail -n 3 | tr '\n' ' ')"
+		# The phase lines with errors and the error messages, on one line.
+		put "e.$c.failed" "exit $rc: $(grep -E 'errors [1-9]|mismatches [1-9]|^bench:|^dynvme:' "$log" |
+			sed -E 's/ +/ /g' | tr '\n' ';' | sed 's/;$//')"
 		echo "engine.sh: dynvme bench engine ($c) failed with exit status $rc; its output:" >&2
 		sed 's/^/    /' "$log" >&2
 	else
