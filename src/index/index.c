@@ -253,7 +253,12 @@ int index_create(struct index **out, uint64_t capacity_hint)
 	struct index *idx = calloc(1, sizeof(*idx));
 	if (!idx)
 		return -ENOMEM;
-	uint32_t bits = bits_for(capacity_hint / SEG_COUNT + 1);
+	/* Sized for the hint at 3/4 load with room for the spread between
+	 * segments (the first rebuild comes at 3/4): ~11 bytes a key. */
+	uint64_t per_seg = capacity_hint / SEG_COUNT + 1;
+	uint32_t bits = TABLE_BITS_MIN;
+	while (bits < TABLE_BITS_MAX && (((uint64_t)1 << bits) * 7) / 10 < per_seg)
+		bits++;
 	for (uint32_t s = 0; s < SEG_COUNT; s++) {
 		struct table *t = table_new(idx, bits);
 		if (!t) {

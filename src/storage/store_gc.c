@@ -2,8 +2,8 @@
  *
  *   IDLE --start--> READ_INDEX --> [READ_CHUNK --> RELOCATE]* --> WAIT_SB --> reset --> IDLE
  *
- * A victim is the FULL zone with most dead bytes (data bytes minus live
- * bytes). Its zone index names every record; a record is live when the RAM
+ * A victim is the FULL zone with the most to gain: zone bytes minus what
+ * its live records take once relocated (relocated_cost()). Its zone index names every record; a record is live when the RAM
  * index holds exactly its location. Live records are read a chunk at a time
  * and re-appended through the normal write path as RELOC ops, serialised
  * with user writes of the same key; a RELOC re-checks liveness when its
@@ -74,23 +74,43 @@ void gc_destroy(struct store *s)
 	s->gc = NULL;
 }
 
+/* Bytes that live_bytes of records of the zone's average size take once
+ * relocated: large relocation batches have no batch-end padding, but the
+ * placement rule (a record of at most a block never crosses one) still
+ * wastes the end of each block. */
+static uint64_t relocated_cost(const struct zone_rt *zr)
+{
+	if (zr->rec_count == 0 || zr->live_bytes == 0)
+		return 0;
+	uint64_t avg = zr->rec_bytes / zr->rec_count;
+	if (avg == 0)
+		return zr->live_bytes;
+	double factor;
+	if (avg > DV_BLOCK_BYTES) {
+		factor = (double)DV_ROUND_UP(avg, DV_BLOCK_BYTES) / (double)avg;
+	} else {
+		uint64_t per_block = DV_BLOCK_BYTES / avg;
+		factor = (double)DV_BLOCK_BYTES / (double)(per_block * avg);
+	}
+	return (uint64_t)((double)zr->live_bytes * factor);
+}
+
 static uint32_t pick_victim(const struct store *s)
 {
 	uint32_t best = UINT32_MAX;
-	uint64_t best_dead = 0;
+	uint64_t best_gain = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
 		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting)
 			continue;
-		/* Live records cost their share of the zone, padding included:
-		 * relocation packs them no better than they are packed now. */
-		uint64_t rec = zr->rec_bytes > zr->live_bytes ? zr->rec_bytes : zr->live_bytes;
-		uint64_t live_cost = rec ? (uint64_t)((double)zr->live_bytes * (double)zr->wp / (double)rec) : 0;
-		uint64_t dead = zr->wp > live_cost ? zr->wp - live_cost : 0;
-		/* Not worth a collection below 1/16 of a zone (and a full
-		 * device of live data must fail writes, not spin). */
-		if (dead >= s->sb.zone_bytes / 16 && dead > best_dead) {
-			best_dead = dead;
+		/* Gain: the zone's space (data and index) minus what its live
+		 * records take again elsewhere. */
+		uint64_t cost = relocated_cost(zr);
+		uint64_t gain = s->sb.zone_bytes > cost ? s->sb.zone_bytes - cost : 0;
+		/* Not worth a collection below 1/16 of a zone (and a device
+		 * full of live data must fail writes, not spin). */
+		if (gain >= s->sb.zone_bytes / 16 && gain > best_gain) {
+			best_gain = gain;
 			best = z;
 		}
 	}
@@ -305,6 +325,7 @@ static void gc_reset_zone(struct store *s)
 	s->zones_free++;
 	s->zrt[z].live_bytes = 0;
 	s->zrt[z].rec_bytes = 0;
+	s->zrt[z].rec_count = 0;
 	s->zrt[z].wp = 0;
 	s->st.gc_zones_reset++;
 	g->phase = GC_IDLE;

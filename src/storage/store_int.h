@@ -65,6 +65,7 @@ struct batch {
 struct zone_rt {
 	uint64_t live_bytes;
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
+	uint64_t rec_count;  /* records appended (live or dead) */
 	uint64_t wp;          /* open zone: next record offset */
 	uint64_t open_version; /* sb version that made it OPEN durable */
 	unsigned batches_in_flight;

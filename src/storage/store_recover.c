@@ -363,6 +363,7 @@ static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 		struct zone_rt *zr = &s->zrt[z];
 		for (uint32_t i = 0; i < zr->count; i++)
 			zr->rec_bytes += zr->entries[i].size;
+		zr->rec_count = zr->count;
 		runs[z] = (struct run){.e = zr->entries, .count = zr->count, .zone = z};
 		*total += zr->count;
 		if (zr->max_seq + 1 > s->next_seq)

@@ -119,6 +119,7 @@ static void prepare_next(struct store *s, bool for_reloc)
 		zr->max_seq = 0;
 		zr->live_bytes = 0;
 		zr->rec_bytes = 0;
+		zr->rec_count = 0;
 		zr->sealing = false;
 		sb_request(s);
 		zr->open_version = s->sb_version_wanted;
@@ -242,6 +243,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 			       .type = (uint8_t)r.type};
 	zone_add_entry(s, b->zone, &e);
 	s->zrt[b->zone].rec_bytes += size;
+	s->zrt[b->zone].rec_count++;
 	b->used = (uint32_t)(q + size - b->zone_off);
 	op->priv.state = OPS_IN_BATCH;
 	op->priv.next = NULL;
