@@ -127,7 +127,8 @@ static int zidx_qsort_cmp(const void *a, const void *b) { return zidx_entry_cmp(
 
 void zidx_sort(struct zidx_entry *e, uint32_t count)
 {
-	qsort(e, count, sizeof(*e), zidx_qsort_cmp);
+	if (count > 1) /* an empty zone has no array at all */
+		qsort(e, count, sizeof(*e), zidx_qsort_cmp);
 }
 
 void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry *e)

@@ -194,6 +194,7 @@ static void cand_lookup(struct store *s, struct store_op *op)
 	op->priv.cand_count = (uint8_t)index_lookup(s->index, op->priv.hash_lo, op->priv.cands,
 						    DV_ARRAY_LEN(op->priv.cands));
 	op->priv.cand_next = 0;
+	op->priv.cands_epoch = s->index_epoch;
 }
 
 static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
@@ -269,7 +270,9 @@ static int cand_classify(struct store *s, struct store_op *op, struct rec_view *
 	int err = rec_decode((uint8_t *)op->priv.buf + in_block, op->priv.buf_bytes - in_block, r, need);
 	if (err == -EAGAIN)
 		return 2;
-	bool still_indexed = index_contains(s->index, op->priv.hash_lo, p);
+	/* Unchanged index since the lookup: the candidate is still there. */
+	bool still_indexed = op->priv.cands_epoch == s->index_epoch ||
+			     index_contains(s->index, op->priv.hash_lo, p);
 	if (!still_indexed)
 		return -1; /* moved by GC or replaced meanwhile */
 	if (err || r->type == REC_PAD)

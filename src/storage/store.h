@@ -73,6 +73,7 @@ struct store_op_priv {
 	bool prev_live;              /* prev is a PUT that has not expired */
 	bool saw_corrupt;
 	uint64_t cands[4];
+	uint64_t cands_epoch;        /* store index epoch when cands were taken */
 	struct dev_req req;
 	void *buf;
 	uint32_t buf_bytes;

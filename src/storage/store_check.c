@@ -61,7 +61,8 @@ static void check_full_zone(struct store *s, uint32_t z, FILE *log, struct store
 	uint64_t end = 0;
 	bool torn = false;
 	int serr = scan_zone(s, z, &end, &torn);
-	qsort(zr->entries, zr->count, sizeof(*zr->entries), cmp_entry);
+	if (zr->count > 1)
+		qsort(zr->entries, zr->count, sizeof(*zr->entries), cmp_entry);
 	rep->records += zr->count;
 	/* The zone index records the block-aligned end; a scan ends after the
 	 * last record, which may stop short of the block's end. */

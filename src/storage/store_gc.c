@@ -272,6 +272,7 @@ static void gc_chunk_read(struct store *s)
 			  r.zone_gen == s->sb.zones[g->zone].gen && r.type == e->type;
 		if (!ok) {
 			s->st.corrupt_records++;
+			s->index_epoch++;
 			index_remove(s->index, e->hash.lo, entry_payload(g->zone, e));
 			continue;
 		}

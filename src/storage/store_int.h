@@ -101,6 +101,8 @@ struct store {
 	struct batch batches[DV_BATCHES_IN_FLIGHT_MAX + 1];
 	unsigned batch_head, batch_count; /* ring of non-free batches in order */
 	struct op_queue write_queue;      /* resolved mutations waiting for a batch */
+	uint32_t zones_sealing;           /* zones with sealing set */
+	uint64_t index_epoch;             /* +1 on every index change by the store */
 	uint32_t zones_free;              /* EMPTY and not resetting: zones_free_recount() */
 	struct op_queue reloc_queue;      /* GC relocations waiting: placed first */
 

@@ -159,7 +159,9 @@ static void seal_start(struct store *s)
 	struct batch *b = filling_batch(s);
 	if (b && b->zone == z && b->used > 0)
 		batch_close(s, b);
+	DV_ASSERT(!s->zrt[z].sealing);
 	s->zrt[z].sealing = true;
+	s->zones_sealing++;
 	s->active_zone = UINT32_MAX;
 	if (s->next_zone == UINT32_MAX)
 		prepare_next(s, false);
@@ -349,6 +351,7 @@ static void apply_op(struct store *s, struct store_op *op)
 {
 	uint64_t h = op->priv.hash_lo;
 	uint64_t prev = op->priv.prev_payload;
+	s->index_epoch++;
 	int err = prev == NO_PAYLOAD ? index_insert(s->index, h, op->priv.new_payload)
 				     : index_replace(s->index, h, prev, op->priv.new_payload);
 	if (err == -ENOMEM) {
@@ -474,6 +477,8 @@ static void seal_submit(struct store *s, uint32_t z)
 	}
 	s->seal_count++;
 	zr->sealing = false; /* the seal slot now tracks it */
+	DV_ASSERT(s->zones_sealing > 0);
+	s->zones_sealing--;
 }
 
 static void seal_finish(struct store *s, struct seal *se)
@@ -495,7 +500,7 @@ static void seal_finish(struct store *s, struct seal *se)
 
 static void seal_pump(struct store *s)
 {
-	for (uint32_t z = 0; z < s->sb.zone_count && !s->failed; z++)
+	for (uint32_t z = 0; s->zones_sealing > 0 && z < s->sb.zone_count && !s->failed; z++)
 		if (s->zrt[z].sealing && s->zrt[z].batches_in_flight == 0)
 			seal_submit(s, z);
 	for (unsigned i = 0; i < s->seal_count;) {
