@@ -21,7 +21,7 @@ struct bench_opts {
 	unsigned long long size, zone_bytes;
 	uint64_t keys, reads, overwrite_bytes;
 	uint32_t value_bytes, qd;
-	bool keep, wa;
+	bool keep, wa, reuse;
 };
 
 struct slot {
@@ -178,9 +178,11 @@ static int open_store(struct bench *b, struct dev **dev, bool fresh)
 static void print_usage(void)
 {
 	printf("usage: dynvme bench engine [--data PATH] [--size BYTES] [--keys N] [--value-bytes N]\n"
-	       "                           [--reads N] [--qd N] [--zone-bytes BYTES] [--wa BYTES] [--keep]\n"
+	       "                           [--reads N] [--qd N] [--zone-bytes BYTES] [--wa BYTES] [--keep] [--reuse]\n"
 	       "Fills N keys, reads random keys, restarts the store, and with --wa overwrites\n"
 	       "random keys for BYTES of values to measure write amplification with GC.\n"
+	       "--keep leaves the data file; --reuse (implies --keep) skips the fill when the\n"
+	       "file already holds --keys keys from an earlier run.\n"
 	       "Defaults: ./data/bench.img, 4G, 1000000 keys, 100-byte values, reads = keys, qd 64.\n");
 }
 
@@ -189,7 +191,7 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 	static const struct option longs[] = {
 		{"data", 1, 0, 'd'}, {"size", 1, 0, 's'}, {"keys", 1, 0, 'k'}, {"value-bytes", 1, 0, 'v'},
 		{"reads", 1, 0, 'r'}, {"qd", 1, 0, 'q'}, {"zone-bytes", 1, 0, 'z'}, {"wa", 1, 0, 'w'},
-		{"keep", 0, 0, 'K'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+		{"keep", 0, 0, 'K'}, {"reuse", 0, 0, 'U'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 	*o = (struct bench_opts){.path = "./data/bench.img", .size = 4ull << 30, .keys = 1000000,
 				 .value_bytes = 100, .qd = 64};
 	unsigned long long v;
@@ -199,11 +201,13 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			print_usage();
 			exit(0);
 		}
-		if (c == 'd' || c == 'K') {
+		if (c == 'd' || c == 'K' || c == 'U') {
 			if (c == 'd')
 				o->path = optarg;
-			else
+			else if (c == 'K')
 				o->keep = true;
+			else
+				o->reuse = o->keep = true;
 			continue;
 		}
 		if (c == '?' || cli_parse_size(optarg, &v)) {
@@ -296,7 +300,12 @@ int cli_bench(int argc, char **argv)
 	if (err)
 		return 2;
 	printf("engine bench: %s, %" PRIu64 " keys, %u-byte values, qd %u\n", b.o.path, b.o.keys, b.o.value_bytes, b.o.qd);
-	err = run_phase(&b, "fill", STORE_PUT, b.o.keys, false);
+	struct store_stats st0;
+	store_get_stats(b.s, &st0);
+	if (b.o.reuse && st0.keys == b.o.keys)
+		printf("fill       skipped: --reuse and the file holds %" PRIu64 " keys\n", st0.keys);
+	else
+		err = run_phase(&b, "fill", STORE_PUT, b.o.keys, false);
 	if (!err)
 		err = run_phase(&b, "read", STORE_GET, b.o.reads, true);
 	if (!err)
