@@ -434,6 +434,29 @@ int index_insert(struct index *idx, uint64_t hash, uint64_t payload)
 	return index_write(idx, hash, OP_INSERT, 0, payload);
 }
 
+int index_load(struct index *idx, uint64_t hash, uint64_t payload)
+{
+	uint64_t fp = hash_fp(hash);
+	struct segment *sg = &idx->seg[hash_segment(hash)];
+	struct table *t = atomic_load_explicit(&sg->cur, memory_order_relaxed);
+	uint32_t used = atomic_load_explicit(&t->used, memory_order_relaxed);
+	if (atomic_load_explicit(&t->next, memory_order_relaxed) || (used + 1) * 4u > table_size(t) * 3u)
+		return index_insert(idx, hash, payload); /* grows the segment */
+	uint32_t mask = table_size(t) - 1;
+	uint32_t i = table_home(t, fp);
+	for (uint32_t k = 0; k <= mask; k++, i = (i + 1) & mask) {
+		if (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != SLOT_EMPTY)
+			continue;
+		atomic_store_explicit(&t->slots[i], slot_make(fp, payload), memory_order_relaxed);
+		atomic_store_explicit(&t->used, used + 1, memory_order_relaxed);
+		atomic_store_explicit(&t->live, atomic_load_explicit(&t->live, memory_order_relaxed) + 1,
+				      memory_order_relaxed);
+		return 0;
+	}
+	DV_ASSERT(!"index segment full below 3/4 load");
+	return -ENOMEM;
+}
+
 int index_replace(struct index *idx, uint64_t hash, uint64_t old_payload, uint64_t new_payload)
 {
 	return index_write(idx, hash, OP_REPLACE, old_payload, new_payload);

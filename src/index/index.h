@@ -44,6 +44,11 @@ unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsi
  * 0, or -ENOMEM when the table cannot grow. */
 int index_insert(struct index *idx, uint64_t hash, uint64_t payload);
 
+/* index_insert() for bulk loading (recovery) by the one thread that holds
+ * the index before anyone else can see it: same result, without the atomic
+ * read-modify-writes. */
+int index_load(struct index *idx, uint64_t hash, uint64_t payload);
+
 /* Replace the entry (hash, old) by (hash, new) atomically. 0, or -ENOENT
  * when no entry has exactly that payload (it changed or was removed). */
 int index_replace(struct index *idx, uint64_t hash, uint64_t old_payload, uint64_t new_payload);

@@ -112,12 +112,15 @@ uint32_t zidx_bytes(uint32_t count, uint32_t block_bytes)
 	return (uint32_t)DV_ROUND_UP((uint64_t)ZIDX_HDR_BYTES + (uint64_t)ZIDX_ENTRY_BYTES * count, block_bytes);
 }
 
+/* By hash_lo first: that is the RAM index's hash, so recovery inserts the
+ * merged runs in the index's own order (segments, then home slots) and
+ * writes its memory front to back instead of at random. */
 int zidx_entry_cmp(const struct zidx_entry *a, const struct zidx_entry *b)
 {
-	if (a->hash.hi != b->hash.hi)
-		return a->hash.hi < b->hash.hi ? -1 : 1;
 	if (a->hash.lo != b->hash.lo)
 		return a->hash.lo < b->hash.lo ? -1 : 1;
+	if (a->hash.hi != b->hash.hi)
+		return a->hash.hi < b->hash.hi ? -1 : 1;
 	if (a->seq != b->seq)
 		return a->seq < b->seq ? -1 : 1;
 	return 0;

@@ -32,7 +32,7 @@
  *  24 u64 data_end  bytes of records from the zone start
  *  32 u64 max_seq
  *  40 24 bytes 0
- *  64 entries sorted by (hash_hi, hash_lo, seq), 32 bytes each:
+ *  64 entries sorted by (hash_lo, hash_hi, seq), 32 bytes each:
  *      0 u64 hash_lo  8 u64 hash_hi  (XXH3-128 of the key)
  *     16 u64 seq
  *     24 u32 off_units   record offset in the zone / 16
@@ -50,7 +50,7 @@
 #define REC_MIN_BYTES_FOR_ZIDX 48u
 
 #define SB_MAGIC 0x31454d564e5944ull /* "DYNVME1" */
-#define SB_VERSION 1u
+#define SB_VERSION 2u /* 2: zone index sorted by hash_lo first */
 #define SB_HDR_BYTES 64u
 #define ZIDX_MAGIC 0x58444e49454e4f5aull /* "ZONEINDX" */
 #define ZIDX_HDR_BYTES 64u

@@ -268,10 +268,17 @@ static int recover_full_zone(struct store *s, uint32_t z)
 
 /* ---- step 4: k-way merge ---- */
 
+/* zidx_entry_cmp() order, inline: this is the inner loop of recovery. */
 static bool run_less(const struct run *a, const struct run *b)
 {
-	int c = zidx_entry_cmp(&a->e[a->pos], &b->e[b->pos]);
-	return c < 0 || (c == 0 && a->zone < b->zone);
+	const struct zidx_entry *x = &a->e[a->pos], *y = &b->e[b->pos];
+	if (x->hash.lo != y->hash.lo)
+		return x->hash.lo < y->hash.lo;
+	if (x->hash.hi != y->hash.hi)
+		return x->hash.hi < y->hash.hi;
+	if (x->seq != y->seq)
+		return x->seq < y->seq;
+	return a->zone < b->zone;
 }
 
 static void heap_down(struct run **h, uint32_t n, uint32_t i)
@@ -297,7 +304,7 @@ static int install_winner(struct store *s, const struct zidx_entry *e, uint32_t 
 	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
 	s->zrt[zone].live_bytes += e->size;
 	s->st.recovered_records++;
-	return index_insert(s->index, e->hash.lo, p);
+	return index_load(s->index, e->hash.lo, p); /* the index is not shared yet */
 }
 
 static int merge_runs(struct store *s, struct run *runs, uint32_t nruns)

@@ -777,6 +777,41 @@ static void check_all_found(struct index *idx, uint64_t seed, uint64_t n, const 
 	     (unsigned long long)n);
 }
 
+/* index_load: bulk loading gives the same index as index_insert, grows
+ * segments past their hint, and the result takes ordinary operations. */
+static void test_load(uint64_t seed)
+{
+	begin_test("load");
+	double t0 = now_s();
+	uint64_t n = quick ? 100000 : 1000000;
+	struct index *a, *b;
+	CHECK_EQ(index_create(&a, n / 4), 0); /* too small: loading must grow it */
+	CHECK_EQ(index_create(&b, n / 4), 0);
+	uint64_t rs = seed;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t h = test_rand(&rs);
+		CHECK_EQ(index_load(a, h, i), 0);
+		CHECK_EQ(index_insert(b, h, i), 0);
+	}
+	SOFT(index_count(a) == n, "load count %llu", (unsigned long long)index_count(a));
+	SOFT(index_count(a) == index_count(b), "load vs insert count");
+	check_all_found(a, seed, n, "load");
+	rs = seed;
+	for (uint64_t i = 0; i < n; i += 2) {
+		uint64_t h = test_rand(&rs);
+		SOFT(index_replace(a, h, i, i + n) == 0, "replace after load");
+		test_rand(&rs);
+	}
+	rs = seed;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t h = test_rand(&rs);
+		SOFT(index_contains(a, h, i % 2 ? i : i + n), "entry %llu after replace", (unsigned long long)i);
+	}
+	index_destroy(a);
+	index_destroy(b);
+	end_test("load", t0);
+}
+
 static void test_growth(uint64_t seed)
 {
 	double t0 = now_s();
@@ -1157,7 +1192,8 @@ int main(void)
 	} tests[] = {
 		{"basic", test_basic},		 {"model", test_model},
 		{"walk", test_walk},		 {"segment_full", test_segment_full},
-		{"growth", test_growth},	 {"concurrency", test_concurrency},
+		{"growth", test_growth},	 {"load", test_load},
+		{"concurrency", test_concurrency},
 	};
 	for (unsigned i = 0; i < LEN(tests); i++)
 		if (!only || !*only || strcmp(only, tests[i].name) == 0)
