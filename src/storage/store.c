@@ -120,6 +120,14 @@ static struct store_op **keylock_bucket(struct store *s, uint64_t h)
 	return &s->keylock[h & (KEYLOCK_BUCKETS - 1)];
 }
 
+struct store_op *keylock_holder(struct store *s, uint64_t hash)
+{
+	for (struct store_op *h = *keylock_bucket(s, hash); h; h = h->priv.lock_next)
+		if (h->priv.hash_lo == hash)
+			return h;
+	return NULL;
+}
+
 bool keylock_acquire(struct store *s, struct store_op *op)
 {
 	struct store_op **bucket = keylock_bucket(s, op->priv.hash_lo);
@@ -161,20 +169,14 @@ void keylock_release(struct store *s, struct store_op *op)
 		return;
 	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
 	*keylock_bucket(s, next->priv.hash_lo) = next;
-	if (next->kind == STORE_RELOC) {
-		/* A relocation keeps the location it moves; it re-checks that
-		 * the index still holds it once its turn comes. */
-		next->priv.state = OPS_NEW;
-		opq_push(&s->ready, next);
-		return;
-	}
-	bool wrote = op->priv.state == OPS_IN_BATCH || (op->kind == STORE_RELOC && op->priv.new_payload != NO_PAYLOAD);
-	bool known = same_key(op, next) && !s->failed && (op->kind != STORE_RELOC || wrote);
+	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
+	DV_ASSERT(op->kind != STORE_RELOC);
+	bool wrote = op->priv.state == OPS_IN_BATCH;
+	bool known = same_key(op, next) && !s->failed;
 	if (known && wrote) {
 		next->priv.prev_payload = op->priv.new_payload;
 		next->priv.prev_size = op->priv.rec_size;
-		next->priv.prev_live = op->kind == STORE_RELOC ? op->priv.prev_live
-					: op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
+		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
 	} else if (known) {
 		next->priv.prev_payload = op->priv.prev_payload;
 		next->priv.prev_size = op->priv.prev_size;

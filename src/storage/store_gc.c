@@ -5,9 +5,9 @@
  * A victim is the FULL zone with the most to gain: zone bytes minus what
  * its live records take once relocated (relocated_cost()). Its zone index names every record; a record is live when the RAM
  * index holds exactly its location. Live records are read a chunk at a time
- * and re-appended through the normal write path as RELOC ops, serialised
- * with user writes of the same key; a RELOC re-checks liveness when its
- * turn comes and applies with index_replace(old -> new). When every RELOC
+ * and re-appended through the normal write path as RELOC ops (no key lock,
+ * see gc_reloc_step()); a RELOC applies with index_replace(old -> new) only
+ * if the index still holds old. When every RELOC
  * of the zone has applied, the zone becomes EMPTY with a new generation in
  * the superblock, and only once that is durable is the zone reset.
  *
@@ -281,14 +281,17 @@ static void gc_chunk_read(struct store *s)
 	g->phase = GC_RELOCATE;
 }
 
+/* Relocations take no key lock: a user write of the same key may be
+ * waiting for space that only this collection can free. Ordering with user
+ * writes comes from the index instead: a relocation applies only if the
+ * index still holds the moved location (index_replace), and then updates
+ * the previous location of writes of the key already resolved
+ * (reloc_fix_waiters), so they replace the new copy. */
 void gc_reloc_step(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->priv.reloc == s->gc);
-	if (!keylock_acquire(s, op))
-		return;
 	if (s->failed || !index_contains(s->index, op->priv.hash_lo, op->priv.prev_payload)) {
 		gc_reloc_done(s, op); /* overwritten meanwhile: nothing to move */
-		keylock_release(s, op);
 		return;
 	}
 	write_enqueue(s, op);

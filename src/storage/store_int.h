@@ -113,15 +113,17 @@ struct store {
 	bool sb_in_flight;
 
 	/* Zone index (footer) writes for zones being sealed. */
+	/* Zone index (footer) writes for zones being sealed. A slot never
+	 * moves while its request is in flight (the device holds &req). */
 	struct seal {
+		struct store *owner;
 		uint32_t zone;
 		uint8_t *buf;
 		uint32_t bytes;
 		struct dev_req req;
-		uint64_t version;
-		bool writing, written;
+		bool in_use, writing, written;
 	} seals[4];
-	unsigned seal_count;
+	unsigned seal_count; /* slots in use */
 
 	/* Serialisation of mutations per 64-bit key hash. */
 	struct store_op *keylock[KEYLOCK_BUCKETS];
@@ -147,6 +149,8 @@ void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);
 void keylock_release(struct store *s, struct store_op *op);
 bool keylock_acquire(struct store *s, struct store_op *op);
+/* The op holding the key lock of hash (its waiters follow chain_next). */
+struct store_op *keylock_holder(struct store *s, uint64_t hash);
 void *rbuf_get(struct store *s, uint32_t bytes);
 void rbuf_put(struct store *s, void *buf, uint32_t bytes);
 uint64_t zone_base(const struct store *s, uint32_t zone);

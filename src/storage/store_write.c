@@ -347,8 +347,41 @@ static void batch_submit_ready(struct store *s)
 	}
 }
 
+/* A relocation has applied: mutations of the key that resolved the moved
+ * location as their previous one now replace the new location instead. */
+static void reloc_fix_waiters(struct store *s, const struct store_op *reloc)
+{
+	for (struct store_op *h = keylock_holder(s, reloc->priv.hash_lo); h; h = h->priv.chain_next) {
+		if (h->priv.prev_payload == reloc->priv.prev_payload) {
+			h->priv.prev_payload = reloc->priv.new_payload;
+			h->priv.prev_size = reloc->priv.rec_size;
+		}
+	}
+}
+
+/* A GC relocation applies only if the index still holds the location it
+ * moved; otherwise a user write replaced it meanwhile and the copy is dead. */
+static void apply_reloc(struct store *s, struct store_op *op)
+{
+	s->index_epoch++;
+	int err = index_replace(s->index, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload);
+	DV_ASSERT(err == 0 || err == -ENOENT);
+	if (err == 0) {
+		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
+		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
+		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+		reloc_fix_waiters(s, op);
+	}
+	s->st.gc_bytes_relocated += op->priv.rec_size;
+	gc_reloc_done(s, op);
+}
+
 static void apply_op(struct store *s, struct store_op *op)
 {
+	if (op->kind == STORE_RELOC) {
+		apply_reloc(s, op);
+		return;
+	}
 	uint64_t h = op->priv.hash_lo;
 	uint64_t prev = op->priv.prev_payload;
 	s->index_epoch++;
@@ -356,21 +389,16 @@ static void apply_op(struct store *s, struct store_op *op)
 				     : index_replace(s->index, h, prev, op->priv.new_payload);
 	if (err == -ENOMEM) {
 		store_fail(s, err);
+		keylock_release(s, op);
 		store_complete(s, op, -DV_EFATAL);
 		return;
 	}
-	DV_ASSERT(err == 0); /* mutations of one key hash are serialised */
+	DV_ASSERT(err == 0); /* mutations of one key are serialised; relocations fix prev */
 	if (prev != NO_PAYLOAD) {
 		struct zone_rt *old = &s->zrt[pl_zone(prev)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 	}
 	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
-	if (op->kind == STORE_RELOC) {
-		s->st.gc_bytes_relocated += op->priv.rec_size;
-		gc_reloc_done(s, op);
-		keylock_release(s, op);
-		return;
-	}
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)
 		s->st.puts++;
@@ -384,8 +412,7 @@ static void apply_op(struct store *s, struct store_op *op)
 static void fail_op(struct store *s, struct store_op *op, int err)
 {
 	if (op->kind == STORE_RELOC) {
-		gc_reloc_done(s, op);
-		keylock_release(s, op);
+		gc_reloc_done(s, op); /* relocations hold no key lock */
 		return;
 	}
 	keylock_release(s, op);
@@ -433,12 +460,9 @@ static void batch_write_done(struct dev_req *req)
 
 static void seal_write_done(struct dev_req *req)
 {
-	struct store *s = req->ctx;
-	struct seal *se = NULL;
-	for (unsigned i = 0; i < s->seal_count; i++)
-		if (&s->seals[i].req == req)
-			se = &s->seals[i];
-	DV_ASSERT(se != NULL && se->writing);
+	struct seal *se = req->ctx;
+	struct store *s = se->owner;
+	DV_ASSERT(se->in_use && se->writing && &se->req == req);
 	se->writing = false;
 	if (req->res < 0) {
 		store_fail(s, req->res);
@@ -451,9 +475,12 @@ static void seal_write_done(struct dev_req *req)
 static void seal_submit(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
-	if (s->seal_count == DV_ARRAY_LEN(s->seals))
-		return;
-	struct seal *se = &s->seals[s->seal_count];
+	struct seal *se = NULL;
+	for (unsigned i = 0; i < DV_ARRAY_LEN(s->seals) && !se; i++)
+		if (!s->seals[i].in_use)
+			se = &s->seals[i];
+	if (!se)
+		return; /* all seal slots busy: retried by the next pump */
 	uint64_t foot_off = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	se->bytes = zidx_bytes(zr->count, DV_BLOCK_BYTES);
 	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_bytes); /* invariant 4 */
@@ -463,11 +490,12 @@ static void seal_submit(struct store *s, uint32_t z)
 	struct zidx_hdr h = {.zone_gen = s->sb.zones[z].gen, .count = zr->count,
 			     .data_end = zr->wp, .max_seq = zr->max_seq};
 	zidx_encode(se->buf, &h, zr->entries);
+	se->owner = s;
 	se->zone = z;
 	se->writing = true;
 	se->written = false;
 	se->req = (struct dev_req){.op = DEV_WRITE, .len = se->bytes, .off = zone_base(s, z) + foot_off,
-				   .buf = se->buf, .done = seal_write_done, .ctx = s};
+				   .buf = se->buf, .done = seal_write_done, .ctx = se};
 	int err = dev_submit(s->dev, &se->req);
 	if (err) {
 		dev_buf_free(se->buf);
@@ -475,6 +503,7 @@ static void seal_submit(struct store *s, uint32_t z)
 			store_fail(s, err);
 		return;
 	}
+	se->in_use = true;
 	s->seal_count++;
 	zr->sealing = false; /* the seal slot now tracks it */
 	DV_ASSERT(s->zones_sealing > 0);
@@ -495,7 +524,9 @@ static void seal_finish(struct store *s, struct seal *se)
 	zr->entries = NULL;
 	zr->count = zr->cap = 0;
 	dev_buf_free(se->buf);
-	*se = s->seals[--s->seal_count];
+	*se = (struct seal){0};
+	DV_ASSERT(s->seal_count > 0);
+	s->seal_count--;
 }
 
 static void seal_pump(struct store *s)
@@ -503,12 +534,9 @@ static void seal_pump(struct store *s)
 	for (uint32_t z = 0; s->zones_sealing > 0 && z < s->sb.zone_count && !s->failed; z++)
 		if (s->zrt[z].sealing && s->zrt[z].batches_in_flight == 0)
 			seal_submit(s, z);
-	for (unsigned i = 0; i < s->seal_count;) {
-		if (s->seals[i].written)
+	for (unsigned i = 0; i < DV_ARRAY_LEN(s->seals); i++)
+		if (s->seals[i].in_use && s->seals[i].written)
 			seal_finish(s, &s->seals[i]);
-		else
-			i++;
-	}
 }
 
 /* ---- entry points ---- */
@@ -574,6 +602,11 @@ int writer_start(struct store *s)
 
 void writer_stop(struct store *s)
 {
+	for (unsigned i = 0; i < DV_ARRAY_LEN(s->seals); i++) {
+		DV_ASSERT(!s->seals[i].writing); /* the store drained the device */
+		if (s->seals[i].in_use)
+			dev_buf_free(s->seals[i].buf); /* a failed store never finished it */
+	}
 	for (unsigned i = 0; i < DV_ARRAY_LEN(s->batches); i++)
 		dev_buf_free(s->batches[i].buf);
 	for (uint32_t z = 0; s->zrt && z < s->sb.zone_count; z++)
