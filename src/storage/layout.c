@@ -128,10 +128,59 @@ int zidx_entry_cmp(const struct zidx_entry *a, const struct zidx_entry *b)
 
 static int zidx_qsort_cmp(const void *a, const void *b) { return zidx_entry_cmp(a, b); }
 
+/* Insertion sort for short runs (entries of one hash_lo: versions of one
+ * key, rarely more than a few). */
+static void zidx_insertion_sort(struct zidx_entry *e, uint32_t count)
+{
+	for (uint32_t i = 1; i < count; i++) {
+		struct zidx_entry x = e[i];
+		uint32_t j = i;
+		for (; j > 0 && zidx_entry_cmp(&x, &e[j - 1]) < 0; j--)
+			e[j] = e[j - 1];
+		e[j] = x;
+	}
+}
+
+/* Sealing sorts a zone's entries (up to hundreds of thousands) on the write
+ * path: an LSD radix sort on hash_lo (8 passes of 8 bits), then equal
+ * hash_lo runs by the full order. Falls back to qsort without memory. */
 void zidx_sort(struct zidx_entry *e, uint32_t count)
 {
-	if (count > 1) /* an empty zone has no array at all */
+	if (count < 64) {
+		zidx_insertion_sort(e, count); /* an empty zone has no array at all */
+		return;
+	}
+	struct zidx_entry *tmp = malloc((size_t)count * sizeof(*tmp));
+	if (!tmp) {
 		qsort(e, count, sizeof(*e), zidx_qsort_cmp);
+		return;
+	}
+	struct zidx_entry *src = e, *dst = tmp;
+	for (unsigned shift = 0; shift < 64; shift += 8) {
+		uint32_t pos[257] = {0};
+		for (uint32_t i = 0; i < count; i++)
+			pos[((src[i].hash.lo >> shift) & 0xff) + 1]++;
+		if (pos[((src[0].hash.lo >> shift) & 0xff) + 1] == count)
+			continue; /* every entry has the same byte here */
+		for (unsigned b = 1; b <= 256; b++)
+			pos[b] += pos[b - 1];
+		for (uint32_t i = 0; i < count; i++)
+			dst[pos[(src[i].hash.lo >> shift) & 0xff]++] = src[i];
+		struct zidx_entry *t = src;
+		src = dst;
+		dst = t;
+	}
+	if (src != e)
+		memcpy(e, src, (size_t)count * sizeof(*e));
+	free(tmp);
+	for (uint32_t i = 0; i < count;) {
+		uint32_t j = i + 1;
+		while (j < count && e[j].hash.lo == e[i].hash.lo)
+			j++;
+		if (j - i > 1)
+			zidx_insertion_sort(e + i, j - i);
+		i = j;
+	}
 }
 
 void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry *e)

@@ -12,11 +12,11 @@
  *  34  u16 meta_len  version metadata (causal context), 0..DV_META_BYTES_MAX
  *  36  u32 val_len   0..DV_VALUE_BYTES_MAX (PAD: padding bytes after the header)
  *  40  key, meta, value, then zero padding to a 16-byte multiple
- * Rules shared by writer and scanner: a record of at most one block never
- * crosses a block boundary; a larger one starts on a block boundary; when
- * the bytes left in a block are fewer than REC_HDR_BYTES no record starts
- * there (the scanner skips to the next block); otherwise the writer fills
- * unused space with a PAD record.
+ * Rules shared by writer and scanner: when the bytes left in a block are
+ * fewer than REC_HDR_BYTES no record starts there (the scanner skips to the
+ * next block); otherwise the writer fills unused space with a PAD record.
+ * Writer placement (store_write.c): records of at most one block are packed
+ * and may cross one block boundary; larger ones start on a block boundary.
  */
 #ifndef DV_RECORD_H
 #define DV_RECORD_H

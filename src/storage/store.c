@@ -91,7 +91,7 @@ void store_complete(struct store *s, struct store_op *op, int result)
 
 void *rbuf_get(struct store *s, uint32_t bytes)
 {
-	if (bytes > DV_BLOCK_BYTES)
+	if (bytes > READ_BUF_BYTES)
 		return dev_buf_alloc(bytes);
 	if (s->rbuf_free_count == 0)
 		return NULL;
@@ -102,7 +102,7 @@ void rbuf_put(struct store *s, void *buf, uint32_t bytes)
 {
 	if (!buf)
 		return;
-	if (bytes > DV_BLOCK_BYTES) {
+	if (bytes > READ_BUF_BYTES) {
 		dev_buf_free(buf);
 		return;
 	}
@@ -514,11 +514,11 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 
 static int store_alloc(struct store *s)
 {
-	s->rbuf_area = dev_buf_alloc((uint64_t)READ_BUFS * DV_BLOCK_BYTES);
+	s->rbuf_area = dev_buf_alloc((uint64_t)READ_BUFS * READ_BUF_BYTES);
 	if (!s->rbuf_area)
 		return -ENOMEM;
 	for (unsigned i = 0; i < READ_BUFS; i++)
-		s->rbuf_free[i] = s->rbuf_area + (size_t)i * DV_BLOCK_BYTES;
+		s->rbuf_free[i] = s->rbuf_area + (size_t)i * READ_BUF_BYTES;
 	s->rbuf_free_count = READ_BUFS;
 	int err = writer_start(s);
 	if (!err)

@@ -74,24 +74,18 @@ void gc_destroy(struct store *s)
 	s->gc = NULL;
 }
 
-/* Bytes that live_bytes of records of the zone's average size take once
- * relocated: large relocation batches have no batch-end padding, but the
- * placement rule (a record of at most a block never crosses one) still
- * wastes the end of each block. */
+/* Bytes that the zone's live records take once relocated: relocation
+ * batches are large, so batch-end padding is not repeated; records of at
+ * most a block are packed, larger ones start on a block boundary (cost
+ * estimated from the zone's average record size). */
 static uint64_t relocated_cost(const struct zone_rt *zr)
 {
 	if (zr->rec_count == 0 || zr->live_bytes == 0)
 		return 0;
 	uint64_t avg = zr->rec_bytes / zr->rec_count;
-	if (avg == 0)
+	if (avg <= DV_BLOCK_BYTES)
 		return zr->live_bytes;
-	double factor;
-	if (avg > DV_BLOCK_BYTES) {
-		factor = (double)DV_ROUND_UP(avg, DV_BLOCK_BYTES) / (double)avg;
-	} else {
-		uint64_t per_block = DV_BLOCK_BYTES / avg;
-		factor = (double)DV_BLOCK_BYTES / (double)(per_block * avg);
-	}
+	double factor = (double)DV_ROUND_UP(avg, DV_BLOCK_BYTES) / (double)avg;
 	return (uint64_t)((double)zr->live_bytes * factor);
 }
 

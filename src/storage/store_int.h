@@ -82,6 +82,7 @@ struct op_queue {
 
 #define KEYLOCK_BUCKETS 65536u
 #define READ_BUFS 512u
+#define READ_BUF_BYTES (2 * DV_BLOCK_BYTES) /* a small record spans at most 2 blocks */
 
 struct gc_state;
 

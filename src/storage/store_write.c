@@ -190,12 +190,15 @@ static struct batch *batch_new(struct store *s, uint32_t zone)
 	return b;
 }
 
-/* Where a record of size bytes goes if appended at zone offset p. */
+/* Where a record of size bytes goes if appended at zone offset p. Records
+ * of at most a block are packed and may cross one block boundary (a GET
+ * then reads two blocks: cheaper than wasting up to a quarter of every
+ * block on 1 KiB values); larger ones start on a block boundary so they
+ * span as few blocks as possible. */
 static uint64_t record_start(uint64_t p, uint32_t size)
 {
 	uint64_t q = rec_next_start(p, DV_BLOCK_BYTES);
-	bool crosses = q % DV_BLOCK_BYTES + size > DV_BLOCK_BYTES;
-	if (q % DV_BLOCK_BYTES && (crosses || size > DV_BLOCK_BYTES))
+	if (q % DV_BLOCK_BYTES && size > DV_BLOCK_BYTES)
 		q = DV_ROUND_UP(q, DV_BLOCK_BYTES);
 	return q;
 }
