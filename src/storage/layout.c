@@ -13,6 +13,29 @@ static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* Little-endian 24- and 48-bit fields of zone index entries. */
+static void put24(uint8_t *p, uint32_t v)
+{
+	for (unsigned i = 0; i < 3; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put48(uint8_t *p, uint64_t v)
+{
+	for (unsigned i = 0; i < 6; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get24(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16; }
+
+static uint64_t get48(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 6; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
 uint32_t sb_bytes(uint32_t zone_count)
 {
 	DV_ASSERT(zone_count <= DV_ZONE_COUNT_MAX);
@@ -195,12 +218,13 @@ void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry
 	for (uint32_t i = 0; i < h->count; i++) {
 		uint8_t *p = dst + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
 		DV_ASSERT(i == 0 || zidx_entry_cmp(&e[i - 1], &e[i]) <= 0);
-		DV_ASSERT(e[i].size < (1u << 28) && e[i].type < 16);
+		DV_ASSERT(e[i].hash.hi <= ZIDX_HASH_HI_MASK && e[i].seq <= ZIDX_SEQ_MAX);
+		DV_ASSERT(e[i].off_units < (1u << 24) && e[i].size < (1u << 22) && e[i].type < 4);
 		put64(p, e[i].hash.lo);
-		put64(p + 8, e[i].hash.hi);
-		put64(p + 16, e[i].seq);
-		put32(p + 24, e[i].off_units);
-		put32(p + 28, e[i].size | (uint32_t)e[i].type << 28);
+		put32(p + 8, (uint32_t)e[i].hash.hi);
+		put48(p + 12, e[i].seq);
+		put24(p + 18, e[i].off_units);
+		put24(p + 21, e[i].size | (uint32_t)e[i].type << 22);
 	}
 	put64(dst, dv_checksum64(dst + 8, end - 8));
 }
@@ -228,13 +252,13 @@ int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct z
 		return -DV_ECORRUPT;
 	for (uint32_t i = 0; i < h->count; i++) {
 		const uint8_t *p = src + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
-		uint32_t st = get32(p + 28);
+		uint32_t st = get24(p + 21);
 		e[i].hash.lo = get64(p);
-		e[i].hash.hi = get64(p + 8);
-		e[i].seq = get64(p + 16);
-		e[i].off_units = get32(p + 24);
-		e[i].size = st & ((1u << 28) - 1);
-		e[i].type = (uint8_t)(st >> 28);
+		e[i].hash.hi = get32(p + 8);
+		e[i].seq = get48(p + 12);
+		e[i].off_units = get24(p + 18);
+		e[i].size = st & ((1u << 22) - 1);
+		e[i].type = (uint8_t)(st >> 22);
 		if (i > 0 && zidx_entry_cmp(&e[i - 1], &e[i]) > 0)
 			return -DV_ECORRUPT;
 		if ((uint64_t)e[i].off_units * DV_RECORD_ALIGN_BYTES + e[i].size > h->data_end)

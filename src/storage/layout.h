@@ -25,18 +25,19 @@
  *     12 u32 reserved 0
  *
  * Zone index (footer) at footer_block of a FULL zone, zidx_bytes(count) long:
- *   0 u64 checksum  XXH3-64 of [8, 64 + 32 * count)
+ *   0 u64 checksum  XXH3-64 of [8, 64 + 24 * count)
  *   8 u64 magic     ZIDX_MAGIC
  *  16 u32 zone_gen
  *  20 u32 count
  *  24 u64 data_end  bytes of records from the zone start
  *  32 u64 max_seq
  *  40 24 bytes 0
- *  64 entries sorted by (hash_lo, hash_hi, seq), 32 bytes each:
- *      0 u64 hash_lo  8 u64 hash_hi  (XXH3-128 of the key)
- *     16 u64 seq
- *     24 u32 off_units   record offset in the zone / 16
- *     28 u32 size_type   record bytes | type << 28
+ *  64 entries sorted by (hash_lo, hash_hi, seq), 24 bytes each:
+ *      0 u64 hash_lo   XXH3-128 of the key, low half
+ *      8 u32 hash_hi   low 32 bits of the high half (key identity: 96 bits)
+ *     12 u48 seq
+ *     18 u24 off_units record offset in the zone / 16
+ *     21 u24 size_type record bytes (22 bits) | type << 22
  */
 #ifndef DV_LAYOUT_H
 #define DV_LAYOUT_H
@@ -50,11 +51,13 @@
 #define REC_MIN_BYTES_FOR_ZIDX 48u
 
 #define SB_MAGIC 0x31454d564e5944ull /* "DYNVME1" */
-#define SB_VERSION 2u /* 2: zone index sorted by hash_lo first */
+#define SB_VERSION 3u /* 2: zone index sorted by hash_lo first; 3: 24-byte entries */
 #define SB_HDR_BYTES 64u
 #define ZIDX_MAGIC 0x58444e49454e4f5aull /* "ZONEINDX" */
 #define ZIDX_HDR_BYTES 64u
-#define ZIDX_ENTRY_BYTES 32u
+#define ZIDX_ENTRY_BYTES 24u
+#define ZIDX_HASH_HI_MASK 0xffffffffull /* the part of hash.hi a zone index keeps */
+#define ZIDX_SEQ_MAX ((1ull << 48) - 1)
 
 enum zone_state { ZONE_EMPTY = 0, ZONE_OPEN = 1, ZONE_FULL = 2 };
 
@@ -75,7 +78,7 @@ struct sb {
 };
 
 struct zidx_entry {
-	struct dv_hash128 hash;
+	struct dv_hash128 hash; /* hash.hi masked with ZIDX_HASH_HI_MASK */
 	uint64_t seq;
 	uint32_t off_units;
 	uint32_t size;

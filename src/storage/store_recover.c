@@ -158,6 +158,7 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		}
 		if (r.type != REC_PAD) {
 			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
+			h.hi &= ZIDX_HASH_HI_MASK;
 			struct zidx_entry e = {.hash = h, .seq = r.seq, .off_units = (uint32_t)(p / DV_RECORD_ALIGN_BYTES),
 					       .size = r.total_bytes, .type = (uint8_t)r.type};
 			zone_add_entry(s, z, &e);

@@ -243,7 +243,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 	DV_ASSERT(err == 0); /* paired check: what we write must read back */
 	bool tomb = r.type == REC_TOMBSTONE;
 	op->priv.new_payload = pl_make(tomb, b->zone, q, size);
-	struct zidx_entry e = {.hash = {op->priv.hash_lo, op->priv.hash_hi}, .seq = r.seq,
+	struct zidx_entry e = {.hash = {op->priv.hash_lo, op->priv.hash_hi & ZIDX_HASH_HI_MASK}, .seq = r.seq,
 			       .off_units = (uint32_t)(q / DV_RECORD_ALIGN_BYTES), .size = size,
 			       .type = (uint8_t)r.type};
 	zone_add_entry(s, b->zone, &e);
