@@ -44,9 +44,9 @@ unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsi
  * 0, or -ENOMEM when the table cannot grow. */
 int index_insert(struct index *idx, uint64_t hash, uint64_t payload);
 
-/* index_insert() for bulk loading (recovery) by the one thread that holds
- * the index before anyone else can see it: same result, without the atomic
- * read-modify-writes. */
+/* index_insert() for bulk loading (recovery) before anyone else can see
+ * the index: same result, without the atomic read-modify-writes. Threads
+ * may load at once only hashes of disjoint segments (top 12 bits). */
 int index_load(struct index *idx, uint64_t hash, uint64_t payload);
 
 /* Replace the entry (hash, old) by (hash, new) atomically. 0, or -ENOENT

@@ -16,6 +16,7 @@
  * 5. next_seq = highest seq seen + 1.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -299,24 +300,41 @@ static void heap_down(struct run **h, uint32_t n, uint32_t i)
 	}
 }
 
-static int install_winner(struct store *s, const struct zidx_entry *e, uint32_t zone)
+/* One part of the merge: the entries whose hash_lo is in [lo, hi]. Parts
+ * touch disjoint index segments (top bits of hash_lo), so two threads can
+ * load them at once; per-zone live bytes are kept per part and summed. */
+struct merge_part {
+	struct store *s;
+	struct run *runs; /* the part's slice of every zone's run */
+	uint32_t nruns;
+	uint64_t *live;   /* live bytes by zone */
+	uint64_t records, max_seq;
+	int err;
+};
+
+static int install_winner(struct merge_part *mp, const struct zidx_entry *e, uint32_t zone)
 {
 	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
 	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
-	s->zrt[zone].live_bytes += e->size;
-	s->st.recovered_records++;
-	return index_load(s->index, e->hash.lo, p); /* the index is not shared yet */
+	mp->live[zone] += e->size;
+	mp->records++;
+	if (e->seq > mp->max_seq)
+		mp->max_seq = e->seq;
+	return index_load(mp->s->index, e->hash.lo, p); /* the index is not shared yet */
 }
 
-static int merge_runs(struct store *s, struct run *runs, uint32_t nruns)
+static void *merge_part_run(void *arg)
 {
-	struct run **heap = malloc((nruns ? nruns : 1) * sizeof(*heap));
-	if (!heap)
-		return -ENOMEM;
+	struct merge_part *mp = arg;
+	struct run **heap = malloc((mp->nruns ? mp->nruns : 1) * sizeof(*heap));
+	if (!heap) {
+		mp->err = -ENOMEM;
+		return NULL;
+	}
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < nruns; i++)
-		if (runs[i].count)
-			heap[n++] = &runs[i];
+	for (uint32_t i = 0; i < mp->nruns; i++)
+		if (mp->runs[i].pos < mp->runs[i].count)
+			heap[n++] = &mp->runs[i];
 	for (uint32_t i = n / 2; i-- > 0;)
 		heap_down(heap, n, i);
 	int err = 0;
@@ -339,11 +357,76 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns)
 			if (n)
 				heap_down(heap, n, 0);
 		}
-		if (win.seq + 1 > s->next_seq)
-			s->next_seq = win.seq + 1;
-		err = install_winner(s, &win, win_zone);
+		err = install_winner(mp, &win, win_zone);
 	}
 	free(heap);
+	mp->err = err;
+	return NULL;
+}
+
+/* First index of run entries with hash_lo >= key. */
+static uint32_t run_lower_bound(const struct run *r, uint64_t key)
+{
+	uint32_t lo = 0, hi = r->count;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (r->e[mid].hash.lo < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+#define MERGE_PARTS 2u           /* the machine's cores are few; two is enough */
+#define MERGE_PARALLEL_MIN 20000u /* below this, a thread costs more than it saves */
+
+/* Merge the runs into the index: per key (hash128) the highest seq wins.
+ * Large recoveries split the hash space in two halves merged at once. */
+static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_t total)
+{
+	unsigned parts = total >= MERGE_PARALLEL_MIN ? MERGE_PARTS : 1;
+	struct merge_part mp[MERGE_PARTS] = {0};
+	int err = 0;
+	for (unsigned p = 0; p < parts && !err; p++) {
+		mp[p].s = s;
+		mp[p].nruns = nruns;
+		mp[p].runs = calloc(nruns ? nruns : 1, sizeof(struct run));
+		mp[p].live = calloc(nruns ? nruns : 1, sizeof(uint64_t));
+		if (!mp[p].runs || !mp[p].live)
+			err = -ENOMEM;
+	}
+	/* Part p takes hash_lo in [p * 2^64 / parts, (p + 1) * 2^64 / parts). */
+	for (uint32_t z = 0; z < nruns && !err; z++) {
+		for (unsigned p = 0; p < parts; p++) {
+			struct run r = runs[z];
+			uint32_t begin = p == 0 ? 0 : run_lower_bound(&r, (uint64_t)p << 63);
+			uint32_t end = p + 1 == parts ? r.count : run_lower_bound(&r, (uint64_t)(p + 1) << 63);
+			mp[p].runs[z] = (struct run){.e = r.e, .count = end, .pos = begin, .zone = r.zone};
+		}
+	}
+	pthread_t helper;
+	bool threaded = false;
+	if (!err && parts > 1)
+		threaded = pthread_create(&helper, NULL, merge_part_run, &mp[1]) == 0;
+	if (!err) {
+		merge_part_run(&mp[0]);
+		if (parts > 1 && !threaded)
+			merge_part_run(&mp[1]);
+		if (threaded)
+			pthread_join(helper, NULL);
+	}
+	for (unsigned p = 0; p < parts; p++) {
+		if (!err)
+			err = mp[p].err;
+		for (uint32_t z = 0; mp[p].live && z < nruns; z++)
+			s->zrt[z].live_bytes += mp[p].live[z];
+		s->st.recovered_records += mp[p].records;
+		if (mp[p].max_seq + 1 > s->next_seq)
+			s->next_seq = mp[p].max_seq + 1;
+		free(mp[p].runs);
+		free(mp[p].live);
+	}
 	return err;
 }
 
@@ -403,7 +486,7 @@ int store_recover(struct store *s)
 		err = index_create(&s->index, total);
 	}
 	if (!err)
-		err = merge_runs(s, runs, s->sb.zone_count);
+		err = merge_runs(s, runs, s->sb.zone_count, total);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		free(s->zrt[z].entries); /* sealed zones keep only their live bytes */
 		s->zrt[z].entries = NULL;
