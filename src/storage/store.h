@@ -106,6 +106,7 @@ struct store_stats {
 	uint64_t device_bytes_written; /* all writes: records, padding, zone indexes, superblocks */
 	uint64_t gc_bytes_relocated;
 	uint64_t gc_zones_reset;
+	uint64_t gc_expired;       /* expired values GC moved as tombstones (space reclaimed) */
 	uint64_t batches, batch_records;
 	uint64_t resolve_reads;    /* reads made to tell keys sharing a fingerprint apart */
 	uint64_t corrupt_records;  /* checksum failures seen by reads */

@@ -228,9 +228,26 @@ static void gc_read_chunk(struct store *s)
 		g->phase = GC_READ_CHUNK;
 }
 
-static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const struct rec_view *r, const uint8_t *raw)
+/* An expired value is moved as a tombstone with the same seq: it still
+ * hides older versions of the key in other zones, and its value's space is
+ * reclaimed. Encoded in place in the chunk (a tombstone is never larger). */
+static uint32_t expire_to_tombstone(struct store *s, uint8_t *raw, const struct rec_view *r)
+{
+	uint8_t key[DV_KEY_BYTES_MAX];
+	memcpy(key, r->key, r->key_len);
+	struct rec_view t = {.type = REC_TOMBSTONE, .zone_gen = r->zone_gen, .seq = r->seq,
+			     .key = key, .key_len = r->key_len};
+	uint32_t size = rec_encode(raw, &t);
+	DV_ASSERT(size <= r->total_bytes);
+	s->st.gc_expired++;
+	return size;
+}
+
+static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const struct rec_view *r, uint8_t *raw)
 {
 	struct gc_state *g = s->gc;
+	bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_now_ms();
+	uint32_t size = expired ? expire_to_tombstone(s, raw, r) : r->total_bytes;
 	struct store_op *op = &g->ops[g->ops_used++];
 	memset(op, 0, sizeof(*op));
 	op->kind = (enum store_op_kind)STORE_RELOC;
@@ -245,7 +262,7 @@ static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const str
 	op->priv.prev_size = e->size;
 	op->priv.prev_live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
 	op->priv.new_payload = NO_PAYLOAD;
-	op->priv.rec_size = r->total_bytes;
+	op->priv.rec_size = size;
 	op->priv.state = OPS_NEW;
 	opq_push(&s->ready, op);
 }
@@ -260,7 +277,7 @@ static void gc_chunk_read(struct store *s)
 		uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
 		if (off + e->size > g->chunk_off + g->chunk_len)
 			break;
-		const uint8_t *raw = g->chunk + (off - g->chunk_off);
+		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
 		bool ok = g->req.res >= 0 && rec_decode(raw, e->size, &r, NULL) == 0 && r.seq == e->seq &&
 			  r.zone_gen == s->sb.zones[g->zone].gen && r.type == e->type;
