@@ -18,6 +18,7 @@
 
 #include "base/error.h"
 #include "harness.h"
+#include "storage/store_int.h"
 #include "testing.h"
 
 enum { KEYS = 1500, QD = 16, VAL_MAX = 12000 };
@@ -257,6 +258,19 @@ int main(void)
 	fprintf(stderr, "%llu cycles (%llu with acknowledged writes), %llu unacknowledged writes found durable\n",
 		(unsigned long long)cycles, (unsigned long long)acks, (unsigned long long)inflight_won);
 	CHECK(acks > cycles / 2); /* the load really ran before the kills */
+	{ /* zones were recycled (GC) under the kills: generations moved on */
+		struct store *s;
+		struct dev *dev;
+		CHECK_EQ(open_file_store(&s, &dev), 0);
+		uint64_t resets = 0;
+		for (uint32_t z = 0; z < s->sb.zone_count; z++)
+			resets += s->sb.zones[z].gen - 1;
+		fprintf(stderr, "%llu zone resets over the run\n", (unsigned long long)resets);
+		if (cycles >= 100)
+			CHECK(resets > 0);
+		store_close(s);
+		dev_close(dev);
+	}
 	unlink(path);
 	free(ks);
 	free(got);
