@@ -9,8 +9,9 @@ enum dv_error {
 	DV_ENOTFOUND,        /* key absent, deleted or expired */
 	DV_EFULL,            /* no free zone and nothing to collect */
 	DV_EFATAL,           /* device entered the sticky failed state */
-	DV_EFORMAT,          /* not a dynvme device, or incompatible version */
+	DV_EFORMAT,          /* not a dynvme device (no magic) */
 	DV_ETOOBIG,          /* key, value or metadata over its limit */
+	DV_EVERSION,         /* a dynvme device of another format version */
 	DV_ELAST
 };
 

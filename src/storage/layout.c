@@ -104,7 +104,7 @@ int sb_decode(const uint8_t *src, uint32_t src_bytes, struct sb *sb, uint32_t zo
 	if (src_bytes < SB_HDR_BYTES || get64(src + 8) != SB_MAGIC)
 		return -DV_EFORMAT;
 	if (get32(src + 16) != SB_VERSION)
-		return -DV_EFORMAT;
+		return -DV_EVERSION; /* never formatted over: see load_superblock() */
 	struct zone_entry *zones = sb->zones;
 	memset(sb, 0, sizeof(*sb));
 	sb->zones = zones;
@@ -262,6 +262,10 @@ int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct z
 		if (i > 0 && zidx_entry_cmp(&e[i - 1], &e[i]) > 0)
 			return -DV_ECORRUPT;
 		if ((uint64_t)e[i].off_units * DV_RECORD_ALIGN_BYTES + e[i].size > h->data_end)
+			return -DV_ECORRUPT;
+		/* Untrusted sizes and types: callers size reads from them. */
+		if (e[i].size < ZIDX_REC_BYTES_MIN || e[i].size > ZIDX_REC_BYTES_MAX ||
+		    e[i].size % DV_RECORD_ALIGN_BYTES || (e[i].type != 1 && e[i].type != 2))
 			return -DV_ECORRUPT;
 	}
 	return 0;

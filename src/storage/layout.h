@@ -45,6 +45,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/assert.h"
+#include "base/constants.h"
 #include "base/hash.h"
 
 /* Smallest record (header + 1-byte key, aligned): bounds a zone's count. */
@@ -58,6 +60,9 @@
 #define ZIDX_ENTRY_BYTES 24u
 #define ZIDX_HASH_HI_MASK 0xffffffffull /* the part of hash.hi a zone index keeps */
 #define ZIDX_SEQ_MAX ((1ull << 48) - 1)
+/* Bounds of a record's size in an entry (header + 1-byte key; largest). */
+#define ZIDX_REC_BYTES_MIN 48u
+#define ZIDX_REC_BYTES_MAX (DV_ROUND_UP(40u + DV_KEY_BYTES_MAX + DV_META_BYTES_MAX + DV_VALUE_BYTES_MAX, 16u))
 
 enum zone_state { ZONE_EMPTY = 0, ZONE_OPEN = 1, ZONE_FULL = 2 };
 

@@ -128,6 +128,19 @@ struct store_op *keylock_holder(struct store *s, uint64_t hash)
 	return NULL;
 }
 
+void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
+		      uint32_t new_size)
+{
+	for (struct store_op *h = keylock_holder(s, hash); h; h = h->priv.chain_next) {
+		if (h->priv.prev_payload != old_payload)
+			continue;
+		h->priv.prev_payload = new_payload;
+		h->priv.prev_size = new_size;
+		if (new_payload == NO_PAYLOAD)
+			h->priv.prev_live = false;
+	}
+}
+
 bool keylock_acquire(struct store *s, struct store_op *op)
 {
 	struct store_op **bucket = keylock_bucket(s, op->priv.hash_lo);
@@ -172,7 +185,9 @@ void keylock_release(struct store *s, struct store_op *op)
 	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
 	DV_ASSERT(op->kind != STORE_RELOC);
 	bool wrote = op->priv.state == OPS_IN_BATCH;
-	bool known = same_key(op, next) && !s->failed;
+	/* Only an op that found the key's record (or wrote one) knows it; one
+	 * that failed before resolving hands over nothing. */
+	bool known = same_key(op, next) && !s->failed && op->priv.resolved;
 	if (known && wrote) {
 		next->priv.prev_payload = op->priv.new_payload;
 		next->priv.prev_size = op->priv.rec_size;
@@ -183,6 +198,7 @@ void keylock_release(struct store *s, struct store_op *op)
 		next->priv.prev_live = op->priv.prev_live;
 	}
 	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
+	next->priv.resolved = known;
 	opq_push(&s->ready, next);
 }
 
@@ -327,6 +343,15 @@ static void cand_read_done(struct dev_req *req)
 
 static void cands_exhausted(struct store *s, struct store_op *op)
 {
+	if (op->priv.cand_count == DV_ARRAY_LEN(op->priv.cands)) {
+		/* The index may hold more candidates than were read: more than
+		 * 16 keys share 31 hash bits (about 1e-11 such groups at 1e9
+		 * keys). Refuse rather than answer or write on partial facts. */
+		if (op->kind != STORE_GET)
+			keylock_release(s, op);
+		store_complete(s, op, -EOVERFLOW);
+		return;
+	}
 	if (op->kind == STORE_GET) {
 		s->st.gets++;
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
@@ -342,6 +367,7 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 static void op_resolved(struct store *s, struct store_op *op)
 {
+	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
 	if (op->kind == STORE_PUT && op->cond == STORE_IF_ABSENT && live)

@@ -71,8 +71,9 @@ struct store_op_priv {
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
 	bool prev_live;              /* prev is a PUT that has not expired */
+	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
-	uint64_t cands[4];
+	uint64_t cands[16];          /* keys sharing 31 hash bits: more is ~never */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
 	struct dev_req req;
 	void *buf;

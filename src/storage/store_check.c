@@ -117,7 +117,7 @@ int store_check(struct dev *dev, FILE *log, struct store_check_report *rep)
 	if (err) {
 		fprintf(log, "recovery failed: %s\n", dv_strerror(err));
 		rep->damage++;
-		return err == -DV_EFORMAT ? err : 0;
+		return err == -DV_EFORMAT || err == -DV_EVERSION ? err : 0;
 	}
 	check_superblocks(s, log, rep);
 	struct store_stats st;

@@ -44,6 +44,7 @@ struct gc_state {
 	uint32_t ops_used, ops_done;
 	struct dev_req req;
 	bool req_busy, req_done;
+	bool chunk_reread; /* the current chunk was read again after a bad record */
 	uint64_t sb_version;
 };
 
@@ -95,7 +96,7 @@ static uint32_t pick_victim(const struct store *s)
 	uint64_t best_gain = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
-		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting)
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX)
 			continue;
 		/* Gain: the zone's space (data and index) minus what its live
 		 * records take again elsewhere. */
@@ -186,11 +187,22 @@ static int gc_collect_live(struct store *s, const struct zidx_hdr *h)
 	return 0;
 }
 
+/* Abandon the collection under way; the zone stays FULL and intact (records
+ * already relocated are dead copies there). */
+static void gc_give_up(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	s->zrt[g->zone].gc_failures++;
+	g->phase = GC_IDLE;
+}
+
 static void gc_index_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	struct zidx_hdr h;
 	int err = g->req.res < 0 ? g->req.res : zidx_decode_hdr(g->idx_buf, g->idx_bytes, &h);
+	if (!err && !zidx_hdr_fits(s, g->zone, &h))
+		err = -DV_ECORRUPT; /* checked before sizing a read from it */
 	if (!err && zidx_bytes(h.count, DV_BLOCK_BYTES) > g->idx_bytes) {
 		g->idx_bytes = zidx_bytes(h.count, DV_BLOCK_BYTES);
 		dev_buf_free(g->idx_buf);
@@ -204,9 +216,9 @@ static void gc_index_read(struct store *s)
 	if (!err)
 		err = gc_collect_live(s, &h);
 	if (err) {
-		/* An unreadable zone index: leave the zone alone (check reports it). */
-		s->st.corrupt_records++;
-		g->phase = GC_IDLE;
+		/* An unreadable zone index: leave the zone alone (check reports
+		 * it); after GC_FAILURES_MAX tries GC stops picking it. */
+		gc_give_up(s);
 		return;
 	}
 	g->phase = GC_RELOCATE; /* with ops_used == ops_done == 0: read first chunk */
@@ -220,6 +232,7 @@ static void gc_read_chunk(struct store *s)
 	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
 	g->chunk_off = off / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
 	uint64_t need = DV_ROUND_UP(off + e->size, DV_BLOCK_BYTES) - g->chunk_off;
+	DV_ASSERT(need <= GC_CHUNK_BYTES + STORE_RECORD_BYTES_MAX); /* sizes checked by zidx_decode */
 	uint64_t len = need > GC_CHUNK_BYTES ? need : GC_CHUNK_BYTES;
 	if (g->chunk_off + len > s->sb.zone_bytes)
 		len = s->sb.zone_bytes - g->chunk_off;
@@ -268,9 +281,43 @@ static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const str
 }
 
 /* Turn the records of the chunk into RELOC ops. */
+static bool chunk_record_ok(struct store *s, const struct zidx_entry *e, uint8_t *raw, struct rec_view *r)
+{
+	struct gc_state *g = s->gc;
+	return rec_decode(raw, e->size, r, NULL) == 0 && r->seq == e->seq &&
+	       r->zone_gen == s->sb.zones[g->zone].gen && (uint8_t)r->type == e->type;
+}
+
+/* Turn the records of the chunk into RELOC ops. A read error abandons the
+ * collection (nothing is dropped for it); a record that fails its checksum
+ * twice (the chunk is read again once: a flip may be in transit) is lost
+ * on this node: its entry leaves the index, and writes of the key already
+ * resolved against it now insert. */
 static void gc_chunk_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
+	if (g->req.res < 0) {
+		gc_give_up(s);
+		return;
+	}
+	if (!g->chunk_reread) {
+		uint32_t end = g->next;
+		for (; end < g->live_count; end++) {
+			const struct zidx_entry *e = &g->live[end];
+			uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+			struct rec_view r;
+			if (off + e->size > g->chunk_off + g->chunk_len)
+				break;
+			if (!chunk_record_ok(s, e, g->chunk + (off - g->chunk_off), &r)) {
+				g->chunk_reread = true;
+				g->ops_used = g->ops_done = 0;
+				g->phase = GC_RELOCATE; /* if the read cannot start now, the pump retries */
+				gc_read_chunk(s);
+				return;
+			}
+		}
+	}
+	g->chunk_reread = false;
 	g->ops_used = g->ops_done = 0;
 	for (; g->next < g->live_count && g->ops_used < GC_OPS_MAX; g->next++) {
 		const struct zidx_entry *e = &g->live[g->next];
@@ -279,12 +326,12 @@ static void gc_chunk_read(struct store *s)
 			break;
 		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
-		bool ok = g->req.res >= 0 && rec_decode(raw, e->size, &r, NULL) == 0 && r.seq == e->seq &&
-			  r.zone_gen == s->sb.zones[g->zone].gen && r.type == e->type;
-		if (!ok) {
+		if (!chunk_record_ok(s, e, raw, &r)) {
+			uint64_t p = entry_payload(g->zone, e);
 			s->st.corrupt_records++;
 			s->index_epoch++;
-			index_remove(s->index, e->hash.lo, entry_payload(g->zone, e));
+			if (index_remove(s->index, e->hash.lo, p) == 0)
+				keylock_fix_prev(s, e->hash.lo, p, NO_PAYLOAD, 0);
 			continue;
 		}
 		gc_make_reloc(s, e, &r, raw);

@@ -43,6 +43,9 @@ enum op_state {
 	OPS_DONE,
 };
 
+/* Collections given up on a zone before GC stops picking it. */
+#define GC_FAILURES_MAX 3u
+
 /* Empty zones user writes leave to GC: relocation always has room. */
 #define GC_RESERVE_ZONES 1u
 
@@ -66,6 +69,7 @@ struct zone_rt {
 	uint64_t live_bytes;
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
 	uint64_t rec_count;  /* records appended (live or dead) */
+	uint32_t gc_failures; /* collections given up on this zone (read errors) */
 	uint64_t wp;          /* open zone: next record offset */
 	uint64_t open_version; /* sb version that made it OPEN durable */
 	unsigned batches_in_flight;
@@ -152,6 +156,13 @@ void keylock_release(struct store *s, struct store_op *op);
 bool keylock_acquire(struct store *s, struct store_op *op);
 /* The op holding the key lock of hash (its waiters follow chain_next). */
 struct store_op *keylock_holder(struct store *s, uint64_t hash);
+/* Writes of hash that resolved old_payload as the key's record now see
+ * new_payload (GC moved it) or NO_PAYLOAD (GC dropped it as corrupt). */
+void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
+		      uint32_t new_size);
+/* Zone index header of zone z is plausible for this store: generation,
+ * data end before the footer, footer inside the zone. */
+bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h);
 void *rbuf_get(struct store *s, uint32_t bytes);
 void rbuf_put(struct store *s, void *buf, uint32_t bytes);
 uint64_t zone_base(const struct store *s, uint32_t zone);

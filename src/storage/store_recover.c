@@ -39,7 +39,7 @@ static uint64_t mono_us(void)
 
 static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
 
-/* 0 valid, -DV_EFORMAT no magic, -DV_ECORRUPT damaged. */
+/* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT damaged. */
 static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
 {
 	int err = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
@@ -123,6 +123,7 @@ static int load_superblock(struct store *s)
 			err = 1; /* formatted: load again */
 	} else {
 		err = rc[0] == -ENOMEM || rc[1] == -ENOMEM ? -ENOMEM
+		      : (rc[0] == -DV_EVERSION || rc[1] == -DV_EVERSION) ? -DV_EVERSION
 		      : (rc[0] == -DV_ECORRUPT || rc[1] == -DV_ECORRUPT) ? -DV_ECORRUPT : -DV_EFORMAT;
 	}
 	free(zones[0]);
@@ -171,6 +172,13 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 	return err;
 }
 
+bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
+{
+	uint64_t foot = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
+	return h->zone_gen == s->sb.zones[z].gen && h->data_end <= foot &&
+	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_bytes;
+}
+
 int read_zone_index(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
@@ -182,9 +190,9 @@ int read_zone_index(struct store *s, uint32_t z)
 	int err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
 	if (!err)
 		err = zidx_decode_hdr(buf, DV_BLOCK_BYTES, &h);
-	uint32_t n = err ? 0 : zidx_bytes(h.count, DV_BLOCK_BYTES);
-	if (!err && (h.zone_gen != s->sb.zones[z].gen || off + n > s->sb.zone_bytes))
+	if (!err && !zidx_hdr_fits(s, z, &h))
 		err = -DV_ECORRUPT;
+	uint32_t n = err ? 0 : zidx_bytes(h.count, DV_BLOCK_BYTES);
 	if (!err && n > DV_BLOCK_BYTES) {
 		dev_buf_free(buf);
 		buf = dev_buf_alloc(n);
@@ -194,8 +202,10 @@ int read_zone_index(struct store *s, uint32_t z)
 		zr->entries = malloc((size_t)(h.count ? h.count : 1) * sizeof(*zr->entries));
 		err = zr->entries ? zidx_decode(buf, n, &h, zr->entries) : -ENOMEM;
 		zr->count = zr->cap = err ? 0 : h.count;
-		zr->max_seq = h.max_seq;
-		zr->wp = h.data_end;
+		if (!err) { /* header fields count only once the checksum passed */
+			zr->max_seq = h.max_seq;
+			zr->wp = h.data_end;
+		}
 	}
 	dev_buf_free(buf);
 	return err;
@@ -254,12 +264,15 @@ static int recover_full_zone(struct store *s, uint32_t z)
 		int err = read_zone_index(s, z);
 		if (err != -DV_ECORRUPT)
 			return err;
-		/* Damaged zone index: rebuild the run from the records themselves. */
+		/* Damaged zone index: rebuild the run from the records themselves.
+		 * GC will not collect the zone (its index on disk is bad). */
 		s->st.recovery_bad_zone_indexes++;
+		s->zrt[z].gc_failures = GC_FAILURES_MAX;
 	}
 	free(s->zrt[z].entries);
 	s->zrt[z].entries = NULL;
 	s->zrt[z].count = s->zrt[z].cap = 0;
+	s->zrt[z].max_seq = 0;
 	uint64_t end = 0;
 	bool torn = false;
 	int err = scan_zone(s, z, &end, &torn);

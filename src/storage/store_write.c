@@ -321,8 +321,28 @@ static unsigned batches_writing(const struct store *s)
 }
 
 /* Submit batches in ring order while write slots are free. */
+static void batch_ring_apply(struct store *s);
+
+/* A failed store writes nothing more: batches not yet submitted complete
+ * at once with the failure, in ring order behind those in flight. */
+static void batch_fail_unsubmitted(struct store *s)
+{
+	for (unsigned i = 0; i < s->batch_count; i++) {
+		struct batch *b = &s->batches[(s->batch_head + i) % DV_ARRAY_LEN(s->batches)];
+		if (b->state == BATCH_FILLING || (b->state == BATCH_WRITING && b->req.op == 0)) {
+			b->state = BATCH_WRITTEN;
+			b->res = -DV_EFATAL;
+		}
+	}
+	batch_ring_apply(s);
+}
+
 static void batch_submit_ready(struct store *s)
 {
+	if (s->failed) {
+		batch_fail_unsubmitted(s);
+		return;
+	}
 	unsigned writing = batches_writing(s);
 	for (unsigned i = 0; i < s->batch_count && writing < s->cfg.batches_in_flight; i++) {
 		struct batch *b = &s->batches[(s->batch_head + i) % DV_ARRAY_LEN(s->batches)];
@@ -350,18 +370,6 @@ static void batch_submit_ready(struct store *s)
 	}
 }
 
-/* A relocation has applied: mutations of the key that resolved the moved
- * location as their previous one now replace the new location instead. */
-static void reloc_fix_waiters(struct store *s, const struct store_op *reloc)
-{
-	for (struct store_op *h = keylock_holder(s, reloc->priv.hash_lo); h; h = h->priv.chain_next) {
-		if (h->priv.prev_payload == reloc->priv.prev_payload) {
-			h->priv.prev_payload = reloc->priv.new_payload;
-			h->priv.prev_size = reloc->priv.rec_size;
-		}
-	}
-}
-
 /* A GC relocation applies only if the index still holds the location it
  * moved; otherwise a user write replaced it meanwhile and the copy is dead. */
 static void apply_reloc(struct store *s, struct store_op *op)
@@ -373,7 +381,8 @@ static void apply_reloc(struct store *s, struct store_op *op)
 		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
-		reloc_fix_waiters(s, op);
+		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
+				 op->priv.rec_size);
 	}
 	s->st.gc_bytes_relocated += op->priv.rec_size;
 	gc_reloc_done(s, op);
@@ -495,17 +504,18 @@ static void seal_submit(struct store *s, uint32_t z)
 	zidx_encode(se->buf, &h, zr->entries);
 	se->owner = s;
 	se->zone = z;
-	se->writing = true;
 	se->written = false;
 	se->req = (struct dev_req){.op = DEV_WRITE, .len = se->bytes, .off = zone_base(s, z) + foot_off,
 				   .buf = se->buf, .done = seal_write_done, .ctx = se};
 	int err = dev_submit(s->dev, &se->req);
 	if (err) {
 		dev_buf_free(se->buf);
+		se->buf = NULL;
 		if (err != -EAGAIN)
 			store_fail(s, err);
 		return;
 	}
+	se->writing = true;
 	se->in_use = true;
 	s->seal_count++;
 	zr->sealing = false; /* the seal slot now tracks it */
