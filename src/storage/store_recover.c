@@ -506,6 +506,14 @@ int store_recover(struct store *s)
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}
 	free(runs);
+	/* A crash between a collection's superblock write (EMPTY) and its
+	 * reset leaves an EMPTY zone with data: harmless when emulated (the
+	 * new generation hides it) but a real zoned device only appends at
+	 * its write pointer, so reset every EMPTY zone there. */
+	if (!err && !s->cfg.read_only && dev_info(s->dev)->zoned)
+		for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
+			if (s->sb.zones[z].state == ZONE_EMPTY)
+				err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	s->zones_free = zones_free_recount(s);
 	if (!err && !s->cfg.read_only)
 		err = sb_flush_sync(s);
