@@ -320,7 +320,6 @@ static unsigned batches_writing(const struct store *s)
 	return n;
 }
 
-/* Submit batches in ring order while write slots are free. */
 static void batch_ring_apply(struct store *s);
 
 /* A failed store writes nothing more: batches not yet submitted complete
@@ -337,6 +336,7 @@ static void batch_fail_unsubmitted(struct store *s)
 	batch_ring_apply(s);
 }
 
+/* Submit batches in ring order while write slots are free. */
 static void batch_submit_ready(struct store *s)
 {
 	if (s->failed) {
