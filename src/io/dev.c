@@ -49,6 +49,13 @@ int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 	return dev->ops->zone_finish ? dev->ops->zone_finish(dev, off, len) : 0;
 }
 
+int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp)
+{
+	if (!dev->info.zoned || !dev->ops->zone_wp)
+		return -EOPNOTSUPP;
+	return dev->ops->zone_wp(dev, zone_off, wp);
+}
+
 int dev_clone(struct dev *dev, struct dev **out) { return dev->ops->clone(dev, out); }
 
 void dev_close(struct dev *dev)

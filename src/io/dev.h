@@ -51,6 +51,7 @@ struct dev_ops {
 	int (*poll)(struct dev *dev, unsigned min_complete);
 	int (*zone_reset)(struct dev *dev, uint64_t off, uint64_t len);
 	int (*zone_finish)(struct dev *dev, uint64_t off, uint64_t len);
+	int (*zone_wp)(struct dev *dev, uint64_t zone_off, uint64_t *wp); /* NULL: not zoned */
 	int (*clone)(struct dev *dev, struct dev **out);
 	void (*close)(struct dev *dev);
 };
@@ -80,6 +81,9 @@ int dev_poll(struct dev *dev, unsigned min_complete);
 int dev_zone_reset(struct dev *dev, uint64_t off, uint64_t len);
 /* Tell a zoned device a zone is full (no-op when emulated). */
 int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len);
+/* Write pointer of the zone starting at zone_off, as an offset in the zone
+ * (zoned devices only; -EOPNOTSUPP otherwise). */
+int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp);
 int dev_clone(struct dev *dev, struct dev **out);
 void dev_close(struct dev *dev);
 

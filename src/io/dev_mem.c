@@ -22,6 +22,11 @@ struct medium {
 	struct dev_fault_stats stats;
 	uint64_t prng;
 	uint64_t writes_ok; /* successful writes: the power cut counts these */
+	/* Zoned mode (ZNS semantics): sequential zones after conv_zones
+	 * conventional ones accept writes only at their write pointer. */
+	uint64_t zone_bytes;
+	uint32_t conv_zones;
+	uint64_t *wp; /* per zone, offset in the zone */
 };
 
 struct dev_mem {
@@ -87,10 +92,30 @@ static void tear_write(struct medium *m, const struct dev_req *req)
 	}
 }
 
+/* Zoned mode: a write must start at its zone's write pointer and stay in
+ * the zone; the pointer moves past it even if it is torn (as on a device). */
+static bool zoned_write_ok(struct medium *m, const struct dev_req *req)
+{
+	if (!m->zone_bytes)
+		return true;
+	uint64_t z = req->off / m->zone_bytes;
+	if (z < m->conv_zones)
+		return true;
+	uint64_t in = req->off % m->zone_bytes;
+	if (in != m->wp[z] || in + req->len > m->zone_bytes)
+		return false;
+	m->wp[z] += req->len;
+	return true;
+}
+
 static int32_t do_write(struct medium *m, const struct dev_req *req)
 {
 	if (m->stats.power_cut)
 		return -EIO;
+	if (!zoned_write_ok(m, req)) {
+		m->stats.zoned_rejects++;
+		return -EIO; /* unaligned write in a sequential zone */
+	}
 	uint64_t before = m->stats.writes++;
 	if (m->plan.power_cut_after_writes && m->writes_ok >= m->plan.power_cut_after_writes) {
 		tear_write(m, req);
@@ -160,8 +185,31 @@ static int mem_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
 	int err = d->m->stats.power_cut ? -EIO : 0;
 	if (!err)
 		memset(d->m->bytes + off, 0, len);
+	for (uint64_t z = off; !err && d->m->zone_bytes && z < off + len; z += d->m->zone_bytes)
+		d->m->wp[z / d->m->zone_bytes] = 0;
 	pthread_mutex_unlock(&d->m->lock);
 	return err;
+}
+
+static int mem_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
+{
+	struct dev_mem *d = to_mem(dev);
+	pthread_mutex_lock(&d->m->lock);
+	for (uint64_t z = off; d->m->zone_bytes && z < off + len; z += d->m->zone_bytes)
+		d->m->wp[z / d->m->zone_bytes] = d->m->zone_bytes;
+	pthread_mutex_unlock(&d->m->lock);
+	return 0;
+}
+
+static int mem_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
+{
+	struct dev_mem *d = to_mem(dev);
+	if (!d->m->zone_bytes || off % d->m->zone_bytes)
+		return -EINVAL;
+	pthread_mutex_lock(&d->m->lock);
+	*wp = d->m->wp[off / d->m->zone_bytes];
+	pthread_mutex_unlock(&d->m->lock);
+	return 0;
 }
 
 static int mem_wrap(struct dev **out, struct medium *m)
@@ -172,6 +220,11 @@ static int mem_wrap(struct dev **out, struct medium *m)
 	d->base.ops = &mem_ops;
 	d->base.info.size_bytes = m->size;
 	d->base.info.logical_block_bytes = SECTOR_BYTES;
+	if (m->zone_bytes) {
+		d->base.info.zoned = true;
+		d->base.info.zone_bytes = m->zone_bytes;
+		d->base.info.conventional_zones = m->conv_zones;
+	}
 	d->m = m;
 	pthread_mutex_lock(&m->lock);
 	m->refs++;
@@ -191,6 +244,7 @@ static void mem_close(struct dev *dev)
 	if (refs == 0) {
 		pthread_mutex_destroy(&d->m->lock);
 		free(d->m->bytes);
+		free(d->m->wp);
 		free(d->m);
 	}
 	free(d);
@@ -200,7 +254,8 @@ static const struct dev_ops mem_ops = {
 	.submit = mem_submit,
 	.poll = mem_poll,
 	.zone_reset = mem_zone_reset,
-	.zone_finish = NULL,
+	.zone_finish = mem_zone_finish,
+	.zone_wp = mem_zone_wp,
 	.clone = mem_clone,
 	.close = mem_close,
 };
@@ -266,4 +321,35 @@ void dev_mem_flip_bit(struct dev *dev, uint64_t off, unsigned bit)
 	pthread_mutex_lock(&m->lock);
 	m->bytes[off] ^= (uint8_t)(1u << bit);
 	pthread_mutex_unlock(&m->lock);
+}
+
+int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uint32_t conventional_zones,
+		       const struct dev_fault_plan *plan)
+{
+	if (zone_bytes == 0 || zone_bytes % DV_BLOCK_BYTES || size % zone_bytes || conventional_zones == 0)
+		return -EINVAL;
+	int err = dev_open_mem(out, size, plan);
+	if (err)
+		return err;
+	struct dev_mem *d = to_mem(*out);
+	d->m->wp = calloc(size / zone_bytes, sizeof(uint64_t));
+	if (!d->m->wp) {
+		dev_close(*out);
+		return -ENOMEM;
+	}
+	d->m->zone_bytes = zone_bytes;
+	d->m->conv_zones = conventional_zones;
+	d->base.info.zoned = true;
+	d->base.info.zone_bytes = zone_bytes;
+	d->base.info.conventional_zones = conventional_zones;
+	return 0;
+}
+
+void dev_mem_power_on(struct dev *dev)
+{
+	struct dev_mem *d = to_mem(dev);
+	pthread_mutex_lock(&d->m->lock);
+	d->m->stats.power_cut = false;
+	d->m->plan = (struct dev_fault_plan){0};
+	pthread_mutex_unlock(&d->m->lock);
 }

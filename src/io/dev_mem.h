@@ -30,10 +30,20 @@ struct dev_fault_stats {
 	uint64_t write_eio, write_lost, write_flip, read_eio, read_flip;
 	uint64_t torn_sectors_kept, torn_sectors_lost;
 	bool power_cut;
+	uint64_t zoned_rejects; /* zoned mode: writes not at the write pointer */
 };
 
 /* A zero-filled medium of size bytes (a multiple of DV_BLOCK_BYTES). */
 int dev_open_mem(struct dev **out, uint64_t size, const struct dev_fault_plan *plan);
+/* Zoned mode (NVMe ZNS semantics): zones of zone_bytes, the first
+ * conventional_zones of them random-write, the others writable only at
+ * their write pointer (anything else fails with -EIO and counts in
+ * zoned_rejects); reset rewinds the pointer, finish moves it to the end. */
+int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uint32_t conventional_zones,
+		       const struct dev_fault_plan *plan);
+/* Power back on after a power cut (plan cleared, medium and write pointers
+ * kept): the state a restarted node finds. */
+void dev_mem_power_on(struct dev *dev);
 /* A medium that starts as a copy of image (e.g. the state after a crash). */
 int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,
 		      const struct dev_fault_plan *plan);

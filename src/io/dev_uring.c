@@ -126,6 +126,25 @@ static int uring_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
 	return 0;
 }
 
+/* BLKREPORTZONE for the one zone at off: its write pointer in the zone. */
+static int uring_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
+{
+	struct dev_uring *u = to_uring(dev);
+	/* A report header followed by room for one zone. */
+	_Alignas(struct blk_zone) uint8_t buf[sizeof(struct blk_zone_report) + sizeof(struct blk_zone)];
+	memset(buf, 0, sizeof(buf));
+	struct blk_zone_report *rep = (struct blk_zone_report *)buf;
+	rep->sector = off / 512;
+	rep->nr_zones = 1;
+	if (ioctl(u->fd, BLKREPORTZONE, rep))
+		return -errno;
+	const struct blk_zone *zone = &rep->zones[0];
+	if (rep->nr_zones != 1 || zone->start * 512 != off)
+		return -EIO;
+	*wp = (zone->wp - zone->start) * 512;
+	return 0;
+}
+
 static int uring_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 {
 	if (!dev->info.zoned)
@@ -178,6 +197,7 @@ static const struct dev_ops uring_ops = {
 	.poll = uring_poll,
 	.zone_reset = uring_zone_reset,
 	.zone_finish = uring_zone_finish,
+	.zone_wp = uring_zone_wp,
 	.clone = uring_clone,
 	.close = uring_close,
 };

@@ -66,6 +66,10 @@
 
 enum zone_state { ZONE_EMPTY = 0, ZONE_OPEN = 1, ZONE_FULL = 2 };
 
+/* footer_block of a FULL zone sealed without a zone index (on a zoned
+ * device, torn bytes past the data took the room): recovery scans it. */
+#define ZONE_NO_INDEX UINT32_MAX
+
 struct zone_entry {
 	uint8_t state;
 	uint32_t gen;

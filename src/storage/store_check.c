@@ -129,7 +129,9 @@ int store_check(struct dev *dev, FILE *log, struct store_check_report *rep)
 		rep->zones_empty += state == ZONE_EMPTY;
 		rep->zones_open += state == ZONE_OPEN;
 		rep->zones_full += state == ZONE_FULL;
-		if (state == ZONE_FULL)
+		if (state == ZONE_FULL && s->sb.zones[z].footer_block == ZONE_NO_INDEX)
+			fprintf(log, "zone %u: sealed without a zone index after a torn write (scanned at recovery)\n", z);
+		else if (state == ZONE_FULL)
 			check_full_zone(s, z, log, rep);
 	}
 	struct entry_check ec = {.s = s, .buf = dev_buf_alloc(STORE_RECORD_BYTES_MAX)};

@@ -211,13 +211,25 @@ int read_zone_index(struct store *s, uint32_t z)
 	return err;
 }
 
-static int write_zone_index_sync(struct store *s, uint32_t z)
+/* Seal zone z after recovery: its zone index at foot_min or after the data,
+ * whichever is later (a zoned device only appends at its write pointer,
+ * which a torn write may have moved past the data), then FULL. When the
+ * torn bytes left no room for the index, the zone is sealed without one:
+ * recovery scans it and GC leaves it alone (footer_block ZONE_NO_INDEX). */
+static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	if (foot < foot_min)
+		foot = DV_ROUND_UP(foot_min, DV_BLOCK_BYTES);
 	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	if (foot + n > s->sb.zone_bytes)
-		return -DV_ECORRUPT; /* cannot happen for zones this code wrote */
+	if (foot + n > s->sb.zone_bytes) {
+		DV_ASSERT(foot_min > 0); /* only torn bytes on a zoned device take the room */
+		s->sb.zones[z].state = ZONE_FULL;
+		s->sb.zones[z].footer_block = ZONE_NO_INDEX;
+		sb_request(s);
+		return dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	}
 	uint8_t *buf = dev_buf_alloc(n);
 	if (!buf)
 		return -ENOMEM;
@@ -231,6 +243,7 @@ static int write_zone_index_sync(struct store *s, uint32_t z)
 		s->sb.zones[z].state = ZONE_FULL;
 		s->sb.zones[z].footer_block = (uint32_t)(foot / DV_BLOCK_BYTES);
 		sb_request(s);
+		err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}
 	return err;
 }
@@ -255,12 +268,17 @@ static int recover_open_zone(struct store *s, uint32_t z)
 		sb_request(s);
 		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}
-	return write_zone_index_sync(s, z);
+	uint64_t wp = 0;
+	if (dev_info(s->dev)->zoned && (err = dev_zone_wp(s->dev, zone_base(s, z), &wp)) != 0)
+		return err;
+	return write_zone_index_sync(s, z, wp);
 }
 
 static int recover_full_zone(struct store *s, uint32_t z)
 {
-	if (!s->cfg.recover_by_scan) {
+	if (s->sb.zones[z].footer_block == ZONE_NO_INDEX) {
+		s->zrt[z].gc_failures = GC_FAILURES_MAX; /* GC needs an index */
+	} else if (!s->cfg.recover_by_scan) {
 		int err = read_zone_index(s, z);
 		if (err != -DV_ECORRUPT)
 			return err;
