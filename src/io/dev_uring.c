@@ -250,10 +250,19 @@ static int count_conventional_zones(int fd, struct dev_info *info)
 	rep->sector = 0;
 	rep->nr_zones = BATCH;
 	int err = ioctl(fd, BLKREPORTZONE, rep) ? -errno : 0;
-	for (uint32_t i = 0; !err && i < rep->nr_zones; i++) {
+	uint32_t i = 0;
+	for (; !err && i < rep->nr_zones; i++) {
 		if (rep->zones[i].type != BLK_ZONE_TYPE_CONVENTIONAL)
 			break;
 		info->conventional_zones++;
+	}
+	/* Zones whose usable capacity is below their size (common on ZNS SSDs)
+	 * need a layout with separate stride and capacity: refused for now. */
+	if (!err && i < rep->nr_zones && (rep->flags & BLK_ZONE_REP_CAPACITY) &&
+	    rep->zones[i].capacity < rep->zones[i].len) {
+		fprintf(stderr, "dynvme: zone capacity %llu sectors below zone size %llu: not supported yet\n",
+			(unsigned long long)rep->zones[i].capacity, (unsigned long long)rep->zones[i].len);
+		err = -EOPNOTSUPP;
 	}
 	free(rep);
 	return err;
