@@ -291,13 +291,18 @@ static int cand_classify(struct store *s, struct store_op *op, struct rec_view *
 	/* Unchanged index since the lookup: the candidate is still there. */
 	bool still_indexed = op->priv.cands_epoch == s->index_epoch ||
 			     index_contains(s->index, op->priv.hash_lo, p);
-	if (!still_indexed)
-		return -1; /* moved by GC or replaced meanwhile */
-	if (err || r->type == REC_PAD)
-		return -2;
-	if (r->zone_gen != s->sb.zones[pl_zone(p)].gen)
-		return -2; /* indexed but from an older zone generation: damage */
-	return r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
+	bool genuine = !err && r->type != REC_PAD && r->zone_gen == s->sb.zones[pl_zone(p)].gen;
+	bool ours = genuine && r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
+	if (!still_indexed) {
+		/* Moved by GC or replaced meanwhile. A GET may still answer with
+		 * it: it was the key's record when looked up, after the GET began
+		 * (a hot key rewritten faster than a read must not read as
+		 * absent). A write needs the current location: look again. */
+		return op->kind == STORE_GET && ours && r->type == REC_PUT ? 1 : -1;
+	}
+	if (!genuine)
+		return -2; /* indexed but unreadable, or from an older zone generation */
+	return ours;
 }
 
 static void cand_read_done(struct dev_req *req)
