@@ -7,34 +7,7 @@
 #include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
-
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-/* Little-endian 24- and 48-bit fields of zone index entries. */
-static void put24(uint8_t *p, uint32_t v)
-{
-	for (unsigned i = 0; i < 3; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put48(uint8_t *p, uint64_t v)
-{
-	for (unsigned i = 0; i < 6; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get24(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16; }
-
-static uint64_t get48(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 6; i++)
-		v |= (uint64_t)p[i] << (8 * i);
-	return v;
-}
+#include "base/le.h"
 
 uint32_t sb_bytes(uint32_t zone_count)
 {
@@ -69,22 +42,22 @@ void sb_encode(uint8_t *dst, const struct sb *sb)
 {
 	uint32_t n = sb_bytes(sb->zone_count);
 	memset(dst, 0, n);
-	put64(dst + 8, SB_MAGIC);
-	put32(dst + 16, SB_VERSION);
-	put32(dst + 20, sb->block_bytes);
-	put64(dst + 24, sb->sb_seq);
-	put64(dst + 32, sb->zone_bytes);
-	put32(dst + 40, sb->zone_count);
-	put64(dst + 48, sb->data_start);
-	put64(dst + 56, sb->device_bytes);
+	le_put64(dst + 8, SB_MAGIC);
+	le_put32(dst + 16, SB_VERSION);
+	le_put32(dst + 20, sb->block_bytes);
+	le_put64(dst + 24, sb->sb_seq);
+	le_put64(dst + 32, sb->zone_bytes);
+	le_put32(dst + 40, sb->zone_count);
+	le_put64(dst + 48, sb->data_start);
+	le_put64(dst + 56, sb->device_bytes);
 	for (uint32_t z = 0; z < sb->zone_count; z++) {
 		uint8_t *e = dst + SB_HDR_BYTES + 16u * z;
 		DV_ASSERT(sb->zones[z].state <= ZONE_FULL);
 		e[0] = sb->zones[z].state;
-		put32(e + 4, sb->zones[z].gen);
-		put32(e + 8, sb->zones[z].footer_block);
+		le_put32(e + 4, sb->zones[z].gen);
+		le_put32(e + 8, sb->zones[z].footer_block);
 	}
-	put64(dst, dv_checksum64(dst + 8, n - 8));
+	le_put64(dst, dv_checksum64(dst + 8, n - 8));
 }
 
 static int sb_check_geometry(const struct sb *sb)
@@ -101,31 +74,31 @@ static int sb_check_geometry(const struct sb *sb)
 
 int sb_decode(const uint8_t *src, uint32_t src_bytes, struct sb *sb, uint32_t zones_cap)
 {
-	if (src_bytes < SB_HDR_BYTES || get64(src + 8) != SB_MAGIC)
+	if (src_bytes < SB_HDR_BYTES || le_get64(src + 8) != SB_MAGIC)
 		return -DV_EFORMAT;
-	if (get32(src + 16) != SB_VERSION)
+	if (le_get32(src + 16) != SB_VERSION)
 		return -DV_EVERSION; /* never formatted over: see load_superblock() */
 	struct zone_entry *zones = sb->zones;
 	memset(sb, 0, sizeof(*sb));
 	sb->zones = zones;
-	sb->block_bytes = get32(src + 20);
-	sb->sb_seq = get64(src + 24);
-	sb->zone_bytes = get64(src + 32);
-	sb->zone_count = get32(src + 40);
-	sb->data_start = get64(src + 48);
-	sb->device_bytes = get64(src + 56);
+	sb->block_bytes = le_get32(src + 20);
+	sb->sb_seq = le_get64(src + 24);
+	sb->zone_bytes = le_get64(src + 32);
+	sb->zone_count = le_get32(src + 40);
+	sb->data_start = le_get64(src + 48);
+	sb->device_bytes = le_get64(src + 56);
 	if (sb_check_geometry(sb) || sb->zone_count > zones_cap)
 		return -DV_ECORRUPT;
 	uint32_t n = sb_bytes(sb->zone_count);
-	if (n > src_bytes || get64(src) != dv_checksum64(src + 8, n - 8))
+	if (n > src_bytes || le_get64(src) != dv_checksum64(src + 8, n - 8))
 		return -DV_ECORRUPT;
 	for (uint32_t z = 0; z < sb->zone_count; z++) {
 		const uint8_t *e = src + SB_HDR_BYTES + 16u * z;
 		if (e[0] > ZONE_FULL)
 			return -DV_ECORRUPT;
 		sb->zones[z].state = e[0];
-		sb->zones[z].gen = get32(e + 4);
-		sb->zones[z].footer_block = get32(e + 8);
+		sb->zones[z].gen = le_get32(e + 4);
+		sb->zones[z].footer_block = le_get32(e + 8);
 	}
 	return 0;
 }
@@ -210,33 +183,33 @@ void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry
 {
 	uint32_t end = ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * h->count;
 	memset(dst, 0, ZIDX_HDR_BYTES);
-	put64(dst + 8, ZIDX_MAGIC);
-	put32(dst + 16, h->zone_gen);
-	put32(dst + 20, h->count);
-	put64(dst + 24, h->data_end);
-	put64(dst + 32, h->max_seq);
+	le_put64(dst + 8, ZIDX_MAGIC);
+	le_put32(dst + 16, h->zone_gen);
+	le_put32(dst + 20, h->count);
+	le_put64(dst + 24, h->data_end);
+	le_put64(dst + 32, h->max_seq);
 	for (uint32_t i = 0; i < h->count; i++) {
 		uint8_t *p = dst + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
 		DV_ASSERT(i == 0 || zidx_entry_cmp(&e[i - 1], &e[i]) <= 0);
 		DV_ASSERT(e[i].hash.hi <= ZIDX_HASH_HI_MASK && e[i].seq <= ZIDX_SEQ_MAX);
 		DV_ASSERT(e[i].off_units < (1u << 24) && e[i].size < (1u << 22) && e[i].type < 4);
-		put64(p, e[i].hash.lo);
-		put32(p + 8, (uint32_t)e[i].hash.hi);
-		put48(p + 12, e[i].seq);
-		put24(p + 18, e[i].off_units);
-		put24(p + 21, e[i].size | (uint32_t)e[i].type << 22);
+		le_put64(p, e[i].hash.lo);
+		le_put32(p + 8, (uint32_t)e[i].hash.hi);
+		le_put48(p + 12, e[i].seq);
+		le_put24(p + 18, e[i].off_units);
+		le_put24(p + 21, e[i].size | (uint32_t)e[i].type << 22);
 	}
-	put64(dst, dv_checksum64(dst + 8, end - 8));
+	le_put64(dst, dv_checksum64(dst + 8, end - 8));
 }
 
 int zidx_decode_hdr(const uint8_t *src, uint32_t avail, struct zidx_hdr *h)
 {
-	if (avail < ZIDX_HDR_BYTES || get64(src + 8) != ZIDX_MAGIC)
+	if (avail < ZIDX_HDR_BYTES || le_get64(src + 8) != ZIDX_MAGIC)
 		return -DV_ECORRUPT;
-	h->zone_gen = get32(src + 16);
-	h->count = get32(src + 20);
-	h->data_end = get64(src + 24);
-	h->max_seq = get64(src + 32);
+	h->zone_gen = le_get32(src + 16);
+	h->count = le_get32(src + 20);
+	h->data_end = le_get64(src + 24);
+	h->max_seq = le_get64(src + 32);
 	if (h->data_end > DV_ZONE_BYTES_MAX || h->count > DV_ZONE_BYTES_MAX / REC_MIN_BYTES_FOR_ZIDX)
 		return -DV_ECORRUPT;
 	return 0;
@@ -248,15 +221,15 @@ int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct z
 	if (err)
 		return err;
 	uint64_t end = ZIDX_HDR_BYTES + (uint64_t)ZIDX_ENTRY_BYTES * h->count;
-	if (end > avail || get64(src) != dv_checksum64(src + 8, end - 8))
+	if (end > avail || le_get64(src) != dv_checksum64(src + 8, end - 8))
 		return -DV_ECORRUPT;
 	for (uint32_t i = 0; i < h->count; i++) {
 		const uint8_t *p = src + ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * i;
-		uint32_t st = get24(p + 21);
-		e[i].hash.lo = get64(p);
-		e[i].hash.hi = get32(p + 8);
-		e[i].seq = get48(p + 12);
-		e[i].off_units = get24(p + 18);
+		uint32_t st = le_get24(p + 21);
+		e[i].hash.lo = le_get64(p);
+		e[i].hash.hi = le_get32(p + 8);
+		e[i].seq = le_get48(p + 12);
+		e[i].off_units = le_get24(p + 18);
 		e[i].size = st & ((1u << 22) - 1);
 		e[i].type = (uint8_t)(st >> 22);
 		if (i > 0 && zidx_entry_cmp(&e[i - 1], &e[i]) > 0)

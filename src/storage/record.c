@@ -7,13 +7,7 @@
 #include "base/constants.h"
 #include "base/error.h"
 #include "base/hash.h"
-
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint16_t get16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+#include "base/le.h"
 
 uint32_t rec_size(uint32_t key_len, uint32_t meta_len, uint32_t val_len)
 {
@@ -37,7 +31,7 @@ int rec_check_lengths(enum rec_type type, uint32_t key_len, uint32_t meta_len, u
 
 static void seal_checksum(uint8_t *dst, uint32_t payload_end)
 {
-	put64(dst, dv_checksum64(dst + 8, payload_end - 8));
+	le_put64(dst, dv_checksum64(dst + 8, payload_end - 8));
 }
 
 uint32_t rec_encode(uint8_t *dst, const struct rec_view *r)
@@ -45,15 +39,15 @@ uint32_t rec_encode(uint8_t *dst, const struct rec_view *r)
 	DV_ASSERT(rec_check_lengths(r->type, r->key_len, r->meta_len, r->val_len) == 0);
 	uint32_t size = rec_size(r->key_len, r->meta_len, r->val_len);
 	uint32_t end = REC_HDR_BYTES + r->key_len + r->meta_len + r->val_len;
-	put16(dst + 8, REC_MAGIC);
+	le_put16(dst + 8, REC_MAGIC);
 	dst[10] = (uint8_t)r->type;
 	dst[11] = 0;
-	put32(dst + 12, r->zone_gen);
-	put64(dst + 16, r->seq);
-	put64(dst + 24, r->expire_ms);
-	put16(dst + 32, (uint16_t)r->key_len);
-	put16(dst + 34, (uint16_t)r->meta_len);
-	put32(dst + 36, r->val_len);
+	le_put32(dst + 12, r->zone_gen);
+	le_put64(dst + 16, r->seq);
+	le_put64(dst + 24, r->expire_ms);
+	le_put16(dst + 32, (uint16_t)r->key_len);
+	le_put16(dst + 34, (uint16_t)r->meta_len);
+	le_put32(dst + 36, r->val_len);
 	memcpy(dst + REC_HDR_BYTES, r->key, r->key_len);
 	if (r->meta_len)
 		memcpy(dst + REC_HDR_BYTES + r->key_len, r->meta, r->meta_len);
@@ -68,34 +62,34 @@ void rec_encode_pad(uint8_t *dst, uint32_t bytes, uint32_t zone_gen)
 {
 	DV_ASSERT(bytes >= REC_HDR_BYTES && bytes % DV_RECORD_ALIGN_BYTES == 0);
 	memset(dst, 0, bytes);
-	put16(dst + 8, REC_MAGIC);
+	le_put16(dst + 8, REC_MAGIC);
 	dst[10] = REC_PAD;
-	put32(dst + 12, zone_gen);
-	put32(dst + 36, bytes - REC_HDR_BYTES);
+	le_put32(dst + 12, zone_gen);
+	le_put32(dst + 36, bytes - REC_HDR_BYTES);
 	/* The checksum covers only the header: padding content is irrelevant. */
 	seal_checksum(dst, REC_HDR_BYTES);
 }
 
 void rec_set_zone_gen(uint8_t *rec, uint32_t zone_gen)
 {
-	DV_ASSERT(get16(rec + 8) == REC_MAGIC);
+	DV_ASSERT(le_get16(rec + 8) == REC_MAGIC);
 	DV_ASSERT(rec[10] == REC_PUT || rec[10] == REC_TOMBSTONE);
-	put32(rec + 12, zone_gen);
-	uint32_t end = REC_HDR_BYTES + get16(rec + 32) + get16(rec + 34) + get32(rec + 36);
+	le_put32(rec + 12, zone_gen);
+	uint32_t end = REC_HDR_BYTES + le_get16(rec + 32) + le_get16(rec + 34) + le_get32(rec + 36);
 	seal_checksum(rec, end);
 }
 
 static int decode_header(const uint8_t *src, struct rec_view *out, uint32_t *payload_end)
 {
-	if (get16(src + 8) != REC_MAGIC || src[11] != 0)
+	if (le_get16(src + 8) != REC_MAGIC || src[11] != 0)
 		return -DV_ECORRUPT;
 	out->type = (enum rec_type)src[10];
-	out->zone_gen = get32(src + 12);
-	out->seq = get64(src + 16);
-	out->expire_ms = get64(src + 24);
-	out->key_len = get16(src + 32);
-	out->meta_len = get16(src + 34);
-	out->val_len = get32(src + 36);
+	out->zone_gen = le_get32(src + 12);
+	out->seq = le_get64(src + 16);
+	out->expire_ms = le_get64(src + 24);
+	out->key_len = le_get16(src + 32);
+	out->meta_len = le_get16(src + 34);
+	out->val_len = le_get32(src + 36);
 	if (out->type == REC_PAD) {
 		if (out->key_len || out->meta_len || out->val_len > DV_ZONE_BYTES_MAX ||
 		    (out->val_len + REC_HDR_BYTES) % DV_RECORD_ALIGN_BYTES)
@@ -124,7 +118,7 @@ int rec_decode(const uint8_t *src, uint32_t avail, struct rec_view *out, uint32_
 			*need = out->total_bytes;
 		return -EAGAIN;
 	}
-	if (get64(src) != dv_checksum64(src + 8, payload_end - 8))
+	if (le_get64(src) != dv_checksum64(src + 8, payload_end - 8))
 		return -DV_ECORRUPT;
 	out->key = src + REC_HDR_BYTES;
 	out->meta = out->key + out->key_len;

@@ -53,6 +53,10 @@ enum op_state {
 
 enum batch_state { BATCH_FREE = 0, BATCH_FILLING, BATCH_WRITING, BATCH_WRITTEN };
 
+struct op_queue {
+	struct store_op *head, *tail;
+};
+
 struct batch {
 	uint8_t *buf;
 	uint32_t zone;
@@ -60,7 +64,7 @@ struct batch {
 	uint32_t used;
 	uint8_t state;
 	int32_t res;
-	struct store_op *head, *tail;
+	struct op_queue ops; /* records in the batch, in placement order */
 	struct dev_req req;
 	struct store *s;
 };
@@ -78,10 +82,6 @@ struct zone_rt {
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
-};
-
-struct op_queue {
-	struct store_op *head, *tail;
 };
 
 #define KEYLOCK_BUCKETS 65536u

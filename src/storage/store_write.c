@@ -182,7 +182,7 @@ static struct batch *batch_new(struct store *s, uint32_t zone)
 	b->zone_off = s->zrt[zone].wp;
 	DV_ASSERT(b->zone_off % DV_BLOCK_BYTES == 0);
 	b->used = 0;
-	b->head = b->tail = NULL;
+	b->ops = (struct op_queue){0};
 	b->state = BATCH_FILLING;
 	b->res = 0;
 	s->batch_count++;
@@ -251,12 +251,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 	s->zrt[b->zone].rec_count++;
 	b->used = (uint32_t)(q + size - b->zone_off);
 	op->priv.state = OPS_IN_BATCH;
-	op->priv.next = NULL;
-	if (b->tail)
-		b->tail->priv.next = op;
-	else
-		b->head = op;
-	b->tail = op;
+	opq_push(&b->ops, op);
 	s->st.batch_records++;
 }
 
@@ -442,7 +437,7 @@ static void batch_ring_apply(struct store *s)
 			store_fail(s, b->res);
 		else
 			s->st.device_bytes_written += b->used;
-		struct store_op *op = b->head;
+		struct store_op *op = b->ops.head;
 		for (unsigned i = 0; op && i < DV_OPS_IN_FLIGHT_MAX; i++) {
 			struct store_op *next = op->priv.next;
 			if (s->failed)
