@@ -32,4 +32,20 @@ const char *test_tmpdir(void);
 uint64_t test_seed(uint64_t fallback);
 uint64_t test_rand(uint64_t *state);
 
+/* Soft checks: a failed SOFT() is counted (in the current test and in all),
+ * tallied by source line and printed (the first 20 of a test); the program
+ * goes on, and reports with test_end() and test_soft_failures(). Safe from
+ * several threads. */
+void test_soft_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define SOFT(cond, ...)                                                    \
+	do {                                                               \
+		if (!(cond))                                               \
+			test_soft_fail(__FILE__, __LINE__, __VA_ARGS__);  \
+	} while (0)
+void test_begin(const char *name);
+/* "ok" or "FAIL" with the time since test_begin() and the failing lines. */
+void test_end(const char *name);
+unsigned test_soft_failures(void);
+double test_now_s(void); /* monotonic seconds */
+
 #endif

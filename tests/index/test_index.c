@@ -22,14 +22,12 @@
  * DV_TEST_ONLY=<name> runs one test; DV_SEED=<n> replays a seed. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "index/index.h"
@@ -67,83 +65,6 @@
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static bool quick;
-static _Atomic unsigned failures;      /* soft failures, all tests */
-static _Atomic unsigned test_failures; /* soft failures, current test */
-
-static void fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* failures of the current test by source line, for the summary */
-#define TALLY_SLOTS 32
-static _Atomic int tally_line[TALLY_SLOTS];
-static _Atomic unsigned tally_count[TALLY_SLOTS];
-
-static void tally(int line)
-{
-	for (unsigned i = 0; i < TALLY_SLOTS; i++) {
-		int cur = atomic_load(&tally_line[i]);
-		if (cur == 0) {
-			int zero = 0;
-			if (!atomic_compare_exchange_strong(&tally_line[i], &zero, line))
-				cur = zero;
-			else
-				cur = line;
-		}
-		if (cur == line) {
-			atomic_fetch_add(&tally_count[i], 1);
-			return;
-		}
-	}
-}
-
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-	atomic_fetch_add(&failures, 1);
-	tally(line);
-	if (atomic_fetch_add(&test_failures, 1) >= 20)
-		return; /* counted, not printed */
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "%s:%d: FAIL: ", file, line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-#define SOFT(cond, ...)                                          \
-	do {                                                     \
-		if (!(cond))                                     \
-			fail(__FILE__, __LINE__, __VA_ARGS__);   \
-	} while (0)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void begin_test(const char *name)
-{
-	atomic_store(&test_failures, 0);
-	for (unsigned i = 0; i < TALLY_SLOTS; i++) {
-		atomic_store(&tally_line[i], 0);
-		atomic_store(&tally_count[i], 0);
-	}
-	fprintf(stderr, "--- %s\n", name);
-}
-
-static void end_test(const char *name, double t0)
-{
-	unsigned f = atomic_load(&test_failures);
-	fprintf(stderr, "%s %s (%.2fs)%s\n", f ? "FAIL" : "ok  ", name, now_s() - t0,
-		f > 20 ? " (only the first 20 failures printed)" : "");
-	if (!f)
-		return;
-	fprintf(stderr, "     %u failed checks:", f);
-	for (unsigned i = 0; i < TALLY_SLOTS && atomic_load(&tally_line[i]); i++)
-		fprintf(stderr, " line %d x%u;", atomic_load(&tally_line[i]), atomic_load(&tally_count[i]));
-	fputc('\n', stderr);
-}
-
 static uint64_t mk_hash(uint32_t seg, uint32_t fp, uint64_t low)
 {
 	return (uint64_t)seg << (64 - 12) | (uint64_t)(fp & FP_MASK) << LOW_BITS | (low & LOW_MASK);
@@ -165,8 +86,7 @@ static uint32_t rnd(uint64_t *s, uint32_t n) { return (uint32_t)(test_rand(s) % 
 
 static void test_basic(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("basic");
+	test_begin("basic");
 	struct index *idx;
 	CHECK_EQ(index_create(&idx, 0), 0);
 	CHECK_EQ(index_count(idx), 0);
@@ -237,7 +157,7 @@ static void test_basic(uint64_t seed)
 	CHECK_EQ(index_count(idx), LEN(special) - 1);
 	index_destroy(idx);
 	(void)seed;
-	end_test("basic", t0);
+	test_end("basic");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -421,7 +341,7 @@ static void model_check_lookup(struct model *m, struct index *idx, uint32_t hi, 
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t id = id_of(buf[i]);
 		if (id >= m->next || !m->e_alive[id] || m->group[m->e_hash[id]] != m->group[hi]) {
-			fail(__FILE__, __LINE__,
+			test_soft_fail(__FILE__, __LINE__,
 			     "op %llu: lookup(%#llx) returned payload %#llx (id %llu, %s)",
 			     (unsigned long long)op, (unsigned long long)h, (unsigned long long)buf[i],
 			     (unsigned long long)id,
@@ -449,8 +369,7 @@ static void model_check_lookup(struct model *m, struct index *idx, uint32_t hi, 
 
 static void test_model(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("model");
+	test_begin("model");
 	uint64_t rs = seed ^ 0x6d6f64656cull;
 	const uint32_t ops = quick ? 60000 : 200000;
 	struct model m;
@@ -567,7 +486,7 @@ static void test_model(uint64_t seed)
 		m.nlive, max_live, biggest);
 	index_destroy(idx);
 	model_free(&m);
-	end_test("model", t0);
+	test_end("model");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -593,8 +512,7 @@ static bool walk_visit(void *arg, uint64_t payload)
 
 static void test_walk(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("walk");
+	test_begin("walk");
 	uint64_t rs = seed ^ 0x77616c6bull;
 	const uint32_t n = quick ? 50000 : 200000;
 	uint64_t *hash = malloc(n * sizeof(*hash));
@@ -661,7 +579,7 @@ static void test_walk(uint64_t seed)
 				want++;
 				if (!w.visits[i]) {
 					if (missing < 3)
-						fail(__FILE__, __LINE__,
+						test_soft_fail(__FILE__, __LINE__,
 						     "walk [%#llx, %#llx] missed entry %u hash %#llx",
 						     (unsigned long long)lo, (unsigned long long)hi, i,
 						     (unsigned long long)hash[i]);
@@ -703,7 +621,7 @@ static void test_walk(uint64_t seed)
 	index_destroy(idx);
 	free(hash);
 	free(w.visits);
-	end_test("walk", t0);
+	test_end("walk");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -720,8 +638,7 @@ static uint32_t full_fp(uint32_t i)
 
 static void test_segment_full(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("segment_full");
+	test_begin("segment_full");
 	struct index *idx;
 	CHECK_EQ(index_create(&idx, 0), 0);
 	const uint32_t seg = 1234;
@@ -755,7 +672,7 @@ static void test_segment_full(uint64_t seed)
 	     (unsigned long long)index_count(idx), ok + 1);
 	index_destroy(idx);
 	(void)seed;
-	end_test("segment_full", t0);
+	test_end("segment_full");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -768,7 +685,7 @@ static void check_all_found(struct index *idx, uint64_t seed, uint64_t n, const 
 		uint64_t h = test_rand(&rs);
 		if (!index_contains(idx, h, i)) {
 			if (missing < 3)
-				fail(__FILE__, __LINE__, "%s: entry %llu (hash %#llx) not found", what,
+				test_soft_fail(__FILE__, __LINE__, "%s: entry %llu (hash %#llx) not found", what,
 				     (unsigned long long)i, (unsigned long long)h);
 			missing++;
 		}
@@ -781,8 +698,7 @@ static void check_all_found(struct index *idx, uint64_t seed, uint64_t n, const 
  * segments past their hint, and the result takes ordinary operations. */
 static void test_load(uint64_t seed)
 {
-	begin_test("load");
-	double t0 = now_s();
+	test_begin("load");
 	uint64_t n = quick ? 100000 : 1000000;
 	struct index *a, *b;
 	CHECK_EQ(index_create(&a, n / 4), 0); /* too small: loading must grow it */
@@ -809,13 +725,13 @@ static void test_load(uint64_t seed)
 	}
 	index_destroy(a);
 	index_destroy(b);
-	end_test("load", t0);
+	test_end("load");
 }
 
 static void test_growth(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("growth");
+	double t0 = test_now_s();
+	test_begin("growth");
 	/* 10M keys; 2M when quick; 1M under TSan (~10x slower on atomics). */
 	const uint64_t full = TEST_TSAN ? 1000000 : quick ? 2000000 : 10000000;
 	const uint64_t mid = full < 2000000 ? full : 2000000;
@@ -829,7 +745,7 @@ static void test_growth(uint64_t seed)
 	for (uint64_t i = 0; i < full; i++) {
 		int err = index_insert(idx, test_rand(&rs), i);
 		if (err) {
-			fail(__FILE__, __LINE__, "insert %llu -> %d", (unsigned long long)i, err);
+			test_soft_fail(__FILE__, __LINE__, "insert %llu -> %d", (unsigned long long)i, err);
 			break;
 		}
 		uint64_t n = i + 1;
@@ -851,7 +767,7 @@ static void test_growth(uint64_t seed)
 			double bpk = (double)index_bytes(idx) / (double)index_count(idx);
 			fprintf(stderr, "at %llu keys: %llu bytes, %.2f bytes/key (%.2fs)\n",
 				(unsigned long long)n, (unsigned long long)index_bytes(idx), bpk,
-				now_s() - t0);
+				test_now_s() - t0);
 			check_all_found(idx, hseed, n, "first check");
 			SOFT(bpk <= 24.0, "%.2f bytes/key at %llu keys, want <= 24", bpk, (unsigned long long)n);
 		}
@@ -860,7 +776,7 @@ static void test_growth(uint64_t seed)
 	if (full > mid) {
 		double bpk = (double)index_bytes(idx) / (double)index_count(idx);
 		fprintf(stderr, "at %llu keys: %llu bytes, %.2f bytes/key (%.2fs)\n",
-			(unsigned long long)full, (unsigned long long)index_bytes(idx), bpk, now_s() - t0);
+			(unsigned long long)full, (unsigned long long)index_bytes(idx), bpk, test_now_s() - t0);
 		SOFT(bpk <= 16.0, "%.2f bytes/key at 10M keys, want <= 16", bpk);
 		check_all_found(idx, hseed, full, "at the end");
 	}
@@ -870,7 +786,7 @@ static void test_growth(uint64_t seed)
 	     "%.2f bytes/key at %llu keys: index.h promises 11 to 21 (growth at 3/4 load to 3/8), "
 	     "bound here 24", worst, (unsigned long long)worst_at);
 	index_destroy(idx);
-	end_test("growth", t0);
+	test_end("growth");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -960,18 +876,18 @@ static bool payload_valid(struct conc *c, uint64_t h, uint64_t p, const char *wh
 	uint64_t k = p >> VER_BITS;
 	uint32_t v = (uint32_t)(p & VER_MASK);
 	if (k >= c->nkeys || v == 0) {
-		fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx: no such key/version", who,
+		test_soft_fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx: no such key/version", who,
 		     (unsigned long long)h, (unsigned long long)p);
 		return false;
 	}
 	if (prefix_of(c->keys[k].hash) != prefix_of(h)) {
-		fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx of key %llu in another bucket",
+		test_soft_fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx of key %llu in another bucket",
 		     who, (unsigned long long)h, (unsigned long long)p, (unsigned long long)k);
 		return false;
 	}
 	uint32_t pub = atomic_load_explicit(&c->keys[k].ver_pub, memory_order_acquire);
 	if (v > pub) {
-		fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx: version %u never inserted (max %u)",
+		test_soft_fail(__FILE__, __LINE__, "%s: hash %#llx gave payload %#llx: version %u never inserted (max %u)",
 		     who, (unsigned long long)h, (unsigned long long)p, v, pub);
 		return false;
 	}
@@ -992,7 +908,7 @@ static bool conc_walk_visit(void *arg, uint64_t payload)
 		w->found = true;
 	uint64_t k = payload >> VER_BITS;
 	if (k >= w->c->nkeys) {
-		fail(__FILE__, __LINE__, "walk: payload %#llx of no key", (unsigned long long)payload);
+		test_soft_fail(__FILE__, __LINE__, "walk: payload %#llx of no key", (unsigned long long)payload);
 		return true;
 	}
 	uint64_t pfx = prefix_of(w->c->keys[k].hash);
@@ -1061,15 +977,14 @@ static bool final_walk_visit(void *arg, uint64_t payload)
 	if (k < w->c->nkeys && payload == cpay((uint32_t)k, w->c->keys[k].ver) && w->visits[k] < 255)
 		w->visits[k]++;
 	else
-		fail(__FILE__, __LINE__, "final walk: payload %#llx is not a current entry",
+		test_soft_fail(__FILE__, __LINE__, "final walk: payload %#llx is not a current entry",
 		     (unsigned long long)payload);
 	return true;
 }
 
 static void test_concurrency(uint64_t seed)
 {
-	double t0 = now_s();
-	begin_test("concurrency");
+	test_begin("concurrency");
 	uint64_t rs = seed ^ 0x636f6e63ull;
 	struct conc c = {.seed = seed, .nkeys = CW * 3000,
 			 .writer_iters = TEST_SANITIZED ? 60000 : quick ? 100000 : 1000000,
@@ -1164,7 +1079,7 @@ static void test_concurrency(uint64_t seed)
 		(unsigned long long)bytes0, (unsigned long long)index_bytes(c.idx));
 	index_destroy(c.idx);
 	free(c.keys);
-	end_test("concurrency", t0);
+	test_end("concurrency");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1182,7 +1097,7 @@ int main(void)
 	pay_inv_mul = x;
 	CHECK_EQ(id_of(payload_of(123456789)), 123456789);
 	fprintf(stderr, "index test%s\n", quick ? " (quick)" : "");
-	double t0 = now_s();
+	double t0 = test_now_s();
 	/* DV_TEST_ONLY=name runs one test. Concurrency goes last: the bug it
 	 * can hit may abort the program inside the index. */
 	const char *only = getenv("DV_TEST_ONLY");
@@ -1198,7 +1113,7 @@ int main(void)
 	for (unsigned i = 0; i < LEN(tests); i++)
 		if (!only || !*only || strcmp(only, tests[i].name) == 0)
 			tests[i].fn(seed);
-	unsigned f = atomic_load(&failures);
-	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, now_s() - t0);
+	unsigned f = test_soft_failures();
+	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, test_now_s() - t0);
 	return f ? 1 : 0;
 }

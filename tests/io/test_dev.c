@@ -26,15 +26,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/constants.h"
@@ -46,54 +43,6 @@
 #define MiB (1024u * 1024u)
 #define SECTOR 512u
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-static _Atomic unsigned failures;
-static _Atomic unsigned test_failures;
-
-static void fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void fail(const char *file, int line, const char *fmt, ...)
-{
-	atomic_fetch_add(&failures, 1);
-	if (atomic_fetch_add(&test_failures, 1) >= 20)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "%s:%d: FAIL: ", file, line);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-#define SOFT(cond, ...)                                        \
-	do {                                                   \
-		if (!(cond))                                   \
-			fail(__FILE__, __LINE__, __VA_ARGS__); \
-	} while (0)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double t_start;
-
-static void begin_test(const char *name)
-{
-	atomic_store(&test_failures, 0);
-	t_start = now_s();
-	fprintf(stderr, "--- %s\n", name);
-}
-
-static void end_test(const char *name)
-{
-	unsigned f = atomic_load(&test_failures);
-	fprintf(stderr, "%s %s (%.2fs)", f ? "FAIL" : "ok  ", name, now_s() - t_start);
-	if (f)
-		fprintf(stderr, ": %u failed checks", f);
-	fputc('\n', stderr);
-}
 
 /* Data that differs between tags in every 8-byte word. */
 static void fill(void *buf, uint32_t len, uint64_t tag)
@@ -361,7 +310,7 @@ static struct dev *mem_open(uint64_t size, const struct dev_fault_plan *plan)
 
 static void test_mem_basic(void)
 {
-	begin_test("mem_basic");
+	test_begin("mem_basic");
 	struct dev *d;
 	SOFT(dev_open_mem(&d, 1000, NULL) == -EINVAL, "size not a multiple of the block");
 	SOFT(dev_open_mem(&d, 0, NULL) == -EINVAL, "size 0");
@@ -417,17 +366,17 @@ static void test_mem_basic(void)
 	dev_buf_free(buf);
 	free(model);
 	dev_close(d);
-	end_test("mem_basic");
+	test_end("mem_basic");
 }
 
 static void test_mem_errors(void)
 {
-	begin_test("mem_errors");
+	test_begin("mem_errors");
 	struct dev *d = mem_open(MiB, NULL);
 	check_rejects(d, true);
 	SOFT(all_zero(dev_mem_image(d), MiB), "rejected writes changed the medium");
 	dev_close(d);
-	end_test("mem_errors");
+	test_end("mem_errors");
 }
 
 static struct dev_fault_plan plan_one(uint64_t seed)
@@ -437,7 +386,7 @@ static struct dev_fault_plan plan_one(uint64_t seed)
 
 static void test_mem_fault_each(uint64_t seed)
 {
-	begin_test("mem_fault_each");
+	test_begin("mem_fault_each");
 	const uint32_t ALL = 1000000;
 	uint8_t *data = xbuf(4 * BLK), *got = xbuf(4 * BLK), *old = xbuf(4 * BLK);
 	struct dev_fault_stats st;
@@ -594,7 +543,7 @@ static void test_mem_fault_each(uint64_t seed)
 	dev_buf_free(data);
 	dev_buf_free(got);
 	dev_buf_free(old);
-	end_test("mem_fault_each");
+	test_end("mem_fault_each");
 }
 
 /* All fault kinds at once; the outcome of every request is read off the
@@ -643,10 +592,10 @@ static struct dev_fault_stats mem_mixed_run(uint64_t seed, uint8_t *image_out, b
 				else if (bit_diff(now, sent, BLK) == 1)
 					n_flip++;
 				else
-					fail(__FILE__, __LINE__, "write to block %u: medium is neither old, new, "
+					test_soft_fail(__FILE__, __LINE__, "write to block %u: medium is neither old, new, "
 								 "nor new with one bit flipped", blk[i]);
 			} else {
-				fail(__FILE__, __LINE__, "write res %d", reqs[i].r.res);
+				test_soft_fail(__FILE__, __LINE__, "write res %d", reqs[i].r.res);
 			}
 			memcpy(model + (uint64_t)blk[i] * BLK, now, BLK);
 		}
@@ -664,13 +613,13 @@ static struct dev_fault_stats mem_mixed_run(uint64_t seed, uint8_t *image_out, b
 			if (reqs[i].r.res == -EIO)
 				n_reio++;
 			else if (reqs[i].r.res != (int32_t)BLK)
-				fail(__FILE__, __LINE__, "read res %d", reqs[i].r.res);
+				test_soft_fail(__FILE__, __LINE__, "read res %d", reqs[i].r.res);
 			else if (memcmp(got, want, BLK) == 0)
 				;
 			else if (bit_diff(got, want, BLK) == 1)
 				n_rflip++;
 			else
-				fail(__FILE__, __LINE__, "read of block %u: neither the medium nor one bit off",
+				test_soft_fail(__FILE__, __LINE__, "read of block %u: neither the medium nor one bit off",
 				     blk[i]);
 		}
 		SOFT(memcmp(dev_mem_image(d), model, (uint64_t)blocks * BLK) == 0, "reads changed the medium");
@@ -711,7 +660,7 @@ static struct dev_fault_stats mem_mixed_run(uint64_t seed, uint8_t *image_out, b
 
 static void test_mem_fault_mixed(uint64_t seed)
 {
-	begin_test("mem_fault_mixed");
+	test_begin("mem_fault_mixed");
 	uint8_t *a = malloc(256 * BLK), *b = malloc(256 * BLK);
 	CHECK(a && b);
 	struct dev_fault_stats s1 = mem_mixed_run(seed, a, true);
@@ -720,12 +669,12 @@ static void test_mem_fault_mixed(uint64_t seed)
 	     "the same seed and requests gave different faults");
 	free(a);
 	free(b);
-	end_test("mem_fault_mixed");
+	test_end("mem_fault_mixed");
 }
 
 static void test_mem_power_cut(uint64_t seed)
 {
-	begin_test("mem_power_cut");
+	test_begin("mem_power_cut");
 	const uint64_t size = MiB;
 	uint8_t *data = xbuf(8 * BLK), *got = xbuf(8 * BLK);
 	uint8_t *model = calloc(1, size);
@@ -840,12 +789,12 @@ static void test_mem_power_cut(uint64_t seed)
 	dev_buf_free(data);
 	dev_buf_free(got);
 	free(model);
-	end_test("mem_power_cut");
+	test_end("mem_power_cut");
 }
 
 static void test_mem_zone_reset(void)
 {
-	begin_test("mem_zone_reset");
+	test_begin("mem_zone_reset");
 	const uint64_t size = MiB;
 	struct dev *d = mem_open(size, NULL);
 	uint8_t *model = calloc(1, size), *data = xbuf(size);
@@ -869,12 +818,12 @@ static void test_mem_zone_reset(void)
 	dev_buf_free(data);
 	free(model);
 	dev_close(d);
-	end_test("mem_zone_reset");
+	test_end("mem_zone_reset");
 }
 
 static void test_mem_clone(void)
 {
-	begin_test("mem_clone");
+	test_begin("mem_clone");
 	const uint64_t size = 4 * MiB;
 	struct dev *d = mem_open(size, NULL);
 	uint8_t *model = calloc(1, size);
@@ -901,7 +850,7 @@ static void test_mem_clone(void)
 	dev_close(c);
 	dev_buf_free(data);
 	free(model);
-	end_test("mem_clone");
+	test_end("mem_clone");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -911,7 +860,7 @@ static bool uring_unavailable(int err) { return err == -EPERM || err == -ENOSYS 
 
 static void test_uring(uint64_t seed, const char **skip)
 {
-	begin_test("uring");
+	test_begin("uring");
 	const uint64_t size = 8 * MiB;
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/dv_test_dev_%d.img", test_tmpdir(), (int)getpid());
@@ -936,8 +885,8 @@ static void test_uring(uint64_t seed, const char **skip)
 			fprintf(stderr, "skip uring: %s\n", msg);
 			return;
 		}
-		fail(__FILE__, __LINE__, "dev_open_path(%s, create) -> %d", path, err);
-		end_test("uring");
+		test_soft_fail(__FILE__, __LINE__, "dev_open_path(%s, create) -> %d", path, err);
+		test_end("uring");
 		return;
 	}
 	struct stat st;
@@ -1112,14 +1061,14 @@ static void test_uring(uint64_t seed, const char **skip)
 	free(model);
 	SOFT(unlink(path) == 0, "unlink %s", path);
 	(void)seed;
-	end_test("uring");
+	test_end("uring");
 }
 
 int main(void)
 {
 	uint64_t seed = test_seed(20240611);
 	alarm(300); /* a hung poll fails the test instead of the whole run */
-	double t0 = now_s();
+	double t0 = test_now_s();
 	test_mem_basic();
 	test_mem_errors();
 	test_mem_fault_each(seed);
@@ -1129,8 +1078,8 @@ int main(void)
 	test_mem_clone();
 	const char *skip = NULL;
 	test_uring(seed, &skip);
-	unsigned f = atomic_load(&failures);
-	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, now_s() - t0);
+	unsigned f = test_soft_failures();
+	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, test_now_s() - t0);
 	if (f)
 		return 1;
 	if (skip) {

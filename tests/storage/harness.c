@@ -85,6 +85,21 @@ void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version)
 	}
 }
 
+struct store_check_report h_check(struct dev *dev, const char *what)
+{
+	struct store_check_report rep;
+	char *text = NULL;
+	size_t text_len = 0;
+	FILE *log = open_memstream(&text, &text_len);
+	CHECK(log != NULL);
+	CHECK_EQ(store_check(dev, log, &rep), 0);
+	fclose(log);
+	if (rep.damage)
+		fprintf(stderr, "%s: check found damage:\n%s", what, text);
+	free(text);
+	return rep;
+}
+
 struct collect {
 	uint64_t *v;
 	uint64_t n, cap;

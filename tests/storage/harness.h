@@ -26,6 +26,9 @@ int h_get(struct store *s, const char *key, struct h_value *out);
 void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes);
 /* Value bytes that depend on (key number, version): reads can be verified. */
 void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version);
+/* Run the offline check (store_check must run to its end); its log goes to
+ * stderr, after what, when it found damage. */
+struct store_check_report h_check(struct dev *dev, const char *what);
 /* Every index payload of the store, sorted (white-box comparison). */
 uint64_t h_index_payloads(struct store *s, uint64_t **out);
 
