@@ -455,40 +455,38 @@ run_engine wahi 100 "$wa_keys" 10000 1024 "$WA_SIZE" --zone-bytes "$WA_ZONE" --w
 
 # ---------------------------------------------------------------- fio
 # Random read file: about as large as the cold 1 KiB data set on the device.
+# run_fio NAME FILE FIO-ARGS...: one fio job on FILE (removed after), its
+# JSON parsed into fio.NAME.* results, or fio.NAME.failed on error.
+run_fio() {
+	local name=$1 file=$2
+	shift 2
+	fio --name="$name" --filename="$file" "$@" --lat_percentiles=1 --output-format=json \
+		>"$WORK/fio-$name.json" 2>"$WORK/fio-$name.log"
+	local rc=$?
+	rm -f "$file"
+	settle
+	if [ $rc -eq 0 ]; then
+		python3 "$PY" fio "$WORK/fio-$name.json" "fio.$name" >>"$RESULTS"
+	else
+		FAILED=1
+		put "fio.$name.failed" "fio exit $rc: $(tail -n 2 "$WORK/fio-$name.log" | tr '\n' ' ')"
+	fi
+}
+
 fio_rr_bytes=$(awk -F= '$1 == "e.cold1k.fill_device_mb" {print int($2 * 1000000)}' "$RESULTS")
 [ -n "$fio_rr_bytes" ] || fio_rr_bytes=$((COLD_KEYS_1K * 1400))
 fio_rr_bytes=$(round_up "$fio_rr_bytes" "$MIB")
 [ "$fio_rr_bytes" -ge $((256 * MIB)) ] || fio_rr_bytes=$((256 * MIB))
 step "fio randread 4KiB qd $QD on $((fio_rr_bytes / MIB)) MiB (file written first), ${FIO_SECS}s"
-fio --name=randread --filename="$WORK/fio-rr.dat" --size="$fio_rr_bytes" --rw=randread --bs=4k \
-	--ioengine=io_uring --direct=1 --iodepth="$QD" --runtime="$FIO_SECS" --time_based \
-	--lat_percentiles=1 --output-format=json >"$WORK/fio-randread.json" 2>"$WORK/fio-randread.log"
-rc=$?
-rm -f "$WORK/fio-rr.dat"
-settle
-if [ $rc -eq 0 ]; then
-	python3 "$PY" fio "$WORK/fio-randread.json" fio.randread >>"$RESULTS"
-else
-	FAILED=1
-	put fio.randread.failed "fio exit $rc: $(tail -n 2 "$WORK/fio-randread.log" | tr '\n' ' ')"
-fi
+run_fio randread "$WORK/fio-rr.dat" --size="$fio_rr_bytes" --rw=randread --bs=4k \
+	--ioengine=io_uring --direct=1 --iodepth="$QD" --runtime="$FIO_SECS" --time_based
 
 # Sequential durable write: O_DSYNC per write like our RWF_DSYNC batches,
 # 1 MiB (our maximal batch), 2 in flight (our batches in flight), on a
 # preallocated file (fallocate, as our data file), written once, not wrapped.
 step "fio seq write 1MiB direct dsync qd2, $((FIO_WRITE_BYTES / MIB)) MiB"
-fio --name=seqwrite --filename="$WORK/fio-sw.dat" --size="$FIO_WRITE_BYTES" --rw=write --bs=1m \
-	--ioengine=io_uring --direct=1 --sync=dsync --iodepth=2 --fallocate=native --runtime="$FIO_SECS" \
-	--lat_percentiles=1 --output-format=json >"$WORK/fio-seqwrite.json" 2>"$WORK/fio-seqwrite.log"
-rc=$?
-rm -f "$WORK/fio-sw.dat"
-settle
-if [ $rc -eq 0 ]; then
-	python3 "$PY" fio "$WORK/fio-seqwrite.json" fio.seqwrite >>"$RESULTS"
-else
-	FAILED=1
-	put fio.seqwrite.failed "fio exit $rc: $(tail -n 2 "$WORK/fio-seqwrite.log" | tr '\n' ' ')"
-fi
+run_fio seqwrite "$WORK/fio-sw.dat" --size="$FIO_WRITE_BYTES" --rw=write --bs=1m \
+	--ioengine=io_uring --direct=1 --sync=dsync --iodepth=2 --fallocate=native --runtime="$FIO_SECS"
 grep -E '^fio\.(randread|seqwrite)\.(iops|mb_per_s)=' "$RESULTS" | sed 's/^/    /' >&2
 
 # ---------------------------------------------------------------- db_bench
