@@ -8,14 +8,14 @@ static const char usage[] =
 	"usage: dynvme <command> [options]\n"
 	"\n"
 	"commands:\n"
+	"  serve [...]         run a node: RESP clients, HTTP metrics (dynvme serve --help)\n"
 	"  check PATH          verify a data file or block device offline (every record,\n"
 	"                      every checksum, zone indexes against records, index\n"
 	"                      entries); exit 0 clean, 1 damage found, 2 cannot check\n"
 	"  bench engine [...]  storage engine benchmark (dynvme bench engine --help)\n"
 	"  help                this text\n"
 	"\n"
-	"The node server (serve), local clusters (cluster) and the admin client (admin)\n"
-	"are not built yet; see the issues.\n";
+	"Local clusters (cluster) and the admin client (admin) are not built yet.\n";
 
 int main(int argc, char **argv)
 {
@@ -24,6 +24,8 @@ int main(int argc, char **argv)
 		fputs(usage, argc < 2 ? stderr : stdout);
 		return argc < 2 ? 2 : 0;
 	}
+	if (!strcmp(argv[1], "serve"))
+		return cli_serve(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "check"))
 		return cli_check(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))

@@ -1,0 +1,29 @@
+/* cmd_int.h - private to cmd*.c: the connection and server commands that
+ * cmd.c's table names, and helpers shared by the command files. */
+#ifndef DV_SERVER_CMD_INT_H
+#define DV_SERVER_CMD_INT_H
+
+#include "server/cmd.h"
+
+#define CMD_RUN_ARGS struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb
+
+void cmd_run_ping(CMD_RUN_ARGS);
+void cmd_run_echo(CMD_RUN_ARGS);
+void cmd_run_auth(CMD_RUN_ARGS);
+void cmd_run_hello(CMD_RUN_ARGS);
+void cmd_run_select(CMD_RUN_ARGS);
+void cmd_run_quit(CMD_RUN_ARGS);
+void cmd_run_client(CMD_RUN_ARGS);
+void cmd_run_command(CMD_RUN_ARGS);
+void cmd_run_config(CMD_RUN_ARGS);
+void cmd_run_time(CMD_RUN_ARGS);
+/* DBSIZE and INFO: one engine round trip for the store's stats. */
+void cmd_run_stats(CMD_RUN_ARGS);
+void cmd_reply_dbsize(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+
+bool cmd_check_key(const struct resp_arg *k, struct resp_buf *rb);
+bool cmd_check_value(const struct resp_arg *v, struct resp_buf *rb);
+bool cmd_expire_at(int64_t t, bool ms, bool absolute, uint64_t now_ms, uint64_t *out);
+
+#endif

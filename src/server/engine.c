@@ -1,0 +1,318 @@
+/* engine.c - the store's host-thread side: arrival order in, results out.
+ *
+ * An eop's life (host thread after engine_submit):
+ *
+ *   inbox --take--> backlog --store_submit--> store --done()--> out[sink] --flush--> sink
+ *                      ^                                  |
+ *                      +---- RMW next phase or retry -----+
+ *
+ * Invariants:
+ * 1. in_flight counts eops taken from the inbox and not yet flushed back.
+ * 2. An eop is in exactly one of: inbox, backlog, store, out list.
+ * 3. The backlog keeps arrival order; it only holds eops the store refused
+ *    with -EAGAIN (too many in flight) and RMW steps, so it is bounded by
+ *    what the network threads admit (max-pipeline per client).
+ */
+#include "server/engine.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/error.h"
+#include "server/config.h"
+
+#define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
+
+struct out_chain {
+	struct eop_sink *sink;
+	struct mpsc_node *first, *last;
+};
+
+struct engine {
+	struct store *s;
+	struct mpsc inbox;
+	struct waker *host;
+	struct mpsc_node *backlog_head, *backlog_tail;
+	uint64_t in_flight;
+	struct out_chain out[ENGINE_SINKS_MAX];
+	unsigned out_count;
+};
+
+static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
+static struct eop *eop_of_sop(struct store_op *op) { return (struct eop *)((char *)op - offsetof(struct eop, sop)); }
+
+static void eop_store_done(struct store_op *op);
+
+int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
+	     uint32_t val_len)
+{
+	DV_ASSERT(kind >= EOP_GET && kind <= EOP_STATS);
+	memset(e, 0, offsetof(struct eop, inl));
+	e->kind = kind;
+	size_t bytes = (size_t)key_len + val_len;
+	e->kv = bytes <= sizeof(e->inl) ? e->inl : malloc(bytes);
+	if (!e->kv)
+		return -ENOMEM;
+	if (key_len)
+		memcpy(e->kv, key, key_len);
+	if (val_len)
+		memcpy(e->kv + key_len, val, val_len);
+	e->kv_len = (uint32_t)bytes;
+	e->sop.key = e->kv;
+	e->sop.key_len = key_len;
+	e->sop.value = e->kv + key_len;
+	e->sop.val_len = val_len;
+	e->sop.kind = kind == EOP_PUT ? STORE_PUT : kind == EOP_DEL ? STORE_DEL : STORE_GET;
+	e->sop.done = eop_store_done;
+	return 0;
+}
+
+static void eop_free_result(struct eop *e)
+{
+	if (e->meta && (e->meta < e->inl || e->meta >= e->inl + sizeof(e->inl)))
+		free(e->meta);
+	e->meta = e->val = NULL;
+	e->meta_len = e->val_len = 0;
+	e->found = false;
+}
+
+void eop_release(struct eop *e)
+{
+	eop_free_result(e);
+	if (e->kv && e->kv != e->inl)
+		free(e->kv);
+	e->kv = NULL;
+}
+
+/* Copy what a read returned: meta (RMW only) then value, in one block. */
+static int eop_keep_result(struct eop *e, const struct store_record_out *r)
+{
+	uint32_t meta_len = e->kind == EOP_RMW ? r->meta_len : 0;
+	size_t bytes = (size_t)meta_len + r->val_len;
+	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
+	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
+	if (!block)
+		return -ENOMEM;
+	memcpy(block, r->meta, meta_len);
+	memcpy(block + meta_len, r->value, r->val_len);
+	e->meta = block;
+	e->meta_len = meta_len;
+	e->val = block + meta_len;
+	e->val_len = r->val_len;
+	e->found = true;
+	e->seq = r->seq;
+	e->expire_ms = r->expire_ms;
+	return 0;
+}
+
+int engine_open(struct engine **out, struct store *s, struct waker *host_waker)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->s = s;
+	e->host = host_waker;
+	*out = e;
+	return 0;
+}
+
+void engine_close(struct engine *e)
+{
+	if (!e)
+		return;
+	DV_ASSERT(e->in_flight == 0);
+	free(e);
+}
+
+void engine_submit(struct engine *e, struct eop *first, struct eop *last)
+{
+	mpsc_push_chain(&e->inbox, &first->link, &last->link);
+	waker_kick(e->host);
+}
+
+static void backlog_push(struct engine *e, struct eop *op)
+{
+	op->link.next = NULL;
+	if (e->backlog_tail)
+		e->backlog_tail->next = &op->link;
+	else
+		e->backlog_head = &op->link;
+	e->backlog_tail = &op->link;
+}
+
+static void finish(struct engine *e, struct eop *op, int result)
+{
+	op->result = result;
+	op->link.next = NULL;
+	struct out_chain *c = NULL;
+	for (unsigned i = 0; i < e->out_count; i++)
+		if (e->out[i].sink == op->sink)
+			c = &e->out[i];
+	if (!c) {
+		DV_ASSERT(e->out_count < ENGINE_SINKS_MAX);
+		c = &e->out[e->out_count++];
+		*c = (struct out_chain){.sink = op->sink};
+	}
+	if (c->last)
+		c->last->next = &op->link;
+	else
+		c->first = &op->link;
+	c->last = &op->link;
+}
+
+static void flush_out(struct engine *e)
+{
+	for (unsigned i = 0; i < e->out_count; i++) {
+		struct out_chain *c = &e->out[i];
+		for (struct mpsc_node *n = c->first; n; n = n == c->last ? NULL : n->next) {
+			DV_ASSERT(e->in_flight > 0);
+			e->in_flight--;
+		}
+		mpsc_push_chain(&c->sink->done, c->first, c->last);
+		waker_kick(c->sink->waker);
+	}
+	e->out_count = 0;
+}
+
+static void rmw_restart(struct engine *e, struct eop *op)
+{
+	eop_free_result(op);
+	op->rmw_phase = 0;
+	op->sop.kind = STORE_GET;
+	op->sop.cond = STORE_ALWAYS;
+	backlog_push(e, op);
+}
+
+static void rmw_read_done(struct engine *e, struct eop *op, int res)
+{
+	if (res == 0) {
+		int err = eop_keep_result(op, &op->sop.out);
+		if (err) {
+			finish(e, op, err);
+			return;
+		}
+	} else if (res != -DV_ENOTFOUND) {
+		finish(e, op, res);
+		return;
+	}
+	enum rmw_action act = op->decide(op, store_now_ms());
+	if (act == RMW_FINISH) {
+		finish(e, op, op->result);
+		return;
+	}
+	DV_ASSERT(act == RMW_PUT || (act == RMW_DEL && op->found));
+	op->sop.kind = act == RMW_PUT ? STORE_PUT : STORE_DEL;
+	op->sop.cond = STORE_IF_SEQ;
+	op->sop.cond_seq = op->found ? op->seq : 0;
+	op->rmw_phase = 1;
+	backlog_push(e, op);
+}
+
+static void rmw_write_done(struct engine *e, struct eop *op, int res)
+{
+	if (res == -ESTALE) {
+		if (op->retries++ < RMW_RETRIES_MAX) {
+			rmw_restart(e, op);
+			return;
+		}
+		res = -EBUSY;
+	}
+	finish(e, op, res);
+}
+
+static void eop_store_done(struct store_op *sop)
+{
+	struct eop *op = eop_of_sop(sop);
+	struct engine *e = sop->ctx;
+	int res = sop->result;
+	switch (op->kind) {
+	case EOP_GET:
+		if (res == 0)
+			res = eop_keep_result(op, &sop->out);
+		finish(e, op, res);
+		break;
+	case EOP_RMW:
+		if (op->rmw_phase == 0)
+			rmw_read_done(e, op, res);
+		else
+			rmw_write_done(e, op, res);
+		break;
+	default:
+		finish(e, op, res);
+		break;
+	}
+}
+
+static bool submit_backlog(struct engine *e)
+{
+	bool moved = false;
+	while (e->backlog_head) {
+		struct eop *op = eop_of(e->backlog_head);
+		if (op->kind == EOP_STATS) {
+			store_get_stats(e->s, op->stats);
+		} else {
+			op->sop.ctx = e;
+			int err = store_submit(e->s, &op->sop);
+			if (err == -EAGAIN)
+				break;
+			if (err) {
+				e->backlog_head = op->link.next;
+				finish(e, op, err);
+				goto next;
+			}
+		}
+		e->backlog_head = op->link.next;
+		if (op->kind == EOP_STATS)
+			finish(e, op, 0);
+	next:
+		if (!e->backlog_head)
+			e->backlog_tail = NULL;
+		moved = true;
+	}
+	return moved;
+}
+
+bool engine_turn(struct engine *e)
+{
+	struct mpsc_node *n = mpsc_take(&e->inbox);
+	bool moved = n != NULL;
+	while (n) {
+		struct mpsc_node *next = n->next;
+		e->in_flight++;
+		backlog_push(e, eop_of(n));
+		n = next;
+	}
+	moved |= submit_backlog(e);
+	int done = store_poll(e->s, false);
+	DV_ASSERT(done >= 0 || done == -EINTR || done == -EAGAIN || done == -EBUSY);
+	moved |= done > 0;
+	if (e->backlog_head)
+		moved |= submit_backlog(e);
+	if (e->out_count)
+		flush_out(e);
+	return moved;
+}
+
+uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
+
+bool engine_inbox_empty(struct engine *e) { return mpsc_empty(&e->inbox); }
+
+bool engine_idle(struct engine *e) { return e->in_flight == 0 && mpsc_empty(&e->inbox); }
+
+int engine_drain(struct engine *e)
+{
+	for (uint64_t round = 0; e->in_flight > 0 || !mpsc_empty(&e->inbox); round++) {
+		if (!engine_turn(e) && store_pending(e->s) > 0) {
+			int err = store_poll(e->s, true);
+			if (err < 0 && err != -EINTR)
+				return err;
+		}
+		DV_ASSERT(round < (1ull << 40));
+	}
+	return store_drain(e->s);
+}
+
+void engine_stats(const struct engine *e, struct store_stats *out) { store_get_stats(e->s, out); }

@@ -1,0 +1,101 @@
+/* engine.h - the bridge between network threads and the one thread that
+ * owns the store.
+ *
+ * Contract:
+ * - A network thread fills eops (one store operation each, with its own
+ *   copies of key and value) and hands them over with engine_submit();
+ *   the engine's host thread calls engine_turn() from its loop, which
+ *   submits them to the store in arrival order, drives the store without
+ *   blocking, and hands every finished eop back to its sink (the owning
+ *   thread's completion list) in one push per sink per turn.
+ * - Results are copied out of the store's buffers before the hand-back:
+ *   a finished eop owns its value copy (eop_release frees it).
+ * - Read-modify-write (EOP_RMW): the engine reads the key, calls decide()
+ *   on the host thread with what it found, then writes (PUT or DEL) with
+ *   the store's compare-and-set on the sequence number it read, and
+ *   starts over when another write came between (at most RMW_RETRIES_MAX
+ *   times, then -EBUSY). decide() sees a consistent record; nothing can
+ *   change the key between the read it saw and the write that applies.
+ * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
+ */
+#ifndef DV_SERVER_ENGINE_H
+#define DV_SERVER_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "server/mpsc.h"
+#include "storage/store.h"
+
+#define RMW_RETRIES_MAX 16u
+#define EOP_INLINE_BYTES 200u
+
+enum eop_kind { EOP_GET = 1, EOP_PUT, EOP_DEL, EOP_RMW, EOP_STATS };
+
+enum rmw_action { RMW_FINISH = 0, RMW_PUT, RMW_DEL };
+
+struct eop;
+/* Host thread: e->found/val/seq/expire_ms describe the key now. Set the
+ * write in e->sop (value, expire_ms) and return RMW_PUT or RMW_DEL, or set
+ * e->result/e->reply_int and return RMW_FINISH. */
+typedef enum rmw_action (*eop_decide_fn)(struct eop *e, uint64_t now_ms);
+
+/* Where finished eops go: a thread's completion list and its waker. */
+struct eop_sink {
+	struct mpsc done;
+	struct waker *waker;
+};
+
+struct eop {
+	struct mpsc_node link;   /* first: MPSC and backlog link */
+	struct store_op sop;
+	struct eop_sink *sink;
+	void *owner;             /* the command waiting for it */
+	enum eop_kind kind;
+	uint8_t rmw_phase;       /* 0 read, 1 write */
+	uint8_t retries;
+	int result;              /* final: 0 or negative (store errors, -DV_ENOTFOUND) */
+	int64_t reply_int;       /* RMW: the command's integer answer */
+	/* What a read found (GET, RMW): valid when found. */
+	bool found;
+	uint64_t seq, expire_ms;
+	char *val;               /* owned copy: inl or heap */
+	uint32_t val_len;
+	char *meta;              /* RMW only: the record's metadata, kept on rewrite */
+	uint32_t meta_len;
+	/* RMW parameters, read by decide(). */
+	eop_decide_fn decide;
+	int64_t arg;
+	uint32_t flags;
+	/* Key (and PUT value) copies: kv points at inl or heap. */
+	char *kv;
+	uint32_t kv_len;
+	struct store_stats *stats; /* EOP_STATS: filled by the engine */
+	char inl[EOP_INLINE_BYTES];
+};
+
+struct engine;
+
+int engine_open(struct engine **out, struct store *s, struct waker *host_waker);
+void engine_close(struct engine *e);
+
+/* Fill e for key (and value): copies them. 0 or -ENOMEM. */
+int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
+	     uint32_t val_len);
+/* Free what eop_init and the engine allocated (not e itself). */
+void eop_release(struct eop *e);
+
+/* Any thread: hand over first..last (linked through link.next). */
+void engine_submit(struct engine *e, struct eop *first, struct eop *last);
+/* Host thread: one non-blocking round. True when anything moved. */
+bool engine_turn(struct engine *e);
+/* Host thread: eops handed over and not yet given back. */
+uint64_t engine_in_flight(const struct engine *e);
+bool engine_idle(struct engine *e);
+/* Any thread: nothing handed over and not yet taken by engine_turn(). */
+bool engine_inbox_empty(struct engine *e);
+/* Host thread, at shutdown: wait for the store to finish everything. */
+int engine_drain(struct engine *e);
+void engine_stats(const struct engine *e, struct store_stats *out);
+
+#endif

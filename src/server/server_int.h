@@ -1,0 +1,192 @@
+/* server_int.h - private to src/server: threads, connections, commands.
+ * Nothing outside src/server includes it (the public face is server.h).
+ *
+ * Threads: `threads` workers, each with its own io_uring for its clients
+ * (accept, recv, send on its own SO_REUSEPORT socket). Worker 0 also hosts
+ * the engine (the store's thread) and the HTTP endpoint, and catches
+ * SIGTERM/SIGINT. Workers hand store operations to the engine and get them
+ * back through lock-free lists (mpsc.h); nothing on the request path takes
+ * a lock.
+ */
+#ifndef DV_SERVER_INT_H
+#define DV_SERVER_INT_H
+
+#include <liburing.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+
+#include "resp/resp.h"
+#include "server/config.h"
+#include "server/engine.h"
+#include "server/metrics.h"
+#include "server/mpsc.h"
+
+/* io_uring user_data: a 16-byte aligned pointer with the event type in the
+ * low 4 bits. */
+enum ev_type {
+	EV_ACCEPT = 1,
+	EV_RECV,
+	EV_SEND,
+	EV_WAKE,
+	EV_TICK,
+	EV_SIGNAL,
+	EV_HTTP_ACCEPT,
+	EV_HTTP_RECV,
+	EV_HTTP_SEND,
+	EV_CANCEL,
+};
+#define EV_TYPE_MASK 15u
+
+/* Limits of the network layer; see docs/ARCHITECTURE.md "Node server". */
+#define NET_ARGS_MAX 262144u          /* args of one request (MSET pairs, MGET keys) */
+#define NET_INLINE_BYTES_MAX 65536u   /* one inline command line */
+#define NET_PREAUTH_ARGS_MAX 8u       /* before AUTH when a password is set */
+#define NET_PREAUTH_ARG_BYTES_MAX 512u
+#define NET_PREAUTH_REQUEST_BYTES_MAX 4096u
+#define NET_IN_BYTES_MIN 4096u        /* a connection's first input buffer */
+#define NET_OUT_PAUSE_BYTES (1u << 20) /* unsent replies above which a client is not read */
+#define NET_RING_ENTRIES 4096u
+#define NET_CMD_FREE_MAX 4096u        /* command objects a worker keeps for reuse */
+#define NET_SHUTDOWN_GRACE_MS 10000u  /* after SIGTERM: time to finish replies */
+#define NET_NAME_BYTES_MAX 64u        /* CLIENT SETNAME */
+#define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
+
+struct server;
+struct worker;
+struct conn;
+struct cmd_def;
+
+/* One client command whose reply is not written yet: waiting for its eops
+ * or behind an earlier command of the same connection. */
+struct cmd {
+	struct cmd *next;          /* connection FIFO, or worker free list */
+	struct conn *conn;
+	const struct cmd_def *def;
+	uint32_t nops, ops_done;
+	struct eop *ops;           /* &one, or an array of nops */
+	uint64_t start_ns;
+	uint32_t flags;            /* command-specific */
+	bool complete;
+	bool has_reply;            /* answered at once: reply holds the bytes */
+	struct resp_buf reply;
+	struct store_stats stats;  /* INFO, DBSIZE */
+	struct eop one;
+};
+
+struct conn {
+	struct conn *prev, *next;  /* worker's list */
+	struct conn *dirty_next;   /* worker's list of connections with output */
+	struct worker *w;
+	int fd;
+	uint64_t id;
+	char addr[64];             /* ip:port of the peer */
+	char laddr[64];
+	char name[NET_NAME_BYTES_MAX + 1];
+	/* Input: bytes [0, in_len) received and not yet executed. */
+	char *in;
+	size_t in_len, in_cap, in_need;
+	/* Output: replies are appended to out; sending is the kernel's while
+	 * send_armed. */
+	struct resp_buf out, sending;
+	size_t sent;
+	/* Commands in arrival order; replies leave in this order. */
+	struct cmd *head, *tail;
+	unsigned pending;
+	unsigned refs;             /* SQEs in flight for this connection */
+	uint16_t wr_pending[NET_KEY_BUCKETS];  /* writes in flight by key hash bucket */
+	uint16_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
+	uint8_t proto;             /* 2 or 3 (HELLO) */
+	bool authed;
+	bool recv_armed, send_armed, dirty;
+	bool eof;                  /* no more input will be read */
+	bool closing;              /* close once replies are sent */
+	bool dead;                 /* close now: send nothing more */
+	uint64_t created_ms, active_ms, partial_since_ms;
+	const char *last_cmd;
+};
+
+struct http_conn {
+	struct worker *w;
+	int fd;
+	size_t len;
+	struct resp_buf out;
+	size_t sent;
+	char in[8192];
+} __attribute__((aligned(16)));
+
+struct worker {
+	unsigned idx;
+	struct server *srv;
+	const struct server_config *cfg;
+	struct io_uring ring;
+	pthread_t thread;
+	int listen_fd;
+	int http_fd;               /* worker 0 only, or -1 */
+	int sig_fd;                /* worker 0 only */
+	struct waker waker;
+	struct eop_sink sink;
+	bool host;                 /* hosts the engine */
+	struct conn *conns;
+	unsigned nconns;
+	struct conn *dirty;
+	struct cmd *free_cmds;
+	unsigned free_count;
+	struct resp_arg *argv;     /* NET_ARGS_MAX parse slots */
+	struct eop *submit_first, *submit_last; /* handed to the engine at the end of a round */
+	struct metrics_worker *m;
+	uint64_t now_ms, now_ns;
+	bool stopping, accept_armed, http_armed;
+	uint64_t stop_deadline_ms;
+	uint64_t wake_buf;
+	struct __kernel_timespec tick_ts;
+	struct signalfd_siginfo sig_buf;
+	/* user_data anchors for the non-connection events */
+	struct { char pad; } __attribute__((aligned(16))) ev_accept, ev_wake, ev_tick, ev_signal, ev_http, ev_cancel;
+};
+
+struct server {
+	const struct server_config *cfg;
+	struct dev *dev;
+	struct store *store;
+	struct engine *engine;
+	struct worker *workers;
+	unsigned nworkers;
+	struct metrics *metrics;
+	_Atomic bool stopping;
+	_Atomic unsigned workers_running;
+	_Atomic uint64_t next_conn_id;
+	_Atomic unsigned clients;
+	uint64_t start_ms;
+	uint16_t port, http_port;  /* bound (port 0 resolved) */
+	char run_id[41];
+};
+
+/* worker.c */
+void worker_arm_recv(struct worker *w, struct conn *c);
+void worker_mark_dirty(struct worker *w, struct conn *c);
+void worker_submit_eop(struct worker *w, struct eop *e);
+uint64_t worker_now_ns(void);
+
+/* conn.c */
+struct conn *conn_new(struct worker *w, int fd);
+void conn_on_input(struct conn *c);            /* parse and run what arrived */
+void conn_on_eop_done(struct eop *e);          /* a store operation came back */
+void conn_close(struct conn *c, const char *why);
+bool conn_reapable(const struct conn *c);
+void conn_free(struct conn *c);
+void conn_tick(struct conn *c);                /* timeouts, once a second */
+struct cmd *cmd_alloc(struct worker *w);
+void cmd_free(struct worker *w, struct cmd *cmd);
+/* A command's key-bucket bookkeeping for read-your-writes. */
+uint32_t conn_key_bucket(const void *key, uint32_t len);
+
+/* http.c */
+void http_accept(struct worker *w, int fd);
+void http_on_recv(struct http_conn *h, int res);
+void http_on_send(struct http_conn *h, int res);
+
+#endif
