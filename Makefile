@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run
+.PHONY: all test check clean bench deps run fuzz
 all: $(BUILD)/dynvme $(TEST_BIN)
 
 # Installs missing Debian packages (scripts/deps.sh); the README's commands
@@ -60,6 +60,22 @@ check: deps
 bench: $(BUILD)/dynvme
 	@scripts/deps.sh bench
 	bench/engine.sh
+
+# libFuzzer target for the RESP parser and encoders (src/resp/fuzz_resp.c):
+# build-fuzz/fuzz_resp with clang, ASan and UBSan, run FUZZ_SECONDS (default
+# 600) on a copy of the seed corpus tests/resp/corpus; a crash input is saved
+# as build-fuzz/crash-*. tests/resp/fuzz_resp.sh builds the same binary.
+FUZZ_SECONDS ?= 600
+FUZZ_CFLAGS := $(CFLAGS_BASE) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+
+build-fuzz/fuzz_resp: src/resp/fuzz_resp.c src/resp/resp.c src/resp/resp.h src/base/assert.h
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ src/resp/fuzz_resp.c src/resp/resp.c
+
+fuzz: build-fuzz/fuzz_resp
+	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/resp/corpus/* build-fuzz/corpus/
+	build-fuzz/fuzz_resp -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=build-fuzz/ build-fuzz/corpus
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
