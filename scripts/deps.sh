@@ -3,8 +3,13 @@
 # missing. Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
 need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev)
+# tests/server/*.sh drive `dynvme serve` with redis-cli, python3-redis (under
+# /usr/bin/python3), curl and ip netns; `make test` runs `deps.sh build`, so
+# build installs them too.
+test_need=(redis-tools python3-redis curl iproute2)
 case "${1:-build}" in
-bench) need+=(fio rocksdb-tools python3) ;;
+build | test) need+=("${test_need[@]}") ;;
+bench) need+=(fio rocksdb-tools python3 redis-server redis-tools) ;;
 esac
 missing=()
 for p in "${need[@]}"; do
