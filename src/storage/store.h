@@ -100,7 +100,12 @@ struct store_op {
 };
 
 struct store_stats {
-	uint64_t keys;             /* live index entries (tombstones included) */
+	/* Index entries: one per key the store knows of, tombstones included.
+	 * Live keys (Redis DBSIZE) = keys - tombstones; a value that has
+	 * expired but is not yet collected by GC still counts as a live key
+	 * (GC turns it into a tombstone when it moves it). */
+	uint64_t keys;
+	uint64_t tombstones;       /* index entries that are tombstones (deleted keys) */
 	uint64_t index_bytes;
 	uint64_t puts, dels, gets, get_hits;
 	uint64_t user_bytes;       /* record bytes of acknowledged PUT/DEL */

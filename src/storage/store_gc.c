@@ -330,8 +330,10 @@ static void gc_chunk_read(struct store *s)
 			uint64_t p = entry_payload(g->zone, e);
 			s->st.corrupt_records++;
 			s->index_epoch++;
-			if (index_remove(s->index, e->hash.lo, p) == 0)
+			if (index_remove(s->index, e->hash.lo, p) == 0) {
+				s->st.tombstones -= pl_tomb(p);
 				keylock_fix_prev(s, e->hash.lo, p, NO_PAYLOAD, 0);
+			}
 			continue;
 		}
 		gc_make_reloc(s, e, &r, raw);
@@ -344,7 +346,7 @@ static void gc_chunk_read(struct store *s)
  * writes comes from the index instead: a relocation applies only if the
  * index still holds the moved location (index_replace), and then updates
  * the previous location of writes of the key already resolved
- * (reloc_fix_waiters), so they replace the new copy. */
+ * (keylock_fix_prev), so they replace the new copy. */
 void gc_reloc_step(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->priv.reloc == s->gc);

@@ -339,7 +339,7 @@ struct merge_part {
 	struct run *runs; /* the part's slice of every zone's run */
 	uint32_t nruns;
 	uint64_t *live;   /* live bytes by zone */
-	uint64_t records, max_seq;
+	uint64_t records, tombstones, max_seq;
 	int err;
 };
 
@@ -349,6 +349,7 @@ static int install_winner(struct merge_part *mp, const struct zidx_entry *e, uin
 	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
 	mp->live[zone] += e->size;
 	mp->records++;
+	mp->tombstones += e->type == REC_TOMBSTONE;
 	if (e->seq > mp->max_seq)
 		mp->max_seq = e->seq;
 	return index_load(mp->s->index, e->hash.lo, p); /* the index is not shared yet */
@@ -453,6 +454,7 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 		for (uint32_t z = 0; mp[p].live && z < nruns; z++)
 			s->zrt[z].live_bytes += mp[p].live[z];
 		s->st.recovered_records += mp[p].records;
+		s->st.tombstones += mp[p].tombstones;
 		if (mp[p].max_seq + 1 > s->next_seq)
 			s->next_seq = mp[p].max_seq + 1;
 		free(mp[p].runs);

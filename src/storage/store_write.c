@@ -376,6 +376,9 @@ static void apply_reloc(struct store *s, struct store_op *op)
 		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+		/* An expired value moved as a tombstone becomes one. */
+		s->st.tombstones += pl_tomb(op->priv.new_payload);
+		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
 		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
 				 op->priv.rec_size);
 	}
@@ -404,7 +407,9 @@ static void apply_op(struct store *s, struct store_op *op)
 	if (prev != NO_PAYLOAD) {
 		struct zone_rt *old = &s->zrt[pl_zone(prev)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
+		s->st.tombstones -= pl_tomb(prev);
 	}
+	s->st.tombstones += pl_tomb(op->priv.new_payload);
 	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)

@@ -127,7 +127,26 @@ uint64_t h_index_payloads(struct store *s, uint64_t **out)
 {
 	struct collect c = {0};
 	index_walk(s->index, 0, UINT64_MAX, collect_payload, &c);
-	qsort(c.v, c.n, sizeof(*c.v), cmp_u64);
-	*out = c.v;
+	if (c.n)
+		qsort(c.v, c.n, sizeof(*c.v), cmp_u64);
+	*out = c.v; /* NULL for an empty index */
 	return c.n;
+}
+
+uint64_t h_check_tombstones(struct store *s, const char *what)
+{
+	uint64_t *p;
+	uint64_t n = h_index_payloads(s, &p), tombs = 0;
+	for (uint64_t i = 0; i < n; i++)
+		tombs += pl_tomb(p[i]);
+	free(p);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	if (st.keys != n || st.tombstones != tombs)
+		fprintf(stderr, "%s: stats say %llu keys, %llu tombstones; the index holds %llu, %llu\n", what,
+			(unsigned long long)st.keys, (unsigned long long)st.tombstones, (unsigned long long)n,
+			(unsigned long long)tombs);
+	CHECK_EQ(st.keys, n);
+	CHECK_EQ(st.tombstones, tombs);
+	return tombs;
 }

@@ -31,5 +31,8 @@ void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version);
 struct store_check_report h_check(struct dev *dev, const char *what);
 /* Every index payload of the store, sorted (white-box comparison). */
 uint64_t h_index_payloads(struct store *s, uint64_t **out);
+/* CHECKs that stats keys and tombstones equal the index's entries and its
+ * tombstone entries (white-box); returns the tombstones. */
+uint64_t h_check_tombstones(struct store *s, const char *what);
 
 #endif

@@ -6,7 +6,9 @@
  * - every fault that damaged data is reported: a GET fails with
  *   -DV_ECORRUPT or -EIO, or store stats / store_check count it;
  * - a failed write is never acknowledged, and after a power cut every
- *   acknowledged write is back after recovery. */
+ *   acknowledged write is back after recovery;
+ * - the key and tombstone counts in stats match the index, also when GC
+ *   drops records that fail their checksum (run_gc_lost). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "base/error.h"
 #include "harness.h"
 #include "io/dev_mem.h"
+#include "storage/store_int.h"
 #include "testing.h"
 
 #define MiB (1024u * 1024u)
@@ -105,6 +108,11 @@ static void run_silent(uint64_t seed, bool flips, bool lost)
 		uint32_t key = (uint32_t)(test_rand(&rng) % KEYS);
 		char k[32];
 		key_name(k, key);
+		if (test_rand(&rng) % 2 && i % 7 == 0) {
+			int rc = h_del(s, k);
+			CHECK(rc == 0 || rc == -DV_ENOTFOUND || rc == -DV_EFATAL || rc == -EIO);
+			continue;
+		}
 		if (test_rand(&rng) % 2) {
 			make_value(key, i);
 			int rc = h_put(s, k, vbuf, vlen(key, i));
@@ -131,9 +139,11 @@ static void run_silent(uint64_t seed, bool flips, bool lost)
 	CHECK_EQ(wrong, 0);
 	uint64_t injected = fs.write_flip + fs.read_flip + fs.write_lost;
 	CHECK(injected > 0);
+	h_check_tombstones(s, "silent faults");
 	/* Reopen on the same medium (faults off) and read everything once. */
 	dev_mem_set_plan(dev, &(struct dev_fault_plan){0});
 	s = reopen_clean(s, &dev);
+	h_check_tombstones(s, "silent faults, reopened");
 	uint64_t after_reported = 0;
 	for (uint32_t key = 0; key < KEYS; key++) {
 		char k[32];
@@ -246,6 +256,7 @@ static void run_read_eio(uint64_t seed)
 	struct dev_fault_stats fs = dev_mem_stats(dev);
 	CHECK(fs.read_eio > 0 && refused > 0);
 	CHECK(st.gc_zones_reset > 0);
+	h_check_tombstones(s, "read EIO");
 	dev_mem_set_plan(dev, &(struct dev_fault_plan){0});
 	for (int round = 0; round < 2; round++) {
 		check_acked(s, acked, N);
@@ -258,6 +269,80 @@ static void run_read_eio(uint64_t seed)
 	store_close(s);
 	dev_close(dev);
 	free(acked);
+}
+
+/* Records damaged on the medium (a bit of the key flipped: the checksum
+ * fails on every read) in zones GC collects: GC drops them from the index
+ * (lost on this node, counted in corrupt_records), tombstones among them
+ * leave the tombstone count, and the damaged keys read as absent. */
+static void run_gc_lost(void)
+{
+	struct dev *dev;
+	struct store *s;
+	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
+	enum { N = 240, CHURN_KEYS = 1500 };
+	for (uint32_t n = 0; n < N; n++) {
+		char k[32];
+		key_name(k, n);
+		make_value(n, 1);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(n, 1)), 0);
+	}
+	for (uint32_t n = 0; n < N; n += 2) {
+		char k[32];
+		key_name(k, n);
+		CHECK_EQ(h_del(s, k), 0);
+	}
+	/* Damage every third key's record (values and tombstones). */
+	uint64_t damaged = 0, damaged_tombs = 0;
+	for (uint32_t n = 0; n < N; n += 3) {
+		char k[32];
+		key_name(k, n);
+		uint64_t c[16];
+		CHECK_EQ(index_lookup(s->index, store_key_hash(k, (uint32_t)strlen(k)), c, 16), 1);
+		uint64_t off = s->sb.data_start + (uint64_t)pl_zone(c[0]) * s->sb.zone_bytes + pl_off(c[0]);
+		dev_mem_flip_bit(dev, off + REC_HDR_BYTES, 0); /* first key byte */
+		damaged++;
+		damaged_tombs += pl_tomb(c[0]);
+	}
+	CHECK(damaged_tombs > 0 && damaged_tombs < damaged);
+	/* Move the intact live values away, so the first zones hold mostly
+	 * the damaged records and GC finds them worth collecting; then
+	 * overwrite other keys at random until it has. */
+	for (uint32_t n = 1; n < N; n += 2) {
+		if (n % 3 == 0)
+			continue;
+		char k[32];
+		key_name(k, n);
+		make_value(n, 2);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(n, 2)), 0);
+	}
+	struct store_stats st;
+	store_get_stats(s, &st);
+	uint64_t tombs0 = st.tombstones, rng = 5, i = 0;
+	CHECK_EQ(tombs0, N / 2);
+	for (; i < 200000 && st.corrupt_records < damaged; i++) {
+		uint32_t key = N + (uint32_t)(test_rand(&rng) % CHURN_KEYS);
+		char k[32];
+		key_name(k, key);
+		make_value(key, i + 3);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(key, i + 3)), 0);
+		store_get_stats(s, &st);
+	}
+	fprintf(stderr, "gc lost: %llu of %llu damaged records dropped by GC after %llu writes (%llu tombstones)\n",
+		(unsigned long long)st.corrupt_records, (unsigned long long)damaged, (unsigned long long)i,
+		(unsigned long long)damaged_tombs);
+	CHECK_EQ(st.corrupt_records, damaged);
+	CHECK_EQ(st.tombstones, tombs0 - damaged_tombs);
+	h_check_tombstones(s, "gc lost");
+	for (uint32_t n = 0; n < N; n += 3) {
+		char k[32];
+		key_name(k, n);
+		CHECK_EQ(h_get(s, k, got), -DV_ENOTFOUND);
+	}
+	s = reopen_clean(s, &dev);
+	h_check_tombstones(s, "gc lost, reopened");
+	store_close(s);
+	dev_close(dev);
 }
 
 /* Two writes of one key in flight; the first one's lookup read fails. The
@@ -389,6 +474,7 @@ int main(void)
 	for (uint64_t i = 0; i < 8; i++)
 		run_read_eio(base + i);
 	run_resolve_failure();
+	run_gc_lost();
 	for (uint64_t i = 0; i < 40; i++)
 		run_power_cut(base + i);
 	free(got);

@@ -1,7 +1,8 @@
 /* test_store.c - the engine's operations on a memory device: put, get,
- * delete, overwrite, expiry, conditional puts, large values, bad input,
- * reopen, recovery from zone indexes equal to a full scan, range scan and
- * garbage collection running while writers and readers go on. */
+ * delete, overwrite, expiry, conditional puts, the tombstone count against
+ * a model, large values, bad input, reopen, recovery from zone indexes
+ * equal to a full scan, range scan and garbage collection running while
+ * writers and readers go on. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,8 @@ static struct h_value *got;
 static uint8_t *buf;
 
 static void key_name(char *k, uint64_t n) { sprintf(k, "key-%llu", (unsigned long long)n); }
+
+static uint64_t key_payload(struct store *s, const char *k);
 
 static struct store *reopen(struct store *s, struct dev **dev, bool by_scan)
 {
@@ -433,6 +436,12 @@ static void test_gc_expired(void)
 	}
 	CHECK(st.gc_expired >= KEYS / 2);
 	fprintf(stderr, "gc moved %llu expired values as tombstones\n", (unsigned long long)st.gc_expired);
+	/* No deletes here: every tombstone is an expired value GC turned into
+	 * one; the others still count as keys. */
+	uint64_t expired = st.gc_expired;
+	CHECK_EQ(st.tombstones, expired);
+	CHECK_EQ(st.keys, KEYS + 50);
+	h_check_tombstones(s, "gc expired");
 	for (int round = 0; round < 2; round++) {
 		for (uint64_t n = 0; n < KEYS; n++) {
 			char k[32];
@@ -440,7 +449,18 @@ static void test_gc_expired(void)
 			CHECK_EQ(h_get(s, k, got), -DV_ENOTFOUND);
 		}
 		s = reopen(s, &dev, round == 0);
+		store_get_stats(s, &st);
+		CHECK_EQ(st.tombstones, expired);
+		h_check_tombstones(s, "gc expired, reopened");
 	}
+	/* Putting an expired key again turns its tombstone back into a value. */
+	char k0[32];
+	key_name(k0, 0);
+	bool was_tomb = pl_tomb(key_payload(s, k0));
+	CHECK_EQ(h_put(s, k0, "x", 1), 0);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.tombstones, expired - was_tomb);
+	h_check_tombstones(s, "gc expired, re-put");
 	store_close(s);
 	dev_close(dev);
 }
@@ -468,6 +488,117 @@ static void test_full(void)
 	dev_close(dev);
 }
 
+
+/* The one index entry of key k (white-box). */
+static uint64_t key_payload(struct store *s, const char *k)
+{
+	uint64_t c[16];
+	unsigned n = index_lookup(s->index, store_key_hash(k, (uint32_t)strlen(k)), c, 16);
+	CHECK_EQ(n, 1);
+	return c[0];
+}
+
+/* ---- the tombstone count ---- */
+
+enum { T_ABSENT = 0, T_LIVE, T_TOMB };
+
+static void tomb_check(struct store *s, const uint8_t *state, uint32_t keys, const char *what)
+{
+	uint64_t live = 0, tombs = 0;
+	for (uint32_t n = 0; n < keys; n++) {
+		live += state[n] == T_LIVE;
+		tombs += state[n] == T_TOMB;
+	}
+	struct store_stats st;
+	store_get_stats(s, &st);
+	if (st.keys != live + tombs || st.tombstones != tombs)
+		fprintf(stderr, "%s: stats %llu keys %llu tombstones, model %llu live %llu tombstones\n", what,
+			(unsigned long long)st.keys, (unsigned long long)st.tombstones, (unsigned long long)live,
+			(unsigned long long)tombs);
+	CHECK_EQ(st.tombstones, tombs);
+	CHECK_EQ(st.keys - st.tombstones, live);
+	h_check_tombstones(s, what);
+}
+
+static void tomb_put(struct store *s, uint8_t *state, uint32_t n, uint64_t version)
+{
+	char k[32];
+	key_name(k, n);
+	uint32_t len = 300 + n % 300;
+	h_fill_value(buf, len, n, version);
+	CHECK_EQ(h_put(s, k, buf, len), 0);
+	state[n] = T_LIVE;
+}
+
+static void tomb_del(struct store *s, uint8_t *state, uint32_t n)
+{
+	char k[32];
+	key_name(k, n);
+	CHECK_EQ(h_del(s, k), state[n] == T_LIVE ? 0 : -DV_ENOTFOUND);
+	if (state[n] == T_LIVE)
+		state[n] = T_TOMB;
+}
+
+/* stats.tombstones against a model through puts, deletes of present and
+ * absent keys, re-puts of deleted keys, GC (running during the mix, and
+ * once more at the end) and reopen from zone indexes and from a scan. */
+static void test_tombstone_count(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 16 * MiB, 256 * 1024);
+	enum { KEYS = 3000 };
+	uint8_t *state = calloc(KEYS, 1);
+	CHECK(state);
+	tomb_check(s, state, KEYS, "empty");
+	for (uint32_t n = 0; n < KEYS; n++)
+		tomb_put(s, state, n, 1);
+	tomb_check(s, state, KEYS, "puts");
+	for (uint32_t n = 0; n < KEYS; n += 3)
+		tomb_del(s, state, n);
+	tomb_check(s, state, KEYS, "deletes");
+	for (uint32_t n = 0; n < KEYS; n += 3)
+		tomb_del(s, state, n); /* deleted: refused, nothing written */
+	CHECK_EQ(h_del(s, "never-there"), -DV_ENOTFOUND);
+	tomb_check(s, state, KEYS, "deletes of deleted and absent keys");
+	for (uint32_t n = 0; n < KEYS; n += 6)
+		tomb_put(s, state, n, 2);
+	tomb_check(s, state, KEYS, "re-puts");
+	/* A mix with GC under way. */
+	uint64_t rng = test_seed(31);
+	for (uint64_t i = 0; i < 40000; i++) {
+		uint32_t n = (uint32_t)(test_rand(&rng) % KEYS);
+		if (test_rand(&rng) % 3 == 0)
+			tomb_del(s, state, n);
+		else
+			tomb_put(s, state, n, i + 3);
+		if (i % 5000 == 0)
+			tomb_check(s, state, KEYS, "mix");
+	}
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK(st.gc_zones_reset > 10);
+	tomb_check(s, state, KEYS, "after the mix");
+	s = reopen(s, &dev, false);
+	tomb_check(s, state, KEYS, "reopen");
+	s = reopen(s, &dev, true);
+	tomb_check(s, state, KEYS, "reopen by scan");
+	/* Collections after recovery move tombstones too. */
+	for (int i = 0; i < 5; i++) {
+		if (store_gc_start(s) <= 0)
+			break;
+		CHECK_EQ(store_drain(s), 0);
+	}
+	store_get_stats(s, &st);
+	CHECK(st.gc_zones_reset > 0);
+	tomb_check(s, state, KEYS, "gc after reopen");
+	fprintf(stderr, "tombstones: %llu of %llu keys; %llu zones collected after reopen\n",
+		(unsigned long long)st.tombstones, (unsigned long long)st.keys,
+		(unsigned long long)st.gc_zones_reset);
+	store_close(s);
+	dev_close(dev);
+	free(state);
+}
 int main(void)
 {
 	got = malloc(sizeof(*got));
@@ -480,6 +611,7 @@ int main(void)
 	test_gc_pressure();
 	test_gc_expired();
 	test_full();
+	test_tombstone_count();
 	free(got);
 	free(buf);
 	return 0;
