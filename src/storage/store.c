@@ -136,8 +136,10 @@ void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint
 			continue;
 		h->priv.prev_payload = new_payload;
 		h->priv.prev_size = new_size;
-		if (new_payload == NO_PAYLOAD)
+		if (new_payload == NO_PAYLOAD) { /* lost: the key has no record now */
 			h->priv.prev_live = false;
+			h->priv.prev_seq = 0;
+		} /* a relocated copy keeps its seq */
 	}
 }
 
@@ -190,10 +192,12 @@ void keylock_release(struct store *s, struct store_op *op)
 	bool known = same_key(op, next) && !s->failed && op->priv.resolved;
 	if (known && wrote) {
 		next->priv.prev_payload = op->priv.new_payload;
+		next->priv.prev_seq = op->priv.new_seq;
 		next->priv.prev_size = op->priv.rec_size;
 		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
 	} else if (known) {
 		next->priv.prev_payload = op->priv.prev_payload;
+		next->priv.prev_seq = op->priv.prev_seq;
 		next->priv.prev_size = op->priv.prev_size;
 		next->priv.prev_live = op->priv.prev_live;
 	}
@@ -275,6 +279,7 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	}
 	release_buf(s, op);
 	op->priv.prev_payload = p;
+	op->priv.prev_seq = r->seq;
 	op->priv.prev_size = r->total_bytes;
 	op->priv.prev_live = live;
 	op_resolved(s, op);
@@ -363,6 +368,7 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		return;
 	}
 	op->priv.prev_payload = NO_PAYLOAD;
+	op->priv.prev_seq = 0;
 	op->priv.prev_size = 0;
 	op->priv.prev_live = false;
 	op_resolved(s, op);
@@ -375,7 +381,16 @@ static void op_resolved(struct store *s, struct store_op *op)
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
-	if (op->kind == STORE_PUT && op->cond == STORE_IF_ABSENT && live)
+	if (op->cond == STORE_IF_SEQ) {
+		/* Compare-and-set: the live record must carry cond_seq; a PUT
+		 * with cond_seq 0 wants no live record (seqs start at 1, so a
+		 * DEL with 0 never applies). */
+		bool match = op->cond_seq == 0 && op->kind == STORE_PUT
+				     ? !live
+				     : live && op->priv.prev_seq == op->cond_seq;
+		if (!match)
+			refuse = -ESTALE;
+	} else if (op->kind == STORE_PUT && op->cond == STORE_IF_ABSENT && live)
 		refuse = -EEXIST;
 	else if (op->kind == STORE_PUT && op->cond == STORE_IF_PRESENT && !live)
 		refuse = -DV_ENOTFOUND;
@@ -440,6 +455,8 @@ int store_submit(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->done != NULL);
 	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL)
+		return -EINVAL;
+	if ((unsigned)op->cond > STORE_IF_SEQ)
 		return -EINVAL;
 	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
 		return op->key_len ? -DV_ETOOBIG : -EINVAL;

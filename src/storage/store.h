@@ -5,8 +5,10 @@
  *   once; store_poll() drives the device and calls op->done() on the thread
  *   that polls. Both are called by the one thread that owns the store. An
  *   op and the buffers it points to belong to the store until done() runs.
- * - A PUT or DEL completes with result 0 only once its record is durable.
- *   Completions of writes are delivered in submission order per key.
+ * - A PUT or DEL completes with result 0 only once its record is durable;
+ *   op->out.seq is then the seq of the record it wrote (the key's new
+ *   current seq, for a later STORE_IF_SEQ). Completions of writes are
+ *   delivered in submission order per key.
  * - A GET completes with result 0 and op->out filled (pointers valid only
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
@@ -40,10 +42,20 @@ struct store_config {
 
 enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
 
-/* Conditional PUT, decided atomically with the write: a failed condition
- * completes with -EEXIST (IF_ABSENT) or -DV_ENOTFOUND (IF_PRESENT). A DEL
- * of a key that is absent completes with -DV_ENOTFOUND. */
-enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT };
+/* Conditional writes, decided atomically with the write (under the key's
+ * lock, against the key's current record including writes still in flight
+ * before it): a failed condition completes with -EEXIST (IF_ABSENT),
+ * -DV_ENOTFOUND (IF_PRESENT) or -ESTALE (IF_SEQ). IF_ABSENT and IF_PRESENT
+ * apply to PUT only. A DEL of a key that is absent completes with
+ * -DV_ENOTFOUND.
+ * STORE_IF_SEQ (compare-and-set, PUT and DEL): applies only if the key's
+ * current record is live (a PUT that has not expired) with seq == cond_seq;
+ * for a PUT, cond_seq 0 means "only if the key has no live record" (absent,
+ * deleted or expired). A DEL with IF_SEQ applies only to a live record with
+ * that seq (cond_seq 0 always fails). The seq to pass is out.seq of a GET
+ * or of a PUT/DEL that completed with 0; GC relocation and recovery keep
+ * it. */
+enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT, STORE_IF_SEQ };
 
 struct store_record_out {
 	const uint8_t *value;
@@ -63,8 +75,10 @@ struct store_op_priv {
 	struct store_op *chain_next; /* next mutation of the same key hash */
 	uint64_t hash_lo, hash_hi;
 	uint64_t prev_payload;       /* entry this write replaces, or NO_PAYLOAD */
+	uint64_t prev_seq;           /* seq of that record, 0 when there is none */
 	uint32_t prev_size;
 	uint64_t new_payload;
+	uint64_t new_seq;            /* seq of the record this write placed */
 	uint32_t rec_size;
 	uint32_t batch_id;
 	struct store_op *lock_next;  /* key-lock bucket link */
@@ -91,11 +105,12 @@ struct store_op {
 	const void *meta;   /* PUT: version metadata (causal context) */
 	uint32_t meta_len;
 	uint64_t expire_ms; /* PUT: absolute unix ms, 0 = never */
-	enum store_cond cond; /* PUT: only if absent (NX) / only if present (XX) */
+	enum store_cond cond; /* PUT: only if absent (NX) / present (XX); PUT/DEL: IF_SEQ */
+	uint64_t cond_seq;    /* STORE_IF_SEQ: the seq the key's live record must have */
 	store_done_fn done;
 	void *ctx;
 	int result;                  /* 0 or negative error */
-	struct store_record_out out; /* GET result, valid during done() */
+	struct store_record_out out; /* GET result, valid during done(); PUT/DEL: out.seq */
 	struct store_op_priv priv;
 };
 

@@ -243,6 +243,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 	DV_ASSERT(err == 0); /* paired check: what we write must read back */
 	bool tomb = r.type == REC_TOMBSTONE;
 	op->priv.new_payload = pl_make(tomb, b->zone, q, size);
+	op->priv.new_seq = r.seq; /* handed to the next write of the key (keylock_release) */
 	struct zidx_entry e = {.hash = {op->priv.hash_lo, op->priv.hash_hi & ZIDX_HASH_HI_MASK}, .seq = r.seq,
 			       .off_units = (uint32_t)(q / DV_RECORD_ALIGN_BYTES), .size = size,
 			       .type = (uint8_t)r.type};
@@ -417,6 +418,8 @@ static void apply_op(struct store *s, struct store_op *op)
 	else
 		s->st.dels++;
 	int result = op->kind == STORE_DEL && !op->priv.prev_live ? -DV_ENOTFOUND : 0;
+	if (result == 0)
+		op->out.seq = op->priv.new_seq;
 	keylock_release(s, op);
 	store_complete(s, op, result);
 }

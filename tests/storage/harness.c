@@ -12,6 +12,7 @@
 struct h_wait {
 	struct store_op op;
 	struct h_value *out;
+	uint64_t seq; /* out.seq at completion */
 	int done;
 };
 
@@ -19,6 +20,7 @@ static void h_done(struct store_op *op)
 {
 	struct h_wait *w = (struct h_wait *)op;
 	w->done = 1;
+	w->seq = op->out.seq;
 	if (op->kind == STORE_GET && op->result == 0 && w->out) {
 		CHECK(op->out.val_len <= sizeof(w->out->bytes));
 		memcpy(w->out->bytes, op->out.value, op->out.val_len);
@@ -54,6 +56,17 @@ int h_put_ex(struct store *s, const char *key, const void *val, uint32_t len, ui
 int h_put(struct store *s, const char *key, const void *val, uint32_t len)
 {
 	return h_put_ex(s, key, val, len, 0, STORE_ALWAYS);
+}
+
+int h_write_cond(struct store *s, enum store_op_kind kind, const char *key, const void *val, uint32_t len,
+		 enum store_cond cond, uint64_t cond_seq, uint64_t *seq)
+{
+	struct h_wait w = {.op = {.kind = kind, .key = key, .key_len = (uint32_t)strlen(key), .value = val,
+				  .val_len = len, .cond = cond, .cond_seq = cond_seq}};
+	int rc = h_run(s, &w);
+	if (seq)
+		*seq = w.seq;
+	return rc;
 }
 
 int h_del(struct store *s, const char *key)

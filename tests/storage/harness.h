@@ -20,6 +20,10 @@ int h_put(struct store *s, const char *key, const void *val, uint32_t len);
 int h_put_ex(struct store *s, const char *key, const void *val, uint32_t len, uint64_t expire_ms,
 	     enum store_cond cond);
 int h_del(struct store *s, const char *key);
+/* PUT (val, len) or DEL with a condition; *seq (if not NULL) gets out.seq,
+ * the seq of the record written when the result is 0. */
+int h_write_cond(struct store *s, enum store_op_kind kind, const char *key, const void *val, uint32_t len,
+		 enum store_cond cond, uint64_t cond_seq, uint64_t *seq);
 int h_get(struct store *s, const char *key, struct h_value *out);
 
 /* A formatted store on a fresh memory device of size bytes. */

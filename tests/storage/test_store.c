@@ -1,8 +1,10 @@
 /* test_store.c - the engine's operations on a memory device: put, get,
- * delete, overwrite, expiry, conditional puts, the tombstone count against
- * a model, large values, bad input, reopen, recovery from zone indexes
- * equal to a full scan, range scan and garbage collection running while
- * writers and readers go on. */
+ * delete, overwrite, expiry, conditional puts, compare-and-set by seq
+ * (STORE_IF_SEQ: direct, inherited by a write queued behind another, after
+ * recovery, after GC moved the record, pairs of racing writes under GC),
+ * the tombstone count against a model, large values, bad input, reopen,
+ * recovery from zone indexes equal to a full scan, range scan and garbage
+ * collection running while writers and readers go on. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,6 +490,82 @@ static void test_full(void)
 	dev_close(dev);
 }
 
+/* ---- compare-and-set by seq (STORE_IF_SEQ) ---- */
+
+static uint64_t put_seq(struct store *s, const char *k, const char *v)
+{
+	uint64_t seq = 0;
+	CHECK_EQ(h_write_cond(s, STORE_PUT, k, v, (uint32_t)strlen(v), STORE_ALWAYS, 0, &seq), 0);
+	CHECK(seq > 0);
+	return seq;
+}
+
+static int put_if(struct store *s, const char *k, const char *v, uint64_t cond_seq, uint64_t *seq)
+{
+	return h_write_cond(s, STORE_PUT, k, v, (uint32_t)strlen(v), STORE_IF_SEQ, cond_seq, seq);
+}
+
+static int del_if(struct store *s, const char *k, uint64_t cond_seq, uint64_t *seq)
+{
+	return h_write_cond(s, STORE_DEL, k, NULL, 0, STORE_IF_SEQ, cond_seq, seq);
+}
+
+static void expect_value(struct store *s, const char *k, const char *v, uint64_t seq)
+{
+	CHECK_EQ(h_get(s, k, got), 0);
+	CHECK_EQ(got->len, strlen(v));
+	CHECK(memcmp(got->bytes, v, got->len) == 0);
+	CHECK_EQ(got->seq, seq);
+}
+
+/* Ops submitted together, completed by store_drain(). */
+struct cas_op {
+	struct store_op op;
+	int done;
+};
+
+static void cas_done(struct store_op *op) { ((struct cas_op *)op)->done++; }
+
+static void cas_submit(struct store *s, struct cas_op *c, enum store_op_kind kind, const char *key,
+		       const char *val, enum store_cond cond, uint64_t cond_seq)
+{
+	memset(c, 0, sizeof(*c));
+	c->op = (struct store_op){.kind = kind, .key = key, .key_len = (uint32_t)strlen(key), .value = val,
+				  .val_len = val ? (uint32_t)strlen(val) : 0, .cond = cond, .cond_seq = cond_seq,
+				  .done = cas_done};
+	CHECK_EQ(store_submit(s, &c->op), 0);
+}
+
+/* PUT with an expiry and a condition, and wait: the result; *seq = out.seq. */
+static int put_cond_ex(struct store *s, const char *k, const void *v, uint32_t len, uint64_t expire_ms,
+		       enum store_cond cond, uint64_t cond_seq, uint64_t *seq)
+{
+	struct cas_op c;
+	memset(&c, 0, sizeof(c));
+	c.op = (struct store_op){.kind = STORE_PUT, .key = k, .key_len = (uint32_t)strlen(k), .value = v,
+				 .val_len = len, .expire_ms = expire_ms, .cond = cond, .cond_seq = cond_seq,
+				 .done = cas_done};
+	CHECK_EQ(store_submit(s, &c.op), 0);
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(c.done, 1);
+	*seq = c.op.out.seq;
+	return c.op.result;
+}
+
+static uint64_t put_ex_seq(struct store *s, const char *k, const void *v, uint32_t len, uint64_t expire_ms)
+{
+	uint64_t seq = 0;
+	CHECK_EQ(put_cond_ex(s, k, v, len, expire_ms, STORE_ALWAYS, 0, &seq), 0);
+	CHECK(seq > 0);
+	return seq;
+}
+
+static uint64_t resolve_reads(struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st.resolve_reads;
+}
 
 /* The one index entry of key k (white-box). */
 static uint64_t key_payload(struct store *s, const char *k)
@@ -496,6 +574,298 @@ static uint64_t key_payload(struct store *s, const char *k)
 	unsigned n = index_lookup(s->index, store_key_hash(k, (uint32_t)strlen(k)), c, 16);
 	CHECK_EQ(n, 1);
 	return c[0];
+}
+
+static void test_if_seq(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 64 * MiB, 4 * MiB);
+	/* out.seq of plain writes is the seq GET reports */
+	uint64_t s1 = put_seq(s, "k", "v1"), s2 = 0, x = 0;
+	expect_value(s, "k", "v1", s1);
+	/* match: applies, and the new seq chains */
+	CHECK_EQ(put_if(s, "k", "v2", s1, &s2), 0);
+	CHECK(s2 > s1);
+	expect_value(s, "k", "v2", s2);
+	/* mismatch: old, unknown, and 0 on a live key */
+	CHECK_EQ(put_if(s, "k", "v3", s1, &x), -ESTALE);
+	CHECK_EQ(put_if(s, "k", "v3", s2 + 1000, &x), -ESTALE);
+	CHECK_EQ(put_if(s, "k", "v3", 0, &x), -ESTALE);
+	expect_value(s, "k", "v2", s2);
+	/* cond_seq 0: an absent key */
+	uint64_t sa = 0;
+	CHECK_EQ(put_if(s, "absent", "a", 0, &sa), 0);
+	expect_value(s, "absent", "a", sa);
+	CHECK_EQ(put_if(s, "absent", "b", 0, &x), -ESTALE);
+	/* DEL with IF_SEQ: only a live record with that seq */
+	uint64_t sd = put_seq(s, "d", "dv"), sdel = 0;
+	CHECK_EQ(del_if(s, "d", sd + 5, &x), -ESTALE);
+	CHECK_EQ(del_if(s, "d", 0, &x), -ESTALE);
+	CHECK_EQ(h_get(s, "d", got), 0);
+	CHECK_EQ(del_if(s, "d", sd, &sdel), 0);
+	CHECK(sdel > sd);
+	CHECK_EQ(h_get(s, "d", got), -DV_ENOTFOUND);
+	CHECK_EQ(del_if(s, "d", sd, &x), -ESTALE);   /* deleted */
+	CHECK_EQ(del_if(s, "d", sdel, &x), -ESTALE); /* a tombstone is not live */
+	CHECK_EQ(put_if(s, "d", "dv2", sd, &x), -ESTALE);
+	CHECK_EQ(put_if(s, "d", "dv2", sdel, &x), -ESTALE);
+	/* cond_seq 0: a deleted key */
+	uint64_t sd2 = 0;
+	CHECK_EQ(put_if(s, "d", "dv2", 0, &sd2), 0);
+	expect_value(s, "d", "dv2", sd2);
+	CHECK_EQ(del_if(s, "never", 0, &x), -ESTALE);
+	CHECK_EQ(del_if(s, "never", 5, &x), -ESTALE);
+	/* cond_seq 0: an expired key; its seq no longer matches */
+	uint64_t now = store_now_ms();
+	uint64_t sexp = put_ex_seq(s, "e", "ev", 2, now - 1);
+	CHECK_EQ(h_get(s, "e", got), -DV_ENOTFOUND);
+	CHECK_EQ(put_if(s, "e", "x", sexp, &x), -ESTALE);
+	CHECK_EQ(del_if(s, "e", sexp, &x), -ESTALE);
+	uint64_t se = 0;
+	CHECK_EQ(put_if(s, "e", "ev2", 0, &se), 0);
+	expect_value(s, "e", "ev2", se);
+	/* EXPIRE as the server does it: GET, PUT the value with a new expiry
+	 * IF_SEQ the seq read */
+	uint64_t later = now + 3600000, sx = 0;
+	CHECK_EQ(h_get(s, "e", got), 0);
+	CHECK_EQ(put_cond_ex(s, "e", got->bytes, got->len, later, STORE_IF_SEQ, got->seq, &sx), 0);
+	CHECK_EQ(put_cond_ex(s, "e", got->bytes, got->len, later, STORE_IF_SEQ, got->seq, &x), -ESTALE);
+	expect_value(s, "e", "ev2", sx);
+	CHECK_EQ(got->expire_ms, later);
+	/* plain DEL reports its tombstone's seq */
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "absent", NULL, 0, STORE_ALWAYS, 0, &x), 0);
+	CHECK(x > sx);
+	/* a cond out of range is refused */
+	struct store_op bad = {.kind = STORE_PUT, .key = "k", .key_len = 1, .cond = (enum store_cond)9,
+			       .done = (store_done_fn)abort};
+	CHECK_EQ(store_submit(s, &bad), -EINVAL);
+
+	/* Inherited: writes queued behind a write of the same key take its
+	 * result, not a lookup: two IF_SEQ with the same seq, only the first
+	 * applies. */
+	struct cas_op c[4];
+	uint64_t reads0 = resolve_reads(s);
+	cas_submit(s, &c[0], STORE_PUT, "k", "a", STORE_IF_SEQ, s2);
+	cas_submit(s, &c[1], STORE_PUT, "k", "b", STORE_IF_SEQ, s2);
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(c[0].done + c[1].done, 2);
+	CHECK_EQ(c[0].op.result, 0);
+	CHECK_EQ(c[1].op.result, -ESTALE);
+	CHECK_EQ(resolve_reads(s) - reads0, 1); /* the second one inherited */
+	uint64_t sA = c[0].op.out.seq;
+	CHECK(sA > s2);
+	expect_value(s, "k", "a", sA);
+	/* a refused write hands on the seq it found */
+	cas_submit(s, &c[0], STORE_PUT, "k", "no", STORE_IF_SEQ, sA + 7);
+	cas_submit(s, &c[1], STORE_PUT, "k", "b", STORE_IF_SEQ, sA);
+	cas_submit(s, &c[2], STORE_PUT, "k", "c", STORE_IF_SEQ, 0);
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(c[0].op.result, -ESTALE);
+	CHECK_EQ(c[1].op.result, 0);
+	CHECK_EQ(c[2].op.result, -ESTALE); /* live after the second */
+	uint64_t sB = c[1].op.out.seq;
+	expect_value(s, "k", "b", sB);
+	/* a DEL written in the same batch: behind it the key is not live */
+	cas_submit(s, &c[0], STORE_DEL, "k", NULL, STORE_IF_SEQ, sB);
+	cas_submit(s, &c[1], STORE_PUT, "k", "x", STORE_IF_SEQ, sB);
+	cas_submit(s, &c[2], STORE_PUT, "k", "d", STORE_IF_SEQ, 0);
+	cas_submit(s, &c[3], STORE_PUT, "k", "y", STORE_IF_SEQ, 0);
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(c[0].op.result, 0);
+	CHECK_EQ(c[1].op.result, -ESTALE);
+	CHECK_EQ(c[2].op.result, 0);
+	CHECK_EQ(c[3].op.result, -ESTALE);
+	CHECK(c[2].op.out.seq > c[0].op.out.seq);
+	uint64_t sD = c[2].op.out.seq;
+	expect_value(s, "k", "d", sD);
+
+	/* After recovery (zone indexes, then a full scan) the seq GET returns
+	 * still works. */
+	s = reopen(s, &dev, false);
+	expect_value(s, "k", "d", sD);
+	CHECK_EQ(put_if(s, "k", "r1", sD + 1, &x), -ESTALE);
+	uint64_t sR = 0;
+	CHECK_EQ(put_if(s, "k", "r1", sD, &sR), 0);
+	CHECK(sR > sD); /* next_seq recovered past every seq on disk */
+	s = reopen(s, &dev, true);
+	expect_value(s, "k", "r1", sR);
+	CHECK_EQ(put_if(s, "k", "r2", sR, &x), 0);
+	CHECK_EQ(put_if(s, "d", "x", sd2, &x), 0);
+	store_close(s);
+	dev_close(dev);
+}
+
+/* GC moves a value and a tombstone: same seq, IF_SEQ still decides by it. */
+static void test_if_seq_gc(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 16 * MiB, 256 * 1024);
+	uint64_t sv = put_seq(s, "cas", "value");
+	uint64_t st0 = put_seq(s, "cas-del", "gone"), sdel = 0;
+	CHECK_EQ(del_if(s, "cas-del", st0, &sdel), 0);
+	uint64_t pv = key_payload(s, "cas"), pd = key_payload(s, "cas-del");
+	static uint8_t v[800];
+	struct store_stats st;
+	uint64_t churn = 0, rng = test_seed(19);
+	/* Overwrite random other keys (zones then die gradually, the oldest
+	 * most: GC picks the one with most to gain) until GC has moved both. */
+	for (; churn < 200000 && (key_payload(s, "cas") == pv || key_payload(s, "cas-del") == pd); churn++) {
+		char k[32];
+		uint64_t n = test_rand(&rng) % 8000;
+		key_name(k, n);
+		h_fill_value(v, sizeof(v), n, churn);
+		CHECK_EQ(h_put(s, k, v, sizeof(v)), 0);
+	}
+	store_get_stats(s, &st);
+	CHECK(st.gc_zones_reset > 0);
+	CHECK(key_payload(s, "cas") != pv);
+	CHECK(key_payload(s, "cas-del") != pd);
+	CHECK(pl_tomb(key_payload(s, "cas-del")));
+	fprintf(stderr, "if_seq gc: records moved after %llu writes, %llu zones collected\n",
+		(unsigned long long)churn, (unsigned long long)st.gc_zones_reset);
+	expect_value(s, "cas", "value", sv);
+	uint64_t x = 0, sv2 = 0;
+	CHECK_EQ(put_if(s, "cas", "v2", sv + 1, &x), -ESTALE);
+	CHECK_EQ(put_if(s, "cas", "v2", sv, &sv2), 0);
+	expect_value(s, "cas", "v2", sv2);
+	CHECK_EQ(put_if(s, "cas-del", "back", sdel, &x), -ESTALE);
+	CHECK_EQ(put_if(s, "cas-del", "back", 0, &x), 0);
+	h_check_tombstones(s, "if_seq gc");
+	store_close(s);
+	dev_close(dev);
+}
+
+/* Pairs of IF_SEQ writes of one key submitted together, while GC moves
+ * records under them (relocations fix the resolved location of writes
+ * already queued): the first of each pair applies, the second fails with
+ * -ESTALE, whatever GC did meanwhile; the seqs read back after reopen. */
+struct pair_slot {
+	struct cas_op a, b;
+	char key[32];
+	uint8_t va[400], vb[400];
+	uint64_t n;
+	uint32_t ver;
+	bool del, busy;
+};
+
+static uint64_t *pair_seq; /* by key: seq of its live record, 0 = none */
+static uint32_t *pair_ver; /* by key: version of its value */
+static uint64_t pair_bad;
+
+static void pair_account(struct pair_slot *sl)
+{
+	uint64_t n = sl->n;
+	if (sl->a.op.result != 0 || sl->b.op.result != -ESTALE) {
+		if (pair_bad++ < 10)
+			fprintf(stderr, "pair on key %llu (%s, cond_seq %llu): results %d, %d\n", (unsigned long long)n,
+				sl->del ? "del" : "put", (unsigned long long)pair_seq[n], sl->a.op.result,
+				sl->b.op.result);
+		return;
+	}
+	pair_seq[n] = sl->del ? 0 : sl->a.op.out.seq;
+	if (!sl->del)
+		pair_ver[n] = sl->ver;
+}
+
+static void test_if_seq_pairs(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 16 * MiB, 256 * 1024);
+	enum { KEYS = 24000, QD = 64 };
+	pair_seq = calloc(KEYS, sizeof(*pair_seq));
+	pair_ver = calloc(KEYS, sizeof(*pair_ver));
+	struct pair_slot *slots = calloc(QD, sizeof(*slots));
+	CHECK(pair_seq && pair_ver && slots);
+	uint64_t rng = test_seed(23), pairs = 0, target = 80000, dels = 0;
+	for (uint64_t guard = 0;; guard++) {
+		CHECK(guard < 100000000);
+		bool any = false;
+		for (unsigned i = 0; i < QD; i++) {
+			struct pair_slot *sl = &slots[i];
+			if (sl->busy) {
+				if (sl->a.done + sl->b.done < 2) {
+					any = true;
+					continue;
+				}
+				pair_account(sl);
+				sl->busy = false;
+			}
+			if (pairs >= target)
+				continue;
+			/* Slot i owns keys = i mod QD: its pair is the key's only writer. */
+			uint64_t n = test_rand(&rng) % KEYS;
+			n = n - n % QD + i;
+			if (n >= KEYS)
+				n -= QD;
+			sl->n = n;
+			key_name(sl->key, n);
+			sl->del = pair_seq[n] && test_rand(&rng) % 8 == 0;
+			dels += sl->del;
+			uint32_t len = 200 + (uint32_t)(n % 200);
+			sl->ver = (uint32_t)pairs + 1;
+			h_fill_value(sl->va, len, n, sl->ver);
+			h_fill_value(sl->vb, len, n, sl->ver + 1000000000ull);
+			enum store_op_kind kind = sl->del ? STORE_DEL : STORE_PUT;
+			sl->a = (struct cas_op){.op = {.kind = kind, .key = sl->key, .key_len = (uint32_t)strlen(sl->key),
+						       .value = sl->del ? NULL : sl->va, .val_len = sl->del ? 0 : len,
+						       .cond = STORE_IF_SEQ, .cond_seq = pair_seq[n], .done = cas_done}};
+			sl->b = sl->a;
+			sl->b.op.value = sl->del ? NULL : sl->vb;
+			CHECK_EQ(store_submit(s, &sl->a.op), 0);
+			CHECK_EQ(store_submit(s, &sl->b.op), 0);
+			sl->busy = any = true;
+			pairs++;
+		}
+		if (!any)
+			break;
+		CHECK(store_poll(s, true) >= 0);
+	}
+	CHECK_EQ(store_drain(s), 0);
+	CHECK_EQ(pair_bad, 0);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	fprintf(stderr, "if_seq pairs: %llu pairs (%llu deletes), %llu zones collected, %llu bytes relocated\n",
+		(unsigned long long)pairs, (unsigned long long)dels, (unsigned long long)st.gc_zones_reset,
+		(unsigned long long)st.gc_bytes_relocated);
+	CHECK(st.gc_zones_reset > 10);
+	for (int round = 0; round < 2; round++) {
+		uint64_t live = 0;
+		for (uint64_t n = 0; n < KEYS; n++) {
+			char k[32];
+			key_name(k, n);
+			int rc = h_get(s, k, got);
+			if (!pair_seq[n]) {
+				CHECK_EQ(rc, -DV_ENOTFOUND);
+				continue;
+			}
+			CHECK_EQ(rc, 0);
+			CHECK_EQ(got->seq, pair_seq[n]);
+			uint32_t len = 200 + (uint32_t)(n % 200);
+			h_fill_value(buf, len, n, pair_ver[n]);
+			CHECK_EQ(got->len, len);
+			CHECK(memcmp(got->bytes, buf, len) == 0);
+			live++;
+		}
+		store_get_stats(s, &st);
+		CHECK_EQ(st.keys - st.tombstones, live);
+		h_check_tombstones(s, "if_seq pairs");
+		s = reopen(s, &dev, false);
+	}
+	/* one more compare-and-set per key on the recovered store */
+	for (uint64_t n = 0; n < KEYS; n += 7) {
+		char k[32];
+		key_name(k, n);
+		uint64_t x;
+		CHECK_EQ(put_if(s, k, "z", pair_seq[n], &x), 0);
+	}
+	store_close(s);
+	dev_close(dev);
+	free(slots);
+	free(pair_seq);
+	free(pair_ver);
 }
 
 /* ---- the tombstone count ---- */
@@ -611,6 +981,9 @@ int main(void)
 	test_gc_pressure();
 	test_gc_expired();
 	test_full();
+	test_if_seq();
+	test_if_seq_gc();
+	test_if_seq_pairs();
 	test_tombstone_count();
 	free(got);
 	free(buf);
