@@ -58,6 +58,11 @@ int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp)
 
 int dev_clone(struct dev *dev, struct dev **out) { return dev->ops->clone(dev, out); }
 
+int dev_notify_fd(struct dev *dev, int eventfd_fd)
+{
+	return dev->ops->notify_fd ? dev->ops->notify_fd(dev, eventfd_fd) : -EOPNOTSUPP;
+}
+
 void dev_close(struct dev *dev)
 {
 	if (!dev)

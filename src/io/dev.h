@@ -13,6 +13,11 @@
  *   transfer is reported as -EIO.
  * - One dev handle is used by one thread; dev_clone() gives another thread
  *   its own handle (its own ring) on the same medium.
+ * - dev_notify_fd(): from then on the handle adds to an eventfd whenever a
+ *   completion is posted, so a thread that also waits on other things can
+ *   sleep and be woken by the device; dev_poll() then delivers. Requests
+ *   reach the device only in dev_poll(), so send them (dev_poll(dev, 0))
+ *   before sleeping. Per handle: a clone does not inherit it.
  * Backends: io_uring on a regular file or block device (dev_uring.c), and
  * memory with fault injection for tests (dev_mem.c).
  */
@@ -54,6 +59,7 @@ struct dev_ops {
 	int (*zone_wp)(struct dev *dev, uint64_t zone_off, uint64_t *wp); /* NULL: not zoned */
 	int (*clone)(struct dev *dev, struct dev **out);
 	void (*close)(struct dev *dev);
+	int (*notify_fd)(struct dev *dev, int eventfd_fd); /* NULL: not supported */
 };
 
 /* Common head of every backend's device struct. */
@@ -86,6 +92,13 @@ int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len);
 int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp);
 int dev_clone(struct dev *dev, struct dev **out);
 void dev_close(struct dev *dev);
+/* Signal eventfd_fd (an eventfd(2) the caller owns and closes after the
+ * handle, or after eventfd_fd -1) whenever a completion of this handle is
+ * posted; it may count several completions as one, and a wake-up may find
+ * nothing left to deliver. -1 stops it; a new fd replaces the old one.
+ * 0, or -EOPNOTSUPP (dev_mem: completions happen inside dev_poll) or an
+ * errno from the backend. Not inherited by dev_clone(). */
+int dev_notify_fd(struct dev *dev, int eventfd_fd);
 
 /* Synchronous helpers for start-up and offline tools: submit one request and
  * poll until it completes. Not for the request path. */

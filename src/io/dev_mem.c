@@ -235,6 +235,9 @@ static int mem_wrap(struct dev **out, struct medium *m)
 
 static int mem_clone(struct dev *dev, struct dev **out) { return mem_wrap(out, to_mem(dev)->m); }
 
+/* Completions happen inside dev_poll(): there is nothing to wait for. */
+static int mem_notify_fd(struct dev *dev, int eventfd_fd) { return -EOPNOTSUPP; }
+
 static void mem_close(struct dev *dev)
 {
 	struct dev_mem *d = to_mem(dev);
@@ -258,6 +261,7 @@ static const struct dev_ops mem_ops = {
 	.zone_wp = mem_zone_wp,
 	.clone = mem_clone,
 	.close = mem_close,
+	.notify_fd = mem_notify_fd,
 };
 
 int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,

@@ -29,6 +29,7 @@ struct dev_uring {
 	int fd;
 	bool owns_fd;
 	unsigned queue_depth;
+	int notify_fd; /* eventfd registered with the ring, or -1 */
 	struct io_uring ring;
 };
 
@@ -155,6 +156,7 @@ static int uring_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 static int uring_init(struct dev_uring *u, unsigned queue_depth)
 {
 	u->queue_depth = queue_depth ? queue_depth : 256;
+	u->notify_fd = -1; /* per ring: a clone starts without one */
 	return io_uring_queue_init(u->queue_depth, &u->ring, 0);
 }
 
@@ -183,6 +185,25 @@ static int uring_clone(struct dev *dev, struct dev **out)
 	return 0;
 }
 
+/* The kernel signals the eventfd as it posts completions to the ring. */
+static int uring_notify_fd(struct dev *dev, int eventfd_fd)
+{
+	struct dev_uring *u = to_uring(dev);
+	if (u->notify_fd >= 0) {
+		int err = io_uring_unregister_eventfd(&u->ring);
+		if (err < 0)
+			return err;
+		u->notify_fd = -1;
+	}
+	if (eventfd_fd < 0)
+		return 0;
+	int err = io_uring_register_eventfd(&u->ring, eventfd_fd);
+	if (err < 0)
+		return err;
+	u->notify_fd = eventfd_fd;
+	return 0;
+}
+
 static void uring_close(struct dev *dev)
 {
 	struct dev_uring *u = to_uring(dev);
@@ -200,6 +221,7 @@ static const struct dev_ops uring_ops = {
 	.zone_wp = uring_zone_wp,
 	.clone = uring_clone,
 	.close = uring_close,
+	.notify_fd = uring_notify_fd,
 };
 
 static int read_sysfs_u64(const char *path, uint64_t *out)

@@ -493,8 +493,14 @@ static int deliver_completed(struct store *s)
 	while ((op = opq_pop(&s->completed)) != NULL) {
 		DV_ASSERT(s->pending > 0);
 		s->pending--;
+		/* A GET's value lives in its buffer until done() returns; done()
+		 * may submit this very op again, which clears priv. */
+		void *buf = op->priv.buf;
+		uint32_t buf_bytes = op->priv.buf_bytes;
+		op->priv.buf = NULL;
+		op->priv.buf_bytes = 0;
 		op->done(op);
-		release_buf(s, op);
+		rbuf_put(s, buf, buf_bytes);
 		n++;
 	}
 	return n;
@@ -510,21 +516,59 @@ static void run_ready(struct store *s)
 		op_step(s, op);
 }
 
-int store_poll(struct store *s, bool wait)
+/* Rounds of store_poll(s, false) while device completions keep arriving:
+ * a bound so that a thread serving a network too gets back to it. Rounds
+ * that start ops submitted by done() callbacks (no completion would wake
+ * a sleeping event loop for those) go on up to a much larger bound. */
+#define POLL_ROUNDS_MAX 16u
+#define POLL_ROUNDS_HARD_MAX 4096u
+
+/* Everything that can move without the device. */
+static int poll_pass(struct store *s)
 {
 	run_ready(s);
 	gc_pump(s);
 	scan_pump(s);
 	write_pump(s);
-	int n = deliver_completed(s);
-	if (dev_in_flight(s->dev) > 0) {
-		bool block = wait && n == 0 && s->ready.head == NULL;
-		int err = dev_poll(s->dev, block ? 1 : 0);
-		if (err < 0)
-			return err;
+	return deliver_completed(s);
+}
+
+/* wait: one pass, block for a completion, apply it. Without wait: rounds
+ * of [pass, dev_poll(0)] until a dev_poll reaps nothing and no op is
+ * ready: then every request is with the device (dev_poll sends what is
+ * queued) and nothing moves before a device completion, so an event loop
+ * may sleep on the device's notify eventfd (dev_notify_fd). Completions
+ * reaped in the first round are followed up in the second; those reaped in
+ * a later round were posted during this call, so when POLL_ROUNDS_MAX
+ * ends it their eventfd signal is still pending. */
+int store_poll(struct store *s, bool wait)
+{
+	if (wait) {
+		int n = poll_pass(s);
+		if (dev_in_flight(s->dev) > 0) {
+			int err = dev_poll(s->dev, n == 0 && s->ready.head == NULL ? 1 : 0);
+			if (err < 0)
+				return err;
+		}
+		write_pump(s);
+		return n + deliver_completed(s);
 	}
-	write_pump(s);
-	return n + deliver_completed(s);
+	int n = 0;
+	for (unsigned round = 0; round < POLL_ROUNDS_HARD_MAX; round++) {
+		n += poll_pass(s);
+		bool ready = s->ready.head != NULL; /* submitted by done(), or a ring slot to retry */
+		int reaped = 0;
+		if (dev_in_flight(s->dev) > 0) {
+			reaped = dev_poll(s->dev, 0);
+			if (reaped < 0)
+				return reaped;
+		}
+		if (ready)
+			continue;
+		if ((reaped == 0 && s->ready.head == NULL) || round + 1 >= POLL_ROUNDS_MAX)
+			break;
+	}
+	return n;
 }
 
 unsigned store_pending(const struct store *s) { return s->pending; }

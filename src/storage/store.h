@@ -4,7 +4,8 @@
  * - Completion-based: store_submit() queues an operation and returns at
  *   once; store_poll() drives the device and calls op->done() on the thread
  *   that polls. Both are called by the one thread that owns the store. An
- *   op and the buffers it points to belong to the store until done() runs.
+ *   op and the buffers it points to belong to the store until done() runs;
+ *   done() may submit ops, that op included.
  * - A PUT or DEL completes with result 0 only once its record is durable;
  *   op->out.seq is then the seq of the record it wrote (the key's new
  *   current seq, for a later STORE_IF_SEQ). Completions of writes are
@@ -148,7 +149,13 @@ void store_close(struct store *s);
  * store), -EAGAIN (too many ops in flight: poll, then retry). */
 int store_submit(struct store *s, struct store_op *op);
 /* Drive I/O; wait for at least one completion when wait is true and work
- * is in flight. Returns completions delivered or a negative error. */
+ * is in flight. Returns completions delivered or a negative error.
+ * With wait false it returns once nothing can move before a device
+ * completion (every request sent, ops submitted by done() started), or
+ * after a bounded number of rounds while completions keep arriving (their
+ * eventfd signals then still pending): an event loop may sleep on the
+ * device's notify eventfd (dev_notify_fd) after store_poll(s, false), and
+ * calls it after every wake-up and after submitting ops. */
 int store_poll(struct store *s, bool wait);
 /* Operations not yet completed (queued, waiting or in flight). */
 unsigned store_pending(const struct store *s);

@@ -21,6 +21,10 @@
  *   requests than the ring, sync helpers, -EINVAL cases, zone reset as a
  *   hole punch, dev_clone on another thread, reopen (data persists),
  *   read-only open. The file is removed at the end.
+ * - uring_notify: dev_notify_fd: an eventfd is signalled when a completion
+ *   is posted (a blocked wait on it ends), dev_poll then delivers; nothing
+ *   signals it without a completion; a clone does not inherit it; -1 stops
+ *   it and another fd replaces it; dev_mem refuses with -EOPNOTSUPP.
  * Exit 77 (skip) when io_uring or O_DIRECT is not available and everything
  * else passed. */
 #include <errno.h>
@@ -31,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1064,6 +1070,121 @@ static void test_uring(uint64_t seed, const char **skip)
 	test_end("uring");
 }
 
+/* Whether the eventfd becomes readable within timeout_ms. */
+static bool efd_readable(int efd, int timeout_ms)
+{
+	struct pollfd p = {.fd = efd, .events = POLLIN};
+	int n = poll(&p, 1, timeout_ms);
+	CHECK(n >= 0);
+	return n == 1 && (p.revents & POLLIN);
+}
+
+/* Blocking read of the eventfd's count; only after efd_readable(). */
+static uint64_t efd_take(int efd)
+{
+	uint64_t v = 0;
+	CHECK_EQ(read(efd, &v, sizeof(v)), (long long)sizeof(v));
+	return v;
+}
+
+/* One write through d: sent with dev_poll(d, 0), then the eventfd must wake
+ * a blocked waiter and dev_poll must deliver the completion. */
+static void notify_one_write(struct dev *d, int efd, uint64_t off, uint64_t tag, const char *what)
+{
+	int counter = 0;
+	struct treq t;
+	uint8_t *b = xbuf(64 * BLK);
+	fill(b, 64 * BLK, tag);
+	treq_init(&t, DEV_WRITE, off, b, 64 * BLK, &counter);
+	CHECK_EQ(dev_submit(d, &t.r), 0);
+	/* Sends it; may reap it at once if the kernel completed it inline. */
+	int n = dev_poll(d, 0);
+	SOFT(n >= 0, "%s: dev_poll(0) -> %d", what, n);
+	bool early = t.done == 1;
+	/* The completion wakes a waiter (10 s: a hang is a failure). */
+	bool woke = efd_readable(efd, 10000);
+	SOFT(woke, "%s: eventfd not signalled within 10 s of a write (done %d)", what, t.done);
+	if (woke)
+		SOFT(efd_take(efd) >= 1, "%s: eventfd count 0", what);
+	if (!early) {
+		/* The CQE is posted before the eventfd is signalled: it is there. */
+		n = dev_poll(d, 0);
+		SOFT(n == 1 && t.done == 1, "%s: dev_poll after the wake-up -> %d, done %d", what, n, t.done);
+	}
+	poll_all(d, &t, 1, what);
+	SOFT(t.r.res == (int32_t)(64 * BLK), "%s: res %d", what, t.r.res);
+	fprintf(stderr, "%s: completion %s\n", what, early ? "reaped by the sending dev_poll (inline)" : "woke the eventfd first");
+	SOFT(!efd_readable(efd, 0), "%s: eventfd readable again without a completion", what);
+	dev_buf_free(b);
+}
+
+static void test_uring_notify(void)
+{
+	test_begin("uring_notify");
+	struct dev *m = mem_open(MiB, NULL);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd >= 0);
+	SOFT(dev_notify_fd(m, efd) == -EOPNOTSUPP, "dev_mem: dev_notify_fd must be -EOPNOTSUPP");
+	dev_close(m);
+
+	const uint64_t size = 4 * MiB;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/dv_test_notify_%d.img", test_tmpdir(), (int)getpid());
+	unlink(path);
+	struct dev *d = NULL;
+	int err = dev_open_path(&d, path, &(struct dev_open_opts){.create_bytes = size, .queue_depth = 8});
+	if (err) {
+		/* test_uring already reported why the device is unavailable */
+		fprintf(stderr, "skip uring_notify: dev_open_path -> %d\n", err);
+		close(efd);
+		test_end("uring_notify");
+		return;
+	}
+	SOFT(!efd_readable(efd, 0), "a fresh eventfd is readable");
+	err = dev_notify_fd(d, efd);
+	SOFT(err == 0, "dev_notify_fd -> %d", err);
+	SOFT(!efd_readable(efd, 0), "registering signals the eventfd");
+	notify_one_write(d, efd, 0, 1, "notify write");
+	notify_one_write(d, efd, 2 * MiB, 2, "notify second write");
+
+	/* A clone has its own ring and no eventfd. */
+	struct dev *c = NULL;
+	CHECK_EQ(dev_clone(d, &c), 0);
+	{
+		uint8_t *b = xbuf(BLK);
+		fill(b, BLK, 3);
+		SOFT(dev_write_sync(c, MiB, b, BLK) == 0, "clone write");
+		SOFT(!efd_readable(efd, 100), "a clone's completion signalled the parent's eventfd");
+		dev_buf_free(b);
+	}
+	int efd2 = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd2 >= 0);
+	SOFT(dev_notify_fd(c, efd2) == 0, "dev_notify_fd on a clone");
+	notify_one_write(c, efd2, 3 * MiB, 4, "clone notify write");
+	SOFT(!efd_readable(efd, 0), "the clone's eventfd registration reached the parent");
+	dev_close(c);
+
+	/* -1 stops it; a new fd replaces the old one. */
+	SOFT(dev_notify_fd(d, -1) == 0, "dev_notify_fd(-1)");
+	{
+		uint8_t *b = xbuf(BLK);
+		fill(b, BLK, 5);
+		SOFT(dev_write_sync(d, MiB + BLK, b, BLK) == 0, "write after -1");
+		SOFT(!efd_readable(efd, 100), "eventfd signalled after dev_notify_fd(-1)");
+		dev_buf_free(b);
+	}
+	SOFT(dev_notify_fd(d, efd) == 0, "register again");
+	SOFT(dev_notify_fd(d, efd2) == 0, "replace with another eventfd");
+	notify_one_write(d, efd2, 0, 6, "notify write on the replacement");
+	SOFT(!efd_readable(efd, 0), "the replaced eventfd still signalled");
+	SOFT(dev_notify_fd(d, -1) == 0 && dev_notify_fd(d, -1) == 0, "dev_notify_fd(-1) twice");
+	dev_close(d);
+	close(efd);
+	close(efd2);
+	SOFT(unlink(path) == 0, "unlink %s", path);
+	test_end("uring_notify");
+}
+
 int main(void)
 {
 	uint64_t seed = test_seed(20240611);
@@ -1078,6 +1199,8 @@ int main(void)
 	test_mem_clone();
 	const char *skip = NULL;
 	test_uring(seed, &skip);
+	if (!skip)
+		test_uring_notify();
 	unsigned f = test_soft_failures();
 	fprintf(stderr, "%s: %u failed checks (%.2fs)\n", f ? "FAILED" : "passed", f, test_now_s() - t0);
 	if (f)

@@ -3,11 +3,15 @@
  * (STORE_IF_SEQ: direct, inherited by a write queued behind another, after
  * recovery, after GC moved the record, pairs of racing writes under GC),
  * the tombstone count against a model, large values, bad input, reopen,
- * recovery from zone indexes equal to a full scan, range scan and garbage
- * collection running while writers and readers go on. */
+ * recovery from zone indexes equal to a full scan, range scan, garbage
+ * collection running while writers and readers go on, and an event loop
+ * on a file device that sleeps on the notify eventfd between polls. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "base/error.h"
 #include "harness.h"
@@ -969,6 +973,120 @@ static void test_tombstone_count(void)
 	dev_close(dev);
 	free(state);
 }
+
+/* ---- an event loop on a file device ---- */
+
+/* Each slot runs PUT, GET, PUT, ... of its own keys, resubmitting its op
+ * from done(); the loop calls store_poll(s, false) and then sleeps on the
+ * device's notify eventfd while anything is pending. A stall (pending ops,
+ * nothing signalled) fails after 10 s. */
+struct el_slot {
+	struct store_op op;
+	struct store *s;
+	char key[32];
+	uint8_t val[1200];
+	uint64_t n, left, rng;
+	uint32_t version[8];
+};
+
+static uint64_t el_errors, el_done;
+
+static void el_start(struct el_slot *sl);
+
+static void el_done_fn(struct store_op *op)
+{
+	struct el_slot *sl = (struct el_slot *)op;
+	el_done++;
+	uint32_t len = 400 + (uint32_t)(sl->n * 37 % 800);
+	if (op->kind == STORE_PUT) {
+		el_errors += op->result != 0;
+	} else {
+		uint32_t ver = sl->version[sl->n % 8];
+		h_fill_value(sl->val, len, sl->n, ver);
+		el_errors += op->result != 0 || op->out.val_len != len || memcmp(op->out.value, sl->val, len) != 0;
+	}
+	if (sl->left > 0)
+		el_start(sl); /* the same op again, from its done() */
+}
+
+static void el_start(struct el_slot *sl)
+{
+	sl->left--;
+	bool get = sl->version[sl->n % 8] && test_rand(&sl->rng) % 2;
+	if (!get) {
+		sl->n = (sl->n - sl->n % 8) + test_rand(&sl->rng) % 8;
+		key_name(sl->key, sl->n);
+	}
+	uint32_t len = 400 + (uint32_t)(sl->n * 37 % 800);
+	sl->op = (struct store_op){.kind = get ? STORE_GET : STORE_PUT, .key = sl->key,
+				   .key_len = (uint32_t)strlen(sl->key), .done = el_done_fn};
+	if (!get) {
+		sl->version[sl->n % 8] = (uint32_t)sl->left + 1;
+		h_fill_value(sl->val, len, sl->n, sl->version[sl->n % 8]);
+		sl->op.value = sl->val;
+		sl->op.val_len = len;
+	}
+	CHECK_EQ(store_submit(sl->s, &sl->op), 0);
+}
+
+static void test_event_loop(void)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/dv_test_store_el_%d.img", test_tmpdir(), (int)getpid());
+	unlink(path);
+	struct dev *dev = NULL;
+	int err = dev_open_path(&dev, path, &(struct dev_open_opts){.create_bytes = 16 * MiB});
+	if (err) {
+		fprintf(stderr, "event loop: skipped, dev_open_path(%s) -> %d\n", path, err);
+		return;
+	}
+	struct store *s = NULL;
+	struct store_config cfg = {.format_if_empty = true, .zone_bytes = 256 * 1024};
+	CHECK_EQ(store_open(&s, dev, &cfg), 0);
+	int efd = eventfd(0, EFD_CLOEXEC);
+	CHECK(efd >= 0);
+	CHECK_EQ(dev_notify_fd(dev, efd), 0);
+	enum { QD = 48, PER_SLOT = 1500 };
+	struct el_slot *slots = calloc(QD, sizeof(*slots));
+	CHECK(slots);
+	for (unsigned i = 0; i < QD; i++) {
+		slots[i].s = s;
+		slots[i].n = (uint64_t)i * 8;
+		slots[i].left = PER_SLOT;
+		slots[i].rng = i + 1;
+		el_start(&slots[i]);
+	}
+	uint64_t sleeps = 0;
+	double t0 = test_now_s();
+	for (uint64_t guard = 0;; guard++) {
+		CHECK(guard < 10000000);
+		CHECK(store_poll(s, false) >= 0);
+		if (store_pending(s) == 0 && !store_gc_running(s))
+			break;
+		struct pollfd p = {.fd = efd, .events = POLLIN};
+		int n = poll(&p, 1, 10000);
+		if (n != 1)
+			fprintf(stderr, "event loop: %u ops pending, gc %d, nothing signalled for 10 s\n",
+				store_pending(s), store_gc_running(s));
+		CHECK_EQ(n, 1);
+		uint64_t v;
+		CHECK_EQ(read(efd, &v, sizeof(v)), (long long)sizeof(v));
+		sleeps++;
+	}
+	CHECK_EQ(el_errors, 0);
+	CHECK_EQ(el_done, (uint64_t)QD * PER_SLOT);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	fprintf(stderr, "event loop: %llu ops, %llu sleeps on the eventfd, %llu zones collected, %.2fs\n",
+		(unsigned long long)el_done, (unsigned long long)sleeps, (unsigned long long)st.gc_zones_reset,
+		test_now_s() - t0);
+	store_close(s);
+	dev_close(dev);
+	close(efd);
+	free(slots);
+	CHECK_EQ(unlink(path), 0);
+}
+
 int main(void)
 {
 	got = malloc(sizeof(*got));
@@ -985,6 +1103,7 @@ int main(void)
 	test_if_seq_gc();
 	test_if_seq_pairs();
 	test_tombstone_count();
+	test_event_loop();
 	free(got);
 	free(buf);
 	return 0;
