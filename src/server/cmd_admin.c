@@ -409,6 +409,7 @@ void cmd_run_stats(CMD_RUN_ARGS)
 	}
 	cmd->flags = sections;
 	cmd->ops[0].stats = &cmd->stats;
+	cmd->ops[0].cache_stats = &cmd->cache_stats;
 }
 
 static uint64_t live_keys(const struct store_stats *st) { return st->keys - st->tombstones; }
@@ -558,8 +559,16 @@ void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 			info_append(&o, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)live_keys(st));
 		info_append(&o, "\r\n");
 	}
-	if (s & INFO_STORAGE)
+	if (s & INFO_STORAGE) {
 		info_storage(st, c->w->cfg, &o);
+		const struct vcache_stats *cs = &cmd->cache_stats;
+		o.len -= 2; /* continue the section */
+		info_append(&o, "cache_bytes:%llu\r\ncache_bytes_max:%llu\r\ncache_entries:%llu\r\ncache_hits:%llu\r\n"
+				"cache_misses:%llu\r\ncache_evictions:%llu\r\n\r\n",
+			    (unsigned long long)cs->bytes, (unsigned long long)cs->bytes_max,
+			    (unsigned long long)cs->entries, (unsigned long long)cs->hits,
+			    (unsigned long long)cs->misses, (unsigned long long)cs->evictions);
+	}
 	if (s & INFO_COMMANDSTATS)
 		info_commandstats(c, &o);
 	/* Redis ends INFO without the last blank line. */

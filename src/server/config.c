@@ -43,13 +43,14 @@ static const struct directive directives[] = {
 	{"max-request-bytes", DIR_SIZE, FIELD(max_request_bytes), 64u << 10, 1ull << 30, false},
 	{"max-reply-bytes", DIR_SIZE, FIELD(max_reply_bytes), 64u << 10, 1ull << 34, false},
 	{"max-pipeline", DIR_U64, FIELD(max_pipeline), 1, 65536, false},
+	{"cache-bytes", DIR_SIZE, FIELD(cache_bytes), 0, 1ull << 40, false},
 	{"log-level", DIR_LOGLEVEL, FIELD(log_level), 0, 0, false},
 };
 
 const char *const config_names[] = {
 	"bind", "port", "http-port", "data", "size", "zone-bytes", "threads", "requirepass",
 	"protected-mode", "maxclients", "timeout", "request-timeout", "max-request-bytes",
-	"max-reply-bytes", "max-pipeline", "log-level", NULL,
+	"max-reply-bytes", "max-pipeline", "cache-bytes", "log-level", NULL,
 };
 _Static_assert(sizeof(config_names) / sizeof(config_names[0]) ==
 		       sizeof(directives) / sizeof(directives[0]) + 1,
@@ -71,6 +72,7 @@ void config_defaults(struct server_config *c)
 		.max_request_bytes = 4u << 20,
 		.max_reply_bytes = 64u << 20,
 		.max_pipeline = 1024,
+		.cache_bytes = 512ull << 20,
 		.log_level = LOG_INFO,
 	};
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");

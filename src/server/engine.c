@@ -21,8 +21,10 @@
 #include <string.h>
 
 #include "base/assert.h"
+#include "base/constants.h"
 #include "base/error.h"
 #include "server/config.h"
+#include "server/vcache.h"
 
 #define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
 
@@ -39,6 +41,7 @@ struct engine {
 	uint64_t in_flight;
 	struct out_chain out[ENGINE_SINKS_MAX];
 	unsigned out_count;
+	struct vcache *cache;
 };
 
 static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
@@ -90,6 +93,7 @@ void eop_release(struct eop *e)
 /* Copy what a read returned: meta (RMW only) then value, in one block. */
 static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 {
+	DV_ASSERT(r->val_len <= DV_VALUE_BYTES_MAX);
 	uint32_t meta_len = e->kind == EOP_RMW ? r->meta_len : 0;
 	size_t bytes = (size_t)meta_len + r->val_len;
 	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
@@ -108,11 +112,16 @@ static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 	return 0;
 }
 
-int engine_open(struct engine **out, struct store *s, struct waker *host_waker)
+int engine_open(struct engine **out, struct store *s, struct waker *host_waker, uint64_t cache_bytes)
 {
 	struct engine *e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
+	int err = vcache_open(&e->cache, cache_bytes);
+	if (err) {
+		free(e);
+		return err;
+	}
 	e->s = s;
 	e->host = host_waker;
 	*out = e;
@@ -124,6 +133,7 @@ void engine_close(struct engine *e)
 	if (!e)
 		return;
 	DV_ASSERT(e->in_flight == 0);
+	vcache_close(e->cache);
 	free(e);
 }
 
@@ -211,8 +221,19 @@ static void rmw_read_done(struct engine *e, struct eop *op, int res)
 	backlog_push(e, op);
 }
 
+/* Keep the cache equal to what the store holds once a write is done. */
+static void cache_after_write(struct engine *e, struct eop *op, int res)
+{
+	const struct store_op *w = &op->sop;
+	if (res == 0 && w->kind == STORE_PUT)
+		vcache_put(e->cache, w->key, w->key_len, w->value, w->val_len, w->expire_ms, w->out.seq);
+	else if (res == 0 || (res != -EEXIST && res != -DV_ENOTFOUND && res != -ESTALE))
+		vcache_forget(e->cache, w->key, w->key_len); /* deleted, or outcome unknown */
+}
+
 static void rmw_write_done(struct engine *e, struct eop *op, int res)
 {
+	cache_after_write(e, op, res);
 	if (res == -ESTALE) {
 		if (op->retries++ < RMW_RETRIES_MAX) {
 			rmw_restart(e, op);
@@ -230,8 +251,11 @@ static void eop_store_done(struct store_op *sop)
 	int res = sop->result;
 	switch (op->kind) {
 	case EOP_GET:
-		if (res == 0)
+		if (res == 0) {
+			vcache_fill(e->cache, op->cache_epoch, sop->key, sop->key_len, sop->out.value,
+				    sop->out.val_len, sop->out.expire_ms, sop->out.seq);
 			res = eop_keep_result(op, &sop->out);
+		}
 		finish(e, op, res);
 		break;
 	case EOP_RMW:
@@ -241,35 +265,60 @@ static void eop_store_done(struct store_op *sop)
 			rmw_write_done(e, op, res);
 		break;
 	default:
+		cache_after_write(e, op, res);
 		finish(e, op, res);
 		break;
 	}
 }
 
+/* A GET the cache can answer: its result is filled, the store is skipped. */
+static bool get_from_cache(struct engine *e, struct eop *op)
+{
+	struct vcache_hit hit;
+	if (!vcache_get(e->cache, op->sop.key, op->sop.key_len, store_now_ms(), &hit)) {
+		op->cache_epoch = vcache_epoch(e->cache);
+		return false;
+	}
+	struct store_record_out r = {.value = (const uint8_t *)hit.val, .val_len = hit.val_len,
+				     .seq = hit.seq, .expire_ms = hit.expire_ms};
+	op->result = eop_keep_result(op, &r);
+	return true;
+}
+
+static struct eop *backlog_pop(struct engine *e)
+{
+	struct mpsc_node *n = e->backlog_head;
+	e->backlog_head = n->next;
+	if (!e->backlog_head)
+		e->backlog_tail = NULL;
+	n->next = NULL;
+	return eop_of(n);
+}
+
+/* Hand the backlog to the store in order; stops at the first -EAGAIN. */
 static bool submit_backlog(struct engine *e)
 {
 	bool moved = false;
 	while (e->backlog_head) {
 		struct eop *op = eop_of(e->backlog_head);
 		if (op->kind == EOP_STATS) {
+			backlog_pop(e);
 			store_get_stats(e->s, op->stats);
+			if (op->cache_stats)
+				vcache_get_stats(e->cache, op->cache_stats);
+			finish(e, op, 0);
+		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
+			backlog_pop(e);
+			finish(e, op, op->result);
 		} else {
 			op->sop.ctx = e;
 			int err = store_submit(e->s, &op->sop);
 			if (err == -EAGAIN)
 				break;
-			if (err) {
-				e->backlog_head = op->link.next;
+			backlog_pop(e);
+			if (err)
 				finish(e, op, err);
-				goto next;
-			}
 		}
-		e->backlog_head = op->link.next;
-		if (op->kind == EOP_STATS)
-			finish(e, op, 0);
-	next:
-		if (!e->backlog_head)
-			e->backlog_tail = NULL;
 		moved = true;
 	}
 	return moved;
@@ -316,3 +365,5 @@ int engine_drain(struct engine *e)
 }
 
 void engine_stats(const struct engine *e, struct store_stats *out) { store_get_stats(e->s, out); }
+
+void engine_cache_stats(const struct engine *e, struct vcache_stats *out) { vcache_get_stats(e->cache, out); }

@@ -16,6 +16,8 @@
  *   starts over when another write came between (at most RMW_RETRIES_MAX
  *   times, then -EBUSY). decide() sees a consistent record; nothing can
  *   change the key between the read it saw and the write that applies.
+ * - GETs are answered from the value cache (vcache.h) when it holds the
+ *   key; the engine keeps it equal to the store on every write completion.
  * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
  */
 #ifndef DV_SERVER_ENGINE_H
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "server/mpsc.h"
+#include "server/vcache.h"
 #include "storage/store.h"
 
 #define RMW_RETRIES_MAX 16u
@@ -71,12 +74,15 @@ struct eop {
 	char *kv;
 	uint32_t kv_len;
 	struct store_stats *stats; /* EOP_STATS: filled by the engine */
+	struct vcache_stats *cache_stats; /* EOP_STATS: filled when not NULL */
+	uint64_t cache_epoch;    /* GET: vcache_epoch() when submitted to the store */
 	char inl[EOP_INLINE_BYTES];
 };
 
 struct engine;
 
-int engine_open(struct engine **out, struct store *s, struct waker *host_waker);
+/* cache_bytes: RAM for the value cache (vcache.h), 0 = none. */
+int engine_open(struct engine **out, struct store *s, struct waker *host_waker, uint64_t cache_bytes);
 void engine_close(struct engine *e);
 
 /* Fill e for key (and value): copies them. 0 or -ENOMEM. */
@@ -97,5 +103,6 @@ bool engine_inbox_empty(struct engine *e);
 /* Host thread, at shutdown: wait for the store to finish everything. */
 int engine_drain(struct engine *e);
 void engine_stats(const struct engine *e, struct store_stats *out);
+void engine_cache_stats(const struct engine *e, struct vcache_stats *out);
 
 #endif

@@ -201,9 +201,11 @@ static int start(struct server *srv)
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		srv->workers[i].waker.efd = srv->workers[i].listen_fd = srv->workers[i].http_fd =
 			srv->workers[i].sig_fd = -1;
-	int err = setup_signals(&srv->workers[0]);
+	int err = 0;
 	for (unsigned i = 0; i < srv->nworkers && !err; i++)
 		err = worker_init(srv, i);
+	if (!err)
+		err = setup_signals(&srv->workers[0]);
 	if (err)
 		return err;
 	if (srv->cfg->http_port) {
@@ -212,7 +214,7 @@ static int start(struct server *srv)
 			return fd;
 		srv->workers[0].http_fd = fd;
 	}
-	err = engine_open(&srv->engine, srv->store, &srv->workers[0].waker);
+	err = engine_open(&srv->engine, srv->store, &srv->workers[0].waker, srv->cfg->cache_bytes);
 	if (err)
 		return err;
 	err = dev_notify_fd(srv->dev, srv->workers[0].waker.efd);

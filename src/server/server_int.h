@@ -74,6 +74,7 @@ struct cmd {
 	bool has_reply;            /* answered at once: reply holds the bytes */
 	struct resp_buf reply;
 	struct store_stats stats;  /* INFO, DBSIZE */
+	struct vcache_stats cache_stats;
 	struct eop one;
 };
 
