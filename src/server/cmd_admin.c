@@ -172,6 +172,7 @@ void cmd_run_quit(CMD_RUN_ARGS)
 {
 	resp_add_simple(rb, "OK");
 	c->closing = true;
+	c->w->maybe_reap = true;
 	c->eof = true;
 }
 

@@ -136,6 +136,7 @@ static void conn_stop(struct conn *c, bool dead, const char *why)
 		log_debug("client closed", "id=%llu addr=%s reason=\"%s\"", (unsigned long long)c->id, c->addr, why);
 	c->closing = true;
 	c->eof = true;
+	c->w->maybe_reap = true;
 	if (dead && !c->dead) {
 		c->dead = true;
 		shutdown(c->fd, SHUT_RDWR);

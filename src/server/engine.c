@@ -27,6 +27,7 @@
 #include "server/vcache.h"
 
 #define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
+#define ENGINE_TURN_ROUNDS_MAX 8u
 
 struct out_chain {
 	struct eop_sink *sink;
@@ -42,6 +43,7 @@ struct engine {
 	struct out_chain out[ENGINE_SINKS_MAX];
 	unsigned out_count;
 	struct vcache *cache;
+	bool backlog_blocked; /* the store refused the backlog's head (-EAGAIN) */
 };
 
 static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
@@ -313,8 +315,9 @@ static bool submit_backlog(struct engine *e)
 		} else {
 			op->sop.ctx = e;
 			int err = store_submit(e->s, &op->sop);
+			e->backlog_blocked = err == -EAGAIN;
 			if (err == -EAGAIN)
-				break;
+				break; /* the store is full: its completions wake us */
 			backlog_pop(e);
 			if (err)
 				finish(e, op, err);
@@ -334,12 +337,17 @@ bool engine_turn(struct engine *e)
 		backlog_push(e, eop_of(n));
 		n = next;
 	}
-	moved |= submit_backlog(e);
-	int done = store_poll(e->s, false);
-	DV_ASSERT(done >= 0 || done == -EINTR || done == -EAGAIN || done == -EBUSY);
-	moved |= done > 0;
-	if (e->backlog_head)
-		moved |= submit_backlog(e);
+	/* Ops submitted (RMW steps come back from done()) start only inside
+	 * store_poll(): end every round with one, so that sleeping after the
+	 * turn never leaves a submitted op unstarted. */
+	for (unsigned round = 0; round < ENGINE_TURN_ROUNDS_MAX; round++) {
+		bool submitted = submit_backlog(e);
+		int done = store_poll(e->s, false);
+		DV_ASSERT(done >= 0 || done == -EINTR || done == -EAGAIN || done == -EBUSY);
+		moved |= submitted || done > 0;
+		if (!e->backlog_head || e->backlog_blocked || (!submitted && done <= 0))
+			break;
+	}
 	if (e->out_count)
 		flush_out(e);
 	return moved;
@@ -348,6 +356,11 @@ bool engine_turn(struct engine *e)
 uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
 
 bool engine_inbox_empty(struct engine *e) { return mpsc_empty(&e->inbox); }
+
+bool engine_may_sleep(struct engine *e)
+{
+	return mpsc_empty(&e->inbox) && (!e->backlog_head || e->backlog_blocked) && e->out_count == 0;
+}
 
 bool engine_idle(struct engine *e) { return e->in_flight == 0 && mpsc_empty(&e->inbox); }
 

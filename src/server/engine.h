@@ -100,6 +100,9 @@ uint64_t engine_in_flight(const struct engine *e);
 bool engine_idle(struct engine *e);
 /* Any thread: nothing handed over and not yet taken by engine_turn(). */
 bool engine_inbox_empty(struct engine *e);
+/* Host thread, after engine_turn(): nothing can move before a device
+ * completion or a new submission (both wake the host). */
+bool engine_may_sleep(struct engine *e);
 /* Host thread, at shutdown: wait for the store to finish everything. */
 int engine_drain(struct engine *e);
 void engine_stats(const struct engine *e, struct store_stats *out);

@@ -141,6 +141,7 @@ struct worker {
 	struct metrics_worker *m;
 	uint64_t now_ms, now_ns;
 	bool stopping, accept_armed, http_armed;
+	bool maybe_reap;           /* a connection may be ready to free */
 	uint64_t stop_deadline_ms;
 	uint64_t wake_buf;
 	struct __kernel_timespec tick_ts;

@@ -258,6 +258,7 @@ static void on_recv(struct worker *w, struct conn *c, int res)
 			log_debug("client recv error", "id=%llu error=\"%s\"", (unsigned long long)c->id, strerror(-res));
 		c->eof = true;
 		c->closing = true;
+		c->w->maybe_reap = true;
 		if (res < 0)
 			conn_close(c, "recv error");
 		conn_on_input(c);
@@ -312,6 +313,7 @@ static void begin_stop(struct worker *w)
 	for (struct conn *c = w->conns; c; c = c->next) {
 		c->eof = true;
 		c->closing = true;
+		c->w->maybe_reap = true;
 		if (c->recv_armed)
 			shutdown(c->fd, SHUT_RD);
 		conn_on_input(c);
@@ -415,11 +417,16 @@ static bool take_completions(struct worker *w)
 
 static void reap_conns(struct worker *w)
 {
+	if (!w->maybe_reap)
+		return;
+	w->maybe_reap = false;
 	struct conn *c = w->conns;
 	while (c) {
 		struct conn *next = c->next;
 		if (conn_reapable(c) && !c->dirty)
 			conn_free(c);
+		else if (c->closing || c->dead)
+			w->maybe_reap = true; /* look again next round */
 		c = next;
 	}
 }
@@ -437,7 +444,7 @@ static void sleep_until_work(struct worker *w)
 {
 	waker_sleep_begin(&w->waker);
 	/* After the flag is visible: anything pushed from now on kicks us. */
-	bool idle = mpsc_empty(&w->sink.done) && (!w->host || engine_inbox_empty(w->srv->engine));
+	bool idle = mpsc_empty(&w->sink.done) && (!w->host || engine_may_sleep(w->srv->engine));
 	if (idle && w->host && engine_in_flight(w->srv->engine) > 0) {
 		/* Disk completions signal our eventfd; the timeout is a safety net. */
 		struct io_uring_cqe *cqe;
@@ -493,10 +500,10 @@ void *worker_main(void *arg)
 		worker_round(w, &moved);
 		if (worker_done(w))
 			break;
-		if (moved)
-			io_uring_submit(&w->ring);
-		else
-			sleep_until_work(w);
+		/* Blocks only when nothing is pending anywhere; returns at
+		 * once when CQEs are already there. */
+		sleep_until_work(w);
+		DV_UNUSED(moved);
 	}
 	atomic_fetch_sub(&w->srv->workers_running, 1);
 	/* Worker 0 waits for the others: wake it so it sees the count. */
