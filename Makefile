@@ -23,13 +23,12 @@ all: $(BUILD)/dynvme $(TEST_BIN)
 deps:
 	@scripts/deps.sh build
 
-# The main job until the node server lands: fill, read, restart and check
-# an engine data file under ./data.
+# The main job: one node on the embedded default, ./data/dynvme.img
+# (created on first start), RESP on 127.0.0.1:6379, HTTP metrics on 7379.
+# Ctrl-C (SIGINT) stops it cleanly. ARGS passes more flags.
 run: deps
 	$(MAKE) $(BUILD)/dynvme
-	@mkdir -p data
-	$(BUILD)/dynvme bench engine --data ./data/dynvme.img --size 2G --keys 500000 --keep
-	$(BUILD)/dynvme check ./data/dynvme.img
+	$(BUILD)/dynvme serve $(ARGS)
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 
@@ -60,6 +59,7 @@ check: deps
 bench: $(BUILD)/dynvme
 	@scripts/deps.sh bench
 	bench/engine.sh
+	bench/server.sh
 
 # libFuzzer target for the RESP parser and encoders (src/resp/fuzz_resp.c):
 # build-fuzz/fuzz_resp with clang, ASan and UBSan, run FUZZ_SECONDS (default

@@ -614,7 +614,7 @@ static const struct cmd_def table[] = {
 	{"pexpireat", -3, RMW, 1, 1, 1, run_pexpireat, reply_rmw_int, "expire at a unix time in milliseconds"},
 	{"persist", 2, RMW, 1, 1, 1, run_persist, reply_rmw_int, "remove the time to live"},
 	{"getdel", 2, RMW, 1, 1, 1, run_getdel, reply_getdel, "get a value and delete the key"},
-	{"ping", -1, NA, 0, 0, 0, cmd_run_ping, NULL, "PONG, or the message"},
+	{"ping", -1, 0, 0, 0, 0, cmd_run_ping, NULL, "PONG, or the message"},
 	{"echo", 2, 0, 0, 0, 0, cmd_run_echo, NULL, "the message"},
 	{"auth", -2, NA, 0, 0, 0, cmd_run_auth, NULL, "authenticate"},
 	{"hello", -1, NA, 0, 0, 0, cmd_run_hello, NULL, "handshake: protocol 2 or 3, AUTH, SETNAME"},
