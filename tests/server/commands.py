@@ -173,7 +173,19 @@ check("%d SET/GET/PING in one write: exact reply bytes (first difference at %d)"
       (3 * N, next((i for i in range(min(len(exp), len(got))) if exp[i] != got[i]), min(len(exp), len(got)))),
       True, exp == got)
 c.close()
+
+# Consecutive small pipelines on one connection, each read before the next:
+# SET k, GET k, PING in one write, 20 times.
+c5 = Conn(PORT)
+for i in range(20):
+    v = b"round-%d" % i
+    exp = b"+OK\r\n$%d\r\n%s\r\n+PONG\r\n" % (len(v), v)
+    got = raw(c5, encode(["SET", "rounds", v]) + encode(["GET", "rounds"]) + encode(["PING"]), len(exp), "round")
+    if not check("pipeline %d of 20 on one connection: SET rounds %s, GET rounds, PING" % (i + 1, v.decode()), exp, got):
+        break
+c5.close()
 c = Conn(PORT)
+check("DEL rounds", 1, c.call("DEL", "rounds"))
 dels = c.call("DEL", *["pipe:%d" % i for i in range(N)])
 check("DEL of the pipeline keys (new connection)", N, dels)
 c.close()

@@ -147,16 +147,16 @@ PORT_NEXT=$((20000 + ($$ % 1000) * 10))
 port_busy() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
 # alloc_port VAR
 alloc_port() {
-	local p=$PORT_NEXT n=0
-	while port_busy "$p"; do
-		p=$((p + 1))
-		n=$((n + 1))
-		[ $p -gt 29999 ] && p=20000
-		[ $n -gt 10000 ] && die "no free port"
+	local _ap=$PORT_NEXT _an=0
+	while port_busy "$_ap"; do
+		_ap=$((_ap + 1))
+		_an=$((_an + 1))
+		[ $_ap -gt 29999 ] && _ap=20000
+		[ $_an -gt 10000 ] && die "no free port"
 	done
-	PORT_NEXT=$((p + 1))
+	PORT_NEXT=$((_ap + 1))
 	[ $PORT_NEXT -gt 29999 ] && PORT_NEXT=20000
-	printf -v "$1" '%s' "$p"
+	printf -v "$1" '%s' "$_ap"
 }
 
 # ---------------------------------------------------------------- servers
