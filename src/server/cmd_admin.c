@@ -199,7 +199,7 @@ static void client_info_line(struct conn *x, char *out, size_t len)
 		 "events=r cmd=%s user=default redir=-1 resp=%u thread=%u\n",
 		 (unsigned long long)x->id, x->addr, x->laddr, x->fd, x->name,
 		 (unsigned long long)(now - x->created_ms) / 1000, (unsigned long long)(now - x->active_ms) / 1000,
-		 x->in_len, x->in_cap - x->in_len, x->pending, x->out.len + x->sending.len,
+		 x->in_len - x->in_start, x->in_cap - x->in_len, x->pending, x->out.len + x->sending.len,
 		 x->in_cap + x->out.cap + x->sending.cap + sizeof(*x), x->last_cmd, x->proto, x->w->idx);
 }
 
@@ -266,6 +266,35 @@ static void command_entry(const struct cmd_def *d, struct resp_buf *rb)
 		resp_add_array(rb, 0);
 }
 
+static void command_doc(const struct cmd_def *d, int proto, struct resp_buf *rb)
+{
+	resp_add_bulk_str(rb, d->name);
+	resp_add_map(rb, 3, proto);
+	add_kv_str(rb, "summary", d->summary);
+	add_kv_str(rb, "since", "1.0.0");
+	add_kv_str(rb, "group", d->flags & (CMDF_READ | CMDF_WRITE) ? "string" : "connection");
+}
+
+/* COMMAND DOCS [name ...]: a map of name -> {summary, since, group}. */
+static void command_docs(struct conn *c, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	unsigned n = 0, total = cmd_count() - 1;
+	if (argc == 2) {
+		resp_add_map(rb, total, c->proto);
+		for (unsigned i = 0; i < total; i++)
+			command_doc(cmd_by_index(i), c->proto, rb);
+		return;
+	}
+	for (uint32_t i = 2; i < argc; i++)
+		n += cmd_lookup(&argv[i]) != NULL;
+	resp_add_map(rb, n, c->proto);
+	for (uint32_t i = 2; i < argc; i++) {
+		const struct cmd_def *d = cmd_lookup(&argv[i]);
+		if (d)
+			command_doc(d, c->proto, rb);
+	}
+}
+
 void cmd_run_command(CMD_RUN_ARGS)
 {
 	unsigned n = cmd_count() - 1; /* not the "unknown" pseudo-command */
@@ -290,7 +319,7 @@ void cmd_run_command(CMD_RUN_ARGS)
 				resp_add_null_array(rb, c->proto);
 		}
 	} else if (resp_arg_is(&argv[1], "DOCS")) {
-		resp_add_map(rb, 0, c->proto); /* no docs: clients fall back to their own help */
+		command_docs(c, argv, argc, rb);
 	} else {
 		resp_add_errorf(rb, "ERR unknown subcommand '%.*s'. Try COMMAND HELP.",
 				(int)(argv[1].len < 32 ? argv[1].len : 32), argv[1].ptr);

@@ -203,7 +203,7 @@ void conn_on_eop_done(struct eop *e)
 	if (cmd->def->flags & (CMDF_WRITE | CMDF_RMW))
 		track_keys(c, cmd, NULL, 0, -1);
 	conn_deliver(c);
-	if (!c->eof || c->in_len)
+	if (!c->eof || c->in_len > c->in_start)
 		conn_on_input(c); /* a stalled request may go on now */
 }
 
@@ -397,7 +397,6 @@ static void protocol_error(struct conn *c, const char *msg)
 	}
 	log_debug("protocol error", "id=%llu addr=%s error=\"%s\"", (unsigned long long)c->id, c->addr, msg);
 	conn_stop(c, false, "protocol error");
-	c->in_len = 0;
 }
 
 /* Room to receive at least `need` bytes in total; false when over limits. */
@@ -428,11 +427,12 @@ static bool conn_reserve_input(struct conn *c, size_t need)
 void conn_on_input(struct conn *c)
 {
 	struct worker *w = c->w;
-	size_t pos = 0;
+	size_t pos = c->in_start;
 	bool partial = false;
 	while (pos < c->in_len && conn_may_run(c) && !c->closing) {
 		if (c->in_need > c->in_len)
 			break; /* the parser said it needs more */
+		DV_ASSERT(pos <= c->in_len);
 		struct resp_limits lim;
 		conn_limits(c, &lim);
 		struct resp_request req = {.argv = w->argv, .argv_cap = NET_ARGS_MAX};
@@ -444,7 +444,7 @@ void conn_on_input(struct conn *c)
 		}
 		if (r == RESP_ERR) {
 			protocol_error(c, req.error);
-			pos = 0;
+			pos = c->in_len;
 			break;
 		}
 		if (req.argc > 0 && !conn_execute(c, req.argv, req.argc))
@@ -453,12 +453,15 @@ void conn_on_input(struct conn *c)
 		c->in_need = 0;
 		c->active_ms = w->now_ms;
 	}
-	if (pos) {
-		/* Executed requests copied what they keep: drop their bytes. */
-		memmove(c->in, c->in + pos, c->in_len - pos);
-		c->in_len -= pos;
-		if (c->in_need)
-			c->in_need -= pos < c->in_need ? pos : c->in_need;
+	c->in_start = pos;
+	/* Executed requests copied what they keep: drop their bytes, but never
+	 * while a receive is armed (the kernel writes at the offset it was
+	 * given). */
+	if (c->in_start && !c->recv_armed) {
+		memmove(c->in, c->in + c->in_start, c->in_len - c->in_start);
+		c->in_len -= c->in_start;
+		c->in_need -= c->in_start < c->in_need ? c->in_start : c->in_need;
+		c->in_start = 0;
 	}
 	if (!partial)
 		c->partial_since_ms = 0;
@@ -474,6 +477,7 @@ void conn_on_input(struct conn *c)
 	if (c->closing && !c->dead && c->pending == 0 && c->out.len == 0 && c->sending.len == 0 && !c->send_armed)
 		conn_close(c, "done");
 	if (!c->eof && !c->recv_armed && conn_may_run(c)) {
+		DV_ASSERT(c->in_start == 0);
 		if (!conn_reserve_input(c, c->in_need)) {
 			conn_close(c, "out of memory for input");
 			return;

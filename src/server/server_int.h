@@ -87,9 +87,10 @@ struct conn {
 	char addr[64];             /* ip:port of the peer */
 	char laddr[64];
 	char name[NET_NAME_BYTES_MAX + 1];
-	/* Input: bytes [0, in_len) received and not yet executed. */
+	/* Input: bytes [in_start, in_len) received and not yet executed;
+	 * in_need (from the parser) counts from in. */
 	char *in;
-	size_t in_len, in_cap, in_need;
+	size_t in_start, in_len, in_cap, in_need;
 	/* Output: replies are appended to out; sending is the kernel's while
 	 * send_armed. */
 	struct resp_buf out, sending;
