@@ -31,6 +31,11 @@
 #define DV_BATCHES_IN_FLIGHT_MAX 4u
 #define DV_OPS_IN_FLIGHT_MAX 65536u /* puts+gets+deletes not yet completed */
 
+/* Location memo (store_config.memo_entries): 32-byte entries. */
+#define DV_MEMO_ENTRIES_DEFAULT (1u << 20) /* 32 MiB */
+#define DV_MEMO_ENTRIES_MIN (1u << 10)
+#define DV_MEMO_ENTRIES_MAX (1u << 28)    /* 8 GiB */
+
 /* Superblock. */
 #define DV_SB_COPIES 2u
 

@@ -10,7 +10,10 @@
  *                             +-> DONE (condition failed, DEL of absent key)
  *
  * The RAM index keeps fingerprints, not keys: a fingerprint match is only a
- * candidate, settled by reading its record and comparing the key. Writes
+ * candidate, settled by reading its record and comparing the key, or by
+ * the location memo (store_memo.c) without a read: it knows the key hash
+ * of records the store wrote or read, so a write resolves from it and a
+ * GET skips other keys' records (its own it still reads). Writes
  * to one 64-bit key hash are serialised (keylock): the next one starts when
  * the previous one is applied, and inherits its location when the keys are
  * equal, so a hot key costs no extra reads.
@@ -19,6 +22,9 @@
  * 1. At most one mutation per 64-bit key hash is between RESOLVE and DONE.
  * 2. prev_payload, once resolved, is the key's entry until that op applies.
  * 3. done() runs from store_poll() only, never inside a device callback.
+ * 4. A write resolved from the memo sees what a read would have shown:
+ *    same prev_payload, prev_seq, prev_size, prev_live (a memo entry of a
+ *    record with an expiry does not settle it: read).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -238,14 +244,59 @@ static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
 		rbuf_put(s, buf, bytes);
 		op->priv.buf = NULL;
 		opq_push(&s->ready, op); /* -EAGAIN: ring full, retry next poll */
+		return;
 	}
+	if (op->kind != STORE_GET)
+		s->st.resolve_reads++;
+}
+
+enum { MEMO_READ, MEMO_SKIP, MEMO_SETTLED };
+
+/* Settle the current candidate from the location memo if it can: another
+ * key's record is skipped (GET or write); the key's own record resolves a
+ * write as cand_matched() would after a read. */
+static int cand_memo(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	DV_ASSERT(pl_zone(p) < s->sb.zone_count);
+	struct memo_hit h;
+	if (!memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h))
+		return MEMO_READ;
+	if (h.hash_lo != op->priv.hash_lo || h.hash_hi != op->priv.hash_hi) {
+		/* Another key's record, whether still indexed or not: as a read
+		 * would, go on with the next candidate. */
+		s->st.resolve_memo_hits++;
+		return MEMO_SKIP;
+	}
+	if (op->kind == STORE_GET || h.expires)
+		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms */
+	/* As cand_classify(): a write needs the current location. If the
+	 * index changed since the lookup and no longer holds it (GC moved
+	 * it), the read path looks again. */
+	if (op->priv.cands_epoch != s->index_epoch && !index_contains(s->index, op->priv.hash_lo, p))
+		return MEMO_READ;
+	s->st.resolve_memo_hits++;
+	op->priv.prev_payload = p;
+	op->priv.prev_seq = h.seq;
+	op->priv.prev_size = h.size;
+	op->priv.prev_live = !h.tomb; /* a PUT without expiry */
+	op_resolved(s, op);
+	return MEMO_SETTLED;
 }
 
 static void cand_read_next(struct store *s, struct store_op *op)
 {
-	if (op->priv.cand_next >= op->priv.cand_count) {
-		cands_exhausted(s, op);
-		return;
+	for (;;) {
+		if (op->priv.cand_next >= op->priv.cand_count) {
+			cands_exhausted(s, op);
+			return;
+		}
+		int m = cand_memo(s, op);
+		if (m == MEMO_SETTLED)
+			return;
+		if (m == MEMO_READ)
+			break;
+		op->priv.cand_next++;
 	}
 	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
 	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
@@ -298,6 +349,14 @@ static int cand_classify(struct store *s, struct store_op *op, struct rec_view *
 			     index_contains(s->index, op->priv.hash_lo, p);
 	bool genuine = !err && r->type != REC_PAD && r->zone_gen == s->sb.zones[pl_zone(p)].gen;
 	bool ours = genuine && r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
+	if (genuine && pl_make(r->type == REC_TOMBSTONE, pl_zone(p), pl_off(p), r->total_bytes) == p) {
+		/* A verified record of the zone's current generation: what this
+		 * location holds until the zone is reset. */
+		struct dv_hash128 h = {op->priv.hash_lo, op->priv.hash_hi};
+		if (!ours)
+			h = dv_key_hash128(r->key, r->key_len);
+		store_memo_put(s, p, h.lo, h.hi, r->seq, r->total_bytes, r->expire_ms);
+	}
 	if (!still_indexed) {
 		/* Moved by GC or replaced meanwhile. A GET may still answer with
 		 * it: it was the key's record when looked up, after the GET began
@@ -412,8 +471,6 @@ static void op_start_mutation(struct store *s, struct store_op *op)
 		return; /* keylock_release() brings it back */
 	op->priv.state = OPS_RESOLVE;
 	cand_lookup(s, op);
-	if (op->priv.cand_count > 0)
-		s->st.resolve_reads++;
 	cand_read_next(s, op);
 }
 
@@ -475,6 +532,7 @@ int store_submit(struct store *s, struct store_op *op)
 	memset(&op->priv, 0, sizeof(op->priv));
 	op->priv.hash_lo = h.lo;
 	op->priv.hash_hi = h.hi;
+	op->priv.hash_full = true;
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.new_payload = NO_PAYLOAD;
 	op->priv.owner = s;
@@ -596,6 +654,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->index_bytes = index_bytes(s->index);
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
+	out->memo_bytes = s->memo.entries * sizeof(struct memo_entry);
 	out->zones_empty = out->zones_open = out->zones_full = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		out->zones_empty += s->sb.zones[z].state == ZONE_EMPTY;
@@ -617,6 +676,8 @@ static int store_alloc(struct store *s)
 		err = index_create(&s->index, s->cfg.index_capacity_hint);
 	if (!err)
 		err = gc_create(s);
+	if (!err)
+		err = memo_create(&s->memo, s->cfg.no_memo || s->cfg.read_only ? 0 : s->cfg.memo_entries);
 	return err;
 }
 
@@ -628,6 +689,7 @@ static void store_free(struct store *s)
 		index_destroy(s->index);
 	writer_stop(s);
 	dev_buf_free(s->rbuf_area);
+	memo_destroy(&s->memo);
 	free(s->zrt);
 	free(s->sb.zones);
 	free(s);
@@ -648,6 +710,8 @@ static void config_defaults(struct store_config *c, const struct dev *dev)
 		c->gc_free_zones_min = 3;
 	if (c->index_capacity_hint == 0)
 		c->index_capacity_hint = 1u << 16;
+	if (c->memo_entries == 0)
+		c->memo_entries = DV_MEMO_ENTRIES_DEFAULT;
 }
 
 int store_open(struct store **out, struct dev *dev, const struct store_config *cfg)

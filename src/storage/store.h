@@ -39,6 +39,11 @@ struct store_config {
 	uint64_t index_capacity_hint;
 	bool read_only;             /* offline tools: no writes, no recovery sealing */
 	bool recover_by_scan;       /* ignore zone indexes, scan every zone (verification) */
+	/* Location memo: 32-byte entries (a power of two, rounded up) that let
+	 * a write settle its index candidates without reading their records.
+	 * 0 = default 1M entries (32 MiB, touched as it fills). */
+	uint32_t memo_entries;
+	bool no_memo;               /* no location memo (tests, measurements) */
 };
 
 enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
@@ -88,6 +93,8 @@ struct store_op_priv {
 	bool prev_live;              /* prev is a PUT that has not expired */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
+	bool hash_full;              /* hash_hi is the whole high half (a relocation's may be
+				      * only its zone index entry's 32 bits) */
 	uint64_t cands[16];          /* keys sharing 31 hash bits: more is ~never */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
 	struct dev_req req;
@@ -130,7 +137,9 @@ struct store_stats {
 	uint64_t gc_zones_reset;
 	uint64_t gc_expired;       /* expired values GC moved as tombstones (space reclaimed) */
 	uint64_t batches, batch_records;
-	uint64_t resolve_reads;    /* reads made to tell keys sharing a fingerprint apart */
+	uint64_t resolve_reads;    /* reads writes made to tell keys sharing a fingerprint apart */
+	uint64_t resolve_memo_hits; /* candidates (writes and GETs) settled by the location memo */
+	uint64_t memo_bytes;       /* RAM of the location memo (at most; pages fill as used) */
 	uint64_t corrupt_records;  /* checksum failures seen by reads */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
 	uint64_t zone_bytes;

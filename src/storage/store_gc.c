@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "store_int.h"
 
 #define GC_CHUNK_BYTES (1u << 20)
@@ -271,6 +272,14 @@ static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const str
 	op->priv.reloc = g;
 	op->priv.hash_lo = e->hash.lo;
 	op->priv.hash_hi = e->hash.hi;
+	/* The zone index keeps 96 bits of the key hash; the memo wants all
+	 * 128 (apply_reloc remembers the new copy). */
+	struct dv_hash128 h = dv_key_hash128(r->key, r->key_len);
+	if (h.lo == e->hash.lo && (h.hi & ZIDX_HASH_HI_MASK) == e->hash.hi) {
+		op->priv.hash_hi = h.hi;
+		op->priv.hash_full = true;
+	}
+	op->expire_ms = expired ? 0 : r->expire_ms;
 	op->priv.prev_payload = entry_payload(g->zone, e);
 	op->priv.prev_size = e->size;
 	op->priv.prev_live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
@@ -370,6 +379,7 @@ static void gc_finish_zone(struct store *s)
 	uint32_t z = g->zone;
 	s->sb.zones[z].state = ZONE_EMPTY;
 	s->sb.zones[z].gen++;
+	memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
 	s->zrt[z].resetting = true;
 	sb_request(s);
 	g->sb_version = s->sb_version_wanted;

@@ -90,6 +90,28 @@ struct zone_rt {
 
 struct gc_state;
 
+/* Location memo (store_memo.c): index payload -> the full 128-bit key hash
+ * and what a write needs of the record there, so a fingerprint candidate is
+ * settled without a read. Entries carry a tag of the zone generation. */
+#define MEMO_GEN_BITS 18u
+struct memo_entry {
+	uint64_t hash_lo, hash_hi;
+	uint64_t loc;  /* payload | gen tag | valid | expires */
+	uint64_t info; /* seq | size / 16 */
+};
+struct memo {
+	struct memo_entry *e; /* NULL: no memo */
+	uint64_t entries;     /* a power of two */
+	unsigned shift;       /* 64 - log2(entries) */
+};
+struct memo_hit {
+	uint64_t hash_lo, hash_hi;
+	uint64_t seq;
+	uint32_t size;
+	bool tomb;    /* a tombstone */
+	bool expires; /* a PUT with expire_ms != 0 (not kept: read it to know) */
+};
+
 struct store {
 	struct dev *dev;
 	struct store_config cfg;
@@ -140,6 +162,8 @@ struct store {
 	struct op_queue read_wait; /* ops waiting for a read buffer */
 	struct op_queue ready;     /* ops ready to (re)start a step */
 	struct op_queue completed; /* ops whose done() is due */
+
+	struct memo memo;
 
 	struct gc_state *gc;
 	struct scan_state *scan;
@@ -193,6 +217,25 @@ void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
+
+/* store_memo.c */
+/* entries 0: no memo (memo_get always misses). */
+int memo_create(struct memo *m, uint64_t entries);
+void memo_destroy(struct memo *m);
+/* Remember the record at payload, written or verified with zone generation
+ * gen (the zone's current one): key hash, seq, on-disk size, expiry. */
+void memo_put(struct memo *m, uint64_t payload, uint32_t gen, uint64_t hash_lo, uint64_t hash_hi,
+	      uint64_t seq, uint32_t size, uint64_t expire_ms);
+/* The record at payload, if remembered for zone generation gen. */
+bool memo_get(const struct memo *m, uint64_t payload, uint32_t gen, struct memo_hit *out);
+/* Call whenever a zone's generation changes. */
+void memo_zone_gen_changed(struct memo *m, uint32_t zone, uint32_t new_gen);
+/* memo_put/memo_get with the zone's current generation. */
+static inline void store_memo_put(struct store *s, uint64_t payload, uint64_t hash_lo, uint64_t hash_hi,
+				  uint64_t seq, uint32_t size, uint64_t expire_ms)
+{
+	memo_put(&s->memo, payload, s->sb.zones[pl_zone(payload)].gen, hash_lo, hash_hi, seq, size, expire_ms);
+}
 
 /* store_scan.c */
 void scan_pump(struct store *s);

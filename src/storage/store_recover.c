@@ -265,6 +265,7 @@ static int recover_open_zone(struct store *s, uint32_t z)
 	if (zr->count == 0) {
 		s->sb.zones[z].state = ZONE_EMPTY;
 		s->sb.zones[z].gen++;
+		memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
 		sb_request(s);
 		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}

@@ -382,6 +382,9 @@ static void apply_reloc(struct store *s, struct store_op *op)
 		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
 		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
 				 op->priv.rec_size);
+		if (op->priv.hash_full)
+			store_memo_put(s, op->priv.new_payload, op->priv.hash_lo, op->priv.hash_hi,
+				       op->priv.new_seq, op->priv.rec_size, op->expire_ms);
 	}
 	s->st.gc_bytes_relocated += op->priv.rec_size;
 	gc_reloc_done(s, op);
@@ -412,6 +415,11 @@ static void apply_op(struct store *s, struct store_op *op)
 	}
 	s->st.tombstones += pl_tomb(op->priv.new_payload);
 	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+	/* The zone of a batch being applied has not been collected: its
+	 * generation is the one the record was written with. */
+	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
+	store_memo_put(s, op->priv.new_payload, h, op->priv.hash_hi, op->priv.new_seq, op->priv.rec_size,
+		       op->expire_ms);
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)
 		s->st.puts++;

@@ -83,8 +83,15 @@ int h_get(struct store *s, const char *key, struct h_value *out)
 
 void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes)
 {
+	h_open_mem_cfg(s, dev, size, zone_bytes, (struct store_config){0});
+}
+
+void h_open_mem_cfg(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes,
+		    struct store_config cfg)
+{
 	CHECK(dev_open_mem(dev, size, NULL) == 0);
-	struct store_config cfg = {.format_if_empty = true, .zone_bytes = zone_bytes};
+	cfg.format_if_empty = true;
+	cfg.zone_bytes = zone_bytes;
 	CHECK(store_open(s, *dev, &cfg) == 0);
 }
 

@@ -28,6 +28,9 @@ int h_get(struct store *s, const char *key, struct h_value *out);
 
 /* A formatted store on a fresh memory device of size bytes. */
 void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes);
+/* The same with a configuration (format_if_empty and zone_bytes are set). */
+void h_open_mem_cfg(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes,
+		    struct store_config cfg);
 /* Value bytes that depend on (key number, version): reads can be verified. */
 void h_fill_value(uint8_t *v, uint32_t len, uint64_t key_no, uint64_t version);
 /* Run the offline check (store_check must run to its end); its log goes to
