@@ -59,6 +59,7 @@ def conn(**kw):
 
 print("redis-py", redis.__version__)
 r = conn()
+rnd = random.Random(7)
 
 
 def section(fn):
@@ -190,7 +191,6 @@ def binary():
     check("binary key exists", 1, r.exists(bkey))
     check("binary key mget", [b"binkey-value", None], r.mget([bkey, bkey[:-1]]))
     expected_keys.update(["bin:all", bkey])
-    rnd = random.Random(7)
     vals = {b"rb:%d" % i: bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 3000))) for i in range(100)}
     r.mset(vals)
     check("100 random binary values", list(vals.values()), r.mget(list(vals)))

@@ -18,6 +18,7 @@ set -u
 SRV_MODE=${DV_SERVER:-dynvme}
 QUICK=${DV_TEST_QUICK:-0}
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$TESTS_DIR/../.." && pwd)
 BUILD_DIR=${DV_BUILD:-build}
