@@ -6,8 +6,11 @@
  *      |                               |    or held in a cmd behind others)
  *      |                               +--> cmd in FIFO --eops--> engine
  *      |                                      ... eops back --> reply in order
- *      +-- EOF / QUIT / protocol error --> closing: no more input; the
- *          replies owed are sent, then the socket is closed
+ *      +-- EOF / QUIT / protocol error --> closing: no more requests; the
+ *          replies owed are sent, then FIN, and input is read and dropped
+ *          until the peer's EOF (at most NET_LINGER_MS): closing with
+ *          unread input would send RST and the client could lose the
+ *          error reply
  *      +-- send error / timeout --> dead: nothing more is sent; freed once
  *          no SQE and no eop refers to it
  *
@@ -140,8 +143,6 @@ static void conn_stop(struct conn *c, bool dead, const char *why)
 	if (dead && !c->dead) {
 		c->dead = true;
 		shutdown(c->fd, SHUT_RDWR);
-	} else if (c->recv_armed) {
-		shutdown(c->fd, SHUT_RD);
 	}
 }
 
@@ -203,8 +204,7 @@ void conn_on_eop_done(struct eop *e)
 	if (cmd->def->flags & (CMDF_WRITE | CMDF_RMW))
 		track_keys(c, cmd, NULL, 0, -1);
 	conn_deliver(c);
-	if (!c->eof || c->in_len > c->in_start)
-		conn_on_input(c); /* a stalled request may go on now */
+	conn_on_input(c); /* a stalled request may go on, or a closing client close */
 }
 
 /* ---- read-your-writes ---- */
@@ -424,6 +424,8 @@ static bool conn_reserve_input(struct conn *c, size_t need)
 	return true;
 }
 
+static void conn_arm_input(struct conn *c);
+
 void conn_on_input(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -474,16 +476,36 @@ void conn_on_input(struct conn *c)
 			c->in_cap = NET_IN_BYTES_MIN;
 		}
 	}
-	if (c->closing && !c->dead && c->pending == 0 && c->out.len == 0 && c->sending.len == 0 && !c->send_armed)
-		conn_close(c, "done");
-	if (!c->eof && !c->recv_armed && conn_may_run(c)) {
-		DV_ASSERT(c->in_start == 0);
-		if (!conn_reserve_input(c, c->in_need)) {
-			conn_close(c, "out of memory for input");
-			return;
+	if (c->closing && !c->dead && c->pending == 0 && c->out.len == 0 && c->sending.len == 0 && !c->send_armed) {
+		if (c->peer_eof) {
+			conn_close(c, "done");
+		} else if (!c->lingering) {
+			c->lingering = true;
+			c->linger_deadline_ms = w->now_ms + NET_LINGER_MS;
+			shutdown(c->fd, SHUT_WR);
 		}
-		worker_arm_recv(w, c);
 	}
+	conn_arm_input(c);
+}
+
+/* Receive again when the client may be read: more requests, or input to
+ * drop while closing. */
+static void conn_arm_input(struct conn *c)
+{
+	if (c->dead || c->peer_eof || c->recv_armed)
+		return;
+	if (c->closing) {
+		c->in_start = c->in_len = 0; /* nothing more is parsed */
+		worker_arm_recv(c->w, c);
+		return;
+	}
+	if (!conn_may_run(c))
+		return;
+	if (!conn_reserve_input(c, c->in_need)) {
+		conn_close(c, "out of memory for input");
+		return;
+	}
+	worker_arm_recv(c->w, c);
 }
 
 void conn_tick(struct conn *c)
@@ -492,6 +514,10 @@ void conn_tick(struct conn *c)
 	uint64_t now = c->w->now_ms;
 	if (c->dead)
 		return;
+	if (c->lingering && now > c->linger_deadline_ms) {
+		conn_close(c, "linger over");
+		return;
+	}
 	if (c->partial_since_ms && now - c->partial_since_ms > (uint64_t)cfg->request_timeout_s * 1000u) {
 		log_info("client request timed out", "id=%llu addr=%s bytes=%zu", (unsigned long long)c->id, c->addr,
 			 c->in_len);

@@ -53,6 +53,7 @@ enum ev_type {
 #define NET_CMD_FREE_MAX 4096u        /* command objects a worker keeps for reuse */
 #define NET_SHUTDOWN_GRACE_MS 10000u  /* after SIGTERM: time to finish replies */
 #define NET_NAME_BYTES_MAX 64u        /* CLIENT SETNAME */
+#define NET_LINGER_MS 2000u           /* after an error reply: drain input before closing */
 #define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
 
 struct server;
@@ -104,7 +105,10 @@ struct conn {
 	uint8_t proto;             /* 2 or 3 (HELLO) */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
-	bool eof;                  /* no more input will be read */
+	bool eof;                  /* no more requests will be parsed */
+	bool peer_eof;             /* the peer closed its side (or we stopped reading) */
+	bool lingering;            /* replies sent, FIN sent: discarding input until EOF */
+	uint64_t linger_deadline_ms;
 	bool closing;              /* close once replies are sent */
 	bool dead;                 /* close now: send nothing more */
 	uint64_t created_ms, active_ms, partial_since_ms;

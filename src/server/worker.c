@@ -256,11 +256,15 @@ static void on_recv(struct worker *w, struct conn *c, int res)
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET && !c->dead)
 			log_debug("client recv error", "id=%llu error=\"%s\"", (unsigned long long)c->id, strerror(-res));
-		c->eof = true;
+		c->eof = c->peer_eof = true;
 		c->closing = true;
 		c->w->maybe_reap = true;
 		if (res < 0)
 			conn_close(c, "recv error");
+		conn_on_input(c);
+		return;
+	}
+	if (c->closing) { /* after an error or QUIT: input is dropped */
 		conn_on_input(c);
 		return;
 	}
@@ -315,7 +319,9 @@ static void begin_stop(struct worker *w)
 		c->closing = true;
 		c->w->maybe_reap = true;
 		if (c->recv_armed)
-			shutdown(c->fd, SHUT_RD);
+			shutdown(c->fd, SHUT_RD); /* the armed receive returns 0 */
+		else
+			c->peer_eof = true; /* no more reading at all */
 		conn_on_input(c);
 	}
 }
