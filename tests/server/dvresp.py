@@ -138,8 +138,8 @@ class Conn:
         return self.read()
 
     def read_raw_until_closed(self, limit=1 << 16, timeout=None):
-        """Everything the server sends until it closes (or timeout: raises
-        socket.timeout). Returns the bytes."""
+        """Everything the server sends until it closes. Returns the bytes;
+        on a timeout raises socket.timeout with what came so far in .buf."""
         if timeout is not None:
             self.sock.settimeout(timeout)
         data = self.buf
@@ -149,6 +149,9 @@ class Conn:
                 d = self.sock.recv(65536)
             except ConnectionResetError:
                 break
+            except socket.timeout:
+                self.buf = data  # what came before the timeout stays readable
+                raise
             if not d:
                 break
             data += d
