@@ -339,6 +339,7 @@ static void gc_chunk_read(struct store *s)
 			uint64_t p = entry_payload(g->zone, e);
 			s->st.corrupt_records++;
 			s->index_epoch++;
+			memo_forget(&s->memo, p);
 			if (index_remove(s->index, e->hash.lo, p) == 0) {
 				s->st.tombstones -= pl_tomb(p);
 				keylock_fix_prev(s, e->hash.lo, p, NO_PAYLOAD, 0);

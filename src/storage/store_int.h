@@ -102,7 +102,7 @@ struct memo_entry {
 struct memo {
 	struct memo_entry *e; /* NULL: no memo */
 	uint64_t entries;     /* a power of two */
-	unsigned shift;       /* 64 - log2(entries) */
+	unsigned shift;       /* 64 - log2(buckets of 4 entries) */
 };
 struct memo_hit {
 	uint64_t hash_lo, hash_hi;
@@ -228,6 +228,9 @@ void memo_put(struct memo *m, uint64_t payload, uint32_t gen, uint64_t hash_lo, 
 	      uint64_t seq, uint32_t size, uint64_t expire_ms);
 /* The record at payload, if remembered for zone generation gen. */
 bool memo_get(const struct memo *m, uint64_t payload, uint32_t gen, struct memo_hit *out);
+/* The index no longer holds payload (replaced, moved, dropped): free its
+ * entry for live records. Only a matter of hit rate, never of correctness. */
+void memo_forget(struct memo *m, uint64_t payload);
 /* Call whenever a zone's generation changes. */
 void memo_zone_gen_changed(struct memo *m, uint32_t zone, uint32_t new_gen);
 /* memo_put/memo_get with the zone's current generation. */

@@ -8,10 +8,14 @@
  * write can settle a candidate without a read and a GET can skip other
  * keys' records.
  *
- * A direct-mapped table of 32-byte entries, slot = hash of the payload; a
- * newer record simply takes the slot. An entry is trusted only when it
- * holds exactly the payload asked for and the low MEMO_GEN_BITS bits of the
- * zone generation it was made in equal those of the zone's current one. A
+ * A table of 32-byte entries in 4-way buckets (128 bytes), bucket = hash of
+ * the payload. A record whose location the index no longer holds (a write
+ * replaced it, GC moved or dropped it) is forgotten at once, so live records
+ * are rarely displaced; a full bucket gives up the entry with the lowest
+ * seq (stale entries of collected zones are old). An entry is trusted only
+ * when it holds exactly the payload asked for and the low MEMO_GEN_BITS bits
+ * of the zone generation it was made in equal those of the zone's current
+ * one. A
  * location is written once per generation (a zone is reset before it is
  * written again, and its generation changes first), so such an entry
  * describes the record at that location. The tag is short; when a zone's
@@ -25,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "store_int.h"
 
@@ -42,9 +47,11 @@ _Static_assert(STORE_RECORD_BYTES_MAX / DV_RECORD_ALIGN_BYTES < (1u << MEMO_SIZE
 	       "a record's size in 16-byte units fits the info word");
 _Static_assert(sizeof(struct memo_entry) == 32, "memo entries are 32 bytes");
 
-static uint64_t memo_slot(const struct memo *m, uint64_t payload)
+#define MEMO_WAYS 4u
+
+static struct memo_entry *memo_bucket(const struct memo *m, uint64_t payload)
 {
-	return (payload * 0x9E3779B97F4A7C15ull) >> m->shift;
+	return &m->e[((payload * 0x9E3779B97F4A7C15ull) >> m->shift) * MEMO_WAYS];
 }
 
 int memo_create(struct memo *m, uint64_t entries)
@@ -59,18 +66,22 @@ int memo_create(struct memo *m, uint64_t entries)
 	unsigned bits = 0;
 	while ((1ull << bits) < entries)
 		bits++;
-	/* calloc: pages are zeroed lazily, so RAM grows as slots are used. */
-	m->e = calloc((size_t)1 << bits, sizeof(*m->e));
-	if (!m->e)
+	/* Anonymous pages: zero, bucket-aligned, and touched only as buckets
+	 * fill. */
+	size_t bytes = ((size_t)1 << bits) * sizeof(*m->e);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return -ENOMEM;
+	m->e = p;
 	m->entries = 1ull << bits;
-	m->shift = 64 - bits;
+	m->shift = 64 - (bits - 2); /* 2^bits / MEMO_WAYS buckets */
 	return 0;
 }
 
 void memo_destroy(struct memo *m)
 {
-	free(m->e);
+	if (m->e)
+		munmap(m->e, m->entries * sizeof(*m->e));
 	*m = (struct memo){0};
 }
 
@@ -83,7 +94,21 @@ void memo_put(struct memo *m, uint64_t payload, uint32_t gen, uint64_t hash_lo, 
 	DV_ASSERT(size / DV_RECORD_ALIGN_BYTES < (1u << MEMO_SIZE_UNITS_BITS));
 	if (seq >= (1ull << MEMO_SEQ_BITS))
 		return; /* cannot describe it: its candidates are read */
-	struct memo_entry *e = &m->e[memo_slot(m, payload)];
+	struct memo_entry *b = memo_bucket(m, payload), *e = NULL;
+	/* The same location (a record read again), else a free way, else
+	 * the oldest record. */
+	for (unsigned w = 0; w < MEMO_WAYS && !e; w++)
+		if ((b[w].loc & MEMO_VALID) && (b[w].loc & MEMO_PL_MASK) == payload)
+			e = &b[w];
+	for (unsigned w = 0; w < MEMO_WAYS && !e; w++)
+		if (!(b[w].loc & MEMO_VALID))
+			e = &b[w];
+	if (!e) {
+		e = &b[0];
+		for (unsigned w = 1; w < MEMO_WAYS; w++)
+			if ((b[w].info & ((1ull << MEMO_SEQ_BITS) - 1)) < (e->info & ((1ull << MEMO_SEQ_BITS) - 1)))
+				e = &b[w];
+	}
 	bool expires = !pl_tomb(payload) && expire_ms != 0;
 	e->hash_lo = hash_lo;
 	e->hash_hi = hash_hi;
@@ -96,9 +121,12 @@ bool memo_get(const struct memo *m, uint64_t payload, uint32_t gen, struct memo_
 {
 	if (!m->e)
 		return false;
-	const struct memo_entry *e = &m->e[memo_slot(m, payload)];
+	const struct memo_entry *b = memo_bucket(m, payload), *e = NULL;
 	uint64_t want = payload | (uint64_t)(gen & MEMO_GEN_MASK) << MEMO_GEN_SHIFT | MEMO_VALID;
-	if ((e->loc & ~MEMO_EXPIRES) != want)
+	for (unsigned w = 0; w < MEMO_WAYS && !e; w++)
+		if ((b[w].loc & ~MEMO_EXPIRES) == want)
+			e = &b[w];
+	if (!e)
 		return false;
 	out->hash_lo = e->hash_lo;
 	out->hash_hi = e->hash_hi;
@@ -107,6 +135,16 @@ bool memo_get(const struct memo *m, uint64_t payload, uint32_t gen, struct memo_
 	out->tomb = pl_tomb(payload);
 	out->expires = (e->loc & MEMO_EXPIRES) != 0;
 	return true;
+}
+
+void memo_forget(struct memo *m, uint64_t payload)
+{
+	if (!m->e || payload > MEMO_PL_MASK)
+		return;
+	struct memo_entry *b = memo_bucket(m, payload);
+	for (unsigned w = 0; w < MEMO_WAYS; w++)
+		if ((b[w].loc & MEMO_VALID) && (b[w].loc & MEMO_PL_MASK) == payload)
+			b[w].loc = 0;
 }
 
 void memo_zone_gen_changed(struct memo *m, uint32_t zone, uint32_t new_gen)

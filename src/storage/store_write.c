@@ -374,6 +374,7 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	int err = index_replace(s->index, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload);
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
+		memo_forget(&s->memo, op->priv.prev_payload);
 		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
@@ -409,6 +410,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	}
 	DV_ASSERT(err == 0); /* mutations of one key are serialised; relocations fix prev */
 	if (prev != NO_PAYLOAD) {
+		memo_forget(&s->memo, prev);
 		struct zone_rt *old = &s->zrt[pl_zone(prev)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 		s->st.tombstones -= pl_tomb(prev);
