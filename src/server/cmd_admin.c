@@ -440,6 +440,7 @@ void cmd_run_stats(CMD_RUN_ARGS)
 	cmd->flags = sections;
 	cmd->ops[0].stats = &cmd->stats;
 	cmd->ops[0].cache_stats = &cmd->cache_stats;
+	cmd->ops[0].counters = &cmd->counters;
 }
 
 static uint64_t live_keys(const struct store_stats *st) { return st->keys - st->tombstones; }
@@ -479,7 +480,7 @@ static void info_append(struct resp_buf *o, const char *fmt, ...)
 		resp_add_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
-static void info_stats(struct conn *c, const struct store_stats *st, struct resp_buf *o)
+static void info_stats(struct conn *c, const struct store_stats *st, uint64_t expired, struct resp_buf *o)
 {
 	const struct server *srv = c->w->srv;
 	uint64_t calls = 0, errors = 0, acc = 0, rej = 0, in = 0, out = 0, perr = 0;
@@ -501,7 +502,7 @@ static void info_stats(struct conn *c, const struct store_stats *st, struct resp
 		    "expired_keys:%llu\r\nevicted_keys:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
 		    "total_error_replies:%llu\r\nprotocol_errors:%llu\r\n\r\n",
 		    (unsigned long long)acc, (unsigned long long)calls, (unsigned long long)in,
-		    (unsigned long long)out, (unsigned long long)rej, (unsigned long long)st->gc_expired,
+		    (unsigned long long)out, (unsigned long long)rej, (unsigned long long)(st->gc_expired + expired),
 		    (unsigned long long)st->get_hits, (unsigned long long)(st->gets - st->get_hits),
 		    (unsigned long long)errors, (unsigned long long)perr);
 }
@@ -573,7 +574,7 @@ void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 		info_append(&o, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
 				"durable_writes:1\r\n\r\n");
 	if (s & INFO_STATS)
-		info_stats(c, st, &o);
+		info_stats(c, st, cmd->counters.expiry_deleted, &o);
 	if (s & INFO_REPLICATION)
 		info_append(&o, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
 	if (s & INFO_CPU) {
@@ -594,10 +595,13 @@ void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 		const struct vcache_stats *cs = &cmd->cache_stats;
 		o.len -= 2; /* continue the section */
 		info_append(&o, "cache_bytes:%llu\r\ncache_bytes_max:%llu\r\ncache_entries:%llu\r\ncache_hits:%llu\r\n"
-				"cache_misses:%llu\r\ncache_evictions:%llu\r\n\r\n",
+				"cache_misses:%llu\r\ncache_evictions:%llu\r\nexpiry_tracked:%llu\r\n"
+				"expiry_deleted:%llu\r\nexpiry_untracked:%llu\r\n\r\n",
 			    (unsigned long long)cs->bytes, (unsigned long long)cs->bytes_max,
 			    (unsigned long long)cs->entries, (unsigned long long)cs->hits,
-			    (unsigned long long)cs->misses, (unsigned long long)cs->evictions);
+			    (unsigned long long)cs->misses, (unsigned long long)cs->evictions,
+			    (unsigned long long)cmd->counters.expiry_tracked, (unsigned long long)cmd->counters.expiry_deleted,
+			    (unsigned long long)cmd->counters.expiry_untracked);
 	}
 	if (s & INFO_COMMANDSTATS)
 		info_commandstats(c, &o);

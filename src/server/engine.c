@@ -28,6 +28,8 @@
 
 #define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
 #define ENGINE_TURN_ROUNDS_MAX 8u
+#define EXPIRY_TRACKED_MAX (1u << 20) /* keys with a TTL the engine deletes when due */
+#define EXPIRY_PER_TURN_MAX 256u
 
 struct out_chain {
 	struct eop_sink *sink;
@@ -44,7 +46,19 @@ struct engine {
 	unsigned out_count;
 	struct vcache *cache;
 	bool backlog_blocked; /* the store refused the backlog's head (-EAGAIN) */
+	/* Active expiry: keys written with an expiry, soonest first. */
+	struct expiry *exp_heap;
+	uint32_t exp_count, exp_cap;
+	uint64_t exp_untracked, exp_deleted;
 };
+
+struct expiry {
+	uint64_t expire_ms, seq;
+	char *key;
+	uint32_t key_len;
+};
+
+static struct expiry exp_pop(struct engine *e);
 
 static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
 static struct eop *eop_of_sop(struct store_op *op) { return (struct eop *)((char *)op - offsetof(struct eop, sop)); }
@@ -136,6 +150,11 @@ void engine_close(struct engine *e)
 		return;
 	DV_ASSERT(e->in_flight == 0);
 	vcache_close(e->cache);
+	while (e->exp_count) {
+		struct expiry x = exp_pop(e);
+		free(x.key);
+	}
+	free(e->exp_heap);
 	free(e);
 }
 
@@ -159,6 +178,12 @@ static void finish(struct engine *e, struct eop *op, int result)
 {
 	op->result = result;
 	op->link.next = NULL;
+	if (!op->sink) { /* the engine's own (active expiry) */
+		e->exp_deleted += result == -DV_ENOTFOUND; /* a DEL of an expired value */
+		eop_release(op);
+		free(op);
+		return;
+	}
 	struct out_chain *c = NULL;
 	for (unsigned i = 0; i < e->out_count; i++)
 		if (e->out[i].sink == op->sink)
@@ -223,12 +248,98 @@ static void rmw_read_done(struct engine *e, struct eop *op, int res)
 	backlog_push(e, op);
 }
 
+/* ---- active expiry ----
+ * Every durable PUT with an expiry is remembered (key, seq, when); once due,
+ * the engine deletes the key with STORE_IF_SEQ_EXPIRED, which applies only
+ * if the key still holds that very record and it has expired: a newer write
+ * of the key is never touched. Bounded: past EXPIRY_TRACKED_MAX keys, later
+ * ones are left to reads and GC (exp_untracked). */
+
+static void exp_swap(struct expiry *a, struct expiry *b)
+{
+	struct expiry t = *a;
+	*a = *b;
+	*b = t;
+}
+
+static void exp_push(struct engine *e, const void *key, uint32_t key_len, uint64_t expire_ms, uint64_t seq)
+{
+	if (e->exp_count == e->exp_cap) {
+		uint32_t cap = e->exp_cap ? e->exp_cap * 2 : 1024;
+		struct expiry *h = e->exp_count < EXPIRY_TRACKED_MAX ? realloc(e->exp_heap, cap * sizeof(*h)) : NULL;
+		if (!h) {
+			e->exp_untracked++;
+			return;
+		}
+		e->exp_heap = h;
+		e->exp_cap = cap;
+	}
+	char *k = malloc(key_len);
+	if (!k) {
+		e->exp_untracked++;
+		return;
+	}
+	memcpy(k, key, key_len);
+	uint32_t i = e->exp_count++;
+	e->exp_heap[i] = (struct expiry){.expire_ms = expire_ms, .seq = seq, .key = k, .key_len = key_len};
+	while (i > 0 && e->exp_heap[(i - 1) / 2].expire_ms > e->exp_heap[i].expire_ms) {
+		exp_swap(&e->exp_heap[(i - 1) / 2], &e->exp_heap[i]);
+		i = (i - 1) / 2;
+	}
+}
+
+static struct expiry exp_pop(struct engine *e)
+{
+	DV_ASSERT(e->exp_count > 0);
+	struct expiry top = e->exp_heap[0];
+	e->exp_heap[0] = e->exp_heap[--e->exp_count];
+	for (uint32_t i = 0;;) {
+		uint32_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < e->exp_count && e->exp_heap[l].expire_ms < e->exp_heap[m].expire_ms)
+			m = l;
+		if (r < e->exp_count && e->exp_heap[r].expire_ms < e->exp_heap[m].expire_ms)
+			m = r;
+		if (m == i)
+			break;
+		exp_swap(&e->exp_heap[i], &e->exp_heap[m]);
+		i = m;
+	}
+	return top;
+}
+
+/* Delete the keys whose time has come (internal eops: no sink). */
+static bool expire_due(struct engine *e)
+{
+	if (e->exp_count == 0)
+		return false;
+	uint64_t now = store_now_ms();
+	unsigned n = 0;
+	for (; n < EXPIRY_PER_TURN_MAX && e->exp_count && e->exp_heap[0].expire_ms <= now; n++) {
+		struct expiry x = exp_pop(e);
+		struct eop *op = malloc(sizeof(*op));
+		if (op && eop_init(op, EOP_DEL, x.key, x.key_len, NULL, 0) == 0) {
+			op->sop.cond = STORE_IF_SEQ_EXPIRED;
+			op->sop.cond_seq = x.seq;
+			op->sink = NULL;
+			backlog_push(e, op);
+		} else {
+			free(op);
+			e->exp_untracked++;
+		}
+		free(x.key);
+	}
+	return n > 0;
+}
+
 /* Keep the cache equal to what the store holds once a write is done. */
 static void cache_after_write(struct engine *e, struct eop *op, int res)
 {
 	const struct store_op *w = &op->sop;
-	if (res == 0 && w->kind == STORE_PUT)
+	if (res == 0 && w->kind == STORE_PUT) {
 		vcache_put(e->cache, w->key, w->key_len, w->value, w->val_len, w->expire_ms, w->out.seq);
+		if (w->expire_ms)
+			exp_push(e, w->key, w->key_len, w->expire_ms, w->out.seq);
+	}
 	else if (res == 0 || (res != -EEXIST && res != -DV_ENOTFOUND && res != -ESTALE))
 		vcache_forget(e->cache, w->key, w->key_len); /* deleted, or outcome unknown */
 }
@@ -308,6 +419,8 @@ static bool submit_backlog(struct engine *e)
 			store_get_stats(e->s, op->stats);
 			if (op->cache_stats)
 				vcache_get_stats(e->cache, op->cache_stats);
+			if (op->counters)
+				engine_get_counters(e, op->counters);
 			finish(e, op, 0);
 		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
 			backlog_pop(e);
@@ -330,7 +443,8 @@ static bool submit_backlog(struct engine *e)
 bool engine_turn(struct engine *e)
 {
 	struct mpsc_node *n = mpsc_take(&e->inbox);
-	bool moved = n != NULL;
+	bool moved = expire_due(e);
+	moved |= n != NULL;
 	while (n) {
 		struct mpsc_node *next = n->next;
 		e->in_flight++;
@@ -380,3 +494,9 @@ int engine_drain(struct engine *e)
 void engine_stats(const struct engine *e, struct store_stats *out) { store_get_stats(e->s, out); }
 
 void engine_cache_stats(const struct engine *e, struct vcache_stats *out) { vcache_get_stats(e->cache, out); }
+
+void engine_get_counters(const struct engine *e, struct engine_counters *out)
+{
+	*out = (struct engine_counters){.expiry_tracked = e->exp_count, .expiry_deleted = e->exp_deleted,
+					.expiry_untracked = e->exp_untracked};
+}

@@ -75,6 +75,7 @@ struct eop {
 	uint32_t kv_len;
 	struct store_stats *stats; /* EOP_STATS: filled by the engine */
 	struct vcache_stats *cache_stats; /* EOP_STATS: filled when not NULL */
+	struct engine_counters *counters; /* EOP_STATS: filled when not NULL */
 	uint64_t cache_epoch;    /* GET: vcache_epoch() when submitted to the store */
 	char inl[EOP_INLINE_BYTES];
 };
@@ -107,5 +108,13 @@ bool engine_may_sleep(struct engine *e);
 int engine_drain(struct engine *e);
 void engine_stats(const struct engine *e, struct store_stats *out);
 void engine_cache_stats(const struct engine *e, struct vcache_stats *out);
+
+/* Active expiry: keys with a TTL the engine deletes when due. */
+struct engine_counters {
+	uint64_t expiry_tracked;   /* keys waiting for their time */
+	uint64_t expiry_deleted;   /* expired keys deleted */
+	uint64_t expiry_untracked; /* TTL keys past the tracking bound (left to reads and GC) */
+};
+void engine_get_counters(const struct engine *e, struct engine_counters *out);
 
 #endif

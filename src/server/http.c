@@ -66,8 +66,11 @@ void http_accept(struct worker *w, int fd)
 }
 
 static void collect_view(struct worker *w, struct metrics_view *v, struct metrics_worker **ms,
-			 const char **names, struct store_stats *st)
+			 const char **names, struct store_stats *st, struct vcache_stats *cs)
 {
+	struct engine_counters ctr;
+	engine_get_counters(w->srv->engine, &ctr);
+	engine_cache_stats(w->srv->engine, cs);
 	struct server *srv = w->srv;
 	for (unsigned i = 0; i < srv->nworkers; i++)
 		ms[i] = srv->workers[i].m;
@@ -75,7 +78,8 @@ static void collect_view(struct worker *w, struct metrics_view *v, struct metric
 		names[k] = cmd_by_index(k)->name;
 	engine_stats(srv->engine, st);
 	*v = (struct metrics_view){.workers = ms, .nworkers = srv->nworkers, .cmd_names = names,
-				   .ncmds = cmd_count(), .store = st,
+				   .ncmds = cmd_count(), .store = st, .cache = cs,
+				   .expired_deleted = ctr.expiry_deleted,
 				   .clients = atomic_load_explicit(&srv->clients, memory_order_relaxed),
 				   .uptime_s = (w->now_ms - srv->start_ms) / 1000,
 				   .engine_in_flight = engine_in_flight(srv->engine)};
@@ -141,8 +145,9 @@ static void handle(struct http_conn *h)
 		struct metrics_worker *ms[CONFIG_THREADS_MAX];
 		const char *names[METRICS_CMDS_MAX];
 		struct store_stats st;
+		struct vcache_stats cs;
 		struct metrics_view v;
-		collect_view(w, &v, ms, names, &st);
+		collect_view(w, &v, ms, names, &st, &cs);
 		char *q = strchr(path, '?');
 		if (q)
 			*q = '\0';

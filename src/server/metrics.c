@@ -132,6 +132,11 @@ int metrics_render_prometheus(struct resp_buf *out, const struct metrics_view *v
 	err |= GAUGE("dynvme_store_zones_full", "Full zones.", st->zones_full);
 	err |= GAUGE("dynvme_store_zone_bytes", "Bytes per zone.", st->zone_bytes);
 	err |= GAUGE("dynvme_store_failed", "1 when the device failed and writes are refused.", st->failed);
+	err |= COUNTER("dynvme_cache_hits_total", "GETs answered from the value cache.", v->cache->hits);
+	err |= COUNTER("dynvme_cache_misses_total", "GETs the value cache could not answer.", v->cache->misses);
+	err |= COUNTER("dynvme_cache_evictions_total", "Values evicted from the cache.", v->cache->evictions);
+	err |= GAUGE("dynvme_cache_bytes", "RAM held by the value cache.", v->cache->bytes);
+	err |= COUNTER("dynvme_expired_keys_total", "Keys deleted by active expiry.", v->expired_deleted);
 	err |= GAUGE("dynvme_store_recovery_microseconds", "Time the last start spent in recovery.",
 		     st->recovery_us);
 	return err ? -ENOMEM : 0;

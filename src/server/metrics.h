@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "resp/resp.h"
+#include "server/vcache.h"
 #include "storage/store.h"
 
 #define METRICS_CMDS_MAX 64u
@@ -45,6 +46,8 @@ struct metrics_view {
 	const char *const *cmd_names; /* index = command id */
 	unsigned ncmds;
 	const struct store_stats *store;
+	const struct vcache_stats *cache;
+	uint64_t expired_deleted;
 	uint64_t clients, uptime_s, engine_in_flight;
 };
 

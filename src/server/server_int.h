@@ -76,6 +76,7 @@ struct cmd {
 	struct resp_buf reply;
 	struct store_stats stats;  /* INFO, DBSIZE */
 	struct vcache_stats cache_stats;
+	struct engine_counters counters;
 	struct eop one;
 };
 

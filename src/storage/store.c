@@ -449,6 +449,13 @@ static void op_resolved(struct store *s, struct store_op *op)
 				     : live && op->priv.prev_seq == op->cond_seq;
 		if (!match)
 			refuse = -ESTALE;
+	} else if (op->cond == STORE_IF_SEQ_EXPIRED) {
+		/* Active expiry: only the very record that expired, never a
+		 * newer write of the key nor a tombstone. */
+		bool match = op->kind == STORE_DEL && !live && op->priv.prev_payload != NO_PAYLOAD &&
+			     !pl_tomb(op->priv.prev_payload) && op->priv.prev_seq == op->cond_seq;
+		if (!match)
+			refuse = -ESTALE;
 	} else if (op->kind == STORE_PUT && op->cond == STORE_IF_ABSENT && live)
 		refuse = -EEXIST;
 	else if (op->kind == STORE_PUT && op->cond == STORE_IF_PRESENT && !live)
@@ -513,7 +520,7 @@ int store_submit(struct store *s, struct store_op *op)
 	DV_ASSERT(op->done != NULL);
 	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL)
 		return -EINVAL;
-	if ((unsigned)op->cond > STORE_IF_SEQ)
+	if ((unsigned)op->cond > STORE_IF_SEQ_EXPIRED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL))
 		return -EINVAL;
 	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
 		return op->key_len ? -DV_ETOOBIG : -EINVAL;

@@ -60,8 +60,13 @@ enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
  * deleted or expired). A DEL with IF_SEQ applies only to a live record with
  * that seq (cond_seq 0 always fails). The seq to pass is out.seq of a GET
  * or of a PUT/DEL that completed with 0; GC relocation and recovery keep
- * it. */
-enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT, STORE_IF_SEQ };
+ * it.
+ * STORE_IF_SEQ_EXPIRED (DEL only): applies only if the key's current record
+ * is a PUT with seq == cond_seq that has expired (the server's active
+ * expiry: a newer write of the key is never deleted); it completes with
+ * -DV_ENOTFOUND when it wrote its tombstone (as any DEL of an expired value
+ * does), -ESTALE otherwise. */
+enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT, STORE_IF_SEQ, STORE_IF_SEQ_EXPIRED };
 
 struct store_record_out {
 	const uint8_t *value;

@@ -581,6 +581,44 @@ static uint64_t key_payload(struct store *s, const char *k)
 	return c[0];
 }
 
+/* STORE_IF_SEQ_EXPIRED: the server's active expiry deletes only the very
+ * record that expired. */
+static void test_if_seq_expired(void)
+{
+	struct store *s;
+	struct dev *dev;
+	h_open_mem(&s, &dev, 64 * MiB, 4 * MiB);
+	uint64_t x = 0;
+	CHECK_EQ(h_put_ex(s, "e", "v", 1, store_now_ms() + 150, STORE_ALWAYS), 0);
+	CHECK_EQ(h_get(s, "e", got), 0);
+	uint64_t seq = got->seq;
+	/* not expired yet */
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq, &x), -ESTALE);
+	CHECK_EQ(h_get(s, "e", got), 0);
+	/* PUT with this condition is refused at submit */
+	CHECK_EQ(h_write_cond(s, STORE_PUT, "e", "w", 1, STORE_IF_SEQ_EXPIRED, seq, &x), -EINVAL);
+	usleep(200 * 1000);
+	struct store_stats st0, st1;
+	store_get_stats(s, &st0);
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq + 1, &x), -ESTALE);
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq, &x), -DV_ENOTFOUND);
+	store_get_stats(s, &st1);
+	CHECK_EQ(st1.tombstones, st0.tombstones + 1); /* a live-key count drops */
+	/* a tombstone is not an expired record */
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq, &x), -ESTALE);
+	/* a newer write of the key is never deleted by the old seq */
+	CHECK_EQ(h_put_ex(s, "n", "v", 1, store_now_ms() + 100, STORE_ALWAYS), 0);
+	CHECK_EQ(h_get(s, "n", got), 0);
+	uint64_t old = got->seq;
+	usleep(150 * 1000);
+	CHECK_EQ(h_put(s, "n", "new", 3), 0);
+	CHECK_EQ(h_write_cond(s, STORE_DEL, "n", NULL, 0, STORE_IF_SEQ_EXPIRED, old, &x), -ESTALE);
+	CHECK_EQ(h_get(s, "n", got), 0);
+	CHECK(got->len == 3 && memcmp(got->bytes, "new", 3) == 0);
+	store_close(s);
+	dev_close(dev);
+}
+
 static void test_if_seq(void)
 {
 	struct store *s;
@@ -1101,6 +1139,7 @@ int main(void)
 	test_gc_expired();
 	test_full();
 	test_if_seq();
+	test_if_seq_expired();
 	test_if_seq_gc();
 	test_if_seq_pairs();
 	test_tombstone_count();
