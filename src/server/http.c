@@ -1,6 +1,8 @@
 /* http.c - the observability endpoint on worker 0: GET /metrics
  * (Prometheus), /health, /status (JSON). One request per connection,
- * answered then closed; requests over HTTP_REQUEST_BYTES_MAX are refused.
+ * answered then closed; requests over 8 KiB get 400; at most HTTP_CONNS_MAX
+ * (64) at once, more get 503. An HTTP client that never finishes its
+ * request holds one of them (no timeout yet).
  * Runs on the engine's host thread, so the store's stats are read directly.
  */
 #include <errno.h>
@@ -46,6 +48,8 @@ static void http_arm_send(struct http_conn *h)
 
 static void http_free(struct http_conn *h)
 {
+	DV_ASSERT(h->w->http_conns > 0);
+	h->w->http_conns--;
 	close(h->fd);
 	resp_buf_free(&h->out);
 	free(h);
@@ -53,11 +57,19 @@ static void http_free(struct http_conn *h)
 
 void http_accept(struct worker *w, int fd)
 {
+	if (w->http_conns >= HTTP_CONNS_MAX) {
+		static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+		ssize_t r = send(fd, busy, sizeof(busy) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+		DV_UNUSED(r);
+		close(fd);
+		return;
+	}
 	struct http_conn *h = aligned_alloc(16, sizeof(*h));
 	if (!h) {
 		close(fd);
 		return;
 	}
+	w->http_conns++;
 	memset(h, 0, offsetof(struct http_conn, in));
 	h->w = w;
 	h->fd = fd;

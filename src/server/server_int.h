@@ -148,6 +148,7 @@ struct worker {
 	uint64_t now_ms, now_ns;
 	bool stopping, accept_armed, http_armed;
 	bool maybe_reap;           /* a connection may be ready to free */
+	unsigned http_conns;       /* HTTP requests being answered (at most HTTP_CONNS_MAX) */
 	uint64_t stop_deadline_ms;
 	uint64_t wake_buf;
 	struct __kernel_timespec tick_ts;
