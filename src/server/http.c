@@ -1,8 +1,8 @@
 /* http.c - the observability endpoint on worker 0: GET /metrics
  * (Prometheus), /health, /status (JSON). One request per connection,
  * answered then closed; requests over 8 KiB get 400; at most HTTP_CONNS_MAX
- * (64) at once, more get 503. An HTTP client that never finishes its
- * request holds one of them (no timeout yet).
+ * (64) at once, more get 503; a request not answered within 10 s (a slow
+ * client) is dropped.
  * Runs on the engine's host thread, so the store's stats are read directly.
  */
 #include <errno.h>
@@ -19,6 +19,19 @@
 #include "server/server_int.h"
 
 #define HTTP_CONNS_MAX 64u
+#define HTTP_TIMEOUT_MS 10000u /* a request and its answer */
+
+/* Shut down the sockets of requests past their deadline: their pending
+ * receive or send then fails and frees them. */
+void http_tick(struct worker *w)
+{
+	for (struct http_conn *h = w->http_list; h; h = h->next) {
+		if (!h->timed_out && w->now_ms > h->deadline_ms) {
+			h->timed_out = true;
+			shutdown(h->fd, SHUT_RDWR);
+		}
+	}
+}
 
 static void *hud(struct http_conn *h, enum ev_type t) { return (void *)((uintptr_t)h | t); }
 
@@ -50,6 +63,12 @@ static void http_free(struct http_conn *h)
 {
 	DV_ASSERT(h->w->http_conns > 0);
 	h->w->http_conns--;
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		h->w->http_list = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
 	close(h->fd);
 	resp_buf_free(&h->out);
 	free(h);
@@ -69,8 +88,13 @@ void http_accept(struct worker *w, int fd)
 		close(fd);
 		return;
 	}
-	w->http_conns++;
 	memset(h, 0, offsetof(struct http_conn, in));
+	w->http_conns++;
+	h->deadline_ms = w->now_ms + HTTP_TIMEOUT_MS;
+	h->next = w->http_list;
+	if (w->http_list)
+		w->http_list->prev = h;
+	w->http_list = h;
 	h->w = w;
 	h->fd = fd;
 	resp_buf_init(&h->out);

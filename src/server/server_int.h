@@ -118,6 +118,9 @@ struct conn {
 
 struct http_conn {
 	struct worker *w;
+	struct http_conn *prev, *next; /* worker's list, for the timeout */
+	uint64_t deadline_ms;
+	bool timed_out;
 	int fd;
 	size_t len;
 	struct resp_buf out;
@@ -149,6 +152,7 @@ struct worker {
 	bool stopping, accept_armed, http_armed;
 	bool maybe_reap;           /* a connection may be ready to free */
 	unsigned http_conns;       /* HTTP requests being answered (at most HTTP_CONNS_MAX) */
+	struct http_conn *http_list;
 	uint64_t stop_deadline_ms;
 	uint64_t wake_buf;
 	struct __kernel_timespec tick_ts;
@@ -197,5 +201,6 @@ uint32_t conn_key_bucket(const void *key, uint32_t len);
 void http_accept(struct worker *w, int fd);
 void http_on_recv(struct http_conn *h, int res);
 void http_on_send(struct http_conn *h, int res);
+void http_tick(struct worker *w);                /* times out slow HTTP clients */
 
 #endif

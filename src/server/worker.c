@@ -331,6 +331,7 @@ static void on_tick(struct worker *w)
 	arm_tick(w);
 	for (struct conn *c = w->conns; c; c = c->next)
 		conn_tick(c);
+	http_tick(w);
 	if (w->stopping && w->now_ms > w->stop_deadline_ms) {
 		for (struct conn *c = w->conns; c; c = c->next)
 			if (!c->dead) {
