@@ -67,7 +67,9 @@ static enum rmw_action decide_bump(struct eop *e, uint64_t now_ms)
 		return RMW_FINISH;
 	}
 	unsigned k = 0, v = 0;
-	CHECK(sscanf(e->val, "k=%u v=%u", &k, &v) == 2);
+	char head[32] = {0}; /* the value is not NUL-terminated */
+	memcpy(head, e->val, e->val_len < sizeof(head) - 1 ? e->val_len : sizeof(head) - 1);
+	CHECK(sscanf(head, "k=%u v=%u", &k, &v) == 2);
 	char tmp[VAL_MAX];
 	uint32_t len = value_of(k, v + 1, tmp);
 	CHECK_EQ(len, e->val_len);
