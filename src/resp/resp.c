@@ -479,6 +479,24 @@ int resp_add_error(struct resp_buf *b, const char *msg)
 	return add_text_line(b, '-', msg);
 }
 
+int resp_add_rawf(struct resp_buf *b, const char *fmt, ...)
+{
+	va_list ap, ap2;
+	va_start(ap, fmt);
+	va_copy(ap2, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	int rc = -EINVAL;
+	if (n >= 0)
+		rc = resp_buf_reserve(b, (size_t)n + 1); /* vsnprintf's NUL, not counted */
+	if (rc == 0) {
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+		b->len += (size_t)n;
+	}
+	va_end(ap2);
+	return rc;
+}
+
 int resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
 {
 	va_list ap, ap2;

@@ -98,6 +98,8 @@ int resp_buf_reserve(struct resp_buf *b, size_t extra); /* room for extra more b
 void resp_buf_consume(struct resp_buf *b, size_t n);    /* drop the first n bytes (n <= len) */
 
 int resp_add_raw(struct resp_buf *b, const void *p, size_t n);
+/* Formatted text appended as is (INFO, metrics); 0, -ENOMEM or -EINVAL. */
+int resp_add_rawf(struct resp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* "+s\r\n"; any \r or \n in s is written as a space (a simple string
  * cannot hold them and must not desynchronise the client). */
 int resp_add_simple(struct resp_buf *b, const char *s);

@@ -147,7 +147,9 @@ bool cmd_expire_at(int64_t t, bool ms, bool absolute, uint64_t now_ms, uint64_t 
 
 /* ---- GET, TYPE, EXISTS, MGET, TTL ---- */
 
-static void run_get(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+/* GET, MGET, EXISTS, TYPE, TTL: one read per key. */
+static void run_read_keys(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc,
+			  struct resp_buf *rb)
 {
 	prepare_keys(cmd, argv, argc, 1, 1, EOP_GET, rb);
 }
@@ -167,16 +169,6 @@ static void reply_type(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 {
 	if (!first_error(cmd, rb))
 		resp_add_simple(rb, cmd->ops[0].result == 0 ? "string" : "none");
-}
-
-static void reply_exists(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
-{
-	if (first_error(cmd, rb))
-		return;
-	int64_t n = 0;
-	for (uint32_t i = 0; i < cmd->nops; i++)
-		n += cmd->ops[i].result == 0;
-	resp_add_int(rb, n);
 }
 
 static void reply_mget(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
@@ -202,11 +194,6 @@ static void reply_mget(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 		else
 			resp_add_null(rb, c->proto);
 	}
-}
-
-static void run_exists(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
-{
-	prepare_keys(cmd, argv, argc, 1, 1, EOP_GET, rb);
 }
 
 static void reply_ttl_common(struct conn *c, struct cmd *cmd, struct resp_buf *rb, bool ms)
@@ -390,6 +377,7 @@ static void reply_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 		resp_add_simple(rb, "OK");
 }
 
+/* DEL, EXISTS, SETNX: how many of the ops found or changed their key. */
 static void reply_applied_count(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 {
 	if (first_error(cmd, rb))
@@ -595,19 +583,19 @@ static void run_unknown(struct conn *c, struct cmd *cmd, struct resp_arg *argv, 
 #define NA CMDF_NOAUTH
 
 static const struct cmd_def table[] = {
-	{"get", 2, R, 1, 1, 1, run_get, reply_get, "value of a key"},
+	{"get", 2, R, 1, 1, 1, run_read_keys, reply_get, "value of a key"},
 	{"set", -3, W, 1, 1, 1, run_set, reply_set, "set a key [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]"},
 	{"setnx", 3, W, 1, 1, 1, run_setnx, reply_applied_count, "set a key if absent"},
 	{"setex", 4, W, 1, 1, 1, run_setex, reply_ok, "set a key with a time to live in seconds"},
 	{"psetex", 4, W, 1, 1, 1, run_psetex, reply_ok, "set a key with a time to live in milliseconds"},
 	{"del", -2, W, 1, -1, 1, run_del, reply_applied_count, "delete keys"},
 	{"unlink", -2, W, 1, -1, 1, run_del, reply_applied_count, "delete keys"},
-	{"exists", -2, R, 1, -1, 1, run_exists, reply_exists, "count the keys that exist"},
-	{"mget", -2, R, 1, -1, 1, run_exists, reply_mget, "values of keys"},
+	{"exists", -2, R, 1, -1, 1, run_read_keys, reply_applied_count, "count the keys that exist"},
+	{"mget", -2, R, 1, -1, 1, run_read_keys, reply_mget, "values of keys"},
 	{"mset", -3, W, 1, -1, 2, run_mset, reply_ok, "set keys (not atomic across keys)"},
-	{"type", 2, R, 1, 1, 1, run_get, reply_type, "string or none"},
-	{"ttl", 2, R, 1, 1, 1, run_get, reply_ttl, "seconds to live"},
-	{"pttl", 2, R, 1, 1, 1, run_get, reply_pttl, "milliseconds to live"},
+	{"type", 2, R, 1, 1, 1, run_read_keys, reply_type, "string or none"},
+	{"ttl", 2, R, 1, 1, 1, run_read_keys, reply_ttl, "seconds to live"},
+	{"pttl", 2, R, 1, 1, 1, run_read_keys, reply_pttl, "milliseconds to live"},
 	{"expire", -3, RMW, 1, 1, 1, run_expire, reply_rmw_int, "set a time to live in seconds"},
 	{"pexpire", -3, RMW, 1, 1, 1, run_pexpire, reply_rmw_int, "set a time to live in milliseconds"},
 	{"expireat", -3, RMW, 1, 1, 1, run_expireat, reply_rmw_int, "expire at a unix time in seconds"},

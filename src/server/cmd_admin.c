@@ -456,8 +456,7 @@ static void info_server(struct conn *c, struct resp_buf *o)
 	struct utsname u;
 	uname(&u);
 	uint64_t up = (c->w->now_ms - srv->start_ms) / 1000;
-	char buf[1024];
-	int n = snprintf(buf, sizeof(buf),
+	resp_add_rawf(o,
 			 "# Server\r\nredis_version:%s\r\ndynvme_version:%s\r\nredis_mode:standalone\r\n"
 			 "os:%s %s %s\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:%d\r\n"
 			 "run_id:%s\r\ntcp_port:%u\r\nhttp_port:%u\r\nuptime_in_seconds:%llu\r\n"
@@ -465,19 +464,6 @@ static void info_server(struct conn *c, struct resp_buf *o)
 			 DYNVME_REDIS_COMPAT_VERSION, DYNVME_VERSION, u.sysname, u.release, u.machine, (int)getpid(),
 			 srv->run_id, srv->port, srv->http_port, (unsigned long long)up,
 			 (unsigned long long)up / 86400, srv->nworkers);
-	resp_add_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-}
-
-static void info_append(struct resp_buf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void info_append(struct resp_buf *o, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		resp_add_raw(o, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 }
 
 static void info_stats(struct conn *c, const struct store_stats *st, uint64_t expired, struct resp_buf *o)
@@ -496,7 +482,7 @@ static void info_stats(struct conn *c, const struct store_stats *st, uint64_t ex
 		out += metrics_get(&m->bytes_out);
 		perr += metrics_get(&m->protocol_errors);
 	}
-	info_append(o,
+	resp_add_rawf(o,
 		    "# Stats\r\ntotal_connections_received:%llu\r\ntotal_commands_processed:%llu\r\n"
 		    "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\nrejected_connections:%llu\r\n"
 		    "expired_keys:%llu\r\nevicted_keys:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
@@ -510,7 +496,7 @@ static void info_stats(struct conn *c, const struct store_stats *st, uint64_t ex
 static void info_storage(const struct store_stats *st, const struct server_config *cfg, struct resp_buf *o)
 {
 	double wa = st->user_bytes ? (double)st->device_bytes_written / (double)st->user_bytes : 0.0;
-	info_append(o,
+	resp_add_rawf(o,
 		    "# Storage\r\ndata_path:%s\r\nstore_failed:%d\r\nkeys_indexed:%llu\r\ntombstones:%llu\r\n"
 		    "index_bytes:%llu\r\nzones_total:%u\r\nzones_empty:%u\r\nzones_open:%u\r\nzones_full:%u\r\n"
 		    "zone_bytes:%llu\r\nputs:%llu\r\ndels:%llu\r\ngets:%llu\r\nbatches:%llu\r\n"
@@ -532,7 +518,7 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 static void info_commandstats(struct conn *c, struct resp_buf *o)
 {
 	const struct server *srv = c->w->srv;
-	info_append(o, "# Commandstats\r\n");
+	resp_add_rawf(o, "# Commandstats\r\n");
 	for (unsigned k = 0; k < cmd_count(); k++) {
 		uint64_t calls = 0, usec = 0, errors = 0;
 		for (unsigned i = 0; i < srv->nworkers; i++) {
@@ -541,12 +527,12 @@ static void info_commandstats(struct conn *c, struct resp_buf *o)
 			errors += metrics_get(&srv->workers[i].m->errors[k]);
 		}
 		if (calls)
-			info_append(o, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=0,"
+			resp_add_rawf(o, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=0,"
 				       "failed_calls=%llu\r\n",
 				    cmd_by_index(k)->name, (unsigned long long)calls, (unsigned long long)usec,
 				    (double)usec / (double)calls, (unsigned long long)errors);
 	}
-	info_append(o, "\r\n");
+	resp_add_rawf(o, "\r\n");
 }
 
 void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
@@ -559,42 +545,42 @@ void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 	if (s & INFO_SERVER)
 		info_server(c, &o);
 	if (s & INFO_CLIENTS)
-		info_append(&o, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
+		resp_add_rawf(&o, "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n\r\n",
 			    atomic_load_explicit(&((struct server *)srv)->clients, memory_order_relaxed),
 			    c->w->cfg->maxclients);
 	if (s & INFO_MEMORY) {
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
-		info_append(&o, "# Memory\r\nused_memory:%llu\r\nused_memory_rss:%llu\r\nindex_bytes:%llu\r\n"
+		resp_add_rawf(&o, "# Memory\r\nused_memory:%llu\r\nused_memory_rss:%llu\r\nindex_bytes:%llu\r\n"
 				"maxmemory:0\r\nmaxmemory_policy:noeviction\r\n\r\n",
 			    (unsigned long long)st->index_bytes, (unsigned long long)ru.ru_maxrss * 1024ull,
 			    (unsigned long long)st->index_bytes);
 	}
 	if (s & INFO_PERSISTENCE)
-		info_append(&o, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
+		resp_add_rawf(&o, "# Persistence\r\nloading:0\r\naof_enabled:0\r\nrdb_changes_since_last_save:0\r\n"
 				"durable_writes:1\r\n\r\n");
 	if (s & INFO_STATS)
 		info_stats(c, st, cmd->counters.expiry_deleted, &o);
 	if (s & INFO_REPLICATION)
-		info_append(&o, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
+		resp_add_rawf(&o, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
 	if (s & INFO_CPU) {
 		struct rusage ru;
 		getrusage(RUSAGE_SELF, &ru);
-		info_append(&o, "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n\r\n",
+		resp_add_rawf(&o, "# CPU\r\nused_cpu_sys:%ld.%06ld\r\nused_cpu_user:%ld.%06ld\r\n\r\n",
 			    (long)ru.ru_stime.tv_sec, (long)ru.ru_stime.tv_usec, (long)ru.ru_utime.tv_sec,
 			    (long)ru.ru_utime.tv_usec);
 	}
 	if (s & INFO_KEYSPACE) {
-		info_append(&o, "# Keyspace\r\n");
+		resp_add_rawf(&o, "# Keyspace\r\n");
 		if (live_keys(st))
-			info_append(&o, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)live_keys(st));
-		info_append(&o, "\r\n");
+			resp_add_rawf(&o, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)live_keys(st));
+		resp_add_rawf(&o, "\r\n");
 	}
 	if (s & INFO_STORAGE) {
 		info_storage(st, c->w->cfg, &o);
 		const struct vcache_stats *cs = &cmd->cache_stats;
 		o.len -= 2; /* continue the section */
-		info_append(&o, "cache_bytes:%llu\r\ncache_bytes_max:%llu\r\ncache_entries:%llu\r\ncache_hits:%llu\r\n"
+		resp_add_rawf(&o, "cache_bytes:%llu\r\ncache_bytes_max:%llu\r\ncache_entries:%llu\r\ncache_hits:%llu\r\n"
 				"cache_misses:%llu\r\ncache_evictions:%llu\r\nexpiry_tracked:%llu\r\n"
 				"expiry_deleted:%llu\r\nexpiry_untracked:%llu\r\n\r\n",
 			    (unsigned long long)cs->bytes, (unsigned long long)cs->bytes_max,

@@ -30,19 +30,6 @@ uint64_t metrics_sum_calls(const struct metrics_view *v, unsigned cmd)
 	return n;
 }
 
-static int emit(struct resp_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int emit(struct resp_buf *out, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	return resp_add_raw(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
-}
-
 /* Sum of one per-worker counter (given by its offset in the struct). */
 static uint64_t sum_field(const struct metrics_view *v, size_t off)
 {
@@ -54,17 +41,17 @@ static uint64_t sum_field(const struct metrics_view *v, size_t off)
 
 static int render_commands(struct resp_buf *out, const struct metrics_view *v)
 {
-	int err = emit(out, "# HELP dynvme_commands_total Commands executed, by command.\n"
+	int err = resp_add_rawf(out, "# HELP dynvme_commands_total Commands executed, by command.\n"
 			    "# TYPE dynvme_commands_total counter\n");
 	for (unsigned k = 0; k < v->ncmds && !err; k++)
-		err = emit(out, "dynvme_commands_total{cmd=\"%s\"} %llu\n", v->cmd_names[k],
+		err = resp_add_rawf(out, "dynvme_commands_total{cmd=\"%s\"} %llu\n", v->cmd_names[k],
 			   (unsigned long long)metrics_sum_calls(v, k));
-	err |= emit(out, "# HELP dynvme_command_errors_total Commands answered with an error, by command.\n"
+	err |= resp_add_rawf(out, "# HELP dynvme_command_errors_total Commands answered with an error, by command.\n"
 			 "# TYPE dynvme_command_errors_total counter\n");
 	for (unsigned k = 0; k < v->ncmds && !err; k++)
-		err = emit(out, "dynvme_command_errors_total{cmd=\"%s\"} %llu\n", v->cmd_names[k],
+		err = resp_add_rawf(out, "dynvme_command_errors_total{cmd=\"%s\"} %llu\n", v->cmd_names[k],
 			   (unsigned long long)sum_field(v, offsetof(struct metrics_worker, errors[k])));
-	err |= emit(out, "# HELP dynvme_command_latency_seconds Time from request parsed to reply written.\n"
+	err |= resp_add_rawf(out, "# HELP dynvme_command_latency_seconds Time from request parsed to reply written.\n"
 			 "# TYPE dynvme_command_latency_seconds histogram\n");
 	for (unsigned k = 0; k < v->ncmds && !err; k++) {
 		uint64_t calls = metrics_sum_calls(v, k);
@@ -74,23 +61,23 @@ static int render_commands(struct resp_buf *out, const struct metrics_view *v)
 		for (unsigned b = 0; b < METRICS_BUCKETS && !err; b++) {
 			cum += sum_field(v, offsetof(struct metrics_worker, hist[k][b]));
 			if (b + 1 < METRICS_BUCKETS)
-				err = emit(out, "dynvme_command_latency_seconds_bucket{cmd=\"%s\",le=\"%g\"} %llu\n",
+				err = resp_add_rawf(out, "dynvme_command_latency_seconds_bucket{cmd=\"%s\",le=\"%g\"} %llu\n",
 					   v->cmd_names[k], (double)(16ull << b) / 1e6, (unsigned long long)cum);
 		}
-		err |= emit(out, "dynvme_command_latency_seconds_bucket{cmd=\"%s\",le=\"+Inf\"} %llu\n",
+		err |= resp_add_rawf(out, "dynvme_command_latency_seconds_bucket{cmd=\"%s\",le=\"+Inf\"} %llu\n",
 			    v->cmd_names[k], (unsigned long long)cum);
-		err |= emit(out, "dynvme_command_latency_seconds_sum{cmd=\"%s\"} %.6f\n", v->cmd_names[k],
+		err |= resp_add_rawf(out, "dynvme_command_latency_seconds_sum{cmd=\"%s\"} %.6f\n", v->cmd_names[k],
 			    (double)sum_field(v, offsetof(struct metrics_worker, usec_sum[k])) / 1e6);
-		err |= emit(out, "dynvme_command_latency_seconds_count{cmd=\"%s\"} %llu\n", v->cmd_names[k],
+		err |= resp_add_rawf(out, "dynvme_command_latency_seconds_count{cmd=\"%s\"} %llu\n", v->cmd_names[k],
 			    (unsigned long long)cum);
 	}
 	return err ? -ENOMEM : 0;
 }
 
 #define COUNTER(name, help, value)                                                                   \
-	emit(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n", (unsigned long long)(value))
+	resp_add_rawf(out, "# HELP " name " " help "\n# TYPE " name " counter\n" name " %llu\n", (unsigned long long)(value))
 #define GAUGE(name, help, value)                                                                     \
-	emit(out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %llu\n", (unsigned long long)(value))
+	resp_add_rawf(out, "# HELP " name " " help "\n# TYPE " name " gauge\n" name " %llu\n", (unsigned long long)(value))
 
 int metrics_render_prometheus(struct resp_buf *out, const struct metrics_view *v)
 {

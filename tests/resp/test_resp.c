@@ -599,6 +599,13 @@ static void test_encoders(void)
 	T_EQ(b.len, 1 + 4 + 2999 + 1 + 2);
 	T(memcmp(b.data, "-ERR zzz", 8) == 0 && memcmp(b.data + b.len - 4, "z!\r\n", 4) == 0);
 	b.len = 0;
+	/* rawf: formatted text as is, appended, any length */
+	T_EQ(resp_add_rawf(&b, "a:%d\r\n", 7), 0);
+	T_EQ(resp_add_rawf(&b, "%s", ""), 0);
+	T_EQ(resp_add_rawf(&b, "b:%s|", longmsg), 0);
+	T_EQ(b.len, 5 + 2 + 2999 + 1);
+	T(memcmp(b.data, "a:7\r\nb:zz", 10) == 0 && b.data[b.len - 1] == '|');
+	b.len = 0;
 	T_EQ(resp_add_int(&b, 0), 0);
 	T_EQ(resp_add_int(&b, -1), 0);
 	T_EQ(resp_add_int(&b, 42), 0);
