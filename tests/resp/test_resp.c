@@ -604,7 +604,7 @@ static void test_encoders(void)
 	T_EQ(resp_add_rawf(&b, "%s", ""), 0);
 	T_EQ(resp_add_rawf(&b, "b:%s|", longmsg), 0);
 	T_EQ(b.len, 5 + 2 + 2999 + 1);
-	T(memcmp(b.data, "a:7\r\nb:zz", 10) == 0 && b.data[b.len - 1] == '|');
+	T(memcmp(b.data, "a:7\r\nb:zz", 9) == 0 && b.data[b.len - 1] == '|');
 	b.len = 0;
 	T_EQ(resp_add_int(&b, 0), 0);
 	T_EQ(resp_add_int(&b, -1), 0);
