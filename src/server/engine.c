@@ -116,8 +116,10 @@ static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
 	if (!block)
 		return -ENOMEM;
-	memcpy(block, r->meta, meta_len);
-	memcpy(block + meta_len, r->value, r->val_len);
+	if (meta_len) /* meta and value may be NULL when empty */
+		memcpy(block, r->meta, meta_len);
+	if (r->val_len)
+		memcpy(block + meta_len, r->value, r->val_len);
 	e->meta = block;
 	e->meta_len = meta_len;
 	e->val = block + meta_len;

@@ -135,7 +135,8 @@ static void insert(struct vcache *c, uint64_t h, const void *key, uint32_t key_l
 		return;
 	*e = (struct ventry){.hash = h, .expire_ms = expire_ms, .seq = seq, .key_len = key_len, .val_len = val_len};
 	memcpy(e->data, key, key_len);
-	memcpy(e->data + key_len, val, val_len);
+	if (val_len) /* val may be NULL when empty */
+		memcpy(e->data + key_len, val, val_len);
 	struct ventry **head = &c->buckets[h & c->mask];
 	e->next = *head;
 	*head = e;
