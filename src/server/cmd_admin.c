@@ -502,7 +502,8 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		    "zone_bytes:%llu\r\nputs:%llu\r\ndels:%llu\r\ngets:%llu\r\nbatches:%llu\r\n"
 		    "batch_records:%llu\r\nuser_bytes:%llu\r\ndevice_bytes_written:%llu\r\n"
 		    "write_amplification:%.3f\r\ngc_bytes_relocated:%llu\r\ngc_zones_reset:%llu\r\n"
-		    "corrupt_records:%llu\r\nrecovery_us:%llu\r\nrecovered_records:%llu\r\n"
+		    "corrupt_records:%llu\r\nresolve_reads:%llu\r\nresolve_memo_hits:%llu\r\nmemo_bytes:%llu\r\n"
+		    "recovery_us:%llu\r\nrecovered_records:%llu\r\n"
 		    "recovery_torn_tails:%u\r\n\r\n",
 		    cfg->data, st->failed, (unsigned long long)st->keys, (unsigned long long)st->tombstones,
 		    (unsigned long long)st->index_bytes, st->zones_total, st->zones_empty, st->zones_open,
@@ -511,6 +512,8 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		    (unsigned long long)st->batch_records, (unsigned long long)st->user_bytes,
 		    (unsigned long long)st->device_bytes_written, wa, (unsigned long long)st->gc_bytes_relocated,
 		    (unsigned long long)st->gc_zones_reset, (unsigned long long)st->corrupt_records,
+		    (unsigned long long)st->resolve_reads, (unsigned long long)st->resolve_memo_hits,
+		    (unsigned long long)st->memo_bytes,
 		    (unsigned long long)st->recovery_us, (unsigned long long)st->recovered_records,
 		    st->recovery_torn_tails);
 }

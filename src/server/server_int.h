@@ -150,6 +150,7 @@ struct worker {
 	struct metrics_worker *m;
 	uint64_t now_ms, now_ns;
 	bool stopping, accept_armed, http_armed;
+	bool ring_disabled;        /* created disabled: the worker's thread enables it */
 	bool maybe_reap;           /* a connection may be ready to free */
 	unsigned http_conns;       /* HTTP requests being answered (at most HTTP_CONNS_MAX) */
 	struct http_conn *http_list;

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -460,7 +461,8 @@ static void sleep_until_work(struct worker *w)
 	} else if (idle) {
 		io_uring_submit_and_wait(&w->ring, 1);
 	} else {
-		io_uring_submit(&w->ring);
+		/* Send what is queued and run deferred completions, no wait. */
+		io_uring_submit_and_get_events(&w->ring);
 	}
 	waker_sleep_end(&w->waker);
 }
@@ -493,6 +495,12 @@ void *worker_main(void *arg);
 void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	if (w->ring_disabled) {
+		/* io_uring_enable_rings() is missing from Debian's liburing 2.3 library. */
+		long err = syscall(__NR_io_uring_register, w->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+		DV_ASSERT(err == 0); /* a ring we created disabled: only this thread enables it */
+		w->ring_disabled = false;
+	}
 	w->now_ms = wall_ms();
 	w->now_ns = worker_now_ns();
 	arm_wake(w);
