@@ -33,6 +33,7 @@ static const char serve_usage[] =
 	"  --max-reply-bytes BYTES   one reply (64M)\n"
 	"  --max-pipeline N          commands of one client in flight (1024)\n"
 	"  --cache-bytes BYTES       RAM for recently written and read values (512M); 0 off\n"
+	"  --write-batches N         durable group-commit writes in flight, 1..4 (1)\n"
 	"  --log-level LEVEL         debug, info, warn or error (info)\n"
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, finish the commands in flight, exit 0.\n"

@@ -44,13 +44,14 @@ static const struct directive directives[] = {
 	{"max-reply-bytes", DIR_SIZE, FIELD(max_reply_bytes), 64u << 10, 1ull << 34, false},
 	{"max-pipeline", DIR_U64, FIELD(max_pipeline), 1, 65536, false},
 	{"cache-bytes", DIR_SIZE, FIELD(cache_bytes), 0, 1ull << 40, false},
+	{"write-batches", DIR_U64, FIELD(write_batches), 1, DV_BATCHES_IN_FLIGHT_MAX, false},
 	{"log-level", DIR_LOGLEVEL, FIELD(log_level), 0, 0, false},
 };
 
 const char *const config_names[] = {
 	"bind", "port", "http-port", "data", "size", "zone-bytes", "threads", "requirepass",
 	"protected-mode", "maxclients", "timeout", "request-timeout", "max-request-bytes",
-	"max-reply-bytes", "max-pipeline", "cache-bytes", "log-level", NULL,
+	"max-reply-bytes", "max-pipeline", "cache-bytes", "write-batches", "log-level", NULL,
 };
 _Static_assert(sizeof(config_names) / sizeof(config_names[0]) ==
 		       sizeof(directives) / sizeof(directives[0]) + 1,
@@ -73,6 +74,11 @@ void config_defaults(struct server_config *c)
 		.max_reply_bytes = 64u << 20,
 		.max_pipeline = 1024,
 		.cache_bytes = 512ull << 20,
+		/* One durable group-commit write at a time: on a device that
+		 * serialises flushes (measured: a virtio disk, ~0.85 ms a
+		 * write), a second write in flight only splits the waiting
+		 * records into smaller batches. */
+		.write_batches = 1,
 		.log_level = LOG_INFO,
 	};
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");

@@ -41,6 +41,7 @@ struct server_config {
 	uint64_t max_reply_bytes;       /* one reply, and a client's unsent replies */
 	unsigned max_pipeline;          /* commands of one client in flight */
 	uint64_t cache_bytes;           /* value cache in RAM; 0 = off */
+	unsigned write_batches;         /* group-commit writes in flight */
 	enum log_level log_level;
 };
 

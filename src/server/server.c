@@ -104,7 +104,8 @@ static int open_store(struct server *srv)
 		log_error("cannot open data", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
 		return err;
 	}
-	struct store_config sc = {.zone_bytes = cfg->zone_bytes, .format_if_empty = true};
+	struct store_config sc = {.zone_bytes = cfg->zone_bytes, .format_if_empty = true,
+				  .batches_in_flight = cfg->write_batches};
 	err = store_open(&srv->store, srv->dev, &sc);
 	if (err) {
 		log_error("cannot open store", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
