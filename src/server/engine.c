@@ -28,6 +28,7 @@
 
 #define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
 #define ENGINE_TURN_ROUNDS_MAX 8u
+#define ENGINE_CACHE_PENDING_MAX 1024u
 #define EXPIRY_TRACKED_MAX (1u << 20) /* keys with a TTL the engine deletes when due */
 #define EXPIRY_PER_TURN_MAX 256u
 
@@ -46,6 +47,10 @@ struct engine {
 	unsigned out_count;
 	struct vcache *cache;
 	bool backlog_blocked; /* the store refused the backlog's head (-EAGAIN) */
+	/* Finished writes whose cache update is due (cache_flush). */
+	struct eop *cache_pending[ENGINE_CACHE_PENDING_MAX];
+	int cache_pending_res[ENGINE_CACHE_PENDING_MAX];
+	unsigned cache_npending;
 	/* Active expiry: keys written with an expiry, soonest first. */
 	struct expiry *exp_heap;
 	uint32_t exp_count, exp_cap;
@@ -334,16 +339,43 @@ static bool expire_due(struct engine *e)
 }
 
 /* Keep the cache equal to what the store holds once a write is done. */
-static void cache_after_write(struct engine *e, struct eop *op, int res)
+static void cache_apply(struct engine *e, const struct store_op *w, int res)
 {
-	const struct store_op *w = &op->sop;
 	if (res == 0 && w->kind == STORE_PUT) {
 		vcache_put(e->cache, w->key, w->key_len, w->value, w->val_len, w->expire_ms, w->out.seq);
 		if (w->expire_ms)
 			exp_push(e, w->key, w->key_len, w->expire_ms, w->out.seq);
-	}
-	else if (res == 0 || (res != -EEXIST && res != -DV_ENOTFOUND && res != -ESTALE))
+	} else if (res == 0 || (res != -EEXIST && res != -DV_ENOTFOUND && res != -ESTALE)) {
 		vcache_forget(e->cache, w->key, w->key_len); /* deleted, or outcome unknown */
+	}
+}
+
+/* A batch's writes complete together: their cache updates wait in
+ * cache_pending and are applied by cache_flush() right after the
+ * store_poll() that completed them, before any later GET is looked up and
+ * before any reply leaves (flush_out), so no GET can see an old value. The
+ * pass that prefetches every bucket first lets the misses overlap. */
+static void cache_flush(struct engine *e)
+{
+	for (unsigned i = 0; i < e->cache_npending; i++)
+		vcache_prefetch(e->cache, e->cache_pending[i]->sop.key, e->cache_pending[i]->sop.key_len);
+	for (unsigned i = 0; i < e->cache_npending; i++)
+		cache_apply(e, &e->cache_pending[i]->sop, e->cache_pending_res[i]);
+	e->cache_npending = 0;
+}
+
+static void cache_after_write(struct engine *e, struct eop *op, int res)
+{
+	if (!op->sink || res == -ESTALE) {
+		/* The engine's own ops are freed when they finish; a refused
+		 * compare-and-set changed nothing (and its op starts over). */
+		cache_apply(e, &op->sop, res);
+		return;
+	}
+	if (e->cache_npending == ENGINE_CACHE_PENDING_MAX)
+		cache_flush(e);
+	e->cache_pending[e->cache_npending] = op;
+	e->cache_pending_res[e->cache_npending++] = res;
 }
 
 static void rmw_write_done(struct engine *e, struct eop *op, int res)
@@ -447,6 +479,9 @@ bool engine_turn(struct engine *e)
 	struct mpsc_node *n = mpsc_take(&e->inbox);
 	bool moved = expire_due(e);
 	moved |= n != NULL;
+	for (struct mpsc_node *p = n; p; p = p->next) /* overlap the GETs' cache misses */
+		if (eop_of(p)->kind == EOP_GET)
+			vcache_prefetch(e->cache, eop_of(p)->sop.key, eop_of(p)->sop.key_len);
 	while (n) {
 		struct mpsc_node *next = n->next;
 		e->in_flight++;
@@ -459,6 +494,7 @@ bool engine_turn(struct engine *e)
 	for (unsigned round = 0; round < ENGINE_TURN_ROUNDS_MAX; round++) {
 		bool submitted = submit_backlog(e);
 		int done = store_poll(e->s, false);
+		cache_flush(e);
 		DV_ASSERT(done >= 0 || done == -EINTR || done == -EAGAIN || done == -EBUSY);
 		moved |= submitted || done > 0;
 		if (!e->backlog_head || e->backlog_blocked || (!submitted && done <= 0))
@@ -485,6 +521,7 @@ int engine_drain(struct engine *e)
 	for (uint64_t round = 0; e->in_flight > 0 || !mpsc_empty(&e->inbox); round++) {
 		if (!engine_turn(e) && store_pending(e->s) > 0) {
 			int err = store_poll(e->s, true);
+			cache_flush(e);
 			if (err < 0 && err != -EINTR)
 				return err;
 		}
