@@ -201,6 +201,8 @@ void conn_on_eop_done(struct eop *e)
 	if (++cmd->ops_done < cmd->nops)
 		return;
 	cmd->complete = true;
+	DV_ASSERT(c->ops_pending >= cmd->nops);
+	c->ops_pending -= cmd->nops;
 	if (cmd->def->flags & (CMDF_WRITE | CMDF_RMW))
 		track_keys(c, cmd, NULL, 0, -1);
 	conn_deliver(c);
@@ -241,13 +243,13 @@ static bool must_wait(struct conn *c, const struct cmd_def *d, struct resp_arg *
  * uses the keys kept in its eops (the input buffer has moved on). */
 static void track_keys(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, int dir)
 {
-	uint16_t *tab = cmd->def->flags & CMDF_RMW ? c->rmw_pending : c->wr_pending;
+	uint32_t *tab = cmd->def->flags & CMDF_RMW ? c->rmw_pending : c->wr_pending;
 	if (dir > 0) {
 		uint32_t last = 0, step = 1;
 		uint32_t first = key_positions(cmd->def, argc, &last, &step);
 		for (uint32_t i = first; first && i <= last && i < argc; i += step) {
 			uint32_t b = conn_key_bucket(argv[i].ptr, argv[i].len);
-			DV_ASSERT(tab[b] < UINT16_MAX);
+			DV_ASSERT(tab[b] < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
 			tab[b]++;
 		}
 		return;
@@ -345,6 +347,7 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 	if (d->flags & (CMDF_WRITE | CMDF_RMW))
 		track_keys(c, cmd, argv, argc, 1);
 	cmd_enqueue(c, cmd);
+	c->ops_pending += cmd->nops;
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		cmd->ops[i].owner = cmd;
 		cmd->ops[i].sink = &w->sink;
@@ -368,9 +371,13 @@ static void conn_limits(const struct conn *c, struct resp_limits *lim)
 	}
 }
 
+/* Admission: a client with max-pipeline commands, NET_CONN_OPS_MAX store
+ * operations (one command may pass it by at most NET_ARGS_MAX) or 1 MiB of
+ * unsent replies in flight is not read until they drain. */
 static bool conn_may_run(const struct conn *c)
 {
-	return !c->dead && c->pending < c->w->cfg->max_pipeline && c->out.len + c->sending.len < NET_OUT_PAUSE_BYTES;
+	return !c->dead && c->pending < c->w->cfg->max_pipeline && c->ops_pending < NET_CONN_OPS_MAX &&
+	       c->out.len + c->sending.len < NET_OUT_PAUSE_BYTES;
 }
 
 static void protocol_error(struct conn *c, const char *msg)

@@ -55,6 +55,7 @@ enum ev_type {
 #define NET_NAME_BYTES_MAX 64u        /* CLIENT SETNAME */
 #define NET_LINGER_MS 2000u           /* after an error reply: drain input before closing */
 #define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
+#define NET_CONN_OPS_MAX 65536u       /* store operations of one client in flight before it is not read */
 
 struct server;
 struct worker;
@@ -101,8 +102,9 @@ struct conn {
 	struct cmd *head, *tail;
 	unsigned pending;
 	unsigned refs;             /* SQEs in flight for this connection */
-	uint16_t wr_pending[NET_KEY_BUCKETS];  /* writes in flight by key hash bucket */
-	uint16_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
+	uint32_t wr_pending[NET_KEY_BUCKETS];  /* writes in flight by key hash bucket */
+	uint32_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
+	uint32_t ops_pending;      /* store operations of its commands in flight */
 	uint8_t proto;             /* 2 or 3 (HELLO) */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
