@@ -345,10 +345,8 @@ static void on_tick(struct worker *w)
 
 static void on_signal(struct worker *w, int res)
 {
-	if (res != (int)sizeof(w->sig_buf)) {
-		arm_signal(w);
-		return;
-	}
+	if (res != (int)sizeof(w->sig_buf))
+		return; /* re-armed by the caller */
 	log_info("shutdown requested", "signal=%u", w->sig_buf.ssi_signo);
 	atomic_store(&w->srv->stopping, true);
 	for (unsigned i = 0; i < w->srv->nworkers; i++) {
