@@ -37,24 +37,14 @@ static void *hud(struct http_conn *h, enum ev_type t) { return (void *)((uintptr
 
 static void http_arm_recv(struct http_conn *h)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->w->ring);
-	if (!sqe) {
-		io_uring_submit(&h->w->ring);
-		sqe = io_uring_get_sqe(&h->w->ring);
-	}
-	DV_ASSERT(sqe != NULL);
+	struct io_uring_sqe *sqe = worker_get_sqe(h->w);
 	io_uring_prep_recv(sqe, h->fd, h->in + h->len, sizeof(h->in) - 1 - h->len, 0);
 	io_uring_sqe_set_data(sqe, hud(h, EV_HTTP_RECV));
 }
 
 static void http_arm_send(struct http_conn *h)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&h->w->ring);
-	if (!sqe) {
-		io_uring_submit(&h->w->ring);
-		sqe = io_uring_get_sqe(&h->w->ring);
-	}
-	DV_ASSERT(sqe != NULL);
+	struct io_uring_sqe *sqe = worker_get_sqe(h->w);
 	io_uring_prep_send(sqe, h->fd, h->out.data + h->sent, h->out.len - h->sent, MSG_NOSIGNAL);
 	io_uring_sqe_set_data(sqe, hud(h, EV_HTTP_SEND));
 }

@@ -182,6 +182,9 @@ struct server {
 };
 
 /* worker.c */
+/* An SQE of w's ring; when the ring is full, what is queued is submitted
+ * first (bounded retries, then an assertion: the ring is sized for it). */
+struct io_uring_sqe *worker_get_sqe(struct worker *w);
 void worker_arm_recv(struct worker *w, struct conn *c);
 void worker_mark_dirty(struct worker *w, struct conn *c);
 void worker_submit_eop(struct worker *w, struct eop *e);

@@ -55,7 +55,7 @@ static void *ud(void *p, enum ev_type t)
 	return (void *)((uintptr_t)p | t);
 }
 
-static struct io_uring_sqe *get_sqe(struct worker *w)
+struct io_uring_sqe *worker_get_sqe(struct worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	for (unsigned i = 0; !sqe && i < 64; i++) {
@@ -71,7 +71,7 @@ static struct io_uring_sqe *get_sqe(struct worker *w)
 void worker_arm_recv(struct worker *w, struct conn *c)
 {
 	DV_ASSERT(!c->recv_armed && c->in_cap > c->in_len);
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_recv(sqe, c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 	io_uring_sqe_set_data(sqe, ud(c, EV_RECV));
 	c->recv_armed = true;
@@ -100,7 +100,7 @@ void worker_submit_eop(struct worker *w, struct eop *e)
 static void arm_send(struct worker *w, struct conn *c)
 {
 	DV_ASSERT(!c->send_armed && c->sent < c->sending.len);
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_send(sqe, c->fd, c->sending.data + c->sent, c->sending.len - c->sent, MSG_NOSIGNAL);
 	io_uring_sqe_set_data(sqe, ud(c, EV_SEND));
 	c->send_armed = true;
@@ -135,7 +135,7 @@ static void flush_dirty(struct worker *w)
 
 static void arm_accept(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_multishot_accept(sqe, w->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data(sqe, ud(&w->ev_accept, EV_ACCEPT));
 	w->accept_armed = true;
@@ -143,7 +143,7 @@ static void arm_accept(struct worker *w)
 
 static void arm_http_accept(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_multishot_accept(sqe, w->http_fd, NULL, NULL, SOCK_CLOEXEC);
 	io_uring_sqe_set_data(sqe, ud(&w->ev_http, EV_HTTP_ACCEPT));
 	w->http_armed = true;
@@ -151,7 +151,7 @@ static void arm_http_accept(struct worker *w)
 
 static void arm_wake(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_read(sqe, w->waker.efd, &w->wake_buf, sizeof(w->wake_buf), 0);
 	io_uring_sqe_set_data(sqe, ud(&w->ev_wake, EV_WAKE));
 }
@@ -159,14 +159,14 @@ static void arm_wake(struct worker *w)
 static void arm_tick(struct worker *w)
 {
 	w->tick_ts = (struct __kernel_timespec){.tv_sec = 1};
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
 	io_uring_sqe_set_data(sqe, ud(&w->ev_tick, EV_TICK));
 }
 
 static void arm_signal(struct worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe = worker_get_sqe(w);
 	io_uring_prep_read(sqe, w->sig_fd, &w->sig_buf, sizeof(w->sig_buf), 0);
 	io_uring_sqe_set_data(sqe, ud(&w->ev_signal, EV_SIGNAL));
 }
@@ -306,12 +306,12 @@ static void begin_stop(struct worker *w)
 	w->stop_deadline_ms = w->now_ms + NET_SHUTDOWN_GRACE_MS;
 	struct io_uring_sqe *sqe;
 	if (w->accept_armed) {
-		sqe = get_sqe(w);
+		sqe = worker_get_sqe(w);
 		io_uring_prep_cancel(sqe, ud(&w->ev_accept, EV_ACCEPT), 0);
 		io_uring_sqe_set_data(sqe, ud(&w->ev_cancel, EV_CANCEL));
 	}
 	if (w->http_armed) {
-		sqe = get_sqe(w);
+		sqe = worker_get_sqe(w);
 		io_uring_prep_cancel(sqe, ud(&w->ev_http, EV_HTTP_ACCEPT), 0);
 		io_uring_sqe_set_data(sqe, ud(&w->ev_cancel, EV_CANCEL));
 	}
