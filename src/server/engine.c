@@ -360,6 +360,8 @@ static void cache_flush(struct engine *e)
 	for (unsigned i = 0; i < e->cache_npending; i++)
 		vcache_prefetch(e->cache, e->cache_pending[i]->sop.key, e->cache_pending[i]->sop.key_len);
 	for (unsigned i = 0; i < e->cache_npending; i++)
+		vcache_prefetch_entry(e->cache, e->cache_pending[i]->sop.key, e->cache_pending[i]->sop.key_len);
+	for (unsigned i = 0; i < e->cache_npending; i++)
 		cache_apply(e, &e->cache_pending[i]->sop, e->cache_pending_res[i]);
 	e->cache_npending = 0;
 }

@@ -213,6 +213,15 @@ void vcache_prefetch(const struct vcache *c, const void *key, uint32_t key_len)
 		__builtin_prefetch(&c->buckets[dv_key_hash64(key, key_len) & c->mask], 1);
 }
 
+void vcache_prefetch_entry(const struct vcache *c, const void *key, uint32_t key_len)
+{
+	if (!c->bytes_max)
+		return;
+	const struct ventry *head = c->buckets[dv_key_hash64(key, key_len) & c->mask].head;
+	if (head)
+		__builtin_prefetch(head, 1);
+}
+
 uint64_t vcache_epoch(const struct vcache *c) { return c->epoch; }
 
 void vcache_fill(struct vcache *c, uint64_t epoch, const void *key, uint32_t key_len, const void *val,

@@ -42,6 +42,8 @@ void vcache_forget(struct vcache *c, const void *key, uint32_t key_len);
 /* Start loading the key's bucket into the CPU cache: call it for a batch of
  * keys, then look them up (the misses overlap instead of queueing). */
 void vcache_prefetch(const struct vcache *c, const void *key, uint32_t key_len);
+/* Second stage, once the bucket is loaded: start loading its first entry. */
+void vcache_prefetch_entry(const struct vcache *c, const void *key, uint32_t key_len);
 /* Token for a read about to be submitted; pass it back to vcache_fill. */
 uint64_t vcache_epoch(const struct vcache *c);
 void vcache_fill(struct vcache *c, uint64_t epoch, const void *key, uint32_t key_len, const void *val,
