@@ -97,6 +97,17 @@ static bool fill_op(struct cmd *cmd, uint32_t i, enum eop_kind kind, const struc
 	return true;
 }
 
+/* The one op of a single-key command; NULL when rb has the error. */
+static struct eop *prepare_one(struct cmd *cmd, enum eop_kind kind, const struct resp_arg *key,
+			       const struct resp_arg *val, struct resp_buf *rb)
+{
+	if (cmd_prepare_ops(cmd, 1)) {
+		resp_add_error(rb, cmd_store_error(-ENOMEM));
+		return NULL;
+	}
+	return fill_op(cmd, 0, kind, key, val, rb) ? &cmd->ops[0] : NULL;
+}
+
 /* One op per key at argv[first], argv[first+step], ... */
 static void prepare_keys(struct cmd *cmd, struct resp_arg *argv, uint32_t argc, uint32_t first, uint32_t step,
 			 enum eop_kind kind, struct resp_buf *rb)
@@ -292,13 +303,9 @@ static void run_set(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint
 	    !cmd_check_value(&argv[2], rb))
 		return;
 	bool rmw = flags & (SETF_GET | SETF_KEEPTTL);
-	if (cmd_prepare_ops(cmd, 1)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
+	struct eop *e = prepare_one(cmd, rmw ? EOP_RMW : EOP_PUT, &argv[1], &argv[2], rb);
+	if (!e)
 		return;
-	}
-	if (!fill_op(cmd, 0, rmw ? EOP_RMW : EOP_PUT, &argv[1], &argv[2], rb))
-		return;
-	struct eop *e = &cmd->ops[0];
 	cmd->flags = flags;
 	e->flags = flags;
 	e->arg = (int64_t)expire_ms;
@@ -341,12 +348,9 @@ static void run_setex_common(struct cmd *cmd, struct resp_arg *argv, bool ms, co
 	}
 	if (!cmd_check_key(&argv[1], rb) || !cmd_check_value(&argv[3], rb))
 		return;
-	if (cmd_prepare_ops(cmd, 1)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
-		return;
-	}
-	if (fill_op(cmd, 0, EOP_PUT, &argv[1], &argv[3], rb))
-		cmd->ops[0].sop.expire_ms = at;
+	struct eop *e = prepare_one(cmd, EOP_PUT, &argv[1], &argv[3], rb);
+	if (e)
+		e->sop.expire_ms = at;
 }
 
 static void run_setex(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
@@ -363,12 +367,9 @@ static void run_setnx(struct conn *c, struct cmd *cmd, struct resp_arg *argv, ui
 {
 	if (!cmd_check_key(&argv[1], rb) || !cmd_check_value(&argv[2], rb))
 		return;
-	if (cmd_prepare_ops(cmd, 1)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
-		return;
-	}
-	if (fill_op(cmd, 0, EOP_PUT, &argv[1], &argv[2], rb))
-		cmd->ops[0].sop.cond = STORE_IF_ABSENT;
+	struct eop *e = prepare_one(cmd, EOP_PUT, &argv[1], &argv[2], rb);
+	if (e)
+		e->sop.cond = STORE_IF_ABSENT;
 }
 
 static void reply_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
@@ -483,15 +484,12 @@ static void run_expire_common(struct cmd *cmd, struct resp_arg *argv, uint32_t a
 	}
 	if (!parse_expire_flags(argv, argc, &flags, rb) || !cmd_check_key(&argv[1], rb))
 		return;
-	if (cmd_prepare_ops(cmd, 1)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
+	struct eop *e = prepare_one(cmd, EOP_RMW, &argv[1], NULL, rb);
+	if (!e)
 		return;
-	}
-	if (!fill_op(cmd, 0, EOP_RMW, &argv[1], NULL, rb))
-		return;
-	cmd->ops[0].decide = decide_expire;
-	cmd->ops[0].arg = (int64_t)at;
-	cmd->ops[0].flags = flags;
+	e->decide = decide_expire;
+	e->arg = (int64_t)at;
+	e->flags = flags;
 }
 
 static void run_expire(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
@@ -541,12 +539,9 @@ static void run_rmw_key(struct cmd *cmd, struct resp_arg *argv, eop_decide_fn de
 {
 	if (!cmd_check_key(&argv[1], rb))
 		return;
-	if (cmd_prepare_ops(cmd, 1)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
-		return;
-	}
-	if (fill_op(cmd, 0, EOP_RMW, &argv[1], NULL, rb))
-		cmd->ops[0].decide = decide;
+	struct eop *e = prepare_one(cmd, EOP_RMW, &argv[1], NULL, rb);
+	if (e)
+		e->decide = decide;
 }
 
 static void run_persist(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
