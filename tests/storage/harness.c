@@ -170,3 +170,19 @@ uint64_t h_check_tombstones(struct store *s, const char *what)
 	CHECK_EQ(st.tombstones, tombs);
 	return tombs;
 }
+
+struct store *h_reopen_mem(struct store *s, struct dev **dev, const struct store_config *cfg)
+{
+	store_close(s);
+	uint64_t size = dev_info(*dev)->size_bytes;
+	uint8_t *img = malloc(size);
+	CHECK(img != NULL);
+	memcpy(img, dev_mem_image(*dev), size);
+	dev_close(*dev);
+	CHECK(dev_open_mem_copy(dev, img, size, NULL) == 0);
+	free(img);
+	struct store *n = NULL;
+	struct store_config c = *cfg;
+	CHECK(store_open(&n, *dev, &c) == 0);
+	return n;
+}

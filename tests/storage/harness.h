@@ -26,6 +26,9 @@ int h_write_cond(struct store *s, enum store_op_kind kind, const char *key, cons
 		 enum store_cond cond, uint64_t cond_seq, uint64_t *seq);
 int h_get(struct store *s, const char *key, struct h_value *out);
 
+/* Close s and open a store on a fresh memory device holding a copy of what
+ * *dev held (its fault settings dropped): a clean restart. */
+struct store *h_reopen_mem(struct store *s, struct dev **dev, const struct store_config *cfg);
 /* A formatted store on a fresh memory device of size bytes. */
 void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes);
 /* The same with a configuration (format_if_empty and zone_bytes are set). */

@@ -52,18 +52,7 @@ static bool value_is_genuine(uint32_t key, const struct h_value *v, uint64_t *ve
 
 static struct store *reopen_clean(struct store *s, struct dev **dev)
 {
-	store_close(s);
-	uint64_t size = dev_info(*dev)->size_bytes;
-	uint8_t *img = malloc(size);
-	CHECK(img);
-	memcpy(img, dev_mem_image(*dev), size);
-	dev_close(*dev);
-	CHECK_EQ(dev_open_mem_copy(dev, img, size, NULL), 0);
-	free(img);
-	struct store_config cfg = {0};
-	struct store *n;
-	CHECK_EQ(store_open(&n, *dev, &cfg), 0);
-	return n;
+	return h_reopen_mem(s, dev, &(struct store_config){0});
 }
 
 /* Every key reads back exactly its last acknowledged version; a key never

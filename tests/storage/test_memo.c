@@ -35,17 +35,7 @@ static struct store_stats stats(struct store *s)
 
 static struct store *reopen(struct store *s, struct dev **dev, struct store_config cfg)
 {
-	store_close(s);
-	uint64_t size = dev_info(*dev)->size_bytes;
-	uint8_t *img = malloc(size);
-	CHECK(img != NULL);
-	memcpy(img, dev_mem_image(*dev), size);
-	dev_close(*dev);
-	CHECK(dev_open_mem_copy(dev, img, size, NULL) == 0);
-	free(img);
-	struct store *n = NULL;
-	CHECK(store_open(&n, *dev, &cfg) == 0);
-	return n;
+	return h_reopen_mem(s, dev, &cfg);
 }
 
 static void make_value(char *v, uint64_t key, uint64_t version)

@@ -30,18 +30,7 @@ static uint64_t key_payload(struct store *s, const char *k);
 
 static struct store *reopen(struct store *s, struct dev **dev, bool by_scan)
 {
-	store_close(s);
-	uint64_t size = dev_info(*dev)->size_bytes;
-	uint8_t *img = malloc(size);
-	CHECK(img != NULL);
-	memcpy(img, dev_mem_image(*dev), size);
-	dev_close(*dev);
-	CHECK(dev_open_mem_copy(dev, img, size, NULL) == 0);
-	free(img);
-	struct store_config cfg = {.recover_by_scan = by_scan};
-	struct store *n = NULL;
-	CHECK(store_open(&n, *dev, &cfg) == 0);
-	return n;
+	return h_reopen_mem(s, dev, &(struct store_config){.recover_by_scan = by_scan});
 }
 
 static void test_basic(void)
