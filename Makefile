@@ -6,7 +6,7 @@ CFLAGS_BASE := -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-pr
 	-Wmissing-prototypes -Wno-unused-parameter -Isrc -g
 OPT ?= -O2
 CFLAGS += $(CFLAGS_BASE) $(OPT) $(SAN)
-LDLIBS := -luring -lxxhash -lpthread -lm
+LDLIBS := -luring -lxxhash -lsodium -lpthread -lm
 
 LIB_SRC := $(filter-out src/cli/main.c,$(shell find src -name '*.c' -not -path 'src/*/fuzz_*'))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)

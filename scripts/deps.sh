@@ -2,7 +2,7 @@
 # Installs the Debian packages dynvme needs to build and test, only those
 # missing. Usage: scripts/deps.sh [build|test|bench]
 set -euo pipefail
-need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev)
+need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev libsodium-dev)
 # tests/server/*.sh drive `dynvme serve` with redis-cli, python3-redis (under
 # /usr/bin/python3), curl and ip netns; `make test` runs `deps.sh build`, so
 # build installs them too.

@@ -1,0 +1,160 @@
+/* dvv.h - the causal version of one key: a dotted version vector set
+ * (DVVSet, Almeida et al. 2013; Riak's dvvset.erl), and its encodings.
+ *
+ * A DVVSet is a clock with one entry per actor that coordinated a write of
+ * the key. Entry (actor, counter, values) says: this actor's events 1..counter
+ * are known, and the values of its last len(values) events, newest first, are
+ * siblings that no known write has superseded. An actor is a node in one
+ * incarnation (dvv_actor()); the incarnation is renewed whenever a node starts
+ * on an empty or replaced data file, so a dot (actor, counter) is never issued
+ * twice for one key (dots of one actor are per key and contiguous: only the
+ * node that stores the key durably issues them, from its own stored clock).
+ *
+ * Contract:
+ * - struct dvv is a decoded view with fixed-size arrays: no allocation.
+ *   Value bytes are not owned: each dvv_value points into the buffer it was
+ *   decoded from or that the caller set. Outputs of dvv_sync/dvv_update point
+ *   into the inputs' buffers, so inputs must outlive the output's use.
+ * - Entries are sorted by actor, unique; values are grouped by entry in entry
+ *   order, newest first within an entry (entry i owns v[first .. first+nvals)).
+ * - dvv_sync is commutative, associative and idempotent on clocks and value
+ *   sets; dvv_update(local, ctx, actor, val) is dvvset:update(new(ctx, [val]),
+ *   local, actor): the result descends both local and ctx, and val supersedes
+ *   exactly the values whose dots ctx covers (concurrent ones stay siblings).
+ * - There are no anonymous values: dynvme only creates values through update.
+ * - Bounds: DVV_ENTRIES_MAX actors and DVV_VALUES_MAX values. An operation that
+ *   would exceed them returns -E2BIG and leaves its output unspecified; a
+ *   replica refuses such a merge (it never drops a value to fit).
+ * - LWW keyspaces use the same struct with policy DVV_LWW: at most one value,
+ *   in one entry of its writer; dvv_sync keeps the value with the greater
+ *   (ts, actor), and dvv_update replaces the value whatever the context.
+ * - Every decoder checks every count and length against the buffer and the
+ *   bounds before use; malformed input is -DV_ECORRUPT (record) or -EINVAL
+ *   (client context), never a crash.
+ *
+ * Record encoding (engine record meta; little-endian), values' bytes are the
+ * record's value, concatenated in v[] order:
+ *   u8 format (1) | u8 policy | u16 nentries | u16 nvals | u16 zero
+ *   nentries x { u64 actor | u64 counter | u16 nvals }                 18 B
+ *   nvals    x { u64 ts | u64 expire_ms | u32 len | u8 flags }         21 B
+ * At most 8 + 32*18 + 64*21 = 1928 bytes: fits DV_META_BYTES_MAX.
+ *
+ * Client context (DYN.GET's opaque string): base64url (no padding) of
+ *   u8 version (1) | u8 policy | u64 cluster_id | u16 n | n x {u64 actor | u64 counter}
+ *   | 16-byte tag = BLAKE2b-128 keyed with the cluster's context key over
+ *     (everything before the tag | the store key)
+ * so a context from another cluster (-EXDEV), for another key, altered or
+ * truncated (-EINVAL) is refused. The empty string is the context of a key
+ * never read (empty vector).
+ */
+#ifndef DV_CLUSTER_DVV_H
+#define DV_CLUSTER_DVV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DVV_ENTRIES_MAX 32u
+#define DVV_VALUES_MAX 64u
+#define DVV_META_HDR_BYTES 8u
+#define DVV_META_ENTRY_BYTES 18u
+#define DVV_META_VALUE_BYTES 21u
+#define DVV_META_BYTES_MAX \
+	(DVV_META_HDR_BYTES + DVV_ENTRIES_MAX * DVV_META_ENTRY_BYTES + DVV_VALUES_MAX * DVV_META_VALUE_BYTES)
+#define DVV_CTX_TAG_BYTES 16u
+#define DVV_CTX_KEY_BYTES 32u
+/* Binary context: 12-byte head, 16 bytes an entry, the tag. */
+#define DVV_CTX_BIN_MAX (12u + DVV_ENTRIES_MAX * 16u + DVV_CTX_TAG_BYTES)
+/* base64url without padding of the binary form, plus a NUL. */
+#define DVV_CTX_TEXT_MAX ((DVV_CTX_BIN_MAX * 4u + 2u) / 3u + 1u)
+
+/* Node ids take 16 bits, incarnations 48 (never 0). */
+#define DVV_INCARNATION_MASK ((1ull << 48) - 1)
+static inline uint64_t dvv_actor(uint16_t node_id, uint64_t incarnation)
+{
+	return (uint64_t)node_id << 48 | (incarnation & DVV_INCARNATION_MASK);
+}
+static inline uint16_t dvv_actor_node(uint64_t actor) { return (uint16_t)(actor >> 48); }
+
+enum dvv_policy { DVV_SIBLINGS = 1, DVV_LWW = 2 };
+
+#define DVV_VAL_TOMB 1u /* a delete: hidden from reads, supersedes like a value */
+
+struct dvv_value {
+	const uint8_t *data;
+	uint32_t len;
+	uint8_t flags;      /* DVV_VAL_TOMB */
+	uint64_t ts;        /* hybrid logical clock at the write (hlc.h) */
+	uint64_t expire_ms; /* absolute unix ms; 0 = never. Expired = hidden, still causal */
+};
+
+struct dvv_entry {
+	uint64_t actor;
+	uint64_t counter; /* this actor's events 1..counter are known */
+	uint16_t nvals;   /* values of dots counter, counter-1, ... (nvals <= counter) */
+	uint16_t first;   /* index of the newest of them in dvv.v */
+};
+
+struct dvv {
+	uint8_t policy; /* enum dvv_policy */
+	uint16_t nentries;
+	uint16_t nvals;
+	struct dvv_entry e[DVV_ENTRIES_MAX];
+	struct dvv_value v[DVV_VALUES_MAX];
+};
+
+/* A version vector: the causal context a client holds (dvvset:join). */
+struct dvv_vv {
+	uint16_t n;
+	struct {
+		uint64_t actor, counter;
+	} e[DVV_ENTRIES_MAX]; /* sorted by actor, unique */
+};
+
+void dvv_init(struct dvv *d, enum dvv_policy policy);
+/* out = sync(a, b). out must not alias a or b. 0 or -E2BIG. */
+int dvv_sync(struct dvv *out, const struct dvv *a, const struct dvv *b);
+/* out = update(new(ctx, [val]), local, actor): a new event of actor holding
+ * val. out must not alias local. 0 or -E2BIG. */
+int dvv_update(struct dvv *out, const struct dvv *local, const struct dvv_vv *ctx, uint64_t actor,
+	       const struct dvv_value *val);
+/* The causal context of d (every entry's actor and counter). */
+void dvv_join(const struct dvv *d, struct dvv_vv *out);
+/* a's clock is strictly older than b's (a's values are all outdated). */
+bool dvv_less(const struct dvv *a, const struct dvv *b);
+/* Same clocks: entries, counters and value counts (dvvset:equal). */
+bool dvv_equal(const struct dvv *a, const struct dvv *b);
+/* Same clocks and the same value bytes and metadata (convergence checks). */
+bool dvv_identical(const struct dvv *a, const struct dvv *b);
+/* Values visible to a read at now_ms: not tombstones, not expired. */
+unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_value **out, unsigned max);
+/* Plain GET's pick: the value with the greatest (ts, actor, counter) among
+ * all values, tombstones and expired ones included; NULL when there is none
+ * or when that winner is a tombstone or expired (a newer delete or expiry
+ * wins). The same on every node for the same set. */
+const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms);
+/* Drop value-less entries of actors not in keep[] while the clock has more
+ * than max_entries entries (oldest counters first). A pruned actor's old
+ * values could come back as siblings, never be lost; it only happens when
+ * more than max_entries actors coordinated one key. Returns entries dropped. */
+unsigned dvv_prune(struct dvv *d, const uint64_t *keep, unsigned nkeep, unsigned max_entries);
+
+/* Record encoding (see the top comment). */
+uint32_t dvv_meta_bytes(const struct dvv *d);
+uint64_t dvv_value_bytes(const struct dvv *d);
+/* Writes dvv_meta_bytes(d) bytes to meta and dvv_value_bytes(d) to vals. */
+void dvv_encode(const struct dvv *d, uint8_t *meta, uint8_t *vals);
+/* Values of d point into vals. 0 or -DV_ECORRUPT. */
+int dvv_decode(struct dvv *d, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t vals_len);
+
+/* Client contexts (see the top comment). key is the store key the context
+ * belongs to. Encode returns the text length (< DVV_CTX_TEXT_MAX, NUL
+ * written). Decode: 0; -EXDEV (another cluster); -EINVAL (garbage,
+ * truncated, wrong tag: altered, forged or for another key). len 0 gives
+ * the empty vector. */
+size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t cluster_id,
+		      const uint8_t ctx_key[DVV_CTX_KEY_BYTES], const void *key, uint32_t key_len, char *out);
+int dvv_ctx_decode(const char *text, size_t len, uint64_t cluster_id, const uint8_t ctx_key[DVV_CTX_KEY_BYTES],
+		   const void *key, uint32_t key_len, struct dvv_vv *out);
+
+#endif

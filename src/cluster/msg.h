@@ -1,0 +1,117 @@
+/* msg.h - the internode message codec (pure: bytes <-> struct msg).
+ *
+ * One message per frame. The wire layer (wire.h) frames and authenticates
+ * messages on a real connection; the simulator hands them over as they are.
+ * Every message carries its own checksum, so a flip in transit is caught
+ * without the wire layer too.
+ *
+ * Header (little-endian, MSG_HDR_BYTES):
+ *   off 0  u64 checksum   XXH3-64 of bytes [8, MSG_HDR_BYTES + body_len)
+ *   off 8  u8  version    MSG_VERSION; any other is refused
+ *   off 9  u8  type       enum msg_type
+ *   off 10 u16 flags      MSGF_*
+ *   off 12 u16 from       sender node id
+ *   off 14 u16 to         receiver node id (a message for another node is refused)
+ *   off 16 u64 req_id     the sender's request id; a reply echoes it
+ *   off 24 u64 hlc        the sender's hybrid logical clock
+ *   off 32 u32 body_len
+ *   off 36 u32 zero
+ * Bodies:
+ *   REPL_PUT        u16 key_len | key | u16 meta_len | meta | u32 vals_len | vals
+ *   REPL_PUT_ACK    u8 status
+ *   REPL_GET        u16 key_len | key
+ *   REPL_GET_REPLY  u8 status | u16 meta_len | meta | u32 vals_len | vals
+ *   FWD_PUT         u16 key_len | key | u8 w | u8 val_flags | u32 timeout_ms
+ *                   | u64 expire_ms | u16 ctx_n | ctx_n x {u64 actor | u64 counter}
+ *                   | u32 val_len | value
+ *   FWD_PUT_REPLY   u8 status
+ *   PING, PONG      u64 nonce
+ * (key is a store key: keyspace byte + user key; meta/vals a dvv record
+ * encoding, dvv.h.)
+ *
+ * Contract:
+ * - msg_decode checks the checksum, version, type, every length against the
+ *   buffer and its limit (key 1..DV_KEY_BYTES_MAX, meta <= DVV_META_BYTES_MAX,
+ *   vals <= DV_VALUE_BYTES_MAX, ctx_n <= DVV_ENTRIES_MAX) before use, and that
+ *   the body is consumed exactly; anything else is -EBADMSG. Views point into
+ *   the buffer: nothing is copied or allocated.
+ * - msg_encode writes msg_encoded_bytes(m) bytes; the value is copied once,
+ *   straight into the frame. Senders allocate MSG_HEADROOM bytes before and
+ *   MSG_TAILROOM after a message so the wire layer can seal it in place.
+ */
+#ifndef DV_CLUSTER_MSG_H
+#define DV_CLUSTER_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster/dvv.h"
+
+#define MSG_VERSION 1u
+#define MSG_HDR_BYTES 40u
+#define MSG_BYTES_MAX (MSG_HDR_BYTES + 64u + 1024u + DVV_META_BYTES_MAX + (1u << 20) + 1024u)
+#define MSG_HEADROOM 16u
+#define MSG_TAILROOM 16u
+
+enum msg_type {
+	MSG_REPL_PUT = 1,   /* coordinator -> replica: merge this version */
+	MSG_REPL_PUT_ACK,   /* replica -> coordinator: durable (or why not) */
+	MSG_REPL_GET,       /* coordinator -> replica: send your version */
+	MSG_REPL_GET_REPLY,
+	MSG_FWD_PUT,        /* a node outside the preference list -> a replica: coordinate this write */
+	MSG_FWD_PUT_REPLY,
+	MSG_PING,           /* reserved for failure detection (next issue) */
+	MSG_PONG,
+	MSG_TYPE_MAX = MSG_PONG
+};
+
+#define MSGF_REPAIR 1u     /* REPL_PUT: read repair (counted, acked as usual) */
+#define MSGF_CLOCK_ONLY 2u /* REPL_GET: values may be omitted (vals_len 0, lens kept in meta) */
+
+/* Statuses of replies; the coordinator maps them to client results. */
+enum msg_status {
+	MSG_ST_OK = 0,
+	MSG_ST_NOTFOUND,  /* REPL_GET: no record */
+	MSG_ST_TOO_BIG,   /* the merge would exceed the sibling or record bounds: refused */
+	MSG_ST_FAILED,    /* the replica's store is failed (or another store error) */
+	MSG_ST_BUSY,      /* back-pressure: not applied, try later */
+	MSG_ST_BAD,       /* malformed request (or a corrupt stored record: REPL_GET) */
+	MSG_ST_NOT_REPLICA, /* FWD_PUT to a node outside the preference list */
+	MSG_ST_TIMEOUT,   /* FWD_PUT_REPLY: the forwarded write is indeterminate */
+	MSG_ST_INVALID_CTX,
+	MSG_ST_MAX = MSG_ST_INVALID_CTX
+};
+
+struct msg {
+	uint8_t type;
+	uint16_t flags;
+	uint16_t from, to;
+	uint64_t req_id;
+	uint64_t hlc;
+	uint8_t status;          /* replies */
+	const uint8_t *key;      /* REPL_PUT, REPL_GET, FWD_PUT */
+	uint16_t key_len;
+	const uint8_t *meta;     /* REPL_PUT, REPL_GET_REPLY */
+	uint32_t meta_len;
+	const uint8_t *vals;     /* REPL_PUT, REPL_GET_REPLY; FWD_PUT: the value */
+	uint32_t vals_len;
+	/* FWD_PUT */
+	uint8_t w;
+	uint8_t val_flags;       /* DVV_VAL_TOMB */
+	uint32_t timeout_ms;
+	uint64_t expire_ms;
+	uint16_t ctx_n;
+	const uint8_t *ctx;      /* ctx_n x 16 bytes, as on the wire */
+	uint64_t nonce;          /* PING, PONG */
+};
+
+size_t msg_encoded_bytes(const struct msg *m);
+/* Encodes m into out (msg_encoded_bytes(m) bytes); returns that length. */
+size_t msg_encode(const struct msg *m, uint8_t *out);
+/* 0 or -EBADMSG; m's views point into buf. */
+int msg_decode(const uint8_t *buf, size_t len, struct msg *m);
+/* FWD_PUT's context entries into a version vector (bounds checked by decode). */
+void msg_ctx_get(const struct msg *m, struct dvv_vv *out);
+const char *msg_type_name(uint8_t type);
+
+#endif

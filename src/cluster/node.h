@@ -1,0 +1,212 @@
+/* node.h - one cluster node's logic: coordinator and replica, sans-IO.
+ *
+ * A cnode takes client requests (cnode_submit), peer messages
+ * (cnode_on_message) and time (every call carries now_ms; cnode_tick for
+ * timers) as inputs, and gives back frames to send (cnode_take_frames) and
+ * client completions (creq.done). It has no socket, clock or randomness of
+ * its own. It submits operations to its store directly (the store is
+ * completion-based: the driver polls it, and the store's callbacks run the
+ * cnode). Two drivers run it unchanged: src/server (io_uring sockets, the
+ * real clock) and src/sim (the deterministic simulator). All calls on one
+ * thread: the one that owns the store.
+ *
+ * Keys: the store key is one keyspace byte then the user key (so "" is a
+ * valid user key); keyspace CNODE_KEYSPACE_META is the node's own metadata.
+ * A key's partition is ring_partition(store_key_hash(store key)).
+ *
+ * Versions: each stored key holds a dvv record (dvv.h) in the engine
+ * record's meta and value; the store record itself never expires (expiry is
+ * per value inside the dvv, so an expired value keeps its causal history
+ * and an older version cannot come back through a merge).
+ *
+ * Request paths (R, W default to the keyspace's; N capped by the nodes):
+ * - Reads (GET, DYN_GET, the read of SET/DEL in a siblings keyspace, RMW):
+ *   any node coordinates. It reads its own copy (if a replica) and sends
+ *   REPL_GET to the other replicas, answers once R replied (merging with
+ *   dvv_sync), then waits for the rest up to repair_wait_ms and sends the
+ *   merged version (REPL_PUT, MSGF_REPAIR) to every replica whose copy
+ *   differed: read repair, after the answer.
+ * - Writes (DYN_PUT, DYN_DEL, and SET/DEL after their read): coordinated by
+ *   a replica of the key (the node itself if it is in the preference list,
+ *   else it forwards the write with FWD_PUT to the first replica). The
+ *   coordinator applies dvv_update with its own actor to its stored copy
+ *   (store GET, then PUT with STORE_IF_SEQ; retried on -ESTALE), and only
+ *   once that is durable sends the new version to the other replicas
+ *   (REPL_PUT), which merge it into theirs (dvv_sync, same CAS loop). A dot
+ *   is therefore never sent before it is durable at its actor, so a node
+ *   never reissues one after a crash. The write is acknowledged when W
+ *   replicas (the coordinator included) confirmed durability.
+ * - Plain SET/DEL in a siblings keyspace read the key's context at R first
+ *   and write with it: a SET supersedes every version acknowledged before
+ *   it started (R + W > N), two SETs whose reads overlapped become
+ *   siblings. In an LWW keyspace they write at once with an HLC timestamp.
+ * - Results: a write that got W confirmations completes with 0; one that
+ *   did not by its deadline, or whose replicas refused after one may have
+ *   applied it, completes with -ETIMEDOUT and err saying it may or may not
+ *   have been applied (indeterminate), never as "failed". A write refused
+ *   before anything was written (bad context -EINVAL/-EXDEV, sibling limit
+ *   -E2BIG, NX/XX condition -EEXIST/-DV_ENOTFOUND) is a clean failure.
+ * - Duplicated, late and reordered messages are harmless: merges are
+ *   idempotent, replies are counted once per replica, replies to finished
+ *   requests are dropped.
+ *
+ * Bounds: requests_max coordinated requests and replica_ops_max replica
+ * operations in flight; beyond, cnode_submit says -EAGAIN and a REPL_* is
+ * answered MSG_ST_BUSY. Messages to one peer without a reply are bounded by
+ * peer_inflight_max; requests beyond wait in order.
+ */
+#ifndef DV_CLUSTER_NODE_H
+#define DV_CLUSTER_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cluster/dvv.h"
+#include "cluster/ring.h"
+#include "storage/store.h"
+
+#define CNODE_KEYSPACES_MAX 16u
+#define CNODE_KEYSPACE_META 0xffu
+#define CNODE_KEY_BYTES_MAX 1023u /* user key: the store key has one more byte */
+#define CNODE_SIBLINGS_MAX_DEFAULT 16u
+#define CNODE_TIMEOUT_MS_DEFAULT 5000u
+#define CNODE_NAME_BYTES 32u
+
+struct cnode_keyspace {
+	bool defined;
+	char name[CNODE_NAME_BYTES];
+	uint8_t n, r, w;       /* 1 <= r, w <= n <= RING_N_MAX */
+	uint8_t policy;        /* DVV_SIBLINGS or DVV_LWW */
+	uint16_t siblings_max; /* a write leaving more visible values is refused */
+};
+
+struct cnode_config {
+	uint16_t node_id;
+	uint64_t incarnation;  /* from cnode_identity_load */
+	uint64_t cluster_id;
+	uint8_t ctx_key[DVV_CTX_KEY_BYTES];
+	const struct ring *ring; /* copied */
+	struct cnode_keyspace ks[CNODE_KEYSPACES_MAX];
+	uint32_t timeout_ms;        /* 0 = CNODE_TIMEOUT_MS_DEFAULT */
+	uint32_t repair_wait_ms;    /* 0 = timeout_ms */
+	uint32_t requests_max;      /* 0 = 4096 */
+	uint32_t replica_ops_max;   /* 0 = 4096 */
+	uint32_t peer_inflight_max; /* 0 = 4096 */
+};
+
+enum creq_kind {
+	CREQ_GET = 1, /* plain GET: dvv_pick of the merged version */
+	CREQ_SET,     /* plain SET (cond: NX/XX decided on the read) */
+	CREQ_DEL,     /* plain DEL: found says whether a live value was deleted */
+	CREQ_DYN_GET, /* every visible sibling and the context */
+	CREQ_DYN_PUT, /* write with the client's context */
+	CREQ_DYN_DEL, /* tombstone with the client's context */
+	CREQ_RMW,     /* read at R, decide(), write with the read's context */
+};
+enum creq_cond { CREQ_ALWAYS = 0, CREQ_IF_ABSENT, CREQ_IF_PRESENT };
+enum creq_action { CREQ_FINISH = 0, CREQ_WRITE, CREQ_DELETE };
+
+struct creq;
+typedef enum creq_action (*creq_decide_fn)(struct creq *rq, uint64_t now_ms);
+
+struct creq {
+	/* Request: set by the caller; key, value and ctx must stay valid
+	 * until done(). */
+	enum creq_kind kind;
+	uint8_t keyspace;
+	enum creq_cond cond;
+	uint8_t r, w;          /* 0 = the keyspace's; more than n is -EINVAL */
+	uint32_t timeout_ms;   /* 0 = the node's */
+	const void *key;
+	uint32_t key_len;      /* 0..CNODE_KEY_BYTES_MAX */
+	const void *value;     /* SET, DYN_PUT; RMW: set by decide() */
+	uint32_t val_len;
+	uint64_t expire_ms;    /* absolute unix ms, 0 = never */
+	const char *ctx;       /* DYN_PUT, DYN_DEL: the context text ("" = none) */
+	uint32_t ctx_len;
+	creq_decide_fn decide; /* RMW: runs once, on the read's result */
+	void (*done)(struct creq *rq);
+	void *user;
+	/* Result: valid during done() only (views into the cnode's buffers). */
+	int result;            /* 0 or negative (see the top comment) */
+	const char *err;       /* a message for result != 0, or NULL */
+	bool found;            /* GET/SET/DEL/RMW: a live value at the read */
+	const uint8_t *val;    /* GET, RMW: the pick */
+	uint32_t val_len_out;
+	uint64_t val_expire_ms;
+	uint32_t nsiblings;    /* DYN_GET: visible values */
+	const uint8_t *sib[DVV_VALUES_MAX];
+	uint32_t sib_len[DVV_VALUES_MAX];
+	uint64_t sib_expire_ms[DVV_VALUES_MAX];
+	char ctx_out[DVV_CTX_TEXT_MAX]; /* DYN_GET (and RMW's read): NUL-terminated */
+	uint32_t ctx_out_len;
+	void *priv;            /* the cnode's request state */
+};
+
+/* A message to send. data[0..len) is the message, with MSG_HEADROOM bytes
+ * before data and MSG_TAILROOM after it in the same allocation (wire_seal).
+ * The driver owns it after cnode_take_frames and frees it with
+ * cnode_frame_free (it may keep it queued until then). */
+struct cnode_frame {
+	struct cnode_frame *next;
+	uint16_t to;
+	uint32_t len;
+	uint8_t *data;
+};
+
+struct cnode_stats {
+	uint64_t coord_reads, coord_writes, forwarded;
+	uint64_t replica_gets, replica_puts, replica_noops; /* merges that changed nothing */
+	uint64_t quorum_timeouts, read_repairs, busy_refusals, siblings_refused;
+	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, bad_msgs;
+	uint32_t requests_in_flight, replica_ops_in_flight;
+};
+
+struct cnode;
+
+/* s is opened and recovered; its clock should be the driver's (the same
+ * now_ms the cnode gets). 0, -EINVAL (bad config: message on stderr) or
+ * -ENOMEM. */
+int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct store *s, uint64_t now_ms);
+/* Completes every request still open with -ECANCELED (writes: indeterminate
+ * as far as the client knows); the store must be drained by the caller. */
+void cnode_destroy(struct cnode *n);
+
+/* 0 (done() will run later, never inside this call), -EAGAIN (too many in
+ * flight: try again after some complete), -EINVAL (bad keyspace, key, r/w). */
+int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms);
+/* A message from peer `from` (the driver knows who is on the connection).
+ * Malformed ones are counted and dropped. */
+void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms);
+/* Time passes: deadlines, read repairs due. */
+void cnode_tick(struct cnode *n, uint64_t now_ms);
+/* Earliest time cnode_tick has something to do; UINT64_MAX when none. */
+uint64_t cnode_next_deadline(const struct cnode *n);
+/* Frames produced since the last call, in order (NULL when none). */
+struct cnode_frame *cnode_take_frames(struct cnode *n);
+void cnode_frame_free(struct cnode *n, struct cnode_frame *f);
+/* Nothing in flight: no request, replica op or store op of the cnode. */
+bool cnode_idle(const struct cnode *n);
+void cnode_get_stats(const struct cnode *n, struct cnode_stats *out);
+uint64_t cnode_actor(const struct cnode *n);
+
+/* The node's identity, kept in the store under the metadata keyspace. */
+struct cnode_identity {
+	uint64_t cluster_id;
+	uint16_t node_id;
+	uint64_t incarnation;
+	bool created; /* a new incarnation was written at this start */
+};
+/* Start-up only, synchronous (polls the store until done): read the
+ * identity record; on a store with no record and no keys, write one with
+ * incarnation fresh (the driver's random 48 bits, never 0) durably first.
+ * -EXDEV: the data file belongs to another cluster; -EINVAL: to another node
+ * id; -DV_EFORMAT: keys but no identity (not a cluster data file); or a
+ * store error. */
+int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
+			struct cnode_identity *out);
+
+/* The store key of (keyspace, user key) into out (key_len + 1 bytes). */
+uint32_t cnode_store_key(uint8_t keyspace, const void *key, uint32_t key_len, uint8_t *out);
+
+#endif
