@@ -92,6 +92,12 @@ struct cnode_config {
 	uint32_t requests_max;      /* 0 = 4096 */
 	uint32_t replica_ops_max;   /* 0 = 4096 */
 	uint32_t peer_inflight_max; /* 0 = 4096 */
+	uint64_t buffer_bytes_max;  /* bytes of versions held by open requests and replica
+				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
+	/* Test only (the simulator's mutation check): replicas store the
+	 * incoming version instead of merging it with theirs. Never set in
+	 * production; the checker must catch it. */
+	bool test_broken_merge;
 };
 
 enum creq_kind {
