@@ -62,6 +62,8 @@ static void append(struct bytes *b, const uint8_t *src, size_t n)
 static void consume(struct bytes *b, size_t n)
 {
 	CHECK(n <= b->n);
+	if (n == 0)
+		return;
 	memmove(b->p, b->p + n, b->n - n);
 	b->n -= n;
 }
