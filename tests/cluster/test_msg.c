@@ -331,7 +331,7 @@ static void corrupt_all(const struct msg *m, bool every)
 {
 	size_t len;
 	uint8_t *buf = encode(m, &len);
-	for (size_t t = 0; t < len; t += every || t < 128 || t + 128 > len ? 1 : 1 + rnd(len / 16))
+	for (size_t t = 0; t < len; t += every || t < 64 || t + 64 > len ? 1 : 1 + rnd(len / 16))
 		check_refused(buf, t);
 	uint8_t *longer = malloc(len + 1);
 	CHECK(longer != NULL);
@@ -339,10 +339,13 @@ static void corrupt_all(const struct msg *m, bool every)
 	longer[len] = 0;
 	check_refused(longer, len + 1);
 	free(longer);
-	/* buf is an allocation of exactly len bytes: flipped in place. */
+	/* buf is an allocation of exactly len bytes: flipped in place. Big
+	 * frames: every bit of the first 64 and last 16 bytes (header, length
+	 * fields, the end), one bit each at 32 places between. */
 	struct msg d;
-	for (size_t i = 0; i < len; i += every || i < 128 || i + 128 > len ? 1 : 1 + rnd(8192)) {
-		for (unsigned b = 0; b < 8; b++) {
+	for (size_t i = 0; i < len; i += every || i < 64 || i + 16 >= len ? 1 : 1 + rnd(len / 32)) {
+		bool all = every || i < 64 || i + 16 >= len;
+		for (unsigned b = all ? 0 : (unsigned)rnd(8); b < 8; b += all ? 1 : 8) {
 			buf[i] ^= (uint8_t)(1u << b);
 			CHECK_EQ(msg_decode(buf, len, &d), -EBADMSG);
 			buf[i] ^= (uint8_t)(1u << b);
