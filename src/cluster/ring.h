@@ -17,8 +17,9 @@
  *   (ring_decode); later issues change owners at run time and bump version.
  * - ring_init_even assigns partition i to nodes[i % n] (nodes sorted), so
  *   with N <= n every preference list holds N consecutive nodes and each
- *   node owns Q/n partitions and replicates N*Q/n (when n divides Q; else
- *   floor or ceil of those).
+ *   node owns Q/n partitions and replicates N*Q/n when n divides Q (else it
+ *   owns floor or ceil of Q/n, and the lists near the wrap differ; the
+ *   replicated counts still sum to min(N, n)*Q).
  * - ring_preflist walks at most one turn: N steps on an even table, O(q) on
  *   a table where a few nodes own long runs. The counts walk every partition
  *   (admin status, not the request path).
