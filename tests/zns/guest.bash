@@ -536,7 +536,10 @@ if [ ${#cut_done[@]} -gt 0 ] && [ "$cut_mode" != reset ]; then
 fi
 if [ -n "$fail_reason" ]; then
 	echo "zns: --- last lines of the kernel console (console.$qn.log):"
-	tail -n 20 "$dir/console.$qn.log" 2>/dev/null | tr -d '\r' | sed 's/^/zns:   /'
+	# awk ends the last line, which the console may have left open; the sed drops
+	# the firmware's terminal escapes.
+	tail -n 20 "$dir/console.$qn.log" 2>/dev/null | tr -d '\r' |
+		sed 's/\x1b\[[0-9;?]*[A-Za-z]//g; s/\x1bc//g' | awk '{ print "zns:   " $0 }'
 	echo "zns: FAILED: $fail_reason"
 fi
 echo "zns: ${#cmd_text[@]} commands in $nboots boots, $nfailed failed${failures:+: ${failures[*]}}; total $(secs $t_total) s"

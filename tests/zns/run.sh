@@ -80,8 +80,8 @@ if [ "${DV_TEST_QUICK:-0}" != 1 ]; then
 	fi
 	if run C 3 --timeout 20 -c 'echo waiting; sleep 600'; then
 		has C '^zns: FAILED: time bound: the guest did not finish within 20 s; QEMU killed$'
+		# Not "waiting": on a loaded machine the boot alone can outlast 20 s.
 		has C '^=== boot 1 #1: did not finish$'
-		has C '^waiting$'
 		pid=$(cat "$build/zns/qemu.pid")
 		if kill -0 "$pid" 2>/dev/null; then
 			echo "FAIL C: QEMU (pid $pid) still running after the time bound"
