@@ -470,7 +470,11 @@ while :; do
 				case $cut_mode in
 				reset) monitor system_reset || { fail_reason="monitor system_reset failed"; break; } ;;
 				kill) stop_qemu; launch ;;
-				quit) monitor quit; wait "$qpid" 2>/dev/null; qpid=""; stop_qemu; launch ;;
+				quit)
+					monitor quit
+					for ((i = 0; i < 50; i++)); do kill -0 "$qpid" 2>/dev/null || break; sleep 0.2; done
+					stop_qemu # reaps it, or kills it if quit took more than 10 s
+					launch ;;
 				esac
 				continue
 			fi
