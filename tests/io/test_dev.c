@@ -385,6 +385,42 @@ static void test_mem_errors(void)
 	test_end("mem_errors");
 }
 
+/* Transient submit refusals (submit_eagain_ppm, as io_uring with a full
+ * ring): dev_submit() reports each one as -EAGAIN (the backend's -EBUSY
+ * too) and does not own the request; the request goes through when
+ * submitted again, and the synchronous helpers retry by themselves. */
+static void test_mem_submit_refused(uint64_t seed)
+{
+	test_begin("mem_submit_refused");
+	struct dev_fault_plan plan = {.seed = seed, .submit_eagain_ppm = 500000};
+	struct dev *d = mem_open(MiB, &plan);
+	uint8_t *buf = xbuf(BLK), *rb = xbuf(BLK);
+	unsigned refused = 0, other = 0;
+	int counter = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		struct treq t;
+		fill(buf, BLK, 300 + i);
+		treq_init(&t, DEV_WRITE, (uint64_t)(i % 64) * BLK, buf, BLK, &counter);
+		int err;
+		while ((err = dev_submit(d, &t.r)) == -EAGAIN)
+			refused++;
+		other += err != 0;
+		SOFT(dev_in_flight(d) == 1, "only accepted requests are in flight");
+		SOFT(dev_poll(d, 1) == 1 && t.done == 1 && t.r.res == (int32_t)BLK, "write %u completes", i);
+		SOFT(dev_read_sync(d, (uint64_t)(i % 64) * BLK, rb, BLK) == 0, "read_sync retries refusals");
+		SOFT(memcmp(rb, buf, BLK) == 0, "read %u returns what was written", i);
+		SOFT(dev_write_sync(d, 64 * BLK, buf, BLK) == 0, "write_sync retries refusals");
+	}
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(other == 0, "%u submissions failed with something else than -EAGAIN", other);
+	SOFT(refused > 50 && st.submit_eagain >= refused, "refusals: %u seen, %llu injected", refused,
+	     (unsigned long long)st.submit_eagain);
+	dev_buf_free(buf);
+	dev_buf_free(rb);
+	dev_close(d);
+	test_end("mem_submit_refused");
+}
+
 static struct dev_fault_plan plan_one(uint64_t seed)
 {
 	return (struct dev_fault_plan){.seed = seed};
@@ -1192,6 +1228,7 @@ int main(void)
 	double t0 = test_now_s();
 	test_mem_basic();
 	test_mem_errors();
+	test_mem_submit_refused(seed);
 	test_mem_fault_each(seed);
 	test_mem_fault_mixed(seed);
 	test_mem_power_cut(seed);
