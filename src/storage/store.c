@@ -36,6 +36,12 @@
 
 #define READ_RETRIES_MAX 3u
 
+/* Refusals in a row, with nothing in flight, before a device is taken as
+ * unusable (a full ring always has requests in flight to make room). Below
+ * the rounds of one store_poll(s, false), so that it never returns with a
+ * refused request and nothing in flight to wake the caller. */
+#define SUBMIT_REFUSALS_MAX 1024u
+
 uint64_t store_now_ms(void)
 {
 	struct timespec ts;
@@ -83,6 +89,23 @@ void store_fail(struct store *s, int err)
 		s->st.failed = true;
 		fprintf(stderr, "dynvme: store failed: %s; refusing writes\n", dv_strerror(err));
 	}
+}
+
+int store_dev_submit(struct store *s, struct dev_req *req)
+{
+	int err = dev_submit(s->dev, req);
+	if (err != -EAGAIN) {
+		if (err == 0)
+			s->submit_refusals = 0;
+		return err;
+	}
+	s->io_retry = true;
+	if (dev_in_flight(s->dev) == 0 && ++s->submit_refusals > SUBMIT_REFUSALS_MAX) {
+		fprintf(stderr, "dynvme: the device refused %u submissions with nothing in flight\n",
+			s->submit_refusals);
+		return -EIO;
+	}
+	return -EAGAIN;
 }
 
 void store_complete(struct store *s, struct store_op *op, int result)
@@ -217,6 +240,15 @@ void keylock_release(struct store *s, struct store_op *op)
 static void cand_read_done(struct dev_req *req);
 static void cands_exhausted(struct store *s, struct store_op *op);
 
+/* A lookup read failed: the op completes with the error; a write hands
+ * nothing on (the next write of the key looks it up itself). */
+static void cand_fail(struct store *s, struct store_op *op, int err)
+{
+	if (op->kind != STORE_GET)
+		keylock_release(s, op);
+	store_complete(s, op, err);
+}
+
 static void cand_lookup(struct store *s, struct store_op *op)
 {
 	op->priv.cand_count = (uint8_t)index_lookup(s->index, op->priv.hash_lo, op->priv.cands,
@@ -239,11 +271,14 @@ static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
 	op->priv.req = (struct dev_req){.op = DEV_READ, .len = bytes,
 					.off = zone_base(s, pl_zone(p)) + off / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 					.buf = buf, .done = cand_read_done, .ctx = op};
-	int err = dev_submit(s->dev, &op->priv.req);
+	int err = store_dev_submit(s, &op->priv.req);
 	if (err) {
 		rbuf_put(s, buf, bytes);
 		op->priv.buf = NULL;
-		opq_push(&s->ready, op); /* -EAGAIN: ring full, retry next poll */
+		if (err == -EAGAIN)
+			opq_push(&s->ready, op); /* refused for now: the same read next round */
+		else
+			cand_fail(s, op, err);
 		return;
 	}
 	if (op->kind != STORE_GET)
@@ -375,12 +410,7 @@ static void cand_read_done(struct dev_req *req)
 	struct store *s = op->priv.owner;
 	if (req->res < 0) {
 		release_buf(s, op);
-		if (op->kind == STORE_GET)
-			store_complete(s, op, req->res);
-		else {
-			keylock_release(s, op);
-			store_complete(s, op, req->res);
-		}
+		cand_fail(s, op, req->res);
 		return;
 	}
 	struct rec_view r;
@@ -587,10 +617,12 @@ static void run_ready(struct store *s)
  * a sleeping event loop for those) go on up to a much larger bound. */
 #define POLL_ROUNDS_MAX 16u
 #define POLL_ROUNDS_HARD_MAX 4096u
+_Static_assert(SUBMIT_REFUSALS_MAX < POLL_ROUNDS_HARD_MAX, "a refusing device fails before the poll gives up");
 
 /* Everything that can move without the device. */
 static int poll_pass(struct store *s)
 {
+	s->io_retry = false; /* set again by a submission refused in this pass */
 	run_ready(s);
 	gc_pump(s);
 	scan_pump(s);
@@ -621,7 +653,8 @@ int store_poll(struct store *s, bool wait)
 	int n = 0;
 	for (unsigned round = 0; round < POLL_ROUNDS_HARD_MAX; round++) {
 		n += poll_pass(s);
-		bool ready = s->ready.head != NULL; /* submitted by done(), or a ring slot to retry */
+		/* Submitted by done(), or a submission the device refused. */
+		bool ready = s->ready.head != NULL || s->io_retry;
 		int reaped = 0;
 		if (dev_in_flight(s->dev) > 0) {
 			reaped = dev_poll(s->dev, 0);

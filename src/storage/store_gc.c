@@ -45,6 +45,7 @@ struct gc_state {
 	uint32_t ops_used, ops_done;
 	struct dev_req req;
 	bool req_busy, req_done;
+	bool req_refused; /* req prepared, refused by the device for now: resubmit */
 	bool chunk_reread; /* the current chunk was read again after a bad record */
 	uint64_t sb_version;
 };
@@ -121,18 +122,29 @@ static void gc_req_done(struct dev_req *req)
 	g->req_done = true;
 }
 
+static int gc_submit(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	int err = store_dev_submit(s, &g->req);
+	g->req_refused = err == -EAGAIN;
+	g->req_busy = err == 0;
+	g->req_done = false;
+	if (err == -EAGAIN)
+		return 0; /* submitted again by gc_pump() */
+	if (err)
+		store_fail(s, err); /* the device takes no requests */
+	return err;
+}
+
+/* Start a read of the victim zone: 0 (sent, or refused for now and sent
+ * again by gc_pump) or an error that means the device is unusable. */
 static int gc_read(struct store *s, uint64_t zone_off, void *buf, uint32_t len)
 {
 	struct gc_state *g = s->gc;
-	DV_ASSERT(!g->req_busy);
+	DV_ASSERT(!g->req_busy && !g->req_refused);
 	g->req = (struct dev_req){.op = DEV_READ, .len = len, .off = zone_base(s, g->zone) + zone_off,
 				  .buf = buf, .done = gc_req_done, .ctx = g};
-	int err = dev_submit(s->dev, &g->req);
-	if (!err) {
-		g->req_busy = true;
-		g->req_done = false;
-	}
-	return err;
+	return gc_submit(s);
 }
 
 int store_gc_start(struct store *s)
@@ -238,8 +250,11 @@ static void gc_read_chunk(struct store *s)
 	if (g->chunk_off + len > s->sb.zone_bytes)
 		len = s->sb.zone_bytes - g->chunk_off;
 	g->chunk_len = (uint32_t)len;
-	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len) == 0)
-		g->phase = GC_READ_CHUNK;
+	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len)) {
+		gc_give_up(s);
+		return;
+	}
+	g->phase = GC_READ_CHUNK;
 }
 
 /* An expired value is moved as a tombstone with the same seq: it still
@@ -414,7 +429,11 @@ void gc_pump(struct store *s)
 			store_gc_start(s);
 		return;
 	}
-	if (g->req_busy)
+	if (g->req_refused && gc_submit(s) != 0) {
+		gc_give_up(s); /* no relocation is out while a read is due */
+		return;
+	}
+	if (g->req_busy || g->req_refused)
 		return;
 	switch (g->phase) {
 	case GC_READ_INDEX:

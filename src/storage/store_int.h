@@ -122,6 +122,10 @@ struct store {
 	int fail_err;
 	uint64_t next_seq;
 	unsigned pending;
+	/* Submissions the device refused for now (-EAGAIN): the pumps keep the
+	 * request and try again; io_retry asks store_poll() for another round. */
+	bool io_retry;
+	uint32_t submit_refusals; /* in a row with nothing in flight */
 
 	/* Zone writer. */
 	uint32_t active_zone, next_zone; /* UINT32_MAX = none */
@@ -171,6 +175,11 @@ struct store {
 };
 
 /* store.c */
+/* dev_submit() for the store: 0; -EAGAIN when the device refused for now
+ * (keep the request, the pump that made it submits it again); or an error
+ * that means the device is unusable (a device that keeps refusing with
+ * nothing in flight, which no completion can cure, counts as one). */
+int store_dev_submit(struct store *s, struct dev_req *req);
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
 void opq_push(struct op_queue *q, struct store_op *op);

@@ -464,16 +464,18 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 	return err;
 }
 
+/* Superblock writes at start-up; a refused submission (sb_pump leaves it
+ * unsent) is tried again, bounded like store_dev_submit()'s refusals. */
 static int sb_flush_sync(struct store *s)
 {
-	for (unsigned i = 0; i < 4 && s->sb_version_durable < s->sb_version_wanted; i++) {
+	for (unsigned i = 0; i < 4096 && s->sb_version_durable < s->sb_version_wanted; i++) {
 		sb_pump(s);
 		while (s->sb_in_flight)
 			dev_poll(s->dev, 1);
 		if (s->failed)
 			return s->fail_err;
 	}
-	return 0;
+	return s->sb_version_durable < s->sb_version_wanted ? -EIO : 0;
 }
 
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)

@@ -82,8 +82,11 @@ static void scan_start_read(struct store *s, struct scan_state *sc, uint32_t byt
 	sc->req = (struct dev_req){.op = DEV_READ, .len = bytes,
 				   .off = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 				   .buf = sc->buf, .done = scan_read_done, .ctx = sc};
-	if (dev_submit(s->dev, &sc->req) == 0)
+	int err = store_dev_submit(s, &sc->req);
+	if (err == 0)
 		sc->busy = true;
+	else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
+		sc->err = err;
 }
 
 /* Check the record just read; visit it when it is a live record in range. */

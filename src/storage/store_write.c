@@ -75,9 +75,13 @@ void sb_pump(struct store *s)
 	s->sb_req = (struct dev_req){.op = DEV_WRITE, .len = n,
 				     .off = (s->sb.sb_seq % DV_SB_COPIES) * sb_bytes(DV_ZONE_COUNT_MAX),
 				     .buf = s->sb_buf, .done = sb_write_done, .ctx = s};
-	int err = dev_submit(s->dev, &s->sb_req);
+	int err = store_dev_submit(s, &s->sb_req);
 	if (err) {
-		store_fail(s, err);
+		/* Not written: the next attempt takes this seq again, so copies
+		 * keep alternating (a torn write never hits the newest copy). */
+		s->sb.sb_seq--;
+		if (err != -EAGAIN)
+			store_fail(s, err);
 		return;
 	}
 	s->sb_in_flight = true;
@@ -354,9 +358,9 @@ static void batch_submit_ready(struct store *s)
 		b->req = (struct dev_req){.op = DEV_WRITE, .len = b->used,
 					  .off = zone_base(s, b->zone) + b->zone_off, .buf = b->buf,
 					  .done = batch_write_done, .ctx = b};
-		int err = dev_submit(s->dev, &b->req);
+		int err = store_dev_submit(s, &b->req);
 		if (err) {
-			b->req.op = 0;
+			b->req.op = 0; /* refused for now: the next pump submits it */
 			if (err != -EAGAIN)
 				store_fail(s, err);
 			return;
@@ -520,8 +524,8 @@ static void seal_submit(struct store *s, uint32_t z)
 	se->written = false;
 	se->req = (struct dev_req){.op = DEV_WRITE, .len = se->bytes, .off = zone_base(s, z) + foot_off,
 				   .buf = se->buf, .done = seal_write_done, .ctx = se};
-	int err = dev_submit(s->dev, &se->req);
-	if (err) {
+	int err = store_dev_submit(s, &se->req);
+	if (err) { /* refused for now: the next pump tries again */
 		dev_buf_free(se->buf);
 		se->buf = NULL;
 		if (err != -EAGAIN)
