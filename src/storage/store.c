@@ -223,7 +223,7 @@ void keylock_release(struct store *s, struct store_op *op)
 		next->priv.prev_payload = op->priv.new_payload;
 		next->priv.prev_seq = op->priv.new_seq;
 		next->priv.prev_size = op->priv.rec_size;
-		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
+		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_clock_ms(s));
 	} else if (known) {
 		next->priv.prev_payload = op->priv.prev_payload;
 		next->priv.prev_seq = op->priv.prev_seq;
@@ -348,7 +348,7 @@ static void release_buf(struct store *s, struct store_op *op)
 static void cand_matched(struct store *s, struct store_op *op, const struct rec_view *r)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
-	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_clock_ms(s));
 	if (op->kind == STORE_GET) {
 		s->st.gets++;
 		if (!live) {

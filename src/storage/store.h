@@ -44,6 +44,11 @@ struct store_config {
 	 * 0 = default 1M entries (32 MiB, touched as it fills). */
 	uint32_t memo_entries;
 	bool no_memo;               /* no location memo (tests, measurements) */
+	/* The clock of every expiry decision inside the store (reads,
+	 * conditions, GC, scans), in unix ms; NULL = store_now_ms(). A driver
+	 * with its own time (the cluster simulator) passes its clock. */
+	uint64_t (*now_ms)(void *clock_ctx);
+	void *clock_ctx;
 };
 
 enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
@@ -191,6 +196,7 @@ int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);
+/* The real clock (CLOCK_REALTIME) in unix ms: the default of now_ms. */
 uint64_t store_now_ms(void);
 
 /* Offline verification of a device (dynvme check). Read-only. */

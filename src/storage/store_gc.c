@@ -275,7 +275,7 @@ static uint32_t expire_to_tombstone(struct store *s, uint8_t *raw, const struct 
 static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const struct rec_view *r, uint8_t *raw)
 {
 	struct gc_state *g = s->gc;
-	bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_now_ms();
+	bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_clock_ms(s);
 	uint32_t size = expired ? expire_to_tombstone(s, raw, r) : r->total_bytes;
 	struct store_op *op = &g->ops[g->ops_used++];
 	memset(op, 0, sizeof(*op));
@@ -297,7 +297,7 @@ static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const str
 	op->expire_ms = expired ? 0 : r->expire_ms;
 	op->priv.prev_payload = entry_payload(g->zone, e);
 	op->priv.prev_size = e->size;
-	op->priv.prev_live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	op->priv.prev_live = r->type == REC_PUT && !expired;
 	op->priv.new_payload = NO_PAYLOAD;
 	op->priv.rec_size = size;
 	op->priv.state = OPS_NEW;

@@ -174,6 +174,12 @@ struct store {
 	struct store_stats st;
 };
 
+/* The store's clock (store_config.now_ms) for every expiry decision. */
+static inline uint64_t store_clock_ms(const struct store *s)
+{
+	return s->cfg.now_ms ? s->cfg.now_ms(s->cfg.clock_ctx) : store_now_ms();
+}
+
 /* store.c */
 /* dev_submit() for the store: 0; -EAGAIN when the device refused for now
  * (keep the request, the pump that made it submits it again); or an error

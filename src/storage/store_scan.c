@@ -107,7 +107,7 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 	uint64_t h = dv_key_hash64(r.key, r.key_len);
 	if (h < sc->lo || h > sc->hi || !index_contains(s->index, h, p))
 		return;
-	if (r.expire_ms && r.expire_ms <= store_now_ms())
+	if (r.expire_ms && r.expire_ms <= store_clock_ms(s))
 		return;
 	struct store_record_out out = {.value = r.value, .val_len = r.val_len, .meta = r.meta,
 				       .meta_len = r.meta_len, .seq = r.seq, .expire_ms = r.expire_ms};
