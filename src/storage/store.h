@@ -14,6 +14,21 @@
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
  *   GET fails with -DV_ECORRUPT.
+ * - What a GET returns: the key's record as it was when the GET looked the
+ *   key up, which happens after store_submit() returned and before any op
+ *   submitted after it starts. So it is never older than the last write of
+ *   the key acknowledged (done() called) before the GET was submitted, and
+ *   never the effect of a write submitted after it; a write submitted
+ *   before it and not yet acknowledged may or may not be seen. Expiry is
+ *   judged by the store's clock when the read completes. If GC moved that
+ *   record and a later write replaced it before the GET's read completed
+ *   (the version looked up is gone), or GC moved it READ_RETRIES_MAX (8)
+ *   times, the GET fails with -EBUSY rather than answer from a later
+ *   state; a new GET is then safe.
+ * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
+ *   key's current one does not verify (read twice), and with -EBUSY when GC
+ *   moved the key's record 8 times while it looked it up: it never writes
+ *   on a guess of what the key holds.
  * - After a write or flush error the store is failed: every later write
  *   fails with -DV_EFATAL (reads keep working).
  * - store_open() formats an empty/unknown device only when asked, and runs
@@ -103,10 +118,13 @@ struct store_op_priv {
 	bool prev_live;              /* prev is a PUT that has not expired */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
+	bool cand_reread;            /* the current candidate failed to verify once */
 	bool hash_full;              /* hash_hi is the whole high half (a relocation's may be
 				      * only its zone index entry's 32 bits) */
 	uint64_t cands[16];          /* keys sharing 31 hash bits: more is ~never */
+	uint32_t cand_gens[16];      /* each candidate's zone generation at the lookup */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
+	uint64_t read_horizon;       /* GET: next seq when it first looked up */
 	struct dev_req req;
 	void *buf;
 	uint32_t buf_bytes;
