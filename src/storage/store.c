@@ -27,7 +27,8 @@
  *    record with an expiry does not settle it: read).
  * 5. A write resolves to "absent" only when every candidate verified as
  *    another key's record: a candidate that does not verify, or that GC
- *    moved, is never taken as "not mine" (the write fails or looks again).
+ *    moved, is never taken as "not mine" (the write fails or looks again;
+ *    a damaged record GC kept is settled by whose GC knows it to be).
  * 6. A GET answers only from the record its key had at the GET's first
  *    lookup, or from a record with a lower seq than next_seq then (a
  *    moved copy of it, or a write submitted before the GET): never from a
@@ -169,15 +170,12 @@ struct store_op *keylock_holder(struct store *s, uint64_t hash)
 void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
 		      uint32_t new_size)
 {
+	DV_ASSERT(new_payload != NO_PAYLOAD);
 	for (struct store_op *h = keylock_holder(s, hash); h; h = h->priv.chain_next) {
 		if (h->priv.prev_payload != old_payload)
 			continue;
-		h->priv.prev_payload = new_payload;
+		h->priv.prev_payload = new_payload; /* a relocated copy keeps its seq */
 		h->priv.prev_size = new_size;
-		if (new_payload == NO_PAYLOAD) { /* lost: the key has no record now */
-			h->priv.prev_live = false;
-			h->priv.prev_seq = 0;
-		} /* a relocated copy keeps its seq */
 	}
 }
 
@@ -233,11 +231,13 @@ void keylock_release(struct store *s, struct store_op *op)
 		next->priv.prev_seq = op->priv.new_seq;
 		next->priv.prev_size = op->priv.rec_size;
 		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_clock_ms(s));
+		next->priv.prev_damaged = false;
 	} else if (known) {
 		next->priv.prev_payload = op->priv.prev_payload;
 		next->priv.prev_seq = op->priv.prev_seq;
 		next->priv.prev_size = op->priv.prev_size;
 		next->priv.prev_live = op->priv.prev_live;
+		next->priv.prev_damaged = op->priv.prev_damaged;
 	}
 	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
 	next->priv.resolved = known;
@@ -481,17 +481,36 @@ static enum cand_verdict cand_classify(struct store *s, struct store_op *op, str
 	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_STALE;
 }
 
-/* The current candidate does not verify, read twice. */
+/* The current candidate does not verify, read twice. Whose record it is
+ * is known only when GC found it damaged (its zone index said whose). */
 static void cand_damaged(struct store *s, struct store_op *op)
 {
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	const struct damaged_rec *d = damaged_find(s, p);
 	s->st.corrupt_records++;
-	if (op->kind != STORE_GET) {
+	if (d && (d->hash_lo != op->priv.hash_lo || d->hash_hi != (op->priv.hash_hi & ZIDX_HASH_HI_MASK))) {
+		cand_next_one(op); /* another key's */
+		cand_read_next(s, op);
+		return;
+	}
+	if (op->kind == STORE_GET) {
+		op->priv.saw_corrupt = true;
+		cand_next_one(op);
+		cand_read_next(s, op);
+		return;
+	}
+	if (!d) {
 		cand_fail(s, op, -DV_ECORRUPT);
 		return;
 	}
-	op->priv.saw_corrupt = true;
-	cand_next_one(op);
-	cand_read_next(s, op);
+	/* The key's own damaged record: a write replaces it (conditions,
+	 * which would need its expiry, are refused in op_resolved). */
+	op->priv.prev_payload = p;
+	op->priv.prev_seq = d->seq;
+	op->priv.prev_size = d->size;
+	op->priv.prev_live = !d->tomb;
+	op->priv.prev_damaged = true;
+	op_resolved(s, op);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -571,7 +590,9 @@ static void op_resolved(struct store *s, struct store_op *op)
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
-	if (op->cond == STORE_IF_SEQ) {
+	if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
+		refuse = -DV_ECORRUPT; /* the key's record is damaged: no condition can be judged */
+	} else if (op->cond == STORE_IF_SEQ) {
 		/* Compare-and-set: the live record must carry cond_seq; a PUT
 		 * with cond_seq 0 wants no live record (seqs start at 1, so a
 		 * DEL with 0 never applies). */
@@ -799,6 +820,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
 	out->memo_bytes = s->memo.entries * sizeof(struct memo_entry);
+	out->damaged_kept = s->damaged_count;
 	out->zones_empty = out->zones_open = out->zones_full = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		out->zones_empty += s->sb.zones[z].state == ZONE_EMPTY;

@@ -116,6 +116,7 @@ struct store_op_priv {
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
 	bool prev_live;              /* prev is a PUT that has not expired */
+	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
 	bool cand_reread;            /* the current candidate failed to verify once */
@@ -169,6 +170,7 @@ struct store_stats {
 	uint64_t resolve_memo_hits; /* candidates (writes and GETs) settled by the location memo */
 	uint64_t memo_bytes;       /* RAM of the location memo (at most; pages fill as used) */
 	uint64_t corrupt_records;  /* checksum failures seen by reads */
+	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
 	uint64_t zone_bytes;
 	uint64_t recovery_us, recovered_records;

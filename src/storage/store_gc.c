@@ -15,9 +15,18 @@
  * its records are valid; relocated copies carry the same seq, so recovery
  * keeps one of two identical versions. After it, the old records carry a
  * generation the zone no longer has and are never read again.
- * A record that fails its checksum cannot be relocated: its index entry is
- * removed and counted in corrupt_records (the single-node copy is lost; the
- * cluster layer repairs it from a replica).
+ *
+ * What GC may drop: only records the index no longer holds (replaced,
+ * deleted over, or moved copies), and the value of an expired PUT (moved as
+ * a tombstone of the same seq). Never an indexed record, not even a damaged
+ * one: a live record that fails its checksum twice stays indexed (a GET says
+ * -DV_ECORRUPT) and is remembered with its key hash from the zone index
+ * (damaged_rec); its zone, whose other records are moved out, is not reset
+ * while such a record is indexed, so no older version of the key elsewhere
+ * can come back at recovery (newest seq wins). A newer write of the key
+ * replaces it, and then the zone is collected as any other. With no room
+ * left to remember it (DAMAGED_MAX), the zone is never collected again in
+ * this run. The cluster layer repairs such a key from a replica.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,6 +56,7 @@ struct gc_state {
 	bool req_busy, req_done;
 	bool req_refused; /* req prepared, refused by the device for now: resubmit */
 	bool chunk_reread; /* the current chunk was read again after a bad record */
+	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
 	uint64_t sb_version;
 };
 
@@ -98,7 +108,8 @@ static uint32_t pick_victim(const struct store *s)
 	uint64_t best_gain = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
-		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX)
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
+		    zr->damaged > 0)
 			continue;
 		/* Gain: the zone's space (data and index) minus what its live
 		 * records take again elsewhere. */
@@ -156,6 +167,7 @@ int store_gc_start(struct store *s)
 	if (z == UINT32_MAX)
 		return 0;
 	g->zone = z;
+	g->damage_untracked = false;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
 	dev_buf_free(g->idx_buf);
 	g->idx_buf = dev_buf_alloc(g->idx_bytes);
@@ -312,11 +324,51 @@ static bool chunk_record_ok(struct store *s, const struct zidx_entry *e, uint8_t
 	       r->zone_gen == s->sb.zones[g->zone].gen && (uint8_t)r->type == e->type;
 }
 
+const struct damaged_rec *damaged_find(const struct store *s, uint64_t payload)
+{
+	if (s->zrt[pl_zone(payload)].damaged == 0)
+		return NULL;
+	for (uint32_t i = 0; i < s->damaged_count; i++)
+		if (s->damaged[i].payload == payload)
+			return &s->damaged[i];
+	return NULL;
+}
+
+void damaged_forget(struct store *s, uint64_t payload)
+{
+	const struct damaged_rec *d = damaged_find(s, payload);
+	if (!d)
+		return;
+	DV_ASSERT(s->zrt[pl_zone(payload)].damaged > 0);
+	s->zrt[pl_zone(payload)].damaged--;
+	s->damaged[d - s->damaged] = s->damaged[--s->damaged_count];
+}
+
+/* A live record failed its checksum twice: keep it indexed and remember
+ * whose it is (see the top of this file); the zone is then kept. */
+static void gc_keep_damaged(struct store *s, const struct zidx_entry *e)
+{
+	struct gc_state *g = s->gc;
+	uint64_t p = entry_payload(g->zone, e);
+	s->st.corrupt_records++;
+	if (!index_contains(s->index, e->hash.lo, p))
+		return; /* replaced since the zone index was read: dead, nothing to keep */
+	if (damaged_find(s, p))
+		return;
+	if (s->damaged_count == DAMAGED_MAX) {
+		g->damage_untracked = true;
+		return;
+	}
+	s->damaged[s->damaged_count++] = (struct damaged_rec){
+		.payload = p, .hash_lo = e->hash.lo, .hash_hi = (uint32_t)e->hash.hi, .size = e->size,
+		.seq = e->seq, .tomb = e->type == REC_TOMBSTONE};
+	s->zrt[g->zone].damaged++;
+}
+
 /* Turn the records of the chunk into RELOC ops. A read error abandons the
  * collection (nothing is dropped for it); a record that fails its checksum
- * twice (the chunk is read again once: a flip may be in transit) is lost
- * on this node: its entry leaves the index, and writes of the key already
- * resolved against it now insert. */
+ * twice (the chunk is read again once: a flip may be in transit) is kept
+ * indexed and damaged (gc_keep_damaged), and the rest go on. */
 static void gc_chunk_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
@@ -351,14 +403,7 @@ static void gc_chunk_read(struct store *s)
 		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
 		if (!chunk_record_ok(s, e, raw, &r)) {
-			uint64_t p = entry_payload(g->zone, e);
-			s->st.corrupt_records++;
-			s->index_epoch++;
-			memo_forget(&s->memo, p);
-			if (index_remove(s->index, e->hash.lo, p) == 0) {
-				s->st.tombstones -= pl_tomb(p);
-				keylock_fix_prev(s, e->hash.lo, p, NO_PAYLOAD, 0);
-			}
+			gc_keep_damaged(s, e);
 			continue;
 		}
 		gc_make_reloc(s, e, &r, raw);
@@ -387,6 +432,17 @@ void gc_reloc_done(struct store *s, struct store_op *op)
 	struct gc_state *g = s->gc;
 	DV_ASSERT(op->priv.reloc == g && g->ops_done < g->ops_used);
 	g->ops_done++;
+}
+
+/* Every record that verified was moved out; damaged ones stay indexed
+ * here, so the zone stays FULL until writes replace them (pick_victim skips
+ * it meanwhile). Untracked damage: never collected again in this run. */
+static void gc_keep_zone(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (g->damage_untracked)
+		s->zrt[g->zone].gc_failures = GC_FAILURES_MAX;
+	g->phase = GC_IDLE;
 }
 
 static void gc_finish_zone(struct store *s)
@@ -451,6 +507,8 @@ void gc_pump(struct store *s)
 			g->phase = GC_IDLE;
 		else if (g->next < g->live_count)
 			gc_read_chunk(s);
+		else if (s->zrt[g->zone].damaged > 0 || g->damage_untracked)
+			gc_keep_zone(s);
 		else
 			gc_finish_zone(s);
 		break;

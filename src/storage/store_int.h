@@ -74,6 +74,7 @@ struct zone_rt {
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
 	uint64_t rec_count;  /* records appended (live or dead) */
 	uint32_t gc_failures; /* collections given up on this zone (read errors) */
+	uint32_t damaged;     /* indexed records GC found damaged: not collected while > 0 */
 	uint64_t wp;          /* open zone: next record offset */
 	uint64_t open_version; /* sb version that made it OPEN durable */
 	unsigned batches_in_flight;
@@ -82,6 +83,23 @@ struct zone_rt {
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
+};
+
+/* Records GC found damaged (the checksum fails twice) while the index
+ * still held them. GC keeps them indexed, so a GET says -DV_ECORRUPT and
+ * recovery cannot bring back an older version of the key from another
+ * zone, and does not collect their zone until each is replaced by a newer
+ * write of its key (or a restart, after which GC finds it again). The zone
+ * index told GC whose record each one is (96 bits of the key hash), so a
+ * write of that key can replace it. */
+#define DAMAGED_MAX 1024u
+struct damaged_rec {
+	uint64_t payload;
+	uint64_t hash_lo;
+	uint32_t hash_hi; /* low 32 bits of the high half, as in the zone index */
+	uint32_t size;
+	uint64_t seq;
+	bool tomb;
 };
 
 #define KEYLOCK_BUCKETS 65536u
@@ -170,6 +188,8 @@ struct store {
 	struct memo memo;
 
 	struct gc_state *gc;
+	struct damaged_rec damaged[DAMAGED_MAX];
+	uint32_t damaged_count;
 	struct scan_state *scan;
 	struct store_stats st;
 };
@@ -196,7 +216,7 @@ bool keylock_acquire(struct store *s, struct store_op *op);
 /* The op holding the key lock of hash (its waiters follow chain_next). */
 struct store_op *keylock_holder(struct store *s, uint64_t hash);
 /* Writes of hash that resolved old_payload as the key's record now see
- * new_payload (GC moved it) or NO_PAYLOAD (GC dropped it as corrupt). */
+ * new_payload (GC moved it). */
 void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
 		      uint32_t new_size);
 /* Zone index header of zone z is plausible for this store: generation,
@@ -232,6 +252,10 @@ void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
+/* The damaged record GC kept at payload, or NULL. */
+const struct damaged_rec *damaged_find(const struct store *s, uint64_t payload);
+/* payload left the index (a write replaced it): forget it if damaged. */
+void damaged_forget(struct store *s, uint64_t payload);
 
 /* store_memo.c */
 /* entries 0: no memo (memo_get always misses). */

@@ -415,6 +415,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	DV_ASSERT(err == 0); /* mutations of one key are serialised; relocations fix prev */
 	if (prev != NO_PAYLOAD) {
 		memo_forget(&s->memo, prev);
+		damaged_forget(s, prev);
 		struct zone_rt *old = &s->zrt[pl_zone(prev)];
 		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
 		s->st.tombstones -= pl_tomb(prev);
