@@ -87,19 +87,18 @@ void gc_destroy(struct store *s)
 	s->gc = NULL;
 }
 
-/* Bytes that the zone's live records take once relocated: relocation
- * batches are large, so batch-end padding is not repeated; records of at
- * most a block are packed, larger ones start on a block boundary (cost
- * estimated from the zone's average record size). */
-static uint64_t relocated_cost(const struct zone_rt *zr)
+/* Bytes that the zone's live records need once relocated: their relocation
+ * costs (records, their zone index entries, placement waste; kept up to
+ * date in live_cost) and the end of each relocation batch, padded to a
+ * block. A zone full of live records costs its whole size: collecting it
+ * gains nothing, however small the records (their index entries move
+ * with them). */
+static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 {
-	if (zr->rec_count == 0 || zr->live_bytes == 0)
+	if (zr->live_cost == 0)
 		return 0;
-	uint64_t avg = zr->rec_bytes / zr->rec_count;
-	if (avg <= DV_BLOCK_BYTES)
-		return zr->live_bytes;
-	double factor = (double)DV_ROUND_UP(avg, DV_BLOCK_BYTES) / (double)avg;
-	return (uint64_t)((double)zr->live_bytes * factor);
+	uint64_t batches = zr->live_cost / s->cfg.batch_bytes + s->sb.zone_bytes / GC_CHUNK_BYTES + 1;
+	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
 static uint32_t pick_victim(const struct store *s)
@@ -113,7 +112,7 @@ static uint32_t pick_victim(const struct store *s)
 			continue;
 		/* Gain: the zone's space (data and index) minus what its live
 		 * records take again elsewhere. */
-		uint64_t cost = relocated_cost(zr);
+		uint64_t cost = relocated_cost(s, zr);
 		uint64_t gain = s->sb.zone_bytes > cost ? s->sb.zone_bytes - cost : 0;
 		/* Not worth a collection below 1/16 of a zone (and a device
 		 * full of live data must fail writes, not spin). */
@@ -469,7 +468,7 @@ static void gc_reset_zone(struct store *s)
 	}
 	s->zrt[z].resetting = false;
 	s->zones_free++;
-	s->zrt[z].live_bytes = 0;
+	s->zrt[z].live_cost = 0;
 	s->zrt[z].rec_bytes = 0;
 	s->zrt[z].rec_count = 0;
 	s->zrt[z].wp = 0;

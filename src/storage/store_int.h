@@ -69,8 +69,19 @@ struct batch {
 	struct store *s;
 };
 
+/* What one live record of size bytes needs once GC relocates it: its bytes,
+ * its entry in the new zone's index, and at most what its placement wastes
+ * (a record over a block starts on a block boundary; smaller ones lose at
+ * most REC_HDR_BYTES - 1 at the end of each block they cross). */
+static inline uint64_t reloc_cost(uint32_t size)
+{
+	uint64_t waste = size > DV_BLOCK_BYTES ? DV_BLOCK_BYTES - DV_RECORD_ALIGN_BYTES
+					       : ((uint64_t)size * (REC_HDR_BYTES - 1) + DV_BLOCK_BYTES - 1) / DV_BLOCK_BYTES;
+	return size + ZIDX_ENTRY_BYTES + waste;
+}
+
 struct zone_rt {
-	uint64_t live_bytes;
+	uint64_t live_cost;  /* reloc_cost() of the records the index points at here */
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
 	uint64_t rec_count;  /* records appended (live or dead) */
 	uint32_t gc_failures; /* collections given up on this zone (read errors) */

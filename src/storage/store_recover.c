@@ -12,7 +12,7 @@
  *    writes go to fresh zones, so bytes past the cut are never read again.
  *    An open zone with no record is reset and returned to EMPTY.
  * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
- *    goes into the index (tombstones included); live bytes per zone follow.
+ *    goes into the index (tombstones included); live cost per zone follows.
  * 5. next_seq = highest seq seen + 1.
  */
 #include <errno.h>
@@ -339,7 +339,7 @@ struct merge_part {
 	struct store *s;
 	struct run *runs; /* the part's slice of every zone's run */
 	uint32_t nruns;
-	uint64_t *live;   /* live bytes by zone */
+	uint64_t *live;   /* live_cost by zone */
 	uint64_t records, tombstones, max_seq;
 	int err;
 };
@@ -348,7 +348,7 @@ static int install_winner(struct merge_part *mp, const struct zidx_entry *e, uin
 {
 	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
 	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
-	mp->live[zone] += e->size;
+	mp->live[zone] += reloc_cost(e->size);
 	mp->records++;
 	mp->tombstones += e->type == REC_TOMBSTONE;
 	if (e->seq > mp->max_seq)
@@ -453,7 +453,7 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 		if (!err)
 			err = mp[p].err;
 		for (uint32_t z = 0; mp[p].live && z < nruns; z++)
-			s->zrt[z].live_bytes += mp[p].live[z];
+			s->zrt[z].live_cost += mp[p].live[z];
 		s->st.recovered_records += mp[p].records;
 		s->st.tombstones += mp[p].tombstones;
 		if (mp[p].max_seq + 1 > s->next_seq)
@@ -524,7 +524,7 @@ int store_recover(struct store *s)
 	if (!err)
 		err = merge_runs(s, runs, s->sb.zone_count, total);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
-		free(s->zrt[z].entries); /* sealed zones keep only their live bytes */
+		free(s->zrt[z].entries); /* sealed zones keep only their live cost */
 		s->zrt[z].entries = NULL;
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}

@@ -121,7 +121,7 @@ static void prepare_next(struct store *s, bool for_reloc)
 		zr->wp = 0;
 		zr->count = 0;
 		zr->max_seq = 0;
-		zr->live_bytes = 0;
+		zr->live_cost = 0;
 		zr->rec_bytes = 0;
 		zr->rec_count = 0;
 		zr->sealing = false;
@@ -370,6 +370,14 @@ static void batch_submit_ready(struct store *s)
 	}
 }
 
+/* A record of size bytes in zr left the index. */
+static void zone_live_sub(struct zone_rt *zr, uint32_t size)
+{
+	uint64_t c = reloc_cost(size);
+	DV_DEBUG_ASSERT(zr->live_cost >= c);
+	zr->live_cost -= zr->live_cost < c ? zr->live_cost : c;
+}
+
 /* A GC relocation applies only if the index still holds the location it
  * moved; otherwise a user write replaced it meanwhile and the copy is dead. */
 static void apply_reloc(struct store *s, struct store_op *op)
@@ -379,9 +387,8 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
 		memo_forget(&s->memo, op->priv.prev_payload);
-		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
-		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
-		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
+		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
 		/* An expired value moved as a tombstone becomes one. */
 		s->st.tombstones += pl_tomb(op->priv.new_payload);
 		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
@@ -416,12 +423,11 @@ static void apply_op(struct store *s, struct store_op *op)
 	if (prev != NO_PAYLOAD) {
 		memo_forget(&s->memo, prev);
 		damaged_forget(s, prev);
-		struct zone_rt *old = &s->zrt[pl_zone(prev)];
-		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
+		zone_live_sub(&s->zrt[pl_zone(prev)], op->priv.prev_size);
 		s->st.tombstones -= pl_tomb(prev);
 	}
 	s->st.tombstones += pl_tomb(op->priv.new_payload);
-	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+	s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
 	/* The zone of a batch being applied has not been collected: its
 	 * generation is the one the record was written with. */
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
@@ -595,9 +601,9 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		if (placed == PLACE_DONE)
 			continue;
 		/* No zone for a user write: fail unless a collection can free
-		 * one. */
-		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && store_gc_start(s) <= 0 &&
-		    s->reloc_queue.head == NULL) {
+		 * one, now or once a zone being sealed is FULL (a victim). */
+		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && s->zones_sealing == 0 &&
+		    s->seal_count == 0 && s->reloc_queue.head == NULL && store_gc_start(s) <= 0) {
 			fail_op(s, op, -DV_EFULL);
 			continue;
 		}
