@@ -208,7 +208,10 @@ bool store_gc_running(const struct store *s);
 
 /* Visit every live record whose key hash (64-bit) is in [lo, hi]; runs
  * through store_poll(); visit returns false to stop. finish is called once
- * at the end with 0 or an error. */
+ * at the end with 0 or an error. A key live and unchanged for the whole
+ * scan is visited (GC moving it does not hide it), possibly twice with the
+ * same seq; a key written during the scan may be seen with its old record,
+ * its new one, or neither. */
 typedef bool (*store_visit_fn)(void *arg, const void *key, uint32_t key_len,
 			       const struct store_record_out *rec);
 int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,

@@ -292,6 +292,9 @@ static inline void store_memo_put(struct store *s, uint64_t payload, uint64_t ha
 
 /* store_scan.c */
 void scan_pump(struct store *s);
+/* GC moved a record of (64-bit) hash to new_payload: a running scan visits
+ * it there (the old location it may hold is no longer indexed). */
+void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload);
 void scan_destroy(struct store *s);
 
 #endif

@@ -4,9 +4,13 @@
  * The candidate locations come from index_walk() over the home buckets of
  * the range, taken when the scan starts; each is read and checked (checksum,
  * zone generation, hash in range, still indexed), so a record moved or
- * replaced meanwhile is skipped rather than returned stale. Records written
- * after the start may or may not be seen. One read is in flight at a time:
- * a scan is background work and must not crowd out requests.
+ * replaced meanwhile is skipped rather than returned stale. A record GC
+ * moves while the scan runs gets its new location added (scan_note_move()),
+ * so a key live throughout is never missed; it may be visited twice (the
+ * same seq) if its old location was visited first. Records written after
+ * the start may or may not be seen (a key replaced meanwhile may be seen
+ * with neither record). One read is in flight at a time: a scan is
+ * background work and must not crowd out requests.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -113,6 +117,13 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 				       .meta_len = r.meta_len, .seq = r.seq, .expire_ms = r.expire_ms};
 	if (!sc->visit(sc->arg, r.key, r.key_len, &out))
 		sc->stop = true;
+}
+
+void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload)
+{
+	struct scan_state *sc = s->scan;
+	if (sc && hash >= sc->lo && hash <= sc->hi && !sc->stop && !sc->err)
+		collect(sc, new_payload); /* on -ENOMEM the scan finishes with the error */
 }
 
 void scan_pump(struct store *s)

@@ -394,6 +394,7 @@ static void apply_reloc(struct store *s, struct store_op *op)
 		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
 		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
 				 op->priv.rec_size);
+		scan_note_move(s, op->priv.hash_lo, op->priv.new_payload);
 		if (op->priv.hash_full)
 			store_memo_put(s, op->priv.new_payload, op->priv.hash_lo, op->priv.hash_hi,
 				       op->priv.new_seq, op->priv.rec_size, op->expire_ms);
