@@ -57,6 +57,7 @@ struct gc_state {
 	bool req_refused; /* req prepared, refused by the device for now: resubmit */
 	bool chunk_reread; /* the current chunk was read again after a bad record */
 	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
+	bool idx_reread;       /* the zone index was read again after it did not verify */
 	uint64_t sb_version;
 };
 
@@ -167,6 +168,7 @@ int store_gc_start(struct store *s)
 		return 0;
 	g->zone = z;
 	g->damage_untracked = false;
+	g->idx_reread = false;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
 	dev_buf_free(g->idx_buf);
 	g->idx_buf = dev_buf_alloc(g->idx_bytes);
@@ -239,6 +241,12 @@ static void gc_index_read(struct store *s)
 	}
 	if (!err)
 		err = gc_collect_live(s, &h);
+	if (err == -DV_ECORRUPT && !g->idx_reread) {
+		g->idx_reread = true; /* a flip in transit is not damage: read it again */
+		if (gc_read(s, (uint64_t)s->sb.zones[g->zone].footer_block * DV_BLOCK_BYTES, g->idx_buf,
+			    g->idx_bytes) == 0)
+			return;
+	}
 	if (err) {
 		/* An unreadable zone index: leave the zone alone (check reports
 		 * it); after GC_FAILURES_MAX tries GC stops picking it. */

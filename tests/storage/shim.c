@@ -16,6 +16,8 @@ struct shim {
 	const void *flip_ctx;
 	unsigned flip_left, flipped;
 	uint32_t flip_off;
+	uint64_t flip_dev_off; /* shim_flip_reads_at(): UINT64_MAX when unused */
+	unsigned flip_at_left;
 };
 
 static const struct dev_ops shim_ops;
@@ -98,6 +100,12 @@ static int shim_poll(struct dev *dev, unsigned min_complete)
 			sh->flipped++;
 			((uint8_t *)req->buf)[sh->flip_off % req->len] ^= 0x10;
 		}
+		if (req->op == DEV_READ && req->res >= 0 && sh->flip_at_left && sh->flip_dev_off >= req->off &&
+		    sh->flip_dev_off < req->off + req->len) {
+			sh->flip_at_left--;
+			sh->flipped++;
+			((uint8_t *)req->buf)[sh->flip_dev_off - req->off] ^= 0x10;
+		}
 		DV_ASSERT(dev->in_flight > 0);
 		dev->in_flight--;
 		req->done(req);
@@ -173,6 +181,13 @@ void shim_flip_reads(struct dev *shim, const void *ctx, unsigned n, uint32_t off
 	sh->flip_ctx = ctx;
 	sh->flip_left = n;
 	sh->flip_off = off;
+}
+
+void shim_flip_reads_at(struct dev *shim, uint64_t dev_off, unsigned n)
+{
+	struct shim *sh = to_shim(shim);
+	sh->flip_dev_off = dev_off;
+	sh->flip_at_left = n;
 }
 
 unsigned shim_flipped(const struct dev *shim) { return to_shim(shim)->flipped; }

@@ -10,6 +10,7 @@
 #define DV_TEST_SHIM_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "io/dev.h"
 
@@ -26,6 +27,9 @@ unsigned shim_held(const struct dev *shim);
 /* Flip one bit of the next n successful reads whose ctx is ctx (in the
  * delivered buffer, at byte off of the read). */
 void shim_flip_reads(struct dev *shim, const void *ctx, unsigned n, uint32_t off);
+/* Flip the byte at device offset dev_off in the next n successful reads
+ * that cover it, whoever reads (recovery's synchronous reads too). */
+void shim_flip_reads_at(struct dev *shim, uint64_t dev_off, unsigned n);
 /* Reads flipped so far. */
 unsigned shim_flipped(const struct dev *shim);
 
