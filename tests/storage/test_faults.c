@@ -271,12 +271,35 @@ static void run_read_eio(uint64_t seed, bool memo)
  * -DV_ECORRUPT, before and after a restart, and the tombstone count does
  * not change. Writing the damaged keys again replaces them, after which GC
  * collects those zones and every key reads its new value. */
+enum { GCD_KEYS = 240, GCD_CHURN_KEYS = 1500 };
+
+/* Up to count overwrites of keys other than run_gc_damaged's (versions
+ * from version0 on), until stats count damaged_kept damaged records kept;
+ * returns the writes made. */
+static uint64_t churn_other_keys(struct store *s, uint64_t *rng, uint64_t version0, uint64_t count,
+				 uint64_t damaged_kept)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	uint64_t i = 0;
+	for (; i < count && st.damaged_kept < damaged_kept; i++) {
+		uint32_t key = GCD_KEYS + (uint32_t)(test_rand(rng) % GCD_CHURN_KEYS);
+		char k[32];
+		key_name(k, key);
+		make_value(key, version0 + i);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(key, version0 + i)), 0);
+		if (damaged_kept != UINT64_MAX)
+			store_get_stats(s, &st);
+	}
+	return i;
+}
+
 static void run_gc_damaged(void)
 {
 	struct dev *dev;
 	struct store *s;
 	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
-	enum { N = 240, CHURN_KEYS = 1500 };
+	enum { N = GCD_KEYS };
 	for (uint32_t n = 0; n < N; n++) {
 		char k[32];
 		key_name(k, n);
@@ -314,16 +337,10 @@ static void run_gc_damaged(void)
 	}
 	struct store_stats st;
 	store_get_stats(s, &st);
-	uint64_t tombs0 = st.tombstones, rng = 5, i = 0;
+	uint64_t tombs0 = st.tombstones, rng = 5, i;
 	CHECK_EQ(tombs0, N / 2);
-	for (; i < 200000 && st.damaged_kept < damaged; i++) {
-		uint32_t key = N + (uint32_t)(test_rand(&rng) % CHURN_KEYS);
-		char k[32];
-		key_name(k, key);
-		make_value(key, i + 3);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, i + 3)), 0);
-		store_get_stats(s, &st);
-	}
+	i = churn_other_keys(s, &rng, 3, 200000, damaged);
+	store_get_stats(s, &st);
 	fprintf(stderr, "gc damaged: %llu of %llu damaged records kept by GC after %llu writes (%llu tombstones)\n",
 		(unsigned long long)st.damaged_kept, (unsigned long long)damaged, (unsigned long long)i,
 		(unsigned long long)damaged_tombs);
@@ -343,15 +360,8 @@ static void run_gc_damaged(void)
 		}
 	}
 	/* After the restart GC finds them again; then writes replace them. */
+	churn_other_keys(s, &rng, 300000, 200000, damaged);
 	store_get_stats(s, &st);
-	for (i = 0; i < 200000 && st.damaged_kept < damaged; i++) {
-		uint32_t key = N + (uint32_t)(test_rand(&rng) % CHURN_KEYS);
-		char k[32];
-		key_name(k, key);
-		make_value(key, i + 300000);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, i + 300000)), 0);
-		store_get_stats(s, &st);
-	}
 	CHECK_EQ(st.damaged_kept, damaged);
 	for (uint32_t n = 0; n < N; n += 3) {
 		char k[32];
@@ -362,13 +372,7 @@ static void run_gc_damaged(void)
 	store_get_stats(s, &st);
 	CHECK_EQ(st.damaged_kept, 0);
 	uint64_t reset0 = st.gc_zones_reset;
-	for (i = 0; i < 20000; i++) {
-		uint32_t key = N + (uint32_t)(test_rand(&rng) % CHURN_KEYS);
-		char k[32];
-		key_name(k, key);
-		make_value(key, i + 600000);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, i + 600000)), 0);
-	}
+	churn_other_keys(s, &rng, 600000, 20000, UINT64_MAX);
 	store_get_stats(s, &st);
 	CHECK(st.gc_zones_reset > reset0);
 	s = reopen_clean(s, &dev);

@@ -156,18 +156,6 @@ static uint64_t payload_dev_off(struct store *s, uint64_t p)
 	return s->sb.data_start + (uint64_t)pl_zone(p) * s->sb.zone_bytes + pl_off(p);
 }
 
-static void expect(struct store *s, const char *k, const char *v)
-{
-	int rc = h_get(s, k, got);
-	if (!v) {
-		CHECK_EQ(rc, -DV_ENOTFOUND);
-		return;
-	}
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(got->len, strlen(v));
-	CHECK(memcmp(got->bytes, v, got->len) == 0);
-}
-
 static uint64_t churn_rng = 1;
 
 /* One overwrite of a random churn key (1.5 KiB values): zones fill with
@@ -238,13 +226,13 @@ static void put_invisible_after_transit_flip(enum wkind kind, bool on_medium)
 		CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
 	} else if (kind == W_PUT) {
 		CHECK_EQ(rc, 0);
-		expect(r.s, "K", "v2");
+		h_expect(r.s, "K", "v2");
 	} else if (kind == W_PUT_NX) {
 		CHECK_EQ(rc, -EEXIST);
-		expect(r.s, "K", "v1");
+		h_expect(r.s, "K", "v1");
 	} else {
 		CHECK_EQ(rc, 0);
-		expect(r.s, "K", NULL);
+		h_expect(r.s, "K", NULL);
 	}
 	h_check_tombstones(r.s, "transit flip");
 	rig_close(&r);
@@ -278,11 +266,11 @@ static void put_invisible_after_gc_moves(unsigned moves)
 	if (moves <= 2)
 		CHECK_EQ(rc, 0);
 	CHECK(rc == 0 || rc == -EBUSY);
-	expect(r.s, "K", rc == 0 ? "v2" : "v1");
+	h_expect(r.s, "K", rc == 0 ? "v2" : "v1");
 	h_check_tombstones(r.s, "gc moves");
 	rig_restart(&r);
 	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
-	expect(r.s, "K", rc == 0 ? "v2" : "v1");
+	h_expect(r.s, "K", rc == 0 ? "v2" : "v1");
 	rig_close(&r);
 }
 
@@ -567,7 +555,7 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 	CHECK_EQ(h_put_ex(r.s, "K", "v3", 2, 0, STORE_IF_ABSENT), -DV_ECORRUPT);
 	CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
 	CHECK_EQ(h_put(r.s, "K", "v3", 2), 0);
-	expect(r.s, "K", "v3");
+	h_expect(r.s, "K", "v3");
 	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
 	h_check_tombstones(r.s, "damaged record replaced");
 	/* Now GC may collect the damaged record's zone. */
@@ -576,7 +564,7 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 		churn_once(r.s);
 	CHECK(r.s->sb.zones[z].gen != gen);
 	rig_restart(&r);
-	expect(r.s, "K", "v3");
+	h_expect(r.s, "K", "v3");
 	h_check_tombstones(r.s, "damaged record replaced, restarted");
 	rig_close(&r);
 }
@@ -728,7 +716,7 @@ static void expiry_follows_injected_clock(void)
 	struct rig r;
 	rig_open(&r, 8 * MiB, 256 * 1024, (struct store_config){.now_ms = fake_clock, .clock_ctx = &now});
 	CHECK_EQ(h_put_ex(r.s, "t", "v", 1, now + 1000, STORE_ALWAYS), 0);
-	expect(r.s, "t", "v");
+	h_expect(r.s, "t", "v");
 	CHECK_EQ(h_put_ex(r.s, "t", "w", 1, 0, STORE_IF_ABSENT), -EEXIST);
 	/* Handed over under the key lock: the second write decides on what
 	 * the first wrote, by the injected clock. */
@@ -745,12 +733,12 @@ static void expiry_follows_injected_clock(void)
 	uint64_t seq = got->seq;
 	CHECK_EQ(h_write_cond(r.s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq, NULL), -ESTALE);
 	now += 1000;
-	expect(r.s, "t", NULL);
+	h_expect(r.s, "t", NULL);
 	CHECK_EQ(h_write_cond(r.s, STORE_DEL, "e", NULL, 0, STORE_IF_SEQ_EXPIRED, seq, NULL), -DV_ENOTFOUND);
-	expect(r.s, "e", NULL);
+	h_expect(r.s, "e", NULL);
 	CHECK(!scan_sees_u(r.s));
 	CHECK_EQ(h_put_ex(r.s, "t", "w", 1, 0, STORE_IF_ABSENT), 0);
-	expect(r.s, "t", "w");
+	h_expect(r.s, "t", "w");
 	/* GC turns values expired by this clock into tombstones. */
 	for (uint32_t n = 0; n < 300; n++) {
 		char k[32];
@@ -765,7 +753,7 @@ static void expiry_follows_injected_clock(void)
 		store_get_stats(r.s, &st);
 	}
 	CHECK(st.gc_expired >= 100);
-	expect(r.s, "x-0", NULL);
+	h_expect(r.s, "x-0", NULL);
 	h_check_tombstones(r.s, "injected clock");
 	rig_close(&r);
 }
