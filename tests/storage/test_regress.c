@@ -694,16 +694,22 @@ static bool scan_visit(void *arg, const void *key, uint32_t key_len, const struc
 }
 static void scan_finish(void *arg, int err) { *(int *)arg = err == 0 ? 1 : -1; }
 
+/* Poll until the scan whose finish writes *fin is over; it must succeed. */
+static void scan_wait(struct store *s, const int *fin)
+{
+	for (unsigned i = 0; *fin == 0; i++) {
+		CHECK(i < 1000000);
+		CHECK(store_poll(s, true) >= 0);
+	}
+	CHECK_EQ(*fin, 1);
+}
+
 static bool scan_sees_u(struct store *s)
 {
 	int fin = 0;
 	scan_saw = false;
 	CHECK_EQ(store_scan(s, 0, UINT64_MAX, scan_visit, scan_finish, &fin), 0);
-	for (unsigned i = 0; fin == 0; i++) {
-		CHECK(i < 100000);
-		CHECK(store_poll(s, true) >= 0);
-	}
-	CHECK_EQ(fin, 1);
+	scan_wait(s, &fin);
 	return scan_saw;
 }
 
@@ -799,11 +805,7 @@ static void scan_misses_moved_records(void)
 		churn_once(r.s);
 	CHECK(r.s->st.gc_zones_reset >= reset0 + 40);
 	shim_hold(r.dev, NULL);
-	for (unsigned i = 0; fin == 0; i++) {
-		CHECK(i < 1000000);
-		CHECK(store_poll(r.s, true) >= 0);
-	}
-	CHECK_EQ(fin, 1);
+	scan_wait(r.s, &fin);
 	unsigned missed = 0, twice = 0;
 	for (unsigned n = 0; n < SCAN_KEYS; n++) {
 		missed += scan_seen[n] == 0;
