@@ -479,12 +479,12 @@ static void gc_spins_on_full_device(uint64_t dev_bytes, unsigned qd, uint32_t (*
 	free(f_ver);
 }
 
-static void t_full_small(void)
+static void t_full_small(void) { gc_spins_on_full_device(4 * MiB, 32, vlen_14, "14-byte values"); }
+static void t_full_300(void)
 {
-	gc_spins_on_full_device(4 * MiB, 32, vlen_14, "14-byte values");
-	gc_spins_on_full_device(3 * MiB, 1, vlen_14, "14-byte values");
+	gc_spins_on_full_device(4 * MiB, 32, vlen_300, "300-byte values");
+	gc_spins_on_full_device(3 * MiB, 1, vlen_300, "300-byte values"); /* a batch per record */
 }
-static void t_full_300(void) { gc_spins_on_full_device(4 * MiB, 32, vlen_300, "300-byte values"); }
 static void t_full_mixed(void) { gc_spins_on_full_device(8 * MiB, 32, vlen_mixed, "mixed values"); }
 
 /* ---- 4: a deleted value comes back after media corruption ---- */
