@@ -15,10 +15,10 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz
+.PHONY: all test check clean bench deps run fuzz zns
 # Object files of test programs are kept (not intermediates), so a second
 # `make` rebuilds nothing.
-.SECONDARY: zns
+.SECONDARY:
 all: $(BUILD)/dynvme $(TEST_BIN)
 
 # Installs missing Debian packages (scripts/deps.sh); the README's commands
