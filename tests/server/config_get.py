@@ -30,7 +30,7 @@ def fail(msg):
 
 # dynvme's parameters (config.c) and the Redis ones it answers for clients.
 DV_NAMES = {"bind", "port", "http-port", "data", "size", "zone-bytes", "threads", "requirepass",
-            "protected-mode", "maxclients", "timeout", "request-timeout",
+            "protected-mode", "maxclients", "timeout", "auth-timeout", "request-timeout",
             "max-request-bytes", "max-reply-bytes", "max-pipeline", "cache-bytes", "write-batches",
             "log-level", "save", "appendonly", "databases", "maxmemory", "maxmemory-policy",
             "cluster-enabled"}
