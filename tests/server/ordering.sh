@@ -9,8 +9,8 @@
 # reads the store). DV_SERVER=redis checks the model against redis-server.
 . "$(dirname "$0")/common.bash"
 need_tools
-ROUNDS=40
-[ "$QUICK" = 1 ] && ROUNDS=12
+ROUNDS=14
+[ "$QUICK" = 1 ] && ROUNDS=6
 SEED=${DV_SEED:-$((RANDOM % 1000))}
 log "seed $SEED (replay: DV_SEED=$SEED bash $0)"
 srv_start

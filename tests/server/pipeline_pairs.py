@@ -3,7 +3,10 @@ GET key:i) written on one connection before any reply is read (more input
 than the server buffers for a client: it must stop reading and go on, not
 drop the client), then every reply read: 2N replies, in order, each GET
 answering the value its SET wrote just before. Prints the time taken.
-Usage: pipeline_pairs.py PORT N PREFIX"""
+With a value size, the pairs are (SET key:i <that many bytes>; EXISTS
+key:i): EXISTS is not answered from the write, it waits for it, and the
+requests behind it wait in the server's input buffer (item 10's case).
+Usage: pipeline_pairs.py PORT N PREFIX [VALUE_BYTES]"""
 import os
 import sys
 import threading
@@ -14,9 +17,17 @@ import dvresp  # noqa: E402
 from dvresp import Closed  # noqa: E402
 
 port, n, prefix = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+vbytes = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+
+
+def value(i):
+    v = b"v:%d" % i
+    return v + b"." * (vbytes - len(v)) if vbytes else v
+
+
 c = dvresp.Conn(port, timeout=120)
-data = b"".join(dvresp.encode(["SET", "%s:%d" % (prefix, i), "v:%d" % i]) +
-                dvresp.encode(["GET", "%s:%d" % (prefix, i)]) for i in range(n))
+data = b"".join(dvresp.encode(["SET", "%s:%d" % (prefix, i), value(i)]) +
+                dvresp.encode(["EXISTS" if vbytes else "GET", "%s:%d" % (prefix, i)]) for i in range(n))
 sent = []
 
 
@@ -41,7 +52,7 @@ try:
         r1 = c.read()
         r2 = c.read()
         got += 2
-        if r1 != "OK" or r2 != b"v:%d" % i:
+        if r1 != "OK" or r2 != (1 if vbytes else value(i)):
             bad += 1
             if bad <= 5:
                 print("FAIL: pair %d: SET -> %r, GET -> %r" % (i, r1, r2))
