@@ -353,7 +353,7 @@ static void cmd_ops_back(struct conn *c, struct cmd *cmd)
 	if (cmd->def->fold) {
 		cmd->def->fold(c, cmd);
 		cmd_release_ops(cmd);
-		if (cmd_has_more_ops(cmd) && !cmd->err) {
+		if (cmd_has_more_ops(cmd) && !cmd->err && !c->dead) { /* dead: nobody reads the reply */
 			struct resp_buf ignored; /* the error is cmd->err */
 			resp_buf_init(&ignored);
 			int err = cmd_next_chunk(cmd, &ignored);
