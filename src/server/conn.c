@@ -228,6 +228,7 @@ static void conn_deliver(struct conn *c)
  *     and its reply leaves after the write's;
  *   - any command with keys waits behind this connection's read-modify-
  *     writes of its buckets (their write step comes later);
+ *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
  *   - a command of more than one chunk of keys runs only alone, and every
  *     later command with keys waits until its last chunk is submitted. */
 
@@ -243,12 +244,14 @@ static void conn_track(struct conn *c, struct eop *e, int dir)
 	if (dir > 0) {
 		DV_ASSERT(tab[b] < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
 		tab[b]++;
+		c->writes_pending++;
 		if (e->kind != EOP_RMW)
 			c->wr_last[b] = e;
 		return;
 	}
-	DV_ASSERT(tab[b] > 0);
+	DV_ASSERT(tab[b] > 0 && c->writes_pending > 0);
 	tab[b]--;
+	c->writes_pending--;
 	if (c->wr_last[b] == e)
 		c->wr_last[b] = NULL;
 }
@@ -294,8 +297,11 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 		return false;
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		const struct eop *e = &cmd->ops[i];
-		if (e->kind == EOP_STATS)
+		if (e->kind == EOP_STATS) { /* DBSIZE, INFO: count every earlier write */
+			if (c->writes_pending)
+				return false;
 			continue;
+		}
 		uint32_t b = eop_bucket(e);
 		if (c->rmw_pending[b])
 			return false;

@@ -114,6 +114,7 @@ struct conn {
 	uint32_t wr_pending[NET_KEY_BUCKETS];  /* writes (PUT, DEL) in flight by key hash bucket */
 	uint32_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
 	struct eop *wr_last[NET_KEY_BUCKETS];  /* the latest write in flight of the bucket, or NULL */
+	uint32_t writes_pending;   /* all its writes in flight (PUT, DEL, RMW) */
 	uint32_t ops_pending;      /* store operations of its commands in flight */
 	uint64_t held_bytes;       /* reserved by its commands not yet delivered (cmd->cost) */
 	struct cmd *chunking;      /* its command with chunks still to submit, or NULL */

@@ -1,6 +1,6 @@
 """ordering.sh's load (issue 8 items 5 and 11): seeded random pipelines of
-GET, SET (plain, NX, XX, GET, EX), SETNX, DEL, MSET, MGET, EXISTS, GETDEL
-over a few keys, each pipeline sent in one write on one connection, every
+GET, SET (plain, NX, XX, GET, EX), SETNX, DEL, MSET, MGET, EXISTS, GETDEL,
+DBSIZE over a few keys (on a server that holds no other key), each pipeline sent in one write on one connection, every
 reply compared with a model of Redis's semantics (commands of a
 connection run one after another, in order). A command must never see
 the effect of a command the same client sent after it, and must see
@@ -70,9 +70,11 @@ def step(rng, model, n):
     if r < 0.92:
         ks = [k] + [rng.choice(KEYS) for _ in range(rng.randint(0, 3))]
         return ["MGET"] + ks, [model.get(x) for x in ks]
-    if r < 0.96:
+    if r < 0.955:
         ks = [k] + [rng.choice(KEYS) for _ in range(rng.randint(0, 3))]
         return ["EXISTS"] + ks, sum(1 for x in ks if x in model)
+    if r < 0.965:  # a fresh server: the script's keys are all there are
+        return ["DBSIZE"], len(model)
     old = model.pop(k, None)
     return ["GETDEL", k], old
 
