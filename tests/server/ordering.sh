@@ -5,8 +5,9 @@
 # model of Redis's semantics (tests/server/ordering.py): no command sees a
 # later command of its client, every command sees the earlier ones
 # (read-your-writes, also when a GET is answered from its client's write
-# in flight). Runs with the value cache and without it (every GET then
-# reads the store). DV_SERVER=redis checks the model against redis-server.
+# in flight). Runs with the value cache, then without it (every GET then
+# reads the store) and with 2 network threads. DV_SERVER=redis checks the
+# model against redis-server.
 . "$(dirname "$0")/common.bash"
 need_tools
 ROUNDS=14
@@ -18,9 +19,9 @@ timeout $((200 * SLOW)) "$PY" "$TESTS_DIR/ordering.py" "$SRV_PORT" "$ROUNDS" "$S
 srv_stop
 if is_dynvme; then
 	rm -f "$SRV_DATA"
-	srv_start --cache-bytes 0
+	srv_start --cache-bytes 0 --threads 2
 	timeout $((200 * SLOW)) "$PY" "$TESTS_DIR/ordering.py" "$SRV_PORT" "$ROUNDS" "$((SEED + 1))" ||
-		fail "ordering.py, value cache off (see above)"
+		fail "ordering.py, value cache off, 2 threads (see above)"
 	srv_stop
 	check "exit code after SIGTERM" 0 "$SRV_RC"
 fi
