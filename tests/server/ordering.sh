@@ -2,12 +2,12 @@
 # Order of one client's commands (issue 8 items 5 and 11): seeded random
 # pipelines of GET/SET/DEL/MSET/MGET/EXISTS/GETDEL/DBSIZE and conditional
 # SETs over eight keys on a fresh server, each sent in one write, every
-# reply compared with a model of Redis's semantics (tests/server/ordering.py): no command sees a
-# later command of its client, every command sees the earlier ones
-# (read-your-writes, also when a GET is answered from its client's write
-# in flight). Runs with the value cache, then without it (every GET then
-# reads the store) and with 2 network threads. DV_SERVER=redis checks the
-# model against redis-server.
+# reply compared with a model of Redis's semantics
+# (tests/server/ordering.py): no command sees a later command of its
+# client, every command sees the earlier ones (read-your-writes, also when
+# a GET is answered from its client's write in flight). Runs with the
+# value cache, then without it (every GET then reads the store) and with 2
+# network threads. DV_SERVER=redis checks the model against redis-server.
 . "$(dirname "$0")/common.bash"
 need_tools
 ROUNDS=14
