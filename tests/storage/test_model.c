@@ -1070,7 +1070,7 @@ static void settle_key(struct run *r, uint32_t key)
 		if (!ok) {
 			const struct ent *xe = &r->ents[x];
 			if (xe->kpos < k->state_kpos)
-				fail(r, s0->present ? "lost-ack" : "resurrected",
+				fail(r, s0->present && !k->damaged ? "lost-ack" : "resurrected",
 				     "after recovery %s holds #%u (key write %u), older than its acknowledged write %u (#%u, "
 				     "%s)%s", k->name, x, xe->kpos, k->state_kpos, k->hist[k->state_kpos],
 				     s0->present ? "a value" : "absent", k->damaged ? "; the medium was damaged under the key" : "");
@@ -1111,9 +1111,11 @@ static void reopen(struct run *r, const char *why)
 	store_close(r->s);
 	r->s = NULL;
 	struct dev_fault_plan rp = sched_only(r, rnd(r));
-	if (r->p.recovery_faults) { /* recovery under read faults too */
+	if (r->p.recovery_faults) { /* recovery under the run's faults, and read flips at 10% at least */
 		rp = r->p.plan;
 		rp.seed = rnd(r);
+		if (rp.read_flip_ppm < 100000)
+			rp.read_flip_ppm = 100000;
 	}
 	struct dev *old = r->dev;
 	r->dev = NULL;
