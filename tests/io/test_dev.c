@@ -873,6 +873,17 @@ static void test_mem_clone(void)
 /* ------------------------------------------------------------------------ */
 /* dev_mem: the adversarial scheduler */
 
+/* n writes of len bytes at i * len, data tagged tag0 + i, submitted. */
+static void submit_writes(struct dev *d, struct treq *t, uint8_t *bufs, unsigned n, uint32_t len, uint64_t tag0,
+			  int *counter)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fill(bufs + (uint64_t)i * len, len, tag0 + i);
+		treq_init(&t[i], DEV_WRITE, (uint64_t)i * len, bufs + (uint64_t)i * len, len, counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+}
+
 /* Requests delivered while one submitted before them was not yet (the
  * definition of dev_fault_stats.reordered); t[] in submission order. */
 static uint64_t delivered_early(const struct treq *t, unsigned n)
@@ -899,11 +910,7 @@ static void test_mem_sched_reorder(uint64_t seed)
 	uint8_t *bufs = xbuf((uint64_t)N * BLK);
 	struct treq t[N];
 	int counter = 0;
-	for (unsigned i = 0; i < N; i++) {
-		fill(bufs + (uint64_t)i * BLK, BLK, 900 + i);
-		treq_init(&t[i], DEV_WRITE, (uint64_t)i * BLK, bufs + (uint64_t)i * BLK, BLK, &counter);
-		CHECK_EQ(dev_submit(d, &t[i].r), 0);
-	}
+	submit_writes(d, t, bufs, N, BLK, 900, &counter);
 	unsigned polls = 0;
 	for (; dev_in_flight(d) > 0 && polls < 1000; polls++) {
 		unsigned before = dev_in_flight(d);
@@ -1171,11 +1178,7 @@ static void test_mem_sched_power_cut(uint64_t seed)
 		CHECK_EQ(dev_open_mem_copy(&d, old, size, &p), 0);
 		struct treq t[N];
 		int counter = 0;
-		for (unsigned i = 0; i < N; i++) {
-			fill(bufs + (uint64_t)i * W, W, 6000 + i);
-			treq_init(&t[i], DEV_WRITE, (uint64_t)i * W, bufs + (uint64_t)i * W, W, &counter);
-			CHECK_EQ(dev_submit(d, &t[i].r), 0);
-		}
+		submit_writes(d, t, bufs, N, W, 6000, &counter);
 		dev_poll(d, 1); /* partial: some of the ready half */
 		int cut_at = counter;
 		if (mode == 0)

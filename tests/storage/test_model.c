@@ -522,6 +522,20 @@ static bool write_error_ok(struct run *r, const struct mkey *k, int res, bool fa
 
 static void check_deferred(struct run *r, uint32_t key);
 
+/* e's result is one o allows: apply it (or not) and say so. */
+static bool take_outcome(struct run *r, struct mkey *k, struct ent *e, const struct outcome *o, uint64_t out_seq)
+{
+	for (unsigned i = 0; i < o->n; i++)
+		if (e->result == o->res[i]) {
+			if (o->applies[i])
+				apply_ent(r, k, e, out_seq);
+			else
+				e->status = S_NOEFFECT;
+			return true;
+		}
+	return false;
+}
+
 static void write_done(struct run *r, struct slot *sl)
 {
 	struct ent *e = &r->ents[sl->ent];
@@ -540,23 +554,8 @@ static void write_done(struct run *r, struct slot *sl)
 	struct outcome o = expect(e, prev);
 	static const struct ent absent = {0};
 	struct outcome o2 = expect(e, &absent); /* damaged: the record may be gone */
-	bool matched = false;
-	for (unsigned i = 0; i < o.n && !matched; i++)
-		if (res == o.res[i]) {
-			matched = true;
-			if (o.applies[i])
-				apply_ent(r, k, e, sl->op.out.seq);
-			else
-				e->status = S_NOEFFECT;
-		}
-	for (unsigned i = 0; k->damaged && i < o2.n && !matched; i++)
-		if (res == o2.res[i]) {
-			matched = true;
-			if (o2.applies[i])
-				apply_ent(r, k, e, sl->op.out.seq);
-			else
-				e->status = S_NOEFFECT;
-		}
+	uint64_t out_seq = sl->op.out.seq;
+	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq));
 	if (!matched) {
 		if (!write_error_ok(r, k, res, sl->faulted))
 			fail(r, "wrong-result", "%s %s #%u (cond_seq %llu) -> %s, the model says %s%s%s (key state: %s, "
