@@ -867,7 +867,7 @@ static void dump_store(const struct run *r)
 		dev_in_flight(s->dev));
 	for (uint32_t z = 0; z < s->sb.zone_count; z++)
 		fprintf(stderr, "    zone %u: state %u gen %u live %llu rec %llu wp %llu gc failures %u%s%s\n", z,
-			s->sb.zones[z].state, s->sb.zones[z].gen, (unsigned long long)s->zrt[z].live_bytes,
+			s->sb.zones[z].state, s->sb.zones[z].gen, (unsigned long long)s->zrt[z].live_cost,
 			(unsigned long long)s->zrt[z].rec_bytes, (unsigned long long)s->zrt[z].wp, s->zrt[z].gc_failures,
 			s->zrt[z].sealing ? " sealing" : "", s->zrt[z].resetting ? " resetting" : "");
 	for (uint32_t i = 0; i <= r->p.slots; i++)
@@ -1189,7 +1189,7 @@ static bool older_put_elsewhere(struct run *r, uint64_t hash, uint32_t not_zone)
 	const struct store *s = r->s;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		if (z == not_zone || s->sb.zones[z].state != ZONE_FULL || s->sb.zones[z].footer_block == ZONE_NO_INDEX ||
-		    s->zrt[z].live_bytes <= s->zrt[not_zone].live_bytes)
+		    s->zrt[z].live_cost <= s->zrt[not_zone].live_cost)
 			continue;
 		uint64_t foot = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
 		const uint8_t *at = dev_mem_image(r->dev) + zone_base(s, z) + foot;
