@@ -1145,7 +1145,8 @@ static void test_mem_sched_hold(uint64_t seed)
 	test_end("mem_sched_hold");
 }
 
-/* Transient submit errors: -EAGAIN or -EBUSY, nothing queued, never while
+/* Transient submit errors: the backend refuses with -EAGAIN or -EBUSY;
+ * dev_submit() reports both as -EAGAIN (dev.h), nothing queued, never while
  * nothing is in flight (a sync request always goes through), counted. */
 static void test_mem_submit_eagain(uint64_t seed)
 {
@@ -1172,8 +1173,8 @@ static void test_mem_submit_eagain(uint64_t seed)
 		}
 	}
 	poll_all(d, t, queued, "after refusals");
-	SOFT(eagain > 5 && ebusy > 5 && eagain + ebusy == refused, "refused %u: %u EAGAIN, %u EBUSY", refused,
-	     eagain, ebusy);
+	SOFT(eagain > 10 && ebusy == 0 && eagain == refused, "refused %u: %u EAGAIN, %u EBUSY", refused, eagain,
+	     ebusy);
 	SOFT(dev_mem_stats(d).submit_eagain == refused, "stats submit_eagain %llu, observed %u",
 	     (unsigned long long)dev_mem_stats(d).submit_eagain, refused);
 	dev_buf_free(buf);
