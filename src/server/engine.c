@@ -55,6 +55,9 @@ struct engine {
 	struct expiry *exp_heap;
 	uint32_t exp_count, exp_cap;
 	uint64_t exp_untracked, exp_deleted;
+	/* Cluster mode: eops go to the router instead of the store. */
+	engine_route_fn route;
+	void *route_arg;
 };
 
 struct expiry {
@@ -82,7 +85,7 @@ int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_le
 		return -ENOMEM;
 	if (key_len)
 		memcpy(e->kv, key, key_len);
-	if (val_len)
+	if (val_len && val)
 		memcpy(e->kv + key_len, val, val_len);
 	e->kv_len = (uint32_t)bytes;
 	e->sop.key = e->kv;
@@ -111,25 +114,34 @@ void eop_release(struct eop *e)
 	e->kv = NULL;
 }
 
+int eop_keep_alloc(struct eop *e, size_t meta_len, size_t val_len)
+{
+	DV_ASSERT(e->meta == NULL && meta_len <= UINT32_MAX && val_len <= UINT32_MAX);
+	size_t bytes = meta_len + val_len;
+	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
+	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
+	if (!block)
+		return -ENOMEM;
+	e->meta = block;
+	e->meta_len = (uint32_t)meta_len;
+	e->val = block + meta_len;
+	e->val_len = (uint32_t)val_len;
+	e->found = true;
+	return 0;
+}
+
 /* Copy what a read returned: meta (RMW only) then value, in one block. */
 static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 {
 	DV_ASSERT(r->val_len <= DV_VALUE_BYTES_MAX);
 	uint32_t meta_len = e->kind == EOP_RMW ? r->meta_len : 0;
-	size_t bytes = (size_t)meta_len + r->val_len;
-	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
-	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
-	if (!block)
-		return -ENOMEM;
+	int err = eop_keep_alloc(e, meta_len, r->val_len);
+	if (err)
+		return err;
 	if (meta_len) /* meta and value may be NULL when empty */
-		memcpy(block, r->meta, meta_len);
+		memcpy(e->meta, r->meta, meta_len);
 	if (r->val_len)
-		memcpy(block + meta_len, r->value, r->val_len);
-	e->meta = block;
-	e->meta_len = meta_len;
-	e->val = block + meta_len;
-	e->val_len = r->val_len;
-	e->found = true;
+		memcpy(e->val, r->value, r->val_len);
 	e->seq = r->seq;
 	e->expire_ms = r->expire_ms;
 	return 0;
@@ -487,7 +499,8 @@ bool engine_turn(struct engine *e)
 	while (n) {
 		struct mpsc_node *next = n->next;
 		e->in_flight++;
-		backlog_push(e, eop_of(n));
+		if (!e->route || !e->route(e->route_arg, eop_of(n)))
+			backlog_push(e, eop_of(n));
 		n = next;
 	}
 	/* Ops submitted (RMW steps come back from done()) start only inside
@@ -508,6 +521,19 @@ bool engine_turn(struct engine *e)
 }
 
 uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
+
+void engine_set_router(struct engine *e, engine_route_fn route, void *arg)
+{
+	DV_ASSERT(e->in_flight == 0);
+	e->route = route;
+	e->route_arg = arg;
+}
+
+void engine_complete(struct engine *e, struct eop *op, int result)
+{
+	DV_ASSERT(e->route && op->sink && e->in_flight > 0);
+	finish(e, op, result);
+}
 
 bool engine_inbox_empty(struct engine *e) { return mpsc_empty(&e->inbox); }
 

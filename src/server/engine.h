@@ -19,6 +19,10 @@
  * - GETs are answered from the value cache (vcache.h) when it holds the
  *   key; the engine keeps it equal to the store on every write completion.
  * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
+ * - Cluster mode: a router (engine_set_router, chost.c) takes the eops off
+ *   the host thread's turn instead of the store and hands each back with
+ *   engine_complete(); the engine still counts them in flight and returns
+ *   them to their sinks at the end of a turn, in one push per sink.
  */
 #ifndef DV_SERVER_ENGINE_H
 #define DV_SERVER_ENGINE_H
@@ -49,6 +53,17 @@ struct eop_sink {
 	struct waker *waker;
 };
 
+/* Cluster mode: what a request says beyond the plain fields (chost.c). */
+enum eop_dyn_op { EOP_DYN_NONE = 0, EOP_DYN_GET, EOP_DYN_PUT, EOP_DYN_DEL, EOP_DYN_STATUS, EOP_DYN_RING };
+struct eop_dyn {
+	uint8_t keyspace;   /* the connection's SELECT */
+	uint8_t op;         /* enum eop_dyn_op */
+	uint8_t r, w;       /* 0 = the keyspace's */
+	uint32_t timeout_ms; /* 0 = the node's */
+	uint32_t ctx_len;   /* DYN.PUT/DEL: the context, at kv + key_len */
+	uint32_t nsib;      /* DYN.GET result: sibling values in val */
+};
+
 struct eop {
 	struct mpsc_node link;   /* first: MPSC and backlog link */
 	struct store_op sop;
@@ -77,6 +92,7 @@ struct eop {
 	struct vcache_stats *cache_stats; /* EOP_STATS: filled when not NULL */
 	struct engine_counters *counters; /* EOP_STATS: filled when not NULL */
 	uint64_t cache_epoch;    /* GET: vcache_epoch() when submitted to the store */
+	struct eop_dyn dyn;
 	char inl[EOP_INLINE_BYTES];
 };
 
@@ -86,11 +102,25 @@ struct engine;
 int engine_open(struct engine **out, struct store *s, struct waker *host_waker, uint64_t cache_bytes);
 void engine_close(struct engine *e);
 
-/* Fill e for key (and value): copies them. 0 or -ENOMEM. */
+/* Fill e for key (and value): copies them; val NULL with val_len > 0
+ * reserves val_len bytes after the key for the caller to fill. 0 or -ENOMEM. */
 int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
 	     uint32_t val_len);
 /* Free what eop_init and the engine allocated (not e itself). */
 void eop_release(struct eop *e);
+/* A result block owned by e: meta_len bytes at e->meta then val_len at
+ * e->val (inline when they fit), e->found set; the caller fills them.
+ * 0 or -ENOMEM. Freed by eop_release. */
+int eop_keep_alloc(struct eop *e, size_t meta_len, size_t val_len);
+
+/* Cluster mode. route(arg, op) runs on the host thread for every eop taken
+ * from the inbox; true: the router owns it until engine_complete(op),
+ * false: the engine runs it on the store as usual. */
+typedef bool (*engine_route_fn)(void *arg, struct eop *op);
+void engine_set_router(struct engine *e, engine_route_fn route, void *arg);
+/* Host thread: a routed eop is finished (result as for the store's); it
+ * goes back to its sink at the end of the current or next engine_turn(). */
+void engine_complete(struct engine *e, struct eop *op, int result);
 
 /* Any thread: hand over first..last (linked through link.next). */
 void engine_submit(struct engine *e, struct eop *first, struct eop *last);
