@@ -351,6 +351,7 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		cmd->ops[i].owner = cmd;
 		cmd->ops[i].sink = &w->sink;
+		cmd->ops[i].dyn.keyspace = c->db; /* cluster mode: SELECT's keyspace */
 		worker_submit_eop(w, &cmd->ops[i]);
 	}
 	return true;

@@ -38,6 +38,7 @@ enum ev_type {
 	EV_HTTP_RECV,
 	EV_HTTP_SEND,
 	EV_CANCEL,
+	EV_PEER,        /* cluster mode, worker 0: a peer connection (struct peer_ev, chost.h) */
 };
 #define EV_TYPE_MASK 15u
 
@@ -106,6 +107,7 @@ struct conn {
 	uint32_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
 	uint32_t ops_pending;      /* store operations of its commands in flight */
 	uint8_t proto;             /* 2 or 3 (HELLO) */
+	uint8_t db;                /* SELECT: the keyspace in cluster mode */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
 	bool eof;                  /* no more requests will be parsed */
@@ -169,6 +171,7 @@ struct server {
 	struct dev *dev;
 	struct store *store;
 	struct engine *engine;
+	struct chost *chost;       /* cluster mode (chost.h), on worker 0; NULL otherwise */
 	struct worker *workers;
 	unsigned nworkers;
 	struct metrics *metrics;
