@@ -597,9 +597,16 @@ static void on_recv(struct pconn *pc, int res)
 		return;
 	}
 	if (res <= 0) {
-		char d[96];
+		char d[160];
+		if (!pc->up && pc->role == WIRE_ACCEPTOR) { /* it judged our proof, or never spoke the protocol */
+			pc->ch->refused_handshakes++;
+			snprintf(d, sizeof(d), "reason=\"closed before authenticating: its cluster secret or cluster-id "
+					       "differs, or it is not a dynvme peer\"");
+			pconn_close(pc, LOG_WARN, "peer handshake failed", d);
+			return;
+		}
 		snprintf(d, sizeof(d), "reason=\"%s\"", res == 0 ? "closed by the peer" : strerror(-res));
-		pconn_close(pc, pc->up ? LOG_INFO : LOG_INFO, "peer disconnected", d);
+		pconn_close(pc, LOG_INFO, "peer disconnected", d);
 		return;
 	}
 	DV_ASSERT((size_t)res <= pc->in_cap - pc->in_len);
