@@ -452,24 +452,24 @@ static void set_socket_options(int fd)
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
+/* The handlers below keep the completed SQE's reference (refs) until they
+ * return, so a close inside them cannot free pc under them (invariant 4). */
 static void on_connect(struct pconn *pc, int res)
 {
 	pc->connect_armed = false;
-	pc->refs--;
 	if (pc->dead) {
-		pconn_maybe_free(pc);
-		return;
-	}
-	if (res < 0) {
+	} else if (res < 0) {
 		char d[96];
 		snprintf(d, sizeof(d), "error=\"%s\"", strerror(-res));
 		pconn_close(pc, LOG_INFO, "peer connect failed", d);
-		return;
+	} else {
+		set_socket_options(pc->fd);
+		take_handshake(pc); /* HELLO_C */
+		arm_send(pc);
+		arm_recv(pc);
 	}
-	set_socket_options(pc->fd);
-	take_handshake(pc); /* HELLO_C */
-	arm_send(pc);
-	arm_recv(pc);
+	pc->refs--;
+	pconn_maybe_free(pc);
 }
 
 /* The session is up: check the peer, adopt the connection (invariant 1). */
@@ -588,14 +588,10 @@ static void consume_input(struct pconn *pc)
 	arm_recv(pc);
 }
 
-static void on_recv(struct pconn *pc, int res)
+static void on_recv_result(struct pconn *pc, int res)
 {
-	pc->recv_armed = false;
-	pc->refs--;
-	if (pc->dead) {
-		pconn_maybe_free(pc);
+	if (pc->dead)
 		return;
-	}
 	if (res <= 0) {
 		char d[160];
 		if (!pc->up && pc->role == WIRE_ACCEPTOR) { /* it judged our proof, or never spoke the protocol */
@@ -616,14 +612,18 @@ static void on_recv(struct pconn *pc, int res)
 	consume_input(pc);
 }
 
-static void on_send(struct pconn *pc, int res)
+static void on_recv(struct pconn *pc, int res)
 {
-	pc->send_armed = false;
+	pc->recv_armed = false;
+	on_recv_result(pc, res);
 	pc->refs--;
-	if (pc->dead) {
-		pconn_maybe_free(pc);
+	pconn_maybe_free(pc);
+}
+
+static void on_send_result(struct pconn *pc, int res)
+{
+	if (pc->dead)
 		return;
-	}
 	if (res < 0) {
 		char d[96];
 		snprintf(d, sizeof(d), "reason=\"send: %s\"", strerror(-res));
@@ -653,6 +653,14 @@ static void on_send(struct pconn *pc, int res)
 		cnode_frame_free(pc->ch->cn, f);
 	}
 	arm_send(pc);
+}
+
+static void on_send(struct pconn *pc, int res)
+{
+	pc->send_armed = false;
+	on_send_result(pc, res);
+	pc->refs--;
+	pconn_maybe_free(pc);
 }
 
 static void on_accept(struct chost *ch, int fd)
