@@ -37,6 +37,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "base/fs.h"
 #include "cli/cli.h"
 #include "cli/cli_resp.h"
 
@@ -137,6 +138,15 @@ static void node_path(char *out, size_t len, unsigned n, const char *file)
 	snprintf(out, len, "%s/node%u%s%s", g_dir, n, *file ? "/" : "", file);
 }
 
+/* Close f after making its contents and its directory entry durable. */
+static int close_durable(FILE *f, const char *path)
+{
+	bool bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
+	if (fclose(f) || bad)
+		return -EIO;
+	return dv_fsync_parent(path);
+}
+
 /* A config value, quoted for config.c (" and \ escaped). */
 static void quoted(FILE *f, const char *s)
 {
@@ -165,7 +175,8 @@ static int write_secret(const char *path)
 	int err = w == 65 && fsync(fd) == 0 ? 0 : -EIO;
 	close(fd);
 	memset(r, 0, sizeof(r));
-	return err;
+	memset(hex, 0, sizeof(hex));
+	return err ? err : dv_fsync_parent(path);
 }
 
 static int write_node_config(const struct up_opts *o, unsigned n, uint64_t cluster_id, const char *secret)
@@ -195,10 +206,7 @@ static int write_node_config(const struct up_opts *o, unsigned n, uint64_t clust
 		if (m != n)
 			fprintf(f, "peer %u 127.0.0.1:%u 127.0.0.1:%u\n", m, p + 10000 + m - 1, p + m - 1);
 	fprintf(f, "keyspace 0 default n=3 r=2 w=2 policy=siblings\nkeyspace 1 lww n=3 r=2 w=2 policy=lww\n");
-	bool bad = ferror(f) != 0;
-	if (fclose(f) || bad)
-		return -EIO;
-	return 0;
+	return close_durable(f, path);
 }
 
 static int create_cluster(const struct up_opts *o)
@@ -226,7 +234,7 @@ static int create_cluster(const struct up_opts *o)
 	}
 	FILE *f = fopen(info, "w");
 	if (!f || fprintf(f, "nodes %u\nbase-port %u\ncluster-id %016llx\n", o->nodes, o->base_port,
-			  (unsigned long long)id) < 0 || fclose(f)) {
+			  (unsigned long long)id) < 0 || close_durable(f, info)) {
 		fprintf(stderr, "dynvme cluster up: cannot write %s\n", info);
 		return -EIO;
 	}
