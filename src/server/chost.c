@@ -13,8 +13,9 @@
  * 1. reqs_open counts chreqs taken and not yet completed; each is in exactly
  *    one of: a kslot wait list, the ready list, the backlog, the cnode.
  * 2. A kslot's head is the one write of that key in the cnode, backlog or
- *    ready list; the others wait behind it. A kslot exists exactly while
- *    some write of its key is open.
+ *    ready list; the others wait behind it, chained through knext (next is
+ *    the backlog's, the ready list's or the free list's link). A kslot
+ *    exists exactly while some write of its key is open.
  * 3. cnode_submit is called only from chost_route (inside engine_turn,
  *    before its store_poll) and chost_before (before engine_turn): never
  *    from a done() callback, and always followed by a store_poll in the
@@ -280,8 +281,8 @@ static int kslot_enter(struct chost *ch, struct chreq *q)
 	for (struct kslot *k = *b; k; k = k->next) {
 		if (k->hash == h && same_key(k, q)) {
 			q->ks = k;
-			q->next = NULL;
-			k->tail->next = q;
+			q->knext = NULL;
+			k->tail->knext = q;
 			k->tail = q;
 			return 0;
 		}
@@ -294,7 +295,7 @@ static int kslot_enter(struct chost *ch, struct chreq *q)
 	*k = (struct kslot){.next = *b, .hash = h, .keyspace = q->rq.keyspace, .head = q, .tail = q};
 	*b = k;
 	q->ks = k;
-	q->next = NULL;
+	q->knext = NULL;
 	return 1;
 }
 
@@ -314,7 +315,7 @@ static void kslot_leave(struct chost *ch, struct chreq *q)
 	struct kslot *k = q->ks;
 	DV_ASSERT(k && k->head == q);
 	q->ks = NULL;
-	struct chreq *next = q->next;
+	struct chreq *next = q->knext;
 	if (next) {
 		k->head = next;
 		ready_push(ch, next); /* submitted by chost_before (invariant 3) */

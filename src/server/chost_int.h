@@ -98,7 +98,8 @@ struct chreq {
 	struct creq rq;
 	struct eop *op;
 	struct chost *ch;
-	struct chreq *next;         /* backlog, ready list, key wait list or free list */
+	struct chreq *next;         /* backlog, ready list or free list */
+	struct chreq *knext;        /* the key's slot: writes of the key after this one */
 	struct kslot *ks;           /* writes: the key's slot */
 	bool write;
 };
