@@ -23,8 +23,10 @@
 # - version metadata bytes per key: (record bytes a cluster node wrote -
 #   record bytes the single node wrote) / keys during the fill (INFO storage
 #   user_bytes), which is the dvv meta plus the keyspace byte of the store key.
-# The single node runs as `dynvme serve` with its defaults (value cache on);
-# cluster nodes run without the value cache (cluster mode turns it off).
+# The single node runs as `dynvme serve` with its defaults (value cache on,
+# so its GETs of written keys come from RAM, and its RSS holds the cache,
+# shown apart); cluster nodes run without the value cache (cluster mode
+# turns it off).
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
 # BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries).
@@ -182,6 +184,7 @@ put cluster.record_bytes_per_key "$(((c1 - c0) / FILL))"
 put meta_bytes_per_key "$(((c1 - c0 - (s1 - s0)) / FILL))"
 sleep 2 # read repairs and replica writes of the fill's tail
 put single.rss_mib "$(rss_mib "$SP")"
+put single.cache_mib "$(timeout 10 redis-cli -p "$SINGLE" INFO storage | tr -d '\r' | awk -F: '/^cache_bytes:/ {printf "%d", $2 / 1048576}')"
 for n in 1 2 3; do put "cluster.node$n.rss_mib" "$(rss_mib "$(node_pid $n)")"; done
 put single.keys "$(timeout 10 redis-cli -p "$SINGLE" DBSIZE)"
 put cluster.node1.keys "$(timeout 10 redis-cli -p "$C1" DBSIZE)"
@@ -220,11 +223,15 @@ print()
 print("%s keys x 100 B: fill %s s (cluster) / %s s (single); DBSIZE cluster node 1 %s, single %s" % (
     fill, res.get("cluster.fill_secs", "-"), res.get("single.fill_secs", "-"), res.get("cluster.node1.keys", "-"),
     res.get("single.keys", "-")))
-rs = f("single.rss_mib")
+rs, rc = f("single.rss_mib"), f("single.cache_mib")
+rn = rs - rc if rs is not None and rc is not None else None
+print("RSS single node: %s MiB, of which its value cache %s MiB (cluster nodes run without one)" % (
+    res.get("single.rss_mib", "-"), res.get("single.cache_mib", "-")))
 for i in (1, 2, 3):
     r = f("cluster.node%d.rss_mib" % i)
-    print("RSS cluster node %d: %s MiB (%s x the single node's %s MiB)" % (
-        i, res.get("cluster.node%d.rss_mib" % i, "-"), "%.2f" % (r / rs) if r and rs else "-", res.get("single.rss_mib", "-")))
+    print("RSS cluster node %d: %s MiB: %s x the single node's RSS, %s x its RSS less the cache" % (
+        i, res.get("cluster.node%d.rss_mib" % i, "-"), "%.2f" % (r / rs) if r and rs else "-",
+        "%.2f" % (r / rn) if r and rn else "-"))
 print("record bytes per key: cluster node %s, single %s; version metadata (dvv meta + keyspace byte) %s B per key" % (
     res.get("cluster.record_bytes_per_key", "-"), res.get("single.record_bytes_per_key", "-"),
     res.get("meta_bytes_per_key", "-")))
