@@ -341,20 +341,17 @@ static int map_error(const struct chreq *q, int res)
 		return q->write ? -ETIMEDOUT : -ETIME;
 	case -EINVAL:
 		return q->rq.kind == CREQ_DYN_PUT || q->rq.kind == CREQ_DYN_DEL ? -EBADMSG : -EINVAL;
+	case -E2BIG: /* the sibling or version bounds; -E2BIG is the reply budget's (engine.h) */
+		return -EMLINK;
 	default:
 		return res;
 	}
 }
 
+/* As a store read's: no_value and the gather budget apply (engine.h). */
 static int keep_value(struct eop *op, const uint8_t *val, uint32_t len, uint64_t expire_ms)
 {
-	int err = eop_keep_alloc(op, 0, len);
-	if (err)
-		return err;
-	if (len)
-		memcpy(op->val, val, len);
-	op->expire_ms = expire_ms;
-	return 0;
+	return eop_keep_read(op, val, len, expire_ms);
 }
 
 /* DYN.GET: meta = the context text, val = nsib u32 lengths then the values. */
@@ -567,6 +564,10 @@ bool chost_route(void *arg, struct eop *op)
 		if (op->dyn.op != EOP_DYN_STATUS && op->dyn.op != EOP_DYN_RING)
 			return false; /* INFO, DBSIZE: the engine's own */
 		route_view(ch, op);
+		return true;
+	}
+	if (op->kind == EOP_GET && op->budget && op->budget->over) {
+		engine_complete(ch->eng, op, -E2BIG); /* its command's reply is over its budget already */
 		return true;
 	}
 	struct chreq *q = ch->free_reqs;
