@@ -61,6 +61,8 @@ uint64_t store_now_ms(void)
 
 uint64_t store_key_hash(const void *key, uint32_t key_len) { return dv_key_hash64(key, key_len); }
 
+uint64_t store_key_count(const struct store *s) { return index_count(s->index); }
+
 void opq_push(struct op_queue *q, struct store_op *op)
 {
 	op->priv.next = NULL;
@@ -639,6 +641,10 @@ static void op_step(struct store *s, struct store_op *op)
 		gc_reloc_step(s, op);
 		return;
 	}
+	if (op->kind == STORE_FLUSH) {
+		flush_step(s, op);
+		return;
+	}
 	switch (op->priv.state) {
 	case OPS_NEW:
 		if (op->kind == STORE_GET) {
@@ -673,8 +679,15 @@ static uint32_t max_record_bytes(const struct store *s)
 int store_submit(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->done != NULL);
-	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL)
+	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL && op->kind != STORE_FLUSH)
 		return -EINVAL;
+	if (op->kind == STORE_FLUSH) {
+		op->key = STORE_FLUSH_KEY; /* its record's key (store_flush.c) */
+		op->key_len = STORE_FLUSH_KEY_BYTES;
+		op->cond = STORE_ALWAYS;
+	} else if (flush_is_key(op->key, op->key_len)) {
+		return -EINVAL; /* the store's own record */
+	}
 	if ((unsigned)op->cond > STORE_IF_SEQ_EXPIRED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL))
 		return -EINVAL;
 	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
@@ -702,7 +715,8 @@ int store_submit(struct store *s, struct store_op *op)
 	memset(&op->out, 0, sizeof(op->out));
 	op->priv.state = OPS_NEW;
 	s->pending++;
-	opq_push(&s->ready, op);
+	if (!flush_hold(s, op))
+		opq_push(&s->ready, op);
 	return 0;
 }
 
@@ -749,6 +763,7 @@ static int poll_pass(struct store *s)
 {
 	s->io_retry = false; /* set again by a submission refused in this pass */
 	run_ready(s);
+	flush_pump(s);
 	gc_pump(s);
 	scan_pump(s);
 	write_pump(s);
@@ -815,7 +830,8 @@ int store_drain(struct store *s)
 void store_get_stats(const struct store *s, struct store_stats *out)
 {
 	*out = s->st;
-	out->keys = index_count(s->index);
+	out->keys = index_count(s->index) - (s->flush_indexed ? 1 : 0); /* not the flush point record */
+	out->flush_seq = s->flush_seq;
 	out->index_bytes = index_bytes(s->index);
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
@@ -851,6 +867,7 @@ static void store_free(struct store *s)
 {
 	gc_destroy(s);
 	scan_destroy(s);
+	flush_destroy(s);
 	if (s->index)
 		index_destroy(s->index);
 	writer_stop(s);

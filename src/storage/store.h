@@ -31,6 +31,20 @@
  *   on a guess of what the key holds.
  * - After a write or flush error the store is failed: every later write
  *   fails with -DV_EFATAL (reads keep working).
+ * - FLUSH (STORE_FLUSH; key, value and condition ignored) drops every
+ *   record at once, on the device in O(1): it waits until every op
+ *   submitted before it has completed, holds every op submitted after it,
+ *   and writes one durable record under the store's own key
+ *   (STORE_FLUSH_KEY), whose seq is the flush point: every record with a
+ *   lower seq is dead. done() with 0 (out.seq = the flush point) once that
+ *   record is durable; the index and the location memo are empty then
+ *   (but for that record) and the held ops start. Recovery ignores every
+ *   record below the newest flush point, so no flushed key comes back
+ *   after a restart; GC reclaims the zones that hold only dead records
+ *   without relocating anything. The flush point record is the store's:
+ *   it is in no stats count, no scan visits it, and ops naming its key
+ *   fail with -EINVAL. A flush drops every key, whatever layer wrote it
+ *   (a caller rewrites the records it must keep, e.g. its metadata).
  * - store_open() formats an empty/unknown device only when asked, and runs
  *   recovery (zone indexes + scan of open zones) before returning.
  */
@@ -66,7 +80,13 @@ struct store_config {
 	void *clock_ctx;
 };
 
-enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
+enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL, STORE_FLUSH };
+
+/* The store's own key: the flush point record (first byte 0xFE, which no
+ * layer above uses as a prefix: single-node keys start with 0x00 or 0xFF,
+ * cluster keys with their keyspace, 0..15 or 0xFF). */
+#define STORE_FLUSH_KEY "\xfe" "dynvme.store.flush-point"
+#define STORE_FLUSH_KEY_BYTES (sizeof(STORE_FLUSH_KEY) - 1)
 
 /* Conditional writes, decided atomically with the write (under the key's
  * lock, against the key's current record including writes still in flight
@@ -152,7 +172,8 @@ struct store_op {
 };
 
 struct store_stats {
-	/* Index entries: one per key the store knows of, tombstones included.
+	/* Index entries: one per key the store knows of, tombstones included
+	 * (the store's own flush point record is not counted).
 	 * Live keys (Redis DBSIZE) = keys - tombstones; a value that has
 	 * expired but is not yet collected by GC still counts as a live key
 	 * (GC turns it into a tombstone when it moves it). */
@@ -170,6 +191,8 @@ struct store_stats {
 	uint64_t resolve_memo_hits; /* candidates (writes and GETs) settled by the location memo */
 	uint64_t memo_bytes;       /* RAM of the location memo (at most; pages fill as used) */
 	uint64_t corrupt_records;  /* checksum failures seen by reads */
+	uint64_t flushes;          /* FLUSH ops done since the store opened */
+	uint64_t flush_seq;        /* the newest flush point (0: none); records below it are dead */
 	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
 	uint64_t zone_bytes;
@@ -208,14 +231,30 @@ bool store_gc_running(const struct store *s);
 
 /* Visit every live record whose key hash (64-bit) is in [lo, hi]; runs
  * through store_poll(); visit returns false to stop. finish is called once
- * at the end with 0 or an error. A key live and unchanged for the whole
- * scan is visited (GC moving it does not hide it), possibly twice with the
- * same seq; a key written during the scan may be seen with its old record,
- * its new one, or neither. */
+ * at the end with 0 or an error. A key live for the whole scan is visited
+ * at least once, whatever writes, deletes and GC moves of it or of other
+ * keys happen meanwhile (possibly more than once), with a record it had
+ * during the scan (the one it had when the scan started, or one written
+ * or moved since). A key written or deleted during the scan may be seen
+ * with an older record, a newer one, or (deleted) not at all. What the
+ * scan holds: 8 bytes per index entry in the range, and per key written
+ * in the range during the scan 24 bytes. A flush during the scan ends
+ * what it visits of the records before it. One scan at a time (-EBUSY). */
 typedef bool (*store_visit_fn)(void *arg, const void *key, uint32_t key_len,
 			       const struct store_record_out *rec);
 int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
 	       void (*finish)(void *arg, int err), void *arg);
+/* store_scan() of [hash_lo, *hash_hi] narrowed so that the index holds at
+ * most max_entries entries in it (0: no bound): the range is halved until
+ * it does, or until it is one index fingerprint group (2^33 hashes) wide
+ * (the index keeps at most 16 keys in one). *hash_hi gets the end of the
+ * range scanned (>= hash_lo): a caller walking the hash space in steps
+ * goes on at *hash_hi + 1. */
+int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uint32_t max_entries,
+		       store_visit_fn visit, void (*finish)(void *arg, int err), void *arg);
+/* Index entries (keys, tombstones included) the store holds: what a
+ * caller sizes hash-range steps from. */
+uint64_t store_key_count(const struct store *s);
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);

@@ -27,6 +27,11 @@
  * replaces it, and then the zone is collected as any other. With no room
  * left to remember it (DAMAGED_MAX), the zone is never collected again in
  * this run. The cluster layer repairs such a key from a replica.
+ *
+ * After a flush (store_flush.c) a zone whose records are all below the
+ * flush point (max_seq) is dead as a whole: it is picked first and goes to
+ * EMPTY without its zone index being read (even one GC gave up on, or one
+ * with damaged records, all dead too), then is reset as any other.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -102,14 +107,24 @@ static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
+/* Every record of FULL zone z is below the flush point: all dead, whatever
+ * its zone index says (or whether it can be read). */
+static bool zone_flushed(const struct store *s, uint32_t z)
+{
+	return s->flush_seq && s->zrt[z].max_seq < s->flush_seq;
+}
+
 static uint32_t pick_victim(const struct store *s)
 {
 	uint32_t best = UINT32_MAX;
 	uint64_t best_gain = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
-		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
-		    zr->damaged > 0)
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting)
+			continue;
+		if (zone_flushed(s, z))
+			return z; /* nothing to read or move: the best there is */
+		if (zr->gc_failures >= GC_FAILURES_MAX || zr->damaged > 0)
 			continue;
 		/* Gain: the zone's space (data and index) minus what its live
 		 * records take again elsewhere. */
@@ -158,6 +173,8 @@ static int gc_read(struct store *s, uint64_t zone_off, void *buf, uint32_t len)
 	return gc_submit(s);
 }
 
+static void gc_finish_zone(struct store *s);
+
 int store_gc_start(struct store *s)
 {
 	struct gc_state *g = s->gc;
@@ -167,6 +184,10 @@ int store_gc_start(struct store *s)
 	if (z == UINT32_MAX)
 		return 0;
 	g->zone = z;
+	if (zone_flushed(s, z)) {
+		gc_finish_zone(s); /* no live record: straight to EMPTY, then reset */
+		return 1;
+	}
 	g->damage_untracked = false;
 	g->idx_reread = false;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */

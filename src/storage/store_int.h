@@ -40,6 +40,7 @@ enum op_state {
 	OPS_QUEUED,    /* waiting for room in a batch */
 	OPS_IN_BATCH,  /* record in a batch not yet durable */
 	OPS_READ,      /* GET reading a candidate */
+	OPS_FLUSH_WAIT, /* FLUSH waiting for the ops submitted before it */
 	OPS_DONE,
 };
 
@@ -202,6 +203,16 @@ struct store {
 	struct damaged_rec damaged[DAMAGED_MAX];
 	uint32_t damaged_count;
 	struct scan_state *scan;
+
+	/* Flush (store_flush.c): the FLUSH op that is the barrier now (ops
+	 * submitted after it wait in flush_held), the index it installs, and
+	 * the newest durable flush point. */
+	struct store_op *flush_op;
+	struct op_queue flush_held;
+	uint32_t flush_held_count;
+	struct index *flush_index;
+	uint64_t flush_seq;
+	bool flush_indexed; /* the flush point record is in the index (not a key) */
 	struct store_stats st;
 };
 
@@ -283,6 +294,8 @@ bool memo_get(const struct memo *m, uint64_t payload, uint32_t gen, struct memo_
 void memo_forget(struct memo *m, uint64_t payload);
 /* Call whenever a zone's generation changes. */
 void memo_zone_gen_changed(struct memo *m, uint32_t zone, uint32_t new_gen);
+/* Forget every entry (a flush: no record before it is indexed). */
+void memo_clear(struct memo *m);
 /* memo_put/memo_get with the zone's current generation. */
 static inline void store_memo_put(struct store *s, uint64_t payload, uint64_t hash_lo, uint64_t hash_hi,
 				  uint64_t seq, uint32_t size, uint64_t expire_ms)
@@ -290,8 +303,30 @@ static inline void store_memo_put(struct store *s, uint64_t payload, uint64_t ha
 	memo_put(&s->memo, payload, s->sb.zones[pl_zone(payload)].gen, hash_lo, hash_hi, seq, size, expire_ms);
 }
 
+/* store_flush.c */
+/* The flush point record's key hash. */
+struct dv_hash128 flush_key_hash(void);
+bool flush_is_key(const void *key, uint32_t key_len);
+/* store_submit: op waits behind a flush (queued as held): true. */
+bool flush_hold(struct store *s, struct store_op *op);
+/* op_step of a FLUSH op, and the pump that starts it once the ops before
+ * it are done (poll_pass). */
+void flush_step(struct store *s, struct store_op *op);
+void flush_pump(struct store *s);
+/* Its record is durable (batch apply): the flush takes effect. */
+void flush_apply(struct store *s, struct store_op *op);
+/* It failed (store failed, no zone): done with err, held ops go on. */
+void flush_fail(struct store *s, struct store_op *op, int err);
+void flush_destroy(struct store *s);
+
 /* store_scan.c */
 void scan_pump(struct store *s);
+/* A user write of (64-bit) hash applied at new_payload: a running scan
+ * reads that record too (the key's record when the scan started may be
+ * gone by the time it is read). */
+void scan_note_write(struct store *s, uint64_t hash, uint64_t new_payload);
+/* A flush applied: nothing the scan collected before it is alive. */
+void scan_note_flush(struct store *s);
 /* GC moved a record of (64-bit) hash to new_payload: a running scan visits
  * it there (the old location it may hold is no longer indexed). */
 void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload);

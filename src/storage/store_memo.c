@@ -160,3 +160,15 @@ void memo_zone_gen_changed(struct memo *m, uint32_t zone, uint32_t new_gen)
 		if ((m->e[i].loc & MEMO_VALID) && pl_zone(m->e[i].loc & MEMO_PL_MASK) == zone)
 			m->e[i].loc = 0;
 }
+
+void memo_clear(struct memo *m)
+{
+	if (!m->e)
+		return;
+	/* Private anonymous pages read back as zero once dropped: the table
+	 * is empty and its RAM returned, without a pass over it. */
+	size_t bytes = m->entries * sizeof(*m->e);
+	if (madvise(m->e, bytes, MADV_DONTNEED) != 0)
+		memset(m->e, 0, bytes);
+	DV_ASSERT(!(m->e[0].loc & MEMO_VALID));
+}

@@ -14,6 +14,9 @@
  * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
  * 5. next_seq = highest seq seen + 1.
+ * A flush point (store_flush.c) is the seq of the newest record of the
+ * store's own key; it is found in the runs by its hash before the merge,
+ * and every key whose newest record is below it is dead (not installed).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -356,6 +359,7 @@ static void heap_down(struct run **h, uint32_t n, uint32_t i)
  * load them at once; per-zone live bytes are kept per part and summed. */
 struct merge_part {
 	struct store *s;
+	uint64_t flush_seq; /* keys whose newest record is below it are dead */
 	struct run *runs; /* the part's slice of every zone's run */
 	uint32_t nruns;
 	uint64_t *live;   /* live_cost by zone */
@@ -409,7 +413,8 @@ static void *merge_part_run(void *arg)
 			if (n)
 				heap_down(heap, n, 0);
 		}
-		err = install_winner(mp, &win, win_zone);
+		if (win.seq >= mp->flush_seq) /* else flushed: dead */
+			err = install_winner(mp, &win, win_zone);
 	}
 	free(heap);
 	mp->err = err;
@@ -430,6 +435,21 @@ static uint32_t run_lower_bound(const struct run *r, uint64_t key)
 	return lo;
 }
 
+/* The newest flush point in the runs: the highest seq of an entry of the
+ * store's own key (its 96-bit hash, as every key is told apart here). */
+static uint64_t find_flush_point(const struct run *runs, uint32_t nruns)
+{
+	struct dv_hash128 h = flush_key_hash();
+	uint64_t best = 0;
+	for (uint32_t z = 0; z < nruns; z++) {
+		const struct run *r = &runs[z];
+		for (uint32_t i = run_lower_bound(r, h.lo); i < r->count && r->e[i].hash.lo == h.lo; i++)
+			if (r->e[i].hash.hi == (h.hi & ZIDX_HASH_HI_MASK) && r->e[i].seq > best)
+				best = r->e[i].seq;
+	}
+	return best;
+}
+
 #define MERGE_PARTS 2u           /* the machine's cores are few; two is enough */
 #define MERGE_PARALLEL_MIN 20000u /* below this, a thread costs more than it saves */
 
@@ -440,8 +460,11 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 	unsigned parts = total >= MERGE_PARALLEL_MIN ? MERGE_PARTS : 1;
 	struct merge_part mp[MERGE_PARTS] = {0};
 	int err = 0;
+	s->flush_seq = find_flush_point(runs, nruns);
+	s->flush_indexed = s->flush_seq != 0; /* its record is the newest of its key: installed */
 	for (unsigned p = 0; p < parts && !err; p++) {
 		mp[p].s = s;
+		mp[p].flush_seq = s->flush_seq;
 		mp[p].nruns = nruns;
 		mp[p].runs = calloc(nruns ? nruns : 1, sizeof(struct run));
 		mp[p].live = calloc(nruns ? nruns : 1, sizeof(uint64_t));

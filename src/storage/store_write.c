@@ -268,13 +268,16 @@ static int place_op(struct store *s, struct store_op *op)
 {
 	uint32_t size = op->priv.rec_size;
 	/* While no empty zone is left, only relocations write: the collection
-	 * under way must be able to finish (it frees a zone). */
-	if (op->kind != STORE_RELOC && zones_empty_count(s) < GC_RESERVE_ZONES)
+	 * under way must be able to finish (it frees a zone). A flush record
+	 * (one small record, after which every zone is dead) may use the
+	 * reserve too: a full device can always be flushed. */
+	bool reserve = op->kind == STORE_RELOC || op->kind == STORE_FLUSH;
+	if (!reserve && zones_empty_count(s) < GC_RESERVE_ZONES)
 		return PLACE_NO_ZONE;
 	for (int attempt = 0; attempt < 3; attempt++) {
 		if (s->active_zone == UINT32_MAX) {
 			if (s->next_zone == UINT32_MAX)
-				prepare_next(s, op->kind == STORE_RELOC);
+				prepare_next(s, reserve);
 			if (s->next_zone == UINT32_MAX)
 				return PLACE_NO_ZONE;
 			s->active_zone = s->next_zone;
@@ -409,6 +412,10 @@ static void apply_op(struct store *s, struct store_op *op)
 		apply_reloc(s, op);
 		return;
 	}
+	if (op->kind == STORE_FLUSH) {
+		flush_apply(s, op);
+		return;
+	}
 	uint64_t h = op->priv.hash_lo;
 	uint64_t prev = op->priv.prev_payload;
 	s->index_epoch++;
@@ -429,6 +436,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	}
 	s->st.tombstones += pl_tomb(op->priv.new_payload);
 	s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
+	scan_note_write(s, h, op->priv.new_payload);
 	/* The zone of a batch being applied has not been collected: its
 	 * generation is the one the record was written with. */
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
@@ -450,6 +458,10 @@ static void fail_op(struct store *s, struct store_op *op, int err)
 {
 	if (op->kind == STORE_RELOC) {
 		gc_reloc_done(s, op); /* relocations hold no key lock */
+		return;
+	}
+	if (op->kind == STORE_FLUSH) {
+		flush_fail(s, op, err); /* no key lock either */
 		return;
 	}
 	keylock_release(s, op);
@@ -596,6 +608,13 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		struct store_op *op = opq_pop(q);
 		if (s->failed) {
 			fail_op(s, op, -DV_EFATAL);
+			continue;
+		}
+		if (op->kind == STORE_RELOC && !index_contains(s->index, op->priv.hash_lo, op->priv.prev_payload)) {
+			/* Replaced or flushed while it waited for room: a dead
+			 * copy need not be written (after a flush of a full
+			 * device it could never find any). */
+			gc_reloc_done(s, op);
 			continue;
 		}
 		int placed = place_op(s, op);
