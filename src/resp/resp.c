@@ -34,8 +34,10 @@ static const char err_mbulk_long[] = PROTO_ERR "too big mbulk count string";
 static const char err_bulk_long[] = PROTO_ERR "too big bulk count string";
 static const char err_quotes[] = PROTO_ERR "unbalanced quotes in request";
 static const char err_too_many[] = PROTO_ERR "too many arguments";
+static const char err_unauth_mbulk[] = PROTO_ERR "unauthenticated multibulk length";
+static const char err_unauth_bulk[] = PROTO_ERR "unauthenticated bulk length";
+static const char err_bulk_big[] = PROTO_ERR "bulk string too large"; /* an inline arg */
 static const char err_request_big[] = PROTO_ERR "request too large";
-static const char err_bulk_big[] = PROTO_ERR "bulk string too large";
 static const char err_bulk_crlf[] = PROTO_ERR "expected CRLF after bulk data";
 
 /* "expected '$', got 'X'" for every byte X, in a static table so the
@@ -130,10 +132,8 @@ static int parse_multibulk(char *buf, size_t len, const struct resp_limits *lim,
 	case HDR_BAD: return fail(req, err_mbulk_len);
 	case HDR_OK: break;
 	}
-	if (n < -1)
-		return fail(req, err_mbulk_len);
 	if (n > (int64_t)lim->args_max)
-		return fail(req, err_too_many);
+		return fail(req, lim->unauthenticated && n <= RESP_PROTO_ARGS_MAX ? err_unauth_mbulk : err_mbulk_len);
 	if (pos > lim->request_bytes_max)
 		return fail(req, err_request_big);
 	uint32_t argc = n > 0 ? (uint32_t)n : 0;
@@ -151,7 +151,7 @@ static int parse_multibulk(char *buf, size_t len, const struct resp_limits *lim,
 		if (blen < 0)
 			return fail(req, err_bulk_len);
 		if (blen > (int64_t)lim->arg_bytes_max)
-			return fail(req, err_bulk_big);
+			return fail(req, lim->unauthenticated && blen <= RESP_PROTO_BULK_MAX ? err_unauth_bulk : err_bulk_len);
 		size_t end = data + (size_t)blen + 2; /* data <= len, blen < 2^32 */
 		if (end > lim->request_bytes_max)
 			return fail(req, err_request_big);

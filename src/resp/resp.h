@@ -8,7 +8,8 @@
  *   ("*N\r\n" then N times "$L\r\n<L bytes>\r\n"), inline otherwise (one
  *   line ended by "\n" or "\r\n", split like Redis's sdssplitargs).
  * - Results: RESP_OK (argv[0..argc) and consumed set; argc is 0 for an
- *   empty request - "*0", "*-1", a blank line - which the caller skips),
+ *   empty request - "*0", "*-1", "*-10", a blank line - which the caller
+ *   skips),
  *   RESP_AGAIN (incomplete; need set, nothing written to buf), RESP_ERR
  *   (error set to a static Redis-worded message; the caller replies with it
  *   and closes the connection, the stream cannot be resynchronised).
@@ -18,10 +19,13 @@
  *   writable; their bytes past arg.len are garbage.
  * - Every length read from the input is parsed with overflow checks and
  *   checked against the limits before any arithmetic on it:
- *     *N  : not a valid int64, or negative other than -1 -> "invalid
- *           multibulk length"; N > args_max -> "too many arguments"
- *     $L  : not a valid int64 or negative -> "invalid bulk length";
- *           L > arg_bytes_max -> "bulk string too large"
+ *     *N  : not a valid int64, or N > args_max -> "invalid multibulk
+ *           length" (unauthenticated: N over args_max but within INT_MAX ->
+ *           "unauthenticated multibulk length"); N <= 0 is an empty
+ *           request, as Redis ignores "*-10"
+ *     $L  : not a valid int64, negative, or L > arg_bytes_max -> "invalid
+ *           bulk length" (unauthenticated: L over arg_bytes_max but within
+ *           RESP_PROTO_BULK_MAX -> "unauthenticated bulk length")
  *     header line ("*N" or "$L") longer than RESP_HEADER_BYTES_MAX without
  *           its CRLF -> "too big mbulk/bulk count string" (not AGAIN)
  *     inline line longer than inline_bytes_max without its line end -> "too
@@ -61,11 +65,17 @@ struct resp_arg {
 	uint32_t len;
 };
 
+/* Redis's own bounds (INT_MAX elements, proto-max-bulk-len 512 MiB):
+ * past them the error is "invalid ..." even before AUTH. */
+#define RESP_PROTO_ARGS_MAX 2147483647ll
+#define RESP_PROTO_BULK_MAX (512ll << 20)
+
 struct resp_limits {
 	uint32_t args_max;          /* elements in one multibulk request */
 	uint32_t arg_bytes_max;     /* bytes of one bulk string (or inline arg) */
 	uint32_t inline_bytes_max;  /* bytes of one inline command line, line end excluded */
 	uint64_t request_bytes_max; /* a whole request: framing plus all args */
+	bool unauthenticated;       /* the client has not authenticated: Redis's wording for its bounds */
 };
 
 struct resp_request {

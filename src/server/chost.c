@@ -566,6 +566,12 @@ bool chost_route(void *arg, struct eop *op)
 		route_view(ch, op);
 		return true;
 	}
+	if (op->kind == EOP_SCAN || op->kind == EOP_FLUSH) {
+		/* Cluster-wide SCAN and FLUSHALL are not built yet: the commands
+		 * refuse them in cluster mode before any eop; never the store's. */
+		engine_complete(ch->eng, op, -EOPNOTSUPP);
+		return true;
+	}
 	if (op->kind == EOP_GET && op->budget && op->budget->over) {
 		engine_complete(ch->eng, op, -E2BIG); /* its command's reply is over its budget already */
 		return true;

@@ -14,6 +14,14 @@
  *   are back (at most NET_CMD_OPS_CHUNK at once; cmd_has_more_ops() then
  *   cmd_next_chunk() prepares the next ones), it takes their results into
  *   the cmd before they are freed; reply() answers from what was folded.
+ * - Commands of several steps (RENAME: read, write, delete; KEYS: one scan
+ *   step after another) have a fold() too and a next(): fold() asks for
+ *   another step (cmd_want_more), next() prepares its ops (0, or an error
+ *   with nothing held). Until the last step is out the connection runs no
+ *   later command with keys (conn.c), so each step sees the ones before.
+ * - Every reply is the one Redis 7 gives, byte for byte where Redis's is
+ *   deterministic, except where docs/ARCHITECTURE.md ("Redis
+ *   compatibility") says otherwise.
  * - Keys of a command are argv[first_key], then every step-th arg up to
  *   last_key (negative: counted from the end), as in Redis's COMMAND INFO.
  */
@@ -44,6 +52,7 @@ struct cmd_def {
 	void (*reply)(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
 	const char *summary;
 	void (*fold)(struct conn *c, struct cmd *cmd); /* multi-key commands, else NULL */
+	int (*next)(struct conn *c, struct cmd *cmd, struct resp_buf *rb); /* steps, else NULL */
 };
 
 const struct cmd_def *cmd_lookup(const struct resp_arg *name);

@@ -27,7 +27,7 @@ static const char not_cluster[] =
 	"ERR cluster mode is not enabled: DYN.* commands need a node started with node-id "
 	"(dynvme cluster up, or see dynvme serve --help)";
 
-static bool cluster_mode(const struct conn *c) { return cluster_enabled(&c->w->cfg->cluster); }
+static bool cluster_mode(const struct conn *c) { return cmd_cluster_mode(c); }
 
 struct dyn_opts {
 	uint8_t r, w;
@@ -133,21 +133,21 @@ static void apply_opts(struct eop *e, const struct dyn_opts *o)
 	e->sop.expire_ms = o->expire_ms;
 }
 
-void cmd_run_dyn_get(CMD_RUN_ARGS)
+static void cmd_run_dyn_get(CMD_RUN_ARGS)
 {
 	struct dyn_opts o;
 	if (!cluster_mode(c)) {
 		resp_add_error(rb, not_cluster);
 		return;
 	}
-	if (!parse_opts(c, argv, argc, 2, OPT_R | OPT_TIMEOUT, &o, rb) || !cmd_check_key(&argv[1], rb))
+	if (!parse_opts(c, argv, argc, 2, OPT_R | OPT_TIMEOUT, &o, rb) || !cmd_check_key(c, &argv[1], rb))
 		return;
 	struct eop *e = prepare(cmd, EOP_GET, EOP_DYN_GET, &argv[1], NULL, NULL, rb);
 	if (e)
 		apply_opts(e, &o);
 }
 
-void cmd_reply_dyn_get(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+static void cmd_reply_dyn_get(CMD_REPLY_ARGS)
 {
 	const struct eop *e = &cmd->ops[0];
 	if (e->result) {
@@ -166,14 +166,14 @@ void cmd_reply_dyn_get(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 	}
 }
 
-void cmd_run_dyn_put(CMD_RUN_ARGS)
+static void cmd_run_dyn_put(CMD_RUN_ARGS)
 {
 	struct dyn_opts o;
 	if (!cluster_mode(c)) {
 		resp_add_error(rb, not_cluster);
 		return;
 	}
-	if (!parse_opts(c, argv, argc, 4, OPT_W | OPT_EXPIRE | OPT_TIMEOUT, &o, rb) || !cmd_check_key(&argv[1], rb) ||
+	if (!parse_opts(c, argv, argc, 4, OPT_W | OPT_EXPIRE | OPT_TIMEOUT, &o, rb) || !cmd_check_key(c, &argv[1], rb) ||
 	    !check_context(&argv[2], rb) || !cmd_check_value(&argv[3], rb))
 		return;
 	struct eop *e = prepare(cmd, EOP_PUT, EOP_DYN_PUT, &argv[1], &argv[2], &argv[3], rb);
@@ -181,21 +181,22 @@ void cmd_run_dyn_put(CMD_RUN_ARGS)
 		apply_opts(e, &o);
 }
 
-void cmd_run_dyn_del(CMD_RUN_ARGS)
+static void cmd_run_dyn_del(CMD_RUN_ARGS)
 {
 	struct dyn_opts o;
 	if (!cluster_mode(c)) {
 		resp_add_error(rb, not_cluster);
 		return;
 	}
-	if (!parse_opts(c, argv, argc, 3, OPT_W | OPT_TIMEOUT, &o, rb) || !cmd_check_key(&argv[1], rb) || !check_context(&argv[2], rb))
+	if (!parse_opts(c, argv, argc, 3, OPT_W | OPT_TIMEOUT, &o, rb) || !cmd_check_key(c, &argv[1], rb) ||
+	    !check_context(&argv[2], rb))
 		return;
 	struct eop *e = prepare(cmd, EOP_DEL, EOP_DYN_DEL, &argv[1], &argv[2], NULL, rb);
 	if (e)
 		apply_opts(e, &o);
 }
 
-void cmd_reply_dyn_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+static void cmd_reply_dyn_ok(CMD_REPLY_ARGS)
 {
 	const struct eop *e = &cmd->ops[0];
 	if (e->result)
@@ -211,19 +212,17 @@ static void run_view(struct conn *c, struct cmd *cmd, enum eop_dyn_op op, struct
 		resp_add_error(rb, not_cluster);
 		return;
 	}
-	if (cmd_prepare_ops(cmd, 1) || eop_init(&cmd->ops[0], EOP_STATS, NULL, 0, NULL, 0)) {
-		cmd_release_ops(cmd);
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
+	struct eop *e = cmd_prepare_keyless(cmd, EOP_STATS, rb);
+	if (!e)
 		return;
-	}
-	cmd->ops[0].dyn.op = (uint8_t)op;
-	cmd->ops[0].stats = &cmd->stats; /* unused by the chost; the engine's STATS contract */
+	e->dyn.op = (uint8_t)op;
+	e->stats = &cmd->stats; /* unused by the chost; the engine's STATS contract */
 }
 
-void cmd_run_dyn_status(CMD_RUN_ARGS) { run_view(c, cmd, EOP_DYN_STATUS, rb); }
-void cmd_run_dyn_ring(CMD_RUN_ARGS) { run_view(c, cmd, EOP_DYN_RING, rb); }
+static void cmd_run_dyn_status(CMD_RUN_ARGS) { run_view(c, cmd, EOP_DYN_STATUS, rb); }
+static void cmd_run_dyn_ring(CMD_RUN_ARGS) { run_view(c, cmd, EOP_DYN_RING, rb); }
 
-void cmd_reply_dyn_view(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+static void cmd_reply_dyn_view(CMD_REPLY_ARGS)
 {
 	const struct eop *e = &cmd->ops[0];
 	if (e->result)
@@ -241,9 +240,9 @@ void cmd_run_select_db(CMD_RUN_ARGS)
 		return;
 	}
 	int64_t db;
-	if (resp_arg_i64(&argv[1], &db))
-		resp_add_error(rb, "ERR value is not an integer or out of range");
-	else if (db < 0 || db >= CLUSTER_KEYSPACES_MAX || !cluster_keyspace(&c->w->cfg->cluster, (unsigned)db))
+	if (!cmd_arg_int(&argv[1], &db, rb))
+		return;
+	if (db < 0 || db >= CLUSTER_KEYSPACES_MAX || !cluster_keyspace(&c->w->cfg->cluster, (unsigned)db))
 		resp_add_error(rb, "ERR DB index is out of range");
 	else {
 		c->db = (uint8_t)db;
@@ -252,4 +251,19 @@ void cmd_run_select_db(CMD_RUN_ARGS)
 }
 
 /* What Redis 7 without cluster support answers (cluster_enabled no). */
-void cmd_run_no_cluster(CMD_RUN_ARGS) { resp_add_error(rb, "ERR This instance has cluster support disabled"); }
+static void cmd_run_no_cluster(CMD_RUN_ARGS) { resp_add_error(rb, "ERR This instance has cluster support disabled"); }
+
+/* ---- the table ---- */
+
+static const struct cmd_def defs[] = {
+	{"dyn.get", -2, CMDF_R, 1, 1, 1, cmd_run_dyn_get, cmd_reply_dyn_get, "every sibling value and the causal context", NULL, NULL},
+	{"dyn.put", -4, CMDF_W, 1, 1, 1, cmd_run_dyn_put, cmd_reply_dyn_ok, "write a value with a causal context", NULL, NULL},
+	{"dyn.del", -3, CMDF_W, 1, 1, 1, cmd_run_dyn_del, cmd_reply_dyn_ok, "delete with a causal context", NULL, NULL},
+	{"dyn.status", 1, 0, 0, 0, 0, cmd_run_dyn_status, cmd_reply_dyn_view, "this node's view of the cluster", NULL, NULL},
+	{"dyn.ring", 1, 0, 0, 0, 0, cmd_run_dyn_ring, cmd_reply_dyn_view, "the partition table", NULL, NULL},
+	{"cluster", -2, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL, NULL},
+	{"readonly", 1, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL, NULL},
+	{"readwrite", 1, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL, NULL},
+};
+
+const struct cmd_family cmd_family_dyn = {defs, sizeof(defs) / sizeof(defs[0]), "cluster"};

@@ -1,41 +1,138 @@
-/* cmd_int.h - private to cmd*.c: the connection and server commands that
- * cmd.c's table names, and helpers shared by the command files. */
+/* cmd_int.h - private to cmd*.c: the command families, and the helpers
+ * they share (keys, store operations, multi-key chunks, argument parsing).
+ *
+ * Families (each file holds its handlers and, at its end, its table rows;
+ * cmd.c looks a name up over all of them):
+ *   cmd_string.c   strings: GET, SET family, MGET, MSET, MSETNX, GETSET,
+ *                  GETDEL, GETEX, APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE,
+ *                  INCR family, INCRBYFLOAT, SETBIT, GETBIT, BITCOUNT
+ *   cmd_keyspace.c keys: DEL, UNLINK, EXISTS, TOUCH, TYPE, TTL family,
+ *                  EXPIRE family, PERSIST, RENAME, RENAMENX, COPY, OBJECT,
+ *                  SCAN, KEYS, RANDOMKEY
+ *   cmd_server.c   server: DBSIZE, INFO, FLUSHDB, FLUSHALL, COMMAND, CONFIG,
+ *                  TIME, FUNCTION
+ *   cmd_conn.c     connection: PING, ECHO, AUTH, HELLO, SELECT, QUIT, CLIENT
+ *   cmd_dyn.c      the Dynamo API (DYN.*) and the Redis Cluster commands
+ * Every key command reaches the store through cmd_prepare_one() or
+ * cmd_prepare_keys(): the eops go to the engine, which hands them to the
+ * store (one node) or to the cluster host (cluster mode: chost.c), so one
+ * path serves both; a command whose meaning is not defined in cluster mode
+ * yet refuses it with cmd_not_in_cluster() before any eop.
+ */
 #ifndef DV_SERVER_CMD_INT_H
 #define DV_SERVER_CMD_INT_H
 
 #include "server/cmd.h"
 
 #define CMD_RUN_ARGS struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb
+#define CMD_REPLY_ARGS struct conn *c, struct cmd *cmd, struct resp_buf *rb
 
-void cmd_run_ping(CMD_RUN_ARGS);
-void cmd_run_echo(CMD_RUN_ARGS);
-void cmd_run_auth(CMD_RUN_ARGS);
-void cmd_run_hello(CMD_RUN_ARGS);
-void cmd_run_select(CMD_RUN_ARGS);
-void cmd_run_quit(CMD_RUN_ARGS);
-void cmd_run_client(CMD_RUN_ARGS);
-void cmd_run_command(CMD_RUN_ARGS);
-void cmd_run_config(CMD_RUN_ARGS);
-void cmd_run_time(CMD_RUN_ARGS);
-/* DBSIZE and INFO: one engine round trip for the store's stats. */
-void cmd_run_stats(CMD_RUN_ARGS);
-void cmd_reply_dbsize(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
-void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+/* Single-node records' metadata (the cluster's holds versions): one byte
+ * saying the value was changed in place (Redis's "raw" encoding). */
+#define CMD_META_RAW 0x01
 
-/* cmd_dyn.c: the Dynamo API and the cluster-mode commands. */
-void cmd_run_dyn_get(CMD_RUN_ARGS);
-void cmd_run_dyn_put(CMD_RUN_ARGS);
-void cmd_run_dyn_del(CMD_RUN_ARGS);
-void cmd_run_dyn_status(CMD_RUN_ARGS);
-void cmd_run_dyn_ring(CMD_RUN_ARGS);
-void cmd_run_select_db(CMD_RUN_ARGS);
-void cmd_run_no_cluster(CMD_RUN_ARGS);
-void cmd_reply_dyn_get(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
-void cmd_reply_dyn_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
-void cmd_reply_dyn_view(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+/* Table row shortcuts. */
+#define CMDF_R CMDF_READ
+#define CMDF_W CMDF_WRITE
+#define CMDF_RW (CMDF_RMW | CMDF_WRITE)
 
-bool cmd_check_key(const struct resp_arg *k, struct resp_buf *rb);
+struct cmd_family {
+	const struct cmd_def *defs;
+	unsigned count;
+	const char *group; /* COMMAND DOCS */
+};
+extern const struct cmd_family cmd_family_string, cmd_family_keyspace, cmd_family_server, cmd_family_conn,
+	cmd_family_dyn;
+
+/* Store operations of a multi-key command not yet prepared (cmd.h:
+ * chunks): a copy of their args, and what every op gets. */
+struct cmd_keys {
+	struct resp_arg *args; /* per op: its key, or key and value (step 2), into bytes */
+	char *bytes;
+	uint64_t bytes_len;
+	uint32_t n, next;      /* ops in all; the first not yet prepared */
+	uint32_t step;
+	enum eop_kind kind;
+	enum store_cond cond;  /* PUT: NX (MSETNX) */
+	bool no_value, budget;
+	bool keep;             /* kept even when one chunk holds them (a later step uses them) */
+};
+
+/* ---- keys ---- */
+
+/* The byte the store key starts with (keymap.h), or -1 for none. */
+int cmd_key_prefix(const struct conn *c);
+bool cmd_cluster_mode(const struct conn *c);
+/* A key this node can keep (its length: keymap.h); else the error in rb. */
+bool cmd_check_key(const struct conn *c, const struct resp_arg *k, struct resp_buf *rb);
 bool cmd_check_value(const struct resp_arg *v, struct resp_buf *rb);
+/* The client's key of a store key found by a scan; false when the record
+ * is not one of the client's keys (another layout's, metadata). */
+bool cmd_user_key(const struct conn *c, const char *skey, uint32_t slen, const char **key, uint32_t *len);
+/* Cluster mode has no meaning for the command yet: the error, true. */
+bool cmd_not_in_cluster(const struct conn *c, const char *what, struct resp_buf *rb);
+
+/* ---- store operations ---- */
+
+/* The one op of a single-key command (key: the client's; the store key
+ * is made here); NULL when rb has the error. */
+struct eop *cmd_prepare_one(struct cmd *cmd, enum eop_kind kind, const struct resp_arg *key,
+			    const struct resp_arg *val, struct resp_buf *rb);
+/* One op with no key (STATS, SCAN, FLUSH); NULL when rb has the error. */
+struct eop *cmd_prepare_keyless(struct cmd *cmd, enum eop_kind kind, struct resp_buf *rb);
+/* Fill op i (cmd_prepare_ops done); on failure every op is released and
+ * rb has the error. */
+bool cmd_fill_op(struct cmd *cmd, uint32_t i, enum eop_kind kind, const struct resp_arg *key,
+		 const struct resp_arg *val, struct resp_buf *rb);
+/* A multi-key command's ops (the first chunk of them): keys at
+ * argv[first], argv[first + step], ... (step 2: key then value); dedupe
+ * < 0 keeps each key's first place, > 0 its last (MSET's last value),
+ * 0 every key. On failure rb has the error and nothing is held. */
+void cmd_prepare_keys(struct cmd *cmd, struct resp_arg *argv, uint32_t argc, uint32_t first, int dedupe,
+		      const struct cmd_keys *spec, struct resp_buf *rb);
+/* Append bytes to cmd->stash (what a later step or the reply needs: the
+ * request's args are gone once it ran). false when out of memory. */
+bool cmd_stash(struct cmd *cmd, const void *p, uint32_t len);
+/* A command's more ops: a next phase (run by cmd_next_chunk through the
+ * def's next()) once the ops out are back and folded. */
+void cmd_want_more(struct cmd *cmd, bool more);
+
+/* Results. */
+bool cmd_op_failed(int r); /* an error, not a "found nothing" or a failed condition */
+bool cmd_first_error(const struct cmd *cmd, struct resp_buf *rb);
+void cmd_fold_count(struct conn *c, struct cmd *cmd);
+void cmd_reply_count(CMD_REPLY_ARGS);
+void cmd_reply_rmw_int(CMD_REPLY_ARGS);
+
+/* ---- arguments ---- */
+
+/* Redis's integer (string2ll rules) or "ERR value is not an integer or
+ * out of range" in rb. */
+bool cmd_arg_i64(const struct resp_arg *a, int64_t *out, struct resp_buf *rb);
+/* getIntFromObjectOrReply: an integer within int's range, or Redis's
+ * error in rb. */
+bool cmd_arg_int(const struct resp_arg *a, int64_t *out, struct resp_buf *rb);
+/* A value as a long long the way Redis's INCR reads it (string2ll). */
+bool cmd_value_ll(const char *p, uint32_t len, long long *out);
 bool cmd_expire_at(int64_t t, bool ms, bool absolute, uint64_t now_ms, uint64_t *out);
+/* A subcommand of a container command (CLIENT, CONFIG, ...): its index,
+ * or -1 with Redis's error in rb (unknown subcommand, wrong arity). */
+struct cmd_sub {
+	const char *name;
+	int arity; /* of the whole request, as COMMAND INFO "client|kill" */
+};
+int cmd_subcommand(const struct resp_arg *argv, uint32_t argc, const struct cmd_sub *subs, unsigned n,
+		   struct resp_buf *rb);
+/* "CMD <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", the
+ * lines, then HELP: Redis's help reply (argv[0] upper-cased). */
+void cmd_reply_help(const struct resp_arg *name, const char *const *lines, struct resp_buf *rb);
+/* Redis's stringmatchlen(): glob with *, ?, [a-z], [^...], \ escapes. */
+bool cmd_glob(const char *pat, size_t plen, const char *s, size_t slen, bool nocase);
+
+/* cmd_conn.c, used by cmd_dyn.c; cmd_dyn.c's, used by cmd_conn.c */
+void cmd_run_select(CMD_RUN_ARGS);
+void cmd_run_select_db(CMD_RUN_ARGS);
+/* cmd_server.c: DBSIZE and INFO, one engine round trip for the stats */
+void cmd_run_stats(CMD_RUN_ARGS);
 
 #endif

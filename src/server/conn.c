@@ -70,6 +70,8 @@ struct cmd *cmd_alloc(struct worker *w)
 void cmd_free(struct worker *w, struct cmd *cmd)
 {
 	DV_ASSERT(cmd->ops == NULL && cmd->keys == NULL);
+	free(cmd->stash);
+	cmd->stash = NULL;
 	if (w->free_count >= NET_CMD_FREE_MAX || cmd->reply.cap > 4096) {
 		resp_buf_free(&cmd->reply);
 		if (w->free_count >= NET_CMD_FREE_MAX) {
@@ -190,7 +192,9 @@ static void conn_deliver(struct conn *c)
 			c->tail = NULL;
 		c->pending--;
 		size_t before = c->out.len;
-		if (!c->dead) {
+		if (!c->dead && cmd->silent) {
+			/* CLIENT REPLY OFF/SKIP: nothing goes out */
+		} else if (!c->dead) {
 			if (cmd->has_reply) {
 				if (out_take(c, &cmd->reply))
 					conn_close(c, "out of memory for a reply");
@@ -237,8 +241,13 @@ static uint32_t eop_bucket(const struct eop *e) { return conn_key_bucket(e->sop.
 /* Count (dir 1, when submitted) or uncount (-1, when back) an op. */
 static void conn_track(struct conn *c, struct eop *e, int dir)
 {
-	if (e->kind == EOP_GET || e->kind == EOP_STATS)
+	if (e->kind == EOP_GET || e->kind == EOP_STATS || e->kind == EOP_SCAN)
 		return;
+	if (e->kind == EOP_FLUSH) { /* a write of every key: DBSIZE and INFO wait for it */
+		DV_ASSERT(dir > 0 || c->writes_pending > 0);
+		c->writes_pending = (uint32_t)((int64_t)c->writes_pending + dir);
+		return;
+	}
 	uint32_t b = eop_bucket(e);
 	uint32_t *tab = e->kind == EOP_RMW ? c->rmw_pending : c->wr_pending;
 	if (dir > 0) {
@@ -297,11 +306,13 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 		return false;
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		const struct eop *e = &cmd->ops[i];
-		if (e->kind == EOP_STATS) { /* DBSIZE, INFO: count every earlier write */
+		if (e->kind == EOP_STATS || e->kind == EOP_SCAN) { /* DBSIZE, INFO, SCAN: see every earlier write */
 			if (c->writes_pending)
 				return false;
 			continue;
 		}
+		if (e->kind == EOP_FLUSH)
+			continue; /* the store orders it after every earlier op, before every later one */
 		uint32_t b = eop_bucket(e);
 		if (c->rmw_pending[b])
 			return false;
@@ -345,6 +356,8 @@ static void conn_submit_ops(struct conn *c, struct cmd *cmd)
 {
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		struct eop *e = &cmd->ops[i];
+		if (e->kind == EOP_FLUSH) /* a later GET must not be answered from a write before it */
+			memset(c->wr_last, 0, sizeof(c->wr_last));
 		e->owner = cmd;
 		e->sink = &c->w->sink;
 		e->dyn.keyspace = cmd->db; /* cluster mode: the keyspace when the command ran */
@@ -422,19 +435,22 @@ static void cmd_enqueue(struct conn *c, struct cmd *cmd)
 	c->pending++;
 }
 
+/* commandCheckExistence's text: the args quoted while the list is under
+ * 128 bytes, each cut to what is left of the 128. */
 static void reply_unknown(struct resp_buf *rb, struct resp_arg *argv, uint32_t argc)
 {
-	char args[256];
+	char args[128 + 256];
 	size_t n = 0;
 	args[0] = '\0';
-	for (uint32_t i = 1; i < argc && n < 200; i++) {
-		int k = snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)(argv[i].len < 40 ? argv[i].len : 40),
+	for (uint32_t i = 1; i < argc && n < 128; i++) {
+		size_t room = 128 - n;
+		int k = snprintf(args + n, sizeof(args) - n, "'%.*s' ", (int)(argv[i].len < room ? argv[i].len : room),
 				 argv[i].ptr);
 		if (k > 0)
-			n += (size_t)k < sizeof(args) - n ? (size_t)k : sizeof(args) - n - 1;
+			n += strlen(args + n);
 	}
 	resp_add_errorf(rb, "ERR unknown command '%.*s', with args beginning with: %s",
-			(int)(argv[0].len < 64 ? argv[0].len : 64), argv[0].ptr, args);
+			(int)(argv[0].len < 128 ? argv[0].len : 128), argv[0].ptr, args);
 }
 
 /* Checks before a command runs; false when it was answered with an error. */
@@ -470,6 +486,17 @@ static bool conn_admit(const struct conn *c, uint64_t cost, uint32_t nops)
 	       c->held_bytes + c->out.len + c->sending.len + cost <= c->w->cfg->max_reply_bytes;
 }
 
+/* A command ran: the SKIP of CLIENT REPLY SKIP applies to the next one
+ * only (Redis's CLIENT_REPLY_SKIP_NEXT, then CLIENT_REPLY_SKIP). */
+static void conn_reply_mode_step(struct conn *c)
+{
+	c->reply_skip = false;
+	if (c->reply_mode == CONN_REPLY_SKIP) {
+		c->reply_mode = CONN_REPLY_ON;
+		c->reply_skip = true;
+	}
+}
+
 /* Run one parsed request. Returns false when it must wait (nothing done:
  * it runs again from its bytes later). */
 static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
@@ -491,8 +518,14 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 	size_t before = rb->len;
 	if (cmd_admissible(c, d, argv, argc, rb))
 		d->run(c, cmd, argv, argc, rb);
+	/* CLIENT REPLY OFF (as it is after the command: ON answers), or SKIP
+	 * of the command before: its reply is dropped. */
+	cmd->silent = c->reply_mode == CONN_REPLY_OFF || c->reply_skip;
 	if (cmd->nops == 0) {
 		c->last_cmd = cmd->def->name;
+		conn_reply_mode_step(c);
+		if (cmd->silent)
+			rb->len = before;
 		if (rb == &c->out) {
 			cmd_finish_stats(c, cmd, rb->len > before && rb->data[before] == '-');
 			cmd_free(w, cmd);
@@ -518,6 +551,7 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 		return false;
 	}
 	c->last_cmd = cmd->def->name;
+	conn_reply_mode_step(c);
 	c->held_bytes += cmd->cost;
 	cmd_enqueue(c, cmd);
 	if (from) { /* answered once that write is back (answer_waiters) */
@@ -543,7 +577,8 @@ static void conn_limits(const struct conn *c, struct resp_limits *lim)
 		*lim = (struct resp_limits){.args_max = NET_PREAUTH_ARGS_MAX,
 					    .arg_bytes_max = NET_PREAUTH_ARG_BYTES_MAX,
 					    .inline_bytes_max = NET_PREAUTH_REQUEST_BYTES_MAX,
-					    .request_bytes_max = NET_PREAUTH_REQUEST_BYTES_MAX};
+					    .request_bytes_max = NET_PREAUTH_REQUEST_BYTES_MAX,
+					    .unauthenticated = true};
 	}
 }
 
@@ -555,7 +590,8 @@ static bool conn_may_run(const struct conn *c)
 {
 	const struct server_config *cfg = c->w->cfg;
 	size_t unsent = c->out.len + c->sending.len;
-	return !c->dead && c->pending < cfg->max_pipeline && c->ops_pending < NET_CONN_OPS_MAX &&
+	uint32_t max_pipeline = atomic_load_explicit(&c->w->srv->rt.max_pipeline, memory_order_relaxed);
+	return !c->dead && c->pending < max_pipeline && c->ops_pending < NET_CONN_OPS_MAX &&
 	       unsent < (c->authed ? NET_OUT_PAUSE_BYTES : NET_PREAUTH_OUT_PAUSE_BYTES) &&
 	       c->held_bytes + unsent < cfg->max_reply_bytes;
 }
@@ -575,7 +611,8 @@ static void protocol_error(struct conn *c, const char *msg)
 		cmd->def = cmd_unknown();
 		rb = &cmd->reply;
 	}
-	resp_add_error(rb, msg);
+	if (c->reply_mode != CONN_REPLY_OFF && !c->reply_skip) /* CLIENT REPLY silences errors too */
+		resp_add_error(rb, msg);
 	if (cmd) {
 		cmd->complete = cmd->has_reply = true;
 		cmd_enqueue(c, cmd);
@@ -702,7 +739,7 @@ static void conn_arm_input(struct conn *c)
 
 void conn_tick(struct conn *c)
 {
-	const struct server_config *cfg = c->w->cfg;
+	const struct srv_runtime *cfg = &c->w->srv->rt; /* CONFIG SET may change them */
 	uint64_t now = c->w->now_ms;
 	if (c->dead)
 		return;

@@ -58,6 +58,17 @@ struct engine {
 	/* Cluster mode: eops go to the router instead of the store. */
 	engine_route_fn route;
 	void *route_arg;
+	/* SCAN steps: one store scan at a time, the others wait in order. */
+	struct mpsc_node *scan_head, *scan_tail;
+	struct eop *scan_op;      /* the step being scanned */
+	uint64_t scan_hi;         /* its end */
+	char *scan_buf;           /* its keys so far */
+	size_t scan_len, scan_cap;
+	uint32_t scan_nkeys;
+	int scan_err;
+	/* FLUSH ops in the store: until they are done the cache answers
+	 * nothing (a write before the flush may put a value in it). */
+	uint32_t flushes;
 };
 
 struct expiry {
@@ -73,28 +84,39 @@ static struct eop *eop_of_sop(struct store_op *op) { return (struct eop *)((char
 
 static void eop_store_done(struct store_op *op);
 
-int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
-	     uint32_t val_len)
+int eop_init_key(struct eop *e, enum eop_kind kind, int prefix, const void *key, uint32_t key_len,
+		 const void *val, uint32_t val_len)
 {
-	DV_ASSERT(kind >= EOP_GET && kind <= EOP_STATS);
+	DV_ASSERT(kind >= EOP_GET && kind <= EOP_FLUSH && prefix < 256);
 	memset(e, 0, offsetof(struct eop, inl));
 	e->kind = kind;
-	size_t bytes = (size_t)key_len + val_len;
-	e->kv = bytes <= sizeof(e->inl) ? e->inl : malloc(bytes);
+	uint32_t pre = prefix >= 0 ? 1 : 0;
+	size_t bytes = (size_t)pre + key_len + val_len;
+	e->kv = bytes <= sizeof(e->inl) ? e->inl : malloc(bytes ? bytes : 1);
 	if (!e->kv)
 		return -ENOMEM;
+	if (pre)
+		e->kv[0] = (char)prefix;
 	if (key_len)
-		memcpy(e->kv, key, key_len);
+		memcpy(e->kv + pre, key, key_len);
 	if (val_len && val)
-		memcpy(e->kv + key_len, val, val_len);
+		memcpy(e->kv + pre + key_len, val, val_len);
+	key_len += pre;
 	e->kv_len = (uint32_t)bytes;
 	e->sop.key = e->kv;
 	e->sop.key_len = key_len;
 	e->sop.value = e->kv + key_len;
 	e->sop.val_len = val_len;
-	e->sop.kind = kind == EOP_PUT ? STORE_PUT : kind == EOP_DEL ? STORE_DEL : STORE_GET;
+	e->sop.kind = kind == EOP_PUT ? STORE_PUT : kind == EOP_DEL ? STORE_DEL : kind == EOP_FLUSH ? STORE_FLUSH
+											       : STORE_GET;
 	e->sop.done = eop_store_done;
 	return 0;
+}
+
+int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
+	     uint32_t val_len)
+{
+	return eop_init_key(e, kind, -1, key, key_len, val, val_len);
 }
 
 void eop_drop_result(struct eop *e)
@@ -153,6 +175,29 @@ static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 		memcpy(e->val, r->value, val_len);
 	e->seq = r->seq;
 	e->expire_ms = r->expire_ms;
+	e->rec_val_len = r->val_len;
+	return 0;
+}
+
+int eop_resize_value(struct eop *e, uint32_t len)
+{
+	uint32_t meta_len = e->found ? e->meta_len : 0;
+	uint32_t keep = !e->found ? 0 : e->val_len < len ? e->val_len : len;
+	char *block = malloc((size_t)meta_len + len + 1);
+	if (!block)
+		return -ENOMEM;
+	if (meta_len)
+		memcpy(block, e->meta, meta_len);
+	if (keep)
+		memcpy(block + meta_len, e->val, keep);
+	memset(block + meta_len + keep, 0, len - keep);
+	bool found = e->found;
+	eop_drop_result(e);
+	e->meta = block;
+	e->meta_len = meta_len;
+	e->val = block + meta_len;
+	e->val_len = len;
+	e->found = found;
 	return 0;
 }
 
@@ -197,6 +242,7 @@ void engine_close(struct engine *e)
 		free(x.key);
 	}
 	free(e->exp_heap);
+	free(e->scan_buf);
 	free(e);
 }
 
@@ -428,6 +474,23 @@ static void rmw_write_done(struct engine *e, struct eop *op, int res)
 	finish(e, op, res);
 }
 
+/* Every key is gone: so is every cached value (the cache updates of the
+ * writes completed before it first) and every expiry the engine keeps. */
+static void flush_done(struct engine *e, struct eop *op, int res)
+{
+	DV_ASSERT(e->flushes > 0);
+	e->flushes--;
+	cache_flush(e);
+	if (res == 0) {
+		vcache_clear(e->cache);
+		while (e->exp_count) {
+			struct expiry x = exp_pop(e);
+			free(x.key);
+		}
+	}
+	finish(e, op, res);
+}
+
 static void eop_store_done(struct store_op *sop)
 {
 	struct eop *op = eop_of_sop(sop);
@@ -448,6 +511,9 @@ static void eop_store_done(struct store_op *sop)
 		else
 			rmw_write_done(e, op, res);
 		break;
+	case EOP_FLUSH:
+		flush_done(e, op, res);
+		break;
 	default:
 		cache_after_write(e, op, res);
 		finish(e, op, res);
@@ -459,7 +525,7 @@ static void eop_store_done(struct store_op *sop)
 static bool get_from_cache(struct engine *e, struct eop *op)
 {
 	struct vcache_hit hit;
-	if (!vcache_get(e->cache, op->sop.key, op->sop.key_len, store_now_ms(), &hit)) {
+	if (e->flushes || !vcache_get(e->cache, op->sop.key, op->sop.key_len, store_now_ms(), &hit)) {
 		op->cache_epoch = vcache_epoch(e->cache);
 		return false;
 	}
@@ -499,6 +565,14 @@ static bool submit_backlog(struct engine *e)
 		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
 			backlog_pop(e);
 			finish(e, op, op->result);
+		} else if (op->kind == EOP_SCAN) {
+			backlog_pop(e);
+			op->link.next = NULL; /* scan_start() takes it in order */
+			if (e->scan_tail)
+				e->scan_tail->next = &op->link;
+			else
+				e->scan_head = &op->link;
+			e->scan_tail = &op->link;
 		} else {
 			op->sop.ctx = e;
 			int err = store_submit(e->s, &op->sop);
@@ -508,10 +582,105 @@ static bool submit_backlog(struct engine *e)
 			backlog_pop(e);
 			if (err)
 				finish(e, op, err);
+			else if (op->kind == EOP_FLUSH) {
+				e->flushes++;
+				vcache_clear(e->cache); /* later GETs miss until it is done */
+			}
 		}
 		moved = true;
 	}
 	return moved;
+}
+
+/* ---- SCAN steps ---- */
+
+static bool scan_visit(void *arg, const void *key, uint32_t key_len, const struct store_record_out *rec)
+{
+	struct engine *e = arg;
+	(void)rec;
+	DV_ASSERT(key_len <= UINT16_MAX);
+	if (e->scan_len + 2 + key_len > e->scan_cap) {
+		size_t cap = e->scan_cap ? e->scan_cap * 2 : 4096;
+		while (cap < e->scan_len + 2 + key_len)
+			cap *= 2;
+		char *b = realloc(e->scan_buf, cap);
+		if (!b) {
+			e->scan_err = -ENOMEM;
+			return false;
+		}
+		e->scan_buf = b;
+		e->scan_cap = cap;
+	}
+	e->scan_buf[e->scan_len] = (char)(key_len & 0xff);
+	e->scan_buf[e->scan_len + 1] = (char)(key_len >> 8);
+	memcpy(e->scan_buf + e->scan_len + 2, key, key_len);
+	e->scan_len += 2 + key_len;
+	e->scan_nkeys++;
+	return true;
+}
+
+static void scan_finish(void *arg, int err)
+{
+	struct engine *e = arg;
+	struct eop *op = e->scan_op;
+	DV_ASSERT(op && op->kind == EOP_SCAN);
+	e->scan_op = NULL;
+	if (!err)
+		err = e->scan_err;
+	if (!err)
+		err = eop_keep_alloc(op, 0, e->scan_len);
+	if (!err) {
+		if (e->scan_len)
+			memcpy(op->val, e->scan_buf, e->scan_len);
+		op->nkeys = e->scan_nkeys;
+		op->cursor = e->scan_hi == UINT64_MAX ? 0 : e->scan_hi + 1;
+	}
+	if (e->scan_cap > (1u << 20)) { /* a large step: give the memory back */
+		free(e->scan_buf);
+		e->scan_buf = NULL;
+		e->scan_cap = 0;
+	}
+	finish(e, op, err);
+}
+
+/* Start the next step when no scan runs: its end is where the hash space
+ * holds about count keys (the keys are spread evenly over it), and the
+ * store narrows it to a bound of index entries. */
+static bool scan_start(struct engine *e)
+{
+	if (e->scan_op || !e->scan_head)
+		return false;
+	struct eop *op = eop_of(e->scan_head);
+	uint64_t n = store_key_count(e->s);
+	uint64_t count = op->count < 1 ? 1 : op->count > ENGINE_SCAN_COUNT_MAX ? ENGINE_SCAN_COUNT_MAX : op->count;
+	uint64_t lo = op->cursor, hi = UINT64_MAX;
+	if (n > count) {
+		uint64_t width = UINT64_MAX / n * count;
+		if (width && lo <= UINT64_MAX - (width - 1))
+			hi = lo + (width - 1);
+	}
+	uint64_t max = 2 * count + 64;
+	e->scan_len = 0;
+	e->scan_nkeys = 0;
+	e->scan_err = 0;
+	e->scan_hi = hi;
+	e->scan_op = op;
+	int err = store_scan_bounded(e->s, lo, &e->scan_hi, max < ENGINE_SCAN_ENTRIES_MAX ? (uint32_t)max
+											     : ENGINE_SCAN_ENTRIES_MAX,
+				     scan_visit, scan_finish, e);
+	if (err == -EBUSY) {
+		e->scan_op = NULL;
+		return false; /* another scan of the store (not ours): its reads wake us */
+	}
+	e->scan_head = op->link.next;
+	if (!e->scan_head)
+		e->scan_tail = NULL;
+	op->link.next = NULL;
+	if (err) {
+		e->scan_op = NULL;
+		finish(e, op, err);
+	}
+	return true;
 }
 
 bool engine_turn(struct engine *e)
@@ -534,11 +703,13 @@ bool engine_turn(struct engine *e)
 	 * turn never leaves a submitted op unstarted. */
 	for (unsigned round = 0; round < ENGINE_TURN_ROUNDS_MAX; round++) {
 		bool submitted = submit_backlog(e);
+		submitted |= scan_start(e);
 		int done = store_poll(e->s, false);
 		cache_flush(e);
 		DV_ASSERT(done >= 0 || done == -EINTR || done == -EAGAIN || done == -EBUSY);
 		moved |= submitted || done > 0;
-		if (!e->backlog_head || e->backlog_blocked || (!submitted && done <= 0))
+		bool more = e->backlog_head || (e->scan_head && !e->scan_op);
+		if (!more || e->backlog_blocked || (!submitted && done <= 0))
 			break;
 	}
 	if (e->out_count)
@@ -565,7 +736,10 @@ bool engine_inbox_empty(struct engine *e) { return mpsc_empty(&e->inbox); }
 
 bool engine_may_sleep(struct engine *e)
 {
-	return mpsc_empty(&e->inbox) && (!e->backlog_head || e->backlog_blocked) && e->out_count == 0;
+	/* A waiting scan step with none running starts at the next turn (a
+	 * busy store scan of another layer ends with a device completion). */
+	return mpsc_empty(&e->inbox) && (!e->backlog_head || e->backlog_blocked) && e->out_count == 0 &&
+	       !(e->scan_head && !e->scan_op && !store_scanning(e->s));
 }
 
 bool engine_idle(struct engine *e) { return e->in_flight == 0 && mpsc_empty(&e->inbox); }

@@ -44,7 +44,20 @@
 #define RMW_RETRIES_MAX 16u
 #define EOP_INLINE_BYTES 200u
 
-enum eop_kind { EOP_GET = 1, EOP_PUT, EOP_DEL, EOP_RMW, EOP_STATS };
+/* EOP_SCAN: one bounded step of a key-hash-order walk (SCAN, KEYS,
+ * RANDOMKEY): the keys of the live records whose hash is in [cursor, end]
+ * for an end the engine picks so that the step holds about count keys
+ * (store_scan_bounded: at most ENGINE_SCAN_ENTRIES_MAX index entries);
+ * the result is the keys (val: u16 length, little-endian, then the bytes,
+ * nkeys of them) and cursor = end + 1 (0 once the end of the hash space
+ * is reached). A key live for the whole step is in it (store_scan's
+ * guarantee). Steps run one at a time, in arrival order.
+ * EOP_FLUSH: the store's FLUSH (store.h); the value cache and the active
+ * expiry list are emptied with it. */
+enum eop_kind { EOP_GET = 1, EOP_PUT, EOP_DEL, EOP_RMW, EOP_STATS, EOP_SCAN, EOP_FLUSH };
+
+#define ENGINE_SCAN_COUNT_MAX 1024u    /* keys a scan step aims at, at most */
+#define ENGINE_SCAN_ENTRIES_MAX 4096u  /* index entries one step may read */
 
 enum rmw_action { RMW_FINISH = 0, RMW_PUT, RMW_DEL };
 
@@ -95,6 +108,7 @@ struct eop {
 	uint64_t seq, expire_ms;
 	char *val;               /* owned copy: inl or heap */
 	uint32_t val_len;
+	uint32_t rec_val_len;    /* the value's length in the record (STRLEN: no_value copies none) */
 	char *meta;              /* RMW only: the record's metadata, kept on rewrite */
 	uint32_t meta_len;
 	/* RMW parameters, read by decide(). */
@@ -113,6 +127,10 @@ struct eop {
 	 * are answered from this write once it is back (conn.c). */
 	struct eop *waiters, *wait_next;
 	struct eop_dyn dyn;
+	/* EOP_SCAN: in, where the step starts and the keys it aims at; out,
+	 * where the next step starts (0: done) and the keys found. */
+	uint64_t cursor;
+	uint32_t count, nkeys;
 	char inl[EOP_INLINE_BYTES];
 };
 
@@ -126,6 +144,10 @@ void engine_close(struct engine *e);
  * reserves val_len bytes after the key for the caller to fill. 0 or -ENOMEM. */
 int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
 	     uint32_t val_len);
+/* eop_init with a key of one byte prefix (0..255) then key (prefix < 0:
+ * key alone): the store key of a layout that prefixes every key. */
+int eop_init_key(struct eop *e, enum eop_kind kind, int prefix, const void *key, uint32_t key_len,
+		 const void *val, uint32_t val_len);
 /* Free what eop_init and the engine allocated (not e itself). */
 void eop_release(struct eop *e);
 /* A result block owned by e: meta_len bytes at e->meta then val_len at
@@ -134,6 +156,11 @@ void eop_release(struct eop *e);
 int eop_keep_alloc(struct eop *e, size_t meta_len, size_t val_len);
 /* Drop what a finished read copied (value, metadata): found becomes false. */
 void eop_drop_result(struct eop *e);
+/* decide(): make the value read len bytes long (its first bytes kept, the
+ * rest zero; none when nothing was found), the record's metadata kept;
+ * e->val is then the caller's to write and to PUT. found is unchanged.
+ * 0 or -ENOMEM. */
+int eop_resize_value(struct eop *e, uint32_t len);
 /* Make e (a GET not handed over) read as having found val (copied). 0 or
  * -ENOMEM. */
 int eop_set_found(struct eop *e, const void *val, uint32_t val_len, uint64_t seq, uint64_t expire_ms);

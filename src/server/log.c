@@ -2,6 +2,7 @@
 #include "server/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -9,11 +10,12 @@
 
 #define LOG_LINE_MAX 1024u
 
-/* Configuration, set once before any thread starts. */
-static enum log_level log_threshold = LOG_INFO;
+/* Set before any thread starts, and by CONFIG SET log-level (relaxed: a
+ * line races a change at worst by one line). */
+static _Atomic int log_threshold = LOG_INFO;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
-void log_init(enum log_level level) { log_threshold = level; }
+void log_init(enum log_level level) { atomic_store_explicit(&log_threshold, (int)level, memory_order_relaxed); }
 
 const char *log_quote(const char *s, size_t len, char *out, size_t out_len)
 {
@@ -42,7 +44,7 @@ const char *log_quote(const char *s, size_t len, char *out, size_t out_len)
 
 void log_msg(enum log_level level, const char *msg, const char *fmt, ...)
 {
-	if (level < log_threshold)
+	if ((int)level < atomic_load_explicit(&log_threshold, memory_order_relaxed))
 		return;
 	char line[LOG_LINE_MAX];
 	struct timespec ts;

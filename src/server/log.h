@@ -3,8 +3,8 @@
  * Contract: log_msg(level, "msg", "key=%s port=%u", ...) writes one line
  *   ts=2026-11-25T10:00:00.123Z level=info msg="listening" port=6379
  * atomically (one write(2)), from any thread. Lines below the configured
- * level are dropped. The level is set once at start-up (log_init) and is
- * read-only afterwards. Values with spaces must be quoted by the caller
+ * level are dropped. The level is set at start-up (log_init), and again
+ * by CONFIG SET log-level (any thread). Values with spaces must be quoted by the caller
  * (log_quote helps).
  */
 #ifndef DV_SERVER_LOG_H

@@ -18,7 +18,7 @@
 #include "server/vcache.h"
 #include "storage/store.h"
 
-#define METRICS_CMDS_MAX 64u
+#define METRICS_CMDS_MAX 128u
 #define METRICS_BUCKETS 20u
 
 struct metrics_worker {

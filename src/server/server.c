@@ -26,6 +26,7 @@
 #include "base/error.h"
 #include "base/fs.h"
 #include "server/chost.h"
+#include "server/keymap.h"
 #include "server/log.h"
 #include "server/server_int.h"
 
@@ -281,6 +282,10 @@ int server_run(const struct server_config *cfg)
 	if (!srv)
 		return -ENOMEM;
 	srv->cfg = cfg;
+	srv->rt.timeout_s = cfg->timeout_s;
+	srv->rt.auth_timeout_s = cfg->auth_timeout_s;
+	srv->rt.request_timeout_s = cfg->request_timeout_s;
+	srv->rt.max_pipeline = cfg->max_pipeline;
 	srv->nworkers = cfg->threads;
 	srv->port = cfg->port;
 	srv->start_ms = store_now_ms();
@@ -291,8 +296,11 @@ int server_run(const struct server_config *cfg)
 		free(srv);
 		return err;
 	}
+	srv->key_prefix = -1; /* cluster mode: the cluster node adds the keyspace byte */
 	if (cluster_enabled(&cfg->cluster))
 		err = chost_open(&srv->chost, srv);
+	else
+		err = keymap_open(srv);
 	if (!err)
 		err = start(srv);
 	if (!err)

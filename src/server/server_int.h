@@ -45,9 +45,13 @@ enum ev_type {
 /* Limits of the network layer; see docs/ARCHITECTURE.md "Node server". */
 #define NET_ARGS_MAX 262144u          /* args of one request (MSET pairs, MGET keys) */
 #define NET_INLINE_BYTES_MAX 65536u   /* one inline command line */
-#define NET_PREAUTH_ARGS_MAX 8u       /* before AUTH when a password is set */
-#define NET_PREAUTH_ARG_BYTES_MAX 512u
-#define NET_PREAUTH_REQUEST_BYTES_MAX 4096u
+/* Before AUTH when a password is set: Redis's bounds on the count and on
+ * one bulk string (its "unauthenticated multibulk/bulk length"), and one
+ * on the whole request, so an unauthenticated client holds at most about
+ * 21 KiB of input and 16 KiB of replies. */
+#define NET_PREAUTH_ARGS_MAX 10u
+#define NET_PREAUTH_ARG_BYTES_MAX 16384u
+#define NET_PREAUTH_REQUEST_BYTES_MAX (NET_PREAUTH_ARG_BYTES_MAX + 1024u)
 #define NET_PREAUTH_IN_BYTES_MAX (NET_PREAUTH_REQUEST_BYTES_MAX + NET_IN_BYTES_MIN) /* input buffer before AUTH */
 #define NET_PREAUTH_OUT_PAUSE_BYTES 16384u /* unsent replies above which a client before AUTH is not read */
 #define NET_IN_BYTES_MIN 4096u        /* a connection's first input buffer */
@@ -60,6 +64,17 @@ enum ev_type {
 #define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
 #define NET_CONN_OPS_MAX 65536u       /* store operations of one client in flight before it is not read */
 #define NET_CMD_OPS_CHUNK 4096u       /* store operations of one command in flight */
+
+/* CLIENT REPLY: every reply, none, or none for the next command. */
+enum conn_reply { CONN_REPLY_ON = 0, CONN_REPLY_OFF, CONN_REPLY_SKIP };
+
+/* CONFIG SET: the directives a running server may change. Every thread
+ * reads them, so they are atomics (relaxed: a new value is taken at the
+ * next read, nothing else depends on it); the rest of server_config is
+ * fixed at start. */
+struct srv_runtime {
+	_Atomic uint32_t timeout_s, auth_timeout_s, request_timeout_s, max_pipeline;
+};
 
 struct server;
 struct worker;
@@ -85,6 +100,13 @@ struct cmd {
 	uint8_t db;                /* cluster mode: the connection's keyspace when it ran */
 	bool complete;
 	bool has_reply;            /* answered at once: reply holds the bytes */
+	bool silent;               /* CLIENT REPLY OFF/SKIP: its reply is dropped */
+	bool more;                 /* a command of steps: another step follows (cmd.h) */
+	uint8_t step;              /* which step is out */
+	int64_t n0, n1;            /* command-specific, kept across steps */
+	uint64_t u0, u1;
+	char *stash;               /* bytes a later step or the reply needs (cmd_stash), freed with the cmd */
+	uint32_t stash_len;
 	struct resp_buf reply;     /* has_reply; MGET: its reply being built */
 	struct store_stats stats;  /* INFO, DBSIZE */
 	struct vcache_stats cache_stats;
@@ -122,6 +144,8 @@ struct conn {
 	struct cmd *chunking;      /* its command with chunks still to submit, or NULL */
 	uint8_t proto;             /* 2 or 3 (HELLO) */
 	uint8_t db;                /* SELECT: the keyspace in cluster mode */
+	uint8_t reply_mode;        /* CLIENT REPLY: enum conn_reply (SKIP: set by the command running now) */
+	bool reply_skip;           /* the reply of the command running now is dropped (SKIP before) */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
 	bool eof;                  /* no more requests will be parsed */
@@ -196,6 +220,8 @@ struct server {
 	uint64_t start_ms;
 	uint16_t port, http_port;  /* bound (port 0 resolved) */
 	char run_id[41];
+	int16_t key_prefix;        /* keymap.h: the byte before every store key, or -1 */
+	struct srv_runtime rt;     /* CONFIG SET: the directives that change at run time */
 };
 
 /* worker.c */

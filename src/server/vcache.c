@@ -5,6 +5,8 @@
  * 2. After every insertion bytes <= bytes_max (eviction runs first).
  * 3. buckets[b].epoch is the value of epoch when a write of a key hashing
  *    to b last completed; epoch only grows.
+ * 4. floor is the epoch of the last vcache_clear(): a read submitted
+ *    before it (a smaller epoch) fills nothing.
  */
 #include "server/vcache.h"
 
@@ -41,7 +43,7 @@ struct vcache {
 	size_t buckets_bytes;
 	uint64_t mask;
 	uint64_t hand;
-	uint64_t epoch;
+	uint64_t epoch, floor;
 	uint64_t bytes, bytes_max;
 	struct vcache_stats st;
 };
@@ -230,7 +232,7 @@ void vcache_fill(struct vcache *c, uint64_t epoch, const void *key, uint32_t key
 	if (!c->bytes_max)
 		return;
 	uint64_t h = dv_key_hash64(key, key_len);
-	if (c->buckets[h & c->mask].epoch > epoch) {
+	if (c->buckets[h & c->mask].epoch > epoch || epoch < c->floor) {
 		c->st.fills_skipped++; /* a write completed meanwhile: what we read may be old */
 		return;
 	}
@@ -243,4 +245,16 @@ void vcache_get_stats(const struct vcache *c, struct vcache_stats *out)
 	*out = c->st;
 	out->bytes = c->bytes;
 	out->bytes_max = c->bytes_max;
+}
+
+void vcache_clear(struct vcache *c)
+{
+	c->floor = ++c->epoch;
+	if (!c->bytes_max)
+		return;
+	for (uint64_t b = 0; b <= c->mask && c->st.entries; b++) {
+		while (c->buckets[b].head)
+			unlink_entry(c, &c->buckets[b].head);
+	}
+	DV_ASSERT(c->st.entries == 0 && c->bytes == c->buckets_bytes);
 }

@@ -49,5 +49,7 @@ uint64_t vcache_epoch(const struct vcache *c);
 void vcache_fill(struct vcache *c, uint64_t epoch, const void *key, uint32_t key_len, const void *val,
 		 uint32_t val_len, uint64_t expire_ms, uint64_t seq);
 void vcache_get_stats(const struct vcache *c, struct vcache_stats *out);
+/* Drop every entry (FLUSHALL); reads submitted before it fill nothing. */
+void vcache_clear(struct vcache *c);
 
 #endif

@@ -252,6 +252,8 @@ int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_
  * goes on at *hash_hi + 1. */
 int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uint32_t max_entries,
 		       store_visit_fn visit, void (*finish)(void *arg, int err), void *arg);
+/* A scan is running (store_scan returns -EBUSY until it finishes). */
+bool store_scanning(const struct store *s);
 /* Index entries (keys, tombstones included) the store holds: what a
  * caller sizes hash-range steps from. */
 uint64_t store_key_count(const struct store *s);

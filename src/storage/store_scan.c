@@ -123,6 +123,8 @@ int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uin
 	return 0;
 }
 
+bool store_scanning(const struct store *s) { return s->scan != NULL; }
+
 int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
 	       void (*finish)(void *arg, int err), void *arg)
 {
