@@ -23,6 +23,7 @@
 #include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
+#include "base/hash.h"
 #include "server/config.h"
 #include "server/vcache.h"
 
@@ -31,6 +32,7 @@
 #define ENGINE_CACHE_PENDING_MAX 1024u
 #define EXPIRY_TRACKED_MAX (1u << 20) /* keys with a TTL the engine deletes when due */
 #define EXPIRY_PER_TURN_MAX 256u
+#define ENGINE_RMW_BUCKETS 4096u /* RMW slots by key hash (a power of two) */
 
 struct out_chain {
 	struct eop_sink *sink;
@@ -69,6 +71,17 @@ struct engine {
 	/* FLUSH ops in the store: until they are done the cache answers
 	 * nothing (a write before the flush may put a value in it). */
 	uint32_t flushes;
+	/* RMWs in the store, by key: one per key, the next ones wait. */
+	struct rmw_slot *rmw_slots[ENGINE_RMW_BUCKETS];
+	struct rmw_slot *rmw_free;
+};
+
+/* The RMW of a key in the store and those waiting behind it, in order. */
+struct rmw_slot {
+	struct rmw_slot *next;   /* bucket chain, or free list */
+	uint64_t hash;
+	struct eop *holder;
+	struct mpsc_node *wait_head, *wait_tail;
 };
 
 struct expiry {
@@ -243,6 +256,11 @@ void engine_close(struct engine *e)
 	}
 	free(e->exp_heap);
 	free(e->scan_buf);
+	while (e->rmw_free) {
+		struct rmw_slot *k = e->rmw_free;
+		e->rmw_free = k->next;
+		free(k);
+	}
 	free(e);
 }
 
@@ -262,8 +280,13 @@ static void backlog_push(struct engine *e, struct eop *op)
 	e->backlog_tail = &op->link;
 }
 
+static void rmw_unlock(struct engine *e, struct eop *op);
+static struct eop *backlog_pop(struct engine *e);
+
 static void finish(struct engine *e, struct eop *op, int result)
 {
+	if (op->rmw_slot)
+		rmw_unlock(e, op);
 	op->result = result;
 	op->link.next = NULL;
 	if (!op->sink) { /* the engine's own (active expiry) */
@@ -300,6 +323,75 @@ static void flush_out(struct engine *e)
 		waker_kick(c->sink->waker);
 	}
 	e->out_count = 0;
+}
+
+/* ---- one RMW per key at a time ---- */
+
+static bool same_store_key(const struct eop *a, const struct eop *b)
+{
+	return a->sop.key_len == b->sop.key_len && memcmp(a->sop.key, b->sop.key, a->sop.key_len) == 0;
+}
+
+/* The slot of op's key when another RMW of it holds one, else NULL. */
+static struct rmw_slot *rmw_busy(struct engine *e, const struct eop *op, uint64_t h)
+{
+	for (struct rmw_slot *k = e->rmw_slots[h & (ENGINE_RMW_BUCKETS - 1)]; k; k = k->next)
+		if (k->hash == h && same_store_key(k->holder, op))
+			return k;
+	return NULL;
+}
+
+/* op (an RMW about to read, at the backlog's head) may go on: it holds its
+ * key's slot now. false: it was taken off the backlog to wait behind the
+ * RMW of its key in the store. */
+static bool rmw_lock(struct engine *e, struct eop *op)
+{
+	uint64_t h = dv_key_hash64(op->sop.key, op->sop.key_len);
+	struct rmw_slot *k = rmw_busy(e, op, h);
+	if (k) {
+		backlog_pop(e);
+		op->link.next = NULL;
+		if (k->wait_tail)
+			k->wait_tail->next = &op->link;
+		else
+			k->wait_head = &op->link;
+		k->wait_tail = &op->link;
+		return false;
+	}
+	struct rmw_slot **b = &e->rmw_slots[h & (ENGINE_RMW_BUCKETS - 1)];
+	k = e->rmw_free;
+	if (k)
+		e->rmw_free = k->next;
+	else if (!(k = malloc(sizeof(*k))))
+		return true; /* no slot: it runs unordered, its compare-and-set keeps it right */
+	*k = (struct rmw_slot){.next = *b, .hash = h, .holder = op};
+	*b = k;
+	op->rmw_slot = k;
+	return true;
+}
+
+/* op is finished: the next RMW of its key (if any) takes the slot. */
+static void rmw_unlock(struct engine *e, struct eop *op)
+{
+	struct rmw_slot *k = op->rmw_slot;
+	DV_ASSERT(k->holder == op);
+	op->rmw_slot = NULL;
+	if (k->wait_head) {
+		struct eop *next = eop_of(k->wait_head);
+		k->wait_head = k->wait_head->next;
+		if (!k->wait_head)
+			k->wait_tail = NULL;
+		k->holder = next;
+		next->rmw_slot = k;
+		backlog_push(e, next);
+		return;
+	}
+	struct rmw_slot **pp = &e->rmw_slots[k->hash & (ENGINE_RMW_BUCKETS - 1)];
+	while (*pp != k)
+		pp = &(*pp)->next;
+	*pp = k->next;
+	k->next = e->rmw_free;
+	e->rmw_free = k;
 }
 
 static void rmw_restart(struct engine *e, struct eop *op)
@@ -565,6 +657,8 @@ static bool submit_backlog(struct engine *e)
 		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
 			backlog_pop(e);
 			finish(e, op, op->result);
+		} else if (op->kind == EOP_RMW && op->rmw_phase == 0 && !op->rmw_slot && !rmw_lock(e, op)) {
+			/* waits behind the RMW of its key (off the backlog) */
 		} else if (op->kind == EOP_SCAN) {
 			backlog_pop(e);
 			op->link.next = NULL; /* scan_start() takes it in order */

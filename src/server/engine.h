@@ -23,6 +23,10 @@
  *   starts over when another write came between (at most RMW_RETRIES_MAX
  *   times, then -EBUSY). decide() sees a consistent record; nothing can
  *   change the key between the read it saw and the write that applies.
+ *   RMWs of one key run one at a time, in arrival order (the others wait
+ *   in the engine), so they never make each other start over: only a
+ *   plain write of the key can, and a burst of INCRs on one hot key from
+ *   many clients all apply.
  * - GETs are answered from the value cache (vcache.h) when it holds the
  *   key; the engine keeps it equal to the store on every write completion.
  * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
@@ -98,6 +102,7 @@ struct eop {
 	void *owner;             /* the command waiting for it */
 	enum eop_kind kind;
 	uint8_t rmw_phase;       /* 0 read, 1 write */
+	struct rmw_slot *rmw_slot; /* engine's: the key's RMW slot this RMW holds */
 	uint8_t retries;
 	bool no_value;           /* GET: copy no value (EXISTS, TYPE, TTL) */
 	bool back;               /* owner's: handed back (the engine never touches it) */
