@@ -53,7 +53,7 @@ static void run_flush(CMD_RUN_ARGS)
 	if (cmd_key_prefix(c) < 0) {
 		resp_add_errorf(rb, "ERR %s is not supported on a data file of dynvme 0.3 (keys stored without the "
 				    "layout byte): start on a new data file",
-				cmd->def->name);
+				cmd->def->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
 		return;
 	}
 	cmd_prepare_keyless(cmd, EOP_FLUSH, rb);

@@ -65,7 +65,8 @@ def closes_with_error(port, data, desc, prefix="-"):
     try:
         c.send(data)
         got = c.read_raw_until_closed(limit=4096, timeout=5)
-        ok("%s: an error reply" % desc, got.startswith(prefix.encode()), got[:120])
+        want = prefix if isinstance(prefix, bytes) else prefix.encode()
+        ok("%s: an error reply" % desc, got.startswith(want), got[:120])
     except socket.timeout:
         ok("%s: connection closed" % desc, False, "still open after 5 s")
     except (BrokenPipeError, ConnectionResetError):
@@ -131,13 +132,19 @@ def requirepass(port, pw, dynvme):
         ok("QUIT before AUTH closes the connection", False)
     c.close()
 
-    # Tiny requests only before authentication.
-    big_arg = 1000 if dynvme else 20000  # redis-server allows 16 KiB before AUTH
-    closes_with_error(port, encode(["AUTH"] + ["x"] * 40), "a 41-arg multibulk before AUTH")
-    closes_with_error(port, encode(["AUTH", "p" * big_arg]), "a %d-byte AUTH argument before AUTH" % big_arg)
-    closes_with_error(port, b"*2\r\n$3\r\nSET\r\n$50000000\r\n", "a 50 MB bulk header before AUTH")
-    if dynvme:
-        closes_with_error(port, encode(["SET", "k", "v" * 1000]), "a 1000-byte SET argument before AUTH")
+    # Before authentication, Redis's bounds: 10 args, 16 KiB a bulk string,
+    # with its wording; a request within them is answered (NOAUTH).
+    closes_with_error(port, encode(["AUTH"] + ["x"] * 40), "a 41-arg multibulk before AUTH",
+                      b"-ERR Protocol error: unauthenticated multibulk length\r\n")
+    closes_with_error(port, encode(["AUTH", "p" * 20000]), "a 20000-byte AUTH argument before AUTH",
+                      b"-ERR Protocol error: unauthenticated bulk length\r\n")
+    closes_with_error(port, b"*2\r\n$3\r\nSET\r\n$50000000\r\n", "a 50 MB bulk header before AUTH",
+                      b"-ERR Protocol error: unauthenticated bulk length\r\n")
+    c = Conn(port)
+    check("a 10-arg SET with a 16 KiB value before AUTH", Err("NOAUTH Authentication required."),
+          c.call("SET", "k", "v" * 16384, "EX", "10", "NX", "GET", "GET", "GET", "GET"))
+    check("... and the connection stays", Err("NOAUTH Authentication required."), c.call("PING"))
+    c.close()
     # ... but a small failed AUTH keeps the connection
     c = Conn(port)
     check("small wrong AUTH", Err(WRONGPASS), c.call("AUTH", "short-wrong"))

@@ -251,7 +251,7 @@ t '(integer) 1' PERSIST exp4
 # Size limits: keys up to 1 KiB, values up to 1 MiB (dynvme); over them an
 # error starting with ERR and nothing stored.
 log "size limits"
-key1k=$(head -c 1024 /dev/zero | tr '\0' k)
+key1k=$(head -c 1023 /dev/zero | tr '\0' k) # the store takes 1024 bytes, one is the layout byte
 t OK SET "$key1k" v
 t '"v"' GET "$key1k"
 head -c 1048576 /dev/zero | tr '\0' m >"$WORK/v1m"
@@ -261,6 +261,7 @@ got=$(timeout 20 redis-cli -h 127.0.0.1 -p "$SRV_PORT" --raw GET big1m 2>&1 | he
 check "GET of the 1 MiB value: length" 1048576 "$got"
 if dv_only; then
 	got=$(cli SET "${key1k}x" v)
+	check "SET with a 1024-byte key" "(error) ERR key too large (1024 bytes, max 1023)" "$got"
 	check_match "SET with a 1025-byte key" '^\(error\) ERR' "$got"
 	check_match "EXISTS of the 1025-byte key: 0 or an error" '^(\(integer\) 0|\(error\) ERR.*)$' "$(cli EXISTS "${key1k}x")"
 	printf 'x' >>"$WORK/v1m"

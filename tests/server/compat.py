@@ -773,6 +773,8 @@ def main():
         if grule != rule or gargs != args:
             print("FAIL: case %d differs from the golden file's (%r %r): record it again" % (i, grule, gargs))
             return 1
+        if rule == "u" and mode == "redis":
+            continue  # not sent: redis-server has the command
         ok = g == r if rule == "c" else judge(rule, g, r, None, args)
         if not ok:
             fails += 1
