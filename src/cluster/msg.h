@@ -11,7 +11,8 @@
  *   off 9  u8  type       enum msg_type
  *   off 10 u16 flags      MSGF_*
  *   off 12 u16 from       sender node id
- *   off 14 u16 to         receiver node id (a message for another node is refused)
+ *   off 14 u16 to         receiver node id (a message for another node is refused
+ *                         by the receiver, see below)
  *   off 16 u64 req_id     the sender's request id; a reply echoes it
  *   off 24 u64 hlc        the sender's hybrid logical clock
  *   off 32 u32 body_len
@@ -30,14 +31,36 @@
  * encoding, dvv.h.)
  *
  * Contract:
- * - msg_decode checks the checksum, version, type, every length against the
- *   buffer and its limit (key 1..DV_KEY_BYTES_MAX, meta <= DVV_META_BYTES_MAX,
- *   vals <= DV_VALUE_BYTES_MAX, ctx_n <= DVV_ENTRIES_MAX) before use, and that
- *   the body is consumed exactly; anything else is -EBADMSG. Views point into
- *   the buffer: nothing is copied or allocated.
- * - msg_encode writes msg_encoded_bytes(m) bytes; the value is copied once,
- *   straight into the frame. Senders allocate MSG_HEADROOM bytes before and
- *   MSG_TAILROOM after a message so the wire layer can seal it in place.
+ * - msg_decode checks the length (MSG_HDR_BYTES..MSG_BYTES_MAX, equal to
+ *   MSG_HDR_BYTES + body_len), the checksum, version, zero field, type,
+ *   flags, every length against the bytes left and its limit before use,
+ *   and that the body is consumed exactly; anything else is -EBADMSG (and
+ *   *m is zeroed). Views point into the buffer: nothing is copied or
+ *   allocated. The rules, all checked:
+ *   - from and to are 1..RING_NODE_ID_MAX (0 is no node);
+ *   - flags: MSGF_REPAIR on REPL_PUT and REPL_PUT_ACK (a replica echoes it),
+ *     MSGF_CLOCK_ONLY on REPL_GET and REPL_GET_REPLY (echoed: the reply's
+ *     vals may be empty while meta lists the lengths), none on other types;
+ *   - key 1..DV_KEY_BYTES_MAX; a version (REPL_PUT, an OK REPL_GET_REPLY)
+ *     has meta 1..DVV_META_BYTES_MAX and vals <= DV_VALUE_BYTES_MAX; a
+ *     REPL_GET_REPLY whose status is not OK has neither;
+ *   - status <= MSG_ST_MAX;
+ *   - FWD_PUT: w <= RING_N_MAX (0 = the keyspace's), val_flags only
+ *     DVV_VAL_TOMB and a tombstone has no value, value <= DV_VALUE_BYTES_MAX,
+ *     ctx_n <= DVV_ENTRIES_MAX entries with strictly increasing actors (a
+ *     struct dvv_vv). Counters and the u64 fields are not interpreted.
+ *   So decode accepts exactly what encode produces: a decoded message
+ *   re-encodes to the same bytes.
+ * - Addressing is the receiver's check, not the codec's (it knows neither
+ *   side): cnode_on_message drops and counts (bad_msgs) a message whose to
+ *   is not its node id or whose from is not the peer the driver
+ *   authenticated on the connection (wire.h). A message addressed to
+ *   another node therefore encodes and decodes like any other.
+ * - msg_encode asserts the same rules (a message that breaks them is a bug
+ *   of the sender) and writes msg_encoded_bytes(m) bytes; the value is
+ *   copied once, straight into the frame. Senders allocate MSG_HEADROOM
+ *   bytes before and MSG_TAILROOM after a message so the wire layer can
+ *   seal it in place.
  */
 #ifndef DV_CLUSTER_MSG_H
 #define DV_CLUSTER_MSG_H
@@ -52,6 +75,7 @@
 #define MSG_BYTES_MAX (MSG_HDR_BYTES + 64u + 1024u + DVV_META_BYTES_MAX + (1u << 20) + 1024u)
 #define MSG_HEADROOM 16u
 #define MSG_TAILROOM 16u
+#define MSG_CTX_BYTES_MAX (DVV_ENTRIES_MAX * 16u) /* FWD_PUT's context on the wire */
 
 enum msg_type {
 	MSG_REPL_PUT = 1,   /* coordinator -> replica: merge this version */
@@ -112,6 +136,9 @@ size_t msg_encode(const struct msg *m, uint8_t *out);
 int msg_decode(const uint8_t *buf, size_t len, struct msg *m);
 /* FWD_PUT's context entries into a version vector (bounds checked by decode). */
 void msg_ctx_get(const struct msg *m, struct dvv_vv *out);
+/* The sender's side: vv in wire form into buf, and m->ctx, m->ctx_n set to
+ * it (buf must live until msg_encode). */
+void msg_ctx_set(struct msg *m, const struct dvv_vv *vv, uint8_t buf[MSG_CTX_BYTES_MAX]);
 const char *msg_type_name(uint8_t type);
 
 #endif

@@ -7,19 +7,32 @@
  * each partition an owner node; the preference list of a partition is its
  * owner followed by the owners of the next partitions clockwise, skipping
  * nodes already listed, until N distinct nodes (N is capped by the number of
- * nodes in the table).
+ * nodes in the table). When a whole turn gives fewer than N (q smaller than
+ * the node count, or nodes that own nothing yet), the list goes on with the
+ * table's other nodes in id order after the owner, wrapping: every node of
+ * the table can hold replicas, so a list is always min(N, nodes) long.
  *
  * Contract:
  * - Pure data; no I/O. A table is created whole (ring_init_even) or decoded
  *   (ring_decode); later issues change owners at run time and bump version.
  * - ring_init_even assigns partition i to nodes[i % n] (nodes sorted), so
  *   with N <= n every preference list holds N consecutive nodes and each
- *   node owns Q/n partitions and replicates N*Q/n.
+ *   node owns Q/n partitions and replicates N*Q/n when n divides Q (else it
+ *   owns floor or ceil of Q/n, and the lists near the wrap differ; the
+ *   replicated counts still sum to min(N, n)*Q).
+ * - ring_preflist walks at most one turn: N steps on an even table, O(q) on
+ *   a table where a few nodes own long runs. The counts walk every partition
+ *   (admin status, not the request path).
+ * - init, copy and decode overwrite their output without freeing it; on
+ *   error it holds nothing (ring_free is safe). version starts at 1.
  * - Node ids are 1..RING_NODE_ID_MAX; 0 means none.
  * - Encoding (little-endian): u32 magic "RING" | u16 format (1) | u16 nnodes
  *   | u32 q | u64 version | nnodes x u16 node id | q x u16 owner | u64 XXH3
- *   of everything before. ring_decode checks every field (power of two,
- *   owners among the nodes, checksum) and returns -EINVAL otherwise.
+ *   (dv_checksum64) of everything before. ring_decode checks every field
+ *   (magic, format, 1..RING_NODES_MAX nodes sorted and unique without 0, q a
+ *   power of two in range, exact length, checksum, owners among the nodes)
+ *   and returns -EINVAL otherwise (-ENOMEM when the owner array cannot be
+ *   allocated).
  */
 #ifndef DV_CLUSTER_RING_H
 #define DV_CLUSTER_RING_H
@@ -34,6 +47,7 @@
 #define RING_NODES_MAX 64u
 #define RING_NODE_ID_MAX 65535u
 #define RING_N_MAX 7u
+#define RING_ENCODED_BYTES_MAX (20u + 2u * RING_NODES_MAX + 2u * RING_Q_MAX + 8u)
 
 struct ring {
 	uint32_t q;            /* partitions, a power of two */
@@ -56,8 +70,8 @@ static inline uint32_t ring_partition(const struct ring *r, uint64_t key_hash)
 }
 /* The inclusive key-hash range of partition p. */
 void ring_partition_range(const struct ring *r, uint32_t p, uint64_t *lo, uint64_t *hi);
-/* Up to n distinct nodes for partition p, owner first; returns how many
- * (min(n, nnodes)). */
+/* Up to n distinct nodes for partition p, owner first, into out (room for
+ * min(n, nnodes)); returns how many (min(n, nnodes)). */
 unsigned ring_preflist(const struct ring *r, uint32_t p, unsigned n, uint16_t *out);
 /* True when node is in the preference list of p for n replicas. */
 bool ring_is_replica(const struct ring *r, uint32_t p, unsigned n, uint16_t node);

@@ -2,17 +2,21 @@
  *
  * Handshake: mutual challenge-response with the cluster secret. K is the
  * 32-byte key derived from the secret (wire_key_from_secret). The node that
- * dials is the connector, the other the acceptor:
+ * dials is the connector, the other the acceptor. All integers little-endian;
+ * H_K(x) is BLAKE2b keyed with K (libsodium crypto_generichash), "|" is
+ * concatenation, labels are their ASCII bytes without a NUL:
  *
- *   connector -> acceptor  HELLO  "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_c[32]
- *   acceptor -> connector  HELLO  "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_s[32]
- *                                 | proof_s[32] = BLAKE2b-256_K("acceptor" | both HELLO heads)
- *   connector -> acceptor  PROOF  proof_c[32] = BLAKE2b-256_K("connector" | both HELLOs, proof_s incl.)
+ *   connector -> acceptor  HELLO_C (48 B) "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_c[32]
+ *   acceptor -> connector  HELLO_S (48 B) "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_s[32]
+ *                          proof_s (32 B) = H_K-256("acceptor" | HELLO_C | HELLO_S)
+ *   connector -> acceptor  proof_c (32 B) = H_K-256("connector" | HELLO_C | HELLO_S | proof_s)
  *
  * Each side checks the other's proof before it trusts anything; the
  * connector also checks that the acceptor is the node it dialled. Session
- * keys per direction: BLAKE2b-256_K("c2s" | transcript) and ("s2c" | ...),
- * so a frame is valid on one connection, in one direction, once.
+ * keys per direction: k_c2s = H_K-256("c2s" | HELLO_C | HELLO_S | proof_s),
+ * k_s2c = H_K-256("s2c" | same); both nonces are fresh per connection, so a
+ * frame is valid on one connection, in one direction, once. K itself is
+ * wiped from the session once they exist.
  *
  * Frames after the handshake: u32 payload_len | payload | tag[16], the tag
  * BLAKE2b-128 keyed with the direction's key over (u64 frame seq | u32 len |
@@ -21,11 +25,29 @@
  *
  * Contract:
  * - No I/O and no randomness of its own: the caller passes its nonce (fresh
- *   random bytes in production, the seeded PRNG in the simulator).
- * - Every length is checked before use; a frame over WIRE_PAYLOAD_MAX, a bad
- *   magic, version or cluster id, a wrong proof or tag kills the session:
+ *   random bytes in production, the seeded PRNG in the simulator). A
+ *   struct wire is plain data (no pointers): it may be copied.
+ * - wire_key_from_secret initialises libsodium (sodium_init: idempotent and
+ *   thread-safe; its first call picks CPU-specific code, so a process calls
+ *   it before starting threads that use sessions: the server does when it
+ *   loads its config). wire_init calls sodium_init too (a no-op by then),
+ *   so a session on a key from elsewhere (tests) is on an initialised
+ *   library. No other global state.
+ * - Every length is checked before use; a frame over WIRE_PAYLOAD_MAX is
+ *   refused from its 4 length bytes, before anything is buffered. A bad
+ *   magic or version (checked from the first 6 bytes), another cluster id,
+ *   an unexpected node id (0, our own, or not the one expected), our own
+ *   nonce (a reflected HELLO), a wrong proof or tag kills the session:
  *   wire_feed returns a negative error and the caller closes the connection
- *   (and logs it). Nothing is accepted before the peer's proof verified.
+ *   (and logs it). Nothing is accepted before the peer's proof verified:
+ *   bytes that arrive before the handshake completes are read as handshake
+ *   messages and fail as such.
+ * - peer_id is authenticated once the session is up, but only as "a holder
+ *   of the cluster secret that claims this id": the secret is shared, so any
+ *   member can claim any id. The driver checks that the id is a member and
+ *   that it has one session per peer.
+ * - A weak secret can be guessed offline from one proof_s (anyone who can
+ *   connect gets one): secrets are 32 random bytes (dynvme cluster up).
  * - Integrity and authentication only: payloads are not encrypted.
  */
 #ifndef DV_CLUSTER_WIRE_H
@@ -46,6 +68,7 @@
 #define WIRE_FRAME_HEAD 4u
 #define WIRE_FRAME_TAIL 16u
 #define WIRE_PAYLOAD_MAX MSG_BYTES_MAX
+#define WIRE_FRAME_BYTES_MAX (WIRE_FRAME_HEAD + WIRE_PAYLOAD_MAX + WIRE_FRAME_TAIL)
 
 _Static_assert(WIRE_FRAME_HEAD <= MSG_HEADROOM && WIRE_FRAME_TAIL <= MSG_TAILROOM,
 	       "a message buffer has room to be sealed in place");
@@ -71,7 +94,8 @@ struct wire {
  * fixed personalisation. 0 or -EINVAL (secret too short). */
 int wire_key_from_secret(const void *secret, size_t len, uint8_t key[WIRE_KEY_BYTES]);
 
-/* expect_peer: the node a connector dials; 0 for an acceptor (learned). */
+/* expect_peer: the node a connector dials; for an acceptor 0 (learned from
+ * the HELLO) or the only id it accepts. my_id != 0, expect_peer != my_id. */
 void wire_init(struct wire *w, enum wire_role role, const uint8_t key[WIRE_KEY_BYTES], uint64_t cluster_id,
 	       uint16_t my_id, uint16_t expect_peer, const uint8_t nonce[WIRE_NONCE_BYTES]);
 /* Handshake bytes due now into out (WIRE_HANDSHAKE_OUT_MAX bytes of room);
@@ -85,14 +109,21 @@ enum wire_event {
 	WIRE_FRAME,      /* one verified frame consumed: *payload, *payload_len inside buf */
 };
 /* Consume at most one handshake message or one frame from buf. Returns an
- * enum wire_event with *used bytes consumed, or a negative error (-EPROTO
- * bad magic/version/state, -EXDEV other cluster, -EACCES wrong proof or
- * unexpected peer, -EBADMSG wrong tag, -EMSGSIZE frame too large): the
- * session is dead (WIRE_DEAD) and stays so. */
+ * enum wire_event with *used bytes consumed (0 for WIRE_NEED), or a
+ * negative error (-EPROTO bad magic/version, reflected HELLO, or a session
+ * already dead; -EXDEV other cluster; -EACCES wrong proof or unexpected
+ * peer id; -EBADMSG wrong tag; -EMSGSIZE frame too large) with *used 0:
+ * the session is dead (WIRE_DEAD, keys wiped) and stays so. */
 int wire_feed(struct wire *w, uint8_t *buf, size_t len, size_t *used, uint8_t **payload, size_t *payload_len);
+/* The length of the next handshake message or frame in all, given the len
+ * bytes buffered at buf (a frame's length is known from its first 4 bytes):
+ * what the driver needs to buffer before wire_feed can go on. At most
+ * WIRE_FRAME_BYTES_MAX; 0 once dead. */
+size_t wire_next_bytes(const struct wire *w, const uint8_t *buf, size_t len);
 /* Seal a frame in place: payload at frame + WIRE_FRAME_HEAD, with
  * WIRE_FRAME_TAIL bytes of room after it. Returns the frame's length. Only
- * once the session is up. */
+ * once the session is up and its handshake bytes were taken (the
+ * connector's proof precedes its first frame): asserted. */
 size_t wire_seal(struct wire *w, uint8_t *frame, size_t payload_len);
 static inline bool wire_up(const struct wire *w) { return w->state == WIRE_UP; }
 
