@@ -22,30 +22,51 @@
  *   local, actor): the result descends both local and ctx, and val supersedes
  *   exactly the values whose dots ctx covers (concurrent ones stay siblings).
  * - There are no anonymous values: dynvme only creates values through update.
- * - Bounds: DVV_ENTRIES_MAX actors and DVV_VALUES_MAX values. An operation that
- *   would exceed them returns -E2BIG and leaves its output unspecified; a
- *   replica refuses such a merge (it never drops a value to fit).
- * - LWW keyspaces use the same struct with policy DVV_LWW: at most one value,
- *   in one entry of its writer; dvv_sync keeps the value with the greater
- *   (ts, actor), and dvv_update replaces the value whatever the context.
+ * - Bounds: DVV_ENTRIES_MAX actors, DVV_VALUES_MAX values, DVV_VALUE_BYTES_MAX
+ *   bytes of values in all (so the record's value fits the engine) and
+ *   counters up to DVV_COUNTER_MAX. An operation that would exceed them
+ *   returns -E2BIG and leaves its output unspecified; a replica refuses such
+ *   a merge (it never drops a value to fit).
+ * - Well-formed (asserted on entry and exit of every function, checked by
+ *   the decoders): entries sorted by actor, unique, counter 1..COUNTER_MAX,
+ *   nvals <= counter, first = the sum of the nvals before, the sum of all
+ *   nvals = nvals; flags only DVV_VAL_TOMB, a tombstone has len 0; LWW: at
+ *   most one value. Versions of different policies never merge (-EINVAL).
+ * - LWW keyspaces use the same struct with policy DVV_LWW: the clock merges
+ *   as for siblings, and there is at most one value, in the entry of its
+ *   writer: the greatest in the order (ts, writer actor, then flags,
+ *   expire_ms, len, bytes: a total order, so sync is commutative whatever
+ *   the input). dvv_sync keeps the greater of the two values; dvv_update
+ *   ignores the context for values and keeps the greater of local's and val,
+ *   so val replaces local's value whenever the caller stamped it after
+ *   observing local's ts (hlc_observe, then hlc_now), and an update never
+ *   disagrees with a later sync.
  * - Every decoder checks every count and length against the buffer and the
  *   bounds before use; malformed input is -DV_ECORRUPT (record) or -EINVAL
  *   (client context), never a crash.
+ * - The context tag uses libsodium: the process calls sodium_init() once at
+ *   start (libsodium's rule), before any dvv_ctx_* call.
  *
  * Record encoding (engine record meta; little-endian), values' bytes are the
  * record's value, concatenated in v[] order:
- *   u8 format (1) | u8 policy | u16 nentries | u16 nvals | u16 zero
+ *   u64 checksum (dv_checksum64 of the meta's bytes [8, meta_len))
+ *   | u8 format (1) | u8 policy | u16 nentries | u16 nvals | u16 zero   16 B
  *   nentries x { u64 actor | u64 counter | u16 nvals }                 18 B
  *   nvals    x { u64 ts | u64 expire_ms | u32 len | u8 flags }         21 B
- * At most 8 + 32*18 + 64*21 = 1928 bytes: fits DV_META_BYTES_MAX.
+ * At most 16 + 32*18 + 64*21 = 1936 bytes: fits DV_META_BYTES_MAX. The
+ * checksum makes any damage of the meta a refusal (the engine's record and
+ * the internode message checksums cover it too; the value bytes are covered
+ * by those only).
  *
- * Client context (DYN.GET's opaque string): base64url (no padding) of
+ * Client context (DYN.GET's opaque string): base64url (no padding, canonical:
+ * unused low bits zero) of
  *   u8 version (1) | u8 policy | u64 cluster_id | u16 n | n x {u64 actor | u64 counter}
  *   | 16-byte tag = BLAKE2b-128 keyed with the cluster's context key over
  *     (everything before the tag | the store key)
- * so a context from another cluster (-EXDEV), for another key, altered or
- * truncated (-EINVAL) is refused. The empty string is the context of a key
- * never read (empty vector).
+ * so a context from another cluster (-EXDEV, reported for a well-formed
+ * context before its tag is checked), for another key, altered or truncated
+ * (-EINVAL) is refused. The empty string is the context of a key never read
+ * (empty vector).
  */
 #ifndef DV_CLUSTER_DVV_H
 #define DV_CLUSTER_DVV_H
@@ -56,7 +77,9 @@
 
 #define DVV_ENTRIES_MAX 32u
 #define DVV_VALUES_MAX 64u
-#define DVV_META_HDR_BYTES 8u
+#define DVV_VALUE_BYTES_MAX (1u << 20) /* = DV_VALUE_BYTES_MAX (asserted in dvv.c) */
+#define DVV_COUNTER_MAX (1ull << 62)
+#define DVV_META_HDR_BYTES 16u
 #define DVV_META_ENTRY_BYTES 18u
 #define DVV_META_VALUE_BYTES 21u
 #define DVV_META_BYTES_MAX \
@@ -112,21 +135,27 @@ struct dvv_vv {
 };
 
 void dvv_init(struct dvv *d, enum dvv_policy policy);
-/* out = sync(a, b). out must not alias a or b. 0 or -E2BIG. */
+/* out = sync(a, b). out must not alias a or b. 0, -E2BIG, or -EINVAL
+ * (a and b of different policies). */
 int dvv_sync(struct dvv *out, const struct dvv *a, const struct dvv *b);
 /* out = update(new(ctx, [val]), local, actor): a new event of actor holding
- * val. out must not alias local. 0 or -E2BIG. */
+ * val (a tombstone has len 0). out must not alias local. 0, -E2BIG, or
+ * -EINVAL (ctx not dvv_vv_valid: it may come from the network). */
 int dvv_update(struct dvv *out, const struct dvv *local, const struct dvv_vv *ctx, uint64_t actor,
 	       const struct dvv_value *val);
+/* ctx->n <= DVV_ENTRIES_MAX, actors sorted and unique, counters 1..COUNTER_MAX. */
+bool dvv_vv_valid(const struct dvv_vv *vv);
 /* The causal context of d (every entry's actor and counter). */
 void dvv_join(const struct dvv *d, struct dvv_vv *out);
 /* a's clock is strictly older than b's (a's values are all outdated). */
 bool dvv_less(const struct dvv *a, const struct dvv *b);
-/* Same clocks: entries, counters and value counts (dvvset:equal). */
+/* Same policy and clocks: entries, counters and value counts (dvvset:equal). */
 bool dvv_equal(const struct dvv *a, const struct dvv *b);
 /* Same clocks and the same value bytes and metadata (convergence checks). */
 bool dvv_identical(const struct dvv *a, const struct dvv *b);
-/* Values visible to a read at now_ms: not tombstones, not expired. */
+/* Values visible to a read at now_ms: not tombstones, not expired
+ * (expire_ms != 0 && expire_ms <= now_ms), in v[] order. Returns how many
+ * there are; the first max of them go to out (NULL when max is 0). */
 unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_value **out, unsigned max);
 /* Plain GET's pick: the value with the greatest (ts, actor, counter) among
  * all values, tombstones and expired ones included; NULL when there is none
@@ -134,7 +163,8 @@ unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_valu
  * wins). The same on every node for the same set. */
 const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms);
 /* Drop value-less entries of actors not in keep[] while the clock has more
- * than max_entries entries (oldest counters first). A pruned actor's old
+ * than max_entries entries (oldest counters first: the smallest counter,
+ * then the smallest actor). A pruned actor's old
  * values could come back as siblings, never be lost; it only happens when
  * more than max_entries actors coordinated one key. Returns entries dropped. */
 unsigned dvv_prune(struct dvv *d, const uint64_t *keep, unsigned nkeep, unsigned max_entries);
@@ -144,8 +174,16 @@ uint32_t dvv_meta_bytes(const struct dvv *d);
 uint64_t dvv_value_bytes(const struct dvv *d);
 /* Writes dvv_meta_bytes(d) bytes to meta and dvv_value_bytes(d) to vals. */
 void dvv_encode(const struct dvv *d, uint8_t *meta, uint8_t *vals);
-/* Values of d point into vals. 0 or -DV_ECORRUPT. */
+/* Values of d point into vals (a value of len 0 points to a static empty
+ * byte, never NULL). vals_len must be the sum of the value lengths. 0 or
+ * -DV_ECORRUPT. */
 int dvv_decode(struct dvv *d, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t vals_len);
+/* The meta alone, when the value bytes were left out (MSGF_CLOCK_ONLY):
+ * lengths and metadata kept, every v[i].data NULL. Good for join, less,
+ * equal, pick, visible and sync (the result is clock-only too); encoding or
+ * comparing bytes (dvv_identical) of such a version is a bug (asserted).
+ * 0 or -DV_ECORRUPT. */
+int dvv_decode_clock(struct dvv *d, const uint8_t *meta, uint32_t meta_len);
 
 /* Client contexts (see the top comment). key is the store key the context
  * belongs to. Encode returns the text length (< DVV_CTX_TEXT_MAX, NUL

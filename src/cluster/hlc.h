@@ -5,9 +5,13 @@
  * calls give the same stamps in the simulator.
  *
  * Contract: hlc_now() is strictly greater than every stamp it returned or
- * observed before; hlc_observe() takes a peer's stamp into account, but a
- * stamp more than HLC_MAX_DRIFT_MS ahead of wall time is clamped (a peer
- * with a broken clock cannot push ours into the future without bound).
+ * observed before, and never behind wall_ms; hlc_observe() takes a peer's
+ * stamp into account, but a stamp more than HLC_MAX_DRIFT_MS ahead of
+ * wall_ms is taken as wall_ms + HLC_MAX_DRIFT_MS (a peer with a broken
+ * clock cannot push ours into the future without bound). More than 2^16
+ * stamps in one ms carry into the ms part (still increasing; the wall
+ * clock catches up). A zeroed struct hlc is a clock that saw nothing.
+ * Tests: tests/cluster/test_hlc.c.
  */
 #ifndef DV_CLUSTER_HLC_H
 #define DV_CLUSTER_HLC_H
