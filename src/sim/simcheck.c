@@ -61,8 +61,12 @@ static bool is_plain_write(uint8_t k) { return k == SC_SET || k == SC_DEL; }
 
 static bool never_applied(const struct simcheck_op *op)
 {
-	return op->outcome == SC_FAILED || ((op->kind == SC_DYN_PUT || op->kind == SC_DYN_DEL) && op->ctx == SC_CTX_BAD);
+	return op->outcome == SC_FAILED || op->noop ||
+	       ((op->kind == SC_DYN_PUT || op->kind == SC_DYN_DEL) && op->ctx == SC_CTX_BAD);
 }
+
+/* Judged as a read: reads, and a plain DEL that found nothing (its read). */
+static bool reads_as_get(const struct simcheck_op *op) { return op->kind == SC_DEL && op->noop; }
 
 struct simcheck *simcheck_create(const struct simcheck_config *cfg)
 {
@@ -111,6 +115,7 @@ uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op)
 	o->err = 0;
 	o->nvals = 0;
 	o->vals_at = 0;
+	o->noop = false;
 	if (o->kind == SC_DYN_PUT || o->kind == SC_DYN_DEL) {
 		DV_ASSERT(o->ctx <= SC_CTX_BAD);
 		if (o->ctx == SC_CTX_READ) {
@@ -141,6 +146,12 @@ void simcheck_end(struct simcheck *c, uint32_t id, uint64_t done_ms, enum simche
 	if (nvals)
 		memcpy(c->vals + c->nvals, vals, nvals * sizeof(*vals));
 	c->nvals += nvals;
+}
+
+void simcheck_noop(struct simcheck *c, uint32_t id)
+{
+	DV_ASSERT(id < c->nops && c->ops[id].kind == SC_DEL);
+	c->ops[id].noop = true;
 }
 
 const struct simcheck_op *simcheck_get(const struct simcheck *c, uint32_t id)
@@ -176,6 +187,8 @@ void simcheck_print_op(const struct simcheck *c, FILE *out, uint32_t id)
 	fprintf(out, "%s", outcome_name(o->outcome));
 	if (o->err)
 		fprintf(out, "(%d)", o->err);
+	if (o->noop)
+		fprintf(out, " nothing to delete");
 	if (o->kind == SC_DYN_PUT || o->kind == SC_DYN_DEL) {
 		if (o->ctx == SC_CTX_READ)
 			fprintf(out, " ctx=#%u", o->ctx_read);
@@ -440,7 +453,8 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 	}
 }
 
-/* (b) for a plain GET: "not found" needs a DEL that could be the pick. */
+/* (b) for a plain GET, or a plain DEL that found nothing: "not found"
+ * needs a DEL that could be the pick. */
 static void check_stale_get(struct simcheck *c, const struct keyview *kv, uint32_t id)
 {
 	const struct simcheck_op *r = &c->ops[id];
@@ -457,7 +471,8 @@ static void check_stale_get(struct simcheck *c, const struct keyview *kv, uint32
 			      !bit_has(row(kv, kv->def, w), d);
 		if (!del)
 			violation(c, kv, SIMCHECK_STALE, id, kv->w[w],
-				  "a plain GET found nothing after this write's acknowledgement, and no DEL can explain it");
+				  "a plain GET (or a plain DEL's read) found nothing after this write's acknowledgement, "
+				  "and no DEL can explain it");
 	}
 }
 
@@ -512,7 +527,11 @@ static void check_key(struct simcheck *c, struct keyview *kv, uint32_t *local)
 			check_lost(c, kv, final);
 		for (uint32_t i = 0; i < kv->nids; i++) {
 			const struct simcheck_op *o = &c->ops[kv->ids[i]];
-			if (!is_read(o->kind) || o->outcome != SC_OK)
+			if (o->outcome != SC_OK)
+				continue;
+			if (reads_as_get(o) && checking(c, SIMCHECK_STALE))
+				check_stale_get(c, kv, kv->ids[i]);
+			if (!is_read(o->kind))
 				continue;
 			if (checking(c, SIMCHECK_STALE)) {
 				if (o->kind == SC_DYN_GET)

@@ -20,7 +20,8 @@
  * read quorum meets that write's: r + w > n), and possibly covers any write
  * submitted before it completed. DEF* is the closure of sure coverage,
  * POS* that of possible coverage. Writes never applied (FAILED, bad
- * context) cover nothing and are covered by nothing.
+ * context, a plain DEL that found nothing to delete) cover nothing and are
+ * covered by nothing.
  *
  * Rules (siblings keyspaces; (b) and (c) for pairs with r + w > n: there is
  * no sloppy quorum, so a read quorum meets every write quorum):
@@ -30,7 +31,8 @@
  *      returns it or a value whose POS* holds it, or a DEL submitted before
  *      the read ended has it in POS*. A plain GET returns one pick among
  *      siblings, so it is only held to: not "not found" unless a DEL not
- *      surely covered by the write was submitted before the read ended.
+ *      surely covered by the write was submitted before the read ended. A
+ *      plain DEL that found nothing is held to the same.
  *  (c) resurrection: no read returns a value in DEF* of a write
  *      acknowledged before the read started.
  *  (d) convergence: the final reads of a key (one per node, after healing
@@ -101,6 +103,7 @@ struct simcheck_op {
 	int err;            /* the raw result, for the report */
 	uint32_t nvals;     /* reads: values returned (plain GET: 0 or 1) */
 	uint32_t vals_at;   /* into the checker's value pool */
+	bool noop;          /* simcheck_noop: completed without writing */
 };
 
 struct simcheck;
@@ -117,6 +120,10 @@ uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op);
  * write). */
 void simcheck_end(struct simcheck *c, uint32_t id, uint64_t done_ms, enum simcheck_outcome outcome, int err,
 		  const uint32_t *vals, uint32_t nvals);
+/* A plain DEL that completed without writing: its read found nothing live
+ * (the pick was absent or a tombstone). It covers nothing, and is judged
+ * like a plain GET that found nothing. */
+void simcheck_noop(struct simcheck *c, uint32_t id);
 const struct simcheck_op *simcheck_get(const struct simcheck *c, uint32_t id);
 const uint32_t *simcheck_vals(const struct simcheck *c, const struct simcheck_op *op);
 uint32_t simcheck_count(const struct simcheck *c);

@@ -234,6 +234,23 @@ static void test_stale(void)
 	rd_ks(c, KS_SIB, SC_GET, 20, 30, NULL, 0);
 	finals(c, 1000, &s2, 1);
 	CHECK_EQ(run(c, STALE), 1);
+	/* A plain DEL that found nothing wrote nothing: what it read is still
+	 * there, and its read is held to the plain GET's rule. */
+	c = mk(0);
+	uint32_t p1 = put(c, UINT32_MAX, 0, 10);
+	uint32_t nd = wr(c, SC_DEL, 0, 0, 20, 30, SC_OK);
+	simcheck_noop(c, nd);
+	rd(c, 40, 50, &p1, 1);
+	finals(c, 1000, &p1, 1);
+	CHECK_EQ(run(c, STALE), 1); /* the DEL's read missed p1 */
+	c = mk(0);
+	p1 = put(c, UINT32_MAX, 0, 10);
+	wr(c, SC_DYN_DEL, SC_CTX_EMPTY, 0, 15, 18, SC_OK); /* concurrent: may be the pick */
+	nd = wr(c, SC_DEL, 0, 0, 20, 30, SC_OK);
+	simcheck_noop(c, nd);
+	rd(c, 40, 50, &p1, 1);
+	finals(c, 1000, &p1, 1);
+	CHECK_EQ(run(c, -1), 0); /* no resurrection: the DEL did not cover p1 */
 	/* A plain GET returning one of two siblings is fine. */
 	c = mk(0);
 	uint32_t a = put(c, UINT32_MAX, 0, 10), b = put(c, UINT32_MAX, 0, 10);
