@@ -39,13 +39,17 @@
  * - Plain SET/DEL in a siblings keyspace read the key's context at R first
  *   and write with it: a SET supersedes every version acknowledged before
  *   it started (R + W > N), two SETs whose reads overlapped become
- *   siblings. In an LWW keyspace they write at once with an HLC timestamp.
+ *   siblings. In an LWW keyspace a plain SET writes at once with an HLC
+ *   timestamp (SET NX/XX and DEL read first: they answer found).
  * - Results: a write that got W confirmations completes with 0; one that
  *   did not by its deadline, or whose replicas refused after one may have
  *   applied it, completes with -ETIMEDOUT and err saying it may or may not
- *   have been applied (indeterminate), never as "failed". A write refused
- *   before anything was written (bad context -EINVAL/-EXDEV, sibling limit
- *   -E2BIG, NX/XX condition -EEXIST/-DV_ENOTFOUND) is a clean failure.
+ *   have been applied (indeterminate), never as "failed"; so does one the
+ *   coordinator's own store took and then failed (a device error: it may
+ *   be on the medium; the store's error code, the same err). A write
+ *   refused before anything was written (bad context -EINVAL/-EXDEV,
+ *   sibling limit -E2BIG, NX/XX condition -EEXIST/-DV_ENOTFOUND, the
+ *   coordinator's store refusing it: its error) is a clean failure.
  * - Duplicated, late and reordered messages are harmless: merges are
  *   idempotent, replies are counted once per replica, replies to finished
  *   requests are dropped.
@@ -83,6 +87,8 @@ struct cnode_keyspace {
 struct cnode_config {
 	uint16_t node_id;
 	uint64_t incarnation;  /* from cnode_identity_load */
+	uint32_t boot;         /* from cnode_identity_load: request ids of different runs of
+				* the node never meet (0: derived from now_ms instead) */
 	uint64_t cluster_id;
 	uint8_t ctx_key[DVV_CTX_KEY_BYTES];
 	const struct ring *ring; /* copied */
@@ -165,6 +171,7 @@ struct cnode_stats {
 	uint64_t replica_gets, replica_puts, replica_noops; /* merges that changed nothing */
 	uint64_t quorum_timeouts, read_repairs, busy_refusals, siblings_refused;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, bad_msgs;
+	uint64_t corrupt_replaced; /* unreadable local copies replaced by a merge's result */
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 
@@ -201,11 +208,15 @@ struct cnode_identity {
 	uint64_t cluster_id;
 	uint16_t node_id;
 	uint64_t incarnation;
-	bool created; /* a new incarnation was written at this start */
+	uint32_t boot; /* starts of this data file, this one included (1 when created) */
+	bool created;  /* a new incarnation was written at this start */
 };
 /* Start-up only, synchronous (polls the store until done): read the
  * identity record; on a store with no record and no keys, write one with
  * incarnation fresh (the driver's random 48 bits, never 0) durably first.
+ * Every start also counts itself in the record (boot), durably before it
+ * returns, so a late reply to an earlier run never matches a request of
+ * this one (request ids start at boot << 44).
  * -EXDEV: the data file belongs to another cluster; -EINVAL: to another node
  * id; -DV_EFORMAT: keys but no identity (not a cluster data file); or a
  * store error. */

@@ -1,0 +1,983 @@
+/* coord.c - the coordinator of a cnode (node.h, node_int.h).
+ *
+ * One struct coord per client request (cnode_submit) or forwarded write
+ * (FWD_PUT from a node outside the key's preference list). Phases, and the
+ * function doing each transition:
+ *
+ *  reads (GET, DYN_GET)            read-then-write (SET/DEL siblings, SET NX/XX
+ *                                  and DEL lww, RMW)
+ *  coord_submit                    coord_submit
+ *     │ coord_read_start              │ coord_read_start (clock only but RMW)
+ *     v                               v
+ *  PH_READ ──R OK──> PH_REPAIR     PH_READ ──R OK── coord_read_quorum ──> decide
+ *     │  coord_read_quorum │          │                 (NX/XX fail, DEL of nothing,
+ *     │  (answer)          │ all      │                  RMW FINISH: finish)
+ *     │                    │ replied  │                       │ coord_write_start
+ *     │        repair_wait │ or       v                       v
+ *     │ deadline /   ──────┤ due     finish                 write (below)
+ *     │ R impossible       v
+ *     └──> finish    coord_repair ──> finish
+ *
+ *  writes (DYN_PUT, DYN_DEL, LWW SET, and after a read) - coord_write_start:
+ *   siblings, replica:  PH_LOCAL ── coord_local_done ──> PH_ACKS ──W OK──> finish
+ *                       (cas: dvv_update of the stored copy)   (REPL_PUT to the others)
+ *   siblings, not one:  PH_FWD ── FWD_PUT_REPLY (coord_fwd_reply) ──> finish
+ *   lww:                PH_ACKS (REPL_PUT to every replica at once, self
+ *                       through the local replica path) ──W OK──> finish
+ *   Deadline (coord_expire): PH_READ -ETIMEDOUT; PH_LOCAL/PH_ACKS/PH_FWD
+ *   -ETIMEDOUT indeterminate; a PH_LOCAL whose store op is still in flight
+ *   becomes PH_ZOMBIE and is freed (after sending the version untracked,
+ *   if it was written) when the op completes.
+ *   Inside cnode_submit, finish goes to PH_DUE (answered by the next tick).
+ *
+ * Replies are matched by (req_id, from, expected type) and counted once: a
+ * replica's state moves SENT -> OK/FAIL once; anything else is dropped.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/node_int.h"
+
+static const uint8_t empty_bytes[1];
+
+static const char ERR_READ_TIMEOUT[] = "fewer than R replicas answered before the timeout";
+static const char ERR_READ_SHORT[] = "fewer than R replicas answered (the others refused or failed)";
+static const char ERR_WRITE_TIMEOUT[] =
+	"timed out before W replicas confirmed: the write may or may not have been applied";
+static const char ERR_WRITE_SHORT[] =
+	"fewer than W replicas confirmed (the others refused or failed): the write may or may not have been applied";
+static const char ERR_FWD_TIMEOUT[] =
+	"timed out waiting for the key's coordinating replica: the write may or may not have been applied";
+static const char ERR_CTX_XDEV[] = "the context is from another cluster";
+static const char ERR_CTX_BAD[] = "invalid context (garbage, truncated, altered, or from another key)";
+static const char ERR_SIBLINGS[] =
+	"the write would leave more siblings than the keyspace allows: not applied (write with a read's context)";
+static const char ERR_TOO_BIG[] = "the key's versions would not fit in one record: not applied";
+static const char ERR_BUSY[] = "too many concurrent writes of the key at its coordinator: not applied";
+static const char ERR_STORE[] = "the coordinating replica's store refused the write: not applied";
+static const char ERR_STORE_FAILED[] =
+	"the coordinating replica's store failed the write: it may or may not have been applied";
+static const char ERR_NOMEM[] = "out of memory: not applied";
+static const char ERR_POLICY[] = "the stored version has another policy than its keyspace: not applied";
+static const char ERR_NX[] = "the key exists: not applied";
+static const char ERR_XX[] = "the key does not exist: not applied";
+static const char ERR_VALUE[] = "value too large: not applied";
+static const char ERR_NOT_REPLICA[] =
+	"the node the write was forwarded to is not a replica of the key (ring views differ): not applied";
+static const char ERR_FWD_BAD[] = "the coordinating replica refused the write as malformed: not applied";
+static const char ERR_CANCELED[] = "the node is shutting down: a write may or may not have been applied";
+
+static void coord_finish(struct cnode *n, struct coord *c, int result, const char *err);
+static void coord_write_start(struct cnode *n, struct coord *c);
+static void coord_read_progress(struct cnode *n, struct coord *c);
+
+/* ---- slots ---- */
+
+static struct coord *coord_alloc(struct cnode *n)
+{
+	if (n->coords_open >= n->cfg.requests_max || n->destroying)
+		return NULL;
+	struct coord *c = n->coord_free;
+	if (c) {
+		n->coord_free = c->next;
+	} else {
+		DV_ASSERT(n->coords_made < n->cfg.requests_max);
+		c = malloc(sizeof(*c));
+		if (!c)
+			return NULL;
+		c->slot = n->coords_made;
+		n->coords[n->coords_made++] = c;
+	}
+	uint32_t slot = c->slot;
+	memset(c, 0, COORD_CLEAR_BYTES);
+	c->slot = slot;
+	c->phase = PH_READ; /* set properly by the caller's start */
+	c->prev = n->open_tail;
+	if (n->open_tail)
+		n->open_tail->next = c;
+	else
+		n->open_head = c;
+	n->open_tail = c;
+	n->coords_open++;
+	c->req_id = cnode_new_req_id(n);
+	cnode_ht_put(n, c->req_id, c);
+	return c;
+}
+
+static void coord_free(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase != PH_FREE && !c->cas.busy);
+	DV_ASSERT(n->coords_open > 0 && cnode_ht_get(n, c->req_id) == c); /* I1 */
+	for (unsigned i = 0; i < c->nrep; i++)
+		cnode_untrack(n, c, i);
+	cver_free(n, &c->merged);
+	cas_free_enc(n, &c->cas);
+	cnode_release(n, c->val_copy, c->val_copy_bytes);
+	c->val_copy = NULL;
+	cnode_ht_del(n, c->req_id);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		n->open_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		n->open_tail = c->prev;
+	c->phase = PH_FREE;
+	c->prev = NULL;
+	c->next = n->coord_free;
+	n->coord_free = c;
+	n->coords_open--;
+}
+
+/* Store key, preference list, replicas. */
+static void coord_setup(struct cnode *n, struct coord *c, uint8_t ks, const void *key, uint32_t key_len)
+{
+	DV_ASSERT(cnode_ks_ok(n, ks) && key_len <= CNODE_KEY_BYTES_MAX);
+	c->ks = ks;
+	c->policy = n->cfg.ks[ks].policy;
+	c->nrep = n->ks_n[ks];
+	c->skey_len = cnode_store_key(ks, key, key_len, c->skey);
+	uint32_t part = ring_partition(&n->ring, store_key_hash(c->skey, c->skey_len));
+	uint16_t pref[RING_N_MAX];
+	unsigned cnt = ring_preflist(&n->ring, part, c->nrep, pref);
+	DV_ASSERT(cnt == c->nrep && cnt >= 1);
+	for (unsigned i = 0; i < cnt; i++) {
+		struct crep *r = &c->rep[i];
+		r->node = pref[i];
+		r->self = pref[i] == n->cfg.node_id;
+		r->peer = r->self ? CNODE_PEER_NONE : cnode_peer_index(n, pref[i]);
+		DV_ASSERT(r->self || r->peer != CNODE_PEER_NONE);
+		c->has_self |= r->self;
+	}
+	dvv_init(&c->merged.d, c->policy);
+	c->ctx.n = 0;
+	c->deadline_ms = n->now_ms + n->cfg.timeout_ms;
+}
+
+void coord_frame_sent(struct coord *c, unsigned i)
+{
+	DV_ASSERT(i < c->nrep && c->rep[i].st == REP_QUEUED);
+	c->rep[i].st = REP_SENT;
+	c->rep[i].queued = NULL;
+}
+
+static void coord_count(const struct coord *c, unsigned *ok, unsigned *pending)
+{
+	*ok = *pending = 0;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		*ok += c->rep[i].st == REP_OK;
+		*pending += c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED;
+	}
+}
+
+/* ---- answers ---- */
+
+static uint8_t fwd_status(int result)
+{
+	switch (result) {
+	case 0: return MSG_ST_OK;
+	case -ETIMEDOUT: return MSG_ST_TIMEOUT;
+	case -E2BIG: return MSG_ST_TOO_BIG;
+	case -EBUSY:
+	case -ENOMEM: return MSG_ST_BUSY;
+	case -ENXIO: return MSG_ST_NOT_REPLICA;
+	case -EINVAL: return MSG_ST_BAD;
+	default: return MSG_ST_FAILED;
+	}
+}
+
+static void fwd_reply(struct cnode *n, uint16_t to, uint64_t req_id, uint8_t status)
+{
+	struct msg m;
+	cnode_msg_init(n, &m, MSG_FWD_PUT_REPLY, to, req_id);
+	m.status = status;
+	cnode_send(n, &m);
+}
+
+static void count_result(struct cnode *n, int result)
+{
+	if (result == -ETIMEDOUT)
+		n->st.quorum_timeouts++;
+	else if (result == -E2BIG)
+		n->st.siblings_refused++;
+}
+
+static void coord_answer(struct cnode *n, struct coord *c, int result, const char *err)
+{
+	DV_ASSERT(!c->answered);
+	DV_ASSERT(result <= 0 && (result == 0 || err));
+	c->answered = true;
+	count_result(n, result);
+	if (!c->rq) {
+		fwd_reply(n, c->fwd_from, c->fwd_req_id, c->indet ? MSG_ST_TIMEOUT : fwd_status(result));
+		return;
+	}
+	DV_ASSERT(!n->in_submit); /* I6 */
+	struct creq *rq = c->rq;
+	c->rq = NULL;
+	rq->result = result;
+	rq->err = err;
+	rq->priv = NULL;
+	rq->done(rq);
+}
+
+static void coord_finish(struct cnode *n, struct coord *c, int result, const char *err)
+{
+	DV_ASSERT(c->phase != PH_FREE && c->phase != PH_ZOMBIE && c->phase != PH_DUE);
+	for (unsigned i = 0; i < c->nrep; i++)
+		cnode_untrack(n, c, i);
+	if (!c->answered && n->in_submit && c->rq) {
+		/* I6: decided inside cnode_submit; done() runs at the next tick. */
+		DV_ASSERT(result != 0 && !c->cas.busy);
+		c->answered = true;
+		count_result(n, result);
+		c->phase = PH_DUE;
+		c->due_result = result;
+		c->due_err = err;
+		c->due_next = NULL;
+		if (n->due_tail)
+			n->due_tail->due_next = c;
+		else
+			n->due_head = c;
+		n->due_tail = c;
+		return;
+	}
+	if (!c->answered)
+		coord_answer(n, c, result, err);
+	if (c->cas.busy) {
+		c->phase = PH_ZOMBIE; /* freed when its store op completes */
+		return;
+	}
+	coord_free(n, c);
+}
+
+void coord_deliver_due(struct cnode *n)
+{
+	DV_ASSERT(!n->in_submit);
+	struct coord *c = n->due_head;
+	n->due_head = n->due_tail = NULL;
+	for (uint32_t i = 0; c; i++) {
+		DV_ASSERT(i < n->cfg.requests_max && c->phase == PH_DUE && c->rq);
+		struct coord *next = c->due_next;
+		struct creq *rq = c->rq;
+		rq->result = c->due_result;
+		rq->err = c->due_err;
+		rq->priv = NULL;
+		c->rq = NULL;
+		coord_free(n, c);
+		rq->done(rq);
+		c = next;
+	}
+}
+
+void coord_cancel_all(struct cnode *n)
+{
+	coord_deliver_due(n);
+	n->destroying = true;
+	struct coord *c = n->open_head;
+	for (uint32_t i = 0; c; i++) {
+		DV_ASSERT(i < n->cfg.requests_max);
+		struct coord *next = c->next;
+		struct creq *rq = c->rq;
+		c->rq = NULL;
+		c->cas.busy = false; /* the store is drained: nothing of it is in flight */
+		coord_free(n, c);
+		if (rq) {
+			rq->result = -ECANCELED;
+			rq->err = ERR_CANCELED;
+			rq->priv = NULL;
+			rq->done(rq);
+		}
+		c = next;
+	}
+	DV_ASSERT(n->coords_open == 0);
+}
+
+/* ---- sending ---- */
+
+static void coord_request(struct cnode *n, struct coord *c, unsigned i, struct msg *m)
+{
+	struct crep *r = &c->rep[i];
+	DV_ASSERT(r->st == REP_IDLE && m->to == r->node);
+	if (r->self) {
+		/* Our own copy goes through the replica path; it never answers
+		 * inside this call (store ops complete later). */
+		r->expect = m->type == MSG_REPL_PUT ? MSG_REPL_PUT_ACK : MSG_REPL_GET_REPLY;
+		r->st = REP_SENT;
+		if (replica_request(n, m) != MSG_ST_OK)
+			r->st = REP_FAIL;
+		return;
+	}
+	if (cnode_send_tracked(n, c, i, m) != 0)
+		r->st = REP_FAIL;
+}
+
+static void coord_put_msg(const struct cnode *n, const struct coord *c, unsigned i, struct msg *m)
+{
+	DV_ASSERT(c->cas.enc && c->cas.meta_len >= DVV_META_HDR_BYTES);
+	cnode_msg_init(n, m, MSG_REPL_PUT, c->rep[i].node, c->req_id);
+	m->key = c->skey;
+	m->key_len = (uint16_t)c->skey_len;
+	m->meta = c->cas.enc;
+	m->meta_len = c->cas.meta_len;
+	m->vals = c->cas.vals_len ? c->cas.enc + c->cas.meta_len : empty_bytes;
+	m->vals_len = (uint32_t)c->cas.vals_len;
+}
+
+static void coord_send_put(struct cnode *n, struct coord *c, unsigned i)
+{
+	struct msg m;
+	coord_put_msg(n, c, i, &m);
+	coord_request(n, c, i, &m);
+}
+
+/* ---- reads ---- */
+
+static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
+{
+	DV_ASSERT(c->rq && !c->answered);
+	c->phase = PH_READ;
+	c->clock_only = clock_only;
+	n->st.coord_reads++;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		struct msg m;
+		cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
+		m.flags = clock_only ? MSGF_CLOCK_ONLY : 0;
+		m.key = c->skey;
+		m.key_len = (uint16_t)c->skey_len;
+		coord_request(n, c, i, &m);
+	}
+	coord_read_progress(n, c);
+}
+
+static void clock_record(struct cclock *k, const struct dvv *d)
+{
+	DV_ASSERT(d->nentries <= DVV_ENTRIES_MAX);
+	k->n = d->nentries;
+	for (unsigned i = 0; i < d->nentries; i++) {
+		k->e[i].actor = d->e[i].actor;
+		k->e[i].counter = d->e[i].counter;
+		k->e[i].nvals = d->e[i].nvals;
+	}
+	k->lww_ts = d->policy == DVV_LWW && d->nvals ? d->v[0].ts : 0;
+}
+
+/* dvv_equal of a recorded clock and a version (plus the stamp for LWW). */
+static bool clock_matches(const struct cclock *k, const struct dvv *d)
+{
+	if (k->n != d->nentries)
+		return false;
+	for (unsigned i = 0; i < k->n; i++)
+		if (k->e[i].actor != d->e[i].actor || k->e[i].counter != d->e[i].counter ||
+		    k->e[i].nvals != d->e[i].nvals)
+			return false;
+	return d->policy != DVV_LWW || k->lww_ts == (d->nvals ? d->v[0].ts : 0);
+}
+
+static int coord_merge(struct cnode *n, struct coord *c, const struct dvv *d)
+{
+	struct dvv out;
+	if (dvv_sync(&out, &c->merged.d, d) != 0)
+		return -E2BIG;
+	/* Copy: d points into the driver's frame, valid during this call only. */
+	return cver_set(n, &c->merged, &out);
+}
+
+static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const struct msg *m)
+{
+	struct crep *r = &c->rep[i];
+	DV_ASSERT(r->st == REP_IDLE && (c->phase == PH_READ || c->phase == PH_REPAIR));
+	uint8_t st = REP_FAIL;
+	if (m->status == MSG_ST_NOTFOUND) {
+		c->clock[i].n = 0;
+		c->clock[i].lww_ts = 0;
+		st = REP_OK;
+	} else if (m->status == MSG_ST_OK) {
+		struct dvv d;
+		bool clock_only = (m->flags & MSGF_CLOCK_ONLY) != 0;
+		int rc = clock_only ? dvv_decode_clock(&d, m->meta, m->meta_len)
+				    : dvv_decode(&d, m->meta, m->meta_len, m->vals, m->vals_len);
+		if (rc != 0 || clock_only != c->clock_only || d.policy != c->policy) {
+			n->st.bad_msgs++;
+			r->bad = true;
+		} else if (coord_merge(n, c, &d) == 0) {
+			clock_record(&c->clock[i], &d);
+			st = REP_OK;
+		}
+	} else {
+		r->bad = m->status == MSG_ST_BAD; /* a damaged copy: repair it */
+	}
+	r->st = st;
+	coord_read_progress(n, c);
+}
+
+static void coord_fill_read(struct cnode *n, struct coord *c, struct creq *rq)
+{
+	const struct dvv *d = &c->merged.d;
+	const struct dvv_value *p = dvv_pick(d, n->now_ms);
+	rq->found = p != NULL;
+	if (p && !c->clock_only) { /* a clock-only read has no value bytes */
+		rq->val = p->data;
+		rq->val_len_out = p->len;
+		rq->val_expire_ms = p->expire_ms;
+	}
+	if (rq->kind != CREQ_DYN_GET && rq->kind != CREQ_RMW)
+		return;
+	const struct dvv_value *vis[DVV_VALUES_MAX];
+	unsigned nv = dvv_visible(d, n->now_ms, vis, DVV_VALUES_MAX);
+	DV_ASSERT(nv <= DVV_VALUES_MAX);
+	rq->nsiblings = nv;
+	for (unsigned i = 0; i < nv; i++) {
+		rq->sib[i] = vis[i]->data;
+		rq->sib_len[i] = vis[i]->len;
+		rq->sib_expire_ms[i] = vis[i]->expire_ms;
+	}
+	struct dvv_vv vv;
+	dvv_join(d, &vv);
+	size_t len = dvv_ctx_encode(&vv, c->policy, n->cfg.cluster_id, n->cfg.ctx_key, c->skey, c->skey_len,
+				    rq->ctx_out);
+	DV_ASSERT(len < DVV_CTX_TEXT_MAX);
+	rq->ctx_out_len = (uint32_t)len;
+}
+
+static const struct dvv_value tomb = {.data = empty_bytes, .len = 0, .flags = DVV_VAL_TOMB};
+
+/* The read of a read-then-write is done: decide, then write with its context. */
+static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq *rq)
+{
+	DV_ASSERT(c->op == COP_READ_WRITE && c->phase == PH_READ);
+	for (unsigned i = 0; i < c->nrep; i++) {
+		cnode_untrack(n, c, i); /* the read is over: late replies are dropped */
+		c->rep[i].st = REP_IDLE;
+		c->rep[i].bad = false;
+	}
+	switch (rq->kind) {
+	case CREQ_SET:
+		if (rq->cond == CREQ_IF_ABSENT && rq->found) {
+			coord_finish(n, c, -EEXIST, ERR_NX);
+			return;
+		}
+		if (rq->cond == CREQ_IF_PRESENT && !rq->found) {
+			coord_finish(n, c, -DV_ENOTFOUND, ERR_XX);
+			return;
+		}
+		break;
+	case CREQ_DEL:
+		if (!rq->found) {
+			coord_finish(n, c, 0, NULL);
+			return;
+		}
+		c->val = tomb;
+		break;
+	case CREQ_RMW: {
+		enum creq_action a = rq->decide(rq, n->now_ms);
+		if (a == CREQ_FINISH) {
+			coord_finish(n, c, 0, NULL);
+			return;
+		}
+		if (a == CREQ_WRITE && rq->val_len > DV_VALUE_BYTES_MAX) {
+			coord_finish(n, c, -EINVAL, ERR_VALUE);
+			return;
+		}
+		c->val = a == CREQ_DELETE ? tomb
+					  : (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes,
+							       .len = rq->val_len,
+							       .expire_ms = rq->expire_ms};
+		break;
+	}
+	default:
+		DV_ASSERT(!"not a read-then-write request");
+	}
+	dvv_join(&c->merged.d, &c->ctx);
+	coord_write_start(n, c);
+}
+
+static void coord_read_quorum(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_READ && !c->answered && c->rq);
+	struct creq *rq = c->rq;
+	/* What we read is causally before what we write next. */
+	for (unsigned i = 0; i < c->merged.d.nvals; i++)
+		hlc_observe(&n->hlc, c->merged.d.v[i].ts, n->now_ms);
+	coord_fill_read(n, c, rq);
+	if (c->op == COP_READ_WRITE) {
+		coord_read_then_write(n, c, rq);
+		return;
+	}
+	DV_ASSERT(c->op == COP_READ && !c->clock_only);
+	c->phase = PH_REPAIR;
+	c->repair_ms = n->now_ms + n->cfg.repair_wait_ms;
+	cnode_arm(n, c->repair_ms);
+	coord_answer(n, c, 0, NULL);
+	coord_read_progress(n, c);
+}
+
+/* Read repair, after the answer: the merged version to every replica whose
+ * copy differed (or was damaged), our own through the local replica path.
+ * Fire and forget: acks come back to a finished request and are dropped. */
+static void coord_repair(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_REPAIR && c->answered && !c->clock_only);
+	bool encoded = false;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		bool stale = (r->st == REP_OK && !clock_matches(&c->clock[i], &c->merged.d)) || r->bad;
+		if (!stale)
+			continue;
+		if (!encoded && cnode_encode(n, &c->merged.d, &c->cas.enc, &c->cas.enc_bytes, &c->cas.meta_len,
+					     &c->cas.vals_len) != 0)
+			break;
+		encoded = true;
+		struct msg m;
+		coord_put_msg(n, c, i, &m);
+		m.flags = MSGF_REPAIR;
+		if (r->self)
+			replica_request(n, &m);
+		else
+			cnode_send(n, &m);
+		n->st.read_repairs++;
+	}
+	coord_finish(n, c, 0, NULL);
+}
+
+static void coord_read_progress(struct cnode *n, struct coord *c)
+{
+	unsigned ok, pending;
+	coord_count(c, &ok, &pending);
+	if (c->phase == PH_REPAIR) {
+		/* Wait for replies to what was sent; a REPL_GET still queued
+		 * behind a peer's in-flight limit is not worth waiting for. */
+		bool sent = false;
+		for (unsigned i = 0; i < c->nrep; i++)
+			sent |= c->rep[i].st == REP_SENT;
+		if (!sent)
+			coord_repair(n, c);
+		return;
+	}
+	DV_ASSERT(c->phase == PH_READ && !c->answered);
+	if (ok >= c->r)
+		coord_read_quorum(n, c);
+	else if (ok + pending < c->r)
+		coord_finish(n, c, -ETIMEDOUT, ERR_READ_SHORT);
+}
+
+/* ---- writes ---- */
+
+static void coord_write_progress(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_ACKS && !c->answered);
+	unsigned ok, pending;
+	coord_count(c, &ok, &pending);
+	if (ok >= c->w)
+		coord_finish(n, c, 0, NULL);
+	else if (ok + pending < c->w)
+		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
+}
+
+/* The coordinator's merge: a new event of our actor over the stored copy. */
+static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *out)
+{
+	struct coord *c = cnode_container(cas, struct coord, cas);
+	struct cnode *n = cas->n;
+	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE);
+	struct dvv empty;
+	if (!local) {
+		dvv_init(&empty, c->policy);
+		local = &empty;
+	}
+	for (unsigned i = 0; i < local->nvals; i++)
+		hlc_observe(&n->hlc, local->v[i].ts, n->now_ms);
+	struct dvv_value val = c->val;
+	val.ts = hlc_now(&n->hlc, n->now_ms);
+	int rc = dvv_update(out, local, &c->ctx, n->actor, &val);
+	if (rc != 0)
+		return rc; /* -E2BIG bounds, -EINVAL a forwarded context that is not a valid vector */
+	unsigned before = dvv_visible(local, n->now_ms, NULL, 0);
+	unsigned after = dvv_visible(out, n->now_ms, NULL, 0);
+	if (after > n->cfg.ks[c->ks].siblings_max && after > before)
+		return -E2BIG; /* only a write that adds siblings beyond the limit */
+	uint64_t keep[DVV_ENTRIES_MAX];
+	unsigned nkeep = 0;
+	for (unsigned i = 0; i < out->nentries; i++)
+		for (unsigned j = 0; j < c->nrep; j++)
+			if (dvv_actor_node(out->e[i].actor) == c->rep[j].node) {
+				keep[nkeep++] = out->e[i].actor;
+				break;
+			}
+	DV_ASSERT(nkeep >= 1); /* our own entry at least */
+	dvv_prune(out, keep, nkeep, c->nrep + CNODE_PRUNE_EXTRA);
+	return 0;
+}
+
+static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
+{
+	/* A PUT the store took and then failed (a device error) may have
+	 * reached the medium: not a clean failure. */
+	if (c->cas.op.kind == STORE_PUT && !c->cas.refused && rc != -EBUSY && rc != -DV_EFULL) {
+		c->indet = true;
+		coord_finish(n, c, rc, ERR_STORE_FAILED);
+		return;
+	}
+	switch (rc) {
+	case -E2BIG: coord_finish(n, c, -E2BIG, ERR_SIBLINGS); break;
+	case -DV_ETOOBIG: coord_finish(n, c, -E2BIG, ERR_TOO_BIG); break;
+	case -EBUSY: coord_finish(n, c, -EBUSY, ERR_BUSY); break;
+	case -ENOMEM: coord_finish(n, c, -ENOMEM, ERR_NOMEM); break;
+	case -EPROTO: coord_finish(n, c, -EPROTO, ERR_POLICY); break;
+	case -EINVAL: coord_finish(n, c, -EINVAL, ERR_CTX_BAD); break;
+	default: coord_finish(n, c, rc, ERR_STORE); break;
+	}
+}
+
+static void coord_local_done(struct cas *cas, int rc)
+{
+	struct coord *c = cnode_container(cas, struct coord, cas);
+	struct cnode *n = cas->n;
+	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE);
+	DV_ASSERT(rc != CAS_NOOP && !cas->busy); /* an update always adds a dot */
+	if (c->phase == PH_ZOMBIE) {
+		/* The client was told "may or may not"; spread what was written. */
+		for (unsigned i = 0; rc == 0 && i < c->nrep; i++) {
+			if (c->rep[i].self)
+				continue;
+			struct msg m;
+			coord_put_msg(n, c, i, &m);
+			cnode_send(n, &m);
+		}
+		coord_free(n, c);
+		return;
+	}
+	if (rc < 0) {
+		coord_local_failed(n, c, rc); /* nothing was sent: a clean failure */
+		return;
+	}
+	/* Durable here: only now may the new dot leave this node. */
+	c->phase = PH_ACKS;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		if (c->rep[i].self)
+			c->rep[i].st = REP_OK;
+		else
+			coord_send_put(n, c, i);
+	}
+	coord_write_progress(n, c);
+}
+
+/* LWW: no dots, so no need to be durable here first: every replica at once. */
+static void coord_lww_start(struct cnode *n, struct coord *c)
+{
+	struct dvv empty, v;
+	const struct dvv_vv none = {.n = 0};
+	dvv_init(&empty, DVV_LWW);
+	struct dvv_value val = c->val;
+	val.ts = hlc_now(&n->hlc, n->now_ms);
+	int rc = dvv_update(&v, &empty, &none, n->actor, &val);
+	DV_ASSERT(rc == 0 && v.nvals == 1); /* one value in one entry */
+	n->st.coord_writes++;
+	if (cnode_encode(n, &v, &c->cas.enc, &c->cas.enc_bytes, &c->cas.meta_len, &c->cas.vals_len) != 0) {
+		coord_finish(n, c, -ENOMEM, ERR_NOMEM);
+		return;
+	}
+	c->phase = PH_ACKS;
+	for (unsigned i = 0; i < c->nrep; i++)
+		coord_send_put(n, c, i);
+	coord_write_progress(n, c);
+}
+
+static void coord_fwd_start(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->rq && !c->has_self && c->policy == DVV_SIBLINGS);
+	DV_ASSERT(c->ctx.n <= DVV_ENTRIES_MAX);
+	uint8_t ctx[MSG_CTX_BYTES_MAX];
+	uint64_t left = c->deadline_ms > n->now_ms ? c->deadline_ms - n->now_ms : 1;
+	struct msg m;
+	cnode_msg_init(n, &m, MSG_FWD_PUT, c->rep[0].node, c->req_id);
+	m.key = c->skey;
+	m.key_len = (uint16_t)c->skey_len;
+	m.w = c->w;
+	m.val_flags = c->val.flags;
+	m.timeout_ms = left < UINT32_MAX ? (uint32_t)left : UINT32_MAX;
+	m.expire_ms = c->val.expire_ms;
+	msg_ctx_set(&m, &c->ctx, ctx);
+	m.vals = c->val.data;
+	m.vals_len = c->val.len;
+	c->phase = PH_FWD;
+	n->st.forwarded++;
+	if (cnode_send_tracked(n, c, 0, &m) != 0)
+		coord_finish(n, c, -ENOMEM, ERR_NOMEM);
+}
+
+static void coord_write_start(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(!c->answered && c->val.data != NULL);
+	DV_ASSERT(c->w >= 1 && c->w <= c->nrep);
+	if (c->policy == DVV_LWW) {
+		coord_lww_start(n, c);
+		return;
+	}
+	if (!c->has_self) {
+		coord_fwd_start(n, c);
+		return;
+	}
+	n->st.coord_writes++;
+	c->phase = PH_LOCAL;
+	c->cas.key = c->skey;
+	c->cas.key_len = c->skey_len;
+	c->cas.policy = c->policy;
+	c->cas.merge = coord_update;
+	c->cas.done = coord_local_done;
+	cas_start(n, &c->cas);
+}
+
+static void coord_fwd_reply(struct cnode *n, struct coord *c, const struct msg *m)
+{
+	DV_ASSERT(c->phase == PH_FWD && c->rq);
+	switch (m->status) {
+	case MSG_ST_OK: coord_finish(n, c, 0, NULL); break;
+	case MSG_ST_TIMEOUT: coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_TIMEOUT); break;
+	case MSG_ST_TOO_BIG: coord_finish(n, c, -E2BIG, ERR_SIBLINGS); break;
+	case MSG_ST_BUSY: coord_finish(n, c, -EBUSY, ERR_BUSY); break;
+	case MSG_ST_NOT_REPLICA: coord_finish(n, c, -EIO, ERR_NOT_REPLICA); break;
+	case MSG_ST_FAILED: coord_finish(n, c, -EIO, ERR_STORE); break;
+	default: coord_finish(n, c, -EPROTO, ERR_FWD_BAD); break;
+	}
+}
+
+/* ---- entry points ---- */
+
+int coord_submit(struct cnode *n, struct creq *rq)
+{
+	DV_ASSERT(n->in_submit && rq->done);
+	struct coord *c = coord_alloc(n);
+	if (!c) {
+		n->st.busy_refusals++;
+		return -EAGAIN;
+	}
+	rq->priv = c;
+	rq->result = 0;
+	rq->err = NULL;
+	rq->found = false;
+	rq->val = NULL;
+	rq->val_len_out = 0;
+	rq->val_expire_ms = 0;
+	rq->nsiblings = 0;
+	rq->ctx_out[0] = 0;
+	rq->ctx_out_len = 0;
+	c->rq = rq;
+	coord_setup(n, c, rq->keyspace, rq->key, rq->key_len);
+	c->r = rq->r ? rq->r : n->ks_r[rq->keyspace];
+	c->w = rq->w ? rq->w : n->ks_w[rq->keyspace];
+	if (rq->timeout_ms)
+		c->deadline_ms = n->now_ms + rq->timeout_ms;
+	cnode_arm(n, c->deadline_ms);
+	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
+				    .expire_ms = rq->expire_ms};
+	switch (rq->kind) {
+	case CREQ_GET:
+	case CREQ_DYN_GET:
+		c->op = COP_READ;
+		coord_read_start(n, c, false);
+		break;
+	case CREQ_RMW:
+		c->op = COP_READ_WRITE;
+		coord_read_start(n, c, false);
+		break;
+	case CREQ_SET:
+	case CREQ_DEL:
+		if (rq->kind == CREQ_SET && c->policy == DVV_LWW && rq->cond == CREQ_ALWAYS) {
+			c->op = COP_WRITE; /* last write wins: nothing to read first */
+			coord_write_start(n, c);
+			break;
+		}
+		c->op = COP_READ_WRITE;
+		coord_read_start(n, c, true);
+		break;
+	case CREQ_DYN_PUT:
+	case CREQ_DYN_DEL: {
+		c->op = COP_WRITE;
+		if (rq->kind == CREQ_DYN_DEL)
+			c->val = tomb;
+		int rc = dvv_ctx_decode(rq->ctx_len ? rq->ctx : "", rq->ctx_len, n->cfg.cluster_id, n->cfg.ctx_key,
+					c->skey, c->skey_len, &c->ctx);
+		if (rc != 0)
+			coord_finish(n, c, rc == -EXDEV ? -EXDEV : -EINVAL, rc == -EXDEV ? ERR_CTX_XDEV : ERR_CTX_BAD);
+		else
+			coord_write_start(n, c);
+		break;
+	}
+	}
+	return 0;
+}
+
+/* FWD_PUT duplicates: 1 seen (drop), -1 older than the window (refuse),
+ * 0 new (now recorded). */
+static void window_shift(uint64_t *bits, uint64_t shift)
+{
+	const unsigned words = CNODE_FWD_WINDOW / 64;
+	if (shift >= CNODE_FWD_WINDOW) {
+		memset(bits, 0, words * sizeof(*bits));
+		return;
+	}
+	unsigned ws = (unsigned)(shift / 64), bs = (unsigned)(shift % 64);
+	for (unsigned k = words; k-- > 0;) {
+		uint64_t v = 0;
+		if (k >= ws) {
+			v = bits[k - ws] << bs;
+			if (bs && k > ws)
+				v |= bits[k - ws - 1] >> (64 - bs);
+		}
+		bits[k] = v;
+	}
+}
+
+static int fwd_seen(struct cpeer *p, uint64_t id)
+{
+	if (id > p->fwd_max) {
+		window_shift(p->fwd_bits, id - p->fwd_max);
+		p->fwd_bits[0] |= 1;
+		p->fwd_max = id;
+		return 0;
+	}
+	uint64_t back = p->fwd_max - id;
+	if (back >= CNODE_FWD_WINDOW)
+		return -1;
+	uint64_t bit = 1ull << (back % 64);
+	if (p->fwd_bits[back / 64] & bit)
+		return 1;
+	p->fwd_bits[back / 64] |= bit;
+	return 0;
+}
+
+static uint8_t fwd_admit(struct cnode *n, const struct msg *m)
+{
+	if (m->key_len < 1 || m->key_len - 1u > CNODE_KEY_BYTES_MAX || !cnode_ks_ok(n, m->key[0]))
+		return MSG_ST_BAD;
+	if (m->w > n->ks_n[m->key[0]] || m->vals_len > DV_VALUE_BYTES_MAX)
+		return MSG_ST_BAD;
+	if (n->cfg.ks[m->key[0]].policy != DVV_SIBLINGS)
+		return MSG_ST_BAD; /* LWW writes are never forwarded */
+	if (!cnode_budget_ok(n, m->vals_len))
+		return MSG_ST_BUSY;
+	return MSG_ST_OK;
+}
+
+void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m)
+{
+	uint16_t pi = cnode_peer_index(n, from);
+	DV_ASSERT(pi != CNODE_PEER_NONE && m->type == MSG_FWD_PUT);
+	int seen = fwd_seen(&n->peers[pi], m->req_id);
+	if (seen > 0)
+		return; /* a duplicate: the first copy is (or was) coordinated */
+	uint8_t st = seen < 0 ? MSG_ST_BUSY : fwd_admit(n, m);
+	struct coord *c = NULL;
+	if (st == MSG_ST_OK && !(c = coord_alloc(n)))
+		st = MSG_ST_BUSY;
+	if (st != MSG_ST_OK) {
+		n->st.busy_refusals += st == MSG_ST_BUSY;
+		fwd_reply(n, from, m->req_id, st);
+		return;
+	}
+	c->fwd_from = from;
+	c->fwd_req_id = m->req_id;
+	c->op = COP_WRITE;
+	coord_setup(n, c, m->key[0], m->key + 1, m->key_len - 1u);
+	c->r = n->ks_r[c->ks];
+	c->w = m->w ? m->w : n->ks_w[c->ks];
+	if (m->timeout_ms)
+		c->deadline_ms = n->now_ms + m->timeout_ms;
+	cnode_arm(n, c->deadline_ms);
+	if (!c->has_self) {
+		coord_finish(n, c, -ENXIO, ERR_NOT_REPLICA);
+		return;
+	}
+	if (m->vals_len) {
+		c->val_copy = cnode_alloc(n, m->vals_len);
+		if (!c->val_copy) {
+			coord_finish(n, c, -ENOMEM, ERR_NOMEM);
+			return;
+		}
+		c->val_copy_bytes = m->vals_len;
+		memcpy(c->val_copy, m->vals, m->vals_len);
+	}
+	c->val = (struct dvv_value){.data = m->vals_len ? c->val_copy : empty_bytes, .len = m->vals_len,
+				    .flags = (uint8_t)(m->val_flags & DVV_VAL_TOMB), .expire_ms = m->expire_ms};
+	msg_ctx_get(m, &c->ctx);
+	coord_write_start(n, c);
+}
+
+void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
+{
+	struct coord *c = cnode_ht_get(n, m->req_id);
+	if (!c || c->phase == PH_DUE || c->phase == PH_ZOMBIE)
+		return; /* late: the request is over */
+	unsigned i = 0;
+	while (i < c->nrep && c->rep[i].node != from)
+		i++;
+	if (i == c->nrep || c->rep[i].st != REP_SENT || c->rep[i].expect != m->type)
+		return; /* not asked, already answered (a duplicate), or another phase's */
+	cnode_untrack(n, c, i); /* the peer's slot is free again */
+	switch (m->type) {
+	case MSG_REPL_GET_REPLY:
+		coord_read_reply(n, c, i, m);
+		break;
+	case MSG_REPL_PUT_ACK:
+		DV_ASSERT(c->phase == PH_ACKS);
+		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
+		coord_write_progress(n, c);
+		break;
+	case MSG_FWD_PUT_REPLY:
+		coord_fwd_reply(n, c, m);
+		break;
+	default:
+		DV_ASSERT(!"not a reply type");
+	}
+}
+
+static void coord_expire(struct cnode *n, struct coord *c)
+{
+	uint64_t now = n->now_ms;
+	switch (c->phase) {
+	case PH_READ:
+	case PH_LOCAL:
+	case PH_ACKS:
+	case PH_FWD:
+		if (now < c->deadline_ms) {
+			cnode_arm(n, c->deadline_ms);
+			break;
+		}
+		coord_finish(n, c, -ETIMEDOUT,
+			     c->phase == PH_READ  ? ERR_READ_TIMEOUT
+			     : c->phase == PH_FWD ? ERR_FWD_TIMEOUT
+						  : ERR_WRITE_TIMEOUT);
+		break;
+	case PH_REPAIR:
+		if (now < c->repair_ms)
+			cnode_arm(n, c->repair_ms);
+		else
+			coord_repair(n, c);
+		break;
+	case PH_DUE:
+		cnode_arm(n, now);
+		break;
+	default: /* PH_ZOMBIE waits for its store op */
+		DV_ASSERT(c->phase == PH_ZOMBIE && c->cas.busy);
+		break;
+	}
+}
+
+void coord_tick(struct cnode *n)
+{
+	n->next_deadline = UINT64_MAX;
+	/* Each open request is visited once; requests submitted by done()
+	 * calls meanwhile are appended and visited too (they only arm). */
+	uint64_t bound = 3ull * n->cfg.requests_max + 1;
+	struct coord *c = n->open_head;
+	for (uint64_t i = 0; c; i++) {
+		DV_ASSERT(i < bound);
+		struct coord *next = c->next;
+		coord_expire(n, c);
+		c = next;
+	}
+}

@@ -1,0 +1,808 @@
+/* node.c - the cnode: configuration, request ids, buffers and their budget,
+ * frames and per-peer flow control, message dispatch, time, the identity
+ * record. The coordinator is in coord.c, the replica in replica.c
+ * (contracts: node.h, node_int.h). */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/le.h"
+#include "cluster/node_int.h"
+
+/* ---- config ---- */
+
+static int config_fail(const char *why)
+{
+	fprintf(stderr, "dynvme: cluster node config: %s\n", why);
+	return -EINVAL;
+}
+
+static int config_check_keyspace(const struct cnode_keyspace *k)
+{
+	if (k->n < 1 || k->n > RING_N_MAX)
+		return config_fail("keyspace n must be 1..7");
+	if (k->r < 1 || k->r > k->n || k->w < 1 || k->w > k->n)
+		return config_fail("keyspace r and w must be 1..n");
+	if (k->policy != DVV_SIBLINGS && k->policy != DVV_LWW)
+		return config_fail("keyspace policy must be siblings or lww");
+	if (k->siblings_max > DVV_VALUES_MAX)
+		return config_fail("keyspace siblings_max above the version bound (64)");
+	return 0;
+}
+
+static int config_check(const struct cnode_config *cfg)
+{
+	if (cfg->node_id == 0)
+		return config_fail("node id 0");
+	if (cfg->incarnation == 0 || cfg->incarnation > DVV_INCARNATION_MASK)
+		return config_fail("incarnation must be 1..2^48-1 (cnode_identity_load)");
+	if (!cfg->ring || cfg->ring->nnodes == 0 || !cfg->ring->owner)
+		return config_fail("no ring");
+	if (cfg->requests_max > (1u << 20) || cfg->replica_ops_max > (1u << 20))
+		return config_fail("requests_max and replica_ops_max are at most 2^20");
+	for (unsigned i = 0; i < CNODE_KEYSPACES_MAX; i++) {
+		if (cfg->ks[i].defined) {
+			int err = config_check_keyspace(&cfg->ks[i]);
+			if (err)
+				return err;
+		}
+	}
+	return 0;
+}
+
+static void config_defaults(struct cnode *n)
+{
+	struct cnode_config *c = &n->cfg;
+	if (!c->timeout_ms)
+		c->timeout_ms = CNODE_TIMEOUT_MS_DEFAULT;
+	if (!c->repair_wait_ms)
+		c->repair_wait_ms = c->timeout_ms;
+	if (!c->requests_max)
+		c->requests_max = 4096;
+	if (!c->replica_ops_max)
+		c->replica_ops_max = 4096;
+	if (!c->peer_inflight_max)
+		c->peer_inflight_max = 4096;
+	if (!c->buffer_bytes_max)
+		c->buffer_bytes_max = 256ull << 20;
+	for (unsigned i = 0; i < CNODE_KEYSPACES_MAX; i++) {
+		struct cnode_keyspace *k = &c->ks[i];
+		if (!k->defined)
+			continue;
+		if (!k->siblings_max)
+			k->siblings_max = CNODE_SIBLINGS_MAX_DEFAULT;
+		/* N is capped by the nodes; R and W with it. */
+		unsigned nn = k->n < n->ring.nnodes ? k->n : n->ring.nnodes;
+		n->ks_n[i] = (uint8_t)nn;
+		n->ks_r[i] = (uint8_t)(k->r < nn ? k->r : nn);
+		n->ks_w[i] = (uint8_t)(k->w < nn ? k->w : nn);
+	}
+}
+
+bool cnode_ks_ok(const struct cnode *n, uint8_t ks)
+{
+	return ks < CNODE_KEYSPACES_MAX && n->cfg.ks[ks].defined;
+}
+
+/* ---- create, destroy ---- */
+
+static int cnode_pools(struct cnode *n)
+{
+	uint32_t cap = 1;
+	while (cap < 2 * n->cfg.requests_max)
+		cap <<= 1;
+	n->ht_mask = cap - 1;
+	n->ht_key = calloc(cap, sizeof(*n->ht_key));
+	n->ht_val = calloc(cap, sizeof(*n->ht_val));
+	n->coords = calloc(n->cfg.requests_max, sizeof(*n->coords));
+	n->rops = calloc(n->cfg.replica_ops_max, sizeof(*n->rops));
+	n->rop_free = calloc(n->cfg.replica_ops_max, sizeof(*n->rop_free));
+	if (!n->ht_key || !n->ht_val || !n->coords || !n->rops || !n->rop_free)
+		return -ENOMEM;
+	return 0;
+}
+
+static void cnode_free_pools(struct cnode *n)
+{
+	for (uint32_t i = 0; i < n->coords_made; i++)
+		free(n->coords[i]);
+	for (uint32_t i = 0; i < n->rops_made; i++)
+		free(n->rops[i]);
+	free(n->coords);
+	free(n->rops);
+	free(n->rop_free);
+	free(n->ht_key);
+	free(n->ht_val);
+}
+
+int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct store *s, uint64_t now_ms)
+{
+	DV_ASSERT(out && cfg && s);
+	*out = NULL;
+	int err = config_check(cfg);
+	if (err)
+		return err;
+	struct cnode *n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->cfg = *cfg;
+	if (ring_copy(&n->ring, cfg->ring) != 0) {
+		free(n);
+		return -ENOMEM;
+	}
+	n->cfg.ring = &n->ring;
+	config_defaults(n);
+	if (cnode_pools(n) != 0) {
+		cnode_free_pools(n);
+		ring_free(&n->ring);
+		free(n);
+		return -ENOMEM;
+	}
+	n->s = s;
+	n->actor = dvv_actor(cfg->node_id, cfg->incarnation);
+	n->now_ms = now_ms;
+	/* Request ids of one run never meet those of another, so a late reply
+	 * to an earlier run cannot match a request of this one: boot << 44
+	 * (the identity record counts starts), or, without a boot count, above
+	 * every id an earlier run could have used if the clock moved forward
+	 * (ids grow by far less than 2^20 a millisecond). */
+	n->next_req_id = cfg->boot ? (uint64_t)(cfg->boot & CNODE_BOOT_MASK) << CNODE_REQ_ID_BITS | 1
+				   : (now_ms << 20) | 1;
+	n->self_peer = CNODE_PEER_NONE;
+	for (unsigned i = 0; i < n->ring.nnodes; i++) {
+		n->peers[i].node = n->ring.nodes[i];
+		if (n->ring.nodes[i] == cfg->node_id)
+			n->self_peer = (uint16_t)i;
+	}
+	n->next_deadline = UINT64_MAX;
+	*out = n;
+	return 0;
+}
+
+static void frame_list_free(struct frame_int *f)
+{
+	for (unsigned i = 0; f; i++) {
+		struct frame_int *next = (struct frame_int *)(void *)f->f.next;
+		free(f);
+		f = next;
+		DV_ASSERT(i < UINT32_MAX);
+	}
+}
+
+void cnode_destroy(struct cnode *n)
+{
+	if (!n)
+		return;
+	/* The caller drained the store: no op of ours is in it. */
+	DV_ASSERT(n->store_ops == 0);
+	coord_cancel_all(n);
+	replica_free_all(n);
+	for (unsigned i = 0; i < n->ring.nnodes; i++) {
+		struct frame_int *f = n->peers[i].wq_head;
+		while (f) {
+			struct frame_int *next = f->wnext;
+			free(f);
+			f = next;
+		}
+	}
+	frame_list_free(n->out_head);
+	cnode_free_pools(n);
+	ring_free(&n->ring);
+	free(n);
+}
+
+/* ---- request ids ---- */
+
+uint64_t cnode_new_req_id(struct cnode *n)
+{
+	uint64_t id = n->next_req_id++;
+	DV_ASSERT(id != 0);
+	/* 2^44 ids a run (years at a million requests a second): beyond, the
+	 * next run's ids would be reached. */
+	DV_ASSERT(!n->cfg.boot || id >> CNODE_REQ_ID_BITS == (n->cfg.boot & CNODE_BOOT_MASK));
+	return id;
+}
+
+static uint32_t ht_slot(uint64_t id, uint32_t mask)
+{
+	return (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) & mask;
+}
+
+void cnode_ht_put(struct cnode *n, uint64_t req_id, struct coord *c)
+{
+	DV_ASSERT(req_id != 0 && c);
+	uint32_t i = ht_slot(req_id, n->ht_mask);
+	for (uint32_t probes = 0; n->ht_key[i] != 0; probes++) {
+		DV_ASSERT(probes <= n->ht_mask && n->ht_key[i] != req_id);
+		i = (i + 1) & n->ht_mask;
+	}
+	n->ht_key[i] = req_id;
+	n->ht_val[i] = c;
+}
+
+static uint32_t ht_find(const struct cnode *n, uint64_t req_id)
+{
+	uint32_t i = ht_slot(req_id, n->ht_mask);
+	for (uint32_t probes = 0; n->ht_key[i] != 0; probes++) {
+		DV_ASSERT(probes <= n->ht_mask);
+		if (n->ht_key[i] == req_id)
+			return i;
+		i = (i + 1) & n->ht_mask;
+	}
+	return CNODE_NONE;
+}
+
+struct coord *cnode_ht_get(const struct cnode *n, uint64_t req_id)
+{
+	if (req_id == 0)
+		return NULL;
+	uint32_t i = ht_find(n, req_id);
+	return i == CNODE_NONE ? NULL : n->ht_val[i];
+}
+
+/* Linear probing deletion without tombstones: shift back the entries of
+ * the run that would no longer be found. */
+void cnode_ht_del(struct cnode *n, uint64_t req_id)
+{
+	uint32_t hole = ht_find(n, req_id);
+	DV_ASSERT(hole != CNODE_NONE);
+	uint32_t i = hole;
+	for (uint32_t probes = 0;; probes++) {
+		DV_ASSERT(probes <= n->ht_mask);
+		i = (i + 1) & n->ht_mask;
+		if (n->ht_key[i] == 0)
+			break;
+		uint32_t home = ht_slot(n->ht_key[i], n->ht_mask);
+		/* Move i into the hole unless its home lies cyclically in (hole, i]. */
+		bool stays = hole <= i ? (home > hole && home <= i) : (home > hole || home <= i);
+		if (stays)
+			continue;
+		n->ht_key[hole] = n->ht_key[i];
+		n->ht_val[hole] = n->ht_val[i];
+		hole = i;
+	}
+	n->ht_key[hole] = 0;
+	n->ht_val[hole] = NULL;
+}
+
+uint16_t cnode_peer_index(const struct cnode *n, uint16_t node)
+{
+	unsigned lo = 0, hi = n->ring.nnodes;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		if (n->ring.nodes[mid] < node)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n->ring.nnodes && n->ring.nodes[lo] == node ? (uint16_t)lo : CNODE_PEER_NONE;
+}
+
+void cnode_arm(struct cnode *n, uint64_t at_ms)
+{
+	if (at_ms < n->next_deadline)
+		n->next_deadline = at_ms;
+}
+
+/* ---- buffers ---- */
+
+bool cnode_budget_ok(const struct cnode *n, uint64_t more)
+{
+	return n->buf_bytes + more <= n->cfg.buffer_bytes_max;
+}
+
+void *cnode_alloc(struct cnode *n, uint64_t bytes)
+{
+	DV_ASSERT(bytes > 0 && bytes < (1ull << 32));
+	void *p = malloc(bytes);
+	if (p)
+		n->buf_bytes += bytes;
+	return p;
+}
+
+void cnode_release(struct cnode *n, void *p, uint64_t bytes)
+{
+	if (!p)
+		return;
+	DV_ASSERT(n->buf_bytes >= bytes);
+	n->buf_bytes -= bytes;
+	free(p);
+}
+
+static const uint8_t empty_bytes[1];
+
+int cver_set(struct cnode *n, struct cver *v, const struct dvv *src)
+{
+	DV_ASSERT(src != &v->d);
+	if (src->nvals && !src->v[0].data) {
+		/* Clock only (dvv_decode_clock): no value bytes to own. */
+		for (unsigned i = 0; i < src->nvals; i++)
+			DV_ASSERT(src->v[i].data == NULL);
+		cver_free(n, v);
+		v->d = *src;
+		return 0;
+	}
+	uint64_t bytes = dvv_value_bytes(src);
+	uint8_t *buf = NULL;
+	if (bytes) {
+		buf = cnode_alloc(n, bytes);
+		if (!buf)
+			return -ENOMEM;
+	}
+	struct dvv d = *src; /* src may point into v->buf: copy before freeing it */
+	uint64_t off = 0;
+	for (unsigned i = 0; i < d.nvals; i++) {
+		DV_ASSERT(off + d.v[i].len <= bytes);
+		if (d.v[i].len)
+			memcpy(buf + off, d.v[i].data, d.v[i].len);
+		d.v[i].data = d.v[i].len ? buf + off : empty_bytes;
+		off += d.v[i].len;
+	}
+	DV_ASSERT(off == bytes);
+	cnode_release(n, v->buf, v->bytes);
+	v->d = d;
+	v->buf = buf;
+	v->bytes = bytes;
+	return 0;
+}
+
+void cver_free(struct cnode *n, struct cver *v)
+{
+	cnode_release(n, v->buf, v->bytes);
+	v->buf = NULL;
+	v->bytes = 0;
+}
+
+int cnode_encode(struct cnode *n, const struct dvv *d, uint8_t **buf, uint64_t *bytes, uint32_t *meta_len,
+		 uint64_t *vals_len)
+{
+	uint32_t ml = dvv_meta_bytes(d);
+	uint64_t vl = dvv_value_bytes(d);
+	DV_ASSERT(ml >= DVV_META_HDR_BYTES && ml <= DVV_META_BYTES_MAX);
+	uint8_t *p = cnode_alloc(n, ml + vl);
+	if (!p)
+		return -ENOMEM;
+	dvv_encode(d, p, p + ml);
+	cnode_release(n, *buf, *bytes);
+	*buf = p;
+	*bytes = ml + vl;
+	*meta_len = ml;
+	*vals_len = vl;
+	return 0;
+}
+
+bool cnode_same_version(const struct dvv *a, const struct dvv *b)
+{
+	if (!dvv_equal(a, b))
+		return false;
+	if (a->policy != DVV_LWW)
+		return true; /* dots are unique: the same clock holds the same values */
+	/* An LWW value is ordered by its stamp, not by its entry's counter. */
+	for (unsigned i = 0; i < a->nvals; i++)
+		if (a->v[i].ts != b->v[i].ts)
+			return false;
+	return true;
+}
+
+/* ---- frames ---- */
+
+void cnode_msg_init(const struct cnode *n, struct msg *m, uint8_t type, uint16_t to, uint64_t req_id)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = type;
+	m->from = n->cfg.node_id;
+	m->to = to;
+	m->req_id = req_id;
+	m->hlc = n->hlc.last;
+}
+
+struct frame_int *cnode_frame_build(struct cnode *n, const struct msg *m)
+{
+	size_t len = msg_encoded_bytes(m);
+	DV_ASSERT(len >= MSG_HDR_BYTES && len <= MSG_BYTES_MAX);
+	uint64_t bytes = sizeof(struct frame_int) + MSG_HEADROOM + len + MSG_TAILROOM;
+	struct frame_int *f = cnode_alloc(n, bytes);
+	if (!f)
+		return NULL;
+	memset(f, 0, sizeof(*f));
+	f->f.to = m->to;
+	f->f.data = (uint8_t *)(f + 1) + MSG_HEADROOM;
+	f->f.len = (uint32_t)msg_encode(m, f->f.data);
+	DV_ASSERT(f->f.len == len);
+	f->type = m->type;
+	f->bytes = bytes;
+	return f;
+}
+
+void cnode_frame_drop(struct cnode *n, struct frame_int *f)
+{
+	cnode_release(n, f, f->bytes);
+}
+
+void cnode_output(struct cnode *n, struct frame_int *f)
+{
+	DV_ASSERT(f->owner == NULL && f->f.next == NULL);
+	if (n->out_tail)
+		n->out_tail->f.next = &f->f;
+	else
+		n->out_head = f;
+	n->out_tail = f;
+	n->out_bytes += f->bytes;
+	n->st.msgs_out++;
+	n->st.bytes_out += f->f.len;
+}
+
+void cnode_send(struct cnode *n, struct msg *m)
+{
+	struct frame_int *f = cnode_frame_build(n, m);
+	if (f)
+		cnode_output(n, f); /* else lost, as the network may lose it */
+}
+
+static void wq_unlink(struct cpeer *p, struct frame_int *f)
+{
+	DV_ASSERT(p->wq_len > 0);
+	if (f->wprev)
+		f->wprev->wnext = f->wnext;
+	else
+		p->wq_head = f->wnext;
+	if (f->wnext)
+		f->wnext->wprev = f->wprev;
+	else
+		p->wq_tail = f->wprev;
+	f->wprev = f->wnext = NULL;
+	p->wq_len--;
+}
+
+/* Send what the in-flight limit allows, in order. Untracked frames (their
+ * request finished) go out as they reach the head. */
+static void peer_pump(struct cnode *n, struct cpeer *p)
+{
+	uint32_t queued = p->wq_len;
+	for (uint32_t i = 0; p->wq_head; i++) {
+		DV_ASSERT(i < queued);
+		struct frame_int *f = p->wq_head;
+		if (f->owner && p->outstanding >= n->cfg.peer_inflight_max)
+			break;
+		wq_unlink(p, f);
+		if (f->owner) {
+			struct coord *c = f->owner;
+			p->outstanding++;
+			f->owner = NULL;
+			coord_frame_sent(c, f->rep);
+		}
+		cnode_output(n, f);
+	}
+	DV_ASSERT(!p->wq_head || p->outstanding >= n->cfg.peer_inflight_max); /* I3 */
+}
+
+static uint8_t reply_type(uint8_t type)
+{
+	switch (type) {
+	case MSG_REPL_PUT: return MSG_REPL_PUT_ACK;
+	case MSG_REPL_GET: return MSG_REPL_GET_REPLY;
+	case MSG_FWD_PUT: return MSG_FWD_PUT_REPLY;
+	default: DV_ASSERT(!"not a request type"); return 0;
+	}
+}
+
+int cnode_send_tracked(struct cnode *n, struct coord *c, unsigned i, struct msg *m)
+{
+	struct crep *r = &c->rep[i];
+	DV_ASSERT(!r->self && r->peer < n->ring.nnodes && r->node == m->to);
+	DV_ASSERT(r->st == REP_IDLE);
+	struct cpeer *p = &n->peers[r->peer];
+	struct frame_int *f = cnode_frame_build(n, m);
+	if (!f)
+		return -ENOMEM;
+	r->expect = reply_type(m->type);
+	if (p->wq_len == 0 && p->outstanding < n->cfg.peer_inflight_max) {
+		p->outstanding++;
+		r->st = REP_SENT;
+		cnode_output(n, f);
+		return 0;
+	}
+	f->owner = c;
+	f->rep = (uint8_t)i;
+	f->wprev = p->wq_tail;
+	if (p->wq_tail)
+		p->wq_tail->wnext = f;
+	else
+		p->wq_head = f;
+	p->wq_tail = f;
+	p->wq_len++;
+	r->st = REP_QUEUED;
+	r->queued = f;
+	return 0;
+}
+
+void cnode_untrack(struct cnode *n, struct coord *c, unsigned i)
+{
+	struct crep *r = &c->rep[i];
+	if (r->st != REP_SENT && r->st != REP_QUEUED)
+		return;
+	if (r->self) {
+		r->st = REP_IDLE; /* the local op runs on; its reply will find nobody */
+		return;
+	}
+	struct cpeer *p = &n->peers[r->peer];
+	if (r->st == REP_SENT) {
+		DV_ASSERT(p->outstanding > 0);
+		p->outstanding--;
+	} else {
+		struct frame_int *f = r->queued;
+		DV_ASSERT(f && f->owner == c && f->rep == i);
+		if (f->type == MSG_REPL_PUT) {
+			f->owner = NULL; /* a write still goes out, untracked */
+		} else {
+			wq_unlink(p, f);
+			cnode_frame_drop(n, f);
+		}
+		r->queued = NULL;
+	}
+	r->st = REP_IDLE;
+	peer_pump(n, p);
+}
+
+struct cnode_frame *cnode_take_frames(struct cnode *n)
+{
+	struct frame_int *head = n->out_head;
+	DV_ASSERT(n->buf_bytes >= n->out_bytes);
+	n->buf_bytes -= n->out_bytes; /* the driver's now */
+	n->out_bytes = 0;
+	n->out_head = n->out_tail = NULL;
+	return head ? &head->f : NULL;
+}
+
+void cnode_frame_free(struct cnode *n, struct cnode_frame *f)
+{
+	DV_UNUSED(n);
+	free(cnode_container(f, struct frame_int, f));
+}
+
+/* ---- messages in ---- */
+
+static void on_ping(struct cnode *n, const struct msg *in)
+{
+	struct msg m;
+	cnode_msg_init(n, &m, MSG_PONG, in->from, in->req_id);
+	m.nonce = in->nonce;
+	cnode_send(n, &m);
+}
+
+static void advance(struct cnode *n, uint64_t now_ms)
+{
+	if (now_ms > n->now_ms)
+		n->now_ms = now_ms;
+}
+
+void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms)
+{
+	DV_ASSERT(n && (buf || len == 0));
+	advance(n, now_ms);
+	n->st.msgs_in++;
+	n->st.bytes_in += len;
+	struct msg m;
+	if (msg_decode(buf, len, &m) != 0 || m.to != n->cfg.node_id || m.from != from ||
+	    from == n->cfg.node_id || cnode_peer_index(n, from) == CNODE_PEER_NONE) {
+		n->st.bad_msgs++;
+		return;
+	}
+	hlc_observe(&n->hlc, m.hlc, n->now_ms);
+	switch (m.type) {
+	case MSG_REPL_PUT:
+	case MSG_REPL_GET:
+		replica_request(n, &m); /* a refusal is answered there */
+		break;
+	case MSG_REPL_PUT_ACK:
+	case MSG_REPL_GET_REPLY:
+	case MSG_FWD_PUT_REPLY:
+		coord_on_reply(n, from, &m);
+		break;
+	case MSG_FWD_PUT:
+		coord_on_fwd(n, from, &m);
+		break;
+	case MSG_PING:
+		on_ping(n, &m);
+		break;
+	default: /* PONG: failure detection comes with the next issue */
+		break;
+	}
+	cnode_store_pump(n);
+	coord_deliver_due(n);
+}
+
+/* ---- requests ---- */
+
+static bool creq_valid(const struct cnode *n, const struct creq *rq)
+{
+	if (!rq->done || rq->kind < CREQ_GET || rq->kind > CREQ_RMW || !cnode_ks_ok(n, rq->keyspace))
+		return false;
+	if (rq->key_len > CNODE_KEY_BYTES_MAX || (rq->key_len && !rq->key))
+		return false;
+	if (rq->r > n->ks_n[rq->keyspace] || rq->w > n->ks_n[rq->keyspace])
+		return false;
+	if ((unsigned)rq->cond > CREQ_IF_PRESENT)
+		return false;
+	bool has_value = rq->kind == CREQ_SET || rq->kind == CREQ_DYN_PUT;
+	if (has_value && ((rq->val_len && !rq->value) || rq->val_len > DV_VALUE_BYTES_MAX))
+		return false;
+	if ((rq->kind == CREQ_DYN_PUT || rq->kind == CREQ_DYN_DEL) && rq->ctx_len && !rq->ctx)
+		return false;
+	return rq->kind != CREQ_RMW || rq->decide != NULL;
+}
+
+int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms)
+{
+	DV_ASSERT(n && rq);
+	advance(n, now_ms);
+	if (!creq_valid(n, rq))
+		return -EINVAL;
+	uint64_t bytes = rq->kind == CREQ_SET || rq->kind == CREQ_DYN_PUT ? rq->val_len : 0;
+	if (n->destroying || n->coords_open >= n->cfg.requests_max || !cnode_budget_ok(n, bytes)) {
+		n->st.busy_refusals++;
+		return -EAGAIN;
+	}
+	bool was = n->in_submit;
+	DV_ASSERT(!was); /* done() never runs inside cnode_submit, so neither does a nested one */
+	n->in_submit = true;
+	int rc = coord_submit(n, rq);
+	n->in_submit = was;
+	return rc;
+}
+
+/* ---- time ---- */
+
+void cnode_tick(struct cnode *n, uint64_t now_ms)
+{
+	DV_ASSERT(n);
+	advance(n, now_ms);
+	cnode_store_pump(n);
+	coord_deliver_due(n);
+	DV_ASSERT(!n->in_submit); /* done() never runs inside cnode_submit */
+	coord_tick(n);
+}
+
+uint64_t cnode_next_deadline(const struct cnode *n)
+{
+	if (n->due_head || n->stalled_head || n->deferred_head)
+		return n->now_ms;
+	return n->next_deadline;
+}
+
+bool cnode_idle(const struct cnode *n)
+{
+	return n->coords_open == 0 && n->rops_open == 0 && n->store_ops == 0 && !n->stalled_head &&
+	       !n->deferred_head;
+}
+
+void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
+{
+	*out = n->st;
+	out->requests_in_flight = n->coords_open;
+	out->replica_ops_in_flight = n->rops_open;
+}
+
+uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
+
+/* ---- keys, identity ---- */
+
+uint32_t cnode_store_key(uint8_t keyspace, const void *key, uint32_t key_len, uint8_t *out)
+{
+	DV_ASSERT(key_len <= CNODE_KEY_BYTES_MAX && (key || key_len == 0));
+	out[0] = keyspace;
+	if (key_len)
+		memcpy(out + 1, key, key_len);
+	return key_len + 1;
+}
+
+/* The identity record: u32 magic "DVID" | u16 format (1) | u16 node id |
+ * u64 cluster id | u64 incarnation | u32 boot. */
+#define IDENT_MAGIC 0x44495644u
+#define IDENT_BYTES 28u
+static const uint8_t ident_key[] = {CNODE_KEYSPACE_META, 'i', 'd', 'e', 'n', 't', 'i', 't', 'y'};
+
+struct sync_op {
+	struct store_op op;
+	bool done;
+	uint8_t val[IDENT_BYTES];
+	uint32_t val_len;
+};
+
+static void sync_done(struct store_op *op)
+{
+	struct sync_op *w = (struct sync_op *)op;
+	w->done = true;
+	if (op->kind == STORE_GET && op->result == 0) {
+		w->val_len = op->out.val_len;
+		if (w->val_len <= IDENT_BYTES)
+			memcpy(w->val, op->out.value, w->val_len);
+	}
+}
+
+static int sync_run(struct store *s, struct sync_op *w)
+{
+	w->op.done = sync_done;
+	w->op.key = ident_key;
+	w->op.key_len = sizeof(ident_key);
+	int err = store_submit(s, &w->op);
+	if (err)
+		return err;
+	for (unsigned i = 0; !w->done; i++) {
+		if (i >= CNODE_POLL_ROUNDS_MAX)
+			return -ETIMEDOUT;
+		int rc = store_poll(s, true);
+		if (rc < 0)
+			return rc;
+	}
+	return w->op.result;
+}
+
+static int identity_parse(const struct sync_op *w, struct cnode_identity *out)
+{
+	if (w->val_len != IDENT_BYTES || le_get32(w->val) != IDENT_MAGIC || le_get16(w->val + 4) != 1)
+		return -DV_ECORRUPT;
+	out->node_id = le_get16(w->val + 6);
+	out->cluster_id = le_get64(w->val + 8);
+	out->incarnation = le_get64(w->val + 16);
+	out->boot = le_get32(w->val + 24);
+	if (out->incarnation == 0 || out->incarnation > DVV_INCARNATION_MASK)
+		return -DV_ECORRUPT;
+	return 0;
+}
+
+/* Write the identity record durably. */
+static int identity_write(struct store *s, const struct cnode_identity *id, enum store_cond cond)
+{
+	DV_ASSERT(id->incarnation != 0 && id->incarnation <= DVV_INCARNATION_MASK);
+	DV_ASSERT(id->boot != 0);
+	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = cond}};
+	le_put32(put.val, IDENT_MAGIC);
+	le_put16(put.val + 4, 1);
+	le_put16(put.val + 6, id->node_id);
+	le_put64(put.val + 8, id->cluster_id);
+	le_put64(put.val + 16, id->incarnation);
+	le_put32(put.val + 24, id->boot);
+	put.op.value = put.val;
+	put.op.val_len = IDENT_BYTES;
+	return sync_run(s, &put);
+}
+
+int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
+			struct cnode_identity *out)
+{
+	DV_ASSERT(s && out);
+	memset(out, 0, sizeof(*out));
+	if (node_id == 0)
+		return -EINVAL;
+	struct sync_op get = {.op = {.kind = STORE_GET}};
+	int err = sync_run(s, &get);
+	if (err == 0) {
+		err = identity_parse(&get, out);
+		if (err)
+			return err;
+		if (out->cluster_id != cluster_id)
+			return -EXDEV;
+		if (out->node_id != node_id)
+			return -EINVAL;
+		out->boot = out->boot + 1 ? out->boot + 1 : 1;
+		return identity_write(s, out, STORE_ALWAYS); /* this start counted before it acts */
+	}
+	if (err != -DV_ENOTFOUND)
+		return err;
+	struct store_stats st;
+	store_get_stats(s, &st);
+	if (st.keys > st.tombstones)
+		return -DV_EFORMAT; /* data, but not a cluster node's */
+	uint64_t inc = fresh & DVV_INCARNATION_MASK;
+	if (inc == 0)
+		return -EINVAL;
+	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .boot = 1};
+	err = identity_write(s, &id, STORE_IF_ABSENT);
+	if (err)
+		return err;
+	*out = id;
+	out->created = true;
+	return 0;
+}

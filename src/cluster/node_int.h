@@ -1,0 +1,323 @@
+/* node_int.h - private to src/cluster/{node,coord,replica}.c: the cnode's
+ * state and the contracts between its three files. Nothing else includes it.
+ *
+ * node.c    the cnode itself: create/destroy, config, the request-id table,
+ *           owned versions and the byte budget, frames (output queue, per-peer
+ *           in-flight limit and wait queues), message dispatch, time, stats,
+ *           the identity record.
+ * coord.c   the coordinator: one struct coord per client request (or
+ *           forwarded write) from cnode_submit / FWD_PUT to its answer and
+ *           read repair.
+ * replica.c the replica: one struct rop per REPL_PUT / REPL_GET (remote or
+ *           from this node's own coordinator), and the compare-and-set merge
+ *           loop (struct cas) both sides use to change a stored version.
+ *
+ * Invariants (asserted where they are relied on):
+ *  I1 A coord is in exactly one phase; PH_FREE coords are on the free list,
+ *     every other one on the open list and (until it is freed) in the
+ *     request-id table under its req_id.
+ *  I2 A crep in REP_SENT (not self) holds one unit of its peer's
+ *     outstanding count; one in REP_QUEUED has its frame in the peer's wait
+ *     queue (frame->owner == the coord). Releasing the crep gives both back.
+ *  I3 A peer's wait queue is non-empty only while its outstanding count is
+ *     at peer_inflight_max (frames wait in order behind the limit).
+ *  I4 A struct cas has at most one store op in flight; n->store_ops counts
+ *     them, and a coord or rop whose cas is busy is not freed.
+ *  I5 buf_bytes is the sum of the bytes of every owned version, encoded
+ *     version, copied message and frame the cnode still holds.
+ *  I6 A client's done() never runs inside cnode_submit: answers decided
+ *     there are deferred to the due list (delivered by cnode_tick).
+ */
+#ifndef DV_CLUSTER_NODE_INT_H
+#define DV_CLUSTER_NODE_INT_H
+
+#include "base/assert.h"
+#include "base/constants.h"
+#include "base/error.h"
+#include "cluster/hlc.h"
+#include "cluster/msg.h"
+#include "cluster/node.h"
+
+#define CNODE_NONE UINT32_MAX
+#define CNODE_CAS_TRIES_MAX 16u     /* -ESTALE retries of one merge before BUSY */
+#define CNODE_FWD_WINDOW 1024u      /* FWD_PUT anti-duplicate window per origin (req ids) */
+#define CNODE_PRUNE_EXTRA 4u        /* a clock keeps at most n + this many entries */
+#define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
+#define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter */
+#define CNODE_BOOT_MASK ((1u << (64 - CNODE_REQ_ID_BITS)) - 1)
+
+#define cnode_container(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- owned versions ---- */
+
+/* A decoded version whose values point into buf (owned, counted in
+ * buf_bytes). */
+struct cver {
+	struct dvv d;
+	uint8_t *buf;
+	uint64_t bytes;
+};
+
+/* ---- frames ---- */
+
+struct coord;
+
+struct frame_int {
+	struct cnode_frame f;          /* f.next: the output queue */
+	struct frame_int *wprev, *wnext; /* the peer's wait queue */
+	struct coord *owner;           /* tracked: the request waiting for its reply */
+	uint8_t rep;                   /* index of the replica in owner */
+	uint8_t type;                  /* enum msg_type */
+	uint64_t bytes;                /* allocation (budget) */
+};
+
+struct cpeer {
+	uint16_t node;
+	uint32_t outstanding;          /* tracked messages sent without a reply */
+	struct frame_int *wq_head, *wq_tail;
+	uint32_t wq_len;
+	/* FWD_PUT duplicates: the greatest req id seen and a bitmap of the
+	 * CNODE_FWD_WINDOW ids below it (bit i: max - i seen). */
+	uint64_t fwd_max;
+	uint64_t fwd_bits[CNODE_FWD_WINDOW / 64];
+};
+
+/* ---- the compare-and-set merge loop (replica.c) ---- */
+
+struct cas;
+#define CAS_NOOP 1
+/* local is NULL when the key has no (readable) version. Returns 0 (write
+ * out), CAS_NOOP (nothing changes) or a negative error. */
+typedef int (*cas_merge_fn)(struct cas *c, const struct dvv *local, struct dvv *out);
+/* result: 0 (written durably), CAS_NOOP, or a negative error. */
+typedef void (*cas_done_fn)(struct cas *c, int result);
+
+struct cas {
+	struct store_op op;
+	struct cnode *n;
+	const uint8_t *key;
+	uint32_t key_len;
+	cas_merge_fn merge;
+	cas_done_fn done;
+	store_done_fn get_done;        /* cas_get: a plain read, no merge */
+	/* The version written: meta then values, contiguous (owned). */
+	uint8_t *enc;
+	uint64_t enc_bytes;
+	uint32_t meta_len;
+	uint64_t vals_len;
+	uint64_t cond_seq;
+	unsigned tries;
+	uint8_t policy;
+	bool busy;                     /* a store op in flight (or stalled) */
+	bool corrupt;                  /* the local copy was unreadable: replaced */
+	bool refused;                  /* the last op was refused by store_submit (never ran) */
+	struct cas *list_next;         /* stalled or deferred list */
+};
+
+void cas_start(struct cnode *n, struct cas *c);
+/* A plain store GET through the same submission path (stall, defer);
+ * done is the store op's callback (op.ctx = the cas). */
+void cas_get(struct cnode *n, struct cas *c, store_done_fn done);
+void cas_free_enc(struct cnode *n, struct cas *c);
+/* Retry stalled submissions; deliver deferred failures. */
+void cnode_store_pump(struct cnode *n);
+
+/* ---- replica operations (replica.c) ---- */
+
+struct rop {
+	uint32_t idx;
+	bool used;
+	uint8_t type;                  /* MSG_REPL_PUT or MSG_REPL_GET */
+	uint16_t flags;
+	uint16_t from;
+	uint64_t req_id;
+	uint8_t key[DV_KEY_BYTES_MAX];
+	uint16_t key_len;
+	uint8_t *in;                   /* REPL_PUT: copy of the incoming meta | vals */
+	uint64_t in_bytes;
+	struct dvv in_d;               /* decoded from in */
+	struct cas cas;
+};
+
+/* A REPL_PUT or REPL_GET (remote, or from = this node for its own
+ * coordinator). Returns MSG_ST_OK when taken (the reply comes later) or the
+ * status to answer at once. */
+int replica_request(struct cnode *n, const struct msg *m);
+void replica_free_all(struct cnode *n);
+
+/* ---- coordinator (coord.c) ---- */
+
+enum coord_phase {
+	PH_FREE = 0,
+	PH_DUE,    /* answered inside cnode_submit: done() runs at the next tick */
+	PH_READ,   /* REPL_GET out, waiting for R */
+	PH_REPAIR, /* answered: waiting for the rest, then read repair */
+	PH_LOCAL,  /* the coordinator's own merge (dvv_update) in the store */
+	PH_ACKS,   /* REPL_PUT out, waiting for W */
+	PH_FWD,    /* FWD_PUT out, waiting for its reply */
+	PH_ZOMBIE, /* finished, its store op still in flight */
+};
+
+enum coord_op {
+	COP_READ = 1,  /* GET, DYN_GET */
+	COP_READ_WRITE, /* SET/DEL after a read, RMW */
+	COP_WRITE,     /* DYN_PUT, DYN_DEL, LWW SET */
+};
+
+enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL };
+
+/* A replica's clock as it answered a read (for read repair). */
+struct cclock {
+	uint16_t n;
+	uint64_t lww_ts; /* LWW: the value's stamp (clocks alone do not order it) */
+	struct {
+		uint64_t actor, counter;
+		uint16_t nvals;
+	} e[DVV_ENTRIES_MAX];
+};
+
+struct crep {
+	uint16_t node;
+	uint16_t peer;                 /* index into n->peers (CNODE_PEER_NONE: self) */
+	uint8_t st;                    /* enum rep_state */
+	uint8_t expect;                /* the reply type awaited */
+	bool self;
+	bool bad;                      /* answered with a damaged copy: repair it */
+	struct frame_int *queued;      /* REP_QUEUED: its frame */
+};
+
+struct coord {
+	uint32_t slot;
+	uint8_t phase;                 /* enum coord_phase */
+	uint8_t op;                    /* enum coord_op */
+	uint8_t ks, nrep, r, w, policy;
+	bool answered;                 /* the client (or origin) has its answer */
+	bool clock_only;
+	bool has_self;
+	bool indet;                    /* a failure that may have been applied */
+	struct coord *prev, *next;     /* open list; next: free list */
+	struct coord *due_next;
+	struct creq *rq;               /* NULL for a forwarded write and once answered */
+	uint16_t fwd_from;
+	uint64_t fwd_req_id;
+	uint64_t req_id;
+	uint64_t deadline_ms, repair_ms;
+	int due_result;
+	const char *due_err;
+	struct crep rep[RING_N_MAX];
+	/* The write. */
+	struct dvv_value val;
+	uint8_t *val_copy;             /* forwarded writes: the value (owned) */
+	uint64_t val_copy_bytes;
+	struct cas cas;                /* the coordinator's own write; enc: the version sent */
+	/* Reads: the merged version. */
+	struct cver merged;
+	/* Not cleared when a request starts: set before use. */
+	struct dvv_vv ctx;
+	uint32_t skey_len;
+	uint8_t skey[DV_KEY_BYTES_MAX];
+	struct cclock clock[RING_N_MAX]; /* REP_OK of a read: the clock it answered */
+};
+
+#define COORD_CLEAR_BYTES offsetof(struct coord, ctx)
+
+int coord_submit(struct cnode *n, struct creq *rq);
+void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m);
+void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m);
+void coord_tick(struct cnode *n);
+void coord_deliver_due(struct cnode *n);
+void coord_cancel_all(struct cnode *n);
+/* A tracked frame of c's replica i left the wait queue for the output. */
+void coord_frame_sent(struct coord *c, unsigned i);
+
+/* ---- the cnode ---- */
+
+struct cnode {
+	struct cnode_config cfg;       /* cfg.ring points at ring */
+	struct ring ring;
+	struct store *s;
+	uint64_t actor;
+	struct hlc hlc;
+	uint64_t now_ms;
+	uint64_t next_req_id;
+	uint8_t ks_n[CNODE_KEYSPACES_MAX], ks_r[CNODE_KEYSPACES_MAX], ks_w[CNODE_KEYSPACES_MAX];
+	bool in_submit;
+
+	/* Coordinated requests: slots allocated on first use, kept for reuse. */
+	struct coord **coords;
+	uint32_t coords_made;
+	struct coord *coord_free;
+	struct coord *open_head, *open_tail;
+	struct coord *due_head, *due_tail;
+	uint32_t coords_open;
+
+	/* req_id -> coord: open addressing, linear probing, key 0 = empty. */
+	uint64_t *ht_key;
+	struct coord **ht_val;
+	uint32_t ht_mask;
+
+	/* Replica operations. */
+	struct rop **rops;
+	uint32_t rops_made;
+	uint32_t *rop_free;
+	uint32_t rop_nfree;
+	uint32_t rops_open;
+
+	struct cpeer peers[RING_NODES_MAX];
+	uint16_t self_peer;            /* index into peers, or CNODE_NONE as u16 max */
+
+	struct frame_int *out_head, *out_tail;
+	uint64_t out_bytes;
+	uint64_t buf_bytes;
+
+	struct cas *stalled_head, *stalled_tail; /* store_submit said -EAGAIN */
+	struct cas *deferred_head, *deferred_tail; /* store_submit failed: complete later */
+	uint32_t store_ops;
+	bool pumping;
+	bool destroying;
+
+	uint64_t next_deadline;
+	struct cnode_stats st;
+};
+
+#define CNODE_PEER_NONE UINT16_MAX
+
+/* node.c services. */
+uint64_t cnode_new_req_id(struct cnode *n);
+void cnode_ht_put(struct cnode *n, uint64_t req_id, struct coord *c);
+struct coord *cnode_ht_get(const struct cnode *n, uint64_t req_id);
+void cnode_ht_del(struct cnode *n, uint64_t req_id);
+uint16_t cnode_peer_index(const struct cnode *n, uint16_t node);
+void cnode_arm(struct cnode *n, uint64_t at_ms);
+
+void *cnode_alloc(struct cnode *n, uint64_t bytes);
+void cnode_release(struct cnode *n, void *p, uint64_t bytes);
+bool cnode_budget_ok(const struct cnode *n, uint64_t more);
+
+/* cver: set from src (copies every value), free. */
+int cver_set(struct cnode *n, struct cver *v, const struct dvv *src);
+void cver_free(struct cnode *n, struct cver *v);
+/* Encode d into one owned buffer (meta | vals) replacing *buf. */
+int cnode_encode(struct cnode *n, const struct dvv *d, uint8_t **buf, uint64_t *bytes, uint32_t *meta_len,
+		 uint64_t *vals_len);
+/* Same clocks, and for LWW the same stamp: nothing to merge or repair. */
+bool cnode_same_version(const struct dvv *a, const struct dvv *b);
+
+/* Frames. */
+struct frame_int *cnode_frame_build(struct cnode *n, const struct msg *m);
+void cnode_frame_drop(struct cnode *n, struct frame_int *f);
+void cnode_output(struct cnode *n, struct frame_int *f);
+/* A message that expects no reply (replies, repairs): straight out. */
+void cnode_send(struct cnode *n, struct msg *m);
+/* A request whose reply c's replica i waits for: out now, or queued behind
+ * the peer's in-flight limit. 0 or -ENOMEM. */
+int cnode_send_tracked(struct cnode *n, struct coord *c, unsigned i, struct msg *m);
+/* c's replica i no longer waits: give back its slot or queued frame (a
+ * queued REPL_PUT is still sent, untracked; anything else is dropped). */
+void cnode_untrack(struct cnode *n, struct coord *c, unsigned i);
+void cnode_msg_init(const struct cnode *n, struct msg *m, uint8_t type, uint16_t to, uint64_t req_id);
+
+/* Keyspace checks. */
+bool cnode_ks_ok(const struct cnode *n, uint8_t ks);
+
+#endif

@@ -1,0 +1,432 @@
+/* replica.c - the replica side of a cnode, and the compare-and-set loop
+ * every change of a stored version goes through (node_int.h).
+ *
+ * The merge loop (struct cas), one per coordinator write or replica op:
+ *
+ *   cas_start ──> READ ── store GET ──> cas_got ── merge() ──> WRITE ── store PUT IF_SEQ ──> cas_put_done
+ *                  ^                      │  CAS_NOOP / error: done()                 │
+ *                  └──────── -ESTALE (another write of the key came first) ───────────┘
+ *                            (at most CNODE_CAS_TRIES_MAX times, then done(-EBUSY))
+ *
+ *   GET -DV_ENOTFOUND: no local version (cond_seq 0: only if still none).
+ *   GET -DV_ECORRUPT, or a record that does not decode: the local copy is
+ *   damaged; merge() sees none and the result replaces it (counted in
+ *   corrupt_replaced). A transient read error makes the PUT see the
+ *   record again and fail -ESTALE: the retry merges with the good copy.
+ *
+ * Replica operations (struct rop), started by replica_request():
+ *   REPL_PUT: copy the incoming version (the frame is the driver's), merge
+ *   with dvv_sync through the loop above, acknowledge once durable (or at
+ *   once when the merge changes nothing).
+ *   REPL_GET: store GET, reply with the record (MSGF_CLOCK_ONLY, echoed:
+ *   the meta alone, no value bytes: enough for the clock, every value's
+ *   flags and expiry; the coordinator reads it with dvv_decode_clock).
+ * An op from this node's own coordinator (from == node id) replies by a
+ * direct call to coord_on_reply instead of a frame.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/node_int.h"
+
+static const uint8_t empty_bytes[1];
+
+/* ---- store submission ---- */
+
+static void cas_complete(struct cnode *n, struct cas *c);
+
+static void list_push(struct cas **head, struct cas **tail, struct cas *c)
+{
+	c->list_next = NULL;
+	if (*tail)
+		(*tail)->list_next = c;
+	else
+		*head = c;
+	*tail = c;
+}
+
+static void cas_submit(struct cnode *n, struct cas *c)
+{
+	DV_ASSERT(!c->busy && c->n == n);
+	c->busy = true;
+	int rc = store_submit(n->s, &c->op);
+	c->refused = rc != 0 && rc != -EAGAIN;
+	if (rc == 0) {
+		n->store_ops++;
+		return;
+	}
+	if (rc == -EAGAIN) {
+		list_push(&n->stalled_head, &n->stalled_tail, c); /* retried by cnode_store_pump */
+		return;
+	}
+	/* Refused at once: completed from the pump, never inside the caller
+	 * (which may be cnode_submit). */
+	c->op.result = rc;
+	list_push(&n->deferred_head, &n->deferred_tail, c);
+}
+
+static void cas_store_done(struct store_op *op)
+{
+	struct cas *c = op->ctx;
+	struct cnode *n = c->n;
+	DV_ASSERT(c->busy && n->store_ops > 0);
+	n->store_ops--;
+	cas_complete(n, c);
+	cnode_store_pump(n);
+}
+
+void cnode_store_pump(struct cnode *n)
+{
+	static const unsigned rounds_max = 4;
+	if (n->pumping)
+		return;
+	n->pumping = true;
+	for (unsigned round = 0; round < rounds_max && (n->stalled_head || n->deferred_head); round++) {
+		struct cas *list = n->stalled_head;
+		n->stalled_head = n->stalled_tail = NULL;
+		while (list) {
+			struct cas *c = list;
+			list = c->list_next;
+			DV_ASSERT(c->busy);
+			c->busy = false;
+			cas_submit(n, c);
+		}
+		list = n->deferred_head;
+		n->deferred_head = n->deferred_tail = NULL;
+		while (list) {
+			struct cas *c = list;
+			list = c->list_next;
+			DV_ASSERT(c->busy && c->op.result < 0);
+			cas_complete(n, c);
+		}
+	}
+	n->pumping = false;
+}
+
+/* ---- the merge loop ---- */
+
+static void cas_read(struct cnode *n, struct cas *c)
+{
+	c->op.kind = STORE_GET;
+	c->op.key = c->key;
+	c->op.key_len = c->key_len;
+	c->op.cond = STORE_ALWAYS;
+	c->op.done = cas_store_done;
+	c->op.ctx = c;
+	cas_submit(n, c);
+}
+
+void cas_start(struct cnode *n, struct cas *c)
+{
+	DV_ASSERT(c->merge && c->done && c->key_len >= 1);
+	DV_ASSERT(c->policy == DVV_SIBLINGS || c->policy == DVV_LWW);
+	c->n = n;
+	c->tries = 0;
+	c->get_done = NULL;
+	cas_read(n, c);
+}
+
+void cas_get(struct cnode *n, struct cas *c, store_done_fn done)
+{
+	DV_ASSERT(done && c->key_len >= 1);
+	c->n = n;
+	c->get_done = done;
+	cas_read(n, c);
+}
+
+void cas_free_enc(struct cnode *n, struct cas *c)
+{
+	DV_ASSERT(!c->busy);
+	cnode_release(n, c->enc, c->enc_bytes);
+	c->enc = NULL;
+	c->enc_bytes = 0;
+}
+
+/* The local version from a GET: 0 (local set, or NULL when absent or
+ * damaged) or an error to stop with. */
+static int cas_local(struct cas *c, struct dvv *d, const struct dvv **local)
+{
+	const struct store_op *op = &c->op;
+	*local = NULL;
+	c->corrupt = false;
+	c->cond_seq = 0;
+	if (op->result == -DV_ENOTFOUND)
+		return 0;
+	if (op->result == -DV_ECORRUPT) {
+		c->corrupt = true; /* a PUT with cond_seq 0 replaces an unreadable record */
+		return 0;
+	}
+	if (op->result < 0)
+		return op->result;
+	c->cond_seq = op->out.seq;
+	DV_ASSERT(c->cond_seq != 0);
+	if (dvv_decode(d, op->out.meta, op->out.meta_len, op->out.value, op->out.val_len) != 0) {
+		c->corrupt = true; /* readable record, damaged version: replace it (CAS on its seq) */
+		return 0;
+	}
+	if (d->policy != c->policy)
+		return -EPROTO; /* the keyspace's policy changed under its data: refuse */
+	*local = d;
+	return 0;
+}
+
+static void cas_got(struct cnode *n, struct cas *c)
+{
+	struct dvv d, out;
+	const struct dvv *local;
+	int rc = cas_local(c, &d, &local);
+	if (rc == 0)
+		rc = c->merge(c, local, &out);
+	if (rc == 0 && dvv_value_bytes(&out) > DV_VALUE_BYTES_MAX)
+		rc = -DV_ETOOBIG;
+	if (rc == 0) /* encode now: local points into the store's buffer, valid during done() only */
+		rc = cnode_encode(n, &out, &c->enc, &c->enc_bytes, &c->meta_len, &c->vals_len);
+	if (rc != 0) {
+		c->done(c, rc);
+		return;
+	}
+	DV_ASSERT(c->meta_len + c->vals_len == c->enc_bytes);
+	c->op.kind = STORE_PUT;
+	c->op.meta = c->enc;
+	c->op.meta_len = c->meta_len;
+	c->op.value = c->vals_len ? c->enc + c->meta_len : empty_bytes;
+	c->op.val_len = (uint32_t)c->vals_len;
+	c->op.expire_ms = 0; /* expiry is per value, inside the version */
+	c->op.cond = STORE_IF_SEQ;
+	c->op.cond_seq = c->cond_seq;
+	cas_submit(n, c);
+}
+
+static void cas_put_done(struct cnode *n, struct cas *c)
+{
+	int rc = c->op.result;
+	DV_ASSERT(c->op.kind == STORE_PUT && !c->busy);
+	if (rc == -ESTALE) {
+		if (++c->tries < CNODE_CAS_TRIES_MAX) {
+			cas_read(n, c);
+			return;
+		}
+		rc = -EBUSY;
+	}
+	if (rc == 0 && c->corrupt)
+		n->st.corrupt_replaced++;
+	c->done(c, rc);
+}
+
+static void cas_complete(struct cnode *n, struct cas *c)
+{
+	DV_ASSERT(c->busy);
+	c->busy = false;
+	if (c->op.kind == STORE_GET && c->get_done)
+		c->get_done(&c->op);
+	else if (c->op.kind == STORE_GET)
+		cas_got(n, c);
+	else
+		cas_put_done(n, c);
+}
+
+/* ---- replica operations ---- */
+
+static struct rop *rop_alloc(struct cnode *n)
+{
+	if (n->rops_open >= n->cfg.replica_ops_max)
+		return NULL;
+	struct rop *r;
+	if (n->rop_nfree) {
+		r = n->rops[n->rop_free[--n->rop_nfree]];
+	} else {
+		DV_ASSERT(n->rops_made < n->cfg.replica_ops_max);
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return NULL;
+		r->idx = n->rops_made;
+		n->rops[n->rops_made++] = r;
+	}
+	DV_ASSERT(!r->used && !r->cas.busy);
+	r->used = true;
+	r->in = NULL;
+	r->in_bytes = 0;
+	r->cas.enc = NULL;
+	r->cas.enc_bytes = 0;
+	n->rops_open++;
+	return r;
+}
+
+static void rop_free(struct cnode *n, struct rop *r)
+{
+	DV_ASSERT(r->used && !r->cas.busy);
+	DV_ASSERT(n->rops_open > 0 && n->rop_nfree < n->cfg.replica_ops_max);
+	cnode_release(n, r->in, r->in_bytes);
+	r->in = NULL;
+	r->in_bytes = 0;
+	cas_free_enc(n, &r->cas);
+	r->used = false;
+	n->rop_free[n->rop_nfree++] = r->idx;
+	n->rops_open--;
+}
+
+void replica_free_all(struct cnode *n)
+{
+	for (uint32_t i = 0; i < n->rops_made; i++) {
+		struct rop *r = n->rops[i];
+		if (r->used) {
+			r->cas.busy = false; /* the store is drained: nothing of it is in flight */
+			rop_free(n, r);
+		}
+	}
+	DV_ASSERT(n->rops_open == 0);
+}
+
+/* Answer a replica request: a frame, or a direct call for our own coordinator. */
+static void replica_reply(struct cnode *n, uint8_t req_type, uint16_t to, uint64_t req_id, uint16_t flags,
+			  uint8_t status, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals,
+			  uint32_t vals_len)
+{
+	struct msg m;
+	cnode_msg_init(n, &m, req_type == MSG_REPL_PUT ? MSG_REPL_PUT_ACK : MSG_REPL_GET_REPLY, to, req_id);
+	m.flags = flags; /* MSGF_REPAIR, MSGF_CLOCK_ONLY are echoed */
+	m.status = status;
+	if (req_type == MSG_REPL_GET && status == MSG_ST_OK) {
+		m.meta = meta;
+		m.meta_len = meta_len;
+		m.vals = vals_len ? vals : empty_bytes;
+		m.vals_len = vals_len;
+	}
+	if (to == n->cfg.node_id)
+		coord_on_reply(n, to, &m);
+	else
+		cnode_send(n, &m);
+}
+
+static uint8_t put_status(int rc)
+{
+	if (rc == 0 || rc == CAS_NOOP)
+		return MSG_ST_OK;
+	if (rc == -E2BIG || rc == -DV_ETOOBIG)
+		return MSG_ST_TOO_BIG;
+	if (rc == -EBUSY)
+		return MSG_ST_BUSY;
+	return MSG_ST_FAILED;
+}
+
+static int rop_merge(struct cas *cas, const struct dvv *local, struct dvv *out)
+{
+	struct rop *r = cnode_container(cas, struct rop, cas);
+	DV_ASSERT(r->used && r->type == MSG_REPL_PUT);
+	DV_ASSERT(r->in_d.policy == cas->policy);
+	if (cas->n->cfg.test_broken_merge || !local)
+		*out = r->in_d; /* test_broken_merge: the incoming version replaces ours (mutation check) */
+	else {
+		int rc = dvv_sync(out, local, &r->in_d);
+		if (rc != 0)
+			return rc; /* -E2BIG: refused, never dropped to fit */
+	}
+	if (local && cnode_same_version(local, out))
+		return CAS_NOOP;
+	return 0;
+}
+
+static void rop_put_done(struct cas *cas, int rc)
+{
+	struct rop *r = cnode_container(cas, struct rop, cas);
+	struct cnode *n = cas->n;
+	DV_ASSERT(r->used && !cas->busy);
+	if (rc == CAS_NOOP)
+		n->st.replica_noops++;
+	uint16_t from = r->from, flags = r->flags & MSGF_REPAIR;
+	uint64_t req_id = r->req_id;
+	rop_free(n, r); /* before replying: the reply may run a coordinator's done() */
+	replica_reply(n, MSG_REPL_PUT, from, req_id, flags, put_status(rc), NULL, 0, NULL, 0);
+}
+
+static void rop_get_done(struct store_op *op)
+{
+	struct cas *cas = op->ctx;
+	struct rop *r = cnode_container(cas, struct rop, cas);
+	struct cnode *n = cas->n;
+	DV_ASSERT(r->used && r->type == MSG_REPL_GET);
+	uint8_t status = MSG_ST_FAILED;
+	const uint8_t *meta = op->out.meta, *vals = op->out.value;
+	uint32_t meta_len = op->out.meta_len, vals_len = op->out.val_len;
+	if (op->result == 0) {
+		struct dvv d;
+		status = MSG_ST_OK;
+		if (dvv_decode(&d, meta, meta_len, vals, vals_len) != 0)
+			status = MSG_ST_BAD; /* damaged: the coordinator repairs it */
+		else if (r->flags & MSGF_CLOCK_ONLY)
+			vals_len = 0; /* the meta alone: clock, lengths, flags, expiry */
+	} else if (op->result == -DV_ENOTFOUND) {
+		status = MSG_ST_NOTFOUND;
+	} else if (op->result == -DV_ECORRUPT) {
+		status = MSG_ST_BAD;
+	}
+	uint16_t from = r->from;
+	uint64_t req_id = r->req_id;
+	uint16_t flags = r->flags & MSGF_CLOCK_ONLY;
+	rop_free(n, r); /* the store's buffer stays valid until we return */
+	replica_reply(n, MSG_REPL_GET, from, req_id, flags, status, meta, meta_len, vals, vals_len);
+}
+
+static int rop_start_put(struct cnode *n, struct rop *r, const struct msg *m)
+{
+	uint64_t bytes = (uint64_t)m->meta_len + m->vals_len;
+	if (m->meta_len < DVV_META_HDR_BYTES)
+		return MSG_ST_BAD;
+	r->in = cnode_alloc(n, bytes);
+	if (!r->in)
+		return MSG_ST_BUSY;
+	r->in_bytes = bytes;
+	memcpy(r->in, m->meta, m->meta_len);
+	if (m->vals_len)
+		memcpy(r->in + m->meta_len, m->vals, m->vals_len);
+	uint8_t policy = n->cfg.ks[m->key[0]].policy;
+	if (dvv_decode(&r->in_d, r->in, m->meta_len, r->in + m->meta_len, m->vals_len) != 0 ||
+	    r->in_d.policy != policy)
+		return MSG_ST_BAD;
+	n->st.replica_puts++;
+	r->cas.key = r->key;
+	r->cas.key_len = r->key_len;
+	r->cas.policy = policy;
+	r->cas.merge = rop_merge;
+	r->cas.done = rop_put_done;
+	cas_start(n, &r->cas);
+	return MSG_ST_OK;
+}
+
+int replica_request(struct cnode *n, const struct msg *m)
+{
+	DV_ASSERT(m->type == MSG_REPL_PUT || m->type == MSG_REPL_GET);
+	DV_ASSERT(m->to == n->cfg.node_id);
+	int st = MSG_ST_OK;
+	struct rop *r = NULL;
+	uint64_t bytes = m->type == MSG_REPL_PUT ? (uint64_t)m->meta_len + m->vals_len : 0;
+	if (m->key_len < 1 || !cnode_ks_ok(n, m->key[0]))
+		st = MSG_ST_BAD; /* no such keyspace here (the metadata keyspace included) */
+	else if (!cnode_budget_ok(n, bytes) || !(r = rop_alloc(n)))
+		st = MSG_ST_BUSY;
+	if (r) {
+		r->type = m->type;
+		r->flags = m->flags;
+		r->from = m->from;
+		r->req_id = m->req_id;
+		r->key_len = m->key_len;
+		memcpy(r->key, m->key, m->key_len);
+		if (m->type == MSG_REPL_PUT) {
+			st = rop_start_put(n, r, m);
+		} else {
+			n->st.replica_gets++;
+			r->cas.key = r->key;
+			r->cas.key_len = r->key_len;
+			cas_get(n, &r->cas, rop_get_done);
+		}
+		if (st != MSG_ST_OK)
+			rop_free(n, r);
+	}
+	if (st == MSG_ST_BUSY)
+		n->st.busy_refusals++;
+	if (st != MSG_ST_OK && m->from != n->cfg.node_id)
+		replica_reply(n, m->type, m->from, m->req_id, m->flags, (uint8_t)st, NULL, 0, NULL, 0);
+	return st;
+}

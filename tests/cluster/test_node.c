@@ -1,0 +1,1434 @@
+/* test_node.c - the cluster node (coordinator and replica, src/cluster/node.h)
+ * with K cnodes, each over a real store on a memory device, a network the
+ * test controls (deliver in order or reversed, drop, duplicate, hold) and a
+ * clock advanced by hand. Every test asserts the data: answers, siblings,
+ * and the versions each replica stores. */
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/constants.h"
+#include "base/error.h"
+#include "cluster/dvv.h"
+#include "cluster/msg.h"
+#include "cluster/node.h"
+#include "cluster/ring.h"
+#include "io/dev_mem.h"
+#include "storage/harness.h"
+#include "storage/store.h"
+#include "testing.h"
+
+#define K_MAX 5u
+#define CLUSTER_ID 0xc1a55e5ull
+#define KS_SIB 0
+#define KS_LWW 1
+#define KS_SMALL 2 /* siblings_max 3 */
+#define MiB (1024u * 1024u)
+
+/* ---- the cluster ---- */
+
+struct tnode {
+	struct dev *dev;
+	struct store *s;
+	struct cnode *cn;
+	uint64_t inc;
+	struct cnode_config cfg;
+};
+
+static struct tnode tn[K_MAX + 1]; /* by node id 1..K */
+static bool no_boot; /* create cnodes without the identity's boot count (the old request ids) */
+static unsigned K;
+static struct ring ring;
+static uint64_t now_ms = 1700000000000ull;
+static const uint8_t ctx_key[DVV_CTX_KEY_BYTES] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+static struct cnode_config base_config(uint16_t id)
+{
+	struct cnode_config c = {.node_id = id, .cluster_id = CLUSTER_ID, .ring = &ring};
+	memcpy(c.ctx_key, ctx_key, sizeof(ctx_key));
+	c.ks[KS_SIB] = (struct cnode_keyspace){.defined = true, .name = "default", .n = 3, .r = 2, .w = 2,
+					       .policy = DVV_SIBLINGS};
+	c.ks[KS_LWW] = (struct cnode_keyspace){.defined = true, .name = "lww", .n = 3, .r = 2, .w = 2,
+					       .policy = DVV_LWW};
+	c.ks[KS_SMALL] = (struct cnode_keyspace){.defined = true, .name = "small", .n = 3, .r = 2, .w = 2,
+						 .policy = DVV_SIBLINGS, .siblings_max = 3};
+	c.timeout_ms = 1000;
+	c.repair_wait_ms = 300;
+	return c;
+}
+
+static struct store_config store_cfg(void)
+{
+	return (struct store_config){.memo_entries = 1024, .index_capacity_hint = 1024};
+}
+
+typedef void (*cfg_tweak)(struct cnode_config *c);
+
+static void cluster_start(unsigned k, cfg_tweak tweak)
+{
+	CHECK(k >= 1 && k <= K_MAX);
+	K = k;
+	uint16_t ids[K_MAX];
+	for (unsigned i = 0; i < k; i++)
+		ids[i] = (uint16_t)(i + 1);
+	CHECK_EQ(ring_init_even(&ring, 64, ids, k), 0);
+	for (uint16_t id = 1; id <= k; id++) {
+		struct tnode *t = &tn[id];
+		h_open_mem_cfg(&t->s, &t->dev, 16 * MiB, 1 * MiB, store_cfg());
+		struct cnode_identity ident;
+		CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, 1000u * id + 7, &ident), 0);
+		CHECK(ident.created);
+		t->inc = ident.incarnation;
+		t->cfg = base_config(id);
+		t->cfg.incarnation = t->inc;
+		t->cfg.boot = no_boot ? 0 : ident.boot;
+		if (tweak)
+			tweak(&t->cfg);
+		CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, now_ms), 0);
+	}
+}
+
+/* ---- the network ---- */
+
+struct tmsg {
+	uint16_t from, to;
+	struct msg m; /* decoded view into data */
+	uint32_t len;
+	uint8_t *data;
+};
+
+enum verdict { V_DELIVER = 0, V_DROP, V_HOLD, V_DUP };
+
+/* Rules, first match wins: type, from, to (0 = any). */
+struct rule {
+	uint8_t type;
+	uint16_t from, to;
+	enum verdict v;
+};
+
+#define NET_MAX 8192u
+static struct tmsg net[NET_MAX], held[NET_MAX];
+static unsigned nnet, nheld;
+static struct rule rules[8];
+static unsigned nrules;
+static bool net_reverse;
+static uint64_t delivered_by_type[MSG_TYPE_MAX + 1];
+
+static void rule_add(uint8_t type, uint16_t from, uint16_t to, enum verdict v)
+{
+	CHECK(nrules < 8);
+	rules[nrules++] = (struct rule){type, from, to, v};
+}
+
+static void rules_clear(void)
+{
+	nrules = 0;
+	net_reverse = false;
+}
+
+/* Chaos (test_chaos): drop and duplicate at these rates, from a seeded PRNG. */
+static unsigned chaos_drop_pct, chaos_dup_pct;
+static uint64_t chaos_rng;
+
+static enum verdict verdict_of(const struct tmsg *t)
+{
+	if (chaos_drop_pct || chaos_dup_pct) {
+		unsigned r = (unsigned)(test_rand(&chaos_rng) % 100);
+		if (r < chaos_drop_pct)
+			return V_DROP;
+		if (r < chaos_drop_pct + chaos_dup_pct)
+			return V_DUP;
+	}
+	for (unsigned i = 0; i < nrules; i++) {
+		const struct rule *r = &rules[i];
+		if ((!r->type || r->type == t->m.type) && (!r->from || r->from == t->from) && (!r->to || r->to == t->to))
+			return r->v;
+	}
+	return V_DELIVER;
+}
+
+static void net_collect(void)
+{
+	for (uint16_t id = 1; id <= K; id++) {
+		struct cnode_frame *f = cnode_take_frames(tn[id].cn);
+		while (f) {
+			struct cnode_frame *next = f->next;
+			CHECK(nnet < NET_MAX);
+			struct tmsg *t = &net[nnet++];
+			t->from = id;
+			t->to = f->to;
+			t->len = f->len;
+			t->data = malloc(f->len);
+			CHECK(t->data != NULL);
+			memcpy(t->data, f->data, f->len);
+			CHECK_EQ(msg_decode(t->data, t->len, &t->m), 0);
+			CHECK_EQ(t->m.from, id);
+			cnode_frame_free(tn[id].cn, f);
+			f = next;
+		}
+	}
+}
+
+static void deliver(struct tmsg *t)
+{
+	CHECK(t->to >= 1 && t->to <= K);
+	delivered_by_type[t->m.type]++;
+	cnode_on_message(tn[t->to].cn, t->from, t->data, t->len, now_ms);
+}
+
+/* Everything queued now, per the rules; returns how many were handled. */
+static unsigned net_round(void)
+{
+	static struct tmsg batch[NET_MAX];
+	unsigned n = nnet;
+	memcpy(batch, net, n * sizeof(*batch));
+	nnet = 0;
+	for (unsigned j = 0; j < n; j++) {
+		struct tmsg *t = &batch[net_reverse ? n - 1 - j : j];
+		enum verdict v = verdict_of(t);
+		if (v == V_HOLD) {
+			CHECK(nheld < NET_MAX);
+			held[nheld++] = *t;
+			continue;
+		}
+		if (v == V_DELIVER || v == V_DUP)
+			deliver(t);
+		if (v == V_DUP)
+			deliver(t);
+		free(t->data);
+	}
+	return n;
+}
+
+static void held_release(void)
+{
+	for (unsigned i = 0; i < nheld; i++) {
+		CHECK(nnet < NET_MAX);
+		net[nnet++] = held[i];
+	}
+	nheld = 0;
+}
+
+static void held_drop(void)
+{
+	for (unsigned i = 0; i < nheld; i++)
+		free(held[i].data);
+	nheld = 0;
+}
+
+/* A failed store (test_store_failure) drains with -DV_EFATAL. */
+static void drain(struct store *s)
+{
+	int rc = store_drain(s);
+	CHECK(rc == 0 || rc == -DV_EFATAL);
+}
+
+/* Run stores, timers and the network until nothing moves at this time. */
+static void settle(void)
+{
+	for (unsigned round = 0; round < 100000; round++) {
+		bool busy = false;
+		for (uint16_t id = 1; id <= K; id++) {
+			if (store_pending(tn[id].s)) {
+				drain(tn[id].s);
+				busy = true;
+			}
+			if (cnode_next_deadline(tn[id].cn) <= now_ms) {
+				cnode_tick(tn[id].cn, now_ms);
+				busy |= store_pending(tn[id].s) > 0;
+			}
+		}
+		net_collect();
+		if (nnet && net_round())
+			busy = true;
+		if (!busy)
+			return;
+	}
+	CHECK(!"the cluster never settled");
+}
+
+static uint64_t next_deadline(void)
+{
+	uint64_t next = UINT64_MAX;
+	for (uint16_t id = 1; id <= K; id++) {
+		uint64_t d = cnode_next_deadline(tn[id].cn);
+		if (d < next)
+			next = d;
+	}
+	return next;
+}
+
+static void advance_to_next(void)
+{
+	uint64_t next = next_deadline();
+	now_ms = next != UINT64_MAX && next > now_ms ? next : now_ms + 1;
+}
+
+static bool all_idle(void)
+{
+	for (uint16_t id = 1; id <= K; id++)
+		if (!cnode_idle(tn[id].cn))
+			return false;
+	return nnet == 0;
+}
+
+/* Until every node is idle (read repairs included), time going on. */
+static void quiesce(void)
+{
+	for (unsigned i = 0; i < 10000; i++) {
+		settle();
+		if (all_idle())
+			return;
+		advance_to_next();
+	}
+	CHECK(!"the cluster never went idle");
+}
+
+static void cluster_stop(void)
+{
+	rules_clear();
+	quiesce();
+	held_drop();
+	for (uint16_t id = 1; id <= K; id++) {
+		struct tnode *t = &tn[id];
+		drain(t->s);
+		cnode_destroy(t->cn);
+		store_close(t->s);
+		dev_close(t->dev);
+		memset(t, 0, sizeof(*t));
+	}
+	ring_free(&ring);
+	K = 0;
+}
+
+/* ---- requests ---- */
+
+struct tres {
+	struct creq rq;
+	char key[64], value[256], ctx_in[DVV_CTX_TEXT_MAX];
+	bool done, found;
+	int result;
+	char err[256];
+	char val[256];
+	uint64_t val_expire_ms;
+	unsigned nsib;
+	char sib[DVV_VALUES_MAX][64];
+	char ctx[DVV_CTX_TEXT_MAX];
+};
+
+static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
+
+static void t_done(struct creq *rq)
+{
+	struct tres *t = rq->user;
+	CHECK(!t->done);
+	t->done = true;
+	t->result = rq->result;
+	snprintf(t->err, sizeof(t->err), "%s", rq->err ? rq->err : "");
+	CHECK(rq->result == 0 || rq->err != NULL);
+	t->found = rq->found;
+	t->val[0] = 0;
+	if (rq->result == 0 && rq->found && rq->val) {
+		CHECK(rq->val_len_out < sizeof(t->val));
+		memcpy(t->val, rq->val, rq->val_len_out);
+		t->val[rq->val_len_out] = 0;
+		t->val_expire_ms = rq->val_expire_ms;
+	}
+	t->nsib = rq->result == 0 && rq->kind == CREQ_DYN_GET ? rq->nsiblings : 0;
+	for (unsigned i = 0; i < t->nsib; i++) {
+		CHECK(rq->sib_len[i] < sizeof(t->sib[i]));
+		memcpy(t->sib[i], rq->sib[i], rq->sib_len[i]);
+		t->sib[i][rq->sib_len[i]] = 0;
+	}
+	qsort(t->sib, t->nsib, sizeof(t->sib[0]), cmp_str);
+	t->ctx[0] = 0;
+	if (rq->result == 0 && (rq->kind == CREQ_DYN_GET || rq->kind == CREQ_RMW)) {
+		CHECK(rq->ctx_out_len < DVV_CTX_TEXT_MAX && rq->ctx_out[rq->ctx_out_len] == 0);
+		memcpy(t->ctx, rq->ctx_out, rq->ctx_out_len + 1);
+	}
+}
+
+static void t_prep(struct tres *t, enum creq_kind kind, uint8_t ks, const char *key, const char *val,
+		   const char *ctx)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->key, sizeof(t->key), "%s", key);
+	snprintf(t->value, sizeof(t->value), "%s", val ? val : "");
+	snprintf(t->ctx_in, sizeof(t->ctx_in), "%s", ctx ? ctx : "");
+	t->rq.kind = kind;
+	t->rq.keyspace = ks;
+	t->rq.key = t->key;
+	t->rq.key_len = (uint32_t)strlen(t->key);
+	t->rq.value = t->value;
+	t->rq.val_len = (uint32_t)strlen(t->value);
+	t->rq.ctx = t->ctx_in;
+	t->rq.ctx_len = (uint32_t)strlen(t->ctx_in);
+	t->rq.done = t_done;
+	t->rq.user = t;
+}
+
+static void t_go(uint16_t node, struct tres *t)
+{
+	CHECK_EQ(cnode_submit(tn[node].cn, &t->rq, now_ms), 0);
+	CHECK(!t->done); /* never inside cnode_submit */
+}
+
+static void t_wait(struct tres *t)
+{
+	for (unsigned i = 0; i < 10000 && !t->done; i++) {
+		settle();
+		if (!t->done)
+			advance_to_next();
+	}
+	CHECK(t->done);
+}
+
+static void t_run(uint16_t node, struct tres *t)
+{
+	t_go(node, t);
+	t_wait(t);
+	now_ms += 1; /* distinct stamps for what follows */
+}
+
+static struct tres T; /* scratch for one-line helpers */
+
+static int dyn_put(uint16_t node, uint8_t ks, const char *key, const char *ctx, const char *val)
+{
+	t_prep(&T, CREQ_DYN_PUT, ks, key, val, ctx);
+	t_run(node, &T);
+	return T.result;
+}
+
+/* DYN.GET into *out (its own struct: contexts are kept by the tests). */
+static void dyn_get(uint16_t node, uint8_t ks, const char *key, struct tres *out)
+{
+	t_prep(out, CREQ_DYN_GET, ks, key, NULL, NULL);
+	t_run(node, out);
+	CHECK_EQ(out->result, 0);
+}
+
+static void check_sibs(const struct tres *t, unsigned n, const char *const *want)
+{
+	CHECK_EQ(t->nsib, n);
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(t->sib[i], want[i]) != 0) {
+			fprintf(stderr, "sibling %u: \"%s\", want \"%s\"\n", i, t->sib[i], want[i]);
+			CHECK(!"wrong sibling");
+		}
+	}
+}
+
+static int plain(uint16_t node, enum creq_kind kind, uint8_t ks, const char *key, const char *val,
+		 enum creq_cond cond)
+{
+	t_prep(&T, kind, ks, key, val, NULL);
+	T.rq.cond = cond;
+	t_run(node, &T);
+	return T.result;
+}
+
+/* ---- what the replicas store ---- */
+
+struct tstored {
+	int rc;
+	struct dvv d;
+	uint8_t meta[DV_META_BYTES_MAX];
+	uint8_t vals[64 * 1024];
+	uint32_t meta_len, vals_len;
+	uint64_t expire_ms;
+};
+
+struct sget {
+	struct store_op op;
+	struct tstored *out;
+	bool done;
+};
+
+static void sget_done(struct store_op *op)
+{
+	struct sget *g = (struct sget *)op;
+	g->done = true;
+	g->out->rc = op->result;
+	if (op->result == 0 && op->kind == STORE_GET) {
+		CHECK(op->out.meta_len <= sizeof(g->out->meta) && op->out.val_len <= sizeof(g->out->vals));
+		memcpy(g->out->meta, op->out.meta, op->out.meta_len);
+		memcpy(g->out->vals, op->out.value, op->out.val_len);
+		g->out->meta_len = op->out.meta_len;
+		g->out->vals_len = op->out.val_len;
+		g->out->expire_ms = op->out.expire_ms;
+	}
+}
+
+static void stored(uint16_t node, uint8_t ks, const char *key, struct tstored *out)
+{
+	uint8_t skey[DV_KEY_BYTES_MAX];
+	uint32_t len = cnode_store_key(ks, key, (uint32_t)strlen(key), skey);
+	struct sget g = {.op = {.kind = STORE_GET, .key = skey, .key_len = len, .done = sget_done}, .out = out};
+	CHECK_EQ(store_submit(tn[node].s, &g.op), 0);
+	for (unsigned i = 0; !g.done; i++) {
+		CHECK(store_poll(tn[node].s, true) >= 0);
+		CHECK(i < 100000);
+	}
+	if (out->rc == 0) {
+		CHECK_EQ(dvv_decode(&out->d, out->meta, out->meta_len, out->vals, out->vals_len), 0);
+		CHECK_EQ(out->expire_ms, 0); /* expiry lives in the version */
+	}
+}
+
+static unsigned stored_visible(const struct tstored *s, const char *const *want, unsigned nwant)
+{
+	const struct dvv_value *vis[DVV_VALUES_MAX];
+	unsigned nv = dvv_visible(&s->d, now_ms, vis, DVV_VALUES_MAX);
+	for (unsigned w = 0; w < nwant; w++) {
+		bool hit = false;
+		for (unsigned i = 0; i < nv; i++)
+			hit |= vis[i]->len == strlen(want[w]) && memcmp(vis[i]->data, want[w], vis[i]->len) == 0;
+		CHECK(hit);
+	}
+	return nv;
+}
+
+/* Every node of list holds the same version of key (dvv_identical). */
+static void check_replicas_identical(uint8_t ks, const char *key, const uint16_t *list, unsigned n)
+{
+	static struct tstored a, b;
+	stored(list[0], ks, key, &a);
+	CHECK_EQ(a.rc, 0);
+	for (unsigned i = 1; i < n; i++) {
+		stored(list[i], ks, key, &b);
+		CHECK_EQ(b.rc, 0);
+		if (!dvv_identical(&a.d, &b.d)) {
+			fprintf(stderr, "node %u and node %u differ on %s\n", list[0], list[i], key);
+			CHECK(!"replicas differ");
+		}
+	}
+}
+
+static const uint16_t nodes123[] = {1, 2, 3};
+
+static struct cnode_stats stats(uint16_t node)
+{
+	struct cnode_stats st;
+	cnode_get_stats(tn[node].cn, &st);
+	return st;
+}
+
+/* The preference list of (ks, key) for n replicas. */
+static unsigned preflist(uint8_t ks, const char *key, unsigned n, uint16_t *out)
+{
+	uint8_t skey[DV_KEY_BYTES_MAX];
+	uint32_t len = cnode_store_key(ks, key, (uint32_t)strlen(key), skey);
+	return ring_preflist(&ring, ring_partition(&ring, store_key_hash(skey, len)), n, out);
+}
+
+/* ---- tests ---- */
+
+static void test_roundtrip(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	dyn_get(1, KS_SIB, "k", &g);
+	CHECK_EQ(g.nsib, 0); /* absent: no values, an (empty) context */
+	CHECK(g.ctx[0] != 0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "k", g.ctx, "v1"), 0);
+	dyn_get(1, KS_SIB, "k", &g);
+	check_sibs(&g, 1, (const char *const[]){"v1"});
+	quiesce();
+	check_replicas_identical(KS_SIB, "k", nodes123, 3);
+	struct cnode_stats st = stats(1);
+	CHECK(st.coord_writes == 1 && st.coord_reads == 2);
+	CHECK_EQ(st.quorum_timeouts, 0);
+	/* The empty user key is a key like any other. */
+	CHECK_EQ(dyn_put(2, KS_SIB, "", "", "empty-key"), 0);
+	dyn_get(3, KS_SIB, "", &g);
+	check_sibs(&g, 1, (const char *const[]){"empty-key"});
+	cluster_stop();
+}
+
+static void test_read_from_each(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	CHECK_EQ(dyn_put(1, KS_SIB, "each", "", "one"), 0);
+	for (uint16_t id = 1; id <= 3; id++) {
+		dyn_get(id, KS_SIB, "each", &g);
+		check_sibs(&g, 1, (const char *const[]){"one"});
+		CHECK_EQ(plain(id, CREQ_GET, KS_SIB, "each", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found && strcmp(T.val, "one") == 0);
+	}
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "absent", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	cluster_stop();
+}
+
+static void test_siblings_and_resolve(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g, g0;
+	dyn_get(1, KS_SIB, "s", &g0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "s", g0.ctx, "a"), 0);
+	CHECK_EQ(dyn_put(2, KS_SIB, "s", g0.ctx, "b"), 0); /* same context, another coordinator */
+	for (uint16_t id = 1; id <= 3; id++) {
+		dyn_get(id, KS_SIB, "s", &g);
+		check_sibs(&g, 2, (const char *const[]){"a", "b"});
+	}
+	CHECK_EQ(dyn_put(3, KS_SIB, "s", g.ctx, "c"), 0); /* the merged context resolves them */
+	for (uint16_t id = 1; id <= 3; id++) {
+		dyn_get(id, KS_SIB, "s", &g);
+		check_sibs(&g, 1, (const char *const[]){"c"});
+	}
+	quiesce();
+	check_replicas_identical(KS_SIB, "s", nodes123, 3);
+	/* DYN.DEL with the context: a tombstone, hidden from reads. */
+	t_prep(&T, CREQ_DYN_DEL, KS_SIB, "s", NULL, g.ctx);
+	t_run(2, &T);
+	CHECK_EQ(T.result, 0);
+	dyn_get(1, KS_SIB, "s", &g);
+	CHECK_EQ(g.nsib, 0);
+	CHECK_EQ(plain(3, CREQ_GET, KS_SIB, "s", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	quiesce();
+	static struct tstored st;
+	stored(1, KS_SIB, "s", &st);
+	CHECK_EQ(st.rc, 0);
+	CHECK(st.d.nvals == 1 && (st.d.v[0].flags & DVV_VAL_TOMB)); /* causal history kept */
+	cluster_stop();
+}
+
+static void test_stale_context(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g0, g1, g;
+	dyn_get(1, KS_SIB, "st", &g0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "st", g0.ctx, "a"), 0);
+	dyn_get(2, KS_SIB, "st", &g1); /* covers a */
+	CHECK_EQ(dyn_put(2, KS_SIB, "st", g0.ctx, "b"), 0); /* concurrent with a */
+	CHECK_EQ(dyn_put(3, KS_SIB, "st", g1.ctx, "c"), 0); /* supersedes a only */
+	dyn_get(1, KS_SIB, "st", &g);
+	check_sibs(&g, 2, (const char *const[]){"b", "c"});
+	cluster_stop();
+}
+
+static void test_read_repair(void)
+{
+	cluster_start(3, NULL);
+	/* Node 3 misses the write: W=2 holds with 1 and 2. */
+	rule_add(MSG_REPL_PUT, 0, 3, V_DROP);
+	CHECK_EQ(dyn_put(1, KS_SIB, "rr", "", "x"), 0);
+	rules_clear();
+	quiesce();
+	static struct tstored s3;
+	stored(3, KS_SIB, "rr", &s3);
+	CHECK_EQ(s3.rc, -DV_ENOTFOUND);
+	static struct tres g;
+	uint64_t before = stats(2).read_repairs;
+	dyn_get(2, KS_SIB, "rr", &g);
+	check_sibs(&g, 1, (const char *const[]){"x"});
+	quiesce(); /* the repair goes out after the answer */
+	CHECK_EQ(stats(2).read_repairs, before + 1);
+	check_replicas_identical(KS_SIB, "rr", nodes123, 3);
+
+	/* The coordinator's own stale copy is repaired through its local path. */
+	static struct tres g0;
+	dyn_get(1, KS_SIB, "rr", &g0);
+	rule_add(MSG_REPL_PUT, 0, 2, V_DROP);
+	CHECK_EQ(dyn_put(1, KS_SIB, "rr", g0.ctx, "y"), 0);
+	rules_clear();
+	quiesce();
+	static struct tstored s2;
+	stored(2, KS_SIB, "rr", &s2);
+	CHECK_EQ(stored_visible(&s2, (const char *const[]){"x"}, 1), 1);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "rr", NULL, NULL);
+	g.rq.r = 3;
+	t_run(2, &g);
+	check_sibs(&g, 1, (const char *const[]){"y"});
+	quiesce();
+	check_replicas_identical(KS_SIB, "rr", nodes123, 3);
+	stored(2, KS_SIB, "rr", &s2);
+	CHECK_EQ(stored_visible(&s2, (const char *const[]){"y"}, 1), 1);
+	/* Equal copies: nothing to repair. */
+	before = stats(3).read_repairs;
+	dyn_get(3, KS_SIB, "rr", &g);
+	quiesce();
+	CHECK_EQ(stats(3).read_repairs, before);
+	cluster_stop();
+}
+
+static void test_timeouts(void)
+{
+	cluster_start(3, NULL);
+	rule_add(MSG_REPL_PUT_ACK, 0, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "to", "v", "");
+	uint64_t t0 = now_ms;
+	t_run(1, &T);
+	CHECK_EQ(T.result, -ETIMEDOUT);
+	CHECK(strstr(T.err, "may or may not have been applied") != NULL);
+	CHECK(now_ms >= t0 + 1000); /* at the deadline, not before */
+	CHECK_EQ(stats(1).quorum_timeouts, 1);
+	rules_clear();
+	/* Indeed applied (at the coordinator and, here, at every replica). */
+	static struct tres g;
+	dyn_get(2, KS_SIB, "to", &g);
+	check_sibs(&g, 1, (const char *const[]){"v"});
+	/* A read whose replies are lost. */
+	rule_add(MSG_REPL_GET_REPLY, 0, 0, V_DROP);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "to", NULL, NULL);
+	t_run(3, &g); /* its own copy answers: one of R=2 */
+	CHECK_EQ(g.result, -ETIMEDOUT);
+	CHECK(strstr(g.err, "fewer than R replicas answered") != NULL);
+	rules_clear();
+	/* Late replies to finished requests change nothing. */
+	rule_add(MSG_REPL_PUT_ACK, 0, 0, V_HOLD);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "late", "v", "");
+	t_run(1, &T);
+	CHECK_EQ(T.result, -ETIMEDOUT);
+	rules_clear();
+	held_release();
+	quiesce();
+	CHECK(cnode_idle(tn[1].cn));
+	cluster_stop();
+}
+
+/* The same history under an altered network gives the same answers and
+ * the same stored versions. */
+static void history(const char *key)
+{
+	static struct tres g0, g;
+	dyn_get(1, KS_SIB, key, &g0);
+	CHECK_EQ(dyn_put(1, KS_SIB, key, g0.ctx, "a"), 0);
+	CHECK_EQ(dyn_put(2, KS_SIB, key, g0.ctx, "b"), 0);
+	dyn_get(3, KS_SIB, key, &g);
+	check_sibs(&g, 2, (const char *const[]){"a", "b"});
+	CHECK_EQ(dyn_put(3, KS_SIB, key, g.ctx, "c"), 0);
+	CHECK_EQ(dyn_put(1, KS_SIB, key, g0.ctx, "d"), 0);
+	dyn_get(2, KS_SIB, key, &g);
+	check_sibs(&g, 2, (const char *const[]){"c", "d"});
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, key, "l1", CREQ_ALWAYS), 0);
+	CHECK_EQ(plain(3, CREQ_SET, KS_LWW, key, "l2", CREQ_ALWAYS), 0);
+	CHECK_EQ(plain(1, CREQ_GET, KS_LWW, key, NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "l2") == 0);
+	quiesce();
+	check_replicas_identical(KS_SIB, key, nodes123, 3);
+	check_replicas_identical(KS_LWW, key, nodes123, 3);
+}
+
+/* A node restarts on its data (same incarnation, next boot). */
+static void node_restart(uint16_t id, uint64_t at_ms)
+{
+	struct tnode *t = &tn[id];
+	CHECK(store_drain(t->s) >= 0);
+	cnode_destroy(t->cn);
+	struct store_config sc = store_cfg();
+	t->s = h_reopen_mem(t->s, &t->dev, &sc);
+	struct cnode_identity ident;
+	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, 999, &ident), 0);
+	CHECK(!ident.created && ident.incarnation == t->inc);
+	t->cfg.boot = no_boot ? 0 : ident.boot;
+	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
+}
+
+/* Acks to a run of node 1 arrive after it restarted (its clock back where
+ * the first run began): they must not confirm a write of the new run. */
+static int late_acks_after_restart(void)
+{
+	uint64_t t0 = now_ms;
+	cluster_start(3, NULL);
+	rule_add(MSG_REPL_PUT_ACK, 0, 1, V_HOLD);
+	CHECK_EQ(dyn_put(1, KS_SIB, "late1", "", "a"), -ETIMEDOUT);
+	rules_clear();
+	node_restart(1, t0);
+	rule_add(MSG_REPL_PUT_ACK, 0, 1, V_DROP); /* the new run's own acks are lost */
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "late2", "b", "");
+	t_go(1, &T);
+	settle();
+	rules_clear();
+	held_release(); /* the first run's acks */
+	t_wait(&T);
+	int rc = T.result;
+	cluster_stop();
+	return rc;
+}
+
+static void test_restart_late_replies(void)
+{
+	CHECK_EQ(late_acks_after_restart(), -ETIMEDOUT);
+	static struct tres g;
+	cluster_start(3, NULL);
+	CHECK_EQ(dyn_put(2, KS_SIB, "r", "", "before"), 0);
+	node_restart(2, now_ms);
+	dyn_get(2, KS_SIB, "r", &g); /* the data and the actor are the same */
+	check_sibs(&g, 1, (const char *const[]){"before"});
+	CHECK_EQ(dyn_put(2, KS_SIB, "r", g.ctx, "after"), 0);
+	dyn_get(1, KS_SIB, "r", &g);
+	check_sibs(&g, 1, (const char *const[]){"after"});
+	cluster_stop();
+}
+
+static void test_dup_reorder(void)
+{
+	cluster_start(3, NULL);
+	history("plain");
+	uint64_t noops = stats(1).replica_noops + stats(2).replica_noops + stats(3).replica_noops;
+	rule_add(0, 0, 0, V_DUP);
+	history("dup");
+	rules_clear();
+	uint64_t noops_dup = stats(1).replica_noops + stats(2).replica_noops + stats(3).replica_noops;
+	CHECK(noops_dup > noops); /* duplicated REPL_PUTs merged to nothing new */
+	net_reverse = true;
+	history("reversed");
+	rule_add(0, 0, 0, V_DUP);
+	history("reversed-dup");
+	rules_clear();
+	/* Same stored versions whatever the network did (up to the actors'
+	 * stamps: compare value sets). */
+	static struct tstored a, b;
+	const char *keys[] = {"dup", "reversed", "reversed-dup"};
+	stored(1, KS_SIB, "plain", &a);
+	for (unsigned i = 0; i < 3; i++) {
+		stored(1, KS_SIB, keys[i], &b);
+		CHECK_EQ(b.d.nentries, a.d.nentries);
+		CHECK_EQ(b.d.nvals, a.d.nvals);
+		for (unsigned e = 0; e < a.d.nentries; e++)
+			CHECK(b.d.e[e].actor == a.d.e[e].actor && b.d.e[e].counter == a.d.e[e].counter);
+	}
+	struct cnode_stats st = stats(2);
+	CHECK_EQ(st.bad_msgs, 0);
+	cluster_stop();
+}
+
+/* A key whose preference list (N=3 of 5) leaves node `outside` out. */
+static void key_outside(uint16_t outside, char *key, size_t cap, uint16_t pref[3])
+{
+	for (unsigned i = 0; i < 1000; i++) {
+		snprintf(key, cap, "fwd%u", i);
+		CHECK_EQ(preflist(KS_SIB, key, 3, pref), 3);
+		if (pref[0] != outside && pref[1] != outside && pref[2] != outside)
+			return;
+	}
+	CHECK(!"no key found");
+}
+
+static void test_forwarding(void)
+{
+	cluster_start(5, NULL);
+	char key[32];
+	uint16_t pref[3];
+	key_outside(1, key, sizeof(key), pref);
+	CHECK_EQ(dyn_put(1, KS_SIB, key, "", "fw"), 0);
+	CHECK_EQ(stats(1).forwarded, 1);
+	CHECK_EQ(stats(1).coord_writes, 0);
+	CHECK_EQ(stats(pref[0]).coord_writes, 1);
+	static struct tres g;
+	for (uint16_t id = 1; id <= 5; id++) {
+		dyn_get(id, KS_SIB, key, &g);
+		check_sibs(&g, 1, (const char *const[]){"fw"});
+	}
+	quiesce();
+	check_replicas_identical(KS_SIB, key, pref, 3);
+	static struct tstored s;
+	for (uint16_t id = 1; id <= 5; id++) {
+		stored(id, KS_SIB, key, &s);
+		bool replica = id == pref[0] || id == pref[1] || id == pref[2];
+		CHECK_EQ(s.rc, replica ? 0 : -DV_ENOTFOUND);
+	}
+	/* Plain SET through a non-replica: read, then a forwarded write. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, key, "set", CREQ_ALWAYS), 0);
+	dyn_get(1, KS_SIB, key, &g);
+	check_sibs(&g, 1, (const char *const[]){"set"});
+	/* A duplicated FWD_PUT is coordinated once. */
+	rule_add(MSG_FWD_PUT, 0, 0, V_DUP);
+	CHECK_EQ(dyn_put(1, KS_SIB, key, g.ctx, "once"), 0);
+	rules_clear();
+	quiesce();
+	dyn_get(2, KS_SIB, key, &g);
+	check_sibs(&g, 1, (const char *const[]){"once"});
+	/* A lost forward is indeterminate at the origin. */
+	rule_add(MSG_FWD_PUT_REPLY, 0, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, key, "lost", g.ctx);
+	t_run(1, &T);
+	CHECK_EQ(T.result, -ETIMEDOUT);
+	CHECK(strstr(T.err, "may or may not have been applied") != NULL);
+	rules_clear();
+	dyn_get(3, KS_SIB, key, &g);
+	check_sibs(&g, 1, (const char *const[]){"lost"}); /* it was applied */
+	cluster_stop();
+}
+
+static void test_bad_contexts(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g, other;
+	CHECK_EQ(dyn_put(1, KS_SIB, "bc", "", "v"), 0);
+	dyn_get(1, KS_SIB, "bc", &g);
+	dyn_get(1, KS_SIB, "other-key", &other);
+	char trunc[DVV_CTX_TEXT_MAX];
+	snprintf(trunc, sizeof(trunc), "%s", g.ctx);
+	trunc[strlen(trunc) / 2] = 0;
+	char altered[DVV_CTX_TEXT_MAX];
+	snprintf(altered, sizeof(altered), "%s", g.ctx);
+	size_t alt = strlen(altered) - 3; /* in the tag */
+	altered[alt] = altered[alt] == 'A' ? 'B' : 'A';
+	/* A context of another cluster (its own key): -EXDEV. */
+	struct dvv_vv vv = {.n = 1};
+	vv.e[0].actor = cnode_actor(tn[1].cn);
+	vv.e[0].counter = 1;
+	uint8_t skey[16];
+	uint32_t skey_len = cnode_store_key(KS_SIB, "bc", 2, skey);
+	char xdev[DVV_CTX_TEXT_MAX];
+	dvv_ctx_encode(&vv, DVV_SIBLINGS, CLUSTER_ID + 1, ctx_key, skey, skey_len, xdev);
+	const char *bad[] = {"!!!not base64!!!", trunc, altered, other.ctx, "A"};
+	for (unsigned i = 0; i < 5; i++) {
+		int rc = dyn_put(2, KS_SIB, "bc", bad[i], "evil");
+		if (rc != -EINVAL)
+			fprintf(stderr, "bad context %u (%s): %d\n", i, bad[i], rc);
+		CHECK_EQ(rc, -EINVAL);
+		CHECK(strstr(T.err, "context") != NULL);
+	}
+	CHECK_EQ(dyn_put(2, KS_SIB, "bc", xdev, "evil"), -EXDEV);
+	CHECK(strstr(T.err, "another cluster") != NULL);
+	t_prep(&T, CREQ_DYN_DEL, KS_SIB, "bc", NULL, altered);
+	t_run(3, &T);
+	CHECK_EQ(T.result, -EINVAL);
+	quiesce();
+	dyn_get(3, KS_SIB, "bc", &g);
+	check_sibs(&g, 1, (const char *const[]){"v"}); /* nothing was written */
+	CHECK_EQ(stats(2).coord_writes, 0);
+	cluster_stop();
+}
+
+static void test_sibling_limit(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(dyn_put(1, KS_SMALL, "lim", "", "1"), 0);
+	CHECK_EQ(dyn_put(2, KS_SMALL, "lim", "", "2"), 0);
+	CHECK_EQ(dyn_put(3, KS_SMALL, "lim", "", "3"), 0);
+	CHECK_EQ(dyn_put(1, KS_SMALL, "lim", "", "4"), -E2BIG);
+	CHECK(strstr(T.err, "siblings") != NULL && strstr(T.err, "not applied") != NULL);
+	CHECK_EQ(stats(1).siblings_refused, 1);
+	static struct tres g;
+	dyn_get(2, KS_SMALL, "lim", &g);
+	check_sibs(&g, 3, (const char *const[]){"1", "2", "3"});
+	CHECK_EQ(dyn_put(3, KS_SMALL, "lim", g.ctx, "one"), 0);
+	dyn_get(1, KS_SMALL, "lim", &g);
+	check_sibs(&g, 1, (const char *const[]){"one"});
+	cluster_stop();
+}
+
+static void test_rw_overrides(void)
+{
+	cluster_start(3, NULL);
+	/* W=3 needs every replica: node 3's ack lost -> indeterminate. */
+	rule_add(MSG_REPL_PUT_ACK, 3, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "rw", "a", "");
+	T.rq.w = 3;
+	t_run(1, &T);
+	CHECK_EQ(T.result, -ETIMEDOUT);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "rw", "b", "");
+	T.rq.w = 2;
+	t_run(1, &T);
+	CHECK_EQ(T.result, 0);
+	rules_clear();
+	/* W=1: done at the coordinator's own durable write. */
+	rule_add(MSG_REPL_PUT_ACK, 0, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "rw1", "c", "");
+	T.rq.w = 1;
+	t_run(2, &T);
+	CHECK_EQ(T.result, 0);
+	rules_clear();
+	/* R=3 with node 3 silent: timeout; R=1 with two silent: fine. */
+	static struct tres g;
+	rule_add(MSG_REPL_GET_REPLY, 3, 0, V_DROP);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "rw", NULL, NULL);
+	g.rq.r = 3;
+	t_run(1, &g);
+	CHECK_EQ(g.result, -ETIMEDOUT);
+	rules_clear();
+	rule_add(MSG_REPL_GET_REPLY, 0, 0, V_DROP);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "rw", NULL, NULL);
+	g.rq.r = 1;
+	t_run(1, &g);
+	CHECK_EQ(g.result, 0);
+	CHECK_EQ(g.nsib, 2); /* a and b: a was applied at 1 and 2 */
+	rules_clear();
+	/* More than N is refused at submit. */
+	t_prep(&T, CREQ_DYN_GET, KS_SIB, "rw", NULL, NULL);
+	T.rq.r = 4;
+	CHECK_EQ(cnode_submit(tn[1].cn, &T.rq, now_ms), -EINVAL);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "rw", "x", "");
+	T.rq.w = 4;
+	CHECK_EQ(cnode_submit(tn[1].cn, &T.rq, now_ms), -EINVAL);
+	t_prep(&T, CREQ_GET, 7, "rw", NULL, NULL); /* no such keyspace */
+	CHECK_EQ(cnode_submit(tn[1].cn, &T.rq, now_ms), -EINVAL);
+	CHECK(!T.done);
+	cluster_stop();
+}
+
+static void test_lww(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(plain(1, CREQ_SET, KS_LWW, "l", "first", CREQ_ALWAYS), 0);
+	now_ms += 5;
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "l", "second", CREQ_ALWAYS), 0);
+	for (uint16_t id = 1; id <= 3; id++) {
+		CHECK_EQ(plain(id, CREQ_GET, KS_LWW, "l", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found && strcmp(T.val, "second") == 0);
+	}
+	/* A tie in time: the greater actor (node 3) wins, whatever the order. */
+	static struct tres a, b;
+	now_ms += 1000;
+	t_prep(&a, CREQ_SET, KS_LWW, "tie", "from3", NULL);
+	t_prep(&b, CREQ_SET, KS_LWW, "tie", "from1", NULL);
+	t_go(3, &a);
+	t_go(1, &b);
+	t_wait(&a);
+	t_wait(&b);
+	CHECK(a.result == 0 && b.result == 0);
+	quiesce();
+	for (uint16_t id = 1; id <= 3; id++) {
+		CHECK_EQ(plain(id, CREQ_GET, KS_LWW, "tie", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found && strcmp(T.val, "from3") == 0);
+	}
+	static struct tres g;
+	dyn_get(1, KS_LWW, "tie", &g);
+	check_sibs(&g, 1, (const char *const[]){"from3"}); /* never siblings */
+	quiesce();
+	check_replicas_identical(KS_LWW, "tie", nodes123, 3);
+	/* DEL in LWW: found, then not. */
+	CHECK_EQ(plain(2, CREQ_DEL, KS_LWW, "tie", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found);
+	CHECK_EQ(plain(3, CREQ_DEL, KS_LWW, "tie", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	CHECK_EQ(plain(1, CREQ_GET, KS_LWW, "tie", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	cluster_stop();
+}
+
+static void test_plain_commands(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "p", "a", CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "p", "b", CREQ_ALWAYS), 0);
+	CHECK(T.found);
+	CHECK_EQ(plain(3, CREQ_SET, KS_SIB, "p", "c", CREQ_ALWAYS), 0);
+	dyn_get(1, KS_SIB, "p", &g);
+	check_sibs(&g, 1, (const char *const[]){"c"}); /* sequential SETs overwrite */
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "p", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "c") == 0);
+	/* NX / XX */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "p", "nx", CREQ_IF_ABSENT), -EEXIST);
+	CHECK(strstr(T.err, "not applied") != NULL);
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "q", "xx", CREQ_IF_PRESENT), -DV_ENOTFOUND);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "q", "nx", CREQ_IF_ABSENT), 0);
+	CHECK_EQ(plain(3, CREQ_SET, KS_SIB, "q", "xx", CREQ_IF_PRESENT), 0);
+	CHECK_EQ(plain(1, CREQ_GET, KS_SIB, "q", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "xx") == 0);
+	/* DEL */
+	CHECK_EQ(plain(3, CREQ_DEL, KS_SIB, "p", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found);
+	CHECK_EQ(plain(1, CREQ_DEL, KS_SIB, "p", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "p", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	CHECK_EQ(plain(2, CREQ_DEL, KS_SIB, "never", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	/* A SET after a DEL: the key lives again, one value. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "p", "again", CREQ_IF_ABSENT), 0);
+	dyn_get(3, KS_SIB, "p", &g);
+	check_sibs(&g, 1, (const char *const[]){"again"});
+	/* Two SETs whose reads overlap become siblings; GET picks one, the same
+	 * on every node. */
+	static struct tres a, b;
+	t_prep(&a, CREQ_SET, KS_SIB, "conc", "x", NULL);
+	t_prep(&b, CREQ_SET, KS_SIB, "conc", "y", NULL);
+	t_go(1, &a);
+	t_go(2, &b);
+	t_wait(&a);
+	t_wait(&b);
+	CHECK(a.result == 0 && b.result == 0);
+	dyn_get(3, KS_SIB, "conc", &g);
+	check_sibs(&g, 2, (const char *const[]){"x", "y"});
+	char pick[256] = "";
+	for (uint16_t id = 1; id <= 3; id++) {
+		CHECK_EQ(plain(id, CREQ_GET, KS_SIB, "conc", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found);
+		if (id == 1)
+			snprintf(pick, sizeof(pick), "%s", T.val);
+		CHECK(strcmp(T.val, pick) == 0);
+	}
+	cluster_stop();
+}
+
+static enum creq_action incr(struct creq *rq, uint64_t now)
+{
+	static char buf[32];
+	long v = 0;
+	if (rq->found) {
+		char tmp[32];
+		CHECK(rq->val_len_out < sizeof(tmp));
+		memcpy(tmp, rq->val, rq->val_len_out);
+		tmp[rq->val_len_out] = 0;
+		v = strtol(tmp, NULL, 10);
+	}
+	CHECK(rq->ctx_out_len > 0);
+	snprintf(buf, sizeof(buf), "%ld", v + 1);
+	rq->value = buf;
+	rq->val_len = (uint32_t)strlen(buf);
+	return CREQ_WRITE;
+}
+
+static enum creq_action del_if_two(struct creq *rq, uint64_t now)
+{
+	return rq->found && rq->val_len_out == 1 && rq->val[0] == '2' ? CREQ_DELETE : CREQ_FINISH;
+}
+
+static void test_rmw(void)
+{
+	cluster_start(3, NULL);
+	for (unsigned i = 0; i < 3; i++) {
+		t_prep(&T, CREQ_RMW, KS_SIB, "ctr", NULL, NULL);
+		T.rq.decide = incr;
+		t_run((uint16_t)(1 + i % 3), &T);
+		CHECK_EQ(T.result, 0);
+	}
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "ctr", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "3") == 0);
+	static struct tres g;
+	dyn_get(1, KS_SIB, "ctr", &g);
+	check_sibs(&g, 1, (const char *const[]){"3"});
+	t_prep(&T, CREQ_RMW, KS_SIB, "ctr", NULL, NULL);
+	T.rq.decide = del_if_two;
+	t_run(3, &T);
+	CHECK(T.result == 0 && T.found);
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "ctr", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found); /* 3, not 2: nothing written */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "ctr", "2", CREQ_ALWAYS), 0);
+	t_prep(&T, CREQ_RMW, KS_SIB, "ctr", NULL, NULL);
+	T.rq.decide = del_if_two;
+	t_run(3, &T);
+	CHECK_EQ(T.result, 0);
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "ctr", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	cluster_stop();
+}
+
+static void test_expiry(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	CHECK_EQ(dyn_put(1, KS_SIB, "ex", "", "old"), 0);
+	quiesce();
+	dyn_get(1, KS_SIB, "ex", &g);
+	/* The new value expires soon; node 3 misses it. */
+	rule_add(MSG_REPL_PUT, 0, 3, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "ex", "new", g.ctx);
+	T.rq.expire_ms = now_ms + 100;
+	t_run(1, &T);
+	CHECK_EQ(T.result, 0);
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "ex", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "new") == 0 && T.val_expire_ms != 0);
+	quiesce(); /* its read repair of node 3 is lost too */
+	rules_clear();
+	now_ms += 200; /* "new" expired */
+	/* Node 3 still holds "old", but "new" superseded it: it stays gone. */
+	static struct tstored s3;
+	stored(3, KS_SIB, "ex", &s3);
+	CHECK_EQ(stored_visible(&s3, (const char *const[]){"old"}, 1), 1);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "ex", NULL, NULL);
+	g.rq.r = 3;
+	t_run(3, &g);
+	CHECK_EQ(g.result, 0);
+	CHECK_EQ(g.nsib, 0);
+	CHECK_EQ(plain(3, CREQ_GET, KS_SIB, "ex", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	quiesce();
+	stored(3, KS_SIB, "ex", &s3); /* repaired: the expired value, still causal */
+	CHECK_EQ(s3.rc, 0);
+	CHECK_EQ(stored_visible(&s3, NULL, 0), 0);
+	CHECK(s3.d.nvals == 1 && s3.d.v[0].len == 3 && memcmp(s3.d.v[0].data, "new", 3) == 0);
+	check_replicas_identical(KS_SIB, "ex", nodes123, 3);
+	cluster_stop();
+}
+
+static void test_identity(void)
+{
+	struct store *s;
+	struct dev *dev;
+	struct store_config cfg = store_cfg();
+	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, cfg);
+	struct cnode_identity id;
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0, &id), -EINVAL); /* fresh 0 */
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0xabcdef, &id), 0);
+	CHECK(id.created && id.incarnation == 0xabcdef && id.node_id == 4 && id.cluster_id == 77);
+	CHECK_EQ(id.boot, 1);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x999, &id), 0);
+	CHECK(!id.created && id.incarnation == 0xabcdef);
+	CHECK_EQ(id.boot, 2); /* every start counted */
+	cfg.format_if_empty = true;
+	s = h_reopen_mem(s, &dev, &cfg);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), 0);
+	CHECK(!id.created && id.incarnation == 0xabcdef); /* same data, same incarnation */
+	CHECK_EQ(id.boot, 3); /* durable: the count survives the restart */
+	CHECK_EQ(cnode_identity_load(s, 78, 4, 0x1234, &id), -EXDEV);
+	CHECK_EQ(cnode_identity_load(s, 77, 5, 0x1234, &id), -EINVAL);
+	store_close(s);
+	dev_close(dev);
+	/* A wiped node gets a new incarnation. */
+	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, store_cfg());
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), 0);
+	CHECK(id.created && id.incarnation == 0x1234);
+	store_close(s);
+	dev_close(dev);
+	/* A data file with keys but no identity is not a cluster node's. */
+	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, store_cfg());
+	CHECK_EQ(h_put(s, "foo", "bar", 3), 0);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), -DV_EFORMAT);
+	store_close(s);
+	dev_close(dev);
+}
+
+static void small_requests(struct cnode_config *c)
+{
+	c->requests_max = 2;
+	c->buffer_bytes_max = 64 * 1024;
+}
+
+static void test_backpressure(void)
+{
+	cluster_start(3, small_requests);
+	static struct tres a, b, c;
+	t_prep(&a, CREQ_DYN_GET, KS_SIB, "bp", NULL, NULL);
+	t_prep(&b, CREQ_DYN_GET, KS_SIB, "bp", NULL, NULL);
+	t_prep(&c, CREQ_DYN_GET, KS_SIB, "bp", NULL, NULL);
+	t_go(1, &a);
+	t_go(1, &b);
+	CHECK_EQ(cnode_submit(tn[1].cn, &c.rq, now_ms), -EAGAIN);
+	CHECK_EQ(stats(1).busy_refusals, 1);
+	CHECK_EQ(stats(1).requests_in_flight, 2);
+	t_wait(&a);
+	t_wait(&b);
+	quiesce();
+	t_go(1, &c);
+	t_wait(&c);
+	CHECK_EQ(c.result, 0);
+	/* The byte budget: a value larger than it is refused at admission. */
+	static char big[70 * 1024];
+	memset(big, 'x', sizeof(big));
+	t_prep(&a, CREQ_DYN_PUT, KS_SIB, "bp", NULL, "");
+	a.rq.value = big;
+	a.rq.val_len = sizeof(big);
+	CHECK_EQ(cnode_submit(tn[1].cn, &a.rq, now_ms), -EAGAIN);
+	a.rq.val_len = 32 * 1024;
+	t_run(1, &a);
+	CHECK_EQ(a.result, 0);
+	cluster_stop();
+}
+
+static void one_inflight(struct cnode_config *c) { c->peer_inflight_max = 1; }
+
+static void test_peer_inflight(void)
+{
+	cluster_start(3, one_inflight);
+	static struct tres w[4];
+	char key[4][8];
+	for (unsigned i = 0; i < 4; i++) {
+		snprintf(key[i], sizeof(key[i]), "pi%u", i);
+		t_prep(&w[i], CREQ_DYN_PUT, KS_SIB, key[i], "v", "");
+		t_go(1, &w[i]);
+	}
+	/* Let the local writes finish, but hold every message. */
+	rule_add(0, 0, 0, V_HOLD);
+	settle();
+	unsigned to2 = 0;
+	for (unsigned i = 0; i < nheld; i++)
+		to2 += held[i].from == 1 && held[i].to == 2 && held[i].m.type == MSG_REPL_PUT;
+	CHECK_EQ(to2, 1); /* the others wait behind the limit, in order */
+	rules_clear();
+	held_release();
+	for (unsigned i = 0; i < 4; i++) {
+		t_wait(&w[i]);
+		CHECK_EQ(w[i].result, 0);
+	}
+	quiesce();
+	for (unsigned i = 0; i < 4; i++)
+		check_replicas_identical(KS_SIB, key[i], nodes123, 3);
+	cluster_stop();
+}
+
+static void broken_merge(struct cnode_config *c) { c->test_broken_merge = true; }
+
+/* n1 and n2 hold a; n3 (which missed it) writes b with no context: a
+ * correct merge keeps a and b as siblings, a broken one loses a. */
+static unsigned sibling_after_partial(bool broken)
+{
+	cluster_start(3, broken ? broken_merge : NULL);
+	rule_add(MSG_REPL_PUT, 0, 3, V_DROP);
+	CHECK_EQ(dyn_put(1, KS_SIB, "bm", "", "a"), 0);
+	rules_clear();
+	quiesce();
+	CHECK_EQ(dyn_put(3, KS_SIB, "bm", "", "b"), 0);
+	quiesce();
+	static struct tstored s1;
+	stored(1, KS_SIB, "bm", &s1);
+	unsigned n = stored_visible(&s1, NULL, 0);
+	cluster_stop();
+	return n;
+}
+
+static void test_broken_merge(void)
+{
+	CHECK_EQ(sibling_after_partial(false), 2);
+	CHECK_EQ(sibling_after_partial(true), 1); /* the switch works: a sibling lost */
+}
+
+/* A local copy that does not decode is replaced by the merge (counted),
+ * and a read reports it damaged so read repair fixes it. */
+static void test_damaged_copy(void)
+{
+	cluster_start(3, NULL);
+	uint8_t skey[16];
+	uint32_t len = cnode_store_key(KS_SIB, "dmg", 3, skey);
+	static const uint8_t junk_meta[24] = {0xde, 0xad};
+	struct sget g = {0};
+	static struct tstored out;
+	g.out = &out;
+	g.op = (struct store_op){.kind = STORE_PUT, .key = skey, .key_len = len, .value = "zz", .val_len = 2,
+				 .meta = junk_meta, .meta_len = sizeof(junk_meta), .done = sget_done};
+	CHECK_EQ(store_submit(tn[3].s, &g.op), 0);
+	CHECK(store_drain(tn[3].s) >= 0 && g.done && out.rc == 0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "dmg", "", "good"), 0);
+	quiesce();
+	CHECK_EQ(stats(3).corrupt_replaced, 1);
+	check_replicas_identical(KS_SIB, "dmg", nodes123, 3);
+	cluster_stop();
+}
+
+/* The coordinator's own store fails its write (a power cut tears it): the
+ * write may be on the medium, so the answer is indeterminate; once the
+ * store is failed, its writes are refused cleanly, and as a replica it
+ * answers FAILED while the others still make W. */
+static void test_store_failure(void)
+{
+	cluster_start(3, NULL);
+	struct dev_fault_stats fs = dev_mem_stats(tn[1].dev);
+	struct dev_fault_plan plan = {.seed = 1, .power_cut_after_writes = fs.writes - fs.write_eio};
+	dev_mem_set_plan(tn[1].dev, &plan);
+	CHECK_EQ(dyn_put(1, KS_SIB, "sf", "", "torn"), -DV_EFATAL); /* from the torn batch */
+	CHECK(strstr(T.err, "may or may not have been applied") != NULL);
+	static struct tstored s2;
+	stored(2, KS_SIB, "sf", &s2);
+	CHECK_EQ(s2.rc, -DV_ENOTFOUND); /* nothing left node 1 before it was durable */
+	CHECK_EQ(dyn_put(1, KS_SIB, "sf", "", "again"), -DV_EFATAL);
+	CHECK(strstr(T.err, "not applied") != NULL);
+	CHECK_EQ(dyn_put(2, KS_SIB, "sf", "", "others"), 0); /* node 1 answers FAILED */
+	static struct tres g;
+	dyn_get(3, KS_SIB, "sf", &g);
+	check_sibs(&g, 1, (const char *const[]){"others"});
+	cluster_stop();
+}
+
+/* Random operations through random nodes over a lossy, duplicating,
+ * reordering network with time jumps; then, the network healed, a read of
+ * every key at R=3 through every node: the replicas converge (the
+ * simulator's checker judges the histories; this checks the node alone). */
+static void test_chaos(void)
+{
+	cluster_start(3, NULL);
+	uint64_t rng = test_seed(42);
+	chaos_rng = rng ^ 0x5eed;
+	enum { KEYS = 6, OPS = 300 };
+	static struct tres ops[8];
+	static char ctx[KEYS][DVV_CTX_TEXT_MAX];
+	unsigned acked = 0, indet = 0;
+	for (unsigned i = 0; i < OPS; i++) {
+		chaos_drop_pct = 10;
+		chaos_dup_pct = 10;
+		net_reverse = test_rand(&rng) % 2;
+		unsigned nconc = 1 + (unsigned)(test_rand(&rng) % 3);
+		for (unsigned j = 0; j < nconc; j++) {
+			char key[8];
+			unsigned k = (unsigned)(test_rand(&rng) % KEYS);
+			snprintf(key, sizeof(key), "c%u", k);
+			uint16_t node = (uint16_t)(1 + test_rand(&rng) % 3);
+			unsigned what = (unsigned)(test_rand(&rng) % 6);
+			char val[16];
+			snprintf(val, sizeof(val), "v%u.%u", i, j);
+			static const enum creq_kind kinds[] = {CREQ_DYN_PUT, CREQ_DYN_GET, CREQ_SET,
+							       CREQ_DEL, CREQ_GET, CREQ_DYN_DEL};
+			uint8_t ks = what == 2 && test_rand(&rng) % 2 ? KS_LWW : KS_SIB;
+			t_prep(&ops[j], kinds[what], ks, key, val, ctx[k]);
+			ops[j].rq.user = &ops[j];
+			t_go(node, &ops[j]);
+		}
+		for (unsigned j = 0; j < nconc; j++) {
+			t_wait(&ops[j]);
+			int rc = ops[j].result;
+			CHECK(rc == 0 || rc == -ETIMEDOUT || rc == -EBUSY);
+			if (ops[j].rq.kind == CREQ_DYN_GET && rc == 0)
+				snprintf(ctx[ops[j].key[1] - '0'], DVV_CTX_TEXT_MAX, "%s", ops[j].ctx);
+			acked += rc == 0;
+			indet += rc == -ETIMEDOUT;
+		}
+		now_ms += test_rand(&rng) % 50;
+	}
+	chaos_drop_pct = chaos_dup_pct = 0;
+	rules_clear();
+	quiesce();
+	CHECK(acked > OPS / 2 && indet > 0); /* the faults did happen, most work got through */
+	for (unsigned k = 0; k < KEYS; k++) {
+		char key[8];
+		snprintf(key, sizeof(key), "c%u", k);
+		for (uint16_t node = 1; node <= 3; node++) {
+			t_prep(&T, CREQ_DYN_GET, KS_SIB, key, NULL, NULL);
+			T.rq.r = 3;
+			t_run(node, &T);
+			CHECK_EQ(T.result, 0);
+		}
+		t_prep(&T, CREQ_GET, KS_LWW, key, NULL, NULL);
+		T.rq.r = 3;
+		t_run(1, &T);
+		CHECK_EQ(T.result, 0);
+		quiesce();
+		check_replicas_identical(KS_SIB, key, nodes123, 3);
+		static struct tstored l;
+		stored(1, KS_LWW, key, &l);
+		if (l.rc == 0)
+			check_replicas_identical(KS_LWW, key, nodes123, 3);
+	}
+	uint64_t bad = stats(1).bad_msgs + stats(2).bad_msgs + stats(3).bad_msgs;
+	CHECK_EQ(bad, 0);
+	cluster_stop();
+}
+
+int main(void)
+{
+	CHECK(sodium_init() >= 0);
+	test_roundtrip();
+	test_read_from_each();
+	test_siblings_and_resolve();
+	test_stale_context();
+	test_read_repair();
+	test_timeouts();
+	test_dup_reorder();
+	test_restart_late_replies();
+	test_forwarding();
+	test_bad_contexts();
+	test_sibling_limit();
+	test_rw_overrides();
+	test_lww();
+	test_plain_commands();
+	test_rmw();
+	test_expiry();
+	test_identity();
+	test_backpressure();
+	test_peer_inflight();
+	test_broken_merge();
+	test_damaged_copy();
+	test_store_failure();
+	test_chaos();
+	printf("test_node: all passed\n");
+	return 0;
+}
