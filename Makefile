@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz
+.PHONY: all test check clean bench deps run fuzz sim
 all: $(BUILD)/dynvme $(TEST_BIN)
 
 # Installs missing Debian packages (scripts/deps.sh); the README's commands
@@ -76,6 +76,14 @@ fuzz: build-fuzz/fuzz_resp
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/resp/corpus/* build-fuzz/corpus/
 	build-fuzz/fuzz_resp -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		-artifact_prefix=build-fuzz/ build-fuzz/corpus
+
+# The deterministic cluster simulator at length (tests/sim/test_sim.c; make
+# test runs its CI set): SIM_SEEDS seeds, each fault mix in turn, over two
+# processes, then the determinism and mutation checks. A failure prints the
+# command that replays its seed.
+SIM_SEEDS ?= 10000
+sim: $(BUILD)/tests/sim/test_sim
+	nice -n 10 $(BUILD)/tests/sim/test_sim --seeds 1..$(SIM_SEEDS) --jobs 2 --checks -q
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

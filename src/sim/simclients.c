@@ -241,13 +241,8 @@ static void remember_context(struct sim *sim, struct simop *op)
 
 static void trace_result(struct sim *sim, const struct simop *op, const uint32_t *vals, uint32_t nvals)
 {
-	struct {
-		uint64_t now;
-		uint32_t id;
-		int32_t result;
-		uint32_t nvals;
-	} t = {sim->now, op->id, op->rq.result, nvals};
-	sim_trace(sim, &t, sizeof(t));
+	uint64_t t[4] = {sim->now, op->id, (uint64_t)(int64_t)op->rq.result, nvals};
+	sim_trace(sim, t, sizeof(t));
 	if (nvals)
 		sim_trace(sim, vals, nvals * sizeof(*vals));
 }

@@ -32,6 +32,8 @@ enum fault_event { EV_PARTITION = 1, EV_HEAL, EV_ARM_CUT, EV_CRASH, EV_RESTART, 
 
 /* --- logging, trace, violations --- */
 
+/* Callers hash arrays of integers, never structs: padding bytes would
+ * make the hash depend on the compiler. */
 void sim_trace(struct sim *sim, const void *data, size_t len) { XXH3_64bits_update(sim->trace, data, len); }
 
 void sim_log(struct sim *sim, int level, const char *fmt, ...)
@@ -62,11 +64,8 @@ void sim_violation(struct sim *sim, const char *fmt, ...)
 
 static void trace_event(struct sim *sim, enum fault_event kind, unsigned node, uint64_t a)
 {
-	struct {
-		uint64_t now, a;
-		uint32_t kind, node;
-	} t = {sim->now, a, kind, node};
-	sim_trace(sim, &t, sizeof(t));
+	uint64_t t[4] = {sim->now, a, kind, node};
+	sim_trace(sim, t, sizeof(t));
 }
 
 /* --- clocks --- */
@@ -157,6 +156,7 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 	struct cnode_config cc = sim->ccfg;
 	cc.node_id = nd->id;
 	cc.incarnation = ident.incarnation;
+	cc.boot = ident.boot;
 	err = cnode_create(&nd->cn, &cc, nd->store, sim_node_now(sim, nd));
 	if (err) {
 		nd->cn = NULL;
@@ -309,11 +309,8 @@ void sim_settle(struct sim *sim, struct simnode *nd)
 static void deliver(struct sim *sim, struct simnet_packet *p)
 {
 	struct simnode *nd = &sim->node[p->to];
-	struct {
-		uint64_t now;
-		uint32_t from, to, len;
-	} t = {sim->now, p->from, p->to, p->len};
-	sim_trace(sim, &t, sizeof(t));
+	uint64_t t[4] = {sim->now, p->from, p->to, p->len};
+	sim_trace(sim, t, sizeof(t));
 	sim_trace(sim, p->data, p->len);
 	sim->res->msgs_delivered++;
 	if (p->flipped) {
