@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz sim
+.PHONY: all test check clean bench deps run fuzz zns sim
 all: $(BUILD)/dynvme $(TEST_BIN)
 
 # Installs missing Debian packages (scripts/deps.sh); the README's commands
@@ -49,6 +49,13 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdynvme.a
 test: deps
 	$(MAKE) all
 	tests/run.sh $(BUILD)
+
+# tests/zns alone: a QEMU guest (TCG) with an emulated NVMe ZNS namespace and a
+# conventional one, from Debian packages (installed when missing); `make test`
+# runs it too. By hand: tests/zns/guest.bash --help.
+zns: deps
+	$(MAKE) $(BUILD)/dynvme
+	DV_BUILD=$(BUILD) tests/zns/run.sh
 
 # Sanitizer builds: each in its own build directory, whole suite.
 # Fewer crash cycles under sanitizers (the plain build runs 100).

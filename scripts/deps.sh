@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dynvme needs to build and test, only those
-# missing. Usage: scripts/deps.sh [build|test|bench]
+# missing. Usage: scripts/deps.sh [build|test|bench|zns]
 set -euo pipefail
 need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev libsodium-dev)
 # tests/server/*.sh drive `dynvme serve` with redis-cli, python3-redis (under
@@ -10,6 +10,11 @@ test_need=(redis-tools python3-redis curl iproute2)
 case "${1:-build}" in
 build | test) need+=("${test_need[@]}") ;;
 bench) need+=(fio rocksdb-tools python3 redis-server redis-tools) ;;
+# tests/zns: a QEMU guest under TCG from the Debian kernel, an initramfs of
+# busybox-static with the kernel's NVMe modules (kmod's modprobe resolves
+# them), util-linux's blkzone, xz-utils and binutils to unpack the kernel,
+# e2fsprogs for the guest's scratch file system.
+zns) need+=(qemu-system-x86 linux-image-amd64 busybox-static kmod util-linux xz-utils binutils e2fsprogs) ;;
 esac
 missing=()
 for p in "${need[@]}"; do

@@ -18,7 +18,7 @@ for t in $(find "$build/tests" -type f -name 'test_*' -perm -u+x | sort); do
 	*) fail=$((fail + 1)); failed+=("$name"); echo "FAIL $name (rc=$rc, ${secs}s)"; tail -n 30 "$tmp/out" | sed 's/^/     /' ;;
 	esac
 done
-for s in $(find tests -name "*.sh" -not -name run.sh | sort); do
+for s in $(find tests -name "*.sh" -not -path tests/run.sh | sort); do
 	[ -e "$s" ] || continue
 	case $s in tests/run.sh) continue ;; esac
 	name=${s#tests/}
