@@ -160,7 +160,10 @@ const struct simcheck_op *simcheck_get(const struct simcheck *c, uint32_t id)
 	return &c->ops[id];
 }
 
-const uint32_t *simcheck_vals(const struct simcheck *c, const struct simcheck_op *op) { return c->vals + op->vals_at; }
+const uint32_t *simcheck_vals(const struct simcheck *c, const struct simcheck_op *op)
+{
+	return op->nvals ? c->vals + op->vals_at : NULL; /* no pool yet when nothing was read */
+}
 
 uint32_t simcheck_count(const struct simcheck *c) { return c->nops; }
 
