@@ -407,7 +407,7 @@ static void check_lost(struct simcheck *c, const struct keyview *kv, uint32_t fi
 	const uint32_t *fv = simcheck_vals(c, f);
 	for (uint32_t v = 0; v < kv->m; v++) {
 		const struct simcheck_op *ov = &c->ops[kv->w[v]];
-		if (ov->outcome != SC_OK || !is_value_write(ov->kind))
+		if (ov->outcome != SC_OK || !is_value_write(ov->kind) || ov->w < c->cfg.lost_min_w)
 			continue;
 		bool ok = false;
 		for (uint32_t i = 0; i < f->nvals && !ok; i++)

@@ -43,7 +43,8 @@
  * LWW keyspaces drop concurrent (and, under clock skew, even sequential)
  * writes by design: only (d) and (e) apply to them. A fault mix that
  * breaks a rule's premise (a disk that loses acknowledged writes) switches
- * that rule off through simcheck_config.skip.
+ * that rule off through simcheck_config.skip (or, for one lost replica,
+ * limits (a) to writes acknowledged by two: lost_min_w).
  *
  * simcheck_run prints each violation (rule, the ops involved, the history
  * of that key around them, and the replay command given) and returns how
@@ -83,6 +84,7 @@ struct simcheck_keyspace {
 struct simcheck_config {
 	struct simcheck_keyspace ks[SIMCHECK_KEYSPACES_MAX];
 	unsigned skip;        /* SIMCHECK_* rules switched off for this fault mix */
+	uint8_t lost_min_w;   /* (a) only for writes acknowledged at W >= this (0: all) */
 	const char *replay;   /* printed with every violation */
 	unsigned print_max;   /* violations printed in full; 0 = 5 */
 };

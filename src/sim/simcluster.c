@@ -28,7 +28,7 @@
 #define CLOCK_STEP_MS 1000u
 #define CLOCK_DRIFT_MS 20
 
-enum fault_event { EV_PARTITION = 1, EV_HEAL, EV_ARM_CUT, EV_CRASH, EV_RESTART, EV_FATAL, EV_CLOCK, EV_CHAOS_END };
+enum fault_event { EV_PARTITION = 1, EV_HEAL, EV_ARM_CUT, EV_CRASH, EV_RESTART, EV_FATAL, EV_CLOCK, EV_CHAOS_END, EV_WIPE };
 
 /* --- logging, trace, violations --- */
 
@@ -150,8 +150,12 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 		sim_log(sim, 1, "node %u: cnode_identity_load failed: %s", nd->id, dv_strerror(err));
 		goto out_close;
 	}
-	if (!first && ident.created && !(sim->cfg->faults & SIM_F_LOSSY))
+	if (!first && nd->wiped && (!ident.created || ident.incarnation == nd->incarnation))
+		sim_violation(sim, "node %u restarted on an empty data file but kept incarnation %llx", nd->id,
+			      (unsigned long long)nd->incarnation);
+	if (!first && !nd->wiped && ident.created && !(sim->cfg->faults & SIM_F_LOSSY))
 		sim_violation(sim, "node %u restarted on its own data file but got a new incarnation", nd->id);
+	nd->wiped = false;
 	nd->incarnation = ident.incarnation;
 	struct cnode_config cc = sim->ccfg;
 	cc.node_id = nd->id;
@@ -245,12 +249,37 @@ static void crash_now(struct sim *sim, struct simnode *nd)
 		(unsigned long long)nd->restart_at);
 }
 
+static void count_disk_faults(struct sim *sim, struct simnode *nd)
+{
+	struct dev_fault_stats st = dev_mem_stats(nd->dev);
+	sim->res->disk_faults += st.write_eio + st.write_lost + st.write_flip + st.read_eio + st.read_flip;
+}
+
+/* The node's data file is replaced by an empty one (a disk swapped after
+ * the crash): everything it held is gone, and it must start as a new
+ * incarnation so it never reissues a dot of its old self (Riak's KV679). */
+static void wipe(struct sim *sim, struct simnode *nd)
+{
+	count_disk_faults(sim, nd);
+	dev_close(nd->dev);
+	int err = dev_open_mem(&nd->dev, DEV_BYTES, NULL);
+	DV_ASSERT(err == 0); /* test-only code: out of memory is fatal */
+	nd->write_eio_seen = 0;
+	nd->wiped = true;
+	nd->wipe_next = false;
+	sim->res->wipes++;
+	trace_event(sim, EV_WIPE, nd->idx, 0);
+	sim_log(sim, 1, "node %u: its data file is replaced by an empty one", nd->id);
+}
+
 static void restart(struct sim *sim, struct simnode *nd)
 {
 	trace_event(sim, EV_RESTART, nd->idx, 0);
 	if (sim_node_up(nd)) /* a fatal store: restart the process */
 		node_down(sim, nd);
 	dev_mem_power_on(nd->dev);
+	if (nd->wipe_next)
+		wipe(sim, nd);
 	sim->res->restarts++;
 	int err = node_boot(sim, nd, false);
 	if (err) {
@@ -393,6 +422,11 @@ static void crash_schedule(struct sim *sim)
 	struct simnode *nd = &sim->node[cand[sim_rng_below(&sim->rng, nc)]];
 	uint64_t more = sim_rng_range(&sim->rng, 0, 10);
 	arm_power_cut(sim, nd, more);
+	/* One node of a run may lose its data file with this crash. */
+	if ((sim->cfg->faults & SIM_F_WIPE) && !sim->wipe_planned && sim_rng_below(&sim->rng, 3) == 0) {
+		nd->wipe_next = true;
+		sim->wipe_planned = true;
+	}
 	nd->crash_at = sim->now + sim_rng_range(&sim->rng, 0, 1500);
 	trace_event(sim, EV_ARM_CUT, nd->idx, more);
 	sim_log(sim, 1, "node %u: power cut after %llu more writes (or at %llu)", nd->id, (unsigned long long)more,
@@ -806,6 +840,13 @@ static int setup(struct sim *sim)
 	ck.ks[SIM_KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = sim->lww_n, .lww = true};
 	if (cfg->faults & SIM_F_LOSSY)
 		ck.skip = SIMCHECK_LOST | SIMCHECK_STALE | SIMCHECK_RESURRECT;
+	if (cfg->faults & SIM_F_WIPE) {
+		/* A wiped replica lost its copies: a read quorum may miss an
+		 * acknowledged write or a DEL; one wipe a run leaves a second
+		 * copy of every write acknowledged at W >= 2. */
+		ck.skip |= SIMCHECK_STALE | SIMCHECK_RESURRECT;
+		ck.lost_min_w = 2;
+	}
 	sim->check = simcheck_create(&ck);
 	if (!sim->check)
 		return -ENOMEM;
@@ -840,8 +881,7 @@ static void teardown(struct sim *sim)
 		if (sim_node_up(nd))
 			node_down(sim, nd);
 		if (nd->dev) {
-			struct dev_fault_stats st = dev_mem_stats(nd->dev);
-			sim->res->disk_faults += st.write_eio + st.write_lost + st.write_flip + st.read_eio + st.read_flip;
+			count_disk_faults(sim, nd);
 			dev_close(nd->dev);
 		}
 		sim->res->read_repairs += nd->acc.read_repairs;

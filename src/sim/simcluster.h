@@ -30,7 +30,9 @@
  *   acknowledged writes durable (read EIO and flips, write EIO: a store
  *   gone fatal is restarted), and on one node a disk that loses or
  *   corrupts acknowledged writes (SIM_F_LOSSY: the checker's rules that
- *   assume durable acknowledgements are switched off for it).
+ *   assume durable acknowledgements are switched off for it), and a node
+ *   that comes back on an empty data file (SIM_F_WIPE: it must start as a
+ *   new incarnation; stale reads and resurrections are then allowed).
  * - Violations (the checker's, and the harness's own: replicas that differ
  *   after convergence, a flipped message a node accepted, a request a node
  *   refused that it should have taken, a cluster that does not settle) are
@@ -49,6 +51,7 @@
 #define SIM_F_CRASH 8u     /* power cuts with torn writes, restarts */
 #define SIM_F_DISK 16u     /* read EIO, read flips, write EIO (fatal store, restart) */
 #define SIM_F_LOSSY 32u    /* one node's disk loses and corrupts acknowledged writes */
+#define SIM_F_WIPE 64u     /* with SIM_F_CRASH: one crashed node comes back on an empty data file */
 
 struct simcluster_config {
 	uint64_t seed;
@@ -68,7 +71,7 @@ struct simcluster_result {
 	uint64_t virtual_ms;
 	uint64_t ops, ops_ok, ops_failed, ops_indet;
 	uint64_t msgs_delivered, msgs_flipped, flips_caught, bad_msgs_counted;
-	uint64_t crashes, torn_writes, restarts, store_fatals, partitions;
+	uint64_t crashes, torn_writes, restarts, store_fatals, partitions, wipes;
 	uint64_t disk_faults;      /* injected on every device */
 	uint64_t gc_zones_reset, read_repairs, quorum_timeouts, siblings_refused;
 };

@@ -37,6 +37,8 @@ struct simnode {
 	uint64_t crash_at;       /* armed: crash at this time even if no write came */
 	uint64_t restart_at;     /* down, or a fatal store: restart at this time (0 = none) */
 	bool fatal_seen;
+	bool wipe_next;          /* the coming restart finds an empty data file */
+	bool wiped;              /* its data file was just replaced: expect a new incarnation */
 	uint64_t write_eio_seen; /* the device's write errors when last looked at */
 	struct cnode_stats acc;  /* stats of earlier incarnations */
 	uint64_t faults_counted; /* dev_mem faults already added to the result */
@@ -102,6 +104,7 @@ struct sim {
 	uint64_t next_net_change, next_crash, next_clock;
 	int64_t max_skew;        /* node clocks stay within +-max_skew of global time */
 	bool partitioned;
+	bool wipe_planned;       /* SIM_F_WIPE: the run's one wipe is decided */
 	unsigned violations;     /* the harness's own */
 };
 

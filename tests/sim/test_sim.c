@@ -40,6 +40,7 @@ static const struct {
 	{"disk", SIM_F_DISK},
 	{"all", SIM_F_NET | SIM_F_PARTITION | SIM_F_ONEWAY | SIM_F_CRASH | SIM_F_DISK},
 	{"lossy", SIM_F_LOSSY | SIM_F_CRASH},
+	{"wipe", SIM_F_WIPE | SIM_F_CRASH},
 };
 #define NMIXES (sizeof(mixes) / sizeof(mixes[0]))
 
@@ -80,11 +81,11 @@ static unsigned run_one(const struct opts *o, uint64_t seed, bool broken, struct
 		fprintf(out,
 			"%s seed %" PRIu64 " %-9s K=%u N=%u R=%u W=%u %5" PRIu64 " ms: ops %" PRIu64 " ok %" PRIu64
 			" failed %" PRIu64 " indet %" PRIu64 ", msgs %" PRIu64 " (flipped %" PRIu64 "), crashes %" PRIu64
-			" (torn %" PRIu64 "), fatal %" PRIu64 ", cuts %" PRIu64 ", disk faults %" PRIu64 ", gc %" PRIu64
+			" (torn %" PRIu64 ", wiped %" PRIu64 "), fatal %" PRIu64 ", cuts %" PRIu64 ", disk faults %" PRIu64 ", gc %" PRIu64
 			", repairs %" PRIu64 ", hash %016" PRIx64 "%s\n",
 			bad ? "FAIL" : "ok  ", seed, mixes[m].name, res->nodes, res->n, res->r, res->w, res->virtual_ms,
 			res->ops, res->ops_ok, res->ops_failed, res->ops_indet, res->msgs_delivered, res->msgs_flipped,
-			res->crashes, res->torn_writes, res->store_fatals, res->partitions, res->disk_faults,
+			res->crashes, res->torn_writes, res->wipes, res->store_fatals, res->partitions, res->disk_faults,
 			res->gc_zones_reset, res->read_repairs, res->trace_hash, err ? " (error)" : "");
 	return bad;
 }

@@ -162,6 +162,18 @@ static void test_lost(void)
 	finals(c, 1000, &s2, 1);
 	CHECK_EQ(run(c, LOST), 1);
 
+	/* lost_min_w: only writes acknowledged by two replicas must survive
+	 * (the wipe mix loses one replica). */
+	for (uint8_t w = 1; w <= 2; w++) {
+		struct simcheck_config cfg = {.skip = SIMCHECK_STALE, .lost_min_w = 2, .print_max = 100};
+		cfg.ks[KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = 3};
+		c = simcheck_create(&cfg);
+		uint32_t id = op(c, KS_SIB, SC_DYN_PUT, 0, 0, w);
+		simcheck_end(c, id, 10, SC_OK, 0, NULL, 0);
+		finals(c, 1000, NULL, 0);
+		CHECK_EQ(run(c, LOST), w == 2 ? 1 : 0);
+	}
+
 	/* The mix switch turns the rule off. */
 	c = mk(SIMCHECK_LOST | SIMCHECK_STALE);
 	w1 = put(c, UINT32_MAX, 0, 10);
