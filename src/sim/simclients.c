@@ -277,6 +277,8 @@ static void op_done(struct creq *rq)
 	if (sim->cfg->verbose >= 1) {
 		fprintf(sim->cfg->out, "%8llu ms  ", (unsigned long long)sim->now);
 		simcheck_print_op(sim->check, sim->cfg->out, op->id);
+		if (rq->result && rq->err)
+			fprintf(sim->cfg->out, "             (%s)\n", rq->err);
 	}
 	switch (out) {
 	case SC_OK: sim->res->ops_ok++; break;
@@ -393,28 +395,20 @@ void clients_run_due(struct sim *sim)
 		}
 }
 
-unsigned clients_read_all(struct sim *sim, uint16_t client, bool all_replicas)
+bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,
+		      bool all_replicas)
 {
-	unsigned count = 0;
-	for (uint8_t ks = SIM_KS_SIB; ks <= SIM_KS_LWW; ks++)
-		for (uint32_t key = 0; key < sim->nkeys; key++)
-			for (unsigned i = 0; i < sim->nnodes; i++) {
-				struct simnode *nd = &sim->node[i];
-				if (!sim_node_up(nd))
-					continue;
-				struct simop *op = calloc(1, sizeof(*op));
-				DV_ASSERT(op);
-				op->sim = sim;
-				op->client = client;
-				op->keyspace = ks;
-				op->key = key;
-				op->next_free = sim->read_ops;
-				sim->read_ops = op;
-				struct simcheck_op c = {.r = all_replicas ? ks_n(sim, ks) : 0};
-				op_submit(sim, op, nd, SC_DYN_GET, &c);
-				count += op->busy;
-			}
-	return count;
+	struct simop *op = calloc(1, sizeof(*op));
+	DV_ASSERT(op);
+	op->sim = sim;
+	op->client = client;
+	op->keyspace = ks;
+	op->key = key;
+	op->next_free = sim->read_ops;
+	sim->read_ops = op;
+	struct simcheck_op c = {.r = all_replicas ? ks_n(sim, ks) : 0};
+	op_submit(sim, op, nd, SC_DYN_GET, &c);
+	return op->busy;
 }
 
 void clients_read_all_free(struct sim *sim)

@@ -19,8 +19,6 @@
 
 #define DEV_BYTES (4ull << 20)
 #define ZONE_BYTES (256ull << 10)
-#define TIMEOUT_MS 1000u
-#define REPAIR_WAIT_MS 200u
 #define SIBLINGS_MAX 16u
 #define SETTLE_LIMIT_MS 120000u   /* heal and converge must finish within this */
 #define SAME_INSTANT_MAX 1000000u /* steps at one virtual ms before we call it a livelock */
@@ -700,6 +698,26 @@ static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 	free(d);
 }
 
+/* Reads every key through every up node, one read at a time (the nodes'
+ * bounds may be tight: a flood would be refused, not read), each followed
+ * by settling: its read repair is done before the next read. */
+static int read_every_key(struct sim *sim, uint16_t client, bool all_replicas, uint64_t limit)
+{
+	for (uint8_t ks = SIM_KS_SIB; ks <= SIM_KS_LWW; ks++)
+		for (uint32_t key = 0; key < sim->nkeys; key++)
+			for (unsigned i = 0; i < sim->nnodes; i++) {
+				struct simnode *nd = &sim->node[i];
+				if (!sim_node_up(nd))
+					continue;
+				clients_read_one(sim, client, ks, key, nd, all_replicas);
+				settle_all(sim);
+				int err = run_until(sim, limit, true);
+				if (err)
+					return err;
+			}
+	return 0;
+}
+
 static int converge(struct sim *sim)
 {
 	uint64_t limit = sim->now + SETTLE_LIMIT_MS;
@@ -713,14 +731,9 @@ static int converge(struct sim *sim)
 	 * keyspace's R (a read at R = N fails at once while a replica's copy is
 	 * damaged, and a failed read repairs nothing), then at R = N. */
 	sim_log(sim, 1, "settled: repair reads of every key through every node");
-	clients_read_all(sim, SIM_CLIENT_REPAIR, false);
-	settle_all(sim);
-	err = run_until(sim, limit, true);
-	if (!err) {
-		clients_read_all(sim, SIM_CLIENT_REPAIR, true);
-		settle_all(sim);
-		err = run_until(sim, limit, true);
-	}
+	err = read_every_key(sim, SIM_CLIENT_REPAIR, false, limit);
+	if (!err)
+		err = read_every_key(sim, SIM_CLIENT_REPAIR, true, limit);
 	if (err) {
 		if (err == -ETIME)
 			sim_violation(sim, "read repair did not settle within %u ms", SETTLE_LIMIT_MS);
@@ -730,9 +743,7 @@ static int converge(struct sim *sim)
 		for (uint32_t key = 0; key < sim->nkeys; key++)
 			compare_key(sim, ks, key);
 	sim_log(sim, 1, "final reads");
-	clients_read_all(sim, SIMCHECK_CLIENT_FINAL, true);
-	settle_all(sim);
-	err = run_until(sim, limit, true);
+	err = read_every_key(sim, SIMCHECK_CLIENT_FINAL, true, limit);
 	if (err == -ETIME)
 		sim_violation(sim, "final reads did not finish within %u ms", SETTLE_LIMIT_MS);
 	return err;
@@ -760,6 +771,26 @@ static void choose_quorums(struct sim *sim)
 	}
 	sim->lww_n = sim->nnodes < 3 ? (uint8_t)sim->nnodes : 3;
 	sim->lww_r = sim->lww_w = sim->lww_n < 2 ? sim->lww_n : 2;
+}
+
+/* Keyspaces, timeouts and bounds. A third of the runs get tight bounds so
+ * back-pressure (queued frames, -EAGAIN, BUSY replies, the byte budget) and
+ * the sibling limit are exercised too. */
+static void choose_limits(struct sim *sim, struct cnode_config *cc)
+{
+	uint16_t sib_max = sim_rng_below(&sim->rng, 100) < 20 ? (uint16_t)sim_rng_range(&sim->rng, 3, 8) : SIBLINGS_MAX;
+	cc->ks[SIM_KS_SIB] = (struct cnode_keyspace){.defined = true, .name = "default", .n = sim->n, .r = sim->r,
+						     .w = sim->w, .policy = DVV_SIBLINGS, .siblings_max = sib_max};
+	cc->ks[SIM_KS_LWW] = (struct cnode_keyspace){.defined = true, .name = "lww", .n = sim->lww_n, .r = sim->lww_r,
+						     .w = sim->lww_w, .policy = DVV_LWW, .siblings_max = sib_max};
+	cc->timeout_ms = (uint32_t)sim_rng_range(&sim->rng, 300, 1500);
+	cc->repair_wait_ms = (uint32_t)sim_rng_range(&sim->rng, 20, 400);
+	if (sim_rng_below(&sim->rng, 3) == 0) {
+		cc->peer_inflight_max = (uint32_t)sim_rng_range(&sim->rng, 1, 16);
+		cc->requests_max = (uint32_t)sim_rng_range(&sim->rng, 2, 32);
+		cc->replica_ops_max = (uint32_t)sim_rng_range(&sim->rng, 2, 32);
+		cc->buffer_bytes_max = sim_rng_range(&sim->rng, 256u << 10, 2u << 20);
+	}
 }
 
 static void choose_faults(struct sim *sim, int64_t *max_skew)
@@ -815,12 +846,7 @@ static int setup(struct sim *sim)
 	for (unsigned i = 0; i < DVV_CTX_KEY_BYTES; i++)
 		cc->ctx_key[i] = (uint8_t)sim_rng_next(&sim->rng);
 	cc->ring = &sim->ring;
-	cc->ks[SIM_KS_SIB] = (struct cnode_keyspace){.defined = true, .name = "default", .n = sim->n, .r = sim->r,
-						     .w = sim->w, .policy = DVV_SIBLINGS, .siblings_max = SIBLINGS_MAX};
-	cc->ks[SIM_KS_LWW] = (struct cnode_keyspace){.defined = true, .name = "lww", .n = sim->lww_n, .r = sim->lww_r,
-						     .w = sim->lww_w, .policy = DVV_LWW, .siblings_max = SIBLINGS_MAX};
-	cc->timeout_ms = TIMEOUT_MS;
-	cc->repair_wait_ms = REPAIR_WAIT_MS;
+	choose_limits(sim, cc);
 	cc->test_broken_merge = cfg->broken_merge;
 	sim->nclients = 2 + (unsigned)sim_rng_below(&sim->rng, 4);
 	sim->depth = 1 + (unsigned)sim_rng_below(&sim->rng, SIM_DEPTH_MAX);

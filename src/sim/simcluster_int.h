@@ -99,7 +99,7 @@ struct sim {
 	bool chaos;              /* faults and new client ops */
 	uint64_t chaos_end;
 	unsigned ops_in_flight;  /* client and final ops not yet done */
-	struct simop *read_ops;  /* clients_read_all's ops */
+	struct simop *read_ops;  /* clients_read_one's ops */
 	/* fault schedule */
 	uint64_t next_net_change, next_crash, next_clock;
 	int64_t max_skew;        /* node clocks stay within +-max_skew of global time */
@@ -124,12 +124,13 @@ void clients_free(struct sim *sim);
 uint64_t clients_next_ms(const struct sim *sim);
 /* Starts every op due at sim->now. */
 void clients_run_due(struct sim *sim);
-/* Submits one DYN_GET of every key through every up node, at R = n
- * (all_replicas) or the keyspace's R, as client (SIM_CLIENT_REPAIR or
- * SIMCHECK_CLIENT_FINAL); they complete through the event loop. Returns how
- * many were submitted. */
-unsigned clients_read_all(struct sim *sim, uint16_t client, bool all_replicas);
-/* Frees the ops of clients_read_all once they are all done. */
+/* Submits a DYN_GET of (ks, key) through node nd, at R = n (all_replicas)
+ * or the keyspace's R, as client (SIM_CLIENT_REPAIR or
+ * SIMCHECK_CLIENT_FINAL); it completes through the event loop. False when
+ * the node refused it at once (recorded as failed). */
+bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,
+		      bool all_replicas);
+/* Frees the ops of clients_read_one once they are all done. */
 void clients_read_all_free(struct sim *sim);
 /* The value id that bytes name, or SIMCHECK_VALUE_UNKNOWN. */
 uint32_t sim_value_id(const struct sim *sim, const uint8_t *v, uint32_t len);
