@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/error.h"
+#include "base/fs.h"
 #include "cli/cli.h"
 #include "io/dev.h"
 #include "storage/store.h"
@@ -309,7 +310,11 @@ int cli_bench(int argc, char **argv)
 		return 2;
 	for (uint32_t i = 0; i < b.o.qd; i++)
 		b.slots[i].b = &b;
-	mkdir("./data", 0755);
+	int mk = dv_mkdir_durable("./data", 0755);
+	if (mk && mk != -EEXIST) {
+		fprintf(stderr, "bench: cannot create ./data: %s\n", dv_strerror(mk));
+		return 2;
+	}
 	struct dev *dev = NULL;
 	int err = open_store(&b, &dev, true);
 	if (err)

@@ -25,6 +25,8 @@ int dev_submit(struct dev *dev, struct dev_req *req)
 	if (!req_is_aligned(dev, req))
 		return -EINVAL;
 	int err = dev->ops->submit(dev, req);
+	if (err == -EBUSY || err == -EINTR)
+		err = -EAGAIN; /* a full ring or an interrupted flush of it: transient */
 	if (err == 0)
 		dev->in_flight++;
 	return err;
@@ -81,12 +83,21 @@ static void sync_done(struct dev_req *req)
 	w->done = true;
 }
 
+/* Refusals (-EAGAIN) in a row a synchronous request tolerates; each is
+ * followed by a poll that makes room when requests are in flight. */
+#define SYNC_SUBMIT_TRIES 100000u
+
 static int dev_rw_sync(struct dev *dev, enum dev_op op, uint64_t off, void *buf, uint32_t len)
 {
 	struct sync_wait w = {false};
 	struct dev_req req = {.op = op, .len = len, .off = off, .buf = buf,
 			      .done = sync_done, .ctx = &w};
 	int err = dev_submit(dev, &req);
+	for (unsigned i = 0; err == -EAGAIN && i < SYNC_SUBMIT_TRIES; i++) {
+		if (dev->in_flight > 0 && (err = dev_poll(dev, 1)) < 0)
+			return err;
+		err = dev_submit(dev, &req);
+	}
 	if (err)
 		return err;
 	/* Bounded: each poll completes at least one request and ours is in flight. */

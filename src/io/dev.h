@@ -11,6 +11,11 @@
  *   on the range and is never retried here.
  * - req->res is the byte count on success or a negative errno; a short
  *   transfer is reported as -EIO.
+ * - dev_submit() returns 0; -EINVAL for a request that breaks these rules;
+ *   -EAGAIN when the device cannot take a request now (a full submission
+ *   ring: transient, and the request is not the device's: poll, then submit
+ *   it again; the backends' -EBUSY and -EINTR are reported as -EAGAIN); or
+ *   another negative errno when the device is unusable.
  * - One dev handle is used by one thread; dev_clone() gives another thread
  *   its own handle (its own ring) on the same medium.
  * - dev_notify_fd(): from then on the handle adds to an eventfd whenever a

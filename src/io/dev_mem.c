@@ -63,6 +63,13 @@ static bool roll(struct medium *m, uint32_t ppm, uint64_t writes_before)
 static int mem_submit(struct dev *dev, struct dev_req *req)
 {
 	struct dev_mem *d = to_mem(dev);
+	pthread_mutex_lock(&d->m->lock);
+	uint64_t refused = 0;
+	if (roll(d->m, d->m->plan.submit_eagain_ppm, d->m->stats.writes))
+		refused = ++d->m->stats.submit_eagain;
+	pthread_mutex_unlock(&d->m->lock);
+	if (refused)
+		return refused % 2 ? -EAGAIN : -EBUSY; /* both mean a full ring */
 	req->next = NULL;
 	if (d->tail)
 		d->tail->next = req;

@@ -8,6 +8,8 @@
  * N successful writes tears write N+1 at 512-byte granularity (each sector
  * persisted or not at random) and fails every later request with -EIO.
  * Every injected fault is counted so tests can prove each one was noticed.
+ * Opt-in: submit_eagain_ppm refuses dev_submit() at random with -EAGAIN or
+ * -EBUSY, as io_uring does with a full submission ring (transient).
  */
 #ifndef DV_DEV_MEM_H
 #define DV_DEV_MEM_H
@@ -23,6 +25,7 @@ struct dev_fault_plan {
 	uint32_t read_flip_ppm;
 	uint64_t power_cut_after_writes; /* 0 = never */
 	uint64_t faults_after_writes;    /* faults start after this many writes */
+	uint32_t submit_eagain_ppm;      /* dev_submit() refused: -EAGAIN or -EBUSY */
 };
 
 struct dev_fault_stats {
@@ -31,6 +34,7 @@ struct dev_fault_stats {
 	uint64_t torn_sectors_kept, torn_sectors_lost;
 	bool power_cut;
 	uint64_t zoned_rejects; /* zoned mode: writes not at the write pointer */
+	uint64_t submit_eagain; /* submissions refused by submit_eagain_ppm */
 };
 
 /* A zero-filled medium of size bytes (a multiple of DV_BLOCK_BYTES). */

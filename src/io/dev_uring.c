@@ -22,6 +22,7 @@
 
 #include "base/assert.h"
 #include "base/constants.h"
+#include "base/fs.h"
 #include "io/dev.h"
 
 struct dev_uring {
@@ -321,7 +322,8 @@ static int probe_file(int fd, struct dev_info *info, const struct stat *st)
 }
 
 /* Create a regular file of the given size with all blocks allocated and
- * written, so later O_DIRECT overwrites need no metadata update. */
+ * written, so later O_DIRECT overwrites need no metadata update; its
+ * directory entry is made durable too (the parent is synced). */
 static int create_file(const char *path, uint64_t bytes)
 {
 	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -332,6 +334,8 @@ static int create_file(const char *path, uint64_t bytes)
 		err = -errno;
 	if (!err && fsync(fd))
 		err = -errno;
+	if (!err)
+		err = dv_fsync_parent(path);
 	close(fd);
 	if (err)
 		unlink(path);

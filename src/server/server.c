@@ -24,6 +24,7 @@
 
 #include "base/assert.h"
 #include "base/error.h"
+#include "base/fs.h"
 #include "server/log.h"
 #include "server/server_int.h"
 
@@ -81,25 +82,35 @@ static void raise_fd_limit(const struct server_config *cfg)
 			 (unsigned long long)rl.rlim_cur, cfg->maxclients);
 }
 
-/* ./data/dynvme.img: create ./data when missing (the embedded default). */
-static void make_parent_dir(const char *path)
+/* ./data/dynvme.img: create ./data when missing (the embedded default),
+ * durably (its parent is synced), before the file that goes in it. */
+static int make_parent_dir(const char *path)
 {
 	char copy[CONFIG_STR_MAX];
 	snprintf(copy, sizeof(copy), "%s", path);
 	char *dir = dirname(copy);
 	struct stat st;
 	if (stat(dir, &st) == 0)
-		return;
-	if (mkdir(dir, 0755) == 0)
-		log_info("created data directory", "dir=%s", dir);
+		return 0;
+	int err = dv_mkdir_durable(dir, 0755);
+	if (err == -EEXIST)
+		return 0; /* created meanwhile */
+	if (err) {
+		log_error("cannot create data directory", "dir=%s error=\"%s\"", dir, dv_strerror(err));
+		return err;
+	}
+	log_info("created data directory", "dir=%s", dir);
+	return 0;
 }
 
 static int open_store(struct server *srv)
 {
 	const struct server_config *cfg = srv->cfg;
-	make_parent_dir(cfg->data);
+	int err = make_parent_dir(cfg->data);
+	if (err)
+		return err;
 	struct dev_open_opts o = {.create_bytes = cfg->size_bytes, .queue_depth = 1024};
-	int err = dev_open_path(&srv->dev, cfg->data, &o);
+	err = dev_open_path(&srv->dev, cfg->data, &o);
 	if (err) {
 		log_error("cannot open data", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
 		return err;

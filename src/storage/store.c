@@ -25,6 +25,14 @@
  * 4. A write resolved from the memo sees what a read would have shown:
  *    same prev_payload, prev_seq, prev_size, prev_live (a memo entry of a
  *    record with an expiry does not settle it: read).
+ * 5. A write resolves to "absent" only when every candidate verified as
+ *    another key's record: a candidate that does not verify, or that GC
+ *    moved, is never taken as "not mine" (the write fails or looks again;
+ *    a damaged record GC kept is settled by whose GC knows it to be).
+ * 6. A GET answers only from the record its key had at the GET's first
+ *    lookup, or from a record with a lower seq than next_seq then (a
+ *    moved copy of it, or a write submitted before the GET): never from a
+ *    write submitted after it (store.h states what a GET may return).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,7 +42,15 @@
 #include "base/hash.h"
 #include "store_int.h"
 
-#define READ_RETRIES_MAX 3u
+/* Lookups again after what an op looked up moved (GC), per op; then the op
+ * fails with -EBUSY. Each one takes a whole collection during one read. */
+#define READ_RETRIES_MAX 8u
+
+/* Refusals in a row, with nothing in flight, before a device is taken as
+ * unusable (a full ring always has requests in flight to make room). Below
+ * the rounds of one store_poll(s, false), so that it never returns with a
+ * refused request and nothing in flight to wake the caller. */
+#define SUBMIT_REFUSALS_MAX 1024u
 
 uint64_t store_now_ms(void)
 {
@@ -83,6 +99,23 @@ void store_fail(struct store *s, int err)
 		s->st.failed = true;
 		fprintf(stderr, "dynvme: store failed: %s; refusing writes\n", dv_strerror(err));
 	}
+}
+
+int store_dev_submit(struct store *s, struct dev_req *req)
+{
+	int err = dev_submit(s->dev, req);
+	if (err != -EAGAIN) {
+		if (err == 0)
+			s->submit_refusals = 0;
+		return err;
+	}
+	s->io_retry = true;
+	if (dev_in_flight(s->dev) == 0 && ++s->submit_refusals > SUBMIT_REFUSALS_MAX) {
+		fprintf(stderr, "dynvme: the device refused %u submissions with nothing in flight\n",
+			s->submit_refusals);
+		return -EIO;
+	}
+	return -EAGAIN;
 }
 
 void store_complete(struct store *s, struct store_op *op, int result)
@@ -137,15 +170,12 @@ struct store_op *keylock_holder(struct store *s, uint64_t hash)
 void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
 		      uint32_t new_size)
 {
+	DV_ASSERT(new_payload != NO_PAYLOAD);
 	for (struct store_op *h = keylock_holder(s, hash); h; h = h->priv.chain_next) {
 		if (h->priv.prev_payload != old_payload)
 			continue;
-		h->priv.prev_payload = new_payload;
+		h->priv.prev_payload = new_payload; /* a relocated copy keeps its seq */
 		h->priv.prev_size = new_size;
-		if (new_payload == NO_PAYLOAD) { /* lost: the key has no record now */
-			h->priv.prev_live = false;
-			h->priv.prev_seq = 0;
-		} /* a relocated copy keeps its seq */
 	}
 }
 
@@ -200,29 +230,81 @@ void keylock_release(struct store *s, struct store_op *op)
 		next->priv.prev_payload = op->priv.new_payload;
 		next->priv.prev_seq = op->priv.new_seq;
 		next->priv.prev_size = op->priv.rec_size;
-		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_now_ms());
+		next->priv.prev_live = op->kind == STORE_PUT && (op->expire_ms == 0 || op->expire_ms > store_clock_ms(s));
+		next->priv.prev_damaged = false;
 	} else if (known) {
 		next->priv.prev_payload = op->priv.prev_payload;
 		next->priv.prev_seq = op->priv.prev_seq;
 		next->priv.prev_size = op->priv.prev_size;
 		next->priv.prev_live = op->priv.prev_live;
+		next->priv.prev_damaged = op->priv.prev_damaged;
 	}
 	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
 	next->priv.resolved = known;
 	opq_push(&s->ready, next);
 }
 
-/* ---- candidate reads (GET and RESOLVE) ---- */
+/* ---- candidate reads (GET and RESOLVE) ----
+ *
+ * A candidate is a payload the index held under the op's key hash when the
+ * op looked up, with its zone's generation then: together they name one
+ * record. A read that returns a record of that generation which verifies
+ * is that very record, wherever the index points now; anything else means
+ * the zone was collected since (stale: look up again, bounded) or the
+ * record is damaged (read once more, for a flip in transit). What each op
+ * concludes:
+ * - another key's record: skip it (it cannot be the op's own);
+ * - its own record: a GET answers from it, even when a write or GC has
+ *   replaced it since (it was the key's record after the GET was
+ *   submitted), unless it is newer than the GET's horizon (a later
+ *   lookup only); a write resolves from it only if the index still holds
+ *   it, else GC moved it: look up again;
+ * - damaged twice: a GET remembers it and goes on (-DV_ECORRUPT if nothing
+ *   else answers), a write fails with -DV_ECORRUPT (whose record it is
+ *   cannot be told: it must never be taken as "not mine");
+ * - stale more than READ_RETRIES_MAX times: the op fails with -EBUSY. */
 
 static void cand_read_done(struct dev_req *req);
 static void cands_exhausted(struct store *s, struct store_op *op);
+
+/* A lookup read failed: the op completes with the error; a write hands
+ * nothing on (the next write of the key looks it up itself). */
+static void cand_fail(struct store *s, struct store_op *op, int err)
+{
+	if (op->kind != STORE_GET)
+		keylock_release(s, op);
+	store_complete(s, op, err);
+}
 
 static void cand_lookup(struct store *s, struct store_op *op)
 {
 	op->priv.cand_count = (uint8_t)index_lookup(s->index, op->priv.hash_lo, op->priv.cands,
 						    DV_ARRAY_LEN(op->priv.cands));
+	for (unsigned i = 0; i < op->priv.cand_count; i++) {
+		DV_ASSERT(pl_zone(op->priv.cands[i]) < s->sb.zone_count);
+		op->priv.cand_gens[i] = s->sb.zones[pl_zone(op->priv.cands[i])].gen;
+	}
 	op->priv.cand_next = 0;
+	op->priv.cand_reread = false;
 	op->priv.cands_epoch = s->index_epoch;
+}
+
+/* The current candidate's zone was collected since the lookup (or GC
+ * moved the op's own record): look up again, a bounded number of times. */
+static void cand_stale(struct store *s, struct store_op *op);
+
+static bool cand_zone_changed(const struct store *s, const struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	return s->sb.zones[pl_zone(p)].gen != op->priv.cand_gens[op->priv.cand_next];
+}
+
+/* The index still holds the current candidate as it did at the lookup. */
+static bool cand_still_indexed(const struct store *s, const struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	return !cand_zone_changed(s, op) &&
+	       (op->priv.cands_epoch == s->index_epoch || index_contains(s->index, op->priv.hash_lo, p));
 }
 
 static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
@@ -239,11 +321,14 @@ static void cand_read(struct store *s, struct store_op *op, uint32_t bytes)
 	op->priv.req = (struct dev_req){.op = DEV_READ, .len = bytes,
 					.off = zone_base(s, pl_zone(p)) + off / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 					.buf = buf, .done = cand_read_done, .ctx = op};
-	int err = dev_submit(s->dev, &op->priv.req);
+	int err = store_dev_submit(s, &op->priv.req);
 	if (err) {
 		rbuf_put(s, buf, bytes);
 		op->priv.buf = NULL;
-		opq_push(&s->ready, op); /* -EAGAIN: ring full, retry next poll */
+		if (err == -EAGAIN)
+			opq_push(&s->ready, op); /* refused for now: the same read next round */
+		else
+			cand_fail(s, op, err);
 		return;
 	}
 	if (op->kind != STORE_GET)
@@ -254,26 +339,25 @@ enum { MEMO_READ, MEMO_SKIP, MEMO_SETTLED };
 
 /* Settle the current candidate from the location memo if it can: another
  * key's record is skipped (GET or write); the key's own record resolves a
- * write as cand_matched() would after a read. */
+ * write as cand_matched() would after a read. The memo describes the
+ * record at the payload in the zone's current generation: the one the
+ * lookup named, as the zone was not collected since (checked before). */
 static int cand_memo(struct store *s, struct store_op *op)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
-	DV_ASSERT(pl_zone(p) < s->sb.zone_count);
 	struct memo_hit h;
 	if (!memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h))
 		return MEMO_READ;
 	if (h.hash_lo != op->priv.hash_lo || h.hash_hi != op->priv.hash_hi) {
-		/* Another key's record, whether still indexed or not: as a read
-		 * would, go on with the next candidate. */
+		/* Another key's record: as a read would, go on with the next. */
 		s->st.resolve_memo_hits++;
 		return MEMO_SKIP;
 	}
 	if (op->kind == STORE_GET || h.expires)
 		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms */
-	/* As cand_classify(): a write needs the current location. If the
-	 * index changed since the lookup and no longer holds it (GC moved
-	 * it), the read path looks again. */
-	if (op->priv.cands_epoch != s->index_epoch && !index_contains(s->index, op->priv.hash_lo, p))
+	/* A write needs the current location: if GC moved it, the read path
+	 * finds that out and looks again. */
+	if (!cand_still_indexed(s, op))
 		return MEMO_READ;
 	s->st.resolve_memo_hits++;
 	op->priv.prev_payload = p;
@@ -284,6 +368,12 @@ static int cand_memo(struct store *s, struct store_op *op)
 	return MEMO_SETTLED;
 }
 
+static void cand_next_one(struct store_op *op)
+{
+	op->priv.cand_next++;
+	op->priv.cand_reread = false;
+}
+
 static void cand_read_next(struct store *s, struct store_op *op)
 {
 	for (;;) {
@@ -291,15 +381,33 @@ static void cand_read_next(struct store *s, struct store_op *op)
 			cands_exhausted(s, op);
 			return;
 		}
+		if (cand_zone_changed(s, op)) {
+			cand_stale(s, op); /* what the lookup named is gone */
+			return;
+		}
 		int m = cand_memo(s, op);
 		if (m == MEMO_SETTLED)
 			return;
 		if (m == MEMO_READ)
 			break;
-		op->priv.cand_next++;
+		cand_next_one(op);
 	}
 	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
 	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+}
+
+static void cand_stale(struct store *s, struct store_op *op)
+{
+	if (op->priv.retries++ >= READ_RETRIES_MAX) {
+		/* GC kept moving what the op looked up: refuse rather than take
+		 * the key as absent (a write would then insert a second entry). */
+		if (op->kind == STORE_GET)
+			s->st.gets++;
+		cand_fail(s, op, -EBUSY);
+		return;
+	}
+	cand_lookup(s, op);
+	cand_read_next(s, op);
 }
 
 static void release_buf(struct store *s, struct store_op *op)
@@ -309,13 +417,20 @@ static void release_buf(struct store *s, struct store_op *op)
 	op->priv.buf_bytes = 0;
 }
 
-/* The candidate's record matches op's key: finish GET or RESOLVE. */
+/* The candidate's record is op's key's: finish GET or RESOLVE. */
 static void cand_matched(struct store *s, struct store_op *op, const struct rec_view *r)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
-	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_clock_ms(s));
 	if (op->kind == STORE_GET) {
 		s->st.gets++;
+		if (r->seq >= op->priv.read_horizon) {
+			/* Written after the GET began (found by a later lookup):
+			 * the version it first looked up was moved and replaced. */
+			release_buf(s, op);
+			store_complete(s, op, -EBUSY);
+			return;
+		}
 		if (!live) {
 			release_buf(s, op);
 			store_complete(s, op, -DV_ENOTFOUND);
@@ -336,37 +451,66 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	op_resolved(s, op);
 }
 
-/* Decide what a read candidate is: 1 match, 0 other key, -1 stale, -2 corrupt. */
-static int cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
+enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
+
+/* What the record read for the current candidate is (see above). */
+static enum cand_verdict cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
 	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES);
 	int err = rec_decode((uint8_t *)op->priv.buf + in_block, op->priv.buf_bytes - in_block, r, need);
+	if (cand_zone_changed(s, op))
+		return CAND_STALE; /* collected since the lookup, maybe reset under the read */
 	if (err == -EAGAIN)
-		return 2;
-	/* Unchanged index since the lookup: the candidate is still there. */
-	bool still_indexed = op->priv.cands_epoch == s->index_epoch ||
-			     index_contains(s->index, op->priv.hash_lo, p);
-	bool genuine = !err && r->type != REC_PAD && r->zone_gen == s->sb.zones[pl_zone(p)].gen;
-	bool ours = genuine && r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
-	if (genuine && pl_make(r->type == REC_TOMBSTONE, pl_zone(p), pl_off(p), r->total_bytes) == p) {
-		/* A verified record of the zone's current generation: what this
-		 * location holds until the zone is reset. */
-		struct dv_hash128 h = {op->priv.hash_lo, op->priv.hash_hi};
-		if (!ours)
-			h = dv_key_hash128(r->key, r->key_len);
-		store_memo_put(s, p, h.lo, h.hi, r->seq, r->total_bytes, r->expire_ms);
-	}
-	if (!still_indexed) {
-		/* Moved by GC or replaced meanwhile. A GET may still answer with
-		 * it: it was the key's record when looked up, after the GET began
-		 * (a hot key rewritten faster than a read must not read as
-		 * absent). A write needs the current location: look again. */
-		return op->kind == STORE_GET && ours && r->type == REC_PUT ? 1 : -1;
-	}
+		return CAND_LONGER;
+	bool genuine = !err && r->type != REC_PAD && r->zone_gen == op->priv.cand_gens[op->priv.cand_next] &&
+		       pl_make(r->type == REC_TOMBSTONE, pl_zone(p), pl_off(p), r->total_bytes) == p;
 	if (!genuine)
-		return -2; /* indexed but unreadable, or from an older zone generation */
-	return ours;
+		return CAND_DAMAGED; /* the zone holds what the lookup named: it does not verify */
+	bool ours = r->key_len == op->key_len && memcmp(r->key, op->key, op->key_len) == 0;
+	/* A verified record of the zone's current generation: what this
+	 * location holds until the zone is reset. */
+	struct dv_hash128 h = {op->priv.hash_lo, op->priv.hash_hi};
+	if (!ours)
+		h = dv_key_hash128(r->key, r->key_len);
+	store_memo_put(s, p, h.lo, h.hi, r->seq, r->total_bytes, r->expire_ms);
+	if (!ours)
+		return CAND_OTHER;
+	/* A write needs the key's current record: if GC moved it meanwhile
+	 * (the index no longer holds it), look again. */
+	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_STALE;
+}
+
+/* The current candidate does not verify, read twice. Whose record it is
+ * is known only when GC found it damaged (its zone index said whose). */
+static void cand_damaged(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	const struct damaged_rec *d = damaged_find(s, p);
+	s->st.corrupt_records++;
+	if (d && (d->hash_lo != op->priv.hash_lo || d->hash_hi != (op->priv.hash_hi & ZIDX_HASH_HI_MASK))) {
+		cand_next_one(op); /* another key's */
+		cand_read_next(s, op);
+		return;
+	}
+	if (op->kind == STORE_GET) {
+		op->priv.saw_corrupt = true;
+		cand_next_one(op);
+		cand_read_next(s, op);
+		return;
+	}
+	if (!d) {
+		cand_fail(s, op, -DV_ECORRUPT);
+		return;
+	}
+	/* The key's own damaged record: a write replaces it (conditions,
+	 * which would need its expiry, are refused in op_resolved). */
+	op->priv.prev_payload = p;
+	op->priv.prev_seq = d->seq;
+	op->priv.prev_size = d->size;
+	op->priv.prev_live = !d->tomb;
+	op->priv.prev_damaged = true;
+	op_resolved(s, op);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -375,39 +519,43 @@ static void cand_read_done(struct dev_req *req)
 	struct store *s = op->priv.owner;
 	if (req->res < 0) {
 		release_buf(s, op);
-		if (op->kind == STORE_GET)
-			store_complete(s, op, req->res);
-		else {
-			keylock_release(s, op);
-			store_complete(s, op, req->res);
-		}
+		cand_fail(s, op, req->res);
 		return;
 	}
 	struct rec_view r;
 	uint32_t need = 0;
-	int verdict = cand_classify(s, op, &r, &need);
-	if (verdict == 2) { /* larger than the payload said: read it whole */
-		uint32_t in_block = (uint32_t)(pl_off(op->priv.cands[op->priv.cand_next]) % DV_BLOCK_BYTES);
+	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
+	uint32_t in_block = (uint32_t)(pl_off(op->priv.cands[op->priv.cand_next]) % DV_BLOCK_BYTES);
+	switch (cand_classify(s, op, &r, &need)) {
+	case CAND_OURS:
+		cand_matched(s, op, &r); /* a GET keeps the buffer until done() */
+		return;
+	case CAND_OTHER:
 		release_buf(s, op);
-		cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
-		return;
-	}
-	if (verdict == 1) {
-		cand_matched(s, op, &r);
-		return;
-	}
-	release_buf(s, op);
-	if (verdict == -1 && op->priv.retries++ < READ_RETRIES_MAX) {
-		cand_lookup(s, op); /* the index changed under us: start over */
+		cand_next_one(op);
 		cand_read_next(s, op);
 		return;
+	case CAND_STALE:
+		release_buf(s, op);
+		cand_stale(s, op);
+		return;
+	case CAND_LONGER: /* larger than the payload said: read it whole */
+		release_buf(s, op);
+		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_bytes) {
+			cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
+			return;
+		}
+		__attribute__((fallthrough)); /* a length past the zone's end: damaged header */
+	case CAND_DAMAGED:
+		release_buf(s, op);
+		if (!op->priv.cand_reread) {
+			op->priv.cand_reread = true; /* a flip in transit reads fine again */
+			cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+			return;
+		}
+		cand_damaged(s, op);
+		return;
 	}
-	if (verdict == -2) {
-		s->st.corrupt_records++;
-		op->priv.saw_corrupt = true;
-	}
-	op->priv.cand_next++;
-	cand_read_next(s, op);
 }
 
 static void cands_exhausted(struct store *s, struct store_op *op)
@@ -426,6 +574,8 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
 		return;
 	}
+	/* Every candidate verified as another key's record: the key has none
+	 * (a damaged candidate fails the write instead). */
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.prev_seq = 0;
 	op->priv.prev_size = 0;
@@ -440,7 +590,9 @@ static void op_resolved(struct store *s, struct store_op *op)
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
-	if (op->cond == STORE_IF_SEQ) {
+	if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
+		refuse = -DV_ECORRUPT; /* the key's record is damaged: no condition can be judged */
+	} else if (op->cond == STORE_IF_SEQ) {
 		/* Compare-and-set: the live record must carry cond_seq; a PUT
 		 * with cond_seq 0 wants no live record (seqs start at 1, so a
 		 * DEL with 0 never applies). */
@@ -491,6 +643,9 @@ static void op_step(struct store *s, struct store_op *op)
 	case OPS_NEW:
 		if (op->kind == STORE_GET) {
 			op->priv.state = OPS_READ;
+			/* Every write submitted after this GET gets a seq from here
+			 * on: it is placed after this step (ops run in order). */
+			op->priv.read_horizon = s->next_seq;
 			cand_lookup(s, op);
 			cand_read_next(s, op);
 		} else {
@@ -587,10 +742,12 @@ static void run_ready(struct store *s)
  * a sleeping event loop for those) go on up to a much larger bound. */
 #define POLL_ROUNDS_MAX 16u
 #define POLL_ROUNDS_HARD_MAX 4096u
+_Static_assert(SUBMIT_REFUSALS_MAX < POLL_ROUNDS_HARD_MAX, "a refusing device fails before the poll gives up");
 
 /* Everything that can move without the device. */
 static int poll_pass(struct store *s)
 {
+	s->io_retry = false; /* set again by a submission refused in this pass */
 	run_ready(s);
 	gc_pump(s);
 	scan_pump(s);
@@ -621,7 +778,8 @@ int store_poll(struct store *s, bool wait)
 	int n = 0;
 	for (unsigned round = 0; round < POLL_ROUNDS_HARD_MAX; round++) {
 		n += poll_pass(s);
-		bool ready = s->ready.head != NULL; /* submitted by done(), or a ring slot to retry */
+		/* Submitted by done(), or a submission the device refused. */
+		bool ready = s->ready.head != NULL || s->io_retry;
 		int reaped = 0;
 		if (dev_in_flight(s->dev) > 0) {
 			reaped = dev_poll(s->dev, 0);
@@ -662,6 +820,7 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
 	out->memo_bytes = s->memo.entries * sizeof(struct memo_entry);
+	out->damaged_kept = s->damaged_count;
 	out->zones_empty = out->zones_open = out->zones_full = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		out->zones_empty += s->sb.zones[z].state == ZONE_EMPTY;

@@ -14,6 +14,21 @@
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
  *   GET fails with -DV_ECORRUPT.
+ * - What a GET returns: the key's record as it was when the GET looked the
+ *   key up, which happens after store_submit() returned and before any op
+ *   submitted after it starts. So it is never older than the last write of
+ *   the key acknowledged (done() called) before the GET was submitted, and
+ *   never the effect of a write submitted after it; a write submitted
+ *   before it and not yet acknowledged may or may not be seen. Expiry is
+ *   judged by the store's clock when the read completes. If GC moved that
+ *   record and a later write replaced it before the GET's read completed
+ *   (the version looked up is gone), or GC moved it READ_RETRIES_MAX (8)
+ *   times, the GET fails with -EBUSY rather than answer from a later
+ *   state; a new GET is then safe.
+ * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
+ *   key's current one does not verify (read twice), and with -EBUSY when GC
+ *   moved the key's record 8 times while it looked it up: it never writes
+ *   on a guess of what the key holds.
  * - After a write or flush error the store is failed: every later write
  *   fails with -DV_EFATAL (reads keep working).
  * - store_open() formats an empty/unknown device only when asked, and runs
@@ -44,6 +59,11 @@ struct store_config {
 	 * 0 = default 1M entries (32 MiB, touched as it fills). */
 	uint32_t memo_entries;
 	bool no_memo;               /* no location memo (tests, measurements) */
+	/* The clock of every expiry decision inside the store (reads,
+	 * conditions, GC, scans), in unix ms; NULL = store_now_ms(). A driver
+	 * with its own time (the cluster simulator) passes its clock. */
+	uint64_t (*now_ms)(void *clock_ctx);
+	void *clock_ctx;
 };
 
 enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
@@ -96,12 +116,16 @@ struct store_op_priv {
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
 	bool prev_live;              /* prev is a PUT that has not expired */
+	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
+	bool cand_reread;            /* the current candidate failed to verify once */
 	bool hash_full;              /* hash_hi is the whole high half (a relocation's may be
 				      * only its zone index entry's 32 bits) */
 	uint64_t cands[16];          /* keys sharing 31 hash bits: more is ~never */
+	uint32_t cand_gens[16];      /* each candidate's zone generation at the lookup */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
+	uint64_t read_horizon;       /* GET: next seq when it first looked up */
 	struct dev_req req;
 	void *buf;
 	uint32_t buf_bytes;
@@ -146,6 +170,7 @@ struct store_stats {
 	uint64_t resolve_memo_hits; /* candidates (writes and GETs) settled by the location memo */
 	uint64_t memo_bytes;       /* RAM of the location memo (at most; pages fill as used) */
 	uint64_t corrupt_records;  /* checksum failures seen by reads */
+	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
 	uint64_t zone_bytes;
 	uint64_t recovery_us, recovered_records;
@@ -183,7 +208,10 @@ bool store_gc_running(const struct store *s);
 
 /* Visit every live record whose key hash (64-bit) is in [lo, hi]; runs
  * through store_poll(); visit returns false to stop. finish is called once
- * at the end with 0 or an error. */
+ * at the end with 0 or an error. A key live and unchanged for the whole
+ * scan is visited (GC moving it does not hide it), possibly twice with the
+ * same seq; a key written during the scan may be seen with its old record,
+ * its new one, or neither. */
 typedef bool (*store_visit_fn)(void *arg, const void *key, uint32_t key_len,
 			       const struct store_record_out *rec);
 int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
@@ -191,6 +219,7 @@ int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);
+/* The real clock (CLOCK_REALTIME) in unix ms: the default of now_ms. */
 uint64_t store_now_ms(void);
 
 /* Offline verification of a device (dynvme check). Read-only. */

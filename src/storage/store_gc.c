@@ -15,9 +15,18 @@
  * its records are valid; relocated copies carry the same seq, so recovery
  * keeps one of two identical versions. After it, the old records carry a
  * generation the zone no longer has and are never read again.
- * A record that fails its checksum cannot be relocated: its index entry is
- * removed and counted in corrupt_records (the single-node copy is lost; the
- * cluster layer repairs it from a replica).
+ *
+ * What GC may drop: only records the index no longer holds (replaced,
+ * deleted over, or moved copies), and the value of an expired PUT (moved as
+ * a tombstone of the same seq). Never an indexed record, not even a damaged
+ * one: a live record that fails its checksum twice stays indexed (a GET says
+ * -DV_ECORRUPT) and is remembered with its key hash from the zone index
+ * (damaged_rec); its zone, whose other records are moved out, is not reset
+ * while such a record is indexed, so no older version of the key elsewhere
+ * can come back at recovery (newest seq wins). A newer write of the key
+ * replaces it, and then the zone is collected as any other. With no room
+ * left to remember it (DAMAGED_MAX), the zone is never collected again in
+ * this run. The cluster layer repairs such a key from a replica.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -45,7 +54,10 @@ struct gc_state {
 	uint32_t ops_used, ops_done;
 	struct dev_req req;
 	bool req_busy, req_done;
+	bool req_refused; /* req prepared, refused by the device for now: resubmit */
 	bool chunk_reread; /* the current chunk was read again after a bad record */
+	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
+	bool idx_reread;       /* the zone index was read again after it did not verify */
 	uint64_t sb_version;
 };
 
@@ -76,19 +88,18 @@ void gc_destroy(struct store *s)
 	s->gc = NULL;
 }
 
-/* Bytes that the zone's live records take once relocated: relocation
- * batches are large, so batch-end padding is not repeated; records of at
- * most a block are packed, larger ones start on a block boundary (cost
- * estimated from the zone's average record size). */
-static uint64_t relocated_cost(const struct zone_rt *zr)
+/* Bytes that the zone's live records need once relocated: their relocation
+ * costs (records, their zone index entries, placement waste; kept up to
+ * date in live_cost) and the end of each relocation batch, padded to a
+ * block. A zone full of live records costs its whole size: collecting it
+ * gains nothing, however small the records (their index entries move
+ * with them). */
+static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 {
-	if (zr->rec_count == 0 || zr->live_bytes == 0)
+	if (zr->live_cost == 0)
 		return 0;
-	uint64_t avg = zr->rec_bytes / zr->rec_count;
-	if (avg <= DV_BLOCK_BYTES)
-		return zr->live_bytes;
-	double factor = (double)DV_ROUND_UP(avg, DV_BLOCK_BYTES) / (double)avg;
-	return (uint64_t)((double)zr->live_bytes * factor);
+	uint64_t batches = zr->live_cost / s->cfg.batch_bytes + s->sb.zone_bytes / GC_CHUNK_BYTES + 1;
+	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
 static uint32_t pick_victim(const struct store *s)
@@ -97,11 +108,12 @@ static uint32_t pick_victim(const struct store *s)
 	uint64_t best_gain = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
-		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX)
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
+		    zr->damaged > 0)
 			continue;
 		/* Gain: the zone's space (data and index) minus what its live
 		 * records take again elsewhere. */
-		uint64_t cost = relocated_cost(zr);
+		uint64_t cost = relocated_cost(s, zr);
 		uint64_t gain = s->sb.zone_bytes > cost ? s->sb.zone_bytes - cost : 0;
 		/* Not worth a collection below 1/16 of a zone (and a device
 		 * full of live data must fail writes, not spin). */
@@ -121,18 +133,29 @@ static void gc_req_done(struct dev_req *req)
 	g->req_done = true;
 }
 
+static int gc_submit(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	int err = store_dev_submit(s, &g->req);
+	g->req_refused = err == -EAGAIN;
+	g->req_busy = err == 0;
+	g->req_done = false;
+	if (err == -EAGAIN)
+		return 0; /* submitted again by gc_pump() */
+	if (err)
+		store_fail(s, err); /* the device takes no requests */
+	return err;
+}
+
+/* Start a read of the victim zone: 0 (sent, or refused for now and sent
+ * again by gc_pump) or an error that means the device is unusable. */
 static int gc_read(struct store *s, uint64_t zone_off, void *buf, uint32_t len)
 {
 	struct gc_state *g = s->gc;
-	DV_ASSERT(!g->req_busy);
+	DV_ASSERT(!g->req_busy && !g->req_refused);
 	g->req = (struct dev_req){.op = DEV_READ, .len = len, .off = zone_base(s, g->zone) + zone_off,
 				  .buf = buf, .done = gc_req_done, .ctx = g};
-	int err = dev_submit(s->dev, &g->req);
-	if (!err) {
-		g->req_busy = true;
-		g->req_done = false;
-	}
-	return err;
+	return gc_submit(s);
 }
 
 int store_gc_start(struct store *s)
@@ -144,6 +167,8 @@ int store_gc_start(struct store *s)
 	if (z == UINT32_MAX)
 		return 0;
 	g->zone = z;
+	g->damage_untracked = false;
+	g->idx_reread = false;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
 	dev_buf_free(g->idx_buf);
 	g->idx_buf = dev_buf_alloc(g->idx_bytes);
@@ -216,6 +241,12 @@ static void gc_index_read(struct store *s)
 	}
 	if (!err)
 		err = gc_collect_live(s, &h);
+	if (err == -DV_ECORRUPT && !g->idx_reread) {
+		g->idx_reread = true; /* a flip in transit is not damage: read it again */
+		if (gc_read(s, (uint64_t)s->sb.zones[g->zone].footer_block * DV_BLOCK_BYTES, g->idx_buf,
+			    g->idx_bytes) == 0)
+			return;
+	}
 	if (err) {
 		/* An unreadable zone index: leave the zone alone (check reports
 		 * it); after GC_FAILURES_MAX tries GC stops picking it. */
@@ -238,8 +269,11 @@ static void gc_read_chunk(struct store *s)
 	if (g->chunk_off + len > s->sb.zone_bytes)
 		len = s->sb.zone_bytes - g->chunk_off;
 	g->chunk_len = (uint32_t)len;
-	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len) == 0)
-		g->phase = GC_READ_CHUNK;
+	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len)) {
+		gc_give_up(s);
+		return;
+	}
+	g->phase = GC_READ_CHUNK;
 }
 
 /* An expired value is moved as a tombstone with the same seq: it still
@@ -260,7 +294,7 @@ static uint32_t expire_to_tombstone(struct store *s, uint8_t *raw, const struct 
 static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const struct rec_view *r, uint8_t *raw)
 {
 	struct gc_state *g = s->gc;
-	bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_now_ms();
+	bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_clock_ms(s);
 	uint32_t size = expired ? expire_to_tombstone(s, raw, r) : r->total_bytes;
 	struct store_op *op = &g->ops[g->ops_used++];
 	memset(op, 0, sizeof(*op));
@@ -282,7 +316,7 @@ static void gc_make_reloc(struct store *s, const struct zidx_entry *e, const str
 	op->expire_ms = expired ? 0 : r->expire_ms;
 	op->priv.prev_payload = entry_payload(g->zone, e);
 	op->priv.prev_size = e->size;
-	op->priv.prev_live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_now_ms());
+	op->priv.prev_live = r->type == REC_PUT && !expired;
 	op->priv.new_payload = NO_PAYLOAD;
 	op->priv.rec_size = size;
 	op->priv.state = OPS_NEW;
@@ -297,11 +331,51 @@ static bool chunk_record_ok(struct store *s, const struct zidx_entry *e, uint8_t
 	       r->zone_gen == s->sb.zones[g->zone].gen && (uint8_t)r->type == e->type;
 }
 
+const struct damaged_rec *damaged_find(const struct store *s, uint64_t payload)
+{
+	if (s->zrt[pl_zone(payload)].damaged == 0)
+		return NULL;
+	for (uint32_t i = 0; i < s->damaged_count; i++)
+		if (s->damaged[i].payload == payload)
+			return &s->damaged[i];
+	return NULL;
+}
+
+void damaged_forget(struct store *s, uint64_t payload)
+{
+	const struct damaged_rec *d = damaged_find(s, payload);
+	if (!d)
+		return;
+	DV_ASSERT(s->zrt[pl_zone(payload)].damaged > 0);
+	s->zrt[pl_zone(payload)].damaged--;
+	s->damaged[d - s->damaged] = s->damaged[--s->damaged_count];
+}
+
+/* A live record failed its checksum twice: keep it indexed and remember
+ * whose it is (see the top of this file); the zone is then kept. */
+static void gc_keep_damaged(struct store *s, const struct zidx_entry *e)
+{
+	struct gc_state *g = s->gc;
+	uint64_t p = entry_payload(g->zone, e);
+	s->st.corrupt_records++;
+	if (!index_contains(s->index, e->hash.lo, p))
+		return; /* replaced since the zone index was read: dead, nothing to keep */
+	if (damaged_find(s, p))
+		return;
+	if (s->damaged_count == DAMAGED_MAX) {
+		g->damage_untracked = true;
+		return;
+	}
+	s->damaged[s->damaged_count++] = (struct damaged_rec){
+		.payload = p, .hash_lo = e->hash.lo, .hash_hi = (uint32_t)e->hash.hi, .size = e->size,
+		.seq = e->seq, .tomb = e->type == REC_TOMBSTONE};
+	s->zrt[g->zone].damaged++;
+}
+
 /* Turn the records of the chunk into RELOC ops. A read error abandons the
  * collection (nothing is dropped for it); a record that fails its checksum
- * twice (the chunk is read again once: a flip may be in transit) is lost
- * on this node: its entry leaves the index, and writes of the key already
- * resolved against it now insert. */
+ * twice (the chunk is read again once: a flip may be in transit) is kept
+ * indexed and damaged (gc_keep_damaged), and the rest go on. */
 static void gc_chunk_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
@@ -336,14 +410,7 @@ static void gc_chunk_read(struct store *s)
 		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
 		if (!chunk_record_ok(s, e, raw, &r)) {
-			uint64_t p = entry_payload(g->zone, e);
-			s->st.corrupt_records++;
-			s->index_epoch++;
-			memo_forget(&s->memo, p);
-			if (index_remove(s->index, e->hash.lo, p) == 0) {
-				s->st.tombstones -= pl_tomb(p);
-				keylock_fix_prev(s, e->hash.lo, p, NO_PAYLOAD, 0);
-			}
+			gc_keep_damaged(s, e);
 			continue;
 		}
 		gc_make_reloc(s, e, &r, raw);
@@ -374,6 +441,17 @@ void gc_reloc_done(struct store *s, struct store_op *op)
 	g->ops_done++;
 }
 
+/* Every record that verified was moved out; damaged ones stay indexed
+ * here, so the zone stays FULL until writes replace them (pick_victim skips
+ * it meanwhile). Untracked damage: never collected again in this run. */
+static void gc_keep_zone(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (g->damage_untracked)
+		s->zrt[g->zone].gc_failures = GC_FAILURES_MAX;
+	g->phase = GC_IDLE;
+}
+
 static void gc_finish_zone(struct store *s)
 {
 	struct gc_state *g = s->gc;
@@ -398,7 +476,7 @@ static void gc_reset_zone(struct store *s)
 	}
 	s->zrt[z].resetting = false;
 	s->zones_free++;
-	s->zrt[z].live_bytes = 0;
+	s->zrt[z].live_cost = 0;
 	s->zrt[z].rec_bytes = 0;
 	s->zrt[z].rec_count = 0;
 	s->zrt[z].wp = 0;
@@ -414,7 +492,11 @@ void gc_pump(struct store *s)
 			store_gc_start(s);
 		return;
 	}
-	if (g->req_busy)
+	if (g->req_refused && gc_submit(s) != 0) {
+		gc_give_up(s); /* no relocation is out while a read is due */
+		return;
+	}
+	if (g->req_busy || g->req_refused)
 		return;
 	switch (g->phase) {
 	case GC_READ_INDEX:
@@ -432,6 +514,8 @@ void gc_pump(struct store *s)
 			g->phase = GC_IDLE;
 		else if (g->next < g->live_count)
 			gc_read_chunk(s);
+		else if (s->zrt[g->zone].damaged > 0 || g->damage_untracked)
+			gc_keep_zone(s);
 		else
 			gc_finish_zone(s);
 		break;

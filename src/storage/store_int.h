@@ -69,11 +69,23 @@ struct batch {
 	struct store *s;
 };
 
+/* What one live record of size bytes needs once GC relocates it: its bytes,
+ * its entry in the new zone's index, and at most what its placement wastes
+ * (a record over a block starts on a block boundary; smaller ones lose at
+ * most REC_HDR_BYTES - 1 at the end of each block they cross). */
+static inline uint64_t reloc_cost(uint32_t size)
+{
+	uint64_t waste = size > DV_BLOCK_BYTES ? DV_BLOCK_BYTES - DV_RECORD_ALIGN_BYTES
+					       : ((uint64_t)size * (REC_HDR_BYTES - 1) + DV_BLOCK_BYTES - 1) / DV_BLOCK_BYTES;
+	return size + ZIDX_ENTRY_BYTES + waste;
+}
+
 struct zone_rt {
-	uint64_t live_bytes;
+	uint64_t live_cost;  /* reloc_cost() of the records the index points at here */
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
 	uint64_t rec_count;  /* records appended (live or dead) */
 	uint32_t gc_failures; /* collections given up on this zone (read errors) */
+	uint32_t damaged;     /* indexed records GC found damaged: not collected while > 0 */
 	uint64_t wp;          /* open zone: next record offset */
 	uint64_t open_version; /* sb version that made it OPEN durable */
 	unsigned batches_in_flight;
@@ -82,6 +94,23 @@ struct zone_rt {
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
+};
+
+/* Records GC found damaged (the checksum fails twice) while the index
+ * still held them. GC keeps them indexed, so a GET says -DV_ECORRUPT and
+ * recovery cannot bring back an older version of the key from another
+ * zone, and does not collect their zone until each is replaced by a newer
+ * write of its key (or a restart, after which GC finds it again). The zone
+ * index told GC whose record each one is (96 bits of the key hash), so a
+ * write of that key can replace it. */
+#define DAMAGED_MAX 1024u
+struct damaged_rec {
+	uint64_t payload;
+	uint64_t hash_lo;
+	uint32_t hash_hi; /* low 32 bits of the high half, as in the zone index */
+	uint32_t size;
+	uint64_t seq;
+	bool tomb;
 };
 
 #define KEYLOCK_BUCKETS 65536u
@@ -122,6 +151,10 @@ struct store {
 	int fail_err;
 	uint64_t next_seq;
 	unsigned pending;
+	/* Submissions the device refused for now (-EAGAIN): the pumps keep the
+	 * request and try again; io_retry asks store_poll() for another round. */
+	bool io_retry;
+	uint32_t submit_refusals; /* in a row with nothing in flight */
 
 	/* Zone writer. */
 	uint32_t active_zone, next_zone; /* UINT32_MAX = none */
@@ -166,11 +199,24 @@ struct store {
 	struct memo memo;
 
 	struct gc_state *gc;
+	struct damaged_rec damaged[DAMAGED_MAX];
+	uint32_t damaged_count;
 	struct scan_state *scan;
 	struct store_stats st;
 };
 
+/* The store's clock (store_config.now_ms) for every expiry decision. */
+static inline uint64_t store_clock_ms(const struct store *s)
+{
+	return s->cfg.now_ms ? s->cfg.now_ms(s->cfg.clock_ctx) : store_now_ms();
+}
+
 /* store.c */
+/* dev_submit() for the store: 0; -EAGAIN when the device refused for now
+ * (keep the request, the pump that made it submits it again); or an error
+ * that means the device is unusable (a device that keeps refusing with
+ * nothing in flight, which no completion can cure, counts as one). */
+int store_dev_submit(struct store *s, struct dev_req *req);
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
 void opq_push(struct op_queue *q, struct store_op *op);
@@ -181,7 +227,7 @@ bool keylock_acquire(struct store *s, struct store_op *op);
 /* The op holding the key lock of hash (its waiters follow chain_next). */
 struct store_op *keylock_holder(struct store *s, uint64_t hash);
 /* Writes of hash that resolved old_payload as the key's record now see
- * new_payload (GC moved it) or NO_PAYLOAD (GC dropped it as corrupt). */
+ * new_payload (GC moved it). */
 void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint64_t new_payload,
 		      uint32_t new_size);
 /* Zone index header of zone z is plausible for this store: generation,
@@ -217,6 +263,10 @@ void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
+/* The damaged record GC kept at payload, or NULL. */
+const struct damaged_rec *damaged_find(const struct store *s, uint64_t payload);
+/* payload left the index (a write replaced it): forget it if damaged. */
+void damaged_forget(struct store *s, uint64_t payload);
 
 /* store_memo.c */
 /* entries 0: no memo (memo_get always misses). */
@@ -242,6 +292,9 @@ static inline void store_memo_put(struct store *s, uint64_t payload, uint64_t ha
 
 /* store_scan.c */
 void scan_pump(struct store *s);
+/* GC moved a record of (64-bit) hash to new_payload: a running scan visits
+ * it there (the old location it may hold is no longer indexed). */
+void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload);
 void scan_destroy(struct store *s);
 
 #endif

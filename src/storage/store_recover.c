@@ -12,7 +12,7 @@
  *    writes go to fresh zones, so bytes past the cut are never read again.
  *    An open zone with no record is reset and returned to EMPTY.
  * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
- *    goes into the index (tombstones included); live bytes per zone follow.
+ *    goes into the index (tombstones included); live cost per zone follows.
  * 5. next_seq = highest seq seen + 1.
  */
 #include <errno.h>
@@ -131,7 +131,9 @@ static int load_superblock(struct store *s)
 	return err;
 }
 
-/* Scan a zone's records from its start. Entries go to zr->entries. */
+/* Scan a zone's records from its start. Entries go to zr->entries. The
+ * first record that does not verify ends the zone, once a second read of
+ * it agrees: a flip in transit must not cut acknowledged records off. */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 {
 	uint8_t *buf = dev_buf_alloc(SCAN_CHUNK_BYTES);
@@ -139,8 +141,9 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		return -ENOMEM;
 	uint64_t zb = s->sb.zone_bytes, p = 0, buf_off = 0, buf_len = 0;
 	int err = 0;
+	bool reread = false;
 	*torn = false;
-	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 2; guard++) {
+	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 3; guard++) {
 		p = rec_next_start(p, DV_BLOCK_BYTES);
 		if (p + REC_HDR_BYTES > zb)
 			break;
@@ -155,9 +158,16 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		int rc = rec_decode(src, (uint32_t)(buf_off + buf_len - p), &r, NULL);
 		if (rc || r.zone_gen != s->sb.zones[z].gen) {
 			static const uint8_t zero[REC_HDR_BYTES];
+			if (!reread && rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0) {
+				reread = true; /* the same record again, from the device */
+				if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+					break;
+				continue;
+			}
 			*torn = rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0;
 			break;
 		}
+		reread = false;
 		if (r.type != REC_PAD) {
 			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
 			h.hi &= ZIDX_HASH_HI_MASK;
@@ -179,7 +189,7 @@ bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
 	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_bytes;
 }
 
-int read_zone_index(struct store *s, uint32_t z)
+static int read_zone_index_once(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
@@ -199,6 +209,7 @@ int read_zone_index(struct store *s, uint32_t z)
 		err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, n) : -ENOMEM;
 	}
 	if (!err) {
+		free(zr->entries);
 		zr->entries = malloc((size_t)(h.count ? h.count : 1) * sizeof(*zr->entries));
 		err = zr->entries ? zidx_decode(buf, n, &h, zr->entries) : -ENOMEM;
 		zr->count = zr->cap = err ? 0 : h.count;
@@ -209,6 +220,14 @@ int read_zone_index(struct store *s, uint32_t z)
 	}
 	dev_buf_free(buf);
 	return err;
+}
+
+/* A zone index that does not verify is read once more before it counts
+ * as damaged: a flip in transit is not damage. */
+int read_zone_index(struct store *s, uint32_t z)
+{
+	int err = read_zone_index_once(s, z);
+	return err == -DV_ECORRUPT ? read_zone_index_once(s, z) : err;
 }
 
 /* Seal zone z after recovery: its zone index at foot_min or after the data,
@@ -339,7 +358,7 @@ struct merge_part {
 	struct store *s;
 	struct run *runs; /* the part's slice of every zone's run */
 	uint32_t nruns;
-	uint64_t *live;   /* live bytes by zone */
+	uint64_t *live;   /* live_cost by zone */
 	uint64_t records, tombstones, max_seq;
 	int err;
 };
@@ -348,7 +367,7 @@ static int install_winner(struct merge_part *mp, const struct zidx_entry *e, uin
 {
 	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
 	uint64_t p = pl_make(e->type == REC_TOMBSTONE, zone, off, e->size);
-	mp->live[zone] += e->size;
+	mp->live[zone] += reloc_cost(e->size);
 	mp->records++;
 	mp->tombstones += e->type == REC_TOMBSTONE;
 	if (e->seq > mp->max_seq)
@@ -453,7 +472,7 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 		if (!err)
 			err = mp[p].err;
 		for (uint32_t z = 0; mp[p].live && z < nruns; z++)
-			s->zrt[z].live_bytes += mp[p].live[z];
+			s->zrt[z].live_cost += mp[p].live[z];
 		s->st.recovered_records += mp[p].records;
 		s->st.tombstones += mp[p].tombstones;
 		if (mp[p].max_seq + 1 > s->next_seq)
@@ -464,16 +483,18 @@ static int merge_runs(struct store *s, struct run *runs, uint32_t nruns, uint64_
 	return err;
 }
 
+/* Superblock writes at start-up; a refused submission (sb_pump leaves it
+ * unsent) is tried again, bounded like store_dev_submit()'s refusals. */
 static int sb_flush_sync(struct store *s)
 {
-	for (unsigned i = 0; i < 4 && s->sb_version_durable < s->sb_version_wanted; i++) {
+	for (unsigned i = 0; i < 4096 && s->sb_version_durable < s->sb_version_wanted; i++) {
 		sb_pump(s);
 		while (s->sb_in_flight)
 			dev_poll(s->dev, 1);
 		if (s->failed)
 			return s->fail_err;
 	}
-	return 0;
+	return s->sb_version_durable < s->sb_version_wanted ? -EIO : 0;
 }
 
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
@@ -522,7 +543,7 @@ int store_recover(struct store *s)
 	if (!err)
 		err = merge_runs(s, runs, s->sb.zone_count, total);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
-		free(s->zrt[z].entries); /* sealed zones keep only their live bytes */
+		free(s->zrt[z].entries); /* sealed zones keep only their live cost */
 		s->zrt[z].entries = NULL;
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}

@@ -4,9 +4,13 @@
  * The candidate locations come from index_walk() over the home buckets of
  * the range, taken when the scan starts; each is read and checked (checksum,
  * zone generation, hash in range, still indexed), so a record moved or
- * replaced meanwhile is skipped rather than returned stale. Records written
- * after the start may or may not be seen. One read is in flight at a time:
- * a scan is background work and must not crowd out requests.
+ * replaced meanwhile is skipped rather than returned stale. A record GC
+ * moves while the scan runs gets its new location added (scan_note_move()),
+ * so a key live throughout is never missed; it may be visited twice (the
+ * same seq) if its old location was visited first. Records written after
+ * the start may or may not be seen (a key replaced meanwhile may be seen
+ * with neither record). One read is in flight at a time: a scan is
+ * background work and must not crowd out requests.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -82,8 +86,11 @@ static void scan_start_read(struct store *s, struct scan_state *sc, uint32_t byt
 	sc->req = (struct dev_req){.op = DEV_READ, .len = bytes,
 				   .off = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 				   .buf = sc->buf, .done = scan_read_done, .ctx = sc};
-	if (dev_submit(s->dev, &sc->req) == 0)
+	int err = store_dev_submit(s, &sc->req);
+	if (err == 0)
 		sc->busy = true;
+	else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
+		sc->err = err;
 }
 
 /* Check the record just read; visit it when it is a live record in range. */
@@ -104,12 +111,19 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 	uint64_t h = dv_key_hash64(r.key, r.key_len);
 	if (h < sc->lo || h > sc->hi || !index_contains(s->index, h, p))
 		return;
-	if (r.expire_ms && r.expire_ms <= store_now_ms())
+	if (r.expire_ms && r.expire_ms <= store_clock_ms(s))
 		return;
 	struct store_record_out out = {.value = r.value, .val_len = r.val_len, .meta = r.meta,
 				       .meta_len = r.meta_len, .seq = r.seq, .expire_ms = r.expire_ms};
 	if (!sc->visit(sc->arg, r.key, r.key_len, &out))
 		sc->stop = true;
+}
+
+void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload)
+{
+	struct scan_state *sc = s->scan;
+	if (sc && hash >= sc->lo && hash <= sc->hi && !sc->stop && !sc->err)
+		collect(sc, new_payload); /* on -ENOMEM the scan finishes with the error */
 }
 
 void scan_pump(struct store *s)

@@ -75,9 +75,13 @@ void sb_pump(struct store *s)
 	s->sb_req = (struct dev_req){.op = DEV_WRITE, .len = n,
 				     .off = (s->sb.sb_seq % DV_SB_COPIES) * sb_bytes(DV_ZONE_COUNT_MAX),
 				     .buf = s->sb_buf, .done = sb_write_done, .ctx = s};
-	int err = dev_submit(s->dev, &s->sb_req);
+	int err = store_dev_submit(s, &s->sb_req);
 	if (err) {
-		store_fail(s, err);
+		/* Not written: the next attempt takes this seq again, so copies
+		 * keep alternating (a torn write never hits the newest copy). */
+		s->sb.sb_seq--;
+		if (err != -EAGAIN)
+			store_fail(s, err);
 		return;
 	}
 	s->sb_in_flight = true;
@@ -117,7 +121,7 @@ static void prepare_next(struct store *s, bool for_reloc)
 		zr->wp = 0;
 		zr->count = 0;
 		zr->max_seq = 0;
-		zr->live_bytes = 0;
+		zr->live_cost = 0;
 		zr->rec_bytes = 0;
 		zr->rec_count = 0;
 		zr->sealing = false;
@@ -354,9 +358,9 @@ static void batch_submit_ready(struct store *s)
 		b->req = (struct dev_req){.op = DEV_WRITE, .len = b->used,
 					  .off = zone_base(s, b->zone) + b->zone_off, .buf = b->buf,
 					  .done = batch_write_done, .ctx = b};
-		int err = dev_submit(s->dev, &b->req);
+		int err = store_dev_submit(s, &b->req);
 		if (err) {
-			b->req.op = 0;
+			b->req.op = 0; /* refused for now: the next pump submits it */
 			if (err != -EAGAIN)
 				store_fail(s, err);
 			return;
@@ -364,6 +368,14 @@ static void batch_submit_ready(struct store *s)
 		writing++;
 		s->st.batches++;
 	}
+}
+
+/* A record of size bytes in zr left the index. */
+static void zone_live_sub(struct zone_rt *zr, uint32_t size)
+{
+	uint64_t c = reloc_cost(size);
+	DV_DEBUG_ASSERT(zr->live_cost >= c);
+	zr->live_cost -= zr->live_cost < c ? zr->live_cost : c;
 }
 
 /* A GC relocation applies only if the index still holds the location it
@@ -375,14 +387,14 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
 		memo_forget(&s->memo, op->priv.prev_payload);
-		struct zone_rt *old = &s->zrt[pl_zone(op->priv.prev_payload)];
-		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
-		s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
+		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
 		/* An expired value moved as a tombstone becomes one. */
 		s->st.tombstones += pl_tomb(op->priv.new_payload);
 		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
 		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
 				 op->priv.rec_size);
+		scan_note_move(s, op->priv.hash_lo, op->priv.new_payload);
 		if (op->priv.hash_full)
 			store_memo_put(s, op->priv.new_payload, op->priv.hash_lo, op->priv.hash_hi,
 				       op->priv.new_seq, op->priv.rec_size, op->expire_ms);
@@ -411,12 +423,12 @@ static void apply_op(struct store *s, struct store_op *op)
 	DV_ASSERT(err == 0); /* mutations of one key are serialised; relocations fix prev */
 	if (prev != NO_PAYLOAD) {
 		memo_forget(&s->memo, prev);
-		struct zone_rt *old = &s->zrt[pl_zone(prev)];
-		old->live_bytes -= old->live_bytes < op->priv.prev_size ? old->live_bytes : op->priv.prev_size;
+		damaged_forget(s, prev);
+		zone_live_sub(&s->zrt[pl_zone(prev)], op->priv.prev_size);
 		s->st.tombstones -= pl_tomb(prev);
 	}
 	s->st.tombstones += pl_tomb(op->priv.new_payload);
-	s->zrt[pl_zone(op->priv.new_payload)].live_bytes += op->priv.rec_size;
+	s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
 	/* The zone of a batch being applied has not been collected: its
 	 * generation is the one the record was written with. */
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
@@ -520,8 +532,8 @@ static void seal_submit(struct store *s, uint32_t z)
 	se->written = false;
 	se->req = (struct dev_req){.op = DEV_WRITE, .len = se->bytes, .off = zone_base(s, z) + foot_off,
 				   .buf = se->buf, .done = seal_write_done, .ctx = se};
-	int err = dev_submit(s->dev, &se->req);
-	if (err) {
+	int err = store_dev_submit(s, &se->req);
+	if (err) { /* refused for now: the next pump tries again */
 		dev_buf_free(se->buf);
 		se->buf = NULL;
 		if (err != -EAGAIN)
@@ -590,9 +602,9 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		if (placed == PLACE_DONE)
 			continue;
 		/* No zone for a user write: fail unless a collection can free
-		 * one. */
-		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && store_gc_start(s) <= 0 &&
-		    s->reloc_queue.head == NULL) {
+		 * one, now or once a zone being sealed is FULL (a victim). */
+		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && s->zones_sealing == 0 &&
+		    s->seal_count == 0 && s->reloc_queue.head == NULL && store_gc_start(s) <= 0) {
 			fail_op(s, op, -DV_EFULL);
 			continue;
 		}

@@ -25,6 +25,8 @@
  *   is posted (a blocked wait on it ends), dev_poll then delivers; nothing
  *   signals it without a completion; a clone does not inherit it; -1 stops
  *   it and another fd replaces it; dev_mem refuses with -EOPNOTSUPP.
+ * - durable_create: base/fs.h creates a directory and a data file in it with
+ *   their parents synced; every error is reported.
  * Exit 77 (skip) when io_uring or O_DIRECT is not available and everything
  * else passed. */
 #include <errno.h>
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #include "base/constants.h"
+#include "base/fs.h"
 #include "io/dev.h"
 #include "io/dev_mem.h"
 #include "testing.h"
@@ -383,6 +386,42 @@ static void test_mem_errors(void)
 	SOFT(all_zero(dev_mem_image(d), MiB), "rejected writes changed the medium");
 	dev_close(d);
 	test_end("mem_errors");
+}
+
+/* Transient submit refusals (submit_eagain_ppm, as io_uring with a full
+ * ring): dev_submit() reports each one as -EAGAIN (the backend's -EBUSY
+ * too) and does not own the request; the request goes through when
+ * submitted again, and the synchronous helpers retry by themselves. */
+static void test_mem_submit_refused(uint64_t seed)
+{
+	test_begin("mem_submit_refused");
+	struct dev_fault_plan plan = {.seed = seed, .submit_eagain_ppm = 500000};
+	struct dev *d = mem_open(MiB, &plan);
+	uint8_t *buf = xbuf(BLK), *rb = xbuf(BLK);
+	unsigned refused = 0, other = 0;
+	int counter = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		struct treq t;
+		fill(buf, BLK, 300 + i);
+		treq_init(&t, DEV_WRITE, (uint64_t)(i % 64) * BLK, buf, BLK, &counter);
+		int err;
+		while ((err = dev_submit(d, &t.r)) == -EAGAIN)
+			refused++;
+		other += err != 0;
+		SOFT(dev_in_flight(d) == 1, "only accepted requests are in flight");
+		SOFT(dev_poll(d, 1) == 1 && t.done == 1 && t.r.res == (int32_t)BLK, "write %u completes", i);
+		SOFT(dev_read_sync(d, (uint64_t)(i % 64) * BLK, rb, BLK) == 0, "read_sync retries refusals");
+		SOFT(memcmp(rb, buf, BLK) == 0, "read %u returns what was written", i);
+		SOFT(dev_write_sync(d, 64 * BLK, buf, BLK) == 0, "write_sync retries refusals");
+	}
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(other == 0, "%u submissions failed with something else than -EAGAIN", other);
+	SOFT(refused > 50 && st.submit_eagain >= refused, "refusals: %u seen, %llu injected", refused,
+	     (unsigned long long)st.submit_eagain);
+	dev_buf_free(buf);
+	dev_buf_free(rb);
+	dev_close(d);
+	test_end("mem_submit_refused");
 }
 
 static struct dev_fault_plan plan_one(uint64_t seed)
@@ -862,6 +901,48 @@ static void test_mem_clone(void)
 /* ------------------------------------------------------------------------ */
 /* dev_uring */
 
+/* Durable creation (base/fs.h): a data directory and a data file in it,
+ * as `dynvme serve` makes ./data/dynvme.img; errors are reported, never
+ * ignored. That the parent's fsync makes the entry survive a power cut
+ * cannot be observed here (no power cut of the host file system); this
+ * checks the calls run, on the right directories, and fail loudly. */
+static void test_durable_create(const char **skip)
+{
+	test_begin("durable_create");
+	char dir[4096], file[4200], deep[4200];
+	snprintf(dir, sizeof(dir), "%s/dv_test_dir_%d", test_tmpdir(), (int)getpid());
+	snprintf(file, sizeof(file), "%s/dynvme.img", dir);
+	snprintf(deep, sizeof(deep), "%s/missing/sub", dir);
+	rmdir(dir);
+	SOFT(dv_mkdir_durable(dir, 0755) == 0, "mkdir of a new directory");
+	struct stat st;
+	SOFT(stat(dir, &st) == 0 && S_ISDIR(st.st_mode), "the directory exists");
+	SOFT(dv_mkdir_durable(dir, 0755) == -EEXIST, "mkdir of an existing directory: -EEXIST");
+	SOFT(dv_mkdir_durable(deep, 0755) == -ENOENT, "mkdir under a missing parent: -ENOENT");
+	SOFT(dv_fsync_parent(file) == 0, "fsync of the parent of a (not yet existing) file");
+	SOFT(dv_fsync_parent(deep) == -ENOENT, "fsync of a missing parent: -ENOENT");
+	SOFT(dv_fsync_parent("relative-name") == 0, "a bare name's parent is the working directory");
+	char longp[5000];
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = 0;
+	SOFT(dv_fsync_parent(longp) == -ENAMETOOLONG, "a path over PATH_MAX");
+	struct dev *d = NULL;
+	SOFT(dev_open_path(&d, deep, &(struct dev_open_opts){.create_bytes = MiB}) == -ENOENT,
+	     "creating a data file in a missing directory fails with -ENOENT");
+	int err = dev_open_path(&d, file, &(struct dev_open_opts){.create_bytes = MiB});
+	if (err == -EPERM || err == -ENOSYS || err == -EACCES || err == -EINVAL) {
+		*skip = "io_uring or O_DIRECT unavailable";
+	} else {
+		SOFT(err == 0, "create the data file in the new directory -> %d", err);
+		SOFT(stat(file, &st) == 0 && (uint64_t)st.st_size == MiB, "the file exists with its size");
+		if (!err)
+			dev_close(d);
+	}
+	unlink(file);
+	SOFT(rmdir(dir) == 0, "the directory held only the data file");
+	test_end("durable_create");
+}
+
 static bool uring_unavailable(int err) { return err == -EPERM || err == -ENOSYS || err == -EACCES; }
 
 static void test_uring(uint64_t seed, const char **skip)
@@ -1192,12 +1273,14 @@ int main(void)
 	double t0 = test_now_s();
 	test_mem_basic();
 	test_mem_errors();
+	test_mem_submit_refused(seed);
 	test_mem_fault_each(seed);
 	test_mem_fault_mixed(seed);
 	test_mem_power_cut(seed);
 	test_mem_zone_reset();
 	test_mem_clone();
 	const char *skip = NULL;
+	test_durable_create(&skip);
 	test_uring(seed, &skip);
 	if (!skip)
 		test_uring_notify();

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/error.h"
 #include "index/index.h"
 #include "io/dev_mem.h"
 #include "storage/store_int.h"
@@ -79,6 +80,22 @@ int h_get(struct store *s, const char *key, struct h_value *out)
 {
 	struct h_wait w = {.op = {.kind = STORE_GET, .key = key, .key_len = (uint32_t)strlen(key)}, .out = out};
 	return h_run(s, &w);
+}
+
+void h_expect(struct store *s, const char *key, const char *val)
+{
+	static struct h_value *v;
+	if (!v)
+		v = malloc(sizeof(*v)); /* 1 MiB: not on the stack; kept for the program's life */
+	CHECK(v != NULL);
+	int rc = h_get(s, key, v);
+	if (!val) {
+		CHECK_EQ(rc, -DV_ENOTFOUND);
+		return;
+	}
+	CHECK_EQ(rc, 0);
+	CHECK_EQ(v->len, strlen(val));
+	CHECK(memcmp(v->bytes, val, v->len) == 0);
 }
 
 void h_open_mem(struct store **s, struct dev **dev, uint64_t size, uint64_t zone_bytes)

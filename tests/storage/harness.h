@@ -25,6 +25,8 @@ int h_del(struct store *s, const char *key);
 int h_write_cond(struct store *s, enum store_op_kind kind, const char *key, const void *val, uint32_t len,
 		 enum store_cond cond, uint64_t cond_seq, uint64_t *seq);
 int h_get(struct store *s, const char *key, struct h_value *out);
+/* GET key and CHECK that it holds the string val (NULL: absent). */
+void h_expect(struct store *s, const char *key, const char *val);
 
 /* Close s and open a store on a fresh memory device holding a copy of what
  * *dev held (its fault settings dropped): a clean restart. */

@@ -8,7 +8,7 @@
  * - a failed write is never acknowledged, and after a power cut every
  *   acknowledged write is back after recovery;
  * - the key and tombstone counts in stats match the index, also when GC
- *   drops records that fail their checksum (run_gc_lost). */
+ *   meets records that fail their checksum: it keeps them (run_gc_damaged). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +97,11 @@ static void run_silent(uint64_t seed, bool flips, bool lost)
 		uint32_t key = (uint32_t)(test_rand(&rng) % KEYS);
 		char k[32];
 		key_name(k, key);
+		/* A write whose key's record does not verify (flipped on the
+		 * medium, or twice in transit) is refused with -DV_ECORRUPT. */
 		if (test_rand(&rng) % 2 && i % 7 == 0) {
 			int rc = h_del(s, k);
-			CHECK(rc == 0 || rc == -DV_ENOTFOUND || rc == -DV_EFATAL || rc == -EIO);
+			CHECK(rc == 0 || rc == -DV_ENOTFOUND || rc == -DV_EFATAL || rc == -EIO || rc == -DV_ECORRUPT);
 			continue;
 		}
 		if (test_rand(&rng) % 2) {
@@ -108,7 +110,7 @@ static void run_silent(uint64_t seed, bool flips, bool lost)
 			if (rc == 0)
 				acked[key] = i;
 			else
-				CHECK(rc == -DV_EFATAL || rc == -EIO);
+				CHECK(rc == -DV_EFATAL || rc == -EIO || rc == -DV_ECORRUPT);
 			continue;
 		}
 		int rc = h_get(s, k, got);
@@ -263,15 +265,41 @@ static void run_read_eio(uint64_t seed, bool memo)
 }
 
 /* Records damaged on the medium (a bit of the key flipped: the checksum
- * fails on every read) in zones GC collects: GC drops them from the index
- * (lost on this node, counted in corrupt_records), tombstones among them
- * leave the tombstone count, and the damaged keys read as absent. */
-static void run_gc_lost(void)
+ * fails on every read) in zones GC collects: GC keeps them indexed (they
+ * may hide older versions of their keys), counts them in corrupt_records
+ * and damaged_kept, and leaves their zones alone; the damaged keys read as
+ * -DV_ECORRUPT, before and after a restart, and the tombstone count does
+ * not change. Writing the damaged keys again replaces them, after which GC
+ * collects those zones and every key reads its new value. */
+enum { GCD_KEYS = 240, GCD_CHURN_KEYS = 1500 };
+
+/* Up to count overwrites of keys other than run_gc_damaged's (versions
+ * from version0 on), until stats count damaged_kept damaged records kept;
+ * returns the writes made. */
+static uint64_t churn_other_keys(struct store *s, uint64_t *rng, uint64_t version0, uint64_t count,
+				 uint64_t damaged_kept)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	uint64_t i = 0;
+	for (; i < count && st.damaged_kept < damaged_kept; i++) {
+		uint32_t key = GCD_KEYS + (uint32_t)(test_rand(rng) % GCD_CHURN_KEYS);
+		char k[32];
+		key_name(k, key);
+		make_value(key, version0 + i);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(key, version0 + i)), 0);
+		if (damaged_kept != UINT64_MAX)
+			store_get_stats(s, &st);
+	}
+	return i;
+}
+
+static void run_gc_damaged(void)
 {
 	struct dev *dev;
 	struct store *s;
 	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
-	enum { N = 240, CHURN_KEYS = 1500 };
+	enum { N = GCD_KEYS };
 	for (uint32_t n = 0; n < N; n++) {
 		char k[32];
 		key_name(k, n);
@@ -298,7 +326,7 @@ static void run_gc_lost(void)
 	CHECK(damaged_tombs > 0 && damaged_tombs < damaged);
 	/* Move the intact live values away, so the first zones hold mostly
 	 * the damaged records and GC finds them worth collecting; then
-	 * overwrite other keys at random until it has. */
+	 * overwrite other keys at random until it has met every one. */
 	for (uint32_t n = 1; n < N; n += 2) {
 		if (n % 3 == 0)
 			continue;
@@ -309,29 +337,61 @@ static void run_gc_lost(void)
 	}
 	struct store_stats st;
 	store_get_stats(s, &st);
-	uint64_t tombs0 = st.tombstones, rng = 5, i = 0;
+	uint64_t tombs0 = st.tombstones, rng = 5, i;
 	CHECK_EQ(tombs0, N / 2);
-	for (; i < 200000 && st.corrupt_records < damaged; i++) {
-		uint32_t key = N + (uint32_t)(test_rand(&rng) % CHURN_KEYS);
-		char k[32];
-		key_name(k, key);
-		make_value(key, i + 3);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, i + 3)), 0);
-		store_get_stats(s, &st);
-	}
-	fprintf(stderr, "gc lost: %llu of %llu damaged records dropped by GC after %llu writes (%llu tombstones)\n",
-		(unsigned long long)st.corrupt_records, (unsigned long long)damaged, (unsigned long long)i,
+	i = churn_other_keys(s, &rng, 3, 200000, damaged);
+	store_get_stats(s, &st);
+	fprintf(stderr, "gc damaged: %llu of %llu damaged records kept by GC after %llu writes (%llu tombstones)\n",
+		(unsigned long long)st.damaged_kept, (unsigned long long)damaged, (unsigned long long)i,
 		(unsigned long long)damaged_tombs);
-	CHECK_EQ(st.corrupt_records, damaged);
-	CHECK_EQ(st.tombstones, tombs0 - damaged_tombs);
-	h_check_tombstones(s, "gc lost");
+	CHECK_EQ(st.damaged_kept, damaged);
+	CHECK(st.corrupt_records >= damaged);
+	CHECK_EQ(st.tombstones, tombs0);
+	h_check_tombstones(s, "gc damaged");
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t n = 0; n < N; n += 3) {
+			char k[32];
+			key_name(k, n);
+			CHECK_EQ(h_get(s, k, got), -DV_ECORRUPT);
+		}
+		if (round == 0) {
+			s = reopen_clean(s, &dev);
+			h_check_tombstones(s, "gc damaged, reopened");
+		}
+	}
+	/* After the restart GC finds them again; then writes replace them. */
+	churn_other_keys(s, &rng, 300000, 200000, damaged);
+	store_get_stats(s, &st);
+	CHECK_EQ(st.damaged_kept, damaged);
 	for (uint32_t n = 0; n < N; n += 3) {
 		char k[32];
 		key_name(k, n);
-		CHECK_EQ(h_get(s, k, got), -DV_ENOTFOUND);
+		make_value(n, 3);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(n, 3)), 0);
 	}
+	store_get_stats(s, &st);
+	CHECK_EQ(st.damaged_kept, 0);
+	uint64_t reset0 = st.gc_zones_reset;
+	churn_other_keys(s, &rng, 600000, 20000, UINT64_MAX);
+	store_get_stats(s, &st);
+	CHECK(st.gc_zones_reset > reset0);
 	s = reopen_clean(s, &dev);
-	h_check_tombstones(s, "gc lost, reopened");
+	for (uint32_t n = 0; n < N; n++) {
+		char k[32];
+		key_name(k, n);
+		int rc = h_get(s, k, got);
+		uint64_t version;
+		if (n % 3 == 0) {
+			CHECK_EQ(rc, 0);
+			CHECK(value_is_genuine(n, got, &version) && version == 3);
+		} else if (n % 2 == 0) {
+			CHECK_EQ(rc, -DV_ENOTFOUND);
+		} else {
+			CHECK_EQ(rc, 0);
+			CHECK(value_is_genuine(n, got, &version) && version == 2);
+		}
+	}
+	h_check_tombstones(s, "gc damaged, rewritten");
 	store_close(s);
 	dev_close(dev);
 }
@@ -467,7 +527,7 @@ int main(void)
 		run_read_eio(base + i, i % 4 == 3);
 	run_resolve_failure(false);
 	run_resolve_failure(true);
-	run_gc_lost();
+	run_gc_damaged();
 	for (uint64_t i = 0; i < 40; i++)
 		run_power_cut(base + i);
 	free(got);

@@ -43,18 +43,6 @@ static void make_value(char *v, uint64_t key, uint64_t version)
 	sprintf(v, "value-%llu-%llu", (unsigned long long)key, (unsigned long long)version);
 }
 
-static void expect(struct store *s, const char *k, const char *v)
-{
-	int rc = h_get(s, k, got);
-	if (!v) {
-		CHECK_EQ(rc, -DV_ENOTFOUND);
-		return;
-	}
-	CHECK_EQ(rc, 0);
-	CHECK_EQ(got->len, strlen(v));
-	CHECK(memcmp(got->bytes, v, got->len) == 0);
-}
-
 /* Every entry the memo would trust (its tag matches the zone's current
  * generation) describes the record now at its location: read each one
  * back and compare key hash, seq, size and type. */
@@ -128,7 +116,7 @@ static void test_overwrite(void)
 	for (uint64_t n = 0; n < N; n++) {
 		key_name(k, n);
 		make_value(v, n, 4);
-		expect(s, k, n % 3 ? v : NULL);
+		h_expect(s, k, n % 3 ? v : NULL);
 	}
 	h_check_tombstones(s, "memo overwrite");
 	audit_memo(s, "overwrite");
@@ -150,7 +138,7 @@ static void test_overwrite(void)
 	for (uint64_t n = 0; n < N; n++) {
 		key_name(k, n);
 		make_value(v, n, n % 3 ? 6 : 5);
-		expect(s, k, v);
+		h_expect(s, k, v);
 	}
 	h_check_tombstones(s, "memo overwrite, reopened");
 	audit_memo(s, "overwrite, reopened");
@@ -230,21 +218,21 @@ static void test_shared_fingerprint(void)
 	/* each write settles its candidates from the memo, the other key's
 	 * included when it comes first */
 	CHECK(st1.resolve_memo_hits - st0.resolve_memo_hits >= 10);
-	expect(s, a, "a6");
-	expect(s, b, "b6");
+	h_expect(s, a, "a6");
+	h_expect(s, b, "b6");
 	/* GETs skip the other key's record through the memo */
 	st0 = stats(s);
 	for (int i = 0; i < 4; i++) {
-		expect(s, a, "a6");
-		expect(s, b, "b6");
+		h_expect(s, a, "a6");
+		h_expect(s, b, "b6");
 	}
 	st1 = stats(s);
 	CHECK(st1.resolve_memo_hits - st0.resolve_memo_hits >= 4);
 	/* deleting one leaves the other; a write of the deleted key finds its
 	 * tombstone, not the other key's record */
 	CHECK_EQ(h_del(s, a), 0);
-	expect(s, a, NULL);
-	expect(s, b, "b6");
+	h_expect(s, a, NULL);
+	h_expect(s, b, "b6");
 	CHECK_EQ(h_put_ex(s, b, "b7", 2, 0, STORE_IF_PRESENT), 0);
 	CHECK_EQ(h_put_ex(s, a, "a7", 2, 0, STORE_IF_PRESENT), -DV_ENOTFOUND);
 	CHECK_EQ(h_put_ex(s, a, "a7", 2, 0, STORE_IF_ABSENT), 0);
@@ -263,8 +251,8 @@ static void test_shared_fingerprint(void)
 	CHECK_EQ(h_put(s, a, "a9", 2), 0);
 	CHECK_EQ(h_put(s, b, "b9", 2), 0);
 	CHECK_EQ(stats(s).resolve_reads, st1.resolve_reads);
-	expect(s, a, "a9");
-	expect(s, b, "b9");
+	h_expect(s, a, "a9");
+	h_expect(s, b, "b9");
 	CHECK_EQ(index_lookup(s->index, store_key_hash(a, (uint32_t)strlen(a)), c, 16), 2);
 	store_close(s);
 	dev_close(dev);
@@ -289,13 +277,13 @@ static void test_if_seq(void)
 	CHECK_EQ(put_if(s, "k", "v3", s1, &x), -ESTALE);
 	CHECK_EQ(put_if(s, "k", "v3", s2 + 1, &x), -ESTALE);
 	CHECK_EQ(put_if(s, "k", "v3", 0, &x), -ESTALE);
-	expect(s, "k", "v2");
+	h_expect(s, "k", "v2");
 	CHECK_EQ(h_write_cond(s, STORE_DEL, "k", NULL, 0, STORE_IF_SEQ, s1, &x), -ESTALE);
 	CHECK_EQ(h_write_cond(s, STORE_DEL, "k", NULL, 0, STORE_IF_SEQ, s2, &sd), 0);
 	CHECK_EQ(put_if(s, "k", "v3", s2, &x), -ESTALE); /* a tombstone is not live */
 	CHECK_EQ(put_if(s, "k", "v3", sd, &x), -ESTALE);
 	CHECK_EQ(put_if(s, "k", "v3", 0, &s3), 0);
-	expect(s, "k", "v3");
+	h_expect(s, "k", "v3");
 	CHECK_EQ(h_get(s, "k", got), 0);
 	CHECK_EQ(got->seq, s3);
 	CHECK_EQ(stats(s).resolve_reads, reads0); /* all from the memo */
@@ -317,7 +305,7 @@ static void test_if_seq(void)
 	uint64_t sfv = got->seq;
 	CHECK_EQ(put_if(s, "f", "fv2", 0, &x), -ESTALE);
 	CHECK_EQ(put_if(s, "f", "fv2", sfv, &x), 0);
-	expect(s, "f", "fv2");
+	h_expect(s, "f", "fv2");
 	store_close(s);
 	dev_close(dev);
 }
