@@ -65,6 +65,9 @@ static bool never_applied(const struct simcheck_op *op)
 	       ((op->kind == SC_DYN_PUT || op->kind == SC_DYN_DEL) && op->ctx == SC_CTX_BAD);
 }
 
+/* The value of op may have expired for a read that ended at t. */
+static bool may_expire_by(const struct simcheck_op *op, uint64_t t) { return op->expires && op->expire_lo <= t; }
+
 /* Judged as a read: reads, and a plain DEL that found nothing (its read). */
 static bool reads_as_get(const struct simcheck_op *op) { return op->kind == SC_DEL && op->noop; }
 
@@ -127,6 +130,7 @@ uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op)
 	} else {
 		o->ctx = SC_CTX_EMPTY;
 	}
+	DV_ASSERT(!o->expires || (is_value_write(o->kind) && o->expire_lo <= o->expire_hi));
 	return id;
 }
 
@@ -192,6 +196,8 @@ void simcheck_print_op(const struct simcheck *c, FILE *out, uint32_t id)
 		fprintf(out, "(%d)", o->err);
 	if (o->noop)
 		fprintf(out, " nothing to delete");
+	if (o->expires)
+		fprintf(out, " expires [%llu..%llu]", (unsigned long long)o->expire_lo, (unsigned long long)o->expire_hi);
 	if (o->kind == SC_DYN_PUT || o->kind == SC_DYN_DEL) {
 		if (o->ctx == SC_CTX_READ)
 			fprintf(out, " ctx=#%u", o->ctx_read);
@@ -355,6 +361,9 @@ static void check_valid(struct simcheck *c, const struct keyview *kv, const uint
 			if (c->ops[v[j]].submit_ms > o->done_ms)
 				violation(c, kv, SIMCHECK_VALID, id, v[j],
 					  "a read returned a value written after the read ended");
+			if (c->ops[v[j]].expires && c->ops[v[j]].expire_hi < o->submit_ms)
+				violation(c, kv, SIMCHECK_VALID, id, v[j],
+					  "a read returned a value after every node's clock passed its expiry");
 			for (uint32_t k = 0; k < j; k++)
 				if (v[k] == v[j])
 					violation(c, kv, SIMCHECK_VALID, id, v[j], "a read returned a value twice");
@@ -362,12 +371,13 @@ static void check_valid(struct simcheck *c, const struct keyview *kv, const uint
 	}
 }
 
-static bool same_values(const struct simcheck *c, const struct simcheck_op *a, const struct simcheck_op *b)
+/* Every value of a is in b, but for values that may have expired by t. */
+static bool values_in(const struct simcheck *c, const struct simcheck_op *a, const struct simcheck_op *b, uint64_t t)
 {
-	if (a->nvals != b->nvals)
-		return false;
 	const uint32_t *va = simcheck_vals(c, a), *vb = simcheck_vals(c, b);
 	for (uint32_t i = 0; i < a->nvals; i++) {
+		if (va[i] < c->nops && may_expire_by(&c->ops[va[i]], t))
+			continue;
 		bool found = false;
 		for (uint32_t j = 0; j < b->nvals && !found; j++)
 			found = va[i] == vb[j];
@@ -375,6 +385,14 @@ static bool same_values(const struct simcheck *c, const struct simcheck_op *a, c
 			return false;
 	}
 	return true;
+}
+
+/* The same values (final reads run one after the other: a value may expire
+ * between two of them). */
+static bool same_values(const struct simcheck *c, const struct simcheck_op *a, const struct simcheck_op *b)
+{
+	uint64_t t = a->done_ms > b->done_ms ? a->done_ms : b->done_ms;
+	return values_in(c, a, b, t) && values_in(c, b, a, t);
 }
 
 /* (d): the final reads of the key all succeeded and agree. Returns the
@@ -407,7 +425,8 @@ static void check_lost(struct simcheck *c, const struct keyview *kv, uint32_t fi
 	const uint32_t *fv = simcheck_vals(c, f);
 	for (uint32_t v = 0; v < kv->m; v++) {
 		const struct simcheck_op *ov = &c->ops[kv->w[v]];
-		if (ov->outcome != SC_OK || !is_value_write(ov->kind) || ov->w < c->cfg.lost_min_w)
+		if (ov->outcome != SC_OK || !is_value_write(ov->kind) || ov->w < c->cfg.lost_min_w ||
+		    may_expire_by(ov, f->done_ms))
 			continue;
 		bool ok = false;
 		for (uint32_t i = 0; i < f->nvals && !ok; i++)
@@ -427,8 +446,9 @@ static void row_or(const struct keyview *kv, uint64_t *dst, const uint64_t *src)
 }
 
 /* (b) for one DYN_GET: what it returned, what those values cover and what
- * DELs submitted before it ended cover, must hold every write acknowledged
- * before it started (whose quorum it meets). */
+ * DELs (and values that may have expired) submitted before it ended cover,
+ * must hold every write acknowledged before it started (whose quorum it
+ * meets). */
 static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const uint32_t *local, uint32_t id)
 {
 	const struct simcheck_op *r = &c->ops[id];
@@ -442,13 +462,17 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 			row_or(kv, seen, row(kv, kv->pos, u));
 		}
 	}
-	for (uint32_t d = 0; d < kv->m; d++)
-		if (is_del(c->ops[kv->w[d]].kind) && c->ops[kv->w[d]].submit_ms < r->done_ms)
+	/* A DEL, or a value that expired (hidden like a tombstone), submitted
+	 * before the read ended hides what it covers. */
+	for (uint32_t d = 0; d < kv->m; d++) {
+		const struct simcheck_op *od = &c->ops[kv->w[d]];
+		if ((is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms < r->done_ms)
 			row_or(kv, seen, row(kv, kv->pos, d));
+	}
 	for (uint32_t w = 0; w < kv->m; w++) {
 		const struct simcheck_op *ow = &c->ops[kv->w[w]];
 		if (ow->outcome != SC_OK || !is_value_write(ow->kind) || ow->done_ms >= r->submit_ms ||
-		    r->r + ow->w <= kv->n)
+		    r->r + ow->w <= kv->n || may_expire_by(ow, r->done_ms))
 			continue;
 		if (!bit_has(seen, w))
 			violation(c, kv, SIMCHECK_STALE, id, kv->w[w],
@@ -466,12 +490,15 @@ static void check_stale_get(struct simcheck *c, const struct keyview *kv, uint32
 	for (uint32_t w = 0; w < kv->m; w++) {
 		const struct simcheck_op *ow = &c->ops[kv->w[w]];
 		if (ow->outcome != SC_OK || !is_value_write(ow->kind) || ow->done_ms >= r->submit_ms ||
-		    r->r + ow->w <= kv->n)
+		    r->r + ow->w <= kv->n || may_expire_by(ow, r->done_ms))
 			continue;
+		/* The pick may be a DEL's tombstone, or a value that expired. */
 		bool del = false;
-		for (uint32_t d = 0; d < kv->m && !del; d++)
-			del = is_del(c->ops[kv->w[d]].kind) && c->ops[kv->w[d]].submit_ms < r->done_ms &&
+		for (uint32_t d = 0; d < kv->m && !del; d++) {
+			const struct simcheck_op *od = &c->ops[kv->w[d]];
+			del = (is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms < r->done_ms &&
 			      !bit_has(row(kv, kv->def, w), d);
+		}
 		if (!del)
 			violation(c, kv, SIMCHECK_STALE, id, kv->w[w],
 				  "a plain GET (or a plain DEL's read) found nothing after this write's acknowledgement, "

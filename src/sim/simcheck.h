@@ -40,6 +40,10 @@
  *  (e) validity (every keyspace): every value read is a value write of the
  *      same key, submitted before the read ended and not refused; a read
  *      lists each value once; a write with a bad context was refused.
+ * Expiry: a value with an expiry may be missing from any read that ends
+ * after its expire_lo (so (a) and (b) excuse it; once expired it hides
+ * what it covers, as a DEL does; a plain GET's "not found" may be its
+ * pick), and no read that starts after its expire_hi may return it ((e)).
  * LWW keyspaces drop concurrent (and, under clock skew, even sequential)
  * writes by design: only (d) and (e) apply to them. A fault mix that
  * breaks a rule's premise (a disk that loses acknowledged writes) switches
@@ -99,6 +103,10 @@ struct simcheck_op {
 	uint64_t submit_ms;
 	uint8_t ctx;        /* DYN_PUT, DYN_DEL: enum simcheck_ctx */
 	uint32_t ctx_read;  /* SC_CTX_READ: id of the DYN_GET (same key) it came from */
+	bool expires;       /* SET, DYN_PUT with an expiry: from expire_lo on (global ms)
+			     * some node's clock may call it expired, after expire_hi
+			     * every node's does */
+	uint64_t expire_lo, expire_hi;
 	/* Set by simcheck_end. */
 	uint64_t done_ms;
 	uint8_t outcome;    /* enum simcheck_outcome */

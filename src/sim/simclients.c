@@ -319,6 +319,16 @@ static void op_submit(struct sim *sim, struct simop *op, struct simnode *nd, enu
 		op->val_buf = value_make(sim, op->id, &rq->val_len);
 		rq->value = op->val_buf;
 	}
+	if (op->ttl_ms) {
+		/* Node clocks are within max_skew of global time: the window in
+		 * which some but not every node sees it expired. */
+		rq->expire_ms = sim_node_now(sim, nd) + op->ttl_ms;
+		int64_t at = (int64_t)(rq->expire_ms - SIM_EPOCH_MS); /* a clock behind the epoch: < 0 */
+		int64_t lo = at - sim->max_skew, hi = at + sim->max_skew;
+		c->expires = true;
+		c->expire_lo = lo > 0 ? (uint64_t)lo : 0;
+		c->expire_hi = hi > 0 ? (uint64_t)hi : 0;
+	}
 	uint8_t n = ks_n(sim, op->keyspace);
 	uint8_t ks_r = op->keyspace == SIM_KS_SIB ? sim->r : sim->lww_r;
 	uint8_t ks_w = op->keyspace == SIM_KS_SIB ? sim->w : sim->lww_w;
@@ -371,6 +381,10 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 	op->ctx = NULL;
 	op->ctx_len = 0;
 	enum simcheck_kind kind = pick_kind(sim, op->keyspace, op->key);
+	/* Now and then a value that expires (PX): 0.1 to 3 s. */
+	op->ttl_ms = 0;
+	if ((kind == SC_SET || kind == SC_DYN_PUT) && sim_rng_below(&sim->rng, 100) < 10)
+		op->ttl_ms = (uint32_t)sim_rng_range(&sim->rng, 100, 3000);
 	struct simcheck_op c = {0};
 	if (kind == SC_DYN_PUT || kind == SC_DYN_DEL)
 		choose_context(sim, op, cl, &c);

@@ -130,13 +130,23 @@ static uint64_t fresh_incarnation(struct sim *sim)
 	return x;
 }
 
+/* The store's clock is its node's (expiry decisions inside the store). */
+static uint64_t store_clock(void *ctx)
+{
+	struct simnode *nd = ctx;
+	return sim_node_now(nd->sim, nd);
+}
+
 /* Opens the store (recovery), loads the identity, creates the cnode. The
  * disk faults are off while the store recovers: recovery under faults is
  * the store model test's subject. */
 static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 {
 	set_disk_plan(sim, nd, false);
-	int err = store_open(&nd->store, nd->dev, &sim->scfg);
+	struct store_config sc = sim->scfg;
+	sc.now_ms = store_clock;
+	sc.clock_ctx = nd;
+	int err = store_open(&nd->store, nd->dev, &sc);
 	if (err) {
 		nd->store = NULL;
 		sim_log(sim, 1, "node %u: store_open failed: %s", nd->id, dv_strerror(err));
@@ -250,7 +260,8 @@ static void crash_now(struct sim *sim, struct simnode *nd)
 static void count_disk_faults(struct sim *sim, struct simnode *nd)
 {
 	struct dev_fault_stats st = dev_mem_stats(nd->dev);
-	sim->res->disk_faults += st.write_eio + st.write_lost + st.write_flip + st.read_eio + st.read_flip;
+	sim->res->disk_faults +=
+		st.write_eio + st.write_lost + st.write_flip + st.read_eio + st.read_flip + st.submit_eagain;
 }
 
 /* The node's data file is replaced by an empty one (a disk swapped after
@@ -816,6 +827,7 @@ static void choose_faults(struct sim *sim, int64_t *max_skew)
 			p->read_eio_ppm = 2000;
 			p->read_flip_ppm = 2000;
 			p->write_eio_ppm = 300;
+			p->submit_eagain_ppm = 5000; /* a full ring: the store retries */
 		}
 		if ((f & SIM_F_LOSSY) && i == lossy) {
 			p->write_lost_ppm = 1000;
@@ -878,6 +890,7 @@ static int setup(struct sim *sim)
 		return -ENOMEM;
 	for (unsigned i = 0; i < sim->nnodes; i++) {
 		struct simnode *nd = &sim->node[i];
+		nd->sim = sim;
 		nd->idx = i;
 		nd->id = (uint16_t)(i + 1);
 		err = dev_open_mem(&nd->dev, DEV_BYTES, NULL);

@@ -24,6 +24,7 @@
 #define SIM_CLIENT_REPAIR 0xfffeu /* the convergence phase's repair reads */
 
 struct simnode {
+	struct sim *sim;
 	unsigned idx;
 	uint16_t id;             /* idx + 1 */
 	struct dev *dev;         /* the medium: survives crashes */
@@ -66,6 +67,7 @@ struct simop {
 	char ctx_buf[DVV_CTX_TEXT_MAX];
 	const char *ctx;         /* DYN_PUT/DYN_DEL: the context to send */
 	uint32_t ctx_len;
+	uint32_t ttl_ms;         /* SET/DYN_PUT: expires this long after submit (node clock); 0 never */
 	uint64_t next_ms;        /* an idle client slot starts its next op then */
 	struct simop *next_free; /* final reads: ops allocated for the phase */
 };

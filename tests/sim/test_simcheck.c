@@ -405,6 +405,56 @@ static void test_valid(void)
 	CHECK_EQ(run(c, VALID), 3);
 }
 
+/* A DYN_PUT in key 0 that expires in [lo, hi] (global ms). */
+static uint32_t put_exp(struct simcheck *c, uint32_t ctx_read, uint64_t t0, uint64_t t1, uint64_t lo, uint64_t hi)
+{
+	struct simcheck_op o = {.client = 1, .node = 1, .keyspace = KS_SIB, .kind = SC_DYN_PUT, .r = 2, .w = 2,
+				.submit_ms = t0, .ctx = ctx_read == UINT32_MAX ? SC_CTX_EMPTY : SC_CTX_READ,
+				.ctx_read = ctx_read, .expires = true, .expire_lo = lo, .expire_hi = hi};
+	uint32_t id = simcheck_begin(c, &o);
+	simcheck_end(c, id, t1, SC_OK, 0, NULL, 0);
+	return id;
+}
+
+static void test_expiry(void)
+{
+	/* Returned after every clock passed its expiry: invalid. Within the
+	 * window: fine. */
+	for (int late = 0; late <= 1; late++) {
+		struct simcheck *c = mk(0);
+		uint32_t w = put_exp(c, UINT32_MAX, 0, 10, 100, 200);
+		rd(c, late ? 250 : 150, 260, &w, 1);
+		finals(c, 1000, NULL, 0);
+		CHECK_EQ(run(c, VALID), late ? 1 : 0);
+	}
+	/* Missing once it may have expired (lost, stale); not before. */
+	for (int early = 0; early <= 1; early++) {
+		struct simcheck *c = mk(0);
+		put_exp(c, UINT32_MAX, 0, 10, 100, 200);
+		rd(c, 20, early ? 30 : 120, NULL, 0);
+		finals(c, 1000, NULL, 0);
+		CHECK_EQ(run(c, -1), early ? 1 : 0);
+	}
+	/* An expired value hides what it covers, as a DEL does. */
+	struct simcheck *c = mk(0);
+	uint32_t w1 = put(c, UINT32_MAX, 0, 10);
+	uint32_t r2 = rd(c, 20, 30, &w1, 1);
+	put_exp(c, r2, 40, 50, 100, 200);
+	rd(c, 300, 310, NULL, 0);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, -1), 0);
+	/* Final reads may differ by a value that expires between them. */
+	c = mk(0);
+	uint32_t w = put_exp(c, UINT32_MAX, 0, 10, 900, 1100);
+	struct simcheck_op o = {.client = SIMCHECK_CLIENT_FINAL, .node = 1, .keyspace = KS_SIB, .kind = SC_DYN_GET,
+				.r = 3, .submit_ms = 890};
+	simcheck_end(c, simcheck_begin(c, &o), 895, SC_OK, 0, &w, 1);
+	o.node = 2;
+	o.submit_ms = 1000;
+	simcheck_end(c, simcheck_begin(c, &o), 1005, SC_OK, 0, NULL, 0);
+	CHECK_EQ(run(c, -1), 0);
+}
+
 static void test_lww(void)
 {
 	/* LWW may drop an acknowledged write: not a violation there. */
@@ -469,6 +519,7 @@ int main(int argc, char **argv)
 	test_resurrect();
 	test_converge();
 	test_valid();
+	test_expiry();
 	test_lww();
 	test_report();
 	printf("test_simcheck: ok\n");
