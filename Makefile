@@ -16,6 +16,9 @@ TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
 .PHONY: all test check clean bench deps run fuzz zns sim
+# Object files of test programs are kept (not intermediates), so a second
+# `make` rebuilds nothing.
+.SECONDARY:
 all: $(BUILD)/dynvme $(TEST_BIN)
 
 # Installs missing Debian packages (scripts/deps.sh); the README's commands
