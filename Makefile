@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz zns sim
+.PHONY: all test check clean bench deps run fuzz zns sim sim-store sim-cluster
 # Object files of test programs are kept (not intermediates), so a second
 # `make` rebuilds nothing.
 .SECONDARY:
@@ -66,6 +66,24 @@ check: deps
 	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
 	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
 
+# Long seeded simulation runs, not in CI: `make sim` runs every simulator
+# listed after sim: (one sim-<name> target each; `make -k sim` goes on past
+# a failing one). SIM_SEEDS seeds from SIM_START (a failing seed prints the
+# command that replays it). sim-store: the store model test
+# (tests/storage/test_model.c; CI runs its first 800 seeds). sim-cluster:
+# the deterministic cluster simulator (tests/sim/test_sim.c; CI runs its
+# first 400 seeds), each fault mix in turn over two processes, then its
+# determinism and mutation checks.
+SIM_SEEDS ?= 20000
+SIM_START ?= 1
+sim: sim-store sim-cluster
+
+sim-store: $(BUILD)/tests/storage/test_model
+	DV_MODEL_SEEDS=$(SIM_SEEDS) DV_MODEL_START=$(SIM_START) nice -n 10 $(BUILD)/tests/storage/test_model
+
+sim-cluster: $(BUILD)/tests/sim/test_sim
+	nice -n 10 $(BUILD)/tests/sim/test_sim --seeds $(SIM_START)..$$(($(SIM_START) + $(SIM_SEEDS) - 1)) --jobs 2 --checks -q
+
 bench: $(BUILD)/dynvme
 	@scripts/deps.sh bench
 	bench/engine.sh
@@ -86,14 +104,6 @@ fuzz: build-fuzz/fuzz_resp
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/resp/corpus/* build-fuzz/corpus/
 	build-fuzz/fuzz_resp -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		-artifact_prefix=build-fuzz/ build-fuzz/corpus
-
-# The deterministic cluster simulator at length (tests/sim/test_sim.c; make
-# test runs its CI set): SIM_SEEDS seeds, each fault mix in turn, over two
-# processes, then the determinism and mutation checks. A failure prints the
-# command that replays its seed.
-SIM_SEEDS ?= 10000
-sim: $(BUILD)/tests/sim/test_sim
-	nice -n 10 $(BUILD)/tests/sim/test_sim --seeds 1..$(SIM_SEEDS) --jobs 2 --checks -q
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -3,12 +3,20 @@
 # runs against each, plus GETs over a data set the page cache does not hold
 # next to fio's 4 KiB random read ceiling. Never run by the tests.
 #
-#   bench/server.sh [quick|full]      (default: full)
+#   bench/server.sh [quick|full|pairs]   (default: full)
 #
 # full:  redis-benchmark -t set,get -n 1000000 -r 1000000 -d 100 -c 50, at -P 1
 #        and -P 16; cold set 4M keys x 1 KiB (~4.5 GB), 1M random GETs;
 #        fio 30 s.                                           (~10-20 minutes)
 # quick: -n 200000; cold set 1M keys x 1 KiB, 200k GETs; fio 10 s. (~3 min)
+# pairs: only the pipeline case below (BENCH_PAIRS, default 100000). (~10 s)
+#
+# Pipelines on one connection (every mode): redis-cli --pipe sends 2 x
+# PAIRS commands and reads their replies, first 2 x PAIRS SETs of distinct
+# keys (pset:i), then PAIRS x (SET pair:i v; GET pair:i), each GET reading
+# the write just before it: the ops/s of each, side by side on one server,
+# and their ratio (read-your-writes must not serialise the pipeline: the
+# target is >= 0.5). PAIRS: 500000 full, 200000 quick.
 #
 # Environment:
 #   DV_BENCH_DIR  directory of the data files (default ./data); a private
@@ -17,7 +25,7 @@
 #   BENCH_LOGS    if set, server logs, redis-benchmark and fio output are
 #                 copied there before cleanup
 #   THREADS       dynvme serve --threads (default: the server's default)
-#   BENCH_N, BENCH_COLD_KEYS, BENCH_COLD_GETS, BENCH_FIO_SECS
+#   BENCH_N, BENCH_COLD_KEYS, BENCH_COLD_GETS, BENCH_FIO_SECS, BENCH_PAIRS
 #                 override the mode's counts (to try the script on small runs)
 #
 # What is compared:
@@ -41,13 +49,13 @@ set -uo pipefail
 
 MODE=${1:-full}
 case "$MODE" in
-quick | full) ;;
+quick | full | pairs) ;;
 -h | --help | help)
 	sed -n '2,/^set -uo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
 	exit 0
 	;;
 *)
-	echo "usage: $0 [quick|full]" >&2
+	echo "usage: $0 [quick|full|pairs]" >&2
 	exit 2
 	;;
 esac
@@ -56,14 +64,15 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${DYNVME:-$ROOT/build/dynvme}
 CLIENTS=50
 if [ "$MODE" = quick ]; then
-	N=200000 COLD_KEYS=1000000 COLD_GETS=200000 FIO_SECS=10
+	N=200000 COLD_KEYS=1000000 COLD_GETS=200000 FIO_SECS=10 PAIRS=200000
 else
-	N=1000000 COLD_KEYS=4000000 COLD_GETS=1000000 FIO_SECS=30
+	N=1000000 COLD_KEYS=4000000 COLD_GETS=1000000 FIO_SECS=30 PAIRS=500000
 fi
+[ "$MODE" = pairs ] && PAIRS=100000
 KEYSPACE=1000000
 # Smaller runs to try the script itself (not documented figures):
 N=${BENCH_N:-$N} COLD_KEYS=${BENCH_COLD_KEYS:-$COLD_KEYS} COLD_GETS=${BENCH_COLD_GETS:-$COLD_GETS}
-FIO_SECS=${BENCH_FIO_SECS:-$FIO_SECS}
+FIO_SECS=${BENCH_FIO_SECS:-$FIO_SECS} PAIRS=${BENCH_PAIRS:-$PAIRS}
 
 # ---------------------------------------------------------------- tools
 "$ROOT/scripts/deps.sh" bench || { echo "server.sh: scripts/deps.sh bench failed" >&2; exit 2; }
@@ -173,6 +182,60 @@ bench() {
 	return 0
 }
 
+# ---------------------------------------------------------------- pipelines: SET vs SET+GET pairs
+# pipe_run NAME PORT FILE COMMANDS: redis-cli --pipe of FILE, ops/s into
+# RESULTS as NAME.rps (a run with errors or missing replies counts none).
+pipe_run() {
+	local name=$1 port=$2 file=$3 n=$4 t0 t1
+	step "$name: redis-cli --pipe, $n commands on one connection"
+	t0=$(date +%s%N)
+	timeout 600 redis-cli -p "$port" --pipe <"$file" >"$WORK/$name.log" 2>&1
+	t1=$(date +%s%N)
+	if grep -q "errors: 0, replies: $n\$" "$WORK/$name.log"; then
+		put "$name.rps" "$(awk -v n="$n" -v ns=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')"
+	else
+		echo "server.sh: $name: $(tail -1 "$WORK/$name.log")" >&2
+	fi
+}
+pipelines() {
+	python3 - "$PAIRS" "$WORK/sets.resp" "$WORK/pairs.resp" <<'EOF'
+import sys
+n = int(sys.argv[1])
+def cmd(*a):
+    return b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a)
+with open(sys.argv[2], "wb") as f:
+    for i in range(2 * n):
+        f.write(cmd(b"SET", b"pset:%d" % i, b"v%d" % i))
+with open(sys.argv[3], "wb") as f:
+    for i in range(n):
+        f.write(cmd(b"SET", b"pair:%d" % i, b"v%d" % i) + cmd(b"GET", b"pair:%d" % i))
+EOF
+	start_dynvme dynvme-pipe "$WORK/pipe.img" 1G
+	pipe_run pipe.set "$DV_PORT" "$WORK/sets.resp" $((2 * PAIRS))
+	pipe_run pipe.pairs "$DV_PORT" "$WORK/pairs.resp" $((2 * PAIRS))
+	stop "$DV_PID" dynvme-pipe
+	rm -f "$WORK/pipe.img" "$WORK/sets.resp" "$WORK/pairs.resp"
+}
+pipelines_table() {
+	python3 - "$RESULTS" "$PAIRS" <<'EOF'
+import sys
+res = dict(l.strip().partition("=")[::2] for l in open(sys.argv[1]) if "=" in l)
+s, p = float(res.get("pipe.set.rps", 0)), float(res.get("pipe.pairs.rps", 0))
+print()
+print("one connection, redis-cli --pipe, %d commands each:" % (2 * int(sys.argv[2])))
+print("%-40s %12s" % ("", "ops/s"))
+print("%-40s %12.0f" % ("SET of distinct keys", s))
+print("%-40s %12.0f" % ("SET k; GET k pairs of distinct keys", p))
+print("pairs / SET: %s (target >= 0.5)" % ("%.2f" % (p / s) if s and p else "-"))
+EOF
+}
+if [ "$MODE" = pairs ]; then
+	pipelines
+	pipelines_table
+	step "done"
+	exit 0
+fi
+
 # ---------------------------------------------------------------- hot: dynvme vs redis
 step "mode $MODE: -n $N -r $KEYSPACE -d 100 -c $CLIENTS; data in $WORK"
 start_dynvme dynvme "$WORK/dynvme.img" 4G
@@ -253,6 +316,8 @@ for k, n in (("50.000000", "p50"), ("99.000000", "p99")):
 EOF
 rm -f "$WORK/fio.dat"
 
+pipelines
+
 # ---------------------------------------------------------------- table
 python3 - "$RESULTS" "$MODE" "$N" "$COLD_KEYS" "$COLD_GETS" "$CLIENTS" <<'EOF'
 import sys
@@ -296,4 +361,5 @@ print("%-34s %12s %16s" % ("dynvme GET -c %d -P 5" % (int(clients) // 5), ops(d)
 print("%-34s %12s %16s" % ("fio 4k randread io_uring qd %s" % clients, ops(fi), lat("fio")))
 print("dynvme cold GET / fio randread: %s" % ("%.2f" % (d / fi) if d and fi else "-"))
 EOF
+pipelines_table
 step "done"

@@ -1,6 +1,8 @@
 /* dev_mem.c - in-memory device with fault injection (see dev_mem.h).
- * Requests complete in dev_poll(), in submission order. The medium is shared
- * by clones and guarded by a mutex: this backend is for tests, not speed. */
+ * The medium is shared by clones and guarded by a mutex: this backend is
+ * for tests, not speed. Each handle keeps its requests in flight in an
+ * array in submission order; the default scheduler completes them front to
+ * back, the adversarial one (sched_adversarial()) picks, orders and holds. */
 #include "io/dev_mem.h"
 
 #include <errno.h>
@@ -12,6 +14,9 @@
 #include "base/constants.h"
 
 #define SECTOR_BYTES 512u
+#define HOLD_POLLS_DEFAULT 8u
+
+struct dev_mem;
 
 struct medium {
 	pthread_mutex_t lock;
@@ -27,12 +32,27 @@ struct medium {
 	uint64_t zone_bytes;
 	uint32_t conv_zones;
 	uint64_t *wp; /* per zone, offset in the zone */
+	struct dev_mem *handles; /* every open handle: a power cut reaches all queues */
+};
+
+/* A request in flight on a handle. */
+struct pend {
+	struct dev_req *req;
+	uint64_t sub_no; /* submission order on this handle */
+	uint32_t hold;   /* polls left before it may complete */
+	bool io_done;    /* transfer done (req->res set), not yet delivered */
 };
 
 struct dev_mem {
 	struct dev base;
 	struct medium *m;
-	struct dev_req *head, *tail;
+	struct dev_mem *next_handle;
+	struct pend *pend; /* [start, count) in submission order */
+	uint32_t start, count, cap;
+	uint64_t sub_no;
+	struct dev_req **deliver; /* adversarial poll: this poll's completions */
+	uint32_t deliver_cap;
+	bool polling;
 };
 
 static const struct dev_ops mem_ops;
@@ -51,6 +71,9 @@ static uint64_t prng_next(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
+/* Uniform in [0, n), n > 0. */
+static uint64_t prng_below(struct medium *m, uint64_t n) { return prng_next(&m->prng) % n; }
+
 /* A fault with probability ppm, once faults_after_writes writes came before
  * this request. */
 static bool roll(struct medium *m, uint32_t ppm, uint64_t writes_before)
@@ -60,24 +83,81 @@ static bool roll(struct medium *m, uint32_t ppm, uint64_t writes_before)
 	return prng_next(&m->prng) % 1000000u < ppm;
 }
 
+/* A scheduling draw: not a fault, so not delayed by faults_after_writes. */
+static bool chance(struct medium *m, uint32_t ppm) { return ppm && prng_next(&m->prng) % 1000000u < ppm; }
+
+static void fault_seen(struct medium *m, const struct dev_req *req, enum dev_fault kind)
+{
+	if (m->plan.fault_fn)
+		m->plan.fault_fn(m->plan.fault_arg, req, kind);
+}
+
+static bool sched_adversarial(const struct dev_fault_plan *p)
+{
+	return p->reorder || p->partial_ppm || p->hold_read_ppm || p->hold_write_ppm || p->hold_fn ||
+	       p->early_io_ppm;
+}
+
+/* ---- the queue of a handle ---- */
+
+static int pend_push(struct dev_mem *d, struct dev_req *req, uint32_t hold)
+{
+	if (d->count == d->cap && d->start > 0) {
+		memmove(d->pend, d->pend + d->start, (size_t)(d->count - d->start) * sizeof(*d->pend));
+		d->count -= d->start;
+		d->start = 0;
+	}
+	if (d->count == d->cap) {
+		uint32_t cap = d->cap ? d->cap * 2 : 64;
+		struct pend *n = realloc(d->pend, (size_t)cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		d->pend = n;
+		d->cap = cap;
+	}
+	d->pend[d->count++] = (struct pend){.req = req, .sub_no = d->sub_no++, .hold = hold};
+	return 0;
+}
+
+static uint32_t pend_len(const struct dev_mem *d) { return d->count - d->start; }
+
+static uint32_t submit_hold(struct medium *m, const struct dev_req *req)
+{
+	const struct dev_fault_plan *p = &m->plan;
+	uint32_t max = p->hold_polls_max ? p->hold_polls_max : HOLD_POLLS_DEFAULT;
+	uint32_t hold = 0;
+	if (chance(m, req->op == DEV_READ ? p->hold_read_ppm : p->hold_write_ppm))
+		hold = 1 + (uint32_t)prng_below(m, max);
+	return hold;
+}
+
 static int mem_submit(struct dev *dev, struct dev_req *req)
 {
 	struct dev_mem *d = to_mem(dev);
-	pthread_mutex_lock(&d->m->lock);
-	uint64_t refused = 0;
-	if (roll(d->m, d->m->plan.submit_eagain_ppm, d->m->stats.writes))
-		refused = ++d->m->stats.submit_eagain;
-	pthread_mutex_unlock(&d->m->lock);
-	if (refused)
-		return refused % 2 ? -EAGAIN : -EBUSY; /* both mean a full ring */
+	struct medium *m = d->m;
+	/* Outside the lock: the caller's function may look at anything. */
+	uint32_t extra = m->plan.hold_fn ? m->plan.hold_fn(m->plan.hold_arg, req) : 0;
+	pthread_mutex_lock(&m->lock);
+	int err = 0;
+	/* A ring can be full only while requests are in flight. */
+	if (dev->in_flight > 0 && roll(m, m->plan.submit_eagain_ppm, m->stats.writes)) {
+		m->stats.submit_eagain++;
+		err = prng_next(&m->prng) & 1 ? -EAGAIN : -EBUSY;
+		fault_seen(m, req, DEV_FAULT_SUBMIT_EAGAIN);
+	}
+	uint32_t hold = 0;
+	if (!err && sched_adversarial(&m->plan)) {
+		hold = submit_hold(m, req) + extra;
+		m->stats.held += hold > 0;
+	}
 	req->next = NULL;
-	if (d->tail)
-		d->tail->next = req;
-	else
-		d->head = req;
-	d->tail = req;
-	return 0;
+	if (!err)
+		err = pend_push(d, req, hold); /* under the lock: a power cut walks every queue */
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }
+
+/* ---- transfers ---- */
 
 static void flip_random_bit(struct medium *m, uint8_t *buf, uint32_t len)
 {
@@ -115,6 +195,8 @@ static bool zoned_write_ok(struct medium *m, const struct dev_req *req)
 	return true;
 }
 
+static void power_cut_locked(struct medium *m);
+
 static int32_t do_write(struct medium *m, const struct dev_req *req)
 {
 	if (m->stats.power_cut)
@@ -127,20 +209,26 @@ static int32_t do_write(struct medium *m, const struct dev_req *req)
 	if (m->plan.power_cut_after_writes && m->writes_ok >= m->plan.power_cut_after_writes) {
 		tear_write(m, req);
 		m->stats.power_cut = true;
+		fault_seen(m, req, DEV_FAULT_CUT);
+		if (sched_adversarial(&m->plan))
+			power_cut_locked(m); /* the other writes in flight */
 		return -EIO;
 	}
 	if (roll(m, m->plan.write_eio_ppm, before)) {
 		m->stats.write_eio++;
+		fault_seen(m, req, DEV_FAULT_WRITE_EIO);
 		return -EIO;
 	}
 	m->writes_ok++; /* from here on the device reports success */
 	if (roll(m, m->plan.write_lost_ppm, before)) {
 		m->stats.write_lost++;
+		fault_seen(m, req, DEV_FAULT_WRITE_LOST);
 		return (int32_t)req->len;
 	}
 	memcpy(m->bytes + req->off, req->buf, req->len);
 	if (roll(m, m->plan.write_flip_ppm, before)) {
 		m->stats.write_flip++;
+		fault_seen(m, req, DEV_FAULT_WRITE_FLIP);
 		flip_random_bit(m, m->bytes + req->off, req->len);
 	}
 	return (int32_t)req->len;
@@ -153,36 +241,240 @@ static int32_t do_read(struct medium *m, const struct dev_req *req)
 	m->stats.reads++;
 	if (roll(m, m->plan.read_eio_ppm, m->stats.writes)) {
 		m->stats.read_eio++;
+		fault_seen(m, req, DEV_FAULT_READ_EIO);
 		return -EIO;
 	}
 	memcpy(req->buf, m->bytes + req->off, req->len);
 	if (roll(m, m->plan.read_flip_ppm, m->stats.writes)) {
 		m->stats.read_flip++;
+		fault_seen(m, req, DEV_FAULT_READ_FLIP);
 		flip_random_bit(m, req->buf, req->len);
 	}
 	return (int32_t)req->len;
 }
 
-static int mem_poll(struct dev *dev, unsigned min_complete)
+static int32_t do_io(struct medium *m, const struct dev_req *req)
 {
-	struct dev_mem *d = to_mem(dev);
+	return req->op == DEV_WRITE ? do_write(m, req) : do_read(m, req);
+}
+
+/* A write of a pending request that is not on the medium at a power cut:
+ * persisted, torn or lost. Zoned: only at the write pointer (else lost). */
+static void cut_fate(struct medium *m, struct pend *p)
+{
+	struct dev_req *req = p->req;
+	p->io_done = true;
+	req->res = -EIO;
+	fault_seen(m, req, DEV_FAULT_CUT);
+	if (req->op != DEV_WRITE)
+		return;
+	uint64_t fate = prng_below(m, 3);
+	if (fate == 2 || !zoned_write_ok(m, req)) {
+		m->stats.cut_lost++;
+		return;
+	}
+	if (fate == 0) {
+		memcpy(m->bytes + req->off, req->buf, req->len);
+		m->stats.cut_persisted++;
+	} else {
+		tear_write(m, req);
+		m->stats.cut_torn++;
+	}
+}
+
+/* Under the lock: the power goes. Every handle's requests in flight get
+ * their fate (in submission order per handle) and complete with -EIO. */
+static void power_cut_locked(struct medium *m)
+{
+	m->stats.power_cut = true;
+	for (struct dev_mem *h = m->handles; h; h = h->next_handle)
+		for (uint32_t i = h->start; i < h->count; i++) {
+			struct pend *p = &h->pend[i];
+			if (!p->io_done) {
+				cut_fate(m, p);
+			} else {
+				m->stats.cut_written += p->req->op == DEV_WRITE && p->req->res >= 0;
+				p->req->res = -EIO; /* the host never learns it finished */
+			}
+		}
+}
+
+/* ---- completion ---- */
+
+/* The default scheduler: everything queued, in order, transfers done as
+ * they complete; requests submitted by done() complete in this call too. */
+static int poll_in_order(struct dev_mem *d, unsigned min_complete)
+{
+	struct dev *dev = &d->base;
 	int done = 0;
-	/* Complete everything queued: bounded by the queue length. */
-	while (d->head) {
-		struct dev_req *req = d->head;
-		d->head = req->next;
-		if (!d->head)
-			d->tail = NULL;
+	/* Bounded by the queue length (and what done() submits). */
+	for (;;) {
 		pthread_mutex_lock(&d->m->lock);
-		req->res = req->op == DEV_WRITE ? do_write(d->m, req) : do_read(d->m, req);
+		if (d->start == d->count) {
+			pthread_mutex_unlock(&d->m->lock);
+			break;
+		}
+		struct pend p = d->pend[d->start++];
+		if (d->start == d->count)
+			d->start = d->count = 0;
+		if (!p.io_done)
+			p.req->res = do_io(d->m, p.req);
 		pthread_mutex_unlock(&d->m->lock);
 		DV_ASSERT(dev->in_flight > 0);
 		dev->in_flight--;
-		req->done(req);
+		p.req->done(p.req);
 		done++;
 	}
 	DV_ASSERT((unsigned)done >= min_complete || dev->in_flight == 0);
 	return done;
+}
+
+/* Zoned mode: before write i reaches the medium, the earlier writes of this
+ * handle to the same sequential zone do (the kernel keeps zone order). */
+static void do_pending_io(struct dev_mem *d, uint32_t i)
+{
+	struct medium *m = d->m;
+	struct pend *p = &d->pend[i];
+	if (p->io_done)
+		return;
+	if (m->zone_bytes && p->req->op == DEV_WRITE && p->req->off / m->zone_bytes >= m->conv_zones) {
+		uint64_t z = p->req->off / m->zone_bytes;
+		for (uint32_t j = d->start; j < i; j++) {
+			struct pend *q = &d->pend[j];
+			if (!q->io_done && q->req->op == DEV_WRITE && q->req->off / m->zone_bytes == z) {
+				q->req->res = -EIO; /* first: a power cut in do_io leaves it be */
+				q->io_done = true;
+				q->req->res = do_io(m, q->req);
+				m->stats.early_io++;
+			}
+		}
+	}
+	p->req->res = -EIO;
+	p->io_done = true;
+	p->req->res = do_io(m, p->req);
+}
+
+static bool deliver_room(struct dev_mem *d, uint32_t n)
+{
+	if (n <= d->deliver_cap)
+		return true;
+	struct dev_req **r = realloc(d->deliver, (size_t)n * sizeof(*r));
+	if (!r)
+		return false;
+	d->deliver = r;
+	d->deliver_cap = n;
+	return true;
+}
+
+/* Choose which of the first n queued requests this poll completes and in
+ * which order: their indexes go to sel[0..k). */
+static uint32_t adv_select(struct dev_mem *d, uint32_t n, unsigned min_complete, uint32_t *sel)
+{
+	struct medium *m = d->m;
+	uint32_t ready = 0, held = 0;
+	/* Ready ones first in sel, held ones after (each group in order). */
+	for (uint32_t i = 0; i < n; i++)
+		if (d->pend[d->start + i].hold == 0)
+			sel[ready++] = d->start + i;
+	for (uint32_t i = 0; i < n; i++)
+		if (d->pend[d->start + i].hold > 0)
+			sel[ready + held++] = d->start + i;
+	if (m->plan.reorder) {
+		for (uint32_t i = ready; i > 1; i--) { /* Fisher-Yates within each group */
+			uint32_t j = (uint32_t)prng_below(m, i), t = sel[i - 1];
+			sel[i - 1] = sel[j];
+			sel[j] = t;
+		}
+		for (uint32_t i = held; i > 1; i--) {
+			uint32_t j = (uint32_t)prng_below(m, i), t = sel[ready + i - 1];
+			sel[ready + i - 1] = sel[ready + j];
+			sel[ready + j] = t;
+		}
+	}
+	uint32_t k = ready;
+	if (ready > min_complete && chance(m, m->plan.partial_ppm)) {
+		k = min_complete + (uint32_t)prng_below(m, ready - min_complete);
+		m->stats.partial_polls++;
+	}
+	if (k < min_complete) { /* a real device would block until they finish */
+		m->stats.held_forced += min_complete - k;
+		k = min_complete;
+	}
+	return k;
+}
+
+/* Completions delivered while an earlier-submitted request stays queued or
+ * is delivered after them. sel[0..k) in delivery order. */
+static uint64_t count_reordered(const struct dev_mem *d, const uint32_t *sel, uint32_t k, uint32_t n)
+{
+	uint64_t min_left = UINT64_MAX, reordered = 0;
+	for (uint32_t i = k; i < n; i++)
+		if (d->pend[sel[i]].sub_no < min_left)
+			min_left = d->pend[sel[i]].sub_no;
+	for (uint32_t i = k; i-- > 0;) { /* min_left: smallest sub_no delivered after i or left */
+		uint64_t no = d->pend[sel[i]].sub_no;
+		reordered += no > min_left;
+		if (no < min_left)
+			min_left = no;
+	}
+	return reordered;
+}
+
+static int poll_adversarial(struct dev_mem *d, unsigned min_complete)
+{
+	struct dev *dev = &d->base;
+	struct medium *m = d->m;
+	uint32_t n = pend_len(d); /* what done() submits waits for the next poll */
+	if (n == 0)
+		return 0;
+	if (!deliver_room(d, n))
+		return -ENOMEM;
+	uint32_t *sel = malloc((size_t)n * sizeof(*sel));
+	if (!sel)
+		return -ENOMEM;
+	pthread_mutex_lock(&m->lock);
+	uint32_t k = adv_select(d, n, min_complete, sel);
+	m->stats.reordered += count_reordered(d, sel, k, n);
+	for (uint32_t i = 0; i < k; i++)
+		do_pending_io(d, sel[i]);
+	for (uint32_t i = k; i < n; i++) {
+		struct pend *p = &d->pend[sel[i]];
+		if (!p->io_done && chance(m, m->plan.early_io_ppm)) {
+			do_pending_io(d, sel[i]);
+			m->stats.early_io++;
+		}
+		if (p->hold > 0)
+			p->hold--;
+	}
+	/* Take the delivered ones out, keeping the others in order. */
+	for (uint32_t i = 0; i < k; i++) {
+		d->deliver[i] = d->pend[sel[i]].req;
+		d->pend[sel[i]].req = NULL;
+	}
+	uint32_t w = d->start;
+	for (uint32_t r = d->start; r < d->count; r++)
+		if (d->pend[r].req)
+			d->pend[w++] = d->pend[r];
+	d->count = w;
+	pthread_mutex_unlock(&m->lock);
+	free(sel);
+	DV_ASSERT(dev->in_flight >= k);
+	dev->in_flight -= k;
+	d->polling = true;
+	for (uint32_t i = 0; i < k; i++)
+		d->deliver[i]->done(d->deliver[i]);
+	d->polling = false;
+	return (int)k;
+}
+
+static int mem_poll(struct dev *dev, unsigned min_complete)
+{
+	struct dev_mem *d = to_mem(dev);
+	DV_ASSERT(!d->polling); /* done() must not poll its own handle */
+	pthread_mutex_lock(&d->m->lock);
+	bool adv = sched_adversarial(&d->m->plan);
+	pthread_mutex_unlock(&d->m->lock);
+	return adv ? poll_adversarial(d, min_complete) : poll_in_order(d, min_complete);
 }
 
 static int mem_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
@@ -235,6 +527,8 @@ static int mem_wrap(struct dev **out, struct medium *m)
 	d->m = m;
 	pthread_mutex_lock(&m->lock);
 	m->refs++;
+	d->next_handle = m->handles;
+	m->handles = d;
 	pthread_mutex_unlock(&m->lock);
 	*out = &d->base;
 	return 0;
@@ -249,8 +543,15 @@ static void mem_close(struct dev *dev)
 {
 	struct dev_mem *d = to_mem(dev);
 	pthread_mutex_lock(&d->m->lock);
+	DV_ASSERT(pend_len(d) == 0);
 	unsigned refs = --d->m->refs;
+	struct dev_mem **pp = &d->m->handles;
+	while (*pp != d)
+		pp = &(*pp)->next_handle;
+	*pp = d->next_handle;
 	pthread_mutex_unlock(&d->m->lock);
+	free(d->pend);
+	free(d->deliver);
 	if (refs == 0) {
 		pthread_mutex_destroy(&d->m->lock);
 		free(d->m->bytes);
@@ -354,6 +655,15 @@ int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uin
 	d->base.info.zone_bytes = zone_bytes;
 	d->base.info.conventional_zones = conventional_zones;
 	return 0;
+}
+
+void dev_mem_power_cut(struct dev *dev)
+{
+	struct medium *m = to_mem(dev)->m;
+	pthread_mutex_lock(&m->lock);
+	if (!m->stats.power_cut)
+		power_cut_locked(m);
+	pthread_mutex_unlock(&m->lock);
 }
 
 void dev_mem_power_on(struct dev *dev)

@@ -4,17 +4,54 @@
  * Faults, each drawn per request from a seeded PRNG (rates in parts per
  * million): write EIO (range unchanged), lost write (reported done, nothing
  * stored), bit flip on write (reported done, one bit wrong on the medium),
- * read EIO, bit flip on read (transient, medium intact). A power cut after
- * N successful writes tears write N+1 at 512-byte granularity (each sector
- * persisted or not at random) and fails every later request with -EIO.
+ * read EIO, bit flip on read (transient, medium intact), and a transient
+ * submit error (dev_submit refuses with -EAGAIN or -EBUSY, as io_uring does
+ * with a full ring; only while other requests are in flight, so a lone
+ * synchronous request always goes through). A power cut after N successful
+ * writes tears write N+1 at 512-byte granularity (each sector persisted or
+ * not at random) and fails every later request with -EIO.
  * Every injected fault is counted so tests can prove each one was noticed.
- * Opt-in: submit_eagain_ppm refuses dev_submit() at random with -EAGAIN or
- * -EBUSY, as io_uring does with a full submission ring (transient).
+ *
+ * Scheduling. By default every request queued on a handle completes in the
+ * next dev_poll(), in submission order (requests submitted by a done()
+ * callback too), its transfer done as it completes. The adversarial
+ * scheduler (opt-in, any of the knobs below) does whatever dev.h allows:
+ * - reorder: each dev_poll() delivers the requests it completes in a random
+ *   order, and completes a random subset: writes before earlier reads,
+ *   later writes before earlier writes (io_uring promises no order);
+ * - partial_ppm: a dev_poll() stops after a random number of completions,
+ *   never fewer than min_complete;
+ * - hold_read_ppm / hold_write_ppm / hold_fn: a request is held back for
+ *   some polls while others complete (a dev_poll(n) that cannot deliver n
+ *   otherwise completes held ones: it would block on a real device);
+ * - early_io_ppm: a queued request's transfer happens at a poll before the
+ *   one that delivers it (a read then returns what the medium held then, a
+ *   write is on the medium before it is acknowledged).
+ * Requests submitted by done() callbacks wait for the next dev_poll(). In
+ * zoned mode the writes of one handle to one sequential zone still reach
+ * the medium in submission order (the kernel keeps zone write order).
+ * Power cut with the adversarial scheduler, or by dev_mem_power_cut(): every
+ * write submitted and not yet on the medium is, each at random, persisted,
+ * torn or lost (an unacknowledged write has an unknown effect), and every
+ * request not yet delivered completes with -EIO; writes already delivered
+ * as successful are on the medium.
+ * Every draw (faults and scheduling) comes from the medium's one PRNG,
+ * seeded by plan.seed: the same seed and the same calls replay bit for bit.
  */
 #ifndef DV_DEV_MEM_H
 #define DV_DEV_MEM_H
 
 #include "io/dev.h"
+
+enum dev_fault {
+	DEV_FAULT_WRITE_EIO = 1,
+	DEV_FAULT_WRITE_LOST,
+	DEV_FAULT_WRITE_FLIP,
+	DEV_FAULT_READ_EIO,
+	DEV_FAULT_READ_FLIP,
+	DEV_FAULT_SUBMIT_EAGAIN, /* req was not queued */
+	DEV_FAULT_CUT,           /* req was in flight at a power cut */
+};
 
 struct dev_fault_plan {
 	uint64_t seed;
@@ -25,7 +62,23 @@ struct dev_fault_plan {
 	uint32_t read_flip_ppm;
 	uint64_t power_cut_after_writes; /* 0 = never */
 	uint64_t faults_after_writes;    /* faults start after this many writes */
-	uint32_t submit_eagain_ppm;      /* dev_submit() refused: -EAGAIN or -EBUSY */
+	uint32_t submit_eagain_ppm;      /* dev_submit: -EAGAIN/-EBUSY while requests are in flight */
+	/* Adversarial scheduler (see above); all zero/false/NULL = default. */
+	bool reorder;
+	uint32_t partial_ppm;
+	uint32_t hold_read_ppm;
+	uint32_t hold_write_ppm;
+	uint32_t hold_polls_max; /* a held request waits 1..this many polls; 0 = 8 */
+	/* Polls to hold req, chosen by the caller at submit (added to a seeded
+	 * hold): e.g. the reads of one operation. NULL = none. */
+	uint32_t (*hold_fn)(void *arg, const struct dev_req *req);
+	void *hold_arg;
+	uint32_t early_io_ppm;
+	/* Told of every injected fault as it happens, under the medium's lock
+	 * (it must not call the device): lets a test tell which request was
+	 * hit. NULL = none. */
+	void (*fault_fn)(void *arg, const struct dev_req *req, enum dev_fault kind);
+	void *fault_arg;
 };
 
 struct dev_fault_stats {
@@ -34,7 +87,16 @@ struct dev_fault_stats {
 	uint64_t torn_sectors_kept, torn_sectors_lost;
 	bool power_cut;
 	uint64_t zoned_rejects; /* zoned mode: writes not at the write pointer */
-	uint64_t submit_eagain; /* submissions refused by submit_eagain_ppm */
+	uint64_t submit_eagain; /* dev_submit refused (ring full) */
+	/* Adversarial scheduler. */
+	uint64_t reordered;     /* delivered while an earlier-submitted request was not yet */
+	uint64_t partial_polls; /* dev_poll calls that left completable requests queued */
+	uint64_t held;          /* requests held back at submit */
+	uint64_t held_forced;   /* held requests completed early to satisfy min_complete */
+	uint64_t early_io;      /* transfers done at a poll before the one delivering them */
+	/* Writes not yet on the medium at a power cut. */
+	uint64_t cut_persisted, cut_torn, cut_lost;
+	uint64_t cut_written;   /* writes on the medium at the cut, not yet delivered */
 };
 
 /* A zero-filled medium of size bytes (a multiple of DV_BLOCK_BYTES). */
@@ -48,13 +110,16 @@ int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uin
 /* Power back on after a power cut (plan cleared, medium and write pointers
  * kept): the state a restarted node finds. */
 void dev_mem_power_on(struct dev *dev);
+/* Cut the power now (whatever the plan): see "Power cut" above. */
+void dev_mem_power_cut(struct dev *dev);
 /* A medium that starts as a copy of image (e.g. the state after a crash). */
 int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,
 		      const struct dev_fault_plan *plan);
 /* The medium's current bytes (valid while the device is open). */
 const uint8_t *dev_mem_image(const struct dev *dev);
 struct dev_fault_stats dev_mem_stats(const struct dev *dev);
-/* Change the fault plan of an open device (e.g. start faults now). */
+/* Change the fault plan of an open device (e.g. start faults now); the
+ * PRNG restarts from plan->seed. */
 void dev_mem_set_plan(struct dev *dev, const struct dev_fault_plan *plan);
 /* Corrupt one bit at byte offset off directly on the medium (no counters). */
 void dev_mem_flip_bit(struct dev *dev, uint64_t off, unsigned bit);

@@ -17,6 +17,7 @@
 #include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
+#include "base/hash.h"
 #include "server/cmd_int.h"
 
 /* ---- helpers ---- */
@@ -32,6 +33,7 @@ int cmd_prepare_ops(struct cmd *cmd, uint32_t n)
 			return -ENOMEM;
 	}
 	cmd->nops = n;
+	cmd->ops_done = 0;
 	for (uint32_t i = 0; i < n; i++)
 		cmd->ops[i].kv = NULL; /* so a failed fill can release them all */
 	return 0;
@@ -58,6 +60,7 @@ const char *cmd_store_error(int err)
 	case -EBUSY: return "ERR too many concurrent updates of this key; try again";
 	case -EOVERFLOW: return "ERR too many keys share this key's hash bits; refused";
 	case -EROFS: return "READONLY the store is read-only";
+	case -E2BIG: return "ERR reply larger than max-reply-bytes";
 	default: return "ERR storage error";
 	}
 }
@@ -108,35 +111,262 @@ static struct eop *prepare_one(struct cmd *cmd, enum eop_kind kind, const struct
 	return fill_op(cmd, 0, kind, key, val, rb) ? &cmd->ops[0] : NULL;
 }
 
-/* One op per key at argv[first], argv[first+step], ... */
-static void prepare_keys(struct cmd *cmd, struct resp_arg *argv, uint32_t argc, uint32_t first, uint32_t step,
-			 enum eop_kind kind, struct resp_buf *rb)
+/* ---- multi-key commands (MGET, EXISTS, DEL, UNLINK, MSET) ----
+ * One op per key. A command of more keys than NET_CMD_OPS_CHUNK runs them
+ * a chunk at a time (a copy of its keys waits in cmd->keys), so a request
+ * of 262,143 keys holds 4096 ops, not 262,143 (848 bytes each). After each
+ * chunk, fold() takes its results into the command (count, first error,
+ * MGET's reply so far) and its ops are freed; reply() answers from that.
+ * Writes drop repeated keys: MSET keeps each key's last value (Redis's
+ * MSET is atomic: nobody sees the others), DEL deletes a key once (Redis
+ * counts it once): one store write per key, not one per repeat, each of
+ * which would wait for the one before it to be durable. */
+
+struct cmd_keys {
+	struct resp_arg *args; /* per op: its key, or key and value (step 2), into bytes */
+	char *bytes;
+	uint64_t bytes_len;
+	uint32_t n, next;      /* ops in all; the first not yet prepared */
+	uint32_t step;
+	enum eop_kind kind;
+	bool no_value, budget;
+};
+
+void cmd_keys_free(struct cmd *cmd)
 {
-	uint32_t n = (argc - first + step - 1) / step;
-	for (uint32_t i = first; i < argc; i += step)
-		if (!cmd_check_key(&argv[i], rb) || (kind == EOP_PUT && !cmd_check_value(&argv[i + 1], rb)))
-			return;
+	if (!cmd->keys)
+		return;
+	free(cmd->keys->args);
+	free(cmd->keys->bytes);
+	free(cmd->keys);
+	cmd->keys = NULL;
+}
+
+bool cmd_has_more_ops(const struct cmd *cmd) { return cmd->keys && cmd->keys->next < cmd->keys->n; }
+
+/* Fill ops[at, at + n) from args (key, or key and value, per op). */
+static bool fill_ops(struct cmd *cmd, uint32_t at, const struct resp_arg *const *args, uint32_t n,
+		     const struct cmd_keys *spec, struct resp_buf *rb)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const struct resp_arg *k = args[i];
+		if (!fill_op(cmd, at + i, spec->kind, k, spec->step == 2 ? k + 1 : NULL, rb))
+			return false;
+		cmd->ops[at + i].no_value = spec->no_value;
+		cmd->ops[at + i].budget = spec->budget ? &cmd->budget : NULL;
+	}
+	return true;
+}
+
+int cmd_next_chunk(struct cmd *cmd, struct resp_buf *rb)
+{
+	struct cmd_keys *k = cmd->keys;
+	DV_ASSERT(k && k->next < k->n && cmd->nops == 0);
+	uint32_t n = k->n - k->next < NET_CMD_OPS_CHUNK ? k->n - k->next : NET_CMD_OPS_CHUNK;
+	const struct resp_arg *args[64];
 	if (cmd_prepare_ops(cmd, n)) {
+		resp_add_error(rb, cmd_store_error(-ENOMEM));
+		return -ENOMEM;
+	}
+	for (uint32_t done = 0; done < n; done += 64) {
+		uint32_t m = n - done < 64 ? n - done : 64;
+		for (uint32_t i = 0; i < m; i++)
+			args[i] = &k->args[(size_t)(k->next + done + i) * k->step];
+		if (!fill_ops(cmd, done, args, m, k, rb))
+			return -ENOMEM; /* fill_op released the ops */
+	}
+	k->next += n;
+	return 0;
+}
+
+/* Copy the ops' args (pos[i]: where op i's key is in argv) for chunks. */
+static int keep_keys(struct cmd *cmd, const struct resp_arg *argv, const uint32_t *pos, uint32_t n,
+		     const struct cmd_keys *spec)
+{
+	struct cmd_keys *k = malloc(sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	*k = *spec;
+	k->n = n;
+	k->next = 0;
+	k->bytes_len = 0;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < spec->step; j++)
+			k->bytes_len += argv[pos[i] + j].len;
+	k->args = malloc((size_t)n * spec->step * sizeof(*k->args));
+	k->bytes = malloc(k->bytes_len ? k->bytes_len : 1);
+	if (!k->args || !k->bytes) {
+		free(k->args);
+		free(k->bytes);
+		free(k);
+		return -ENOMEM;
+	}
+	char *p = k->bytes;
+	for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t j = 0; j < spec->step; j++) {
+			const struct resp_arg *a = &argv[pos[i] + j];
+			if (a->len)
+				memcpy(p, a->ptr, a->len);
+			k->args[(size_t)i * spec->step + j] = (struct resp_arg){.ptr = p, .len = a->len};
+			p += a->len;
+		}
+	}
+	cmd->keys = k;
+	return 0;
+}
+
+/* Keys at argv[first], argv[first + step], ...: the places of those that
+ * get an op, in request order, into pos (returns how many): every key, or
+ * (dedupe) each key once, at its first place (dedupe < 0) or its last
+ * (> 0: MSET's last value wins). A hash table of the keys seen (slots, a
+ * power of two, at least twice the keys): linear in the keys. */
+static uint32_t key_places(const struct resp_arg *argv, uint32_t argc, uint32_t first, uint32_t step, int dedupe,
+			   uint32_t *pos, uint32_t *table, uint32_t slots)
+{
+	uint32_t total = (argc - first) / step, n = 0;
+	for (uint32_t i = 0; i < total; i++) {
+		uint32_t at = first + (dedupe > 0 ? total - 1 - i : i) * step;
+		const struct resp_arg *a = &argv[at];
+		bool seen = false;
+		if (dedupe) {
+			uint32_t mask = slots - 1;
+			uint32_t h = (uint32_t)dv_key_hash64(a->ptr, a->len) & mask;
+			for (uint32_t probe = 0; table[h] && !seen; probe++, h = (h + 1) & mask) {
+				DV_ASSERT(probe < slots); /* at most half full */
+				const struct resp_arg *b = &argv[table[h] - 1];
+				seen = b->len == a->len && memcmp(b->ptr, a->ptr, a->len) == 0;
+			}
+			if (!seen)
+				table[h] = at + 1;
+		}
+		if (!seen)
+			pos[n++] = at;
+	}
+	for (uint32_t i = 0; dedupe > 0 && i < n / 2; i++) { /* found from the end: reverse */
+		uint32_t t = pos[i];
+		pos[i] = pos[n - 1 - i];
+		pos[n - 1 - i] = t;
+	}
+	return n;
+}
+
+/* Prepare a multi-key command's ops (its first chunk of them); dedupe as
+ * key_places(). On failure rb has the error and nothing is held. */
+static void prepare_keys(struct cmd *cmd, struct resp_arg *argv, uint32_t argc, int dedupe,
+			 const struct cmd_keys *spec, struct resp_buf *rb)
+{
+	const uint32_t first = 1, step = spec->step;
+	for (uint32_t i = first; i < argc; i += step)
+		if (!cmd_check_key(&argv[i], rb) || (step == 2 && !cmd_check_value(&argv[i + 1], rb)))
+			return;
+	uint32_t total = (argc - first) / step, slots = 0;
+	if (dedupe && total > 1)
+		for (slots = 4; slots < 2 * total; slots *= 2)
+			;
+	uint32_t small[64];
+	uint32_t *pos = total + slots <= 64 ? small : malloc(((size_t)total + slots) * sizeof(uint32_t));
+	if (!pos) {
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct resp_arg *key = &argv[first + i * step];
-		if (!fill_op(cmd, i, kind, key, kind == EOP_PUT ? key + 1 : NULL, rb))
-			return;
+	uint32_t *table = pos + total;
+	if (slots)
+		memset(table, 0, slots * sizeof(uint32_t));
+	uint32_t n = key_places(argv, argc, first, step, slots ? dedupe : 0, pos, table, slots);
+	int err = 0;
+	if (n > NET_CMD_OPS_CHUNK) {
+		err = keep_keys(cmd, argv, pos, n, spec);
+		if (!err)
+			err = cmd_next_chunk(cmd, rb) ? 1 : 0; /* 1: rb has the error */
+	} else {
+		err = cmd_prepare_ops(cmd, n);
+		const struct resp_arg *args[64];
+		for (uint32_t done = 0; !err && done < n; done += 64) {
+			uint32_t m = n - done < 64 ? n - done : 64;
+			for (uint32_t i = 0; i < m; i++)
+				args[i] = &argv[pos[done + i]];
+			if (!fill_ops(cmd, done, args, m, spec, rb))
+				err = 1;
+		}
+	}
+	if (pos != small)
+		free(pos);
+	if (err) {
+		cmd_release_ops(cmd);
+		cmd_keys_free(cmd);
+		if (err < 0)
+			resp_add_error(rb, cmd_store_error(err));
 	}
 }
+
+/* An op's result that is an error for its command (not "absent",
+ * "condition failed" or "refused compare-and-set"). */
+static bool op_failed(int r) { return r && r != -DV_ENOTFOUND && r != -EEXIST && r != -ESTALE; }
 
 static bool first_error(const struct cmd *cmd, struct resp_buf *rb)
 {
 	for (uint32_t i = 0; i < cmd->nops; i++) {
-		int r = cmd->ops[i].result;
-		if (r && r != -DV_ENOTFOUND && r != -EEXIST && r != -ESTALE) {
-			resp_add_error(rb, cmd_store_error(r));
+		if (op_failed(cmd->ops[i].result)) {
+			resp_add_error(rb, cmd_store_error(cmd->ops[i].result));
 			return true;
 		}
 	}
 	return false;
+}
+
+/* DEL, UNLINK, EXISTS: count the keys found or changed. */
+static void fold_count(struct conn *c, struct cmd *cmd)
+{
+	for (uint32_t i = 0; i < cmd->nops; i++) {
+		int r = cmd->ops[i].result;
+		cmd->count += r == 0;
+		if (op_failed(r) && !cmd->err)
+			cmd->err = r;
+	}
+}
+
+static void reply_count(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+{
+	if (cmd->err)
+		resp_add_error(rb, cmd_store_error(cmd->err));
+	else
+		resp_add_int(rb, cmd->count);
+}
+
+/* MSET: its first error, or OK. */
+static void fold_errors(struct conn *c, struct cmd *cmd)
+{
+	for (uint32_t i = 0; i < cmd->nops && !cmd->err; i++)
+		if (op_failed(cmd->ops[i].result))
+			cmd->err = cmd->ops[i].result;
+}
+
+static void reply_mset(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+{
+	if (cmd->err)
+		resp_add_error(rb, cmd_store_error(cmd->err));
+	else
+		resp_add_simple(rb, "OK");
+}
+
+uint64_t cmd_cost(const struct cmd *cmd)
+{
+	const struct cmd_keys *k = cmd->keys;
+	uint64_t bytes = k ? k->bytes_len + (uint64_t)k->n * k->step * sizeof(*k->args) : 0;
+	uint64_t reads = 0;
+	for (uint32_t i = 0; i < cmd->nops; i++) {
+		const struct eop *e = &cmd->ops[i];
+		bytes += sizeof(*e) + (e->kv != e->inl ? e->kv_len : 0);
+		if (e->kind == EOP_RMW) /* reads the record, value and metadata */
+			reads += DV_VALUE_BYTES_MAX + DV_META_BYTES_MAX;
+		else if (e->kind == EOP_GET && !e->no_value && !e->budget)
+			reads += DV_VALUE_BYTES_MAX;
+	}
+	if (cmd->nops && cmd->ops[0].budget) { /* MGET: its reply, at most its budget */
+		uint64_t most = (uint64_t)cmd->count * DV_VALUE_BYTES_MAX;
+		reads = (most < cmd->budget.left ? most : cmd->budget.left) + 16ull * (uint64_t)cmd->count;
+	}
+	return bytes + reads;
 }
 
 /* Absolute expiry from a relative or absolute time; false when invalid. */
@@ -158,11 +388,84 @@ bool cmd_expire_at(int64_t t, bool ms, bool absolute, uint64_t now_ms, uint64_t 
 
 /* ---- GET, TYPE, EXISTS, MGET, TTL ---- */
 
-/* GET, MGET, EXISTS, TYPE, TTL: one read per key. */
-static void run_read_keys(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc,
-			  struct resp_buf *rb)
+/* GET: the value. */
+static void run_get(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
 {
-	prepare_keys(cmd, argv, argc, 1, 1, EOP_GET, rb);
+	if (cmd_check_key(&argv[1], rb))
+		prepare_one(cmd, EOP_GET, &argv[1], NULL, rb);
+}
+
+/* TYPE, TTL, PTTL: whether the key exists and its expiry, no value copied. */
+static void run_probe(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	struct eop *e = cmd_check_key(&argv[1], rb) ? prepare_one(cmd, EOP_GET, &argv[1], NULL, rb) : NULL;
+	if (e)
+		e->no_value = true;
+}
+
+static void run_exists(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	const struct cmd_keys spec = {.step = 1, .kind = EOP_GET, .no_value = true};
+	prepare_keys(cmd, argv, argc, 0, &spec, rb);
+}
+
+/* MGET: its values may take max-reply-bytes less 16 bytes of framing per
+ * key (an upper bound on "$<len>\r\n...\r\n"): the engine stops copying
+ * them there (eop_budget) and the reply is an error, whatever the keys. */
+static void run_mget(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	uint64_t max = c->w->cfg->max_reply_bytes, framing = 16ull * argc;
+	if (framing > max) {
+		resp_add_errorf(rb, "ERR reply larger than max-reply-bytes (%llu bytes)", (unsigned long long)max);
+		return;
+	}
+	cmd->budget = (struct eop_budget){.left = max - framing};
+	cmd->count = argc - 1; /* the reply's array length */
+	const struct cmd_keys spec = {.step = 1, .kind = EOP_GET, .budget = true};
+	prepare_keys(cmd, argv, argc, 0, &spec, rb);
+}
+
+/* MGET: the values of these ops, appended to the reply being built. */
+static void fold_mget(struct conn *c, struct cmd *cmd)
+{
+	uint64_t bytes = 16;
+	for (uint32_t i = 0; i < cmd->nops && !cmd->err; i++) {
+		if (op_failed(cmd->ops[i].result)) /* -E2BIG: over the budget */
+			cmd->err = cmd->ops[i].result;
+		bytes += cmd->ops[i].val_len + 16u;
+	}
+	if (!cmd->err && resp_buf_reserve(&cmd->reply, bytes))
+		cmd->err = -ENOMEM;
+	if (!cmd->err && cmd->reply.len == 0)
+		resp_add_array(&cmd->reply, (size_t)cmd->count);
+	if (cmd->err) { /* no reply: free what was gathered */
+		resp_buf_free(&cmd->reply);
+		resp_buf_init(&cmd->reply);
+		return;
+	}
+	for (uint32_t i = 0; i < cmd->nops; i++) {
+		struct eop *e = &cmd->ops[i];
+		if (e->result == 0)
+			resp_add_bulk(&cmd->reply, e->val, e->val_len);
+		else
+			resp_add_null(&cmd->reply, c->proto);
+	}
+}
+
+static void reply_mget(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+{
+	if (cmd->err == -E2BIG) {
+		resp_add_errorf(rb, "ERR reply larger than max-reply-bytes (%llu bytes)",
+				(unsigned long long)c->w->cfg->max_reply_bytes);
+	} else if (cmd->err) {
+		resp_add_error(rb, cmd_store_error(cmd->err));
+	} else if (rb->len == 0) { /* the usual case: no copy */
+		struct resp_buf t = *rb;
+		*rb = cmd->reply;
+		cmd->reply = t;
+	} else if (resp_add_raw(rb, cmd->reply.data, cmd->reply.len)) {
+		resp_add_error(rb, cmd_store_error(-ENOMEM));
+	}
 }
 
 static void reply_get(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
@@ -180,31 +483,6 @@ static void reply_type(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 {
 	if (!first_error(cmd, rb))
 		resp_add_simple(rb, cmd->ops[0].result == 0 ? "string" : "none");
-}
-
-static void reply_mget(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
-{
-	if (first_error(cmd, rb))
-		return;
-	uint64_t bytes = 0;
-	for (uint32_t i = 0; i < cmd->nops; i++)
-		bytes += cmd->ops[i].val_len + 16u;
-	if (bytes > c->w->cfg->max_reply_bytes) {
-		resp_add_errorf(rb, "ERR reply of %llu bytes over max-reply-bytes", (unsigned long long)bytes);
-		return;
-	}
-	if (resp_buf_reserve(rb, bytes + 16)) {
-		resp_add_error(rb, cmd_store_error(-ENOMEM));
-		return;
-	}
-	resp_add_array(rb, cmd->nops);
-	for (uint32_t i = 0; i < cmd->nops; i++) {
-		struct eop *e = &cmd->ops[i];
-		if (e->result == 0)
-			resp_add_bulk(rb, e->val, e->val_len);
-		else
-			resp_add_null(rb, c->proto);
-	}
 }
 
 static void reply_ttl_common(struct conn *c, struct cmd *cmd, struct resp_buf *rb, bool ms)
@@ -378,15 +656,11 @@ static void reply_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 		resp_add_simple(rb, "OK");
 }
 
-/* DEL, EXISTS, SETNX: how many of the ops found or changed their key. */
-static void reply_applied_count(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
+/* SETNX: 1 when it wrote. */
+static void reply_setnx(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 {
-	if (first_error(cmd, rb))
-		return;
-	int64_t n = 0;
-	for (uint32_t i = 0; i < cmd->nops; i++)
-		n += cmd->ops[i].result == 0;
-	resp_add_int(rb, n);
+	if (!first_error(cmd, rb))
+		resp_add_int(rb, cmd->ops[0].result == 0);
 }
 
 static void run_mset(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
@@ -395,12 +669,14 @@ static void run_mset(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uin
 		resp_add_errorf(rb, "ERR wrong number of arguments for '%s' command", cmd->def->name);
 		return;
 	}
-	prepare_keys(cmd, argv, argc, 1, 2, EOP_PUT, rb);
+	const struct cmd_keys spec = {.step = 2, .kind = EOP_PUT};
+	prepare_keys(cmd, argv, argc, 1, &spec, rb);
 }
 
 static void run_del(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
 {
-	prepare_keys(cmd, argv, argc, 1, 1, EOP_DEL, rb);
+	const struct cmd_keys spec = {.step = 1, .kind = EOP_DEL};
+	prepare_keys(cmd, argv, argc, -1, &spec, rb);
 }
 
 /* ---- EXPIRE family, PERSIST, GETDEL ---- */
@@ -578,38 +854,38 @@ static void run_unknown(struct conn *c, struct cmd *cmd, struct resp_arg *argv, 
 #define NA CMDF_NOAUTH
 
 static const struct cmd_def table[] = {
-	{"get", 2, R, 1, 1, 1, run_read_keys, reply_get, "value of a key"},
-	{"set", -3, W, 1, 1, 1, run_set, reply_set, "set a key [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]"},
-	{"setnx", 3, W, 1, 1, 1, run_setnx, reply_applied_count, "set a key if absent"},
-	{"setex", 4, W, 1, 1, 1, run_setex, reply_ok, "set a key with a time to live in seconds"},
-	{"psetex", 4, W, 1, 1, 1, run_psetex, reply_ok, "set a key with a time to live in milliseconds"},
-	{"del", -2, W, 1, -1, 1, run_del, reply_applied_count, "delete keys"},
-	{"unlink", -2, W, 1, -1, 1, run_del, reply_applied_count, "delete keys"},
-	{"exists", -2, R, 1, -1, 1, run_read_keys, reply_applied_count, "count the keys that exist"},
-	{"mget", -2, R, 1, -1, 1, run_read_keys, reply_mget, "values of keys"},
-	{"mset", -3, W, 1, -1, 2, run_mset, reply_ok, "set keys (not atomic across keys)"},
-	{"type", 2, R, 1, 1, 1, run_read_keys, reply_type, "string or none"},
-	{"ttl", 2, R, 1, 1, 1, run_read_keys, reply_ttl, "seconds to live"},
-	{"pttl", 2, R, 1, 1, 1, run_read_keys, reply_pttl, "milliseconds to live"},
-	{"expire", -3, RMW, 1, 1, 1, run_expire, reply_rmw_int, "set a time to live in seconds"},
-	{"pexpire", -3, RMW, 1, 1, 1, run_pexpire, reply_rmw_int, "set a time to live in milliseconds"},
-	{"expireat", -3, RMW, 1, 1, 1, run_expireat, reply_rmw_int, "expire at a unix time in seconds"},
-	{"pexpireat", -3, RMW, 1, 1, 1, run_pexpireat, reply_rmw_int, "expire at a unix time in milliseconds"},
-	{"persist", 2, RMW, 1, 1, 1, run_persist, reply_rmw_int, "remove the time to live"},
-	{"getdel", 2, RMW, 1, 1, 1, run_getdel, reply_getdel, "get a value and delete the key"},
-	{"ping", -1, 0, 0, 0, 0, cmd_run_ping, NULL, "PONG, or the message"},
-	{"echo", 2, 0, 0, 0, 0, cmd_run_echo, NULL, "the message"},
-	{"auth", -2, NA, 0, 0, 0, cmd_run_auth, NULL, "authenticate"},
-	{"hello", -1, NA, 0, 0, 0, cmd_run_hello, NULL, "handshake: protocol 2 or 3, AUTH, SETNAME"},
-	{"select", 2, 0, 0, 0, 0, cmd_run_select, NULL, "only database 0 exists"},
-	{"quit", -1, NA, 0, 0, 0, cmd_run_quit, NULL, "close the connection"},
-	{"client", -2, 0, 0, 0, 0, cmd_run_client, NULL, "SETNAME GETNAME ID INFO LIST SETINFO"},
-	{"command", -1, 0, 0, 0, 0, cmd_run_command, NULL, "COUNT INFO DOCS LIST"},
-	{"config", -2, 0, 0, 0, 0, cmd_run_config, NULL, "GET parameters"},
-	{"dbsize", 1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_dbsize, "number of live keys"},
-	{"info", -1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_info, "server, clients, stats, keyspace, storage"},
-	{"time", 1, 0, 0, 0, 0, cmd_run_time, NULL, "server time"},
-	{"unknown", -1, 0, 0, 0, 0, run_unknown, NULL, "(unknown commands and protocol errors)"},
+	{"get", 2, R | CMDF_FROM_WRITE, 1, 1, 1, run_get, reply_get, "value of a key", NULL},
+	{"set", -3, W, 1, 1, 1, run_set, reply_set, "set a key [NX|XX] [GET] [EX|PX|EXAT|PXAT|KEEPTTL]", NULL},
+	{"setnx", 3, W, 1, 1, 1, run_setnx, reply_setnx, "set a key if absent", NULL},
+	{"setex", 4, W, 1, 1, 1, run_setex, reply_ok, "set a key with a time to live in seconds", NULL},
+	{"psetex", 4, W, 1, 1, 1, run_psetex, reply_ok, "set a key with a time to live in milliseconds", NULL},
+	{"del", -2, W, 1, -1, 1, run_del, reply_count, "delete keys", fold_count},
+	{"unlink", -2, W, 1, -1, 1, run_del, reply_count, "delete keys", fold_count},
+	{"exists", -2, R, 1, -1, 1, run_exists, reply_count, "count the keys that exist", fold_count},
+	{"mget", -2, R, 1, -1, 1, run_mget, reply_mget, "values of keys", fold_mget},
+	{"mset", -3, W, 1, -1, 2, run_mset, reply_mset, "set keys (not atomic across keys)", fold_errors},
+	{"type", 2, R, 1, 1, 1, run_probe, reply_type, "string or none", NULL},
+	{"ttl", 2, R, 1, 1, 1, run_probe, reply_ttl, "seconds to live", NULL},
+	{"pttl", 2, R, 1, 1, 1, run_probe, reply_pttl, "milliseconds to live", NULL},
+	{"expire", -3, RMW, 1, 1, 1, run_expire, reply_rmw_int, "set a time to live in seconds", NULL},
+	{"pexpire", -3, RMW, 1, 1, 1, run_pexpire, reply_rmw_int, "set a time to live in milliseconds", NULL},
+	{"expireat", -3, RMW, 1, 1, 1, run_expireat, reply_rmw_int, "expire at a unix time in seconds", NULL},
+	{"pexpireat", -3, RMW, 1, 1, 1, run_pexpireat, reply_rmw_int, "expire at a unix time in milliseconds", NULL},
+	{"persist", 2, RMW, 1, 1, 1, run_persist, reply_rmw_int, "remove the time to live", NULL},
+	{"getdel", 2, RMW, 1, 1, 1, run_getdel, reply_getdel, "get a value and delete the key", NULL},
+	{"ping", -1, 0, 0, 0, 0, cmd_run_ping, NULL, "PONG, or the message", NULL},
+	{"echo", 2, 0, 0, 0, 0, cmd_run_echo, NULL, "the message", NULL},
+	{"auth", -2, NA, 0, 0, 0, cmd_run_auth, NULL, "authenticate", NULL},
+	{"hello", -1, NA, 0, 0, 0, cmd_run_hello, NULL, "handshake: protocol 2 or 3, AUTH, SETNAME", NULL},
+	{"select", 2, 0, 0, 0, 0, cmd_run_select, NULL, "only database 0 exists", NULL},
+	{"quit", -1, NA, 0, 0, 0, cmd_run_quit, NULL, "close the connection", NULL},
+	{"client", -2, 0, 0, 0, 0, cmd_run_client, NULL, "SETNAME GETNAME ID INFO LIST SETINFO", NULL},
+	{"command", -1, 0, 0, 0, 0, cmd_run_command, NULL, "COUNT INFO DOCS LIST", NULL},
+	{"config", -2, 0, 0, 0, 0, cmd_run_config, NULL, "GET parameters", NULL},
+	{"dbsize", 1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_dbsize, "number of live keys", NULL},
+	{"info", -1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_info, "server, clients, stats, keyspace, storage", NULL},
+	{"time", 1, 0, 0, 0, 0, cmd_run_time, NULL, "server time", NULL},
+	{"unknown", -1, 0, 0, 0, 0, run_unknown, NULL, "(unknown commands and protocol errors)", NULL},
 };
 
 #undef R

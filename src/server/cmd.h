@@ -7,7 +7,13 @@
  *   arity already checked. It either appends the whole reply to rb, or
  *   calls cmd_prepare_ops(cmd, n) and fills the n eops (the connection
  *   submits them and calls reply() when all are back, in arrival order
- *   with the connection's other replies).
+ *   with the connection's other replies). run() has no other effect for
+ *   a command with eops: the connection may undo it (cmd_release_ops,
+ *   cmd_keys_free) and run it again later.
+ * - Multi-key commands have a fold(): called each time the ops run so far
+ *   are back (at most NET_CMD_OPS_CHUNK at once; cmd_has_more_ops() then
+ *   cmd_next_chunk() prepares the next ones), it takes their results into
+ *   the cmd before they are freed; reply() answers from what was folded.
  * - Keys of a command are argv[first_key], then every step-th arg up to
  *   last_key (negative: counted from the end), as in Redis's COMMAND INFO.
  */
@@ -26,6 +32,7 @@ enum cmd_flags {
 	CMDF_READ = 1u << 2,   /* reads its keys */
 	CMDF_RMW = 1u << 3,    /* reads then writes (compare-and-set) */
 	CMDF_LOADING = 1u << 4,
+	CMDF_FROM_WRITE = 1u << 5, /* GET: may be answered from its client's write in flight */
 };
 
 struct cmd_def {
@@ -36,6 +43,7 @@ struct cmd_def {
 	void (*run)(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb);
 	void (*reply)(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
 	const char *summary;
+	void (*fold)(struct conn *c, struct cmd *cmd); /* multi-key commands, else NULL */
 };
 
 const struct cmd_def *cmd_lookup(const struct resp_arg *name);
@@ -48,6 +56,14 @@ unsigned cmd_index(const struct cmd_def *d);
 int cmd_prepare_ops(struct cmd *cmd, uint32_t n);
 /* Free the eops of cmd (their copies, and the array). */
 void cmd_release_ops(struct cmd *cmd);
+/* Chunks: whether ops remain to prepare; prepare the next ones (0, or
+ * -ENOMEM with the error in rb and nothing held); free the kept keys. */
+bool cmd_has_more_ops(const struct cmd *cmd);
+int cmd_next_chunk(struct cmd *cmd, struct resp_buf *rb);
+void cmd_keys_free(struct cmd *cmd);
+/* Bytes the command may hold while it runs: its ops and their copies, and
+ * the most its reads may copy (what conn.c reserves for it). */
+uint64_t cmd_cost(const struct cmd *cmd);
 /* Text of an engine error for a client, with its Redis error code. */
 const char *cmd_store_error(int err);
 

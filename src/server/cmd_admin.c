@@ -368,32 +368,48 @@ void cmd_run_config(CMD_RUN_ARGS)
 		resp_add_error(rb, "ERR wrong number of arguments for 'config|get' command");
 		return;
 	}
-	enum { MAXP = 32 };
-	const char *names[MAXP];
-	char(*values)[CONFIG_STR_MAX] = malloc(MAXP * CONFIG_STR_MAX);
-	if (!values) {
+	/* Room for every parameter twice: the distinct names so far (at most
+	 * all of them) and one more pattern's matches (at most all of them),
+	 * so no match is ever cut off. */
+	unsigned nconfig = 0;
+	while (config_names[nconfig])
+		nconfig++;
+	const unsigned slots = 2 * (nconfig + (unsigned)(sizeof(compat_params) / sizeof(compat_params[0])));
+	const char **names = malloc(slots * sizeof(*names));
+	char(*values)[CONFIG_STR_MAX] = malloc(slots * CONFIG_STR_MAX);
+	if (!values || !names) {
+		free(names);
+		free(values);
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
 	}
 	unsigned n = 0;
-	for (uint32_t i = 2; i < argc && n < MAXP; i++) {
+	for (uint32_t i = 2; i < argc; i++) {
 		char pat[128];
 		snprintf(pat, sizeof(pat), "%.*s", (int)(argv[i].len < 127 ? argv[i].len : 127), argv[i].ptr);
-		unsigned got = config_collect(c->w->cfg, pat, names + n, values + n, MAXP - n);
-		for (unsigned k = 0; k < got; k++) { /* a name matched by two patterns appears once */
+		/* This pattern's matches land at [n, n + got); each one a
+		 * pattern before already gave is dropped, the others are moved
+		 * down to n (never past the one being read: n <= at). */
+		unsigned base = n;
+		unsigned got = config_collect(c->w->cfg, pat, names + base, values + base, slots - base);
+		for (unsigned at = base; at < base + got; at++) {
 			bool dup = false;
-			for (unsigned j = 0; j < n && !dup; j++)
-				dup = names[j] == names[n + k] || !strcmp(names[j], names[n + k]);
-			if (!dup) {
-				names[n] = names[n + k];
-				memmove(values[n], values[n + k], CONFIG_STR_MAX);
-				n++;
+			for (unsigned j = 0; j < base && !dup; j++)
+				dup = !strcmp(names[j], names[at]);
+			if (dup)
+				continue;
+			DV_ASSERT(n <= at);
+			if (n != at) {
+				names[n] = names[at];
+				memcpy(values[n], values[at], CONFIG_STR_MAX);
 			}
+			n++;
 		}
 	}
 	resp_add_map(rb, n, c->proto);
 	for (unsigned i = 0; i < n; i++)
 		add_kv_str(rb, names[i], values[i]);
+	free(names);
 	free(values);
 }
 

@@ -39,6 +39,7 @@ static const struct directive directives[] = {
 	{"protected-mode", DIR_BOOL, FIELD(protected_mode), 0, 1, false},
 	{"maxclients", DIR_U64, FIELD(maxclients), 1, 1000000, false},
 	{"timeout", DIR_U64, FIELD(timeout_s), 0, 365u * 86400u, false},
+	{"auth-timeout", DIR_U64, FIELD(auth_timeout_s), 0, 86400, false},
 	{"request-timeout", DIR_U64, FIELD(request_timeout_s), 1, 86400, false},
 	{"max-request-bytes", DIR_SIZE, FIELD(max_request_bytes), 64u << 10, 1ull << 30, false},
 	{"max-reply-bytes", DIR_SIZE, FIELD(max_reply_bytes), 64u << 10, 1ull << 34, false},
@@ -50,7 +51,7 @@ static const struct directive directives[] = {
 
 const char *const config_names[] = {
 	"bind", "port", "http-port", "data", "size", "zone-bytes", "threads", "requirepass",
-	"protected-mode", "maxclients", "timeout", "request-timeout", "max-request-bytes",
+	"protected-mode", "maxclients", "timeout", "auth-timeout", "request-timeout", "max-request-bytes",
 	"max-reply-bytes", "max-pipeline", "cache-bytes", "write-batches", "log-level", NULL,
 };
 _Static_assert(sizeof(config_names) / sizeof(config_names[0]) ==
@@ -69,6 +70,10 @@ void config_defaults(struct server_config *c)
 		.threads = cpus > 2 ? (unsigned)(cpus / 2 < 4 ? cpus / 2 : 4) : 1,
 		.protected_mode = true,
 		.maxclients = 10000,
+		/* A client that has not authenticated (a password is set) and
+		 * sends nothing, or does not read what it is sent, for this
+		 * long is closed: it cannot hold a connection for free. */
+		.auth_timeout_s = 10,
 		.request_timeout_s = 30,
 		.max_request_bytes = 4u << 20,
 		.max_reply_bytes = 64u << 20,

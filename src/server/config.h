@@ -36,6 +36,7 @@ struct server_config {
 	bool protected_mode;            /* refuse non-loopback clients without a password */
 	unsigned maxclients;
 	unsigned timeout_s;             /* close idle clients after this; 0 = never */
+	unsigned auth_timeout_s;        /* close idle clients not authenticated after this; 0 = never */
 	unsigned request_timeout_s;     /* close a client whose request stays incomplete */
 	uint64_t max_request_bytes;     /* one request (client query buffer) */
 	uint64_t max_reply_bytes;       /* one reply, and a client's unsent replies */

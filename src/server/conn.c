@@ -17,14 +17,16 @@
  * Invariants:
  * 1. Replies leave in the order requests arrived (FIFO of cmds; a command
  *    answered at once writes straight to out only when the FIFO is empty).
- * 2. Read-your-writes on one connection: a command that reads a key waits
- *    until this connection's earlier writes of keys in the same hash bucket
- *    are back; a write waits behind this connection's read-modify-writes of
- *    its bucket. Writes behind writes need no wait: the store orders
- *    mutations of one key.
- * 3. Memory per connection is bounded: input by max-request-bytes, replies
- *    owed by max-pipeline commands and max-reply-bytes each; a client whose
- *    unsent output passes NET_OUT_PAUSE_BYTES is not read until it drains.
+ * 2. A command never sees the effect of a later command of its client,
+ *    and sees every earlier one (read-your-writes): ops reach the engine in
+ *    arrival order, and a command waits where the store alone would not
+ *    keep this ("read-your-writes and order" below).
+ * 3. Memory per connection is bounded: input by max-request-bytes (4 KiB
+ *    before AUTH), store ops in flight by NET_CONN_OPS_MAX (a command by
+ *    NET_CMD_OPS_CHUNK at once), and what its commands hold (copies, what
+ *    their reads may gather, replies not yet sent) by max-reply-bytes
+ *    (conn_admit); a client over a bound is not read until it drains, and
+ *    one with nothing in flight may always run one command.
  * 4. A conn is freed only when refs == 0 and no cmd is pending.
  */
 #include <errno.h>
@@ -36,6 +38,7 @@
 #include "base/hash.h"
 
 #include "base/assert.h"
+#include "base/error.h"
 #include "server/cmd.h"
 #include "server/log.h"
 #include "server/server_int.h"
@@ -66,7 +69,7 @@ struct cmd *cmd_alloc(struct worker *w)
 
 void cmd_free(struct worker *w, struct cmd *cmd)
 {
-	DV_ASSERT(cmd->ops == NULL);
+	DV_ASSERT(cmd->ops == NULL && cmd->keys == NULL);
 	if (w->free_count >= NET_CMD_FREE_MAX || cmd->reply.cap > 4096) {
 		resp_buf_free(&cmd->reply);
 		if (w->free_count >= NET_CMD_FREE_MAX) {
@@ -150,7 +153,13 @@ void conn_close(struct conn *c, const char *why) { conn_stop(c, true, why); }
 
 /* ---- replies in order ---- */
 
-static bool reply_too_big(const struct conn *c) { return c->out.len > c->w->cfg->max_reply_bytes; }
+/* A safety net: admission (conn_admit) keeps a client's unsent replies
+ * within max-reply-bytes plus what a client with nothing in flight may
+ * have before it is paused. */
+static bool reply_too_big(const struct conn *c)
+{
+	return c->out.len > c->w->cfg->max_reply_bytes + NET_OUT_PAUSE_BYTES;
+}
 
 static void cmd_finish_stats(struct conn *c, struct cmd *cmd, bool error)
 {
@@ -158,7 +167,17 @@ static void cmd_finish_stats(struct conn *c, struct cmd *cmd, bool error)
 	metrics_command(c->w->m, cmd_index(cmd->def), ns, error);
 }
 
-static void track_keys(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, int dir);
+/* Append a held reply to out: moved, not copied, when out is empty. */
+static int out_take(struct conn *c, struct resp_buf *reply)
+{
+	if (c->out.len == 0) {
+		struct resp_buf t = c->out;
+		c->out = *reply;
+		*reply = t;
+		return 0;
+	}
+	return resp_add_raw(&c->out, reply->data, reply->len);
+}
 
 /* Write the replies of the complete commands at the head of the FIFO. */
 static void conn_deliver(struct conn *c)
@@ -173,7 +192,7 @@ static void conn_deliver(struct conn *c)
 		size_t before = c->out.len;
 		if (!c->dead) {
 			if (cmd->has_reply) {
-				if (resp_add_raw(&c->out, cmd->reply.data, cmd->reply.len))
+				if (out_take(c, &cmd->reply))
 					conn_close(c, "out of memory for a reply");
 			} else {
 				cmd->def->reply(c, cmd, &c->out);
@@ -181,6 +200,8 @@ static void conn_deliver(struct conn *c)
 		}
 		bool error = c->out.len > before && c->out.data[before] == '-';
 		cmd_finish_stats(c, cmd, error);
+		DV_ASSERT(c->held_bytes >= cmd->cost);
+		c->held_bytes -= cmd->cost;
 		cmd_release_ops(cmd);
 		cmd_free(w, cmd);
 	}
@@ -193,76 +214,201 @@ static void conn_deliver(struct conn *c)
 		worker_mark_dirty(w, c);
 }
 
+/* ---- read-your-writes and order ----
+ * Every op of a connection is handed to the engine in the order its
+ * commands arrived, and the engine hands them to the store in that order;
+ * the store then keeps what store.h promises: a GET sees no write submitted
+ * after it, writes of one key apply in order. What the connection adds:
+ *   - a command that reads a key (GET, RMW) waits while this connection
+ *     has a write of a key of the same hash bucket in flight (the store
+ *     need not show a write that is not done), except a GET whose key is
+ *     the bucket's latest write in flight, a plain PUT or DEL: it does not
+ *     wait, and later commands go on; once that write is back the GET is
+ *     answered from it (its value, or nil; the write's error if it failed),
+ *     and its reply leaves after the write's;
+ *   - any command with keys waits behind this connection's read-modify-
+ *     writes of its buckets (their write step comes later);
+ *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
+ *   - a command of more than one chunk of keys runs only alone, and every
+ *     later command with keys waits until its last chunk is submitted. */
+
+static uint32_t eop_bucket(const struct eop *e) { return conn_key_bucket(e->sop.key, e->sop.key_len); }
+
+/* Count (dir 1, when submitted) or uncount (-1, when back) an op. */
+static void conn_track(struct conn *c, struct eop *e, int dir)
+{
+	if (e->kind == EOP_GET || e->kind == EOP_STATS)
+		return;
+	uint32_t b = eop_bucket(e);
+	uint32_t *tab = e->kind == EOP_RMW ? c->rmw_pending : c->wr_pending;
+	if (dir > 0) {
+		DV_ASSERT(tab[b] < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
+		tab[b]++;
+		c->writes_pending++;
+		if (e->kind != EOP_RMW)
+			c->wr_last[b] = e;
+		return;
+	}
+	DV_ASSERT(tab[b] > 0 && c->writes_pending > 0);
+	tab[b]--;
+	c->writes_pending--;
+	if (c->wr_last[b] == e)
+		c->wr_last[b] = NULL;
+}
+
+static bool same_key(const struct eop *a, const struct eop *b)
+{
+	return a->sop.key_len == b->sop.key_len && memcmp(a->sop.key, b->sop.key, a->sop.key_len) == 0;
+}
+
+/* A write whose outcome tells what its key holds after it. */
+static bool write_answers_reads(const struct eop *w)
+{
+	return (w->kind == EOP_PUT || w->kind == EOP_DEL) && w->sop.cond == STORE_ALWAYS;
+}
+
+/* Before running a command: false when it must wait whatever its ops are
+ * (conn_plan has the last word): it is not run and undone for nothing. */
+static bool conn_may_plan(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc)
+{
+	if (c->pending == 0 || d->first_key <= 0)
+		return true;
+	if (c->chunking)
+		return false;
+	int l = d->last_key < 0 ? (int)argc + d->last_key : d->last_key;
+	uint32_t step = d->step > 0 ? (uint32_t)d->step : 1;
+	bool reads = (d->flags & (CMDF_READ | CMDF_RMW)) && !(d->flags & CMDF_FROM_WRITE);
+	for (uint32_t i = (uint32_t)d->first_key; (int)i <= l && i < argc; i += step) {
+		uint32_t b = conn_key_bucket(argv[i].ptr, argv[i].len);
+		if (c->rmw_pending[b] || (reads && c->wr_pending[b]))
+			return false;
+	}
+	return true;
+}
+
+/* May cmd (run, its ops prepared) be submitted now? false: it must wait.
+ * *from: the write it is answered from instead (see above), or NULL. */
+static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
+{
+	*from = NULL;
+	if (c->pending == 0)
+		return true;
+	if (c->chunking || cmd->keys)
+		return false;
+	for (uint32_t i = 0; i < cmd->nops; i++) {
+		const struct eop *e = &cmd->ops[i];
+		if (e->kind == EOP_STATS) { /* DBSIZE, INFO: count every earlier write */
+			if (c->writes_pending)
+				return false;
+			continue;
+		}
+		uint32_t b = eop_bucket(e);
+		if (c->rmw_pending[b])
+			return false;
+		if ((e->kind == EOP_GET || e->kind == EOP_RMW) && c->wr_pending[b]) {
+			struct eop *w = c->wr_last[b];
+			if (cmd->nops == 1 && e->kind == EOP_GET && (cmd->def->flags & CMDF_FROM_WRITE) && w &&
+			    write_answers_reads(w) && same_key(w, e)) {
+				*from = w;
+				continue;
+			}
+			return false;
+		}
+	}
+	return true;
+}
+
+/* w is back: answer the GETs that waited for it. */
+static void answer_waiters(struct conn *c, struct eop *w)
+{
+	for (struct eop *r = w->waiters, *next; r; r = next) {
+		next = r->wait_next;
+		r->wait_next = NULL;
+		struct cmd *rc = r->owner;
+		bool put = w->kind == EOP_PUT && w->result == 0;
+		if (put && (w->sop.expire_ms == 0 || w->sop.expire_ms > store_now_ms()))
+			r->result = eop_set_found(r, w->sop.value, w->sop.val_len, w->sop.out.seq, w->sop.expire_ms);
+		else if (put || w->kind == EOP_DEL) /* expired at once, or deleted (or absent) */
+			r->result = w->result == 0 || w->result == -DV_ENOTFOUND ? -DV_ENOTFOUND : w->result;
+		else
+			r->result = w->result; /* the write failed: what the key holds is not known here */
+		DV_ASSERT(rc->nops == 1 && rc->ops_done == 0);
+		rc->ops_done = 1;
+		rc->complete = true;
+	}
+	w->waiters = NULL;
+}
+
+/* ---- running commands ---- */
+
+static void conn_submit_ops(struct conn *c, struct cmd *cmd)
+{
+	for (uint32_t i = 0; i < cmd->nops; i++) {
+		struct eop *e = &cmd->ops[i];
+		e->owner = cmd;
+		e->sink = &c->w->sink;
+		conn_track(c, e, 1);
+		worker_submit_eop(c->w, e);
+	}
+	c->ops_pending += cmd->nops;
+}
+
+/* All ops of cmd's chunk are back: fold them, then the next chunk or done. */
+static void cmd_ops_back(struct conn *c, struct cmd *cmd)
+{
+	if (cmd->def->fold) {
+		cmd->def->fold(c, cmd);
+		cmd_release_ops(cmd);
+		if (cmd_has_more_ops(cmd) && !cmd->err && !c->dead) { /* dead: nobody reads the reply */
+			struct resp_buf ignored; /* the error is cmd->err */
+			resp_buf_init(&ignored);
+			int err = cmd_next_chunk(cmd, &ignored);
+			resp_buf_free(&ignored);
+			if (!err) {
+				conn_submit_ops(c, cmd);
+				if (!cmd_has_more_ops(cmd) && c->chunking == cmd)
+					c->chunking = NULL;
+				return;
+			}
+			cmd->err = err;
+		}
+		cmd_keys_free(cmd);
+		if (c->chunking == cmd)
+			c->chunking = NULL;
+	}
+	cmd->complete = true;
+}
+
 void conn_on_eop_done(struct eop *e)
 {
 	struct cmd *cmd = e->owner;
 	struct conn *c = cmd->conn;
-	DV_ASSERT(cmd->ops_done < cmd->nops);
-	if (++cmd->ops_done < cmd->nops)
-		return;
-	cmd->complete = true;
-	DV_ASSERT(c->ops_pending >= cmd->nops);
-	c->ops_pending -= cmd->nops;
-	if (cmd->def->flags & (CMDF_WRITE | CMDF_RMW))
-		track_keys(c, cmd, NULL, 0, -1);
+	DV_ASSERT(cmd->ops_done < cmd->nops && c->ops_pending > 0 && !e->back);
+	e->back = true;
+	c->ops_pending--;
+	conn_track(c, e, -1);
+	bool moved = e->waiters != NULL;
+	if (e->waiters)
+		answer_waiters(c, e);
+	if (e->result == -E2BIG && !cmd->err) {
+		/* Its reply is too large: drop what its ops gathered as they
+		 * come back (the engine fails the rest without reading). */
+		cmd->err = -E2BIG;
+		for (uint32_t i = 0; i < cmd->nops; i++)
+			if (cmd->ops[i].back)
+				eop_drop_result(&cmd->ops[i]);
+	}
+	if (cmd->err == -E2BIG)
+		eop_drop_result(e);
+	if (++cmd->ops_done == cmd->nops) {
+		cmd_ops_back(c, cmd);
+		moved = true;
+	}
+	if (!moved)
+		return; /* nothing to deliver, and a waiting request is tried when a command is back */
 	conn_deliver(c);
 	conn_on_input(c); /* a stalled request may go on, or a closing client close */
 }
-
-/* ---- read-your-writes ---- */
-
-static uint32_t key_positions(const struct cmd_def *d, uint32_t argc, uint32_t *last, uint32_t *step)
-{
-	if (d->first_key <= 0)
-		return 0;
-	int l = d->last_key < 0 ? (int)argc + d->last_key : d->last_key;
-	*last = l < 0 ? 0 : (uint32_t)l;
-	*step = d->step > 0 ? (uint32_t)d->step : 1;
-	return (uint32_t)d->first_key;
-}
-
-/* Would this command see or overtake an earlier one of this connection? */
-static bool must_wait(struct conn *c, const struct cmd_def *d, struct resp_arg *argv, uint32_t argc)
-{
-	if (c->pending == 0)
-		return false;
-	uint32_t last = 0, step = 1;
-	uint32_t first = key_positions(d, argc, &last, &step);
-	if (!first)
-		return false;
-	bool reads = d->flags & (CMDF_READ | CMDF_RMW);
-	for (uint32_t i = first; i <= last && i < argc; i += step) {
-		uint32_t b = conn_key_bucket(argv[i].ptr, argv[i].len);
-		if (c->rmw_pending[b] || (reads && c->wr_pending[b]))
-			return true;
-	}
-	return false;
-}
-
-/* Count (dir 1) or uncount (dir -1) a write command's keys. Uncounting
- * uses the keys kept in its eops (the input buffer has moved on). */
-static void track_keys(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t argc, int dir)
-{
-	uint32_t *tab = cmd->def->flags & CMDF_RMW ? c->rmw_pending : c->wr_pending;
-	if (dir > 0) {
-		uint32_t last = 0, step = 1;
-		uint32_t first = key_positions(cmd->def, argc, &last, &step);
-		for (uint32_t i = first; first && i <= last && i < argc; i += step) {
-			uint32_t b = conn_key_bucket(argv[i].ptr, argv[i].len);
-			DV_ASSERT(tab[b] < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
-			tab[b]++;
-		}
-		return;
-	}
-	for (uint32_t i = 0; i < cmd->nops; i++) {
-		struct eop *e = &cmd->ops[i];
-		uint32_t b = conn_key_bucket(e->sop.key, e->sop.key_len);
-		DV_ASSERT(tab[b] > 0);
-		tab[b]--;
-	}
-}
-
-/* ---- running commands ---- */
 
 static void cmd_enqueue(struct conn *c, struct cmd *cmd)
 {
@@ -310,12 +456,26 @@ static bool cmd_admissible(struct conn *c, const struct cmd_def *d, struct resp_
 	return true;
 }
 
-/* Run one parsed request. Returns false when it must wait (nothing done). */
+/* May a command holding cost bytes and nops ops start now? Always when
+ * the client has nothing in flight (so every command runs in the end);
+ * else only within its bounds: NET_CONN_OPS_MAX ops, and max-reply-bytes
+ * for what its commands hold (copies, what their reads may gather, replies
+ * waiting behind others) and its unsent replies together. */
+static bool conn_admit(const struct conn *c, uint64_t cost, uint32_t nops)
+{
+	if (c->ops_pending == 0 && c->held_bytes == 0)
+		return true;
+	return c->ops_pending + nops <= NET_CONN_OPS_MAX &&
+	       c->held_bytes + c->out.len + c->sending.len + cost <= c->w->cfg->max_reply_bytes;
+}
+
+/* Run one parsed request. Returns false when it must wait (nothing done:
+ * it runs again from its bytes later). */
 static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 {
 	struct worker *w = c->w;
 	const struct cmd_def *d = cmd_lookup(&argv[0]);
-	if (d && c->authed && must_wait(c, d, argv, argc))
+	if (d && c->authed && !conn_may_plan(c, d, argv, argc))
 		return false;
 	struct cmd *cmd = cmd_alloc(w);
 	if (!cmd) {
@@ -327,10 +487,10 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 	cmd->start_ns = w->now_ns;
 	struct resp_buf *rb = c->head ? &cmd->reply : &c->out;
 	size_t before = rb->len;
-	c->last_cmd = cmd->def->name;
 	if (cmd_admissible(c, d, argv, argc, rb))
 		d->run(c, cmd, argv, argc, rb);
 	if (cmd->nops == 0) {
+		c->last_cmd = cmd->def->name;
 		if (rb == &c->out) {
 			cmd_finish_stats(c, cmd, rb->len > before && rb->data[before] == '-');
 			cmd_free(w, cmd);
@@ -339,20 +499,34 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 		} else {
 			cmd->complete = true;
 			cmd->has_reply = true;
+			cmd->cost = cmd->reply.len; /* held until the ones before it are answered */
+			c->held_bytes += cmd->cost;
 			cmd_enqueue(c, cmd);
 		}
 		return true;
 	}
 	DV_ASSERT(rb->len == before); /* a command with eops answers in reply() */
-	if (d->flags & (CMDF_WRITE | CMDF_RMW))
-		track_keys(c, cmd, argv, argc, 1);
-	cmd_enqueue(c, cmd);
-	c->ops_pending += cmd->nops;
-	for (uint32_t i = 0; i < cmd->nops; i++) {
-		cmd->ops[i].owner = cmd;
-		cmd->ops[i].sink = &w->sink;
-		worker_submit_eop(w, &cmd->ops[i]);
+	struct eop *from;
+	bool go = conn_plan(c, cmd, &from);
+	cmd->cost = from ? sizeof(*from) + from->sop.val_len : cmd_cost(cmd);
+	if (!go || !conn_admit(c, cmd->cost, from ? 0 : cmd->nops)) {
+		cmd_release_ops(cmd); /* run() had no other effect: it runs again later */
+		cmd_keys_free(cmd);
+		cmd_free(w, cmd);
+		return false;
 	}
+	c->last_cmd = cmd->def->name;
+	c->held_bytes += cmd->cost;
+	cmd_enqueue(c, cmd);
+	if (from) { /* answered once that write is back (answer_waiters) */
+		cmd->ops[0].owner = cmd;
+		cmd->ops[0].wait_next = from->waiters;
+		from->waiters = &cmd->ops[0];
+		return true;
+	}
+	conn_submit_ops(c, cmd);
+	if (cmd_has_more_ops(cmd))
+		c->chunking = cmd;
 	return true;
 }
 
@@ -372,12 +546,16 @@ static void conn_limits(const struct conn *c, struct resp_limits *lim)
 }
 
 /* Admission: a client with max-pipeline commands, NET_CONN_OPS_MAX store
- * operations (one command may pass it by at most NET_ARGS_MAX) or 1 MiB of
- * unsent replies in flight is not read until they drain. */
+ * operations, or 1 MiB of unsent replies (16 KiB before AUTH), or whose
+ * commands hold max-reply-bytes, is not read until they drain; each
+ * command with ops then passes conn_admit(). */
 static bool conn_may_run(const struct conn *c)
 {
-	return !c->dead && c->pending < c->w->cfg->max_pipeline && c->ops_pending < NET_CONN_OPS_MAX &&
-	       c->out.len + c->sending.len < NET_OUT_PAUSE_BYTES;
+	const struct server_config *cfg = c->w->cfg;
+	size_t unsent = c->out.len + c->sending.len;
+	return !c->dead && c->pending < cfg->max_pipeline && c->ops_pending < NET_CONN_OPS_MAX &&
+	       unsent < (c->authed ? NET_OUT_PAUSE_BYTES : NET_PREAUTH_OUT_PAUSE_BYTES) &&
+	       c->held_bytes + unsent < cfg->max_reply_bytes;
 }
 
 static void protocol_error(struct conn *c, const char *msg)
@@ -406,14 +584,16 @@ static void protocol_error(struct conn *c, const char *msg)
 	conn_stop(c, false, "protocol error");
 }
 
-/* Room to receive at least `need` bytes in total; false when over limits. */
-static bool conn_reserve_input(struct conn *c, size_t need)
+/* Room to receive at least `need` bytes in total: 0, -ENOSPC when the
+ * buffer is as large as a client's may be and full (of requests that wait
+ * to run: the parser refuses a request that would not fit), -ENOMEM. */
+static int conn_reserve_input(struct conn *c, size_t need)
 {
-	size_t limit = c->w->cfg->max_request_bytes + NET_INLINE_BYTES_MAX;
+	size_t limit = c->authed ? c->w->cfg->max_request_bytes + NET_INLINE_BYTES_MAX : NET_PREAUTH_IN_BYTES_MAX;
 	if (need < c->in_len + NET_IN_BYTES_MIN)
 		need = c->in_len + NET_IN_BYTES_MIN;
 	if (need <= c->in_cap)
-		return true;
+		return 0;
 	if (need > limit)
 		need = limit;
 	size_t cap = c->in_cap;
@@ -422,13 +602,13 @@ static bool conn_reserve_input(struct conn *c, size_t need)
 	if (cap > limit)
 		cap = limit;
 	if (cap <= c->in_cap)
-		return c->in_cap > c->in_len;
+		return c->in_cap > c->in_len ? 0 : -ENOSPC;
 	char *p = realloc(c->in, cap);
 	if (!p)
-		return false;
+		return -ENOMEM;
 	c->in = p;
 	c->in_cap = cap;
-	return true;
+	return 0;
 }
 
 static void conn_arm_input(struct conn *c);
@@ -508,7 +688,10 @@ static void conn_arm_input(struct conn *c)
 	}
 	if (!conn_may_run(c))
 		return;
-	if (!conn_reserve_input(c, c->in_need)) {
+	int err = conn_reserve_input(c, c->in_need);
+	if (err == -ENOSPC)
+		return; /* back-pressure: read again once the requests buffered run */
+	if (err) {
 		conn_close(c, "out of memory for input");
 		return;
 	}
@@ -529,6 +712,8 @@ void conn_tick(struct conn *c)
 		log_info("client request timed out", "id=%llu addr=%s bytes=%zu", (unsigned long long)c->id, c->addr,
 			 c->in_len);
 		conn_close(c, "request timeout");
+	} else if (!c->authed && cfg->auth_timeout_s && now - c->active_ms > (uint64_t)cfg->auth_timeout_s * 1000u) {
+		conn_close(c, "auth timeout"); /* logged at debug level: clients may be many */
 	} else if (cfg->timeout_s && c->pending == 0 && now - c->active_ms > (uint64_t)cfg->timeout_s * 1000u) {
 		conn_close(c, "idle timeout");
 	}

@@ -94,7 +94,7 @@ int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_le
 	return 0;
 }
 
-static void eop_free_result(struct eop *e)
+void eop_drop_result(struct eop *e)
 {
 	if (e->meta && (e->meta < e->inl || e->meta >= e->inl + sizeof(e->inl)))
 		free(e->meta);
@@ -105,34 +105,50 @@ static void eop_free_result(struct eop *e)
 
 void eop_release(struct eop *e)
 {
-	eop_free_result(e);
+	eop_drop_result(e);
 	if (e->kv && e->kv != e->inl)
 		free(e->kv);
 	e->kv = NULL;
 }
 
-/* Copy what a read returned: meta (RMW only) then value, in one block. */
+/* Copy what a read returned: meta (RMW only) then value, in one block.
+ * A GET with no_value copies neither; one with a budget only what fits. */
 static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 {
 	DV_ASSERT(r->val_len <= DV_VALUE_BYTES_MAX);
 	uint32_t meta_len = e->kind == EOP_RMW ? r->meta_len : 0;
-	size_t bytes = (size_t)meta_len + r->val_len;
+	uint32_t val_len = e->no_value ? 0 : r->val_len;
+	if (e->budget) {
+		if (e->budget->over || val_len > e->budget->left) {
+			e->budget->over = true;
+			return -E2BIG;
+		}
+		e->budget->left -= val_len;
+	}
+	size_t bytes = (size_t)meta_len + val_len;
 	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
 	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
 	if (!block)
 		return -ENOMEM;
 	if (meta_len) /* meta and value may be NULL when empty */
 		memcpy(block, r->meta, meta_len);
-	if (r->val_len)
-		memcpy(block + meta_len, r->value, r->val_len);
+	if (val_len)
+		memcpy(block + meta_len, r->value, val_len);
 	e->meta = block;
 	e->meta_len = meta_len;
 	e->val = block + meta_len;
-	e->val_len = r->val_len;
+	e->val_len = val_len;
 	e->found = true;
 	e->seq = r->seq;
 	e->expire_ms = r->expire_ms;
 	return 0;
+}
+
+int eop_set_found(struct eop *e, const void *val, uint32_t val_len, uint64_t seq, uint64_t expire_ms)
+{
+	DV_ASSERT(e->kind == EOP_GET && !e->found && e->budget == NULL);
+	struct store_record_out r = {.value = val, .val_len = val_len, .seq = seq, .expire_ms = expire_ms};
+	return eop_keep_result(e, &r);
 }
 
 int engine_open(struct engine **out, struct store *s, struct waker *host_waker, uint64_t cache_bytes)
@@ -223,7 +239,7 @@ static void flush_out(struct engine *e)
 
 static void rmw_restart(struct engine *e, struct eop *op)
 {
-	eop_free_result(op);
+	eop_drop_result(op);
 	op->rmw_phase = 0;
 	op->sop.kind = STORE_GET;
 	op->sop.cond = STORE_ALWAYS;
@@ -458,6 +474,9 @@ static bool submit_backlog(struct engine *e)
 			if (op->counters)
 				engine_get_counters(e, op->counters);
 			finish(e, op, 0);
+		} else if (op->kind == EOP_GET && op->budget && op->budget->over) {
+			backlog_pop(e); /* its command's reply is too large already */
+			finish(e, op, -E2BIG);
 		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
 			backlog_pop(e);
 			finish(e, op, op->result);

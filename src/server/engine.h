@@ -9,7 +9,14 @@
  *   blocking, and hands every finished eop back to its sink (the owning
  *   thread's completion list) in one push per sink per turn.
  * - Results are copied out of the store's buffers before the hand-back:
- *   a finished eop owns its value copy (eop_release frees it).
+ *   a finished eop owns its value copy (eop_release frees it). A GET with
+ *   no_value copies none (EXISTS, TYPE, TTL: found, seq and expiry only).
+ * - Gather budget: the GETs of one command (MGET) may share a budget of
+ *   value bytes; a value that does not fit fails its GET with -E2BIG and
+ *   copies nothing, and every later GET of that budget fails at once
+ *   without reading the store. So a command holds at most its budget of
+ *   values, however many keys it names. The budget belongs to the host
+ *   thread while any GET pointing at it is handed over.
  * - Read-modify-write (EOP_RMW): the engine reads the key, calls decide()
  *   on the host thread with what it found, then writes (PUT or DEL) with
  *   the store's compare-and-set on the sequence number it read, and
@@ -37,6 +44,13 @@ enum eop_kind { EOP_GET = 1, EOP_PUT, EOP_DEL, EOP_RMW, EOP_STATS };
 
 enum rmw_action { RMW_FINISH = 0, RMW_PUT, RMW_DEL };
 
+/* Value bytes the GETs pointing at it may still copy (host thread while
+ * they are handed over). */
+struct eop_budget {
+	uint64_t left;
+	bool over;   /* a value did not fit: the rest fail with -E2BIG */
+};
+
 struct eop;
 /* Host thread: e->found/val/seq/expire_ms describe the key now. Set the
  * write in e->sop (value, expire_ms) and return RMW_PUT or RMW_DEL, or set
@@ -57,6 +71,8 @@ struct eop {
 	enum eop_kind kind;
 	uint8_t rmw_phase;       /* 0 read, 1 write */
 	uint8_t retries;
+	bool no_value;           /* GET: copy no value (EXISTS, TYPE, TTL) */
+	bool back;               /* owner's: handed back (the engine never touches it) */
 	int result;              /* final: 0 or negative (store errors, -DV_ENOTFOUND) */
 	int64_t reply_int;       /* RMW: the command's integer answer */
 	/* What a read found (GET, RMW): valid when found. */
@@ -77,6 +93,10 @@ struct eop {
 	struct vcache_stats *cache_stats; /* EOP_STATS: filled when not NULL */
 	struct engine_counters *counters; /* EOP_STATS: filled when not NULL */
 	uint64_t cache_epoch;    /* GET: vcache_epoch() when submitted to the store */
+	struct eop_budget *budget; /* GET: shared bound on the values copied, or NULL */
+	/* Owner's (the engine never touches them): reads of the owner's that
+	 * are answered from this write once it is back (conn.c). */
+	struct eop *waiters, *wait_next;
 	char inl[EOP_INLINE_BYTES];
 };
 
@@ -91,6 +111,11 @@ int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_le
 	     uint32_t val_len);
 /* Free what eop_init and the engine allocated (not e itself). */
 void eop_release(struct eop *e);
+/* Drop what a finished read copied (value, metadata): found becomes false. */
+void eop_drop_result(struct eop *e);
+/* Make e (a GET not handed over) read as having found val (copied). 0 or
+ * -ENOMEM. */
+int eop_set_found(struct eop *e, const void *val, uint32_t val_len, uint64_t seq, uint64_t expire_ms);
 
 /* Any thread: hand over first..last (linked through link.next). */
 void engine_submit(struct engine *e, struct eop *first, struct eop *last);

@@ -47,6 +47,8 @@ enum ev_type {
 #define NET_PREAUTH_ARGS_MAX 8u       /* before AUTH when a password is set */
 #define NET_PREAUTH_ARG_BYTES_MAX 512u
 #define NET_PREAUTH_REQUEST_BYTES_MAX 4096u
+#define NET_PREAUTH_IN_BYTES_MAX (NET_PREAUTH_REQUEST_BYTES_MAX + NET_IN_BYTES_MIN) /* input buffer before AUTH */
+#define NET_PREAUTH_OUT_PAUSE_BYTES 16384u /* unsent replies above which a client before AUTH is not read */
 #define NET_IN_BYTES_MIN 4096u        /* a connection's first input buffer */
 #define NET_OUT_PAUSE_BYTES (1u << 20) /* unsent replies above which a client is not read */
 #define NET_RING_ENTRIES 4096u
@@ -56,11 +58,13 @@ enum ev_type {
 #define NET_LINGER_MS 2000u           /* after an error reply: drain input before closing */
 #define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
 #define NET_CONN_OPS_MAX 65536u       /* store operations of one client in flight before it is not read */
+#define NET_CMD_OPS_CHUNK 4096u       /* store operations of one command in flight */
 
 struct server;
 struct worker;
 struct conn;
 struct cmd_def;
+struct cmd_keys;
 
 /* One client command whose reply is not written yet: waiting for its eops
  * or behind an earlier command of the same connection. */
@@ -68,13 +72,18 @@ struct cmd {
 	struct cmd *next;          /* connection FIFO, or worker free list */
 	struct conn *conn;
 	const struct cmd_def *def;
-	uint32_t nops, ops_done;
+	uint32_t nops, ops_done;   /* of the chunk in flight (cmd.h: fold) */
 	struct eop *ops;           /* &one, or an array of nops */
 	uint64_t start_ns;
+	uint64_t cost;             /* bytes reserved for it in conn->held_bytes */
 	uint32_t flags;            /* command-specific */
+	int err;                   /* multi-key: the first error of its ops */
+	int64_t count;             /* multi-key: keys found or changed (MGET: its keys) */
+	struct cmd_keys *keys;     /* the keys of its later chunks, or NULL */
+	struct eop_budget budget;  /* MGET: value bytes its reply may still take */
 	bool complete;
 	bool has_reply;            /* answered at once: reply holds the bytes */
-	struct resp_buf reply;
+	struct resp_buf reply;     /* has_reply; MGET: its reply being built */
 	struct store_stats stats;  /* INFO, DBSIZE */
 	struct vcache_stats cache_stats;
 	struct engine_counters counters;
@@ -102,9 +111,13 @@ struct conn {
 	struct cmd *head, *tail;
 	unsigned pending;
 	unsigned refs;             /* SQEs in flight for this connection */
-	uint32_t wr_pending[NET_KEY_BUCKETS];  /* writes in flight by key hash bucket */
+	uint32_t wr_pending[NET_KEY_BUCKETS];  /* writes (PUT, DEL) in flight by key hash bucket */
 	uint32_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
+	struct eop *wr_last[NET_KEY_BUCKETS];  /* the latest write in flight of the bucket, or NULL */
+	uint32_t writes_pending;   /* all its writes in flight (PUT, DEL, RMW) */
 	uint32_t ops_pending;      /* store operations of its commands in flight */
+	uint64_t held_bytes;       /* reserved by its commands not yet delivered (cmd->cost) */
+	struct cmd *chunking;      /* its command with chunks still to submit, or NULL */
 	uint8_t proto;             /* 2 or 3 (HELLO) */
 	bool authed;
 	bool recv_armed, send_armed, dirty;

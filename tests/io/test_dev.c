@@ -16,6 +16,17 @@
  *   later request fails; the image restarts through dev_open_mem_copy.
  * - mem_zone_reset, mem_clone: zeroing of a range; clones share the medium
  *   and work on another thread; dev_mem_flip_bit.
+ * - the adversarial scheduler: mem_sched_reorder (random completion order
+ *   over several polls, a write delivered before an earlier read, stats
+ *   equal to the inversions seen, data right), mem_sched_partial
+ *   (dev_poll(n) delivers >= n, dev_poll(0) may deliver nothing),
+ *   mem_sched_hold (held reads wait while writes complete and are released
+ *   within hold_polls_max, forced by dev_poll(1); hold_fn holds one chosen
+ *   request; an early transfer returns data from before a later write),
+ *   mem_submit_eagain (-EAGAIN/-EBUSY, nothing queued, never with nothing
+ *   in flight), mem_sched_power_cut (acknowledged writes on the medium,
+ *   each write in flight persisted, torn or lost as counted),
+ *   mem_sched_replay (one seed replays bit for bit, zoned order kept).
  * dev_uring (a file in test_tmpdir() through dev_open_path):
  * - create with create_bytes, logical block size, queue depth > 1 with more
  *   requests than the ring, sync helpers, -EINVAL cases, zone reset as a
@@ -899,6 +910,436 @@ static void test_mem_clone(void)
 }
 
 /* ------------------------------------------------------------------------ */
+/* dev_mem: the adversarial scheduler */
+
+/* n writes of len bytes at i * len, data tagged tag0 + i, submitted. */
+static void submit_writes(struct dev *d, struct treq *t, uint8_t *bufs, unsigned n, uint32_t len, uint64_t tag0,
+			  int *counter)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fill(bufs + (uint64_t)i * len, len, tag0 + i);
+		treq_init(&t[i], DEV_WRITE, (uint64_t)i * len, bufs + (uint64_t)i * len, len, counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+}
+
+/* Requests delivered while one submitted before them was not yet (the
+ * definition of dev_fault_stats.reordered); t[] in submission order. */
+static uint64_t delivered_early(const struct treq *t, unsigned n)
+{
+	uint64_t c = 0;
+	for (unsigned j = 0; j < n; j++) {
+		bool early = false;
+		for (unsigned i = 0; i < j && !early; i++)
+			early = t[i].order > t[j].order;
+		c += early;
+	}
+	return c;
+}
+
+/* Reordering: requests complete in a random order over several polls; a
+ * write completes before a read submitted earlier; the stats count what
+ * was observed; the data is right whatever the order. */
+static void test_mem_sched_reorder(uint64_t seed)
+{
+	test_begin("mem_sched_reorder");
+	enum { N = 64 };
+	struct dev_fault_plan p = {.seed = seed, .reorder = true, .partial_ppm = 1000000};
+	struct dev *d = mem_open(MiB, &p);
+	uint8_t *bufs = xbuf((uint64_t)N * BLK);
+	struct treq t[N];
+	int counter = 0;
+	submit_writes(d, t, bufs, N, BLK, 900, &counter);
+	unsigned polls = 0;
+	for (; dev_in_flight(d) > 0 && polls < 1000; polls++) {
+		unsigned before = dev_in_flight(d);
+		int r = dev_poll(d, polls % 2);
+		SOFT(r >= (int)(polls % 2) && (unsigned)r == before - dev_in_flight(d),
+		     "dev_poll(%u) -> %d, in flight %u -> %u", polls % 2, r, before, dev_in_flight(d));
+	}
+	SOFT(dev_in_flight(d) == 0 && polls > 1, "64 writes took %u polls (partial completion)", polls);
+	for (unsigned i = 0; i < N; i++)
+		SOFT(t[i].done == 1 && t[i].r.res == (int32_t)BLK, "write %u: done %d res %d", i, t[i].done,
+		     t[i].r.res);
+	struct dev_fault_stats st = dev_mem_stats(d);
+	uint64_t early = delivered_early(t, N);
+	SOFT(early > N / 4, "only %llu of %d writes delivered before an earlier one",
+	     (unsigned long long)early, N);
+	SOFT(st.reordered == early, "stats reordered %llu, observed %llu", (unsigned long long)st.reordered,
+	     (unsigned long long)early);
+	SOFT(st.partial_polls > 0, "no partial poll at 100%%");
+	SOFT(memcmp(dev_mem_image(d), bufs, (uint64_t)N * BLK) == 0, "reordered writes: medium differs");
+
+	/* read then write of one block, in flight together: the read sees the
+	 * old data or the new, and over many rounds both happen */
+	unsigned saw_old = 0, saw_new = 0, write_first = 0;
+	uint8_t *rb = xbuf(BLK);
+	for (unsigned round = 0; round < 200; round++) {
+		struct treq rw[2];
+		counter = 0;
+		uint64_t off = 100 * BLK;
+		memcpy(rb, dev_mem_image(d) + off, BLK); /* old */
+		uint8_t *old = malloc(BLK);
+		CHECK(old);
+		memcpy(old, rb, BLK);
+		memset(rb, 0, BLK);
+		fill(bufs, BLK, 2000 + round);
+		treq_init(&rw[0], DEV_READ, off, rb, BLK, &counter);
+		treq_init(&rw[1], DEV_WRITE, off, bufs, BLK, &counter);
+		CHECK_EQ(dev_submit(d, &rw[0].r), 0);
+		CHECK_EQ(dev_submit(d, &rw[1].r), 0);
+		poll_all(d, rw, 2, "read and write");
+		write_first += rw[1].order < rw[0].order;
+		if (memcmp(rb, old, BLK) == 0)
+			saw_old++;
+		else if (memcmp(rb, bufs, BLK) == 0)
+			saw_new++;
+		else
+			test_soft_fail(__FILE__, __LINE__, "round %u: the read returned neither old nor new", round);
+		free(old);
+	}
+	SOFT(saw_old > 20 && saw_new > 20 && write_first > 20,
+	     "read racing a write: %u old, %u new, write delivered first %u of 200", saw_old, saw_new,
+	     write_first);
+	dev_buf_free(rb);
+	dev_buf_free(bufs);
+	dev_close(d);
+	test_end("mem_sched_reorder");
+}
+
+/* Partial completion: dev_poll(n) delivers at least n (held ones too), and
+ * dev_poll(0) may deliver none of what is queued. */
+static void test_mem_sched_partial(uint64_t seed)
+{
+	test_begin("mem_sched_partial");
+	enum { N = 40 };
+	struct dev_fault_plan p = {.seed = seed, .partial_ppm = 1000000};
+	struct dev *d = mem_open(MiB, &p);
+	uint8_t *buf = xbuf(BLK);
+	struct treq t[N];
+	int counter = 0;
+	for (unsigned i = 0; i < N; i++) {
+		treq_init(&t[i], DEV_READ, (uint64_t)i * BLK, buf, BLK, &counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+	unsigned polls = 0, short_polls = 0;
+	for (; dev_in_flight(d) > 0 && polls < 10000; polls++) {
+		unsigned want = polls % 3 == 0 ? (dev_in_flight(d) < 3 ? dev_in_flight(d) : 3) : 0;
+		unsigned before = dev_in_flight(d);
+		int r = dev_poll(d, want);
+		SOFT(r >= (int)want, "dev_poll(%u) delivered %d", want, r);
+		short_polls += (unsigned)r < before;
+		if (r < 0)
+			break;
+	}
+	SOFT(dev_in_flight(d) == 0 && short_polls + 1 >= polls && polls > 3, /* the last may take all */
+	     "%u polls, %u of them left requests queued (partial_ppm 100%%)", polls, short_polls);
+	/* one request queued: dev_poll(0) never takes it, dev_poll(1) does */
+	struct treq one;
+	treq_init(&one, DEV_READ, 0, buf, BLK, &counter);
+	CHECK_EQ(dev_submit(d, &one.r), 0);
+	for (unsigned i = 0; i < 10; i++)
+		SOFT(dev_poll(d, 0) == 0, "dev_poll(0) delivered the only request at partial_ppm 100%%");
+	SOFT(dev_poll(d, 1) == 1 && one.done == 1, "dev_poll(1) did not deliver the only request");
+	for (unsigned i = 0; i < N; i++) /* not reordered: submission order */
+		SOFT(t[i].done == 1 && t[i].order == (int)i, "read %u: done %d, delivered as %d", i, t[i].done,
+		     t[i].order);
+	SOFT(dev_mem_stats(d).partial_polls > 0 && dev_mem_stats(d).reordered == 0, "partial %llu reordered %llu",
+	     (unsigned long long)dev_mem_stats(d).partial_polls, (unsigned long long)dev_mem_stats(d).reordered);
+	dev_buf_free(buf);
+	dev_close(d);
+	test_end("mem_sched_partial");
+}
+
+static uint32_t hold_tagged(void *arg, const struct dev_req *req)
+{
+	const struct treq *tagged = arg;
+	return req == &tagged->r ? 3 : 0;
+}
+
+/* Holds: reads held back while writes complete, released after at most
+ * hold_polls_max polls, forced by a dev_poll that needs them; hold_fn holds
+ * one chosen request exactly its polls. Early transfer: a held read that
+ * already did its transfer returns the data from before a later write. */
+static void test_mem_sched_hold(uint64_t seed)
+{
+	test_begin("mem_sched_hold");
+	enum { N = 16 };
+	struct dev_fault_plan p = {.seed = seed, .hold_read_ppm = 1000000, .hold_polls_max = 5};
+	struct dev *d = mem_open(MiB, &p);
+	uint8_t *bufs = xbuf(2ull * N * BLK);
+	struct treq t[2 * N];
+	int counter = 0;
+	for (unsigned i = 0; i < N; i++) { /* reads first, then writes */
+		treq_init(&t[i], DEV_READ, (uint64_t)i * BLK, bufs + (uint64_t)i * BLK, BLK, &counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+	for (unsigned i = N; i < 2 * N; i++) {
+		fill(bufs + (uint64_t)i * BLK, BLK, 3000 + i);
+		treq_init(&t[i], DEV_WRITE, (uint64_t)(i + 100) * BLK, bufs + (uint64_t)i * BLK, BLK, &counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+	int r = dev_poll(d, 0);
+	SOFT(r == N, "first dev_poll(0) delivered %d, want the %d writes", r, N);
+	for (unsigned i = N; i < 2 * N; i++)
+		SOFT(t[i].done == 1, "write %u not delivered while reads are held", i);
+	for (unsigned i = 0; i < N; i++)
+		SOFT(t[i].done == 0, "held read %u delivered at once", i);
+	unsigned polls = 1;
+	for (; dev_in_flight(d) > 0 && polls < 10; polls++)
+		dev_poll(d, 0);
+	SOFT(dev_in_flight(d) == 0 && polls <= 6, "held reads still in flight after %u polls (max hold 5)", polls);
+	struct dev_fault_stats st = dev_mem_stats(d);
+	SOFT(st.held == N && st.held_forced == 0, "held %llu forced %llu", (unsigned long long)st.held,
+	     (unsigned long long)st.held_forced);
+	/* a dev_poll(1) with only held requests completes one of them */
+	struct treq one;
+	treq_init(&one, DEV_READ, 0, bufs, BLK, &counter);
+	CHECK_EQ(dev_submit(d, &one.r), 0);
+	SOFT(dev_poll(d, 1) == 1 && one.done == 1, "dev_poll(1) with one held read");
+	SOFT(dev_mem_stats(d).held_forced == 1, "held_forced %llu", (unsigned long long)dev_mem_stats(d).held_forced);
+	dev_close(d);
+
+	/* hold_fn: only the chosen read waits, exactly 3 polls */
+	struct treq tagged;
+	p = (struct dev_fault_plan){.seed = seed, .hold_fn = hold_tagged, .hold_arg = &tagged};
+	d = mem_open(MiB, &p);
+	counter = 0;
+	treq_init(&tagged, DEV_READ, 0, bufs, BLK, &counter);
+	CHECK_EQ(dev_submit(d, &tagged.r), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		treq_init(&t[i], i % 2 ? DEV_WRITE : DEV_READ, (uint64_t)(i + 1) * BLK, bufs + (uint64_t)(i + 1) * BLK,
+			  BLK, &counter);
+		CHECK_EQ(dev_submit(d, &t[i].r), 0);
+	}
+	unsigned when = 0;
+	for (unsigned poll = 1; poll <= 5 && !when; poll++) {
+		dev_poll(d, 0);
+		if (tagged.done)
+			when = poll;
+		if (poll == 1)
+			SOFT(t[0].done && t[1].done && t[2].done && t[3].done, "untagged requests held");
+	}
+	SOFT(when == 4, "the tagged read (held 3 polls) was delivered at poll %u", when);
+	dev_close(d);
+
+	/* early transfer: the read's data is from before a write that completes first */
+	p = (struct dev_fault_plan){.seed = seed, .hold_fn = hold_tagged, .hold_arg = &tagged, .early_io_ppm = 1000000};
+	d = mem_open(MiB, &p);
+	uint8_t *rb = xbuf(BLK), *wb = xbuf(BLK);
+	fill(wb, BLK, 4000);
+	memset(rb, 0xee, BLK);
+	treq_init(&tagged, DEV_READ, 0, rb, BLK, &counter);
+	CHECK_EQ(dev_submit(d, &tagged.r), 0);
+	dev_poll(d, 0); /* transfer now: zeros */
+	CHECK_EQ(dev_write_sync(d, 0, wb, BLK), 0);
+	for (unsigned i = 0; i < 5 && !tagged.done; i++)
+		dev_poll(d, 0);
+	SOFT(tagged.done && all_zero(rb, BLK), "early read: done %d, data %s", tagged.done,
+	     all_zero(rb, BLK) ? "old" : "not the old zeros");
+	SOFT(dev_mem_stats(d).early_io >= 1, "early_io not counted");
+	dev_buf_free(rb);
+	dev_buf_free(wb);
+	dev_close(d);
+	dev_buf_free(bufs);
+	test_end("mem_sched_hold");
+}
+
+/* Transient submit errors: -EAGAIN or -EBUSY, nothing queued, never while
+ * nothing is in flight (a sync request always goes through), counted. */
+static void test_mem_submit_eagain(uint64_t seed)
+{
+	test_begin("mem_submit_eagain");
+	struct dev_fault_plan p = {.seed = seed, .submit_eagain_ppm = 500000};
+	struct dev *d = mem_open(MiB, &p);
+	uint8_t *buf = xbuf(BLK);
+	for (unsigned i = 0; i < 50; i++)
+		SOFT(dev_read_sync(d, 0, buf, BLK) == 0, "sync read %u with nothing else in flight", i);
+	struct treq t[64];
+	int counter = 0;
+	unsigned refused = 0, eagain = 0, ebusy = 0, queued = 0;
+	for (unsigned i = 0; i < 64; i++) {
+		treq_init(&t[queued], DEV_READ, 0, buf, BLK, &counter);
+		unsigned before = dev_in_flight(d);
+		int err = dev_submit(d, &t[queued].r);
+		if (err) {
+			refused++;
+			eagain += err == -EAGAIN;
+			ebusy += err == -EBUSY;
+			SOFT(dev_in_flight(d) == before, "a refused submit changed in_flight");
+		} else {
+			queued++;
+		}
+	}
+	poll_all(d, t, queued, "after refusals");
+	SOFT(eagain > 5 && ebusy > 5 && eagain + ebusy == refused, "refused %u: %u EAGAIN, %u EBUSY", refused,
+	     eagain, ebusy);
+	SOFT(dev_mem_stats(d).submit_eagain == refused, "stats submit_eagain %llu, observed %u",
+	     (unsigned long long)dev_mem_stats(d).submit_eagain, refused);
+	dev_buf_free(buf);
+	dev_close(d);
+	test_end("mem_submit_eagain");
+}
+
+/* Classify the medium at a write's range: 0 old (lost), 1 new (persisted),
+ * 2 torn (each sector old or new, both kinds), 3 neither. */
+static int write_fate(const uint8_t *now, const uint8_t *old, const uint8_t *sent, uint32_t len)
+{
+	unsigned n_old = 0, n_new = 0;
+	for (uint32_t s = 0; s < len; s += SECTOR) {
+		bool is_new = memcmp(now + s, sent + s, SECTOR) == 0, is_old = memcmp(now + s, old + s, SECTOR) == 0;
+		if (!is_new && !is_old)
+			return 3;
+		n_new += is_new;
+		n_old += is_old && !is_new;
+	}
+	return n_new == 0 ? 0 : n_old == 0 ? 1 : 2;
+}
+
+/* Power cut with writes in flight: delivered writes are on the medium,
+ * each write in flight is persisted, torn or lost, as counted; everything
+ * in flight completes with -EIO and nothing later gets through. Both the
+ * explicit cut and power_cut_after_writes with the adversarial scheduler. */
+static void test_mem_sched_power_cut(uint64_t seed)
+{
+	test_begin("mem_sched_power_cut");
+	enum { N = 96, W = 4 * BLK };
+	const uint64_t size = 2 * MiB;
+	for (int mode = 0; mode < 2; mode++) {
+		struct dev_fault_plan p = {.seed = seed + (uint64_t)mode, .reorder = true, .partial_ppm = 1000000,
+					   .hold_write_ppm = 300000, .early_io_ppm = 100000};
+		if (mode == 1)
+			p.power_cut_after_writes = 12;
+		uint8_t *bufs = xbuf((uint64_t)N * W), *old = calloc(1, size);
+		CHECK(old);
+		fill(old, N * W, 5000); /* the old content */
+		struct dev *d = NULL;
+		CHECK_EQ(dev_open_mem_copy(&d, old, size, &p), 0);
+		struct treq t[N];
+		int counter = 0;
+		submit_writes(d, t, bufs, N, W, 6000, &counter);
+		dev_poll(d, 1); /* partial: some of the ready half */
+		int cut_at = counter;
+		if (mode == 0)
+			dev_mem_power_cut(d);
+		poll_all(d, t, N, "writes across a cut");
+		struct dev_fault_stats st = dev_mem_stats(d);
+		SOFT(st.power_cut, "mode %d: no power cut", mode);
+		unsigned ok = 0, fate[4] = {0};
+		for (unsigned i = 0; i < N; i++) {
+			int f = write_fate(dev_mem_image(d) + (uint64_t)i * W, old + (uint64_t)i * W,
+					   bufs + (uint64_t)i * W, W);
+			if (t[i].r.res == (int32_t)W) {
+				ok++;
+				SOFT(f == 1, "mode %d: write %u acknowledged but fate %d on the medium", mode, i, f);
+				SOFT(mode == 1 || t[i].order < cut_at, "write %u acknowledged after the cut", i);
+			} else {
+				SOFT(t[i].r.res == -EIO, "write %u: res %d", i, t[i].r.res);
+				fate[f]++;
+			}
+		}
+		SOFT(fate[3] == 0, "mode %d: %u writes neither old, new nor torn", mode, fate[3]);
+		/* mode 1: the write that hits the limit is torn by the old rule;
+		 * written: on the medium before the cut, never delivered */
+		uint64_t torn = st.cut_torn + (mode == 1);
+		SOFT(fate[0] == st.cut_lost && fate[1] == st.cut_persisted + st.cut_written && fate[2] == torn,
+		     "mode %d: lost/persisted/torn %u %u %u, stats %llu %llu+%llu %llu", mode, fate[0], fate[1],
+		     fate[2], (unsigned long long)st.cut_lost, (unsigned long long)st.cut_persisted,
+		     (unsigned long long)st.cut_written, (unsigned long long)torn);
+		SOFT((ok > 0 || mode == 1) && ok < N && fate[0] > 0 && fate[1] > 0 && fate[2] > 0,
+		     "mode %d: %u acknowledged, fates %u %u %u (want each kind)", mode, ok, fate[0], fate[1], fate[2]);
+		SOFT(mode == 0 || ok + st.cut_written == 12, "power_cut_after_writes 12: %u acknowledged, %llu written",
+		     ok, (unsigned long long)st.cut_written);
+		uint8_t *img = malloc((uint64_t)N * W);
+		CHECK(img);
+		memcpy(img, dev_mem_image(d), (uint64_t)N * W);
+		SOFT(dev_write_sync(d, 0, bufs, BLK) == -EIO && dev_read_sync(d, 0, bufs, BLK) == -EIO,
+		     "requests after the cut");
+		SOFT(memcmp(img, dev_mem_image(d), (uint64_t)N * W) == 0, "the medium changed after the cut");
+		free(img);
+		free(old);
+		dev_buf_free(bufs);
+		dev_close(d);
+	}
+	test_end("mem_sched_power_cut");
+}
+
+/* Everything at once, twice with one seed: the same deliveries, results,
+ * stats and medium; another seed differs. Zoned: writes to a sequential
+ * zone still land in order under reordering (no rejects). */
+static uint64_t sched_mixed_run(uint64_t seed, bool zoned, struct dev_fault_stats *st_out, uint8_t *img)
+{
+	enum { N = 300 }; /* zoned: 150 writes fill most of the 3 sequential zones */
+	struct dev_fault_plan p = {.seed = seed, .reorder = true, .partial_ppm = 300000, .hold_read_ppm = 200000,
+				   .hold_write_ppm = 100000, .early_io_ppm = 100000, .submit_eagain_ppm = 100000,
+				   .read_flip_ppm = 50000, .read_eio_ppm = 50000};
+	struct dev *d = NULL;
+	if (zoned)
+		CHECK_EQ(dev_open_mem_zoned(&d, MiB, 256 * 1024, 1, &p), 0);
+	else
+		d = mem_open(MiB, &p);
+	uint8_t *bufs = xbuf((uint64_t)N * BLK);
+	struct treq *t = calloc(N, sizeof(*t));
+	CHECK(t);
+	int counter = 0;
+	uint64_t digest = 0, rs = seed, wp = 256 * 1024;
+	for (unsigned i = 0; i < N; i++) {
+		bool write = zoned ? i % 2 == 0 : test_rand(&rs) % 2;
+		uint64_t off = zoned && write ? wp : (test_rand(&rs) % 200) * BLK;
+		if (zoned && write)
+			wp += BLK;
+		fill(bufs + (uint64_t)i * BLK, BLK, 7000 + i);
+		treq_init(&t[i], write ? DEV_WRITE : DEV_READ, off, bufs + (uint64_t)i * BLK, BLK, &counter);
+		for (unsigned tries = 0; dev_submit(d, &t[i].r) != 0; tries++) {
+			CHECK(tries < 100);
+			dev_poll(d, 0);
+		}
+		if (test_rand(&rs) % 4 == 0)
+			dev_poll(d, dev_in_flight(d) ? 1 : 0);
+	}
+	poll_all(d, t, N, "mixed");
+	for (unsigned i = 0; i < N; i++)
+		digest = digest * 31 + (uint64_t)t[i].order * 7 + (uint64_t)(t[i].r.res + 100);
+	*st_out = dev_mem_stats(d);
+	memcpy(img, dev_mem_image(d), MiB);
+	for (unsigned i = 0; i < N; i++)
+		digest = digest * 131 + bufs[(uint64_t)i * BLK + 17];
+	free(t);
+	dev_buf_free(bufs);
+	dev_close(d);
+	return digest;
+}
+
+static void test_mem_sched_replay(uint64_t seed)
+{
+	test_begin("mem_sched_replay");
+	uint8_t *a = malloc(MiB), *b = malloc(MiB);
+	CHECK(a && b);
+	for (int zoned = 0; zoned < 2; zoned++) {
+		struct dev_fault_stats s1, s2, s3;
+		uint64_t d1 = sched_mixed_run(seed, zoned, &s1, a);
+		uint64_t d2 = sched_mixed_run(seed, zoned, &s2, b);
+		SOFT(d1 == d2 && memcmp(&s1, &s2, sizeof(s1)) == 0 && memcmp(a, b, MiB) == 0,
+		     "zoned %d: one seed, two different runs", zoned);
+		uint64_t d3 = sched_mixed_run(seed + 1, zoned, &s3, b);
+		SOFT(d3 != d1, "zoned %d: seeds %llu and %llu gave the same run", zoned, (unsigned long long)seed,
+		     (unsigned long long)seed + 1);
+		SOFT(s1.reordered && s1.partial_polls && s1.held && s1.early_io && s1.submit_eagain && s1.read_flip &&
+			     s1.read_eio,
+		     "zoned %d: a knob had no effect: reordered %llu partial %llu held %llu early %llu eagain %llu "
+		     "read flips %llu eio %llu", zoned, (unsigned long long)s1.reordered,
+		     (unsigned long long)s1.partial_polls, (unsigned long long)s1.held,
+		     (unsigned long long)s1.early_io, (unsigned long long)s1.submit_eagain,
+		     (unsigned long long)s1.read_flip, (unsigned long long)s1.read_eio);
+		SOFT(s1.zoned_rejects == 0, "zoned: %llu writes rejected under reordering",
+		     (unsigned long long)s1.zoned_rejects);
+	}
+	free(a);
+	free(b);
+	test_end("mem_sched_replay");
+}
+
+/* ------------------------------------------------------------------------ */
 /* dev_uring */
 
 /* Durable creation (base/fs.h): a data directory and a data file in it,
@@ -1279,6 +1720,12 @@ int main(void)
 	test_mem_power_cut(seed);
 	test_mem_zone_reset();
 	test_mem_clone();
+	test_mem_sched_reorder(seed);
+	test_mem_sched_partial(seed);
+	test_mem_sched_hold(seed);
+	test_mem_submit_eagain(seed);
+	test_mem_sched_power_cut(seed);
+	test_mem_sched_replay(seed);
 	const char *skip = NULL;
 	test_durable_create(&skip);
 	test_uring(seed, &skip);

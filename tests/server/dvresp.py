@@ -56,7 +56,7 @@ class Conn:
     def __init__(self, port, host="127.0.0.1", timeout=10.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
+        self._data, self._pos = b"", 0
         self.timeout = timeout
 
     def close(self):
@@ -68,6 +68,16 @@ class Conn:
     def send(self, data):
         self.sock.sendall(data)
 
+    # Unread input is _data[_pos:] (an offset, not a slice per reply: a
+    # large pipelined answer parses in linear time); buf is that view.
+    @property
+    def buf(self):
+        return self._data[self._pos:]
+
+    @buf.setter
+    def buf(self, v):
+        self._data, self._pos = v, 0
+
     def _fill(self):
         try:
             d = self.sock.recv(1 << 20)
@@ -75,20 +85,23 @@ class Conn:
             d = b""
         if not d:
             raise Closed()
-        self.buf += d
+        self._data = self._data[self._pos:] + d
+        self._pos = 0
 
     def _line(self):
         while True:
-            i = self.buf.find(b"\r\n")
+            i = self._data.find(b"\r\n", self._pos)
             if i >= 0:
-                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                line = self._data[self._pos:i]
+                self._pos = i + 2
                 return line
             self._fill()
 
     def _exact(self, n):
-        while len(self.buf) < n + 2:
+        while len(self._data) - self._pos < n + 2:
             self._fill()
-        d, self.buf = self.buf[:n], self.buf[n + 2:]
+        d = self._data[self._pos:self._pos + n]
+        self._pos += n + 2
         return d
 
     def read(self):
