@@ -241,19 +241,28 @@ static void arm_power_cut(struct sim *sim, struct simnode *nd, uint64_t more)
 	nd->cut_armed = true;
 }
 
+/* Writes a power cut damaged on this medium so far: torn at the cut by the
+ * plain device, or torn or lost in flight by the adversarial one. */
+static uint64_t cut_damage(const struct simnode *nd)
+{
+	struct dev_fault_stats st = dev_mem_stats(nd->dev);
+	return st.torn_sectors_kept + st.torn_sectors_lost + st.cut_torn + st.cut_lost;
+}
+
 static void crash_now(struct sim *sim, struct simnode *nd)
 {
-	bool torn = dev_mem_stats(nd->dev).power_cut;
-	if (!torn)
-		arm_power_cut(sim, nd, 0); /* from now on no write lands whole */
+	uint64_t damage = nd->cut_damage_seen;
+	if (!dev_mem_stats(nd->dev).power_cut)
+		dev_mem_power_cut(nd->dev); /* now: nothing in flight lands whole, nothing later lands */
 	node_down(sim, nd);
-	torn |= dev_mem_stats(nd->dev).power_cut; /* a write during the drain or close was torn */
+	nd->cut_damage_seen = cut_damage(nd);
+	bool torn = nd->cut_damage_seen != damage;
 	nd->cut_armed = false;
 	nd->restart_at = sim->chaos ? sim->now + sim_rng_range(&sim->rng, 300, 3000) : sim->now;
 	sim->res->crashes++;
 	sim->res->torn_writes += torn;
 	trace_event(sim, EV_CRASH, nd->idx, torn);
-	sim_log(sim, 1, "node %u: crash (power cut%s), restart at %llu", nd->id, torn ? ", a write torn" : "",
+	sim_log(sim, 1, "node %u: crash (power cut%s), restart at %llu", nd->id, torn ? ", writes torn or lost" : "",
 		(unsigned long long)nd->restart_at);
 }
 
@@ -274,6 +283,7 @@ static void wipe(struct sim *sim, struct simnode *nd)
 	int err = dev_open_mem(&nd->dev, DEV_BYTES, NULL);
 	DV_ASSERT(err == 0); /* test-only code: out of memory is fatal */
 	nd->write_eio_seen = 0;
+	nd->cut_damage_seen = 0;
 	nd->wiped = true;
 	nd->wipe_next = false;
 	sim->res->wipes++;
@@ -828,6 +838,17 @@ static void choose_faults(struct sim *sim, int64_t *max_skew)
 			p->read_flip_ppm = 2000;
 			p->write_eio_ppm = 300;
 			p->submit_eagain_ppm = 5000; /* a full ring: the store retries */
+		}
+		/* The adversarial scheduler (dev_mem.h) where the disk is under
+		 * test: completions reordered and partial, requests held,
+		 * transfers early; at a power cut every write in flight is
+		 * persisted, torn or lost at random. */
+		if (f & (SIM_F_CRASH | SIM_F_DISK | SIM_F_LOSSY)) {
+			p->reorder = true;
+			p->partial_ppm = 200000;
+			p->hold_read_ppm = 50000;
+			p->hold_write_ppm = 50000;
+			p->early_io_ppm = 50000;
 		}
 		if ((f & SIM_F_LOSSY) && i == lossy) {
 			p->write_lost_ppm = 1000;

@@ -41,6 +41,7 @@ struct simnode {
 	bool wipe_next;          /* the coming restart finds an empty data file */
 	bool wiped;              /* its data file was just replaced: expect a new incarnation */
 	uint64_t write_eio_seen; /* the device's write errors when last looked at */
+	uint64_t cut_damage_seen; /* writes power cuts damaged, as of the last crash */
 	struct cnode_stats acc;  /* stats of earlier incarnations */
 	uint64_t faults_counted; /* dev_mem faults already added to the result */
 };
