@@ -1,6 +1,7 @@
 /* simcluster_int.h - state shared by the cluster harness (simcluster.c:
- * nodes, event loop, faults, convergence) and its workload (simclients.c:
- * clients, values, the history). Not a public interface. */
+ * nodes, event loop, faults; simconverge.c: the convergence phase) and its
+ * workload (simclients.c: clients, values, the history). Not a public
+ * interface. */
 #ifndef DV_SIM_SIMCLUSTER_INT_H
 #define DV_SIM_SIMCLUSTER_INT_H
 
@@ -119,6 +120,15 @@ void sim_violation(struct sim *sim, const char *fmt, ...) __attribute__((format(
 void sim_log(struct sim *sim, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Polls the node's store until idle and sends what the cnode produced. */
 void sim_settle(struct sim *sim, struct simnode *nd);
+void sim_settle_all(struct sim *sim);
+/* Runs events until `until` (chaos) or until quiet (heal, converge):
+ * nothing in flight, every node up and idle. -ETIME when the cluster does
+ * not settle by until, -ELOOP on a livelock (both reported). */
+int sim_run_until(struct sim *sim, uint64_t until, bool until_quiet);
+
+/* simconverge.c: after heal, read repair, replica comparison, final reads.
+ * 0, or -ETIME/-ELOOP (reported as violations). */
+int sim_converge(struct sim *sim);
 
 /* simclients.c */
 void clients_init(struct sim *sim);
