@@ -27,9 +27,10 @@
  * - no argument: the gc load with restarts on the device (DV_ZONED_OPS
  *   writes per round, 3 rounds; default: twice the data capacity), with
  *   the write pointer and limit checks, then the offline check.
- * - `write`: format, then overwrite keys at queue depth 64 until killed (a
- *   power cut) or DV_WRITER_OPS writes, printing "ack KEY VERSION" for each
- *   acknowledged write and "writing N acked" every 1000.
+ * - `write`: format, DV_WRITER_PREFILL writes (so that GC runs), print each
+ *   key's acknowledged version, then overwrite keys at queue depth 64 until
+ *   killed (a power cut) or DV_WRITER_OPS writes, printing "ack KEY VERSION"
+ *   for each acknowledged write and "writing N acked, ..." every 1000.
  * - `dump`: recover, print "have KEY VERSION" (0: absent) for every key
  *   after checking its value, check the zones' write pointers against what
  *   recovery decided, exit 1 on any mismatch. tests/zns/run.sh compares the
@@ -68,6 +69,7 @@ struct acks {
 static struct acks *live; /* of the load running now */
 static struct h_value *got;
 static bool print_acks;  /* writer mode */
+static struct store *writer_store;
 static uint64_t acks_printed;
 
 static uint32_t vlen(uint32_t n, uint64_t v) { return 16 + (uint32_t)((n * 7 + v * 13) % 1000); }
@@ -89,8 +91,12 @@ static void zdone(struct store_op *op)
 	live->sub[sl->n] = 0;
 	if (print_acks) {
 		printf("ack %u %llu\n", sl->n, (unsigned long long)sl->version);
-		if (++acks_printed % 1000 == 0)
-			printf("writing %llu acked\n", (unsigned long long)acks_printed);
+		if (++acks_printed % 1000 == 0) {
+			struct store_stats st;
+			store_get_stats(writer_store, &st);
+			printf("writing %llu acked, %llu zones reset by GC, %u empty\n", (unsigned long long)acks_printed,
+			       (unsigned long long)st.gc_zones_reset, st.zones_empty);
+		}
 	}
 }
 
@@ -648,24 +654,6 @@ static uint64_t env_u64(const char *name, uint64_t dflt)
 	return v && *v ? strtoull(v, NULL, 0) : dflt;
 }
 
-/* Start from an empty device: every zone reset, or the superblock copies
- * zeroed on a device without zones. */
-static void wipe(struct dev *dev)
-{
-	const struct dev_info *info = dev_info(dev);
-	if (info->zoned) {
-		uint64_t first = (uint64_t)info->conventional_zones * info->zone_bytes;
-		CHECK_EQ(dev_zone_reset(dev, first, (uint64_t)info->zone_count * info->zone_bytes - first), 0);
-		if (info->conventional_zones == 0)
-			return;
-	}
-	uint32_t n = 2 * sb_bytes(DV_ZONE_COUNT_MAX);
-	uint8_t *zero = dev_buf_alloc(n);
-	CHECK(zero != NULL);
-	CHECK_EQ(dev_write_sync(dev, 0, zero, n), 0);
-	dev_buf_free(zero);
-}
-
 static struct dev *open_device(const char *path)
 {
 	struct dev *dev;
@@ -684,7 +672,7 @@ static struct store_config device_cfg(void)
 static int device_gc(const char *path, struct zslot *slots, uint64_t *rng)
 {
 	struct dev *dev = open_device(path);
-	wipe(dev);
+	h_wipe(dev);
 	struct store_config cfg = device_cfg();
 	struct store *s = open_store(dev, &cfg);
 	struct store_stats st;
@@ -696,7 +684,7 @@ static int device_gc(const char *path, struct zslot *slots, uint64_t *rng)
 		st.zones_total, (unsigned long long)st.zone_bytes, (unsigned long long)st.zone_cap,
 		st.sb_log ? "log" : "copies");
 	memset(live, 0, sizeof(*live));
-	uint64_t version = 0, sb_resets = 0, resets = 0;
+	uint64_t version = 0, sb_resets = 0, resets = 0, user = 0, written = 0;
 	uint32_t peak = 0;
 	const struct dev_info *info = dev_info(dev);
 	uint32_t lim = info->max_open_zones;
@@ -714,6 +702,8 @@ static int device_gc(const char *path, struct zslot *slots, uint64_t *rng)
 		store_get_stats(s, &st);
 		resets += st.gc_zones_reset;
 		sb_resets += st.sb_log_resets;
+		user += st.user_bytes;
+		written += st.device_bytes_written;
 		peak = st.zones_open_peak > peak ? st.zones_open_peak : peak;
 		CHECK(!lim || st.zones_open_peak + st.sb_log <= lim);
 		store_close(s);
@@ -726,24 +716,35 @@ static int device_gc(const char *path, struct zslot *slots, uint64_t *rng)
 	fprintf(stderr, "%s: 3 rounds of %llu writes, %llu zones reset by GC, %llu superblock log switches, at most "
 			"%u data zones open (limit %u), write amplification %.2f, %.1f s\n",
 		path, (unsigned long long)ops, (unsigned long long)resets, (unsigned long long)sb_resets,
-		peak, st.zones_open_limit,
-		st.user_bytes ? (double)st.device_bytes_written / (double)st.user_bytes : 0.0, test_now_s() - t0);
+		peak, st.zones_open_limit, user ? (double)written / (double)user : 0.0, test_now_s() - t0);
 	CHECK(resets > 0);
 	CHECK_EQ(h_check(dev, path).damage, 0);
 	dev_close(dev);
 	return 0;
 }
 
+/* The power-cut writer: DV_WRITER_PREFILL writes first (GC under way by
+ * the time of the cut), then every key's acknowledged version, then every
+ * acknowledgement as it comes, until the power goes. */
 static int device_write(const char *path, struct zslot *slots, uint64_t *rng)
 {
 	struct dev *dev = open_device(path);
-	wipe(dev);
+	h_wipe(dev);
 	struct store_config cfg = device_cfg();
 	struct store *s = open_store(dev, &cfg);
+	writer_store = s;
 	memset(live, 0, sizeof(*live));
-	print_acks = true;
 	uint64_t version = 0;
-	printf("writer: %s\n", path);
+	load(s, slots, rng, &version, env_u64("DV_WRITER_PREFILL", 0));
+	CHECK_EQ(store_drain(s), 0);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	printf("writer: %s, prefilled %llu writes, %llu zones reset by GC\n", path, (unsigned long long)version,
+	       (unsigned long long)st.gc_zones_reset);
+	for (uint32_t n = 0; n < KEYS; n++)
+		if (live->acked[n])
+			printf("ack %u %llu\n", n, (unsigned long long)live->acked[n]);
+	print_acks = true;
 	load(s, slots, rng, &version, env_u64("DV_WRITER_OPS", 10000000));
 	store_drain(s);
 	printf("writer: finished %llu acknowledged writes without a cut\n", (unsigned long long)acks_printed);
