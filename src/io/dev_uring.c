@@ -3,8 +3,11 @@
  *
  * Writes carry RWF_DSYNC, so a completed write is on stable media (the
  * kernel issues FUA or a cache flush as the device needs). On a real zoned
- * device, zone reset and finish use the BLKRESETZONE / BLKFINISHZONE
- * ioctls; elsewhere a reset punches a hole (file) or discards (block device).
+ * device (sysfs queue/zoned not "none") the open walks every zone with
+ * BLKREPORTZONE (leading conventional zones, the zone capacity) and reads
+ * the open/active limits from sysfs; zone reports, resets and finishes use
+ * BLKREPORTZONE, BLKRESETZONE and BLKFINISHZONE. Elsewhere a reset punches
+ * a hole (file) or discards (block device).
  */
 #include <errno.h>
 #include <fcntl.h>

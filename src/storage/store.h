@@ -32,7 +32,13 @@
  * - After a write or flush error the store is failed: every later write
  *   fails with -DV_EFATAL (reads keep working).
  * - store_open() formats an empty/unknown device only when asked, and runs
- *   recovery (zone indexes + scan of open zones) before returning.
+ *   recovery (zone indexes + scan of open zones) before returning. It
+ *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
+ *   cannot serve: zone capacity below 256 KiB, too few zones, open/active
+ *   limits that leave no zone for data besides the superblock log's.
+ * - On a zoned device no more zones are open or active than the device
+ *   allows (store_stats.zones_open_limit data zones, and one for the
+ *   superblock log); sealed zones are finished.
  */
 #ifndef DV_STORE_H
 #define DV_STORE_H

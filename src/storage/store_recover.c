@@ -1,19 +1,27 @@
-/* store_recover.c - format and crash recovery.
+/* store_recover.c - crash recovery (the superblock itself: store_sb.c).
  *
  * Recovery procedure (store_recover):
- * 1. Read both superblock copies; the valid one with the highest sb_seq is
- *    current. Neither valid: format if the device holds no dynvme magic and
- *    the caller allows it; refuse otherwise (never format over damage).
- * 2. FULL zones: read the zone index (a run sorted by key hash). A damaged
+ * 1. Load the superblock (store_sb.c: the newest valid copy, fixed copies or
+ *    the log of a zoned device). None valid: format if the device holds no
+ *    dynvme magic and the caller allows it; refuse otherwise (never format
+ *    over damage, nor over a device of another format version).
+ * 2. Zoned devices: each zone's condition and write pointer from the device
+ *    against the superblock (zone_report_at_recovery): read-only, offline,
+ *    shrunk zones and write pointers behind the data are counted and never
+ *    written over; zones full in the superblock but still open on the device
+ *    are finished; EMPTY zones holding data are reset.
+ * 3. FULL zones: read the zone index (a run sorted by key hash). A damaged
  *    zone index is replaced by a scan of the zone's records.
- * 3. OPEN zones: scan records from the zone start while they verify and
+ * 4. OPEN zones: scan records from the zone start while they verify and
  *    carry the zone's generation; the first bad one ends the zone (a torn
- *    tail). Seal the zone there: write its zone index, mark it FULL. Later
- *    writes go to fresh zones, so bytes past the cut are never read again.
- *    An open zone with no record is reset and returned to EMPTY.
- * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
+ *    tail). Seal the zone there: its zone index (at the device's write
+ *    pointer on a zoned device, or the one a crash left right after the
+ *    records), then FULL and finished. Later writes go to fresh zones, so
+ *    bytes past the cut are never read again. An open zone with no record is
+ *    reset and returned to EMPTY.
+ * 5. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
- * 5. next_seq = highest seq seen + 1.
+ * 6. next_seq = highest seq seen + 1.
  */
 #include <errno.h>
 #include <pthread.h>
