@@ -19,6 +19,8 @@
  *   equals the last one acknowledged, or the torn one if it survived whole),
  *   every acknowledged write is there, no zone lost its zone index, the
  *   check is clean, and the store goes on writing.
+ * - refusals: a superblock log copy of another format version, or damaged,
+ *   is refused and never formatted over; log zones without the magic are.
  * - conditions: zones the device reports read-only, offline, or with the
  *   write pointer behind the data (reset behind the engine's back), zones
  *   full on the superblock but still open on the device: counted, never
@@ -646,6 +648,52 @@ static void test_conditions(const struct geo *g, struct zslot *slots, uint64_t *
 	fprintf(stderr, "conditions: read-only, offline and reset-behind zones reported and left alone\n");
 }
 
+/* A superblock log that is not this format's: refused, never formatted
+ * over; one without the magic anywhere (another use of the zones) is. */
+static void test_log_refusals(const struct geo *g)
+{
+	struct sb plan = {.zones = calloc(64, sizeof(struct zone_entry))};
+	CHECK(plan.zones != NULL);
+	CHECK_EQ(sb_plan(&plan, g->size, g->z.zone_bytes, g->z.zone_cap, 2 * g->z.zone_bytes), 0);
+	uint32_t n = sb_bytes(plan.zone_count);
+	uint8_t *copy = dev_buf_alloc(n);
+	CHECK(copy != NULL);
+	for (int c = 0; c < 3; c++) {
+		struct dev *dev = geo_open(g);
+		plan.sb_seq = 7;
+		sb_encode(copy, &plan);
+		if (c == 0)
+			copy[16] = 9; /* version 9 */
+		if (c == 1)
+			copy[100] ^= 1; /* damaged */
+		if (c == 2)
+			memset(copy + 8, 0x5a, 8); /* no magic: not a dynvme superblock */
+		/* At slot 1 of log zone 1, after a copy of zeroes. */
+		uint8_t *zero = dev_buf_alloc(n);
+		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes, zero, n), 0);
+		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes + n, copy, n), 0);
+		dev_buf_free(zero);
+		struct store *s = NULL;
+		struct store_config cfg = {.format_if_empty = true};
+		int err = store_open(&s, dev, &cfg);
+		int want[3] = {-DV_EVERSION, -DV_ECORRUPT, 0};
+		CHECK_EQ(err, want[c]);
+		if (c < 2) {
+			uint8_t *back = dev_buf_alloc(n);
+			CHECK_EQ(dev_read_sync(dev, g->z.zone_bytes + n, back, n), 0);
+			CHECK(memcmp(back, copy, n) == 0); /* not formatted over */
+			dev_buf_free(back);
+		} else {
+			CHECK(s->sbp.log && s->sb.zone_count == plan.zone_count);
+			store_close(s);
+		}
+		dev_close(dev);
+	}
+	dev_buf_free(copy);
+	free(plan.zones);
+	fprintf(stderr, "superblock log: another version and a damaged copy refused, a zone without the magic formatted\n");
+}
+
 /* ---- on a real device ---- */
 
 static uint64_t env_u64(const char *name, uint64_t dflt)
@@ -819,6 +867,7 @@ int main(int argc, char **argv)
 				  {.zone_bytes = 512 * KiB, .zone_cap = 256 * KiB, .max_open = 4, .max_active = 4}};
 	test_sblog_cuts(&sblog, 22000, slots, &rng);
 	test_conditions(&zns4, slots, &rng);
+	test_log_refusals(&zns4);
 	free(slots);
 	free(live);
 	free(got);
