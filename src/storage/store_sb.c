@@ -267,6 +267,11 @@ int sb_load(struct store *s)
 	bool magic = f[0].magic || f[1].magic || f[0].rc == -DV_ECORRUPT || f[1].rc == -DV_ECORRUPT;
 	if (err) {
 		/* as is */
+	} else if (f[0].version || f[1].version) {
+		/* A copy of another format version, beside this one's or newer
+		 * in its log zone: written by another dynvme. Refused, whatever
+		 * else is there. */
+		err = -DV_EVERSION;
 	} else if (best >= 0) {
 		s->sb = f[best].sb;
 		f[best].sb.zones = NULL;

@@ -668,11 +668,19 @@ static void test_log_refusals(const struct geo *g)
 			copy[100] ^= 1; /* damaged */
 		if (c == 2)
 			memset(copy + 8, 0x5a, 8); /* no magic: not a dynvme superblock */
-		/* At slot 1 of log zone 1, after a copy of zeroes. */
-		uint8_t *zero = dev_buf_alloc(n);
+		/* At slot 1 of log zone 1, after a copy of zeroes; with a valid
+		 * copy of this version in log zone 0 for another version (its
+		 * copy beside ours is still refused). */
+		uint8_t *zero = dev_buf_alloc(n), *ours = dev_buf_alloc(n);
 		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes, zero, n), 0);
 		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes + n, copy, n), 0);
+		if (c == 0) {
+			plan.sb_seq = 3;
+			sb_encode(ours, &plan);
+			CHECK_EQ(dev_write_sync(dev, 0, ours, n), 0);
+		}
 		dev_buf_free(zero);
+		dev_buf_free(ours);
 		struct store *s = NULL;
 		struct store_config cfg = {.format_if_empty = true};
 		int err = store_open(&s, dev, &cfg);
