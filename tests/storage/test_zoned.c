@@ -699,7 +699,23 @@ static void test_log_refusals(const struct geo *g)
 	}
 	dev_buf_free(copy);
 	free(plan.zones);
-	fprintf(stderr, "superblock log: another version and a damaged copy refused, a zone without the magic formatted\n");
+	/* The fixed copies too: one of another version beside a valid one. */
+	struct dev *dev;
+	struct store *s;
+	h_open_mem(&s, &dev, 8 * MiB, 256 * KiB);
+	store_close(s);
+	uint8_t *img = malloc(8 * MiB);
+	CHECK(img != NULL);
+	memcpy(img, dev_mem_image(dev), 8 * MiB);
+	img[sb_bytes(DV_ZONE_COUNT_MAX) + 16] = 9;
+	dev_close(dev);
+	CHECK_EQ(dev_open_mem_copy(&dev, img, 8 * MiB, NULL), 0);
+	CHECK_EQ(store_open(&s, dev, &(struct store_config){.format_if_empty = true}), -DV_EVERSION);
+	CHECK(memcmp(dev_mem_image(dev), img, 8 * MiB) == 0);
+	dev_close(dev);
+	free(img);
+	fprintf(stderr, "superblock log: another version and a damaged copy refused, a zone without the magic formatted; "
+			"fixed copies: another version refused\n");
 }
 
 /* ---- on a real device ---- */
