@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/le.h"
 #include "store_int.h"
 
 /* Copy slots read at a time when reading a log zone back. */
@@ -149,9 +150,7 @@ struct sb_found {
 
 static void note_rc(struct sb_found *f, const uint8_t *copy, int rc)
 {
-	uint64_t magic;
-	memcpy(&magic, copy + 8, 8);
-	f->magic |= magic == SB_MAGIC; /* little-endian hosts: as le_get64 */
+	f->magic |= le_get64(copy + 8) == SB_MAGIC;
 	f->version |= rc == -DV_EVERSION;
 	if (f->rc != 0 && (f->rc == -DV_EFORMAT || rc == -DV_EVERSION))
 		f->rc = rc; /* keep the most telling reason */
@@ -163,8 +162,7 @@ static void read_fixed_copy(struct store *s, unsigned copy, uint8_t *buf, struct
 	f->rc = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
 	if (f->rc)
 		return;
-	uint32_t count = 0;
-	memcpy(&count, buf + 40, 4);
+	uint32_t count = le_get32(buf + 40);
 	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
 	if (n > DV_BLOCK_BYTES && (f->rc = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
 		return;
