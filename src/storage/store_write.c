@@ -292,6 +292,14 @@ static int place_op(struct store *s, struct store_op *op)
 			continue;
 		}
 		if (b && q + size - b->zone_off > s->cfg.batch_bytes) {
+			/* A new batch starts at the next block boundary, which
+			 * moves the record: the room checked above must hold
+			 * there too (invariant 4), else seal the zone. */
+			uint64_t q2 = record_start(DV_ROUND_UP(p, DV_BLOCK_BYTES), size);
+			if (!zone_has_room(s, z, q2 + size)) {
+				seal_start(s);
+				continue;
+			}
 			batch_close(s, b);
 			b = NULL;
 		}
