@@ -1152,21 +1152,6 @@ struct pick {
 	uint32_t n, cap;
 };
 
-static bool collect_full(void *arg, uint64_t payload)
-{
-	struct pick *pk = arg;
-	struct store *s = pk->r->s;
-	if (s->sb.zones[pl_zone(payload)].state != ZONE_FULL)
-		return true;
-	if (pk->n == pk->cap) {
-		pk->cap = pk->cap ? pk->cap * 2 : 64;
-		pk->p = realloc(pk->p, pk->cap * sizeof(*pk->p));
-		CHECK(pk->p != NULL);
-	}
-	pk->p[pk->n++] = payload;
-	return true;
-}
-
 /* The model key whose record the index entry p names (read off the
  * medium: the index matches 31 hash bits only), or UINT32_MAX. */
 static uint32_t key_of_payload(struct run *r, uint64_t p)
@@ -1179,6 +1164,23 @@ static uint32_t key_of_payload(struct run *r, uint64_t p)
 		if (r->keys[k].len == v.key_len && memcmp(r->keys[k].name, v.key, v.key_len) == 0)
 			return k;
 	return UINT32_MAX;
+}
+
+static bool collect_full(void *arg, uint64_t payload)
+{
+	struct pick *pk = arg;
+	struct store *s = pk->r->s;
+	if (s->sb.zones[pl_zone(payload)].state != ZONE_FULL)
+		return true;
+	if (key_of_payload(pk->r, payload) == UINT32_MAX)
+		return true; /* damaged before (GC keeps damaged records indexed) */
+	if (pk->n == pk->cap) {
+		pk->cap = pk->cap ? pk->cap * 2 : 64;
+		pk->p = realloc(pk->p, pk->cap * sizeof(*pk->p));
+		CHECK(pk->p != NULL);
+	}
+	pk->p[pk->n++] = payload;
+	return true;
 }
 
 /* Does a FULL zone other than not_zone, with more live bytes (so GC takes
@@ -1211,7 +1213,8 @@ static bool older_put_elsewhere(struct run *r, uint64_t hash, uint32_t not_zone)
 }
 
 /* With the store quiet: flip a bit in the header of one indexed record
- * of a FULL zone: most often a tombstone whose key has an older PUT in
+ * of a FULL zone that still verifies (one damaged before stays indexed:
+ * GC keeps it), most often a tombstone whose key has an older PUT in
  * another zone (what GC must not bring back by dropping the tombstone). */
 static uint32_t damage(struct run *r)
 {
