@@ -43,6 +43,10 @@ enum op_state {
 	OPS_DONE,
 };
 
+/* Lookups again after what an op looked up moved (GC), per op; then the op
+ * fails with -EBUSY. Each one takes a whole collection during one read. */
+#define READ_RETRIES_MAX 8u
+
 /* Collections given up on a zone before GC stops picking it. */
 #define GC_FAILURES_MAX 3u
 
@@ -113,6 +117,26 @@ struct damaged_rec {
 	bool tomb;
 };
 
+/* User writes applied lately, in apply order (which is seq order: seqs are
+ * given at placement, batches and their records apply in placement order):
+ * a GET that had to look up again (GC collected what it looked up) tells
+ * from it whether the record it then finds was written by a write
+ * submitted before it (a lower ticket). */
+#define STORE_APPLIED_RING 16384u
+struct applied_write {
+	uint64_t seq, ticket;
+};
+
+/* GC relocations applied lately (old record -> its copy, each named by
+ * payload and zone generation): a GET whose record's zone was collected
+ * while its read was out follows its record to the copy instead of looking
+ * up again (the key may have been rewritten since by a later write). */
+#define STORE_MOVES_RING 4096u
+struct moved_rec {
+	uint64_t old_payload, new_payload;
+	uint32_t old_gen, new_gen;
+};
+
 #define KEYLOCK_BUCKETS 65536u
 #define READ_BUFS 512u
 #define READ_BUF_BYTES (2 * DV_BLOCK_BYTES) /* a small record spans at most 2 blocks */
@@ -150,6 +174,11 @@ struct store {
 	bool failed;
 	int fail_err;
 	uint64_t next_seq;
+	uint64_t next_ticket; /* store_submit() counter (store_op_priv.ticket) */
+	struct applied_write applied[STORE_APPLIED_RING];
+	uint32_t applied_head, applied_count; /* ring: oldest at head */
+	struct moved_rec moves[STORE_MOVES_RING];
+	uint32_t moves_next, moves_count; /* ring: next slot to write */
 	unsigned pending;
 	/* Submissions the device refused for now (-EAGAIN): the pumps keep the
 	 * request and try again; io_retry asks store_poll() for another round. */
@@ -219,6 +248,11 @@ static inline uint64_t store_clock_ms(const struct store *s)
 int store_dev_submit(struct store *s, struct dev_req *req);
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
+/* A user write of ticket with record seq applied (seqs only increase). */
+void applied_note(struct store *s, uint64_t seq, uint64_t ticket);
+/* GC moved the record at old_payload (zone generation old_gen) to
+ * new_payload, and the index took the copy. */
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload);
 void opq_push(struct op_queue *q, struct store_op *op);
 void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);

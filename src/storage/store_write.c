@@ -394,6 +394,8 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	int err = index_replace(s->index, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload);
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
+		moved_note(s, op->priv.prev_payload, s->sb.zones[pl_zone(op->priv.prev_payload)].gen,
+			   op->priv.new_payload);
 		memo_forget(&s->memo, op->priv.prev_payload);
 		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
 		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
@@ -442,6 +444,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
 	store_memo_put(s, op->priv.new_payload, h, op->priv.hash_hi, op->priv.new_seq, op->priv.rec_size,
 		       op->expire_ms);
+	applied_note(s, op->priv.new_seq, op->priv.ticket);
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)
 		s->st.puts++;

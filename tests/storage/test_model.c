@@ -28,7 +28,8 @@
  *   data (model) and the writes in flight take over half of the zones
  *   left to user data; -EIO/-DV_ECORRUPT only when the device injected a
  *   read fault into one of the op's own reads (dev_mem's fault_fn tells)
- *   or the medium was damaged under the key; -DV_EFATAL (unknown effect)
+ *   or the medium was damaged under the key or a key sharing its 31
+ *   index bits (when the op was submitted or done); -DV_EFATAL (unknown effect)
  *   only after a power cut. Never a hang: every run is bounded in polls,
  *   and GC resetting zones while no op completes is a failure.
  * - A GET returns the state after some prefix of the key's writes: never
@@ -37,7 +38,10 @@
  *   returned, and never the effect of a write submitted after it. The
  *   value is byte for byte the one written (values carry key and write
  *   id), with its meta, expire_ms and seq; an expired value is never
- *   returned. -DV_ECORRUPT/-EIO only as for writes.
+ *   returned. -DV_ECORRUPT/-EIO only as for writes; -EBUSY only when the
+ *   version it may return is gone: GC collected a zone while the GET was
+ *   out and a write of the key submitted after the GET completed before
+ *   it, or GC collected more than READ_RETRIES_MAX zones meanwhile.
  * - After quiescence, store_get_stats keys - tombstones is the number of
  *   keys the model holds a value for (plus those whose value has expired
  *   and that GC has not yet turned into tombstones).
@@ -167,6 +171,9 @@ struct slot {
 	uint32_t settle_x;
 	uint64_t settle_seq;
 	uint32_t floor, last; /* GET: kpos bounds taken at submit */
+	uint64_t gens0;       /* GET: zone_gens() at submit */
+	bool damaged0;        /* near_damage() at submit */
+	bool own_damaged0;    /* GET: the key's own record was damaged at submit */
 	uint8_t *val;
 	uint8_t meta[40];
 };
@@ -175,7 +182,7 @@ struct slot {
 struct obs {
 	uint32_t key, floor, last, x; /* x: value's entry, 0 = not found */
 	uint64_t seq;
-	bool used, damaged; /* damaged: the key's record was damaged when the GET completed */
+	bool used, damaged; /* damaged: the key's record was damaged when the GET was submitted or completed */
 };
 
 struct params {
@@ -305,6 +312,7 @@ static const char *errname(int e)
 	case -EIO: return "EIO";
 	case -EAGAIN: return "EAGAIN";
 	case -EOVERFLOW: return "EOVERFLOW";
+	case -EBUSY: return "EBUSY";
 	default: break;
 	}
 	char *b = buf[k++ % 8];
@@ -497,7 +505,22 @@ static void apply_ent(struct run *r, struct mkey *k, struct ent *e, uint64_t out
 		k->damaged = false;
 }
 
-static bool write_error_ok(struct run *r, const struct mkey *k, int res, bool faulted)
+/* -EIO/-DV_ECORRUPT are allowed when a fault hit the op's reads, or the
+ * medium was damaged under a record it may have read: the key's, or that
+ * of a key sharing its 31 index bits (whose record it cannot tell from its
+ * own when it does not verify), when it was submitted or done. */
+static bool near_damage(const struct run *r, uint32_t key)
+{
+	if (!r->damaged_any)
+		return false;
+	uint64_t bits = r->keys[key].hash >> 33;
+	for (uint32_t i = 0; i < r->p.nkeys; i++)
+		if (r->keys[i].damaged && r->keys[i].hash >> 33 == bits)
+			return true;
+	return false;
+}
+
+static bool write_error_ok(struct run *r, int res, bool faulted)
 {
 	if (res == -DV_EFULL) {
 		if (!efull_allowed(r) && !r->cut && r->verbose)
@@ -511,7 +534,7 @@ static bool write_error_ok(struct run *r, const struct mkey *k, int res, bool fa
 		return true;
 	}
 	if (res == -EIO || res == -DV_ECORRUPT)
-		return faulted || k->damaged || r->cut;
+		return faulted || r->cut;
 	if (res == -DV_EFATAL) {
 		if (!r->cut)
 			fail(r, "efatal", "a write failed with EFATAL (the store failed) without a power cut");
@@ -555,9 +578,15 @@ static void write_done(struct run *r, struct slot *sl)
 	static const struct ent absent = {0};
 	struct outcome o2 = expect(e, &absent); /* damaged: the record may be gone */
 	uint64_t out_seq = sl->op.out.seq;
-	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq));
+	/* A DEL over a record GC found damaged cannot tell whether that PUT had
+	 * expired: it reports 0 (store.h). */
+	static const struct ent live = {.present = true};
+	struct outcome o3 = expect(e, &live);
+	bool blind_del = k->damaged && e->kind == E_DEL && e->cond == STORE_ALWAYS && prev->expired_rec;
+	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq)) ||
+		       (blind_del && take_outcome(r, k, e, &o3, out_seq));
 	if (!matched) {
-		if (!write_error_ok(r, k, res, sl->faulted))
+		if (!write_error_ok(r, res, sl->faulted || sl->damaged0 || near_damage(r, e->key)))
 			fail(r, "wrong-result", "%s %s #%u (cond_seq %llu) -> %s, the model says %s%s%s (key state: %s, "
 			     "seq %llu)", cond_name(e->kind, e->cond), k->name, sl->ent, (unsigned long long)e->cond_seq,
 			     errname(res), errname(o.res[0]), o.n > 1 ? " or " : "", o.n > 1 ? errname(o.res[1]) : "",
@@ -637,11 +666,39 @@ static void check_deferred(struct run *r, uint32_t key)
 	}
 }
 
+/* Sum of the zone generations: it grows with every collection (and every
+ * empty zone recovery resets). */
+static uint64_t zone_gens(const struct store *s)
+{
+	uint64_t n = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++)
+		n += s->sb.zones[z].gen;
+	return n;
+}
+
+/* -EBUSY from a GET: only when the version it may return is gone (store.h):
+ * GC collected a zone while the GET was out, and a write of the key
+ * submitted after the GET wrote a record before the GET completed (its
+ * done() ran first: the GET found that record on looking again); or GC
+ * collected more than READ_RETRIES_MAX times meanwhile. */
+static bool get_busy_ok(struct run *r, const struct slot *sl)
+{
+	const struct mkey *k = &r->keys[sl->key];
+	uint64_t collections = zone_gens(r->s) - sl->gens0;
+	if (collections > READ_RETRIES_MAX)
+		return true;
+	for (uint32_t p = sl->last + 1; p < k->n && collections > 0; p++)
+		if (kent(r, k, p)->status == S_APPLIED)
+			return true;
+	return false;
+}
+
 static void get_done(struct run *r, struct slot *sl)
 {
 	struct mkey *k = &r->keys[sl->key];
 	int res = sl->op.result;
-	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last, .damaged = k->damaged};
+	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last,
+			 .damaged = k->damaged || sl->own_damaged0};
 	if (res == 0) {
 		ob.x = decode_value(r, sl->key, &sl->op.out);
 		ob.seq = sl->op.out.seq;
@@ -651,7 +708,9 @@ static void get_done(struct run *r, struct slot *sl)
 			xe->seen_seq = ob.seq;
 		}
 	} else if (res != -DV_ENOTFOUND) {
-		bool ok = ((res == -DV_ECORRUPT || res == -EIO) && (sl->faulted || k->damaged)) || (res == -EIO && r->cut);
+		bool damaged = sl->damaged0 || near_damage(r, sl->key);
+		bool ok = ((res == -DV_ECORRUPT || res == -EIO) && (sl->faulted || damaged)) || (res == -EIO && r->cut) ||
+			  (res == -EBUSY && get_busy_ok(r, sl));
 		tracef(r, "done   GET %s -> %s%s", k->name, errname(res), sl->faulted ? " (read fault)" : "");
 		if (!ok)
 			fail(r, "get-error", "GET %s -> %s without a fault in its reads", k->name, errname(res));
@@ -766,6 +825,8 @@ static void start_op(struct run *r, struct slot *sl)
 	sl->faulted = false;
 	sl->settle = false;
 	sl->hold = r->p.holds && pct(r, 5);
+	sl->damaged0 = near_damage(r, key);
+	sl->own_damaged0 = k->damaged;
 	struct store_op *op = &sl->op;
 	*op = (struct store_op){.key = k->name, .key_len = k->len, .done = slot_done};
 	uint32_t c = below(r, 100);
@@ -775,6 +836,7 @@ static void start_op(struct run *r, struct slot *sl)
 		op->kind = STORE_GET;
 		sl->floor = k->state_kpos > k->get_floor ? k->state_kpos : k->get_floor;
 		sl->last = k->n - 1;
+		sl->gens0 = zone_gens(r->s);
 		tracef(r, "submit GET %s (allowed %u..%u)%s", k->name, sl->floor, sl->last, sl->hold ? " held" : "");
 	} else {
 		bool put = c < 75;
