@@ -191,6 +191,7 @@ struct store_stats {
 	uint64_t recovery_us, recovered_records;
 	uint32_t recovery_torn_tails;     /* open zones whose tail ended in a damaged record */
 	uint32_t recovery_bad_zone_indexes; /* sealed zones rebuilt by scanning */
+	uint32_t recovery_redundant_zones;  /* open zones of GC's copies only, reset (a collection cut short) */
 	bool failed;
 };
 

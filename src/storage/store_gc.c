@@ -58,6 +58,7 @@ struct gc_state {
 	bool chunk_reread; /* the current chunk was read again after a bad record */
 	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
 	bool idx_reread;       /* the zone index was read again after it did not verify */
+	bool stalled;          /* a relocation found no zone: stop (gc_reloc_stalled) */
 	uint64_t sb_version;
 };
 
@@ -102,10 +103,12 @@ static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
+/* The zone with most to gain whose relocations fit in the room they have
+ * (a collection never starts without room to finish). */
 static uint32_t pick_victim(const struct store *s)
 {
 	uint32_t best = UINT32_MAX;
-	uint64_t best_gain = 0;
+	uint64_t best_gain = 0, room = reloc_room(s);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
 		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
@@ -115,6 +118,8 @@ static uint32_t pick_victim(const struct store *s)
 		 * records take again elsewhere. */
 		uint64_t cost = relocated_cost(s, zr);
 		uint64_t gain = s->sb.zone_bytes > cost ? s->sb.zone_bytes - cost : 0;
+		if (cost > room)
+			continue;
 		/* Not worth a collection below 1/16 of a zone (and a device
 		 * full of live data must fail writes, not spin). */
 		if (gain >= s->sb.zone_bytes / 16 && gain > best_gain) {
@@ -167,6 +172,7 @@ int store_gc_start(struct store *s)
 	if (z == UINT32_MAX)
 		return 0;
 	g->zone = z;
+	g->stalled = false;
 	g->damage_untracked = false;
 	g->idx_reread = false;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
@@ -434,6 +440,12 @@ void gc_reloc_step(struct store *s, struct store_op *op)
 	write_enqueue(s, op);
 }
 
+void gc_reloc_stalled(struct store *s, struct store_op *op)
+{
+	s->gc->stalled = true;
+	gc_reloc_done(s, op);
+}
+
 void gc_reloc_done(struct store *s, struct store_op *op)
 {
 	struct gc_state *g = s->gc;
@@ -510,8 +522,8 @@ void gc_pump(struct store *s)
 	case GC_RELOCATE:
 		if (g->ops_done < g->ops_used)
 			break;
-		if (s->failed)
-			g->phase = GC_IDLE;
+		if (s->failed || g->stalled)
+			g->phase = GC_IDLE; /* the zone stays FULL; what moved has moved */
 		else if (g->next < g->live_count)
 			gc_read_chunk(s);
 		else if (s->zrt[g->zone].damaged > 0 || g->damage_untracked)

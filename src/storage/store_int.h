@@ -281,6 +281,11 @@ void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
 uint32_t zones_empty_count(const struct store *s);
 uint32_t zones_free_recount(const struct store *s);
+/* Bytes relocations can still place without freeing a zone: UINT64_MAX
+ * when a fresh zone is theirs to take (it holds any victim worth a
+ * collection: at most 15/16 of a zone relocated), else what the active
+ * zone has left, less a record's worth. */
+uint64_t reloc_room(const struct store *s);
 
 /* store_recover.c */
 int store_recover(struct store *s);
@@ -295,6 +300,9 @@ int gc_create(struct store *s);
 void gc_destroy(struct store *s);
 void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
+/* A relocation found no zone to go to: the collection stops once its
+ * relocations in flight are done (the zone stays FULL, intact). */
+void gc_reloc_stalled(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
 /* The damaged record GC kept at payload, or NULL. */

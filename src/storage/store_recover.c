@@ -6,11 +6,13 @@
  *    the caller allows it; refuse otherwise (never format over damage).
  * 2. FULL zones: read the zone index (a run sorted by key hash). A damaged
  *    zone index is replaced by a scan of the zone's records.
- * 3. OPEN zones: scan records from the zone start while they verify and
- *    carry the zone's generation; the first bad one ends the zone (a torn
- *    tail). Seal the zone there: write its zone index, mark it FULL. Later
- *    writes go to fresh zones, so bytes past the cut are never read again.
- *    An open zone with no record is reset and returned to EMPTY.
+ * 3. OPEN zones (after every FULL zone's run is loaded): scan records from
+ *    the zone start while they verify and carry the zone's generation; the
+ *    first bad one ends the zone (a torn tail). Seal the zone there: write
+ *    its zone index, mark it FULL. Later writes go to fresh zones, so bytes
+ *    past the cut are never read again. An open zone with no record, or
+ *    with only GC's copies of records a FULL zone still holds (a collection
+ *    cut short: zone_redundant), is reset and returned to EMPTY.
  * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
  * 5. next_seq = highest seq seen + 1.
@@ -267,7 +269,45 @@ static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
 	return err;
 }
 
-/* Step 3 for one OPEN zone. */
+/* Whether entry e (an OPEN zone's) has a twin in a FULL zone other than z:
+ * the same key hash and seq, so the same record (a seq names one write;
+ * GC's copy keeps it). The FULL zones' runs are loaded and sorted. */
+static bool has_twin(const struct store *s, uint32_t z, const struct zidx_entry *e)
+{
+	for (uint32_t y = 0; y < s->sb.zone_count; y++) {
+		const struct zone_rt *zr = &s->zrt[y];
+		if (y == z || s->sb.zones[y].state != ZONE_FULL)
+			continue;
+		uint32_t lo = 0, hi = zr->count;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (zidx_entry_cmp(&zr->entries[mid], e) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < zr->count && zidx_entry_cmp(&zr->entries[lo], e) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* An OPEN zone all of whose records are GC's copies of records a FULL zone
+ * still holds (a collection was under way: its victim is FULL and intact
+ * until the collection's superblock write) holds nothing of its own.
+ * Recovery resets it rather than seal it: that zone was the last empty one
+ * (relocations may take it, user writes may not), and sealing it would
+ * leave no room to collect anything ever again. */
+static bool zone_redundant(const struct store *s, uint32_t z)
+{
+	const struct zone_rt *zr = &s->zrt[z];
+	for (uint32_t i = 0; i < zr->count; i++)
+		if (!has_twin(s, z, &zr->entries[i]))
+			return false;
+	return true;
+}
+
+/* Step 3 for one OPEN zone (after every FULL zone's run is loaded). */
 static int recover_open_zone(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
@@ -281,7 +321,11 @@ static int recover_open_zone(struct store *s, uint32_t z)
 	zidx_sort(zr->entries, zr->count);
 	if (s->cfg.read_only)
 		return 0;
-	if (zr->count == 0) {
+	bool redundant = zr->count > 0 && zone_redundant(s, z);
+	s->st.recovery_redundant_zones += redundant;
+	if (zr->count == 0 || redundant) {
+		zr->count = 0; /* nothing of it goes into the index */
+		zr->max_seq = 0;
 		s->sb.zones[z].state = ZONE_EMPTY;
 		s->sb.zones[z].gen++;
 		memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
@@ -500,12 +544,14 @@ static int sb_flush_sync(struct store *s)
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 {
 	int err = 0;
-	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
-		uint8_t st = s->sb.zones[z].state;
-		if (st == ZONE_FULL)
+	/* FULL zones first: an OPEN zone is judged against them. */
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
+		if (s->sb.zones[z].state == ZONE_FULL)
 			err = recover_full_zone(s, z);
-		else if (st == ZONE_OPEN)
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
+		if (s->sb.zones[z].state == ZONE_OPEN)
 			err = recover_open_zone(s, z);
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
 		struct zone_rt *zr = &s->zrt[z];
 		for (uint32_t i = 0; i < zr->count; i++)
 			zr->rec_bytes += zr->entries[i].size;

@@ -214,6 +214,22 @@ static bool zone_has_room(const struct store *s, uint32_t zone, uint64_t end)
 	       s->sb.zone_bytes;
 }
 
+uint64_t reloc_room(const struct store *s)
+{
+	if (zones_empty_count(s) > 0 || s->next_zone != UINT32_MAX)
+		return UINT64_MAX; /* a fresh zone: relocations may take the last one */
+	uint32_t z = s->active_zone;
+	if (z == UINT32_MAX || s->zrt[z].sealing)
+		return 0;
+	const struct batch *b = filling_batch((struct store *)s);
+	uint64_t end = b && b->zone == z ? b->zone_off + b->used : s->zrt[z].wp;
+	/* A record that does not fit the zone's end goes to the next zone:
+	 * keep one record's worth (at most half a zone) in hand. */
+	uint64_t used = DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(s->zrt[z].count + 1, DV_BLOCK_BYTES) +
+			s->sb.zone_bytes / 2;
+	return used < s->sb.zone_bytes ? s->sb.zone_bytes - used : 0;
+}
+
 static void encode_op_record(struct store *s, struct store_op *op, uint8_t *dst, uint32_t zone)
 {
 	uint32_t gen = s->sb.zones[zone].gen;
@@ -612,6 +628,14 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		int placed = place_op(s, op);
 		if (placed == PLACE_DONE)
 			continue;
+		if (!user && placed == PLACE_NO_ZONE) {
+			/* No zone for a relocation: nothing but this collection
+			 * could free one. Give the collection up rather than
+			 * wait for ever (store_gc_start checks the room first, so
+			 * this is a safety net); the record stays where it is. */
+			gc_reloc_stalled(s, op);
+			continue;
+		}
 		/* No zone for a user write: fail unless a collection can free
 		 * one, now or once a zone being sealed is FULL (a victim). */
 		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && s->zones_sealing == 0 &&
