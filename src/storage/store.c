@@ -131,11 +131,13 @@ void applied_note(struct store *s, uint64_t seq, uint64_t ticket)
 	s->applied_count++;
 }
 
-void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload)
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size)
 {
 	s->moves[s->moves_next] = (struct moved_rec){.old_payload = old_payload, .old_gen = old_gen,
 						     .new_payload = new_payload,
-						     .new_gen = s->sb.zones[pl_zone(new_payload)].gen};
+						     .new_gen = s->sb.zones[pl_zone(new_payload)].gen,
+						     .new_size = new_size};
 	s->moves_next = (s->moves_next + 1) % STORE_MOVES_RING;
 	if (s->moves_count < STORE_MOVES_RING)
 		s->moves_count++;
@@ -439,22 +441,30 @@ static void cand_read_next(struct store *s, struct store_op *op)
 	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
 }
 
+/* Where GC moved the record at payload p of zone generation gen, if the
+ * moves ring still knows. */
+static const struct moved_rec *moved_find(const struct store *s, uint64_t p, uint32_t gen)
+{
+	for (uint32_t i = 1; i <= s->moves_count; i++) { /* newest first */
+		const struct moved_rec *m = &s->moves[(s->moves_next + STORE_MOVES_RING - i) % STORE_MOVES_RING];
+		if (m->old_payload == p && m->old_gen == gen)
+			return m;
+	}
+	return NULL;
+}
+
 /* GC moved the current candidate (its zone was collected since): name its
  * copy instead, if the moves ring still knows where it went. */
 static bool cand_follow_move(struct store *s, struct store_op *op)
 {
-	uint64_t p = op->priv.cands[op->priv.cand_next];
-	uint32_t gen = op->priv.cand_gens[op->priv.cand_next];
-	for (uint32_t i = 1; i <= s->moves_count; i++) { /* newest first */
-		const struct moved_rec *m = &s->moves[(s->moves_next + STORE_MOVES_RING - i) % STORE_MOVES_RING];
-		if (m->old_payload == p && m->old_gen == gen) {
-			op->priv.cands[op->priv.cand_next] = m->new_payload;
-			op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
-			op->priv.cand_reread = false;
-			return true;
-		}
-	}
-	return false;
+	const struct moved_rec *m =
+		moved_find(s, op->priv.cands[op->priv.cand_next], op->priv.cand_gens[op->priv.cand_next]);
+	if (!m)
+		return false;
+	op->priv.cands[op->priv.cand_next] = m->new_payload;
+	op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
+	op->priv.cand_reread = false;
+	return true;
 }
 
 static void cand_stale(struct store *s, struct store_op *op)
@@ -519,7 +529,7 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	op_resolved(s, op);
 }
 
-enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
+enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_MOVED, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
 
 /* What the record read for the current candidate is (see above). */
 static enum cand_verdict cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
@@ -546,7 +556,34 @@ static enum cand_verdict cand_classify(struct store *s, struct store_op *op, str
 		return CAND_OTHER;
 	/* A write needs the key's current record: if GC moved it meanwhile
 	 * (the index no longer holds it), look again. */
-	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_STALE;
+	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_MOVED;
+}
+
+/* A write read its own record, which the index no longer holds: the key
+ * lock keeps other writes of the key out, so GC moved it (the copy has the
+ * same seq). Take the copy's location from the moves ring, following the
+ * copies GC made of it since, when the index holds the last one; else look
+ * up again (bounded). */
+static void cand_moved(struct store *s, struct store_op *op, const struct rec_view *r)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint32_t gen = op->priv.cand_gens[op->priv.cand_next], size = r->total_bytes;
+	const struct moved_rec *m;
+	for (unsigned hop = 0; hop < READ_RETRIES_MAX && (m = moved_find(s, p, gen)) != NULL; hop++) {
+		p = m->new_payload;
+		gen = m->new_gen;
+		size = m->new_size;
+		if (s->sb.zones[pl_zone(p)].gen == gen && index_contains(s->index, op->priv.hash_lo, p)) {
+			bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_clock_ms(s);
+			op->priv.prev_payload = p;
+			op->priv.prev_seq = r->seq; /* a relocated copy keeps its seq */
+			op->priv.prev_size = size;
+			op->priv.prev_live = r->type == REC_PUT && !expired && !pl_tomb(p);
+			op_resolved(s, op);
+			return;
+		}
+	}
+	cand_stale(s, op);
 }
 
 /* The current candidate does not verify, read twice. Whose record it is
@@ -608,6 +645,10 @@ static void cand_read_done(struct dev_req *req)
 		release_buf(s, op);
 		cand_next_one(op);
 		cand_read_next(s, op);
+		return;
+	case CAND_MOVED:
+		release_buf(s, op);
+		cand_moved(s, op, &r);
 		return;
 	case CAND_STALE:
 		release_buf(s, op);

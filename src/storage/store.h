@@ -37,8 +37,10 @@
  *   it looked up READ_RETRIES_MAX (8) times. Never without a collection.
  * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
  *   key's current one does not verify (read twice), and with -EBUSY when GC
- *   moved the key's record 8 times while it looked it up: it never writes
- *   on a guess of what the key holds. The one exception: a record GC found
+ *   collected what it looked up READ_RETRIES_MAX (8) times while it read
+ *   (it follows GC's copy of its own record, but a candidate whose zone was
+ *   collected before the read verified it is looked up again): it never
+ *   writes on a guess of what the key holds. The one exception: a record GC found
  *   damaged (its zone index told whose it is, and its seq and type) is
  *   replaced by an unconditional write of its key (a conditional one fails
  *   with -DV_ECORRUPT); a DEL over such a PUT completes with 0, as whether

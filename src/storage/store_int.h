@@ -135,6 +135,7 @@ struct applied_write {
 struct moved_rec {
 	uint64_t old_payload, new_payload;
 	uint32_t old_gen, new_gen;
+	uint32_t new_size; /* an expired value moves as a (smaller) tombstone */
 };
 
 #define KEYLOCK_BUCKETS 65536u
@@ -252,7 +253,8 @@ void store_fail(struct store *s, int err);
 void applied_note(struct store *s, uint64_t seq, uint64_t ticket);
 /* GC moved the record at old_payload (zone generation old_gen) to
  * new_payload, and the index took the copy. */
-void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload);
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size);
 void opq_push(struct op_queue *q, struct store_op *op);
 void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);

@@ -411,7 +411,7 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
 		moved_note(s, op->priv.prev_payload, s->sb.zones[pl_zone(op->priv.prev_payload)].gen,
-			   op->priv.new_payload);
+			   op->priv.new_payload, op->priv.rec_size);
 		memo_forget(&s->memo, op->priv.prev_payload);
 		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
 		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);

@@ -29,7 +29,8 @@
  *   left to user data; -EIO/-DV_ECORRUPT only when the device injected a
  *   read fault into one of the op's own reads (dev_mem's fault_fn tells)
  *   or the medium was damaged under the key or a key sharing its 31
- *   index bits (when the op was submitted or done); -DV_EFATAL (unknown effect)
+ *   index bits (when the op was submitted or done); -EBUSY only after
+ *   READ_RETRIES_MAX collections while it was out; -DV_EFATAL (unknown effect)
  *   only after a power cut. Never a hang: every run is bounded in polls,
  *   and GC resetting zones while no op completes is a failure.
  * - A GET returns the state after some prefix of the key's writes: never
@@ -171,7 +172,7 @@ struct slot {
 	uint32_t settle_x;
 	uint64_t settle_seq;
 	uint32_t floor, last; /* GET: kpos bounds taken at submit */
-	uint64_t gens0;       /* GET: zone_gens() at submit */
+	uint64_t gens0;       /* zone_gens() at submit */
 	bool damaged0;        /* near_damage() at submit */
 	bool own_damaged0;    /* GET: the key's own record was damaged at submit */
 	uint8_t *val;
@@ -520,7 +521,9 @@ static bool near_damage(const struct run *r, uint32_t key)
 	return false;
 }
 
-static bool write_error_ok(struct run *r, int res, bool faulted)
+static uint64_t zone_gens(const struct store *s);
+
+static bool write_error_ok(struct run *r, int res, bool faulted, uint64_t gens0)
 {
 	if (res == -DV_EFULL) {
 		if (!efull_allowed(r) && !r->cut && r->verbose)
@@ -535,6 +538,8 @@ static bool write_error_ok(struct run *r, int res, bool faulted)
 	}
 	if (res == -EIO || res == -DV_ECORRUPT)
 		return faulted || r->cut;
+	if (res == -EBUSY) /* GC moved the key's record READ_RETRIES_MAX times (get_busy_ok) */
+		return zone_gens(r->s) - gens0 >= READ_RETRIES_MAX;
 	if (res == -DV_EFATAL) {
 		if (!r->cut)
 			fail(r, "efatal", "a write failed with EFATAL (the store failed) without a power cut");
@@ -586,7 +591,7 @@ static void write_done(struct run *r, struct slot *sl)
 	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq)) ||
 		       (blind_del && take_outcome(r, k, e, &o3, out_seq));
 	if (!matched) {
-		if (!write_error_ok(r, res, sl->faulted || sl->damaged0 || near_damage(r, e->key)))
+		if (!write_error_ok(r, res, sl->faulted || sl->damaged0 || near_damage(r, e->key), sl->gens0))
 			fail(r, "wrong-result", "%s %s #%u (cond_seq %llu) -> %s, the model says %s%s%s (key state: %s, "
 			     "seq %llu)", cond_name(e->kind, e->cond), k->name, sl->ent, (unsigned long long)e->cond_seq,
 			     errname(res), errname(o.res[0]), o.n > 1 ? " or " : "", o.n > 1 ? errname(o.res[1]) : "",
@@ -680,12 +685,13 @@ static uint64_t zone_gens(const struct store *s)
  * GC collected a zone while the GET was out, and a write of the key
  * submitted after the GET wrote a record before the GET completed (its
  * done() ran first: the GET found that record on looking again); or GC
- * collected more than READ_RETRIES_MAX times meanwhile. */
+ * collected READ_RETRIES_MAX times meanwhile (each look-up again needs a
+ * collection, or a move that a collection's generation change follows). */
 static bool get_busy_ok(struct run *r, const struct slot *sl)
 {
 	const struct mkey *k = &r->keys[sl->key];
 	uint64_t collections = zone_gens(r->s) - sl->gens0;
-	if (collections > READ_RETRIES_MAX)
+	if (collections >= READ_RETRIES_MAX)
 		return true;
 	for (uint32_t p = sl->last + 1; p < k->n && collections > 0; p++)
 		if (kent(r, k, p)->status == S_APPLIED)
@@ -826,6 +832,7 @@ static void start_op(struct run *r, struct slot *sl)
 	sl->settle = false;
 	sl->hold = r->p.holds && pct(r, 5);
 	sl->damaged0 = near_damage(r, key);
+	sl->gens0 = zone_gens(r->s);
 	sl->own_damaged0 = k->damaged;
 	struct store_op *op = &sl->op;
 	*op = (struct store_op){.key = k->name, .key_len = k->len, .done = slot_done};
@@ -836,7 +843,6 @@ static void start_op(struct run *r, struct slot *sl)
 		op->kind = STORE_GET;
 		sl->floor = k->state_kpos > k->get_floor ? k->state_kpos : k->get_floor;
 		sl->last = k->n - 1;
-		sl->gens0 = zone_gens(r->s);
 		tracef(r, "submit GET %s (allowed %u..%u)%s", k->name, sl->floor, sl->last, sl->hold ? " held" : "");
 	} else {
 		bool put = c < 75;
@@ -1155,8 +1161,8 @@ static void settle_key(struct run *r, uint32_t key)
 		settle_entry(r, k, false, 0, 0, !s0->present && !unknown_after ? s0 : NULL, maybe_expired);
 		return;
 	}
-	if ((res == -DV_ECORRUPT || res == -EIO) && k->damaged)
-		return; /* still damaged; the state stays open */
+	if ((res == -DV_ECORRUPT || res == -EIO) && near_damage(r, key))
+		return; /* still damaged (or a record of its index bits is): the state stays open */
 	fail(r, "recovery-error", "GET %s after recovery -> %s", k->name, errname(res));
 }
 
