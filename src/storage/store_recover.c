@@ -23,9 +23,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "store_int.h"
 
 #define SCAN_CHUNK_BYTES (4u << 20)
+
+/* Recovery trusts no single read (dev.h allows transient read errors and
+ * bits flipped in transit): a read error is retried, and a structure that
+ * does not verify counts as damaged only once two reads in a row return
+ * the same bytes (what the medium holds, not a flip on the way), within
+ * RECOVERY_READS_MAX reads. */
+#define RECOVERY_READS_MAX 8u
 
 struct run {
 	struct zidx_entry *e;
@@ -41,18 +49,58 @@ static uint64_t mono_us(void)
 
 static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
 
-/* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT damaged. */
-static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
+/* dev_read_sync(), a read error retried up to RECOVERY_READS_MAX times. */
+static int rec_read(struct store *s, uint64_t off, void *buf, uint32_t len)
 {
-	int err = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
+	int err = -EIO;
+	for (unsigned i = 0; i < RECOVERY_READS_MAX && err == -EIO; i++)
+		err = dev_read_sync(s->dev, off, buf, len);
+	return err;
+}
+
+/* Whether a structure that did not verify, read again, is damaged on the
+ * medium: its bytes (digest) agree with the previous read's, or the reads
+ * ran out. Else (a flip in transit) the caller reads once more. */
+static bool reads_agree(uint64_t digest, uint64_t *prev, unsigned read_no)
+{
+	bool agree = read_no > 0 && digest == *prev;
+	*prev = digest;
+	return agree || read_no + 1 >= RECOVERY_READS_MAX;
+}
+
+/* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT
+ * damaged; *decoded when the error is the decoder's (a read error else). */
+static int read_sb_copy_once(struct store *s, unsigned copy, uint8_t *buf, struct sb *out, uint64_t *digest,
+			     bool *decoded)
+{
+	*decoded = false;
+	int err = rec_read(s, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
 	if (err)
 		return err;
 	uint32_t count = 0;
 	memcpy(&count, buf + 40, 4);
 	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
-	if (n > DV_BLOCK_BYTES && (err = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
+	if (n > DV_BLOCK_BYTES && (err = rec_read(s, sb_copy_off(copy), buf, n)))
 		return err;
+	*digest = dv_checksum64(buf, n);
+	*decoded = true;
 	return sb_decode(buf, n, out, DV_ZONE_COUNT_MAX);
+}
+
+/* A copy that does not decode (a flip may hit its magic or version as well
+ * as its checksum: taken for "no superblock", the older copy would win) is
+ * read again until two reads agree. */
+static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
+{
+	uint64_t digest = 0, prev = 0;
+	bool decoded = true;
+	int err = 1;
+	for (unsigned i = 0; err != 0 && decoded; i++) {
+		err = read_sb_copy_once(s, copy, buf, out, &digest, &decoded);
+		if (err && decoded && reads_agree(digest, &prev, i))
+			break;
+	}
+	return err;
 }
 
 static uint64_t default_zone_bytes(const struct store *s, uint64_t front)
@@ -134,8 +182,9 @@ static int load_superblock(struct store *s)
 }
 
 /* Scan a zone's records from its start. Entries go to zr->entries. The
- * first record that does not verify ends the zone, once a second read of
- * it agrees: a flip in transit must not cut acknowledged records off. */
+ * first record that does not verify ends the zone, once two reads in a row
+ * agree on it (reads_agree): a flip in transit must not cut acknowledged
+ * records off. */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 {
 	uint8_t *buf = dev_buf_alloc(SCAN_CHUNK_BYTES);
@@ -143,7 +192,8 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		return -ENOMEM;
 	uint64_t zb = s->sb.zone_bytes, p = 0, buf_off = 0, buf_len = 0;
 	int err = 0;
-	bool reread = false;
+	unsigned rereads = 0; /* of the record at p */
+	uint64_t prev = 0;
 	*torn = false;
 	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 3; guard++) {
 		p = rec_next_start(p, DV_BLOCK_BYTES);
@@ -152,7 +202,7 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		if (p + STORE_RECORD_BYTES_MAX > buf_off + buf_len && buf_off + buf_len < zb) {
 			buf_off = p / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
 			buf_len = zb - buf_off < SCAN_CHUNK_BYTES ? zb - buf_off : SCAN_CHUNK_BYTES;
-			if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			if ((err = rec_read(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 				break;
 		}
 		struct rec_view r;
@@ -160,16 +210,17 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		int rc = rec_decode(src, (uint32_t)(buf_off + buf_len - p), &r, NULL);
 		if (rc || r.zone_gen != s->sb.zones[z].gen) {
 			static const uint8_t zero[REC_HDR_BYTES];
-			if (!reread && rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0) {
-				reread = true; /* the same record again, from the device */
-				if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			if (rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0 &&
+			    !reads_agree(dv_checksum64(buf, buf_len), &prev, rereads++)) {
+				/* the same record again, from the device */
+				if ((err = rec_read(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 					break;
 				continue;
 			}
 			*torn = rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0;
 			break;
 		}
-		reread = false;
+		rereads = 0;
 		if (r.type != REC_PAD) {
 			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
 			h.hi &= ZIDX_HASH_HI_MASK;
@@ -191,7 +242,7 @@ bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
 	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_bytes;
 }
 
-static int read_zone_index_once(struct store *s, uint32_t z)
+static int read_zone_index_once(struct store *s, uint32_t z, uint64_t *digest)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
@@ -199,7 +250,9 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 		return -DV_ECORRUPT;
 	uint8_t *buf = dev_buf_alloc(DV_BLOCK_BYTES);
 	struct zidx_hdr h;
-	int err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	int err = buf ? rec_read(s, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	if (!err)
+		*digest = dv_checksum64(buf, DV_BLOCK_BYTES);
 	if (!err)
 		err = zidx_decode_hdr(buf, DV_BLOCK_BYTES, &h);
 	if (!err && !zidx_hdr_fits(s, z, &h))
@@ -208,7 +261,9 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	if (!err && n > DV_BLOCK_BYTES) {
 		dev_buf_free(buf);
 		buf = dev_buf_alloc(n);
-		err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		err = buf ? rec_read(s, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		if (!err)
+			*digest = dv_checksum64(buf, n);
 	}
 	if (!err) {
 		free(zr->entries);
@@ -224,12 +279,19 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	return err;
 }
 
-/* A zone index that does not verify is read once more before it counts
- * as damaged: a flip in transit is not damage. */
+/* A zone index that does not verify is read again until two reads agree
+ * (reads_agree) before it counts as damaged: a flip in transit is not
+ * damage. */
 int read_zone_index(struct store *s, uint32_t z)
 {
-	int err = read_zone_index_once(s, z);
-	return err == -DV_ECORRUPT ? read_zone_index_once(s, z) : err;
+	uint64_t digest = 0, prev = 0;
+	int err = -DV_ECORRUPT;
+	for (unsigned i = 0; err == -DV_ECORRUPT; i++) {
+		err = read_zone_index_once(s, z, &digest);
+		if (err == -DV_ECORRUPT && reads_agree(digest, &prev, i))
+			break;
+	}
+	return err;
 }
 
 /* Seal zone z after recovery: its zone index at foot_min or after the data,
