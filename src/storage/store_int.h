@@ -47,6 +47,23 @@ enum op_state {
  * fails with -EBUSY. Each one takes a whole collection during one read. */
 #define READ_RETRIES_MAX 8u
 
+/* Reads are not trusted one by one (dev.h allows transient read errors
+ * and bits flipped in transit): recovery and GC retry a read error, and
+ * count a structure that does not verify as damaged only once two reads in
+ * a row return the same bytes (what the medium holds, not a flip on the
+ * way), within STORE_READS_MAX reads. */
+#define STORE_READS_MAX 8u
+
+/* After read number read_no (from 0) of something that did not verify,
+ * with digest the checksum of its bytes: whether it is damaged (agrees
+ * with the previous read, or the reads ran out); else read it again. */
+static inline bool reads_agree(uint64_t digest, uint64_t *prev, unsigned read_no)
+{
+	bool agree = read_no > 0 && digest == *prev;
+	*prev = digest;
+	return agree || read_no + 1 >= STORE_READS_MAX;
+}
+
 /* Collections given up on a zone before GC stops picking it. */
 #define GC_FAILURES_MAX 3u
 

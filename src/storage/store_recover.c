@@ -28,12 +28,7 @@
 
 #define SCAN_CHUNK_BYTES (4u << 20)
 
-/* Recovery trusts no single read (dev.h allows transient read errors and
- * bits flipped in transit): a read error is retried, and a structure that
- * does not verify counts as damaged only once two reads in a row return
- * the same bytes (what the medium holds, not a flip on the way), within
- * RECOVERY_READS_MAX reads. */
-#define RECOVERY_READS_MAX 8u
+
 
 struct run {
 	struct zidx_entry *e;
@@ -49,23 +44,14 @@ static uint64_t mono_us(void)
 
 static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
 
-/* dev_read_sync(), a read error retried up to RECOVERY_READS_MAX times. */
+/* dev_read_sync(), a read error retried up to STORE_READS_MAX times:
+ * recovery trusts no single read (store_int.h). */
 static int rec_read(struct store *s, uint64_t off, void *buf, uint32_t len)
 {
 	int err = -EIO;
-	for (unsigned i = 0; i < RECOVERY_READS_MAX && err == -EIO; i++)
+	for (unsigned i = 0; i < STORE_READS_MAX && err == -EIO; i++)
 		err = dev_read_sync(s->dev, off, buf, len);
 	return err;
-}
-
-/* Whether a structure that did not verify, read again, is damaged on the
- * medium: its bytes (digest) agree with the previous read's, or the reads
- * ran out. Else (a flip in transit) the caller reads once more. */
-static bool reads_agree(uint64_t digest, uint64_t *prev, unsigned read_no)
-{
-	bool agree = read_no > 0 && digest == *prev;
-	*prev = digest;
-	return agree || read_no + 1 >= RECOVERY_READS_MAX;
 }
 
 /* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT
