@@ -232,10 +232,12 @@ bool keylock_acquire(struct store *s, struct store_op *op)
 			return true; /* handed over by keylock_release() */
 		if (h->priv.hash_lo != op->priv.hash_lo)
 			continue;
-		struct store_op *tail = h;
-		for (unsigned i = 0; tail->priv.chain_next && i < DV_OPS_IN_FLIGHT_MAX; i++)
-			tail = tail->priv.chain_next;
+		/* The holder keeps its chain's tail: many pipelined writes of
+		 * one key queue in constant time each. */
+		struct store_op *tail = h->priv.chain_tail ? h->priv.chain_tail : h;
+		DV_ASSERT(tail->priv.chain_next == NULL);
 		tail->priv.chain_next = op;
+		h->priv.chain_tail = op;
 		op->priv.state = OPS_WAIT_KEY;
 		return false;
 	}
@@ -260,9 +262,12 @@ void keylock_release(struct store *s, struct store_op *op)
 	DV_ASSERT(*pp == op);
 	*pp = op->priv.lock_next;
 	struct store_op *next = op->priv.chain_next;
+	struct store_op *tail = op->priv.chain_tail;
 	op->priv.chain_next = NULL;
+	op->priv.chain_tail = NULL;
 	if (!next)
 		return;
+	next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
 	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
 	*keylock_bucket(s, next->priv.hash_lo) = next;
 	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */

@@ -120,6 +120,7 @@ typedef void (*store_done_fn)(struct store_op *op);
 struct store_op_priv {
 	struct store_op *next;       /* queue link */
 	struct store_op *chain_next; /* next mutation of the same key hash */
+	struct store_op *chain_tail; /* key lock holder: its last waiter (NULL: none) */
 	uint64_t hash_lo, hash_hi;
 	uint64_t prev_payload;       /* entry this write replaces, or NO_PAYLOAD */
 	uint64_t prev_seq;           /* seq of that record, 0 when there is none */
