@@ -707,6 +707,15 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 static void op_resolved(struct store *s, struct store_op *op)
 {
+	if (s->failed) {
+		/* A failed store decides nothing more: a write before this one
+		 * may be durable without being in the index (its batch reached
+		 * the medium, its completion did not), so a condition judged
+		 * now could contradict what recovery finds. */
+		keylock_release(s, op);
+		store_complete(s, op, -DV_EFATAL);
+		return;
+	}
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;

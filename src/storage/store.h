@@ -45,8 +45,10 @@
  *   replaced by an unconditional write of its key (a conditional one fails
  *   with -DV_ECORRUPT); a DEL over such a PUT completes with 0, as whether
  *   it had expired cannot be told.
- * - After a write or flush error the store is failed: every later write
- *   fails with -DV_EFATAL (reads keep working).
+ * - After a write or flush error the store is failed: every write not yet
+ *   decided (waiting for its key, resolving) and every later one fails
+ *   with -DV_EFATAL, never with a condition's answer (a write before it may
+ *   be durable without being in the index); reads keep working.
  * - store_open() formats an empty/unknown device only when asked, and runs
  *   recovery (zone indexes + scan of open zones) before returning.
  */
