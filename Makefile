@@ -26,12 +26,14 @@ all: $(BUILD)/dynvme $(TEST_BIN)
 deps:
 	@scripts/deps.sh build
 
-# The main job: one node on the embedded default, ./data/dynvme.img
-# (created on first start), RESP on 127.0.0.1:6379, HTTP metrics on 7379.
-# Ctrl-C (SIGINT) stops it cleanly. ARGS passes more flags.
+# The main job: a local 3-node cluster (dynvme cluster up) with its configs,
+# secret and data in ./data/cluster (created on first start, reused after):
+# RESP on 127.0.0.1:7000-7002, HTTP 8000-8002, internode 17000-17002.
+# Ctrl-C (SIGINT) stops every node cleanly. ARGS passes more flags
+# (ARGS="--nodes 5", "--base-port 7100"); `build/dynvme serve` runs one node.
 run: deps
 	$(MAKE) $(BUILD)/dynvme
-	$(BUILD)/dynvme serve $(ARGS)
+	$(BUILD)/dynvme cluster up $(ARGS)
 
 $(BUILD)/tests/%.o: CFLAGS += -Itests
 

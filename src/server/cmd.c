@@ -61,6 +61,21 @@ const char *cmd_store_error(int err)
 	case -EOVERFLOW: return "ERR too many keys share this key's hash bits; refused";
 	case -EROFS: return "READONLY the store is read-only";
 	case -E2BIG: return "ERR reply larger than max-reply-bytes";
+	/* Cluster mode (chost.c). */
+	case -ETIMEDOUT:
+		return "TIMEOUT the write may or may not have been applied: fewer than W replicas confirmed it in "
+		       "time (read the key to see)";
+	case -ETIME: return "TIMEOUT fewer than R replicas answered in time (nothing was written)";
+	case -EBADMSG:
+		return "ERR invalid context: not one DYN.GET returned for this key (garbage, truncated or altered); "
+		       "use \"\" for a key never read";
+	case -EXDEV: return "ERR invalid context: it belongs to another cluster";
+	case -EMLINK:
+		return "ERR too many siblings or too large a version for this key: read it with DYN.GET and write "
+		       "the resolved value with DYN.PUT and its context";
+	case -EAGAIN: return "ERR node busy: too many requests in flight; try again";
+	case -ENAMETOOLONG: return "ERR key too large for cluster mode (max 1023 bytes)";
+	case -EINVAL: return "ERR invalid request (keyspace, R or W) for this cluster";
 	default: return "ERR storage error";
 	}
 }
@@ -877,7 +892,7 @@ static const struct cmd_def table[] = {
 	{"echo", 2, 0, 0, 0, 0, cmd_run_echo, NULL, "the message", NULL},
 	{"auth", -2, NA, 0, 0, 0, cmd_run_auth, NULL, "authenticate", NULL},
 	{"hello", -1, NA, 0, 0, 0, cmd_run_hello, NULL, "handshake: protocol 2 or 3, AUTH, SETNAME", NULL},
-	{"select", 2, 0, 0, 0, 0, cmd_run_select, NULL, "only database 0 exists", NULL},
+	{"select", 2, 0, 0, 0, 0, cmd_run_select_db, NULL, "database 0, or a keyspace in cluster mode", NULL},
 	{"quit", -1, NA, 0, 0, 0, cmd_run_quit, NULL, "close the connection", NULL},
 	{"client", -2, 0, 0, 0, 0, cmd_run_client, NULL, "SETNAME GETNAME ID INFO LIST SETINFO", NULL},
 	{"command", -1, 0, 0, 0, 0, cmd_run_command, NULL, "COUNT INFO DOCS LIST", NULL},
@@ -885,6 +900,14 @@ static const struct cmd_def table[] = {
 	{"dbsize", 1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_dbsize, "number of live keys", NULL},
 	{"info", -1, 0, 0, 0, 0, cmd_run_stats, cmd_reply_info, "server, clients, stats, keyspace, storage", NULL},
 	{"time", 1, 0, 0, 0, 0, cmd_run_time, NULL, "server time", NULL},
+	{"dyn.get", -2, R, 1, 1, 1, cmd_run_dyn_get, cmd_reply_dyn_get, "every sibling value and the causal context", NULL},
+	{"dyn.put", -4, W, 1, 1, 1, cmd_run_dyn_put, cmd_reply_dyn_ok, "write a value with a causal context", NULL},
+	{"dyn.del", -3, W, 1, 1, 1, cmd_run_dyn_del, cmd_reply_dyn_ok, "delete with a causal context", NULL},
+	{"dyn.status", 1, 0, 0, 0, 0, cmd_run_dyn_status, cmd_reply_dyn_view, "this node's view of the cluster", NULL},
+	{"dyn.ring", 1, 0, 0, 0, 0, cmd_run_dyn_ring, cmd_reply_dyn_view, "the partition table", NULL},
+	{"cluster", -2, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL},
+	{"readonly", 1, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL},
+	{"readwrite", 1, 0, 0, 0, 0, cmd_run_no_cluster, NULL, "Redis Cluster protocol: not supported", NULL},
 	{"unknown", -1, 0, 0, 0, 0, run_unknown, NULL, "(unknown commands and protocol errors)", NULL},
 };
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "server/chost.h"
 #include "server/cmd_int.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -459,11 +460,20 @@ void cmd_run_stats(CMD_RUN_ARGS)
 	cmd->ops[0].counters = &cmd->counters;
 }
 
-static uint64_t live_keys(const struct store_stats *st) { return st->keys - st->tombstones; }
+/* Single-node mode: live keys. Cluster mode: the keys this node holds a
+ * version of in any keyspace (a deleted key's causal tombstone counts
+ * until tombstone removal), less the node's own metadata records. */
+static uint64_t live_keys(const struct conn *c, const struct store_stats *st)
+{
+	uint64_t n = st->keys - st->tombstones;
+	if (cluster_enabled(&c->w->cfg->cluster))
+		n = n > CHOST_META_RECORDS ? n - CHOST_META_RECORDS : 0;
+	return n;
+}
 
 void cmd_reply_dbsize(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 {
-	resp_add_int(rb, (int64_t)live_keys(&cmd->stats));
+	resp_add_int(rb, (int64_t)live_keys(c, &cmd->stats));
 }
 
 static void info_server(struct conn *c, struct resp_buf *o)
@@ -591,8 +601,8 @@ void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 	}
 	if (s & INFO_KEYSPACE) {
 		resp_add_rawf(&o, "# Keyspace\r\n");
-		if (live_keys(st))
-			resp_add_rawf(&o, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)live_keys(st));
+		if (live_keys(c, st) && !cluster_enabled(&c->w->cfg->cluster)) /* cluster: no per-keyspace count yet */
+			resp_add_rawf(&o, "db0:keys=%llu,expires=0,avg_ttl=0\r\n", (unsigned long long)live_keys(c, st));
 		resp_add_rawf(&o, "\r\n");
 	}
 	if (s & INFO_STORAGE) {

@@ -22,6 +22,18 @@ void cmd_run_stats(CMD_RUN_ARGS);
 void cmd_reply_dbsize(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
 void cmd_reply_info(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
 
+/* cmd_dyn.c: the Dynamo API and the cluster-mode commands. */
+void cmd_run_dyn_get(CMD_RUN_ARGS);
+void cmd_run_dyn_put(CMD_RUN_ARGS);
+void cmd_run_dyn_del(CMD_RUN_ARGS);
+void cmd_run_dyn_status(CMD_RUN_ARGS);
+void cmd_run_dyn_ring(CMD_RUN_ARGS);
+void cmd_run_select_db(CMD_RUN_ARGS);
+void cmd_run_no_cluster(CMD_RUN_ARGS);
+void cmd_reply_dyn_get(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+void cmd_reply_dyn_ok(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+void cmd_reply_dyn_view(struct conn *c, struct cmd *cmd, struct resp_buf *rb);
+
 bool cmd_check_key(const struct resp_arg *k, struct resp_buf *rb);
 bool cmd_check_value(const struct resp_arg *v, struct resp_buf *rb);
 bool cmd_expire_at(int64_t t, bool ms, bool absolute, uint64_t now_ms, uint64_t *out);

@@ -88,6 +88,7 @@ void config_defaults(struct server_config *c)
 	};
 	snprintf(c->bind, sizeof(c->bind), "127.0.0.1");
 	snprintf(c->data, sizeof(c->data), "./data/dynvme.img");
+	cluster_config_defaults(&c->cluster);
 }
 
 static int fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -180,8 +181,10 @@ static int set_number(const struct directive *d, void *field, const char *value,
 int config_set(struct server_config *c, const char *name, const char *value, char *err, size_t err_len)
 {
 	const struct directive *d = directive_find(name);
-	if (!d)
-		return fail(err, err_len, "unknown directive '%s'", name);
+	if (!d) {
+		int rc = cluster_config_set(&c->cluster, name, value, err, err_len);
+		return rc == -ENOENT ? fail(err, err_len, "unknown directive '%s'", name) : rc;
+	}
 	void *field = (char *)c + d->off;
 	switch (d->kind) {
 	case DIR_STR:
@@ -295,7 +298,7 @@ int config_validate(const struct server_config *c, char *err, size_t err_len)
 	if (c->max_reply_bytes < DV_VALUE_BYTES_MAX + 64)
 		return fail(err, err_len, "max-reply-bytes must allow a largest value (%u bytes)",
 			    DV_VALUE_BYTES_MAX + 64);
-	return 0;
+	return cluster_config_validate(&c->cluster, c->port, c->http_port, err, err_len);
 }
 
 bool config_get(const struct server_config *c, const char *name, char *out, size_t out_len)

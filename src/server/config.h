@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/cluster_config.h"
+
 #define CONFIG_STR_MAX 256u
 #define CONFIG_THREADS_MAX 16u
 #define CONFIG_ERR_MAX 256u
@@ -44,6 +46,7 @@ struct server_config {
 	uint64_t cache_bytes;           /* value cache in RAM; 0 = off */
 	unsigned write_batches;         /* group-commit writes in flight */
 	enum log_level log_level;
+	struct cluster_config cluster;  /* cluster mode when cluster.node_id != 0 */
 };
 
 void config_defaults(struct server_config *c);

@@ -347,6 +347,7 @@ static void conn_submit_ops(struct conn *c, struct cmd *cmd)
 		struct eop *e = &cmd->ops[i];
 		e->owner = cmd;
 		e->sink = &c->w->sink;
+		e->dyn.keyspace = cmd->db; /* cluster mode: the keyspace when the command ran */
 		conn_track(c, e, 1);
 		worker_submit_eop(c->w, e);
 	}
@@ -483,6 +484,7 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 		return true;
 	}
 	cmd->conn = c;
+	cmd->db = c->db;
 	cmd->def = d ? d : cmd_unknown();
 	cmd->start_ns = w->now_ns;
 	struct resp_buf *rb = c->head ? &cmd->reply : &c->out;

@@ -55,6 +55,9 @@ struct engine {
 	struct expiry *exp_heap;
 	uint32_t exp_count, exp_cap;
 	uint64_t exp_untracked, exp_deleted;
+	/* Cluster mode: eops go to the router instead of the store. */
+	engine_route_fn route;
+	void *route_arg;
 };
 
 struct expiry {
@@ -82,7 +85,7 @@ int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_le
 		return -ENOMEM;
 	if (key_len)
 		memcpy(e->kv, key, key_len);
-	if (val_len)
+	if (val_len && val)
 		memcpy(e->kv + key_len, val, val_len);
 	e->kv_len = (uint32_t)bytes;
 	e->sop.key = e->kv;
@@ -111,6 +114,22 @@ void eop_release(struct eop *e)
 	e->kv = NULL;
 }
 
+int eop_keep_alloc(struct eop *e, size_t meta_len, size_t val_len)
+{
+	DV_ASSERT(e->meta == NULL && meta_len <= UINT32_MAX && val_len <= UINT32_MAX);
+	size_t bytes = meta_len + val_len;
+	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
+	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
+	if (!block)
+		return -ENOMEM;
+	e->meta = block;
+	e->meta_len = (uint32_t)meta_len;
+	e->val = block + meta_len;
+	e->val_len = (uint32_t)val_len;
+	e->found = true;
+	return 0;
+}
+
 /* Copy what a read returned: meta (RMW only) then value, in one block.
  * A GET with no_value copies neither; one with a budget only what fits. */
 static int eop_keep_result(struct eop *e, const struct store_record_out *r)
@@ -125,20 +144,13 @@ static int eop_keep_result(struct eop *e, const struct store_record_out *r)
 		}
 		e->budget->left -= val_len;
 	}
-	size_t bytes = (size_t)meta_len + val_len;
-	size_t inl_used = e->kv == e->inl ? e->kv_len : 0;
-	char *block = bytes <= sizeof(e->inl) - inl_used ? e->inl + inl_used : malloc(bytes ? bytes : 1);
-	if (!block)
-		return -ENOMEM;
+	int err = eop_keep_alloc(e, meta_len, val_len);
+	if (err)
+		return err;
 	if (meta_len) /* meta and value may be NULL when empty */
-		memcpy(block, r->meta, meta_len);
+		memcpy(e->meta, r->meta, meta_len);
 	if (val_len)
-		memcpy(block + meta_len, r->value, val_len);
-	e->meta = block;
-	e->meta_len = meta_len;
-	e->val = block + meta_len;
-	e->val_len = val_len;
-	e->found = true;
+		memcpy(e->val, r->value, val_len);
 	e->seq = r->seq;
 	e->expire_ms = r->expire_ms;
 	return 0;
@@ -148,6 +160,13 @@ int eop_set_found(struct eop *e, const void *val, uint32_t val_len, uint64_t seq
 {
 	DV_ASSERT(e->kind == EOP_GET && !e->found && e->budget == NULL);
 	struct store_record_out r = {.value = val, .val_len = val_len, .seq = seq, .expire_ms = expire_ms};
+	return eop_keep_result(e, &r);
+}
+
+int eop_keep_read(struct eop *e, const void *val, uint32_t val_len, uint64_t expire_ms)
+{
+	DV_ASSERT(!e->found && e->meta == NULL);
+	struct store_record_out r = {.value = val, .val_len = val_len, .expire_ms = expire_ms};
 	return eop_keep_result(e, &r);
 }
 
@@ -506,7 +525,8 @@ bool engine_turn(struct engine *e)
 	while (n) {
 		struct mpsc_node *next = n->next;
 		e->in_flight++;
-		backlog_push(e, eop_of(n));
+		if (!e->route || !e->route(e->route_arg, eop_of(n)))
+			backlog_push(e, eop_of(n));
 		n = next;
 	}
 	/* Ops submitted (RMW steps come back from done()) start only inside
@@ -527,6 +547,19 @@ bool engine_turn(struct engine *e)
 }
 
 uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
+
+void engine_set_router(struct engine *e, engine_route_fn route, void *arg)
+{
+	DV_ASSERT(e->in_flight == 0);
+	e->route = route;
+	e->route_arg = arg;
+}
+
+void engine_complete(struct engine *e, struct eop *op, int result)
+{
+	DV_ASSERT(e->route && op->sink && e->in_flight > 0);
+	finish(e, op, result);
+}
 
 bool engine_inbox_empty(struct engine *e) { return mpsc_empty(&e->inbox); }
 

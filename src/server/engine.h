@@ -26,6 +26,10 @@
  * - GETs are answered from the value cache (vcache.h) when it holds the
  *   key; the engine keeps it equal to the store on every write completion.
  * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
+ * - Cluster mode: a router (engine_set_router, chost.c) takes the eops off
+ *   the host thread's turn instead of the store and hands each back with
+ *   engine_complete(); the engine still counts them in flight and returns
+ *   them to their sinks at the end of a turn, in one push per sink.
  */
 #ifndef DV_SERVER_ENGINE_H
 #define DV_SERVER_ENGINE_H
@@ -63,6 +67,17 @@ struct eop_sink {
 	struct waker *waker;
 };
 
+/* Cluster mode: what a request says beyond the plain fields (chost.c). */
+enum eop_dyn_op { EOP_DYN_NONE = 0, EOP_DYN_GET, EOP_DYN_PUT, EOP_DYN_DEL, EOP_DYN_STATUS, EOP_DYN_RING };
+struct eop_dyn {
+	uint8_t keyspace;   /* the connection's SELECT */
+	uint8_t op;         /* enum eop_dyn_op */
+	uint8_t r, w;       /* 0 = the keyspace's */
+	uint32_t timeout_ms; /* 0 = the node's */
+	uint32_t ctx_len;   /* DYN.PUT/DEL: the context, at kv + key_len */
+	uint32_t nsib;      /* DYN.GET result: sibling values in val */
+};
+
 struct eop {
 	struct mpsc_node link;   /* first: MPSC and backlog link */
 	struct store_op sop;
@@ -97,6 +112,7 @@ struct eop {
 	/* Owner's (the engine never touches them): reads of the owner's that
 	 * are answered from this write once it is back (conn.c). */
 	struct eop *waiters, *wait_next;
+	struct eop_dyn dyn;
 	char inl[EOP_INLINE_BYTES];
 };
 
@@ -106,16 +122,33 @@ struct engine;
 int engine_open(struct engine **out, struct store *s, struct waker *host_waker, uint64_t cache_bytes);
 void engine_close(struct engine *e);
 
-/* Fill e for key (and value): copies them. 0 or -ENOMEM. */
+/* Fill e for key (and value): copies them; val NULL with val_len > 0
+ * reserves val_len bytes after the key for the caller to fill. 0 or -ENOMEM. */
 int eop_init(struct eop *e, enum eop_kind kind, const void *key, uint32_t key_len, const void *val,
 	     uint32_t val_len);
 /* Free what eop_init and the engine allocated (not e itself). */
 void eop_release(struct eop *e);
+/* A result block owned by e: meta_len bytes at e->meta then val_len at
+ * e->val (inline when they fit), e->found set; the caller fills them.
+ * 0 or -ENOMEM. Freed by eop_release. */
+int eop_keep_alloc(struct eop *e, size_t meta_len, size_t val_len);
 /* Drop what a finished read copied (value, metadata): found becomes false. */
 void eop_drop_result(struct eop *e);
 /* Make e (a GET not handed over) read as having found val (copied). 0 or
  * -ENOMEM. */
 int eop_set_found(struct eop *e, const void *val, uint32_t val_len, uint64_t seq, uint64_t expire_ms);
+/* Host thread (the cluster host): e found val, kept as a store read's is
+ * (no_value and the gather budget apply: -E2BIG over it). 0 or -ENOMEM. */
+int eop_keep_read(struct eop *e, const void *val, uint32_t val_len, uint64_t expire_ms);
+
+/* Cluster mode. route(arg, op) runs on the host thread for every eop taken
+ * from the inbox; true: the router owns it until engine_complete(op),
+ * false: the engine runs it on the store as usual. */
+typedef bool (*engine_route_fn)(void *arg, struct eop *op);
+void engine_set_router(struct engine *e, engine_route_fn route, void *arg);
+/* Host thread: a routed eop is finished (result as for the store's); it
+ * goes back to its sink at the end of the current or next engine_turn(). */
+void engine_complete(struct engine *e, struct eop *op, int result);
 
 /* Any thread: hand over first..last (linked through link.next). */
 void engine_submit(struct engine *e, struct eop *first, struct eop *last);

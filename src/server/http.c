@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "server/chost.h"
 #include "server/cmd.h"
 #include "server/log.h"
 #include "server/server.h"
@@ -123,7 +124,7 @@ static void status_json(struct worker *w, const struct metrics_view *v, struct r
 			 "\"threads\":%u,\"clients\":%llu,\"commands\":%llu,\"store\":{\"failed\":%s,"
 			 "\"keys\":%llu,\"tombstones\":%llu,\"index_bytes\":%llu,\"zones_total\":%u,"
 			 "\"zones_empty\":%u,\"zone_bytes\":%llu,\"device_bytes_written\":%llu,"
-			 "\"user_bytes\":%llu},\"healthy\":%s}\n",
+			 "\"user_bytes\":%llu},\"healthy\":%s",
 			 DYNVME_VERSION, w->srv->run_id, (unsigned long long)v->uptime_s, w->srv->port,
 			 w->srv->nworkers, (unsigned long long)v->clients, (unsigned long long)calls,
 			 st->failed ? "true" : "false", (unsigned long long)(st->keys - st->tombstones),
@@ -132,6 +133,9 @@ static void status_json(struct worker *w, const struct metrics_view *v, struct r
 			 (unsigned long long)st->device_bytes_written, (unsigned long long)st->user_bytes,
 			 st->failed ? "false" : "true");
 	resp_add_raw(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	if (w->srv->chost)
+		chost_status_json(w->srv->chost, b);
+	resp_add_raw(b, "}\n", 2);
 }
 
 static void respond(struct http_conn *h, int code, const char *type, const struct resp_buf *body)
@@ -180,6 +184,8 @@ static void handle(struct http_conn *h)
 		if (!strcmp(path, "/metrics")) {
 			type = "text/plain; version=0.0.4; charset=utf-8";
 			metrics_render_prometheus(&body, &v);
+			if (w->srv->chost)
+				chost_metrics(w->srv->chost, &body);
 		} else if (!strcmp(path, "/health")) {
 			code = st.failed ? 503 : 200;
 			resp_add_raw(&body, st.failed ? "store failed\n" : "ok\n", st.failed ? 13 : 3);

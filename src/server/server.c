@@ -25,6 +25,7 @@
 #include "base/assert.h"
 #include "base/error.h"
 #include "base/fs.h"
+#include "server/chost.h"
 #include "server/log.h"
 #include "server/server_int.h"
 
@@ -236,9 +237,14 @@ static int start(struct server *srv)
 			return fd;
 		srv->workers[0].http_fd = fd;
 	}
-	err = engine_open(&srv->engine, srv->store, &srv->workers[0].waker, srv->cfg->cache_bytes);
+	/* Cluster mode: no value cache (a replica's copy changes by other
+	 * coordinators' writes, which the cache would not see). */
+	uint64_t cache = srv->chost ? 0 : srv->cfg->cache_bytes;
+	err = engine_open(&srv->engine, srv->store, &srv->workers[0].waker, cache);
 	if (err)
 		return err;
+	if (srv->chost)
+		engine_set_router(srv->engine, chost_route, srv->chost);
 	err = dev_notify_fd(srv->dev, srv->workers[0].waker.efd);
 	if (err)
 		log_warn("device completions cannot wake the loop; polling", "error=\"%s\"", strerror(-err));
@@ -285,17 +291,22 @@ int server_run(const struct server_config *cfg)
 		free(srv);
 		return err;
 	}
-	err = start(srv);
+	if (cluster_enabled(&cfg->cluster))
+		err = chost_open(&srv->chost, srv);
+	if (!err)
+		err = start(srv);
 	if (!err)
 		err = run_workers(srv);
 	int drain = srv->engine ? engine_drain(srv->engine) : 0;
 	if (drain)
 		log_error("store drain failed", "error=\"%s\"", dv_strerror(drain));
+	chost_close(srv->chost); /* after the drain: no store op of the cnode is left */
 	engine_close(srv->engine);
 	store_close(srv->store);
 	dev_close(srv->dev);
 	for (unsigned i = 0; srv->workers && i < srv->nworkers; i++)
 		worker_fini(&srv->workers[i]);
+	chost_free(srv->chost); /* after the rings: no SQE refers to a peer connection */
 	free(srv->workers);
 	free(srv);
 	if (!err && !drain)

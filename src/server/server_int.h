@@ -38,6 +38,7 @@ enum ev_type {
 	EV_HTTP_RECV,
 	EV_HTTP_SEND,
 	EV_CANCEL,
+	EV_PEER,        /* cluster mode, worker 0: a peer connection (struct peer_ev, chost.h) */
 };
 #define EV_TYPE_MASK 15u
 
@@ -81,6 +82,7 @@ struct cmd {
 	int64_t count;             /* multi-key: keys found or changed (MGET: its keys) */
 	struct cmd_keys *keys;     /* the keys of its later chunks, or NULL */
 	struct eop_budget budget;  /* MGET: value bytes its reply may still take */
+	uint8_t db;                /* cluster mode: the connection's keyspace when it ran */
 	bool complete;
 	bool has_reply;            /* answered at once: reply holds the bytes */
 	struct resp_buf reply;     /* has_reply; MGET: its reply being built */
@@ -119,6 +121,7 @@ struct conn {
 	uint64_t held_bytes;       /* reserved by its commands not yet delivered (cmd->cost) */
 	struct cmd *chunking;      /* its command with chunks still to submit, or NULL */
 	uint8_t proto;             /* 2 or 3 (HELLO) */
+	uint8_t db;                /* SELECT: the keyspace in cluster mode */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
 	bool eof;                  /* no more requests will be parsed */
@@ -182,6 +185,7 @@ struct server {
 	struct dev *dev;
 	struct store *store;
 	struct engine *engine;
+	struct chost *chost;       /* cluster mode (chost.h), on worker 0; NULL otherwise */
 	struct worker *workers;
 	unsigned nworkers;
 	struct metrics *metrics;

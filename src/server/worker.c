@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "base/assert.h"
+#include "server/chost.h"
 #include "server/cmd.h"
 #include "server/log.h"
 #include "server/server_int.h"
@@ -390,6 +391,7 @@ static void on_event(struct worker *w, struct io_uring_cqe *cqe)
 	case EV_TICK: on_tick(w); break;
 	case EV_SIGNAL: on_signal(w, res); if (!w->stopping) arm_signal(w); break;
 	case EV_CANCEL: break;
+	case EV_PEER: chost_on_event(w->srv->chost, p, res, cqe->flags); break;
 	default: DV_ASSERT(!"unknown io_uring event");
 	}
 }
@@ -443,7 +445,9 @@ static bool worker_done(struct worker *w)
 		return false;
 	if (!w->host)
 		return true;
-	return atomic_load(&w->srv->workers_running) == 1 && engine_idle(w->srv->engine);
+	if (atomic_load(&w->srv->workers_running) != 1 || !engine_idle(w->srv->engine))
+		return false;
+	return !w->srv->chost || chost_quiesced(w->srv->chost, w->now_ms);
 }
 
 static void sleep_until_work(struct worker *w)
@@ -451,10 +455,18 @@ static void sleep_until_work(struct worker *w)
 	waker_sleep_begin(&w->waker);
 	/* After the flag is visible: anything pushed from now on kicks us. */
 	bool idle = mpsc_empty(&w->sink.done) && (!w->host || engine_may_sleep(w->srv->engine));
-	if (idle && w->host && engine_in_flight(w->srv->engine) > 0) {
-		/* Disk completions signal our eventfd; the timeout is a safety net. */
+	int64_t wait_ns = -1;
+	if (idle && w->host && engine_in_flight(w->srv->engine) > 0)
+		wait_ns = WAIT_IN_FLIGHT_NS; /* disk completions signal our eventfd; a safety net */
+	if (idle && w->host && w->srv->chost) { /* the cnode's deadlines and peer timers */
+		int64_t c = chost_wait_ns(w->srv->chost);
+		if (c >= 0 && (wait_ns < 0 || c < wait_ns))
+			wait_ns = c;
+		idle = wait_ns != 0;
+	}
+	if (idle && wait_ns >= 0) {
 		struct io_uring_cqe *cqe;
-		struct __kernel_timespec ts = {.tv_nsec = WAIT_IN_FLIGHT_NS};
+		struct __kernel_timespec ts = {.tv_sec = wait_ns / 1000000000, .tv_nsec = wait_ns % 1000000000};
 		io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, &ts, NULL);
 	} else if (idle) {
 		io_uring_submit_and_wait(&w->ring, 1);
@@ -477,8 +489,13 @@ static void worker_round(struct worker *w, bool *moved)
 		w->submit_first = w->submit_last = NULL;
 		*moved = true;
 	}
+	struct chost *ch = w->host ? w->srv->chost : NULL;
+	if (ch)
+		*moved |= chost_before(ch);
 	if (w->host)
 		*moved |= engine_turn(w->srv->engine);
+	if (ch)
+		*moved |= chost_after(ch);
 	*moved |= take_completions(w);
 	if (w->submit_first) { /* commands unblocked by completions */
 		engine_submit(w->srv->engine, w->submit_first, w->submit_last);
@@ -508,6 +525,8 @@ void *worker_main(void *arg)
 		arm_http_accept(w);
 	if (w->sig_fd >= 0)
 		arm_signal(w);
+	if (w->host && w->srv->chost)
+		chost_attach(w->srv->chost, w);
 	for (uint64_t round = 0;; round++) {
 		bool moved = false;
 		worker_round(w, &moved);
