@@ -72,13 +72,15 @@ check: deps
 # listed after sim: (one sim-<name> target each; `make -k sim` goes on past
 # a failing one). SIM_SEEDS seeds from SIM_START (a failing seed prints the
 # command that replays it). sim-store: the store model test
-# (tests/storage/test_model.c; CI runs its first 800 seeds).
+# (tests/storage/test_model.c; CI runs its first 800 seeds and 200 of them
+# with faults in recovery), both ways.
 SIM_SEEDS ?= 20000
 SIM_START ?= 1
 sim: sim-store
 
 sim-store: $(BUILD)/tests/storage/test_model
 	DV_MODEL_SEEDS=$(SIM_SEEDS) DV_MODEL_START=$(SIM_START) nice -n 10 $(BUILD)/tests/storage/test_model
+	DV_MODEL_SEEDS=$(SIM_SEEDS) DV_MODEL_START=$(SIM_START) DV_MODEL_RECOVERY_FAULTS=1 nice -n 10 $(BUILD)/tests/storage/test_model
 
 bench: $(BUILD)/dynvme
 	@scripts/deps.sh bench

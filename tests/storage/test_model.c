@@ -53,9 +53,10 @@
  *   -DV_ECORRUPT or find nothing, but never returns an older value (also
  *   after GC and restarts).
  *
- * Usage: test_model [--seed N | --start S --seeds N] [--verbose]
- * Environment: DV_MODEL_SEEDS, DV_MODEL_START (defaults: CI seeds;
- * DV_TEST_QUICK=1 runs fewer). A failing seed prints the command that
+ * Usage: test_model [--seed N | --start S --seeds N] [--verbose] [--recovery-faults]
+ * Environment: DV_MODEL_SEEDS, DV_MODEL_START, DV_MODEL_RECOVERY_FAULTS
+ * (defaults: CI seeds 1..800, then 1..200 again with --recovery-faults;
+ * DV_TEST_QUICK=1 runs 100 and 25). A failing seed prints the command that
  * replays it; the same seed replays bit for bit.
  */
 #include <errno.h>
@@ -86,6 +87,8 @@
 #define FAILURES_MAX 40u
 #define SEEDS_DEFAULT 800u
 #define SEEDS_QUICK 100u
+#define RF_SEEDS_DEFAULT 200u /* then again with --recovery-faults */
+#define RF_SEEDS_QUICK 25u
 
 /* ---- keys sharing 31 hash bits (index segment + fingerprint) ---- */
 
@@ -1707,18 +1710,27 @@ int main(int argc, char **argv)
 	uint64_t start = env_u64("DV_MODEL_START", 1);
 	uint64_t count = env_u64("DV_MODEL_SEEDS", quick ? SEEDS_QUICK : SEEDS_DEFAULT);
 	bool verbose = false, recovery_faults = getenv("DV_MODEL_RECOVERY_FAULTS") != NULL;
+	/* The CI default: the seeds, then the first RF_SEEDS of them again with
+	 * faults in recovery too; any choice of seeds or faults runs just that. */
+	uint64_t rf_count = getenv("DV_MODEL_SEEDS") || getenv("DV_MODEL_START") || recovery_faults ? 0
+			    : quick								 ? RF_SEEDS_QUICK
+												 : RF_SEEDS_DEFAULT;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			start = strtoull(argv[++i], NULL, 0);
 			count = 1;
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--start") && i + 1 < argc) {
 			start = strtoull(argv[++i], NULL, 0);
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
 			count = strtoull(argv[++i], NULL, 0);
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--verbose")) {
 			verbose = true;
 		} else if (!strcmp(argv[i], "--recovery-faults")) {
 			recovery_faults = true;
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--no") && i + 1 < argc) {
 			for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ",")) {
 				unsigned k = 0;
@@ -1749,9 +1761,14 @@ int main(int argc, char **argv)
 	} else {
 		run_forked(start, start + count, verbose, recovery_faults, argv[0], &sum);
 	}
-	fprintf(stderr, "model: seeds %llu..%llu: %u runs, %u failed (%.1fs)%s\n", (unsigned long long)start,
-		(unsigned long long)(start + count - 1), sum.runs, sum.failed, test_now_s() - t0,
-		sum.runs < count ? " (stopped: too many hung stores)" : "");
+	if (rf_count > 0) {
+		recovery_faults_flag = true; /* replay commands say so */
+		run_forked(start, start + rf_count, verbose, true, argv[0], &sum);
+	}
+	fprintf(stderr, "model: seeds %llu..%llu%s: %u runs, %u failed (%.1fs)%s\n", (unsigned long long)start,
+		(unsigned long long)(start + count - 1), rf_count ? ", then the first ones with --recovery-faults" : "",
+		sum.runs, sum.failed, test_now_s() - t0,
+		sum.runs < count + rf_count ? " (stopped: too many hung stores)" : "");
 	for (unsigned c = 0; c < sum.ncls; c++) {
 		fprintf(stderr, "  %-14s %u seeds:", sum.cls[c].cls, sum.cls[c].n);
 		for (unsigned i = 0; i < sum.cls[c].n && i < DV_ARRAY_LEN(sum.cls[c].seeds); i++)
