@@ -250,6 +250,11 @@ static int read_zone_index_once(struct store *s, uint32_t z, uint64_t *digest)
 		err = buf ? rec_read(s, zone_base(s, z) + off, buf, n) : -ENOMEM;
 		if (!err)
 			*digest = dv_checksum64(buf, n);
+		/* The entries are sized by the first read's header: the second
+		 * read must say the same (a flip in either: read again). */
+		struct zidx_hdr h2;
+		if (!err && (zidx_decode_hdr(buf, n, &h2) != 0 || h2.count != h.count))
+			err = -DV_ECORRUPT;
 	}
 	if (!err) {
 		free(zr->entries);

@@ -39,6 +39,10 @@
  *   _transient_eio: a flip in transit on both superblock copies formatted
  *   the device (magic) or failed store_open (-DV_ECORRUPT); one transient
  *   read error failed store_open (-EIO).
+ * - recovery_overflows_zone_index_entries: a zone index header read with
+ *   its count flipped lower sized the entries, a clean second read of the
+ *   whole index wrote past them (heap overflow, found by the model with
+ *   --recovery-faults, seed 1252).
  * - gc_keeps_record_damaged_after_reread_flip: a record that verified on
  *   GC's chunk read and came back flipped on the chunk's re-read was kept
  *   as damaged (its zone never collected, conditions on its key refused).
@@ -1123,6 +1127,70 @@ static void recovery_fails_on_transit_faults(enum rfault what)
 	rig_close(&r);
 }
 
+static void pipe_ok(struct store_op *op) { CHECK_EQ(op->result, 0); }
+
+/* A sealed zone's index spans several blocks; recovery reads its header
+ * block, sizes the entries from its count, then reads the whole index. The
+ * header read comes back with the count flipped lower in transit, the
+ * second read is clean: the entries were written past the array sized by
+ * the first count (heap overflow; ASan shows it). Now the two counts must
+ * agree, else it reads again. */
+static void recovery_overflows_zone_index_entries(void)
+{
+	for (uint32_t vlen = 60; vlen < 160; vlen++) {
+		struct rig r;
+		rig_open(&r, 8 * MiB, 256 * 1024, (struct store_config){0});
+		static uint8_t v[200];
+		enum { BATCH = 256 }; /* submitted together: records pack into shared blocks */
+		static struct store_op ops[BATCH];
+		static char keys[BATCH][16];
+		static uint8_t vals[BATCH][200];
+		uint32_t n = 0;
+		while (n < 20000 && r.s->sb.zones[0].state != ZONE_FULL) {
+			for (uint32_t b = 0; b < BATCH; b++, n++) {
+				sprintf(keys[b], "ix-%u", n);
+				h_fill_value(vals[b], vlen, n, 3);
+				ops[b] = (struct store_op){.kind = STORE_PUT, .key = keys[b], .key_len = (uint32_t)strlen(keys[b]),
+							   .value = vals[b], .val_len = vlen, .done = pipe_ok};
+				CHECK_EQ(store_submit(r.s, &ops[b]), 0);
+			}
+			CHECK_EQ(store_drain(r.s), 0);
+		}
+		CHECK_EQ(r.s->sb.zones[0].state, ZONE_FULL);
+		uint64_t foot = r.s->sb.data_start + (uint64_t)r.s->sb.zones[0].footer_block * DV_BLOCK_BYTES;
+		uint32_t count;
+		memcpy(&count, dev_mem_image(r.mem) + foot + 20, 4);
+		/* The first flip clears bit 4 of the count: a count with it set,
+		 * whose true entries still fit the bytes the lower count asks to
+		 * read (else the decoder refuses before writing any). */
+		uint32_t low_bytes = zidx_bytes(count - 0x10, DV_BLOCK_BYTES);
+		if (!(count & 0x10) || low_bytes <= DV_BLOCK_BYTES || low_bytes < ZIDX_HDR_BYTES + ZIDX_ENTRY_BYTES * count) {
+			rig_close(&r);
+			continue;
+		}
+		store_close(r.s);
+		shim_flip_reads_at(r.dev, foot + 20, 1);
+		CHECK_EQ(store_open(&r.s, r.dev, &r.cfg), 0);
+		struct store_stats st;
+		store_get_stats(r.s, &st);
+		unsigned lost = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			char k[32];
+			sprintf(k, "ix-%u", i);
+			h_fill_value(v, vlen, i, 3);
+			lost += h_get(r.s, k, got) != 0 || got->len != vlen || memcmp(got->bytes, v, vlen) != 0;
+		}
+		fprintf(stderr, "zone index of %u entries, count flipped to %u on the header read: %u of %u keys lost, "
+			"%u bad zone indexes\n", count, count - 0x10, lost, n, st.recovery_bad_zone_indexes);
+		CHECK_EQ(shim_flipped(r.dev), 1);
+		CHECK_EQ(lost, 0);
+		CHECK_EQ(st.recovery_bad_zone_indexes, 0);
+		rig_close(&r);
+		return;
+	}
+	CHECK(!"no zone index count with bit 4 set");
+}
+
 static void t_recovery_sb_magic(void) { recovery_fails_on_transit_faults(RF_SB_MAGIC); }
 static void t_recovery_sb_body(void) { recovery_fails_on_transit_faults(RF_SB_BODY); }
 static void t_recovery_eio(void) { recovery_fails_on_transit_faults(RF_EIO); }
@@ -1181,6 +1249,7 @@ static const struct {
 	{"recovery_fails_on_superblock_magic_flips", t_recovery_sb_magic},
 	{"recovery_fails_on_superblock_flips", t_recovery_sb_body},
 	{"recovery_fails_on_transient_eio", t_recovery_eio},
+	{"recovery_overflows_zone_index_entries", recovery_overflows_zone_index_entries},
 	{"gc_keeps_record_damaged_after_reread_flip", gc_keeps_record_damaged_after_reread_flip},
 	{"gc_gives_up_zone_on_transient_eio", gc_gives_up_zone_on_transient_eio},
 	{"keylock_quadratic_pipelined_writes", keylock_quadratic_pipelined_writes},
