@@ -18,6 +18,7 @@
 #include "io/dev_mem.h"
 #include "storage/harness.h"
 #include "storage/store.h"
+#include "storage/store_int.h"
 #include "testing.h"
 
 #define K_MAX 5u
@@ -1306,6 +1307,57 @@ static void test_damaged_copy(void)
 	cluster_stop();
 }
 
+/* A replica's record that fails its checksum (flipped on the medium): a
+ * read reports it damaged and its read repair replaces it
+ * (STORE_IF_DAMAGED; with IF_SEQ 0 the PUT failed every try and the copy
+ * stayed damaged: sim seed 25 lossy). Once while the store's location
+ * memo knows the record, once after a restart (nothing knows whose the
+ * damaged record is). */
+static void damaged_on_medium(bool restart)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(dyn_put(1, KS_SIB, "um", "", "good"), 0);
+	quiesce();
+	uint8_t skey[16];
+	uint32_t len = cnode_store_key(KS_SIB, "um", 2, skey);
+	struct store *s3 = tn[3].s;
+	uint64_t c[16];
+	CHECK_EQ(index_lookup(s3->index, store_key_hash(skey, len), c, 16), 1);
+	/* Seal its zone: recovery stops at a damaged record of an open zone. */
+	for (unsigned i = 0; i < 4000 && s3->sb.zones[pl_zone(c[0])].state != ZONE_FULL; i++) {
+		static uint8_t fill[4000];
+		char k[32];
+		snprintf(k, sizeof(k), "fill-%u", i);
+		CHECK_EQ(h_put(s3, k, fill, sizeof(fill)), 0);
+	}
+	CHECK_EQ(s3->sb.zones[pl_zone(c[0])].state, ZONE_FULL);
+	dev_mem_flip_bit(tn[3].dev, s3->sb.data_start + (uint64_t)pl_zone(c[0]) * s3->sb.zone_bytes + pl_off(c[0]) + 16, 3);
+	if (restart)
+		node_restart(3, now_ms);
+	static struct tstored st3;
+	stored(3, KS_SIB, "um", &st3);
+	CHECK_EQ(st3.rc, -DV_ECORRUPT);
+	static struct tres g;
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "um", NULL, NULL);
+	g.rq.r = 2;
+	t_run(1, &g);
+	check_sibs(&g, 1, (const char *const[]){"good"});
+	quiesce(); /* the read repair */
+	stored(3, KS_SIB, "um", &st3);
+	fprintf(stderr, "damaged on the medium%s: node 3's copy after read repair: %d\n",
+		restart ? " (after a restart)" : "", st3.rc);
+	CHECK_EQ(st3.rc, 0);
+	CHECK_EQ(stats(3).corrupt_replaced, 1);
+	check_replicas_identical(KS_SIB, "um", nodes123, 3);
+	cluster_stop();
+}
+
+static void test_damaged_on_medium(void)
+{
+	damaged_on_medium(false);
+	damaged_on_medium(true);
+}
+
 /* The coordinator's own store fails its write (a power cut tears it): the
  * write may be on the medium, so the answer is indeterminate; once the
  * store is failed, its writes are refused cleanly, and as a replica it
@@ -1427,6 +1479,7 @@ int main(void)
 	test_peer_inflight();
 	test_broken_merge();
 	test_damaged_copy();
+	test_damaged_on_medium();
 	test_store_failure();
 	test_chaos();
 	printf("test_node: all passed\n");
