@@ -426,6 +426,8 @@ const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms)
 		for (unsigned k = 0; k < e->nvals; k++) {
 			const struct dvv_value *v = &d->v[e->first + k];
 			uint64_t counter = e->counter - k; /* the dot of the k-th newest */
+			if (!value_live(v, now_ms))
+				continue; /* add-wins: a tombstone or an expired value is never the pick */
 			int c = best == NULL ? 1 : cmp_u64(v->ts, best->ts);
 			if (c == 0)
 				c = cmp_u64(e->actor, best_actor);
@@ -435,7 +437,8 @@ const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms)
 				best = v, best_actor = e->actor, best_counter = counter;
 		}
 	}
-	return best != NULL && value_live(best, now_ms) ? best : NULL;
+	DV_ASSERT(best == NULL || value_live(best, now_ms));
+	return best;
 }
 
 static bool actor_in(uint64_t actor, const uint64_t *keep, unsigned nkeep)

@@ -157,10 +157,12 @@ bool dvv_identical(const struct dvv *a, const struct dvv *b);
  * (expire_ms != 0 && expire_ms <= now_ms), in v[] order. Returns how many
  * there are; the first max of them go to out (NULL when max is 0). */
 unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_value **out, unsigned max);
-/* Plain GET's pick: the value with the greatest (ts, actor, counter) among
- * all values, tombstones and expired ones included; NULL when there is none
- * or when that winner is a tombstone or expired (a newer delete or expiry
- * wins). The same on every node for the same set. */
+/* Plain GET's pick (add-wins): the value with the greatest (ts, actor,
+ * counter) among the visible values (dvv_visible: neither tombstones nor
+ * expired); NULL when there is none. So a key exists for plain commands iff
+ * it has a visible sibling: a delete or expiry hides only the values it
+ * covers or is, never a concurrent one. The same on every node for the
+ * same set and now_ms. */
 const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms);
 /* Drop value-less entries of actors not in keep[] while the clock has more
  * than max_entries entries (oldest counters first: the smallest counter,

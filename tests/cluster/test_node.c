@@ -1063,6 +1063,44 @@ static void test_plain_commands(void)
 	cluster_stop();
 }
 
+/* Add-wins: a DEL concurrent with a value (a DYN.DEL with no context, newer
+ * by its stamp) hides nothing. Plain GET answers the newest visible value,
+ * the same on every node, and plain DEL, seeing it, writes a tombstone over
+ * it and answers found. (With the old pick the newer tombstone won: GET
+ * said nil and DEL wrote nothing while DYN.GET still showed the value.) */
+static void test_add_wins(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	CHECK_EQ(dyn_put(1, KS_SIB, "aw", "", "alive"), 0);
+	quiesce();
+	CHECK_EQ(plain(2, CREQ_DEL, KS_SIB, "aw", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found);
+	dyn_get(3, KS_SIB, "aw", &g);
+	check_sibs(&g, 0, NULL);
+	CHECK_EQ(dyn_put(1, KS_SIB, "aw", "", "v1"), 0);
+	t_prep(&T, CREQ_DYN_DEL, KS_SIB, "aw", NULL, ""); /* no context: concurrent with v1 */
+	t_run(2, &T);
+	CHECK_EQ(T.result, 0);
+	quiesce();
+	dyn_get(3, KS_SIB, "aw", &g);
+	check_sibs(&g, 1, (const char *const[]){"v1"});
+	for (uint16_t id = 1; id <= 3; id++) {
+		CHECK_EQ(plain(id, CREQ_GET, KS_SIB, "aw", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found && strcmp(T.val, "v1") == 0);
+	}
+	CHECK_EQ(plain(3, CREQ_DEL, KS_SIB, "aw", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found);
+	quiesce();
+	dyn_get(1, KS_SIB, "aw", &g);
+	check_sibs(&g, 0, NULL);
+	CHECK_EQ(plain(2, CREQ_GET, KS_SIB, "aw", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found);
+	CHECK_EQ(plain(1, CREQ_DEL, KS_SIB, "aw", NULL, CREQ_ALWAYS), 0);
+	CHECK(!T.found); /* nothing visible: nothing written */
+	cluster_stop();
+}
+
 static enum creq_action incr(struct creq *rq, uint64_t now)
 {
 	static char buf[32];
@@ -1472,6 +1510,7 @@ int main(void)
 	test_rw_overrides();
 	test_lww();
 	test_plain_commands();
+	test_add_wins();
 	test_rmw();
 	test_expiry();
 	test_identity();
