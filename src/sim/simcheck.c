@@ -480,32 +480,6 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 	}
 }
 
-/* (b) for a plain GET, or a plain DEL that found nothing: "not found"
- * needs a DEL that could be the pick. */
-static void check_stale_get(struct simcheck *c, const struct keyview *kv, uint32_t id)
-{
-	const struct simcheck_op *r = &c->ops[id];
-	if (r->nvals > 0)
-		return;
-	for (uint32_t w = 0; w < kv->m; w++) {
-		const struct simcheck_op *ow = &c->ops[kv->w[w]];
-		if (ow->outcome != SC_OK || !is_value_write(ow->kind) || ow->done_ms >= r->submit_ms ||
-		    r->r + ow->w <= kv->n || may_expire_by(ow, r->done_ms))
-			continue;
-		/* The pick may be a DEL's tombstone, or a value that expired. */
-		bool del = false;
-		for (uint32_t d = 0; d < kv->m && !del; d++) {
-			const struct simcheck_op *od = &c->ops[kv->w[d]];
-			del = (is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms < r->done_ms &&
-			      !bit_has(row(kv, kv->def, w), d);
-		}
-		if (!del)
-			violation(c, kv, SIMCHECK_STALE, id, kv->w[w],
-				  "a plain GET (or a plain DEL's read) found nothing after this write's acknowledgement, "
-				  "and no DEL can explain it");
-	}
-}
-
 /* (c): nothing a read returned is surely covered by a write acknowledged
  * before the read started. */
 static void check_resurrect(struct simcheck *c, const struct keyview *kv, const uint32_t *local, uint32_t id)
@@ -559,16 +533,15 @@ static void check_key(struct simcheck *c, struct keyview *kv, uint32_t *local)
 			const struct simcheck_op *o = &c->ops[kv->ids[i]];
 			if (o->outcome != SC_OK)
 				continue;
-			if (reads_as_get(o) && checking(c, SIMCHECK_STALE))
-				check_stale_get(c, kv, kv->ids[i]);
+			/* Add-wins (dvv_pick): plain GET and DEL find nothing only
+			 * when no value is visible, which is judged as a DYN_GET
+			 * that returned nothing. A plain GET that found a value
+			 * returned one of the visible ones: (c) and (e) judge it. */
+			bool empty_plain = (o->kind == SC_GET && o->nvals == 0) || reads_as_get(o);
+			if (checking(c, SIMCHECK_STALE) && (o->kind == SC_DYN_GET || empty_plain))
+				check_stale_dyn(c, kv, local, kv->ids[i]);
 			if (!is_read(o->kind))
 				continue;
-			if (checking(c, SIMCHECK_STALE)) {
-				if (o->kind == SC_DYN_GET)
-					check_stale_dyn(c, kv, local, kv->ids[i]);
-				else
-					check_stale_get(c, kv, kv->ids[i]);
-			}
 			if (checking(c, SIMCHECK_RESURRECT))
 				check_resurrect(c, kv, local, kv->ids[i]);
 		}

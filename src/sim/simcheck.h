@@ -29,10 +29,10 @@
  *      key, or in POS* of some write that may have been applied.
  *  (b) stale: a DYN_GET that starts after a value write's acknowledgement
  *      returns it or a value whose POS* holds it, or a DEL submitted before
- *      the read ended has it in POS*. A plain GET returns one pick among
- *      siblings, so it is only held to: not "not found" unless a DEL not
- *      surely covered by the write was submitted before the read ended. A
- *      plain DEL that found nothing is held to the same.
+ *      the read ended has it in POS*. A plain GET returns the newest
+ *      visible sibling (add-wins), so "not found" means no visible value:
+ *      it is held to the same rule as a DYN_GET that returned nothing, and
+ *      so is a plain DEL that found nothing.
  *  (c) resurrection: no read returns a value in DEF* of a write
  *      acknowledged before the read started.
  *  (d) convergence: the final reads of a key (one per node, after healing

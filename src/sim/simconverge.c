@@ -168,8 +168,8 @@ int sim_converge(struct sim *sim)
 		return err;
 	}
 	/* Read repair of every key through every node: first at the
-	 * keyspace's R (a read at R = N fails at once while a replica's copy is
-	 * damaged, and a failed read repairs nothing), then at R = N. */
+	 * keyspace's R (a read at R = N fails while a replica's copy is
+	 * damaged, though it repairs it from the others), then at R = N. */
 	sim_log(sim, 1, "settled: repair reads of every key through every node");
 	err = read_every_key(sim, SIM_CLIENT_REPAIR, false, limit);
 	if (!err)

@@ -50,6 +50,8 @@
  * refused request and nothing in flight to wake the caller. */
 #define SUBMIT_REFUSALS_MAX 1024u
 
+#define NO_CAND UINT8_MAX /* priv.damaged_cand: none */
+
 uint64_t store_now_ms(void)
 {
 	struct timespec ts;
@@ -336,6 +338,7 @@ static void cand_lookup(struct store *s, struct store_op *op)
 	}
 	op->priv.cand_next = 0;
 	op->priv.cand_reread = false;
+	op->priv.damaged_cand = NO_CAND;
 	op->priv.cands_epoch = s->index_epoch;
 }
 
@@ -403,8 +406,9 @@ static int cand_memo(struct store *s, struct store_op *op)
 		s->st.resolve_memo_hits++;
 		return MEMO_SKIP;
 	}
-	if (op->kind == STORE_GET || h.expires)
-		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms */
+	if (op->kind == STORE_GET || h.expires || op->cond == STORE_IF_DAMAGED)
+		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms; IF_DAMAGED
+				   * whether it verifies */
 	/* A write needs the current location: if GC moved it, the read path
 	 * finds that out and looks again. */
 	if (!cand_still_indexed(s, op))
@@ -591,8 +595,42 @@ static void cand_moved(struct store *s, struct store_op *op, const struct rec_vi
 	cand_stale(s, op);
 }
 
+static void resolve_damaged(struct store *s, struct store_op *op, uint64_t p, uint64_t seq, uint32_t size,
+			    bool tomb)
+{
+	op->priv.prev_payload = p;
+	op->priv.prev_seq = seq;
+	op->priv.prev_size = size;
+	op->priv.prev_live = !tomb;
+	op->priv.prev_damaged = true;
+	op_resolved(s, op);
+}
+
+/* IF_DAMAGED, and GC does not know whose the damaged candidate is (store.h).
+ * The location memo may: the key's own is the record to replace, another
+ * key's is skipped. Else the first such candidate is kept for
+ * cands_exhausted(), unless a later one verifies as the key's (then the
+ * key is readable and op_resolved() says -ESTALE). */
+static void cand_damaged_unknown(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	struct memo_hit h;
+	DV_ASSERT(op->kind == STORE_PUT && op->cond == STORE_IF_DAMAGED);
+	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
+		if (h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi) {
+			resolve_damaged(s, op, p, h.seq, h.size, h.tomb);
+			return;
+		}
+	} else if (op->priv.damaged_cand == NO_CAND) {
+		op->priv.damaged_cand = op->priv.cand_next;
+	}
+	cand_next_one(op);
+	cand_read_next(s, op);
+}
+
 /* The current candidate does not verify, read twice. Whose record it is
- * is known only when GC found it damaged (its zone index said whose). */
+ * is known only when GC found it damaged (its zone index said whose), or,
+ * for IF_DAMAGED, when the location memo remembers it. */
 static void cand_damaged(struct store *s, struct store_op *op)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
@@ -615,18 +653,17 @@ static void cand_damaged(struct store *s, struct store_op *op)
 		cand_read_next(s, op);
 		return;
 	}
+	if (!d && op->cond == STORE_IF_DAMAGED) {
+		cand_damaged_unknown(s, op);
+		return;
+	}
 	if (!d) {
 		cand_fail(s, op, -DV_ECORRUPT);
 		return;
 	}
 	/* The key's own damaged record: a write replaces it (conditions,
 	 * which would need its expiry, are refused in op_resolved). */
-	op->priv.prev_payload = p;
-	op->priv.prev_seq = d->seq;
-	op->priv.prev_size = d->size;
-	op->priv.prev_live = !d->tomb;
-	op->priv.prev_damaged = true;
-	op_resolved(s, op);
+	resolve_damaged(s, op, p, d->seq, d->size, d->tomb);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -694,6 +731,20 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
 		return;
 	}
+	if (op->cond == STORE_IF_DAMAGED && op->priv.damaged_cand != NO_CAND) {
+		/* IF_DAMAGED: no candidate verified as the key's; one of
+		 * unknown owner did not verify: the record to replace, if it
+		 * is still indexed as it was (else look again). Its size is
+		 * unknown: its zone's live bytes keep it (GC only counts). */
+		unsigned i = op->priv.damaged_cand;
+		uint64_t p = op->priv.cands[i];
+		if (s->sb.zones[pl_zone(p)].gen != op->priv.cand_gens[i] || !index_contains(s->index, op->priv.hash_lo, p)) {
+			cand_stale(s, op);
+			return;
+		}
+		resolve_damaged(s, op, p, 0, 0, pl_tomb(p));
+		return;
+	}
 	/* Every candidate verified as another key's record: the key has none
 	 * (a damaged candidate fails the write instead). */
 	op->priv.prev_payload = NO_PAYLOAD;
@@ -719,7 +770,10 @@ static void op_resolved(struct store *s, struct store_op *op)
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
-	if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
+	if (op->cond == STORE_IF_DAMAGED) {
+		if (!op->priv.prev_damaged)
+			refuse = -ESTALE; /* the key's record reads fine, or there is none */
+	} else if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
 		refuse = -DV_ECORRUPT; /* the key's record is damaged: no condition can be judged */
 	} else if (op->cond == STORE_IF_SEQ) {
 		/* Compare-and-set: the live record must carry cond_seq; a PUT
@@ -804,7 +858,8 @@ int store_submit(struct store *s, struct store_op *op)
 	DV_ASSERT(op->done != NULL);
 	if (op->kind != STORE_GET && op->kind != STORE_PUT && op->kind != STORE_DEL)
 		return -EINVAL;
-	if ((unsigned)op->cond > STORE_IF_SEQ_EXPIRED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL))
+	if ((unsigned)op->cond > STORE_IF_DAMAGED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL) ||
+	    (op->cond == STORE_IF_DAMAGED && op->kind != STORE_PUT))
 		return -EINVAL;
 	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
 		return op->key_len ? -DV_ETOOBIG : -EINVAL;

@@ -109,8 +109,31 @@ enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL };
  * is a PUT with seq == cond_seq that has expired (the server's active
  * expiry: a newer write of the key is never deleted); it completes with
  * -DV_ENOTFOUND when it wrote its tombstone (as any DEL of an expired value
- * does), -ESTALE otherwise. */
-enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT, STORE_IF_SEQ, STORE_IF_SEQ_EXPIRED };
+ * does), -ESTALE otherwise.
+ * STORE_IF_DAMAGED (PUT only): replaces the key's current record only if
+ * that record is unreadable, the repair of a copy a GET answered with
+ * -DV_ECORRUPT (the cluster layer writes its replicas' merged version
+ * over it). It applies when no index candidate of the key verifies as the
+ * key's own record and one that may be the key's fails to verify when read
+ * twice; that one is replaced: the record GC's zone index or the location
+ * memo names as the key's if there is one, else the first candidate whose
+ * owner cannot be told. Otherwise (the key's record reads fine, or the key
+ * has none: a write or GC got there first) -ESTALE: a new GET tells which.
+ * Residual risk: a candidate whose owner cannot be told is another key's
+ * only if that key shares the index's fingerprint bits with this one (31
+ * bits of the hash: about n / 2^31 for a store of n keys) and its record
+ * is damaged too. That key then reads as absent on this store until a
+ * restart (which indexes its damaged record, or an older version of it,
+ * again from the zone indexes); its cluster replicas repair it, and an
+ * older version never wins a merge (dvv.h). */
+enum store_cond {
+	STORE_ALWAYS = 0,
+	STORE_IF_ABSENT,
+	STORE_IF_PRESENT,
+	STORE_IF_SEQ,
+	STORE_IF_SEQ_EXPIRED,
+	STORE_IF_DAMAGED,
+};
 
 struct store_record_out {
 	const uint8_t *value;
@@ -140,6 +163,7 @@ struct store_op_priv {
 	struct store_op *lock_next;  /* key-lock bucket link */
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
+	uint8_t damaged_cand;        /* IF_DAMAGED: a damaged candidate of unknown owner (or NO_CAND) */
 	bool prev_live;              /* prev is a PUT that has not expired */
 	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
 	bool resolved;               /* prev_* describe the key's current record */

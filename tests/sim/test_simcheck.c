@@ -226,7 +226,7 @@ static void test_stale(void)
 	finals(c, 1000, &w3, 1);
 	CHECK_EQ(run(c, -1), 0);
 
-	/* Plain GET: "not found" after a SET needs a DEL that may win. */
+	/* Plain GET: "not found" after a SET needs a DEL that may cover it. */
 	for (int del = 0; del <= 1; del++) {
 		c = mk(0);
 		uint32_t s1 = wr(c, SC_SET, 0, 0, 0, 10, SC_OK);
@@ -257,12 +257,20 @@ static void test_stale(void)
 	CHECK_EQ(run(c, STALE), 1); /* the DEL's read missed p1 */
 	c = mk(0);
 	p1 = put(c, UINT32_MAX, 0, 10);
-	wr(c, SC_DYN_DEL, SC_CTX_EMPTY, 0, 15, 18, SC_OK); /* concurrent: may be the pick */
+	wr(c, SC_DYN_DEL, SC_CTX_EMPTY, 0, 15, 18, SC_OK); /* concurrent: hides nothing (add-wins) */
 	nd = wr(c, SC_DEL, 0, 0, 20, 30, SC_OK);
 	simcheck_noop(c, nd);
 	rd(c, 40, 50, &p1, 1);
 	finals(c, 1000, &p1, 1);
-	CHECK_EQ(run(c, -1), 0); /* no resurrection: the DEL did not cover p1 */
+	CHECK_EQ(run(c, STALE), 1); /* p1 stayed visible: the plain DEL must have found it */
+	/* The same plain GET is fine when a DEL may cover p1. */
+	c = mk(0);
+	p1 = put(c, UINT32_MAX, 0, 10);
+	uint32_t r1 = rd(c, 12, 14, &p1, 1);
+	wr(c, SC_DYN_DEL, SC_CTX_READ, r1, 15, 18, SC_INDET);
+	rd_ks(c, KS_SIB, SC_GET, 20, 30, NULL, 0);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, -1), 0);
 	/* A plain GET returning one of two siblings is fine. */
 	c = mk(0);
 	uint32_t a = put(c, UINT32_MAX, 0, 10), b = put(c, UINT32_MAX, 0, 10);
