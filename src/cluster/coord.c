@@ -67,6 +67,8 @@ static const char ERR_VALUE[] = "value too large: not applied";
 static const char ERR_NOT_REPLICA[] =
 	"the node the write was forwarded to is not a replica of the key (ring views differ): not applied";
 static const char ERR_FWD_BAD[] = "the coordinating replica refused the write as malformed: not applied";
+static const char ERR_LOCAL_DAMAGED[] =
+	"the coordinating replica's copy of the key is damaged (a read repairs it): not applied";
 static const char ERR_CANCELED[] = "the node is shutting down: a write may or may not have been applied";
 
 static void coord_finish(struct cnode *n, struct coord *c, int result, const char *err);
@@ -543,6 +545,24 @@ static void coord_repair(struct cnode *n, struct coord *c)
 	coord_finish(n, c, 0, NULL);
 }
 
+/* A read short of R. Its answer is -ETIMEDOUT, but what it did read still
+ * repairs the replicas that answered with a damaged or older copy: with
+ * R = N one damaged copy fails every read of the key, and a failed read
+ * that repaired nothing would leave it damaged for good. */
+static void coord_read_failed(struct cnode *n, struct coord *c, const char *err)
+{
+	unsigned ok, pending;
+	coord_count(c, &ok, &pending);
+	if (c->op != COP_READ || c->clock_only || ok == 0) {
+		coord_finish(n, c, -ETIMEDOUT, err);
+		return;
+	}
+	DV_ASSERT(!n->in_submit); /* an OK reply never comes inside cnode_submit */
+	coord_answer(n, c, -ETIMEDOUT, err);
+	c->phase = PH_REPAIR;
+	coord_repair(n, c);
+}
+
 static void coord_read_progress(struct cnode *n, struct coord *c)
 {
 	unsigned ok, pending;
@@ -561,7 +581,7 @@ static void coord_read_progress(struct cnode *n, struct coord *c)
 	if (ok >= c->r)
 		coord_read_quorum(n, c);
 	else if (ok + pending < c->r)
-		coord_finish(n, c, -ETIMEDOUT, ERR_READ_SHORT);
+		coord_read_failed(n, c, ERR_READ_SHORT);
 }
 
 /* ---- writes ---- */
@@ -584,6 +604,9 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 	struct cnode *n = cas->n;
 	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE);
 	struct dvv empty;
+	if (!local && cas->corrupt)
+		return -DV_ECORRUPT; /* our own copy is unreadable: its clock, and so our last dot of the key, is
+				      * unknown here; issuing the next dot from nothing could reissue one */
 	if (!local) {
 		dvv_init(&empty, c->policy);
 		local = &empty;
@@ -612,8 +635,33 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 	return 0;
 }
 
+static void coord_fwd_start(struct cnode *n, struct coord *c, unsigned to);
+
+/* The replica other than us a write goes to when our own copy is damaged,
+ * or c->nrep when there is none. */
+static unsigned coord_other_replica(const struct coord *c)
+{
+	unsigned i = 0;
+	while (i < c->nrep && c->rep[i].self)
+		i++;
+	return i;
+}
+
 static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
 {
+	if (rc == -DV_ECORRUPT) {
+		/* Nothing written: another replica coordinates it with its own
+		 * actor (its REPL_PUT then replaces our damaged copy). A write
+		 * forwarded to us is not forwarded again. */
+		unsigned to = coord_other_replica(c);
+		if (c->rq && to < c->nrep) {
+			c->rep[to].st = REP_IDLE;
+			coord_fwd_start(n, c, to);
+		} else {
+			coord_finish(n, c, -EIO, ERR_LOCAL_DAMAGED);
+		}
+		return;
+	}
 	/* A PUT the store took and then failed (a device error) may have
 	 * reached the medium: not a clean failure. */
 	if (c->cas.op.kind == STORE_PUT && !c->cas.refused && rc != -EBUSY && rc != -DV_EFULL) {
@@ -686,14 +734,15 @@ static void coord_lww_start(struct cnode *n, struct coord *c)
 	coord_write_progress(n, c);
 }
 
-static void coord_fwd_start(struct cnode *n, struct coord *c)
+/* Forward the write to replica `to` (not us), which coordinates it. */
+static void coord_fwd_start(struct cnode *n, struct coord *c, unsigned to)
 {
-	DV_ASSERT(c->rq && !c->has_self && c->policy == DVV_SIBLINGS);
+	DV_ASSERT(c->rq && to < c->nrep && !c->rep[to].self && c->policy == DVV_SIBLINGS);
 	DV_ASSERT(c->ctx.n <= DVV_ENTRIES_MAX);
 	uint8_t ctx[MSG_CTX_BYTES_MAX];
 	uint64_t left = c->deadline_ms > n->now_ms ? c->deadline_ms - n->now_ms : 1;
 	struct msg m;
-	cnode_msg_init(n, &m, MSG_FWD_PUT, c->rep[0].node, c->req_id);
+	cnode_msg_init(n, &m, MSG_FWD_PUT, c->rep[to].node, c->req_id);
 	m.key = c->skey;
 	m.key_len = (uint16_t)c->skey_len;
 	m.w = c->w;
@@ -705,7 +754,7 @@ static void coord_fwd_start(struct cnode *n, struct coord *c)
 	m.vals_len = c->val.len;
 	c->phase = PH_FWD;
 	n->st.forwarded++;
-	if (cnode_send_tracked(n, c, 0, &m) != 0)
+	if (cnode_send_tracked(n, c, to, &m) != 0)
 		coord_finish(n, c, -ENOMEM, ERR_NOMEM);
 }
 
@@ -718,7 +767,7 @@ static void coord_write_start(struct cnode *n, struct coord *c)
 		return;
 	}
 	if (!c->has_self) {
-		coord_fwd_start(n, c);
+		coord_fwd_start(n, c, 0);
 		return;
 	}
 	n->st.coord_writes++;
@@ -945,6 +994,10 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	case PH_FWD:
 		if (now < c->deadline_ms) {
 			cnode_arm(n, c->deadline_ms);
+			break;
+		}
+		if (c->phase == PH_READ) {
+			coord_read_failed(n, c, ERR_READ_TIMEOUT);
 			break;
 		}
 		coord_finish(n, c, -ETIMEDOUT,

@@ -12,9 +12,10 @@
  *  1. entries sorted by actor, unique; 1 <= counter <= DVV_COUNTER_MAX;
  *  2. e[i].nvals <= e[i].counter, e[i].first = the nvals of e[0..i), and
  *     their sum is nvals <= DVV_VALUES_MAX;
- *  3. flags only DVV_VAL_TOMB, tombstones have len 0, the lengths sum to at
- *     most DVV_VALUE_BYTES_MAX;
- *  4. LWW: at most one value.
+ *  3. flags 0, DVV_VAL_TOMB (len 0) or DVV_VAL_COUNTER (a length a counter
+ *     state can have; dvv_decode checks the whole state, counter.h), the
+ *     lengths sum to at most DVV_VALUE_BYTES_MAX;
+ *  4. LWW: at most one value, never a counter.
  * Every loop is bounded by DVV_ENTRIES_MAX or DVV_VALUES_MAX.
  */
 #include "cluster/dvv.h"
@@ -28,6 +29,7 @@
 #include "base/error.h"
 #include "base/hash.h"
 #include "base/le.h"
+#include "cluster/counter.h"
 
 #define DVV_FORMAT 1u
 #define CTX_VERSION 1u
@@ -50,12 +52,24 @@ static const uint8_t empty_bytes[1];
 
 static bool policy_valid(unsigned policy) { return policy == DVV_SIBLINGS || policy == DVV_LWW; }
 
+static bool value_flags_ok(const struct dvv_value *v, unsigned policy)
+{
+	switch (v->flags) {
+	case 0: return true;
+	case DVV_VAL_TOMB: return v->len == 0;
+	case DVV_VAL_COUNTER:
+		return policy == DVV_SIBLINGS && v->len >= COUNTER_HDR_BYTES && v->len <= COUNTER_BYTES_MAX &&
+		       (v->len - COUNTER_HDR_BYTES) % COUNTER_ENTRY_BYTES == 0;
+	default: return false;
+	}
+}
+
 static bool values_wellformed(const struct dvv *d)
 {
 	uint64_t total = 0;
 	for (unsigned i = 0; i < d->nvals; i++) {
 		const struct dvv_value *v = &d->v[i];
-		if ((v->flags & ~DVV_VAL_TOMB) != 0 || ((v->flags & DVV_VAL_TOMB) && v->len != 0))
+		if (!value_flags_ok(v, d->policy))
 			return false;
 		total += v->len;
 	}
@@ -300,7 +314,7 @@ int dvv_update(struct dvv *out, const struct dvv *local, const struct dvv_vv *ct
 {
 	DV_ASSERT(out != local);
 	DVV_CHECK(local);
-	DV_ASSERT((val->flags & ~DVV_VAL_TOMB) == 0 && (!(val->flags & DVV_VAL_TOMB) || val->len == 0));
+	DV_ASSERT(value_flags_ok(val, local->policy));
 	DV_ASSERT(val->len == 0 || val->data != NULL);
 	if (!dvv_vv_valid(ctx))
 		return -EINVAL;
@@ -426,6 +440,8 @@ const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms)
 		for (unsigned k = 0; k < e->nvals; k++) {
 			const struct dvv_value *v = &d->v[e->first + k];
 			uint64_t counter = e->counter - k; /* the dot of the k-th newest */
+			if (!value_live(v, now_ms))
+				continue; /* add-wins: a tombstone or an expired value is never the pick */
 			int c = best == NULL ? 1 : cmp_u64(v->ts, best->ts);
 			if (c == 0)
 				c = cmp_u64(e->actor, best_actor);
@@ -435,7 +451,8 @@ const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms)
 				best = v, best_actor = e->actor, best_counter = counter;
 		}
 	}
-	return best != NULL && value_live(best, now_ms) ? best : NULL;
+	DV_ASSERT(best == NULL || value_live(best, now_ms));
+	return best;
 }
 
 static bool actor_in(uint64_t actor, const uint64_t *keep, unsigned nkeep)
@@ -564,6 +581,9 @@ int dvv_decode(struct dvv *d, const uint8_t *meta, uint32_t meta_len, const uint
 	for (unsigned i = 0; i < d->nvals; i++) {
 		d->v[i].data = d->v[i].len > 0 ? vals + off : empty_bytes;
 		off += d->v[i].len;
+		struct counter c;
+		if ((d->v[i].flags & DVV_VAL_COUNTER) && counter_decode(&c, d->v[i].data, d->v[i].len) != 0)
+			return -DV_ECORRUPT; /* readers merge counter states: refuse a damaged one here */
 	}
 	DVV_CHECK(d);
 	return 0;

@@ -30,8 +30,14 @@
  * - Well-formed (asserted on entry and exit of every function, checked by
  *   the decoders): entries sorted by actor, unique, counter 1..COUNTER_MAX,
  *   nvals <= counter, first = the sum of the nvals before, the sum of all
- *   nvals = nvals; flags only DVV_VAL_TOMB, a tombstone has len 0; LWW: at
- *   most one value. Versions of different policies never merge (-EINVAL).
+ *   nvals = nvals; flags 0, DVV_VAL_TOMB (len 0) or DVV_VAL_COUNTER (a
+ *   counter state, counter.h: dvv_decode checks it whole); LWW: at most one
+ *   value, never a counter. Versions of different policies never merge
+ *   (-EINVAL).
+ * - Counters: a DVV_VAL_COUNTER value is visible like any value (and can be
+ *   the pick); it is one sibling of the key. Readers merge the states of
+ *   every visible counter sibling (counter_merge) to get the counter: the
+ *   dvv itself never looks inside a value.
  * - LWW keyspaces use the same struct with policy DVV_LWW: the clock merges
  *   as for siblings, and there is at most one value, in the entry of its
  *   writer: the greatest in the order (ts, writer actor, then flags,
@@ -101,12 +107,13 @@ static inline uint16_t dvv_actor_node(uint64_t actor) { return (uint16_t)(actor 
 
 enum dvv_policy { DVV_SIBLINGS = 1, DVV_LWW = 2 };
 
-#define DVV_VAL_TOMB 1u /* a delete: hidden from reads, supersedes like a value */
+#define DVV_VAL_TOMB 1u    /* a delete: hidden from reads, supersedes like a value */
+#define DVV_VAL_COUNTER 2u /* a convergent counter's state (counter.h): visible, merged by readers */
 
 struct dvv_value {
 	const uint8_t *data;
 	uint32_t len;
-	uint8_t flags;      /* DVV_VAL_TOMB */
+	uint8_t flags;      /* DVV_VAL_TOMB or DVV_VAL_COUNTER */
 	uint64_t ts;        /* hybrid logical clock at the write (hlc.h) */
 	uint64_t expire_ms; /* absolute unix ms; 0 = never. Expired = hidden, still causal */
 };
@@ -157,10 +164,12 @@ bool dvv_identical(const struct dvv *a, const struct dvv *b);
  * (expire_ms != 0 && expire_ms <= now_ms), in v[] order. Returns how many
  * there are; the first max of them go to out (NULL when max is 0). */
 unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_value **out, unsigned max);
-/* Plain GET's pick: the value with the greatest (ts, actor, counter) among
- * all values, tombstones and expired ones included; NULL when there is none
- * or when that winner is a tombstone or expired (a newer delete or expiry
- * wins). The same on every node for the same set. */
+/* Plain GET's pick (add-wins): the value with the greatest (ts, actor,
+ * counter) among the visible values (dvv_visible: neither tombstones nor
+ * expired); NULL when there is none. So a key exists for plain commands iff
+ * it has a visible sibling: a delete or expiry hides only the values it
+ * covers or is, never a concurrent one. The same on every node for the
+ * same set and now_ms. */
 const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms);
 /* Drop value-less entries of actors not in keep[] while the clock has more
  * than max_entries entries (oldest counters first: the smallest counter,

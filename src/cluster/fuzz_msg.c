@@ -74,7 +74,17 @@ static void check_decode(const uint8_t *buf, size_t len)
 	}
 	DV_ASSERT(inside(m.key, m.key_len, buf, len) && inside(m.meta, m.meta_len, buf, len));
 	DV_ASSERT(inside(m.vals, m.vals_len, buf, len) && inside(m.ctx, 16u * m.ctx_n, buf, len));
+	DV_ASSERT(inside(m.keys, m.keys_len, buf, len) && m.nids <= MSG_FLUSH_KS_MAX);
 	DV_ASSERT(msg_type_name(m.type)[0] != 'U');
+	if (m.type == MSG_SCAN_REPLY) {
+		uint32_t off = 0;
+		const uint8_t *k;
+		uint16_t kl;
+		unsigned n = 0;
+		while (msg_scan_key(&m, &off, &k, &kl))
+			DV_ASSERT(++n <= m.nkeys && inside(k, kl, buf, len) && kl <= MSG_SCAN_KEY_MAX);
+		DV_ASSERT(n == m.nkeys && off == m.keys_len);
+	}
 	if (m.type == MSG_FWD_PUT) {
 		struct dvv_vv vv;
 		msg_ctx_get(&m, &vv);
@@ -318,7 +328,9 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 	static const uint8_t vals[] = "hello, siblings";
 	static const uint8_t ctx[32] = { 1, 0, 0, 0, 0, 0, 1, 0, 7, 0, 0, 0, 0, 0, 0, 0,
 					 1, 0, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 0, 0 };
-	struct msg m = { .type = type, .from = ID_C, .to = ID_A, .req_id = 1000 + type, .hlc = 0x12345678ull << 16 };
+	static uint8_t keys[16];
+	struct msg m = { .type = type, .from = ID_C, .to = ID_A, .req_id = 1000 + type, .hlc = 0x12345678ull << 16,
+			 .epoch = 0x9e37u };
 	switch (type) {
 	case MSG_REPL_PUT:
 		m.flags = MSGF_REPAIR;
@@ -338,6 +350,31 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 	case MSG_PING:
 	case MSG_PONG:
 		m.nonce = 0xfeedfacecafebeefull;
+		break;
+	case MSG_FLUSH:
+		m.ks_mask = 3, m.id = 0x1234;
+		break;
+	case MSG_FLUSH_ACK:
+		m.status = MSG_ST_STALE, m.id = 0x1234;
+		break;
+	case MSG_FLUSH_STATE_GET:
+		break;
+	case MSG_FLUSH_STATE:
+		m.nids = 2, m.ids[0] = 0x1234, m.ids[1] = 0;
+		break;
+	case MSG_SCAN:
+		m.keyspace = 1, m.limit = 10, m.pos = 1u << 20, m.end = UINT64_MAX >> 3;
+		break;
+	case MSG_SCAN_REPLY:
+		m.next = 1u << 21, m.nkeys = 2, m.keys = keys;
+		m.keys_len = msg_scan_key_put(keys, (const uint8_t *)"user:1", 6);
+		m.keys_len += msg_scan_key_put(keys + m.keys_len, (const uint8_t *)"k", 1);
+		break;
+	case MSG_COUNT:
+		m.keyspace = 2;
+		break;
+	case MSG_COUNT_REPLY:
+		m.count = 99;
 		break;
 	default:
 		m.status = MSG_ST_BUSY;
@@ -376,14 +413,16 @@ static void write_seeds(const char *dir)
 	memcpy(as + alen, up_a, ualen);
 	write_seed(dir, "session_c2s", M_ACCEPTOR, cs, clen + uclen);
 	write_seed(dir, "session_s2c", M_CONNECTOR, as, alen + ualen);
-	/* The seeds get past the proofs: every frame verifies in its mode. */
+	/* The seeds get past the proofs: every frame verifies in its mode (the
+	 * types alternate sides: half each). */
+	_Static_assert(MSG_TYPE_MAX % 2 == 0, "as many types on each side");
 	pair_init(&c, &a);
-	DV_ASSERT(feed_stream(&a, cs, clen + uclen) == 4 && wire_up(&a));
+	DV_ASSERT(feed_stream(&a, cs, clen + uclen) == MSG_TYPE_MAX / 2 && wire_up(&a));
 	uint8_t hs[WIRE_HANDSHAKE_OUT_MAX];
 	DV_ASSERT(wire_handshake_out(&c, hs) == WIRE_HELLO_BYTES);
-	DV_ASSERT(feed_stream(&c, as, alen + ualen) == 4 && wire_up(&c));
+	DV_ASSERT(feed_stream(&c, as, alen + ualen) == MSG_TYPE_MAX / 2 && wire_up(&c));
 	handshake(&c, &a, NULL, NULL, NULL, NULL);
-	DV_ASSERT(feed_stream(&a, up_c, uclen) == 4 && feed_stream(&c, up_a, ualen) == 4);
+	DV_ASSERT(feed_stream(&a, up_c, uclen) == MSG_TYPE_MAX / 2 && feed_stream(&c, up_a, ualen) == MSG_TYPE_MAX / 2);
 	write_seed(dir, "hello_c", M_ACCEPTOR, cs, WIRE_HELLO_BYTES);
 	/* Seal mode: flags byte, flip position, then u16-prefixed payloads. */
 	uint8_t s[512];

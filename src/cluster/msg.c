@@ -23,10 +23,13 @@
 #define REPL_PUT_BODY_MAX (2u + DV_KEY_BYTES_MAX + 2u + DVV_META_BYTES_MAX + 4u + DV_VALUE_BYTES_MAX)
 #define GET_REPLY_BODY_MAX (1u + 2u + DVV_META_BYTES_MAX + 4u + DV_VALUE_BYTES_MAX)
 #define FWD_PUT_BODY_MAX \
-	(2u + DV_KEY_BYTES_MAX + 1u + 1u + 4u + 8u + 2u + DVV_ENTRIES_MAX * CTX_ENTRY_BYTES + 4u + DV_VALUE_BYTES_MAX)
+	(2u + DV_KEY_BYTES_MAX + 1u + 1u + 4u + 8u + 8u + 2u + DVV_ENTRIES_MAX * CTX_ENTRY_BYTES + 4u + DV_VALUE_BYTES_MAX)
+#define SCAN_REPLY_BODY_MAX (1u + 1u + 8u + 2u + MSG_SCAN_KEYS_MAX * (2u + MSG_SCAN_KEY_MAX))
 _Static_assert(MSG_HDR_BYTES + REPL_PUT_BODY_MAX <= MSG_BYTES_MAX, "REPL_PUT fits");
 _Static_assert(MSG_HDR_BYTES + GET_REPLY_BODY_MAX <= MSG_BYTES_MAX, "REPL_GET_REPLY fits");
 _Static_assert(MSG_HDR_BYTES + FWD_PUT_BODY_MAX <= MSG_BYTES_MAX, "FWD_PUT fits");
+_Static_assert(MSG_HDR_BYTES + SCAN_REPLY_BODY_MAX <= MSG_BYTES_MAX, "SCAN_REPLY fits");
+_Static_assert(MSG_SCAN_KEY_MAX + 1u == DV_KEY_BYTES_MAX, "a scanned user key plus its keyspace byte");
 _Static_assert(DVV_META_BYTES_MAX <= UINT16_MAX && DV_KEY_BYTES_MAX <= UINT16_MAX, "u16 lengths");
 _Static_assert(DVV_META_BYTES_MAX <= DV_META_BYTES_MAX, "a dvv record's meta fits an engine record");
 _Static_assert(MSG_BYTES_MAX < UINT32_MAX / 2, "frame lengths fit u32 with room");
@@ -56,6 +59,22 @@ static bool ctx_sorted(const uint8_t *ctx, uint16_t n)
 
 static bool key_valid(const struct msg *m) { return m->key_len >= 1 && m->key_len <= DV_KEY_BYTES_MAX; }
 
+/* SCAN_REPLY: keys_len bytes hold exactly nkeys records u16 len | key, each
+ * at most MSG_SCAN_KEY_MAX bytes. */
+static bool scan_keys_valid(const struct msg *m)
+{
+	uint32_t off = 0;
+	for (uint16_t i = 0; i < m->nkeys; i++) {
+		if (m->keys_len - off < 2u)
+			return false;
+		uint16_t len = le_get16(m->keys + off);
+		if (len > MSG_SCAN_KEY_MAX || m->keys_len - off - 2u < len)
+			return false;
+		off += 2u + len;
+	}
+	return off == m->keys_len;
+}
+
 /* A version: meta 1..DVV_META_BYTES_MAX, values up to the value limit. */
 static bool version_valid(const struct msg *m)
 {
@@ -77,14 +96,37 @@ static bool body_valid(const struct msg *m)
 	case MSG_FWD_PUT_REPLY:
 		return m->status <= MSG_ST_MAX;
 	case MSG_FWD_PUT:
-		if (!key_valid(m) || m->w > RING_N_MAX || (m->val_flags & ~DVV_VAL_TOMB) != 0)
+		if (!key_valid(m) || m->w > RING_N_MAX)
+			return false;
+		if (m->val_flags != 0 && m->val_flags != DVV_VAL_TOMB && m->val_flags != DVV_VAL_COUNTER)
 			return false;
 		if (m->vals_len > DV_VALUE_BYTES_MAX || ((m->val_flags & DVV_VAL_TOMB) && m->vals_len != 0))
+			return false;
+		if (m->delta != 0 && m->val_flags != DVV_VAL_COUNTER)
 			return false;
 		return m->ctx_n <= DVV_ENTRIES_MAX && ctx_sorted(m->ctx, m->ctx_n);
 	case MSG_PING:
 	case MSG_PONG:
+	case MSG_FLUSH_STATE_GET:
 		return true;
+	case MSG_FLUSH:
+		return m->ks_mask != 0 && m->id != 0;
+	case MSG_FLUSH_ACK:
+	case MSG_COUNT_REPLY:
+		return m->status <= MSG_ST_MAX;
+	case MSG_FLUSH_STATE:
+		return m->nids <= MSG_FLUSH_KS_MAX;
+	case MSG_SCAN:
+		return m->keyspace < MSG_FLUSH_KS_MAX && m->limit >= 1 && m->limit <= MSG_SCAN_KEYS_MAX &&
+		       m->pos <= m->end;
+	case MSG_SCAN_REPLY:
+		if (m->status > MSG_ST_MAX || m->done > 1 || m->nkeys > MSG_SCAN_KEYS_MAX)
+			return false;
+		if (m->status != MSG_ST_OK && (m->nkeys != 0 || m->done != 0 || m->next != 0))
+			return false;
+		return scan_keys_valid(m);
+	case MSG_COUNT:
+		return m->keyspace < MSG_FLUSH_KS_MAX;
 	default:
 		return false;
 	}
@@ -112,10 +154,26 @@ static size_t body_bytes(const struct msg *m)
 	case MSG_FWD_PUT_REPLY:
 		return 1u;
 	case MSG_FWD_PUT:
-		return 2u + m->key_len + 1u + 1u + 4u + 8u + 2u + (size_t)m->ctx_n * CTX_ENTRY_BYTES + 4u + m->vals_len;
+		return 2u + m->key_len + 1u + 1u + 4u + 8u + 8u + 2u + (size_t)m->ctx_n * CTX_ENTRY_BYTES + 4u +
+		       m->vals_len;
 	case MSG_PING:
 	case MSG_PONG:
 		return 8u;
+	case MSG_FLUSH:
+		return 2u + 8u;
+	case MSG_FLUSH_ACK:
+	case MSG_COUNT_REPLY:
+		return 1u + 8u;
+	case MSG_FLUSH_STATE_GET:
+		return 0;
+	case MSG_FLUSH_STATE:
+		return 1u + 8u * (size_t)m->nids;
+	case MSG_SCAN:
+		return 1u + 2u + 8u + 8u;
+	case MSG_SCAN_REPLY:
+		return 1u + 1u + 8u + 2u + (size_t)m->keys_len;
+	case MSG_COUNT:
+		return 1u;
 	default:
 		DV_ASSERT(!"unknown message type");
 		return 0;
@@ -167,13 +225,42 @@ static void encode_body(const struct msg *m, struct wr *w)
 		break;
 	case MSG_FWD_PUT:
 		w16(w, m->key_len), wbytes(w, m->key, m->key_len);
-		w8(w, m->w), w8(w, m->val_flags), w32(w, m->timeout_ms), w64(w, m->expire_ms);
+		w8(w, m->w), w8(w, m->val_flags), w32(w, m->timeout_ms), w64(w, m->expire_ms), w64(w, m->delta);
 		w16(w, m->ctx_n), wbytes(w, m->ctx, (size_t)m->ctx_n * CTX_ENTRY_BYTES);
 		w32(w, m->vals_len), wbytes(w, m->vals, m->vals_len);
 		break;
-	default: /* PING, PONG */
+	case MSG_PING:
+	case MSG_PONG:
 		w64(w, m->nonce);
 		break;
+	case MSG_FLUSH:
+		w16(w, m->ks_mask), w64(w, m->id);
+		break;
+	case MSG_FLUSH_ACK:
+		w8(w, m->status), w64(w, m->id);
+		break;
+	case MSG_FLUSH_STATE_GET:
+		break;
+	case MSG_FLUSH_STATE:
+		w8(w, m->nids);
+		for (unsigned i = 0; i < m->nids; i++)
+			w64(w, m->ids[i]);
+		break;
+	case MSG_SCAN:
+		w8(w, m->keyspace), w16(w, m->limit), w64(w, m->pos), w64(w, m->end);
+		break;
+	case MSG_SCAN_REPLY:
+		w8(w, m->status), w8(w, m->done), w64(w, m->next), w16(w, m->nkeys);
+		wbytes(w, m->keys, m->keys_len);
+		break;
+	case MSG_COUNT:
+		w8(w, m->keyspace);
+		break;
+	case MSG_COUNT_REPLY:
+		w8(w, m->status), w64(w, m->count);
+		break;
+	default:
+		DV_ASSERT(!"unknown message type");
 	}
 }
 
@@ -189,7 +276,7 @@ size_t msg_encode(const struct msg *m, uint8_t *out)
 	w64(&w, m->req_id);
 	w64(&w, m->hlc);
 	w32(&w, (uint32_t)(len - MSG_HDR_BYTES));
-	w32(&w, 0);
+	w32(&w, m->epoch);
 	DV_ASSERT(w.p == out + MSG_HDR_BYTES);
 	encode_body(m, &w);
 	DV_ASSERT((size_t)(w.p - out) == len);
@@ -266,6 +353,7 @@ static void decode_body(struct rd *r, struct msg *m)
 		m->val_flags = r8(r);
 		m->timeout_ms = r32(r);
 		m->expire_ms = r64(r);
+		m->delta = r64(r);
 		m->ctx_n = r16(r);
 		m->ctx = take_len(r, (size_t)m->ctx_n * CTX_ENTRY_BYTES, MSG_CTX_BYTES_MAX);
 		m->vals_len = r32(r);
@@ -274,6 +362,44 @@ static void decode_body(struct rd *r, struct msg *m)
 	case MSG_PING:
 	case MSG_PONG:
 		m->nonce = r64(r);
+		break;
+	case MSG_FLUSH:
+		m->ks_mask = r16(r);
+		m->id = r64(r);
+		break;
+	case MSG_FLUSH_ACK:
+		m->status = r8(r);
+		m->id = r64(r);
+		break;
+	case MSG_FLUSH_STATE_GET:
+		break;
+	case MSG_FLUSH_STATE:
+		m->nids = r8(r);
+		if (m->nids > MSG_FLUSH_KS_MAX)
+			r->bad = true;
+		for (unsigned i = 0; i < m->nids && !r->bad; i++)
+			m->ids[i] = r64(r);
+		break;
+	case MSG_SCAN:
+		m->keyspace = r8(r);
+		m->limit = r16(r);
+		m->pos = r64(r);
+		m->end = r64(r);
+		break;
+	case MSG_SCAN_REPLY:
+		m->status = r8(r);
+		m->done = r8(r);
+		m->next = r64(r);
+		m->nkeys = r16(r);
+		m->keys_len = (uint32_t)r->left; /* the rest; scan_keys_valid checks it record by record */
+		m->keys = take_len(r, m->keys_len, SCAN_REPLY_BODY_MAX);
+		break;
+	case MSG_COUNT:
+		m->keyspace = r8(r);
+		break;
+	case MSG_COUNT_REPLY:
+		m->status = r8(r);
+		m->count = r64(r);
 		break;
 	default:
 		r->bad = true;
@@ -291,7 +417,7 @@ int msg_decode(const uint8_t *buf, size_t len, struct msg *m)
 		return -EBADMSG;
 	if (le_get64(buf) != dv_checksum64(buf + 8, len - 8))
 		return -EBADMSG;
-	if (buf[8] != MSG_VERSION || le_get32(buf + 36) != 0)
+	if (buf[8] != MSG_VERSION)
 		return -EBADMSG;
 	m->type = buf[9];
 	m->flags = le_get16(buf + 10);
@@ -299,6 +425,7 @@ int msg_decode(const uint8_t *buf, size_t len, struct msg *m)
 	m->to = le_get16(buf + 14);
 	m->req_id = le_get64(buf + 16);
 	m->hlc = le_get64(buf + 24);
+	m->epoch = le_get32(buf + 36);
 	struct rd r = { .p = buf + MSG_HDR_BYTES, .left = body_len };
 	decode_body(&r, m);
 	if (r.bad || r.left != 0 || !msg_fields_valid(m)) {
@@ -331,13 +458,38 @@ void msg_ctx_set(struct msg *m, const struct dvv_vv *vv, uint8_t buf[MSG_CTX_BYT
 	m->ctx_n = vv->n;
 }
 
+bool msg_scan_key(const struct msg *m, uint32_t *off, const uint8_t **key, uint16_t *len)
+{
+	DV_ASSERT(m->type == MSG_SCAN_REPLY && *off <= m->keys_len);
+	if (m->keys_len - *off < 2u)
+		return false;
+	*len = le_get16(m->keys + *off);
+	DV_ASSERT(*len <= MSG_SCAN_KEY_MAX && m->keys_len - *off - 2u >= *len);
+	*key = m->keys + *off + 2u;
+	*off += 2u + *len;
+	return true;
+}
+
+uint32_t msg_scan_key_put(uint8_t *buf, const uint8_t *key, uint16_t len)
+{
+	DV_ASSERT(len <= MSG_SCAN_KEY_MAX);
+	le_put16(buf, len);
+	if (len)
+		memcpy(buf + 2, key, len);
+	return 2u + len;
+}
+
 const char *msg_type_name(uint8_t type)
 {
 	static const char *const names[] = {
-		[MSG_REPL_PUT] = "REPL_PUT", [MSG_REPL_PUT_ACK] = "REPL_PUT_ACK",
-		[MSG_REPL_GET] = "REPL_GET", [MSG_REPL_GET_REPLY] = "REPL_GET_REPLY",
-		[MSG_FWD_PUT] = "FWD_PUT",   [MSG_FWD_PUT_REPLY] = "FWD_PUT_REPLY",
-		[MSG_PING] = "PING",         [MSG_PONG] = "PONG",
+		[MSG_REPL_PUT] = "REPL_PUT",   [MSG_REPL_PUT_ACK] = "REPL_PUT_ACK",
+		[MSG_REPL_GET] = "REPL_GET",   [MSG_REPL_GET_REPLY] = "REPL_GET_REPLY",
+		[MSG_FWD_PUT] = "FWD_PUT",     [MSG_FWD_PUT_REPLY] = "FWD_PUT_REPLY",
+		[MSG_PING] = "PING",           [MSG_PONG] = "PONG",
+		[MSG_FLUSH] = "FLUSH",         [MSG_FLUSH_ACK] = "FLUSH_ACK",
+		[MSG_FLUSH_STATE_GET] = "FLUSH_STATE_GET", [MSG_FLUSH_STATE] = "FLUSH_STATE",
+		[MSG_SCAN] = "SCAN",           [MSG_SCAN_REPLY] = "SCAN_REPLY",
+		[MSG_COUNT] = "COUNT",         [MSG_COUNT_REPLY] = "COUNT_REPLY",
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == MSG_TYPE_MAX + 1, "a name per type");
 	if (type < MSG_REPL_PUT || type > MSG_TYPE_MAX)

@@ -16,17 +16,28 @@
  *   off 16 u64 req_id     the sender's request id; a reply echoes it
  *   off 24 u64 hlc        the sender's hybrid logical clock
  *   off 32 u32 body_len
- *   off 36 u32 zero
+ *   off 36 u32 epoch      the sender's flush tag of the message's keyspace
+ *                         (node.h: 0 when it was never flushed, and for
+ *                         messages of no keyspace); not interpreted here
  * Bodies:
  *   REPL_PUT        u16 key_len | key | u16 meta_len | meta | u32 vals_len | vals
  *   REPL_PUT_ACK    u8 status
  *   REPL_GET        u16 key_len | key
  *   REPL_GET_REPLY  u8 status | u16 meta_len | meta | u32 vals_len | vals
  *   FWD_PUT         u16 key_len | key | u8 w | u8 val_flags | u32 timeout_ms
- *                   | u64 expire_ms | u16 ctx_n | ctx_n x {u64 actor | u64 counter}
- *                   | u32 val_len | value
+ *                   | u64 expire_ms | u64 delta | u16 ctx_n
+ *                   | ctx_n x {u64 actor | u64 counter} | u32 val_len | value
  *   FWD_PUT_REPLY   u8 status
  *   PING, PONG      u64 nonce
+ *   FLUSH           u16 ks_mask | u64 id
+ *   FLUSH_ACK       u8 status | u64 id
+ *   FLUSH_STATE_GET (empty)
+ *   FLUSH_STATE     u8 n | n x u64 id
+ *   SCAN            u8 keyspace | u16 limit | u64 pos | u64 end
+ *   SCAN_REPLY      u8 status | u8 done | u64 next | u16 nkeys
+ *                   | nkeys x {u16 len | user key}
+ *   COUNT           u8 keyspace
+ *   COUNT_REPLY     u8 status | u64 count
  * (key is a store key: keyspace byte + user key; meta/vals a dvv record
  * encoding, dvv.h.)
  *
@@ -45,10 +56,18 @@
  *     has meta 1..DVV_META_BYTES_MAX and vals <= DV_VALUE_BYTES_MAX; a
  *     REPL_GET_REPLY whose status is not OK has neither;
  *   - status <= MSG_ST_MAX;
- *   - FWD_PUT: w <= RING_N_MAX (0 = the keyspace's), val_flags only
- *     DVV_VAL_TOMB and a tombstone has no value, value <= DV_VALUE_BYTES_MAX,
- *     ctx_n <= DVV_ENTRIES_MAX entries with strictly increasing actors (a
- *     struct dvv_vv). Counters and the u64 fields are not interpreted.
+ *   - FWD_PUT: w <= RING_N_MAX (0 = the keyspace's), val_flags one of 0,
+ *     DVV_VAL_TOMB (no value) and DVV_VAL_COUNTER (the value is a counter
+ *     state, counter.h, and delta the increment), value <=
+ *     DV_VALUE_BYTES_MAX, ctx_n <= DVV_ENTRIES_MAX entries with strictly
+ *     increasing actors (a struct dvv_vv). Counters and the u64 fields are
+ *     not interpreted; delta is 0 unless val_flags is DVV_VAL_COUNTER.
+ *   - FLUSH: ks_mask and id not 0. FLUSH_STATE: n <= MSG_FLUSH_KS_MAX.
+ *   - SCAN: keyspace < MSG_FLUSH_KS_MAX, limit 1..MSG_SCAN_KEYS_MAX, pos
+ *     <= end. SCAN_REPLY: done 0 or 1, nkeys <= MSG_SCAN_KEYS_MAX, every
+ *     key 0..MSG_SCAN_KEY_MAX bytes inside the body; a status other than
+ *     OK has no keys, done 0 and next 0. COUNT: keyspace <
+ *     MSG_FLUSH_KS_MAX.
  *   So decode accepts exactly what encode produces: a decoded message
  *   re-encodes to the same bytes.
  * - Addressing is the receiver's check, not the codec's (it knows neither
@@ -65,17 +84,21 @@
 #ifndef DV_CLUSTER_MSG_H
 #define DV_CLUSTER_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cluster/dvv.h"
 
-#define MSG_VERSION 1u
+#define MSG_VERSION 2u
 #define MSG_HDR_BYTES 40u
 #define MSG_BYTES_MAX (MSG_HDR_BYTES + 64u + 1024u + DVV_META_BYTES_MAX + (1u << 20) + 1024u)
 #define MSG_HEADROOM 16u
 #define MSG_TAILROOM 16u
 #define MSG_CTX_BYTES_MAX (DVV_ENTRIES_MAX * 16u) /* FWD_PUT's context on the wire */
+#define MSG_FLUSH_KS_MAX 16u   /* keyspaces a FLUSH mask or FLUSH_STATE can name */
+#define MSG_SCAN_KEYS_MAX 512u /* keys a SCAN page can carry */
+#define MSG_SCAN_KEY_MAX 1023u /* a user key (the store key has one more byte) */
 
 enum msg_type {
 	MSG_REPL_PUT = 1,   /* coordinator -> replica: merge this version */
@@ -86,7 +109,15 @@ enum msg_type {
 	MSG_FWD_PUT_REPLY,
 	MSG_PING,           /* reserved for failure detection (next issue) */
 	MSG_PONG,
-	MSG_TYPE_MAX = MSG_PONG
+	MSG_FLUSH,          /* flush coordinator -> every node: apply flush id to these keyspaces */
+	MSG_FLUSH_ACK,      /* durable (or why not; STALE: the node has a newer flush) */
+	MSG_FLUSH_STATE_GET, /* a node whose peer session came up -> the peer */
+	MSG_FLUSH_STATE,    /* the peer's flush id of every keyspace */
+	MSG_SCAN,           /* scan coordinator -> replica: keys of [pos, end], at most limit */
+	MSG_SCAN_REPLY,     /* the keys and where the next page starts */
+	MSG_COUNT,          /* DBSIZE: the keys of a keyspace a node holds */
+	MSG_COUNT_REPLY,
+	MSG_TYPE_MAX = MSG_COUNT_REPLY
 };
 
 #define MSGF_REPAIR 1u     /* REPL_PUT: read repair (counted, acked as usual) */
@@ -103,7 +134,9 @@ enum msg_status {
 	MSG_ST_NOT_REPLICA, /* FWD_PUT to a node outside the preference list */
 	MSG_ST_TIMEOUT,   /* FWD_PUT_REPLY: the forwarded write is indeterminate */
 	MSG_ST_INVALID_CTX,
-	MSG_ST_MAX = MSG_ST_INVALID_CTX
+	MSG_ST_STALE,     /* the request's keyspace epoch is not the receiver's (a flush between) */
+	MSG_ST_RANGE,     /* FWD_PUT counter: the result would overflow, or not an integer */
+	MSG_ST_MAX = MSG_ST_RANGE
 };
 
 struct msg {
@@ -112,6 +145,7 @@ struct msg {
 	uint16_t from, to;
 	uint64_t req_id;
 	uint64_t hlc;
+	uint32_t epoch;          /* the header's flush tag */
 	uint8_t status;          /* replies */
 	const uint8_t *key;      /* REPL_PUT, REPL_GET, FWD_PUT */
 	uint16_t key_len;
@@ -126,7 +160,25 @@ struct msg {
 	uint64_t expire_ms;
 	uint16_t ctx_n;
 	const uint8_t *ctx;      /* ctx_n x 16 bytes, as on the wire */
+	uint64_t delta;          /* FWD_PUT of a counter: the increment (two's complement) */
 	uint64_t nonce;          /* PING, PONG */
+	/* FLUSH, FLUSH_ACK: id; FLUSH: ks_mask; FLUSH_STATE: n ids */
+	uint16_t ks_mask;
+	uint64_t id;
+	uint8_t nids;
+	uint64_t ids[MSG_FLUSH_KS_MAX];
+	/* SCAN, COUNT: keyspace; SCAN: limit, pos, end; SCAN_REPLY: done, next
+	 * and the keys (nkeys records of u16 len | key at keys, keys_len bytes:
+	 * msg_scan_key walks them); COUNT_REPLY: count */
+	uint8_t keyspace;
+	uint16_t limit;
+	uint64_t pos, end;
+	uint8_t done;
+	uint64_t next;
+	uint16_t nkeys;
+	const uint8_t *keys;
+	uint32_t keys_len;
+	uint64_t count;
 };
 
 size_t msg_encoded_bytes(const struct msg *m);
@@ -139,6 +191,12 @@ void msg_ctx_get(const struct msg *m, struct dvv_vv *out);
 /* The sender's side: vv in wire form into buf, and m->ctx, m->ctx_n set to
  * it (buf must live until msg_encode). */
 void msg_ctx_set(struct msg *m, const struct dvv_vv *vv, uint8_t buf[MSG_CTX_BYTES_MAX]);
+/* SCAN_REPLY's keys: the key at *off (starting at 0) into *key and *len, and
+ * *off past it; false after the last. Lengths were checked by decode (or
+ * are the sender's own). */
+bool msg_scan_key(const struct msg *m, uint32_t *off, const uint8_t **key, uint16_t *len);
+/* The sender's side: appends one key record to buf (len + 2 bytes). */
+uint32_t msg_scan_key_put(uint8_t *buf, const uint8_t *key, uint16_t len);
 const char *msg_type_name(uint8_t type);
 
 #endif

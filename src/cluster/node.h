@@ -25,10 +25,13 @@
  *   REPL_GET to the other replicas, answers once R replied (merging with
  *   dvv_sync), then waits for the rest up to repair_wait_ms and sends the
  *   merged version (REPL_PUT, MSGF_REPAIR) to every replica whose copy
- *   differed: read repair, after the answer.
+ *   differed: read repair, after the answer. A read short of R still
+ *   repairs what it can from the replicas that answered.
  * - Writes (DYN_PUT, DYN_DEL, and SET/DEL after their read): coordinated by
  *   a replica of the key (the node itself if it is in the preference list,
- *   else it forwards the write with FWD_PUT to the first replica). The
+ *   else it forwards the write with FWD_PUT to the first replica; a replica
+ *   whose own copy is unreadable forwards it to another one: it issues no
+ *   dot from an unknown clock). The
  *   coordinator applies dvv_update with its own actor to its stored copy
  *   (store GET, then PUT with STORE_IF_SEQ; retried on -ESTALE), and only
  *   once that is durable sends the new version to the other replicas

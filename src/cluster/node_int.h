@@ -105,6 +105,7 @@ struct cas {
 	uint64_t enc_bytes;
 	uint32_t meta_len;
 	uint64_t vals_len;
+	enum store_cond cond;          /* the PUT's: IF_SEQ, or IF_DAMAGED over an unreadable copy */
 	uint64_t cond_seq;
 	unsigned tries;
 	uint8_t policy;

@@ -3,17 +3,23 @@
  *
  * The merge loop (struct cas), one per coordinator write or replica op:
  *
- *   cas_start ──> READ ── store GET ──> cas_got ── merge() ──> WRITE ── store PUT IF_SEQ ──> cas_put_done
- *                  ^                      │  CAS_NOOP / error: done()                 │
- *                  └──────── -ESTALE (another write of the key came first) ───────────┘
- *                            (at most CNODE_CAS_TRIES_MAX times, then done(-EBUSY))
+ *   cas_start ──> READ ── store GET ──> cas_got ── merge() ──> WRITE ── store PUT (cond) ──> cas_put_done
+ *                  ^          │           │  CAS_NOOP / error: done()                   │
+ *                  ├──────────┘ GET -EBUSY (its version vanished: read again)           │
+ *                  └── PUT -ESTALE (another write of the key first), -EBUSY (GC moved ──┘
+ *                      it too often), -DV_ECORRUPT (a record that may be the key's does
+ *                      not verify): at most CNODE_CAS_TRIES_MAX tries, then done(-EBUSY)
+ *                      (every try was refused before it wrote: nothing applied)
  *
- *   GET -DV_ENOTFOUND: no local version (cond_seq 0: only if still none).
- *   GET -DV_ECORRUPT, or a record that does not decode: the local copy is
- *   damaged; merge() sees none and the result replaces it (counted in
- *   corrupt_replaced). A transient read error makes the PUT see the
- *   record again and fail -ESTALE: the retry merges with the good copy.
- *
+ *   GET 0: the PUT is STORE_IF_SEQ on the seq read. GET -DV_ENOTFOUND: no
+ *   local version, IF_SEQ 0 (only if there is still none). GET
+ *   -DV_ECORRUPT: the local copy is damaged; merge() sees none and the PUT
+ *   is STORE_IF_DAMAGED (replaces the unreadable record, -ESTALE if it has
+ *   become readable or been replaced meanwhile: the retry merges with what
+ *   is there). A readable record whose version does not decode: merge()
+ *   sees none, IF_SEQ on its seq. Replacements are counted in
+ *   corrupt_replaced.
+
  * Replica operations (struct rop), started by replica_request():
  *   REPL_PUT: copy the incoming version (the frame is the driver's), merge
  *   with dvv_sync through the loop above, acknowledge once durable (or at
@@ -118,6 +124,28 @@ static void cas_read(struct cnode *n, struct cas *c)
 	cas_submit(n, c);
 }
 
+/* Store results that refuse an op before it wrote anything and may not
+ * repeat (store.h): another write of the key came first (-ESTALE, PUT);
+ * GC moved what the op looked up too often, or a GET's version vanished
+ * (-EBUSY); the key's record did not verify (-DV_ECORRUPT, PUT: the next
+ * GET says whether the copy is damaged, then STORE_IF_DAMAGED replaces it). */
+static bool cas_transient(const struct store_op *op)
+{
+	if (op->kind == STORE_GET)
+		return op->result == -EBUSY;
+	return op->result == -ESTALE || op->result == -EBUSY || op->result == -DV_ECORRUPT;
+}
+
+/* Read again after a transient refusal, a bounded number of times: true
+ * when it did (the loop goes on), false when the tries are used up. */
+static bool cas_retry(struct cnode *n, struct cas *c)
+{
+	if (++c->tries >= CNODE_CAS_TRIES_MAX)
+		return false;
+	cas_read(n, c);
+	return true;
+}
+
 void cas_start(struct cnode *n, struct cas *c)
 {
 	DV_ASSERT(c->merge && c->done && c->key_len >= 1);
@@ -132,6 +160,7 @@ void cas_get(struct cnode *n, struct cas *c, store_done_fn done)
 {
 	DV_ASSERT(done && c->key_len >= 1);
 	c->n = n;
+	c->tries = 0;
 	c->get_done = done;
 	cas_read(n, c);
 }
@@ -145,17 +174,22 @@ void cas_free_enc(struct cnode *n, struct cas *c)
 }
 
 /* The local version from a GET: 0 (local set, or NULL when absent or
- * damaged) or an error to stop with. */
+ * damaged; c->cond and cond_seq say what the PUT must find) or an error to
+ * stop with. */
 static int cas_local(struct cas *c, struct dvv *d, const struct dvv **local)
 {
 	const struct store_op *op = &c->op;
 	*local = NULL;
 	c->corrupt = false;
-	c->cond_seq = 0;
+	c->cond = STORE_IF_SEQ;
+	c->cond_seq = 0; /* IF_SEQ 0: only if the key still has no record */
 	if (op->result == -DV_ENOTFOUND)
 		return 0;
 	if (op->result == -DV_ECORRUPT) {
-		c->corrupt = true; /* a PUT with cond_seq 0 replaces an unreadable record */
+		/* The record does not verify: only STORE_IF_DAMAGED replaces it
+		 * (IF_SEQ 0 would find it live, or unknown: store.h). */
+		c->corrupt = true;
+		c->cond = STORE_IF_DAMAGED;
 		return 0;
 	}
 	if (op->result < 0)
@@ -176,6 +210,8 @@ static void cas_got(struct cnode *n, struct cas *c)
 {
 	struct dvv d, out;
 	const struct dvv *local;
+	if (cas_transient(&c->op) && cas_retry(n, c))
+		return;
 	int rc = cas_local(c, &d, &local);
 	if (rc == 0)
 		rc = c->merge(c, local, &out);
@@ -194,7 +230,7 @@ static void cas_got(struct cnode *n, struct cas *c)
 	c->op.value = c->vals_len ? c->enc + c->meta_len : empty_bytes;
 	c->op.val_len = (uint32_t)c->vals_len;
 	c->op.expire_ms = 0; /* expiry is per value, inside the version */
-	c->op.cond = STORE_IF_SEQ;
+	c->op.cond = c->cond;
 	c->op.cond_seq = c->cond_seq;
 	cas_submit(n, c);
 }
@@ -203,12 +239,10 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 {
 	int rc = c->op.result;
 	DV_ASSERT(c->op.kind == STORE_PUT && !c->busy);
-	if (rc == -ESTALE) {
-		if (++c->tries < CNODE_CAS_TRIES_MAX) {
-			cas_read(n, c);
+	if (cas_transient(&c->op)) {
+		if (cas_retry(n, c))
 			return;
-		}
-		rc = -EBUSY;
+		rc = -EBUSY; /* every try was refused before writing: nothing applied */
 	}
 	if (rc == 0 && c->corrupt)
 		n->st.corrupt_replaced++;
@@ -219,8 +253,11 @@ static void cas_complete(struct cnode *n, struct cas *c)
 {
 	DV_ASSERT(c->busy);
 	c->busy = false;
-	if (c->op.kind == STORE_GET && c->get_done)
+	if (c->op.kind == STORE_GET && c->get_done) {
+		if (cas_transient(&c->op) && cas_retry(n, c))
+			return;
 		c->get_done(&c->op);
+	}
 	else if (c->op.kind == STORE_GET)
 		cas_got(n, c);
 	else

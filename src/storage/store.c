@@ -29,10 +29,12 @@
  *    another key's record: a candidate that does not verify, or that GC
  *    moved, is never taken as "not mine" (the write fails or looks again;
  *    a damaged record GC kept is settled by whose GC knows it to be).
- * 6. A GET answers only from the record its key had at the GET's first
- *    lookup, or from a record with a lower seq than next_seq then (a
- *    moved copy of it, or a write submitted before the GET): never from a
- *    write submitted after it (store.h states what a GET may return).
+ * 6. A GET answers only from the record its key had at one of its
+ *    lookups, and from a record with a seq at or above next_seq at its
+ *    first lookup (written after it, found by a later lookup) only when
+ *    the applied-writes ring says its writer was submitted before the GET
+ *    (a lower ticket): never from a write submitted after it (store.h
+ *    states what a GET may return).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -42,15 +44,13 @@
 #include "base/hash.h"
 #include "store_int.h"
 
-/* Lookups again after what an op looked up moved (GC), per op; then the op
- * fails with -EBUSY. Each one takes a whole collection during one read. */
-#define READ_RETRIES_MAX 8u
-
 /* Refusals in a row, with nothing in flight, before a device is taken as
  * unusable (a full ring always has requests in flight to make room). Below
  * the rounds of one store_poll(s, false), so that it never returns with a
  * refused request and nothing in flight to wake the caller. */
 #define SUBMIT_REFUSALS_MAX 1024u
+
+#define NO_CAND UINT8_MAX /* priv.damaged_cand: none */
 
 uint64_t store_now_ms(void)
 {
@@ -118,6 +118,53 @@ int store_dev_submit(struct store *s, struct dev_req *req)
 		return -EIO;
 	}
 	return -EAGAIN;
+}
+
+void applied_note(struct store *s, uint64_t seq, uint64_t ticket)
+{
+	if (s->applied_count > 0) {
+		uint32_t last = (s->applied_head + s->applied_count - 1) % STORE_APPLIED_RING;
+		DV_ASSERT(s->applied[last].seq < seq);
+	}
+	if (s->applied_count == STORE_APPLIED_RING) {
+		s->applied_head = (s->applied_head + 1) % STORE_APPLIED_RING;
+		s->applied_count--;
+	}
+	s->applied[(s->applied_head + s->applied_count) % STORE_APPLIED_RING] =
+		(struct applied_write){.seq = seq, .ticket = ticket};
+	s->applied_count++;
+}
+
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size)
+{
+	s->moves[s->moves_next] = (struct moved_rec){.old_payload = old_payload, .old_gen = old_gen,
+						     .new_payload = new_payload,
+						     .new_gen = s->sb.zones[pl_zone(new_payload)].gen,
+						     .new_size = new_size};
+	s->moves_next = (s->moves_next + 1) % STORE_MOVES_RING;
+	if (s->moves_count < STORE_MOVES_RING)
+		s->moves_count++;
+}
+
+/* Whether the record of seq was written by an op submitted before the op
+ * of ticket: known for seqs below the horizon of that op (placed before it
+ * started), and from the ring for the writes applied since; unknown
+ * (false) once the ring has dropped the seq. */
+static bool written_before(const struct store *s, uint64_t seq, uint64_t horizon, uint64_t ticket)
+{
+	if (seq < horizon)
+		return true;
+	uint32_t lo = 0, hi = s->applied_count; /* the ring is sorted by seq */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->applied[(s->applied_head + mid) % STORE_APPLIED_RING].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct applied_write *a = &s->applied[(s->applied_head + lo) % STORE_APPLIED_RING];
+	return lo < s->applied_count && a->seq == seq && a->ticket < ticket;
 }
 
 void store_complete(struct store *s, struct store_op *op, int result)
@@ -189,10 +236,12 @@ bool keylock_acquire(struct store *s, struct store_op *op)
 			return true; /* handed over by keylock_release() */
 		if (h->priv.hash_lo != op->priv.hash_lo)
 			continue;
-		struct store_op *tail = h;
-		for (unsigned i = 0; tail->priv.chain_next && i < DV_OPS_IN_FLIGHT_MAX; i++)
-			tail = tail->priv.chain_next;
+		/* The holder keeps its chain's tail: many pipelined writes of
+		 * one key queue in constant time each. */
+		struct store_op *tail = h->priv.chain_tail ? h->priv.chain_tail : h;
+		DV_ASSERT(tail->priv.chain_next == NULL);
 		tail->priv.chain_next = op;
+		h->priv.chain_tail = op;
 		op->priv.state = OPS_WAIT_KEY;
 		return false;
 	}
@@ -217,9 +266,12 @@ void keylock_release(struct store *s, struct store_op *op)
 	DV_ASSERT(*pp == op);
 	*pp = op->priv.lock_next;
 	struct store_op *next = op->priv.chain_next;
+	struct store_op *tail = op->priv.chain_tail;
 	op->priv.chain_next = NULL;
+	op->priv.chain_tail = NULL;
 	if (!next)
 		return;
+	next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
 	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
 	*keylock_bucket(s, next->priv.hash_lo) = next;
 	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
@@ -288,6 +340,7 @@ static void cand_lookup(struct store *s, struct store_op *op)
 	}
 	op->priv.cand_next = 0;
 	op->priv.cand_reread = false;
+	op->priv.damaged_cand = NO_CAND;
 	op->priv.cands_epoch = s->index_epoch;
 }
 
@@ -355,8 +408,9 @@ static int cand_memo(struct store *s, struct store_op *op)
 		s->st.resolve_memo_hits++;
 		return MEMO_SKIP;
 	}
-	if (op->kind == STORE_GET || h.expires)
-		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms */
+	if (op->kind == STORE_GET || h.expires || op->cond == STORE_IF_DAMAGED)
+		return MEMO_READ; /* a GET needs the value; liveness needs expire_ms; IF_DAMAGED
+				   * whether it verifies */
 	/* A write needs the current location: if GC moved it, the read path
 	 * finds that out and looks again. */
 	if (!cand_still_indexed(s, op))
@@ -398,6 +452,32 @@ static void cand_read_next(struct store *s, struct store_op *op)
 	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
 }
 
+/* Where GC moved the record at payload p of zone generation gen, if the
+ * moves ring still knows. */
+static const struct moved_rec *moved_find(const struct store *s, uint64_t p, uint32_t gen)
+{
+	for (uint32_t i = 1; i <= s->moves_count; i++) { /* newest first */
+		const struct moved_rec *m = &s->moves[(s->moves_next + STORE_MOVES_RING - i) % STORE_MOVES_RING];
+		if (m->old_payload == p && m->old_gen == gen)
+			return m;
+	}
+	return NULL;
+}
+
+/* GC moved the current candidate (its zone was collected since): name its
+ * copy instead, if the moves ring still knows where it went. */
+static bool cand_follow_move(struct store *s, struct store_op *op)
+{
+	const struct moved_rec *m =
+		moved_find(s, op->priv.cands[op->priv.cand_next], op->priv.cand_gens[op->priv.cand_next]);
+	if (!m)
+		return false;
+	op->priv.cands[op->priv.cand_next] = m->new_payload;
+	op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
+	op->priv.cand_reread = false;
+	return true;
+}
+
 static void cand_stale(struct store *s, struct store_op *op)
 {
 	if (op->priv.retries++ >= READ_RETRIES_MAX) {
@@ -406,6 +486,12 @@ static void cand_stale(struct store *s, struct store_op *op)
 		if (op->kind == STORE_GET)
 			s->st.gets++;
 		cand_fail(s, op, -EBUSY);
+		return;
+	}
+	/* A GET reads what it looked up wherever GC put it (same record, same
+	 * seq); a write needs the key's current record: it looks up again. */
+	if (op->kind == STORE_GET && cand_follow_move(s, op)) {
+		cand_read_next(s, op);
 		return;
 	}
 	cand_lookup(s, op);
@@ -426,9 +512,10 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_clock_ms(s));
 	if (op->kind == STORE_GET) {
 		s->st.gets++;
-		if (r->seq >= op->priv.read_horizon) {
-			/* Written after the GET began (found by a later lookup):
-			 * the version it first looked up was moved and replaced. */
+		if (!written_before(s, r->seq, op->priv.read_horizon, op->priv.ticket)) {
+			/* Found by a later lookup and written by a write
+			 * submitted after the GET: the version it looked up
+			 * first was collected and replaced while it read. */
 			release_buf(s, op);
 			store_complete(s, op, -EBUSY);
 			return;
@@ -453,7 +540,7 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	op_resolved(s, op);
 }
 
-enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
+enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_MOVED, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
 
 /* What the record read for the current candidate is (see above). */
 static enum cand_verdict cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
@@ -480,11 +567,72 @@ static enum cand_verdict cand_classify(struct store *s, struct store_op *op, str
 		return CAND_OTHER;
 	/* A write needs the key's current record: if GC moved it meanwhile
 	 * (the index no longer holds it), look again. */
-	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_STALE;
+	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_MOVED;
+}
+
+/* A write read its own record, which the index no longer holds: the key
+ * lock keeps other writes of the key out, so GC moved it (the copy has the
+ * same seq). Take the copy's location from the moves ring, following the
+ * copies GC made of it since, when the index holds the last one; else look
+ * up again (bounded). */
+static void cand_moved(struct store *s, struct store_op *op, const struct rec_view *r)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint32_t gen = op->priv.cand_gens[op->priv.cand_next], size = r->total_bytes;
+	const struct moved_rec *m;
+	for (unsigned hop = 0; hop < READ_RETRIES_MAX && (m = moved_find(s, p, gen)) != NULL; hop++) {
+		p = m->new_payload;
+		gen = m->new_gen;
+		size = m->new_size;
+		if (s->sb.zones[pl_zone(p)].gen == gen && index_contains(s->index, op->priv.hash_lo, p)) {
+			bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_clock_ms(s);
+			op->priv.prev_payload = p;
+			op->priv.prev_seq = r->seq; /* a relocated copy keeps its seq */
+			op->priv.prev_size = size;
+			op->priv.prev_live = r->type == REC_PUT && !expired && !pl_tomb(p);
+			op_resolved(s, op);
+			return;
+		}
+	}
+	cand_stale(s, op);
+}
+
+static void resolve_damaged(struct store *s, struct store_op *op, uint64_t p, uint64_t seq, uint32_t size,
+			    bool tomb)
+{
+	op->priv.prev_payload = p;
+	op->priv.prev_seq = seq;
+	op->priv.prev_size = size;
+	op->priv.prev_live = !tomb;
+	op->priv.prev_damaged = true;
+	op_resolved(s, op);
+}
+
+/* IF_DAMAGED, and GC does not know whose the damaged candidate is (store.h).
+ * The location memo may: the key's own is the record to replace, another
+ * key's is skipped. Else the first such candidate is kept for
+ * cands_exhausted(), unless a later one verifies as the key's (then the
+ * key is readable and op_resolved() says -ESTALE). */
+static void cand_damaged_unknown(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	struct memo_hit h;
+	DV_ASSERT(op->kind == STORE_PUT && op->cond == STORE_IF_DAMAGED);
+	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
+		if (h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi) {
+			resolve_damaged(s, op, p, h.seq, h.size, h.tomb);
+			return;
+		}
+	} else if (op->priv.damaged_cand == NO_CAND) {
+		op->priv.damaged_cand = op->priv.cand_next;
+	}
+	cand_next_one(op);
+	cand_read_next(s, op);
 }
 
 /* The current candidate does not verify, read twice. Whose record it is
- * is known only when GC found it damaged (its zone index said whose). */
+ * is known only when GC found it damaged (its zone index said whose), or,
+ * for IF_DAMAGED, when the location memo remembers it. */
 static void cand_damaged(struct store *s, struct store_op *op)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
@@ -495,10 +643,20 @@ static void cand_damaged(struct store *s, struct store_op *op)
 		cand_read_next(s, op);
 		return;
 	}
+	if (op->kind != STORE_GET && !cand_still_indexed(s, op)) {
+		/* Not the key's current record any more (replaced, perhaps
+		 * with its damage forgotten): look at what replaced it. */
+		cand_stale(s, op);
+		return;
+	}
 	if (op->kind == STORE_GET) {
 		op->priv.saw_corrupt = true;
 		cand_next_one(op);
 		cand_read_next(s, op);
+		return;
+	}
+	if (!d && op->cond == STORE_IF_DAMAGED) {
+		cand_damaged_unknown(s, op);
 		return;
 	}
 	if (!d) {
@@ -507,12 +665,7 @@ static void cand_damaged(struct store *s, struct store_op *op)
 	}
 	/* The key's own damaged record: a write replaces it (conditions,
 	 * which would need its expiry, are refused in op_resolved). */
-	op->priv.prev_payload = p;
-	op->priv.prev_seq = d->seq;
-	op->priv.prev_size = d->size;
-	op->priv.prev_live = !d->tomb;
-	op->priv.prev_damaged = true;
-	op_resolved(s, op);
+	resolve_damaged(s, op, p, d->seq, d->size, d->tomb);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -537,13 +690,17 @@ static void cand_read_done(struct dev_req *req)
 		cand_next_one(op);
 		cand_read_next(s, op);
 		return;
+	case CAND_MOVED:
+		release_buf(s, op);
+		cand_moved(s, op, &r);
+		return;
 	case CAND_STALE:
 		release_buf(s, op);
 		cand_stale(s, op);
 		return;
 	case CAND_LONGER: /* larger than the payload said: read it whole */
 		release_buf(s, op);
-		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_bytes) {
+		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_cap) {
 			cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 			return;
 		}
@@ -576,6 +733,20 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
 		return;
 	}
+	if (op->cond == STORE_IF_DAMAGED && op->priv.damaged_cand != NO_CAND) {
+		/* IF_DAMAGED: no candidate verified as the key's; one of
+		 * unknown owner did not verify: the record to replace, if it
+		 * is still indexed as it was (else look again). Its size is
+		 * unknown: its zone's live bytes keep it (GC only counts). */
+		unsigned i = op->priv.damaged_cand;
+		uint64_t p = op->priv.cands[i];
+		if (s->sb.zones[pl_zone(p)].gen != op->priv.cand_gens[i] || !index_contains(s->index, op->priv.hash_lo, p)) {
+			cand_stale(s, op);
+			return;
+		}
+		resolve_damaged(s, op, p, 0, 0, pl_tomb(p));
+		return;
+	}
 	/* Every candidate verified as another key's record: the key has none
 	 * (a damaged candidate fails the write instead). */
 	op->priv.prev_payload = NO_PAYLOAD;
@@ -589,10 +760,22 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 static void op_resolved(struct store *s, struct store_op *op)
 {
+	if (s->failed) {
+		/* A failed store decides nothing more: a write before this one
+		 * may be durable without being in the index (its batch reached
+		 * the medium, its completion did not), so a condition judged
+		 * now could contradict what recovery finds. */
+		keylock_release(s, op);
+		store_complete(s, op, -DV_EFATAL);
+		return;
+	}
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
-	if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
+	if (op->cond == STORE_IF_DAMAGED) {
+		if (!op->priv.prev_damaged)
+			refuse = -ESTALE; /* the key's record reads fine, or there is none */
+	} else if (op->priv.prev_damaged && op->cond != STORE_ALWAYS) {
 		refuse = -DV_ECORRUPT; /* the key's record is damaged: no condition can be judged */
 	} else if (op->cond == STORE_IF_SEQ) {
 		/* Compare-and-set: the live record must carry cond_seq; a PUT
@@ -672,7 +855,7 @@ static void op_step(struct store *s, struct store_op *op)
 
 static uint32_t max_record_bytes(const struct store *s)
 {
-	uint64_t limit = s->sb.zone_bytes / 2;
+	uint64_t limit = s->sb.zone_cap / 2;
 	return limit < STORE_RECORD_BYTES_MAX ? (uint32_t)limit : STORE_RECORD_BYTES_MAX;
 }
 
@@ -688,7 +871,8 @@ int store_submit(struct store *s, struct store_op *op)
 	} else if (flush_is_key(op->key, op->key_len)) {
 		return -EINVAL; /* the store's own record */
 	}
-	if ((unsigned)op->cond > STORE_IF_SEQ_EXPIRED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL))
+	if ((unsigned)op->cond > STORE_IF_DAMAGED || (op->cond == STORE_IF_SEQ_EXPIRED && op->kind != STORE_DEL) ||
+	    (op->cond == STORE_IF_DAMAGED && op->kind != STORE_PUT))
 		return -EINVAL;
 	if (op->key_len == 0 || op->key_len > DV_KEY_BYTES_MAX)
 		return op->key_len ? -DV_ETOOBIG : -EINVAL;
@@ -711,6 +895,7 @@ int store_submit(struct store *s, struct store_op *op)
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.new_payload = NO_PAYLOAD;
 	op->priv.owner = s;
+	op->priv.ticket = ++s->next_ticket;
 	op->result = 0;
 	memset(&op->out, 0, sizeof(op->out));
 	op->priv.state = OPS_NEW;
@@ -835,6 +1020,13 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->index_bytes = index_bytes(s->index);
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
+	out->zone_cap = s->sb.zone_cap;
+	const struct dev_info *info = dev_info(s->dev);
+	out->zone_model = info->zone_model == DEV_ZONES_NONE ? "emulated" : dev_zone_model_name(info->zone_model);
+	out->dev_max_open_zones = info->max_open_zones;
+	out->dev_max_active_zones = info->max_active_zones;
+	out->zones_open_limit = s->zones_open_budget == UINT32_MAX ? 0 : s->zones_open_budget;
+	out->sb_log = s->sbp.log;
 	out->memo_bytes = s->memo.entries * sizeof(struct memo_entry);
 	out->damaged_kept = s->damaged_count;
 	out->zones_empty = out->zones_open = out->zones_full = 0;

@@ -14,23 +14,41 @@
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
  *   GET fails with -DV_ECORRUPT.
- * - What a GET returns: the key's record as it was when the GET looked the
- *   key up, which happens after store_submit() returned and before any op
- *   submitted after it starts. So it is never older than the last write of
- *   the key acknowledged (done() called) before the GET was submitted, and
- *   never the effect of a write submitted after it; a write submitted
- *   before it and not yet acknowledged may or may not be seen. Expiry is
- *   judged by the store's clock when the read completes. If GC moved that
- *   record and a later write replaced it before the GET's read completed
- *   (the version looked up is gone), or GC moved it READ_RETRIES_MAX (8)
- *   times, the GET fails with -EBUSY rather than answer from a later
- *   state; a new GET is then safe.
+ * - What a GET returns: the key's state after some prefix of its writes
+ *   (in submission order), never older than the last write of the key
+ *   acknowledged (done() called) before the GET was submitted, and never
+ *   the effect of a write submitted after it; a write submitted before it
+ *   and not yet acknowledged may or may not be seen. It answers from the
+ *   key's record at its lookup, which happens after store_submit() returned
+ *   and before any op submitted after it starts; if GC collected the zone
+ *   of what it looked up while its read was out, it looks up again and
+ *   answers from the key's record then, when a write submitted before the
+ *   GET wrote it. Reads are monotonic: a GET never returns an older state
+ *   of the key than a GET that completed before it was submitted (a key's
+ *   indexed record only moves forward; a record that fails its checksum
+ *   gives an error, never an older state).
+ *   Expiry is judged by the store's clock when the read completes.
+ * - A GET fails with -EBUSY, and a new GET is then safe, only when the
+ *   version it may return is gone: the zone of the record it looked up was
+ *   collected (GC) while its read was out, and the key's record found on
+ *   looking again was written by a write submitted after the GET (or by
+ *   one the store no longer knows the submission of: more than
+ *   STORE_APPLIED_RING (16384) writes applied since); or GC collected what
+ *   it looked up READ_RETRIES_MAX (8) times. Never without a collection.
  * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
  *   key's current one does not verify (read twice), and with -EBUSY when GC
- *   moved the key's record 8 times while it looked it up: it never writes
- *   on a guess of what the key holds.
- * - After a write or flush error the store is failed: every later write
- *   fails with -DV_EFATAL (reads keep working).
+ *   collected what it looked up READ_RETRIES_MAX (8) times while it read
+ *   (it follows GC's copy of its own record, but a candidate whose zone was
+ *   collected before the read verified it is looked up again): it never
+ *   writes on a guess of what the key holds. The one exception: a record GC found
+ *   damaged (its zone index told whose it is, and its seq and type) is
+ *   replaced by an unconditional write of its key (a conditional one fails
+ *   with -DV_ECORRUPT); a DEL over such a PUT completes with 0, as whether
+ *   it had expired cannot be told.
+ * - After a write or flush error the store is failed: every write not yet
+ *   decided (waiting for its key, resolving) and every later one fails
+ *   with -DV_EFATAL, never with a condition's answer (a write before it may
+ *   be durable without being in the index); reads keep working.
  * - FLUSH (STORE_FLUSH; key, value and condition ignored) drops every
  *   record at once, on the device in O(1): it waits until every op
  *   submitted before it has completed, holds every op submitted after it,
@@ -46,7 +64,13 @@
  *   fail with -EINVAL. A flush drops every key, whatever layer wrote it
  *   (a caller rewrites the records it must keep, e.g. its metadata).
  * - store_open() formats an empty/unknown device only when asked, and runs
- *   recovery (zone indexes + scan of open zones) before returning.
+ *   recovery (zone indexes + scan of open zones) before returning. It
+ *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
+ *   cannot serve: zone capacity below 256 KiB, too few zones, open/active
+ *   limits that leave no zone for data besides the superblock log's.
+ * - On a zoned device no more zones are open or active than the device
+ *   allows (store_stats.zones_open_limit data zones, and one for the
+ *   superblock log); sealed zones are finished.
  */
 #ifndef DV_STORE_H
 #define DV_STORE_H
@@ -105,8 +129,31 @@ enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL, STORE_FLUSH };
  * is a PUT with seq == cond_seq that has expired (the server's active
  * expiry: a newer write of the key is never deleted); it completes with
  * -DV_ENOTFOUND when it wrote its tombstone (as any DEL of an expired value
- * does), -ESTALE otherwise. */
-enum store_cond { STORE_ALWAYS = 0, STORE_IF_ABSENT, STORE_IF_PRESENT, STORE_IF_SEQ, STORE_IF_SEQ_EXPIRED };
+ * does), -ESTALE otherwise.
+ * STORE_IF_DAMAGED (PUT only): replaces the key's current record only if
+ * that record is unreadable, the repair of a copy a GET answered with
+ * -DV_ECORRUPT (the cluster layer writes its replicas' merged version
+ * over it). It applies when no index candidate of the key verifies as the
+ * key's own record and one that may be the key's fails to verify when read
+ * twice; that one is replaced: the record GC's zone index or the location
+ * memo names as the key's if there is one, else the first candidate whose
+ * owner cannot be told. Otherwise (the key's record reads fine, or the key
+ * has none: a write or GC got there first) -ESTALE: a new GET tells which.
+ * Residual risk: a candidate whose owner cannot be told is another key's
+ * only if that key shares the index's fingerprint bits with this one (31
+ * bits of the hash: about n / 2^31 for a store of n keys) and its record
+ * is damaged too. That key then reads as absent on this store until a
+ * restart (which indexes its damaged record, or an older version of it,
+ * again from the zone indexes); its cluster replicas repair it, and an
+ * older version never wins a merge (dvv.h). */
+enum store_cond {
+	STORE_ALWAYS = 0,
+	STORE_IF_ABSENT,
+	STORE_IF_PRESENT,
+	STORE_IF_SEQ,
+	STORE_IF_SEQ_EXPIRED,
+	STORE_IF_DAMAGED,
+};
 
 struct store_record_out {
 	const uint8_t *value;
@@ -124,6 +171,7 @@ typedef void (*store_done_fn)(struct store_op *op);
 struct store_op_priv {
 	struct store_op *next;       /* queue link */
 	struct store_op *chain_next; /* next mutation of the same key hash */
+	struct store_op *chain_tail; /* key lock holder: its last waiter (NULL: none) */
 	uint64_t hash_lo, hash_hi;
 	uint64_t prev_payload;       /* entry this write replaces, or NO_PAYLOAD */
 	uint64_t prev_seq;           /* seq of that record, 0 when there is none */
@@ -135,6 +183,7 @@ struct store_op_priv {
 	struct store_op *lock_next;  /* key-lock bucket link */
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
+	uint8_t damaged_cand;        /* IF_DAMAGED: a damaged candidate of unknown owner (or NO_CAND) */
 	bool prev_live;              /* prev is a PUT that has not expired */
 	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
 	bool resolved;               /* prev_* describe the key's current record */
@@ -146,6 +195,7 @@ struct store_op_priv {
 	uint32_t cand_gens[16];      /* each candidate's zone generation at the lookup */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
 	uint64_t read_horizon;       /* GET: next seq when it first looked up */
+	uint64_t ticket;             /* store_submit() order: earlier ops have lower tickets */
 	struct dev_req req;
 	void *buf;
 	uint32_t buf_bytes;
@@ -195,10 +245,23 @@ struct store_stats {
 	uint64_t flush_seq;        /* the newest flush point (0: none); records below it are dead */
 	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
-	uint64_t zone_bytes;
+	uint64_t zone_bytes;       /* the stride: zone z starts at data_start + z * zone_bytes */
+	uint64_t zone_cap;         /* bytes written of each zone (its capacity; <= zone_bytes) */
+	/* The device and what the engine makes of it. */
+	const char *zone_model;    /* "emulated" (the device has none), "host-managed", "host-aware" */
+	uint32_t dev_max_open_zones, dev_max_active_zones; /* the device's limits, 0 = none */
+	uint32_t zones_open_limit; /* data zones kept OPEN at most (the limits less the sb log), 0 = none */
+	uint32_t zones_open_peak;  /* most data zones OPEN at once */
+	bool sb_log;               /* superblock in two sequential zones, written as a log */
+	uint64_t sb_log_resets;    /* superblock log zones reset to take the next copies */
+	uint32_t zones_unusable;   /* the device reports them read-only, offline or shrunk */
+	uint32_t zones_lost;       /* offline zones that held records: those are lost */
+	uint32_t zones_wp_mismatch; /* at recovery: the device's write pointer (or capacity) behind
+				     * what the superblock or the zone's records say was written */
 	uint64_t recovery_us, recovered_records;
 	uint32_t recovery_torn_tails;     /* open zones whose tail ended in a damaged record */
 	uint32_t recovery_bad_zone_indexes; /* sealed zones rebuilt by scanning */
+	uint32_t recovery_redundant_zones;  /* open zones of GC's copies only, reset (a collection cut short) */
 	bool failed;
 };
 
@@ -272,6 +335,9 @@ struct store_check_report {
 	uint64_t bad_records;      /* indexed records that do not read back */
 	uint32_t bad_zone_indexes; /* zone index unreadable or not matching records */
 	uint32_t torn_tails;       /* open zones ending in a damaged record (crash) */
+	uint32_t zones_unusable;   /* zoned: read-only or offline zones (never written again) */
+	uint32_t zones_lost;       /* zoned: offline zones that held records */
+	uint32_t zones_wp_mismatch; /* zoned: write pointer behind the data (reported, not written) */
 	uint64_t damage;           /* problems that mean lost or corrupt data */
 };
 /* 0 when the check ran (see rep->damage), or an error that stopped it. */

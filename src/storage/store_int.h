@@ -44,6 +44,27 @@ enum op_state {
 	OPS_DONE,
 };
 
+/* Lookups again after what an op looked up moved (GC), per op; then the op
+ * fails with -EBUSY. Each one takes a whole collection during one read. */
+#define READ_RETRIES_MAX 8u
+
+/* Reads are not trusted one by one (dev.h allows transient read errors
+ * and bits flipped in transit): recovery and GC retry a read error, and
+ * count a structure that does not verify as damaged only once two reads in
+ * a row return the same bytes (what the medium holds, not a flip on the
+ * way), within STORE_READS_MAX reads. */
+#define STORE_READS_MAX 8u
+
+/* After read number read_no (from 0) of something that did not verify,
+ * with digest the checksum of its bytes: whether it is damaged (agrees
+ * with the previous read, or the reads ran out); else read it again. */
+static inline bool reads_agree(uint64_t digest, uint64_t *prev, unsigned read_no)
+{
+	bool agree = read_no > 0 && digest == *prev;
+	*prev = digest;
+	return agree || read_no + 1 >= STORE_READS_MAX;
+}
+
 /* Collections given up on a zone before GC stops picking it. */
 #define GC_FAILURES_MAX 3u
 
@@ -81,6 +102,10 @@ static inline uint64_t reloc_cost(uint32_t size)
 	return size + ZIDX_ENTRY_BYTES + waste;
 }
 
+/* What recovery on a zoned device found wrong with a zone (dynvme check
+ * names it): see zone_report_at_recovery(). */
+enum { ZONE_ISSUE_NONE = 0, ZONE_ISSUE_READONLY, ZONE_ISSUE_OFFLINE, ZONE_ISSUE_WP_BEHIND, ZONE_ISSUE_SHRUNK };
+
 struct zone_rt {
 	uint64_t live_cost;  /* reloc_cost() of the records the index points at here */
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
@@ -92,6 +117,8 @@ struct zone_rt {
 	unsigned batches_in_flight;
 	bool sealing;         /* no more records; footer pending */
 	bool resetting;       /* collected: EMPTY once its reset is done */
+	bool unusable;        /* the device says read-only or offline: never opened or reset */
+	uint8_t dev_issue;    /* ZONE_ISSUE_*: what recovery found the device disagreeing with */
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
@@ -112,6 +139,27 @@ struct damaged_rec {
 	uint32_t size;
 	uint64_t seq;
 	bool tomb;
+};
+
+/* User writes applied lately, in apply order (which is seq order: seqs are
+ * given at placement, batches and their records apply in placement order):
+ * a GET that had to look up again (GC collected what it looked up) tells
+ * from it whether the record it then finds was written by a write
+ * submitted before it (a lower ticket). */
+#define STORE_APPLIED_RING 16384u
+struct applied_write {
+	uint64_t seq, ticket;
+};
+
+/* GC relocations applied lately (old record -> its copy, each named by
+ * payload and zone generation): a GET whose record's zone was collected
+ * while its read was out follows its record to the copy instead of looking
+ * up again (the key may have been rewritten since by a later write). */
+#define STORE_MOVES_RING 4096u
+struct moved_rec {
+	uint64_t old_payload, new_payload;
+	uint32_t old_gen, new_gen;
+	uint32_t new_size; /* an expired value moves as a (smaller) tombstone */
 };
 
 #define KEYLOCK_BUCKETS 65536u
@@ -142,6 +190,16 @@ struct memo_hit {
 	bool expires; /* a PUT with expire_ms != 0 (not kept: read it to know) */
 };
 
+/* Where the superblock lives (store_sb.c): fixed copies, or a log in two
+ * sequential zones of a zoned device without conventional room for it. */
+struct sb_place {
+	bool log;
+	uint64_t log_off[2]; /* device offsets of the two log zones */
+	uint64_t log_cap;    /* bytes each holds */
+	unsigned cur;        /* log zone of the newest copy: takes the next one */
+	uint64_t wp;         /* where the next copy goes in zone cur; log_cap: switch first */
+};
+
 struct store {
 	struct dev *dev;
 	struct store_config cfg;
@@ -151,6 +209,11 @@ struct store {
 	bool failed;
 	int fail_err;
 	uint64_t next_seq;
+	uint64_t next_ticket; /* store_submit() counter (store_op_priv.ticket) */
+	struct applied_write applied[STORE_APPLIED_RING];
+	uint32_t applied_head, applied_count; /* ring: oldest at head */
+	struct moved_rec moves[STORE_MOVES_RING];
+	uint32_t moves_next, moves_count; /* ring: next slot to write */
 	unsigned pending;
 	/* Submissions the device refused for now (-EAGAIN): the pumps keep the
 	 * request and try again; io_retry asks store_poll() for another round. */
@@ -163,11 +226,16 @@ struct store {
 	unsigned batch_head, batch_count; /* ring of non-free batches in order */
 	struct op_queue write_queue;      /* resolved mutations waiting for a batch */
 	uint32_t zones_sealing;           /* zones with sealing set */
+	/* Data zones that may be OPEN at once (the active zone, the next one,
+	 * zones being sealed): the device's open and active limits less the
+	 * superblock log's zone; UINT32_MAX = no limit. */
+	uint32_t zones_open_budget;
 	uint64_t index_epoch;             /* +1 on every index change by the store */
 	uint32_t zones_free;              /* EMPTY and not resetting: zones_free_recount() */
 	struct op_queue reloc_queue;      /* GC relocations waiting: placed first */
 
 	/* Superblock writer. */
+	struct sb_place sbp;
 	uint8_t *sb_buf;
 	struct dev_req sb_req;
 	uint64_t sb_version_wanted, sb_version_durable, sb_version_writing;
@@ -230,6 +298,12 @@ static inline uint64_t store_clock_ms(const struct store *s)
 int store_dev_submit(struct store *s, struct dev_req *req);
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
+/* A user write of ticket with record seq applied (seqs only increase). */
+void applied_note(struct store *s, uint64_t seq, uint64_t ticket);
+/* GC moved the record at old_payload (zone generation old_gen) to
+ * new_payload, and the index took the copy. */
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size);
 void opq_push(struct op_queue *q, struct store_op *op);
 void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);
@@ -248,20 +322,43 @@ void *rbuf_get(struct store *s, uint32_t bytes);
 void rbuf_put(struct store *s, void *buf, uint32_t bytes);
 uint64_t zone_base(const struct store *s, uint32_t zone);
 
+/* store_sb.c */
+/* Decide the superblock's placement from the device (before sb_load). */
+int sb_place_init(struct store *s);
+/* data_start of this device's layout (0: the fixed copies' default). */
+uint64_t sb_front(const struct store *s);
+/* The newest valid superblock into s->sb: 0; 1 when the device was
+ * formatted (load again); -DV_EFORMAT, -DV_EVERSION, -DV_ECORRUPT, I/O. */
+int sb_load(struct store *s);
+int sb_format(struct store *s);
+/* A superblock write is wanted (the RAM table changed). */
+void sb_request(struct store *s);
+/* Start the next superblock write if one is wanted and none is in flight. */
+void sb_pump(struct store *s);
+/* dynvme check: each copy (or log zone) described on log; valid ones. */
+unsigned sb_check_copies(struct store *s, FILE *log);
+
 /* store_write.c */
 void write_enqueue(struct store *s, struct store_op *op);
 void write_pump(struct store *s);
-void sb_request(struct store *s);
-void sb_pump(struct store *s);
 int writer_start(struct store *s);
 void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
 uint32_t zones_empty_count(const struct store *s);
 uint32_t zones_free_recount(const struct store *s);
+/* Bytes relocations can still place without freeing a zone: UINT64_MAX
+ * when a fresh zone is theirs to take (it holds any victim worth a
+ * collection: at most 15/16 of a zone relocated), else what the active
+ * zone has left, less a record's worth. */
+uint64_t reloc_room(const struct store *s);
+/* Data zones OPEN now (the active and next zones, zones being sealed). */
+uint32_t zones_open_count(const struct store *s);
 
 /* store_recover.c */
+/* dev_read_sync(), a read error retried up to STORE_READS_MAX times (for
+ * the synchronous reads of recovery and superblock loading). */
+int store_read_sync(struct store *s, uint64_t off, void *buf, uint32_t len);
 int store_recover(struct store *s);
-int store_format_device(struct store *s);
 /* Records of zone z from its start into zrt[z].entries (unsorted). */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn);
 /* Zone index of FULL zone z into zrt[z].entries; -DV_ECORRUPT if damaged. */
@@ -272,6 +369,9 @@ int gc_create(struct store *s);
 void gc_destroy(struct store *s);
 void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
+/* A relocation found no zone to go to: the collection stops once its
+ * relocations in flight are done (the zone stays FULL, intact). */
+void gc_reloc_stalled(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
 /* The damaged record GC kept at payload, or NULL. */

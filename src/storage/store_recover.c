@@ -1,19 +1,33 @@
-/* store_recover.c - format and crash recovery.
+/* store_recover.c - crash recovery (the superblock itself: store_sb.c).
  *
  * Recovery procedure (store_recover):
- * 1. Read both superblock copies; the valid one with the highest sb_seq is
- *    current. Neither valid: format if the device holds no dynvme magic and
- *    the caller allows it; refuse otherwise (never format over damage).
- * 2. FULL zones: read the zone index (a run sorted by key hash). A damaged
+ * 1. Load the superblock (store_sb.c: the newest valid copy, fixed copies or
+ *    the log of a zoned device). None valid: format if the device holds no
+ *    dynvme magic and the caller allows it; refuse otherwise (never format
+ *    over damage, nor over a device of another format version).
+ * 2. Zoned devices: each zone's condition and write pointer from the device
+ *    against the superblock (zone_report_at_recovery): read-only, offline,
+ *    shrunk zones and write pointers behind the data are counted and never
+ *    written over; zones full in the superblock but still open on the device
+ *    are finished; EMPTY zones holding data are reset.
+ * 3. FULL zones: read the zone index (a run sorted by key hash). A damaged
  *    zone index is replaced by a scan of the zone's records.
- * 3. OPEN zones: scan records from the zone start while they verify and
- *    carry the zone's generation; the first bad one ends the zone (a torn
- *    tail). Seal the zone there: write its zone index, mark it FULL. Later
- *    writes go to fresh zones, so bytes past the cut are never read again.
- *    An open zone with no record is reset and returned to EMPTY.
- * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
+ * 4. OPEN zones (after every FULL zone's run is loaded): scan records from
+ *    the zone start while they verify and carry the zone's generation; the
+ *    first bad one ends the zone (a torn tail). Seal the zone there: its
+ *    zone index (at the device's write pointer on a zoned device, or the
+ *    one a crash left right after the records), then FULL and finished.
+ *    Later writes go to fresh zones, so bytes past the cut are never read
+ *    again. An open zone with no record, or with only GC's copies of
+ *    records a FULL zone still holds (a collection cut short:
+ *    zone_redundant), is reset and returned to EMPTY.
+ * Recovery trusts no single read (store_int.h, STORE_READS_MAX): read
+ * errors are retried (store_read_sync), and a superblock copy, zone index
+ * or record that does not verify counts as damaged only once two reads in
+ * a row agree on its bytes.
+ * 5. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
- * 5. next_seq = highest seq seen + 1.
+ * 6. next_seq = highest seq seen + 1.
  * A flush point (store_flush.c) is the seq of the newest record of the
  * store's own key; it is found in the runs by its hash before the merge,
  * and every key whose newest record is below it is dead (not installed).
@@ -24,6 +38,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "store_int.h"
 
 #define SCAN_CHUNK_BYTES (4u << 20)
@@ -40,111 +55,28 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
-
-/* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT damaged. */
-static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
+int store_read_sync(struct store *s, uint64_t off, void *buf, uint32_t len)
 {
-	int err = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
-	if (err)
-		return err;
-	uint32_t count = 0;
-	memcpy(&count, buf + 40, 4);
-	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
-	if (n > DV_BLOCK_BYTES && (err = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
-		return err;
-	return sb_decode(buf, n, out, DV_ZONE_COUNT_MAX);
-}
-
-static uint64_t default_zone_bytes(const struct store *s, uint64_t front)
-{
-	const struct dev_info *info = dev_info(s->dev);
-	if (info->zoned)
-		return info->zone_bytes;
-	uint64_t z = s->cfg.zone_bytes ? s->cfg.zone_bytes : 64ull << 20;
-	uint64_t fit = info->size_bytes > front ? (info->size_bytes - front) / 8 : 0;
-	if (!s->cfg.zone_bytes && z > fit) /* small device: at least 8 zones */
-		z = fit / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
-	return z < DV_ZONE_BYTES_MIN ? DV_ZONE_BYTES_MIN : z;
-}
-
-int store_format_device(struct store *s)
-{
-	const struct dev_info *info = dev_info(s->dev);
-	uint64_t front = 0;
-	if (info->zoned) {
-		front = (uint64_t)info->conventional_zones * info->zone_bytes;
-		if (front < 2ull * sb_bytes(DV_ZONE_COUNT_MAX))
-			return -EOPNOTSUPP; /* superblocks need a conventional zone */
-	}
-	struct sb plan;
-	uint64_t zb = default_zone_bytes(s, front ? front : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20));
-	int err = sb_plan(&plan, info->size_bytes, zb, front);
-	if (err)
-		return err;
-	plan.zones = calloc(plan.zone_count, sizeof(*plan.zones));
-	if (!plan.zones)
-		return -ENOMEM;
-	for (uint32_t z = 0; z < plan.zone_count && !err; z++) {
-		plan.zones[z] = (struct zone_entry){.state = ZONE_EMPTY, .gen = 1};
-		err = dev_zone_reset(s->dev, plan.data_start + z * plan.zone_bytes, plan.zone_bytes);
-	}
-	uint8_t *buf = dev_buf_alloc(sb_bytes(plan.zone_count));
-	for (unsigned copy = 0; copy < DV_SB_COPIES && !err && buf; copy++) {
-		plan.sb_seq = copy + 1;
-		sb_encode(buf, &plan);
-		err = dev_write_sync(s->dev, sb_copy_off(plan.sb_seq % DV_SB_COPIES), buf, sb_bytes(plan.zone_count));
-	}
-	if (!buf && !err)
-		err = -ENOMEM;
-	dev_buf_free(buf);
-	free(plan.zones);
-	return err;
-}
-
-static int load_superblock(struct store *s)
-{
-	uint8_t *buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
-	struct zone_entry *zones[2] = {calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry)),
-				       calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry))};
-	struct sb cand[2] = {{.zones = zones[0]}, {.zones = zones[1]}};
-	int rc[2] = {-ENOMEM, -ENOMEM};
-	for (unsigned c = 0; c < 2 && buf && zones[0] && zones[1]; c++)
-		rc[c] = read_sb_copy(s, c, buf, &cand[c]);
-	dev_buf_free(buf);
-	int best = -1;
-	for (int c = 0; c < 2; c++)
-		if (rc[c] == 0 && (best < 0 || cand[c].sb_seq > cand[best].sb_seq))
-			best = c;
-	int err = 0;
-	if (best >= 0) {
-		s->sb = cand[best];
-		zones[best] = NULL;
-	} else if (rc[0] == -DV_EFORMAT && rc[1] == -DV_EFORMAT && s->cfg.format_if_empty && !s->cfg.read_only) {
-		err = store_format_device(s);
-		if (!err)
-			err = 1; /* formatted: load again */
-	} else {
-		err = rc[0] == -ENOMEM || rc[1] == -ENOMEM ? -ENOMEM
-		      : (rc[0] == -DV_EVERSION || rc[1] == -DV_EVERSION) ? -DV_EVERSION
-		      : (rc[0] == -DV_ECORRUPT || rc[1] == -DV_ECORRUPT) ? -DV_ECORRUPT : -DV_EFORMAT;
-	}
-	free(zones[0]);
-	free(zones[1]);
+	int err = -EIO;
+	for (unsigned i = 0; i < STORE_READS_MAX && err == -EIO; i++)
+		err = dev_read_sync(s->dev, off, buf, len);
 	return err;
 }
 
 /* Scan a zone's records from its start. Entries go to zr->entries. The
- * first record that does not verify ends the zone, once a second read of
- * it agrees: a flip in transit must not cut acknowledged records off. */
+ * first record that does not verify ends the zone, once two reads in a row
+ * agree on it (reads_agree): a flip in transit must not cut acknowledged
+ * records off. */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 {
-	uint8_t *buf = dev_buf_alloc(SCAN_CHUNK_BYTES);
+	uint64_t zb = s->sb.zone_cap, p = 0, buf_off = 0, buf_len = 0;
+	uint32_t chunk = zb < SCAN_CHUNK_BYTES ? (uint32_t)zb : SCAN_CHUNK_BYTES; /* small zones: no 4 MiB each */
+	uint8_t *buf = dev_buf_alloc(chunk);
 	if (!buf)
 		return -ENOMEM;
-	uint64_t zb = s->sb.zone_bytes, p = 0, buf_off = 0, buf_len = 0;
 	int err = 0;
-	bool reread = false;
+	unsigned rereads = 0; /* of the record at p */
+	uint64_t prev = 0;
 	*torn = false;
 	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 3; guard++) {
 		p = rec_next_start(p, DV_BLOCK_BYTES);
@@ -152,8 +84,8 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 			break;
 		if (p + STORE_RECORD_BYTES_MAX > buf_off + buf_len && buf_off + buf_len < zb) {
 			buf_off = p / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
-			buf_len = zb - buf_off < SCAN_CHUNK_BYTES ? zb - buf_off : SCAN_CHUNK_BYTES;
-			if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			buf_len = zb - buf_off < chunk ? zb - buf_off : chunk;
+			if ((err = store_read_sync(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 				break;
 		}
 		struct rec_view r;
@@ -161,16 +93,17 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		int rc = rec_decode(src, (uint32_t)(buf_off + buf_len - p), &r, NULL);
 		if (rc || r.zone_gen != s->sb.zones[z].gen) {
 			static const uint8_t zero[REC_HDR_BYTES];
-			if (!reread && rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0) {
-				reread = true; /* the same record again, from the device */
-				if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			if (rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0 &&
+			    !reads_agree(dv_checksum64(buf, buf_len), &prev, rereads++)) {
+				/* the same record again, from the device */
+				if ((err = store_read_sync(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 					break;
 				continue;
 			}
 			*torn = rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0;
 			break;
 		}
-		reread = false;
+		rereads = 0;
 		if (r.type != REC_PAD) {
 			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
 			h.hi &= ZIDX_HASH_HI_MASK;
@@ -189,18 +122,20 @@ bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
 {
 	uint64_t foot = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
 	return h->zone_gen == s->sb.zones[z].gen && h->data_end <= foot &&
-	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_bytes;
+	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_cap;
 }
 
-static int read_zone_index_once(struct store *s, uint32_t z)
+static int read_zone_index_once(struct store *s, uint32_t z, uint64_t *digest)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
-	if (off + DV_BLOCK_BYTES > s->sb.zone_bytes)
+	if (off + DV_BLOCK_BYTES > s->sb.zone_cap)
 		return -DV_ECORRUPT;
 	uint8_t *buf = dev_buf_alloc(DV_BLOCK_BYTES);
 	struct zidx_hdr h;
-	int err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	int err = buf ? store_read_sync(s, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	if (!err)
+		*digest = dv_checksum64(buf, DV_BLOCK_BYTES);
 	if (!err)
 		err = zidx_decode_hdr(buf, DV_BLOCK_BYTES, &h);
 	if (!err && !zidx_hdr_fits(s, z, &h))
@@ -209,7 +144,14 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	if (!err && n > DV_BLOCK_BYTES) {
 		dev_buf_free(buf);
 		buf = dev_buf_alloc(n);
-		err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		err = buf ? store_read_sync(s, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		if (!err)
+			*digest = dv_checksum64(buf, n);
+		/* The entries are sized by the first read's header: the second
+		 * read must say the same (a flip in either: read again). */
+		struct zidx_hdr h2;
+		if (!err && (zidx_decode_hdr(buf, n, &h2) != 0 || h2.count != h.count))
+			err = -DV_ECORRUPT;
 	}
 	if (!err) {
 		free(zr->entries);
@@ -225,12 +167,32 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	return err;
 }
 
-/* A zone index that does not verify is read once more before it counts
- * as damaged: a flip in transit is not damage. */
+/* A zone index that does not verify is read again until two reads agree
+ * (reads_agree) before it counts as damaged: a flip in transit is not
+ * damage. */
 int read_zone_index(struct store *s, uint32_t z)
 {
-	int err = read_zone_index_once(s, z);
-	return err == -DV_ECORRUPT ? read_zone_index_once(s, z) : err;
+	uint64_t digest = 0, prev = 0;
+	int err = -DV_ECORRUPT;
+	for (unsigned i = 0; err == -DV_ECORRUPT; i++) {
+		err = read_zone_index_once(s, z, &digest);
+		if (err == -DV_ECORRUPT && reads_agree(digest, &prev, i))
+			break;
+	}
+	return err;
+}
+
+/* A FULL zone sealed at recovery: FULL in the table (durable with the
+ * next superblock write) and finished on the device (no longer active).
+ * A read-only zone cannot be finished: it is not active either. */
+static int seal_as_full(struct store *s, uint32_t z, uint32_t footer_block, const struct dev_zone *dz)
+{
+	s->sb.zones[z].state = ZONE_FULL;
+	s->sb.zones[z].footer_block = footer_block;
+	sb_request(s);
+	if (dz->cond == DEV_ZONE_READONLY || dz->cond == DEV_ZONE_FULL)
+		return 0;
+	return dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
 }
 
 /* Seal zone z after recovery: its zone index at foot_min or after the data,
@@ -238,19 +200,16 @@ int read_zone_index(struct store *s, uint32_t z)
  * which a torn write may have moved past the data), then FULL. When the
  * torn bytes left no room for the index, the zone is sealed without one:
  * recovery scans it and GC leaves it alone (footer_block ZONE_NO_INDEX). */
-static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
+static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min, const struct dev_zone *dz)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	if (foot < foot_min)
 		foot = DV_ROUND_UP(foot_min, DV_BLOCK_BYTES);
 	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	if (foot + n > s->sb.zone_bytes) {
+	if (foot + n > s->sb.zone_cap) {
 		DV_ASSERT(foot_min > 0); /* only torn bytes on a zoned device take the room */
-		s->sb.zones[z].state = ZONE_FULL;
-		s->sb.zones[z].footer_block = ZONE_NO_INDEX;
-		sb_request(s);
-		return dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		return seal_as_full(s, z, ZONE_NO_INDEX, dz);
 	}
 	uint8_t *buf = dev_buf_alloc(n);
 	if (!buf)
@@ -262,39 +221,115 @@ static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
 	dev_buf_free(buf);
 	if (!err) {
 		s->st.device_bytes_written += n;
-		s->sb.zones[z].state = ZONE_FULL;
-		s->sb.zones[z].footer_block = (uint32_t)(foot / DV_BLOCK_BYTES);
-		sb_request(s);
-		err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		err = seal_as_full(s, z, (uint32_t)(foot / DV_BLOCK_BYTES), dz);
 	}
 	return err;
 }
 
-/* Step 3 for one OPEN zone. */
-static int recover_open_zone(struct store *s, uint32_t z)
+/* The scan of an OPEN zone stopped at a zone index of this generation
+ * right after its records: the zone was sealed and the crash came before
+ * its FULL state was durable. Take that index (the records it names are
+ * those scanned) instead of writing another, which a finished zone could
+ * not take. */
+static bool footer_adoptable(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
+	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
+	if (zr->count == 0 || foot + n > s->sb.zone_cap)
+		return false;
+	uint8_t *buf = dev_buf_alloc(n);
+	struct zidx_entry *e = malloc((size_t)zr->count * sizeof(*e));
+	struct zidx_hdr h;
+	bool ok = buf && e && store_read_sync(s, zone_base(s, z) + foot, buf, n) == 0 &&
+		  zidx_decode(buf, n, &h, e) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
+		  h.data_end == foot && h.max_seq == zr->max_seq;
+	for (uint32_t i = 0; ok && i < zr->count; i++)
+		ok = zidx_entry_cmp(&e[i], &zr->entries[i]) == 0 && e[i].off_units == zr->entries[i].off_units &&
+		     e[i].size == zr->entries[i].size && e[i].type == zr->entries[i].type;
+	free(e);
+	dev_buf_free(buf);
+	return ok;
+}
+
+/* Whether entry e (an OPEN zone's) has a twin in a FULL zone other than z:
+ * the same key hash and seq, so the same record (a seq names one write;
+ * GC's copy keeps it). The FULL zones' runs are loaded and sorted. */
+static bool has_twin(const struct store *s, uint32_t z, const struct zidx_entry *e)
+{
+	for (uint32_t y = 0; y < s->sb.zone_count; y++) {
+		const struct zone_rt *zr = &s->zrt[y];
+		if (y == z || s->sb.zones[y].state != ZONE_FULL)
+			continue;
+		uint32_t lo = 0, hi = zr->count;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (zidx_entry_cmp(&zr->entries[mid], e) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < zr->count && zidx_entry_cmp(&zr->entries[lo], e) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* An OPEN zone all of whose records are GC's copies of records a FULL zone
+ * still holds (a collection was under way: its victim is FULL and intact
+ * until the collection's superblock write) holds nothing of its own.
+ * Recovery resets it rather than seal it: that zone was the last empty one
+ * (relocations may take it, user writes may not), and sealing it would
+ * leave no room to collect anything ever again. */
+static bool zone_redundant(const struct store *s, uint32_t z)
+{
+	const struct zone_rt *zr = &s->zrt[z];
+	for (uint32_t i = 0; i < zr->count; i++)
+		if (!has_twin(s, z, &zr->entries[i]))
+			return false;
+	return true;
+}
+
+/* Step 4 for one OPEN zone (after every FULL zone's run is loaded); dz:
+ * what the device reports of it (emulated zones: DEV_ZONE_NOT_WP). */
+static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone *dz)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	bool zoned = dz->cond != DEV_ZONE_NOT_WP;
 	uint64_t end = 0;
 	bool torn = false;
 	int err = scan_zone(s, z, &end, &torn);
 	if (err)
 		return err;
 	zr->wp = end;
-	s->st.recovery_torn_tails += torn;
 	zidx_sort(zr->entries, zr->count);
+	bool adopt = torn && footer_adoptable(s, z);
+	s->st.recovery_torn_tails += torn && !adopt;
+	/* A zoned device wrote less than the records found: they were written
+	 * before its write pointer moved back (or its state was lost). Kept as
+	 * they are, never written over: sealed without an index. */
+	bool behind = zoned && dz->cond != DEV_ZONE_READONLY && dz->wp < DV_ROUND_UP(end, DV_BLOCK_BYTES);
+	s->st.zones_wp_mismatch += behind;
+	if (behind)
+		zr->dev_issue = ZONE_ISSUE_WP_BEHIND;
 	if (s->cfg.read_only)
 		return 0;
-	if (zr->count == 0) {
+	bool redundant = zr->count > 0 && !zr->unusable && zone_redundant(s, z);
+	s->st.recovery_redundant_zones += redundant;
+	if ((zr->count == 0 || redundant) && dz->cond != DEV_ZONE_READONLY) {
+		zr->count = 0; /* nothing of it goes into the index */
+		zr->max_seq = 0;
 		s->sb.zones[z].state = ZONE_EMPTY;
 		s->sb.zones[z].gen++;
 		memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
 		sb_request(s);
 		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}
-	uint64_t wp = 0;
-	if (dev_info(s->dev)->zoned && (err = dev_zone_wp(s->dev, zone_base(s, z), &wp)) != 0)
-		return err;
-	return write_zone_index_sync(s, z, wp);
+	if (adopt)
+		return seal_as_full(s, z, (uint32_t)(DV_ROUND_UP(end, DV_BLOCK_BYTES) / DV_BLOCK_BYTES), dz);
+	if (behind || dz->cond == DEV_ZONE_READONLY || dz->cond == DEV_ZONE_FULL)
+		return seal_as_full(s, z, ZONE_NO_INDEX, dz);
+	return write_zone_index_sync(s, z, zoned ? dz->wp : 0, dz);
 }
 
 static int recover_full_zone(struct store *s, uint32_t z)
@@ -520,15 +555,82 @@ static int sb_flush_sync(struct store *s)
 	return s->sb_version_durable < s->sb_version_wanted ? -EIO : 0;
 }
 
+/* Recovery on a zoned device takes each zone's condition and write pointer
+ * from the device and checks them against the superblock; what disagrees
+ * is counted and never written over:
+ * - offline (unreadable): its records are lost (zones_lost when it held
+ *   any); read-only: read, never reset or written again. Both unusable.
+ * - a FULL zone whose write pointer stands before the end of its zone
+ *   index (an EMPTY one: reset behind the store's back, or a device that
+ *   lost its zone state): zones_wp_mismatch; read as it is, never
+ *   collected. A FULL zone still open on the device (a crash between the
+ *   superblock write and the finish) is finished.
+ * - an OPEN zone: recover_open_zone().
+ * - an EMPTY zone holding data (a crash between a collection's superblock
+ *   write and its reset) is reset. */
+static int zone_report_at_recovery(struct store *s, uint32_t z, struct dev_zone *dz)
+{
+	*dz = (struct dev_zone){.cond = DEV_ZONE_NOT_WP, .cap = s->sb.zone_cap};
+	if (!dev_info(s->dev)->zoned)
+		return 0;
+	int err = dev_zone_report(s->dev, zone_base(s, z), dz);
+	if (err)
+		return err;
+	struct zone_rt *zr = &s->zrt[z];
+	uint8_t st = s->sb.zones[z].state;
+	if (dz->cond == DEV_ZONE_OFFLINE || dz->cond == DEV_ZONE_READONLY) {
+		zr->dev_issue = dz->cond == DEV_ZONE_OFFLINE ? ZONE_ISSUE_OFFLINE : ZONE_ISSUE_READONLY;
+		zr->unusable = true;
+		s->st.zones_unusable++;
+		zr->gc_failures = GC_FAILURES_MAX;
+	}
+	if (dz->cap < s->sb.zone_cap && dz->cond != DEV_ZONE_OFFLINE) {
+		/* The device now holds less than the zone was planned with: never
+		 * written again (its data, if any, is read as it is). */
+		s->st.zones_wp_mismatch += st != ZONE_EMPTY;
+		if (!zr->unusable)
+			s->st.zones_unusable++;
+		zr->dev_issue = ZONE_ISSUE_SHRUNK;
+		zr->unusable = true;
+		zr->gc_failures = GC_FAILURES_MAX;
+	}
+	if (st == ZONE_FULL && dz->cond != DEV_ZONE_FULL && dz->cond != DEV_ZONE_OFFLINE &&
+	    dz->cond != DEV_ZONE_READONLY) {
+		uint64_t foot_end = s->sb.zones[z].footer_block == ZONE_NO_INDEX ? 0
+				    : (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES + DV_BLOCK_BYTES;
+		if (dz->cond == DEV_ZONE_EMPTY || dz->wp < foot_end) {
+			s->st.zones_wp_mismatch++;
+			zr->dev_issue = ZONE_ISSUE_WP_BEHIND;
+			zr->gc_failures = GC_FAILURES_MAX;
+		} else if (!s->cfg.read_only) {
+			err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		}
+	}
+	if (!err && st == ZONE_EMPTY && !s->cfg.read_only && dz->cond != DEV_ZONE_EMPTY && !zr->unusable)
+		err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	return err;
+}
+
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 {
-	int err = 0;
+	struct dev_zone *dz = calloc(s->sb.zone_count, sizeof(*dz));
+	int err = dz ? 0 : -ENOMEM;
+	/* FULL zones first: an OPEN zone is judged against them (zone_redundant). */
 	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
+		err = zone_report_at_recovery(s, z, &dz[z]);
 		uint8_t st = s->sb.zones[z].state;
-		if (st == ZONE_FULL)
+		if (err)
+			break;
+		else if (dz[z].cond == DEV_ZONE_OFFLINE)
+			s->st.zones_lost += st != ZONE_EMPTY; /* its records are gone */
+		else if (st == ZONE_FULL)
 			err = recover_full_zone(s, z);
-		else if (st == ZONE_OPEN)
-			err = recover_open_zone(s, z);
+	}
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
+		if (dz[z].cond != DEV_ZONE_OFFLINE && s->sb.zones[z].state == ZONE_OPEN)
+			err = recover_open_zone(s, z, &dz[z]);
+	free(dz);
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
 		struct zone_rt *zr = &s->zrt[z];
 		for (uint32_t i = 0; i < zr->count; i++)
 			zr->rec_bytes += zr->entries[i].size;
@@ -541,12 +643,39 @@ static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 	return err;
 }
 
+/* How many data zones may be OPEN at once: the device's open and active
+ * limits (0: none), less the superblock log's zone, which is open and
+ * active between its switches. */
+static int zones_open_budget(struct store *s)
+{
+	const struct dev_info *info = dev_info(s->dev);
+	uint32_t lim = UINT32_MAX;
+	if (info->max_open_zones)
+		lim = info->max_open_zones;
+	if (info->max_active_zones && info->max_active_zones < lim)
+		lim = info->max_active_zones;
+	if (lim != UINT32_MAX && s->sbp.log)
+		lim = lim > 0 ? lim - 1 : 0;
+	if (lim == 0) {
+		fprintf(stderr, "dynvme: the device allows %u open and %u active zones: the superblock log "
+				"takes one, data needs at least one more\n",
+			info->max_open_zones, info->max_active_zones);
+		return -EOPNOTSUPP;
+	}
+	s->zones_open_budget = lim;
+	return 0;
+}
+
 int store_recover(struct store *s)
 {
 	uint64_t t0 = mono_us();
-	int err = load_superblock(s);
+	int err = sb_place_init(s);
+	if (!err)
+		err = zones_open_budget(s);
+	if (!err)
+		err = sb_load(s);
 	if (err == 1)
-		err = load_superblock(s);
+		err = sb_load(s);
 	if (err)
 		return err;
 	s->zrt = calloc(s->sb.zone_count, sizeof(*s->zrt));
@@ -571,14 +700,6 @@ int store_recover(struct store *s)
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}
 	free(runs);
-	/* A crash between a collection's superblock write (EMPTY) and its
-	 * reset leaves an EMPTY zone with data: harmless when emulated (the
-	 * new generation hides it) but a real zoned device only appends at
-	 * its write pointer, so reset every EMPTY zone there. */
-	if (!err && !s->cfg.read_only && dev_info(s->dev)->zoned)
-		for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
-			if (s->sb.zones[z].state == ZONE_EMPTY)
-				err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	s->zones_free = zones_free_recount(s);
 	if (!err && !s->cfg.read_only)
 		err = sb_flush_sync(s);

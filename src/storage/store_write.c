@@ -18,7 +18,10 @@
  * 1. Every batch starts on a block boundary and is padded to one.
  * 2. A zone receives a batch only once its OPEN state is durable.
  * 3. A zone is sealed only when none of its batches is in flight.
- * 4. A record plus the zone index that will follow it always fit the zone.
+ * 4. A record plus the zone index that will follow it always fit the zone
+ *    (its capacity, zone_cap: on a zoned device what can be written of it).
+ * 5. No more zones are OPEN than zones_open_budget (the device's open and
+ *    active limits, less the superblock log's zone).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,48 +46,16 @@ uint32_t zones_free_recount(const struct store *s)
 {
 	uint32_t n = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++)
-		n += s->sb.zones[z].state == ZONE_EMPTY && !s->zrt[z].resetting;
+		n += s->sb.zones[z].state == ZONE_EMPTY && !s->zrt[z].resetting && !s->zrt[z].unusable;
 	return n;
 }
 
-/* ---- superblock ---- */
-
-static void sb_write_done(struct dev_req *req)
+uint32_t zones_open_count(const struct store *s)
 {
-	struct store *s = req->ctx;
-	DV_ASSERT(s->sb_in_flight);
-	s->sb_in_flight = false;
-	if (req->res < 0) {
-		store_fail(s, req->res);
-		return;
-	}
-	s->sb_version_durable = s->sb_version_writing;
-	s->st.device_bytes_written += req->len;
-}
-
-void sb_request(struct store *s) { s->sb_version_wanted++; }
-
-void sb_pump(struct store *s)
-{
-	if (s->sb_in_flight || s->failed || s->sb_version_durable >= s->sb_version_wanted)
-		return;
-	uint32_t n = sb_bytes(s->sb.zone_count);
-	s->sb.sb_seq++;
-	sb_encode(s->sb_buf, &s->sb);
-	s->sb_version_writing = s->sb_version_wanted;
-	s->sb_req = (struct dev_req){.op = DEV_WRITE, .len = n,
-				     .off = (s->sb.sb_seq % DV_SB_COPIES) * sb_bytes(DV_ZONE_COUNT_MAX),
-				     .buf = s->sb_buf, .done = sb_write_done, .ctx = s};
-	int err = store_dev_submit(s, &s->sb_req);
-	if (err) {
-		/* Not written: the next attempt takes this seq again, so copies
-		 * keep alternating (a torn write never hits the newest copy). */
-		s->sb.sb_seq--;
-		if (err != -EAGAIN)
-			store_fail(s, err);
-		return;
-	}
-	s->sb_in_flight = true;
+	uint32_t n = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++)
+		n += s->sb.zones[z].state == ZONE_OPEN && !s->zrt[z].unusable;
+	return n;
 }
 
 /* ---- zones ---- */
@@ -105,14 +76,22 @@ void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e)
 }
 
 /* Open the next zone ahead of need. User writes leave GC_RESERVE_ZONES
- * empty zones to relocations, so a collection can always finish. */
+ * empty zones to relocations, so a collection can always finish. On a
+ * zoned device no more zones are OPEN than its open and active limits
+ * allow (zones_open_budget): the next one waits until a zone being sealed
+ * is FULL (finished, no longer active on the device). */
 static void prepare_next(struct store *s, bool for_reloc)
 {
 	DV_ASSERT(s->next_zone == UINT32_MAX);
 	if (zones_empty_count(s) <= (for_reloc ? 0 : GC_RESERVE_ZONES))
 		return;
+	uint32_t open = zones_open_count(s);
+	if (open >= s->zones_open_budget)
+		return;
+	if (open + 1 > s->st.zones_open_peak)
+		s->st.zones_open_peak = open + 1;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
-		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting)
+		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting || s->zrt[z].unusable)
 			continue;
 		s->sb.zones[z].state = ZONE_OPEN;
 		DV_ASSERT(s->zones_free > 0);
@@ -210,8 +189,23 @@ static uint64_t record_start(uint64_t p, uint32_t size)
 static bool zone_has_room(const struct store *s, uint32_t zone, uint64_t end)
 {
 	const struct zone_rt *zr = &s->zrt[zone];
-	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <=
-	       s->sb.zone_bytes;
+	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <= s->sb.zone_cap;
+}
+
+uint64_t reloc_room(const struct store *s)
+{
+	if (zones_empty_count(s) > 0 || s->next_zone != UINT32_MAX)
+		return UINT64_MAX; /* a fresh zone: relocations may take the last one */
+	uint32_t z = s->active_zone;
+	if (z == UINT32_MAX || s->zrt[z].sealing)
+		return 0;
+	const struct batch *b = filling_batch((struct store *)s);
+	uint64_t end = b && b->zone == z ? b->zone_off + b->used : s->zrt[z].wp;
+	/* A record that does not fit the zone's end goes to the next zone:
+	 * keep one record's worth (at most half a zone) in hand. */
+	uint64_t used = DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(s->zrt[z].count + 1, DV_BLOCK_BYTES) +
+			s->sb.zone_cap / 2;
+	return used < s->sb.zone_cap ? s->sb.zone_cap - used : 0;
 }
 
 static void encode_op_record(struct store *s, struct store_op *op, uint8_t *dst, uint32_t zone)
@@ -295,6 +289,14 @@ static int place_op(struct store *s, struct store_op *op)
 			continue;
 		}
 		if (b && q + size - b->zone_off > s->cfg.batch_bytes) {
+			/* A new batch starts at the next block boundary, which
+			 * moves the record: the room checked above must hold
+			 * there too (invariant 4), else seal the zone. */
+			uint64_t q2 = record_start(DV_ROUND_UP(p, DV_BLOCK_BYTES), size);
+			if (!zone_has_room(s, z, q2 + size)) {
+				seal_start(s);
+				continue;
+			}
 			batch_close(s, b);
 			b = NULL;
 		}
@@ -389,6 +391,8 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	int err = index_replace(s->index, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload);
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
+		moved_note(s, op->priv.prev_payload, s->sb.zones[pl_zone(op->priv.prev_payload)].gen,
+			   op->priv.new_payload, op->priv.rec_size);
 		memo_forget(&s->memo, op->priv.prev_payload);
 		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
 		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
@@ -442,6 +446,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
 	store_memo_put(s, op->priv.new_payload, h, op->priv.hash_hi, op->priv.new_seq, op->priv.rec_size,
 		       op->expire_ms);
+	applied_note(s, op->priv.new_seq, op->priv.ticket);
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)
 		s->st.puts++;
@@ -532,7 +537,7 @@ static void seal_submit(struct store *s, uint32_t z)
 		return; /* all seal slots busy: retried by the next pump */
 	uint64_t foot_off = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	se->bytes = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_bytes); /* invariant 4 */
+	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_cap); /* invariant 4 */
 	se->buf = dev_buf_alloc(se->bytes);
 	DV_ASSERT(se->buf != NULL);
 	zidx_sort(zr->entries, zr->count);
@@ -567,6 +572,8 @@ static void seal_finish(struct store *s, struct seal *se)
 	s->sb.zones[z].state = ZONE_FULL;
 	s->sb.zones[z].footer_block = (uint32_t)(DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) / DV_BLOCK_BYTES);
 	sb_request(s);
+	/* Finished, the zone no longer counts as open or active on a zoned
+	 * device (its capacity may not be reached: the rest stays unwritten). */
 	int err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	if (err)
 		store_fail(s, err);
@@ -620,6 +627,16 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		int placed = place_op(s, op);
 		if (placed == PLACE_DONE)
 			continue;
+		if (!user && placed == PLACE_NO_ZONE && zones_empty_count(s) == 0) {
+			/* No zone for a relocation and none empty (with one, the
+			 * device's open limit makes it wait for a seal): nothing
+			 * but this collection could free one. Give the collection
+			 * up rather than wait for ever (store_gc_start checks the
+			 * room first, so this is a safety net); the record stays
+			 * where it is. */
+			gc_reloc_stalled(s, op);
+			continue;
+		}
 		/* No zone for a user write: fail unless a collection can free
 		 * one, now or once a zone being sealed is FULL (a victim). */
 		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && s->zones_sealing == 0 &&

@@ -325,16 +325,22 @@ static void test_pick(void)
 	/* same ts, same actor: the greater counter (the newer dot, index 0) */
 	d.v[0].ts = 9;
 	CHECK(dvv_pick(&d, 0) == &d.v[0]);
-	/* a winning tombstone or expired value: nothing, not an older value */
+	/* Add-wins: a newer tombstone concurrent with the values hides none of
+	 * them (the pick is the newest visible one); one whose context covers
+	 * them all leaves nothing. */
 	struct dvv t;
 	struct dvv_value tomb = {.data = NULL, .len = 0, .flags = DVV_VAL_TOMB, .ts = 100};
 	struct dvv_vv j = join_of(&d);
 	CHECK_EQ(dvv_update(&t, &d, &vv_empty, act('c'), &tomb), 0);
-	CHECK(dvv_pick(&t, 0) == NULL);
+	const struct dvv_value *p = dvv_pick(&t, 0);
+	CHECK(t.nvals == 4 && p != NULL && p->len == 1 && p->data[0] == 'x' && p->ts == 9);
 	CHECK_EQ(dvv_update(&t, &d, &j, act('c'), &tomb), 0);
 	CHECK(t.nvals == 1 && dvv_pick(&t, 0) == NULL);
+	/* An expired value is skipped the same way: the next newest wins. */
 	d.v[0].expire_ms = 50;
 	CHECK(dvv_pick(&d, 49) == &d.v[0]);
+	CHECK(dvv_pick(&d, 50) == &d.v[1]);
+	d.v[1].expire_ms = d.v[2].expire_ms = 50;
 	CHECK(dvv_pick(&d, 50) == NULL);
 }
 
@@ -770,6 +776,8 @@ static void check_reads(struct hist *h, const struct dvv *d, const struct mver *
 				continue;
 			if (h->policy == DVV_SIBLINGS && live(&h->w[i].val, now))
 				want++;
+			if (!live(&h->w[i].val, now))
+				continue; /* add-wins: the pick is the newest visible value */
 			const struct mwrite *w = &h->w[i], *b = best >= 0 ? &h->w[best] : NULL;
 			int c = b == NULL ? 1 : cmp64(w->val.ts, b->val.ts);
 			if (c == 0)

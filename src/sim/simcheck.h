@@ -1,0 +1,148 @@
+/* simcheck.h - the simulator's checker: judges a run from its clients'
+ * history alone (TigerBeetle's state checker, for a Dynamo store).
+ *
+ * The history is every client operation: who (client, node), on what
+ * (keyspace, key), when (submit and completion in global virtual ms), its
+ * outcome, and for reads the values returned. Every value ever written is
+ * unique and names its write: a value is the id of the op that wrote it. A
+ * context write (DYN_PUT, DYN_DEL) names the read whose context it carried,
+ * so the checker knows which values that write superseded.
+ *
+ * Outcomes: OK (acknowledged), FAILED (refused before anything was written:
+ * never applied), INDET (timed out or cancelled: may or may not have been
+ * applied). A write with a garbage or foreign context must be refused.
+ *
+ * Coverage. "x covers v" means x's causal context includes v's dot, so x
+ * supersedes v (a DEL too). Exactly known for context writes: x covers the
+ * values its read returned and, transitively, what those covered. A plain
+ * SET/DEL reads the key's context itself, so the checker only bounds it:
+ * it surely covers every write acknowledged before it started (when its
+ * read quorum meets that write's: r + w > n), and possibly covers any write
+ * submitted before it completed. DEF* is the closure of sure coverage,
+ * POS* that of possible coverage. Writes never applied (FAILED, bad
+ * context, a plain DEL that found nothing to delete) cover nothing and are
+ * covered by nothing.
+ *
+ * Rules (siblings keyspaces; (b) and (c) for pairs with r + w > n: there is
+ * no sloppy quorum, so a read quorum meets every write quorum):
+ *  (a) lost: every acknowledged value write is in the final reads of its
+ *      key, or in POS* of some write that may have been applied.
+ *  (b) stale: a DYN_GET that starts after a value write's acknowledgement
+ *      returns it or a value whose POS* holds it, or a DEL submitted before
+ *      the read ended has it in POS*. A plain GET returns the newest
+ *      visible sibling (add-wins), so "not found" means no visible value:
+ *      it is held to the same rule as a DYN_GET that returned nothing, and
+ *      so is a plain DEL that found nothing.
+ *  (c) resurrection: no read returns a value in DEF* of a write
+ *      acknowledged before the read started.
+ *  (d) convergence: the final reads of a key (one per node, after healing
+ *      and read repair) all succeeded and returned the same values.
+ *  (e) validity (every keyspace): every value read is a value write of the
+ *      same key, submitted before the read ended and not refused; a read
+ *      lists each value once; a write with a bad context was refused.
+ * Expiry: a value with an expiry may be missing from any read that ends
+ * after its expire_lo (so (a) and (b) excuse it; once expired it hides
+ * what it covers, as a DEL does; a plain GET's "not found" may be its
+ * pick), and no read that starts after its expire_hi may return it ((e)).
+ * LWW keyspaces drop concurrent (and, under clock skew, even sequential)
+ * writes by design: only (d) and (e) apply to them. A fault mix that
+ * breaks a rule's premise (a disk that loses acknowledged writes) switches
+ * that rule off through simcheck_config.skip (or, for one lost replica,
+ * limits (a) to writes acknowledged by two: lost_min_w).
+ *
+ * simcheck_run prints each violation (rule, the ops involved, the history
+ * of that key around them, and the replay command given) and returns how
+ * many there were. Bounds: SIMCHECK_OPS_MAX ops, SIMCHECK_VALUES_MAX values
+ * a read; the history is allocated as it grows (test code).
+ */
+#ifndef DV_SIM_SIMCHECK_H
+#define DV_SIM_SIMCHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define SIMCHECK_OPS_MAX (1u << 20)
+#define SIMCHECK_VALUES_MAX 64u
+#define SIMCHECK_KEYSPACES_MAX 16u
+#define SIMCHECK_CLIENT_FINAL 0xffffu /* the harness's convergence reads */
+#define SIMCHECK_VALUE_UNKNOWN UINT32_MAX /* a value that names no write */
+
+enum simcheck_kind { SC_GET = 1, SC_SET, SC_DEL, SC_DYN_GET, SC_DYN_PUT, SC_DYN_DEL };
+enum simcheck_outcome { SC_PENDING = 0, SC_OK, SC_FAILED, SC_INDET };
+enum simcheck_ctx { SC_CTX_EMPTY = 0, SC_CTX_READ, SC_CTX_BAD };
+
+/* Rules, for simcheck_config.skip and the report. */
+#define SIMCHECK_LOST 1u
+#define SIMCHECK_STALE 2u
+#define SIMCHECK_RESURRECT 4u
+#define SIMCHECK_CONVERGE 8u
+#define SIMCHECK_VALID 16u
+
+struct simcheck_keyspace {
+	bool defined;
+	uint8_t n;      /* replicas */
+	bool lww;       /* DVV_LWW policy */
+};
+
+struct simcheck_config {
+	struct simcheck_keyspace ks[SIMCHECK_KEYSPACES_MAX];
+	unsigned skip;        /* SIMCHECK_* rules switched off for this fault mix */
+	uint8_t lost_min_w;   /* (a) only for writes acknowledged at W >= this (0: all) */
+	const char *replay;   /* printed with every violation */
+	unsigned print_max;   /* violations printed in full; 0 = 5 */
+};
+
+struct simcheck_op {
+	/* Set by the caller at simcheck_begin. */
+	uint16_t client, node;
+	uint8_t keyspace;
+	uint8_t kind;       /* enum simcheck_kind */
+	uint8_t r, w;       /* the quorums the op ran with (plain SET/DEL use both) */
+	uint32_t key;       /* the harness's key number */
+	uint64_t submit_ms;
+	uint8_t ctx;        /* DYN_PUT, DYN_DEL: enum simcheck_ctx */
+	uint32_t ctx_read;  /* SC_CTX_READ: id of the DYN_GET (same key) it came from */
+	bool expires;       /* SET, DYN_PUT with an expiry: from expire_lo on (global ms)
+			     * some node's clock may call it expired, after expire_hi
+			     * every node's does */
+	uint64_t expire_lo, expire_hi;
+	/* Set by simcheck_end. */
+	uint64_t done_ms;
+	uint8_t outcome;    /* enum simcheck_outcome */
+	int err;            /* the raw result, for the report */
+	uint32_t nvals;     /* reads: values returned (plain GET: 0 or 1) */
+	uint32_t vals_at;   /* into the checker's value pool */
+	bool noop;          /* simcheck_noop: completed without writing */
+};
+
+struct simcheck;
+
+/* NULL on allocation failure. The config is copied (replay is kept as a
+ * pointer). */
+struct simcheck *simcheck_create(const struct simcheck_config *cfg);
+void simcheck_destroy(struct simcheck *c);
+/* Appends an op (fields of the first group); returns its id, which is also
+ * the id of the value it writes. */
+uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op);
+/* Completes op id. vals: value ids a read returned (nvals <=
+ * SIMCHECK_VALUES_MAX; SIMCHECK_VALUE_UNKNOWN for bytes that name no
+ * write). */
+void simcheck_end(struct simcheck *c, uint32_t id, uint64_t done_ms, enum simcheck_outcome outcome, int err,
+		  const uint32_t *vals, uint32_t nvals);
+/* A plain DEL that completed without writing: its read found nothing live
+ * (the pick was absent or a tombstone). It covers nothing, and is judged
+ * like a plain GET that found nothing. */
+void simcheck_noop(struct simcheck *c, uint32_t id);
+const struct simcheck_op *simcheck_get(const struct simcheck *c, uint32_t id);
+const uint32_t *simcheck_vals(const struct simcheck *c, const struct simcheck_op *op);
+uint32_t simcheck_count(const struct simcheck *c);
+/* Checks every rule not skipped; prints violations to out. Ops still
+ * pending count as INDET. Returns the number of violations. */
+unsigned simcheck_run(struct simcheck *c, FILE *out);
+/* Violations of the last run per rule (index: bit number of SIMCHECK_*). */
+unsigned simcheck_violations(const struct simcheck *c, unsigned rule);
+/* One line describing an op (for traces). */
+void simcheck_print_op(const struct simcheck *c, FILE *out, uint32_t id);
+
+#endif
