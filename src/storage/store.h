@@ -51,7 +51,8 @@
  *   be durable without being in the index); reads keep working.
  * - FLUSH (STORE_FLUSH; key, value and condition ignored) drops every
  *   record at once, on the device in O(1): it waits until every op
- *   submitted before it has completed, holds every op submitted after it,
+ *   submitted before it has completed (on a failed store too, then fails
+ *   with -DV_EFATAL), holds every op submitted after it,
  *   and writes one durable record under the store's own key
  *   (STORE_FLUSH_KEY), whose seq is the flush point: every record with a
  *   lower seq is dead. done() with 0 (out.seq = the flush point) once that

@@ -78,15 +78,17 @@ static void flush_start(struct store *s, struct store_op *op)
 	write_enqueue(s, op);
 }
 
+/* Even on a failed store a flush completes after the ops submitted before
+ * it (they fail too): completions keep submission order around a flush. */
 void flush_step(struct store *s, struct store_op *op)
 {
 	DV_ASSERT(op->kind == STORE_FLUSH && op == s->flush_op);
-	if (s->failed) {
-		flush_fail(s, op, -DV_EFATAL);
-		return;
-	}
 	if (!flush_may_start(s)) {
 		op->priv.state = OPS_FLUSH_WAIT; /* flush_pump() starts it */
+		return;
+	}
+	if (s->failed) {
+		flush_fail(s, op, -DV_EFATAL);
 		return;
 	}
 	flush_start(s, op);
@@ -95,7 +97,7 @@ void flush_step(struct store *s, struct store_op *op)
 void flush_pump(struct store *s)
 {
 	struct store_op *op = s->flush_op;
-	if (op && op->priv.state == OPS_FLUSH_WAIT && (s->failed || flush_may_start(s))) {
+	if (op && op->priv.state == OPS_FLUSH_WAIT && flush_may_start(s)) {
 		op->priv.state = OPS_NEW;
 		flush_step(s, op);
 	}

@@ -5,7 +5,8 @@
  * 256 KiB to 1 MiB, so GC runs all the time, some runs filled to the brim)
  * behind the adversarial scheduler of dev_mem (reordered, partial and held
  * completions, early transfers, transient submit errors, in-transit read
- * flips and EIO), random PUT/DEL/GET and conditional ops (IF_ABSENT,
+ * flips and EIO), random PUT/DEL/GET, FLUSH (half the runs) and
+ * conditional ops (IF_ABSENT,
  * IF_PRESENT, IF_SEQ, IF_SEQ_EXPIRED; expiry with far-past or far-future
  * expire_ms, which need no clock) over few keys, some sharing the 31 hash
  * bits the index keys on, up to 48 ops in flight through store_submit/
@@ -43,6 +44,14 @@
  *   version it may return is gone: GC collected a zone while the GET was
  *   out and a write of the key submitted after the GET completed before
  *   it, or GC collected more than READ_RETRIES_MAX zones meanwhile.
+ * - A FLUSH completes after every op submitted before it and before every
+ *   op submitted after it; applied (0), it is in every key's history a
+ *   write that leaves the key absent, at a seq above every seq
+ *   acknowledged before it and below every later write's; a GET submitted
+ *   while it was pending returns nothing older. -DV_EFATAL (unknown effect)
+ *   only after a power cut, and then it applied to every key or to none:
+ *   the keys whose acknowledged value only it could have removed must all
+ *   be found after recovery, or all be gone.
  * - After quiescence, store_get_stats keys - tombstones is the number of
  *   keys the model holds a value for (plus those whose value has expired
  *   and that GC has not yet turned into tombstones).
@@ -131,7 +140,7 @@ static void find_pairs(void)
 
 /* ---- the model ---- */
 
-enum { E_INIT = 0, E_PUT, E_DEL, E_SETTLE };
+enum { E_INIT = 0, E_PUT, E_DEL, E_SETTLE, E_FLUSH };
 enum { S_PENDING = 0, S_APPLIED, S_NOEFFECT, S_UNKNOWN };
 
 /* One write (or the state found after a restart), in the key's history.
@@ -164,6 +173,14 @@ struct mkey {
 	bool damaged;        /* the medium was damaged under its record */
 };
 
+/* A FLUSH: one entry in every key's history (ids first .. first + nkeys - 1,
+ * key i's at first + i), submitted at the same point of all of them. */
+struct mflush {
+	uint32_t first;
+	uint8_t status;
+	uint64_t seq;
+};
+
 struct run;
 
 struct slot {
@@ -175,6 +192,7 @@ struct slot {
 	uint32_t settle_x;
 	uint64_t settle_seq;
 	uint32_t floor, last; /* GET: kpos bounds taken at submit */
+	uint32_t flush_ix;    /* GET: the newest FLUSH not done at submit, or NO_FLUSH */
 	uint64_t gens0;       /* zone_gens() at submit */
 	bool damaged0;        /* near_damage() at submit */
 	bool own_damaged0;    /* GET: the key's own record was damaged at submit */
@@ -186,14 +204,18 @@ struct slot {
 struct obs {
 	uint32_t key, floor, last, x; /* x: value's entry, 0 = not found */
 	uint64_t seq;
+	uint32_t flush_ix; /* the slot's */
 	bool used, damaged; /* damaged: the key's record was damaged when the GET was submitted or completed */
 };
+
+#define NO_FLUSH UINT32_MAX
 
 struct params {
 	uint32_t zones, zone_bytes, nkeys, npairs, slots, ops;
 	uint32_t val_max, small_pct;
 	bool fill, expiry, meta, cuts, restarts, damage, holds, recovery_faults;
 	uint32_t cut_per_mille, restart_per_mille, gc_per_mille, quiesce_per_mille, resubmit_pct;
+	uint32_t flush_per_mille; /* of op starts (drawn from the run's flush stream) */
 	struct store_config cfg;
 	struct dev_fault_plan plan; /* faults and scheduling while the store runs */
 };
@@ -206,6 +228,7 @@ struct run {
 	bool in_cb, failed, abandon;
 	uint32_t dump_key; /* the key a failure is about (verbose: its index entries are shown) */
 	uint64_t rng;
+	uint64_t flush_rng; /* flush draws only: a run without FLUSH draws what it drew before FLUSH existed */
 	struct params p;
 	struct dev *dev;
 	struct store *s;
@@ -214,6 +237,11 @@ struct run {
 	char *names;
 	struct ent *ents;
 	uint32_t n_ents, ents_cap;
+	struct mflush *flushes;
+	uint32_t n_flushes, flushes_cap;
+	uint32_t flush_pending; /* the newest FLUSH submitted and not done, or NO_FLUSH */
+	struct slot *flush_slot; /* its slot */
+	uint32_t flush_unknown; /* the first FLUSH of unknown effect since the last recovery, or NO_FLUSH */
 	struct slot *slots; /* p.slots + 1 (the last one for settling) */
 	struct obs obs[SLOTS_MAX + 1];
 	uint32_t busy;
@@ -230,9 +258,9 @@ struct run {
 
 /* --no: knobs turned off after the draws (a seed keeps its other choices). */
 static const char *const knob_names[] = {"eagain", "flips", "eio", "holds", "sched", "cuts", "restarts",
-					 "damage", "fill", "expiry"};
+					 "damage", "fill", "expiry", "flush"};
 enum { NO_EAGAIN = 1, NO_FLIPS = 2, NO_EIO = 4, NO_HOLDS = 8, NO_SCHED = 16, NO_CUTS = 32, NO_RESTARTS = 64,
-       NO_DAMAGE = 128, NO_FILL = 256, NO_EXPIRY = 512 };
+       NO_DAMAGE = 128, NO_FILL = 256, NO_EXPIRY = 512, NO_FLUSH_OPS = 1024 };
 static unsigned knobs_off;
 
 /* Failed runs stay reachable (their store may still hold ops): no leak reports. */
@@ -258,6 +286,7 @@ static uint64_t rnd(struct run *r) { return test_rand(&r->rng); }
 static uint32_t below(struct run *r, uint32_t n) { return n ? (uint32_t)(rnd(r) % n) : 0; }
 static bool pct(struct run *r, uint32_t p) { return below(r, 100) < p; }
 static bool per_mille(struct run *r, uint32_t p) { return below(r, 1000) < p; }
+static uint32_t below_flush(struct run *r, uint32_t n) { return (uint32_t)(test_rand(&r->flush_rng) % n); }
 
 static void tracef(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void dump_store(const struct run *r);
@@ -328,7 +357,7 @@ static const char *cond_name(int kind, int cond)
 {
 	static const char *put[] = {"PUT", "PUT_NX", "PUT_XX", "PUT_IFSEQ", "?"};
 	static const char *del[] = {"DEL", "?", "?", "DEL_IFSEQ", "DEL_IFEXP"};
-	return kind == E_PUT ? put[cond] : kind == E_DEL ? del[cond] : "SETTLE";
+	return kind == E_PUT ? put[cond] : kind == E_DEL ? del[cond] : kind == E_FLUSH ? "FLUSH" : "SETTLE";
 }
 
 /* Device bytes a record takes (GC's relocation cost rule) plus its entry
@@ -611,11 +640,21 @@ static void write_done(struct run *r, struct slot *sl)
 
 /* ---- GET judgement ---- */
 
-/* The states a GET with kpos bounds [floor, last] may return. */
-static void judge_get(struct run *r, const struct obs *ob)
+/* The states a GET with kpos bounds [floor, last] may return. A GET
+ * submitted while a FLUSH was pending waited for it: if that FLUSH
+ * applied, nothing before it may be returned. */
+static void judge_get(struct run *r, const struct obs *given)
 {
+	struct obs o = *given;
+	const struct obs *ob = &o;
 	struct mkey *k = &r->keys[ob->key];
 	r->dump_key = ob->key;
+	if (ob->flush_ix != NO_FLUSH) {
+		const struct ent *fe = &r->ents[r->flushes[ob->flush_ix].first + ob->key];
+		DV_ASSERT(fe->kpos <= ob->last);
+		if (fe->status == S_APPLIED && fe->kpos > o.floor)
+			o.floor = fe->kpos;
+	}
 	uint32_t match = UINT32_MAX;
 	for (uint32_t p = ob->floor; p <= ob->last && match == UINT32_MAX; p++) {
 		const struct ent *c = kent(r, k, p);
@@ -636,8 +675,8 @@ static void judge_get(struct run *r, const struct obs *ob)
 			fail(r, "future-value", "GET %s returned #%u, a write submitted after the GET (key history %u..%u "
 			     "allowed)", k->name, ob->x, ob->floor, ob->last);
 		if (xe->kpos < ob->floor)
-			fail(r, "stale-value", "GET %s returned #%u (key write %u), older than write %u (#%u) acknowledged "
-			     "or read before the GET was submitted%s", k->name, ob->x, xe->kpos, ob->floor,
+			fail(r, "stale-value", "GET %s returned #%u (key write %u), older than write %u (#%u) acknowledged, "
+			     "read or flushed before the GET was submitted%s", k->name, ob->x, xe->kpos, ob->floor,
 			     k->hist[ob->floor], ob->damaged ? " (medium damaged under the key)" : "");
 		fail(r, "phantom-read", "GET %s returned #%u, a write that completed with %s", k->name, ob->x,
 		     errname(xe->result));
@@ -674,6 +713,94 @@ static void check_deferred(struct run *r, uint32_t key)
 	}
 }
 
+/* ---- FLUSH ---- */
+
+static void slot_done(struct store_op *op);
+
+/* A FLUSH completed. The store ran it after every op submitted before it
+ * and before every op submitted after it: in each key's history it comes
+ * right after the writes submitted before it. Applied (0): every key is
+ * absent, at a seq above every seq acknowledged before it (the writes
+ * after it must get higher ones: apply_ent checks). -DV_EFATAL: unknown
+ * effect, after a power cut only; -DV_EFULL as for a write (it writes one
+ * record); nothing else. */
+static void flush_done(struct run *r, struct slot *sl)
+{
+	struct mflush *f = &r->flushes[sl->ent];
+	int res = sl->op.result;
+	tracef(r, "done   FLUSH %u -> %s seq %llu", sl->ent, errname(res), (unsigned long long)sl->op.out.seq);
+	if (r->flush_pending == sl->ent)
+		r->flush_pending = NO_FLUSH; /* flushes complete in order: none is pending now */
+	for (uint32_t i = 0; i < r->p.nkeys; i++) {
+		struct mkey *k = &r->keys[i];
+		const struct ent *e = &r->ents[f->first + i];
+		r->dump_key = i;
+		if (e->kpos != k->n_done + 1)
+			fail(r, "order", "FLUSH %u completed before %s #%u of %s, submitted before it", sl->ent,
+			     cond_name(kent(r, k, k->n_done + 1)->kind, kent(r, k, k->n_done + 1)->cond),
+			     k->hist[k->n_done + 1], k->name);
+		k->n_done++;
+		if (res == 0 && kent(r, k, k->state_kpos)->seq >= sl->op.out.seq)
+			fail(r, "wrong-result", "FLUSH %u: seq %llu not above %s's %llu, acknowledged before it", sl->ent,
+			     (unsigned long long)sl->op.out.seq, k->name,
+			     (unsigned long long)kent(r, k, k->state_kpos)->seq);
+	}
+	uint8_t status = S_APPLIED;
+	if (res == -DV_EFATAL && r->cut)
+		status = S_UNKNOWN;
+	else if (res == -DV_EFULL && (efull_allowed(r) || r->cut))
+		status = S_NOEFFECT;
+	else if (res != 0)
+		fail(r, "wrong-result", "FLUSH %u -> %s%s", sl->ent, errname(res), r->cut ? "" : " without a power cut");
+	f->status = status;
+	f->seq = res == 0 ? sl->op.out.seq : 0;
+	if (status == S_UNKNOWN && r->flush_unknown == NO_FLUSH)
+		r->flush_unknown = sl->ent;
+	for (uint32_t i = 0; i < r->p.nkeys; i++) {
+		struct mkey *k = &r->keys[i];
+		struct ent *e = &r->ents[f->first + i];
+		e->result = res;
+		e->status = status;
+		if (status == S_APPLIED) {
+			e->seq = f->seq;
+			e->space = 0; /* the key's records are all dead */
+			set_state(r, k, e->kpos);
+			k->damaged = false; /* a damaged record is dead too */
+		}
+	}
+	for (uint32_t i = 0; i < r->p.nkeys; i++)
+		check_deferred(r, i);
+}
+
+static void start_flush(struct run *r, struct slot *sl)
+{
+	if (r->n_flushes == r->flushes_cap) {
+		r->flushes_cap = r->flushes_cap ? r->flushes_cap * 2 : 16;
+		r->flushes = realloc(r->flushes, r->flushes_cap * sizeof(*r->flushes));
+		CHECK(r->flushes != NULL);
+	}
+	uint32_t ix = r->n_flushes++;
+	struct mflush *f = &r->flushes[ix];
+	*f = (struct mflush){.first = r->n_ents, .status = S_PENDING};
+	for (uint32_t i = 0; i < r->p.nkeys; i++) {
+		uint32_t id = new_ent(r, i, E_FLUSH);
+		DV_ASSERT(id == f->first + i);
+	}
+	sl->key = UINT32_MAX;
+	sl->ent = ix;
+	sl->faulted = sl->settle = sl->hold = false;
+	sl->op = (struct store_op){.kind = STORE_FLUSH, .done = slot_done};
+	r->flush_pending = ix;
+	r->flush_slot = sl;
+	tracef(r, "submit FLUSH %u", ix);
+	int err = store_submit(r->s, &sl->op);
+	if (err)
+		fail(r, err == -DV_EFATAL ? "efatal" : "submit", "store_submit of a FLUSH -> %s", errname(err));
+	sl->busy = true;
+	r->busy++;
+	r->ops_left--;
+}
+
 /* Sum of the zone generations: it grows with every collection (and every
  * empty zone recovery resets). */
 static uint64_t zone_gens(const struct store *s)
@@ -706,7 +833,7 @@ static void get_done(struct run *r, struct slot *sl)
 {
 	struct mkey *k = &r->keys[sl->key];
 	int res = sl->op.result;
-	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last,
+	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last, .flush_ix = sl->flush_ix,
 			 .damaged = k->damaged || sl->own_damaged0};
 	if (res == 0) {
 		ob.x = decode_value(r, sl->key, &sl->op.out);
@@ -779,6 +906,8 @@ static void slot_judge(struct run *r, struct slot *sl, struct store_op *op)
 	}
 	if (op->kind == STORE_GET)
 		get_done(r, sl);
+	else if (op->kind == STORE_FLUSH)
+		flush_done(r, sl);
 	else
 		write_done(r, sl);
 	/* done() may submit ops, this one included */
@@ -825,9 +954,15 @@ static uint64_t pick_cond_seq(struct run *r, const struct mkey *k)
 
 static uint32_t submit_hold_fn(void *arg, const struct dev_req *req);
 
+static void start_flush(struct run *r, struct slot *sl);
+
 static void start_op(struct run *r, struct slot *sl)
 {
 	DV_ASSERT(!sl->busy);
+	if (r->p.flush_per_mille && below_flush(r, 1000) < r->p.flush_per_mille) {
+		start_flush(r, sl);
+		return;
+	}
 	uint32_t key = pick_key(r);
 	struct mkey *k = &r->keys[key];
 	sl->key = key;
@@ -846,6 +981,7 @@ static void start_op(struct run *r, struct slot *sl)
 		op->kind = STORE_GET;
 		sl->floor = k->state_kpos > k->get_floor ? k->state_kpos : k->get_floor;
 		sl->last = k->n - 1;
+		sl->flush_ix = r->flush_pending;
 		tracef(r, "submit GET %s (allowed %u..%u)%s", k->name, sl->floor, sl->last, sl->hold ? " held" : "");
 	} else {
 		bool put = c < 75;
@@ -943,8 +1079,12 @@ static void dump_store(const struct run *r)
 			s->zrt[z].sealing ? " sealing" : "", s->zrt[z].resetting ? " resetting" : "");
 	for (uint32_t i = 0; i <= r->p.slots; i++)
 		if (r->slots[i].busy)
-			fprintf(stderr, "    op %s %s: state %u\n", r->slots[i].op.kind == STORE_GET ? "GET" : "write",
-				r->keys[r->slots[i].key].name, r->slots[i].op.priv.state);
+			fprintf(stderr, "    op %s %s: state %u\n",
+				r->slots[i].op.kind == STORE_GET     ? "GET"
+				: r->slots[i].op.kind == STORE_FLUSH ? "FLUSH"
+								     : "write",
+				r->slots[i].key < r->p.nkeys ? r->keys[r->slots[i].key].name : "-",
+				r->slots[i].op.priv.state);
 }
 
 static void poll_once(struct run *r, bool wait)
@@ -1090,10 +1230,13 @@ static void settle_entry(struct run *r, struct mkey *k, bool present, uint32_t x
 	k->get_floor = e->kpos;
 }
 
+enum { SETTLE_OTHER, SETTLE_ACKED_VALUE, SETTLE_ABSENT };
+
 /* After a restart: read the key and check it holds its last acknowledged
  * state or that of a write with an unknown effect after it; that becomes
- * the key's state. */
-static void settle_key(struct run *r, uint32_t key)
+ * the key's state. Returns what it found: the acknowledged value, nothing,
+ * or anything else. */
+static int settle_key(struct run *r, uint32_t key)
 {
 	struct mkey *k = &r->keys[key];
 	DV_ASSERT(k->n_done == k->n - 1);
@@ -1147,26 +1290,43 @@ static void settle_key(struct run *r, uint32_t key)
 			fail(r, "phantom-read", "after recovery %s holds #%u, a write that completed with %s", k->name, x,
 			     errname(xe->result));
 		}
+		int found = s0->present && s0->value_ent == x ? SETTLE_ACKED_VALUE : SETTLE_OTHER;
 		settle_entry(r, k, true, x, sl->settle_seq, NULL, false);
-		return;
+		return found;
 	}
 	if (res == -DV_ENOTFOUND) {
 		bool ok = !s0->present || k->damaged, maybe_expired = s0->expired_rec;
 		for (uint32_t p = k->state_kpos + 1; p < k->n; p++) {
 			const struct ent *e = kent(r, k, p);
 			bool exp_put = e->kind == E_PUT && e->expire_ms && e->expire_ms < FAR_FUTURE_MS;
-			ok |= e->status == S_UNKNOWN && (e->kind == E_DEL || exp_put);
+			ok |= e->status == S_UNKNOWN && (e->kind == E_DEL || e->kind == E_FLUSH || exp_put);
 			maybe_expired |= e->status == S_UNKNOWN && exp_put;
 		}
 		if (!ok)
 			fail(r, "lost-ack", "after recovery %s is not found; its acknowledged write %u (#%u) holds a value",
 			     k->name, k->state_kpos, k->hist[k->state_kpos]);
 		settle_entry(r, k, false, 0, 0, !s0->present && !unknown_after ? s0 : NULL, maybe_expired);
-		return;
+		return SETTLE_ABSENT;
 	}
 	if ((res == -DV_ECORRUPT || res == -EIO) && near_damage(r, key))
-		return; /* still damaged (or a record of its index bits is): the state stays open */
+		return SETTLE_OTHER; /* still damaged (or a record of its index bits is): the state stays open */
 	fail(r, "recovery-error", "GET %s after recovery -> %s", k->name, errname(res));
+}
+
+/* Whether key i tells if FLUSH fx (of unknown effect) applied: its
+ * acknowledged state before it is a value, undamaged, and fx is the only
+ * op of unknown effect after that state. Found: fx did not apply; absent:
+ * it did. */
+static bool flush_witness(struct run *r, uint32_t i, uint32_t fx)
+{
+	const struct mkey *k = &r->keys[i];
+	uint32_t fpos = r->ents[r->flushes[fx].first + i].kpos;
+	if (!kent(r, k, k->state_kpos)->present || k->state_kpos > fpos || k->damaged || near_damage(r, i))
+		return false;
+	for (uint32_t p = k->state_kpos + 1; p < k->n; p++)
+		if (kent(r, k, p)->status == S_UNKNOWN && p != fpos)
+			return false;
+	return true;
 }
 
 /* Close the store (after its ops completed: after a power cut they fail),
@@ -1200,9 +1360,29 @@ static void reopen(struct run *r, const char *why)
 	r->cut = false;
 	r->last_progress_poll = r->polls;
 	r->last_progress_resets = UINT64_MAX;
-	for (uint32_t i = 0; i < r->p.nkeys; i++)
-		if (!r->p.fill || r->keys[i].n > 1)
-			settle_key(r, i);
+	/* A FLUSH of unknown effect applied to every key or to none: the keys
+	 * that can tell must agree. */
+	uint32_t fx = r->flush_unknown, first_witness = UINT32_MAX;
+	int flushed = -1;
+	for (uint32_t i = 0; i < r->p.nkeys; i++) {
+		if (r->p.fill && r->keys[i].n == 1)
+			continue;
+		bool witness = fx != NO_FLUSH && flush_witness(r, i, fx);
+		int got = settle_key(r, i);
+		if (!witness || got == SETTLE_OTHER)
+			continue;
+		if (flushed < 0) {
+			flushed = got == SETTLE_ABSENT;
+			first_witness = i;
+		} else if (flushed != (got == SETTLE_ABSENT)) {
+			r->dump_key = i;
+			fail(r, "flush-torn", "after recovery FLUSH %u (of unknown effect) applied to %s but not to %s",
+			     fx, r->keys[flushed ? first_witness : i].name, r->keys[flushed ? i : first_witness].name);
+		}
+	}
+	if (fx != NO_FLUSH)
+		tracef(r, "FLUSH %u of unknown effect: %s", fx, flushed < 0 ? "no key tells" : flushed ? "applied" : "not applied");
+	r->flush_unknown = NO_FLUSH;
 	check_counts(r, why);
 }
 
@@ -1345,6 +1525,10 @@ static void pick_params(struct run *r)
 	p->gc_per_mille = below(r, 40);
 	p->quiesce_per_mille = p->damage ? 10 + below(r, 20) : 2 + below(r, 10);
 	p->resubmit_pct = below(r, 30);
+	/* Not in fill runs (8000 keys: an entry each per FLUSH). */
+	p->flush_per_mille = !p->fill && !(knobs_off & NO_FLUSH_OPS) && below_flush(r, 100) < 50
+				     ? 1 + below_flush(r, 15)
+				     : 0;
 	p->cfg = (struct store_config){.batches_in_flight = 1 + below(r, DV_BATCHES_IN_FLIGHT_MAX),
 				       .batch_bytes = pct(r, 50) ? DV_BLOCK_BYTES * (1 + below(r, 16)) : 0,
 				       .gc_free_zones_min = below(r, 4),
@@ -1400,14 +1584,14 @@ static void describe(const struct run *r)
 	const struct dev_fault_plan *f = &p->plan;
 	fprintf(stderr,
 		"seed %llu: %u zones of %u KiB, %u keys (%u colliding pairs), %u ops, %u in flight, values <= %u "
-		"(%u%% small)%s%s%s%s%s%s%s\n"
+		"(%u%% small)%s%s%s%s%s%s%s, flush %u per mille\n"
 		"  store: batches %u, batch bytes %u, gc below %u free zones, memo %s\n"
 		"  device: reorder %d, partial %u, hold read %u write %u (max %u polls), early %u, eagain %u, read "
 		"flips %u, read eio %u (ppm)%s\n",
 		(unsigned long long)r->seed, p->zones, p->zone_bytes / KiB, p->nkeys, p->npairs, p->ops, p->slots,
 		p->val_max, p->small_pct, p->fill ? ", fill" : "", p->expiry ? ", expiry" : "", p->meta ? ", meta" : "",
 		p->cuts ? ", power cuts" : "", p->restarts ? ", restarts" : "", p->damage ? ", medium damage" : "",
-		p->recovery_faults ? ", faults in recovery" : "", p->cfg.batches_in_flight, p->cfg.batch_bytes,
+		p->recovery_faults ? ", faults in recovery" : "", p->flush_per_mille, p->cfg.batches_in_flight, p->cfg.batch_bytes,
 		p->cfg.gc_free_zones_min, p->cfg.no_memo ? "off" : "1024 entries", f->reorder, f->partial_ppm,
 		f->hold_read_ppm, f->hold_write_ppm, f->hold_polls_max, f->early_io_ppm, f->submit_eagain_ppm,
 		f->read_flip_ppm, f->read_eio_ppm, p->holds ? ", chosen ops' reads held" : "");
@@ -1449,10 +1633,21 @@ static void free_run(struct run *r)
 	free(r->keys);
 	free(r->names);
 	free(r->ents);
+	free(r->flushes);
 	for (uint32_t i = 0; r->slots && i <= r->p.slots; i++)
 		dev_buf_free(r->slots[i].val);
 	free(r->slots);
 	free(r);
+}
+
+/* Power cuts while a FLUSH's record is on its way to the medium (its
+ * effect then depends on what reached it), in the runs with cuts. */
+static bool flush_cut(struct run *r)
+{
+	if (!r->p.cuts || r->flush_pending == NO_FLUSH || r->flush_slot->op.kind != STORE_FLUSH)
+		return false;
+	uint8_t st = r->flush_slot->op.priv.state;
+	return (st == OPS_QUEUED || st == OPS_IN_BATCH) && below_flush(r, 100) < 50;
 }
 
 static void run_body(struct run *r)
@@ -1485,7 +1680,7 @@ static void run_body(struct run *r)
 			r->gc_started++;
 			tracef(r, "gc start");
 		}
-		if (per_mille(r, p->cut_per_mille))
+		if (per_mille(r, p->cut_per_mille) || flush_cut(r))
 			power_cut(r);
 		else if (per_mille(r, p->restart_per_mille)) {
 			r->restarts++;
@@ -1581,6 +1776,8 @@ static bool run_seed(uint64_t seed, bool verbose, bool recovery_faults, const ch
 	r->verbose = verbose;
 	r->argv0 = argv0;
 	r->rng = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+	r->flush_rng = seed * 0xc2b2ae3d27d4eb4full + 0x165667b19e3779f9ull;
+	r->flush_pending = r->flush_unknown = NO_FLUSH;
 	pick_params(r);
 	r->p.recovery_faults = recovery_faults;
 	if (r->p.fill && (knobs_off & NO_FILL)) {
@@ -1745,7 +1942,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: %s [--seed N | --start S --seeds N] [--verbose] [--recovery-faults]\n"
-				"       [--no eagain,flips,eio,holds,sched,cuts,restarts,damage,fill,expiry]\n",
+				"       [--no eagain,flips,eio,holds,sched,cuts,restarts,damage,fill,expiry,flush]\n",
 				argv[0]);
 			return 2;
 		}
