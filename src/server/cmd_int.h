@@ -5,7 +5,7 @@
  * cmd.c looks a name up over all of them):
  *   cmd_string.c   strings: GET, SET family, MGET, MSET, MSETNX, GETSET,
  *                  GETDEL, GETEX, APPEND, STRLEN, GETRANGE, SUBSTR, SETRANGE,
- *                  INCR family, INCRBYFLOAT, SETBIT, GETBIT, BITCOUNT
+ *                  INCR family, INCRBYFLOAT, SETBIT, GETBIT, BITCOUNT, LCS
  *   cmd_keyspace.c keys: DEL, UNLINK, EXISTS, TOUCH, TYPE, TTL family,
  *                  EXPIRE family, PERSIST, RENAME, RENAMENX, COPY, OBJECT,
  *                  SCAN, KEYS, RANDOMKEY

@@ -1,7 +1,7 @@
 /* cmd_string.c - the string commands: GET, SET, SETNX, SETEX, PSETEX,
  * MGET, MSET, MSETNX, GETSET, GETDEL, GETEX, APPEND, STRLEN, GETRANGE,
  * SUBSTR, SETRANGE, INCR, DECR, INCRBY, DECRBY, INCRBYFLOAT, SETBIT,
- * GETBIT, BITCOUNT, with Redis 7's replies and errors (t_string.c and
+ * GETBIT, BITCOUNT, LCS, with Redis 7's replies and errors (t_string.c and
  * bitops.c are the reference).
  *
  * A command that reads its key and writes it (SET GET/KEEPTTL, GETSET,
@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
 #include "server/cmd_int.h"
@@ -985,6 +986,146 @@ static void reply_incr(CMD_REPLY_ARGS)
 		resp_add_int(rb, e->reply_int);
 }
 
+/* ---- LCS ---- */
+
+enum lcs_flags { LCS_LEN = 1, LCS_IDX = 2, LCS_WITHMATCHLEN = 4 };
+
+/* LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]: both values
+ * read (a missing key is ""), then Redis's dynamic programming table. */
+static void run_lcs(CMD_RUN_ARGS)
+{
+	uint32_t flags = 0;
+	int64_t minmatch = 0;
+	for (uint32_t j = 3; j < argc; j++) {
+		if (resp_arg_is(&argv[j], "IDX")) {
+			flags |= LCS_IDX;
+		} else if (resp_arg_is(&argv[j], "LEN")) {
+			flags |= LCS_LEN;
+		} else if (resp_arg_is(&argv[j], "WITHMATCHLEN")) {
+			flags |= LCS_WITHMATCHLEN;
+		} else if (resp_arg_is(&argv[j], "MINMATCHLEN") && j + 1 < argc) {
+			if (!cmd_arg_i64(&argv[++j], &minmatch, rb))
+				return;
+			if (minmatch < 0)
+				minmatch = 0;
+		} else {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+	}
+	if ((flags & LCS_LEN) && (flags & LCS_IDX)) {
+		resp_add_error(rb, "ERR If you want both the length and indexes, please just use IDX.");
+		return;
+	}
+	cmd->u0 = flags;
+	cmd->n0 = minmatch;
+	const struct cmd_keys spec = {.step = 1, .kind = EOP_GET};
+	cmd_prepare_keys(cmd, argv, 3, 1, 0, &spec, rb); /* both, even the same key twice */
+}
+
+/* One match range of IDX: a[as..ae] == b[bs..be]. */
+struct lcs_range {
+	uint32_t as, ae, bs, be;
+};
+
+/* The table and the walk back of Redis's lcsCommand (t_string.c), so
+ * that the string, its length and the ranges are Redis's, in its order. */
+static void reply_lcs(CMD_REPLY_ARGS)
+{
+	if (cmd_first_error(cmd, rb))
+		return;
+	DV_ASSERT(cmd->nops == 2);
+	const struct eop *ea = &cmd->ops[0], *eb = &cmd->ops[1];
+	const char *a = ea->result == 0 ? ea->val : "", *b = eb->result == 0 ? eb->val : "";
+	uint32_t alen = ea->result == 0 ? ea->val_len : 0, blen = eb->result == 0 ? eb->val_len : 0;
+	uint32_t flags = (uint32_t)cmd->u0;
+	uint64_t minmatch = (uint64_t)cmd->n0, cells = (uint64_t)(alen + 1) * (blen + 1);
+	uint64_t limit = c->w->cfg->max_reply_bytes;
+	if (cells * sizeof(uint32_t) > limit) {
+		resp_add_errorf(rb, "ERR Insufficient memory, transient memory for LCS exceeds max-reply-bytes (%llu bytes)",
+				(unsigned long long)limit);
+		return;
+	}
+	uint32_t *lcs = malloc(cells * sizeof(uint32_t));
+	char *result = malloc(alen < blen ? alen + 1 : blen + 1);
+	struct lcs_range *ranges = (flags & LCS_IDX) ? malloc(((alen < blen ? alen : blen) + 1) * sizeof(*ranges)) : NULL;
+	if (!lcs || !result || ((flags & LCS_IDX) && !ranges)) {
+		resp_add_error(rb, "ERR Insufficient memory, failed allocating transient memory for LCS");
+		goto out;
+	}
+#define LCS(i, j) lcs[(size_t)(j) + (size_t)(i) * (blen + 1)]
+	for (uint32_t i = 0; i <= alen; i++)
+		for (uint32_t j = 0; j <= blen; j++)
+			LCS(i, j) = i == 0 || j == 0	  ? 0
+				    : a[i - 1] == b[j - 1] ? LCS(i - 1, j - 1) + 1
+				    : LCS(i - 1, j) > LCS(i, j - 1) ? LCS(i - 1, j)
+								     : LCS(i, j - 1);
+	uint32_t total = LCS(alen, blen), idx = total, nranges = 0;
+	uint32_t as = alen, ae = 0, bs = 0, be = 0; /* as == alen: no range open */
+	bool walk = (flags & LCS_IDX) || !(flags & LCS_LEN);
+	for (uint32_t i = alen, j = blen; walk && i > 0 && j > 0;) {
+		bool emit = false;
+		if (a[i - 1] == b[j - 1]) {
+			result[idx - 1] = a[i - 1];
+			if (as == alen) {
+				as = ae = i - 1;
+				bs = be = j - 1;
+			} else if (as == i && bs == j) { /* contiguous: extend it backward */
+				as--;
+				bs--;
+			} else {
+				emit = true;
+			}
+			if (as == 0 || bs == 0)
+				emit = true;
+			idx--;
+			i--;
+			j--;
+		} else {
+			if (LCS(i - 1, j) > LCS(i, j - 1))
+				i--;
+			else
+				j--;
+			if (as != alen)
+				emit = true;
+		}
+		if (emit) {
+			if (ranges && (minmatch == 0 || (uint64_t)(ae - as + 1) >= minmatch))
+				ranges[nranges++] = (struct lcs_range){as, ae, bs, be};
+			as = alen;
+		}
+	}
+#undef LCS
+	if (flags & LCS_IDX) {
+		bool ml = flags & LCS_WITHMATCHLEN;
+		resp_add_map(rb, 2, c->proto);
+		resp_add_bulk_str(rb, "matches");
+		resp_add_array(rb, nranges);
+		for (uint32_t k = 0; k < nranges; k++) {
+			const struct lcs_range *r = &ranges[k];
+			resp_add_array(rb, ml ? 3 : 2);
+			resp_add_array(rb, 2);
+			resp_add_int(rb, r->as);
+			resp_add_int(rb, r->ae);
+			resp_add_array(rb, 2);
+			resp_add_int(rb, r->bs);
+			resp_add_int(rb, r->be);
+			if (ml)
+				resp_add_int(rb, r->ae - r->as + 1);
+		}
+		resp_add_bulk_str(rb, "len");
+		resp_add_int(rb, total);
+	} else if (flags & LCS_LEN) {
+		resp_add_int(rb, total);
+	} else {
+		resp_add_bulk(rb, result, total);
+	}
+out:
+	free(lcs);
+	free(result);
+	free(ranges);
+}
+
 /* ---- the table ---- */
 
 #define R CMDF_R
@@ -1016,6 +1157,7 @@ static const struct cmd_def defs[] = {
 	{"setbit", 4, RMW, 1, 1, 1, run_setbit, cmd_reply_rmw_int, "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", NULL, NULL},
 	{"getbit", 3, R, 1, 1, 1, run_getbit, reply_getbit, "Returns a bit value by offset.", NULL, NULL},
 	{"bitcount", -2, R, 1, 1, 1, run_bitcount, reply_bitcount, "Counts the number of set bits (population counting) in a string.", NULL, NULL},
+	{"lcs", -3, R, 1, 2, 1, run_lcs, reply_lcs, "Finds the longest common substring.", NULL, NULL},
 };
 
 #undef R

@@ -116,8 +116,10 @@ def parse(raw):
         if t == b"$":
             n = int(rest)
             return (None, p) if n < 0 else (raw[p:p + n], p + n + 2)
-        if t == b"*":
-            n = int(rest)
+        if t == b"_":
+            return None, p
+        if t in b"*%":  # a RESP3 map: its keys and values in turn
+            n = int(rest) * (2 if t == b"%" else 1)
             out = []
             for _ in range(max(n, 0)):
                 v, p = at(p)
@@ -349,6 +351,36 @@ def cases():
     add("=", "BITCOUNT", "nokey")
     add("=", "BITCOUNT", "nokey", "0")
     add("=", "BITCOUNT", "nokey", "a", "b")
+    # LCS
+    flush()
+    add("=", "MSET", "la", "ohmytext", "lb", "mynewtext", "lc", "rockandroll", "le", "")
+    add("=", "LCS", "la", "lb")
+    add("=", "LCS", "la", "lb", "LEN")
+    add("=", "LCS", "la", "lb", "IDX")
+    add("=", "LCS", "la", "lb", "idx", "withmatchlen")
+    add("=", "LCS", "la", "lb", "IDX", "MINMATCHLEN", "4", "WITHMATCHLEN")
+    add("=", "LCS", "la", "lb", "IDX", "MINMATCHLEN", "-3")
+    add("=", "LCS", "lb", "la", "IDX", "WITHMATCHLEN")
+    add("=", "LCS", "la", "la")
+    add("=", "LCS", "la", "lc", "IDX")
+    add("=", "LCS", "la", "nokey")
+    add("=", "LCS", "nokey", "nokey2", "IDX")
+    add("=", "LCS", "la", "le", "LEN")
+    add("=", "LCS", "la", "lb", "LEN", "IDX")
+    add("=", "LCS", "la", "lb", "MINMATCHLEN")
+    add("=", "LCS", "la", "lb", "MINMATCHLEN", "x")
+    add("=", "LCS", "la", "lb", "BOGUS")
+    add("=", "LCS", "la")
+    add("=", "COMMAND", "GETKEYS", "LCS", "la", "lb", "IDX")
+    # 20000 x 20000 bytes: a table over both servers' bound (Redis's
+    # proto-max-bulk-len, dynvme's max-reply-bytes), refused before it is made
+    add("=", "SETRANGE", "lx", "19999", "a")
+    add("=", "SETRANGE", "ly", "19999", "b")
+    add("e", "LCS", "lx", "ly", "LEN")
+    add("k", "HELLO", "3")  # RESP3: IDX's reply is a map
+    add("=", "LCS", "la", "lb", "IDX", "WITHMATCHLEN")
+    add("=", "LCS", "la", "nokey", "IDX")
+    add("k", "HELLO", "2")
     add("=", "SET", "ttl3", "abc", "EX", "100")
     add("=", "SETBIT", "ttl3", "0", "1")
     add("t", "TTL", "ttl3")
