@@ -14,6 +14,8 @@ and compares each reply with the golden one by the case's rule:
       follow it until cursor 0)
   e   an error with the golden's first word (the rest names the server)
   k   an array of pairs (HELLO): the same names (the values name the server)
+  i   INFO: the fields clients read (INFO_FIELDS) are in the same section
+      of both replies, named as Redis names them (values differ)
   u   a command of another Redis data type or feature: dynvme answers
       Redis's unknown-command error (not sent to redis-server, where it
       exists and would change the connection)
@@ -637,6 +639,15 @@ def cases():
     add("=", "CONFIG", "RESETSTAT")
     add("=", "CONFIG", "GET", "maxmemory")
     add("=", "COMMAND", "INFO", "nosuchcmd")
+    # INFO: Redis's field names in Redis's sections
+    add("i", "INFO")
+    add("i", "INFO", "everything")
+    add("i", "INFO", "memory", "replication")
+    add("i", "INFO", "SERVER")
+    add("i", "INFO", "nosuchsection")
+    add("=", "FLUSHALL")
+    add("=", "SET", "ik", "1", "EX", "100")
+    add("=", "INFO", "keyspace")
     add("=", "COMMAND", "GETKEYS", "GET", "k")
     add("=", "COMMAND", "GETKEYS", "SET", "k", "v", "EX", "10")
     add("=", "COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2")
@@ -746,6 +757,42 @@ def unknown_error(args):
     return ("-ERR unknown command '%s', with args beginning with: %s\r\n" % (args[0][:128], a)).encode("latin-1")
 
 
+# INFO fields Redis clients and tools read, by the section Redis gives them.
+INFO_FIELDS = {
+    "server": ["redis_version", "redis_mode", "os", "arch_bits", "multiplexing_api", "process_id", "run_id",
+               "tcp_port", "uptime_in_seconds", "uptime_in_days", "io_threads_active", "executable"],
+    "clients": ["connected_clients", "maxclients", "blocked_clients"],
+    "memory": ["used_memory", "used_memory_rss", "maxmemory", "maxmemory_policy", "mem_allocator"],
+    "persistence": ["loading", "aof_enabled", "rdb_changes_since_last_save"],
+    "stats": ["total_connections_received", "total_commands_processed", "total_net_input_bytes",
+              "total_net_output_bytes", "rejected_connections", "expired_keys", "evicted_keys", "keyspace_hits",
+              "keyspace_misses", "total_error_replies"],
+    "replication": ["role", "connected_slaves", "master_failover_state", "master_replid", "master_replid2",
+                    "master_repl_offset", "second_repl_offset", "repl_backlog_active", "repl_backlog_size",
+                    "repl_backlog_first_byte_offset", "repl_backlog_histlen"],
+    "cpu": ["used_cpu_sys", "used_cpu_user"],
+}
+
+
+def info_sections(text):
+    """{section name (lower case): {field: value}} of an INFO reply."""
+    out, cur = {}, None
+    for line in text.decode("latin-1").split("\r\n"):
+        if line.startswith("# "):
+            cur = out.setdefault(line[2:].strip().lower(), {})
+        elif ":" in line and cur is not None:
+            k, v = line.split(":", 1)
+            cur[k] = v
+    return out
+
+
+def info_same_fields(golden, got):
+    g, r = info_sections(golden), info_sections(got)
+    if sorted(k for k in g if k in INFO_FIELDS) != sorted(k for k in r if k in INFO_FIELDS):
+        return False  # the same Redis sections, for the same request
+    return all(f in g[sec] and f in r[sec] for sec in g if sec in INFO_FIELDS for f in INFO_FIELDS[sec])
+
+
 def judge(rule, golden, got, conn, args):
     if rule == "=":
         return golden == got
@@ -757,6 +804,8 @@ def judge(rule, golden, got, conn, args):
     if rule == "e":
         return got[:1] == b"-" and got.split()[0] == golden.split()[0]
     g, r = parse(golden), parse(got)
+    if rule == "i":
+        return isinstance(g, bytes) and isinstance(r, bytes) and info_same_fields(g, r)
     if rule == "s":
         return isinstance(r, list) and isinstance(g, list) and sorted(r) == sorted(g)
     if rule == "t":
