@@ -166,7 +166,7 @@ static void fuzz_encoders(const uint8_t *data, size_t size)
 	DV_ASSERT(resp_add_array(&b, 1) == 0 && resp_add_bulk(&b, data, size) == 0);
 	struct resp_arg argv[1];
 	struct resp_request req = { .argv = argv, .argv_cap = 1 };
-	const struct resp_limits one = { 1, UINT32_MAX, 16, UINT64_MAX };
+	const struct resp_limits one = { 1, UINT32_MAX, 16, UINT64_MAX, false };
 	char *enc = copy_of(b.data, b.len);
 	DV_ASSERT(resp_parse(enc, b.len, &one, &req) == RESP_OK && req.consumed == b.len);
 	DV_ASSERT(argv[0].len == size && (size == 0 || memcmp(argv[0].ptr, data, size) == 0));

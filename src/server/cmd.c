@@ -221,6 +221,10 @@ bool cmd_check_key(const struct conn *c, const struct resp_arg *k, struct resp_b
 		resp_add_error(rb, "ERR empty keys are not supported by this data file (dynvme 0.3 layout)");
 		return false;
 	}
+	if (k->len > max && cmd_cluster_mode(c)) {
+		resp_add_error(rb, cmd_store_error(-ENAMETOOLONG)); /* the cluster layer's own wording */
+		return false;
+	}
 	if (k->len > max) {
 		resp_add_errorf(rb, "ERR key too large (%u bytes, max %u)", k->len, max);
 		return false;
