@@ -25,10 +25,11 @@
  * 4. A write resolved from the memo sees what a read would have shown:
  *    same prev_payload, prev_seq, prev_size, prev_live (a memo entry of a
  *    record with an expiry does not settle it: read).
- * 5. A write resolves to "absent" only when every candidate verified as
- *    another key's record: a candidate that does not verify, or that GC
- *    moved, is never taken as "not mine" (the write fails or looks again;
- *    a damaged record GC kept is settled by whose GC knows it to be).
+ * 5. A write resolves to "absent" only when every candidate is another
+ *    key's record: it verified as such, or it is damaged and whose it is
+ *    was told (cand_owner); a candidate that GC moved or whose owner
+ *    cannot be told is never taken as "not mine" (the write looks again,
+ *    or takes the damaged one as its own: store.h).
  * 6. A GET answers only from the record its key had at one of its
  *    lookups, and from a record with a seq at or above next_seq at its
  *    first lookup (written after it, found by a later lookup) only when
@@ -311,9 +312,11 @@ void keylock_release(struct store *s, struct store_op *op)
  *   submitted), unless it is newer than the GET's horizon (a later
  *   lookup only); a write resolves from it only if the index still holds
  *   it, else GC moved it: look up again;
- * - damaged twice: a GET remembers it and goes on (-DV_ECORRUPT if nothing
- *   else answers), a write fails with -DV_ECORRUPT (whose record it is
- *   cannot be told: it must never be taken as "not mine");
+ * - damaged (two reads agree on bytes that do not verify): another key's
+ *   is skipped when whose it is can be told (cand_owner); else a GET
+ *   remembers it and goes on (-DV_ECORRUPT if nothing else answers), a
+ *   write takes it as the key's record unless another candidate verifies
+ *   as the key's (cand_damaged: it must never be taken as "not mine");
  * - stale more than READ_RETRIES_MAX times: the op fails with -EBUSY. */
 
 static void cand_read_done(struct dev_req *req);
@@ -337,7 +340,7 @@ static void cand_lookup(struct store *s, struct store_op *op)
 		op->priv.cand_gens[i] = s->sb.zones[pl_zone(op->priv.cands[i])].gen;
 	}
 	op->priv.cand_next = 0;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 	op->priv.damaged_cand = NO_CAND;
 	op->priv.cands_epoch = s->index_epoch;
 }
@@ -425,7 +428,7 @@ static int cand_memo(struct store *s, struct store_op *op)
 static void cand_next_one(struct store_op *op)
 {
 	op->priv.cand_next++;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 }
 
 static void cand_read_next(struct store *s, struct store_op *op)
@@ -472,7 +475,7 @@ static bool cand_follow_move(struct store *s, struct store_op *op)
 		return false;
 	op->priv.cands[op->priv.cand_next] = m->new_payload;
 	op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 	return true;
 }
 
@@ -606,45 +609,79 @@ static void resolve_damaged(struct store *s, struct store_op *op, uint64_t p, ui
 	op_resolved(s, op);
 }
 
-/* IF_DAMAGED, and GC does not know whose the damaged candidate is (store.h).
- * The location memo may: the key's own is the record to replace, another
- * key's is skipped. Else the first such candidate is kept for
- * cands_exhausted(), unless a later one verifies as the key's (then the
- * key is readable and op_resolved() says -ESTALE). */
-static void cand_damaged_unknown(struct store *s, struct store_op *op)
+enum { OWNER_UNKNOWN, OWNER_OURS, OWNER_OTHER };
+
+/* The entry of the record at payload p in its zone's index while the zone
+ * is written (its entries are in RAM until it is sealed), or NULL. */
+static const struct zidx_entry *zone_entry_at(const struct store *s, uint64_t p)
 {
-	uint64_t p = op->priv.cands[op->priv.cand_next];
-	struct memo_hit h;
-	DV_ASSERT(op->kind == STORE_PUT && op->cond == STORE_IF_DAMAGED);
-	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
-		if (h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi) {
-			resolve_damaged(s, op, p, h.seq, h.size, h.tomb);
-			return;
-		}
-	} else if (op->priv.damaged_cand == NO_CAND) {
-		op->priv.damaged_cand = op->priv.cand_next;
-	}
-	cand_next_one(op);
-	cand_read_next(s, op);
+	const struct zone_rt *zr = &s->zrt[pl_zone(p)];
+	uint64_t units = pl_off(p) / DV_RECORD_ALIGN_BYTES;
+	for (uint32_t i = 0; zr->entries && i < zr->count; i++)
+		if (zr->entries[i].off_units == units)
+			return &zr->entries[i];
+	return NULL;
 }
 
-/* The current candidate does not verify, read twice. Whose record it is
- * is known only when GC found it damaged (its zone index said whose), or,
- * for IF_DAMAGED, when the location memo remembers it. */
-static void cand_damaged(struct store *s, struct store_op *op)
+/* Whose is the current candidate, which does not verify (its bytes in
+ * op's buffer)? Known for sure when GC found it damaged (the zone index
+ * told it whose), from the location memo, or from the entries of a zone
+ * being written; else from the key the record's bytes hold: op's key, or
+ * a key sharing the 31 hash bits of the index lookup that found it (a flip
+ * in the key that turned it into such a key is a 2^-31 chance). A key that
+ * does not read or shares no index bits with op's: unknown. *seq and *size
+ * are the record's when known for sure, else 0. */
+static int cand_owner(struct store *s, const struct store_op *op, uint64_t *seq, uint32_t *size)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint64_t hi96 = op->priv.hash_hi & ZIDX_HASH_HI_MASK;
+	*seq = 0;
+	*size = 0;
 	const struct damaged_rec *d = damaged_find(s, p);
-	s->st.corrupt_records++;
-	if (d && (d->hash_lo != op->priv.hash_lo || d->hash_hi != (op->priv.hash_hi & ZIDX_HASH_HI_MASK))) {
-		cand_next_one(op); /* another key's */
-		cand_read_next(s, op);
-		return;
+	if (d) {
+		*seq = d->seq;
+		*size = d->size;
+		return d->hash_lo == op->priv.hash_lo && d->hash_hi == hi96 ? OWNER_OURS : OWNER_OTHER;
 	}
-	if (op->kind != STORE_GET && !cand_still_indexed(s, op)) {
-		/* Not the key's current record any more (replaced, perhaps
-		 * with its damage forgotten): look at what replaced it. */
-		cand_stale(s, op);
+	struct memo_hit h;
+	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
+		*seq = h.seq;
+		*size = h.size;
+		return h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi ? OWNER_OURS : OWNER_OTHER;
+	}
+	const struct zidx_entry *e = zone_entry_at(s, p);
+	if (e) {
+		*seq = e->seq;
+		*size = e->size;
+		return e->hash.lo == op->priv.hash_lo && e->hash.hi == hi96 ? OWNER_OURS : OWNER_OTHER;
+	}
+	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES), key_len;
+	const uint8_t *key;
+	if (rec_peek_key((const uint8_t *)op->priv.buf + in_block, op->priv.buf_bytes - in_block, &key, &key_len))
+		return OWNER_UNKNOWN;
+	if (key_len == op->key_len && memcmp(key, op->key, key_len) == 0)
+		return OWNER_OURS;
+	return store_key_hash(key, key_len) >> 33 == op->priv.hash_lo >> 33 ? OWNER_OTHER : OWNER_UNKNOWN;
+}
+
+/* The current candidate does not verify: two reads in a row agreed on its
+ * bytes (what the medium holds). Another key's is skipped. A GET remembers
+ * it and goes on (-DV_ECORRUPT if nothing else answers). A write takes
+ * the key's own as its record (op_resolved: an unconditional write
+ * replaces it, a conditional one fails with -DV_ECORRUPT), and keeps the
+ * first one of unknown owner for cands_exhausted(), unless a later
+ * candidate verifies as the key's (then that one is the key's record:
+ * one entry per key). */
+static void cand_damaged(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next], seq;
+	uint32_t size;
+	int owner = cand_owner(s, op, &seq, &size);
+	release_buf(s, op);
+	s->st.corrupt_records++;
+	if (owner == OWNER_OTHER) {
+		cand_next_one(op);
+		cand_read_next(s, op);
 		return;
 	}
 	if (op->kind == STORE_GET) {
@@ -653,17 +690,20 @@ static void cand_damaged(struct store *s, struct store_op *op)
 		cand_read_next(s, op);
 		return;
 	}
-	if (!d && op->cond == STORE_IF_DAMAGED) {
-		cand_damaged_unknown(s, op);
+	if (!cand_still_indexed(s, op)) {
+		/* Not the key's current record any more (replaced, perhaps
+		 * with its damage forgotten): look at what replaced it. */
+		cand_stale(s, op);
 		return;
 	}
-	if (!d) {
-		cand_fail(s, op, -DV_ECORRUPT);
+	if (owner == OWNER_OURS) {
+		resolve_damaged(s, op, p, seq, size, pl_tomb(p));
 		return;
 	}
-	/* The key's own damaged record: a write replaces it (conditions,
-	 * which would need its expiry, are refused in op_resolved). */
-	resolve_damaged(s, op, p, d->seq, d->size, d->tomb);
+	if (op->priv.damaged_cand == NO_CAND)
+		op->priv.damaged_cand = op->priv.cand_next;
+	cand_next_one(op);
+	cand_read_next(s, op);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -677,7 +717,6 @@ static void cand_read_done(struct dev_req *req)
 	}
 	struct rec_view r;
 	uint32_t need = 0;
-	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
 	uint32_t in_block = (uint32_t)(pl_off(op->priv.cands[op->priv.cand_next]) % DV_BLOCK_BYTES);
 	switch (cand_classify(s, op, &r, &need)) {
 	case CAND_OURS:
@@ -697,21 +736,23 @@ static void cand_read_done(struct dev_req *req)
 		cand_stale(s, op);
 		return;
 	case CAND_LONGER: /* larger than the payload said: read it whole */
-		release_buf(s, op);
 		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_cap) {
+			release_buf(s, op);
 			cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 			return;
 		}
 		__attribute__((fallthrough)); /* a length past the zone's end: damaged header */
-	case CAND_DAMAGED:
-		release_buf(s, op);
-		if (!op->priv.cand_reread) {
-			op->priv.cand_reread = true; /* a flip in transit reads fine again */
-			cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+	case CAND_DAMAGED: {
+		/* A flip in transit reads fine, or at least differently, again. */
+		uint32_t bytes = op->priv.buf_bytes;
+		if (!reads_agree(dv_checksum64(op->priv.buf, bytes), &op->priv.cand_digest, op->priv.cand_reads++)) {
+			release_buf(s, op);
+			cand_read(s, op, bytes);
 			return;
 		}
-		cand_damaged(s, op);
+		cand_damaged(s, op); /* releases the buffer once it looked at the key */
 		return;
+	}
 	}
 }
 
@@ -731,11 +772,11 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
 		return;
 	}
-	if (op->cond == STORE_IF_DAMAGED && op->priv.damaged_cand != NO_CAND) {
-		/* IF_DAMAGED: no candidate verified as the key's; one of
-		 * unknown owner did not verify: the record to replace, if it
-		 * is still indexed as it was (else look again). Its size is
-		 * unknown: its zone's live bytes keep it (GC only counts). */
+	if (op->priv.damaged_cand != NO_CAND) {
+		/* No candidate verified as the key's; one of unknown owner did
+		 * not verify: the key's record as far as can be told (store.h),
+		 * if it is still indexed as it was (else look again). Its size
+		 * is unknown: its zone's live bytes keep it (GC only counts). */
 		unsigned i = op->priv.damaged_cand;
 		uint64_t p = op->priv.cands[i];
 		if (s->sb.zones[pl_zone(p)].gen != op->priv.cand_gens[i] || !index_contains(s->index, op->priv.hash_lo, p)) {
@@ -745,8 +786,7 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		resolve_damaged(s, op, p, 0, 0, pl_tomb(p));
 		return;
 	}
-	/* Every candidate verified as another key's record: the key has none
-	 * (a damaged candidate fails the write instead). */
+	/* Every candidate is another key's record: the key has none. */
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.prev_seq = 0;
 	op->priv.prev_size = 0;
@@ -795,8 +835,9 @@ static void op_resolved(struct store *s, struct store_op *op)
 		refuse = -EEXIST;
 	else if (op->kind == STORE_PUT && op->cond == STORE_IF_PRESENT && !live)
 		refuse = -DV_ENOTFOUND;
-	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD || pl_tomb(op->priv.prev_payload)))
-		refuse = -DV_ENOTFOUND; /* nothing on disk to hide */
+	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD ||
+					   (pl_tomb(op->priv.prev_payload) && !op->priv.prev_damaged)))
+		refuse = -DV_ENOTFOUND; /* nothing on disk to hide (a damaged tombstone is rewritten) */
 	if (refuse) {
 		keylock_release(s, op);
 		store_complete(s, op, refuse);

@@ -24,6 +24,11 @@
  *   -DV_EFULL.
  * - deleted_value_back_after_corruption: GC dropped a damaged tombstone
  *   (or newest value), and after a restart the older value came back.
+ * - damaged_key_stuck: one bit of rot in a key's newest record (in a zone
+ *   GC has no reason to collect), then a restart: every write of the key
+ *   failed with -DV_ECORRUPT for good (only GC's damaged table, empty
+ *   after a restart, could tell whose the record is). Now an unconditional
+ *   PUT or DEL replaces it; conditional writes still fail, deciding nothing.
  * - submit_eagain_fails_store: a transient submit refusal (-EAGAIN/-EBUSY
  *   from a full submission ring) failed the store for good.
  * - scan_misses_moved_records: a scan skipped the records GC moved while
@@ -237,14 +242,15 @@ static void put_invisible_after_transit_flip(enum wkind kind, bool on_medium)
 	int rc = aop_wait(r.s, &w);
 	CHECK(on_medium || shim_flipped(r.dev) == 1);
 	unsigned entries = key_entries(r.s, "K", NULL);
-	if (entries != 1 || (on_medium && rc != -DV_ECORRUPT))
+	if (entries != 1 || rc != 0)
 		fprintf(stderr, "transit flip %d (medium %d): write returned %d, %u index entries for the key\n",
 			kind, on_medium, rc, entries);
 	CHECK_EQ(entries, 1);
 	if (on_medium) {
-		/* Whose record it is cannot be known: the write is refused. */
-		CHECK_EQ(rc, -DV_ECORRUPT);
-		CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
+		/* Damaged for good: the key in the record says it is K's, and
+		 * the unconditional write replaces it (damaged_key_stuck). */
+		CHECK_EQ(rc, 0);
+		h_expect(r.s, "K", "v2");
 	} else if (kind == W_PUT) {
 		CHECK_EQ(rc, 0);
 		h_expect(r.s, "K", "v2");
@@ -613,9 +619,9 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 	CHECK_EQ(rc, -DV_ECORRUPT);
 	CHECK(pl_zone(key_payload(r.s, "K")) == pl_zone(p)); /* its zone was not reset */
 	CHECK_EQ(r.s->sb.zones[old_zone].state, ZONE_FULL);
-	/* Until GC identified the damaged record again, whose it is cannot be
-	 * told: a write of K is refused. Then a write replaces it. */
-	CHECK_EQ(h_put(r.s, "K", "v3", 2), -DV_ECORRUPT);
+	/* Before and after GC found the damaged record again, no condition
+	 * can be judged on it; an unconditional write replaces it. */
+	CHECK_EQ(h_put_ex(r.s, "K", "v3", 2, 0, STORE_IF_PRESENT), -DV_ECORRUPT);
 	churn_until_damage_kept(r.s);
 	/* Conditions cannot be judged on a damaged record. */
 	CHECK_EQ(h_put_ex(r.s, "K", "v3", 2, 0, STORE_IF_ABSENT), -DV_ECORRUPT);
@@ -637,6 +643,95 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 
 static void t_damaged_tomb(void) { deleted_value_back_after_corruption(true); }
 static void t_damaged_value(void) { deleted_value_back_after_corruption(false); }
+
+/* ---- E4: one flipped bit makes a key impossible to overwrite ---- */
+
+enum rot { ROT_VALUE, ROT_KEY_LEN, ROT_TOMB, ROT_NO_RESTART };
+
+/* K's newest record sits in a sealed zone of values that never change (GC
+ * has no reason to collect it: it never meets the damage) and one bit of
+ * it rots: in its value (the key in the record still says whose it is),
+ * in its key length (whose it is cannot be read off it), or K's newest
+ * record is a tombstone. Then a restart (ROT_NO_RESTART: none, and no
+ * memo: the writes read the record). Conditional writes of K cannot be
+ * judged and fail with -DV_ECORRUPT, deciding nothing; an unconditional
+ * PUT or DEL replaces the damaged record, also after a restart, and the
+ * older value of K never comes back. (The old engine failed every write
+ * of K with -DV_ECORRUPT: GC's damaged table, empty after a restart, was
+ * the only thing that could tell whose the record is.) */
+static void damaged_key_stuck(enum rot rot)
+{
+	struct rig r;
+	rig_open(&r, 8 * MiB, 256 * 1024, (struct store_config){.no_memo = rot == ROT_NO_RESTART});
+	static uint8_t v[1500];
+	const char *newest = "NEWEST-VALUE-OF-K-0123456789";
+	CHECK_EQ(h_put(r.s, "K", "old", 3), 0);
+	for (uint32_t n = 0; n < 600; n++) { /* K's newest record in the middle */
+		char k[32];
+		sprintf(k, "static-%u", n);
+		h_fill_value(v, sizeof(v), n, 0);
+		CHECK_EQ(h_put(r.s, k, v, sizeof(v)), 0);
+		if (n == 199)
+			CHECK_EQ(rot == ROT_TOMB ? h_del(r.s, "K") : h_put(r.s, "K", newest, (uint32_t)strlen(newest)), 0);
+	}
+	uint64_t p = key_payload(r.s, "K");
+	CHECK_EQ(r.s->sb.zones[pl_zone(p)].state, ZONE_FULL);
+	uint64_t off = payload_dev_off(r.s, p);
+	if (rot == ROT_VALUE || rot == ROT_NO_RESTART)
+		dev_mem_flip_bit(r.mem, off + REC_HDR_BYTES + 1 + 3, 1); /* after the key "K" */
+	else if (rot == ROT_KEY_LEN)
+		dev_mem_flip_bit(r.mem, off + 32, 2); /* key_len 1 -> 5 */
+	else
+		dev_mem_flip_bit(r.mem, off + 16, 3); /* the tombstone's seq */
+	if (rot != ROT_NO_RESTART)
+		rig_restart(&r);
+	CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
+	/* Conditions cannot be judged on a record that does not read. */
+	int nx = h_put_ex(r.s, "K", "v2", 2, 0, STORE_IF_ABSENT), xx = h_put_ex(r.s, "K", "v2", 2, 0, STORE_IF_PRESENT);
+	int cas0 = h_write_cond(r.s, STORE_PUT, "K", "v2", 2, STORE_IF_SEQ, 0, NULL);
+	int cas = h_write_cond(r.s, STORE_PUT, "K", "v2", 2, STORE_IF_SEQ, 1, NULL);
+	int dcas = h_write_cond(r.s, STORE_DEL, "K", NULL, 0, STORE_IF_SEQ, 1, NULL);
+	fprintf(stderr, "rot %d: conditional writes over the damaged record: NX %d, XX %d, IF_SEQ 0 %d, IF_SEQ %d, "
+		"DEL IF_SEQ %d\n", rot, nx, xx, cas0, cas, dcas);
+	CHECK(nx == -DV_ECORRUPT && xx == -DV_ECORRUPT && cas0 == -DV_ECORRUPT && cas == -DV_ECORRUPT &&
+	      dcas == -DV_ECORRUPT);
+	CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT); /* they wrote nothing */
+	uint64_t tombs = h_check_tombstones(r.s, "damaged");
+	if (rot != ROT_NO_RESTART)
+		rig_restart(&r);
+	int put = 0, del = 0;
+	if (rot == ROT_VALUE || rot == ROT_NO_RESTART) {
+		put = h_put(r.s, "K", "v3", 2);
+		fprintf(stderr, "rot %d: PUT K over the damaged record: %d\n", rot, put);
+		CHECK_EQ(put, 0);
+		h_expect(r.s, "K", "v3");
+		CHECK_EQ(h_check_tombstones(r.s, "damaged value replaced"), tombs);
+	} else {
+		/* A DEL says what it did: 0 over a value (hidden by its
+		 * tombstone), -DV_ENOTFOUND over a tombstone (the index tells
+		 * which), then a fresh tombstone over the damaged one. */
+		del = h_del(r.s, "K");
+		fprintf(stderr, "rot %d: DEL K over the damaged record: %d\n", rot, del);
+		CHECK_EQ(del, rot == ROT_TOMB ? -DV_ENOTFOUND : 0);
+		h_expect(r.s, "K", NULL);
+		CHECK_EQ(h_check_tombstones(r.s, "damaged record deleted"), rot == ROT_TOMB ? tombs : tombs + 1);
+	}
+	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
+	rig_restart(&r);
+	h_expect(r.s, "K", rot == ROT_VALUE || rot == ROT_NO_RESTART ? "v3" : NULL);
+	/* The key is like any other again. */
+	CHECK_EQ(h_put_ex(r.s, "K", "v4", 2, 0, rot == ROT_VALUE || rot == ROT_NO_RESTART ? STORE_IF_PRESENT
+											    : STORE_IF_ABSENT), 0);
+	rig_restart(&r);
+	h_expect(r.s, "K", "v4");
+	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
+	rig_close(&r);
+}
+
+static void t_rot_value(void) { damaged_key_stuck(ROT_VALUE); }
+static void t_rot_key_len(void) { damaged_key_stuck(ROT_KEY_LEN); }
+static void t_rot_tomb(void) { damaged_key_stuck(ROT_TOMB); }
+static void t_rot_no_restart(void) { damaged_key_stuck(ROT_NO_RESTART); }
 
 /* ---- GC trusts no single read either ---- */
 
@@ -1241,6 +1336,10 @@ static const struct {
 	{"gc_spins_on_full_device_mixed", t_full_mixed},
 	{"deleted_value_back_after_corruption", t_damaged_tomb},
 	{"older_value_back_after_corruption", t_damaged_value},
+	{"damaged_key_stuck_value", t_rot_value},
+	{"damaged_key_stuck_key_len", t_rot_key_len},
+	{"damaged_key_stuck_tombstone", t_rot_tomb},
+	{"damaged_key_stuck_no_restart", t_rot_no_restart},
 	{"submit_eagain_fails_store", t_eagain},
 	{"submit_eagain_fails_store_event_loop", t_eagain_loop},
 	{"expiry_follows_injected_clock", expiry_follows_injected_clock},
