@@ -6,21 +6,38 @@
  *   PUT/DEL:
  *     NEW -> [WAIT_KEY] -> RESOLVE -> QUEUED -> IN_BATCH -> DONE
  *            keylock_acquire  |  index candidates read to find the
- *                             |  key's own entry (prev_payload)
- *                             +-> DONE (condition failed, DEL of absent key)
+ *                 |           |  key's own entry (prev_payload)
+ *                 |           +-> DONE (condition failed, DEL of absent key)
+ *                 +-> QUEUED (behind a write of the key placed or decided:
+ *                 |   keylock_go_on, or handed over by the holder)
+ *                 +-> DEFERRED (refused or failed behind a write of the
+ *                     key not yet done) -> DONE once that one is
  *
  * The RAM index keeps fingerprints, not keys: a fingerprint match is only a
  * candidate, settled by reading its record and comparing the key, or by
  * the location memo (store_memo.c) without a read: it knows the key hash
  * of records the store wrote or read, so a write resolves from it and a
  * GET skips other keys' records (its own it still reads). Writes
- * to one 64-bit key hash are serialised (keylock): the next one starts when
- * the previous one is applied, and inherits its location when the keys are
- * equal, so a hot key costs no extra reads.
+ * to one 64-bit key hash are serialised (keylock): they queue in a chain
+ * behind the lock's holder. The next one goes on when the previous one
+ * completes or, when the keys are equal, as soon as it is placed in a batch
+ * (or decided without writing): it inherits the location of the record
+ * placed (or found), is decided against that newest version, and is placed
+ * behind it, in the same group commit when it fits. So a hot key costs no
+ * extra reads, and successive writes of it no extra flushes (the old engine
+ * held the lock until durable: one flush per write of a key).
  *
  * Invariants:
- * 1. At most one mutation per 64-bit key hash is between RESOLVE and DONE.
- * 2. prev_payload, once resolved, is the key's entry until that op applies.
+ * 1. The mutations of one 64-bit key hash form one chain in submission
+ *    order: the holder (the first not done), then ops that went on early
+ *    (QUEUED, IN_BATCH or DEFERRED), then ops that wait (WAIT_KEY). Only
+ *    the holder reads candidates (RESOLVE). They apply (seqs are given at
+ *    placement, batches and their records apply in placement order) and
+ *    complete in chain order; a DEFERRED op completes when the one before
+ *    it has, with -DV_EFATAL if the store failed meanwhile.
+ * 2. prev_payload, once resolved, is the key's entry when that op applies:
+ *    the key's indexed record, or the record of the write before it in the
+ *    chain, which applies first (GC moving either: keylock_fix_prev).
  * 3. done() runs from store_poll() only, never inside a device callback.
  * 4. A write resolved from the memo sees what a read would have shown:
  *    same prev_payload, prev_seq, prev_size, prev_live (a memo entry of a
@@ -227,12 +244,14 @@ void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint
 	}
 }
 
-bool keylock_acquire(struct store *s, struct store_op *op)
+/* Queue op for the key lock of its hash: NULL when op holds it now, else
+ * the op it waits behind (the chain's tail until op joined it). */
+static struct store_op *keylock_acquire(struct store *s, struct store_op *op)
 {
 	struct store_op **bucket = keylock_bucket(s, op->priv.hash_lo);
 	for (struct store_op *h = *bucket; h; h = h->priv.lock_next) {
 		if (h == op)
-			return true; /* handed over by keylock_release() */
+			return NULL; /* handed over by keylock_release() */
 		if (h->priv.hash_lo != op->priv.hash_lo)
 			continue;
 		/* The holder keeps its chain's tail: many pipelined writes of
@@ -242,11 +261,11 @@ bool keylock_acquire(struct store *s, struct store_op *op)
 		tail->priv.chain_next = op;
 		h->priv.chain_tail = op;
 		op->priv.state = OPS_WAIT_KEY;
-		return false;
+		return tail;
 	}
 	op->priv.lock_next = *bucket;
 	*bucket = op;
-	return true;
+	return NULL;
 }
 
 static bool same_key(const struct store_op *a, const struct store_op *b)
@@ -254,30 +273,18 @@ static bool same_key(const struct store_op *a, const struct store_op *b)
 	return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
+static int op_decide(struct store *s, struct store_op *op);
 static void op_resolved(struct store *s, struct store_op *op);
 
-/* Hand the lock to the next waiter; it inherits what op knew of the key. */
-void keylock_release(struct store *s, struct store_op *op)
+/* next, waiting behind op in the key's chain, goes on from what op knows
+ * of the key when it can: QUEUED with the record op placed (wrote) or the
+ * one op found, or NEW (look the key up itself). Only an op of the same
+ * key that found the key's record (or wrote one) knows it; one that failed
+ * before resolving hands over nothing, and a failed store decides nothing. */
+static void keylock_hand_over(struct store *s, struct store_op *op, struct store_op *next, bool wrote)
 {
-	struct store_op **pp = keylock_bucket(s, op->priv.hash_lo);
-	for (unsigned i = 0; *pp && *pp != op && i < DV_OPS_IN_FLIGHT_MAX; i++)
-		pp = &(*pp)->priv.lock_next;
-	DV_ASSERT(*pp == op);
-	*pp = op->priv.lock_next;
-	struct store_op *next = op->priv.chain_next;
-	struct store_op *tail = op->priv.chain_tail;
-	op->priv.chain_next = NULL;
-	op->priv.chain_tail = NULL;
-	if (!next)
-		return;
-	next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
-	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
-	*keylock_bucket(s, next->priv.hash_lo) = next;
-	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
-	DV_ASSERT(op->kind != STORE_RELOC);
-	bool wrote = op->priv.state == OPS_IN_BATCH;
-	/* Only an op that found the key's record (or wrote one) knows it; one
-	 * that failed before resolving hands over nothing. */
+	DV_ASSERT(next->kind != STORE_RELOC && op->kind != STORE_RELOC); /* relocations take no key lock */
+	DV_ASSERT(next->priv.state == OPS_WAIT_KEY);
 	bool known = same_key(op, next) && !s->failed && op->priv.resolved;
 	if (known && wrote) {
 		next->priv.prev_payload = op->priv.new_payload;
@@ -294,7 +301,89 @@ void keylock_release(struct store *s, struct store_op *op)
 	}
 	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
 	next->priv.resolved = known;
-	opq_push(&s->ready, next);
+}
+
+/* op of a key's chain is placed (its record in a batch, not yet durable)
+ * or decided without having completed (DEFERRED): the writes waiting
+ * behind it go on now, from what op knows, while they are of the same key
+ * (group commit of one key's writes: the next one is queued behind op, to
+ * be placed in the same batch or a later one, and applies after it; one
+ * whose condition fails is DEFERRED and the one after it goes on too).
+ * They are decided against the newest version of the key, op's. */
+static void keylock_go_on(struct store *s, struct store_op *op)
+{
+	for (unsigned n = 0; n < DV_OPS_IN_FLIGHT_MAX; n++) {
+		struct store_op *next = op->priv.chain_next;
+		bool placed = op->priv.state == OPS_IN_BATCH;
+		if (!next || next->priv.state != OPS_WAIT_KEY || (!placed && op->priv.state != OPS_DEFERRED) ||
+		    !same_key(op, next) || !op->priv.resolved || s->failed)
+			return;
+		keylock_hand_over(s, op, next, placed);
+		int refuse = op_decide(s, next);
+		if (!refuse) {
+			write_enqueue(s, next); /* keylock_placed() goes on from it */
+			return;
+		}
+		next->result = refuse; /* op, before it, has not completed */
+		next->priv.state = OPS_DEFERRED;
+		op = next;
+	}
+}
+
+void keylock_placed(struct store *s, struct store_op *op) { keylock_go_on(s, op); }
+
+/* op (the holder) completed: hand the lock to the next op of the chain.
+ * One that went on early (keylock_go_on) just holds it now; one that
+ * was decided meanwhile (DEFERRED) completes now, in order, with -DV_EFATAL
+ * if the store failed since (its answer was judged against a write that
+ * may not be durable), and hands on in turn; one that waits is handed
+ * over what op knew (wrote: op placed a record, now applied). */
+static void keylock_release(struct store *s, struct store_op *op, bool wrote)
+{
+	for (unsigned n = 0;; n++) {
+		DV_ASSERT(n < DV_OPS_IN_FLIGHT_MAX);
+		struct store_op **pp = keylock_bucket(s, op->priv.hash_lo);
+		for (unsigned i = 0; *pp && *pp != op && i < DV_OPS_IN_FLIGHT_MAX; i++)
+			pp = &(*pp)->priv.lock_next;
+		DV_ASSERT(*pp == op);
+		*pp = op->priv.lock_next;
+		struct store_op *next = op->priv.chain_next;
+		struct store_op *tail = op->priv.chain_tail;
+		op->priv.chain_next = NULL;
+		op->priv.chain_tail = NULL;
+		if (!next)
+			return;
+		next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
+		next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
+		*keylock_bucket(s, next->priv.hash_lo) = next;
+		if (next->priv.state == OPS_WAIT_KEY) {
+			keylock_hand_over(s, op, next, wrote);
+			opq_push(&s->ready, next);
+			return;
+		}
+		if (next->priv.state != OPS_DEFERRED)
+			return; /* went on early: queued or placed behind op */
+		store_complete(s, next, s->failed ? -DV_EFATAL : next->result);
+		op = next;
+		wrote = false;
+	}
+}
+
+void key_done(struct store *s, struct store_op *op, int result)
+{
+	DV_ASSERT(op->kind != STORE_GET && op->kind != STORE_RELOC);
+	if (keylock_holder(s, op->priv.hash_lo) != op) {
+		/* An earlier write of the key is still in flight (op went on
+		 * early, behind it): op completes after it. */
+		DV_ASSERT(op->priv.state != OPS_IN_BATCH); /* batches apply in chain order */
+		op->result = result;
+		op->priv.state = OPS_DEFERRED;
+		keylock_go_on(s, op);
+		return;
+	}
+	bool wrote = op->priv.state == OPS_IN_BATCH;
+	store_complete(s, op, result); /* before the ops it hands on to: in order */
+	keylock_release(s, op, wrote);
 }
 
 /* ---- candidate reads (GET and RESOLVE) ----
@@ -327,8 +416,9 @@ static void cands_exhausted(struct store *s, struct store_op *op);
 static void cand_fail(struct store *s, struct store_op *op, int err)
 {
 	if (op->kind != STORE_GET)
-		keylock_release(s, op);
-	store_complete(s, op, err);
+		key_done(s, op, err);
+	else
+		store_complete(s, op, err);
 }
 
 static void cand_lookup(struct store *s, struct store_op *op)
@@ -763,8 +853,9 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		 * 16 keys share 31 hash bits (about 1e-11 such groups at 1e9
 		 * keys). Refuse rather than answer or write on partial facts. */
 		if (op->kind != STORE_GET)
-			keylock_release(s, op);
-		store_complete(s, op, -EOVERFLOW);
+			key_done(s, op, -EOVERFLOW);
+		else
+			store_complete(s, op, -EOVERFLOW);
 		return;
 	}
 	if (op->kind == STORE_GET) {
@@ -796,16 +887,16 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 /* ---- op steps ---- */
 
-static void op_resolved(struct store *s, struct store_op *op)
+/* The write knows the key's current record (prev_*): its condition's
+ * answer, or 0 when it is to be written (rec_size set). */
+static int op_decide(struct store *s, struct store_op *op)
 {
 	if (s->failed) {
 		/* A failed store decides nothing more: a write before this one
 		 * may be durable without being in the index (its batch reached
 		 * the medium, its completion did not), so a condition judged
 		 * now could contradict what recovery finds. */
-		keylock_release(s, op);
-		store_complete(s, op, -DV_EFATAL);
-		return;
+		return -DV_EFATAL;
 	}
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
@@ -838,20 +929,32 @@ static void op_resolved(struct store *s, struct store_op *op)
 	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD ||
 					   (pl_tomb(op->priv.prev_payload) && !op->priv.prev_damaged)))
 		refuse = -DV_ENOTFOUND; /* nothing on disk to hide (a damaged tombstone is rewritten) */
-	if (refuse) {
-		keylock_release(s, op);
-		store_complete(s, op, refuse);
-		return;
-	}
+	if (refuse)
+		return refuse;
 	uint32_t val_len = op->kind == STORE_PUT ? op->val_len : 0;
 	op->priv.rec_size = rec_size(op->key_len, op->meta_len, val_len);
-	write_enqueue(s, op);
+	return 0;
+}
+
+static void op_resolved(struct store *s, struct store_op *op)
+{
+	int refuse = op_decide(s, op);
+	if (refuse)
+		key_done(s, op, refuse);
+	else
+		write_enqueue(s, op);
 }
 
 static void op_start_mutation(struct store *s, struct store_op *op)
 {
-	if (!keylock_acquire(s, op))
-		return; /* keylock_release() brings it back */
+	struct store_op *prev = keylock_acquire(s, op);
+	if (prev) {
+		/* Behind a write of the key placed or decided already: on at
+		 * once (keylock_go_on); else keylock_release() or
+		 * keylock_placed() brings it back. */
+		keylock_go_on(s, prev);
+		return;
+	}
 	op->priv.state = OPS_RESOLVE;
 	cand_lookup(s, op);
 	cand_read_next(s, op);

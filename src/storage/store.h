@@ -9,7 +9,10 @@
  * - A PUT or DEL completes with result 0 only once its record is durable;
  *   op->out.seq is then the seq of the record it wrote (the key's new
  *   current seq, for a later STORE_IF_SEQ). Completions of writes are
- *   delivered in submission order per key.
+ *   delivered in submission order per key. Successive writes of one key
+ *   share group commits: a write whose predecessor of the same key is
+ *   placed (in a batch, not yet durable) is decided against that newest
+ *   version and placed behind it, in the same batch or the next.
  * - A GET completes with result 0 and op->out filled (pointers valid only
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
@@ -55,7 +58,8 @@
  * - After a write or flush error the store is failed: every write not yet
  *   decided (waiting for its key, resolving) and every later one fails
  *   with -DV_EFATAL, never with a condition's answer (a write before it may
- *   be durable without being in the index); reads keep working.
+ *   be durable without being in the index), and so does a write decided
+ *   against a write of its key that had not completed; reads keep working.
  * - store_open() formats an empty/unknown device only when asked, and runs
  *   recovery (zone indexes + scan of open zones) before returning. It
  *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
@@ -180,7 +184,7 @@ struct store_op_priv {
 	uint8_t damaged_cand;        /* a damaged candidate of unknown owner (or NO_CAND) */
 	uint8_t cand_reads;          /* reads of the current candidate that did not verify */
 	bool prev_live;              /* prev is a PUT that has not expired */
-	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
+	bool prev_damaged;           /* prev is damaged (store.h: the key's as far as can be told) */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
 	bool hash_full;              /* hash_hi is the whole high half (a relocation's may be

@@ -201,8 +201,8 @@ struct obs {
 struct params {
 	uint32_t zones, zone_bytes, nkeys, npairs, slots, ops;
 	uint32_t val_max, small_pct;
-	bool fill, expiry, meta, cuts, restarts, damage, holds, recovery_faults;
-	uint32_t cut_per_mille, restart_per_mille, gc_per_mille, quiesce_per_mille, resubmit_pct;
+	bool fill, expiry, meta, cuts, restarts, damage, holds, recovery_faults, bursts;
+	uint32_t cut_per_mille, restart_per_mille, gc_per_mille, quiesce_per_mille, resubmit_pct, burst_pct;
 	struct store_config cfg;
 	struct dev_fault_plan plan; /* faults and scheduling while the store runs */
 };
@@ -230,6 +230,7 @@ struct run {
 	uint64_t live_space, inflight_space;
 	bool cut, damaged_any, stop_submit;
 	uint32_t focus_key, focus_left; /* ops that favour the key just damaged */
+	uint32_t burst_key, burst_left; /* ops of one key submitted together, mostly writes */
 	uint32_t efull, cuts, restarts, flips, fill_next;
 	uint64_t gc_started;
 	char trace[TRACE_LINES][TRACE_BYTES];
@@ -240,9 +241,9 @@ struct run {
 
 /* --no: knobs turned off after the draws (a seed keeps its other choices). */
 static const char *const knob_names[] = {"eagain", "flips", "eio", "holds", "sched", "cuts", "restarts",
-					 "damage", "fill", "expiry"};
+					 "damage", "fill", "expiry", "bursts"};
 enum { NO_EAGAIN = 1, NO_FLIPS = 2, NO_EIO = 4, NO_HOLDS = 8, NO_SCHED = 16, NO_CUTS = 32, NO_RESTARTS = 64,
-       NO_DAMAGE = 128, NO_FILL = 256, NO_EXPIRY = 512 };
+       NO_DAMAGE = 128, NO_FILL = 256, NO_EXPIRY = 512, NO_BURSTS = 1024 };
 static unsigned knobs_off;
 
 /* Failed runs stay reachable (their store may still hold ops): no leak reports. */
@@ -811,6 +812,10 @@ static void slot_judge(struct run *r, struct slot *sl, struct store_op *op)
 
 static uint32_t pick_key(struct run *r)
 {
+	if (r->burst_left > 0) {
+		r->burst_left--;
+		return r->burst_key;
+	}
 	if (r->focus_left > 0) {
 		r->focus_left--;
 		if (pct(r, 50))
@@ -871,6 +876,8 @@ static void start_op(struct run *r, struct slot *sl)
 	uint32_t c = below(r, 100);
 	if (r->p.fill)
 		c = c < 80 ? 40 : c < 92 ? 0 : 80;
+	else if (r->burst_left > 0 && c < 30)
+		c += 35; /* a burst: mostly writes, 1 in 20 a GET */
 	if (c < 35) {
 		op->kind = STORE_GET;
 		sl->floor = k->state_kpos > k->get_floor ? k->state_kpos : k->get_floor;
@@ -1378,6 +1385,8 @@ static void pick_params(struct run *r)
 	p->gc_per_mille = below(r, 40);
 	p->quiesce_per_mille = p->damage ? 10 + below(r, 20) : 2 + below(r, 10);
 	p->resubmit_pct = below(r, 30);
+	p->bursts = pct(r, 50);
+	p->burst_pct = p->bursts ? 2 + below(r, 15) : 0;
 	p->cfg = (struct store_config){.batches_in_flight = 1 + below(r, DV_BATCHES_IN_FLIGHT_MAX),
 				       .batch_bytes = pct(r, 50) ? DV_BLOCK_BYTES * (1 + below(r, 16)) : 0,
 				       .gc_free_zones_min = below(r, 4),
@@ -1425,6 +1434,8 @@ static void pick_params(struct run *r)
 		p->damage = false;
 	if (knobs_off & NO_EXPIRY)
 		p->expiry = false;
+	if (knobs_off & NO_BURSTS)
+		p->bursts = false, p->burst_pct = 0;
 }
 
 static void describe(const struct run *r)
@@ -1433,14 +1444,14 @@ static void describe(const struct run *r)
 	const struct dev_fault_plan *f = &p->plan;
 	fprintf(stderr,
 		"seed %llu: %u zones of %u KiB, %u keys (%u colliding pairs), %u ops, %u in flight, values <= %u "
-		"(%u%% small)%s%s%s%s%s%s%s\n"
+		"(%u%% small)%s%s%s%s%s%s%s%s\n"
 		"  store: batches %u, batch bytes %u, gc below %u free zones, memo %s\n"
 		"  device: reorder %d, partial %u, hold read %u write %u (max %u polls), early %u, eagain %u, read "
 		"flips %u, read eio %u (ppm)%s\n",
 		(unsigned long long)r->seed, p->zones, p->zone_bytes / KiB, p->nkeys, p->npairs, p->ops, p->slots,
 		p->val_max, p->small_pct, p->fill ? ", fill" : "", p->expiry ? ", expiry" : "", p->meta ? ", meta" : "",
 		p->cuts ? ", power cuts" : "", p->restarts ? ", restarts" : "", p->damage ? ", medium damage" : "",
-		p->recovery_faults ? ", faults in recovery" : "", p->cfg.batches_in_flight, p->cfg.batch_bytes,
+		p->recovery_faults ? ", faults in recovery" : "", p->bursts ? ", same-key bursts" : "", p->cfg.batches_in_flight, p->cfg.batch_bytes,
 		p->cfg.gc_free_zones_min, p->cfg.no_memo ? "off" : "1024 entries", f->reorder, f->partial_ppm,
 		f->hold_read_ppm, f->hold_write_ppm, f->hold_polls_max, f->early_io_ppm, f->submit_eagain_ppm,
 		f->read_flip_ppm, f->read_eio_ppm, p->holds ? ", chosen ops' reads held" : "");
@@ -1511,9 +1522,19 @@ static void run_body(struct run *r)
 		r->stop_submit = r->p.fill && r->efull > 200;
 		if (r->stop_submit)
 			r->ops_left = 0;
+		/* A burst: writes of one key in flight together (the key lock
+		 * queues them behind each other; each goes on once the one
+		 * before it is placed), into every free slot, before a poll. */
+		bool burst = pct(r, p->burst_pct);
+		if (burst) {
+			r->burst_key = pick_key(r);
+			r->burst_left = 2 + below(r, 15);
+			tracef(r, "burst of %s", r->keys[r->burst_key].name);
+		}
 		for (uint32_t i = 0; i < p->slots && r->ops_left > 0; i++)
-			if (!r->slots[i].busy && pct(r, 60))
+			if (!r->slots[i].busy && (r->burst_left > 0 || pct(r, 60)))
 				start_op(r, &r->slots[i]);
+		r->burst_left = 0;
 		poll_once(r, below(r, 3) != 0);
 		if (per_mille(r, p->gc_per_mille) && store_gc_start(r->s) == 1) {
 			r->gc_started++;
@@ -1781,7 +1802,7 @@ int main(int argc, char **argv)
 		} else {
 			fprintf(stderr,
 				"usage: %s [--seed N | --start S --seeds N] [--verbose] [--recovery-faults]\n"
-				"       [--no eagain,flips,eio,holds,sched,cuts,restarts,damage,fill,expiry]\n",
+				"       [--no eagain,flips,eio,holds,sched,cuts,restarts,damage,fill,expiry,bursts]\n",
 				argv[0]);
 			return 2;
 		}
