@@ -304,7 +304,7 @@ struct store_op *opq_pop(struct op_queue *q);
  * writes of its key before it have (DEFERRED). */
 void key_done(struct store *s, struct store_op *op, int result);
 /* A user write was placed in a batch: the next write of its key may go on
- * now (see keylock_next_early in store.c). */
+ * now, behind it (keylock_go_on in store.c). */
 void keylock_placed(struct store *s, struct store_op *op);
 /* The op holding the key lock of hash (its waiters follow chain_next). */
 struct store_op *keylock_holder(struct store *s, uint64_t hash);
