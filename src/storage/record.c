@@ -125,3 +125,15 @@ int rec_decode(const uint8_t *src, uint32_t avail, struct rec_view *out, uint32_
 	out->value = out->meta + out->meta_len;
 	return 0;
 }
+
+int rec_peek_key(const uint8_t *src, uint32_t avail, const uint8_t **key, uint32_t *key_len)
+{
+	if (avail < REC_HDR_BYTES)
+		return -DV_ECORRUPT;
+	uint32_t n = le_get16(src + 32);
+	if (n == 0 || n > DV_KEY_BYTES_MAX || n > avail - REC_HDR_BYTES)
+		return -DV_ECORRUPT;
+	*key = src + REC_HDR_BYTES;
+	*key_len = n;
+	return 0;
+}

@@ -61,6 +61,12 @@ void rec_set_zone_gen(uint8_t *rec, uint32_t zone_gen);
  * *need), or -DV_ECORRUPT when it is not a valid record. */
 int rec_decode(const uint8_t *src, uint32_t avail, struct rec_view *out, uint32_t *need);
 
+/* The key a record at src claims, without verifying it: 0 with *key and
+ * *key_len when its key length is plausible and the key lies within avail
+ * bytes, else -DV_ECORRUPT. For a record that fails its checksum only: the
+ * damage may lie elsewhere, and the key still say whose record it was. */
+int rec_peek_key(const uint8_t *src, uint32_t avail, const uint8_t **key, uint32_t *key_len);
+
 /* Where the next record may start after offset off within a zone. */
 static inline uint64_t rec_next_start(uint64_t off, uint32_t block_bytes)
 {

@@ -6,29 +6,47 @@
  *   PUT/DEL:
  *     NEW -> [WAIT_KEY] -> RESOLVE -> QUEUED -> IN_BATCH -> DONE
  *            keylock_acquire  |  index candidates read to find the
- *                             |  key's own entry (prev_payload)
- *                             +-> DONE (condition failed, DEL of absent key)
+ *                 |           |  key's own entry (prev_payload)
+ *                 |           +-> DONE (condition failed, DEL of absent key)
+ *                 +-> QUEUED (behind a write of the key placed or decided:
+ *                 |   keylock_go_on, or handed over by the holder)
+ *                 +-> DEFERRED (refused or failed behind a write of the
+ *                     key not yet done) -> DONE once that one is
  *
  * The RAM index keeps fingerprints, not keys: a fingerprint match is only a
  * candidate, settled by reading its record and comparing the key, or by
  * the location memo (store_memo.c) without a read: it knows the key hash
  * of records the store wrote or read, so a write resolves from it and a
  * GET skips other keys' records (its own it still reads). Writes
- * to one 64-bit key hash are serialised (keylock): the next one starts when
- * the previous one is applied, and inherits its location when the keys are
- * equal, so a hot key costs no extra reads.
+ * to one 64-bit key hash are serialised (keylock): they queue in a chain
+ * behind the lock's holder. The next one goes on when the previous one
+ * completes or, when the keys are equal, as soon as it is placed in a batch
+ * (or decided without writing): it inherits the location of the record
+ * placed (or found), is decided against that newest version, and is placed
+ * behind it, in the same group commit when it fits. So a hot key costs no
+ * extra reads, and successive writes of it no extra flushes (the old engine
+ * held the lock until durable: one flush per write of a key).
  *
  * Invariants:
- * 1. At most one mutation per 64-bit key hash is between RESOLVE and DONE.
- * 2. prev_payload, once resolved, is the key's entry until that op applies.
+ * 1. The mutations of one 64-bit key hash form one chain in submission
+ *    order: the holder (the first not done), then ops that went on early
+ *    (QUEUED, IN_BATCH or DEFERRED), then ops that wait (WAIT_KEY). Only
+ *    the holder reads candidates (RESOLVE). They apply (seqs are given at
+ *    placement, batches and their records apply in placement order) and
+ *    complete in chain order; a DEFERRED op completes when the one before
+ *    it has, with -DV_EFATAL if the store failed meanwhile.
+ * 2. prev_payload, once resolved, is the key's entry when that op applies:
+ *    the key's indexed record, or the record of the write before it in the
+ *    chain, which applies first (GC moving either: keylock_fix_prev).
  * 3. done() runs from store_poll() only, never inside a device callback.
  * 4. A write resolved from the memo sees what a read would have shown:
  *    same prev_payload, prev_seq, prev_size, prev_live (a memo entry of a
  *    record with an expiry does not settle it: read).
- * 5. A write resolves to "absent" only when every candidate verified as
- *    another key's record: a candidate that does not verify, or that GC
- *    moved, is never taken as "not mine" (the write fails or looks again;
- *    a damaged record GC kept is settled by whose GC knows it to be).
+ * 5. A write resolves to "absent" only when every candidate is another
+ *    key's record: it verified as such, or it is damaged and whose it is
+ *    was told (cand_owner); a candidate that GC moved or whose owner
+ *    cannot be told is never taken as "not mine" (the write looks again,
+ *    or takes the damaged one as its own: store.h).
  * 6. A GET answers only from the record its key had at one of its
  *    lookups, and from a record with a seq at or above next_seq at its
  *    first lookup (written after it, found by a later lookup) only when
@@ -228,12 +246,14 @@ void keylock_fix_prev(struct store *s, uint64_t hash, uint64_t old_payload, uint
 	}
 }
 
-bool keylock_acquire(struct store *s, struct store_op *op)
+/* Queue op for the key lock of its hash: NULL when op holds it now, else
+ * the op it waits behind (the chain's tail until op joined it). */
+static struct store_op *keylock_acquire(struct store *s, struct store_op *op)
 {
 	struct store_op **bucket = keylock_bucket(s, op->priv.hash_lo);
 	for (struct store_op *h = *bucket; h; h = h->priv.lock_next) {
 		if (h == op)
-			return true; /* handed over by keylock_release() */
+			return NULL; /* handed over by keylock_release() */
 		if (h->priv.hash_lo != op->priv.hash_lo)
 			continue;
 		/* The holder keeps its chain's tail: many pipelined writes of
@@ -243,11 +263,11 @@ bool keylock_acquire(struct store *s, struct store_op *op)
 		tail->priv.chain_next = op;
 		h->priv.chain_tail = op;
 		op->priv.state = OPS_WAIT_KEY;
-		return false;
+		return tail;
 	}
 	op->priv.lock_next = *bucket;
 	*bucket = op;
-	return true;
+	return NULL;
 }
 
 static bool same_key(const struct store_op *a, const struct store_op *b)
@@ -255,30 +275,18 @@ static bool same_key(const struct store_op *a, const struct store_op *b)
 	return a->key_len == b->key_len && memcmp(a->key, b->key, a->key_len) == 0;
 }
 
+static int op_decide(struct store *s, struct store_op *op);
 static void op_resolved(struct store *s, struct store_op *op);
 
-/* Hand the lock to the next waiter; it inherits what op knew of the key. */
-void keylock_release(struct store *s, struct store_op *op)
+/* next, waiting behind op in the key's chain, goes on from what op knows
+ * of the key when it can: QUEUED with the record op placed (wrote) or the
+ * one op found, or NEW (look the key up itself). Only an op of the same
+ * key that found the key's record (or wrote one) knows it; one that failed
+ * before resolving hands over nothing, and a failed store decides nothing. */
+static void keylock_hand_over(struct store *s, struct store_op *op, struct store_op *next, bool wrote)
 {
-	struct store_op **pp = keylock_bucket(s, op->priv.hash_lo);
-	for (unsigned i = 0; *pp && *pp != op && i < DV_OPS_IN_FLIGHT_MAX; i++)
-		pp = &(*pp)->priv.lock_next;
-	DV_ASSERT(*pp == op);
-	*pp = op->priv.lock_next;
-	struct store_op *next = op->priv.chain_next;
-	struct store_op *tail = op->priv.chain_tail;
-	op->priv.chain_next = NULL;
-	op->priv.chain_tail = NULL;
-	if (!next)
-		return;
-	next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
-	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
-	*keylock_bucket(s, next->priv.hash_lo) = next;
-	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
-	DV_ASSERT(op->kind != STORE_RELOC);
-	bool wrote = op->priv.state == OPS_IN_BATCH;
-	/* Only an op that found the key's record (or wrote one) knows it; one
-	 * that failed before resolving hands over nothing. */
+	DV_ASSERT(next->kind != STORE_RELOC && op->kind != STORE_RELOC); /* relocations take no key lock */
+	DV_ASSERT(next->priv.state == OPS_WAIT_KEY);
 	bool known = same_key(op, next) && !s->failed && op->priv.resolved;
 	if (known && wrote) {
 		next->priv.prev_payload = op->priv.new_payload;
@@ -295,7 +303,89 @@ void keylock_release(struct store *s, struct store_op *op)
 	}
 	next->priv.state = known ? OPS_QUEUED : OPS_NEW;
 	next->priv.resolved = known;
-	opq_push(&s->ready, next);
+}
+
+/* op of a key's chain is placed (its record in a batch, not yet durable)
+ * or decided without having completed (DEFERRED): the writes waiting
+ * behind it go on now, from what op knows, while they are of the same key
+ * (group commit of one key's writes: the next one is queued behind op, to
+ * be placed in the same batch or a later one, and applies after it; one
+ * whose condition fails is DEFERRED and the one after it goes on too).
+ * They are decided against the newest version of the key, op's. */
+static void keylock_go_on(struct store *s, struct store_op *op)
+{
+	for (unsigned n = 0; n < DV_OPS_IN_FLIGHT_MAX; n++) {
+		struct store_op *next = op->priv.chain_next;
+		bool placed = op->priv.state == OPS_IN_BATCH;
+		if (!next || next->priv.state != OPS_WAIT_KEY || (!placed && op->priv.state != OPS_DEFERRED) ||
+		    !same_key(op, next) || !op->priv.resolved || s->failed)
+			return;
+		keylock_hand_over(s, op, next, placed);
+		int refuse = op_decide(s, next);
+		if (!refuse) {
+			write_enqueue(s, next); /* keylock_placed() goes on from it */
+			return;
+		}
+		next->result = refuse; /* op, before it, has not completed */
+		next->priv.state = OPS_DEFERRED;
+		op = next;
+	}
+}
+
+void keylock_placed(struct store *s, struct store_op *op) { keylock_go_on(s, op); }
+
+/* op (the holder) completed: hand the lock to the next op of the chain.
+ * One that went on early (keylock_go_on) just holds it now; one that
+ * was decided meanwhile (DEFERRED) completes now, in order, with -DV_EFATAL
+ * if the store failed since (its answer was judged against a write that
+ * may not be durable), and hands on in turn; one that waits is handed
+ * over what op knew (wrote: op placed a record, now applied). */
+static void keylock_release(struct store *s, struct store_op *op, bool wrote)
+{
+	for (unsigned n = 0;; n++) {
+		DV_ASSERT(n < DV_OPS_IN_FLIGHT_MAX);
+		struct store_op **pp = keylock_bucket(s, op->priv.hash_lo);
+		for (unsigned i = 0; *pp && *pp != op && i < DV_OPS_IN_FLIGHT_MAX; i++)
+			pp = &(*pp)->priv.lock_next;
+		DV_ASSERT(*pp == op);
+		*pp = op->priv.lock_next;
+		struct store_op *next = op->priv.chain_next;
+		struct store_op *tail = op->priv.chain_tail;
+		op->priv.chain_next = NULL;
+		op->priv.chain_tail = NULL;
+		if (!next)
+			return;
+		next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
+		next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
+		*keylock_bucket(s, next->priv.hash_lo) = next;
+		if (next->priv.state == OPS_WAIT_KEY) {
+			keylock_hand_over(s, op, next, wrote);
+			opq_push(&s->ready, next);
+			return;
+		}
+		if (next->priv.state != OPS_DEFERRED)
+			return; /* went on early: queued or placed behind op */
+		store_complete(s, next, s->failed ? -DV_EFATAL : next->result);
+		op = next;
+		wrote = false;
+	}
+}
+
+void key_done(struct store *s, struct store_op *op, int result)
+{
+	DV_ASSERT(op->kind != STORE_GET && op->kind != STORE_RELOC);
+	if (keylock_holder(s, op->priv.hash_lo) != op) {
+		/* An earlier write of the key is still in flight (op went on
+		 * early, behind it): op completes after it. */
+		DV_ASSERT(op->priv.state != OPS_IN_BATCH); /* batches apply in chain order */
+		op->result = result;
+		op->priv.state = OPS_DEFERRED;
+		keylock_go_on(s, op);
+		return;
+	}
+	bool wrote = op->priv.state == OPS_IN_BATCH;
+	store_complete(s, op, result); /* before the ops it hands on to: in order */
+	keylock_release(s, op, wrote);
 }
 
 /* ---- candidate reads (GET and RESOLVE) ----
@@ -313,9 +403,11 @@ void keylock_release(struct store *s, struct store_op *op)
  *   submitted), unless it is newer than the GET's horizon (a later
  *   lookup only); a write resolves from it only if the index still holds
  *   it, else GC moved it: look up again;
- * - damaged twice: a GET remembers it and goes on (-DV_ECORRUPT if nothing
- *   else answers), a write fails with -DV_ECORRUPT (whose record it is
- *   cannot be told: it must never be taken as "not mine");
+ * - damaged (two reads agree on bytes that do not verify): another key's
+ *   is skipped when whose it is can be told (cand_owner); else a GET
+ *   remembers it and goes on (-DV_ECORRUPT if nothing else answers), a
+ *   write takes it as the key's record unless another candidate verifies
+ *   as the key's (cand_damaged: it must never be taken as "not mine");
  * - stale more than READ_RETRIES_MAX times: the op fails with -EBUSY. */
 
 static void cand_read_done(struct dev_req *req);
@@ -326,8 +418,9 @@ static void cands_exhausted(struct store *s, struct store_op *op);
 static void cand_fail(struct store *s, struct store_op *op, int err)
 {
 	if (op->kind != STORE_GET)
-		keylock_release(s, op);
-	store_complete(s, op, err);
+		key_done(s, op, err);
+	else
+		store_complete(s, op, err);
 }
 
 static void cand_lookup(struct store *s, struct store_op *op)
@@ -339,7 +432,7 @@ static void cand_lookup(struct store *s, struct store_op *op)
 		op->priv.cand_gens[i] = s->sb.zones[pl_zone(op->priv.cands[i])].gen;
 	}
 	op->priv.cand_next = 0;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 	op->priv.damaged_cand = NO_CAND;
 	op->priv.cands_epoch = s->index_epoch;
 }
@@ -427,7 +520,7 @@ static int cand_memo(struct store *s, struct store_op *op)
 static void cand_next_one(struct store_op *op)
 {
 	op->priv.cand_next++;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 }
 
 static void cand_read_next(struct store *s, struct store_op *op)
@@ -474,7 +567,7 @@ static bool cand_follow_move(struct store *s, struct store_op *op)
 		return false;
 	op->priv.cands[op->priv.cand_next] = m->new_payload;
 	op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
-	op->priv.cand_reread = false;
+	op->priv.cand_reads = 0;
 	return true;
 }
 
@@ -608,45 +701,79 @@ static void resolve_damaged(struct store *s, struct store_op *op, uint64_t p, ui
 	op_resolved(s, op);
 }
 
-/* IF_DAMAGED, and GC does not know whose the damaged candidate is (store.h).
- * The location memo may: the key's own is the record to replace, another
- * key's is skipped. Else the first such candidate is kept for
- * cands_exhausted(), unless a later one verifies as the key's (then the
- * key is readable and op_resolved() says -ESTALE). */
-static void cand_damaged_unknown(struct store *s, struct store_op *op)
+enum { OWNER_UNKNOWN, OWNER_OURS, OWNER_OTHER };
+
+/* The entry of the record at payload p in its zone's index while the zone
+ * is written (its entries are in RAM until it is sealed), or NULL. */
+static const struct zidx_entry *zone_entry_at(const struct store *s, uint64_t p)
 {
-	uint64_t p = op->priv.cands[op->priv.cand_next];
-	struct memo_hit h;
-	DV_ASSERT(op->kind == STORE_PUT && op->cond == STORE_IF_DAMAGED);
-	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
-		if (h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi) {
-			resolve_damaged(s, op, p, h.seq, h.size, h.tomb);
-			return;
-		}
-	} else if (op->priv.damaged_cand == NO_CAND) {
-		op->priv.damaged_cand = op->priv.cand_next;
-	}
-	cand_next_one(op);
-	cand_read_next(s, op);
+	const struct zone_rt *zr = &s->zrt[pl_zone(p)];
+	uint64_t units = pl_off(p) / DV_RECORD_ALIGN_BYTES;
+	for (uint32_t i = 0; zr->entries && i < zr->count; i++)
+		if (zr->entries[i].off_units == units)
+			return &zr->entries[i];
+	return NULL;
 }
 
-/* The current candidate does not verify, read twice. Whose record it is
- * is known only when GC found it damaged (its zone index said whose), or,
- * for IF_DAMAGED, when the location memo remembers it. */
-static void cand_damaged(struct store *s, struct store_op *op)
+/* Whose is the current candidate, which does not verify (its bytes in
+ * op's buffer)? Known for sure when GC found it damaged (the zone index
+ * told it whose), from the location memo, or from the entries of a zone
+ * being written; else from the key the record's bytes hold: op's key, or
+ * a key sharing the 31 hash bits of the index lookup that found it (a flip
+ * in the key that turned it into such a key is a 2^-31 chance). A key that
+ * does not read or shares no index bits with op's: unknown. *seq and *size
+ * are the record's when known for sure, else 0. */
+static int cand_owner(struct store *s, const struct store_op *op, uint64_t *seq, uint32_t *size)
 {
 	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint64_t hi96 = op->priv.hash_hi & ZIDX_HASH_HI_MASK;
+	*seq = 0;
+	*size = 0;
 	const struct damaged_rec *d = damaged_find(s, p);
-	s->st.corrupt_records++;
-	if (d && (d->hash_lo != op->priv.hash_lo || d->hash_hi != (op->priv.hash_hi & ZIDX_HASH_HI_MASK))) {
-		cand_next_one(op); /* another key's */
-		cand_read_next(s, op);
-		return;
+	if (d) {
+		*seq = d->seq;
+		*size = d->size;
+		return d->hash_lo == op->priv.hash_lo && d->hash_hi == hi96 ? OWNER_OURS : OWNER_OTHER;
 	}
-	if (op->kind != STORE_GET && !cand_still_indexed(s, op)) {
-		/* Not the key's current record any more (replaced, perhaps
-		 * with its damage forgotten): look at what replaced it. */
-		cand_stale(s, op);
+	struct memo_hit h;
+	if (memo_get(&s->memo, p, s->sb.zones[pl_zone(p)].gen, &h)) {
+		*seq = h.seq;
+		*size = h.size;
+		return h.hash_lo == op->priv.hash_lo && h.hash_hi == op->priv.hash_hi ? OWNER_OURS : OWNER_OTHER;
+	}
+	const struct zidx_entry *e = zone_entry_at(s, p);
+	if (e) {
+		*seq = e->seq;
+		*size = e->size;
+		return e->hash.lo == op->priv.hash_lo && e->hash.hi == hi96 ? OWNER_OURS : OWNER_OTHER;
+	}
+	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES), key_len;
+	const uint8_t *key;
+	if (rec_peek_key((const uint8_t *)op->priv.buf + in_block, op->priv.buf_bytes - in_block, &key, &key_len))
+		return OWNER_UNKNOWN;
+	if (key_len == op->key_len && memcmp(key, op->key, key_len) == 0)
+		return OWNER_OURS;
+	return store_key_hash(key, key_len) >> 33 == op->priv.hash_lo >> 33 ? OWNER_OTHER : OWNER_UNKNOWN;
+}
+
+/* The current candidate does not verify: two reads in a row agreed on its
+ * bytes (what the medium holds). Another key's is skipped. A GET remembers
+ * it and goes on (-DV_ECORRUPT if nothing else answers). A write takes
+ * the key's own as its record (op_resolved: an unconditional write
+ * replaces it, a conditional one fails with -DV_ECORRUPT), and keeps the
+ * first one of unknown owner for cands_exhausted(), unless a later
+ * candidate verifies as the key's (then that one is the key's record:
+ * one entry per key). */
+static void cand_damaged(struct store *s, struct store_op *op)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next], seq;
+	uint32_t size;
+	int owner = cand_owner(s, op, &seq, &size);
+	release_buf(s, op);
+	s->st.corrupt_records++;
+	if (owner == OWNER_OTHER) {
+		cand_next_one(op);
+		cand_read_next(s, op);
 		return;
 	}
 	if (op->kind == STORE_GET) {
@@ -655,17 +782,20 @@ static void cand_damaged(struct store *s, struct store_op *op)
 		cand_read_next(s, op);
 		return;
 	}
-	if (!d && op->cond == STORE_IF_DAMAGED) {
-		cand_damaged_unknown(s, op);
+	if (!cand_still_indexed(s, op)) {
+		/* Not the key's current record any more (replaced, perhaps
+		 * with its damage forgotten): look at what replaced it. */
+		cand_stale(s, op);
 		return;
 	}
-	if (!d) {
-		cand_fail(s, op, -DV_ECORRUPT);
+	if (owner == OWNER_OURS) {
+		resolve_damaged(s, op, p, seq, size, pl_tomb(p));
 		return;
 	}
-	/* The key's own damaged record: a write replaces it (conditions,
-	 * which would need its expiry, are refused in op_resolved). */
-	resolve_damaged(s, op, p, d->seq, d->size, d->tomb);
+	if (op->priv.damaged_cand == NO_CAND)
+		op->priv.damaged_cand = op->priv.cand_next;
+	cand_next_one(op);
+	cand_read_next(s, op);
 }
 
 static void cand_read_done(struct dev_req *req)
@@ -679,7 +809,6 @@ static void cand_read_done(struct dev_req *req)
 	}
 	struct rec_view r;
 	uint32_t need = 0;
-	uint32_t blocks = pl_blocks(op->priv.cands[op->priv.cand_next]);
 	uint32_t in_block = (uint32_t)(pl_off(op->priv.cands[op->priv.cand_next]) % DV_BLOCK_BYTES);
 	switch (cand_classify(s, op, &r, &need)) {
 	case CAND_OURS:
@@ -699,21 +828,23 @@ static void cand_read_done(struct dev_req *req)
 		cand_stale(s, op);
 		return;
 	case CAND_LONGER: /* larger than the payload said: read it whole */
-		release_buf(s, op);
 		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_cap) {
+			release_buf(s, op);
 			cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 			return;
 		}
 		__attribute__((fallthrough)); /* a length past the zone's end: damaged header */
-	case CAND_DAMAGED:
-		release_buf(s, op);
-		if (!op->priv.cand_reread) {
-			op->priv.cand_reread = true; /* a flip in transit reads fine again */
-			cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+	case CAND_DAMAGED: {
+		/* A flip in transit reads fine, or at least differently, again. */
+		uint32_t bytes = op->priv.buf_bytes;
+		if (!reads_agree(dv_checksum64(op->priv.buf, bytes), &op->priv.cand_digest, op->priv.cand_reads++)) {
+			release_buf(s, op);
+			cand_read(s, op, bytes);
 			return;
 		}
-		cand_damaged(s, op);
+		cand_damaged(s, op); /* releases the buffer once it looked at the key */
 		return;
+	}
 	}
 }
 
@@ -724,8 +855,9 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		 * 16 keys share 31 hash bits (about 1e-11 such groups at 1e9
 		 * keys). Refuse rather than answer or write on partial facts. */
 		if (op->kind != STORE_GET)
-			keylock_release(s, op);
-		store_complete(s, op, -EOVERFLOW);
+			key_done(s, op, -EOVERFLOW);
+		else
+			store_complete(s, op, -EOVERFLOW);
 		return;
 	}
 	if (op->kind == STORE_GET) {
@@ -733,11 +865,11 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		store_complete(s, op, op->priv.saw_corrupt ? -DV_ECORRUPT : -DV_ENOTFOUND);
 		return;
 	}
-	if (op->cond == STORE_IF_DAMAGED && op->priv.damaged_cand != NO_CAND) {
-		/* IF_DAMAGED: no candidate verified as the key's; one of
-		 * unknown owner did not verify: the record to replace, if it
-		 * is still indexed as it was (else look again). Its size is
-		 * unknown: its zone's live bytes keep it (GC only counts). */
+	if (op->priv.damaged_cand != NO_CAND) {
+		/* No candidate verified as the key's; one of unknown owner did
+		 * not verify: the key's record as far as can be told (store.h),
+		 * if it is still indexed as it was (else look again). Its size
+		 * is unknown: its zone's live bytes keep it (GC only counts). */
 		unsigned i = op->priv.damaged_cand;
 		uint64_t p = op->priv.cands[i];
 		if (s->sb.zones[pl_zone(p)].gen != op->priv.cand_gens[i] || !index_contains(s->index, op->priv.hash_lo, p)) {
@@ -747,8 +879,7 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 		resolve_damaged(s, op, p, 0, 0, pl_tomb(p));
 		return;
 	}
-	/* Every candidate verified as another key's record: the key has none
-	 * (a damaged candidate fails the write instead). */
+	/* Every candidate is another key's record: the key has none. */
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.prev_seq = 0;
 	op->priv.prev_size = 0;
@@ -758,16 +889,16 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 /* ---- op steps ---- */
 
-static void op_resolved(struct store *s, struct store_op *op)
+/* The write knows the key's current record (prev_*): its condition's
+ * answer, or 0 when it is to be written (rec_size set). */
+static int op_decide(struct store *s, struct store_op *op)
 {
 	if (s->failed) {
 		/* A failed store decides nothing more: a write before this one
 		 * may be durable without being in the index (its batch reached
 		 * the medium, its completion did not), so a condition judged
 		 * now could contradict what recovery finds. */
-		keylock_release(s, op);
-		store_complete(s, op, -DV_EFATAL);
-		return;
+		return -DV_EFATAL;
 	}
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
@@ -797,22 +928,35 @@ static void op_resolved(struct store *s, struct store_op *op)
 		refuse = -EEXIST;
 	else if (op->kind == STORE_PUT && op->cond == STORE_IF_PRESENT && !live)
 		refuse = -DV_ENOTFOUND;
-	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD || pl_tomb(op->priv.prev_payload)))
-		refuse = -DV_ENOTFOUND; /* nothing on disk to hide */
-	if (refuse) {
-		keylock_release(s, op);
-		store_complete(s, op, refuse);
-		return;
-	}
+	else if (op->kind == STORE_DEL && (op->priv.prev_payload == NO_PAYLOAD ||
+					   (pl_tomb(op->priv.prev_payload) && !op->priv.prev_damaged)))
+		refuse = -DV_ENOTFOUND; /* nothing on disk to hide (a damaged tombstone is rewritten) */
+	if (refuse)
+		return refuse;
 	uint32_t val_len = op->kind == STORE_PUT ? op->val_len : 0;
 	op->priv.rec_size = rec_size(op->key_len, op->meta_len, val_len);
-	write_enqueue(s, op);
+	return 0;
+}
+
+static void op_resolved(struct store *s, struct store_op *op)
+{
+	int refuse = op_decide(s, op);
+	if (refuse)
+		key_done(s, op, refuse);
+	else
+		write_enqueue(s, op);
 }
 
 static void op_start_mutation(struct store *s, struct store_op *op)
 {
-	if (!keylock_acquire(s, op))
-		return; /* keylock_release() brings it back */
+	struct store_op *prev = keylock_acquire(s, op);
+	if (prev) {
+		/* Behind a write of the key placed or decided already: on at
+		 * once (keylock_go_on); else keylock_release() or
+		 * keylock_placed() brings it back. */
+		keylock_go_on(s, prev);
+		return;
+	}
 	op->priv.state = OPS_RESOLVE;
 	cand_lookup(s, op);
 	cand_read_next(s, op);

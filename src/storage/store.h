@@ -9,7 +9,10 @@
  * - A PUT or DEL completes with result 0 only once its record is durable;
  *   op->out.seq is then the seq of the record it wrote (the key's new
  *   current seq, for a later STORE_IF_SEQ). Completions of writes are
- *   delivered in submission order per key.
+ *   delivered in submission order per key. Successive writes of one key
+ *   share group commits: a write whose predecessor of the same key is
+ *   placed (in a batch, not yet durable) is decided against that newest
+ *   version and placed behind it, in the same batch or the next.
  * - A GET completes with result 0 and op->out filled (pointers valid only
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
@@ -35,20 +38,28 @@
  *   one the store no longer knows the submission of: more than
  *   STORE_APPLIED_RING (16384) writes applied since); or GC collected what
  *   it looked up READ_RETRIES_MAX (8) times. Never without a collection.
- * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
- *   key's current one does not verify (read twice), and with -EBUSY when GC
- *   collected what it looked up READ_RETRIES_MAX (8) times while it read
- *   (it follows GC's copy of its own record, but a candidate whose zone was
- *   collected before the read verified it is looked up again): it never
- *   writes on a guess of what the key holds. The one exception: a record GC found
- *   damaged (its zone index told whose it is, and its seq and type) is
- *   replaced by an unconditional write of its key (a conditional one fails
- *   with -DV_ECORRUPT); a DEL over such a PUT completes with 0, as whether
- *   it had expired cannot be told.
+ * - A damaged record: one that does not verify when two reads in a row
+ *   agree on its bytes (what the medium holds; a flip in transit reads
+ *   differently). One of the key's index candidates that is damaged and
+ *   may be the key's (see STORE_IF_DAMAGED for how its owner is told) is
+ *   the key's record when no other candidate verifies as the key's.
+ *   A conditional write over it fails with -DV_ECORRUPT and decides
+ *   nothing (its seq and expiry cannot be read). An unconditional PUT
+ *   replaces it; an unconditional DEL writes a tombstone over it and says
+ *   what it replaced: 0 over a PUT (whether that value had expired cannot
+ *   be told), -DV_ENOTFOUND over a tombstone (the index tells which). The
+ *   key then reads again. The same after a restart: the store keeps no
+ *   list of damage across one (a write finds it by reading).
+ * - A PUT or DEL fails with -EBUSY when GC collected what it looked up
+ *   READ_RETRIES_MAX (8) times while it read (it follows GC's copy of its
+ *   own record, but a candidate whose zone was collected before the read
+ *   verified it is looked up again): it never writes on a guess of what
+ *   the key holds.
  * - After a write or flush error the store is failed: every write not yet
  *   decided (waiting for its key, resolving) and every later one fails
  *   with -DV_EFATAL, never with a condition's answer (a write before it may
- *   be durable without being in the index); reads keep working.
+ *   be durable without being in the index), and so does a write decided
+ *   against a write of its key that had not completed; reads keep working.
  * - FLUSH (STORE_FLUSH; key, value and condition ignored) drops every
  *   record at once, on the device in O(1): it waits until every op
  *   submitted before it has completed (on a failed store too, then fails
@@ -135,18 +146,25 @@ enum store_op_kind { STORE_GET = 1, STORE_PUT, STORE_DEL, STORE_FLUSH };
  * that record is unreadable, the repair of a copy a GET answered with
  * -DV_ECORRUPT (the cluster layer writes its replicas' merged version
  * over it). It applies when no index candidate of the key verifies as the
- * key's own record and one that may be the key's fails to verify when read
- * twice; that one is replaced: the record GC's zone index or the location
- * memo names as the key's if there is one, else the first candidate whose
- * owner cannot be told. Otherwise (the key's record reads fine, or the key
- * has none: a write or GC got there first) -ESTALE: a new GET tells which.
- * Residual risk: a candidate whose owner cannot be told is another key's
- * only if that key shares the index's fingerprint bits with this one (31
- * bits of the hash: about n / 2^31 for a store of n keys) and its record
- * is damaged too. That key then reads as absent on this store until a
- * restart (which indexes its damaged record, or an older version of it,
- * again from the zone indexes); its cluster replicas repair it, and an
- * older version never wins a merge (dvv.h). */
+ * key's own record and one that may be the key's is damaged (as an
+ * unconditional write would replace it, above); otherwise (the key's
+ * record reads fine, or the key has none: a write or GC got there first)
+ * -ESTALE: a new GET tells which.
+ * Whose a damaged candidate is: the key's or another's as GC's table of
+ * damaged records (from the zone index), the location memo, or the index
+ * of a zone still being written says; else as the key the record's own
+ * bytes hold says (this key, or another key sharing the 31 hash bits of
+ * the index lookup); unknown when the damage hit the record's key or key
+ * length: then the first such candidate is taken as the key's.
+ * Residual risk: a candidate taken as the key's is another key's only if
+ * that key shares the index's fingerprint bits with this one (31 bits of
+ * the hash: about n / 2^31 for a store of n keys) and its record is
+ * damaged in its key or key length (or a flip turned the key into one
+ * with the same 31 bits: 2^-31). That key then reads as absent on this
+ * store until a restart, which indexes its damaged record again from the
+ * zone index, or, if GC collected that record's zone meanwhile, an older
+ * version of it; its cluster replicas repair it, and an older version
+ * never wins a merge (dvv.h). */
 enum store_cond {
 	STORE_ALWAYS = 0,
 	STORE_IF_ABSENT,
@@ -184,17 +202,18 @@ struct store_op_priv {
 	struct store_op *lock_next;  /* key-lock bucket link */
 	uint8_t state;
 	uint8_t cand_count, cand_next, retries;
-	uint8_t damaged_cand;        /* IF_DAMAGED: a damaged candidate of unknown owner (or NO_CAND) */
+	uint8_t damaged_cand;        /* a damaged candidate of unknown owner (or NO_CAND) */
+	uint8_t cand_reads;          /* reads of the current candidate that did not verify */
 	bool prev_live;              /* prev is a PUT that has not expired */
-	bool prev_damaged;           /* prev fails its checksum (GC knew whose it is) */
+	bool prev_damaged;           /* prev is damaged (store.h: the key's as far as can be told) */
 	bool resolved;               /* prev_* describe the key's current record */
 	bool saw_corrupt;
-	bool cand_reread;            /* the current candidate failed to verify once */
 	bool hash_full;              /* hash_hi is the whole high half (a relocation's may be
 				      * only its zone index entry's 32 bits) */
 	uint64_t cands[16];          /* keys sharing 31 hash bits: more is ~never */
 	uint32_t cand_gens[16];      /* each candidate's zone generation at the lookup */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
+	uint64_t cand_digest;        /* checksum of the last such read (reads_agree) */
 	uint64_t read_horizon;       /* GET: next seq when it first looked up */
 	uint64_t ticket;             /* store_submit() order: earlier ops have lower tickets */
 	struct dev_req req;

@@ -41,6 +41,8 @@ enum op_state {
 	OPS_IN_BATCH,  /* record in a batch not yet durable */
 	OPS_READ,      /* GET reading a candidate */
 	OPS_FLUSH_WAIT, /* FLUSH waiting for the ops submitted before it */
+	OPS_DEFERRED,  /* decided (refused or failed) behind an earlier write of its key
+			* that is not done: completes after it (key_done) */
 	OPS_DONE,
 };
 
@@ -307,8 +309,14 @@ void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_
 void opq_push(struct op_queue *q, struct store_op *op);
 void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);
-void keylock_release(struct store *s, struct store_op *op);
-bool keylock_acquire(struct store *s, struct store_op *op);
+/* A mutation (holding its key lock or queued behind an earlier write of
+ * its key that went on early) is done with result: it completes now, and
+ * hands the lock on, if it holds the lock; else it completes once the
+ * writes of its key before it have (DEFERRED). */
+void key_done(struct store *s, struct store_op *op, int result);
+/* A user write was placed in a batch: the next write of its key may go on
+ * now, behind it (keylock_go_on in store.c). */
+void keylock_placed(struct store *s, struct store_op *op);
 /* The op holding the key lock of hash (its waiters follow chain_next). */
 struct store_op *keylock_holder(struct store *s, uint64_t hash);
 /* Writes of hash that resolved old_payload as the key's record now see

@@ -13,6 +13,9 @@
  * are in flight, so records pile up while earlier writes are on their way.
  * Batches complete in any order but are applied strictly in order
  * (batch_ring_apply), so an acknowledged write never sits behind a hole.
+ * Placing a write lets the next write of its key go on (keylock_placed):
+ * queued behind it, it is placed in the same batch or a later one, and so
+ * applies after it.
  *
  * Invariants:
  * 1. Every batch starts on a block boundary and is padded to one.
@@ -241,7 +244,7 @@ static void append_to_batch(struct store *s, struct batch *b, struct store_op *o
 	DV_ASSERT(err == 0); /* paired check: what we write must read back */
 	bool tomb = r.type == REC_TOMBSTONE;
 	op->priv.new_payload = pl_make(tomb, b->zone, q, size);
-	op->priv.new_seq = r.seq; /* handed to the next write of the key (keylock_release) */
+	op->priv.new_seq = r.seq; /* handed to the next write of the key (keylock_hand_over) */
 	struct zidx_entry e = {.hash = {op->priv.hash_lo, op->priv.hash_hi & ZIDX_HASH_HI_MASK}, .seq = r.seq,
 			       .off_units = (uint32_t)(q / DV_RECORD_ALIGN_BYTES), .size = size,
 			       .type = (uint8_t)r.type};
@@ -427,8 +430,7 @@ static void apply_op(struct store *s, struct store_op *op)
 				     : index_replace(s->index, h, prev, op->priv.new_payload);
 	if (err == -ENOMEM) {
 		store_fail(s, err);
-		keylock_release(s, op);
-		store_complete(s, op, -DV_EFATAL);
+		key_done(s, op, -DV_EFATAL);
 		return;
 	}
 	DV_ASSERT(err == 0); /* mutations of one key are serialised; relocations fix prev */
@@ -455,8 +457,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	int result = op->kind == STORE_DEL && !op->priv.prev_live ? -DV_ENOTFOUND : 0;
 	if (result == 0)
 		op->out.seq = op->priv.new_seq;
-	keylock_release(s, op);
-	store_complete(s, op, result);
+	key_done(s, op, result);
 }
 
 static void fail_op(struct store *s, struct store_op *op, int err)
@@ -469,8 +470,7 @@ static void fail_op(struct store *s, struct store_op *op, int err)
 		flush_fail(s, op, err); /* no key lock either */
 		return;
 	}
-	keylock_release(s, op);
-	store_complete(s, op, err);
+	key_done(s, op, err);
 }
 
 /* Apply written batches from the head of the ring, in order. */
@@ -625,8 +625,11 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 			continue;
 		}
 		int placed = place_op(s, op);
-		if (placed == PLACE_DONE)
+		if (placed == PLACE_DONE) {
+			if (user)
+				keylock_placed(s, op); /* the next write of its key joins the queue behind it */
 			continue;
+		}
 		if (!user && placed == PLACE_NO_ZONE && zones_empty_count(s) == 0) {
 			/* No zone for a relocation and none empty (with one, the
 			 * device's open limit makes it wait for a seal): nothing

@@ -24,6 +24,16 @@
  *   -DV_EFULL.
  * - deleted_value_back_after_corruption: GC dropped a damaged tombstone
  *   (or newest value), and after a restart the older value came back.
+ * - damaged_key_stuck: one bit of rot in a key's newest record (in a zone
+ *   GC has no reason to collect), then a restart: every write of the key
+ *   failed with -DV_ECORRUPT for good (only GC's damaged table, empty
+ *   after a restart, could tell whose the record is). Now an unconditional
+ *   PUT or DEL replaces it; conditional writes still fail, deciding nothing.
+ * - same_key_writes_one_flush_each: the key lock was held until a write was
+ *   durable, so successive writes of one key waited for one batch write
+ *   each (1000 pipelined SETs of one key: 1000 batch writes, 2.4 s on a
+ *   file); _while_flushing: writes arriving while the key's previous write
+ *   is being written are placed at once, behind it.
  * - submit_eagain_fails_store: a transient submit refusal (-EAGAIN/-EBUSY
  *   from a full submission ring) failed the store for good.
  * - scan_misses_moved_records: a scan skipped the records GC moved while
@@ -237,14 +247,15 @@ static void put_invisible_after_transit_flip(enum wkind kind, bool on_medium)
 	int rc = aop_wait(r.s, &w);
 	CHECK(on_medium || shim_flipped(r.dev) == 1);
 	unsigned entries = key_entries(r.s, "K", NULL);
-	if (entries != 1 || (on_medium && rc != -DV_ECORRUPT))
+	if (entries != 1 || rc != 0)
 		fprintf(stderr, "transit flip %d (medium %d): write returned %d, %u index entries for the key\n",
 			kind, on_medium, rc, entries);
 	CHECK_EQ(entries, 1);
 	if (on_medium) {
-		/* Whose record it is cannot be known: the write is refused. */
-		CHECK_EQ(rc, -DV_ECORRUPT);
-		CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
+		/* Damaged for good: the key in the record says it is K's, and
+		 * the unconditional write replaces it (damaged_key_stuck). */
+		CHECK_EQ(rc, 0);
+		h_expect(r.s, "K", "v2");
 	} else if (kind == W_PUT) {
 		CHECK_EQ(rc, 0);
 		h_expect(r.s, "K", "v2");
@@ -613,9 +624,9 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 	CHECK_EQ(rc, -DV_ECORRUPT);
 	CHECK(pl_zone(key_payload(r.s, "K")) == pl_zone(p)); /* its zone was not reset */
 	CHECK_EQ(r.s->sb.zones[old_zone].state, ZONE_FULL);
-	/* Until GC identified the damaged record again, whose it is cannot be
-	 * told: a write of K is refused. Then a write replaces it. */
-	CHECK_EQ(h_put(r.s, "K", "v3", 2), -DV_ECORRUPT);
+	/* Before and after GC found the damaged record again, no condition
+	 * can be judged on it; an unconditional write replaces it. */
+	CHECK_EQ(h_put_ex(r.s, "K", "v3", 2, 0, STORE_IF_PRESENT), -DV_ECORRUPT);
 	churn_until_damage_kept(r.s);
 	/* Conditions cannot be judged on a damaged record. */
 	CHECK_EQ(h_put_ex(r.s, "K", "v3", 2, 0, STORE_IF_ABSENT), -DV_ECORRUPT);
@@ -637,6 +648,95 @@ static void deleted_value_back_after_corruption(bool newest_is_tombstone)
 
 static void t_damaged_tomb(void) { deleted_value_back_after_corruption(true); }
 static void t_damaged_value(void) { deleted_value_back_after_corruption(false); }
+
+/* ---- E4: one flipped bit makes a key impossible to overwrite ---- */
+
+enum rot { ROT_VALUE, ROT_KEY_LEN, ROT_TOMB, ROT_NO_RESTART };
+
+/* K's newest record sits in a sealed zone of values that never change (GC
+ * has no reason to collect it: it never meets the damage) and one bit of
+ * it rots: in its value (the key in the record still says whose it is),
+ * in its key length (whose it is cannot be read off it), or K's newest
+ * record is a tombstone. Then a restart (ROT_NO_RESTART: none, and no
+ * memo: the writes read the record). Conditional writes of K cannot be
+ * judged and fail with -DV_ECORRUPT, deciding nothing; an unconditional
+ * PUT or DEL replaces the damaged record, also after a restart, and the
+ * older value of K never comes back. (The old engine failed every write
+ * of K with -DV_ECORRUPT: GC's damaged table, empty after a restart, was
+ * the only thing that could tell whose the record is.) */
+static void damaged_key_stuck(enum rot rot)
+{
+	struct rig r;
+	rig_open(&r, 8 * MiB, 256 * 1024, (struct store_config){.no_memo = rot == ROT_NO_RESTART});
+	static uint8_t v[1500];
+	const char *newest = "NEWEST-VALUE-OF-K-0123456789";
+	CHECK_EQ(h_put(r.s, "K", "old", 3), 0);
+	for (uint32_t n = 0; n < 600; n++) { /* K's newest record in the middle */
+		char k[32];
+		sprintf(k, "static-%u", n);
+		h_fill_value(v, sizeof(v), n, 0);
+		CHECK_EQ(h_put(r.s, k, v, sizeof(v)), 0);
+		if (n == 199)
+			CHECK_EQ(rot == ROT_TOMB ? h_del(r.s, "K") : h_put(r.s, "K", newest, (uint32_t)strlen(newest)), 0);
+	}
+	uint64_t p = key_payload(r.s, "K");
+	CHECK_EQ(r.s->sb.zones[pl_zone(p)].state, ZONE_FULL);
+	uint64_t off = payload_dev_off(r.s, p);
+	if (rot == ROT_VALUE || rot == ROT_NO_RESTART)
+		dev_mem_flip_bit(r.mem, off + REC_HDR_BYTES + 1 + 3, 1); /* after the key "K" */
+	else if (rot == ROT_KEY_LEN)
+		dev_mem_flip_bit(r.mem, off + 32, 2); /* key_len 1 -> 5 */
+	else
+		dev_mem_flip_bit(r.mem, off + 16, 3); /* the tombstone's seq */
+	if (rot != ROT_NO_RESTART)
+		rig_restart(&r);
+	CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT);
+	/* Conditions cannot be judged on a record that does not read. */
+	int nx = h_put_ex(r.s, "K", "v2", 2, 0, STORE_IF_ABSENT), xx = h_put_ex(r.s, "K", "v2", 2, 0, STORE_IF_PRESENT);
+	int cas0 = h_write_cond(r.s, STORE_PUT, "K", "v2", 2, STORE_IF_SEQ, 0, NULL);
+	int cas = h_write_cond(r.s, STORE_PUT, "K", "v2", 2, STORE_IF_SEQ, 1, NULL);
+	int dcas = h_write_cond(r.s, STORE_DEL, "K", NULL, 0, STORE_IF_SEQ, 1, NULL);
+	fprintf(stderr, "rot %d: conditional writes over the damaged record: NX %d, XX %d, IF_SEQ 0 %d, IF_SEQ %d, "
+		"DEL IF_SEQ %d\n", rot, nx, xx, cas0, cas, dcas);
+	CHECK(nx == -DV_ECORRUPT && xx == -DV_ECORRUPT && cas0 == -DV_ECORRUPT && cas == -DV_ECORRUPT &&
+	      dcas == -DV_ECORRUPT);
+	CHECK_EQ(h_get(r.s, "K", got), -DV_ECORRUPT); /* they wrote nothing */
+	uint64_t tombs = h_check_tombstones(r.s, "damaged");
+	if (rot != ROT_NO_RESTART)
+		rig_restart(&r);
+	int put = 0, del = 0;
+	if (rot == ROT_VALUE || rot == ROT_NO_RESTART) {
+		put = h_put(r.s, "K", "v3", 2);
+		fprintf(stderr, "rot %d: PUT K over the damaged record: %d\n", rot, put);
+		CHECK_EQ(put, 0);
+		h_expect(r.s, "K", "v3");
+		CHECK_EQ(h_check_tombstones(r.s, "damaged value replaced"), tombs);
+	} else {
+		/* A DEL says what it did: 0 over a value (hidden by its
+		 * tombstone), -DV_ENOTFOUND over a tombstone (the index tells
+		 * which), then a fresh tombstone over the damaged one. */
+		del = h_del(r.s, "K");
+		fprintf(stderr, "rot %d: DEL K over the damaged record: %d\n", rot, del);
+		CHECK_EQ(del, rot == ROT_TOMB ? -DV_ENOTFOUND : 0);
+		h_expect(r.s, "K", NULL);
+		CHECK_EQ(h_check_tombstones(r.s, "damaged record deleted"), rot == ROT_TOMB ? tombs : tombs + 1);
+	}
+	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
+	rig_restart(&r);
+	h_expect(r.s, "K", rot == ROT_VALUE || rot == ROT_NO_RESTART ? "v3" : NULL);
+	/* The key is like any other again. */
+	CHECK_EQ(h_put_ex(r.s, "K", "v4", 2, 0, rot == ROT_VALUE || rot == ROT_NO_RESTART ? STORE_IF_PRESENT
+											    : STORE_IF_ABSENT), 0);
+	rig_restart(&r);
+	h_expect(r.s, "K", "v4");
+	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
+	rig_close(&r);
+}
+
+static void t_rot_value(void) { damaged_key_stuck(ROT_VALUE); }
+static void t_rot_key_len(void) { damaged_key_stuck(ROT_KEY_LEN); }
+static void t_rot_tomb(void) { damaged_key_stuck(ROT_TOMB); }
+static void t_rot_no_restart(void) { damaged_key_stuck(ROT_NO_RESTART); }
 
 /* ---- GC trusts no single read either ---- */
 
@@ -769,6 +869,191 @@ static void keylock_quadratic_pipelined_writes(void)
 		big);
 	CHECK(big < 1.0 || big < 10 * small);
 }
+
+/* ---- E5: writes of one key wait for one disk flush each ---- */
+
+/* One op of a burst of ops of one key, submitted together. */
+struct bop {
+	struct store_op op;
+	uint32_t n;      /* position in the burst */
+	int want;        /* a write's expected result */
+	char val[16];
+	char got[16];    /* a GET's value ("" when not found) */
+	bool done;
+};
+static uint32_t burst_writes_done, burst_done_n;
+static struct bop *burst_ops;
+
+static void burst_done(struct store_op *op)
+{
+	struct bop *b = (struct bop *)op;
+	b->done = true;
+	burst_done_n++;
+	if (op->kind == STORE_GET) {
+		CHECK(op->result == 0 || op->result == -DV_ENOTFOUND);
+		b->got[0] = 0;
+		if (op->result == 0) {
+			CHECK(op->out.val_len < sizeof(b->got));
+			memcpy(b->got, op->out.value, op->out.val_len);
+			b->got[op->out.val_len] = 0;
+		}
+		return;
+	}
+	/* Writes of a key complete in submission order. */
+	for (uint32_t i = 0; i < b->n; i++)
+		CHECK(burst_ops[i].op.kind == STORE_GET || burst_ops[i].done);
+	if (op->result != b->want)
+		fprintf(stderr, "burst op %u (kind %d cond %d): %d, want %d\n", b->n, op->kind, op->cond, op->result,
+			b->want);
+	CHECK_EQ(op->result, b->want);
+	burst_writes_done++;
+}
+
+/* The burst's ops: rounds of PUT, NX, GET, XX, DEL, GET, DEL, NX, IF_SEQ
+ * 0, IF_SEQ_EXPIRED, an expired PUT, XX, DEL, PUT, GET, with the result
+ * each must give; `plain`: PUTs only. */
+static uint32_t burst_make(struct bop *ops, uint32_t n, bool plain)
+{
+	static const struct {
+		enum store_op_kind kind;
+		enum store_cond cond;
+		uint64_t expire_ms;
+		int want;
+	} round[] = {
+		{STORE_PUT, STORE_ALWAYS, 0, 0},	  {STORE_PUT, STORE_IF_ABSENT, 0, -EEXIST},
+		{STORE_GET, STORE_ALWAYS, 0, 0},	  {STORE_PUT, STORE_IF_PRESENT, 0, 0},
+		{STORE_DEL, STORE_ALWAYS, 0, 0},	  {STORE_GET, STORE_ALWAYS, 0, 0},
+		{STORE_DEL, STORE_ALWAYS, 0, -DV_ENOTFOUND}, {STORE_PUT, STORE_IF_ABSENT, 0, 0},
+		{STORE_PUT, STORE_IF_SEQ, 0, -ESTALE},	  {STORE_DEL, STORE_IF_SEQ_EXPIRED, 0, -ESTALE},
+		{STORE_PUT, STORE_ALWAYS, 1, 0},	  {STORE_PUT, STORE_IF_PRESENT, 0, -DV_ENOTFOUND},
+		{STORE_DEL, STORE_ALWAYS, 0, -DV_ENOTFOUND}, {STORE_PUT, STORE_ALWAYS, 0, 0},
+		{STORE_GET, STORE_ALWAYS, 0, 0},
+	};
+	for (uint32_t i = 0; i < n; i++) {
+		struct bop *b = &ops[i];
+		unsigned k = plain ? 0 : i % DV_ARRAY_LEN(round);
+		*b = (struct bop){.n = i, .want = round[k].want};
+		snprintf(b->val, sizeof(b->val), "v%u", i);
+		b->op = (struct store_op){.kind = round[k].kind, .key = "K", .key_len = 1, .cond = round[k].cond,
+					  .cond_seq = round[k].cond == STORE_IF_SEQ_EXPIRED ? 1 : 0,
+					  .expire_ms = round[k].expire_ms, .done = burst_done};
+		if (b->op.kind == STORE_PUT) {
+			b->op.value = b->val;
+			b->op.val_len = (uint32_t)strlen(b->val);
+		}
+	}
+	return plain ? n : n - n % (uint32_t)DV_ARRAY_LEN(round);
+}
+
+/* Every GET of the burst returned the key's state after a prefix of the
+ * writes submitted before it: nothing, the value before the burst
+ * (before, if any), or the value of a PUT before it. */
+static void burst_check_gets(const struct bop *ops, uint32_t n, const char *before)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (ops[i].op.kind != STORE_GET || ops[i].got[0] == 0 || (before && !strcmp(ops[i].got, before)))
+			continue;
+		uint32_t x = (uint32_t)strtoul(ops[i].got + 1, NULL, 10);
+		CHECK(ops[i].got[0] == 'v' && x < i);
+		CHECK(ops[x].op.kind == STORE_PUT && ops[x].want == 0 && ops[x].op.expire_ms == 0);
+	}
+}
+
+static uint64_t batches_of(struct store *s)
+{
+	struct store_stats st;
+	store_get_stats(s, &st);
+	return st.batches;
+}
+
+/* n ops of one key submitted before any poll: the old engine held the
+ * key's lock until each write was durable, so every write waited for the
+ * flush of the one before it (one batch write each: 1000 pipelined SETs
+ * of one key took 2.4 s on a file). Now a write whose predecessor of the
+ * same key is placed is placed behind it, in the same batch when it fits:
+ * a few batch writes in all, with every result, the completion order and
+ * what each GET returns as if they had run one by one. */
+static void same_key_burst(uint32_t n, bool plain)
+{
+	struct rig r;
+	rig_open(&r, 64 * MiB, 1024 * 1024, (struct store_config){0});
+	burst_ops = calloc(n, sizeof(*burst_ops));
+	CHECK(burst_ops != NULL);
+	n = burst_make(burst_ops, n, plain);
+	burst_writes_done = burst_done_n = 0;
+	uint64_t b0 = batches_of(r.s);
+	double t0 = test_now_s();
+	for (uint32_t i = 0; i < n; i++)
+		CHECK_EQ(store_submit(r.s, &burst_ops[i].op), 0);
+	CHECK_EQ(store_drain(r.s), 0);
+	double t = test_now_s() - t0;
+	uint64_t batches = batches_of(r.s) - b0;
+	fprintf(stderr, "burst of %u %s ops of one key: %llu batch writes, %.3f s (memory device)\n", n,
+		plain ? "PUT" : "mixed", (unsigned long long)batches, t);
+	CHECK_EQ(burst_done_n, n);
+	burst_check_gets(burst_ops, n, NULL);
+	h_expect(r.s, "K", burst_ops[n - 1].op.kind == STORE_GET ? burst_ops[n - 2].val : burst_ops[n - 1].val);
+	CHECK_EQ(key_entries(r.s, "K", NULL), 1);
+	CHECK(batches <= 4);
+	rig_restart(&r);
+	h_expect(r.s, "K", burst_ops[n - 1].op.kind == STORE_GET ? burst_ops[n - 2].val : burst_ops[n - 1].val);
+	free(burst_ops);
+	rig_close(&r);
+}
+
+/* Writes of one key that arrive while the batch of the key's previous
+ * write is being written are placed in the next batch at once (they do not
+ * wait for that write to be durable), decided on the newest version, and
+ * complete in order once durable; a GET meanwhile sees the key as it was
+ * before all of them. */
+static void same_key_writes_while_flushing(void)
+{
+	struct rig r;
+	rig_open(&r, 64 * MiB, 1024 * 1024, (struct store_config){.batches_in_flight = 1});
+	CHECK_EQ(h_put(r.s, "K", "init", 4), 0);
+	enum { N = 150 };
+	burst_ops = calloc(N, sizeof(*burst_ops));
+	CHECK(burst_ops != NULL);
+	uint32_t n = burst_make(burst_ops, N, false);
+	burst_writes_done = burst_done_n = 0;
+	uint64_t b0 = batches_of(r.s);
+	shim_hold(r.dev, &r.s->batches[r.s->batch_head]); /* the next batch write */
+	CHECK_EQ(store_submit(r.s, &burst_ops[0].op), 0);
+	for (unsigned i = 0; i < 100 && shim_held(r.dev) == 0; i++)
+		CHECK(store_poll(r.s, false) >= 0);
+	CHECK_EQ(shim_held(r.dev), 1);
+	for (uint32_t i = 1; i < n; i++)
+		CHECK_EQ(store_submit(r.s, &burst_ops[i].op), 0);
+	for (unsigned i = 0; i < 100; i++)
+		CHECK(store_poll(r.s, false) >= 0);
+	unsigned placed = 0, waiting = 0;
+	for (uint32_t i = 1; i < n; i++) {
+		placed += burst_ops[i].op.kind != STORE_GET && burst_ops[i].op.priv.state == OPS_IN_BATCH;
+		waiting += burst_ops[i].op.kind != STORE_GET && burst_ops[i].op.priv.state == OPS_WAIT_KEY;
+	}
+	struct h_value *g = got;
+	int gr = h_get(r.s, "K", g); /* polls, the batch still held */
+	fprintf(stderr, "writes of one key behind a batch in flight: %u placed, %u waiting for the key, %u done; "
+		"GET meanwhile %d %.*s\n", placed, waiting, burst_writes_done, gr, gr == 0 ? (int)g->len : 0,
+		(const char *)g->bytes);
+	CHECK_EQ(burst_writes_done, 0);
+	CHECK(gr == 0 && g->len == 4 && memcmp(g->bytes, "init", 4) == 0);
+	CHECK_EQ(waiting, 0);
+	CHECK(placed > 0);
+	shim_hold(r.dev, NULL);
+	CHECK_EQ(store_drain(r.s), 0);
+	CHECK_EQ(burst_done_n, n);
+	burst_check_gets(burst_ops, n, "init");
+	uint64_t batches = batches_of(r.s) - b0;
+	fprintf(stderr, "  then %llu batch writes in all\n", (unsigned long long)batches);
+	CHECK(batches <= 3);
+	h_expect(r.s, "K", burst_ops[n - 2].val);
+	free(burst_ops);
+	rig_close(&r);
+}
+
+static void t_burst_plain(void) { same_key_burst(1000, true); }
+static void t_burst_mixed(void) { same_key_burst(1500, false); }
 
 /* ---- 6: a transient submit error fails the store ---- */
 
@@ -1241,6 +1526,10 @@ static const struct {
 	{"gc_spins_on_full_device_mixed", t_full_mixed},
 	{"deleted_value_back_after_corruption", t_damaged_tomb},
 	{"older_value_back_after_corruption", t_damaged_value},
+	{"damaged_key_stuck_value", t_rot_value},
+	{"damaged_key_stuck_key_len", t_rot_key_len},
+	{"damaged_key_stuck_tombstone", t_rot_tomb},
+	{"damaged_key_stuck_no_restart", t_rot_no_restart},
 	{"submit_eagain_fails_store", t_eagain},
 	{"submit_eagain_fails_store_event_loop", t_eagain_loop},
 	{"expiry_follows_injected_clock", expiry_follows_injected_clock},
@@ -1261,6 +1550,9 @@ static const struct {
 	{"gc_keeps_record_damaged_after_reread_flip", gc_keeps_record_damaged_after_reread_flip},
 	{"gc_gives_up_zone_on_transient_eio", gc_gives_up_zone_on_transient_eio},
 	{"keylock_quadratic_pipelined_writes", keylock_quadratic_pipelined_writes},
+	{"same_key_writes_one_flush_each", t_burst_plain},
+	{"same_key_writes_one_flush_each_mixed", t_burst_mixed},
+	{"same_key_writes_wait_while_flushing", same_key_writes_while_flushing},
 };
 
 int main(int argc, char **argv)
