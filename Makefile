@@ -62,11 +62,25 @@ zns: deps
 	$(MAKE) $(BUILD)/dynvme
 	DV_BUILD=$(BUILD) tests/zns/run.sh
 
-# Sanitizer builds: each in its own build directory, whole suite.
-# Fewer crash cycles under sanitizers (the plain build runs 100).
+# Sanitizer builds: each in its own build directory. Fewer crash cycles under
+# sanitizers (the plain build runs 100). Both run every test except the fuzz
+# scripts (they build their own ASan+UBSan fuzzers, the same binaries in every
+# build: the plain `make test` runs them) and tests/zns (its guest runs the
+# plain build's binaries). TSan runs the tests where more than one thread
+# runs (the index, the devices, recovery's merge helper in test_crash and
+# test_damaged, the server and cluster processes), not the single-threaded
+# storage engine's long fault, model and GC tests, nor the simulator (one
+# thread by design): ASan+UBSan runs those.
+SAN_EXCLUDE := cluster/fuzz_dvv.sh cluster/fuzz_msg.sh resp/fuzz_resp.sh zns/run.sh
+TSAN_EXCLUDE := $(SAN_EXCLUDE) storage/test_faults storage/test_model storage/test_regress storage/test_store \
+	storage/test_zoned storage/test_flush sim/test_sim blockdev.sh
 check: deps
-	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
-	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 $(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
+	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 DV_TEST_EXCLUDE="$(SAN_EXCLUDE)" \
+		DV_TEST_EXCLUDE_WHY="not in the sanitizer builds (Makefile: check)" \
+		$(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
+	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 DV_TEST_EXCLUDE="$(TSAN_EXCLUDE)" \
+		DV_TEST_EXCLUDE_WHY="single-threaded or not in the sanitizer builds: ASan+UBSan and the plain build run it (Makefile: check)" \
+		$(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
 
 # Long seeded simulation runs, not in CI: `make sim` runs every simulator
 # listed after sim: (one sim-<name> target each; `make -k sim` goes on past
