@@ -664,6 +664,18 @@ static void test_replay_reorder_drop(void)
 	test_end("replay_reorder_drop");
 }
 
+/* After a flip made a frame's length longer: the receiver waits for the
+ * bytes it claims; give them (zeros) so the frame is judged. */
+static void give_claimed(struct side *tx, struct side *rx, size_t flen, uint32_t claimed)
+{
+	size_t need = WIRE_FRAME_HEAD + claimed + WIRE_FRAME_TAIL - flen;
+	uint8_t *pad = calloc(1, need);
+	CHECK(pad != NULL);
+	append(&tx->out, pad, need);
+	free(pad);
+	transfer(tx, rx, WHOLE);
+}
+
 /* One bit of a sealed frame flipped: refused whatever the bit, with the
  * bytes after it made available as a stream would. */
 static void flip_one(unsigned dir, size_t pos, unsigned bit, size_t plen)
@@ -680,12 +692,7 @@ static void flip_one(unsigned dir, size_t pos, unsigned bit, size_t plen)
 		/* A longer length: the receiver waits for more; give it. */
 		CHECK(pos < WIRE_FRAME_HEAD && claimed > plen && claimed <= WIRE_PAYLOAD_MAX);
 		CHECK(rx->w.state == WIRE_UP && rx->rx.n == flen);
-		size_t need = WIRE_FRAME_HEAD + claimed + WIRE_FRAME_TAIL - flen;
-		uint8_t *pad = calloc(1, need);
-		CHECK(pad != NULL);
-		append(&tx->out, pad, need);
-		free(pad);
-		transfer(tx, rx, WHOLE);
+		give_claimed(tx, rx, flen, claimed);
 	}
 	if (pos < WIRE_FRAME_HEAD && claimed > WIRE_PAYLOAD_MAX)
 		expect_dead(rx, -EMSGSIZE);
@@ -1115,14 +1122,9 @@ static void test_batch_replay_altered(void)
 		tx->out.p[pos] ^= (uint8_t)(1u << bit);
 		uint32_t claimed = le_get32(tx->out.p);
 		transfer(tx, rx, WHOLE);
-		if (rx->err == 0) { /* a longer length: give it the bytes it waits for */
+		if (rx->err == 0) { /* a longer length */
 			CHECK(pos < WIRE_FRAME_HEAD && claimed <= WIRE_PAYLOAD_MAX);
-			size_t need = WIRE_FRAME_HEAD + claimed + WIRE_FRAME_TAIL - flen;
-			uint8_t *pad = calloc(1, need);
-			CHECK(pad != NULL);
-			append(&tx->out, pad, need);
-			free(pad);
-			transfer(tx, rx, WHOLE);
+			give_claimed(tx, rx, flen, claimed);
 		}
 		CHECK(rx->err == -EBADMSG || (pos < WIRE_FRAME_HEAD && rx->err == -EMSGSIZE));
 		CHECK_EQ(rx->frames, 0);
