@@ -42,6 +42,9 @@
 
 static const uint8_t empty_bytes[1];
 
+_Static_assert(offsetof(struct coord, merged) + sizeof(struct cver) + 8 > COORD_CLEAR_BYTES,
+	       "coord_alloc clears every field before ctx: merged is the last of them");
+
 static const char ERR_READ_TIMEOUT[] = "fewer than R replicas answered before the timeout";
 static const char ERR_READ_SHORT[] = "fewer than R replicas answered (the others refused or failed)";
 static const char ERR_WRITE_TIMEOUT[] =
@@ -93,7 +96,12 @@ static struct coord *coord_alloc(struct cnode *n)
 		n->coords[n->coords_made++] = c;
 	}
 	uint32_t slot = c->slot;
-	memset(c, 0, COORD_CLEAR_BYTES);
+	/* Cleared up to the merged version, whose arrays (3 KiB of the 4 the
+	 * clear would be) are only read below its counts: coord_setup's
+	 * dvv_init sets those. */
+	memset(c, 0, offsetof(struct coord, merged));
+	c->merged.buf = NULL;
+	c->merged.bytes = 0;
 	c->slot = slot;
 	c->phase = PH_READ; /* set properly by the caller's start */
 	c->prev = n->open_tail;

@@ -20,12 +20,21 @@
  *   consumed unit is exactly wire_next_bytes long and every strict prefix of
  *   it is NEED on a copy of the session; an error kills the session for
  *   good; a frame lies inside the input).
- * - seal: the rest cut into payloads, sealed by one side, optionally one
- *   bit flipped, fed to the other: without a flip every payload comes back
- *   in order; with one, every frame before the flip comes back and none
- *   holding it or after it does.
+ *   Every verified frame's payload is read as a batch (wire_batch_count,
+ *   wire_batch_next: each message inside the payload, at least one byte,
+ *   the walk ending exactly at its end, or the batch refused) and each of
+ *   its messages decoded.
+ * - seal: the rest cut into messages, sealed where they lie (each in its
+ *   own allocation with exactly the room wire_seal_msgs may use) in
+ *   batches of one or more, optionally one bit flipped, fed to the other
+ *   side: without a flip every message comes back, in order, in its frame;
+ *   with one, every frame before the flip comes back and none holding it
+ *   or after it does.
+ * - batch: the rest as a frame's payload: wire_batch_count against a walk
+ *   written from wire.h's text, each message decoded.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +49,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-enum mode { M_DECODE, M_ACCEPTOR, M_CONNECTOR, M_UP_ACCEPTOR, M_UP_CONNECTOR, M_SEAL, M_COUNT };
+enum mode { M_DECODE, M_ACCEPTOR, M_CONNECTOR, M_UP_ACCEPTOR, M_UP_CONNECTOR, M_SEAL, M_BATCH, M_COUNT };
 
 #define CLUSTER_ID 0x636c7573746572ull
 #define ID_C 3
@@ -114,6 +123,41 @@ static void check_decode_fixed(const uint8_t *buf, size_t len)
 	le_put64(c, dv_checksum64(c + 8, len - 8));
 	check_decode(c, len);
 	free(c);
+}
+
+/* A payload as a batch: count against a walk from the text (records
+ * u32 len | msg, len >= 1, filling the payload; at most
+ * WIRE_BATCH_MSGS_MAX, and one alone when the payload is over
+ * WIRE_BATCH_BYTES), every message inside it and decoded. */
+static void check_batch(const uint8_t *pl, size_t len)
+{
+	int want = len == 0 ? -EBADMSG : 0;
+	for (size_t o = 0; want >= 0 && o < len;) {
+		uint32_t n = len - o >= 4 ? le_get32(pl + o) : 0;
+		if (len - o < 4 || n == 0 || n > len - o - 4) {
+			want = -EBADMSG;
+			break;
+		}
+		o += 4 + (size_t)n;
+		want++;
+	}
+	if (want > (int)WIRE_BATCH_MSGS_MAX || (want > 1 && len > WIRE_BATCH_BYTES))
+		want = -EBADMSG;
+	int count = wire_batch_count(pl, len);
+	DV_ASSERT(count == want);
+	if (count < 0)
+		return;
+	size_t off = 0;
+	for (int i = 0; i < count; i++) {
+		const uint8_t *m;
+		size_t ml;
+		DV_ASSERT(wire_batch_next(pl, len, &off, &m, &ml) == 1);
+		DV_ASSERT(ml >= 1 && inside(m, ml, pl, len) && m == pl + off - ml);
+		check_decode(m, ml);
+	}
+	const uint8_t *m;
+	size_t ml;
+	DV_ASSERT(off == len && wire_batch_next(pl, len, &off, &m, &ml) == 0);
 }
 
 static void pair_init(struct wire *c, struct wire *a)
@@ -195,6 +239,7 @@ static unsigned feed_stream(struct wire *w, uint8_t *buf, size_t len)
 			DV_ASSERT(wire_up(w) && pl == buf + off + WIRE_FRAME_HEAD);
 			DV_ASSERT(plen + WIRE_FRAME_HEAD + WIRE_FRAME_TAIL == used);
 			check_decode(pl, plen);
+			check_batch(pl, plen);
 			frames++;
 		} else {
 			DV_ASSERT(r == WIRE_STEP || r == WIRE_READY);
@@ -207,8 +252,11 @@ static unsigned feed_stream(struct wire *w, uint8_t *buf, size_t len)
 	return frames;
 }
 
-/* Cuts in into payloads (u16 length prefixes, clipped), seals them on tx
- * into one stream, flips one bit if asked, and feeds rx. */
+/* Cuts in into messages (u16 length prefixes: the low 15 bits the length,
+ * clipped, 0 meaning 1; the top bit ends the frame), seals them on tx in
+ * batches (a batch also ends where wire_seal_msgs's bounds say), each
+ * message in an allocation with exactly the room sealing may use; flips
+ * one bit of the stream if asked, and feeds rx. */
 static void seal_mode(const uint8_t *in, size_t n)
 {
 	if (n < 4)
@@ -219,24 +267,69 @@ static void seal_mode(const uint8_t *in, size_t n)
 	int flip = (in[0] & 2) != 0;
 	size_t flip_at = le_get16(in + 1);
 	in += 3, n -= 3;
-	enum { PIECES = 64 };
-	size_t starts[PIECES], ends[PIECES], offs[PIECES], lens[PIECES];
-	unsigned k = 0;
-	uint8_t *stream = malloc(n + PIECES * (WIRE_FRAME_HEAD + WIRE_FRAME_TAIL));
-	DV_ASSERT(stream != NULL);
-	size_t slen = 0, off = 0;
-	while (off + 2 <= n && k < PIECES) {
-		size_t l = le_get16(in + off);
+	enum { MSGS = 300, FRAMES = 64 };
+	static uint8_t *bufs[MSGS], *msgs[MSGS];
+	static uint32_t lens[MSGS];
+	static size_t moffs[MSGS];
+	static bool made[MSGS]; /* a length of 0: the one byte 0x42 */
+	unsigned nm = 0;
+	unsigned fstart[FRAMES + 1], nf = 0; /* frame f holds messages [fstart[f], fstart[f + 1]) */
+	size_t starts[FRAMES], ends[FRAMES];
+	size_t off = 0, payload = 0;
+	fstart[0] = 0;
+	while (off + 2 <= n && nm < MSGS && nf < FRAMES) {
+		uint16_t h = le_get16(in + off);
 		off += 2;
+		size_t l = h & 0x7fffu;
 		if (l > n - off)
 			l = n - off;
-		memcpy(stream + slen + WIRE_FRAME_HEAD, in + off, l);
-		starts[k] = slen;
-		slen += wire_seal(tx, stream + slen, l);
-		ends[k] = slen;
-		offs[k] = off;
-		lens[k++] = l;
+		uint32_t ml = l ? (uint32_t)l : 1;
+		unsigned inframe = nm - fstart[nf];
+		if (inframe > 0 && (inframe == WIRE_BATCH_MSGS_MAX || payload + WIRE_BATCH_HEAD + ml > WIRE_BATCH_BYTES)) {
+			fstart[++nf] = nm; /* the bounds close the frame */
+			payload = 0;
+			if (nf == FRAMES)
+				break;
+		}
+		bufs[nm] = malloc(WIRE_SEAL_HEADROOM + ml + WIRE_SEAL_TAILROOM);
+		DV_ASSERT(bufs[nm] != NULL);
+		msgs[nm] = bufs[nm] + WIRE_SEAL_HEADROOM;
+		made[nm] = l == 0;
+		if (l)
+			memcpy(msgs[nm], in + off, l);
+		else
+			msgs[nm][0] = 0x42;
+		lens[nm] = ml;
+		moffs[nm] = off;
+		nm++;
+		payload += WIRE_BATCH_HEAD + ml;
 		off += l;
+		if (h & 0x8000u) {
+			fstart[++nf] = nm;
+			payload = 0;
+		}
+	}
+	if (nf < FRAMES && nm > fstart[nf])
+		fstart[++nf] = nm;
+	/* The stream: every frame's pieces, in order. */
+	size_t cap = 0;
+	for (unsigned i = 0; i < nm; i++)
+		cap += WIRE_SEAL_HEADROOM + lens[i] + WIRE_SEAL_TAILROOM;
+	uint8_t *stream = malloc(cap ? cap : 1);
+	DV_ASSERT(stream != NULL);
+	size_t slen = 0;
+	for (unsigned f = 0; f < nf; f++) {
+		unsigned first = fstart[f], cnt = fstart[f + 1] - first;
+		DV_ASSERT(cnt >= 1 && cnt <= WIRE_BATCH_MSGS_MAX);
+		size_t fl = wire_seal_msgs(tx, msgs + first, lens + first, cnt);
+		starts[f] = slen;
+		for (unsigned i = 0; i < cnt; i++) {
+			uint32_t lead = wire_piece_lead(i), trail = wire_piece_trail(i, cnt);
+			memcpy(stream + slen, msgs[first + i] - lead, lead + lens[first + i] + trail);
+			slen += lead + lens[first + i] + trail;
+		}
+		ends[f] = slen;
+		DV_ASSERT(ends[f] - starts[f] == fl);
 	}
 	if (flip && slen > 0) {
 		flip_at %= slen * 8;
@@ -246,7 +339,7 @@ static void seal_mode(const uint8_t *in, size_t n)
 	free(stream);
 	size_t pos = 0;
 	unsigned got = 0;
-	for (unsigned iter = 0; iter <= k; iter++) {
+	for (unsigned iter = 0; iter <= nf; iter++) {
 		size_t used = 0, plen;
 		uint8_t *pl;
 		int r = wire_feed(rx, exact + pos, slen - pos, &used, &pl, &plen);
@@ -254,18 +347,30 @@ static void seal_mode(const uint8_t *in, size_t n)
 			DV_ASSERT(r < 0 || r == WIRE_NEED);
 			break;
 		}
-		DV_ASSERT(got < k && starts[got] == pos && plen == lens[got]);
-		DV_ASSERT(memcmp(pl, in + offs[got], plen) == 0);
+		DV_ASSERT(got < nf && starts[got] == pos);
 		/* A delivered frame never holds the flipped bit. */
 		DV_ASSERT(!flip || ends[got] <= flip_at / 8);
+		unsigned first = fstart[got], cnt = fstart[got + 1] - first;
+		DV_ASSERT(wire_batch_count(pl, plen) == (int)cnt);
+		size_t boff = 0;
+		for (unsigned i = 0; i < cnt; i++) {
+			const uint8_t *m;
+			size_t ml;
+			DV_ASSERT(wire_batch_next(pl, plen, &boff, &m, &ml) == 1);
+			DV_ASSERT(ml == lens[first + i]);
+			DV_ASSERT(made[first + i] ? m[0] == 0x42 : memcmp(m, in + moffs[first + i], ml) == 0);
+		}
+		DV_ASSERT(boff == plen);
 		pos += used;
 		got++;
 	}
 	if (!flip)
-		DV_ASSERT(got == k && pos == slen);
+		DV_ASSERT(got == nf && pos == slen);
 	else
-		for (unsigned i = 0; i < k; i++)
+		for (unsigned i = 0; i < nf; i++)
 			DV_ASSERT(ends[i] > flip_at / 8 || i < got); /* every frame before the flip came */
+	for (unsigned i = 0; i < nm; i++)
+		free(bufs[i]);
 	free(exact);
 }
 
@@ -298,6 +403,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case M_UP_CONNECTOR:
 		handshake(&c, &a, NULL, NULL, NULL, NULL);
 		feed_stream(&c, buf, n);
+		break;
+	case M_BATCH:
+		check_batch(buf, n);
 		break;
 	default:
 		seal_mode(buf, n);
@@ -402,8 +510,8 @@ static void write_seeds(const char *dir)
 	for (uint8_t t = MSG_REPL_PUT; t <= MSG_TYPE_MAX; t++) {
 		struct wire *tx = t % 2 ? &c : &a;
 		uint8_t *dst = t % 2 ? up_c + uclen : up_a + ualen;
-		memcpy(dst + WIRE_FRAME_HEAD, msgs[t], mlen[t]);
-		size_t fl = wire_seal(tx, dst, mlen[t]);
+		size_t pl = wire_batch_put(dst + WIRE_FRAME_HEAD, msgs[t], (uint32_t)mlen[t]);
+		size_t fl = wire_seal(tx, dst, pl);
 		*(t % 2 ? &uclen : &ualen) += fl;
 	}
 	DV_ASSERT(clen + uclen <= sizeof(cs) && alen + ualen <= sizeof(as));
@@ -424,12 +532,20 @@ static void write_seeds(const char *dir)
 	handshake(&c, &a, NULL, NULL, NULL, NULL);
 	DV_ASSERT(feed_stream(&a, up_c, uclen) == MSG_TYPE_MAX / 2 && feed_stream(&c, up_a, ualen) == MSG_TYPE_MAX / 2);
 	write_seed(dir, "hello_c", M_ACCEPTOR, cs, WIRE_HELLO_BYTES);
-	/* Seal mode: flags byte, flip position, then u16-prefixed payloads. */
+	/* A batch of every message type, as a payload. */
+	static uint8_t batch[8192];
+	size_t bl = 0;
+	for (uint8_t t = MSG_REPL_PUT; t <= MSG_TYPE_MAX; t++)
+		bl += wire_batch_put(batch + bl, msgs[t], (uint32_t)mlen[t]);
+	DV_ASSERT(bl <= sizeof(batch) && wire_batch_count(batch, bl) == (int)MSG_TYPE_MAX);
+	write_seed(dir, "batch", M_BATCH, batch, bl);
+	/* Seal mode: flags byte, flip position, then u16-prefixed messages (the
+	 * top bit ends a frame): two frames of two messages each. */
 	uint8_t s[512];
 	size_t sl = 3;
 	s[0] = 0, le_put16(s + 1, 0);
 	for (uint8_t t = MSG_REPL_PUT; t <= MSG_REPL_GET_REPLY; t++) {
-		le_put16(s + sl, (uint16_t)mlen[t]);
+		le_put16(s + sl, (uint16_t)(mlen[t] | (t % 2 == 0 ? 0x8000u : 0)));
 		memcpy(s + sl + 2, msgs[t], mlen[t]);
 		sl += 2 + mlen[t];
 	}

@@ -1,7 +1,8 @@
 /* msg.h - the internode message codec (pure: bytes <-> struct msg).
  *
- * One message per frame. The wire layer (wire.h) frames and authenticates
- * messages on a real connection; the simulator hands them over as they are.
+ * The wire layer (wire.h) frames and authenticates messages on a real
+ * connection, several to a frame; the simulator hands them over one by one
+ * as they are.
  * Every message carries its own checksum, so a flip in transit is caught
  * without the wire layer too.
  *

@@ -160,11 +160,14 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 	return 0;
 }
 
-static void frame_list_free(struct frame_int *f)
+static void pool_free_all(struct cnode *n);
+
+/* Frames the output queue still holds (counted in buf_bytes) at destroy. */
+static void frame_list_free(struct cnode *n, struct frame_int *f)
 {
 	for (unsigned i = 0; f; i++) {
 		struct frame_int *next = (struct frame_int *)(void *)f->f.next;
-		free(f);
+		cnode_frame_drop(n, f);
 		f = next;
 		DV_ASSERT(i < UINT32_MAX);
 	}
@@ -182,11 +185,12 @@ void cnode_destroy(struct cnode *n)
 		struct frame_int *f = n->peers[i].wq_head;
 		while (f) {
 			struct frame_int *next = f->wnext;
-			free(f);
+			cnode_frame_drop(n, f);
 			f = next;
 		}
 	}
-	frame_list_free(n->out_head);
+	frame_list_free(n, n->out_head);
+	pool_free_all(n);
 	cnode_free_pools(n);
 	ring_free(&n->ring);
 	free(n);
@@ -292,10 +296,85 @@ bool cnode_budget_ok(const struct cnode *n, uint64_t more)
 	return n->buf_bytes + more <= n->cfg.buffer_bytes_max;
 }
 
+/* The pool (node_int.h): a free block's first word links it to the next
+ * of its class. Under AddressSanitizer the rest of a free block is
+ * poisoned, so a use after release is still caught. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CNODE_POOL_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define CNODE_POOL_ASAN 1
+#endif
+#ifdef CNODE_POOL_ASAN
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* The class of a size, or CNODE_POOL_CLASSES when malloc serves it. */
+static unsigned pool_class(uint64_t bytes)
+{
+	unsigned c = 0;
+	while (c < CNODE_POOL_CLASSES && bytes > (1ull << (CNODE_POOL_MIN_SHIFT + c)))
+		c++;
+	return c;
+}
+
+static void *pool_get(struct cnode *n, uint64_t bytes)
+{
+	unsigned c = pool_class(bytes);
+	if (c == CNODE_POOL_CLASSES)
+		return malloc(bytes);
+	uint64_t size = 1ull << (CNODE_POOL_MIN_SHIFT + c);
+	void *p = n->pool[c];
+	if (!p)
+		return malloc(size);
+	POOL_UNPOISON(p, size);
+	n->pool[c] = *(void **)p;
+	DV_ASSERT(n->pool_bytes >= size);
+	n->pool_bytes -= size;
+	return p;
+}
+
+/* Back to its class's free list (bounded), or to free(). */
+static void pool_put(struct cnode *n, void *p, uint64_t bytes)
+{
+	unsigned c = pool_class(bytes);
+	uint64_t size = 1ull << (CNODE_POOL_MIN_SHIFT + (c < CNODE_POOL_CLASSES ? c : 0));
+	if (c == CNODE_POOL_CLASSES || n->pool_bytes + size > CNODE_POOL_BYTES_MAX) {
+		free(p);
+		return;
+	}
+	*(void **)p = n->pool[c];
+	n->pool[c] = p;
+	n->pool_bytes += size;
+	POOL_POISON((char *)p + sizeof(void *), size - sizeof(void *));
+}
+
+static void pool_free_all(struct cnode *n)
+{
+	for (unsigned c = 0; c < CNODE_POOL_CLASSES; c++) {
+		uint64_t size = 1ull << (CNODE_POOL_MIN_SHIFT + c);
+		for (uint64_t i = 0; n->pool[c]; i++) {
+			DV_ASSERT(i < CNODE_POOL_BYTES_MAX); /* each block is at least 128 bytes of the bound */
+			void *p = n->pool[c];
+			n->pool[c] = *(void **)p;
+			POOL_UNPOISON(p, size);
+			free(p);
+		}
+	}
+	n->pool_bytes = 0;
+}
+
 void *cnode_alloc(struct cnode *n, uint64_t bytes)
 {
 	DV_ASSERT(bytes > 0 && bytes < (1ull << 32));
-	void *p = malloc(bytes);
+	void *p = pool_get(n, bytes);
 	if (p)
 		n->buf_bytes += bytes;
 	return p;
@@ -305,9 +384,9 @@ void cnode_release(struct cnode *n, void *p, uint64_t bytes)
 {
 	if (!p)
 		return;
-	DV_ASSERT(n->buf_bytes >= bytes);
+	DV_ASSERT(n->buf_bytes >= bytes && bytes > 0);
 	n->buf_bytes -= bytes;
-	free(p);
+	pool_put(n, p, bytes);
 }
 
 static const uint8_t empty_bytes[1];
@@ -557,8 +636,10 @@ struct cnode_frame *cnode_take_frames(struct cnode *n)
 
 void cnode_frame_free(struct cnode *n, struct cnode_frame *f)
 {
-	DV_UNUSED(n);
-	free(cnode_container(f, struct frame_int, f));
+	/* The driver's (cnode_take_frames took it out of buf_bytes): back to
+	 * the pool without touching the budget. */
+	struct frame_int *fi = cnode_container(f, struct frame_int, f);
+	pool_put(n, fi, fi->bytes);
 }
 
 /* ---- messages in ---- */

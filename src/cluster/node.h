@@ -159,12 +159,14 @@ struct creq {
 };
 
 /* A message to send. data[0..len) is the message, with MSG_HEADROOM bytes
- * before data and MSG_TAILROOM after it in the same allocation (wire_seal).
- * The driver owns it after cnode_take_frames and frees it with
- * cnode_frame_free (it may keep it queued until then). */
+ * before data and MSG_TAILROOM after it in the same allocation
+ * (wire_seal_msgs seals it there, in a frame with others). The driver owns
+ * it after cnode_take_frames and frees it with cnode_frame_free (it may
+ * keep it queued until then). */
 struct cnode_frame {
 	struct cnode_frame *next;
 	uint16_t to;
+	uint8_t wire_lead, wire_trail; /* the driver's own (peer.c: its piece of a sealed frame around data) */
 	uint32_t len;
 	uint8_t *data;
 };

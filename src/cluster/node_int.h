@@ -45,6 +45,9 @@
 #define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
 #define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter */
 #define CNODE_BOOT_MASK ((1u << (64 - CNODE_REQ_ID_BITS)) - 1)
+#define CNODE_POOL_MIN_SHIFT 7u     /* cnode_alloc's smallest size class: 128 bytes */
+#define CNODE_POOL_CLASSES 6u       /* 128 .. 4096 bytes; larger sizes go to malloc */
+#define CNODE_POOL_BYTES_MAX (4u << 20) /* free blocks kept for reuse, all classes */
 
 #define cnode_container(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -270,6 +273,9 @@ struct cnode {
 	struct frame_int *out_head, *out_tail;
 	uint64_t out_bytes;
 	uint64_t buf_bytes;
+	/* Free blocks of cnode_alloc's size classes (node.c), pool_bytes in all. */
+	void *pool[CNODE_POOL_CLASSES];
+	uint64_t pool_bytes;
 
 	struct cas *stalled_head, *stalled_tail; /* store_submit said -EAGAIN */
 	struct cas *deferred_head, *deferred_tail; /* store_submit failed: complete later */
@@ -291,6 +297,11 @@ void cnode_ht_del(struct cnode *n, uint64_t req_id);
 uint16_t cnode_peer_index(const struct cnode *n, uint16_t node);
 void cnode_arm(struct cnode *n, uint64_t at_ms);
 
+/* Owned buffers, counted in buf_bytes. Sizes up to 4 KiB come from
+ * per-class free lists (a request's messages, versions and copies are a
+ * few hundred bytes, allocated and freed many times a millisecond), larger
+ * ones from malloc. cnode_release must be given the byte count its
+ * cnode_alloc was (it names the class again). */
 void *cnode_alloc(struct cnode *n, uint64_t bytes);
 void cnode_release(struct cnode *n, void *p, uint64_t bytes);
 bool cnode_budget_ok(const struct cnode *n, uint64_t more);

@@ -40,6 +40,7 @@ _Static_assert(WIRE_KEY_BYTES == crypto_generichash_KEYBYTES && WIRE_PROOF_BYTES
 _Static_assert(TAG_BYTES >= crypto_generichash_BYTES_MIN, "BLAKE2b-128 is a valid output size");
 _Static_assert(WIRE_HELLO_BYTES == 48u, "HELLO layout");
 _Static_assert(WIRE_PAYLOAD_MAX <= UINT32_MAX - WIRE_FRAME_HEAD - WIRE_FRAME_TAIL, "frame length fits u32");
+_Static_assert(WIRE_BATCH_MSGS_MAX * (WIRE_BATCH_HEAD + 1u) <= WIRE_BATCH_BYTES, "a full batch of small messages fits");
 
 /* BLAKE2b keyed with key over label | a | b. */
 static void mac(uint8_t *out, size_t outlen, const uint8_t *key, const char *label, const uint8_t *a, size_t alen,
@@ -321,4 +322,83 @@ size_t wire_seal(struct wire *w, uint8_t *frame, size_t payload_len)
 	frame_tag(w->k_send, w->seq_send, frame, frame + WIRE_FRAME_HEAD, payload_len, frame + WIRE_FRAME_HEAD + payload_len);
 	w->seq_send++;
 	return WIRE_FRAME_HEAD + payload_len + WIRE_FRAME_TAIL;
+}
+
+size_t wire_seal_msgs(struct wire *w, uint8_t *const *msgs, const uint32_t *lens, unsigned n)
+{
+	DV_ASSERT(w->state == WIRE_UP && !w->out_pending);
+	DV_ASSERT(n >= 1 && n <= WIRE_BATCH_MSGS_MAX);
+	size_t payload = 0;
+	for (unsigned i = 0; i < n; i++) {
+		DV_ASSERT(lens[i] >= 1 && lens[i] <= MSG_BYTES_MAX);
+		payload += WIRE_BATCH_HEAD + (size_t)lens[i];
+	}
+	DV_ASSERT(payload <= WIRE_PAYLOAD_MAX && (n == 1 || payload <= WIRE_BATCH_BYTES));
+	uint8_t *head = msgs[0] - WIRE_SEAL_HEADROOM;
+	le_put32(head, (uint32_t)payload);
+	uint8_t s[8];
+	le_put64(s, w->seq_send);
+	/* The tag over the pieces as they lie: the same bytes as a contiguous
+	 * payload, so the receiver checks it with frame_tag. */
+	crypto_generichash_state st;
+	DV_ASSERT(crypto_generichash_init(&st, w->k_send, WIRE_KEY_BYTES, TAG_BYTES) == 0);
+	DV_ASSERT(crypto_generichash_update(&st, s, sizeof(s)) == 0);
+	DV_ASSERT(crypto_generichash_update(&st, head, WIRE_FRAME_HEAD) == 0);
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *rec = msgs[i] - WIRE_BATCH_HEAD;
+		le_put32(rec, lens[i]);
+		DV_ASSERT(crypto_generichash_update(&st, rec, WIRE_BATCH_HEAD + (size_t)lens[i]) == 0);
+	}
+	DV_ASSERT(crypto_generichash_final(&st, msgs[n - 1] + lens[n - 1], TAG_BYTES) == 0);
+	w->seq_send++;
+	return WIRE_FRAME_HEAD + payload + WIRE_FRAME_TAIL;
+}
+
+int wire_batch_next(const uint8_t *payload, size_t len, size_t *off, const uint8_t **msg, size_t *msg_len)
+{
+	*msg = NULL;
+	*msg_len = 0;
+	DV_ASSERT(*off <= len);
+	if (*off == len)
+		return 0;
+	if (len - *off < WIRE_BATCH_HEAD)
+		return -EBADMSG; /* a record head cut by the end */
+	uint32_t n = le_get32(payload + *off);
+	if (n == 0 || n > len - *off - WIRE_BATCH_HEAD)
+		return -EBADMSG;
+	*msg = payload + *off + WIRE_BATCH_HEAD;
+	*msg_len = n;
+	*off += WIRE_BATCH_HEAD + (size_t)n;
+	return 1;
+}
+
+int wire_batch_count(const uint8_t *payload, size_t len)
+{
+	if (len == 0)
+		return -EBADMSG; /* a frame carries at least one message */
+	size_t off = 0;
+	int count = 0;
+	/* Each step consumes at least WIRE_BATCH_HEAD + 1 bytes. */
+	for (size_t guard = 0; guard <= len; guard++) {
+		const uint8_t *m;
+		size_t ml;
+		int r = wire_batch_next(payload, len, &off, &m, &ml);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return count;
+		/* What wire_seal_msgs would not have sealed is refused too. */
+		if (++count > (int)WIRE_BATCH_MSGS_MAX || (count > 1 && len > WIRE_BATCH_BYTES))
+			return -EBADMSG;
+	}
+	DV_ASSERT(!"wire_batch_count: no progress");
+	return -EBADMSG;
+}
+
+size_t wire_batch_put(uint8_t *out, const uint8_t *msg, uint32_t len)
+{
+	DV_ASSERT(len >= 1);
+	le_put32(out, len);
+	memmove(out + WIRE_BATCH_HEAD, msg, len);
+	return WIRE_BATCH_HEAD + (size_t)len;
 }

@@ -23,6 +23,16 @@
  * payload); seq counts frames per direction from 0 and is not sent, so a
  * replayed, reordered, dropped or altered frame fails its tag.
  *
+ * A frame carries a batch of messages (version 2): its payload is one or
+ * more records u32 msg_len | msg[msg_len], msg_len >= 1, that fill it
+ * exactly. A driver seals every message due to one peer in one loop round
+ * into as few frames as the bounds allow (wire_seal_msgs: at most
+ * WIRE_BATCH_MSGS_MAX messages, and more than one only while the payload
+ * stays within WIRE_BATCH_BYTES), so one tag (one BLAKE2b key block and
+ * finalisation) covers many small messages. The session itself treats a
+ * payload as opaque bytes (wire_feed, wire_seal); wire_batch_count and
+ * wire_batch_next read the records.
+ *
  * Contract:
  * - No I/O and no randomness of its own: the caller passes its nonce (fresh
  *   random bytes in production, the seeded PRNG in the simulator). A
@@ -59,7 +69,7 @@
 
 #include "cluster/msg.h"
 
-#define WIRE_VERSION 1u
+#define WIRE_VERSION 2u /* 2: a frame holds a batch of messages */
 #define WIRE_KEY_BYTES 32u
 #define WIRE_NONCE_BYTES 32u
 #define WIRE_HELLO_BYTES (4u + 2u + 2u + 8u + WIRE_NONCE_BYTES)
@@ -67,11 +77,19 @@
 #define WIRE_HANDSHAKE_OUT_MAX (WIRE_HELLO_BYTES + WIRE_PROOF_BYTES)
 #define WIRE_FRAME_HEAD 4u
 #define WIRE_FRAME_TAIL 16u
-#define WIRE_PAYLOAD_MAX MSG_BYTES_MAX
+#define WIRE_BATCH_HEAD 4u          /* u32 msg_len before each message of a frame */
+#define WIRE_PAYLOAD_MAX (WIRE_BATCH_HEAD + MSG_BYTES_MAX) /* room for the largest message alone */
 #define WIRE_FRAME_BYTES_MAX (WIRE_FRAME_HEAD + WIRE_PAYLOAD_MAX + WIRE_FRAME_TAIL)
+#define WIRE_BATCH_MSGS_MAX 256u     /* messages sealed into one frame */
+#define WIRE_BATCH_BYTES (64u << 10) /* a frame takes a second message only within this payload */
+/* Room wire_seal_msgs needs before each message (its record head, and the
+ * frame head before the first) and after it (the tag after the last). */
+#define WIRE_SEAL_HEADROOM (WIRE_FRAME_HEAD + WIRE_BATCH_HEAD)
+#define WIRE_SEAL_TAILROOM WIRE_FRAME_TAIL
 
-_Static_assert(WIRE_FRAME_HEAD <= MSG_HEADROOM && WIRE_FRAME_TAIL <= MSG_TAILROOM,
+_Static_assert(WIRE_SEAL_HEADROOM <= MSG_HEADROOM && WIRE_SEAL_TAILROOM <= MSG_TAILROOM,
 	       "a message buffer has room to be sealed in place");
+_Static_assert(WIRE_BATCH_BYTES <= WIRE_PAYLOAD_MAX, "a batch fits a frame");
 
 enum wire_role { WIRE_CONNECTOR = 1, WIRE_ACCEPTOR };
 
@@ -125,6 +143,31 @@ size_t wire_next_bytes(const struct wire *w, const uint8_t *buf, size_t len);
  * once the session is up and its handshake bytes were taken (the
  * connector's proof precedes its first frame): asserted. */
 size_t wire_seal(struct wire *w, uint8_t *frame, size_t payload_len);
+/* Seal n messages (1..WIRE_BATCH_MSGS_MAX) as one frame, each where it
+ * lies: msgs[i] has WIRE_SEAL_HEADROOM bytes of room before it and
+ * WIRE_SEAL_TAILROOM after it, lens[i] >= 1, and the payload (the sum of
+ * WIRE_BATCH_HEAD + lens[i]) is at most WIRE_PAYLOAD_MAX, and at most
+ * WIRE_BATCH_BYTES when n > 1 (asserted). The frame goes on the wire as n
+ * pieces, in order: piece i is msgs[i] - wire_piece_lead(i) ..
+ * msgs[i] + lens[i] + wire_piece_trail(i, n); nothing is moved or copied.
+ * Returns the frame's length (the sum of the pieces). Same rules as
+ * wire_seal otherwise. */
+size_t wire_seal_msgs(struct wire *w, uint8_t *const *msgs, const uint32_t *lens, unsigned n);
+static inline uint32_t wire_piece_lead(unsigned i) { return i == 0 ? WIRE_SEAL_HEADROOM : WIRE_BATCH_HEAD; }
+static inline uint32_t wire_piece_trail(unsigned i, unsigned n) { return i + 1 == n ? WIRE_FRAME_TAIL : 0; }
+/* A verified frame's payload as a batch: the number of messages (>= 1), or
+ * -EBADMSG when its records do not fill it exactly (empty, a msg_len of 0,
+ * a record running past the end) or break wire_seal_msgs's bounds (more
+ * than WIRE_BATCH_MSGS_MAX messages, or more than one in a payload over
+ * WIRE_BATCH_BYTES). Checks every length before use. */
+int wire_batch_count(const uint8_t *payload, size_t len);
+/* The message at *off (start at 0) into *msg, *msg_len, and *off past it:
+ * 1; 0 at the end (*off == len); -EBADMSG for a record wire_batch_count
+ * refuses (lengths are checked again here). */
+int wire_batch_next(const uint8_t *payload, size_t len, size_t *off, const uint8_t **msg, size_t *msg_len);
+/* Writes one record (u32 len | msg) at out: len + WIRE_BATCH_HEAD bytes;
+ * for a sender that builds a contiguous payload (tests, fuzzing). */
+size_t wire_batch_put(uint8_t *out, const uint8_t *msg, uint32_t len);
 static inline bool wire_up(const struct wire *w) { return w->state == WIRE_UP; }
 
 #endif

@@ -25,7 +25,7 @@
 #define PEER_SENDQ_BYTES_MAX (64u << 20) /* sealed frames queued on one connection; more are dropped */
 #define PEER_PENDING_BYTES_MAX (8u << 20) /* frames held while the connection comes up */
 #define PEER_INBOUND_MAX 64u             /* connections not yet authenticated, at once */
-#define PEER_IOV_MAX 64u                 /* frames in one sendmsg */
+#define PEER_IOV_MAX 256u                /* message pieces in one sendmsg */
 #define PEER_IN_BYTES_MIN (64u << 10)
 #define PEER_HS_BYTES 256u               /* handshake output of a whole session (80 B each way) */
 #define CHOST_BACKLOG_MAX 65536u         /* requests waiting for room in the cnode */
@@ -63,9 +63,11 @@ struct pconn {
 	size_t in_len, in_cap;
 	uint8_t hs[PEER_HS_BYTES];  /* handshake bytes: appended, never moved */
 	size_t hs_len, hs_off;
-	struct cnode_frame *q_head, *q_tail; /* sealed frames, in seal order */
-	size_t q_off;               /* bytes of q_head already sent */
-	uint64_t q_bytes;
+	struct cnode_frame *u_head, *u_tail; /* messages waiting to be sealed, in order */
+	uint64_t u_bytes;           /* their wire bytes at most (each alone in a frame) */
+	struct cnode_frame *q_head, *q_tail; /* sealed messages, in seal order */
+	size_t q_off;               /* bytes of q_head's piece already sent */
+	uint64_t q_bytes;           /* their pieces' bytes */
 	struct iovec iov[PEER_IOV_MAX];
 	struct msghdr msg;
 };
@@ -89,7 +91,8 @@ struct peer {
 	uint64_t p_since_ms;        /* when the oldest of them was queued */
 	uint64_t up_since_ms;
 	/* counters */
-	uint64_t bytes_in, bytes_out, frames_in, frames_out, frames_dropped;
+	uint64_t bytes_in, bytes_out, frames_in, frames_out, frames_dropped; /* frames_*: messages */
+	uint64_t batches_out;       /* wire frames sealed (each a batch of messages) */
 	uint64_t sessions, disconnects, refusals;
 };
 

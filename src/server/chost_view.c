@@ -124,9 +124,11 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 {
 	struct cnode_stats st;
 	cnode_get_stats(ch->cn, &st);
-	uint64_t dropped = ch->frames_no_peer;
-	for (unsigned i = 0; i < ch->npeers; i++)
+	uint64_t dropped = ch->frames_no_peer, batches = 0;
+	for (unsigned i = 0; i < ch->npeers; i++) {
 		dropped += ch->peers[i].frames_dropped;
+		batches += ch->peers[i].batches_out;
+	}
 	unsigned n = 0;
 #define ITEM(k, x) it[n++] = (struct stat_item){k, (uint64_t)(x)}
 	ITEM("coord_reads", st.coord_reads);
@@ -141,6 +143,7 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("siblings_refused", st.siblings_refused);
 	ITEM("msgs_in", st.msgs_in);
 	ITEM("msgs_out", st.msgs_out);
+	ITEM("wire_frames_out", batches); /* sealed frames: each carries a batch of messages */
 	ITEM("bytes_in", st.bytes_in);
 	ITEM("bytes_out", st.bytes_out);
 	ITEM("bad_msgs", st.bad_msgs);

@@ -13,13 +13,18 @@
  * 1. A peer has at most one connection (peer->conn); an inbound session
  *    that authenticates as a peer with one replaces it (the peer
  *    restarted: its old connection is dead or about to be).
- * 2. Frames are sealed (wire_seal) only on an UP session and in the order
- *    they are queued; the queue is sent in order, so the implicit frame
- *    sequence of the wire matches. Frames for a peer without a session
- *    wait unsealed, bounded in bytes and for at most PEER_HOLD_MS (a node
- *    that just started waits for its lower-id peers to dial it); beyond,
- *    they are dropped and counted: the cnode's deadlines and read repair
- *    cover lost messages.
+ * 2. Messages (cnode frames) for an UP session wait unsealed on it until
+ *    a send is armed; then every one waiting is sealed, in order, into as
+ *    few wire frames as wire_seal_msgs allows (one tag per frame, not per
+ *    message: all a loop round produced for the peer, and what piled up
+ *    while the previous send was in flight), and the sealed queue is sent
+ *    in order, so the implicit frame sequence of the wire matches. Each
+ *    message goes out as its piece of the frame (wire_lead bytes before
+ *    its data, wire_trail after), straight from the cnode's buffer.
+ *    Messages for a peer without a session wait unsealed, bounded in bytes
+ *    and for at most PEER_HOLD_MS (a node that just started waits for its
+ *    lower-id peers to dial it); beyond, they are dropped and counted: the
+ *    cnode's deadlines and read repair cover lost messages.
  * 3. Nothing from a connection reaches the cnode before its session is UP
  *    (wire.h refuses frames before the proofs), and the id it delivers
  *    under is the authenticated, member peer id.
@@ -194,28 +199,80 @@ static void pending_drop(struct chost *ch, struct peer *p)
 	p->p_bytes = 0;
 }
 
-static uint64_t sealed_bytes(const struct cnode_frame *f) { return (uint64_t)f->len + WIRE_FRAME_HEAD + WIRE_FRAME_TAIL; }
+/* A message's bytes on the wire at most: alone in its frame. */
+static uint64_t wire_bytes_max(const struct cnode_frame *f)
+{
+	return (uint64_t)f->len + WIRE_SEAL_HEADROOM + WIRE_SEAL_TAILROOM;
+}
 
-/* Seal f on pc's session and queue it (invariant 2). */
+/* A sealed message's piece of its frame (invariant 2). */
+static uint64_t piece_bytes(const struct cnode_frame *f) { return (uint64_t)f->wire_lead + f->len + f->wire_trail; }
+
+/* Queue f on pc's session, unsealed (invariant 2). */
 static void pconn_queue(struct pconn *pc, struct cnode_frame *f)
 {
 	DV_ASSERT(pc->up && wire_up(&pc->w) && pc->peer);
 	struct peer *p = pc->peer;
-	if (pc->q_bytes + sealed_bytes(f) > PEER_SENDQ_BYTES_MAX) {
+	if (pc->q_bytes + pc->u_bytes + wire_bytes_max(f) > PEER_SENDQ_BYTES_MAX) {
 		p->frames_dropped++;
 		cnode_frame_free(pc->ch->cn, f);
 		return;
 	}
-	size_t n = wire_seal(&pc->w, f->data - WIRE_FRAME_HEAD, f->len);
-	DV_ASSERT(n == sealed_bytes(f));
 	f->next = NULL;
-	if (pc->q_tail)
-		pc->q_tail->next = f;
+	if (pc->u_tail)
+		pc->u_tail->next = f;
 	else
-		pc->q_head = f;
-	pc->q_tail = f;
-	pc->q_bytes += n;
+		pc->u_head = f;
+	pc->u_tail = f;
+	pc->u_bytes += wire_bytes_max(f);
 	p->frames_out++;
+}
+
+/* Every waiting message into sealed frames, in order (invariant 2): a
+ * frame takes messages while wire_seal_msgs's bounds allow. */
+static void seal_waiting(struct pconn *pc)
+{
+	DV_ASSERT(pc->up && wire_up(&pc->w));
+	uint8_t *msgs[WIRE_BATCH_MSGS_MAX];
+	uint32_t lens[WIRE_BATCH_MSGS_MAX];
+	struct cnode_frame *f = pc->u_head;
+	for (uint64_t guard = 0; f; guard++) {
+		DV_ASSERT(guard <= pc->u_bytes); /* each frame takes a message at least */
+		struct cnode_frame *first = f, *last = f;
+		unsigned n = 0;
+		size_t payload = 0;
+		for (; f && n < WIRE_BATCH_MSGS_MAX; f = f->next) {
+			size_t rec = WIRE_BATCH_HEAD + (size_t)f->len;
+			if (n > 0 && payload + rec > WIRE_BATCH_BYTES)
+				break; /* a large message starts its own frame */
+			msgs[n] = f->data;
+			lens[n++] = f->len;
+			payload += rec;
+			last = f;
+		}
+		size_t bytes = wire_seal_msgs(&pc->w, msgs, lens, n);
+		uint64_t held = 0;
+		unsigned i = 0;
+		for (struct cnode_frame *g = first;; g = g->next, i++) {
+			g->wire_lead = (uint8_t)wire_piece_lead(i);
+			g->wire_trail = (uint8_t)wire_piece_trail(i, n);
+			held += wire_bytes_max(g);
+			if (g == last)
+				break;
+		}
+		DV_ASSERT(i + 1 == n && held <= pc->u_bytes);
+		pc->u_bytes -= held;
+		last->next = NULL;
+		if (pc->q_tail)
+			pc->q_tail->next = first;
+		else
+			pc->q_head = first;
+		pc->q_tail = last;
+		pc->q_bytes += bytes;
+		pc->peer->batches_out++;
+	}
+	DV_ASSERT(pc->u_bytes == 0);
+	pc->u_head = pc->u_tail = NULL;
 }
 
 void peer_route_frames(struct chost *ch, struct cnode_frame *f)
@@ -230,7 +287,7 @@ void peer_route_frames(struct chost *ch, struct cnode_frame *f)
 			cnode_frame_free(ch->cn, f);
 		} else if (p->conn && p->conn->up) {
 			pconn_queue(p->conn, f);
-		} else if (!ch->stopping && p->p_bytes + sealed_bytes(f) <= PEER_PENDING_BYTES_MAX &&
+		} else if (!ch->stopping && p->p_bytes + wire_bytes_max(f) <= PEER_PENDING_BYTES_MAX &&
 			   (!p->p_head || now - p->p_since_ms < PEER_HOLD_MS)) {
 			if (p->p_tail) {
 				p->p_tail->next = f;
@@ -241,7 +298,7 @@ void peer_route_frames(struct chost *ch, struct cnode_frame *f)
 					ch->timer_ms = now + PEER_HOLD_MS;
 			}
 			p->p_tail = f;
-			p->p_bytes += sealed_bytes(f);
+			p->p_bytes += wire_bytes_max(f);
 		} else {
 			p->frames_dropped++;
 			cnode_frame_free(ch->cn, f);
@@ -301,8 +358,10 @@ static void pconn_free(struct pconn *pc)
 	if (pc->next)
 		pc->next->prev = pc->prev;
 	ch->nconns--;
-	if (ch->cn)
+	if (ch->cn) {
 		frames_free(ch, pc->q_head);
+		frames_free(ch, pc->u_head);
+	}
 	sodium_memzero(&pc->w, sizeof(pc->w));
 	free(pc->in);
 	free(pc);
@@ -384,18 +443,21 @@ static void arm_recv(struct pconn *pc)
 	pc->refs++;
 }
 
-/* Send what is queued: handshake bytes first, then sealed frames. */
+/* Send what is queued: handshake bytes first, then sealed frames (the
+ * waiting messages sealed now: invariant 2). */
 static void arm_send(struct pconn *pc)
 {
 	if (pc->send_armed || pc->dead || pc->connect_armed)
 		return;
+	if (pc->u_head)
+		seal_waiting(pc);
 	unsigned n = 0;
 	if (pc->hs_off < pc->hs_len)
 		pc->iov[n++] = (struct iovec){.iov_base = pc->hs + pc->hs_off, .iov_len = pc->hs_len - pc->hs_off};
 	size_t off = pc->q_off;
 	for (struct cnode_frame *f = pc->q_head; f && n < PEER_IOV_MAX; f = f->next, off = 0)
-		pc->iov[n++] = (struct iovec){.iov_base = f->data - WIRE_FRAME_HEAD + off,
-					      .iov_len = sealed_bytes(f) - off};
+		pc->iov[n++] = (struct iovec){.iov_base = f->data - f->wire_lead + off,
+					      .iov_len = piece_bytes(f) - off};
 	if (n == 0)
 		return;
 	pc->msg = (struct msghdr){.msg_iov = pc->iov, .msg_iovlen = n};
@@ -409,7 +471,7 @@ static void arm_send(struct pconn *pc)
 void peer_flush(struct chost *ch)
 {
 	for (struct pconn *pc = ch->conns; pc; pc = pc->next)
-		if (!pc->send_armed && (pc->q_head || pc->hs_off < pc->hs_len))
+		if (!pc->send_armed && (pc->q_head || pc->u_head || pc->hs_off < pc->hs_len))
 			arm_send(pc);
 }
 
@@ -519,12 +581,28 @@ static void on_ready(struct pconn *pc)
 	}
 }
 
+/* A verified frame: its batch of messages to the cnode, in order; a
+ * frame whose records do not add up (a peer's bug: its tag verified)
+ * closes the session before any of it is delivered. */
 static void deliver(struct pconn *pc, const uint8_t *payload, size_t len)
 {
 	struct peer *p = pc->peer;
 	DV_ASSERT(pc->up && p && wire_up(&pc->w)); /* invariant 3 */
-	p->frames_in++;
-	cnode_on_message(pc->ch->cn, p->id, payload, len, store_now_ms());
+	int count = wire_batch_count(payload, len);
+	if (count < 0) {
+		pconn_refuse(pc, "a frame whose message records do not fill it exactly");
+		return;
+	}
+	uint64_t now = store_now_ms();
+	size_t off = 0;
+	for (int i = 0; i < count; i++) {
+		const uint8_t *m;
+		size_t ml;
+		DV_ASSERT(wire_batch_next(payload, len, &off, &m, &ml) == 1);
+		p->frames_in++;
+		cnode_on_message(pc->ch->cn, p->id, m, ml, now);
+	}
+	DV_ASSERT(off == len);
 }
 
 /* Room for the next unit (wire_next_bytes), within WIRE_FRAME_BYTES_MAX. */
@@ -639,14 +717,14 @@ static void on_send_result(struct pconn *pc, int res)
 	while (n > 0) {
 		struct cnode_frame *f = pc->q_head;
 		DV_ASSERT(f != NULL);
-		size_t left = sealed_bytes(f) - pc->q_off;
+		size_t left = piece_bytes(f) - pc->q_off;
 		if (n < left) {
 			pc->q_off += n;
 			break;
 		}
 		n -= left;
 		pc->q_off = 0;
-		pc->q_bytes -= sealed_bytes(f);
+		pc->q_bytes -= piece_bytes(f);
 		pc->q_head = f->next;
 		if (!pc->q_head)
 			pc->q_tail = NULL;

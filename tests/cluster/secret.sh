@@ -5,9 +5,9 @@
 # write the cluster's data; a peer written from wire.h in Python
 # (wire_peer.py) is refused for a wrong secret, another cluster id, an id
 # that is not a member, an id that should be dialled instead, garbage, a
-# frame with a bad tag, an oversized frame, and a silent connection (the
-# handshake timeout); a malformed message in a good frame is dropped and
-# counted. The cluster keeps working throughout. A secret file readable by
+# frame with a bad tag, an oversized frame, a good frame whose message
+# records do not add up, and a silent connection (the handshake timeout);
+# a malformed message in a good frame is dropped and counted. The cluster keeps working throughout. A secret file readable by
 # others, too short or missing stops a node at start.
 . "$(dirname "$0")/cluster.bash"
 cl_need_tools redis-py
@@ -89,6 +89,9 @@ bad0=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^bad_msgs$'
 peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 badmsg >/dev/null
 bad1=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^bad_msgs$' | tail -n 1)
 check "a malformed message in a good frame is counted" "$((bad0 + 1))" "$bad1"
+out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 badbatch)
+check_match "a good frame whose records do not add up: closed" '^closed after' "$out"
+wait_log 3 'reason="a frame whose message records do not fill it exactly"'
 out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 silent)
 check_match "silent connection: closed by the handshake timeout" '^closed after [3-5]\.[0-9] s$' "$out"
 wait_log 3 'msg="peer handshake timed out"'

@@ -17,6 +17,14 @@
  *   flip makes the length too large), frames before the handshake
  *   completes (no frame ever delivered), an oversized length refused from
  *   its 4 bytes, reflected HELLOs (own id, own nonce, a crossed dial).
+ * - batches (version 2): messages sealed where they lie by wire_seal_msgs
+ *   (1 to WIRE_BATCH_MSGS_MAX of them, a large one alone) go on the wire as
+ *   their pieces and equal, byte for byte, the frame built from wire.h's
+ *   text; the receiver gets them back in order (wire_batch_count,
+ *   wire_batch_next); every malformed batch is refused (empty, a record
+ *   head cut short, a length of 0 or past the end, trailing bytes, more
+ *   messages or bytes than a sender may seal) while the limits themselves
+ *   pass; a batched frame replayed, or with any bit flipped, is refused.
  * DV_SEED=<n> replays the random parts.
  */
 #include <errno.h>
@@ -337,7 +345,7 @@ static void doc_mac(uint8_t *out, size_t outlen, const uint8_t *key, const char 
 static void doc_hello(uint8_t *h, uint16_t id, uint64_t cluster, const uint8_t *nonce)
 {
 	memcpy(h, "DYNW", 4);
-	le_put16(h + 4, 1);
+	le_put16(h + 4, 2);
 	le_put16(h + 6, id);
 	le_put64(h + 8, cluster);
 	memcpy(h + 16, nonce, WIRE_NONCE_BYTES);
@@ -527,7 +535,7 @@ static void test_cluster_and_ids(void)
 		side_free(&a);
 	}
 	/* Bad magic and version, refused from the first 6 bytes. */
-	const uint8_t bad_heads[][6] = { { 'D', 'Y', 'N', 'X', 1, 0 }, { 'D', 'Y', 'N', 'W', 2, 0 },
+	const uint8_t bad_heads[][6] = { { 'D', 'Y', 'N', 'X', 2, 0 }, { 'D', 'Y', 'N', 'W', 1, 0 },
 					 { 'D', 'Y', 'N', 'W', 0, 1 }, { 'G', 'E', 'T', ' ', '/', ' ' } };
 	for (unsigned i = 0; i < 4; i++) {
 		side_init(&a, WIRE_ACCEPTOR, key_k, 77, 2, 0);
@@ -656,6 +664,18 @@ static void test_replay_reorder_drop(void)
 	test_end("replay_reorder_drop");
 }
 
+/* After a flip made a frame's length longer: the receiver waits for the
+ * bytes it claims; give them (zeros) so the frame is judged. */
+static void give_claimed(struct side *tx, struct side *rx, size_t flen, uint32_t claimed)
+{
+	size_t need = WIRE_FRAME_HEAD + claimed + WIRE_FRAME_TAIL - flen;
+	uint8_t *pad = calloc(1, need);
+	CHECK(pad != NULL);
+	append(&tx->out, pad, need);
+	free(pad);
+	transfer(tx, rx, WHOLE);
+}
+
 /* One bit of a sealed frame flipped: refused whatever the bit, with the
  * bytes after it made available as a stream would. */
 static void flip_one(unsigned dir, size_t pos, unsigned bit, size_t plen)
@@ -672,12 +692,7 @@ static void flip_one(unsigned dir, size_t pos, unsigned bit, size_t plen)
 		/* A longer length: the receiver waits for more; give it. */
 		CHECK(pos < WIRE_FRAME_HEAD && claimed > plen && claimed <= WIRE_PAYLOAD_MAX);
 		CHECK(rx->w.state == WIRE_UP && rx->rx.n == flen);
-		size_t need = WIRE_FRAME_HEAD + claimed + WIRE_FRAME_TAIL - flen;
-		uint8_t *pad = calloc(1, need);
-		CHECK(pad != NULL);
-		append(&tx->out, pad, need);
-		free(pad);
-		transfer(tx, rx, WHOLE);
+		give_claimed(tx, rx, flen, claimed);
 	}
 	if (pos < WIRE_FRAME_HEAD && claimed > WIRE_PAYLOAD_MAX)
 		expect_dead(rx, -EMSGSIZE);
@@ -803,6 +818,321 @@ static void test_next_bytes(void)
 	test_end("next_bytes");
 }
 
+/* ---- batches ---- */
+
+/* Messages in separate buffers with the room wire_seal_msgs needs around
+ * each; the bytes outside it are poisoned to see nothing else is touched. */
+struct msgbuf {
+	uint8_t *base;
+	uint8_t *msg;
+	uint32_t len;
+};
+
+#define ROOM_POISON 0xa5u
+
+static void msgbuf_make(struct msgbuf *b, const uint8_t *src, uint32_t len)
+{
+	size_t all = 8 + WIRE_SEAL_HEADROOM + len + WIRE_SEAL_TAILROOM + 8;
+	b->base = malloc(all);
+	CHECK(b->base != NULL);
+	memset(b->base, ROOM_POISON, all);
+	b->msg = b->base + 8 + WIRE_SEAL_HEADROOM;
+	b->len = len;
+	memcpy(b->msg, src, len);
+}
+
+static void msgbuf_check_guards(const struct msgbuf *b)
+{
+	for (unsigned i = 0; i < 8; i++) {
+		CHECK_EQ(b->base[i], ROOM_POISON);
+		CHECK_EQ(b->msg[b->len + WIRE_SEAL_TAILROOM + i], ROOM_POISON);
+	}
+}
+
+/* Seal n messages of the given lengths (from payload_buf at offs) on tx;
+ * the wire bytes (the pieces, in order) are appended to out. Also checks
+ * the frame against one built from the text. */
+static void seal_batch(struct side *tx, struct bytes *out, const uint32_t *lens, const size_t *offs, unsigned n)
+{
+	struct msgbuf *b = calloc(n, sizeof(*b));
+	uint8_t **msgs = calloc(n, sizeof(*msgs));
+	CHECK(b != NULL && msgs != NULL);
+	struct bytes text = { 0 }, payload = { 0 };
+	for (unsigned i = 0; i < n; i++) {
+		msgbuf_make(&b[i], payload_buf + offs[i], lens[i]);
+		msgs[i] = b[i].msg;
+		uint8_t head[4];
+		le_put32(head, lens[i]);
+		append(&payload, head, 4);
+		append(&payload, payload_buf + offs[i], lens[i]);
+	}
+	/* The documented frame under the sender's key and sequence number. */
+	doc_frame(&text, tx->w.k_send, tx->w.seq_send, payload.p, (uint32_t)payload.n);
+	size_t total = wire_seal_msgs(&tx->w, msgs, lens, n);
+	size_t start = out->n;
+	for (unsigned i = 0; i < n; i++) {
+		msgbuf_check_guards(&b[i]);
+		CHECK(memcmp(b[i].msg, payload_buf + offs[i], lens[i]) == 0); /* not moved */
+		uint32_t lead = wire_piece_lead(i), trail = wire_piece_trail(i, n);
+		append(out, b[i].msg - lead, lead + lens[i] + trail);
+	}
+	CHECK_EQ(out->n - start, total);
+	CHECK_EQ(total, text.n);
+	CHECK(memcmp(out->p + start, text.p, total) == 0);
+	for (unsigned i = 0; i < n; i++)
+		free(b[i].base);
+	free(b);
+	free(msgs);
+	free(text.p);
+	free(payload.p);
+}
+
+/* Frames [from, to) s received, read as batches, against lens/offs in
+ * order; returns the messages they held. */
+static unsigned check_batches(const struct side *s, unsigned from, unsigned to, const uint32_t *lens,
+			      const size_t *offs, unsigned n)
+{
+	unsigned k = 0;
+	CHECK(to <= s->frames);
+	for (unsigned f = from; f < to; f++) {
+		const struct bytes *g = &s->got[f];
+		int count = wire_batch_count(g->p, g->n);
+		CHECK(count >= 1 && count <= (int)WIRE_BATCH_MSGS_MAX);
+		size_t off = 0;
+		for (int i = 0; i < count; i++) {
+			const uint8_t *m;
+			size_t ml;
+			CHECK_EQ(wire_batch_next(g->p, g->n, &off, &m, &ml), 1);
+			CHECK(k < n);
+			CHECK_EQ(ml, lens[k]);
+			CHECK(m >= g->p && m + ml <= g->p + g->n);
+			CHECK(memcmp(m, payload_buf + offs[k], ml) == 0);
+			k++;
+		}
+		const uint8_t *m = payload_buf;
+		size_t ml = 9;
+		CHECK_EQ(wire_batch_next(g->p, g->n, &off, &m, &ml), 0);
+		CHECK(m == NULL && ml == 0 && off == g->n);
+	}
+	return k;
+}
+
+static void test_batch_exchange(void)
+{
+	test_begin("batch_exchange");
+	for (unsigned round = 0; round < 30; round++) {
+		struct side c, a;
+		connect_pair(&c, &a, round % 3 == 0 ? BYTE : RANDOM);
+		struct side *tx = round % 2 ? &a : &c, *rx = round % 2 ? &c : &a;
+		enum { NM = 600 };
+		static uint32_t lens[NM];
+		static size_t offs[NM];
+		unsigned total = 0, frames = 0;
+		while (total < NM - WIRE_BATCH_MSGS_MAX) {
+			/* One frame: 1..256 small messages, or a large one alone. */
+			unsigned n = 1;
+			if (rnd(6) == 0) {
+				lens[total] = rnd(2) ? MSG_BYTES_MAX : WIRE_BATCH_BYTES + 1 + (uint32_t)rnd(100000);
+			} else {
+				n = rnd(4) == 0 ? WIRE_BATCH_MSGS_MAX : 1 + (unsigned)rnd(40);
+				size_t room = WIRE_BATCH_BYTES;
+				for (unsigned i = 0; i < n; i++) {
+					size_t left = room - WIRE_BATCH_HEAD * (n - i);
+					uint32_t l = 1 + (uint32_t)rnd(rnd(4) ? 300 : 4000);
+					if (l > left - (n - i - 1))
+						l = (uint32_t)(left - (n - i - 1));
+					lens[total + i] = l;
+					room -= WIRE_BATCH_HEAD + l;
+				}
+			}
+			for (unsigned i = 0; i < n; i++)
+				offs[total + i] = (size_t)rnd(WIRE_PAYLOAD_MAX - lens[total + i] + 1);
+			seal_batch(tx, &tx->out, lens + total, offs + total, n);
+			total += n;
+			frames++;
+			if (rnd(3) == 0)
+				transfer(tx, rx, RANDOM);
+		}
+		transfer(tx, rx, round % 3 == 0 ? BYTE : RANDOM);
+		CHECK_EQ(rx->err, 0);
+		CHECK_EQ(rx->frames, frames);
+		CHECK_EQ(check_batches(rx, 0, frames, lens, offs, total), total);
+		side_free(&c), side_free(&a);
+	}
+	/* The limits exactly: 256 one-byte messages; two filling
+	 * WIRE_BATCH_BYTES; one of MSG_BYTES_MAX. */
+	struct side c, a;
+	connect_pair(&c, &a, WHOLE);
+	uint32_t l1[WIRE_BATCH_MSGS_MAX];
+	size_t o1[WIRE_BATCH_MSGS_MAX];
+	for (unsigned i = 0; i < WIRE_BATCH_MSGS_MAX; i++)
+		l1[i] = 1, o1[i] = i;
+	seal_batch(&c, &c.out, l1, o1, WIRE_BATCH_MSGS_MAX);
+	uint32_t l2[2] = { 1000, WIRE_BATCH_BYTES - 2 * WIRE_BATCH_HEAD - 1000 };
+	size_t o2[2] = { 5, 7000 };
+	seal_batch(&c, &c.out, l2, o2, 2);
+	uint32_t l3 = MSG_BYTES_MAX;
+	size_t o3 = 3;
+	seal_batch(&c, &c.out, &l3, &o3, 1);
+	transfer(&c, &a, RANDOM);
+	CHECK_EQ(a.err, 0);
+	CHECK_EQ(a.frames, 3);
+	CHECK_EQ(a.got[1].n, WIRE_BATCH_BYTES);
+	CHECK_EQ(a.got[2].n, WIRE_PAYLOAD_MAX);
+	CHECK_EQ(check_batches(&a, 0, 1, l1, o1, WIRE_BATCH_MSGS_MAX), WIRE_BATCH_MSGS_MAX);
+	CHECK_EQ(check_batches(&a, 1, 2, l2, o2, 2), 2);
+	CHECK_EQ(check_batches(&a, 2, 3, &l3, &o3, 1), 1);
+	side_free(&c), side_free(&a);
+	test_end("batch_exchange");
+}
+
+/* A payload built from (len field, bytes present) records. */
+static size_t batch_build(uint8_t *out, const uint32_t *claim, const uint32_t *have, unsigned n)
+{
+	size_t off = 0;
+	for (unsigned i = 0; i < n; i++) {
+		le_put32(out + off, claim[i]);
+		off += 4;
+		memcpy(out + off, payload_buf, have[i]);
+		off += have[i];
+	}
+	return off;
+}
+
+static void expect_batch(const uint8_t *p, size_t n, int want)
+{
+	CHECK_EQ(wire_batch_count(p, n), want);
+	if (want >= 0)
+		return;
+	/* Walking it record by record ends in the same refusal. */
+	size_t off = 0;
+	int r = 1;
+	for (size_t guard = 0; r == 1 && guard <= n; guard++) {
+		const uint8_t *m;
+		size_t ml;
+		r = wire_batch_next(p, n, &off, &m, &ml);
+		CHECK(r != 1 || (m >= p && m + ml <= p + n && ml >= 1));
+	}
+	if (n > 0)
+		CHECK(r == -EBADMSG || (r == 0 && want == -EBADMSG)); /* bounds: every record fine, too many */
+}
+
+static void test_batch_malformed(void)
+{
+	test_begin("batch_malformed");
+	enum { CAP = 2 * WIRE_BATCH_BYTES };
+	uint8_t *p = malloc(CAP);
+	CHECK(p != NULL);
+	uint8_t one[1] = { 7 };
+	expect_batch(one, 0, -EBADMSG); /* empty */
+	for (size_t cut = 1; cut < 4; cut++)
+		expect_batch(payload_buf, cut, -EBADMSG); /* a head cut short */
+	uint32_t c[3], h[3];
+	c[0] = 0, h[0] = 0;
+	expect_batch(p, batch_build(p, c, h, 1), -EBADMSG); /* msg_len 0 */
+	c[0] = 5, h[0] = 5, c[1] = 0, h[1] = 0;
+	expect_batch(p, batch_build(p, c, h, 2), -EBADMSG); /* a second of 0 */
+	for (uint32_t over = 1; over < 6; over++) {
+		c[0] = 10 + over, h[0] = 10;
+		expect_batch(p, batch_build(p, c, h, 1), -EBADMSG); /* past the end */
+		c[0] = 10, h[0] = 10, c[1] = 20 + over, h[1] = 20;
+		expect_batch(p, batch_build(p, c, h, 2), -EBADMSG);
+	}
+	c[0] = 0xffffffffu, h[0] = 8;
+	expect_batch(p, batch_build(p, c, h, 1), -EBADMSG);
+	c[0] = 10, h[0] = 10;
+	size_t l = batch_build(p, c, h, 1);
+	for (size_t extra = 1; extra < 4; extra++) { /* trailing bytes: a cut head */
+		memset(p + l, 0, extra);
+		expect_batch(p, l + extra, -EBADMSG);
+	}
+	/* More than a sender seals: 257 messages; two over WIRE_BATCH_BYTES. */
+	uint32_t cl[WIRE_BATCH_MSGS_MAX + 1], hl[WIRE_BATCH_MSGS_MAX + 1];
+	for (unsigned i = 0; i <= WIRE_BATCH_MSGS_MAX; i++)
+		cl[i] = hl[i] = 1;
+	expect_batch(p, batch_build(p, cl, hl, WIRE_BATCH_MSGS_MAX), WIRE_BATCH_MSGS_MAX);
+	expect_batch(p, batch_build(p, cl, hl, WIRE_BATCH_MSGS_MAX + 1), -EBADMSG);
+	c[0] = h[0] = 1000, c[1] = h[1] = WIRE_BATCH_BYTES - 2 * WIRE_BATCH_HEAD - 1000;
+	expect_batch(p, batch_build(p, c, h, 2), 2);
+	c[1] = h[1] = c[1] + 1;
+	expect_batch(p, batch_build(p, c, h, 2), -EBADMSG);
+	c[0] = h[0] = WIRE_BATCH_BYTES; /* alone it may be larger */
+	expect_batch(p, batch_build(p, c, h, 1), 1);
+	c[1] = h[1] = 1;
+	expect_batch(p, batch_build(p, c, h, 2), -EBADMSG);
+	/* wire_batch_put writes the record the reader takes. */
+	size_t k = wire_batch_put(p, payload_buf, 33);
+	k += wire_batch_put(p + k, payload_buf + 40, 1);
+	CHECK_EQ(k, 2 * WIRE_BATCH_HEAD + 34);
+	CHECK_EQ(wire_batch_count(p, k), 2);
+	CHECK_EQ(le_get32(p), 33);
+	CHECK(memcmp(p + 4, payload_buf, 33) == 0 && p[41] == payload_buf[40]);
+	/* Random records: count agrees with a walk by the text. */
+	for (unsigned it = 0; it < 20000; it++) {
+		size_t n = (size_t)rnd(64);
+		fill(p, n);
+		for (size_t i = 0; i + 4 <= n; i += 4)
+			if (rnd(2))
+				le_put32(p + i, (uint32_t)rnd(12));
+		size_t off = 0;
+		int want = 0;
+		while (want >= 0 && off < n) {
+			if (n - off < 4 || le_get32(p + off) == 0 || le_get32(p + off) > n - off - 4)
+				want = -EBADMSG;
+			else
+				off += 4 + le_get32(p + off), want++;
+		}
+		if (n == 0)
+			want = -EBADMSG;
+		CHECK_EQ(wire_batch_count(p, n), want);
+	}
+	free(p);
+	test_end("batch_malformed");
+}
+
+static void test_batch_replay_altered(void)
+{
+	test_begin("batch_replay_altered");
+	uint32_t lens[5] = { 40, 1, 200, 77, 3 };
+	size_t offs[5] = { 0, 100, 200, 900, 5000 };
+	/* Replayed: the second copy fails its tag. */
+	struct side c, a;
+	connect_pair(&c, &a, WHOLE);
+	seal_batch(&c, &c.out, lens, offs, 5);
+	struct bytes copy = { 0 };
+	append(&copy, c.out.p, c.out.n);
+	transfer(&c, &a, WHOLE);
+	CHECK_EQ(a.frames, 1);
+	append(&c.out, copy.p, copy.n);
+	transfer(&c, &a, RANDOM);
+	CHECK_EQ(a.err, -EBADMSG);
+	CHECK_EQ(a.frames, 1);
+	free(copy.p);
+	side_free(&c), side_free(&a);
+	/* Every bit of a batched frame flipped (a sample of bits per byte). */
+	size_t flen = WIRE_FRAME_HEAD + WIRE_FRAME_TAIL;
+	for (unsigned i = 0; i < 5; i++)
+		flen += WIRE_BATCH_HEAD + lens[i];
+	for (size_t pos = 0; pos < flen; pos++) {
+		unsigned bit = (unsigned)rnd(8);
+		connect_pair(&c, &a, WHOLE);
+		struct side *tx = pos % 2 ? &a : &c, *rx = pos % 2 ? &c : &a;
+		seal_batch(tx, &tx->out, lens, offs, 5);
+		CHECK_EQ(tx->out.n, flen);
+		tx->out.p[pos] ^= (uint8_t)(1u << bit);
+		uint32_t claimed = le_get32(tx->out.p);
+		transfer(tx, rx, WHOLE);
+		if (rx->err == 0) { /* a longer length */
+			CHECK(pos < WIRE_FRAME_HEAD && claimed <= WIRE_PAYLOAD_MAX);
+			give_claimed(tx, rx, flen, claimed);
+		}
+		CHECK(rx->err == -EBADMSG || (pos < WIRE_FRAME_HEAD && rx->err == -EMSGSIZE));
+		CHECK_EQ(rx->frames, 0);
+		side_free(&c), side_free(&a);
+	}
+	test_end("batch_replay_altered");
+}
+
 int main(void)
 {
 	rng = test_seed(0x77697265);
@@ -823,6 +1153,9 @@ int main(void)
 	test_before_handshake();
 	test_oversized();
 	test_next_bytes();
+	test_batch_exchange();
+	test_batch_malformed();
+	test_batch_replay_altered();
 	free(payload_buf);
 	return test_soft_failures() ? 1 : 0;
 }

@@ -8,8 +8,11 @@ MODE:
             "closed" when the node closes it
   badtag    handshake, then one frame whose tag is wrong
   oversize  handshake, then a frame length over the protocol's maximum
-  badmsg    handshake, then a well-tagged frame holding a malformed message
-            (the node drops and counts it; the session stays open)
+  badmsg    handshake, then a well-tagged frame holding one record with a
+            malformed message (the node drops and counts it; the session
+            stays open)
+  badbatch  handshake, then a well-tagged frame whose one record claims
+            more bytes than the frame holds (the node closes the session)
   garbage   48 bytes that are not a HELLO
   silent    connect and send nothing
 Each mode ends by printing "closed after S s" or "open after S s".
@@ -20,8 +23,8 @@ import struct
 import sys
 import time
 
-WIRE_VERSION = 1
-PAYLOAD_MAX = 40 + 64 + 1024 + 1936 + (1 << 20) + 1024
+WIRE_VERSION = 2
+PAYLOAD_MAX = 4 + 40 + 64 + 1024 + 1936 + (1 << 20) + 1024
 
 
 def key_from_secret(secret):
@@ -99,7 +102,9 @@ def main():
         elif mode == "oversize":
             out += struct.pack("<I", PAYLOAD_MAX + 1)
         elif mode == "badmsg":
-            out += frame(k_c2s, 0, b"\0" * 40)
+            out += frame(k_c2s, 0, struct.pack("<I", 40) + b"\0" * 40)
+        elif mode == "badbatch":
+            out += frame(k_c2s, 0, struct.pack("<I", 41) + b"\0" * 40)
         s.sendall(out)
         if mode == "hello":
             print("closed" if wait_closed(s, 1.0) else "accepted")
