@@ -179,6 +179,15 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 	nd->fatal_seen = false;
 	nd->restart_at = 0;
 	simnet_node_up(sim->net, nd->idx);
+	/* Its sessions with the nodes that are up: both ends learn of them
+	 * (a partition does not end a session; a crash does, node_down). */
+	for (unsigned i = 0; i < sim->nnodes; i++) {
+		struct simnode *o = &sim->node[i];
+		if (o == nd || !sim_node_up(o))
+			continue;
+		cnode_peer_up(nd->cn, o->id, sim_node_now(sim, nd));
+		cnode_peer_up(o->cn, nd->id, sim_node_now(sim, o));
+	}
 	sim_log(sim, 1, "node %u: up, incarnation %llx%s", nd->id, (unsigned long long)nd->incarnation,
 		ident.created ? " (new)" : "");
 	return 0;
@@ -212,6 +221,11 @@ static void node_down(struct sim *sim, struct simnode *nd)
 {
 	DV_ASSERT(sim_node_up(nd));
 	simnet_node_down(sim->net, nd->idx);
+	for (unsigned i = 0; i < sim->nnodes; i++) {
+		struct simnode *o = &sim->node[i];
+		if (o != nd && sim_node_up(o))
+			cnode_peer_down(o->cn, nd->id, sim_node_now(sim, o));
+	}
 	store_drain(nd->store);
 	discard_frames(nd);
 	struct cnode_stats st;

@@ -66,6 +66,9 @@ static struct store_config store_cfg(void)
 }
 
 typedef void (*cfg_tweak)(struct cnode_config *c);
+static void sessions_up(uint16_t id);
+static void quiesce(void);
+static void settle(void);
 
 static void cluster_start(unsigned k, cfg_tweak tweak)
 {
@@ -88,6 +91,23 @@ static void cluster_start(unsigned k, cfg_tweak tweak)
 		if (tweak)
 			tweak(&t->cfg);
 		CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, now_ms), 0);
+	}
+	for (uint16_t id = 1; id <= k; id++)
+		sessions_up(id);
+	quiesce(); /* every node heard the others' flush state and counted its keys */
+	for (uint16_t id = 1; id <= k; id++)
+		CHECK(cnode_ready(tn[id].cn));
+}
+
+/* Node id's sessions with every other node are up (both ends told): it
+ * asks each for its flush state, and serves once a majority answered. */
+static void sessions_up(uint16_t id)
+{
+	for (uint16_t o = 1; o <= K; o++) {
+		if (o == id)
+			continue;
+		cnode_peer_up(tn[id].cn, o, now_ms);
+		cnode_peer_up(tn[o].cn, id, now_ms);
 	}
 }
 
@@ -232,10 +252,8 @@ static void settle(void)
 	for (unsigned round = 0; round < 100000; round++) {
 		bool busy = false;
 		for (uint16_t id = 1; id <= K; id++) {
-			if (store_pending(tn[id].s)) {
-				drain(tn[id].s);
-				busy = true;
-			}
+			busy |= store_pending(tn[id].s) > 0;
+			drain(tn[id].s); /* also runs a store scan (the start-up count, SCAN pages) to its end */
 			if (cnode_next_deadline(tn[id].cn) <= now_ms) {
 				cnode_tick(tn[id].cn, now_ms);
 				busy |= store_pending(tn[id].s) > 0;
@@ -728,6 +746,11 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 	CHECK(!ident.created && ident.incarnation == t->inc);
 	t->cfg.boot = no_boot ? 0 : ident.boot;
 	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
+	for (uint16_t o = 1; o <= K; o++)
+		if (o != id)
+			cnode_peer_down(tn[o].cn, id, at_ms);
+	sessions_up(id);
+	settle();
 }
 
 /* Acks to a run of node 1 arrive after it restarted (its clock back where
