@@ -373,6 +373,7 @@ struct cscan {
 	uint32_t part;
 	uint64_t pos, end;
 	unsigned want, parts;
+	uint64_t failed;     /* nodes (ring index bits) that failed a page of this call: asked last */
 	uint64_t page_deadline;
 	struct cscan_rep rep[RING_N_MAX];
 	/* The answer so far: key bytes and views into them. */
@@ -413,13 +414,22 @@ static void scan_partition(struct cnode *n, struct coord *c, uint64_t pos)
 	uint16_t pref[RING_N_MAX];
 	unsigned cnt = ring_preflist(&n->ring, sc->part, c->nrep, pref);
 	DV_ASSERT(cnt == c->nrep);
-	/* Our own copy first: a local scan costs no message. */
-	for (unsigned i = 1; i < cnt; i++) {
-		if (pref[i] == n->cfg.node_id) {
-			pref[i] = pref[0];
-			pref[0] = n->cfg.node_id;
+	/* Our own copy first (a local scan costs no message), then the nodes
+	 * with a session that did not fail a page of this call, then the rest:
+	 * a silent replica costs one page deadline per call, not per page. */
+	uint16_t ordered[RING_N_MAX];
+	unsigned k = 0;
+	for (unsigned pass = 0; pass < 3; pass++) {
+		for (unsigned i = 0; i < cnt; i++) {
+			uint16_t pi = cnode_peer_index(n, pref[i]);
+			bool self = pref[i] == n->cfg.node_id;
+			bool good = !self && (n->peer_up >> pi & 1) && !(sc->failed >> pi & 1);
+			if ((pass == 0 && self) || (pass == 1 && good) || (pass == 2 && !self && !good))
+				ordered[k++] = pref[i];
 		}
 	}
+	DV_ASSERT(k == cnt);
+	memcpy(pref, ordered, cnt * sizeof(pref[0]));
 	for (unsigned i = 0; i < cnt; i++) {
 		struct crep *r = &c->rep[i];
 		cnode_untrack(n, c, i);
@@ -683,6 +693,7 @@ void scan_on_reply(struct cnode *n, struct coord *c, unsigned i, const struct ms
 	if (m->status != MSG_ST_OK) {
 		r->state = 3;
 		c->rep[i].st = REP_FAIL;
+		sc->failed |= 1ull << cnode_peer_index(n, c->rep[i].node);
 	} else {
 		r->keys = m->keys_len ? cnode_alloc(n, m->keys_len) : NULL;
 		if (m->keys_len && !r->keys) {
@@ -706,7 +717,12 @@ void scan_expire(struct cnode *n, struct coord *c)
 {
 	struct cscan *sc = c->scan;
 	if (n->now_ms >= c->deadline_ms) {
-		coord_complete(n, c, -ETIMEDOUT, ERR_SCAN_TIMEOUT);
+		/* Out of time: what the earlier partitions gave is an answer, the
+		 * cursor at this page's start; nothing at all is a timeout. */
+		if (sc->parts > 0)
+			scan_answer(n, c, sc->pos);
+		else
+			coord_complete(n, c, -ETIMEDOUT, ERR_SCAN_TIMEOUT);
 		return;
 	}
 	if (n->now_ms >= sc->page_deadline) {
@@ -716,6 +732,9 @@ void scan_expire(struct cnode *n, struct coord *c)
 				cnode_untrack(n, c, i);
 				c->rep[i].st = REP_FAIL;
 				sc->rep[i].state = 3;
+				uint16_t pi = cnode_peer_index(n, c->rep[i].node);
+				if (pi != CNODE_PEER_NONE)
+					sc->failed |= 1ull << pi;
 			}
 		}
 		sc->page_deadline = c->deadline_ms;

@@ -335,6 +335,10 @@ struct tres {
 	unsigned nsib;
 	char sib[DVV_VALUES_MAX][64];
 	char ctx[DVV_CTX_TEXT_MAX];
+	int64_t counter;
+	uint64_t next_cursor, dbsize;
+	unsigned nkeys;
+	char keys[CNODE_SCAN_COUNT_MAX * 2][32];
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(a, b); }
@@ -362,6 +366,16 @@ static void t_done(struct creq *rq)
 		t->sib[i][rq->sib_len[i]] = 0;
 	}
 	qsort(t->sib, t->nsib, sizeof(t->sib[0]), cmp_str);
+	t->counter = rq->counter;
+	t->next_cursor = rq->next_cursor;
+	t->dbsize = rq->dbsize;
+	t->nkeys = rq->result == 0 && rq->kind == CREQ_SCAN ? rq->nkeys : 0;
+	CHECK(t->nkeys <= sizeof(t->keys) / sizeof(t->keys[0]));
+	for (unsigned i = 0; i < t->nkeys; i++) {
+		CHECK(rq->keys[i].len < sizeof(t->keys[i]));
+		memcpy(t->keys[i], rq->keys[i].p, rq->keys[i].len);
+		t->keys[i][rq->keys[i].len] = 0;
+	}
 	t->ctx[0] = 0;
 	if (rq->result == 0 && (rq->kind == CREQ_DYN_GET || rq->kind == CREQ_RMW)) {
 		CHECK(rq->ctx_out_len < DVV_CTX_TEXT_MAX && rq->ctx_out[rq->ctx_out_len] == 0);
@@ -1466,6 +1480,356 @@ static void test_damaged_on_medium(void)
 	cluster_stop();
 }
 
+/* ---- FLUSH, INCR, SCAN, COUNT ---- */
+
+static int flush_ks(uint16_t node, uint16_t mask)
+{
+	t_prep(&T, CREQ_FLUSH, 0, "", NULL, NULL);
+	T.rq.ks_mask = mask;
+	t_run(node, &T);
+	return T.result;
+}
+
+static int incr_by(uint16_t node, uint8_t ks, const char *key, int64_t delta, int64_t *out)
+{
+	t_prep(&T, CREQ_INCR, ks, key, NULL, NULL);
+	T.rq.delta = delta;
+	t_run(node, &T);
+	if (out)
+		*out = T.counter;
+	return T.result;
+}
+
+static void expect_absent(uint16_t node, uint8_t ks, const char *key)
+{
+	static struct tres g;
+	t_prep(&g, CREQ_DYN_GET, ks, key, NULL, NULL);
+	g.rq.r = 3;
+	t_run(node, &g);
+	CHECK_EQ(g.result, 0);
+	if (g.nsib)
+		fprintf(stderr, "%s: still %u siblings, the first \"%s\"\n", key, g.nsib, g.sib[0]);
+	CHECK_EQ(g.nsib, 0);
+}
+
+static void expect_value(uint16_t node, uint8_t ks, const char *key, const char *val)
+{
+	CHECK_EQ(plain(node, CREQ_GET, ks, key, NULL, CREQ_ALWAYS), 0);
+	if (!T.found || strcmp(T.val, val) != 0)
+		fprintf(stderr, "%s: %s \"%s\", want \"%s\"\n", key, T.found ? "found" : "not found", T.val, val);
+	CHECK(T.found && strcmp(T.val, val) == 0);
+}
+
+/* FLUSHDB/FLUSHALL: every node has it durably before the answer; flushed
+ * values never come back (not from a late message, a read repair, an old
+ * context or a restart); the clock goes on (no dot twice); a node that was
+ * down learns it before it serves; one that stayed up but missed it makes
+ * the flush indeterminate and learns it from the next epoch it meets. */
+static void test_flush(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	for (unsigned i = 0; i < 6; i++) {
+		char k[8];
+		snprintf(k, sizeof(k), "f%u", i);
+		CHECK_EQ(dyn_put(1 + i % 3, KS_SIB, k, "", "old"), 0);
+		CHECK_EQ(plain(1 + i % 3, CREQ_SET, KS_LWW, k, "old", CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	dyn_get(1, KS_SIB, "f0", &g); /* a context from before the flush */
+	char old_ctx[DVV_CTX_TEXT_MAX];
+	snprintf(old_ctx, sizeof(old_ctx), "%s", g.ctx);
+	static struct tstored before;
+	stored(2, KS_SIB, "f0", &before);
+	/* A REPL_PUT of before the flush that arrives after it. */
+	rule_add(MSG_REPL_PUT, 0, 3, V_HOLD);
+	CHECK_EQ(dyn_put(1, KS_SIB, "late", "", "old"), 0);
+	rules_clear();
+	CHECK_EQ(flush_ks(2, 1u << KS_SIB), 0);
+	uint64_t applied = 0;
+	for (uint16_t id = 1; id <= 3; id++)
+		applied += stats(id).flushes_applied;
+	CHECK_EQ(applied, 3); /* every node, before the answer */
+	held_release();
+	quiesce();
+	for (uint16_t id = 1; id <= 3; id++) {
+		for (unsigned i = 0; i < 6; i++) {
+			char k[8];
+			snprintf(k, sizeof(k), "f%u", i);
+			expect_absent(id, KS_SIB, k);
+			expect_value(id, KS_LWW, k, "old"); /* another keyspace */
+		}
+		expect_absent(id, KS_SIB, "late");
+	}
+	CHECK(stats(3).stale_refusals >= 1); /* the late REPL_PUT */
+	/* A write after it: readable, its dot above the old ones. */
+	CHECK_EQ(dyn_put(2, KS_SIB, "f0", old_ctx, "new"), 0);
+	quiesce();
+	dyn_get(3, KS_SIB, "f0", &g);
+	check_sibs(&g, 1, (const char *const[]){"new"});
+	static struct tstored after;
+	stored(2, KS_SIB, "f0", &after);
+	uint64_t c_before = 0, c_after = 0;
+	for (unsigned e = 0; e < before.d.nentries; e++)
+		if (dvv_actor_node(before.d.e[e].actor) == 2)
+			c_before = before.d.e[e].counter;
+	for (unsigned e = 0; e < after.d.nentries; e++)
+		if (dvv_actor_node(after.d.e[e].actor) == 2)
+			c_after = after.d.e[e].counter;
+	CHECK(c_after > c_before);
+	/* FLUSHALL; then a restart keeps it (the record is durable). */
+	CHECK_EQ(flush_ks(3, (1u << KS_SIB) | (1u << KS_LWW)), 0);
+	node_restart(1, now_ms);
+	quiesce();
+	for (uint16_t id = 1; id <= 3; id++) {
+		expect_absent(id, KS_SIB, "f0");
+		expect_absent(id, KS_LWW, "f1");
+	}
+	/* A node down during the flush: done without it (a majority and no
+	 * session to it); it learns the flush before it serves. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "d", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	uint64_t f3 = stats(3).flushes_applied;
+	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
+	CHECK_EQ(stats(3).flushes_applied, f3); /* it missed this one */
+	rules_clear();
+	node_restart(3, now_ms); /* sessions up, sync */
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "d", NULL, NULL);
+	g.rq.r = 1; /* its own copy alone: flushed too */
+	t_run(3, &g);
+	CHECK_EQ(g.result, 0);
+	CHECK_EQ(g.nsib, 0);
+	quiesce();
+	/* A node up but unreachable: the flush is indeterminate, and that node
+	 * learns it from the first reply of another epoch. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "u", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	CHECK_EQ(flush_ks(2, 1u << KS_SIB), -ETIMEDOUT);
+	quiesce();
+	rules_clear();
+	f3 = stats(3).flushes_applied;
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "u", NULL, NULL);
+	g.rq.r = 2;
+	t_run(3, &g); /* the others refuse its old epoch */
+	CHECK_EQ(g.result, -ETIMEDOUT);
+	quiesce();
+	CHECK_EQ(stats(3).flushes_applied, f3 + 1);
+	expect_absent(3, KS_SIB, "u");
+	cluster_stop();
+}
+
+/* INCR on a siblings keyspace counts every increment once the replicas
+ * meet, whatever the partitions: here three nodes increment at W=1 while
+ * all their REPL_PUTs are held, then the messages go through. */
+static void test_incr(void)
+{
+	cluster_start(3, NULL);
+	int64_t v;
+	CHECK_EQ(incr_by(1, KS_SIB, "ctr", 1, &v), 0);
+	CHECK(v == 1);
+	CHECK_EQ(incr_by(2, KS_SIB, "ctr", 5, &v), 0);
+	CHECK(v == 6);
+	CHECK_EQ(incr_by(3, KS_SIB, "ctr", -2, &v), 0);
+	CHECK(v == 4);
+	expect_value(1, KS_SIB, "ctr", "4");
+	static struct tres g;
+	dyn_get(2, KS_SIB, "ctr", &g);
+	check_sibs(&g, 1, (const char *const[]){"4"});
+	/* Partitioned: every replication held. */
+	rule_add(MSG_REPL_PUT, 0, 0, V_HOLD);
+	int64_t sum = 4;
+	for (unsigned i = 0; i < 9; i++) {
+		t_prep(&T, CREQ_INCR, KS_SIB, "ctr", NULL, NULL);
+		T.rq.delta = 10 + i;
+		T.rq.r = 1;
+		T.rq.w = 1;
+		t_run((uint16_t)(1 + i % 3), &T);
+		CHECK_EQ(T.result, 0);
+		sum += 10 + i;
+	}
+	rules_clear();
+	held_release();
+	quiesce();
+	char want[32];
+	snprintf(want, sizeof(want), "%lld", (long long)sum);
+	t_prep(&T, CREQ_GET, KS_SIB, "ctr", NULL, NULL);
+	T.rq.r = 3;
+	t_run(1, &T);
+	CHECK(T.result == 0 && T.found && strcmp(T.val, want) == 0);
+	quiesce();
+	check_replicas_identical(KS_SIB, "ctr", nodes123, 3);
+	for (uint16_t id = 1; id <= 3; id++)
+		expect_value(id, KS_SIB, "ctr", want);
+	/* A plain integer converts; a text is not an integer; overflow. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "p", "10", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "p", 1, &v), 0);
+	CHECK(v == 11);
+	expect_value(3, KS_SIB, "p", "11");
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "t", "ten", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "t", 1, NULL), -EDOM);
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "o", "9223372036854775807", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "o", 1, NULL), -ERANGE);
+	CHECK_EQ(incr_by(2, KS_SIB, "o", -1, &v), 0);
+	CHECK(v == INT64_MAX - 1);
+	/* A SET over a counter replaces it; INCR then starts from it. */
+	CHECK_EQ(plain(3, CREQ_SET, KS_SIB, "ctr", "100", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(1, KS_SIB, "ctr", 1, &v), 0);
+	CHECK(v == 101);
+	/* LWW: a read-modify-write of the text. */
+	CHECK_EQ(incr_by(1, KS_LWW, "l", 2, &v), 0);
+	CHECK_EQ(incr_by(2, KS_LWW, "l", 3, &v), 0);
+	CHECK(v == 5);
+	expect_value(3, KS_LWW, "l", "5");
+	/* A restart keeps the counter (the state is the record's value). */
+	node_restart(2, now_ms);
+	quiesce();
+	CHECK_EQ(incr_by(2, KS_SIB, "ctr", 1, &v), 0);
+	CHECK(v == 102);
+	cluster_stop();
+	/* Forwarded: a node outside the key's preference list (4 nodes, N=3). */
+	cluster_start(4, NULL);
+	const char *key = NULL;
+	uint16_t outsider = 0;
+	static char kb[16];
+	for (unsigned i = 0; i < 64 && !key; i++) {
+		snprintf(kb, sizeof(kb), "fw%u", i);
+		uint16_t pl[3];
+		CHECK_EQ(preflist(KS_SIB, kb, 3, pl), 3);
+		for (uint16_t id = 1; id <= 4; id++)
+			if (id != pl[0] && id != pl[1] && id != pl[2])
+				outsider = id, key = kb;
+	}
+	CHECK(key != NULL);
+	uint64_t fw = stats(outsider).forwarded;
+	CHECK_EQ(incr_by(outsider, KS_SIB, key, 7, &v), 0);
+	CHECK(v == 7);
+	CHECK_EQ(incr_by(outsider, KS_SIB, key, 7, &v), 0);
+	CHECK(v == 14);
+	CHECK_EQ(stats(outsider).forwarded, fw + 2);
+	expect_value(outsider, KS_SIB, key, "14");
+	cluster_stop();
+}
+
+/* A whole SCAN from cursor 0 through node `node`, count keys a call; the
+ * distinct keys returned go to seen (sorted), duplicates allowed. */
+static unsigned scan_all(uint16_t node, uint8_t ks, uint32_t count, char (*seen)[32], unsigned max)
+{
+	uint64_t cursor = 0;
+	unsigned nseen = 0;
+	for (unsigned calls = 0; calls < 100000; calls++) {
+		static struct tres g;
+		t_prep(&g, CREQ_SCAN, ks, "", NULL, NULL);
+		g.rq.cursor = cursor;
+		g.rq.count = count;
+		t_run(node, &g);
+		CHECK_EQ(g.result, 0);
+		for (unsigned i = 0; i < g.nkeys; i++) {
+			bool dup = false;
+			for (unsigned j = 0; j < nseen && !dup; j++)
+				dup = strcmp(seen[j], g.keys[i]) == 0;
+			if (!dup) {
+				CHECK(nseen < max);
+				snprintf(seen[nseen++], 32, "%s", g.keys[i]);
+			}
+		}
+		CHECK(g.next_cursor == 0 || g.next_cursor > cursor); /* hash order */
+		cursor = g.next_cursor;
+		if (cursor == 0)
+			return nseen;
+	}
+	CHECK(!"the scan never ended");
+	return 0;
+}
+
+/* SCAN returns every key with a visible value once the cursor comes back
+ * to 0, deleted ones and other keyspaces' not; a replica that fails
+ * mid-scan is replaced by another from the same position. COUNT (DBSIZE)
+ * estimates the keys. */
+static void test_scan(void)
+{
+	cluster_start(3, NULL);
+	enum { KEYS = 60 };
+	for (unsigned i = 0; i < KEYS; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "s%02u", i);
+		CHECK_EQ(plain(1 + i % 3, CREQ_SET, KS_SIB, k, "v", CREQ_ALWAYS), 0);
+		if (i % 10 == 0)
+			CHECK_EQ(plain(1, CREQ_SET, KS_LWW, k, "other keyspace", CREQ_ALWAYS), 0);
+	}
+	for (unsigned i = 0; i < KEYS; i += 7) {
+		char k[16];
+		snprintf(k, sizeof(k), "s%02u", i);
+		CHECK_EQ(plain(2, CREQ_DEL, KS_SIB, k, NULL, CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	static char seen[KEYS + 8][32];
+	unsigned want = KEYS - (KEYS + 6) / 7;
+	for (uint32_t count = 1; count <= 64; count *= 4) {
+		unsigned n = scan_all((uint16_t)(1 + count % 3), KS_SIB, count, seen, KEYS + 8);
+		CHECK_EQ(n, want);
+		for (unsigned i = 0; i < n; i++) {
+			unsigned k = (unsigned)atoi(seen[i] + 1);
+			CHECK(seen[i][0] == 's' && k < KEYS && k % 7 != 0);
+		}
+	}
+	CHECK_EQ(scan_all(2, KS_LWW, 5, seen, KEYS + 8), KEYS / 10);
+	/* Node 3 goes silent in the middle: pages go on from node 1 and 2. */
+	uint64_t cursor = 0;
+	unsigned nseen = 0, calls = 0;
+	for (; calls < 1000; calls++) {
+		if (calls == 3) {
+			rule_add(0, 0, 3, V_DROP);
+			rule_add(0, 3, 0, V_DROP);
+		}
+		static struct tres g;
+		t_prep(&g, CREQ_SCAN, KS_SIB, "", NULL, NULL);
+		g.rq.cursor = cursor;
+		g.rq.count = 4;
+		t_run(1, &g);
+		if (g.result)
+			fprintf(stderr, "scan call %u at %llx: %d %s\n", calls, (unsigned long long)cursor, g.result, g.err);
+		CHECK_EQ(g.result, 0);
+		for (unsigned i = 0; i < g.nkeys; i++) {
+			bool dup = false;
+			for (unsigned j = 0; j < nseen && !dup; j++)
+				dup = strcmp(seen[j], g.keys[i]) == 0;
+			if (!dup)
+				snprintf(seen[nseen++], 32, "%s", g.keys[i]);
+		}
+		cursor = g.next_cursor;
+		if (!cursor)
+			break;
+	}
+	rules_clear();
+	CHECK(calls > 3);
+	CHECK_EQ(nseen, want);
+	quiesce();
+	/* DBSIZE: every node holds every key (N = 3 of 3). */
+	t_prep(&T, CREQ_COUNT, KS_SIB, "", NULL, NULL);
+	t_run(2, &T);
+	CHECK_EQ(T.result, 0);
+	CHECK_EQ(T.dbsize, want);
+	/* After a restart the count comes from the start-up scan. */
+	node_restart(1, now_ms);
+	quiesce();
+	t_prep(&T, CREQ_COUNT, KS_SIB, "", NULL, NULL);
+	t_run(1, &T);
+	CHECK_EQ(T.dbsize, want);
+	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
+	quiesce();
+	t_prep(&T, CREQ_COUNT, KS_SIB, "", NULL, NULL);
+	t_run(3, &T);
+	CHECK_EQ(T.dbsize, 0);
+	CHECK_EQ(scan_all(3, KS_SIB, 10, seen, KEYS + 8), 0);
+		cluster_stop();
+}
+
 /* The coordinator's own store fails its write (a power cut tears it): the
  * write may be on the medium, so the answer is indeterminate; once the
  * store is failed, its writes are refused cleanly, and as a replica it
@@ -1589,6 +1953,9 @@ int main(void)
 	test_broken_merge();
 	test_damaged_copy();
 	test_damaged_on_medium();
+	test_flush();
+	test_incr();
+	test_scan();
 	test_store_failure();
 	test_chaos();
 	printf("test_node: all passed\n");
