@@ -20,9 +20,13 @@
 #define DV_VALUE_BYTES_MAX (1u << 20)
 
 /* Zones. Offsets inside a zone are kept in 16-byte units in 24 bits of an
- * index slot, so a zone is at most 256 MiB; zone ids take 14 bits. */
+ * index slot, so a zone holds at most 256 MiB (its capacity: what is
+ * written of it); zone ids take 14 bits. On a zoned device a zone may
+ * start further apart than it holds (the stride, up to DV_ZONE_STRIDE_MAX):
+ * the rest of it is never written. */
 #define DV_ZONE_BYTES_MIN (256u * 1024u)
 #define DV_ZONE_BYTES_MAX (256u * 1024u * 1024u)
+#define DV_ZONE_STRIDE_MAX (16ull << 30)
 #define DV_ZONE_COUNT_MAX 16383u
 #define DV_ZONE_COUNT_MIN 4u
 

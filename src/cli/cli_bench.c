@@ -278,7 +278,7 @@ static int bench_wa(struct bench *b)
 	double user = (double)(st1.user_bytes - st0.user_bytes);
 	double dev = (double)(st1.device_bytes_written - st0.device_bytes_written);
 	double live = (double)st1.keys * (double)(b->o.value_bytes + 40 + 17) /
-		      ((double)st1.zones_total * (double)st1.zone_bytes);
+		      ((double)st1.zones_total * (double)st1.zone_cap);
 	double moved = (double)(st1.gc_bytes_relocated - st0.gc_bytes_relocated);
 	double gc_wa = user > 0 ? (user + moved) / user : 0.0;
 	double wa = user > 0 ? dev / user : 0.0;
@@ -286,8 +286,14 @@ static int bench_wa(struct bench *b)
 	       " write amplification %.2f (device bytes / record bytes), of which GC %.2f"
 	       " ((records + relocated) / records); the rest is batch padding, zone indexes, superblocks\n",
 	       st1.gc_zones_reset - st0.gc_zones_reset, moved / 1e6, live * 100, wa, gc_wa);
-	printf("RESULT write_amplification=%.3f gc_write_amplification=%.3f live_fraction=%.2f gc_zones=%" PRIu64 "\n",
-	       wa, gc_wa, live, st1.gc_zones_reset - st0.gc_zones_reset);
+	/* Every zone reset: GC's, and on a zoned device the superblock log's. */
+	uint64_t resets = st1.gc_zones_reset - st0.gc_zones_reset + st1.sb_log_resets - st0.sb_log_resets;
+	printf("zones      %s, %" PRIu64 " resets (%" PRIu64 " of them superblock log zones), %.2f per GB written\n",
+	       st1.zone_model, resets, st1.sb_log_resets - st0.sb_log_resets, dev > 0 ? (double)resets / (dev / 1e9) : 0.0);
+	printf("RESULT write_amplification=%.3f gc_write_amplification=%.3f live_fraction=%.2f gc_zones=%" PRIu64
+	       " zone_resets=%" PRIu64 " sb_log_resets=%" PRIu64 " device_gb=%.3f\n",
+	       wa, gc_wa, live, st1.gc_zones_reset - st0.gc_zones_reset, resets, st1.sb_log_resets - st0.sb_log_resets,
+	       dev / 1e9);
 	return err;
 }
 

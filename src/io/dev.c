@@ -51,11 +51,46 @@ int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 	return dev->ops->zone_finish ? dev->ops->zone_finish(dev, off, len) : 0;
 }
 
+int dev_zone_report(struct dev *dev, uint64_t zone_off, struct dev_zone *out)
+{
+	if (!dev->info.zoned || !dev->ops->zone_report)
+		return -EOPNOTSUPP;
+	if (zone_off % dev->info.zone_bytes || zone_off >= dev->info.size_bytes)
+		return -EINVAL;
+	return dev->ops->zone_report(dev, zone_off, out);
+}
+
 int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp)
 {
-	if (!dev->info.zoned || !dev->ops->zone_wp)
-		return -EOPNOTSUPP;
-	return dev->ops->zone_wp(dev, zone_off, wp);
+	struct dev_zone z;
+	int err = dev_zone_report(dev, zone_off, &z);
+	if (!err)
+		*wp = z.wp;
+	return err;
+}
+
+const char *dev_zone_cond_name(enum dev_zone_cond c)
+{
+	switch (c) {
+	case DEV_ZONE_NOT_WP: return "conventional";
+	case DEV_ZONE_EMPTY: return "empty";
+	case DEV_ZONE_IMP_OPEN: return "open (implicit)";
+	case DEV_ZONE_EXP_OPEN: return "open (explicit)";
+	case DEV_ZONE_CLOSED: return "closed";
+	case DEV_ZONE_READONLY: return "read-only";
+	case DEV_ZONE_FULL: return "full";
+	case DEV_ZONE_OFFLINE: return "offline";
+	default: return "unknown";
+	}
+}
+
+const char *dev_zone_model_name(enum dev_zone_model m)
+{
+	switch (m) {
+	case DEV_ZONES_HOST_MANAGED: return "host-managed";
+	case DEV_ZONES_HOST_AWARE: return "host-aware";
+	default: return "none";
+	}
 }
 
 int dev_clone(struct dev *dev, struct dev **out) { return dev->ops->clone(dev, out); }

@@ -45,13 +45,51 @@ struct dev_req {
 	struct dev_req *next; /* backend-private link while queued */
 };
 
+/* Zone model of the device itself (sysfs queue/zoned). A device without
+ * zones ("none": a regular file, an ordinary block device) gets zones
+ * emulated by the engine; a zoned one (host-managed, host-aware) is written
+ * only sequentially within each zone, at its write pointer. */
+enum dev_zone_model { DEV_ZONES_NONE = 0, DEV_ZONES_HOST_MANAGED, DEV_ZONES_HOST_AWARE };
+
 struct dev_info {
 	uint64_t size_bytes;
 	uint32_t logical_block_bytes; /* detected; divides DV_BLOCK_BYTES */
 	bool is_block_device;
-	bool zoned;               /* real zoned device (sysfs queue/zoned) */
-	uint64_t zone_bytes;      /* device zone size when zoned, else 0 */
+	bool zoned;               /* real zoned device (zone_model != DEV_ZONES_NONE) */
+	enum dev_zone_model zone_model;
+	/* Zoned devices only (0 otherwise). A zone starts every zone_bytes (the
+	 * stride, sysfs chunk_sectors); only its first zone_cap_bytes can be
+	 * written (the zone capacity, BLKREPORTZONE's capacity field; equal to
+	 * zone_bytes on devices without one). Every sequential zone has the
+	 * same capacity (a device with zones of several capacities is refused). */
+	uint64_t zone_bytes;
+	uint64_t zone_cap_bytes;
+	uint32_t zone_count;         /* whole zones of zone_bytes on the device */
 	uint32_t conventional_zones; /* leading zones that allow overwrite */
+	/* Zones that may be open (being written) and active (open, or closed:
+	 * written and neither full nor empty) at once; 0 = no limit (sysfs
+	 * queue/max_open_zones, queue/max_active_zones). A write that would
+	 * open or activate one zone too many fails. */
+	uint32_t max_open_zones, max_active_zones;
+};
+
+/* Condition of a zone (BLK_ZONE_COND_*): where its write pointer stands and
+ * what it accepts. A FULL zone's wp is its capacity. */
+enum dev_zone_cond {
+	DEV_ZONE_NOT_WP = 0,   /* conventional: no write pointer */
+	DEV_ZONE_EMPTY = 1,
+	DEV_ZONE_IMP_OPEN = 2, /* opened by a write */
+	DEV_ZONE_EXP_OPEN = 3,
+	DEV_ZONE_CLOSED = 4,   /* written, not open now: still active */
+	DEV_ZONE_READONLY = 0xd,
+	DEV_ZONE_FULL = 0xe,
+	DEV_ZONE_OFFLINE = 0xf, /* neither readable nor writable */
+};
+
+struct dev_zone {
+	enum dev_zone_cond cond;
+	uint64_t wp;  /* write pointer, as an offset in the zone */
+	uint64_t cap; /* writable bytes of the zone */
 };
 
 struct dev;
@@ -61,7 +99,7 @@ struct dev_ops {
 	int (*poll)(struct dev *dev, unsigned min_complete);
 	int (*zone_reset)(struct dev *dev, uint64_t off, uint64_t len);
 	int (*zone_finish)(struct dev *dev, uint64_t off, uint64_t len);
-	int (*zone_wp)(struct dev *dev, uint64_t zone_off, uint64_t *wp); /* NULL: not zoned */
+	int (*zone_report)(struct dev *dev, uint64_t zone_off, struct dev_zone *out); /* NULL: not zoned */
 	int (*clone)(struct dev *dev, struct dev **out);
 	void (*close)(struct dev *dev);
 	int (*notify_fd)(struct dev *dev, int eventfd_fd); /* NULL: not supported */
@@ -90,11 +128,17 @@ int dev_poll(struct dev *dev, unsigned min_complete);
  * zoned device, hole punch (file) or BLKDISCARD (block device) otherwise.
  * Synchronous: zone resets are rare and happen off the request path. */
 int dev_zone_reset(struct dev *dev, uint64_t off, uint64_t len);
-/* Tell a zoned device a zone is full (no-op when emulated). */
+/* Tell a zoned device a zone is full (no-op when emulated): its write
+ * pointer moves to the end and it stops counting as open or active. */
 int dev_zone_finish(struct dev *dev, uint64_t off, uint64_t len);
-/* Write pointer of the zone starting at zone_off, as an offset in the zone
- * (zoned devices only; -EOPNOTSUPP otherwise). */
+/* Condition, write pointer and capacity of the zone starting at zone_off
+ * (BLKREPORTZONE; zoned devices only, -EOPNOTSUPP otherwise). */
+int dev_zone_report(struct dev *dev, uint64_t zone_off, struct dev_zone *out);
+/* The write pointer alone, as an offset in the zone. */
 int dev_zone_wp(struct dev *dev, uint64_t zone_off, uint64_t *wp);
+const char *dev_zone_cond_name(enum dev_zone_cond c);
+/* "none" (zones emulated), "host-managed" or "host-aware". */
+const char *dev_zone_model_name(enum dev_zone_model m);
 int dev_clone(struct dev *dev, struct dev **out);
 void dev_close(struct dev *dev);
 /* Signal eventfd_fd (an eventfd(2) the caller owns and closes after the

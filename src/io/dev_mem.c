@@ -28,10 +28,12 @@ struct medium {
 	uint64_t prng;
 	uint64_t writes_ok; /* successful writes: the power cut counts these */
 	/* Zoned mode (ZNS semantics): sequential zones after conv_zones
-	 * conventional ones accept writes only at their write pointer. */
-	uint64_t zone_bytes;
-	uint32_t conv_zones;
-	uint64_t *wp; /* per zone, offset in the zone */
+	 * conventional ones accept writes only at their write pointer, up to
+	 * zone_cap, with at most max_open open and max_active active zones. */
+	uint64_t zone_bytes, zone_cap;
+	uint32_t conv_zones, zone_count, max_open, max_active;
+	uint64_t *wp;  /* per zone, offset in the zone */
+	uint8_t *cond; /* per zone, enum dev_zone_cond */
 	struct dev_mem *handles; /* every open handle: a power cut reaches all queues */
 };
 
@@ -179,8 +181,27 @@ static void tear_write(struct medium *m, const struct dev_req *req)
 	}
 }
 
-/* Zoned mode: a write must start at its zone's write pointer and stay in
- * the zone; the pointer moves past it even if it is torn (as on a device). */
+static bool cond_open(uint8_t c) { return c == DEV_ZONE_IMP_OPEN || c == DEV_ZONE_EXP_OPEN; }
+static bool cond_active(uint8_t c) { return cond_open(c) || c == DEV_ZONE_CLOSED; }
+
+/* A write opens zone z (empty or closed now): allowed under the limits? */
+static bool zone_may_open(const struct medium *m, uint64_t z)
+{
+	uint32_t open = 0, active = 0;
+	for (uint32_t i = m->conv_zones; i < m->zone_count; i++) {
+		open += cond_open(m->cond[i]);
+		active += cond_active(m->cond[i]);
+	}
+	if (m->max_open && open >= m->max_open)
+		return false;
+	return !(m->max_active && m->cond[z] == DEV_ZONE_EMPTY && active >= m->max_active);
+}
+
+/* Zoned mode: a write must start at its zone's write pointer and end
+ * within its capacity, in a zone that is neither full, read-only nor
+ * offline, and may not open a zone past the open or active limit; the
+ * pointer moves past it even if it is torn (as on a device). A zone
+ * written to its capacity is full. */
 static bool zoned_write_ok(struct medium *m, const struct dev_req *req)
 {
 	if (!m->zone_bytes)
@@ -189,9 +210,27 @@ static bool zoned_write_ok(struct medium *m, const struct dev_req *req)
 	if (z < m->conv_zones)
 		return true;
 	uint64_t in = req->off % m->zone_bytes;
-	if (in != m->wp[z] || in + req->len > m->zone_bytes)
+	uint8_t c = m->cond[z];
+	if (c == DEV_ZONE_FULL || c == DEV_ZONE_READONLY || c == DEV_ZONE_OFFLINE || in != m->wp[z] ||
+	    in + req->len > m->zone_cap)
 		return false;
+	if (!cond_open(c) && !zone_may_open(m, z)) {
+		m->stats.zone_limit_rejects++;
+		return false;
+	}
 	m->wp[z] += req->len;
+	m->cond[z] = m->wp[z] == m->zone_cap ? DEV_ZONE_FULL : DEV_ZONE_IMP_OPEN;
+	return true;
+}
+
+/* Reads of an offline zone fail. */
+static bool zoned_read_ok(const struct medium *m, const struct dev_req *req)
+{
+	if (!m->zone_bytes)
+		return true;
+	for (uint64_t z = req->off / m->zone_bytes; z <= (req->off + req->len - 1) / m->zone_bytes; z++)
+		if (z >= m->conv_zones && z < m->zone_count && m->cond[z] == DEV_ZONE_OFFLINE)
+			return false;
 	return true;
 }
 
@@ -236,7 +275,7 @@ static int32_t do_write(struct medium *m, const struct dev_req *req)
 
 static int32_t do_read(struct medium *m, const struct dev_req *req)
 {
-	if (m->stats.power_cut)
+	if (m->stats.power_cut || !zoned_read_ok(m, req))
 		return -EIO;
 	m->stats.reads++;
 	if (roll(m, m->plan.read_eio_ppm, m->stats.writes)) {
@@ -477,15 +516,31 @@ static int mem_poll(struct dev *dev, unsigned min_complete)
 	return adv ? poll_adversarial(d, min_complete) : poll_in_order(d, min_complete);
 }
 
+/* Zone ops on the sequential zones of [off, off + len): an op on a
+ * read-only or offline zone (or after a power cut) fails. */
+static int zone_op_check(const struct medium *m, uint64_t off, uint64_t len)
+{
+	if (m->stats.power_cut)
+		return -EIO;
+	for (uint64_t z = off; m->zone_bytes && z < off + len; z += m->zone_bytes) {
+		uint8_t c = m->cond[z / m->zone_bytes];
+		if (z / m->zone_bytes < m->conv_zones || c == DEV_ZONE_READONLY || c == DEV_ZONE_OFFLINE)
+			return -EIO;
+	}
+	return 0;
+}
+
 static int mem_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
 {
 	struct dev_mem *d = to_mem(dev);
 	pthread_mutex_lock(&d->m->lock);
-	int err = d->m->stats.power_cut ? -EIO : 0;
+	int err = zone_op_check(d->m, off, len);
 	if (!err)
 		memset(d->m->bytes + off, 0, len);
-	for (uint64_t z = off; !err && d->m->zone_bytes && z < off + len; z += d->m->zone_bytes)
+	for (uint64_t z = off; !err && d->m->zone_bytes && z < off + len; z += d->m->zone_bytes) {
 		d->m->wp[z / d->m->zone_bytes] = 0;
+		d->m->cond[z / d->m->zone_bytes] = DEV_ZONE_EMPTY;
+	}
 	pthread_mutex_unlock(&d->m->lock);
 	return err;
 }
@@ -494,21 +549,39 @@ static int mem_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 {
 	struct dev_mem *d = to_mem(dev);
 	pthread_mutex_lock(&d->m->lock);
-	for (uint64_t z = off; d->m->zone_bytes && z < off + len; z += d->m->zone_bytes)
-		d->m->wp[z / d->m->zone_bytes] = d->m->zone_bytes;
+	int err = d->m->zone_bytes ? zone_op_check(d->m, off, len) : 0;
+	for (uint64_t z = off; !err && d->m->zone_bytes && z < off + len; z += d->m->zone_bytes) {
+		d->m->wp[z / d->m->zone_bytes] = d->m->zone_cap;
+		d->m->cond[z / d->m->zone_bytes] = DEV_ZONE_FULL;
+	}
 	pthread_mutex_unlock(&d->m->lock);
-	return 0;
+	return err;
 }
 
-static int mem_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
+static int mem_zone_report(struct dev *dev, uint64_t off, struct dev_zone *out)
 {
 	struct dev_mem *d = to_mem(dev);
 	if (!d->m->zone_bytes || off % d->m->zone_bytes)
 		return -EINVAL;
 	pthread_mutex_lock(&d->m->lock);
-	*wp = d->m->wp[off / d->m->zone_bytes];
+	uint64_t z = off / d->m->zone_bytes;
+	bool conv = z < d->m->conv_zones;
+	*out = (struct dev_zone){.cond = conv ? DEV_ZONE_NOT_WP : (enum dev_zone_cond)d->m->cond[z],
+				 .wp = conv ? 0 : d->m->wp[z], .cap = conv ? d->m->zone_bytes : d->m->zone_cap};
 	pthread_mutex_unlock(&d->m->lock);
 	return 0;
+}
+
+static void mem_zoned_info(struct dev_info *info, const struct medium *m)
+{
+	info->zoned = true;
+	info->zone_model = DEV_ZONES_HOST_MANAGED;
+	info->zone_bytes = m->zone_bytes;
+	info->zone_cap_bytes = m->zone_cap;
+	info->zone_count = m->zone_count;
+	info->conventional_zones = m->conv_zones;
+	info->max_open_zones = m->max_open;
+	info->max_active_zones = m->max_active;
 }
 
 static int mem_wrap(struct dev **out, struct medium *m)
@@ -519,11 +592,8 @@ static int mem_wrap(struct dev **out, struct medium *m)
 	d->base.ops = &mem_ops;
 	d->base.info.size_bytes = m->size;
 	d->base.info.logical_block_bytes = SECTOR_BYTES;
-	if (m->zone_bytes) {
-		d->base.info.zoned = true;
-		d->base.info.zone_bytes = m->zone_bytes;
-		d->base.info.conventional_zones = m->conv_zones;
-	}
+	if (m->zone_bytes)
+		mem_zoned_info(&d->base.info, m);
 	d->m = m;
 	pthread_mutex_lock(&m->lock);
 	m->refs++;
@@ -556,6 +626,7 @@ static void mem_close(struct dev *dev)
 		pthread_mutex_destroy(&d->m->lock);
 		free(d->m->bytes);
 		free(d->m->wp);
+		free(d->m->cond);
 		free(d->m);
 	}
 	free(d);
@@ -566,7 +637,7 @@ static const struct dev_ops mem_ops = {
 	.poll = mem_poll,
 	.zone_reset = mem_zone_reset,
 	.zone_finish = mem_zone_finish,
-	.zone_wp = mem_zone_wp,
+	.zone_report = mem_zone_report,
 	.clone = mem_clone,
 	.close = mem_close,
 	.notify_fd = mem_notify_fd,
@@ -638,23 +709,77 @@ void dev_mem_flip_bit(struct dev *dev, uint64_t off, unsigned bit)
 int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uint32_t conventional_zones,
 		       const struct dev_fault_plan *plan)
 {
-	if (zone_bytes == 0 || zone_bytes % DV_BLOCK_BYTES || size % zone_bytes || conventional_zones == 0)
+	struct dev_mem_zoned z = {.zone_bytes = zone_bytes, .conventional_zones = conventional_zones};
+	return dev_open_mem_zoned_opts(out, size, &z, plan);
+}
+
+int dev_open_mem_zoned_opts(struct dev **out, uint64_t size, const struct dev_mem_zoned *zo,
+			    const struct dev_fault_plan *plan)
+{
+	uint64_t zb = zo->zone_bytes, cap = zo->zone_cap ? zo->zone_cap : zo->zone_bytes;
+	if (zb == 0 || zb % DV_BLOCK_BYTES || size % zb || cap % DV_BLOCK_BYTES || cap > zb ||
+	    zo->conventional_zones >= size / zb)
 		return -EINVAL;
 	int err = dev_open_mem(out, size, plan);
 	if (err)
 		return err;
-	struct dev_mem *d = to_mem(*out);
-	d->m->wp = calloc(size / zone_bytes, sizeof(uint64_t));
-	if (!d->m->wp) {
+	struct medium *m = to_mem(*out)->m;
+	m->zone_count = (uint32_t)(size / zb);
+	m->wp = calloc(m->zone_count, sizeof(uint64_t));
+	m->cond = malloc(m->zone_count);
+	if (!m->wp || !m->cond) {
 		dev_close(*out);
 		return -ENOMEM;
 	}
-	d->m->zone_bytes = zone_bytes;
-	d->m->conv_zones = conventional_zones;
-	d->base.info.zoned = true;
-	d->base.info.zone_bytes = zone_bytes;
-	d->base.info.conventional_zones = conventional_zones;
+	for (uint32_t z = 0; z < m->zone_count; z++)
+		m->cond[z] = z < zo->conventional_zones ? DEV_ZONE_NOT_WP : DEV_ZONE_EMPTY;
+	m->zone_bytes = zb;
+	m->zone_cap = cap;
+	m->conv_zones = zo->conventional_zones;
+	m->max_open = zo->max_open;
+	m->max_active = zo->max_active;
+	mem_zoned_info(&to_mem(*out)->base.info, m);
 	return 0;
+}
+
+void dev_mem_zone_set(struct dev *dev, uint64_t zone_off, enum dev_zone_cond cond, uint64_t wp)
+{
+	struct medium *m = to_mem(dev)->m;
+	DV_ASSERT(m->zone_bytes && zone_off % m->zone_bytes == 0 && zone_off / m->zone_bytes < m->zone_count);
+	DV_ASSERT(zone_off / m->zone_bytes >= m->conv_zones && wp <= m->zone_cap);
+	pthread_mutex_lock(&m->lock);
+	m->cond[zone_off / m->zone_bytes] = (uint8_t)cond;
+	m->wp[zone_off / m->zone_bytes] = wp;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int dev_mem_snapshot(const struct dev *dev, struct dev **out)
+{
+	struct medium *m = to_mem(dev)->m;
+	pthread_mutex_lock(&m->lock);
+	int err = 0;
+	if (!m->zone_bytes) {
+		err = dev_open_mem_copy(out, m->bytes, m->size, &m->plan);
+	} else {
+		struct dev_mem_zoned zo = {.zone_bytes = m->zone_bytes, .zone_cap = m->zone_cap,
+					   .conventional_zones = m->conv_zones, .max_open = m->max_open,
+					   .max_active = m->max_active};
+		err = dev_open_mem_zoned_opts(out, m->size, &zo, &m->plan);
+		if (!err) {
+			struct medium *c = to_mem(*out)->m;
+			memcpy(c->bytes, m->bytes, m->size);
+			memcpy(c->wp, m->wp, m->zone_count * sizeof(*m->wp));
+			memcpy(c->cond, m->cond, m->zone_count);
+		}
+	}
+	if (!err) {
+		struct medium *c = to_mem(*out)->m;
+		c->stats = m->stats;
+		c->prng = m->prng;
+		c->writes_ok = m->writes_ok;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return err;
 }
 
 void dev_mem_power_cut(struct dev *dev)
@@ -672,5 +797,9 @@ void dev_mem_power_on(struct dev *dev)
 	pthread_mutex_lock(&d->m->lock);
 	d->m->stats.power_cut = false;
 	d->m->plan = (struct dev_fault_plan){0};
+	/* A device coming back closes the zones that were open (ZNS). */
+	for (uint32_t z = 0; d->m->cond && z < d->m->zone_count; z++)
+		if (cond_open(d->m->cond[z]))
+			d->m->cond[z] = DEV_ZONE_CLOSED;
 	pthread_mutex_unlock(&d->m->lock);
 }

@@ -86,7 +86,10 @@ struct dev_fault_stats {
 	uint64_t write_eio, write_lost, write_flip, read_eio, read_flip;
 	uint64_t torn_sectors_kept, torn_sectors_lost;
 	bool power_cut;
-	uint64_t zoned_rejects; /* zoned mode: writes not at the write pointer */
+	uint64_t zoned_rejects; /* zoned mode: writes refused (off the write pointer, past the
+				 * capacity, into a full/read-only/offline zone, over a limit) */
+	uint64_t zone_limit_rejects; /* of those: writes that would open a zone past max_open or
+				      * activate one past max_active */
 	uint64_t submit_eagain; /* dev_submit refused (ring full) */
 	/* Adversarial scheduler. */
 	uint64_t reordered;     /* delivered while an earlier-submitted request was not yet */
@@ -101,17 +104,38 @@ struct dev_fault_stats {
 
 /* A zero-filled medium of size bytes (a multiple of DV_BLOCK_BYTES). */
 int dev_open_mem(struct dev **out, uint64_t size, const struct dev_fault_plan *plan);
-/* Zoned mode (NVMe ZNS semantics): zones of zone_bytes, the first
- * conventional_zones of them random-write, the others writable only at
- * their write pointer (anything else fails with -EIO and counts in
- * zoned_rejects); reset rewinds the pointer, finish moves it to the end. */
+/* Zoned mode (NVMe ZNS semantics): zones of zone_bytes (the stride), the
+ * first conventional_zones of them random-write (none: like an NVMe ZNS
+ * namespace), the others writable only at their write pointer and up to
+ * zone_cap bytes (0 = zone_bytes); a zone written to its capacity is full.
+ * A write that opens an empty or closed zone past max_open open zones, or
+ * activates an empty one past max_active active zones (open or closed),
+ * fails (0 = no limit: the device does not close zones on its own). Any
+ * refused write fails with -EIO and counts in zoned_rejects; reset empties
+ * a zone, finish makes it full (neither counts as active then); both fail
+ * on a read-only or offline zone, and reads of an offline zone fail. */
+struct dev_mem_zoned {
+	uint64_t zone_bytes, zone_cap;
+	uint32_t conventional_zones;
+	uint32_t max_open, max_active;
+};
+int dev_open_mem_zoned_opts(struct dev **out, uint64_t size, const struct dev_mem_zoned *zoned,
+			    const struct dev_fault_plan *plan);
+/* The same with capacity = zone_bytes and no limits. */
 int dev_open_mem_zoned(struct dev **out, uint64_t size, uint64_t zone_bytes, uint32_t conventional_zones,
 		       const struct dev_fault_plan *plan);
+/* Tests: set a sequential zone's condition and write pointer directly
+ * (a zone gone read-only or offline, a write pointer moved back). */
+void dev_mem_zone_set(struct dev *dev, uint64_t zone_off, enum dev_zone_cond cond, uint64_t wp);
 /* Power back on after a power cut (plan cleared, medium and write pointers
- * kept): the state a restarted node finds. */
+ * kept, open zones closed): the state a restarted node finds. */
 void dev_mem_power_on(struct dev *dev);
 /* Cut the power now (whatever the plan): see "Power cut" above. */
 void dev_mem_power_cut(struct dev *dev);
+/* An independent device holding a copy of this one now: medium, zone
+ * states, fault plan, counters (clones and requests in flight are not
+ * copied). */
+int dev_mem_snapshot(const struct dev *dev, struct dev **out);
 /* A medium that starts as a copy of image (e.g. the state after a crash). */
 int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,
 		      const struct dev_fault_plan *plan);

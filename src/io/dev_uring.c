@@ -3,8 +3,11 @@
  *
  * Writes carry RWF_DSYNC, so a completed write is on stable media (the
  * kernel issues FUA or a cache flush as the device needs). On a real zoned
- * device, zone reset and finish use the BLKRESETZONE / BLKFINISHZONE
- * ioctls; elsewhere a reset punches a hole (file) or discards (block device).
+ * device (sysfs queue/zoned not "none") the open walks every zone with
+ * BLKREPORTZONE (leading conventional zones, the zone capacity) and reads
+ * the open/active limits from sysfs; zone reports, resets and finishes use
+ * BLKREPORTZONE, BLKRESETZONE and BLKFINISHZONE. Elsewhere a reset punches
+ * a hole (file) or discards (block device).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,8 +131,28 @@ static int uring_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
 	return 0;
 }
 
-/* BLKREPORTZONE for the one zone at off: its write pointer in the zone. */
-static int uring_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
+/* Capacity of a reported zone: the capacity field (kernel 5.9+) when the
+ * report has one, else the zone length. */
+static uint64_t zone_cap_sectors(const struct blk_zone_report *rep, const struct blk_zone *z)
+{
+	return (rep->flags & BLK_ZONE_REP_CAPACITY) ? z->capacity : z->len;
+}
+
+/* A reported zone in the dev.h form. The kernel's wp of a FULL zone is its
+ * end (start + len); ours is its capacity. */
+static void zone_from_blk(const struct blk_zone_report *rep, const struct blk_zone *z, struct dev_zone *out)
+{
+	uint64_t cap = zone_cap_sectors(rep, z) * 512;
+	uint64_t wp = z->wp > z->start ? (z->wp - z->start) * 512 : 0;
+	out->cap = cap;
+	out->cond = (enum dev_zone_cond)z->cond;
+	if (z->type == BLK_ZONE_TYPE_CONVENTIONAL)
+		out->cond = DEV_ZONE_NOT_WP;
+	out->wp = out->cond == DEV_ZONE_FULL ? cap : out->cond == DEV_ZONE_EMPTY ? 0 : wp < cap ? wp : cap;
+}
+
+/* BLKREPORTZONE for the one zone at off. */
+static int uring_zone_report(struct dev *dev, uint64_t off, struct dev_zone *out)
 {
 	struct dev_uring *u = to_uring(dev);
 	/* A report header followed by room for one zone. */
@@ -143,7 +166,7 @@ static int uring_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
 	const struct blk_zone *zone = &rep->zones[0];
 	if (rep->nr_zones != 1 || zone->start * 512 != off)
 		return -EIO;
-	*wp = (zone->wp - zone->start) * 512;
+	zone_from_blk(rep, zone, out);
 	return 0;
 }
 
@@ -219,7 +242,7 @@ static const struct dev_ops uring_ops = {
 	.poll = uring_poll,
 	.zone_reset = uring_zone_reset,
 	.zone_finish = uring_zone_finish,
-	.zone_wp = uring_zone_wp,
+	.zone_report = uring_zone_report,
 	.clone = uring_clone,
 	.close = uring_close,
 	.notify_fd = uring_notify_fd,
@@ -239,55 +262,106 @@ static int read_sysfs_u64(const char *path, uint64_t *out)
 	return 0;
 }
 
-/* Zoned model from sysfs; "none" (or no file) means a conventional device. */
+static int sysfs_path(char *path, size_t len, dev_t rdev, const char *attr)
+{
+	int n = snprintf(path, len, "/sys/dev/block/%u:%u/queue/%s", major(rdev), minor(rdev), attr);
+	return n > 0 && (size_t)n < len ? 0 : -ENAMETOOLONG;
+}
+
+/* Zone model, zone size and open/active limits from sysfs; "none" (or no
+ * file: an old kernel) means a device without zones. A missing limit file
+ * (kernels before 5.9) means no limit known: 0. */
 static int probe_zoned(struct dev_info *info, dev_t rdev)
 {
 	char path[128], model[32] = {0};
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/zoned", major(rdev), minor(rdev));
-	FILE *f = fopen(path, "r");
+	int err = sysfs_path(path, sizeof(path), rdev, "zoned");
+	FILE *f = err ? NULL : fopen(path, "r");
 	if (!f)
-		return 0;
+		return err;
 	bool ok = fgets(model, sizeof(model), f) != NULL;
 	fclose(f);
 	if (!ok || strncmp(model, "none", 4) == 0)
 		return 0;
-	uint64_t chunk_sectors = 0;
-	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/chunk_sectors", major(rdev), minor(rdev));
-	int err = read_sysfs_u64(path, &chunk_sectors);
-	if (err || chunk_sectors == 0)
-		return err ? err : -EIO;
+	info->zone_model = strncmp(model, "host-aware", 10) == 0 ? DEV_ZONES_HOST_AWARE : DEV_ZONES_HOST_MANAGED;
+	uint64_t chunk_sectors = 0, v = 0;
+	if ((err = sysfs_path(path, sizeof(path), rdev, "chunk_sectors")) || (err = read_sysfs_u64(path, &chunk_sectors)))
+		return err;
+	if (chunk_sectors == 0)
+		return -EIO;
 	info->zoned = true;
 	info->zone_bytes = chunk_sectors << 9;
+	if (!sysfs_path(path, sizeof(path), rdev, "max_open_zones") && !read_sysfs_u64(path, &v))
+		info->max_open_zones = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	v = 0;
+	if (!sysfs_path(path, sizeof(path), rdev, "max_active_zones") && !read_sysfs_u64(path, &v))
+		info->max_active_zones = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
 	return 0;
 }
 
-/* On a zoned device, count the leading conventional zones (the superblock
- * needs overwritable space). */
-static int count_conventional_zones(int fd, struct dev_info *info)
+/* Walk every zone of a zoned device (BLKREPORTZONE, 128 at a time): count
+ * the leading conventional zones and take the capacity of the sequential
+ * ones. Refused with a message: conventional zones after a sequential one,
+ * zones of another size than chunk_sectors (but a shorter last zone, which
+ * is left unused), or sequential zones of different capacities. */
+static int probe_zones(int fd, struct dev_info *info)
 {
-	enum { BATCH = 64 };
+	enum { BATCH = 128 };
 	size_t sz = sizeof(struct blk_zone_report) + BATCH * sizeof(struct blk_zone);
 	struct blk_zone_report *rep = calloc(1, sz);
 	if (!rep)
 		return -ENOMEM;
-	rep->sector = 0;
-	rep->nr_zones = BATCH;
-	int err = ioctl(fd, BLKREPORTZONE, rep) ? -errno : 0;
-	uint32_t i = 0;
-	for (; !err && i < rep->nr_zones; i++) {
-		if (rep->zones[i].type != BLK_ZONE_TYPE_CONVENTIONAL)
+	uint64_t zone_sectors = info->zone_bytes >> 9, end = info->size_bytes >> 9, next = 0, cap = 0;
+	bool seen_seq = false;
+	int err = 0;
+	info->zone_count = (uint32_t)(info->size_bytes / info->zone_bytes);
+	for (uint64_t guard = 0; !err && next < end; guard++) {
+		DV_ASSERT(guard <= end / zone_sectors + 1);
+		memset(rep, 0, sz);
+		rep->sector = next;
+		rep->nr_zones = BATCH;
+		if (ioctl(fd, BLKREPORTZONE, rep)) {
+			err = -errno;
 			break;
-		info->conventional_zones++;
-	}
-	/* Zones whose usable capacity is below their size (common on ZNS SSDs)
-	 * need a layout with separate stride and capacity: refused for now. */
-	if (!err && i < rep->nr_zones && (rep->flags & BLK_ZONE_REP_CAPACITY) &&
-	    rep->zones[i].capacity < rep->zones[i].len) {
-		fprintf(stderr, "dynvme: zone capacity %llu sectors below zone size %llu: not supported yet\n",
-			(unsigned long long)rep->zones[i].capacity, (unsigned long long)rep->zones[i].len);
-		err = -EOPNOTSUPP;
+		}
+		if (rep->nr_zones == 0) {
+			err = -EIO;
+			break;
+		}
+		for (uint32_t i = 0; !err && i < rep->nr_zones; i++) {
+			const struct blk_zone *z = &rep->zones[i];
+			next = z->start + z->len;
+			if (z->start / zone_sectors >= info->zone_count)
+				continue; /* a shorter last zone: not used */
+			if (z->len != zone_sectors) {
+				fprintf(stderr, "dynvme: zone at sector %llu is %llu sectors, not %llu\n",
+					(unsigned long long)z->start, (unsigned long long)z->len,
+					(unsigned long long)zone_sectors);
+				err = -EOPNOTSUPP;
+			} else if (z->type == BLK_ZONE_TYPE_CONVENTIONAL) {
+				if (seen_seq) {
+					fprintf(stderr, "dynvme: conventional zone at sector %llu after sequential ones: "
+							"not supported\n", (unsigned long long)z->start);
+					err = -EOPNOTSUPP;
+				}
+				info->conventional_zones++;
+			} else if (!seen_seq) {
+				seen_seq = true;
+				cap = zone_cap_sectors(rep, z);
+			} else if (zone_cap_sectors(rep, z) != cap) {
+				fprintf(stderr, "dynvme: zones of different capacities (%llu and %llu sectors): "
+						"not supported\n", (unsigned long long)cap,
+					(unsigned long long)zone_cap_sectors(rep, z));
+				err = -EOPNOTSUPP;
+			}
+		}
 	}
 	free(rep);
+	if (!err && (cap == 0 || cap % (DV_BLOCK_BYTES >> 9))) {
+		fprintf(stderr, "dynvme: zone capacity of %llu sectors: need a positive multiple of 4 KiB\n",
+			(unsigned long long)cap);
+		err = -EOPNOTSUPP;
+	}
+	info->zone_cap_bytes = cap << 9;
 	return err;
 }
 
@@ -302,7 +376,7 @@ static int probe_block_device(int fd, struct dev_info *info, const struct stat *
 	info->logical_block_bytes = (uint32_t)lbs;
 	int err = probe_zoned(info, st->st_rdev);
 	if (!err && info->zoned)
-		err = count_conventional_zones(fd, info);
+		err = probe_zones(fd, info);
 	return err;
 }
 

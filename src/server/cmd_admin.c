@@ -530,7 +530,10 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		    "write_amplification:%.3f\r\ngc_bytes_relocated:%llu\r\ngc_zones_reset:%llu\r\n"
 		    "corrupt_records:%llu\r\nresolve_reads:%llu\r\nresolve_memo_hits:%llu\r\nmemo_bytes:%llu\r\n"
 		    "recovery_us:%llu\r\nrecovered_records:%llu\r\n"
-		    "recovery_torn_tails:%u\r\n\r\n",
+		    "recovery_torn_tails:%u\r\nzone_model:%s\r\nzone_capacity:%llu\r\n"
+		    "zone_max_open:%u\r\nzone_max_active:%u\r\nzones_open_limit:%u\r\n"
+		    "superblock_log:%d\r\nsuperblock_log_resets:%llu\r\nzones_unusable:%u\r\n"
+		    "zones_lost:%u\r\nzones_wp_mismatch:%u\r\n\r\n",
 		    cfg->data, st->failed, (unsigned long long)st->keys, (unsigned long long)st->tombstones,
 		    (unsigned long long)st->index_bytes, st->zones_total, st->zones_empty, st->zones_open,
 		    st->zones_full, (unsigned long long)st->zone_bytes, (unsigned long long)st->puts,
@@ -541,7 +544,10 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		    (unsigned long long)st->resolve_reads, (unsigned long long)st->resolve_memo_hits,
 		    (unsigned long long)st->memo_bytes,
 		    (unsigned long long)st->recovery_us, (unsigned long long)st->recovered_records,
-		    st->recovery_torn_tails);
+		    st->recovery_torn_tails, st->zone_model ? st->zone_model : "emulated",
+		    (unsigned long long)st->zone_cap, st->dev_max_open_zones, st->dev_max_active_zones,
+		    st->zones_open_limit, st->sb_log, (unsigned long long)st->sb_log_resets, st->zones_unusable,
+		    st->zones_lost, st->zones_wp_mismatch);
 }
 
 static void info_commandstats(struct conn *c, struct resp_buf *o)

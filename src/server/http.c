@@ -124,13 +124,16 @@ static void status_json(struct worker *w, const struct metrics_view *v, struct r
 			 "\"threads\":%u,\"clients\":%llu,\"commands\":%llu,\"store\":{\"failed\":%s,"
 			 "\"keys\":%llu,\"tombstones\":%llu,\"index_bytes\":%llu,\"zones_total\":%u,"
 			 "\"zones_empty\":%u,\"zone_bytes\":%llu,\"device_bytes_written\":%llu,"
-			 "\"user_bytes\":%llu},\"healthy\":%s",
+			 "\"user_bytes\":%llu,\"zone_model\":\"%s\",\"zone_capacity\":%llu,"
+			 "\"zone_max_open\":%u,\"zone_max_active\":%u,\"zones_unusable\":%u},\"healthy\":%s",
 			 DYNVME_VERSION, w->srv->run_id, (unsigned long long)v->uptime_s, w->srv->port,
 			 w->srv->nworkers, (unsigned long long)v->clients, (unsigned long long)calls,
 			 st->failed ? "true" : "false", (unsigned long long)(st->keys - st->tombstones),
 			 (unsigned long long)st->tombstones, (unsigned long long)st->index_bytes, st->zones_total,
 			 st->zones_empty, (unsigned long long)st->zone_bytes,
 			 (unsigned long long)st->device_bytes_written, (unsigned long long)st->user_bytes,
+			 st->zone_model ? st->zone_model : "emulated", (unsigned long long)st->zone_cap,
+			 st->dev_max_open_zones, st->dev_max_active_zones, st->zones_unusable,
 			 st->failed ? "false" : "true");
 	resp_add_raw(b, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
 	if (w->srv->chost)

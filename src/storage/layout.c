@@ -15,9 +15,19 @@ uint32_t sb_bytes(uint32_t zone_count)
 	return DV_ROUND_UP(SB_HDR_BYTES + 16u * zone_count, DV_BLOCK_BYTES);
 }
 
-int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t reserved_front)
+/* Stride and capacity within bounds: the capacity (what offsets in a zone
+ * reach) as DV_ZONE_BYTES_*, the stride up to DV_ZONE_STRIDE_MAX. */
+static bool zone_geometry_ok(uint64_t zone_bytes, uint64_t zone_cap)
 {
-	if (zone_bytes < DV_ZONE_BYTES_MIN || zone_bytes > DV_ZONE_BYTES_MAX || zone_bytes % DV_BLOCK_BYTES)
+	return zone_cap >= DV_ZONE_BYTES_MIN && zone_cap <= DV_ZONE_BYTES_MAX && zone_cap % DV_BLOCK_BYTES == 0 &&
+	       zone_bytes >= zone_cap && zone_bytes <= DV_ZONE_STRIDE_MAX && zone_bytes % DV_BLOCK_BYTES == 0;
+}
+
+int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t zone_cap, uint64_t reserved_front)
+{
+	if (zone_cap == 0)
+		zone_cap = zone_bytes;
+	if (!zone_geometry_ok(zone_bytes, zone_cap))
 		return -EINVAL;
 	uint64_t front = reserved_front ? reserved_front
 				       : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20);
@@ -31,6 +41,7 @@ int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t 
 	sb->zones = zones_array;
 	sb->block_bytes = DV_BLOCK_BYTES;
 	sb->zone_bytes = zone_bytes;
+	sb->zone_cap = zone_cap;
 	sb->zone_count = (uint32_t)zones;
 	sb->data_start = front;
 	sb->device_bytes = device_bytes;
@@ -48,6 +59,8 @@ void sb_encode(uint8_t *dst, const struct sb *sb)
 	le_put64(dst + 24, sb->sb_seq);
 	le_put64(dst + 32, sb->zone_bytes);
 	le_put32(dst + 40, sb->zone_count);
+	/* 0 when the whole zone is written: those superblocks read as before. */
+	le_put32(dst + 44, sb->zone_cap == sb->zone_bytes ? 0 : (uint32_t)(sb->zone_cap / DV_BLOCK_BYTES));
 	le_put64(dst + 48, sb->data_start);
 	le_put64(dst + 56, sb->device_bytes);
 	for (uint32_t z = 0; z < sb->zone_count; z++) {
@@ -63,11 +76,10 @@ void sb_encode(uint8_t *dst, const struct sb *sb)
 static int sb_check_geometry(const struct sb *sb)
 {
 	if (sb->block_bytes != DV_BLOCK_BYTES || sb->zone_count < DV_ZONE_COUNT_MIN ||
-	    sb->zone_count > DV_ZONE_COUNT_MAX || sb->zone_bytes < DV_ZONE_BYTES_MIN ||
-	    sb->zone_bytes > DV_ZONE_BYTES_MAX || sb->zone_bytes % DV_BLOCK_BYTES)
+	    sb->zone_count > DV_ZONE_COUNT_MAX || !zone_geometry_ok(sb->zone_bytes, sb->zone_cap))
 		return -DV_ECORRUPT;
-	if (sb->data_start < 2ull * sb_bytes(sb->zone_count) ||
-	    sb->data_start + (uint64_t)sb->zone_count * sb->zone_bytes > sb->device_bytes)
+	if (sb->data_start < 2ull * sb_bytes(sb->zone_count) || sb->data_start > sb->device_bytes ||
+	    (uint64_t)sb->zone_count * sb->zone_bytes > sb->device_bytes - sb->data_start)
 		return -DV_ECORRUPT;
 	return 0;
 }
@@ -85,6 +97,8 @@ int sb_decode(const uint8_t *src, uint32_t src_bytes, struct sb *sb, uint32_t zo
 	sb->sb_seq = le_get64(src + 24);
 	sb->zone_bytes = le_get64(src + 32);
 	sb->zone_count = le_get32(src + 40);
+	uint32_t cap_blocks = le_get32(src + 44);
+	sb->zone_cap = cap_blocks ? (uint64_t)cap_blocks * DV_BLOCK_BYTES : sb->zone_bytes;
 	sb->data_start = le_get64(src + 48);
 	sb->device_bytes = le_get64(src + 56);
 	if (sb_check_geometry(sb) || sb->zone_count > zones_cap)

@@ -3,8 +3,15 @@
  *
  * Device map (emulated zones):
  *   [sb copy 0 | sb copy 1 | zone 0 | zone 1 | ... ]  data_start = 2 * sb_bytes
- * rounded up to 1 MiB. On a zoned device the superblock copies live in the
- * leading conventional zone(s) and zone 0 is the first sequential zone.
+ * rounded up to 1 MiB. On a zoned device whose leading conventional zones
+ * hold 2 * sb_bytes(DV_ZONE_COUNT_MAX), the superblock copies live there
+ * and zone 0 is the first sequential zone. Without them (NVMe ZNS), the
+ * first two sequential zones hold the superblock as a log (store_sb.c)
+ * and zone 0 is the third:
+ *   [conventional zones, unused | sb log zone 0 | sb log zone 1 | zone 0 | ...]
+ * A zone starts every zone_bytes (the stride) and holds zone_cap bytes
+ * (the capacity: on a ZNS device what can be written before the next zone
+ * starts; equal to zone_bytes everywhere else).
  *
  * Superblock copy (sb_bytes = roundup(64 + 16 * zone_count, 4096)):
  *   0 u64 checksum  XXH3-64 of [8, sb_bytes)
@@ -13,9 +20,10 @@
  *  20 u32 block_bytes
  *  24 u64 sb_seq    incremented on every write; the valid copy with the
  *                   highest sb_seq is current; writes alternate copies
- *  32 u64 zone_bytes
+ *  32 u64 zone_bytes      the stride: zone z starts at data_start + z * zone_bytes
  *  40 u32 zone_count
- *  44 u32 flags     0
+ *  44 u32 zone_cap_blocks  4 KiB blocks each zone holds; 0 = zone_bytes (every
+ *                   device with capacity = stride, all formatted before)
  *  48 u64 data_start
  *  56 u64 device_bytes
  *  64 zone entries, 16 bytes each:
@@ -79,7 +87,8 @@ struct zone_entry {
 struct sb {
 	uint32_t block_bytes;
 	uint64_t sb_seq;
-	uint64_t zone_bytes;
+	uint64_t zone_bytes; /* stride */
+	uint64_t zone_cap;   /* bytes written of each zone, <= zone_bytes */
 	uint32_t zone_count;
 	uint64_t data_start;
 	uint64_t device_bytes;
@@ -102,8 +111,10 @@ struct zidx_hdr {
 };
 
 uint32_t sb_bytes(uint32_t zone_count);
-/* Geometry for a device of device_bytes with zones of zone_bytes. */
-int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t reserved_front);
+/* Geometry for a device of device_bytes with zones every zone_bytes that
+ * hold zone_cap bytes (0 = zone_bytes); reserved_front: data_start (0 =
+ * room for two superblock copies, rounded up to 1 MiB). */
+int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t zone_cap, uint64_t reserved_front);
 void sb_encode(uint8_t *dst, const struct sb *sb);
 /* Verify and decode one copy; sb->zones must hold room for zones_cap. */
 int sb_decode(const uint8_t *src, uint32_t src_bytes, struct sb *sb, uint32_t zones_cap);

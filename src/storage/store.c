@@ -578,7 +578,7 @@ static void cand_read_done(struct dev_req *req)
 		return;
 	case CAND_LONGER: /* larger than the payload said: read it whole */
 		release_buf(s, op);
-		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_bytes) {
+		if (pl_off(op->priv.cands[op->priv.cand_next]) + need <= s->sb.zone_cap) {
 			cand_read(s, op, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 			return;
 		}
@@ -720,7 +720,7 @@ static void op_step(struct store *s, struct store_op *op)
 
 static uint32_t max_record_bytes(const struct store *s)
 {
-	uint64_t limit = s->sb.zone_bytes / 2;
+	uint64_t limit = s->sb.zone_cap / 2;
 	return limit < STORE_RECORD_BYTES_MAX ? (uint32_t)limit : STORE_RECORD_BYTES_MAX;
 }
 
@@ -874,6 +874,13 @@ void store_get_stats(const struct store *s, struct store_stats *out)
 	out->index_bytes = index_bytes(s->index);
 	out->zones_total = s->sb.zone_count;
 	out->zone_bytes = s->sb.zone_bytes;
+	out->zone_cap = s->sb.zone_cap;
+	const struct dev_info *info = dev_info(s->dev);
+	out->zone_model = info->zone_model == DEV_ZONES_NONE ? "emulated" : dev_zone_model_name(info->zone_model);
+	out->dev_max_open_zones = info->max_open_zones;
+	out->dev_max_active_zones = info->max_active_zones;
+	out->zones_open_limit = s->zones_open_budget == UINT32_MAX ? 0 : s->zones_open_budget;
+	out->sb_log = s->sbp.log;
 	out->memo_bytes = s->memo.entries * sizeof(struct memo_entry);
 	out->damaged_kept = s->damaged_count;
 	out->zones_empty = out->zones_open = out->zones_full = 0;

@@ -32,7 +32,13 @@
  * - After a write or flush error the store is failed: every later write
  *   fails with -DV_EFATAL (reads keep working).
  * - store_open() formats an empty/unknown device only when asked, and runs
- *   recovery (zone indexes + scan of open zones) before returning.
+ *   recovery (zone indexes + scan of open zones) before returning. It
+ *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
+ *   cannot serve: zone capacity below 256 KiB, too few zones, open/active
+ *   limits that leave no zone for data besides the superblock log's.
+ * - On a zoned device no more zones are open or active than the device
+ *   allows (store_stats.zones_open_limit data zones, and one for the
+ *   superblock log); sealed zones are finished.
  */
 #ifndef DV_STORE_H
 #define DV_STORE_H
@@ -196,7 +202,19 @@ struct store_stats {
 	uint64_t corrupt_records;  /* checksum failures seen by reads */
 	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
-	uint64_t zone_bytes;
+	uint64_t zone_bytes;       /* the stride: zone z starts at data_start + z * zone_bytes */
+	uint64_t zone_cap;         /* bytes written of each zone (its capacity; <= zone_bytes) */
+	/* The device and what the engine makes of it. */
+	const char *zone_model;    /* "emulated" (the device has none), "host-managed", "host-aware" */
+	uint32_t dev_max_open_zones, dev_max_active_zones; /* the device's limits, 0 = none */
+	uint32_t zones_open_limit; /* data zones kept OPEN at most (the limits less the sb log), 0 = none */
+	uint32_t zones_open_peak;  /* most data zones OPEN at once */
+	bool sb_log;               /* superblock in two sequential zones, written as a log */
+	uint64_t sb_log_resets;    /* superblock log zones reset to take the next copies */
+	uint32_t zones_unusable;   /* the device reports them read-only, offline or shrunk */
+	uint32_t zones_lost;       /* offline zones that held records: those are lost */
+	uint32_t zones_wp_mismatch; /* at recovery: the device's write pointer (or capacity) behind
+				     * what the superblock or the zone's records say was written */
 	uint64_t recovery_us, recovered_records;
 	uint32_t recovery_torn_tails;     /* open zones whose tail ended in a damaged record */
 	uint32_t recovery_bad_zone_indexes; /* sealed zones rebuilt by scanning */
@@ -255,6 +273,9 @@ struct store_check_report {
 	uint64_t bad_records;      /* indexed records that do not read back */
 	uint32_t bad_zone_indexes; /* zone index unreadable or not matching records */
 	uint32_t torn_tails;       /* open zones ending in a damaged record (crash) */
+	uint32_t zones_unusable;   /* zoned: read-only or offline zones (never written again) */
+	uint32_t zones_lost;       /* zoned: offline zones that held records */
+	uint32_t zones_wp_mismatch; /* zoned: write pointer behind the data (reported, not written) */
 	uint64_t damage;           /* problems that mean lost or corrupt data */
 };
 /* 0 when the check ran (see rep->damage), or an error that stopped it. */

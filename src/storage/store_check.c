@@ -26,26 +26,22 @@ static bool entries_equal(const struct zidx_entry *a, const struct zidx_entry *b
 	return true;
 }
 
-static void check_superblocks(struct store *s, FILE *log, struct store_check_report *rep)
+/* The device's zones as the engine uses them. */
+static void check_geometry(struct store *s, FILE *log)
 {
-	uint8_t *buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
-	struct zone_entry *zones = calloc(DV_ZONE_COUNT_MAX, sizeof(*zones));
-	for (unsigned c = 0; c < DV_SB_COPIES && buf && zones; c++) {
-		uint64_t off = c * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX);
-		struct sb sb = {.zones = zones};
-		int err = dev_read_sync(s->dev, off, buf, sb_bytes(DV_ZONE_COUNT_MAX));
-		if (!err)
-			err = sb_decode(buf, sb_bytes(DV_ZONE_COUNT_MAX), &sb, DV_ZONE_COUNT_MAX);
-		if (!err)
-			rep->sb_valid_copies++;
-		fprintf(log, "superblock copy %u: %s", c, err ? dv_strerror(err) : "ok");
-		if (!err)
-			fprintf(log, " (seq %llu, %u zones of %llu bytes)", (unsigned long long)sb.sb_seq,
-				sb.zone_count, (unsigned long long)sb.zone_bytes);
-		fputc('\n', log);
-	}
-	free(zones);
-	dev_buf_free(buf);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	fprintf(log, "zone model: %s; %u data zones every %llu bytes, %llu written of each (capacity)",
+		st.zone_model, st.zones_total, (unsigned long long)st.zone_bytes, (unsigned long long)st.zone_cap);
+	if (st.sb_log)
+		fprintf(log, "; superblock log in the two zones at bytes %llu and %llu",
+			(unsigned long long)s->sbp.log_off[0], (unsigned long long)s->sbp.log_off[1]);
+	fputc('\n', log);
+	if (dev_info(s->dev)->zoned)
+		fprintf(log, "zone limits: device %u open, %u active (0 = none); the engine keeps at most %u data "
+			     "zones open%s\n",
+			st.dev_max_open_zones, st.dev_max_active_zones, st.zones_open_limit,
+			st.sb_log ? " (and the superblock log's one)" : "");
 }
 
 /* Step 3 for one FULL zone. */
@@ -92,7 +88,7 @@ static bool check_payload(void *arg, uint64_t p)
 	struct store *s = ec->s;
 	uint32_t blocks = pl_blocks(p) ? pl_blocks(p) : (uint32_t)(STORE_RECORD_BYTES_MAX / DV_BLOCK_BYTES);
 	uint64_t start = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
-	uint64_t zone_end = zone_base(s, pl_zone(p)) + s->sb.zone_bytes;
+	uint64_t zone_end = zone_base(s, pl_zone(p)) + s->sb.zone_cap;
 	uint32_t len = blocks * DV_BLOCK_BYTES;
 	if (start + len > zone_end)
 		len = (uint32_t)(zone_end - start);
@@ -119,16 +115,38 @@ int store_check(struct dev *dev, FILE *log, struct store_check_report *rep)
 		rep->damage++;
 		return err == -DV_EFORMAT || err == -DV_EVERSION ? err : 0;
 	}
-	check_superblocks(s, log, rep);
+	check_geometry(s, log);
+	rep->sb_valid_copies = sb_check_copies(s, log);
 	struct store_stats st;
 	store_get_stats(s, &st);
 	rep->keys = st.keys;
 	rep->torn_tails = st.recovery_torn_tails;
+	rep->zones_unusable = st.zones_unusable;
+	rep->zones_lost = st.zones_lost;
+	rep->zones_wp_mismatch = st.zones_wp_mismatch;
+	/* Lost zones and write pointers behind the data mean records the
+	 * device no longer holds; read-only zones are readable, only spent. */
+	rep->damage += st.zones_lost + st.zones_wp_mismatch;
+	if (st.zones_unusable || st.zones_wp_mismatch)
+		fprintf(log, "device zones: %u read-only, offline or shrunk (never written again), %u of them offline "
+			     "with records (lost); %u with the write pointer behind the data (DAMAGED)\n",
+			st.zones_unusable, st.zones_lost, st.zones_wp_mismatch);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		uint8_t state = s->sb.zones[z].state;
 		rep->zones_empty += state == ZONE_EMPTY;
 		rep->zones_open += state == ZONE_OPEN;
 		rep->zones_full += state == ZONE_FULL;
+		static const char *const issue[] = {
+			[ZONE_ISSUE_READONLY] = "read-only: read, never written or reset again",
+			[ZONE_ISSUE_OFFLINE] = "offline: unreadable, its records are lost",
+			[ZONE_ISSUE_WP_BEHIND] = "write pointer behind the data written: DAMAGED, never written over",
+			[ZONE_ISSUE_SHRUNK] = "capacity below the superblock's: never written again",
+		};
+		if (s->zrt[z].dev_issue)
+			fprintf(log, "zone %u (%s): the device reports it %s\n", z,
+				state == ZONE_FULL ? "full" : state == ZONE_OPEN ? "open" : "empty", issue[s->zrt[z].dev_issue]);
+		if (s->zrt[z].dev_issue == ZONE_ISSUE_OFFLINE)
+			continue;
 		if (state == ZONE_FULL && s->sb.zones[z].footer_block == ZONE_NO_INDEX)
 			fprintf(log, "zone %u: sealed without a zone index after a torn write (scanned at recovery)\n", z);
 		else if (state == ZONE_FULL)

@@ -2,7 +2,7 @@
  *
  *   IDLE --start--> READ_INDEX --> [READ_CHUNK --> RELOCATE]* --> WAIT_SB --> reset --> IDLE
  *
- * A victim is the FULL zone with the most to gain: zone bytes minus what
+ * A victim is the FULL zone with the most to gain: its capacity minus what
  * its live records take once relocated (relocated_cost()). Its zone index names every record; a record is live when the RAM
  * index holds exactly its location. Live records are read a chunk at a time
  * and re-appended through the normal write path as RELOC ops (no key lock,
@@ -98,7 +98,7 @@ static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 {
 	if (zr->live_cost == 0)
 		return 0;
-	uint64_t batches = zr->live_cost / s->cfg.batch_bytes + s->sb.zone_bytes / GC_CHUNK_BYTES + 1;
+	uint64_t batches = zr->live_cost / s->cfg.batch_bytes + s->sb.zone_cap / GC_CHUNK_BYTES + 1;
 	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
@@ -109,15 +109,15 @@ static uint32_t pick_victim(const struct store *s)
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
 		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
-		    zr->damaged > 0)
+		    zr->damaged > 0 || zr->unusable)
 			continue;
-		/* Gain: the zone's space (data and index) minus what its live
-		 * records take again elsewhere. */
+		/* Gain: the zone's space (data and index, up to its capacity)
+		 * minus what its live records take again elsewhere. */
 		uint64_t cost = relocated_cost(s, zr);
-		uint64_t gain = s->sb.zone_bytes > cost ? s->sb.zone_bytes - cost : 0;
+		uint64_t gain = s->sb.zone_cap > cost ? s->sb.zone_cap - cost : 0;
 		/* Not worth a collection below 1/16 of a zone (and a device
 		 * full of live data must fail writes, not spin). */
-		if (gain >= s->sb.zone_bytes / 16 && gain > best_gain) {
+		if (gain >= s->sb.zone_cap / 16 && gain > best_gain) {
 			best_gain = gain;
 			best = z;
 		}
@@ -266,8 +266,8 @@ static void gc_read_chunk(struct store *s)
 	uint64_t need = DV_ROUND_UP(off + e->size, DV_BLOCK_BYTES) - g->chunk_off;
 	DV_ASSERT(need <= GC_CHUNK_BYTES + STORE_RECORD_BYTES_MAX); /* sizes checked by zidx_decode */
 	uint64_t len = need > GC_CHUNK_BYTES ? need : GC_CHUNK_BYTES;
-	if (g->chunk_off + len > s->sb.zone_bytes)
-		len = s->sb.zone_bytes - g->chunk_off;
+	if (g->chunk_off + len > s->sb.zone_cap)
+		len = s->sb.zone_cap - g->chunk_off;
 	g->chunk_len = (uint32_t)len;
 	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len)) {
 		gc_give_up(s);

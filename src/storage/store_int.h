@@ -80,6 +80,10 @@ static inline uint64_t reloc_cost(uint32_t size)
 	return size + ZIDX_ENTRY_BYTES + waste;
 }
 
+/* What recovery on a zoned device found wrong with a zone (dynvme check
+ * names it): see zone_report_at_recovery(). */
+enum { ZONE_ISSUE_NONE = 0, ZONE_ISSUE_READONLY, ZONE_ISSUE_OFFLINE, ZONE_ISSUE_WP_BEHIND, ZONE_ISSUE_SHRUNK };
+
 struct zone_rt {
 	uint64_t live_cost;  /* reloc_cost() of the records the index points at here */
 	uint64_t rec_bytes;  /* bytes of all records appended (live or dead) */
@@ -91,6 +95,8 @@ struct zone_rt {
 	unsigned batches_in_flight;
 	bool sealing;         /* no more records; footer pending */
 	bool resetting;       /* collected: EMPTY once its reset is done */
+	bool unusable;        /* the device says read-only or offline: never opened or reset */
+	uint8_t dev_issue;    /* ZONE_ISSUE_*: what recovery found the device disagreeing with */
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
@@ -141,6 +147,16 @@ struct memo_hit {
 	bool expires; /* a PUT with expire_ms != 0 (not kept: read it to know) */
 };
 
+/* Where the superblock lives (store_sb.c): fixed copies, or a log in two
+ * sequential zones of a zoned device without conventional room for it. */
+struct sb_place {
+	bool log;
+	uint64_t log_off[2]; /* device offsets of the two log zones */
+	uint64_t log_cap;    /* bytes each holds */
+	unsigned cur;        /* log zone of the newest copy: takes the next one */
+	uint64_t wp;         /* where the next copy goes in zone cur; log_cap: switch first */
+};
+
 struct store {
 	struct dev *dev;
 	struct store_config cfg;
@@ -162,11 +178,16 @@ struct store {
 	unsigned batch_head, batch_count; /* ring of non-free batches in order */
 	struct op_queue write_queue;      /* resolved mutations waiting for a batch */
 	uint32_t zones_sealing;           /* zones with sealing set */
+	/* Data zones that may be OPEN at once (the active zone, the next one,
+	 * zones being sealed): the device's open and active limits less the
+	 * superblock log's zone; UINT32_MAX = no limit. */
+	uint32_t zones_open_budget;
 	uint64_t index_epoch;             /* +1 on every index change by the store */
 	uint32_t zones_free;              /* EMPTY and not resetting: zones_free_recount() */
 	struct op_queue reloc_queue;      /* GC relocations waiting: placed first */
 
 	/* Superblock writer. */
+	struct sb_place sbp;
 	uint8_t *sb_buf;
 	struct dev_req sb_req;
 	uint64_t sb_version_wanted, sb_version_durable, sb_version_writing;
@@ -237,20 +258,35 @@ void *rbuf_get(struct store *s, uint32_t bytes);
 void rbuf_put(struct store *s, void *buf, uint32_t bytes);
 uint64_t zone_base(const struct store *s, uint32_t zone);
 
+/* store_sb.c */
+/* Decide the superblock's placement from the device (before sb_load). */
+int sb_place_init(struct store *s);
+/* data_start of this device's layout (0: the fixed copies' default). */
+uint64_t sb_front(const struct store *s);
+/* The newest valid superblock into s->sb: 0; 1 when the device was
+ * formatted (load again); -DV_EFORMAT, -DV_EVERSION, -DV_ECORRUPT, I/O. */
+int sb_load(struct store *s);
+int sb_format(struct store *s);
+/* A superblock write is wanted (the RAM table changed). */
+void sb_request(struct store *s);
+/* Start the next superblock write if one is wanted and none is in flight. */
+void sb_pump(struct store *s);
+/* dynvme check: each copy (or log zone) described on log; valid ones. */
+unsigned sb_check_copies(struct store *s, FILE *log);
+
 /* store_write.c */
 void write_enqueue(struct store *s, struct store_op *op);
 void write_pump(struct store *s);
-void sb_request(struct store *s);
-void sb_pump(struct store *s);
 int writer_start(struct store *s);
 void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
 uint32_t zones_empty_count(const struct store *s);
 uint32_t zones_free_recount(const struct store *s);
+/* Data zones OPEN now (the active and next zones, zones being sealed). */
+uint32_t zones_open_count(const struct store *s);
 
 /* store_recover.c */
 int store_recover(struct store *s);
-int store_format_device(struct store *s);
 /* Records of zone z from its start into zrt[z].entries (unsorted). */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn);
 /* Zone index of FULL zone z into zrt[z].entries; -DV_ECORRUPT if damaged. */

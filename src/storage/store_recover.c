@@ -1,19 +1,27 @@
-/* store_recover.c - format and crash recovery.
+/* store_recover.c - crash recovery (the superblock itself: store_sb.c).
  *
  * Recovery procedure (store_recover):
- * 1. Read both superblock copies; the valid one with the highest sb_seq is
- *    current. Neither valid: format if the device holds no dynvme magic and
- *    the caller allows it; refuse otherwise (never format over damage).
- * 2. FULL zones: read the zone index (a run sorted by key hash). A damaged
+ * 1. Load the superblock (store_sb.c: the newest valid copy, fixed copies or
+ *    the log of a zoned device). None valid: format if the device holds no
+ *    dynvme magic and the caller allows it; refuse otherwise (never format
+ *    over damage, nor over a device of another format version).
+ * 2. Zoned devices: each zone's condition and write pointer from the device
+ *    against the superblock (zone_report_at_recovery): read-only, offline,
+ *    shrunk zones and write pointers behind the data are counted and never
+ *    written over; zones full in the superblock but still open on the device
+ *    are finished; EMPTY zones holding data are reset.
+ * 3. FULL zones: read the zone index (a run sorted by key hash). A damaged
  *    zone index is replaced by a scan of the zone's records.
- * 3. OPEN zones: scan records from the zone start while they verify and
+ * 4. OPEN zones: scan records from the zone start while they verify and
  *    carry the zone's generation; the first bad one ends the zone (a torn
- *    tail). Seal the zone there: write its zone index, mark it FULL. Later
- *    writes go to fresh zones, so bytes past the cut are never read again.
- *    An open zone with no record is reset and returned to EMPTY.
- * 4. Merge all runs by (hash128, seq); per key the highest seq wins and
+ *    tail). Seal the zone there: its zone index (at the device's write
+ *    pointer on a zoned device, or the one a crash left right after the
+ *    records), then FULL and finished. Later writes go to fresh zones, so
+ *    bytes past the cut are never read again. An open zone with no record is
+ *    reset and returned to EMPTY.
+ * 5. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
- * 5. next_seq = highest seq seen + 1.
+ * 6. next_seq = highest seq seen + 1.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,109 +45,16 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static uint64_t sb_copy_off(unsigned copy) { return copy * (uint64_t)sb_bytes(DV_ZONE_COUNT_MAX); }
-
-/* 0 valid, -DV_EFORMAT no magic, -DV_EVERSION other version, -DV_ECORRUPT damaged. */
-static int read_sb_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb *out)
-{
-	int err = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
-	if (err)
-		return err;
-	uint32_t count = 0;
-	memcpy(&count, buf + 40, 4);
-	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
-	if (n > DV_BLOCK_BYTES && (err = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
-		return err;
-	return sb_decode(buf, n, out, DV_ZONE_COUNT_MAX);
-}
-
-static uint64_t default_zone_bytes(const struct store *s, uint64_t front)
-{
-	const struct dev_info *info = dev_info(s->dev);
-	if (info->zoned)
-		return info->zone_bytes;
-	uint64_t z = s->cfg.zone_bytes ? s->cfg.zone_bytes : 64ull << 20;
-	uint64_t fit = info->size_bytes > front ? (info->size_bytes - front) / 8 : 0;
-	if (!s->cfg.zone_bytes && z > fit) /* small device: at least 8 zones */
-		z = fit / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
-	return z < DV_ZONE_BYTES_MIN ? DV_ZONE_BYTES_MIN : z;
-}
-
-int store_format_device(struct store *s)
-{
-	const struct dev_info *info = dev_info(s->dev);
-	uint64_t front = 0;
-	if (info->zoned) {
-		front = (uint64_t)info->conventional_zones * info->zone_bytes;
-		if (front < 2ull * sb_bytes(DV_ZONE_COUNT_MAX))
-			return -EOPNOTSUPP; /* superblocks need a conventional zone */
-	}
-	struct sb plan;
-	uint64_t zb = default_zone_bytes(s, front ? front : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20));
-	int err = sb_plan(&plan, info->size_bytes, zb, front);
-	if (err)
-		return err;
-	plan.zones = calloc(plan.zone_count, sizeof(*plan.zones));
-	if (!plan.zones)
-		return -ENOMEM;
-	for (uint32_t z = 0; z < plan.zone_count && !err; z++) {
-		plan.zones[z] = (struct zone_entry){.state = ZONE_EMPTY, .gen = 1};
-		err = dev_zone_reset(s->dev, plan.data_start + z * plan.zone_bytes, plan.zone_bytes);
-	}
-	uint8_t *buf = dev_buf_alloc(sb_bytes(plan.zone_count));
-	for (unsigned copy = 0; copy < DV_SB_COPIES && !err && buf; copy++) {
-		plan.sb_seq = copy + 1;
-		sb_encode(buf, &plan);
-		err = dev_write_sync(s->dev, sb_copy_off(plan.sb_seq % DV_SB_COPIES), buf, sb_bytes(plan.zone_count));
-	}
-	if (!buf && !err)
-		err = -ENOMEM;
-	dev_buf_free(buf);
-	free(plan.zones);
-	return err;
-}
-
-static int load_superblock(struct store *s)
-{
-	uint8_t *buf = dev_buf_alloc(sb_bytes(DV_ZONE_COUNT_MAX));
-	struct zone_entry *zones[2] = {calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry)),
-				       calloc(DV_ZONE_COUNT_MAX, sizeof(struct zone_entry))};
-	struct sb cand[2] = {{.zones = zones[0]}, {.zones = zones[1]}};
-	int rc[2] = {-ENOMEM, -ENOMEM};
-	for (unsigned c = 0; c < 2 && buf && zones[0] && zones[1]; c++)
-		rc[c] = read_sb_copy(s, c, buf, &cand[c]);
-	dev_buf_free(buf);
-	int best = -1;
-	for (int c = 0; c < 2; c++)
-		if (rc[c] == 0 && (best < 0 || cand[c].sb_seq > cand[best].sb_seq))
-			best = c;
-	int err = 0;
-	if (best >= 0) {
-		s->sb = cand[best];
-		zones[best] = NULL;
-	} else if (rc[0] == -DV_EFORMAT && rc[1] == -DV_EFORMAT && s->cfg.format_if_empty && !s->cfg.read_only) {
-		err = store_format_device(s);
-		if (!err)
-			err = 1; /* formatted: load again */
-	} else {
-		err = rc[0] == -ENOMEM || rc[1] == -ENOMEM ? -ENOMEM
-		      : (rc[0] == -DV_EVERSION || rc[1] == -DV_EVERSION) ? -DV_EVERSION
-		      : (rc[0] == -DV_ECORRUPT || rc[1] == -DV_ECORRUPT) ? -DV_ECORRUPT : -DV_EFORMAT;
-	}
-	free(zones[0]);
-	free(zones[1]);
-	return err;
-}
-
 /* Scan a zone's records from its start. Entries go to zr->entries. The
  * first record that does not verify ends the zone, once a second read of
  * it agrees: a flip in transit must not cut acknowledged records off. */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 {
-	uint8_t *buf = dev_buf_alloc(SCAN_CHUNK_BYTES);
+	uint64_t zb = s->sb.zone_cap, p = 0, buf_off = 0, buf_len = 0;
+	uint32_t chunk = zb < SCAN_CHUNK_BYTES ? (uint32_t)zb : SCAN_CHUNK_BYTES; /* small zones: no 4 MiB each */
+	uint8_t *buf = dev_buf_alloc(chunk);
 	if (!buf)
 		return -ENOMEM;
-	uint64_t zb = s->sb.zone_bytes, p = 0, buf_off = 0, buf_len = 0;
 	int err = 0;
 	bool reread = false;
 	*torn = false;
@@ -149,7 +64,7 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 			break;
 		if (p + STORE_RECORD_BYTES_MAX > buf_off + buf_len && buf_off + buf_len < zb) {
 			buf_off = p / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
-			buf_len = zb - buf_off < SCAN_CHUNK_BYTES ? zb - buf_off : SCAN_CHUNK_BYTES;
+			buf_len = zb - buf_off < chunk ? zb - buf_off : chunk;
 			if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 				break;
 		}
@@ -186,14 +101,14 @@ bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
 {
 	uint64_t foot = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
 	return h->zone_gen == s->sb.zones[z].gen && h->data_end <= foot &&
-	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_bytes;
+	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_cap;
 }
 
 static int read_zone_index_once(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
-	if (off + DV_BLOCK_BYTES > s->sb.zone_bytes)
+	if (off + DV_BLOCK_BYTES > s->sb.zone_cap)
 		return -DV_ECORRUPT;
 	uint8_t *buf = dev_buf_alloc(DV_BLOCK_BYTES);
 	struct zidx_hdr h;
@@ -230,24 +145,34 @@ int read_zone_index(struct store *s, uint32_t z)
 	return err == -DV_ECORRUPT ? read_zone_index_once(s, z) : err;
 }
 
+/* A FULL zone sealed at recovery: FULL in the table (durable with the
+ * next superblock write) and finished on the device (no longer active).
+ * A read-only zone cannot be finished: it is not active either. */
+static int seal_as_full(struct store *s, uint32_t z, uint32_t footer_block, const struct dev_zone *dz)
+{
+	s->sb.zones[z].state = ZONE_FULL;
+	s->sb.zones[z].footer_block = footer_block;
+	sb_request(s);
+	if (dz->cond == DEV_ZONE_READONLY || dz->cond == DEV_ZONE_FULL)
+		return 0;
+	return dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+}
+
 /* Seal zone z after recovery: its zone index at foot_min or after the data,
  * whichever is later (a zoned device only appends at its write pointer,
  * which a torn write may have moved past the data), then FULL. When the
  * torn bytes left no room for the index, the zone is sealed without one:
  * recovery scans it and GC leaves it alone (footer_block ZONE_NO_INDEX). */
-static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
+static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min, const struct dev_zone *dz)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	if (foot < foot_min)
 		foot = DV_ROUND_UP(foot_min, DV_BLOCK_BYTES);
 	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	if (foot + n > s->sb.zone_bytes) {
+	if (foot + n > s->sb.zone_cap) {
 		DV_ASSERT(foot_min > 0); /* only torn bytes on a zoned device take the room */
-		s->sb.zones[z].state = ZONE_FULL;
-		s->sb.zones[z].footer_block = ZONE_NO_INDEX;
-		sb_request(s);
-		return dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		return seal_as_full(s, z, ZONE_NO_INDEX, dz);
 	}
 	uint8_t *buf = dev_buf_alloc(n);
 	if (!buf)
@@ -259,39 +184,73 @@ static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min)
 	dev_buf_free(buf);
 	if (!err) {
 		s->st.device_bytes_written += n;
-		s->sb.zones[z].state = ZONE_FULL;
-		s->sb.zones[z].footer_block = (uint32_t)(foot / DV_BLOCK_BYTES);
-		sb_request(s);
-		err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		err = seal_as_full(s, z, (uint32_t)(foot / DV_BLOCK_BYTES), dz);
 	}
 	return err;
 }
 
-/* Step 3 for one OPEN zone. */
-static int recover_open_zone(struct store *s, uint32_t z)
+/* The scan of an OPEN zone stopped at a zone index of this generation
+ * right after its records: the zone was sealed and the crash came before
+ * its FULL state was durable. Take that index (the records it names are
+ * those scanned) instead of writing another, which a finished zone could
+ * not take. */
+static bool footer_adoptable(struct store *s, uint32_t z)
 {
 	struct zone_rt *zr = &s->zrt[z];
+	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
+	if (zr->count == 0 || foot + n > s->sb.zone_cap)
+		return false;
+	uint8_t *buf = dev_buf_alloc(n);
+	struct zidx_entry *e = malloc((size_t)zr->count * sizeof(*e));
+	struct zidx_hdr h;
+	bool ok = buf && e && dev_read_sync(s->dev, zone_base(s, z) + foot, buf, n) == 0 &&
+		  zidx_decode(buf, n, &h, e) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
+		  h.data_end == foot && h.max_seq == zr->max_seq;
+	for (uint32_t i = 0; ok && i < zr->count; i++)
+		ok = zidx_entry_cmp(&e[i], &zr->entries[i]) == 0 && e[i].off_units == zr->entries[i].off_units &&
+		     e[i].size == zr->entries[i].size && e[i].type == zr->entries[i].type;
+	free(e);
+	dev_buf_free(buf);
+	return ok;
+}
+
+/* Step 3 for one OPEN zone; dz: what the device reports of it (emulated
+ * zones: DEV_ZONE_NOT_WP). */
+static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone *dz)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	bool zoned = dz->cond != DEV_ZONE_NOT_WP;
 	uint64_t end = 0;
 	bool torn = false;
 	int err = scan_zone(s, z, &end, &torn);
 	if (err)
 		return err;
 	zr->wp = end;
-	s->st.recovery_torn_tails += torn;
 	zidx_sort(zr->entries, zr->count);
+	bool adopt = torn && footer_adoptable(s, z);
+	s->st.recovery_torn_tails += torn && !adopt;
+	/* A zoned device wrote less than the records found: they were written
+	 * before its write pointer moved back (or its state was lost). Kept as
+	 * they are, never written over: sealed without an index. */
+	bool behind = zoned && dz->cond != DEV_ZONE_READONLY && dz->wp < DV_ROUND_UP(end, DV_BLOCK_BYTES);
+	s->st.zones_wp_mismatch += behind;
+	if (behind)
+		zr->dev_issue = ZONE_ISSUE_WP_BEHIND;
 	if (s->cfg.read_only)
 		return 0;
-	if (zr->count == 0) {
+	if (zr->count == 0 && dz->cond != DEV_ZONE_READONLY) {
 		s->sb.zones[z].state = ZONE_EMPTY;
 		s->sb.zones[z].gen++;
 		memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
 		sb_request(s);
 		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}
-	uint64_t wp = 0;
-	if (dev_info(s->dev)->zoned && (err = dev_zone_wp(s->dev, zone_base(s, z), &wp)) != 0)
-		return err;
-	return write_zone_index_sync(s, z, wp);
+	if (adopt)
+		return seal_as_full(s, z, (uint32_t)(DV_ROUND_UP(end, DV_BLOCK_BYTES) / DV_BLOCK_BYTES), dz);
+	if (behind || dz->cond == DEV_ZONE_READONLY || dz->cond == DEV_ZONE_FULL)
+		return seal_as_full(s, z, ZONE_NO_INDEX, dz);
+	return write_zone_index_sync(s, z, zoned ? dz->wp : 0, dz);
 }
 
 static int recover_full_zone(struct store *s, uint32_t z)
@@ -497,15 +456,78 @@ static int sb_flush_sync(struct store *s)
 	return s->sb_version_durable < s->sb_version_wanted ? -EIO : 0;
 }
 
+/* Recovery on a zoned device takes each zone's condition and write pointer
+ * from the device and checks them against the superblock; what disagrees
+ * is counted and never written over:
+ * - offline (unreadable): its records are lost (zones_lost when it held
+ *   any); read-only: read, never reset or written again. Both unusable.
+ * - a FULL zone whose write pointer stands before the end of its zone
+ *   index (an EMPTY one: reset behind the store's back, or a device that
+ *   lost its zone state): zones_wp_mismatch; read as it is, never
+ *   collected. A FULL zone still open on the device (a crash between the
+ *   superblock write and the finish) is finished.
+ * - an OPEN zone: recover_open_zone().
+ * - an EMPTY zone holding data (a crash between a collection's superblock
+ *   write and its reset) is reset. */
+static int zone_report_at_recovery(struct store *s, uint32_t z, struct dev_zone *dz)
+{
+	*dz = (struct dev_zone){.cond = DEV_ZONE_NOT_WP, .cap = s->sb.zone_cap};
+	if (!dev_info(s->dev)->zoned)
+		return 0;
+	int err = dev_zone_report(s->dev, zone_base(s, z), dz);
+	if (err)
+		return err;
+	struct zone_rt *zr = &s->zrt[z];
+	uint8_t st = s->sb.zones[z].state;
+	if (dz->cond == DEV_ZONE_OFFLINE || dz->cond == DEV_ZONE_READONLY) {
+		zr->dev_issue = dz->cond == DEV_ZONE_OFFLINE ? ZONE_ISSUE_OFFLINE : ZONE_ISSUE_READONLY;
+		zr->unusable = true;
+		s->st.zones_unusable++;
+		zr->gc_failures = GC_FAILURES_MAX;
+	}
+	if (dz->cap < s->sb.zone_cap && dz->cond != DEV_ZONE_OFFLINE) {
+		/* The device now holds less than the zone was planned with: never
+		 * written again (its data, if any, is read as it is). */
+		s->st.zones_wp_mismatch += st != ZONE_EMPTY;
+		if (!zr->unusable)
+			s->st.zones_unusable++;
+		zr->dev_issue = ZONE_ISSUE_SHRUNK;
+		zr->unusable = true;
+		zr->gc_failures = GC_FAILURES_MAX;
+	}
+	if (st == ZONE_FULL && dz->cond != DEV_ZONE_FULL && dz->cond != DEV_ZONE_OFFLINE &&
+	    dz->cond != DEV_ZONE_READONLY) {
+		uint64_t foot_end = s->sb.zones[z].footer_block == ZONE_NO_INDEX ? 0
+				    : (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES + DV_BLOCK_BYTES;
+		if (dz->cond == DEV_ZONE_EMPTY || dz->wp < foot_end) {
+			s->st.zones_wp_mismatch++;
+			zr->dev_issue = ZONE_ISSUE_WP_BEHIND;
+			zr->gc_failures = GC_FAILURES_MAX;
+		} else if (!s->cfg.read_only) {
+			err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
+		}
+	}
+	if (!err && st == ZONE_EMPTY && !s->cfg.read_only && dz->cond != DEV_ZONE_EMPTY && !zr->unusable)
+		err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
+	return err;
+}
+
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 {
 	int err = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
+		struct dev_zone dz;
+		err = zone_report_at_recovery(s, z, &dz);
 		uint8_t st = s->sb.zones[z].state;
-		if (st == ZONE_FULL)
+		if (err) {
+			break;
+		} else if (dz.cond == DEV_ZONE_OFFLINE) {
+			s->st.zones_lost += st != ZONE_EMPTY; /* its records are gone */
+		} else if (st == ZONE_FULL) {
 			err = recover_full_zone(s, z);
-		else if (st == ZONE_OPEN)
-			err = recover_open_zone(s, z);
+		} else if (st == ZONE_OPEN) {
+			err = recover_open_zone(s, z, &dz);
+		}
 		struct zone_rt *zr = &s->zrt[z];
 		for (uint32_t i = 0; i < zr->count; i++)
 			zr->rec_bytes += zr->entries[i].size;
@@ -518,12 +540,39 @@ static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 	return err;
 }
 
+/* How many data zones may be OPEN at once: the device's open and active
+ * limits (0: none), less the superblock log's zone, which is open and
+ * active between its switches. */
+static int zones_open_budget(struct store *s)
+{
+	const struct dev_info *info = dev_info(s->dev);
+	uint32_t lim = UINT32_MAX;
+	if (info->max_open_zones)
+		lim = info->max_open_zones;
+	if (info->max_active_zones && info->max_active_zones < lim)
+		lim = info->max_active_zones;
+	if (lim != UINT32_MAX && s->sbp.log)
+		lim = lim > 0 ? lim - 1 : 0;
+	if (lim == 0) {
+		fprintf(stderr, "dynvme: the device allows %u open and %u active zones: the superblock log "
+				"takes one, data needs at least one more\n",
+			info->max_open_zones, info->max_active_zones);
+		return -EOPNOTSUPP;
+	}
+	s->zones_open_budget = lim;
+	return 0;
+}
+
 int store_recover(struct store *s)
 {
 	uint64_t t0 = mono_us();
-	int err = load_superblock(s);
+	int err = sb_place_init(s);
+	if (!err)
+		err = zones_open_budget(s);
+	if (!err)
+		err = sb_load(s);
 	if (err == 1)
-		err = load_superblock(s);
+		err = sb_load(s);
 	if (err)
 		return err;
 	s->zrt = calloc(s->sb.zone_count, sizeof(*s->zrt));
@@ -548,14 +597,6 @@ int store_recover(struct store *s)
 		s->zrt[z].count = s->zrt[z].cap = 0;
 	}
 	free(runs);
-	/* A crash between a collection's superblock write (EMPTY) and its
-	 * reset leaves an EMPTY zone with data: harmless when emulated (the
-	 * new generation hides it) but a real zoned device only appends at
-	 * its write pointer, so reset every EMPTY zone there. */
-	if (!err && !s->cfg.read_only && dev_info(s->dev)->zoned)
-		for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
-			if (s->sb.zones[z].state == ZONE_EMPTY)
-				err = dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	s->zones_free = zones_free_recount(s);
 	if (!err && !s->cfg.read_only)
 		err = sb_flush_sync(s);

@@ -18,7 +18,10 @@
  * 1. Every batch starts on a block boundary and is padded to one.
  * 2. A zone receives a batch only once its OPEN state is durable.
  * 3. A zone is sealed only when none of its batches is in flight.
- * 4. A record plus the zone index that will follow it always fit the zone.
+ * 4. A record plus the zone index that will follow it always fit the zone
+ *    (its capacity, zone_cap: on a zoned device what can be written of it).
+ * 5. No more zones are OPEN than zones_open_budget (the device's open and
+ *    active limits, less the superblock log's zone).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -43,48 +46,16 @@ uint32_t zones_free_recount(const struct store *s)
 {
 	uint32_t n = 0;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++)
-		n += s->sb.zones[z].state == ZONE_EMPTY && !s->zrt[z].resetting;
+		n += s->sb.zones[z].state == ZONE_EMPTY && !s->zrt[z].resetting && !s->zrt[z].unusable;
 	return n;
 }
 
-/* ---- superblock ---- */
-
-static void sb_write_done(struct dev_req *req)
+uint32_t zones_open_count(const struct store *s)
 {
-	struct store *s = req->ctx;
-	DV_ASSERT(s->sb_in_flight);
-	s->sb_in_flight = false;
-	if (req->res < 0) {
-		store_fail(s, req->res);
-		return;
-	}
-	s->sb_version_durable = s->sb_version_writing;
-	s->st.device_bytes_written += req->len;
-}
-
-void sb_request(struct store *s) { s->sb_version_wanted++; }
-
-void sb_pump(struct store *s)
-{
-	if (s->sb_in_flight || s->failed || s->sb_version_durable >= s->sb_version_wanted)
-		return;
-	uint32_t n = sb_bytes(s->sb.zone_count);
-	s->sb.sb_seq++;
-	sb_encode(s->sb_buf, &s->sb);
-	s->sb_version_writing = s->sb_version_wanted;
-	s->sb_req = (struct dev_req){.op = DEV_WRITE, .len = n,
-				     .off = (s->sb.sb_seq % DV_SB_COPIES) * sb_bytes(DV_ZONE_COUNT_MAX),
-				     .buf = s->sb_buf, .done = sb_write_done, .ctx = s};
-	int err = store_dev_submit(s, &s->sb_req);
-	if (err) {
-		/* Not written: the next attempt takes this seq again, so copies
-		 * keep alternating (a torn write never hits the newest copy). */
-		s->sb.sb_seq--;
-		if (err != -EAGAIN)
-			store_fail(s, err);
-		return;
-	}
-	s->sb_in_flight = true;
+	uint32_t n = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++)
+		n += s->sb.zones[z].state == ZONE_OPEN && !s->zrt[z].unusable;
+	return n;
 }
 
 /* ---- zones ---- */
@@ -105,14 +76,22 @@ void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e)
 }
 
 /* Open the next zone ahead of need. User writes leave GC_RESERVE_ZONES
- * empty zones to relocations, so a collection can always finish. */
+ * empty zones to relocations, so a collection can always finish. On a
+ * zoned device no more zones are OPEN than its open and active limits
+ * allow (zones_open_budget): the next one waits until a zone being sealed
+ * is FULL (finished, no longer active on the device). */
 static void prepare_next(struct store *s, bool for_reloc)
 {
 	DV_ASSERT(s->next_zone == UINT32_MAX);
 	if (zones_empty_count(s) <= (for_reloc ? 0 : GC_RESERVE_ZONES))
 		return;
+	uint32_t open = zones_open_count(s);
+	if (open >= s->zones_open_budget)
+		return;
+	if (open + 1 > s->st.zones_open_peak)
+		s->st.zones_open_peak = open + 1;
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
-		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting)
+		if (s->sb.zones[z].state != ZONE_EMPTY || s->zrt[z].resetting || s->zrt[z].unusable)
 			continue;
 		s->sb.zones[z].state = ZONE_OPEN;
 		DV_ASSERT(s->zones_free > 0);
@@ -210,8 +189,7 @@ static uint64_t record_start(uint64_t p, uint32_t size)
 static bool zone_has_room(const struct store *s, uint32_t zone, uint64_t end)
 {
 	const struct zone_rt *zr = &s->zrt[zone];
-	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <=
-	       s->sb.zone_bytes;
+	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <= s->sb.zone_cap;
 }
 
 static void encode_op_record(struct store *s, struct store_op *op, uint8_t *dst, uint32_t zone)
@@ -520,7 +498,7 @@ static void seal_submit(struct store *s, uint32_t z)
 		return; /* all seal slots busy: retried by the next pump */
 	uint64_t foot_off = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	se->bytes = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_bytes); /* invariant 4 */
+	DV_ASSERT(foot_off + se->bytes <= s->sb.zone_cap); /* invariant 4 */
 	se->buf = dev_buf_alloc(se->bytes);
 	DV_ASSERT(se->buf != NULL);
 	zidx_sort(zr->entries, zr->count);
@@ -555,6 +533,8 @@ static void seal_finish(struct store *s, struct seal *se)
 	s->sb.zones[z].state = ZONE_FULL;
 	s->sb.zones[z].footer_block = (uint32_t)(DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) / DV_BLOCK_BYTES);
 	sb_request(s);
+	/* Finished, the zone no longer counts as open or active on a zoned
+	 * device (its capacity may not be reached: the rest stays unwritten). */
 	int err = dev_zone_finish(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	if (err)
 		store_fail(s, err);

@@ -151,6 +151,12 @@ set2=$(metric 'dynvme_commands_total{cmd="set"}')
 check "GET /status status" 200 "$(get /status)"
 out=$("$PY" -c 'import json, sys; d = json.load(open(sys.argv[1])); print("ok" if isinstance(d, dict) and d else "not a non-empty JSON object")' "$WORK/body" 2>&1)
 check "/status parses as a JSON object" ok "$out"
+out=$("$PY" -c 'import json, sys; s = json.load(open(sys.argv[1]))["store"]; print(s["zone_model"], s["zone_capacity"] == s["zone_bytes"] > 0, s["zone_max_open"], s["zone_max_active"], s["zones_unusable"])' "$WORK/body" 2>&1)
+check "/status zones of a data file: emulated, capacity = size, no limits" "emulated True 0 0 0" "$out"
+info=$(cli INFO storage | tr -d '\r')
+check "INFO storage zone_model" "zone_model:emulated" "$(grep '^zone_model:' <<<"$info")"
+check "INFO storage zone limits" "zone_max_open:0 zone_max_active:0 superblock_log:0" \
+	"$(grep -E '^(zone_max_open|zone_max_active|superblock_log):' <<<"$info" | tr '\n' ' ' | sed 's/ $//')"
 
 # Garbage and half requests on the HTTP port harm nothing.
 "$PY" - "$SRV_HTTP" <<'EOF'

@@ -203,3 +203,19 @@ struct store *h_reopen_mem(struct store *s, struct dev **dev, const struct store
 	CHECK(store_open(&n, *dev, &c) == 0);
 	return n;
 }
+
+void h_wipe(struct dev *dev)
+{
+	const struct dev_info *info = dev_info(dev);
+	if (info->zoned) {
+		uint64_t first = (uint64_t)info->conventional_zones * info->zone_bytes;
+		CHECK_EQ(dev_zone_reset(dev, first, (uint64_t)info->zone_count * info->zone_bytes - first), 0);
+		if (info->conventional_zones == 0)
+			return; /* the superblock log was in those zones */
+	}
+	uint32_t n = 2 * sb_bytes(DV_ZONE_COUNT_MAX);
+	uint8_t *zero = dev_buf_alloc(n);
+	CHECK(zero != NULL);
+	CHECK_EQ(dev_write_sync(dev, 0, zero, n), 0);
+	dev_buf_free(zero);
+}

@@ -116,9 +116,9 @@ static int shim_zone_finish(struct dev *dev, uint64_t off, uint64_t len)
 	return dev_zone_finish(to_shim(dev)->inner, off, len);
 }
 
-static int shim_zone_wp(struct dev *dev, uint64_t off, uint64_t *wp)
+static int shim_zone_report(struct dev *dev, uint64_t off, struct dev_zone *out)
 {
-	return dev_zone_wp(to_shim(dev)->inner, off, wp);
+	return dev_zone_report(to_shim(dev)->inner, off, out);
 }
 
 static int shim_clone(struct dev *dev, struct dev **out) { return -EOPNOTSUPP; }
@@ -130,7 +130,7 @@ static const struct dev_ops shim_ops = {
 	.poll = shim_poll,
 	.zone_reset = shim_zone_reset,
 	.zone_finish = shim_zone_finish,
-	.zone_wp = shim_zone_wp,
+	.zone_report = shim_zone_report,
 	.clone = shim_clone,
 	.close = shim_close,
 };

@@ -7,7 +7,9 @@
  * store_check and verifies every key: its state is the last acknowledged
  * one, or that of the op in flight when the child died. Cycles: $DV_CRASH_CYCLES
  * (default 100). Values carry their key and version so a wrong or damaged
- * value cannot pass. */
+ * value cannot pass. With DV_TEST_DEVICE=/dev/X the store is on that block
+ * device instead (the tests/zns guest: a zoned NVMe namespace or a
+ * conventional one; wiped first, DESTROYS its data). */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@ struct key_state {
 };
 
 static char path[512];
+static bool on_device; /* DV_TEST_DEVICE: path is a block device */
 
 static uint32_t value_len(uint32_t key, uint64_t version)
 {
@@ -204,8 +207,18 @@ static void verify(struct key_state *ks, struct h_value *got, uint64_t *inflight
 
 int main(void)
 {
-	snprintf(path, sizeof(path), "%s/dv-crash-%d.img", test_tmpdir(), (int)getpid());
-	unlink(path);
+	const char *device = getenv("DV_TEST_DEVICE");
+	on_device = device && *device;
+	if (on_device) {
+		snprintf(path, sizeof(path), "%s", device);
+		struct dev *dev;
+		CHECK_EQ(dev_open_path(&dev, path, &(struct dev_open_opts){0}), 0);
+		h_wipe(dev);
+		dev_close(dev);
+	} else {
+		snprintf(path, sizeof(path), "%s/dv-crash-%d.img", test_tmpdir(), (int)getpid());
+		unlink(path);
+	}
 	const char *env = getenv("DV_CRASH_CYCLES");
 	uint64_t cycles = env ? strtoull(env, NULL, 10) : 100;
 	uint64_t rng = test_seed((uint64_t)time(NULL));
@@ -270,7 +283,8 @@ int main(void)
 		store_close(s);
 		dev_close(dev);
 	}
-	unlink(path);
+	if (!on_device)
+		unlink(path);
 	free(ks);
 	free(got);
 	return 0;

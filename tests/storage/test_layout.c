@@ -6,6 +6,7 @@
 
 #include "base/constants.h"
 #include "base/error.h"
+#include "base/hash.h"
 #include "storage/layout.h"
 #include "testing.h"
 
@@ -14,7 +15,8 @@ static void test_superblock(void)
 	struct sb sb = {0};
 	struct zone_entry zones[DV_ZONE_COUNT_MAX];
 	sb.zones = zones;
-	CHECK_EQ(sb_plan(&sb, 1ull << 30, 64ull << 20, 0), 0);
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 64ull << 20, 0, 0), 0);
+	CHECK_EQ(sb.zone_cap, sb.zone_bytes);
 	CHECK(sb.zone_count >= DV_ZONE_COUNT_MIN);
 	CHECK(sb.data_start % (1u << 20) == 0);
 	CHECK(sb.data_start >= 2ull * sb_bytes(DV_ZONE_COUNT_MAX));
@@ -45,9 +47,57 @@ static void test_superblock(void)
 		CHECK(sb_decode(buf, n, &out, DV_ZONE_COUNT_MAX) != 0);
 		buf[byte] ^= 0x10;
 	}
+	/* A zone written whole keeps the word at offset 44 zero: superblocks
+	 * of files read and write exactly as before zone capacities. */
+	CHECK_EQ(buf[44] | buf[45] | buf[46] | buf[47], 0);
 	/* Too small a device, or a bad zone size, is refused. */
-	CHECK(sb_plan(&sb, 1u << 20, 64ull << 20, 0) != 0);
-	CHECK(sb_plan(&sb, 1ull << 30, 1000, 0) != 0);
+	CHECK(sb_plan(&sb, 1u << 20, 64ull << 20, 0, 0) != 0);
+	CHECK(sb_plan(&sb, 1ull << 30, 1000, 0, 0) != 0);
+	free(buf);
+}
+
+/* Zone stride and capacity kept apart: zones start every zone_bytes and
+ * hold zone_cap; the capacity travels in the superblock (blocks at offset
+ * 44) and is checked on decode. */
+static void test_superblock_capacity(void)
+{
+	struct zone_entry zones[64], zout[64];
+	struct sb sb = {.zones = zones}, out = {.zones = zout};
+	/* 16 zones of 64 MiB holding 62 MiB, two for a superblock log first. */
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 64ull << 20, 62ull << 20, 128ull << 20), 0);
+	CHECK_EQ(sb.zone_count, 14);
+	CHECK_EQ(sb.zone_bytes, 64ull << 20);
+	CHECK_EQ(sb.zone_cap, 62ull << 20);
+	CHECK_EQ(sb.data_start, 128ull << 20);
+	for (uint32_t z = 0; z < sb.zone_count; z++)
+		zones[z] = (struct zone_entry){.state = ZONE_EMPTY, .gen = 1};
+	uint32_t n = sb_bytes(sb.zone_count);
+	uint8_t *buf = aligned_alloc(DV_BLOCK_BYTES, n);
+	sb_encode(buf, &sb);
+	CHECK_EQ(buf[44] | buf[45] << 8 | buf[46] << 16 | buf[47] << 24, (62 << 20) / DV_BLOCK_BYTES);
+	CHECK_EQ(sb_decode(buf, n, &out, 64), 0);
+	CHECK_EQ(out.zone_bytes, 64ull << 20);
+	CHECK_EQ(out.zone_cap, 62ull << 20);
+	/* A stride past what a zone may hold, with a capacity within it (a ZNS
+	 * SSD with 2 GiB zones holding 1077 MiB: 256 MiB of each is used). */
+	CHECK_EQ(sb_plan(&sb, 64ull << 30, 2ull << 30, 256ull << 20, 4ull << 30), 0);
+	CHECK_EQ(sb.zone_count, 30);
+	/* Refused: capacity above the stride or above 256 MiB, below 256 KiB,
+	 * not whole blocks; a stride past DV_ZONE_STRIDE_MAX. */
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 32ull << 20, 64ull << 20, 0), -EINVAL);
+	CHECK_EQ(sb_plan(&sb, 64ull << 30, 1ull << 30, 512ull << 20, 0), -EINVAL);
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 1ull << 20, 128ull << 10, 0), -EINVAL);
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 1ull << 20, (512ull << 10) + 512, 0), -EINVAL);
+	CHECK_EQ(sb_plan(&sb, 1ull << 40, 32ull << 30, 256ull << 20, 0), -EINVAL);
+	/* A decoded capacity above the stride is damage (the checksum is
+	 * recomputed: the geometry check itself must catch it). */
+	CHECK_EQ(sb_plan(&sb, 1ull << 30, 64ull << 20, 62ull << 20, 128ull << 20), 0);
+	sb_encode(buf, &sb);
+	uint32_t too_big = (65u << 20) / DV_BLOCK_BYTES;
+	memcpy(buf + 44, &too_big, 4);
+	uint64_t sum = dv_checksum64(buf + 8, n - 8);
+	memcpy(buf, &sum, 8);
+	CHECK_EQ(sb_decode(buf, n, &out, 64), -DV_ECORRUPT);
 	free(buf);
 }
 
@@ -125,6 +175,7 @@ int main(void)
 {
 	test_sort();
 	test_superblock();
+	test_superblock_capacity();
 	test_zone_index();
 	return 0;
 }

@@ -456,7 +456,9 @@ while :; do
 			go=0
 			case ${cut_when[$cb]} in
 			match:*)
-				output_of "$cb" "$cn" live | grep -qE -- "${cut_when[$cb]#match:}" && go=1 ;;
+				# Not grep -q: it would leave at the first match while the output
+				# is still being read, and pipefail would take the SIGPIPE for a miss.
+				output_of "$cb" "$cn" live | grep -E -- "${cut_when[$cb]#match:}" >/dev/null && go=1 ;;
 			*)
 				w=${cut_when[$cb]}
 				whole=${w%%.*} frac=000
