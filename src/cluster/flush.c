@@ -1,13 +1,17 @@
 /* flush.c - FLUSHDB and FLUSHALL on a cluster (node.h, node_int.h I7, I8).
  *
  * A flush of keyspace k on a node is one durable record, \xff"flush"k,
- * holding the flush's id; its own store seq is the node's flush point of k:
- * every stored value of k in a record with a lower seq is dead (I8), in
- * every read and merge, while its clock stays, so no dot is ever issued
- * twice and no context from before the flush can supersede a newer value.
- * O(1) on the device. No clock or timestamp decides what is dead, so clock
- * skew cannot let an older write survive: each node kills what it stored
- * before the flush reached it.
+ * holding the flush's id and its `until` stamp; the record's own store seq
+ * is the node's flush point of k: every stored value of k in a record with
+ * a lower seq, stamped (HLC) at or before until, is dead (I8), in every
+ * read and merge, while its clock stays, so no dot is ever issued twice and
+ * no context from before the flush can supersede a newer value. O(1) on
+ * the device. What a node stored before the flush reached it dies however
+ * skewed the clocks (until = the coordinator's stamp at the flush + its
+ * timeout + flush_skew_ms lies past every earlier stamp it could have
+ * seen, up to that skew); until only spares, on a node that learns a flush
+ * late (it was cut off while the flush ran: the flush was indeterminate),
+ * the values it took after the flush was over.
  *
  * What keeps old versions from coming back from other nodes: every message
  * about a keyspace carries the sender's epoch of it (the flush tag of its
@@ -45,7 +49,8 @@
  * one node that acknowledged every completed flush) or flush_sync_wait_ms
  * passed, and its learned flushes are durable.
  *
- * Record (16 bytes): "DVFL" | u16 format (1) | u8 keyspace | u8 0 | u64 id.
+ * Record (24 bytes): "DVFL" | u16 format (1) | u8 keyspace | u8 0 | u64 id
+ * | u64 until.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,7 +60,7 @@
 #include "cluster/node_int.h"
 
 #define FLUSH_MAGIC 0x4c465644u /* "DVFL" */
-#define FLUSH_REC_BYTES 16u
+#define FLUSH_REC_BYTES 24u
 #define FLUSH_KEY_BYTES 7u
 
 static const char ERR_FLUSH_TIMEOUT[] =
@@ -131,6 +136,7 @@ int flush_load(struct cnode *n)
 		    g.val[6] != ks || le_get64(g.val + 8) == 0)
 			return -DV_ECORRUPT;
 		f->id = le_get64(g.val + 8);
+		f->until = le_get64(g.val + 16);
 		f->seq = g.seq;
 		f->tag = flush_tag(f->id);
 	}
@@ -179,16 +185,34 @@ bool flush_admit(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from, uint8
 	return true;
 }
 
-void flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d)
+bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d)
 {
 	DV_ASSERT(ks < CNODE_KEYSPACES_MAX);
-	if (seq >= n->flush[ks].seq || d->nvals == 0)
-		return;
+	const struct cflush *f = &n->flush[ks];
+	if (seq >= f->seq || d->nvals == 0)
+		return false;
+	/* Entry by entry, newest value first: keep those stamped after until. */
+	unsigned out = 0;
+	bool dropped = false;
 	for (unsigned i = 0; i < d->nentries; i++) {
-		d->e[i].nvals = 0;
-		d->e[i].first = 0;
+		struct dvv_entry *e = &d->e[i];
+		unsigned first = out;
+		for (unsigned k = 0; k < e->nvals; k++) {
+			const struct dvv_value *v = &d->v[e->first + k];
+			if (v->ts <= f->until) {
+				/* An entry holds a contiguous run of its newest dots:
+				 * its older values go too (one node's stamps grow with
+				 * its dots, but for a clock set back across a restart). */
+				dropped = true;
+				break;
+			}
+			d->v[out++] = *v;
+		}
+		e->first = (uint16_t)first;
+		e->nvals = (uint16_t)(out - first);
 	}
-	d->nvals = 0;
+	d->nvals = (uint16_t)out;
+	return dropped;
 }
 
 bool flush_park(struct cnode *n, struct cas *c, uint8_t ks)
@@ -206,7 +230,7 @@ bool flush_park(struct cnode *n, struct cas *c, uint8_t ks)
 
 /* ---- applying a flush ---- */
 
-static void flush_write(struct cnode *n, uint8_t ks, uint64_t id);
+static void flush_write(struct cnode *n, uint8_t ks, uint64_t id, uint64_t until);
 
 static void acks_progress(struct cnode *n);
 static void sync_check(struct cnode *n);
@@ -236,6 +260,7 @@ static void flush_written(struct store_op *op)
 	if (op->result == 0) {
 		DV_ASSERT(f->applying > f->id && op->out.seq > f->seq);
 		f->id = f->applying;
+		f->until = f->applying_until;
 		f->seq = op->out.seq;
 		f->tag = flush_tag(f->id);
 		n->ks_count[ks] = 0; /* every key held so far is dead here */
@@ -245,11 +270,11 @@ static void flush_written(struct store_op *op)
 	 * FLUSH is not acknowledged, the node learns it again after a restart. */
 	f->applying = 0;
 	if (f->want > f->id) {
-		uint64_t id = f->want;
-		f->want = 0;
-		flush_write(n, ks, id);
+		uint64_t id = f->want, until = f->want_until;
+		f->want = f->want_until = 0;
+		flush_write(n, ks, id, until);
 	} else {
-		f->want = 0;
+		f->want = f->want_until = 0;
 	}
 	acks_progress(n);
 	flush_resume(n);
@@ -257,16 +282,18 @@ static void flush_written(struct store_op *op)
 	coord_release_held(n);
 }
 
-static void flush_write(struct cnode *n, uint8_t ks, uint64_t id)
+static void flush_write(struct cnode *n, uint8_t ks, uint64_t id, uint64_t until)
 {
 	struct cflush *f = &n->flush[ks];
 	DV_ASSERT(f->applying == 0 && id > f->id);
 	f->applying = id;
+	f->applying_until = until > f->until ? until : f->until; /* a newer flush kills at least as much */
 	le_put32(f->rec, FLUSH_MAGIC);
 	le_put16(f->rec + 4, 1);
 	f->rec[6] = ks;
 	f->rec[7] = 0;
 	le_put64(f->rec + 8, id);
+	le_put64(f->rec + 16, f->applying_until);
 	f->op = (struct store_op){.kind = STORE_PUT, .key = f->key, .key_len = FLUSH_KEY_BYTES, .value = f->rec,
 				  .val_len = FLUSH_REC_BYTES, .cond = STORE_ALWAYS, .done = flush_written, .ctx = n};
 	int err = store_submit(n->s, &f->op);
@@ -280,17 +307,19 @@ static void flush_write(struct cnode *n, uint8_t ks, uint64_t id)
 }
 
 /* Apply flush id to keyspace ks: a no-op when it has it (or a newer one). */
-static void flush_apply(struct cnode *n, uint8_t ks, uint64_t id)
+static void flush_apply(struct cnode *n, uint8_t ks, uint64_t id, uint64_t until)
 {
 	struct cflush *f = &n->flush[ks];
 	if (!n->cfg.ks[ks].defined || id <= f->id)
 		return;
 	if (f->applying) {
-		if (id > f->applying && id > f->want)
+		if (id > f->applying && id > f->want) {
 			f->want = id;
+			f->want_until = until;
+		}
 		return;
 	}
-	flush_write(n, ks, id);
+	flush_write(n, ks, id, until);
 }
 
 /* The greatest id a keyspace of mask has or is applying. */
@@ -336,8 +365,8 @@ static void ack_send(struct cnode *n, uint16_t to, uint64_t req_id, uint8_t stat
 	cnode_send(n, &m);
 }
 
-/* FLUSH(mask, id) from node `from` (this node's own coordinator: its id). */
-static void on_flush(struct cnode *n, uint16_t from, uint64_t req_id, uint16_t mask, uint64_t id)
+/* FLUSH(mask, id, until) from node `from` (this node's own coordinator: its id). */
+static void on_flush(struct cnode *n, uint16_t from, uint64_t req_id, uint16_t mask, uint64_t id, uint64_t until)
 {
 	uint64_t newest = mask_max_id(n, mask);
 	if (newest > id) {
@@ -346,7 +375,7 @@ static void on_flush(struct cnode *n, uint16_t from, uint64_t req_id, uint16_t m
 	}
 	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
 		if (mask & (1u << ks))
-			flush_apply(n, (uint8_t)ks, id);
+			flush_apply(n, (uint8_t)ks, id, until);
 	if (mask_applied(n, mask, id)) {
 		ack_send(n, from, req_id, MSG_ST_OK, id);
 		return;
@@ -429,6 +458,7 @@ static void bcast_send(struct cnode *n, struct cbcast *b)
 		if (b->kind == BC_FLUSH) {
 			m.ks_mask = b->mask;
 			m.id = b->id;
+			m.until = b->until;
 		} else {
 			m.keyspace = (uint8_t)__builtin_ctz(b->mask);
 			m.epoch = n->flush[m.keyspace].tag;
@@ -446,11 +476,15 @@ static void flush_round(struct cnode *n, struct cbcast *b, uint64_t above)
 	uint64_t ms = n->now_ms > (known >> 16) ? n->now_ms : (known >> 16) + 1;
 	b->id = ms << 16 | n->cfg.node_id;
 	DV_ASSERT(b->id > known);
+	/* What it kills on a node it reaches late: what was stamped before it
+	 * could have been over, whatever the clocks (within flush_skew_ms). */
+	uint64_t span = b->deadline_ms - n->now_ms + n->cfg.flush_skew_ms;
+	b->until = hlc_now(&n->hlc, n->now_ms) + hlc_from_ms(span);
 	b->req_id = cnode_new_req_id(n);
 	b->acked = 0;
 	b->rounds++;
 	bcast_send(n, b);
-	on_flush(n, n->cfg.node_id, b->req_id, b->mask, b->id); /* ours: may answer at once */
+	on_flush(n, n->cfg.node_id, b->req_id, b->mask, b->id, b->until); /* ours: may answer at once */
 }
 
 static void bcast_check(struct cnode *n, struct cbcast *b)
@@ -613,7 +647,7 @@ static void on_state(struct cnode *n, uint16_t from, const struct msg *m)
 	uint16_t pi = cnode_peer_index(n, from);
 	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX && ks < m->nids; ks++)
 		if (m->ids[ks] > n->flush[ks].id)
-			flush_apply(n, (uint8_t)ks, m->ids[ks]);
+			flush_apply(n, (uint8_t)ks, m->ids[ks], m->untils[ks]);
 	n->sync_from |= 1ull << pi;
 	n->asked_at[pi] = 0;
 	sync_check(n);
@@ -624,8 +658,10 @@ static void on_state_get(struct cnode *n, uint16_t from)
 	struct msg m;
 	cnode_msg_init(n, &m, MSG_FLUSH_STATE, from, 0);
 	m.nids = CNODE_KEYSPACES_MAX;
-	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++) {
 		m.ids[ks] = n->flush[ks].id;
+		m.untils[ks] = n->flush[ks].until;
+	}
 	cnode_send(n, &m);
 }
 
@@ -682,7 +718,7 @@ void flush_on_message(struct cnode *n, uint16_t from, const struct msg *m)
 {
 	switch (m->type) {
 	case MSG_FLUSH:
-		on_flush(n, from, m->req_id, m->ks_mask, m->id);
+		on_flush(n, from, m->req_id, m->ks_mask, m->id, m->until);
 		break;
 	case MSG_FLUSH_ACK:
 		for (unsigned i = 0; i < CNODE_BCAST_MAX; i++) {

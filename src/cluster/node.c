@@ -68,6 +68,8 @@ static void config_defaults(struct cnode *n)
 		c->buffer_bytes_max = 256ull << 20;
 	if (!c->flush_sync_wait_ms)
 		c->flush_sync_wait_ms = c->timeout_ms;
+	if (!c->flush_skew_ms)
+		c->flush_skew_ms = CNODE_FLUSH_SKEW_MS;
 	for (unsigned i = 0; i < CNODE_KEYSPACES_MAX; i++) {
 		struct cnode_keyspace *k = &c->ks[i];
 		if (!k->defined)
@@ -707,6 +709,12 @@ void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms)
 }
 
 bool cnode_ready(const struct cnode *n) { return n->synced; }
+
+void cnode_filter_stored(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d)
+{
+	DV_ASSERT(cnode_ks_ok(n, ks));
+	flush_filter(n, ks, seq, d);
+}
 
 /* ---- time ---- */
 

@@ -104,6 +104,7 @@
 #define CNODE_KEY_BYTES_MAX 1023u /* user key: the store key has one more byte */
 #define CNODE_SIBLINGS_MAX_DEFAULT 16u
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
+#define CNODE_FLUSH_SKEW_MS 10000u
 #define CNODE_NAME_BYTES 32u
 
 struct cnode_keyspace {
@@ -132,6 +133,7 @@ struct cnode_config {
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
 	uint32_t flush_sync_wait_ms; /* a starting node waits this long at most for its peers'
 				      * flush state before it serves (0 = timeout_ms) */
+	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
 	/* Test only (the simulator's mutation check): replicas store the
 	 * incoming version instead of merging it with theirs. Never set in
 	 * production; the checker must catch it. */
@@ -250,6 +252,10 @@ void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms);
 void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms);
 /* The keyspaces serve requests (the start-up flush sync is over). */
 bool cnode_ready(const struct cnode *n);
+/* Drop from d, the stored version of a key of keyspace ks read from a
+ * record of that seq, the values a flush made dead (flush.c): what every
+ * read of the cnode sees (tests and the simulator compare replicas so). */
+void cnode_filter_stored(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
 /* Time passes: deadlines, read repairs due. */
 void cnode_tick(struct cnode *n, uint64_t now_ms);
 /* Earliest time cnode_tick has something to do; UINT64_MAX when none. */

@@ -34,8 +34,9 @@
  *     epoch (flush tag) of it; a request whose epoch is not the
  *     receiver's is refused (MSG_ST_STALE), so no version crosses a flush.
  *  I8 (flush.c) Stored values of keyspace k in a record whose seq is below
- *     flush[k].seq are dead: every read of a stored version drops them
- *     (keeping the clock), before any merge or reply.
+ *     flush[k].seq and stamped up to flush[k].until are dead: every read of
+ *     a stored version drops them (keeping the clock), before any merge or
+ *     reply.
  */
 #ifndef DV_CLUSTER_NODE_INT_H
 #define DV_CLUSTER_NODE_INT_H
@@ -276,12 +277,13 @@ void coord_begin(struct cnode *n, struct coord *c);
 
 struct cflush {
 	uint64_t id;                   /* the keyspace's flush id (0: never flushed) */
+	uint64_t until;                /* I8: the stamp up to which it kills */
 	uint64_t seq;                  /* I8: the seq of its flush record */
 	uint32_t tag;                  /* flush_tag(id): the epoch in messages */
-	uint64_t applying;             /* id whose record is being written (0: none) */
-	uint64_t want;                 /* a greater id to apply once that one is durable */
+	uint64_t applying, applying_until; /* the flush whose record is being written (0: none) */
+	uint64_t want, want_until;     /* a greater one to apply once that one is durable */
 	struct store_op op;
-	uint8_t key[8], rec[16];
+	uint8_t key[8], rec[24];
 };
 
 struct cflush_ack {
@@ -300,7 +302,7 @@ struct cbcast {
 	uint64_t req_id;
 	struct creq *rq;
 	uint16_t mask;                 /* FLUSH: keyspaces; COUNT: bit of the keyspace */
-	uint64_t id;                   /* FLUSH: this round's id */
+	uint64_t id, until;            /* FLUSH: this round's id and until */
 	unsigned rounds;
 	uint64_t acked;                /* bit per ring node index */
 	uint64_t deadline_ms, resend_ms;
@@ -319,9 +321,10 @@ bool flush_admit(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from, uint8
 /* A reply about keyspace ks carried epoch tag: ask the peer's state when it
  * is not ours. */
 void flush_note_epoch(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from);
-/* I8: drop the values of d when its record (of keyspace ks) is older than
- * the keyspace's flush point. */
-void flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
+/* I8: drop the dead values of d (its record, of keyspace ks, older than the
+ * keyspace's flush point: those stamped up to its until). True when it
+ * dropped any. */
+bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
 /* A cas of keyspace ks read while a flush record was being written (I7):
  * queue it; it reads again once that record is durable. */
 bool flush_park(struct cnode *n, struct cas *c, uint8_t ks);

@@ -407,17 +407,6 @@ static void rop_put_done(struct cas *cas, int rc)
 	replica_reply(n, ks, MSG_REPL_PUT, from, req_id, flags, put_status(rc), NULL, 0, NULL, 0);
 }
 
-/* The reply of a REPL_GET that found a record whose values are dead (I8):
- * its version without them (the clock stays), encoded into meta. */
-static uint32_t strip_dead(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d, uint8_t *meta)
-{
-	flush_filter(n, ks, seq, d);
-	DV_ASSERT(d->nvals == 0 && dvv_meta_bytes(d) <= DVV_META_BYTES_MAX);
-	uint32_t len = dvv_meta_bytes(d);
-	dvv_encode(d, meta, NULL);
-	return len;
-}
-
 static void rop_get_done(struct store_op *op)
 {
 	struct cas *cas = op->ctx;
@@ -427,7 +416,8 @@ static void rop_get_done(struct store_op *op)
 	uint8_t status = MSG_ST_FAILED, ks = r->key[0];
 	const uint8_t *meta = op->out.meta, *vals = op->out.value;
 	uint32_t meta_len = op->out.meta_len, vals_len = op->out.val_len;
-	uint8_t stripped[DVV_META_BYTES_MAX];
+	uint8_t *live = NULL;
+	uint64_t live_bytes = 0, live_vals = 0;
 	if (cas->epoch != n->flush[ks].tag) {
 		status = MSG_ST_STALE; /* a flush since the request came: a read of the older epoch */
 	} else if (op->result == 0) {
@@ -435,13 +425,18 @@ static void rop_get_done(struct store_op *op)
 		status = MSG_ST_OK;
 		if (dvv_decode(&d, meta, meta_len, vals, vals_len) != 0) {
 			status = MSG_ST_BAD; /* damaged: the coordinator repairs it */
-		} else if (op->out.seq < n->flush[ks].seq && d.nvals > 0) {
-			meta_len = strip_dead(n, ks, op->out.seq, &d, stripped);
-			meta = stripped;
-			vals_len = 0;
-		} else if (r->flags & MSGF_CLOCK_ONLY) {
-			vals_len = 0; /* the meta alone: clock, lengths, flags, expiry */
+		} else if (flush_filter(n, ks, op->out.seq, &d)) {
+			/* Dead values (I8): the version without them, the clock kept. */
+			if (cnode_encode(n, &d, &live, &live_bytes, &meta_len, &live_vals) != 0) {
+				status = MSG_ST_BUSY;
+			} else {
+				meta = live;
+				vals = live + meta_len;
+				vals_len = (uint32_t)live_vals;
+			}
 		}
+		if (status == MSG_ST_OK && (r->flags & MSGF_CLOCK_ONLY))
+			vals_len = 0; /* the meta alone: clock, lengths, flags, expiry */
 	} else if (op->result == -DV_ENOTFOUND) {
 		status = MSG_ST_NOTFOUND;
 	} else if (op->result == -DV_ECORRUPT) {
@@ -452,6 +447,7 @@ static void rop_get_done(struct store_op *op)
 	uint16_t flags = r->flags & MSGF_CLOCK_ONLY;
 	rop_free(n, r); /* the store's buffer stays valid until we return */
 	replica_reply(n, ks, MSG_REPL_GET, from, req_id, flags, status, meta, meta_len, vals, vals_len);
+	cnode_release(n, live, live_bytes);
 }
 
 static int rop_start_put(struct cnode *n, struct rop *r, const struct msg *m)

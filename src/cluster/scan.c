@@ -738,6 +738,7 @@ void scan_expire(struct cnode *n, struct coord *c)
 			}
 		}
 		sc->page_deadline = c->deadline_ms;
+		cnode_arm(n, c->deadline_ms); /* the call's own deadline from here on */
 		scan_fill(n, c);
 		scan_progress(n, c);
 		return;
