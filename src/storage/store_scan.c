@@ -9,8 +9,12 @@
  * so a key live throughout is never missed; it may be visited twice (the
  * same seq) if its old location was visited first. Records written after
  * the start may or may not be seen (a key replaced meanwhile may be seen
- * with neither record). One read is in flight at a time: a scan is
- * background work and must not crowd out requests.
+ * with neither record). A candidate that cannot be read (EIO, checksum)
+ * while its zone still holds what was indexed is read again, up to
+ * SCAN_READS_MAX reads; if it still cannot, the scan goes on and finishes
+ * with -EIO: it may have missed that key, and a caller that must not
+ * (the cluster's SCAN) asks another replica. One read is in flight at a
+ * time: a scan is background work and must not crowd out requests.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,13 +23,19 @@
 #include "base/hash.h"
 #include "store_int.h"
 
+#define SCAN_READS_MAX 4u /* reads of one candidate, re-reads and longer reads included */
+
 struct scan_state {
+	struct store *s;
 	uint64_t lo, hi;
 	store_visit_fn visit;
 	void (*finish)(void *arg, int err);
 	void *arg;
 	uint64_t *payloads;
+	uint32_t *gens;           /* the zone generation of each payload when taken */
 	uint64_t count, cap, next;
+	unsigned reads;           /* of the candidate sc->next */
+	uint64_t unreadable;      /* candidates given up on */
 	uint8_t *buf;
 	uint32_t buf_bytes;
 	struct dev_req req;
@@ -39,13 +49,17 @@ static bool collect(void *arg, uint64_t payload)
 	if (sc->count == sc->cap) {
 		uint64_t cap = sc->cap ? sc->cap * 2 : 1024;
 		uint64_t *n = realloc(sc->payloads, cap * sizeof(*n));
-		if (!n) {
+		if (n)
+			sc->payloads = n;
+		uint32_t *g = n ? realloc(sc->gens, cap * sizeof(*g)) : NULL;
+		if (!g) {
 			sc->err = -ENOMEM;
 			return false;
 		}
-		sc->payloads = n;
+		sc->gens = g;
 		sc->cap = cap;
 	}
+	sc->gens[sc->count] = sc->s->sb.zones[pl_zone(payload)].gen;
 	sc->payloads[sc->count++] = payload;
 	return true;
 }
@@ -60,7 +74,7 @@ int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_
 	struct scan_state *sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return -ENOMEM;
-	*sc = (struct scan_state){.lo = hash_lo, .hi = hash_hi, .visit = visit, .finish = finish, .arg = arg};
+	*sc = (struct scan_state){.s = s, .lo = hash_lo, .hi = hash_hi, .visit = visit, .finish = finish, .arg = arg};
 	index_walk(s->index, hash_lo, hash_hi, collect, sc);
 	s->scan = sc;
 	return 0;
@@ -87,9 +101,10 @@ static void scan_start_read(struct store *s, struct scan_state *sc, uint32_t byt
 				   .off = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 				   .buf = sc->buf, .done = scan_read_done, .ctx = sc};
 	int err = store_dev_submit(s, &sc->req);
-	if (err == 0)
+	if (err == 0) {
 		sc->busy = true;
-	else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
+		sc->reads++;
+	} else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
 		sc->err = err;
 }
 
@@ -101,11 +116,22 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 	struct rec_view r;
 	uint32_t need = 0;
 	int rc = sc->req.res < 0 ? sc->req.res : rec_decode(sc->buf + in_block, sc->buf_bytes - in_block, &r, &need);
-	if (rc == -EAGAIN) {
+	/* Still what was indexed (the zone not reset since): a read that
+	 * fails is a fault of the device, not a record gone. */
+	bool same_zone = s->sb.zones[pl_zone(p)].gen == sc->gens[sc->next];
+	if (rc == -EAGAIN && sc->reads < SCAN_READS_MAX) {
 		scan_start_read(s, sc, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 		return;
 	}
+	if (rc && same_zone && sc->reads < SCAN_READS_MAX) {
+		uint32_t blocks = pl_blocks(p);
+		scan_start_read(s, sc, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
+		return;
+	}
 	sc->next++;
+	sc->reads = 0;
+	if (rc && same_zone)
+		sc->unreadable++; /* finish reports it: the key may be missed */
 	if (rc || r.type != REC_PUT || r.zone_gen != s->sb.zones[pl_zone(p)].gen)
 		return; /* unreadable, tombstone or stale */
 	uint64_t h = dv_key_hash64(r.key, r.key_len);
@@ -144,9 +170,10 @@ void scan_pump(struct store *s)
 			return; /* reading, or the ring was full: next poll retries */
 	}
 	s->scan = NULL;
-	sc->finish(sc->arg, sc->err);
+	sc->finish(sc->arg, sc->err ? sc->err : sc->unreadable ? -EIO : 0);
 	dev_buf_free(sc->buf);
 	free(sc->payloads);
+	free(sc->gens);
 	free(sc);
 }
 
@@ -158,6 +185,7 @@ void scan_destroy(struct store *s)
 	DV_ASSERT(!sc->busy);
 	dev_buf_free(sc->buf);
 	free(sc->payloads);
+	free(sc->gens);
 	free(sc);
 	s->scan = NULL;
 }
