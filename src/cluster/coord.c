@@ -439,16 +439,25 @@ static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const
 /* The merged state of every visible counter sibling of d (counter.h):
  * 0, -E2BIG (too many actors) or -ERANGE (its value does not fit int64:
  * *value is then unset). */
-static int counter_of(const struct dvv *d, uint64_t now_ms, struct counter *out, int64_t *value)
+static int counter_of(const struct cnode *n, const struct dvv *d, struct counter *out, int64_t *value)
 {
 	const struct dvv_value *vis[DVV_VALUES_MAX];
-	unsigned nv = dvv_visible(d, now_ms, vis, DVV_VALUES_MAX);
+	unsigned nv = dvv_visible(d, n->now_ms, vis, DVV_VALUES_MAX);
 	counter_init(out);
+	int64_t best = INT64_MIN;
 	for (unsigned i = 0; i < nv; i++) {
 		if (!(vis[i]->flags & DVV_VAL_COUNTER))
 			continue;
 		struct counter one;
 		DV_ASSERT(vis[i]->data && counter_decode(&one, vis[i]->data, vis[i]->len) == 0); /* dvv_decode checked */
+		int64_t v;
+		if (n->cfg.test_broken_counter) { /* the mutation check: the greatest sibling alone */
+			if (counter_value(&one, &v) == 0 && v > best) {
+				best = v;
+				*out = one;
+			}
+			continue;
+		}
 		int rc = counter_merge(out, &one);
 		if (rc)
 			return rc;
@@ -461,7 +470,7 @@ static int coord_render_counter(struct cnode *n, struct coord *c)
 {
 	struct counter st;
 	int64_t v;
-	int rc = counter_of(&c->merged.d, n->now_ms, &st, &v);
+	int rc = counter_of(n, &c->merged.d, &st, &v);
 	if (rc)
 		return rc;
 	counter_format(v, c->text);
@@ -565,7 +574,7 @@ static int coord_incr_decide(struct cnode *n, struct coord *c, struct creq *rq)
 					    .expire_ms = p ? p->expire_ms : 0};
 		return 0;
 	}
-	int rc = counter_of(d, n->now_ms, &c->cstate, NULL);
+	int rc = counter_of(n, d, &c->cstate, NULL);
 	if (rc)
 		return rc;
 	if (p && !(p->flags & DVV_VAL_COUNTER)) {

@@ -134,10 +134,16 @@ struct cnode_config {
 	uint32_t flush_sync_wait_ms; /* a starting node waits this long at most for its peers'
 				      * flush state before it serves (0 = timeout_ms) */
 	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
-	/* Test only (the simulator's mutation check): replicas store the
-	 * incoming version instead of merging it with theirs. Never set in
-	 * production; the checker must catch it. */
-	bool test_broken_merge;
+	/* Test only (the simulator's mutation checks): each breaks one rule
+	 * the checker must catch. Never set in production.
+	 * merge: replicas store the incoming version instead of merging it;
+	 * counter: a read's counter is its greatest sibling's alone, not the
+	 *   merge of every visible one (concurrent increments lost);
+	 * flush: messages of another flush epoch are admitted (I7 off), so
+	 *   versions from before a flush cross it;
+	 * scan: a replica's full page leaves out its last key while its next
+	 *   cursor passes it. */
+	bool test_broken_merge, test_broken_counter, test_broken_flush, test_broken_scan;
 };
 
 enum creq_kind {
