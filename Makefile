@@ -72,7 +72,8 @@ check: deps
 # listed after sim: (one sim-<name> target each; `make -k sim` goes on past
 # a failing one). SIM_SEEDS seeds from SIM_START (a failing seed prints the
 # command that replays it). sim-store: the store model test
-# (tests/storage/test_model.c; CI runs its first 800 seeds). sim-cluster:
+# (tests/storage/test_model.c; CI runs its first 800 seeds and 200 of them
+# with faults in recovery), both ways. sim-cluster:
 # the deterministic cluster simulator (tests/sim/test_sim.c; CI runs its
 # first 400 seeds), each fault mix in turn over two processes, then its
 # determinism and mutation checks.
@@ -82,6 +83,7 @@ sim: sim-store sim-cluster
 
 sim-store: $(BUILD)/tests/storage/test_model
 	DV_MODEL_SEEDS=$(SIM_SEEDS) DV_MODEL_START=$(SIM_START) nice -n 10 $(BUILD)/tests/storage/test_model
+	DV_MODEL_SEEDS=$(SIM_SEEDS) DV_MODEL_START=$(SIM_START) DV_MODEL_RECOVERY_FAULTS=1 nice -n 10 $(BUILD)/tests/storage/test_model
 
 sim-cluster: $(BUILD)/tests/sim/test_sim
 	nice -n 10 $(BUILD)/tests/sim/test_sim --seeds $(SIM_START)..$$(($(SIM_START) + $(SIM_SEEDS) - 1)) --jobs 2 --checks -q

@@ -5,9 +5,9 @@
 # saved as build-fuzz/dvv-crash-*. tests/cluster/fuzz_dvv.sh builds the same
 # binary for the test suite. The corpus is written by
 # `build/tests/cluster/test_dvv corpus tests/cluster/corpus_dvv`.
-FUZZ_DVV_SRC := src/cluster/fuzz_dvv.c src/cluster/dvv.c src/base/hash.c
+FUZZ_DVV_SRC := src/cluster/fuzz_dvv.c src/cluster/dvv.c src/cluster/counter.c src/base/hash.c
 
-build-fuzz/fuzz_dvv: $(FUZZ_DVV_SRC) src/cluster/dvv.h src/base/hash.h src/base/assert.h src/base/le.h \
+build-fuzz/fuzz_dvv: $(FUZZ_DVV_SRC) src/cluster/dvv.h src/cluster/counter.h src/base/hash.h src/base/assert.h src/base/le.h \
 		src/base/error.h src/base/constants.h
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ $(FUZZ_DVV_SRC) -lxxhash -lsodium

@@ -29,10 +29,12 @@
  *    another key's record: a candidate that does not verify, or that GC
  *    moved, is never taken as "not mine" (the write fails or looks again;
  *    a damaged record GC kept is settled by whose GC knows it to be).
- * 6. A GET answers only from the record its key had at the GET's first
- *    lookup, or from a record with a lower seq than next_seq then (a
- *    moved copy of it, or a write submitted before the GET): never from a
- *    write submitted after it (store.h states what a GET may return).
+ * 6. A GET answers only from the record its key had at one of its
+ *    lookups, and from a record with a seq at or above next_seq at its
+ *    first lookup (written after it, found by a later lookup) only when
+ *    the applied-writes ring says its writer was submitted before the GET
+ *    (a lower ticket): never from a write submitted after it (store.h
+ *    states what a GET may return).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,10 +43,6 @@
 
 #include "base/hash.h"
 #include "store_int.h"
-
-/* Lookups again after what an op looked up moved (GC), per op; then the op
- * fails with -EBUSY. Each one takes a whole collection during one read. */
-#define READ_RETRIES_MAX 8u
 
 /* Refusals in a row, with nothing in flight, before a device is taken as
  * unusable (a full ring always has requests in flight to make room). Below
@@ -120,6 +118,53 @@ int store_dev_submit(struct store *s, struct dev_req *req)
 	return -EAGAIN;
 }
 
+void applied_note(struct store *s, uint64_t seq, uint64_t ticket)
+{
+	if (s->applied_count > 0) {
+		uint32_t last = (s->applied_head + s->applied_count - 1) % STORE_APPLIED_RING;
+		DV_ASSERT(s->applied[last].seq < seq);
+	}
+	if (s->applied_count == STORE_APPLIED_RING) {
+		s->applied_head = (s->applied_head + 1) % STORE_APPLIED_RING;
+		s->applied_count--;
+	}
+	s->applied[(s->applied_head + s->applied_count) % STORE_APPLIED_RING] =
+		(struct applied_write){.seq = seq, .ticket = ticket};
+	s->applied_count++;
+}
+
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size)
+{
+	s->moves[s->moves_next] = (struct moved_rec){.old_payload = old_payload, .old_gen = old_gen,
+						     .new_payload = new_payload,
+						     .new_gen = s->sb.zones[pl_zone(new_payload)].gen,
+						     .new_size = new_size};
+	s->moves_next = (s->moves_next + 1) % STORE_MOVES_RING;
+	if (s->moves_count < STORE_MOVES_RING)
+		s->moves_count++;
+}
+
+/* Whether the record of seq was written by an op submitted before the op
+ * of ticket: known for seqs below the horizon of that op (placed before it
+ * started), and from the ring for the writes applied since; unknown
+ * (false) once the ring has dropped the seq. */
+static bool written_before(const struct store *s, uint64_t seq, uint64_t horizon, uint64_t ticket)
+{
+	if (seq < horizon)
+		return true;
+	uint32_t lo = 0, hi = s->applied_count; /* the ring is sorted by seq */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (s->applied[(s->applied_head + mid) % STORE_APPLIED_RING].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	const struct applied_write *a = &s->applied[(s->applied_head + lo) % STORE_APPLIED_RING];
+	return lo < s->applied_count && a->seq == seq && a->ticket < ticket;
+}
+
 void store_complete(struct store *s, struct store_op *op, int result)
 {
 	DV_ASSERT(op->priv.state != OPS_DONE);
@@ -189,10 +234,12 @@ bool keylock_acquire(struct store *s, struct store_op *op)
 			return true; /* handed over by keylock_release() */
 		if (h->priv.hash_lo != op->priv.hash_lo)
 			continue;
-		struct store_op *tail = h;
-		for (unsigned i = 0; tail->priv.chain_next && i < DV_OPS_IN_FLIGHT_MAX; i++)
-			tail = tail->priv.chain_next;
+		/* The holder keeps its chain's tail: many pipelined writes of
+		 * one key queue in constant time each. */
+		struct store_op *tail = h->priv.chain_tail ? h->priv.chain_tail : h;
+		DV_ASSERT(tail->priv.chain_next == NULL);
 		tail->priv.chain_next = op;
+		h->priv.chain_tail = op;
 		op->priv.state = OPS_WAIT_KEY;
 		return false;
 	}
@@ -217,9 +264,12 @@ void keylock_release(struct store *s, struct store_op *op)
 	DV_ASSERT(*pp == op);
 	*pp = op->priv.lock_next;
 	struct store_op *next = op->priv.chain_next;
+	struct store_op *tail = op->priv.chain_tail;
 	op->priv.chain_next = NULL;
+	op->priv.chain_tail = NULL;
 	if (!next)
 		return;
+	next->priv.chain_tail = tail == next ? NULL : tail; /* the new holder keeps the tail */
 	next->priv.lock_next = *keylock_bucket(s, next->priv.hash_lo);
 	*keylock_bucket(s, next->priv.hash_lo) = next;
 	DV_ASSERT(next->kind != STORE_RELOC); /* relocations take no key lock */
@@ -400,6 +450,32 @@ static void cand_read_next(struct store *s, struct store_op *op)
 	cand_read(s, op, (blocks ? blocks : 1) * DV_BLOCK_BYTES);
 }
 
+/* Where GC moved the record at payload p of zone generation gen, if the
+ * moves ring still knows. */
+static const struct moved_rec *moved_find(const struct store *s, uint64_t p, uint32_t gen)
+{
+	for (uint32_t i = 1; i <= s->moves_count; i++) { /* newest first */
+		const struct moved_rec *m = &s->moves[(s->moves_next + STORE_MOVES_RING - i) % STORE_MOVES_RING];
+		if (m->old_payload == p && m->old_gen == gen)
+			return m;
+	}
+	return NULL;
+}
+
+/* GC moved the current candidate (its zone was collected since): name its
+ * copy instead, if the moves ring still knows where it went. */
+static bool cand_follow_move(struct store *s, struct store_op *op)
+{
+	const struct moved_rec *m =
+		moved_find(s, op->priv.cands[op->priv.cand_next], op->priv.cand_gens[op->priv.cand_next]);
+	if (!m)
+		return false;
+	op->priv.cands[op->priv.cand_next] = m->new_payload;
+	op->priv.cand_gens[op->priv.cand_next] = m->new_gen;
+	op->priv.cand_reread = false;
+	return true;
+}
+
 static void cand_stale(struct store *s, struct store_op *op)
 {
 	if (op->priv.retries++ >= READ_RETRIES_MAX) {
@@ -408,6 +484,12 @@ static void cand_stale(struct store *s, struct store_op *op)
 		if (op->kind == STORE_GET)
 			s->st.gets++;
 		cand_fail(s, op, -EBUSY);
+		return;
+	}
+	/* A GET reads what it looked up wherever GC put it (same record, same
+	 * seq); a write needs the key's current record: it looks up again. */
+	if (op->kind == STORE_GET && cand_follow_move(s, op)) {
+		cand_read_next(s, op);
 		return;
 	}
 	cand_lookup(s, op);
@@ -428,9 +510,10 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	bool live = r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_clock_ms(s));
 	if (op->kind == STORE_GET) {
 		s->st.gets++;
-		if (r->seq >= op->priv.read_horizon) {
-			/* Written after the GET began (found by a later lookup):
-			 * the version it first looked up was moved and replaced. */
+		if (!written_before(s, r->seq, op->priv.read_horizon, op->priv.ticket)) {
+			/* Found by a later lookup and written by a write
+			 * submitted after the GET: the version it looked up
+			 * first was collected and replaced while it read. */
 			release_buf(s, op);
 			store_complete(s, op, -EBUSY);
 			return;
@@ -455,7 +538,7 @@ static void cand_matched(struct store *s, struct store_op *op, const struct rec_
 	op_resolved(s, op);
 }
 
-enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
+enum cand_verdict { CAND_OTHER, CAND_OURS, CAND_MOVED, CAND_STALE, CAND_DAMAGED, CAND_LONGER };
 
 /* What the record read for the current candidate is (see above). */
 static enum cand_verdict cand_classify(struct store *s, struct store_op *op, struct rec_view *r, uint32_t *need)
@@ -482,7 +565,34 @@ static enum cand_verdict cand_classify(struct store *s, struct store_op *op, str
 		return CAND_OTHER;
 	/* A write needs the key's current record: if GC moved it meanwhile
 	 * (the index no longer holds it), look again. */
-	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_STALE;
+	return op->kind == STORE_GET || cand_still_indexed(s, op) ? CAND_OURS : CAND_MOVED;
+}
+
+/* A write read its own record, which the index no longer holds: the key
+ * lock keeps other writes of the key out, so GC moved it (the copy has the
+ * same seq). Take the copy's location from the moves ring, following the
+ * copies GC made of it since, when the index holds the last one; else look
+ * up again (bounded). */
+static void cand_moved(struct store *s, struct store_op *op, const struct rec_view *r)
+{
+	uint64_t p = op->priv.cands[op->priv.cand_next];
+	uint32_t gen = op->priv.cand_gens[op->priv.cand_next], size = r->total_bytes;
+	const struct moved_rec *m;
+	for (unsigned hop = 0; hop < READ_RETRIES_MAX && (m = moved_find(s, p, gen)) != NULL; hop++) {
+		p = m->new_payload;
+		gen = m->new_gen;
+		size = m->new_size;
+		if (s->sb.zones[pl_zone(p)].gen == gen && index_contains(s->index, op->priv.hash_lo, p)) {
+			bool expired = r->type == REC_PUT && r->expire_ms && r->expire_ms <= store_clock_ms(s);
+			op->priv.prev_payload = p;
+			op->priv.prev_seq = r->seq; /* a relocated copy keeps its seq */
+			op->priv.prev_size = size;
+			op->priv.prev_live = r->type == REC_PUT && !expired && !pl_tomb(p);
+			op_resolved(s, op);
+			return;
+		}
+	}
+	cand_stale(s, op);
 }
 
 static void resolve_damaged(struct store *s, struct store_op *op, uint64_t p, uint64_t seq, uint32_t size,
@@ -531,6 +641,12 @@ static void cand_damaged(struct store *s, struct store_op *op)
 		cand_read_next(s, op);
 		return;
 	}
+	if (op->kind != STORE_GET && !cand_still_indexed(s, op)) {
+		/* Not the key's current record any more (replaced, perhaps
+		 * with its damage forgotten): look at what replaced it. */
+		cand_stale(s, op);
+		return;
+	}
 	if (op->kind == STORE_GET) {
 		op->priv.saw_corrupt = true;
 		cand_next_one(op);
@@ -571,6 +687,10 @@ static void cand_read_done(struct dev_req *req)
 		release_buf(s, op);
 		cand_next_one(op);
 		cand_read_next(s, op);
+		return;
+	case CAND_MOVED:
+		release_buf(s, op);
+		cand_moved(s, op, &r);
 		return;
 	case CAND_STALE:
 		release_buf(s, op);
@@ -638,6 +758,15 @@ static void cands_exhausted(struct store *s, struct store_op *op)
 
 static void op_resolved(struct store *s, struct store_op *op)
 {
+	if (s->failed) {
+		/* A failed store decides nothing more: a write before this one
+		 * may be durable without being in the index (its batch reached
+		 * the medium, its completion did not), so a condition judged
+		 * now could contradict what recovery finds. */
+		keylock_release(s, op);
+		store_complete(s, op, -DV_EFATAL);
+		return;
+	}
 	op->priv.resolved = true;
 	bool live = op->priv.prev_live;
 	int refuse = 0;
@@ -753,6 +882,7 @@ int store_submit(struct store *s, struct store_op *op)
 	op->priv.prev_payload = NO_PAYLOAD;
 	op->priv.new_payload = NO_PAYLOAD;
 	op->priv.owner = s;
+	op->priv.ticket = ++s->next_ticket;
 	op->result = 0;
 	memset(&op->out, 0, sizeof(op->out));
 	op->priv.state = OPS_NEW;

@@ -14,23 +14,41 @@
  *   during done()), or -DV_ENOTFOUND (absent, deleted or expired), or an
  *   error. A record that fails its checksum is never returned as data: the
  *   GET fails with -DV_ECORRUPT.
- * - What a GET returns: the key's record as it was when the GET looked the
- *   key up, which happens after store_submit() returned and before any op
- *   submitted after it starts. So it is never older than the last write of
- *   the key acknowledged (done() called) before the GET was submitted, and
- *   never the effect of a write submitted after it; a write submitted
- *   before it and not yet acknowledged may or may not be seen. Expiry is
- *   judged by the store's clock when the read completes. If GC moved that
- *   record and a later write replaced it before the GET's read completed
- *   (the version looked up is gone), or GC moved it READ_RETRIES_MAX (8)
- *   times, the GET fails with -EBUSY rather than answer from a later
- *   state; a new GET is then safe.
+ * - What a GET returns: the key's state after some prefix of its writes
+ *   (in submission order), never older than the last write of the key
+ *   acknowledged (done() called) before the GET was submitted, and never
+ *   the effect of a write submitted after it; a write submitted before it
+ *   and not yet acknowledged may or may not be seen. It answers from the
+ *   key's record at its lookup, which happens after store_submit() returned
+ *   and before any op submitted after it starts; if GC collected the zone
+ *   of what it looked up while its read was out, it looks up again and
+ *   answers from the key's record then, when a write submitted before the
+ *   GET wrote it. Reads are monotonic: a GET never returns an older state
+ *   of the key than a GET that completed before it was submitted (a key's
+ *   indexed record only moves forward; a record that fails its checksum
+ *   gives an error, never an older state).
+ *   Expiry is judged by the store's clock when the read completes.
+ * - A GET fails with -EBUSY, and a new GET is then safe, only when the
+ *   version it may return is gone: the zone of the record it looked up was
+ *   collected (GC) while its read was out, and the key's record found on
+ *   looking again was written by a write submitted after the GET (or by
+ *   one the store no longer knows the submission of: more than
+ *   STORE_APPLIED_RING (16384) writes applied since); or GC collected what
+ *   it looked up READ_RETRIES_MAX (8) times. Never without a collection.
  * - A PUT or DEL fails with -DV_ECORRUPT when a record that may be the
  *   key's current one does not verify (read twice), and with -EBUSY when GC
- *   moved the key's record 8 times while it looked it up: it never writes
- *   on a guess of what the key holds.
- * - After a write or flush error the store is failed: every later write
- *   fails with -DV_EFATAL (reads keep working).
+ *   collected what it looked up READ_RETRIES_MAX (8) times while it read
+ *   (it follows GC's copy of its own record, but a candidate whose zone was
+ *   collected before the read verified it is looked up again): it never
+ *   writes on a guess of what the key holds. The one exception: a record GC found
+ *   damaged (its zone index told whose it is, and its seq and type) is
+ *   replaced by an unconditional write of its key (a conditional one fails
+ *   with -DV_ECORRUPT); a DEL over such a PUT completes with 0, as whether
+ *   it had expired cannot be told.
+ * - After a write or flush error the store is failed: every write not yet
+ *   decided (waiting for its key, resolving) and every later one fails
+ *   with -DV_EFATAL, never with a condition's answer (a write before it may
+ *   be durable without being in the index); reads keep working.
  * - store_open() formats an empty/unknown device only when asked, and runs
  *   recovery (zone indexes + scan of open zones) before returning. It
  *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
@@ -133,6 +151,7 @@ typedef void (*store_done_fn)(struct store_op *op);
 struct store_op_priv {
 	struct store_op *next;       /* queue link */
 	struct store_op *chain_next; /* next mutation of the same key hash */
+	struct store_op *chain_tail; /* key lock holder: its last waiter (NULL: none) */
 	uint64_t hash_lo, hash_hi;
 	uint64_t prev_payload;       /* entry this write replaces, or NO_PAYLOAD */
 	uint64_t prev_seq;           /* seq of that record, 0 when there is none */
@@ -156,6 +175,7 @@ struct store_op_priv {
 	uint32_t cand_gens[16];      /* each candidate's zone generation at the lookup */
 	uint64_t cands_epoch;        /* store index epoch when cands were taken */
 	uint64_t read_horizon;       /* GET: next seq when it first looked up */
+	uint64_t ticket;             /* store_submit() order: earlier ops have lower tickets */
 	struct dev_req req;
 	void *buf;
 	uint32_t buf_bytes;
@@ -218,6 +238,7 @@ struct store_stats {
 	uint64_t recovery_us, recovered_records;
 	uint32_t recovery_torn_tails;     /* open zones whose tail ended in a damaged record */
 	uint32_t recovery_bad_zone_indexes; /* sealed zones rebuilt by scanning */
+	uint32_t recovery_redundant_zones;  /* open zones of GC's copies only, reset (a collection cut short) */
 	bool failed;
 };
 

@@ -1,6 +1,7 @@
 /* store_gc.c - garbage collection of one zone at a time.
  *
- *   IDLE --start--> READ_INDEX --> [READ_CHUNK --> RELOCATE]* --> WAIT_SB --> reset --> IDLE
+ *   IDLE --start--> READ_INDEX --> [READ_CHUNK --> RELOCATE [--> READ_BAD --> RELOCATE]*]*
+ *        --> WAIT_SB --> reset --> IDLE
  *
  * A victim is the FULL zone with the most to gain: its capacity minus what
  * its live records take once relocated (relocated_cost()). Its zone index names every record; a record is live when the RAM
@@ -38,7 +39,10 @@
 #define GC_CHUNK_BYTES (1u << 20)
 #define GC_OPS_MAX 4096u
 
-enum gc_phase { GC_IDLE = 0, GC_READ_INDEX, GC_READ_CHUNK, GC_RELOCATE, GC_WAIT_SB };
+enum gc_phase { GC_IDLE = 0, GC_READ_INDEX, GC_READ_CHUNK, GC_RELOCATE, GC_READ_BAD, GC_WAIT_SB };
+
+/* Records of one chunk that did not verify, read again one by one. */
+#define GC_BAD_MAX 64u
 
 struct gc_state {
 	enum gc_phase phase;
@@ -55,9 +59,13 @@ struct gc_state {
 	struct dev_req req;
 	bool req_busy, req_done;
 	bool req_refused; /* req prepared, refused by the device for now: resubmit */
-	bool chunk_reread; /* the current chunk was read again after a bad record */
+	unsigned read_errors;  /* of the request in req, in a row (retried: STORE_READS_MAX) */
+	unsigned reads;        /* of the zone index or the bad record being read, that did not verify */
+	uint64_t prev_digest;  /* of the previous such read (reads_agree) */
+	uint32_t bad[GC_BAD_MAX]; /* live[] entries of the chunk that did not verify */
+	uint32_t bad_count, bad_next;
 	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
-	bool idx_reread;       /* the zone index was read again after it did not verify */
+	bool stalled;          /* a relocation found no zone: stop (gc_reloc_stalled) */
 	uint64_t sb_version;
 };
 
@@ -102,10 +110,12 @@ static uint64_t relocated_cost(const struct store *s, const struct zone_rt *zr)
 	return zr->live_cost + batches * DV_BLOCK_BYTES;
 }
 
+/* The zone with most to gain whose relocations fit in the room they have
+ * (a collection never starts without room to finish). */
 static uint32_t pick_victim(const struct store *s)
 {
 	uint32_t best = UINT32_MAX;
-	uint64_t best_gain = 0;
+	uint64_t best_gain = 0, room = reloc_room(s);
 	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
 		const struct zone_rt *zr = &s->zrt[z];
 		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->gc_failures >= GC_FAILURES_MAX ||
@@ -115,6 +125,8 @@ static uint32_t pick_victim(const struct store *s)
 		 * minus what its live records take again elsewhere. */
 		uint64_t cost = relocated_cost(s, zr);
 		uint64_t gain = s->sb.zone_cap > cost ? s->sb.zone_cap - cost : 0;
+		if (cost > room)
+			continue;
 		/* Not worth a collection below 1/16 of a zone (and a device
 		 * full of live data must fail writes, not spin). */
 		if (gain >= s->sb.zone_cap / 16 && gain > best_gain) {
@@ -167,8 +179,10 @@ int store_gc_start(struct store *s)
 	if (z == UINT32_MAX)
 		return 0;
 	g->zone = z;
+	g->stalled = false;
 	g->damage_untracked = false;
-	g->idx_reread = false;
+	g->read_errors = g->reads = 0;
+	g->bad_count = g->bad_next = 0;
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
 	dev_buf_free(g->idx_buf);
 	g->idx_buf = dev_buf_alloc(g->idx_bytes);
@@ -222,11 +236,29 @@ static void gc_give_up(struct store *s)
 	g->phase = GC_IDLE;
 }
 
+/* A read of the collection failed: read it again (the request in g->req,
+ * as it was), up to STORE_READS_MAX times in a row; then give up. */
+static void gc_read_failed(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (++g->read_errors >= STORE_READS_MAX) {
+		gc_give_up(s);
+		return;
+	}
+	if (gc_read(s, g->req.off - zone_base(s, g->zone), g->req.buf, g->req.len))
+		gc_give_up(s);
+}
+
 static void gc_index_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
+	if (g->req.res < 0) {
+		gc_read_failed(s);
+		return;
+	}
+	g->read_errors = 0;
 	struct zidx_hdr h;
-	int err = g->req.res < 0 ? g->req.res : zidx_decode_hdr(g->idx_buf, g->idx_bytes, &h);
+	int err = zidx_decode_hdr(g->idx_buf, g->idx_bytes, &h);
 	if (!err && !zidx_hdr_fits(s, g->zone, &h))
 		err = -DV_ECORRUPT; /* checked before sizing a read from it */
 	if (!err && zidx_bytes(h.count, DV_BLOCK_BYTES) > g->idx_bytes) {
@@ -241,8 +273,8 @@ static void gc_index_read(struct store *s)
 	}
 	if (!err)
 		err = gc_collect_live(s, &h);
-	if (err == -DV_ECORRUPT && !g->idx_reread) {
-		g->idx_reread = true; /* a flip in transit is not damage: read it again */
+	if (err == -DV_ECORRUPT && !reads_agree(dv_checksum64(g->idx_buf, g->idx_bytes), &g->prev_digest, g->reads++)) {
+		/* a flip in transit is not damage: read it again */
 		if (gc_read(s, (uint64_t)s->sb.zones[g->zone].footer_block * DV_BLOCK_BYTES, g->idx_buf,
 			    g->idx_bytes) == 0)
 			return;
@@ -253,6 +285,7 @@ static void gc_index_read(struct store *s)
 		gc_give_up(s);
 		return;
 	}
+	g->reads = 0;
 	g->phase = GC_RELOCATE; /* with ops_used == ops_done == 0: read first chunk */
 	g->ops_used = g->ops_done = 0;
 }
@@ -372,36 +405,22 @@ static void gc_keep_damaged(struct store *s, const struct zidx_entry *e)
 	s->zrt[g->zone].damaged++;
 }
 
-/* Turn the records of the chunk into RELOC ops. A read error abandons the
- * collection (nothing is dropped for it); a record that fails its checksum
- * twice (the chunk is read again once: a flip may be in transit) is kept
- * indexed and damaged (gc_keep_damaged), and the rest go on. */
+/* Turn the records of the chunk into RELOC ops. A read error is retried
+ * (gc_read_failed; then the collection is abandoned: nothing is dropped
+ * for it). A record that does not verify is set aside (g->bad) and read
+ * again alone once the others are relocated (gc_read_bad): a record is
+ * kept as damaged only when two reads in a row agree on its bytes, never
+ * for a flip in transit on one read. */
 static void gc_chunk_read(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	if (g->req.res < 0) {
-		gc_give_up(s);
+		gc_read_failed(s);
 		return;
 	}
-	if (!g->chunk_reread) {
-		uint32_t end = g->next;
-		for (; end < g->live_count; end++) {
-			const struct zidx_entry *e = &g->live[end];
-			uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
-			struct rec_view r;
-			if (off + e->size > g->chunk_off + g->chunk_len)
-				break;
-			if (!chunk_record_ok(s, e, g->chunk + (off - g->chunk_off), &r)) {
-				g->chunk_reread = true;
-				g->ops_used = g->ops_done = 0;
-				g->phase = GC_RELOCATE; /* if the read cannot start now, the pump retries */
-				gc_read_chunk(s);
-				return;
-			}
-		}
-	}
-	g->chunk_reread = false;
+	g->read_errors = 0;
 	g->ops_used = g->ops_done = 0;
+	g->bad_count = g->bad_next = 0;
 	for (; g->next < g->live_count && g->ops_used < GC_OPS_MAX; g->next++) {
 		const struct zidx_entry *e = &g->live[g->next];
 		uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
@@ -409,12 +428,57 @@ static void gc_chunk_read(struct store *s)
 			break;
 		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
-		if (!chunk_record_ok(s, e, raw, &r)) {
-			gc_keep_damaged(s, e);
+		if (chunk_record_ok(s, e, raw, &r)) {
+			gc_make_reloc(s, e, &r, raw);
 			continue;
 		}
-		gc_make_reloc(s, e, &r, raw);
+		if (g->bad_count == GC_BAD_MAX)
+			break; /* read with the next chunk */
+		g->bad[g->bad_count++] = g->next;
 	}
+	g->phase = GC_RELOCATE;
+}
+
+/* Read the next record set aside by gc_chunk_read, alone (the chunk buffer
+ * is free: the chunk's relocations are done). */
+static void gc_read_bad(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	const struct zidx_entry *e = &g->live[g->bad[g->bad_next]];
+	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+	g->chunk_off = off / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+	g->chunk_len = (uint32_t)(DV_ROUND_UP(off + e->size, DV_BLOCK_BYTES) - g->chunk_off);
+	if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len)) {
+		gc_give_up(s);
+		return;
+	}
+	g->phase = GC_READ_BAD;
+}
+
+static void gc_bad_read(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	if (g->req.res < 0) {
+		gc_read_failed(s);
+		return;
+	}
+	g->read_errors = 0;
+	const struct zidx_entry *e = &g->live[g->bad[g->bad_next]];
+	uint64_t off = (uint64_t)e->off_units * DV_RECORD_ALIGN_BYTES;
+	uint8_t *raw = g->chunk + (off - g->chunk_off);
+	struct rec_view r;
+	g->ops_used = g->ops_done = 0;
+	if (chunk_record_ok(s, e, raw, &r)) {
+		gc_make_reloc(s, e, &r, raw);
+	} else if (!reads_agree(dv_checksum64(raw, e->size), &g->prev_digest, g->reads++)) {
+		if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len))
+			gc_give_up(s);
+		return; /* same record again */
+	} else {
+		gc_keep_damaged(s, e);
+	}
+	g->reads = 0;
+	g->bad_next++;
 	g->phase = GC_RELOCATE;
 }
 
@@ -432,6 +496,12 @@ void gc_reloc_step(struct store *s, struct store_op *op)
 		return;
 	}
 	write_enqueue(s, op);
+}
+
+void gc_reloc_stalled(struct store *s, struct store_op *op)
+{
+	s->gc->stalled = true;
+	gc_reloc_done(s, op);
 }
 
 void gc_reloc_done(struct store *s, struct store_op *op)
@@ -507,11 +577,17 @@ void gc_pump(struct store *s)
 		if (g->req_done)
 			gc_chunk_read(s);
 		break;
+	case GC_READ_BAD:
+		if (g->req_done)
+			gc_bad_read(s);
+		break;
 	case GC_RELOCATE:
 		if (g->ops_done < g->ops_used)
 			break;
-		if (s->failed)
-			g->phase = GC_IDLE;
+		if (s->failed || g->stalled)
+			g->phase = GC_IDLE; /* the zone stays FULL; what moved has moved */
+		else if (g->bad_next < g->bad_count)
+			gc_read_bad(s);
 		else if (g->next < g->live_count)
 			gc_read_chunk(s);
 		else if (s->zrt[g->zone].damaged > 0 || g->damage_untracked)

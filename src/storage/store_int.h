@@ -43,6 +43,27 @@ enum op_state {
 	OPS_DONE,
 };
 
+/* Lookups again after what an op looked up moved (GC), per op; then the op
+ * fails with -EBUSY. Each one takes a whole collection during one read. */
+#define READ_RETRIES_MAX 8u
+
+/* Reads are not trusted one by one (dev.h allows transient read errors
+ * and bits flipped in transit): recovery and GC retry a read error, and
+ * count a structure that does not verify as damaged only once two reads in
+ * a row return the same bytes (what the medium holds, not a flip on the
+ * way), within STORE_READS_MAX reads. */
+#define STORE_READS_MAX 8u
+
+/* After read number read_no (from 0) of something that did not verify,
+ * with digest the checksum of its bytes: whether it is damaged (agrees
+ * with the previous read, or the reads ran out); else read it again. */
+static inline bool reads_agree(uint64_t digest, uint64_t *prev, unsigned read_no)
+{
+	bool agree = read_no > 0 && digest == *prev;
+	*prev = digest;
+	return agree || read_no + 1 >= STORE_READS_MAX;
+}
+
 /* Collections given up on a zone before GC stops picking it. */
 #define GC_FAILURES_MAX 3u
 
@@ -119,6 +140,27 @@ struct damaged_rec {
 	bool tomb;
 };
 
+/* User writes applied lately, in apply order (which is seq order: seqs are
+ * given at placement, batches and their records apply in placement order):
+ * a GET that had to look up again (GC collected what it looked up) tells
+ * from it whether the record it then finds was written by a write
+ * submitted before it (a lower ticket). */
+#define STORE_APPLIED_RING 16384u
+struct applied_write {
+	uint64_t seq, ticket;
+};
+
+/* GC relocations applied lately (old record -> its copy, each named by
+ * payload and zone generation): a GET whose record's zone was collected
+ * while its read was out follows its record to the copy instead of looking
+ * up again (the key may have been rewritten since by a later write). */
+#define STORE_MOVES_RING 4096u
+struct moved_rec {
+	uint64_t old_payload, new_payload;
+	uint32_t old_gen, new_gen;
+	uint32_t new_size; /* an expired value moves as a (smaller) tombstone */
+};
+
 #define KEYLOCK_BUCKETS 65536u
 #define READ_BUFS 512u
 #define READ_BUF_BYTES (2 * DV_BLOCK_BYTES) /* a small record spans at most 2 blocks */
@@ -166,6 +208,11 @@ struct store {
 	bool failed;
 	int fail_err;
 	uint64_t next_seq;
+	uint64_t next_ticket; /* store_submit() counter (store_op_priv.ticket) */
+	struct applied_write applied[STORE_APPLIED_RING];
+	uint32_t applied_head, applied_count; /* ring: oldest at head */
+	struct moved_rec moves[STORE_MOVES_RING];
+	uint32_t moves_next, moves_count; /* ring: next slot to write */
 	unsigned pending;
 	/* Submissions the device refused for now (-EAGAIN): the pumps keep the
 	 * request and try again; io_retry asks store_poll() for another round. */
@@ -240,6 +287,12 @@ static inline uint64_t store_clock_ms(const struct store *s)
 int store_dev_submit(struct store *s, struct dev_req *req);
 void store_complete(struct store *s, struct store_op *op, int result);
 void store_fail(struct store *s, int err);
+/* A user write of ticket with record seq applied (seqs only increase). */
+void applied_note(struct store *s, uint64_t seq, uint64_t ticket);
+/* GC moved the record at old_payload (zone generation old_gen) to
+ * new_payload, and the index took the copy. */
+void moved_note(struct store *s, uint64_t old_payload, uint32_t old_gen, uint64_t new_payload,
+		uint32_t new_size);
 void opq_push(struct op_queue *q, struct store_op *op);
 void opq_push_front(struct op_queue *q, struct store_op *op);
 struct store_op *opq_pop(struct op_queue *q);
@@ -282,10 +335,18 @@ void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
 uint32_t zones_empty_count(const struct store *s);
 uint32_t zones_free_recount(const struct store *s);
+/* Bytes relocations can still place without freeing a zone: UINT64_MAX
+ * when a fresh zone is theirs to take (it holds any victim worth a
+ * collection: at most 15/16 of a zone relocated), else what the active
+ * zone has left, less a record's worth. */
+uint64_t reloc_room(const struct store *s);
 /* Data zones OPEN now (the active and next zones, zones being sealed). */
 uint32_t zones_open_count(const struct store *s);
 
 /* store_recover.c */
+/* dev_read_sync(), a read error retried up to STORE_READS_MAX times (for
+ * the synchronous reads of recovery and superblock loading). */
+int store_read_sync(struct store *s, uint64_t off, void *buf, uint32_t len);
 int store_recover(struct store *s);
 /* Records of zone z from its start into zrt[z].entries (unsorted). */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn);
@@ -297,6 +358,9 @@ int gc_create(struct store *s);
 void gc_destroy(struct store *s);
 void gc_pump(struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
+/* A relocation found no zone to go to: the collection stops once its
+ * relocations in flight are done (the zone stays FULL, intact). */
+void gc_reloc_stalled(struct store *s, struct store_op *op);
 void gc_reloc_step(struct store *s, struct store_op *op);
 bool zone_resetting(const struct store *s, uint32_t zone);
 /* The damaged record GC kept at payload, or NULL. */

@@ -12,13 +12,19 @@
  *    are finished; EMPTY zones holding data are reset.
  * 3. FULL zones: read the zone index (a run sorted by key hash). A damaged
  *    zone index is replaced by a scan of the zone's records.
- * 4. OPEN zones: scan records from the zone start while they verify and
- *    carry the zone's generation; the first bad one ends the zone (a torn
- *    tail). Seal the zone there: its zone index (at the device's write
- *    pointer on a zoned device, or the one a crash left right after the
- *    records), then FULL and finished. Later writes go to fresh zones, so
- *    bytes past the cut are never read again. An open zone with no record is
- *    reset and returned to EMPTY.
+ * 4. OPEN zones (after every FULL zone's run is loaded): scan records from
+ *    the zone start while they verify and carry the zone's generation; the
+ *    first bad one ends the zone (a torn tail). Seal the zone there: its
+ *    zone index (at the device's write pointer on a zoned device, or the
+ *    one a crash left right after the records), then FULL and finished.
+ *    Later writes go to fresh zones, so bytes past the cut are never read
+ *    again. An open zone with no record, or with only GC's copies of
+ *    records a FULL zone still holds (a collection cut short:
+ *    zone_redundant), is reset and returned to EMPTY.
+ * Recovery trusts no single read (store_int.h, STORE_READS_MAX): read
+ * errors are retried (store_read_sync), and a superblock copy, zone index
+ * or record that does not verify counts as damaged only once two reads in
+ * a row agree on its bytes.
  * 5. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
  * 6. next_seq = highest seq seen + 1.
@@ -29,6 +35,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/hash.h"
 #include "store_int.h"
 
 #define SCAN_CHUNK_BYTES (4u << 20)
@@ -45,9 +52,18 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+int store_read_sync(struct store *s, uint64_t off, void *buf, uint32_t len)
+{
+	int err = -EIO;
+	for (unsigned i = 0; i < STORE_READS_MAX && err == -EIO; i++)
+		err = dev_read_sync(s->dev, off, buf, len);
+	return err;
+}
+
 /* Scan a zone's records from its start. Entries go to zr->entries. The
- * first record that does not verify ends the zone, once a second read of
- * it agrees: a flip in transit must not cut acknowledged records off. */
+ * first record that does not verify ends the zone, once two reads in a row
+ * agree on it (reads_agree): a flip in transit must not cut acknowledged
+ * records off. */
 int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 {
 	uint64_t zb = s->sb.zone_cap, p = 0, buf_off = 0, buf_len = 0;
@@ -56,7 +72,8 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 	if (!buf)
 		return -ENOMEM;
 	int err = 0;
-	bool reread = false;
+	unsigned rereads = 0; /* of the record at p */
+	uint64_t prev = 0;
 	*torn = false;
 	for (uint64_t guard = 0; guard < zb / REC_HDR_BYTES + 3; guard++) {
 		p = rec_next_start(p, DV_BLOCK_BYTES);
@@ -65,7 +82,7 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		if (p + STORE_RECORD_BYTES_MAX > buf_off + buf_len && buf_off + buf_len < zb) {
 			buf_off = p / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
 			buf_len = zb - buf_off < chunk ? zb - buf_off : chunk;
-			if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			if ((err = store_read_sync(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 				break;
 		}
 		struct rec_view r;
@@ -73,16 +90,17 @@ int scan_zone(struct store *s, uint32_t z, uint64_t *data_end, bool *torn)
 		int rc = rec_decode(src, (uint32_t)(buf_off + buf_len - p), &r, NULL);
 		if (rc || r.zone_gen != s->sb.zones[z].gen) {
 			static const uint8_t zero[REC_HDR_BYTES];
-			if (!reread && rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0) {
-				reread = true; /* the same record again, from the device */
-				if ((err = dev_read_sync(s->dev, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
+			if (rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0 &&
+			    !reads_agree(dv_checksum64(buf, buf_len), &prev, rereads++)) {
+				/* the same record again, from the device */
+				if ((err = store_read_sync(s, zone_base(s, z) + buf_off, buf, (uint32_t)buf_len)))
 					break;
 				continue;
 			}
 			*torn = rc != 0 && memcmp(src, zero, REC_HDR_BYTES) != 0;
 			break;
 		}
-		reread = false;
+		rereads = 0;
 		if (r.type != REC_PAD) {
 			struct dv_hash128 h = dv_key_hash128(r.key, r.key_len);
 			h.hi &= ZIDX_HASH_HI_MASK;
@@ -104,7 +122,7 @@ bool zidx_hdr_fits(const struct store *s, uint32_t z, const struct zidx_hdr *h)
 	       foot + zidx_bytes(h->count, DV_BLOCK_BYTES) <= s->sb.zone_cap;
 }
 
-static int read_zone_index_once(struct store *s, uint32_t z)
+static int read_zone_index_once(struct store *s, uint32_t z, uint64_t *digest)
 {
 	struct zone_rt *zr = &s->zrt[z];
 	uint64_t off = (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES;
@@ -112,7 +130,9 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 		return -DV_ECORRUPT;
 	uint8_t *buf = dev_buf_alloc(DV_BLOCK_BYTES);
 	struct zidx_hdr h;
-	int err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	int err = buf ? store_read_sync(s, zone_base(s, z) + off, buf, DV_BLOCK_BYTES) : -ENOMEM;
+	if (!err)
+		*digest = dv_checksum64(buf, DV_BLOCK_BYTES);
 	if (!err)
 		err = zidx_decode_hdr(buf, DV_BLOCK_BYTES, &h);
 	if (!err && !zidx_hdr_fits(s, z, &h))
@@ -121,7 +141,14 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	if (!err && n > DV_BLOCK_BYTES) {
 		dev_buf_free(buf);
 		buf = dev_buf_alloc(n);
-		err = buf ? dev_read_sync(s->dev, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		err = buf ? store_read_sync(s, zone_base(s, z) + off, buf, n) : -ENOMEM;
+		if (!err)
+			*digest = dv_checksum64(buf, n);
+		/* The entries are sized by the first read's header: the second
+		 * read must say the same (a flip in either: read again). */
+		struct zidx_hdr h2;
+		if (!err && (zidx_decode_hdr(buf, n, &h2) != 0 || h2.count != h.count))
+			err = -DV_ECORRUPT;
 	}
 	if (!err) {
 		free(zr->entries);
@@ -137,12 +164,19 @@ static int read_zone_index_once(struct store *s, uint32_t z)
 	return err;
 }
 
-/* A zone index that does not verify is read once more before it counts
- * as damaged: a flip in transit is not damage. */
+/* A zone index that does not verify is read again until two reads agree
+ * (reads_agree) before it counts as damaged: a flip in transit is not
+ * damage. */
 int read_zone_index(struct store *s, uint32_t z)
 {
-	int err = read_zone_index_once(s, z);
-	return err == -DV_ECORRUPT ? read_zone_index_once(s, z) : err;
+	uint64_t digest = 0, prev = 0;
+	int err = -DV_ECORRUPT;
+	for (unsigned i = 0; err == -DV_ECORRUPT; i++) {
+		err = read_zone_index_once(s, z, &digest);
+		if (err == -DV_ECORRUPT && reads_agree(digest, &prev, i))
+			break;
+	}
+	return err;
 }
 
 /* A FULL zone sealed at recovery: FULL in the table (durable with the
@@ -204,7 +238,7 @@ static bool footer_adoptable(struct store *s, uint32_t z)
 	uint8_t *buf = dev_buf_alloc(n);
 	struct zidx_entry *e = malloc((size_t)zr->count * sizeof(*e));
 	struct zidx_hdr h;
-	bool ok = buf && e && dev_read_sync(s->dev, zone_base(s, z) + foot, buf, n) == 0 &&
+	bool ok = buf && e && store_read_sync(s, zone_base(s, z) + foot, buf, n) == 0 &&
 		  zidx_decode(buf, n, &h, e) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
 		  h.data_end == foot && h.max_seq == zr->max_seq;
 	for (uint32_t i = 0; ok && i < zr->count; i++)
@@ -215,8 +249,46 @@ static bool footer_adoptable(struct store *s, uint32_t z)
 	return ok;
 }
 
-/* Step 3 for one OPEN zone; dz: what the device reports of it (emulated
- * zones: DEV_ZONE_NOT_WP). */
+/* Whether entry e (an OPEN zone's) has a twin in a FULL zone other than z:
+ * the same key hash and seq, so the same record (a seq names one write;
+ * GC's copy keeps it). The FULL zones' runs are loaded and sorted. */
+static bool has_twin(const struct store *s, uint32_t z, const struct zidx_entry *e)
+{
+	for (uint32_t y = 0; y < s->sb.zone_count; y++) {
+		const struct zone_rt *zr = &s->zrt[y];
+		if (y == z || s->sb.zones[y].state != ZONE_FULL)
+			continue;
+		uint32_t lo = 0, hi = zr->count;
+		while (lo < hi) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (zidx_entry_cmp(&zr->entries[mid], e) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < zr->count && zidx_entry_cmp(&zr->entries[lo], e) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* An OPEN zone all of whose records are GC's copies of records a FULL zone
+ * still holds (a collection was under way: its victim is FULL and intact
+ * until the collection's superblock write) holds nothing of its own.
+ * Recovery resets it rather than seal it: that zone was the last empty one
+ * (relocations may take it, user writes may not), and sealing it would
+ * leave no room to collect anything ever again. */
+static bool zone_redundant(const struct store *s, uint32_t z)
+{
+	const struct zone_rt *zr = &s->zrt[z];
+	for (uint32_t i = 0; i < zr->count; i++)
+		if (!has_twin(s, z, &zr->entries[i]))
+			return false;
+	return true;
+}
+
+/* Step 4 for one OPEN zone (after every FULL zone's run is loaded); dz:
+ * what the device reports of it (emulated zones: DEV_ZONE_NOT_WP). */
 static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone *dz)
 {
 	struct zone_rt *zr = &s->zrt[z];
@@ -239,7 +311,11 @@ static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone 
 		zr->dev_issue = ZONE_ISSUE_WP_BEHIND;
 	if (s->cfg.read_only)
 		return 0;
-	if (zr->count == 0 && dz->cond != DEV_ZONE_READONLY) {
+	bool redundant = zr->count > 0 && !zr->unusable && zone_redundant(s, z);
+	s->st.recovery_redundant_zones += redundant;
+	if ((zr->count == 0 || redundant) && dz->cond != DEV_ZONE_READONLY) {
+		zr->count = 0; /* nothing of it goes into the index */
+		zr->max_seq = 0;
 		s->sb.zones[z].state = ZONE_EMPTY;
 		s->sb.zones[z].gen++;
 		memo_zone_gen_changed(&s->memo, z, s->sb.zones[z].gen);
@@ -514,20 +590,24 @@ static int zone_report_at_recovery(struct store *s, uint32_t z, struct dev_zone 
 
 static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 {
-	int err = 0;
+	struct dev_zone *dz = calloc(s->sb.zone_count, sizeof(*dz));
+	int err = dz ? 0 : -ENOMEM;
+	/* FULL zones first: an OPEN zone is judged against them (zone_redundant). */
 	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
-		struct dev_zone dz;
-		err = zone_report_at_recovery(s, z, &dz);
+		err = zone_report_at_recovery(s, z, &dz[z]);
 		uint8_t st = s->sb.zones[z].state;
-		if (err) {
+		if (err)
 			break;
-		} else if (dz.cond == DEV_ZONE_OFFLINE) {
+		else if (dz[z].cond == DEV_ZONE_OFFLINE)
 			s->st.zones_lost += st != ZONE_EMPTY; /* its records are gone */
-		} else if (st == ZONE_FULL) {
+		else if (st == ZONE_FULL)
 			err = recover_full_zone(s, z);
-		} else if (st == ZONE_OPEN) {
-			err = recover_open_zone(s, z, &dz);
-		}
+	}
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++)
+		if (dz[z].cond != DEV_ZONE_OFFLINE && s->sb.zones[z].state == ZONE_OPEN)
+			err = recover_open_zone(s, z, &dz[z]);
+	free(dz);
+	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
 		struct zone_rt *zr = &s->zrt[z];
 		for (uint32_t i = 0; i < zr->count; i++)
 			zr->rec_bytes += zr->entries[i].size;

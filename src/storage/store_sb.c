@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/le.h"
 #include "store_int.h"
 
@@ -156,20 +157,52 @@ static void note_rc(struct sb_found *f, const uint8_t *copy, int rc)
 		f->rc = rc; /* keep the most telling reason */
 }
 
-/* A fixed copy: its header first (the zone count says how long it is). */
-static void read_fixed_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb_found *f)
+/* A fixed copy: its header first (the zone count says how long it is).
+ * false: a read error (in f->rc); else *digest is what was decoded. */
+static bool read_fixed_copy_once(struct store *s, unsigned copy, uint8_t *buf, struct sb_found *f, uint64_t *digest)
 {
-	f->rc = dev_read_sync(s->dev, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
+	f->rc = store_read_sync(s, sb_copy_off(copy), buf, DV_BLOCK_BYTES);
 	if (f->rc)
-		return;
+		return false;
 	uint32_t count = le_get32(buf + 40);
 	uint32_t n = count <= DV_ZONE_COUNT_MAX ? sb_bytes(count) : DV_BLOCK_BYTES;
-	if (n > DV_BLOCK_BYTES && (f->rc = dev_read_sync(s->dev, sb_copy_off(copy), buf, n)))
-		return;
+	if (n > DV_BLOCK_BYTES && (f->rc = store_read_sync(s, sb_copy_off(copy), buf, n)))
+		return false;
+	*digest = dv_checksum64(buf, n);
 	f->rc = -DV_EFORMAT;
 	int rc = sb_decode(buf, n, &f->sb, DV_ZONE_COUNT_MAX);
 	note_rc(f, buf, rc);
 	f->rc = rc;
+	return true;
+}
+
+/* A copy that does not decode is read again until two reads agree
+ * (store_int.h): a flip in transit may hit its magic (the device would
+ * pass for unformatted), its version (refused) or what its checksum
+ * covers (the older copy would win). Only the last read counts. */
+static void read_fixed_copy(struct store *s, unsigned copy, uint8_t *buf, struct sb_found *f)
+{
+	uint64_t digest = 0, prev = 0;
+	for (unsigned i = 0;; i++) {
+		f->magic = f->version = false;
+		if (!read_fixed_copy_once(s, copy, buf, f, &digest) || f->rc == 0 || reads_agree(digest, &prev, i))
+			return;
+	}
+}
+
+/* A log copy (n bytes at off, read into copy) that did not decode (rc):
+ * read it again until it does or two reads agree (a torn copy, as the
+ * newest may be); its decoder's verdict, or a read error in *io. */
+static int reread_log_copy(struct store *s, uint64_t off, uint8_t *copy, uint32_t n, struct sb *out, int rc,
+			   int *io)
+{
+	uint64_t prev = 0;
+	for (unsigned i = 0; rc != 0 && !reads_agree(dv_checksum64(copy, n), &prev, i); i++) {
+		if ((*io = store_read_sync(s, off, copy, n)) != 0)
+			return rc;
+		rc = sb_decode(copy, n, out, DV_ZONE_COUNT_MAX);
+	}
+	return rc;
 }
 
 /* Slots of a log zone that may hold copies, from its condition. */
@@ -201,14 +234,20 @@ static void read_log_zone(struct store *s, unsigned i, uint32_t n, uint32_t zone
 	uint64_t per_read = SB_LOG_READ_BYTES / n ? SB_LOG_READ_BYTES / n : 1;
 	for (uint64_t hi = log_slots(s, &z, n); hi > 0;) {
 		uint64_t lo = hi > per_read ? hi - per_read : 0;
-		err = dev_read_sync(s->dev, s->sbp.log_off[i] + lo * n, buf, (uint32_t)((hi - lo) * n));
+		err = store_read_sync(s, s->sbp.log_off[i] + lo * n, buf, (uint32_t)((hi - lo) * n));
 		if (err) {
 			f->rc = err;
 			return;
 		}
 		for (uint64_t k = hi; k-- > lo;) {
-			const uint8_t *copy = buf + (k - lo) * n;
-			int rc = sb_decode(copy, n, &f->sb, DV_ZONE_COUNT_MAX);
+			uint8_t *copy = buf + (k - lo) * n;
+			int rc = sb_decode(copy, n, &f->sb, DV_ZONE_COUNT_MAX), io = 0;
+			if (rc != 0)
+				rc = reread_log_copy(s, s->sbp.log_off[i] + k * n, copy, n, &f->sb, rc, &io);
+			if (io) {
+				f->rc = io;
+				return;
+			}
 			if (rc == 0 && f->sb.zone_count != zone_count)
 				rc = -DV_ECORRUPT; /* not this device's geometry */
 			note_rc(f, copy, rc);

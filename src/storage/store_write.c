@@ -192,6 +192,22 @@ static bool zone_has_room(const struct store *s, uint32_t zone, uint64_t end)
 	return DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(zr->count + 1, DV_BLOCK_BYTES) <= s->sb.zone_cap;
 }
 
+uint64_t reloc_room(const struct store *s)
+{
+	if (zones_empty_count(s) > 0 || s->next_zone != UINT32_MAX)
+		return UINT64_MAX; /* a fresh zone: relocations may take the last one */
+	uint32_t z = s->active_zone;
+	if (z == UINT32_MAX || s->zrt[z].sealing)
+		return 0;
+	const struct batch *b = filling_batch((struct store *)s);
+	uint64_t end = b && b->zone == z ? b->zone_off + b->used : s->zrt[z].wp;
+	/* A record that does not fit the zone's end goes to the next zone:
+	 * keep one record's worth (at most half a zone) in hand. */
+	uint64_t used = DV_ROUND_UP(end, DV_BLOCK_BYTES) + zidx_bytes(s->zrt[z].count + 1, DV_BLOCK_BYTES) +
+			s->sb.zone_cap / 2;
+	return used < s->sb.zone_cap ? s->sb.zone_cap - used : 0;
+}
+
 static void encode_op_record(struct store *s, struct store_op *op, uint8_t *dst, uint32_t zone)
 {
 	uint32_t gen = s->sb.zones[zone].gen;
@@ -270,6 +286,14 @@ static int place_op(struct store *s, struct store_op *op)
 			continue;
 		}
 		if (b && q + size - b->zone_off > s->cfg.batch_bytes) {
+			/* A new batch starts at the next block boundary, which
+			 * moves the record: the room checked above must hold
+			 * there too (invariant 4), else seal the zone. */
+			uint64_t q2 = record_start(DV_ROUND_UP(p, DV_BLOCK_BYTES), size);
+			if (!zone_has_room(s, z, q2 + size)) {
+				seal_start(s);
+				continue;
+			}
 			batch_close(s, b);
 			b = NULL;
 		}
@@ -364,6 +388,8 @@ static void apply_reloc(struct store *s, struct store_op *op)
 	int err = index_replace(s->index, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload);
 	DV_ASSERT(err == 0 || err == -ENOENT);
 	if (err == 0) {
+		moved_note(s, op->priv.prev_payload, s->sb.zones[pl_zone(op->priv.prev_payload)].gen,
+			   op->priv.new_payload, op->priv.rec_size);
 		memo_forget(&s->memo, op->priv.prev_payload);
 		zone_live_sub(&s->zrt[pl_zone(op->priv.prev_payload)], op->priv.prev_size);
 		s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
@@ -412,6 +438,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);
 	store_memo_put(s, op->priv.new_payload, h, op->priv.hash_hi, op->priv.new_seq, op->priv.rec_size,
 		       op->expire_ms);
+	applied_note(s, op->priv.new_seq, op->priv.ticket);
 	s->st.user_bytes += op->priv.rec_size;
 	if (op->kind == STORE_PUT)
 		s->st.puts++;
@@ -581,6 +608,16 @@ static void place_queue(struct store *s, struct op_queue *q, bool user)
 		int placed = place_op(s, op);
 		if (placed == PLACE_DONE)
 			continue;
+		if (!user && placed == PLACE_NO_ZONE && zones_empty_count(s) == 0) {
+			/* No zone for a relocation and none empty (with one, the
+			 * device's open limit makes it wait for a seal): nothing
+			 * but this collection could free one. Give the collection
+			 * up rather than wait for ever (store_gc_start checks the
+			 * room first, so this is a safety net); the record stays
+			 * where it is. */
+			gc_reloc_stalled(s, op);
+			continue;
+		}
 		/* No zone for a user write: fail unless a collection can free
 		 * one, now or once a zone being sealed is FULL (a victim). */
 		if (user && placed == PLACE_NO_ZONE && !store_gc_running(s) && s->zones_sealing == 0 &&

@@ -14,10 +14,15 @@ struct shim {
 	struct dev_req *released[64]; /* held requests let go by shim_release() */
 	unsigned released_count;
 	const void *flip_ctx;
-	unsigned flip_left, flipped;
+	unsigned flip_left, flipped, failed;
 	uint32_t flip_off;
-	uint64_t flip_dev_off; /* shim_flip_reads_at(): UINT64_MAX when unused */
-	unsigned flip_at_left;
+	/* shim_flip_reads_at_after() / shim_fail_reads_at(): device offsets
+	 * whose covering reads are damaged (n == 0: a free slot). */
+	struct at {
+		uint64_t dev_off;
+		unsigned skip, n, done;
+		bool eio;
+	} at[8];
 };
 
 static const struct dev_ops shim_ops;
@@ -91,11 +96,22 @@ static int shim_poll(struct dev *dev, unsigned min_complete)
 			sh->flipped++;
 			((uint8_t *)req->buf)[sh->flip_off % req->len] ^= 0x10;
 		}
-		if (req->op == DEV_READ && req->res >= 0 && sh->flip_at_left && sh->flip_dev_off >= req->off &&
-		    sh->flip_dev_off < req->off + req->len) {
-			sh->flip_at_left--;
-			sh->flipped++;
-			((uint8_t *)req->buf)[sh->flip_dev_off - req->off] ^= 0x10;
+		for (unsigned i = 0; i < DV_ARRAY_LEN(sh->at) && req->op == DEV_READ && req->res >= 0; i++) {
+			struct at *a = &sh->at[i];
+			if (a->n == 0 || a->dev_off < req->off || a->dev_off >= req->off + req->len)
+				continue;
+			if (a->skip > 0) {
+				a->skip--;
+				continue;
+			}
+			a->n--;
+			if (a->eio) {
+				sh->failed++;
+				req->res = -EIO;
+			} else {
+				sh->flipped++; /* another bit each time, as noise in transit */
+				((uint8_t *)req->buf)[a->dev_off - req->off] ^= (uint8_t)(0x10 << (a->done++ % 4));
+			}
 		}
 		DV_ASSERT(dev->in_flight > 0);
 		dev->in_flight--;
@@ -174,11 +190,30 @@ void shim_flip_reads(struct dev *shim, const void *ctx, unsigned n, uint32_t off
 	sh->flip_off = off;
 }
 
-void shim_flip_reads_at(struct dev *shim, uint64_t dev_off, unsigned n)
+static void set_at(struct dev *shim, uint64_t dev_off, unsigned skip, unsigned n, bool eio)
 {
 	struct shim *sh = to_shim(shim);
-	sh->flip_dev_off = dev_off;
-	sh->flip_at_left = n;
+	struct at *slot = NULL;
+	for (unsigned i = 0; i < DV_ARRAY_LEN(sh->at); i++) {
+		struct at *a = &sh->at[i];
+		if (a->n > 0 && a->dev_off == dev_off && a->eio == eio)
+			slot = a; /* replaces what was set for this offset */
+		else if (a->n == 0 && !slot)
+			slot = a;
+	}
+	CHECK(slot != NULL);
+	*slot = (struct at){.dev_off = dev_off, .skip = skip, .n = n, .eio = eio};
 }
 
+void shim_flip_reads_at(struct dev *shim, uint64_t dev_off, unsigned n) { set_at(shim, dev_off, 0, n, false); }
+
+void shim_flip_reads_at_after(struct dev *shim, uint64_t dev_off, unsigned skip, unsigned n)
+{
+	set_at(shim, dev_off, skip, n, false);
+}
+
+void shim_fail_reads_at(struct dev *shim, uint64_t dev_off, unsigned n) { set_at(shim, dev_off, 0, n, true); }
+
 unsigned shim_flipped(const struct dev *shim) { return to_shim(shim)->flipped; }
+
+unsigned shim_failed(const struct dev *shim) { return to_shim(shim)->failed; }

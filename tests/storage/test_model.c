@@ -28,7 +28,9 @@
  *   data (model) and the writes in flight take over half of the zones
  *   left to user data; -EIO/-DV_ECORRUPT only when the device injected a
  *   read fault into one of the op's own reads (dev_mem's fault_fn tells)
- *   or the medium was damaged under the key; -DV_EFATAL (unknown effect)
+ *   or the medium was damaged under the key or a key sharing its 31
+ *   index bits (when the op was submitted or done); -EBUSY only after
+ *   READ_RETRIES_MAX collections while it was out; -DV_EFATAL (unknown effect)
  *   only after a power cut. Never a hang: every run is bounded in polls,
  *   and GC resetting zones while no op completes is a failure.
  * - A GET returns the state after some prefix of the key's writes: never
@@ -37,7 +39,10 @@
  *   returned, and never the effect of a write submitted after it. The
  *   value is byte for byte the one written (values carry key and write
  *   id), with its meta, expire_ms and seq; an expired value is never
- *   returned. -DV_ECORRUPT/-EIO only as for writes.
+ *   returned. -DV_ECORRUPT/-EIO only as for writes; -EBUSY only when the
+ *   version it may return is gone: GC collected a zone while the GET was
+ *   out and a write of the key submitted after the GET completed before
+ *   it, or GC collected more than READ_RETRIES_MAX zones meanwhile.
  * - After quiescence, store_get_stats keys - tombstones is the number of
  *   keys the model holds a value for (plus those whose value has expired
  *   and that GC has not yet turned into tombstones).
@@ -48,9 +53,10 @@
  *   -DV_ECORRUPT or find nothing, but never returns an older value (also
  *   after GC and restarts).
  *
- * Usage: test_model [--seed N | --start S --seeds N] [--verbose]
- * Environment: DV_MODEL_SEEDS, DV_MODEL_START (defaults: CI seeds;
- * DV_TEST_QUICK=1 runs fewer). A failing seed prints the command that
+ * Usage: test_model [--seed N | --start S --seeds N] [--verbose] [--recovery-faults]
+ * Environment: DV_MODEL_SEEDS, DV_MODEL_START, DV_MODEL_RECOVERY_FAULTS
+ * (defaults: CI seeds 1..800, then 1..200 again with --recovery-faults;
+ * DV_TEST_QUICK=1 runs 100 and 25). A failing seed prints the command that
  * replays it; the same seed replays bit for bit.
  */
 #include <errno.h>
@@ -81,6 +87,8 @@
 #define FAILURES_MAX 40u
 #define SEEDS_DEFAULT 800u
 #define SEEDS_QUICK 100u
+#define RF_SEEDS_DEFAULT 200u /* then again with --recovery-faults */
+#define RF_SEEDS_QUICK 25u
 
 /* ---- keys sharing 31 hash bits (index segment + fingerprint) ---- */
 
@@ -167,6 +175,9 @@ struct slot {
 	uint32_t settle_x;
 	uint64_t settle_seq;
 	uint32_t floor, last; /* GET: kpos bounds taken at submit */
+	uint64_t gens0;       /* zone_gens() at submit */
+	bool damaged0;        /* near_damage() at submit */
+	bool own_damaged0;    /* GET: the key's own record was damaged at submit */
 	uint8_t *val;
 	uint8_t meta[40];
 };
@@ -175,7 +186,7 @@ struct slot {
 struct obs {
 	uint32_t key, floor, last, x; /* x: value's entry, 0 = not found */
 	uint64_t seq;
-	bool used, damaged; /* damaged: the key's record was damaged when the GET completed */
+	bool used, damaged; /* damaged: the key's record was damaged when the GET was submitted or completed */
 };
 
 struct params {
@@ -305,6 +316,7 @@ static const char *errname(int e)
 	case -EIO: return "EIO";
 	case -EAGAIN: return "EAGAIN";
 	case -EOVERFLOW: return "EOVERFLOW";
+	case -EBUSY: return "EBUSY";
 	default: break;
 	}
 	char *b = buf[k++ % 8];
@@ -497,7 +509,24 @@ static void apply_ent(struct run *r, struct mkey *k, struct ent *e, uint64_t out
 		k->damaged = false;
 }
 
-static bool write_error_ok(struct run *r, const struct mkey *k, int res, bool faulted)
+/* -EIO/-DV_ECORRUPT are allowed when a fault hit the op's reads, or the
+ * medium was damaged under a record it may have read: the key's, or that
+ * of a key sharing its 31 index bits (whose record it cannot tell from its
+ * own when it does not verify), when it was submitted or done. */
+static bool near_damage(const struct run *r, uint32_t key)
+{
+	if (!r->damaged_any)
+		return false;
+	uint64_t bits = r->keys[key].hash >> 33;
+	for (uint32_t i = 0; i < r->p.nkeys; i++)
+		if (r->keys[i].damaged && r->keys[i].hash >> 33 == bits)
+			return true;
+	return false;
+}
+
+static uint64_t zone_gens(const struct store *s);
+
+static bool write_error_ok(struct run *r, int res, bool faulted, uint64_t gens0)
 {
 	if (res == -DV_EFULL) {
 		if (!efull_allowed(r) && !r->cut && r->verbose)
@@ -511,7 +540,9 @@ static bool write_error_ok(struct run *r, const struct mkey *k, int res, bool fa
 		return true;
 	}
 	if (res == -EIO || res == -DV_ECORRUPT)
-		return faulted || k->damaged || r->cut;
+		return faulted || r->cut;
+	if (res == -EBUSY) /* GC moved the key's record READ_RETRIES_MAX times (get_busy_ok) */
+		return zone_gens(r->s) - gens0 >= READ_RETRIES_MAX;
 	if (res == -DV_EFATAL) {
 		if (!r->cut)
 			fail(r, "efatal", "a write failed with EFATAL (the store failed) without a power cut");
@@ -555,9 +586,15 @@ static void write_done(struct run *r, struct slot *sl)
 	static const struct ent absent = {0};
 	struct outcome o2 = expect(e, &absent); /* damaged: the record may be gone */
 	uint64_t out_seq = sl->op.out.seq;
-	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq));
+	/* A DEL over a record GC found damaged cannot tell whether that PUT had
+	 * expired: it reports 0 (store.h). */
+	static const struct ent live = {.present = true};
+	struct outcome o3 = expect(e, &live);
+	bool blind_del = k->damaged && e->kind == E_DEL && e->cond == STORE_ALWAYS && prev->expired_rec;
+	bool matched = take_outcome(r, k, e, &o, out_seq) || (k->damaged && take_outcome(r, k, e, &o2, out_seq)) ||
+		       (blind_del && take_outcome(r, k, e, &o3, out_seq));
 	if (!matched) {
-		if (!write_error_ok(r, k, res, sl->faulted))
+		if (!write_error_ok(r, res, sl->faulted || sl->damaged0 || near_damage(r, e->key), sl->gens0))
 			fail(r, "wrong-result", "%s %s #%u (cond_seq %llu) -> %s, the model says %s%s%s (key state: %s, "
 			     "seq %llu)", cond_name(e->kind, e->cond), k->name, sl->ent, (unsigned long long)e->cond_seq,
 			     errname(res), errname(o.res[0]), o.n > 1 ? " or " : "", o.n > 1 ? errname(o.res[1]) : "",
@@ -637,11 +674,40 @@ static void check_deferred(struct run *r, uint32_t key)
 	}
 }
 
+/* Sum of the zone generations: it grows with every collection (and every
+ * empty zone recovery resets). */
+static uint64_t zone_gens(const struct store *s)
+{
+	uint64_t n = 0;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++)
+		n += s->sb.zones[z].gen;
+	return n;
+}
+
+/* -EBUSY from a GET: only when the version it may return is gone (store.h):
+ * GC collected a zone while the GET was out, and a write of the key
+ * submitted after the GET wrote a record before the GET completed (its
+ * done() ran first: the GET found that record on looking again); or GC
+ * collected READ_RETRIES_MAX times meanwhile (each look-up again needs a
+ * collection, or a move that a collection's generation change follows). */
+static bool get_busy_ok(struct run *r, const struct slot *sl)
+{
+	const struct mkey *k = &r->keys[sl->key];
+	uint64_t collections = zone_gens(r->s) - sl->gens0;
+	if (collections >= READ_RETRIES_MAX)
+		return true;
+	for (uint32_t p = sl->last + 1; p < k->n && collections > 0; p++)
+		if (kent(r, k, p)->status == S_APPLIED)
+			return true;
+	return false;
+}
+
 static void get_done(struct run *r, struct slot *sl)
 {
 	struct mkey *k = &r->keys[sl->key];
 	int res = sl->op.result;
-	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last, .damaged = k->damaged};
+	struct obs ob = {.key = sl->key, .floor = sl->floor, .last = sl->last,
+			 .damaged = k->damaged || sl->own_damaged0};
 	if (res == 0) {
 		ob.x = decode_value(r, sl->key, &sl->op.out);
 		ob.seq = sl->op.out.seq;
@@ -651,7 +717,9 @@ static void get_done(struct run *r, struct slot *sl)
 			xe->seen_seq = ob.seq;
 		}
 	} else if (res != -DV_ENOTFOUND) {
-		bool ok = ((res == -DV_ECORRUPT || res == -EIO) && (sl->faulted || k->damaged)) || (res == -EIO && r->cut);
+		bool damaged = sl->damaged0 || near_damage(r, sl->key);
+		bool ok = ((res == -DV_ECORRUPT || res == -EIO) && (sl->faulted || damaged)) || (res == -EIO && r->cut) ||
+			  (res == -EBUSY && get_busy_ok(r, sl));
 		tracef(r, "done   GET %s -> %s%s", k->name, errname(res), sl->faulted ? " (read fault)" : "");
 		if (!ok)
 			fail(r, "get-error", "GET %s -> %s without a fault in its reads", k->name, errname(res));
@@ -766,6 +834,9 @@ static void start_op(struct run *r, struct slot *sl)
 	sl->faulted = false;
 	sl->settle = false;
 	sl->hold = r->p.holds && pct(r, 5);
+	sl->damaged0 = near_damage(r, key);
+	sl->gens0 = zone_gens(r->s);
+	sl->own_damaged0 = k->damaged;
 	struct store_op *op = &sl->op;
 	*op = (struct store_op){.key = k->name, .key_len = k->len, .done = slot_done};
 	uint32_t c = below(r, 100);
@@ -1093,8 +1164,8 @@ static void settle_key(struct run *r, uint32_t key)
 		settle_entry(r, k, false, 0, 0, !s0->present && !unknown_after ? s0 : NULL, maybe_expired);
 		return;
 	}
-	if ((res == -DV_ECORRUPT || res == -EIO) && k->damaged)
-		return; /* still damaged; the state stays open */
+	if ((res == -DV_ECORRUPT || res == -EIO) && near_damage(r, key))
+		return; /* still damaged (or a record of its index bits is): the state stays open */
 	fail(r, "recovery-error", "GET %s after recovery -> %s", k->name, errname(res));
 }
 
@@ -1152,21 +1223,6 @@ struct pick {
 	uint32_t n, cap;
 };
 
-static bool collect_full(void *arg, uint64_t payload)
-{
-	struct pick *pk = arg;
-	struct store *s = pk->r->s;
-	if (s->sb.zones[pl_zone(payload)].state != ZONE_FULL)
-		return true;
-	if (pk->n == pk->cap) {
-		pk->cap = pk->cap ? pk->cap * 2 : 64;
-		pk->p = realloc(pk->p, pk->cap * sizeof(*pk->p));
-		CHECK(pk->p != NULL);
-	}
-	pk->p[pk->n++] = payload;
-	return true;
-}
-
 /* The model key whose record the index entry p names (read off the
  * medium: the index matches 31 hash bits only), or UINT32_MAX. */
 static uint32_t key_of_payload(struct run *r, uint64_t p)
@@ -1179,6 +1235,23 @@ static uint32_t key_of_payload(struct run *r, uint64_t p)
 		if (r->keys[k].len == v.key_len && memcmp(r->keys[k].name, v.key, v.key_len) == 0)
 			return k;
 	return UINT32_MAX;
+}
+
+static bool collect_full(void *arg, uint64_t payload)
+{
+	struct pick *pk = arg;
+	struct store *s = pk->r->s;
+	if (s->sb.zones[pl_zone(payload)].state != ZONE_FULL)
+		return true;
+	if (key_of_payload(pk->r, payload) == UINT32_MAX)
+		return true; /* damaged before (GC keeps damaged records indexed) */
+	if (pk->n == pk->cap) {
+		pk->cap = pk->cap ? pk->cap * 2 : 64;
+		pk->p = realloc(pk->p, pk->cap * sizeof(*pk->p));
+		CHECK(pk->p != NULL);
+	}
+	pk->p[pk->n++] = payload;
+	return true;
 }
 
 /* Does a FULL zone other than not_zone, with more live bytes (so GC takes
@@ -1211,7 +1284,8 @@ static bool older_put_elsewhere(struct run *r, uint64_t hash, uint32_t not_zone)
 }
 
 /* With the store quiet: flip a bit in the header of one indexed record
- * of a FULL zone: most often a tombstone whose key has an older PUT in
+ * of a FULL zone that still verifies (one damaged before stays indexed:
+ * GC keeps it), most often a tombstone whose key has an older PUT in
  * another zone (what GC must not bring back by dropping the tombstone). */
 static uint32_t damage(struct run *r)
 {
@@ -1636,18 +1710,27 @@ int main(int argc, char **argv)
 	uint64_t start = env_u64("DV_MODEL_START", 1);
 	uint64_t count = env_u64("DV_MODEL_SEEDS", quick ? SEEDS_QUICK : SEEDS_DEFAULT);
 	bool verbose = false, recovery_faults = getenv("DV_MODEL_RECOVERY_FAULTS") != NULL;
+	/* The CI default: the seeds, then the first RF_SEEDS of them again with
+	 * faults in recovery too; any choice of seeds or faults runs just that. */
+	uint64_t rf_count = getenv("DV_MODEL_SEEDS") || getenv("DV_MODEL_START") || recovery_faults ? 0
+			    : quick								 ? RF_SEEDS_QUICK
+												 : RF_SEEDS_DEFAULT;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc) {
 			start = strtoull(argv[++i], NULL, 0);
 			count = 1;
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--start") && i + 1 < argc) {
 			start = strtoull(argv[++i], NULL, 0);
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--seeds") && i + 1 < argc) {
 			count = strtoull(argv[++i], NULL, 0);
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--verbose")) {
 			verbose = true;
 		} else if (!strcmp(argv[i], "--recovery-faults")) {
 			recovery_faults = true;
+			rf_count = 0;
 		} else if (!strcmp(argv[i], "--no") && i + 1 < argc) {
 			for (char *t = strtok(argv[++i], ","); t; t = strtok(NULL, ",")) {
 				unsigned k = 0;
@@ -1678,9 +1761,14 @@ int main(int argc, char **argv)
 	} else {
 		run_forked(start, start + count, verbose, recovery_faults, argv[0], &sum);
 	}
-	fprintf(stderr, "model: seeds %llu..%llu: %u runs, %u failed (%.1fs)%s\n", (unsigned long long)start,
-		(unsigned long long)(start + count - 1), sum.runs, sum.failed, test_now_s() - t0,
-		sum.runs < count ? " (stopped: too many hung stores)" : "");
+	if (rf_count > 0) {
+		recovery_faults_flag = true; /* replay commands say so */
+		run_forked(start, start + rf_count, verbose, true, argv[0], &sum);
+	}
+	fprintf(stderr, "model: seeds %llu..%llu%s: %u runs, %u failed (%.1fs)%s\n", (unsigned long long)start,
+		(unsigned long long)(start + count - 1), rf_count ? ", then the first ones with --recovery-faults" : "",
+		sum.runs, sum.failed, test_now_s() - t0,
+		sum.runs < count + rf_count ? " (stopped: too many hung stores)" : "");
 	for (unsigned c = 0; c < sum.ncls; c++) {
 		fprintf(stderr, "  %-14s %u seeds:", sum.cls[c].cls, sum.cls[c].n);
 		for (unsigned i = 0; i < sum.cls[c].n && i < DV_ARRAY_LEN(sum.cls[c].seeds); i++)
