@@ -581,6 +581,39 @@ static void run_scan_faults(uint64_t seed, uint32_t eio_ppm, uint32_t flip_ppm, 
 	dev_close(dev);
 }
 
+/* A store that fails (write EIO) while a scan runs: store_drain finishes
+ * the scan too (its reads still work on a failed store), so its caller
+ * gets finish() before it closes the store and frees what the scan uses. */
+static void run_scan_then_fatal(void)
+{
+	struct dev *dev;
+	struct store *s;
+	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
+	for (uint32_t key = 0; key < KEYS; key++) {
+		char k[32];
+		key_name(k, key);
+		make_value(key, 1);
+		CHECK_EQ(h_put(s, k, vbuf, vlen(key, 1)), 0);
+	}
+	bool seen[KEYS] = {false};
+	struct fscan f = {.seen = seen};
+	CHECK_EQ(store_scan(s, 0, UINT64_MAX, fscan_visit, fscan_finish, &f), 0);
+	CHECK(store_poll(s, false) >= 0); /* the scan is reading */
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){.seed = 1, .write_eio_ppm = 1000000});
+	struct store_op put = {.kind = STORE_PUT, .key = "x", .key_len = 1, .value = "v", .val_len = 1, .done = rr_done};
+	rr_done_count = 0;
+	CHECK_EQ(store_submit(s, &put), 0);
+	CHECK_EQ(store_drain(s), -DV_EFATAL);
+	CHECK_EQ(rr_done_count, 1);
+	CHECK(put.result != 0);
+	CHECK(f.finished);
+	CHECK_EQ(f.err, 0);
+	CHECK_EQ(f.visited, KEYS);
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){0});
+	store_close(s);
+	dev_close(dev);
+}
+
 int main(void)
 {
 	got = malloc(sizeof(*got));
@@ -604,6 +637,7 @@ int main(void)
 	reported = 0;
 	run_scan_faults(base, 1000000, 0, &reported); /* every read fails */
 	CHECK_EQ(reported, 1);
+	run_scan_then_fatal();
 	for (uint64_t i = 0; i < 40; i++)
 		run_power_cut(base + i);
 	free(got);
