@@ -367,7 +367,7 @@ static void build_coverage(struct simcheck *c, struct keyview *kv, const uint32_
 				bit_set(dx, v);
 				bit_set(px, v);
 			}
-			if (ov->submit_ms < effect_end(ox))
+			if (ov->submit_ms <= effect_end(ox)) /* the same ms: either order */
 				bit_set(px, v);
 		}
 	}
@@ -509,7 +509,7 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 	 * before the read ended hides what it covers. */
 	for (uint32_t d = 0; d < kv->m; d++) {
 		const struct simcheck_op *od = &c->ops[kv->w[d]];
-		if ((is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms < r->done_ms)
+		if ((is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms <= r->done_ms)
 			row_or(kv, seen, row(kv, kv->pos, d));
 	}
 	for (uint32_t w = 0; w < kv->m; w++) {
@@ -574,14 +574,14 @@ static void counter_bounds(const struct simcheck *c, const struct keyview *kv, c
 	*lo = *hi = 0;
 	for (uint32_t i = 0; i < kv->nids; i++) {
 		const struct simcheck_op *x = &c->ops[kv->ids[i]];
-		if (x->kind != SC_INCR || !may_apply(x) || x->submit_ms >= r->done_ms)
+		if (x->kind != SC_INCR || !may_apply(x) || x->submit_ms > r->done_ms)
 			continue;
 		bool acked = x->outcome == SC_OK;
 		bool sure = acked && x->done_ms < r->submit_ms && r->r + x->w > kv->n && x->w >= c->cfg.lost_min_w;
 		bool dead = false;
 		for (uint32_t j = 0; j < kv->nids && !dead; j++) {
 			const struct simcheck_op *f = &c->ops[kv->ids[j]];
-			if (f->kind != SC_FLUSH || !may_apply(f) || f->submit_ms >= r->done_ms)
+			if (f->kind != SC_FLUSH || !may_apply(f) || f->submit_ms > r->done_ms)
 				continue;
 			dead = acked && f->outcome == SC_OK && x->done_ms < f->submit_ms && f->done_ms < r->submit_ms;
 			if (effect_end(f) >= x->submit_ms)
@@ -630,7 +630,7 @@ static void check_counter(struct simcheck *c, const struct keyview *kv)
 static bool may_hide(const struct simcheck *c, const struct keyview *kv, const struct simcheck_op *h,
 		     const struct simcheck_op *w, const struct simcheck_op *sc)
 {
-	if (h == w || !may_apply(h) || h->submit_ms >= sc->done_ms)
+	if (h == w || !may_apply(h) || h->submit_ms > sc->done_ms)
 		return false;
 	if (h->kind == SC_FLUSH)
 		return effect_end(h) >= w->submit_ms;
@@ -673,7 +673,7 @@ static void check_scan(struct simcheck *c, const struct keyview *kv)
 		for (uint32_t j = 0; j < kv->nids && !written; j++) {
 			const struct simcheck_op *x = &c->ops[kv->ids[j]];
 			written = (is_value_write(x->kind) || x->kind == SC_INCR) && may_apply(x) &&
-				  x->submit_ms < sc->done_ms;
+				  x->submit_ms <= sc->done_ms;
 		}
 		if (sc->found && !written && checking(c, SIMCHECK_VALID))
 			violation(c, kv, SIMCHECK_VALID, kv->ids[i], NONE, "a scan returned a key no write had made");

@@ -8,6 +8,11 @@
  * context write (DYN_PUT, DYN_DEL) names the read whose context it carried,
  * so the checker knows which values that write superseded.
  *
+ * Times are whole virtual ms and several events share one: "a before b"
+ * in what a rule requires (a write acknowledged before a read started) is
+ * strict, in what it excuses (a DEL submitted before a read ended, "may
+ * have applied") includes the same ms.
+ *
  * Outcomes: OK (acknowledged), FAILED (refused before anything was written:
  * never applied), INDET (timed out or cancelled: may or may not have been
  * applied). A write with a garbage or foreign context must be refused.
