@@ -43,7 +43,7 @@
  *
  * Contract:
  * - msg_decode checks the length (MSG_HDR_BYTES..MSG_BYTES_MAX, equal to
- *   MSG_HDR_BYTES + body_len), the checksum, version, zero field, type,
+ *   MSG_HDR_BYTES + body_len), the checksum, version, type,
  *   flags, every length against the bytes left and its limit before use,
  *   and that the body is consumed exactly; anything else is -EBADMSG (and
  *   *m is zeroed). Views point into the buffer: nothing is copied or

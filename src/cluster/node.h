@@ -66,14 +66,19 @@
  *   merged value as decimal text. On an LWW keyspace INCR reads the pick,
  *   adds, and writes the decimal text (concurrent INCRs may be lost).
  * - FLUSH (CREQ_FLUSH, flush.c): every node makes a flush point of the
- *   keyspaces durable: stored values older than it are dead in every read
- *   and merge; messages carry each keyspace's flush epoch and are refused
- *   across one. A starting node serves a keyspace only once it has heard
- *   the flush state of a majority (or flush_sync_wait_ms passed); the
- *   driver tells the cnode which peers have a session (cnode_peer_up/down)
- *   so it asks each new one. Done (0) when every node has the flush
- *   durably, or when every node that did not answer has no session and
- *   more than half did; else -ETIMEDOUT (some nodes have it: indeterminate).
+ *   keyspaces durable: values it stored before it (stamped up to the
+ *   flush's until: the coordinator's stamp + its timeout + flush_skew_ms)
+ *   are dead in every read and merge; messages carry each keyspace's flush
+ *   epoch and are refused across one. A starting node serves a keyspace
+ *   only once it has heard the flush state of a majority (or
+ *   flush_sync_wait_ms passed); the driver tells the cnode which peers
+ *   have a session (cnode_peer_up/down) so it asks each new one. Done (0)
+ *   when every node has the flush durably, or when every node that did not
+ *   answer has no session and more than half did (a node without a session
+ *   is taken to be down: one that is up but cut off answers from its own
+ *   copies, at an R its side can meet, what it held until it next talks to
+ *   a node that has the flush); else -ETIMEDOUT (some nodes have it:
+ *   indeterminate).
  * - SCAN (CREQ_SCAN, scan.c): a cursor is a key-hash position; one call
  *   walks partitions in order from it, each from N - W + 1 of its replicas
  *   (so it meets every write acknowledged at W), and returns keys with a
