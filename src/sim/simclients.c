@@ -592,6 +592,16 @@ static void scan_page(struct sim *sim, struct simop *op)
 	}
 }
 
+/* Now and then a per-request R or W. */
+static void pick_quorum(struct sim *sim, uint8_t ks, struct simcheck_op *c)
+{
+	uint8_t n = ks_n(sim, ks);
+	if (sim_rng_below(&sim->rng, 100) < 5)
+		c->r = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+	if (sim_rng_below(&sim->rng, 100) < 5)
+		c->w = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+}
+
 static void client_start(struct sim *sim, struct simclient *cl, struct simop *op)
 {
 	struct simnode *nd = pick_node(sim);
@@ -621,11 +631,7 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 		enum simcheck_kind k = sim_rng_below(&sim->rng, 100) < 70 ? SC_INCR : SC_CGET;
 		if (k == SC_INCR)
 			c.delta = (int64_t)sim_rng_range(&sim->rng, 0, 25) - 5;
-		uint8_t n = ks_n(sim, op->keyspace);
-		if (sim_rng_below(&sim->rng, 100) < 5)
-			c.r = (uint8_t)sim_rng_range(&sim->rng, 1, n);
-		if (sim_rng_below(&sim->rng, 100) < 5)
-			c.w = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+		pick_quorum(sim, op->keyspace, &c);
 		op_submit(sim, op, nd, k, &c);
 		return;
 	}
@@ -637,12 +643,7 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 	struct simcheck_op c = {0};
 	if (kind == SC_DYN_PUT || kind == SC_DYN_DEL)
 		choose_context(sim, op, cl, &c);
-	/* Now and then a per-request quorum. */
-	uint8_t n = ks_n(sim, op->keyspace);
-	if (sim_rng_below(&sim->rng, 100) < 5)
-		c.r = (uint8_t)sim_rng_range(&sim->rng, 1, n);
-	if (sim_rng_below(&sim->rng, 100) < 5)
-		c.w = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+	pick_quorum(sim, op->keyspace, &c);
 	op_submit(sim, op, nd, kind, &c);
 }
 

@@ -546,17 +546,23 @@ static void fscan_finish(void *arg, int err)
 	f->finished = true;
 }
 
-static void run_scan_faults(uint64_t seed, uint32_t eio_ppm, uint32_t flip_ppm, unsigned *reported)
+/* A fresh store holding keys 0..KEYS-1 at version 1. */
+static void open_filled(struct store **s, struct dev **dev)
 {
-	struct dev *dev;
-	struct store *s;
-	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
+	h_open_mem(s, dev, 8 * MiB, 256 * 1024);
 	for (uint32_t key = 0; key < KEYS; key++) {
 		char k[32];
 		key_name(k, key);
 		make_value(key, 1);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, 1)), 0);
+		CHECK_EQ(h_put(*s, k, vbuf, vlen(key, 1)), 0);
 	}
+}
+
+static void run_scan_faults(uint64_t seed, uint32_t eio_ppm, uint32_t flip_ppm, unsigned *reported)
+{
+	struct dev *dev;
+	struct store *s;
+	open_filled(&s, &dev);
 	dev_mem_set_plan(dev, &(struct dev_fault_plan){.seed = seed, .read_eio_ppm = eio_ppm, .read_flip_ppm = flip_ppm});
 	bool seen[KEYS] = {false};
 	struct fscan f = {.seen = seen};
@@ -588,13 +594,7 @@ static void run_scan_then_fatal(void)
 {
 	struct dev *dev;
 	struct store *s;
-	h_open_mem(&s, &dev, 8 * MiB, 256 * 1024);
-	for (uint32_t key = 0; key < KEYS; key++) {
-		char k[32];
-		key_name(k, key);
-		make_value(key, 1);
-		CHECK_EQ(h_put(s, k, vbuf, vlen(key, 1)), 0);
-	}
+	open_filled(&s, &dev);
 	bool seen[KEYS] = {false};
 	struct fscan f = {.seen = seen};
 	CHECK_EQ(store_scan(s, 0, UINT64_MAX, fscan_visit, fscan_finish, &f), 0);
