@@ -404,10 +404,16 @@ void scan_free(struct cnode *n, struct coord *c)
 	c->scan = NULL;
 }
 
-/* The partition of pos: its replicas (c->rep) and its end. */
+/* The partition of pos: its replicas (c->rep) and its end, under a new
+ * request id: a late or duplicated answer of the partition before (the
+ * same replica, the same message type) must not be taken for this one's. */
 static void scan_partition(struct cnode *n, struct coord *c, uint64_t pos)
 {
 	struct cscan *sc = c->scan;
+	DV_ASSERT(cnode_ht_get(n, c->req_id) == c); /* I1 */
+	cnode_ht_del(n, c->req_id);
+	c->req_id = cnode_new_req_id(n);
+	cnode_ht_put(n, c->req_id, c);
 	sc->part = ring_partition(&n->ring, pos);
 	sc->pos = pos;
 	uint32_t q = n->ring.q;
