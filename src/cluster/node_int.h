@@ -125,6 +125,7 @@ struct cas {
 	bool refused;                  /* the last op was refused by store_submit (never ran) */
 	uint32_t epoch;                /* the keyspace's flush tag the op runs in (I7) */
 	int8_t count_delta;            /* keys with a visible value: what the PUT changes */
+	bool visible;                  /* the PUT's version has a visible value */
 	struct cas *list_next;         /* stalled, deferred or flush_wait list */
 };
 
@@ -351,6 +352,9 @@ void scan_replica_free_all(struct cnode *n);
 void scan_count_start(struct cnode *n);
 bool scan_idle(const struct cnode *n);
 void scan_tick(struct cnode *n);
+/* A write of this node's store left store key `key` with a visible value:
+ * a replica scan running or ending keeps it (scan.c). */
+void scan_note_write(struct cnode *n, const uint8_t *key, uint32_t key_len);
 
 /* ---- the cnode ---- */
 
@@ -416,6 +420,7 @@ struct cnode {
 
 	/* Scans (scan.c). */
 	struct rscan *rscan_head, *rscan_tail; /* replica scans, the head one running */
+	struct rscan *rscan_ended;     /* store scans over, answered at the next tick */
 	uint32_t rscans;
 	bool scanning;                 /* a store_scan of ours is running */
 	bool count_scanned;            /* the start-up count scan is done */

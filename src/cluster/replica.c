@@ -232,9 +232,10 @@ static void cas_got(struct cnode *n, struct cas *c)
 	int rc = cas_local(c, &d, &local);
 	if (rc == 0)
 		rc = c->merge(c, local, &out);
-	if (rc == 0)
-		c->count_delta = (int8_t)((dvv_visible(&out, n->now_ms, NULL, 0) > 0) -
-					  (local && dvv_visible(local, n->now_ms, NULL, 0) > 0));
+	if (rc == 0) {
+		c->visible = dvv_visible(&out, n->now_ms, NULL, 0) > 0;
+		c->count_delta = (int8_t)(c->visible - (local && dvv_visible(local, n->now_ms, NULL, 0) > 0));
+	}
 	if (rc == 0 && dvv_value_bytes(&out) > DV_VALUE_BYTES_MAX)
 		rc = -DV_ETOOBIG;
 	if (rc == 0) /* encode now: local points into the store's buffer, valid during done() only */
@@ -269,6 +270,8 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 	if (rc == 0) {
 		int64_t *cnt = &n->ks_count[c->key[0]];
 		*cnt = *cnt + c->count_delta > 0 ? *cnt + c->count_delta : 0; /* an estimate (node.h: COUNT) */
+		if (c->visible)
+			scan_note_write(n, c->key, c->key_len);
 	}
 	c->done(c, rc);
 }

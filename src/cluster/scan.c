@@ -31,7 +31,14 @@
  * that have a visible value (I8: values of records below the flush point
  * are dead) in a max-heap, and `cut` = the least hash it had to leave out:
  * it answers the kept keys below the cut, next = cut (done when nothing was
- * left out). The start-up count (scan_count_start) is a scan of the whole
+ * left out). A key written while the store scan runs may be seen with
+ * neither record (store.h: the old one replaced when it is read, the new
+ * one not among the locations taken at the start); every write of this
+ * store is the cnode's own, so the keys its writes leave visible while a
+ * scan is running or answering are kept too (scan_note_write), and the
+ * answer waits for the next cnode_tick: a write that replaced a record
+ * before the scan ended has its done() by then (the store delivers it in
+ * the poll that ended the scan). The start-up count (scan_count_start) is a scan of the whole
  * hash space in the same queue, counting keys with a visible value per
  * keyspace (n->ks_count, which writes then keep up to date: an estimate).
  */
@@ -61,6 +68,7 @@ struct rscan {
 	struct rscan *next;
 	struct cnode *n;
 	bool count;          /* the start-up count, not a SCAN request */
+	int err;             /* the store scan's, once it finished (on n->rscan_ended) */
 	uint16_t from;
 	uint64_t req_id;
 	uint8_t ks;
@@ -229,17 +237,55 @@ static void rscan_finish(void *arg, int err)
 	n->rscan_head = r->next;
 	if (!n->rscan_head)
 		n->rscan_tail = NULL;
-	n->rscans--;
 	if (r->count) {
+		n->rscans--;
 		for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
 			n->ks_count[ks] += (int64_t)r->counted[ks];
 		n->count_scanned = true;
 		n->count_scan = NULL;
+		rscan_free(n, r);
 	} else {
-		rscan_reply(n, r, err);
+		/* Answered at the next tick, once the writes done in this poll
+		 * are noted (the top comment); still counted in rscans. */
+		r->err = err;
+		r->next = n->rscan_ended;
+		n->rscan_ended = r;
+		cnode_arm(n, n->now_ms);
 	}
-	rscan_free(n, r);
 	scan_pump(n);
+}
+
+/* The scans that ended: their answers. */
+static void rscan_answer_ended(struct cnode *n)
+{
+	for (unsigned i = 0; n->rscan_ended && i <= CNODE_RSCANS_MAX; i++) {
+		struct rscan *r = n->rscan_ended;
+		n->rscan_ended = r->next;
+		DV_ASSERT(n->rscans > 0);
+		n->rscans--;
+		rscan_reply(n, r, r->err);
+		rscan_free(n, r);
+	}
+	DV_ASSERT(!n->rscan_ended);
+}
+
+static void note_one(struct rscan *r, uint8_t ks, uint64_t h, const uint8_t *key, uint32_t key_len)
+{
+	if (r->count || r->ks != ks || key_len - 1u > MSG_SCAN_KEY_MAX || h < r->pos || h > r->end || h >= r->cut)
+		return;
+	keep(r, h, key + 1, (uint16_t)(key_len - 1u));
+}
+
+void scan_note_write(struct cnode *n, const uint8_t *key, uint32_t key_len)
+{
+	DV_ASSERT(key_len >= 1);
+	if ((!n->scanning && !n->rscan_ended) || key[0] >= CNODE_KEYSPACES_MAX)
+		return;
+	uint64_t h = store_key_hash(key, key_len);
+	if (n->scanning)
+		note_one(n->rscan_head, key[0], h, key, key_len);
+	for (struct rscan *r = n->rscan_ended; r; r = r->next)
+		note_one(r, key[0], h, key, key_len);
 }
 
 /* Start the queue's head when the store runs no scan of ours. */
@@ -342,9 +388,13 @@ void scan_count_start(struct cnode *n)
 	rscan_queue(n, r);
 }
 
-bool scan_idle(const struct cnode *n) { return !n->scanning && !n->rscan_head; }
+bool scan_idle(const struct cnode *n) { return !n->scanning && !n->rscan_head && !n->rscan_ended; }
 
-void scan_tick(struct cnode *n) { scan_pump(n); }
+void scan_tick(struct cnode *n)
+{
+	rscan_answer_ended(n);
+	scan_pump(n);
+}
 
 void scan_replica_free_all(struct cnode *n)
 {
@@ -353,6 +403,11 @@ void scan_replica_free_all(struct cnode *n)
 	while (n->rscan_head) {
 		struct rscan *r = n->rscan_head;
 		n->rscan_head = r->next;
+		rscan_free(n, r);
+	}
+	while (n->rscan_ended) {
+		struct rscan *r = n->rscan_ended;
+		n->rscan_ended = r->next;
 		rscan_free(n, r);
 	}
 	n->rscan_tail = NULL;
