@@ -44,10 +44,13 @@
  * Learning a flush a node missed: when a peer session comes up the node
  * asks the peer (FLUSH_STATE_GET) and applies every greater id it gets
  * back; a message whose epoch is not ours makes us ask its sender too. A
- * starting node serves nothing (requests held, replica requests BUSY)
- * until it heard the state of more than half of the cluster (so at least
- * one node that acknowledged every completed flush) or flush_sync_wait_ms
- * passed, and its learned flushes are durable.
+ * starting node asks every peer (again every CNODE_ASK_STATE_MS those it
+ * has not heard) and serves nothing (requests held, replica requests BUSY)
+ * until it heard the state of more than half of the cluster, itself
+ * included (so of at least one node that acknowledged every flush done
+ * without it), and its learned flushes are durable: however long that
+ * takes (a node cut off from the majority does not serve). With one or two
+ * nodes a flush is done only by all of them: no wait.
  *
  * Record (24 bytes): "DVFL" | u16 format (1) | u8 keyspace | u8 0 | u64 id
  * | u64 until.
@@ -610,8 +613,14 @@ void flush_tick(struct cnode *n)
 		cnode_arm(n, b->deadline_ms);
 	}
 	if (!n->synced && n->now_ms >= n->sync_deadline) {
-		n->synced = true; /* waited enough: serve what we have (node.h) */
-		coord_release_held(n);
+		/* Ask again those not heard yet: the driver may not have told us
+		 * of their sessions, or the answer was lost. No wait ends the
+		 * sync but a majority's answers: a node that served before could
+		 * answer what a flush done without it killed. */
+		for (unsigned pi = 0; pi < n->ring.nnodes; pi++)
+			if (pi != n->self_peer && !(n->sync_from >> pi & 1))
+				cnode_send_state_get(n, n->ring.nodes[pi]);
+		n->sync_deadline = n->now_ms + CNODE_ASK_STATE_MS;
 	}
 	if (!n->synced)
 		cnode_arm(n, n->sync_deadline);

@@ -66,8 +66,6 @@ static void config_defaults(struct cnode *n)
 		c->peer_inflight_max = 4096;
 	if (!c->buffer_bytes_max)
 		c->buffer_bytes_max = 256ull << 20;
-	if (!c->flush_sync_wait_ms)
-		c->flush_sync_wait_ms = c->timeout_ms;
 	if (!c->flush_skew_ms)
 		c->flush_skew_ms = CNODE_FLUSH_SKEW_MS;
 	for (unsigned i = 0; i < CNODE_KEYSPACES_MAX; i++) {
@@ -168,9 +166,11 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 		free(n);
 		return err;
 	}
-	/* A single node has nobody to hear flushes from (node.h). */
-	n->synced = n->ring.nnodes == 1;
-	n->sync_deadline = now_ms + n->cfg.flush_sync_wait_ms;
+	/* A flush is done without a node only when more than half acknowledged
+	 * it: with one or two nodes never, so there is nothing to learn first
+	 * (node.h). Else it asks its peers now. */
+	n->synced = n->ring.nnodes <= 2;
+	n->sync_deadline = now_ms;
 	if (!n->synced)
 		cnode_arm(n, n->sync_deadline);
 	scan_count_start(n);

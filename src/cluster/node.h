@@ -70,9 +70,11 @@
  *   flush's until: the coordinator's stamp + its timeout + flush_skew_ms)
  *   are dead in every read and merge; messages carry each keyspace's flush
  *   epoch and are refused across one. A starting node serves a keyspace
- *   only once it has heard the flush state of a majority (or
- *   flush_sync_wait_ms passed); the driver tells the cnode which peers
- *   have a session (cnode_peer_up/down) so it asks each new one. Done (0)
+ *   only once it has heard the flush state of a majority, itself
+ *   included (it asks every peer until then, however long: a node cut off
+ *   from the majority serves nothing; with one or two nodes it does not
+ *   wait); the driver tells the cnode which peers have a session
+ *   (cnode_peer_up/down) so it asks each new one at once. Done (0)
  *   when every node has the flush durably, or when every node that did not
  *   answer has no session and more than half did (a node without a session
  *   is taken to be down: one that is up but cut off answers from its own
@@ -136,8 +138,6 @@ struct cnode_config {
 	uint32_t peer_inflight_max; /* 0 = 4096 */
 	uint64_t buffer_bytes_max;  /* bytes of versions held by open requests and replica
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
-	uint32_t flush_sync_wait_ms; /* a starting node waits this long at most for its peers'
-				      * flush state before it serves (0 = timeout_ms) */
 	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
 	/* Test only (the simulator's mutation checks): each breaks one rule
 	 * the checker must catch. Never set in production.

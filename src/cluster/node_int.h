@@ -410,7 +410,7 @@ struct cnode {
 	struct cflush_ack flush_acks[CNODE_FLUSH_ACKS_MAX];
 	struct cbcast bcast[CNODE_BCAST_MAX];
 	struct cas *flush_wait_head, *flush_wait_tail;
-	bool synced;                   /* heard the flush state of a majority (or waited enough) */
+	bool synced;                   /* heard the flush state of a majority (flush.c) */
 	uint64_t sync_deadline;
 	uint64_t sync_from;            /* peers (ring index bits) whose FLUSH_STATE arrived */
 	uint64_t peer_up;              /* peers (ring index bits) with a session, says the driver */

@@ -1629,6 +1629,31 @@ static void test_flush(void)
 	CHECK_EQ(g.result, 0);
 	CHECK_EQ(g.nsib, 0);
 	quiesce();
+	/* The same, but the node comes back cut off from every other: it
+	 * serves nothing, however long it waits, until it heard the flush
+	 * state of a majority (sim seed 2805 all: it served after a wait and
+	 * a flushed value came back). */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "e", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
+	node_restart(3, now_ms);
+	t_prep(&g, CREQ_GET, KS_SIB, "e", NULL, NULL);
+	g.rq.r = 1;
+	g.rq.timeout_ms = 60000;
+	t_go(3, &g);
+	for (unsigned i = 0; i < 40 && !g.done; i++) {
+		now_ms += 500; /* 20 s: past any wait for the peers */
+		settle();
+	}
+	CHECK(!g.done);
+	rules_clear();
+	t_wait(&g);
+	CHECK(g.result == 0 && !g.found);
+	quiesce();
 	/* A node up but unreachable: the flush is indeterminate, and that node
 	 * learns it from the first reply of another epoch. */
 	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "u", "old", CREQ_ALWAYS), 0);
