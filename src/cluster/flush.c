@@ -49,8 +49,13 @@
  * until it heard the state of more than half of the cluster, itself
  * included (so of at least one node that acknowledged every flush done
  * without it), and its learned flushes are durable: however long that
- * takes (a node cut off from the majority does not serve). With one or two
- * nodes a flush is done only by all of them: no wait.
+ * takes (a node cut off from the majority does not serve); a learned flush
+ * whose record write failed is written again first (flush_tick). With one
+ * or two nodes a flush is done only by all of them: no wait. A flush record
+ * that does not verify stops the node at start (flush_load: -DV_ECORRUPT):
+ * its point is unknown, and one taken from now would kill what it stored
+ * after the lost one, whose kept clocks would then delete those writes on
+ * every replica through read repair.
  *
  * Record (24 bytes): "DVFL" | u16 format (1) | u8 keyspace | u8 0 | u64 id
  * | u64 until.
@@ -111,6 +116,29 @@ static void sync_get_done(struct store_op *op)
 	}
 }
 
+/* One synchronous GET of keyspace ks's flush record into g: 0, or the
+ * store's error. */
+static int flush_get(struct cnode *n, struct cflush *f, struct sync_get *g)
+{
+	*g = (struct sync_get){.op = {.kind = STORE_GET, .key = f->key, .key_len = FLUSH_KEY_BYTES,
+				      .done = sync_get_done}};
+	int err = store_submit(n->s, &g->op);
+	for (unsigned i = 0; !err && !g->done; i++) {
+		if (i >= CNODE_POLL_ROUNDS_MAX)
+			return -ETIMEDOUT;
+		int rc = store_poll(n->s, true);
+		if (rc < 0)
+			return rc;
+	}
+	return err;
+}
+
+static bool flush_rec_ok(const struct sync_get *g, unsigned ks)
+{
+	return g->len == FLUSH_REC_BYTES && le_get32(g->val) == FLUSH_MAGIC && le_get16(g->val + 4) == 1 &&
+	       g->val[6] == ks && le_get64(g->val + 8) != 0;
+}
+
 int flush_load(struct cnode *n)
 {
 	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++) {
@@ -119,25 +147,22 @@ int flush_load(struct cnode *n)
 		flush_key((uint8_t)ks, f->key);
 		if (!n->cfg.ks[ks].defined)
 			continue;
-		struct sync_get g = {.op = {.kind = STORE_GET, .key = f->key, .key_len = FLUSH_KEY_BYTES,
-					    .done = sync_get_done}};
-		int err = store_submit(n->s, &g.op);
-		for (unsigned i = 0; !err && !g.done; i++) {
-			if (i >= CNODE_POLL_ROUNDS_MAX)
-				return -ETIMEDOUT;
-			int rc = store_poll(n->s, true);
-			if (rc < 0)
-				return rc;
+		struct sync_get g;
+		bool ok = false;
+		for (unsigned tries = 0; tries < 3 && !ok; tries++) { /* a read fault passes */
+			int err = flush_get(n, f, &g);
+			if (err)
+				return err;
+			if (g.op.result == -DV_ENOTFOUND)
+				break;
+			ok = g.op.result == 0 && flush_rec_ok(&g, ks);
+			if (g.op.result != 0 && g.op.result != -DV_ECORRUPT && g.op.result != -EIO)
+				return g.op.result;
 		}
-		if (err)
-			return err;
 		if (g.op.result == -DV_ENOTFOUND)
 			continue;
-		if (g.op.result != 0)
-			return g.op.result; /* a damaged flush record: what is dead cannot be told */
-		if (g.len != FLUSH_REC_BYTES || le_get32(g.val) != FLUSH_MAGIC || le_get16(g.val + 4) != 1 ||
-		    g.val[6] != ks || le_get64(g.val + 8) == 0)
-			return -DV_ECORRUPT;
+		if (!ok)
+			return -DV_ECORRUPT; /* damaged on the medium: what is dead cannot be told (node.h) */
 		f->id = le_get64(g.val + 8);
 		f->until = le_get64(g.val + 16);
 		f->seq = g.seq;
@@ -620,6 +645,12 @@ void flush_tick(struct cnode *n)
 		for (unsigned pi = 0; pi < n->ring.nnodes; pi++)
 			if (pi != n->self_peer && !(n->sync_from >> pi & 1))
 				cnode_send_state_get(n, n->ring.nodes[pi]);
+		/* A learned flush whose record write failed: again. */
+		for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++) {
+			struct cflush *f = &n->flush[ks];
+			if (f->heard > f->id && !f->applying)
+				flush_apply(n, (uint8_t)ks, f->heard, f->heard_until);
+		}
 		n->sync_deadline = n->now_ms + CNODE_ASK_STATE_MS;
 	}
 	if (!n->synced)
@@ -645,8 +676,8 @@ static void sync_check(struct cnode *n)
 	if (2 * (heard + 1) <= n->ring.nnodes && !all)
 		return;
 	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
-		if (n->flush[ks].applying)
-			return; /* learned flushes durable first */
+		if (n->flush[ks].applying || n->flush[ks].heard > n->flush[ks].id)
+			return; /* learned flushes durable first (a failed write: flush_tick again) */
 	n->synced = true;
 	coord_release_held(n);
 }
@@ -654,9 +685,16 @@ static void sync_check(struct cnode *n)
 static void on_state(struct cnode *n, uint16_t from, const struct msg *m)
 {
 	uint16_t pi = cnode_peer_index(n, from);
-	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX && ks < m->nids; ks++)
-		if (m->ids[ks] > n->flush[ks].id)
-			flush_apply(n, (uint8_t)ks, m->ids[ks], m->untils[ks]);
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX && ks < m->nids; ks++) {
+		struct cflush *f = &n->flush[ks];
+		if (!n->cfg.ks[ks].defined || m->ids[ks] <= f->id)
+			continue;
+		if (m->ids[ks] > f->heard) {
+			f->heard = m->ids[ks];
+			f->heard_until = m->untils[ks];
+		}
+		flush_apply(n, (uint8_t)ks, m->ids[ks], m->untils[ks]);
+	}
 	n->sync_from |= 1ull << pi;
 	n->asked_at[pi] = 0;
 	sync_check(n);

@@ -283,6 +283,7 @@ struct cflush {
 	uint32_t tag;                  /* flush_tag(id): the epoch in messages */
 	uint64_t applying, applying_until; /* the flush whose record is being written (0: none) */
 	uint64_t want, want_until;     /* a greater one to apply once that one is durable */
+	uint64_t heard, heard_until;   /* the greatest flush a peer's FLUSH_STATE named */
 	struct store_op op;
 	uint8_t key[8], rec[24];
 };

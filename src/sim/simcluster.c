@@ -315,9 +315,17 @@ static void restart(struct sim *sim, struct simnode *nd)
 		wipe(sim, nd);
 	sim->res->restarts++;
 	int err = node_boot(sim, nd, false);
+	if (err && (sim->cfg->faults & SIM_F_LOSSY)) {
+		/* Its disk damaged what it needs to start (its identity, a flush
+		 * record, the superblock): it refuses, and the operator replaces
+		 * its data file; it comes back as a new incarnation. */
+		sim_log(sim, 1, "node %u: does not start on its damaged data file (%s): replaced", nd->id,
+			dv_strerror(err));
+		wipe(sim, nd);
+		err = node_boot(sim, nd, false);
+	}
 	if (err) {
-		if (!(sim->cfg->faults & SIM_F_LOSSY))
-			sim_violation(sim, "node %u does not come back after a crash: %s", nd->id, dv_strerror(err));
+		sim_violation(sim, "node %u does not come back after a crash: %s", nd->id, dv_strerror(err));
 		nd->restart_at = 0; /* stays down */
 	}
 }

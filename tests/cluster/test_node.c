@@ -1414,6 +1414,7 @@ static void test_damaged_copy(void)
  * memo knows the record, once after a restart (nothing knows whose the
  * damaged record is). */
 static void damage_record(uint16_t node, uint8_t ks, const char *key);
+static void damage_store_key(uint16_t node, const uint8_t *skey, uint32_t len);
 
 static void damaged_on_medium(bool restart)
 {
@@ -1443,10 +1444,10 @@ static void damaged_on_medium(bool restart)
 
 /* Damage node n's record of key on the medium, its zone sealed first
  * (recovery stops at a damaged record of an open zone). */
-static void damage_record(uint16_t node, uint8_t ks, const char *key)
+/* Flip a bit of the record of store key skey on node's medium, once its
+ * zone is sealed (so recovery does not take it for a torn tail). */
+static void damage_store_key(uint16_t node, const uint8_t *skey, uint32_t len)
 {
-	uint8_t skey[64];
-	uint32_t len = cnode_store_key(ks, key, (uint32_t)strlen(key), skey);
 	struct store *s = tn[node].s;
 	uint64_t c[16];
 	CHECK_EQ(index_lookup(s->index, store_key_hash(skey, len), c, 16), 1);
@@ -1458,6 +1459,13 @@ static void damage_record(uint16_t node, uint8_t ks, const char *key)
 	}
 	CHECK_EQ(s->sb.zones[pl_zone(c[0])].state, ZONE_FULL);
 	dev_mem_flip_bit(tn[node].dev, s->sb.data_start + (uint64_t)pl_zone(c[0]) * s->sb.zone_bytes + pl_off(c[0]) + 16, 3);
+}
+
+static void damage_record(uint16_t node, uint8_t ks, const char *key)
+{
+	uint8_t skey[64];
+	uint32_t len = cnode_store_key(ks, key, (uint32_t)strlen(key), skey);
+	damage_store_key(node, skey, len);
 }
 
 static void test_damaged_on_medium(void)
@@ -1695,6 +1703,54 @@ static void test_flush(void)
 	check_sibs(&g, 1, (const char *const[]){"after"});
 	quiesce();
 	check_replicas_identical(KS_SIB, "v", nodes123, 3);
+	/* A node whose flush record is damaged on its medium cannot tell what
+	 * the flush killed: it refuses to start, with a clear error, rather than
+	 * serve flushed values (or learn the flush again and kill what it took
+	 * after it: its kept clocks would delete those writes everywhere). Its
+	 * data file replaced, it comes back as a new incarnation and reads are
+	 * right (the lossy mix's seed 3796 replaces it so). */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "z", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "post", "new", CREQ_ALWAYS), 0);
+	quiesce();
+	uint8_t fkey[7];
+	fkey[0] = CNODE_KEYSPACE_META;
+	memcpy(fkey + 1, "flush", 5);
+	fkey[6] = KS_SIB;
+	damage_store_key(3, fkey, sizeof(fkey));
+	struct tnode *t3 = &tn[3];
+	CHECK(store_drain(t3->s) >= 0);
+	cnode_destroy(t3->cn);
+	struct store_config sc = store_cfg();
+	t3->s = h_reopen_mem(t3->s, &t3->dev, &sc);
+	struct cnode_identity ident;
+	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, 999, &ident), 0);
+	t3->cfg.boot = ident.boot;
+	CHECK_EQ(cnode_create(&t3->cn, &t3->cfg, t3->s, now_ms), -DV_ECORRUPT);
+	store_close(t3->s);
+	dev_close(t3->dev);
+	h_open_mem_cfg(&t3->s, &t3->dev, 16 * MiB, 1 * MiB, store_cfg());
+	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, 4242, &ident), 0);
+	CHECK(ident.created && ident.incarnation != t3->inc);
+	t3->inc = ident.incarnation;
+	t3->cfg.incarnation = t3->inc;
+	t3->cfg.boot = ident.boot;
+	CHECK_EQ(cnode_create(&t3->cn, &t3->cfg, t3->s, now_ms), 0);
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	sessions_up(3);
+	quiesce();
+	CHECK(cnode_ready(t3->cn));
+	t_prep(&g, CREQ_GET, KS_SIB, "z", NULL, NULL);
+	g.rq.r = 3;
+	t_run(3, &g);
+	CHECK(g.result == 0 && !g.found);
+	t_prep(&g, CREQ_GET, KS_SIB, "post", NULL, NULL);
+	g.rq.r = 2;
+	t_run(3, &g);
+	CHECK(g.result == 0 && g.found && strcmp(g.val, "new") == 0);
+	quiesce();
 	cluster_stop();
 }
 
