@@ -70,6 +70,12 @@ static const char ERR_VALUE[] = "value too large: not applied";
 static const char ERR_NOT_REPLICA[] =
 	"the node the write was forwarded to is not a replica of the key (ring views differ): not applied";
 static const char ERR_FWD_BAD[] = "the coordinating replica refused the write as malformed: not applied";
+static const char ERR_FLUSHED[] =
+	"the keyspace was flushed while the request ran, or its nodes disagree on its flushes: not applied";
+static const char ERR_NOT_READY[] =
+	"the node has not heard its peers' flush state yet (it serves once it has): nothing was done";
+static const char ERR_RANGE[] = "increment or decrement would overflow";
+static const char ERR_NOT_INT[] = "value is not an integer or out of range";
 static const char ERR_LOCAL_DAMAGED[] =
 	"the coordinating replica's copy of the key is damaged (a read repairs it): not applied";
 static const char ERR_CANCELED[] = "the node is shutting down: a write may or may not have been applied";
@@ -122,6 +128,8 @@ static void coord_free(struct cnode *n, struct coord *c)
 	DV_ASSERT(n->coords_open > 0 && cnode_ht_get(n, c->req_id) == c); /* I1 */
 	for (unsigned i = 0; i < c->nrep; i++)
 		cnode_untrack(n, c, i);
+	if (c->scan)
+		scan_free(n, c);
 	cver_free(n, &c->merged);
 	cas_free_enc(n, &c->cas);
 	cnode_release(n, c->val_copy, c->val_copy_bytes);
@@ -165,6 +173,7 @@ static void coord_setup(struct cnode *n, struct coord *c, uint8_t ks, const void
 	dvv_init(&c->merged.d, c->policy);
 	c->ctx.n = 0;
 	c->deadline_ms = n->now_ms + n->cfg.timeout_ms;
+	c->epoch = n->flush[ks].tag; /* I7: every message of the request carries it */
 }
 
 void coord_frame_sent(struct coord *c, unsigned i)
@@ -195,15 +204,19 @@ static uint8_t fwd_status(int result)
 	case -ENOMEM: return MSG_ST_BUSY;
 	case -ENXIO: return MSG_ST_NOT_REPLICA;
 	case -EINVAL: return MSG_ST_BAD;
+	case -ERANGE:
+	case -EDOM: return MSG_ST_RANGE;
+	case CAS_FLUSHED: return MSG_ST_STALE;
 	default: return MSG_ST_FAILED;
 	}
 }
 
-static void fwd_reply(struct cnode *n, uint16_t to, uint64_t req_id, uint8_t status)
+static void fwd_reply(struct cnode *n, uint8_t ks, uint16_t to, uint64_t req_id, uint8_t status)
 {
 	struct msg m;
 	cnode_msg_init(n, &m, MSG_FWD_PUT_REPLY, to, req_id);
 	m.status = status;
+	m.epoch = cnode_ks_ok(n, ks) ? n->flush[ks].tag : 0;
 	cnode_send(n, &m);
 }
 
@@ -222,7 +235,7 @@ static void coord_answer(struct cnode *n, struct coord *c, int result, const cha
 	c->answered = true;
 	count_result(n, result);
 	if (!c->rq) {
-		fwd_reply(n, c->fwd_from, c->fwd_req_id, c->indet ? MSG_ST_TIMEOUT : fwd_status(result));
+		fwd_reply(n, c->ks, c->fwd_from, c->fwd_req_id, c->indet ? MSG_ST_TIMEOUT : fwd_status(result));
 		return;
 	}
 	DV_ASSERT(!n->in_submit); /* I6 */
@@ -262,6 +275,11 @@ static void coord_finish(struct cnode *n, struct coord *c, int result, const cha
 		return;
 	}
 	coord_free(n, c);
+}
+
+void coord_complete(struct cnode *n, struct coord *c, int result, const char *err)
+{
+	coord_finish(n, c, result, err);
 }
 
 void coord_deliver_due(struct cnode *n)
@@ -329,6 +347,7 @@ static void coord_put_msg(const struct cnode *n, const struct coord *c, unsigned
 {
 	DV_ASSERT(c->cas.enc && c->cas.meta_len >= DVV_META_HDR_BYTES);
 	cnode_msg_init(n, m, MSG_REPL_PUT, c->rep[i].node, c->req_id);
+	m->epoch = c->epoch;
 	m->key = c->skey;
 	m->key_len = (uint16_t)c->skey_len;
 	m->meta = c->cas.enc;
@@ -355,6 +374,7 @@ static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
 	for (unsigned i = 0; i < c->nrep; i++) {
 		struct msg m;
 		cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
+		m.epoch = c->epoch;
 		m.flags = clock_only ? MSGF_CLOCK_ONLY : 0;
 		m.key = c->skey;
 		m.key_len = (uint16_t)c->skey_len;
@@ -424,26 +444,94 @@ static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const
 	coord_read_progress(n, c);
 }
 
-static void coord_fill_read(struct cnode *n, struct coord *c, struct creq *rq)
+/* The merged state of every visible counter sibling of d (counter.h):
+ * 0, -E2BIG (too many actors) or -ERANGE (its value does not fit int64:
+ * *value is then unset). */
+static int counter_of(const struct cnode *n, const struct dvv *d, struct counter *out, int64_t *value)
+{
+	const struct dvv_value *vis[DVV_VALUES_MAX];
+	unsigned nv = dvv_visible(d, n->now_ms, vis, DVV_VALUES_MAX);
+	counter_init(out);
+	int64_t best = INT64_MIN;
+	for (unsigned i = 0; i < nv; i++) {
+		if (!(vis[i]->flags & DVV_VAL_COUNTER))
+			continue;
+		struct counter one;
+		DV_ASSERT(vis[i]->data && counter_decode(&one, vis[i]->data, vis[i]->len) == 0); /* dvv_decode checked */
+		int64_t v;
+		if (n->cfg.test_broken_counter) { /* the mutation check: the greatest sibling alone */
+			if (counter_value(&one, &v) == 0 && v > best) {
+				best = v;
+				*out = one;
+			}
+			continue;
+		}
+		int rc = counter_merge(out, &one);
+		if (rc)
+			return rc;
+	}
+	return value ? counter_value(out, value) : 0;
+}
+
+/* A counter pick is answered as its merged value in decimal (c->text). */
+static int coord_render_counter(struct cnode *n, struct coord *c)
+{
+	struct counter st;
+	int64_t v;
+	int rc = counter_of(n, &c->merged.d, &st, &v);
+	if (rc)
+		return rc;
+	counter_format(v, c->text);
+	return 0;
+}
+
+static int coord_fill_read(struct cnode *n, struct coord *c, struct creq *rq)
 {
 	const struct dvv *d = &c->merged.d;
 	const struct dvv_value *p = dvv_pick(d, n->now_ms);
+	bool text = false;
 	rq->found = p != NULL;
 	if (p && !c->clock_only) { /* a clock-only read has no value bytes */
-		rq->val = p->data;
-		rq->val_len_out = p->len;
+		if (p->flags & DVV_VAL_COUNTER) {
+			int rc = coord_render_counter(n, c);
+			if (rc)
+				return rc;
+			text = true;
+			rq->val = (const uint8_t *)c->text;
+			rq->val_len_out = (uint32_t)strlen(c->text);
+		} else {
+			rq->val = p->data;
+			rq->val_len_out = p->len;
+		}
 		rq->val_expire_ms = p->expire_ms;
 	}
 	if (rq->kind != CREQ_DYN_GET && rq->kind != CREQ_RMW)
-		return;
+		return 0;
 	const struct dvv_value *vis[DVV_VALUES_MAX];
 	unsigned nv = dvv_visible(d, n->now_ms, vis, DVV_VALUES_MAX);
 	DV_ASSERT(nv <= DVV_VALUES_MAX);
-	rq->nsiblings = nv;
+	/* Counter siblings show as one value: the counter's, where the first
+	 * of them is. */
+	bool counter_shown = false;
+	rq->nsiblings = 0;
 	for (unsigned i = 0; i < nv; i++) {
-		rq->sib[i] = vis[i]->data;
-		rq->sib_len[i] = vis[i]->len;
-		rq->sib_expire_ms[i] = vis[i]->expire_ms;
+		if (vis[i]->flags & DVV_VAL_COUNTER) {
+			if (counter_shown)
+				continue;
+			if (!text) {
+				int rc = coord_render_counter(n, c);
+				if (rc)
+					return rc;
+				text = true;
+			}
+			counter_shown = true;
+			rq->sib[rq->nsiblings] = (const uint8_t *)c->text;
+			rq->sib_len[rq->nsiblings] = (uint32_t)strlen(c->text);
+		} else {
+			rq->sib[rq->nsiblings] = vis[i]->data;
+			rq->sib_len[rq->nsiblings] = vis[i]->len;
+		}
+		rq->sib_expire_ms[rq->nsiblings++] = vis[i]->expire_ms;
 	}
 	struct dvv_vv vv;
 	dvv_join(d, &vv);
@@ -451,9 +539,71 @@ static void coord_fill_read(struct cnode *n, struct coord *c, struct creq *rq)
 				    rq->ctx_out);
 	DV_ASSERT(len < DVV_CTX_TEXT_MAX);
 	rq->ctx_out_len = (uint32_t)len;
+	return 0;
 }
 
 static const struct dvv_value tomb = {.data = empty_bytes, .len = 0, .flags = DVV_VAL_TOMB};
+
+/* The dot of value v of d. */
+static void value_dot(const struct dvv *d, const struct dvv_value *v, uint64_t *actor, uint64_t *counter)
+{
+	unsigned idx = (unsigned)(v - d->v);
+	DV_ASSERT(idx < d->nvals);
+	for (unsigned i = 0; i < d->nentries; i++) {
+		const struct dvv_entry *e = &d->e[i];
+		if (idx >= e->first && idx < e->first + e->nvals) {
+			*actor = e->actor;
+			*counter = e->counter - (idx - e->first);
+			return;
+		}
+	}
+	DV_ASSERT(!"a value outside every entry");
+}
+
+/* INCR after its read (node.h). LWW: the pick's integer plus delta, written
+ * as text. Siblings: the counter state to write is the read's (every
+ * visible counter sibling merged, started from a plain integer pick);
+ * coord_update adds delta under our actor (a forwarder's target adds it
+ * under its own). rq->counter is the value we expect: the exact one once
+ * our own write computed it. 0, -EDOM (not an integer), -ERANGE, -E2BIG. */
+static int coord_incr_decide(struct cnode *n, struct coord *c, struct creq *rq)
+{
+	const struct dvv *d = &c->merged.d;
+	const struct dvv_value *p = dvv_pick(d, n->now_ms);
+	int64_t v = 0;
+	if (c->policy == DVV_LWW) {
+		if (p && counter_parse(p->data, p->len, &v) != 0)
+			return -EDOM;
+		if ((rq->delta > 0 && v > INT64_MAX - rq->delta) || (rq->delta < 0 && v < INT64_MIN - rq->delta))
+			return -ERANGE;
+		rq->counter = v + rq->delta;
+		uint32_t len = counter_format(rq->counter, c->text);
+		c->val = (struct dvv_value){.data = (const uint8_t *)c->text, .len = len,
+					    .expire_ms = p ? p->expire_ms : 0};
+		return 0;
+	}
+	int rc = counter_of(n, d, &c->cstate, NULL);
+	if (rc)
+		return rc;
+	if (p && !(p->flags & DVV_VAL_COUNTER)) {
+		/* A plain value: the counter starts from it, named by its dot. */
+		uint64_t actor, dot;
+		if (counter_parse(p->data, p->len, &v) != 0)
+			return -EDOM;
+		value_dot(d, p, &actor, &dot);
+		counter_set_base(&c->cstate, v, actor, dot);
+	}
+	if (counter_value(&c->cstate, &v) != 0)
+		return -ERANGE;
+	if ((rq->delta > 0 && v > INT64_MAX - rq->delta) || (rq->delta < 0 && v < INT64_MIN - rq->delta))
+		return -ERANGE;
+	rq->counter = v + rq->delta;
+	c->counter = true;
+	c->delta = rq->delta;
+	c->val = (struct dvv_value){.data = c->cbuf, .len = counter_bytes(&c->cstate), .flags = DVV_VAL_COUNTER,
+				    .expire_ms = p ? p->expire_ms : 0}; /* INCR keeps the key's expiry (Redis) */
+	return 0;
+}
 
 /* The read of a read-then-write is done: decide, then write with its context. */
 static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq *rq)
@@ -482,6 +632,14 @@ static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq 
 		}
 		c->val = tomb;
 		break;
+	case CREQ_INCR: {
+		int rc = coord_incr_decide(n, c, rq);
+		if (rc) {
+			coord_finish(n, c, rc, rc == -EDOM ? ERR_NOT_INT : rc == -ERANGE ? ERR_RANGE : ERR_TOO_BIG);
+			return;
+		}
+		break;
+	}
 	case CREQ_RMW: {
 		enum creq_action a = rq->decide(rq, n->now_ms);
 		if (a == CREQ_FINISH) {
@@ -512,7 +670,11 @@ static void coord_read_quorum(struct cnode *n, struct coord *c)
 	/* What we read is causally before what we write next. */
 	for (unsigned i = 0; i < c->merged.d.nvals; i++)
 		hlc_observe(&n->hlc, c->merged.d.v[i].ts, n->now_ms);
-	coord_fill_read(n, c, rq);
+	int rc = coord_fill_read(n, c, rq);
+	if (rc) {
+		coord_finish(n, c, rc == -ERANGE ? -ERANGE : -E2BIG, rc == -ERANGE ? ERR_RANGE : ERR_TOO_BIG);
+		return;
+	}
 	if (c->op == COP_READ_WRITE) {
 		coord_read_then_write(n, c, rq);
 		return;
@@ -605,6 +767,47 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 }
 
+/* Dot (actor, counter) is covered by the context vv. */
+static bool vv_covers(const struct dvv_vv *vv, uint64_t actor, uint64_t counter)
+{
+	for (unsigned i = 0; i < vv->n; i++)
+		if (vv->e[i].actor == actor)
+			return vv->e[i].counter >= counter;
+	return false;
+}
+
+/* The counter state an INCR writes (c->cstate: the read's): merged with
+ * our stored copy's counter siblings the read did not see (concurrent with
+ * it: they stay siblings anyway), then delta added to our actor, whose
+ * entry only we raise, from our stored copy first (it has our latest). */
+static int coord_counter_next(struct cnode *n, struct coord *c, const struct dvv *local, struct dvv_value *val)
+{
+	struct counter st = c->cstate;
+	for (unsigned i = 0; i < local->nentries; i++) {
+		const struct dvv_entry *e = &local->e[i];
+		for (unsigned k = 0; k < e->nvals; k++) {
+			const struct dvv_value *v = &local->v[e->first + k];
+			if (!(v->flags & DVV_VAL_COUNTER) || vv_covers(&c->ctx, e->actor, e->counter - k))
+				continue;
+			struct counter one;
+			DV_ASSERT(counter_decode(&one, v->data, v->len) == 0);
+			int rc = counter_merge(&st, &one);
+			if (rc)
+				return rc;
+		}
+	}
+	int rc = counter_add(&st, n->actor, c->delta);
+	if (rc == 0)
+		rc = counter_value(&st, &c->cvalue);
+	if (rc)
+		return rc; /* -E2BIG actors, -ERANGE */
+	counter_encode(&st, c->cbuf);
+	val->data = c->cbuf;
+	val->len = counter_bytes(&st);
+	val->flags = DVV_VAL_COUNTER;
+	return 0;
+}
+
 /* The coordinator's merge: a new event of our actor over the stored copy. */
 static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *out)
 {
@@ -622,6 +825,11 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 	for (unsigned i = 0; i < local->nvals; i++)
 		hlc_observe(&n->hlc, local->v[i].ts, n->now_ms);
 	struct dvv_value val = c->val;
+	if (c->counter) {
+		int rc = coord_counter_next(n, c, local, &val);
+		if (rc)
+			return rc;
+	}
 	val.ts = hlc_now(&n->hlc, n->now_ms);
 	int rc = dvv_update(out, local, &c->ctx, n->actor, &val);
 	if (rc != 0)
@@ -684,6 +892,8 @@ static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
 	case -ENOMEM: coord_finish(n, c, -ENOMEM, ERR_NOMEM); break;
 	case -EPROTO: coord_finish(n, c, -EPROTO, ERR_POLICY); break;
 	case -EINVAL: coord_finish(n, c, -EINVAL, ERR_CTX_BAD); break;
+	case CAS_FLUSHED: coord_finish(n, c, -EBUSY, ERR_FLUSHED); break;
+	case -ERANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
 	default: coord_finish(n, c, rc, ERR_STORE); break;
 	}
 }
@@ -711,6 +921,8 @@ static void coord_local_done(struct cas *cas, int rc)
 		return;
 	}
 	/* Durable here: only now may the new dot leave this node. */
+	if (c->counter && c->rq)
+		c->rq->counter = c->cvalue; /* the exact value we wrote */
 	c->phase = PH_ACKS;
 	for (unsigned i = 0; i < c->nrep; i++) {
 		if (c->rep[i].self)
@@ -751,6 +963,7 @@ static void coord_fwd_start(struct cnode *n, struct coord *c, unsigned to)
 	uint64_t left = c->deadline_ms > n->now_ms ? c->deadline_ms - n->now_ms : 1;
 	struct msg m;
 	cnode_msg_init(n, &m, MSG_FWD_PUT, c->rep[to].node, c->req_id);
+	m.epoch = c->epoch;
 	m.key = c->skey;
 	m.key_len = (uint16_t)c->skey_len;
 	m.w = c->w;
@@ -760,6 +973,12 @@ static void coord_fwd_start(struct cnode *n, struct coord *c, unsigned to)
 	msg_ctx_set(&m, &c->ctx, ctx);
 	m.vals = c->val.data;
 	m.vals_len = c->val.len;
+	if (c->counter) {
+		counter_encode(&c->cstate, c->cbuf); /* the read's state: the target adds delta to it */
+		m.vals = c->cbuf;
+		m.vals_len = counter_bytes(&c->cstate);
+		m.delta = (uint64_t)c->delta;
+	}
 	c->phase = PH_FWD;
 	n->st.forwarded++;
 	if (cnode_send_tracked(n, c, to, &m) != 0)
@@ -785,6 +1004,7 @@ static void coord_write_start(struct cnode *n, struct coord *c)
 	c->cas.policy = c->policy;
 	c->cas.merge = coord_update;
 	c->cas.done = coord_local_done;
+	c->cas.epoch = c->epoch;
 	cas_start(n, &c->cas);
 }
 
@@ -798,6 +1018,8 @@ static void coord_fwd_reply(struct cnode *n, struct coord *c, const struct msg *
 	case MSG_ST_BUSY: coord_finish(n, c, -EBUSY, ERR_BUSY); break;
 	case MSG_ST_NOT_REPLICA: coord_finish(n, c, -EIO, ERR_NOT_REPLICA); break;
 	case MSG_ST_FAILED: coord_finish(n, c, -EIO, ERR_STORE); break;
+	case MSG_ST_STALE: coord_finish(n, c, -EBUSY, ERR_FLUSHED); break;
+	case MSG_ST_RANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
 	default: coord_finish(n, c, -EPROTO, ERR_FWD_BAD); break;
 	}
 }
@@ -822,6 +1044,10 @@ int coord_submit(struct cnode *n, struct creq *rq)
 	rq->nsiblings = 0;
 	rq->ctx_out[0] = 0;
 	rq->ctx_out_len = 0;
+	rq->counter = 0;
+	rq->next_cursor = 0;
+	rq->nkeys = 0;
+	rq->keys = NULL;
 	c->rq = rq;
 	coord_setup(n, c, rq->keyspace, rq->key, rq->key_len);
 	c->r = rq->r ? rq->r : n->ks_r[rq->keyspace];
@@ -831,6 +1057,36 @@ int coord_submit(struct cnode *n, struct creq *rq)
 	cnode_arm(n, c->deadline_ms);
 	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
 				    .expire_ms = rq->expire_ms};
+	if (!flush_ready(n, c->ks)) {
+		c->phase = PH_HELD; /* I7: starts once the keyspace is ready (coord_release_held) */
+		return 0;
+	}
+	coord_begin(n, c);
+	return 0;
+}
+
+void coord_release_held(struct cnode *n)
+{
+	uint64_t bound = 3ull * n->cfg.requests_max + 1;
+	struct coord *c = n->open_head;
+	for (uint64_t i = 0; c; i++) {
+		DV_ASSERT(i < bound);
+		struct coord *next = c->next;
+		if (c->phase == PH_HELD && flush_ready(n, c->ks)) {
+			/* The request may finish in coord_begin and free c: next
+			 * was taken first, and requests coord_begin appends are
+			 * visited too (they are not held). */
+			coord_begin(n, c);
+		}
+		c = next;
+	}
+}
+
+void coord_begin(struct cnode *n, struct coord *c)
+{
+	struct creq *rq = c->rq;
+	DV_ASSERT(rq && (c->phase == PH_READ || c->phase == PH_HELD) && flush_ready(n, c->ks));
+	c->epoch = n->flush[c->ks].tag; /* a held request runs in the epoch it starts in */
 	switch (rq->kind) {
 	case CREQ_GET:
 	case CREQ_DYN_GET:
@@ -838,8 +1094,13 @@ int coord_submit(struct cnode *n, struct creq *rq)
 		coord_read_start(n, c, false);
 		break;
 	case CREQ_RMW:
+	case CREQ_INCR:
 		c->op = COP_READ_WRITE;
 		coord_read_start(n, c, false);
+		break;
+	case CREQ_SCAN:
+		c->op = COP_SCAN;
+		scan_submit(n, c);
 		break;
 	case CREQ_SET:
 	case CREQ_DEL:
@@ -864,8 +1125,9 @@ int coord_submit(struct cnode *n, struct creq *rq)
 			coord_write_start(n, c);
 		break;
 	}
+	default:
+		DV_ASSERT(!"a request kind the coordinator does not run");
 	}
-	return 0;
 }
 
 /* FWD_PUT duplicates: 1 seen (drop), -1 older than the window (refuse),
@@ -928,12 +1190,14 @@ void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m)
 	if (seen > 0)
 		return; /* a duplicate: the first copy is (or was) coordinated */
 	uint8_t st = seen < 0 ? MSG_ST_BUSY : fwd_admit(n, m);
+	if (st == MSG_ST_OK)
+		flush_admit(n, m->key[0], m->epoch, from, &st); /* I7 */
 	struct coord *c = NULL;
 	if (st == MSG_ST_OK && !(c = coord_alloc(n)))
 		st = MSG_ST_BUSY;
 	if (st != MSG_ST_OK) {
 		n->st.busy_refusals += st == MSG_ST_BUSY;
-		fwd_reply(n, from, m->req_id, st);
+		fwd_reply(n, m->key_len ? m->key[0] : 0xff, from, m->req_id, st);
 		return;
 	}
 	c->fwd_from = from;
@@ -949,6 +1213,21 @@ void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m)
 		coord_finish(n, c, -ENXIO, ERR_NOT_REPLICA);
 		return;
 	}
+	msg_ctx_get(m, &c->ctx);
+	if (m->val_flags == DVV_VAL_COUNTER) {
+		/* A forwarded INCR: the forwarder's read state and the delta;
+		 * coord_update merges, adds with our actor and encodes. */
+		if (counter_decode(&c->cstate, m->vals, m->vals_len) != 0) {
+			coord_finish(n, c, -EINVAL, ERR_FWD_BAD);
+			return;
+		}
+		c->counter = true;
+		c->delta = (int64_t)m->delta;
+		c->val = (struct dvv_value){.data = c->cbuf, .len = counter_bytes(&c->cstate), .flags = DVV_VAL_COUNTER,
+					    .expire_ms = m->expire_ms};
+		coord_write_start(n, c);
+		return;
+	}
 	if (m->vals_len) {
 		c->val_copy = cnode_alloc(n, m->vals_len);
 		if (!c->val_copy) {
@@ -960,7 +1239,6 @@ void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m)
 	}
 	c->val = (struct dvv_value){.data = m->vals_len ? c->val_copy : empty_bytes, .len = m->vals_len,
 				    .flags = (uint8_t)(m->val_flags & DVV_VAL_TOMB), .expire_ms = m->expire_ms};
-	msg_ctx_get(m, &c->ctx);
 	coord_write_start(n, c);
 }
 
@@ -975,7 +1253,11 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 	if (i == c->nrep || c->rep[i].st != REP_SENT || c->rep[i].expect != m->type)
 		return; /* not asked, already answered (a duplicate), or another phase's */
 	cnode_untrack(n, c, i); /* the peer's slot is free again */
+	flush_note_epoch(n, c->ks, m->epoch, from);
 	switch (m->type) {
+	case MSG_SCAN_REPLY:
+		scan_on_reply(n, c, i, m);
+		break;
 	case MSG_REPL_GET_REPLY:
 		coord_read_reply(n, c, i, m);
 		break;
@@ -1021,6 +1303,15 @@ static void coord_expire(struct cnode *n, struct coord *c)
 		break;
 	case PH_DUE:
 		cnode_arm(n, now);
+		break;
+	case PH_HELD:
+		if (now < c->deadline_ms)
+			cnode_arm(n, c->deadline_ms);
+		else
+			coord_finish(n, c, -ETIMEDOUT, ERR_NOT_READY);
+		break;
+	case PH_SCAN:
+		scan_expire(n, c);
 		break;
 	default: /* PH_ZOMBIE waits for its store op */
 		DV_ASSERT(c->phase == PH_ZOMBIE && c->cas.busy);

@@ -460,7 +460,7 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 		m.nonce = 0xfeedfacecafebeefull;
 		break;
 	case MSG_FLUSH:
-		m.ks_mask = 3, m.id = 0x1234;
+		m.ks_mask = 3, m.id = 0x1234, m.until = 0x5678;
 		break;
 	case MSG_FLUSH_ACK:
 		m.status = MSG_ST_STALE, m.id = 0x1234;
@@ -468,7 +468,7 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 	case MSG_FLUSH_STATE_GET:
 		break;
 	case MSG_FLUSH_STATE:
-		m.nids = 2, m.ids[0] = 0x1234, m.ids[1] = 0;
+		m.nids = 2, m.ids[0] = 0x1234, m.ids[1] = 0, m.untils[0] = 0x5678;
 		break;
 	case MSG_SCAN:
 		m.keyspace = 1, m.limit = 10, m.pos = 1u << 20, m.end = UINT64_MAX >> 3;

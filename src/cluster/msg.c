@@ -160,14 +160,14 @@ static size_t body_bytes(const struct msg *m)
 	case MSG_PONG:
 		return 8u;
 	case MSG_FLUSH:
-		return 2u + 8u;
+		return 2u + 8u + 8u;
 	case MSG_FLUSH_ACK:
 	case MSG_COUNT_REPLY:
 		return 1u + 8u;
 	case MSG_FLUSH_STATE_GET:
 		return 0;
 	case MSG_FLUSH_STATE:
-		return 1u + 8u * (size_t)m->nids;
+		return 1u + 16u * (size_t)m->nids;
 	case MSG_SCAN:
 		return 1u + 2u + 8u + 8u;
 	case MSG_SCAN_REPLY:
@@ -234,7 +234,7 @@ static void encode_body(const struct msg *m, struct wr *w)
 		w64(w, m->nonce);
 		break;
 	case MSG_FLUSH:
-		w16(w, m->ks_mask), w64(w, m->id);
+		w16(w, m->ks_mask), w64(w, m->id), w64(w, m->until);
 		break;
 	case MSG_FLUSH_ACK:
 		w8(w, m->status), w64(w, m->id);
@@ -244,7 +244,7 @@ static void encode_body(const struct msg *m, struct wr *w)
 	case MSG_FLUSH_STATE:
 		w8(w, m->nids);
 		for (unsigned i = 0; i < m->nids; i++)
-			w64(w, m->ids[i]);
+			w64(w, m->ids[i]), w64(w, m->untils[i]);
 		break;
 	case MSG_SCAN:
 		w8(w, m->keyspace), w16(w, m->limit), w64(w, m->pos), w64(w, m->end);
@@ -366,6 +366,7 @@ static void decode_body(struct rd *r, struct msg *m)
 	case MSG_FLUSH:
 		m->ks_mask = r16(r);
 		m->id = r64(r);
+		m->until = r64(r);
 		break;
 	case MSG_FLUSH_ACK:
 		m->status = r8(r);
@@ -377,8 +378,10 @@ static void decode_body(struct rd *r, struct msg *m)
 		m->nids = r8(r);
 		if (m->nids > MSG_FLUSH_KS_MAX)
 			r->bad = true;
-		for (unsigned i = 0; i < m->nids && !r->bad; i++)
+		for (unsigned i = 0; i < m->nids && !r->bad; i++) {
 			m->ids[i] = r64(r);
+			m->untils[i] = r64(r);
+		}
 		break;
 	case MSG_SCAN:
 		m->keyspace = r8(r);

@@ -30,10 +30,10 @@
  *                   | ctx_n x {u64 actor | u64 counter} | u32 val_len | value
  *   FWD_PUT_REPLY   u8 status
  *   PING, PONG      u64 nonce
- *   FLUSH           u16 ks_mask | u64 id
+ *   FLUSH           u16 ks_mask | u64 id | u64 until
  *   FLUSH_ACK       u8 status | u64 id
  *   FLUSH_STATE_GET (empty)
- *   FLUSH_STATE     u8 n | n x u64 id
+ *   FLUSH_STATE     u8 n | n x {u64 id | u64 until}
  *   SCAN            u8 keyspace | u16 limit | u64 pos | u64 end
  *   SCAN_REPLY      u8 status | u8 done | u64 next | u16 nkeys
  *                   | nkeys x {u16 len | user key}
@@ -44,7 +44,7 @@
  *
  * Contract:
  * - msg_decode checks the length (MSG_HDR_BYTES..MSG_BYTES_MAX, equal to
- *   MSG_HDR_BYTES + body_len), the checksum, version, zero field, type,
+ *   MSG_HDR_BYTES + body_len), the checksum, version, type,
  *   flags, every length against the bytes left and its limit before use,
  *   and that the body is consumed exactly; anything else is -EBADMSG (and
  *   *m is zeroed). Views point into the buffer: nothing is copied or
@@ -163,11 +163,12 @@ struct msg {
 	const uint8_t *ctx;      /* ctx_n x 16 bytes, as on the wire */
 	uint64_t delta;          /* FWD_PUT of a counter: the increment (two's complement) */
 	uint64_t nonce;          /* PING, PONG */
-	/* FLUSH, FLUSH_ACK: id; FLUSH: ks_mask; FLUSH_STATE: n ids */
+	/* FLUSH, FLUSH_ACK: id; FLUSH: ks_mask, until; FLUSH_STATE: n ids and
+	 * untils (node.h: a flush kills values stamped up to its until) */
 	uint16_t ks_mask;
-	uint64_t id;
+	uint64_t id, until;
 	uint8_t nids;
-	uint64_t ids[MSG_FLUSH_KS_MAX];
+	uint64_t ids[MSG_FLUSH_KS_MAX], untils[MSG_FLUSH_KS_MAX];
 	/* SCAN, COUNT: keyspace; SCAN: limit, pos, end; SCAN_REPLY: done, next
 	 * and the keys (nkeys records of u16 len | key at keys, keys_len bytes:
 	 * msg_scan_key walks them); COUNT_REPLY: count */

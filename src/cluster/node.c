@@ -66,6 +66,8 @@ static void config_defaults(struct cnode *n)
 		c->peer_inflight_max = 4096;
 	if (!c->buffer_bytes_max)
 		c->buffer_bytes_max = 256ull << 20;
+	if (!c->flush_skew_ms)
+		c->flush_skew_ms = CNODE_FLUSH_SKEW_MS;
 	for (unsigned i = 0; i < CNODE_KEYSPACES_MAX; i++) {
 		struct cnode_keyspace *k = &c->ks[i];
 		if (!k->defined)
@@ -156,6 +158,22 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 			n->self_peer = (uint16_t)i;
 	}
 	n->next_deadline = UINT64_MAX;
+	err = flush_load(n);
+	if (err) {
+		fprintf(stderr, "dynvme: cluster node: reading its flush records: %s\n", dv_strerror(err));
+		cnode_free_pools(n);
+		ring_free(&n->ring);
+		free(n);
+		return err;
+	}
+	/* A flush is done without a node only when more than half acknowledged
+	 * it: with one or two nodes never, so there is nothing to learn first
+	 * (node.h). Else it asks its peers now. */
+	n->synced = n->ring.nnodes <= 2;
+	n->sync_deadline = now_ms;
+	if (!n->synced)
+		cnode_arm(n, n->sync_deadline);
+	scan_count_start(n);
 	*out = n;
 	return 0;
 }
@@ -178,9 +196,11 @@ void cnode_destroy(struct cnode *n)
 	if (!n)
 		return;
 	/* The caller drained the store: no op of ours is in it. */
-	DV_ASSERT(n->store_ops == 0);
+	DV_ASSERT(n->store_ops == 0 && n->flush_store_ops == 0 && !n->scanning);
+	flush_cancel_all(n);
 	coord_cancel_all(n);
 	replica_free_all(n);
+	scan_replica_free_all(n);
 	for (unsigned i = 0; i < n->ring.nnodes; i++) {
 		struct frame_int *f = n->peers[i].wq_head;
 		while (f) {
@@ -562,6 +582,7 @@ static uint8_t reply_type(uint8_t type)
 	case MSG_REPL_PUT: return MSG_REPL_PUT_ACK;
 	case MSG_REPL_GET: return MSG_REPL_GET_REPLY;
 	case MSG_FWD_PUT: return MSG_FWD_PUT_REPLY;
+	case MSG_SCAN: return MSG_SCAN_REPLY;
 	default: DV_ASSERT(!"not a request type"); return 0;
 	}
 }
@@ -672,6 +693,20 @@ void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t
 	}
 	hlc_observe(&n->hlc, m.hlc, n->now_ms);
 	switch (m.type) {
+	case MSG_FLUSH:
+	case MSG_FLUSH_ACK:
+	case MSG_FLUSH_STATE_GET:
+	case MSG_FLUSH_STATE:
+	case MSG_COUNT:
+	case MSG_COUNT_REPLY:
+		flush_on_message(n, from, &m);
+		break;
+	case MSG_SCAN:
+		scan_replica(n, &m); /* a refusal is answered there */
+		break;
+	case MSG_SCAN_REPLY:
+		coord_on_reply(n, from, &m);
+		break;
 	case MSG_REPL_PUT:
 	case MSG_REPL_GET:
 		replica_request(n, &m); /* a refusal is answered there */
@@ -698,8 +733,16 @@ void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t
 
 static bool creq_valid(const struct cnode *n, const struct creq *rq)
 {
-	if (!rq->done || rq->kind < CREQ_GET || rq->kind > CREQ_RMW || !cnode_ks_ok(n, rq->keyspace))
+	if (!rq->done || rq->kind < CREQ_GET || rq->kind > CREQ_COUNT)
 		return false;
+	if (rq->kind == CREQ_FLUSH)
+		return rq->ks_mask != 0; /* checked against the keyspaces by flush_submit */
+	if (!cnode_ks_ok(n, rq->keyspace))
+		return false;
+	if (rq->kind == CREQ_SCAN)
+		return rq->count >= 1 && rq->count <= CNODE_SCAN_COUNT_MAX;
+	if (rq->kind == CREQ_COUNT)
+		return true;
 	if (rq->key_len > CNODE_KEY_BYTES_MAX || (rq->key_len && !rq->key))
 		return false;
 	if (rq->r > n->ks_n[rq->keyspace] || rq->w > n->ks_n[rq->keyspace])
@@ -728,9 +771,30 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms)
 	bool was = n->in_submit;
 	DV_ASSERT(!was); /* done() never runs inside cnode_submit, so neither does a nested one */
 	n->in_submit = true;
-	int rc = coord_submit(n, rq);
+	int rc = rq->kind == CREQ_FLUSH ? flush_submit(n, rq) : rq->kind == CREQ_COUNT ? count_submit(n, rq)
+										   : coord_submit(n, rq);
 	n->in_submit = was;
 	return rc;
+}
+
+void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
+{
+	advance(n, now_ms);
+	flush_peer(n, peer, true);
+}
+
+void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms)
+{
+	advance(n, now_ms);
+	flush_peer(n, peer, false);
+}
+
+bool cnode_ready(const struct cnode *n) { return n->synced; }
+
+void cnode_filter_stored(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d)
+{
+	DV_ASSERT(cnode_ks_ok(n, ks));
+	flush_filter(n, ks, seq, d);
 }
 
 /* ---- time ---- */
@@ -743,6 +807,8 @@ void cnode_tick(struct cnode *n, uint64_t now_ms)
 	coord_deliver_due(n);
 	DV_ASSERT(!n->in_submit); /* done() never runs inside cnode_submit */
 	coord_tick(n);
+	flush_tick(n);
+	scan_tick(n);
 }
 
 uint64_t cnode_next_deadline(const struct cnode *n)
@@ -755,7 +821,8 @@ uint64_t cnode_next_deadline(const struct cnode *n)
 bool cnode_idle(const struct cnode *n)
 {
 	return n->coords_open == 0 && n->rops_open == 0 && n->store_ops == 0 && !n->stalled_head &&
-	       !n->deferred_head;
+	       !n->deferred_head && !n->flush_wait_head && n->flush_store_ops == 0 && scan_idle(n) &&
+	       !cnode_bcast_open(n);
 }
 
 void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
@@ -766,6 +833,14 @@ void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
 }
 
 uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
+
+bool cnode_bcast_open(const struct cnode *n)
+{
+	for (unsigned i = 0; i < CNODE_BCAST_MAX; i++)
+		if (n->bcast[i].used)
+			return true;
+	return false;
+}
 
 /* ---- keys, identity ---- */
 

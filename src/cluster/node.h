@@ -57,6 +57,40 @@
  *   idempotent, replies are counted once per replica, replies to finished
  *   requests are dropped.
  *
+ * - INCR (CREQ_INCR) on a siblings keyspace is a convergent counter
+ *   (counter.h): the coordinator reads at R, merges every visible counter
+ *   sibling (and starts from a plain integer pick), adds delta to its own
+ *   actor's entry and writes the state as a DVV_VAL_COUNTER value with the
+ *   read's context. Concurrent INCRs through different coordinators are
+ *   all counted once their states meet; plain GET of a counter answers its
+ *   merged value as decimal text. On an LWW keyspace INCR reads the pick,
+ *   adds, and writes the decimal text (concurrent INCRs may be lost).
+ * - FLUSH (CREQ_FLUSH, flush.c): every node makes a flush point of the
+ *   keyspaces durable: values it stored before it (stamped up to the
+ *   flush's until: the coordinator's stamp + its timeout + flush_skew_ms)
+ *   are dead in every read and merge; messages carry each keyspace's flush
+ *   epoch and are refused across one. A starting node serves a keyspace
+ *   only once it has heard the flush state of a majority, itself
+ *   included (it asks every peer until then, however long: a node cut off
+ *   from the majority serves nothing; with one or two nodes it does not
+ *   wait); the driver tells the cnode which peers have a session
+ *   (cnode_peer_up/down) so it asks each new one at once. Done (0)
+ *   when every node has the flush durably, or when every node that did not
+ *   answer has no session and more than half did (a node without a session
+ *   is taken to be down: one that is up but cut off answers from its own
+ *   copies, at an R its side can meet, what it held until it next talks to
+ *   a node that has the flush); else -ETIMEDOUT (some nodes have it:
+ *   indeterminate).
+ * - SCAN (CREQ_SCAN, scan.c): a cursor is a key-hash position; one call
+ *   walks partitions in order from it, each from N - W + 1 of its replicas
+ *   (so it meets every write acknowledged at W), and returns keys with a
+ *   visible value and the next cursor (0: done). A key present for the
+ *   whole scan is returned at least once, whatever replicas fail meanwhile
+ *   (another one goes on from the same position).
+ * - COUNT (CREQ_COUNT, DBSIZE): an estimate: every node's count of the
+ *   keys it holds a visible value of, summed and divided by N (and scaled
+ *   up for nodes that did not answer).
+ *
  * Bounds: requests_max coordinated requests and replica_ops_max replica
  * operations in flight; beyond, cnode_submit says -EAGAIN and a REPL_* is
  * answered MSG_ST_BUSY. Messages to one peer without a reply are bounded by
@@ -77,6 +111,7 @@
 #define CNODE_KEY_BYTES_MAX 1023u /* user key: the store key has one more byte */
 #define CNODE_SIBLINGS_MAX_DEFAULT 16u
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
+#define CNODE_FLUSH_SKEW_MS 10000u
 #define CNODE_NAME_BYTES 32u
 
 struct cnode_keyspace {
@@ -103,10 +138,17 @@ struct cnode_config {
 	uint32_t peer_inflight_max; /* 0 = 4096 */
 	uint64_t buffer_bytes_max;  /* bytes of versions held by open requests and replica
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
-	/* Test only (the simulator's mutation check): replicas store the
-	 * incoming version instead of merging it with theirs. Never set in
-	 * production; the checker must catch it. */
-	bool test_broken_merge;
+	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
+	/* Test only (the simulator's mutation checks): each breaks one rule
+	 * the checker must catch. Never set in production.
+	 * merge: replicas store the incoming version instead of merging it;
+	 * counter: a read's counter is its greatest sibling's alone, not the
+	 *   merge of every visible one (concurrent increments lost);
+	 * flush: messages of another flush epoch are admitted (I7 off), so
+	 *   versions from before a flush cross it;
+	 * scan: a replica's full page leaves out its last key while its next
+	 *   cursor passes it. */
+	bool test_broken_merge, test_broken_counter, test_broken_flush, test_broken_scan;
 };
 
 enum creq_kind {
@@ -117,7 +159,18 @@ enum creq_kind {
 	CREQ_DYN_PUT, /* write with the client's context */
 	CREQ_DYN_DEL, /* tombstone with the client's context */
 	CREQ_RMW,     /* read at R, decide(), write with the read's context */
+	CREQ_INCR,    /* add delta: a convergent counter (siblings), a read-modify-write (lww) */
+	CREQ_FLUSH,   /* FLUSHDB/FLUSHALL of the keyspaces in ks_mask (key ignored) */
+	CREQ_SCAN,    /* keys of keyspace from cursor (key ignored) */
+	CREQ_COUNT,   /* DBSIZE estimate of keyspace (key ignored) */
 };
+
+/* A key SCAN returned: a view into the cnode's buffer, valid during done(). */
+struct cnode_key {
+	const uint8_t *p;
+	uint32_t len;
+};
+#define CNODE_SCAN_COUNT_MAX 512u /* keys one SCAN call returns at most (more is a hint) */
 enum creq_cond { CREQ_ALWAYS = 0, CREQ_IF_ABSENT, CREQ_IF_PRESENT };
 enum creq_action { CREQ_FINISH = 0, CREQ_WRITE, CREQ_DELETE };
 
@@ -140,6 +193,10 @@ struct creq {
 	const char *ctx;       /* DYN_PUT, DYN_DEL: the context text ("" = none) */
 	uint32_t ctx_len;
 	creq_decide_fn decide; /* RMW: runs once, on the read's result */
+	int64_t delta;         /* INCR */
+	uint16_t ks_mask;      /* FLUSH: bit i = keyspace i (defined ones only) */
+	uint64_t cursor;       /* SCAN: a key-hash position (0: the start) */
+	uint32_t count;        /* SCAN: keys wanted (a hint: 1..CNODE_SCAN_COUNT_MAX) */
 	void (*done)(struct creq *rq);
 	void *user;
 	/* Result: valid during done() only (views into the cnode's buffers). */
@@ -149,6 +206,11 @@ struct creq {
 	const uint8_t *val;    /* GET, RMW: the pick */
 	uint32_t val_len_out;
 	uint64_t val_expire_ms;
+	int64_t counter;       /* INCR: the new value */
+	uint64_t next_cursor;  /* SCAN: where the next call starts (0: the scan is done) */
+	uint32_t nkeys;        /* SCAN */
+	const struct cnode_key *keys;
+	uint64_t dbsize;       /* COUNT: the estimate */
 	uint32_t nsiblings;    /* DYN_GET: visible values */
 	const uint8_t *sib[DVV_VALUES_MAX];
 	uint32_t sib_len[DVV_VALUES_MAX];
@@ -177,6 +239,7 @@ struct cnode_stats {
 	uint64_t quorum_timeouts, read_repairs, busy_refusals, siblings_refused;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, bad_msgs;
 	uint64_t corrupt_replaced; /* unreadable local copies replaced by a merge's result */
+	uint64_t flushes_applied, stale_refusals, scans_served;
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 
@@ -196,6 +259,16 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms);
 /* A message from peer `from` (the driver knows who is on the connection).
  * Malformed ones are counted and dropped. */
 void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms);
+/* The driver has a session with peer node `peer` now (up), or lost it
+ * (down). A peer that comes up is asked for its flush state. */
+void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms);
+void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms);
+/* The keyspaces serve requests (the start-up flush sync is over). */
+bool cnode_ready(const struct cnode *n);
+/* Drop from d, the stored version of a key of keyspace ks read from a
+ * record of that seq, the values a flush made dead (flush.c): what every
+ * read of the cnode sees (tests and the simulator compare replicas so). */
+void cnode_filter_stored(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
 /* Time passes: deadlines, read repairs due. */
 void cnode_tick(struct cnode *n, uint64_t now_ms);
 /* Earliest time cnode_tick has something to do; UINT64_MAX when none. */

@@ -27,6 +27,16 @@
  *     version, copied message and frame the cnode still holds.
  *  I6 A client's done() never runs inside cnode_submit: answers decided
  *     there are deferred to the due list (delivered by cnode_tick).
+ *  I7 (flush.c) A keyspace whose flush record is being written (applying)
+ *     changes no stored version: a cas that read it waits on flush_wait
+ *     until the record is durable, then reads again; requests of it wait
+ *     in PH_HELD. Every message about a keyspace carries the sender's
+ *     epoch (flush tag) of it; a request whose epoch is not the
+ *     receiver's is refused (MSG_ST_STALE), so no version crosses a flush.
+ *  I8 (flush.c) Stored values of keyspace k in a record whose seq is below
+ *     flush[k].seq and stamped up to flush[k].until are dead: every read of
+ *     a stored version drops them (keeping the clock), before any merge or
+ *     reply.
  */
 #ifndef DV_CLUSTER_NODE_INT_H
 #define DV_CLUSTER_NODE_INT_H
@@ -34,6 +44,7 @@
 #include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
+#include "cluster/counter.h"
 #include "cluster/hlc.h"
 #include "cluster/msg.h"
 #include "cluster/node.h"
@@ -115,14 +126,22 @@ struct cas {
 	bool busy;                     /* a store op in flight (or stalled) */
 	bool corrupt;                  /* the local copy was unreadable: replaced */
 	bool refused;                  /* the last op was refused by store_submit (never ran) */
-	struct cas *list_next;         /* stalled or deferred list */
+	uint32_t epoch;                /* the keyspace's flush tag the op runs in (I7) */
+	int8_t count_delta;            /* keys with a visible value: what the PUT changes */
+	bool visible;                  /* the PUT's version has a visible value */
+	struct cas *list_next;         /* stalled, deferred or flush_wait list */
 };
+
+/* cas_got's answer for an op whose keyspace was flushed since it began. */
+#define CAS_FLUSHED (-EOWNERDEAD)
 
 void cas_start(struct cnode *n, struct cas *c);
 /* A plain store GET through the same submission path (stall, defer);
  * done is the store op's callback (op.ctx = the cas). */
 void cas_get(struct cnode *n, struct cas *c, store_done_fn done);
 void cas_free_enc(struct cnode *n, struct cas *c);
+/* Read again (a cas that waited on flush_wait). */
+void cas_restart(struct cnode *n, struct cas *c);
 /* Retry stalled submissions; deliver deferred failures. */
 void cnode_store_pump(struct cnode *n);
 
@@ -160,12 +179,15 @@ enum coord_phase {
 	PH_ACKS,   /* REPL_PUT out, waiting for W */
 	PH_FWD,    /* FWD_PUT out, waiting for its reply */
 	PH_ZOMBIE, /* finished, its store op still in flight */
+	PH_HELD,   /* waits for its keyspace to be ready (start-up sync, a flush being applied) */
+	PH_SCAN,   /* SCAN pages out to the partition's replicas */
 };
 
 enum coord_op {
 	COP_READ = 1,  /* GET, DYN_GET */
 	COP_READ_WRITE, /* SET/DEL after a read, RMW */
 	COP_WRITE,     /* DYN_PUT, DYN_DEL, LWW SET */
+	COP_SCAN,      /* SCAN (scan.c) */
 };
 
 enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL };
@@ -199,6 +221,7 @@ struct coord {
 	bool clock_only;
 	bool has_self;
 	bool indet;                    /* a failure that may have been applied */
+	bool counter;                  /* INCR on a siblings keyspace: the write is a counter state */
 	struct coord *prev, *next;     /* open list; next: free list */
 	struct coord *due_next;
 	struct creq *rq;               /* NULL for a forwarded write and once answered */
@@ -206,6 +229,8 @@ struct coord {
 	uint64_t fwd_req_id;
 	uint64_t req_id;
 	uint64_t deadline_ms, repair_ms;
+	uint32_t epoch;                /* the keyspace's flush tag when the request began (I7) */
+	struct cscan *scan;            /* COP_SCAN: its pages (scan.c, owned) */
 	int due_result;
 	const char *due_err;
 	struct crep rep[RING_N_MAX];
@@ -221,6 +246,13 @@ struct coord {
 	uint32_t skey_len;
 	uint8_t skey[DV_KEY_BYTES_MAX];
 	struct cclock clock[RING_N_MAX]; /* REP_OK of a read: the clock it answered */
+	/* Counters (coord.c): the increment, the read's merged state, the
+	 * written state's value and bytes; a counter pick rendered as text. */
+	int64_t delta;
+	struct counter cstate;
+	int64_t cvalue;
+	uint8_t cbuf[COUNTER_BYTES_MAX];
+	char text[COUNTER_TEXT_MAX];
 };
 
 #define COORD_CLEAR_BYTES offsetof(struct coord, ctx)
@@ -233,6 +265,100 @@ void coord_deliver_due(struct cnode *n);
 void coord_cancel_all(struct cnode *n);
 /* A tracked frame of c's replica i left the wait queue for the output. */
 void coord_frame_sent(struct coord *c, unsigned i);
+/* coord_finish for the other files (scan.c). */
+void coord_complete(struct cnode *n, struct coord *c, int result, const char *err);
+/* Start the requests held in PH_HELD whose keyspace is ready now. */
+void coord_release_held(struct cnode *n);
+/* The request's first step (coord_submit, or once released from PH_HELD). */
+void coord_begin(struct cnode *n, struct coord *c);
+
+/* ---- flush (flush.c) ---- */
+
+#define CNODE_FLUSH_ACKS_MAX 16u    /* FLUSH requests waiting for their records to be durable */
+#define CNODE_BCAST_MAX 8u          /* FLUSH and COUNT requests coordinated at once */
+#define CNODE_FLUSH_ROUNDS_MAX 4u   /* new ids after STALE answers before giving up */
+#define CNODE_ASK_STATE_MS 500u     /* FLUSH_STATE_GET to one peer at most this often */
+
+struct cflush {
+	uint64_t id;                   /* the keyspace's flush id (0: never flushed) */
+	uint64_t until;                /* I8: the stamp up to which it kills */
+	uint64_t seq;                  /* I8: the seq of its flush record */
+	uint32_t tag;                  /* flush_tag(id): the epoch in messages */
+	uint64_t applying, applying_until; /* the flush whose record is being written (0: none) */
+	uint64_t want, want_until;     /* a greater one to apply once that one is durable */
+	uint64_t heard, heard_until;   /* the greatest flush a peer's FLUSH_STATE named */
+	struct store_op op;
+	uint8_t key[8], rec[24];
+};
+
+struct cflush_ack {
+	bool used;
+	uint16_t from;                 /* 0: this node's own coordinator */
+	uint64_t req_id, id;
+	uint16_t mask;
+};
+
+enum bcast_kind { BC_FLUSH = 1, BC_COUNT };
+
+/* A FLUSH or COUNT coordinated with every node. */
+struct cbcast {
+	bool used;
+	uint8_t kind;
+	uint64_t req_id;
+	struct creq *rq;
+	uint16_t mask;                 /* FLUSH: keyspaces; COUNT: bit of the keyspace */
+	uint64_t id, until;            /* FLUSH: this round's id and until */
+	unsigned rounds;
+	uint64_t acked;                /* bit per ring node index */
+	uint64_t deadline_ms, resend_ms;
+	uint64_t count_sum;            /* COUNT: counts of the nodes that answered */
+};
+
+uint32_t flush_tag(uint64_t id);
+/* Start-up: the flush records of every defined keyspace (synchronous). */
+int flush_load(struct cnode *n);
+/* Requests of keyspace ks may start now (I7, and the start-up sync). */
+bool flush_ready(const struct cnode *n, uint8_t ks);
+/* A request of keyspace ks with epoch tag arrived from peer `from`: true
+ * when it may run; else the caller refuses it (MSG_ST_STALE or BUSY: see
+ * *status) and the peer's flush state is asked for. */
+bool flush_admit(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from, uint8_t *status);
+/* A reply about keyspace ks carried epoch tag: ask the peer's state when it
+ * is not ours. */
+void flush_note_epoch(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from);
+/* I8: drop the dead values of d (its record, of keyspace ks, older than the
+ * keyspace's flush point: those stamped up to its until). True when it
+ * dropped any. */
+bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
+/* A cas of keyspace ks read while a flush record was being written (I7):
+ * queue it; it reads again once that record is durable. */
+bool flush_park(struct cnode *n, struct cas *c, uint8_t ks);
+void flush_on_message(struct cnode *n, uint16_t from, const struct msg *m);
+int flush_submit(struct cnode *n, struct creq *rq);
+int count_submit(struct cnode *n, struct creq *rq);
+void flush_tick(struct cnode *n);
+void flush_peer(struct cnode *n, uint16_t peer, bool up);
+void flush_cancel_all(struct cnode *n);
+bool cnode_bcast_open(const struct cnode *n);
+void cnode_send_state_get(struct cnode *n, uint16_t to);
+
+/* ---- scan (scan.c) ---- */
+
+int scan_submit(struct cnode *n, struct coord *c);
+void scan_on_reply(struct cnode *n, struct coord *c, unsigned i, const struct msg *m);
+void scan_expire(struct cnode *n, struct coord *c);
+void scan_free(struct cnode *n, struct coord *c);
+/* SCAN request from a peer (or this node's coordinator): MSG_ST_OK when
+ * taken, else the status to answer. */
+int scan_replica(struct cnode *n, const struct msg *m);
+void scan_replica_free_all(struct cnode *n);
+/* Start-up: count the keys of every keyspace in the background. */
+void scan_count_start(struct cnode *n);
+bool scan_idle(const struct cnode *n);
+void scan_tick(struct cnode *n);
+/* A write of this node's store left store key `key` with a visible value:
+ * a replica scan running or ending keeps it (scan.c). */
+void scan_note_write(struct cnode *n, const uint8_t *key, uint32_t key_len);
 
 /* ---- the cnode ---- */
 
@@ -285,6 +411,27 @@ struct cnode {
 
 	uint64_t next_deadline;
 	struct cnode_stats st;
+
+	/* Flushes (flush.c). */
+	struct cflush flush[CNODE_KEYSPACES_MAX];
+	struct cflush_ack flush_acks[CNODE_FLUSH_ACKS_MAX];
+	struct cbcast bcast[CNODE_BCAST_MAX];
+	struct cas *flush_wait_head, *flush_wait_tail;
+	bool synced;                   /* heard the flush state of a majority (flush.c) */
+	uint64_t sync_deadline;
+	uint64_t sync_from;            /* peers (ring index bits) whose FLUSH_STATE arrived */
+	uint64_t peer_up;              /* peers (ring index bits) with a session, says the driver */
+	uint64_t asked_at[RING_NODES_MAX]; /* last FLUSH_STATE_GET to each peer */
+	uint32_t flush_store_ops;      /* flush record writes in flight */
+	int64_t ks_count[CNODE_KEYSPACES_MAX]; /* keys with a visible value held here (estimate) */
+
+	/* Scans (scan.c). */
+	struct rscan *rscan_head, *rscan_tail; /* replica scans, the head one running */
+	struct rscan *rscan_ended;     /* store scans over, answered at the next tick */
+	uint32_t rscans;
+	bool scanning;                 /* a store_scan of ours is running */
+	bool count_scanned;            /* the start-up count scan is done */
+	struct rscan *count_scan;
 };
 
 #define CNODE_PEER_NONE UINT16_MAX

@@ -202,8 +202,15 @@ static int cas_local(struct cas *c, struct dvv *d, const struct dvv **local)
 	}
 	if (d->policy != c->policy)
 		return -EPROTO; /* the keyspace's policy changed under its data: refuse */
+	flush_filter(c->n, c->key[0], c->cond_seq, d); /* I8 */
 	*local = d;
 	return 0;
+}
+
+void cas_restart(struct cnode *n, struct cas *c)
+{
+	DV_ASSERT(!c->busy && c->n == n);
+	cas_read(n, c);
 }
 
 static void cas_got(struct cnode *n, struct cas *c)
@@ -212,9 +219,23 @@ static void cas_got(struct cnode *n, struct cas *c)
 	const struct dvv *local;
 	if (cas_transient(&c->op) && cas_retry(n, c))
 		return;
+	uint8_t ks = c->key[0];
+	DV_ASSERT(ks < CNODE_KEYSPACES_MAX);
+	if (flush_park(n, c, ks)) {
+		c->busy = true; /* I7: read again once the flush record is durable (flush_resume) */
+		return;
+	}
+	if (c->epoch != n->flush[ks].tag) {
+		c->done(c, CAS_FLUSHED); /* a flush came between: what it read is dead */
+		return;
+	}
 	int rc = cas_local(c, &d, &local);
 	if (rc == 0)
 		rc = c->merge(c, local, &out);
+	if (rc == 0) {
+		c->visible = dvv_visible(&out, n->now_ms, NULL, 0) > 0;
+		c->count_delta = (int8_t)(c->visible - (local && dvv_visible(local, n->now_ms, NULL, 0) > 0));
+	}
 	if (rc == 0 && dvv_value_bytes(&out) > DV_VALUE_BYTES_MAX)
 		rc = -DV_ETOOBIG;
 	if (rc == 0) /* encode now: local points into the store's buffer, valid during done() only */
@@ -246,6 +267,12 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 	}
 	if (rc == 0 && c->corrupt)
 		n->st.corrupt_replaced++;
+	if (rc == 0) {
+		int64_t *cnt = &n->ks_count[c->key[0]];
+		*cnt = *cnt + c->count_delta > 0 ? *cnt + c->count_delta : 0; /* an estimate (node.h: COUNT) */
+		if (c->visible)
+			scan_note_write(n, c->key, c->key_len);
+	}
 	c->done(c, rc);
 }
 
@@ -316,15 +343,17 @@ void replica_free_all(struct cnode *n)
 	DV_ASSERT(n->rops_open == 0);
 }
 
-/* Answer a replica request: a frame, or a direct call for our own coordinator. */
-static void replica_reply(struct cnode *n, uint8_t req_type, uint16_t to, uint64_t req_id, uint16_t flags,
-			  uint8_t status, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals,
+/* Answer a replica request about keyspace ks: a frame, or a direct call
+ * for our own coordinator. */
+static void replica_reply(struct cnode *n, uint8_t ks, uint8_t req_type, uint16_t to, uint64_t req_id,
+			  uint16_t flags, uint8_t status, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals,
 			  uint32_t vals_len)
 {
 	struct msg m;
 	cnode_msg_init(n, &m, req_type == MSG_REPL_PUT ? MSG_REPL_PUT_ACK : MSG_REPL_GET_REPLY, to, req_id);
 	m.flags = flags; /* MSGF_REPAIR, MSGF_CLOCK_ONLY are echoed */
 	m.status = status;
+	m.epoch = ks < CNODE_KEYSPACES_MAX ? n->flush[ks].tag : 0;
 	if (req_type == MSG_REPL_GET && status == MSG_ST_OK) {
 		m.meta = meta;
 		m.meta_len = meta_len;
@@ -345,6 +374,8 @@ static uint8_t put_status(int rc)
 		return MSG_ST_TOO_BIG;
 	if (rc == -EBUSY)
 		return MSG_ST_BUSY;
+	if (rc == CAS_FLUSHED)
+		return MSG_ST_STALE;
 	return MSG_ST_FAILED;
 }
 
@@ -374,8 +405,9 @@ static void rop_put_done(struct cas *cas, int rc)
 		n->st.replica_noops++;
 	uint16_t from = r->from, flags = r->flags & MSGF_REPAIR;
 	uint64_t req_id = r->req_id;
+	uint8_t ks = r->key[0];
 	rop_free(n, r); /* before replying: the reply may run a coordinator's done() */
-	replica_reply(n, MSG_REPL_PUT, from, req_id, flags, put_status(rc), NULL, 0, NULL, 0);
+	replica_reply(n, ks, MSG_REPL_PUT, from, req_id, flags, put_status(rc), NULL, 0, NULL, 0);
 }
 
 static void rop_get_done(struct store_op *op)
@@ -384,15 +416,29 @@ static void rop_get_done(struct store_op *op)
 	struct rop *r = cnode_container(cas, struct rop, cas);
 	struct cnode *n = cas->n;
 	DV_ASSERT(r->used && r->type == MSG_REPL_GET);
-	uint8_t status = MSG_ST_FAILED;
+	uint8_t status = MSG_ST_FAILED, ks = r->key[0];
 	const uint8_t *meta = op->out.meta, *vals = op->out.value;
 	uint32_t meta_len = op->out.meta_len, vals_len = op->out.val_len;
-	if (op->result == 0) {
+	uint8_t *live = NULL;
+	uint64_t live_bytes = 0, live_vals = 0;
+	if (cas->epoch != n->flush[ks].tag) {
+		status = MSG_ST_STALE; /* a flush since the request came: a read of the older epoch */
+	} else if (op->result == 0) {
 		struct dvv d;
 		status = MSG_ST_OK;
-		if (dvv_decode(&d, meta, meta_len, vals, vals_len) != 0)
+		if (dvv_decode(&d, meta, meta_len, vals, vals_len) != 0) {
 			status = MSG_ST_BAD; /* damaged: the coordinator repairs it */
-		else if (r->flags & MSGF_CLOCK_ONLY)
+		} else if (flush_filter(n, ks, op->out.seq, &d)) {
+			/* Dead values (I8): the version without them, the clock kept. */
+			if (cnode_encode(n, &d, &live, &live_bytes, &meta_len, &live_vals) != 0) {
+				status = MSG_ST_BUSY;
+			} else {
+				meta = live;
+				vals = live + meta_len;
+				vals_len = (uint32_t)live_vals;
+			}
+		}
+		if (status == MSG_ST_OK && (r->flags & MSGF_CLOCK_ONLY))
 			vals_len = 0; /* the meta alone: clock, lengths, flags, expiry */
 	} else if (op->result == -DV_ENOTFOUND) {
 		status = MSG_ST_NOTFOUND;
@@ -403,7 +449,8 @@ static void rop_get_done(struct store_op *op)
 	uint64_t req_id = r->req_id;
 	uint16_t flags = r->flags & MSGF_CLOCK_ONLY;
 	rop_free(n, r); /* the store's buffer stays valid until we return */
-	replica_reply(n, MSG_REPL_GET, from, req_id, flags, status, meta, meta_len, vals, vals_len);
+	replica_reply(n, ks, MSG_REPL_GET, from, req_id, flags, status, meta, meta_len, vals, vals_len);
+	cnode_release(n, live, live_bytes);
 }
 
 static int rop_start_put(struct cnode *n, struct rop *r, const struct msg *m)
@@ -439,11 +486,15 @@ int replica_request(struct cnode *n, const struct msg *m)
 	int st = MSG_ST_OK;
 	struct rop *r = NULL;
 	uint64_t bytes = m->type == MSG_REPL_PUT ? (uint64_t)m->meta_len + m->vals_len : 0;
+	uint8_t admit = MSG_ST_OK;
 	if (m->key_len < 1 || !cnode_ks_ok(n, m->key[0]))
 		st = MSG_ST_BAD; /* no such keyspace here (the metadata keyspace included) */
+	else if (!flush_admit(n, m->key[0], m->epoch, m->from, &admit))
+		st = admit; /* I7: not ready, or another epoch */
 	else if (!cnode_budget_ok(n, bytes) || !(r = rop_alloc(n)))
 		st = MSG_ST_BUSY;
 	if (r) {
+		r->cas.epoch = m->epoch;
 		r->type = m->type;
 		r->flags = m->flags;
 		r->from = m->from;
@@ -464,6 +515,7 @@ int replica_request(struct cnode *n, const struct msg *m)
 	if (st == MSG_ST_BUSY)
 		n->st.busy_refusals++;
 	if (st != MSG_ST_OK && m->from != n->cfg.node_id)
-		replica_reply(n, m->type, m->from, m->req_id, m->flags, (uint8_t)st, NULL, 0, NULL, 0);
+		replica_reply(n, m->key_len ? m->key[0] : 0xff, m->type, m->from, m->req_id, m->flags, (uint8_t)st, NULL,
+			      0, NULL, 0);
 	return st;
 }

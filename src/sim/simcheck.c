@@ -13,7 +13,7 @@
 #include "base/assert.h"
 
 #define NONE UINT32_MAX
-#define RULES 5u
+#define RULES 7u
 #define HISTORY_WINDOW_MS 3000u
 #define HISTORY_LINES_MAX 60u
 
@@ -44,8 +44,9 @@ struct keyview {
 
 static const char *kind_name(uint8_t k)
 {
-	static const char *names[] = {"?", "GET", "SET", "DEL", "DYN_GET", "DYN_PUT", "DYN_DEL"};
-	return k <= SC_DYN_DEL ? names[k] : "?";
+	static const char *names[] = {"?", "GET", "SET", "DEL", "DYN_GET", "DYN_PUT", "DYN_DEL", "INCR", "CGET",
+				      "FLUSH", "SCAN"};
+	return k <= SC_SCAN ? names[k] : "?";
 }
 
 static const char *outcome_name(uint8_t o)
@@ -56,8 +57,10 @@ static const char *outcome_name(uint8_t o)
 
 static bool is_read(uint8_t k) { return k == SC_GET || k == SC_DYN_GET; }
 static bool is_value_write(uint8_t k) { return k == SC_SET || k == SC_DYN_PUT; }
-static bool is_del(uint8_t k) { return k == SC_DEL || k == SC_DYN_DEL; }
-static bool is_plain_write(uint8_t k) { return k == SC_SET || k == SC_DEL; }
+static bool is_del(uint8_t k) { return k == SC_DEL || k == SC_DYN_DEL || k == SC_FLUSH; }
+static bool is_plain_write(uint8_t k) { return k == SC_SET || k == SC_DEL || k == SC_FLUSH; }
+/* Ops of the value model (coverage): not counters, not scans. */
+static bool in_value_model(uint8_t k) { return k != SC_INCR && k != SC_CGET && k != SC_SCAN; }
 
 static bool never_applied(const struct simcheck_op *op)
 {
@@ -108,7 +111,7 @@ uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op)
 {
 	DV_ASSERT(c->nops < SIMCHECK_OPS_MAX);
 	DV_ASSERT(op->keyspace < SIMCHECK_KEYSPACES_MAX && c->cfg.ks[op->keyspace].defined);
-	DV_ASSERT(op->kind >= SC_GET && op->kind <= SC_DYN_DEL);
+	DV_ASSERT(op->kind >= SC_GET && op->kind <= SC_SCAN);
 	c->ops = grow(c->ops, &c->ops_cap, c->nops + 1, sizeof(*c->ops));
 	uint32_t id = c->nops++;
 	struct simcheck_op *o = &c->ops[id];
@@ -119,6 +122,10 @@ uint32_t simcheck_begin(struct simcheck *c, const struct simcheck_op *op)
 	o->nvals = 0;
 	o->vals_at = 0;
 	o->noop = false;
+	o->found = false;
+	o->counter = 0;
+	o->kill_until_ms = 0;
+	DV_ASSERT(o->kind == SC_INCR || o->delta == 0);
 	if (o->kind == SC_DYN_PUT || o->kind == SC_DYN_DEL) {
 		DV_ASSERT(o->ctx <= SC_CTX_BAD);
 		if (o->ctx == SC_CTX_READ) {
@@ -150,6 +157,26 @@ void simcheck_end(struct simcheck *c, uint32_t id, uint64_t done_ms, enum simche
 	if (nvals)
 		memcpy(c->vals + c->nvals, vals, nvals * sizeof(*vals));
 	c->nvals += nvals;
+}
+
+void simcheck_kill_until(struct simcheck *c, uint32_t id, uint64_t t)
+{
+	DV_ASSERT(id < c->nops && c->ops[id].kind == SC_FLUSH);
+	c->ops[id].kill_until_ms = t;
+}
+
+/* Until when op x may take effect on writes submitted before it. */
+static uint64_t effect_end(const struct simcheck_op *x)
+{
+	return x->kind == SC_FLUSH && x->kill_until_ms > x->done_ms ? x->kill_until_ms : x->done_ms;
+}
+
+void simcheck_found(struct simcheck *c, uint32_t id, bool found, int64_t counter)
+{
+	DV_ASSERT(id < c->nops && (c->ops[id].kind == SC_CGET || c->ops[id].kind == SC_SCAN));
+	DV_ASSERT(c->ops[id].outcome == SC_OK && (found || counter == 0));
+	c->ops[id].found = found;
+	c->ops[id].counter = counter;
 }
 
 void simcheck_noop(struct simcheck *c, uint32_t id)
@@ -198,6 +225,16 @@ void simcheck_print_op(const struct simcheck *c, FILE *out, uint32_t id)
 		fprintf(out, " nothing to delete");
 	if (o->expires)
 		fprintf(out, " expires [%llu..%llu]", (unsigned long long)o->expire_lo, (unsigned long long)o->expire_hi);
+	if (o->kind == SC_INCR)
+		fprintf(out, " by %lld", (long long)o->delta);
+	if ((o->kind == SC_CGET || o->kind == SC_SCAN) && o->outcome == SC_OK) {
+		if (!o->found)
+			fprintf(out, " -> not found");
+		else if (o->kind == SC_CGET)
+			fprintf(out, " -> %lld", (long long)o->counter);
+		else
+			fprintf(out, " -> returned");
+	}
 	if (o->kind == SC_DYN_PUT || o->kind == SC_DYN_DEL) {
 		if (o->ctx == SC_CTX_READ)
 			fprintf(out, " ctx=#%u", o->ctx_read);
@@ -271,7 +308,8 @@ static void violation(struct simcheck *c, const struct keyview *kv, unsigned rul
 {
 	static const char *names[] = {"(a) acknowledged write lost", "(b) stale read",
 				      "(c) resurrected value", "(d) replicas did not converge",
-				      "(e) invalid value or result"};
+				      "(e) invalid value or result", "(k) counter out of bounds",
+				      "(s) scan missed a key"};
 	c->viol[rule_index(rule)]++;
 	if (c->printed++ >= c->cfg.print_max)
 		return;
@@ -329,7 +367,7 @@ static void build_coverage(struct simcheck *c, struct keyview *kv, const uint32_
 				bit_set(dx, v);
 				bit_set(px, v);
 			}
-			if (ov->submit_ms < ox->done_ms)
+			if (ov->submit_ms <= effect_end(ox)) /* the same ms: either order */
 				bit_set(px, v);
 		}
 	}
@@ -410,9 +448,14 @@ static uint32_t check_converged(struct simcheck *c, const struct keyview *kv)
 				violation(c, kv, SIMCHECK_CONVERGE, id, NONE, "a final read (after healing) failed");
 			continue;
 		}
-		if (first == NONE)
+		if (first == NONE) {
 			first = id;
-		else if (checking(c, SIMCHECK_CONVERGE) && !same_values(c, &c->ops[first], o))
+			continue;
+		}
+		const struct simcheck_op *f = &c->ops[first];
+		bool same = o->kind == SC_CGET ? f->kind == SC_CGET && f->found == o->found && f->counter == o->counter
+					       : same_values(c, f, o);
+		if (checking(c, SIMCHECK_CONVERGE) && !same)
 			violation(c, kv, SIMCHECK_CONVERGE, id, first, "two nodes answer differently after healing");
 	}
 	return first;
@@ -466,7 +509,7 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 	 * before the read ended hides what it covers. */
 	for (uint32_t d = 0; d < kv->m; d++) {
 		const struct simcheck_op *od = &c->ops[kv->w[d]];
-		if ((is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms < r->done_ms)
+		if ((is_del(od->kind) || may_expire_by(od, r->done_ms)) && od->submit_ms <= r->done_ms)
 			row_or(kv, seen, row(kv, kv->pos, d));
 	}
 	for (uint32_t w = 0; w < kv->m; w++) {
@@ -482,7 +525,8 @@ static void check_stale_dyn(struct simcheck *c, const struct keyview *kv, const 
 
 /* (c): nothing a read returned is surely covered by a write acknowledged
  * before the read started. */
-static void check_resurrect(struct simcheck *c, const struct keyview *kv, const uint32_t *local, uint32_t id)
+static void check_resurrect(struct simcheck *c, const struct keyview *kv, const uint32_t *local, uint32_t id,
+			    bool flush_only)
 {
 	const struct simcheck_op *r = &c->ops[id];
 	const uint32_t *v = simcheck_vals(c, r);
@@ -494,12 +538,151 @@ static void check_resurrect(struct simcheck *c, const struct keyview *kv, const 
 			const struct simcheck_op *ox = &c->ops[kv->w[x]];
 			if (ox->outcome != SC_OK || ox->done_ms >= r->submit_ms || r->r + ox->w <= kv->n)
 				continue;
+			if (flush_only && ox->kind != SC_FLUSH)
+				continue;
 			if (bit_has(row(kv, kv->def, x), u)) {
 				violation(c, kv, SIMCHECK_RESURRECT, id, kv->w[x],
 					  "a read returned a value that a write acknowledged before it superseded");
 				break;
 			}
 		}
+	}
+}
+
+/* --- counters and scans --- */
+
+static bool may_apply(const struct simcheck_op *o) { return !never_applied(o); }
+
+static void bound_add(int64_t d, bool sure, int64_t *lo, int64_t *hi)
+{
+	if (sure || d < 0)
+		*lo += d;
+	if (sure || d > 0)
+		*hi += d;
+}
+
+/* (k)'s bounds for counter read r: every INCR that may have applied and
+ * was submitted before r ended counts, but for one surely killed (acked
+ * before an acked flush started that was acked before r started); it
+ * counts surely when acked before r started, at a W that r's R meets (and
+ * >= lost_min_w), and no flush that may have applied (submitted before r
+ * ended) may have killed it (it was submitted before that flush's effect
+ * ended); else only its sign's side of the interval moves. */
+static void counter_bounds(const struct simcheck *c, const struct keyview *kv, const struct simcheck_op *r,
+			   int64_t *lo, int64_t *hi)
+{
+	*lo = *hi = 0;
+	for (uint32_t i = 0; i < kv->nids; i++) {
+		const struct simcheck_op *x = &c->ops[kv->ids[i]];
+		if (x->kind != SC_INCR || !may_apply(x) || x->submit_ms > r->done_ms)
+			continue;
+		bool acked = x->outcome == SC_OK;
+		bool sure = acked && x->done_ms < r->submit_ms && r->r + x->w > kv->n && x->w >= c->cfg.lost_min_w;
+		bool dead = false;
+		for (uint32_t j = 0; j < kv->nids && !dead; j++) {
+			const struct simcheck_op *f = &c->ops[kv->ids[j]];
+			if (f->kind != SC_FLUSH || !may_apply(f) || f->submit_ms > r->done_ms)
+				continue;
+			dead = acked && f->outcome == SC_OK && x->done_ms < f->submit_ms && f->done_ms < r->submit_ms;
+			if (effect_end(f) >= x->submit_ms)
+				sure = false;
+		}
+		if (!dead)
+			bound_add(x->delta, sure, lo, hi);
+	}
+}
+
+static void check_counter(struct simcheck *c, const struct keyview *kv)
+{
+	if (!checking(c, SIMCHECK_COUNTER))
+		return;
+	char what[160];
+	bool final_done = false;
+	for (uint32_t i = 0; i < kv->nids; i++) {
+		const struct simcheck_op *r = &c->ops[kv->ids[i]];
+		if (r->kind != SC_CGET || r->outcome != SC_OK)
+			continue;
+		bool final = r->client == SIMCHECK_CLIENT_FINAL;
+		/* The first final read ((d) holds the others to it); reads during
+		 * the run when stale reads are judged in this mix. */
+		if ((final && final_done) || (!final && !checking(c, SIMCHECK_STALE)))
+			continue;
+		final_done |= final;
+		int64_t lo, hi;
+		counter_bounds(c, kv, r, &lo, &hi);
+		if (r->counter < lo || r->counter > hi) {
+			snprintf(what, sizeof(what), "%s found the counter at %lld, outside [%lld, %lld] (the INCRs "
+				 "surely and possibly counted)", final ? "the final read" : "a read", (long long)r->counter,
+				 (long long)lo, (long long)hi);
+			violation(c, kv, SIMCHECK_COUNTER, kv->ids[i], NONE, what);
+		}
+	}
+}
+
+/* Op h (of the key) may hide the value of write w before scan sc ends: h
+ * is a flush that may kill w (w submitted before its effect ended), or a
+ * DEL, or a value write with an expiry, that may supersede w. In a
+ * siblings keyspace a DEL or write supersedes only what its context covers
+ * (add-wins): not w when its context was fixed before w began, i.e. a
+ * DYN_PUT or DYN_DEL submitted before w, a plain SET or DEL acknowledged
+ * before w (a coordinator past its answer may still read). In an LWW
+ * keyspace any of them may win (clock skew): no such exception. */
+static bool may_hide(const struct simcheck *c, const struct keyview *kv, const struct simcheck_op *h,
+		     const struct simcheck_op *w, const struct simcheck_op *sc)
+{
+	if (h == w || !may_apply(h) || h->submit_ms > sc->done_ms)
+		return false;
+	if (h->kind == SC_FLUSH)
+		return effect_end(h) >= w->submit_ms;
+	if (!is_del(h->kind) && !(is_value_write(h->kind) && h->expires))
+		return false;
+	if (c->cfg.ks[kv->keyspace].lww)
+		return true;
+	if (h->kind == SC_DYN_PUT || h->kind == SC_DYN_DEL)
+		return h->submit_ms >= w->submit_ms;
+	return !(h->outcome == SC_OK && h->done_ms < w->submit_ms);
+}
+
+/* A write acknowledged before sc began, at a W its replicas meet, whose
+ * value no op may have hidden before sc ended: the key was present for the
+ * whole scan. Returns it, or NONE. */
+static uint32_t scan_witness(const struct simcheck *c, const struct keyview *kv, const struct simcheck_op *sc)
+{
+	uint8_t w_ks = c->cfg.ks[kv->keyspace].w;
+	for (uint32_t j = 0; j < kv->nids; j++) {
+		const struct simcheck_op *w = &c->ops[kv->ids[j]];
+		if ((!is_value_write(w->kind) && w->kind != SC_INCR) || w->outcome != SC_OK ||
+		    w->done_ms >= sc->submit_ms || w->w < w_ks || may_expire_by(w, sc->done_ms))
+			continue;
+		bool hidden = false;
+		for (uint32_t k = 0; k < kv->nids && !hidden; k++)
+			hidden = may_hide(c, kv, &c->ops[kv->ids[k]], w, sc);
+		if (!hidden)
+			return kv->ids[j];
+	}
+	return NONE;
+}
+
+static void check_scan(struct simcheck *c, const struct keyview *kv)
+{
+	for (uint32_t i = 0; i < kv->nids; i++) {
+		const struct simcheck_op *sc = &c->ops[kv->ids[i]];
+		if (sc->kind != SC_SCAN || sc->outcome != SC_OK)
+			continue;
+		bool written = false;
+		for (uint32_t j = 0; j < kv->nids && !written; j++) {
+			const struct simcheck_op *x = &c->ops[kv->ids[j]];
+			written = (is_value_write(x->kind) || x->kind == SC_INCR) && may_apply(x) &&
+				  x->submit_ms <= sc->done_ms;
+		}
+		if (sc->found && !written && checking(c, SIMCHECK_VALID))
+			violation(c, kv, SIMCHECK_VALID, kv->ids[i], NONE, "a scan returned a key no write had made");
+		if (sc->found || !checking(c, SIMCHECK_SCAN))
+			continue;
+		uint32_t witness = scan_witness(c, kv, sc);
+		if (witness != NONE)
+			violation(c, kv, SIMCHECK_SCAN, kv->ids[i], witness,
+				  "a scan did not return a key present (written, not deleted or flushed) for all of it");
 	}
 }
 
@@ -510,7 +693,7 @@ static void check_key(struct simcheck *c, struct keyview *kv, uint32_t *local)
 	kv->m = 0;
 	for (uint32_t i = 0; i < kv->nids; i++) {
 		const struct simcheck_op *o = &c->ops[kv->ids[i]];
-		if (!is_read(o->kind) && !never_applied(o)) {
+		if (!is_read(o->kind) && in_value_model(o->kind) && !never_applied(o)) {
 			local[kv->ids[i]] = kv->m;
 			kv->w[kv->m++] = kv->ids[i];
 		}
@@ -543,9 +726,18 @@ static void check_key(struct simcheck *c, struct keyview *kv, uint32_t *local)
 			if (!is_read(o->kind))
 				continue;
 			if (checking(c, SIMCHECK_RESURRECT))
-				check_resurrect(c, kv, local, kv->ids[i]);
+				check_resurrect(c, kv, local, kv->ids[i], false);
+		}
+	} else if (checking(c, SIMCHECK_RESURRECT)) {
+		/* LWW drops concurrent writes by design, but a flush is a flush. */
+		for (uint32_t i = 0; i < kv->nids; i++) {
+			const struct simcheck_op *o = &c->ops[kv->ids[i]];
+			if (is_read(o->kind) && o->outcome == SC_OK)
+				check_resurrect(c, kv, local, kv->ids[i], true);
 		}
 	}
+	check_counter(c, kv);
+	check_scan(c, kv);
 	for (uint32_t x = 0; x < kv->m; x++)
 		local[kv->w[x]] = NONE;
 	free(kv->def);

@@ -8,6 +8,11 @@
  * context write (DYN_PUT, DYN_DEL) names the read whose context it carried,
  * so the checker knows which values that write superseded.
  *
+ * Times are whole virtual ms and several events share one: "a before b"
+ * in what a rule requires (a write acknowledged before a read started) is
+ * strict, in what it excuses (a DEL submitted before a read ended, "may
+ * have applied") includes the same ms.
+ *
  * Outcomes: OK (acknowledged), FAILED (refused before anything was written:
  * never applied), INDET (timed out or cancelled: may or may not have been
  * applied). A write with a garbage or foreign context must be refused.
@@ -40,12 +45,48 @@
  *  (e) validity (every keyspace): every value read is a value write of the
  *      same key, submitted before the read ended and not refused; a read
  *      lists each value once; a write with a bad context was refused.
+ * Flushes: a FLUSHDB/FLUSHALL is recorded as one SC_FLUSH op per key of its
+ * keyspaces, r = w = n: a DEL of every key that surely covers each write
+ * acknowledged before it started and possibly any submitted before it
+ * ended (an indeterminate one: before its kill_until, as a node it missed
+ * applies it when it learns it, to what it stored up to the flush's stamp
+ * bound), so (a) and (b) excuse what it may have killed and (c) holds it to
+ * "no key written before an acknowledged flush is read after it" (in LWW
+ * keyspaces too: flush coverage is the one rule (c) applies there).
+ * Counters (SC_INCR, SC_CGET on keys of their own):
+ *  (k) a counter read r (the first final one; during the run too when (b)
+ *      is judged) lies within [lo, hi]: every INCR that may have applied
+ *      and was submitted before r ended counts, but one surely killed (it
+ *      was acknowledged before an acknowledged flush started, that flush
+ *      acknowledged before r started); it counts surely (into lo and hi)
+ *      when acknowledged before r started at a W that r's R meets (R + W >
+ *      N, and W >= lost_min_w) and no flush submitted before r ended may
+ *      have killed it (it was submitted before the flush's effect ended);
+ *      else its delta moves only its sign's side (negative into lo,
+ *      positive into hi). "not found" is 0; (d) holds the final reads to
+ *      one value. So an increment lost or counted twice after the
+ *      replicas met is caught, as is a flushed one back.
+ * Scans (SC_SCAN: one op per key for a whole scan, from its first page to
+ *  its last; found = the key was returned):
+ *  (s) a key is returned when some write of it (a value write, or an INCR)
+ *      was acknowledged before the scan started, at W >= the keyspace's W
+ *      (the scan reads N - W + 1 replicas a page), its value not one that
+ *      may expire by the scan's end, and no op submitted before the scan
+ *      ended may have hidden it: a flush whose effect ended after the
+ *      write was submitted; a DEL, DYN_DEL or write with an expiry that
+ *      may supersede it: in an LWW keyspace any (clock skew), in a
+ *      siblings one (add-wins: an op supersedes what its context covers)
+ *      a DYN_PUT/DYN_DEL submitted after it or a plain SET/DEL not
+ *      acknowledged before it was submitted;
+ *  (e) a key returned had a write (or INCR) submitted before the scan
+ *      ended that was not refused.
  * Expiry: a value with an expiry may be missing from any read that ends
  * after its expire_lo (so (a) and (b) excuse it; once expired it hides
  * what it covers, as a DEL does; a plain GET's "not found" may be its
  * pick), and no read that starts after its expire_hi may return it ((e)).
  * LWW keyspaces drop concurrent (and, under clock skew, even sequential)
- * writes by design: only (d) and (e) apply to them. A fault mix that
+ * writes by design: only (d), (e), (s) and the flush part of (c) apply to
+ * them. A fault mix that
  * breaks a rule's premise (a disk that loses acknowledged writes) switches
  * that rule off through simcheck_config.skip (or, for one lost replica,
  * limits (a) to writes acknowledged by two: lost_min_w).
@@ -68,7 +109,13 @@
 #define SIMCHECK_CLIENT_FINAL 0xffffu /* the harness's convergence reads */
 #define SIMCHECK_VALUE_UNKNOWN UINT32_MAX /* a value that names no write */
 
-enum simcheck_kind { SC_GET = 1, SC_SET, SC_DEL, SC_DYN_GET, SC_DYN_PUT, SC_DYN_DEL };
+enum simcheck_kind {
+	SC_GET = 1, SC_SET, SC_DEL, SC_DYN_GET, SC_DYN_PUT, SC_DYN_DEL,
+	SC_INCR,  /* a counter key: delta */
+	SC_CGET,  /* a plain GET of a counter key: found, counter */
+	SC_FLUSH, /* one per key of a flushed keyspace (r = w = n) */
+	SC_SCAN,  /* one per key of a whole scan: found */
+};
 enum simcheck_outcome { SC_PENDING = 0, SC_OK, SC_FAILED, SC_INDET };
 enum simcheck_ctx { SC_CTX_EMPTY = 0, SC_CTX_READ, SC_CTX_BAD };
 
@@ -78,17 +125,20 @@ enum simcheck_ctx { SC_CTX_EMPTY = 0, SC_CTX_READ, SC_CTX_BAD };
 #define SIMCHECK_RESURRECT 4u
 #define SIMCHECK_CONVERGE 8u
 #define SIMCHECK_VALID 16u
+#define SIMCHECK_COUNTER 32u
+#define SIMCHECK_SCAN 64u
 
 struct simcheck_keyspace {
 	bool defined;
 	uint8_t n;      /* replicas */
+	uint8_t w;      /* the keyspace's W: a scan reads N - W + 1 replicas a page */
 	bool lww;       /* DVV_LWW policy */
 };
 
 struct simcheck_config {
 	struct simcheck_keyspace ks[SIMCHECK_KEYSPACES_MAX];
 	unsigned skip;        /* SIMCHECK_* rules switched off for this fault mix */
-	uint8_t lost_min_w;   /* (a) only for writes acknowledged at W >= this (0: all) */
+	uint8_t lost_min_w;   /* (a) and (k) only for writes acknowledged at W >= this (0: all) */
 	const char *replay;   /* printed with every violation */
 	unsigned print_max;   /* violations printed in full; 0 = 5 */
 };
@@ -103,6 +153,7 @@ struct simcheck_op {
 	uint64_t submit_ms;
 	uint8_t ctx;        /* DYN_PUT, DYN_DEL: enum simcheck_ctx */
 	uint32_t ctx_read;  /* SC_CTX_READ: id of the DYN_GET (same key) it came from */
+	int64_t delta;      /* SC_INCR */
 	bool expires;       /* SET, DYN_PUT with an expiry: from expire_lo on (global ms)
 			     * some node's clock may call it expired, after expire_hi
 			     * every node's does */
@@ -114,6 +165,9 @@ struct simcheck_op {
 	uint32_t nvals;     /* reads: values returned (plain GET: 0 or 1) */
 	uint32_t vals_at;   /* into the checker's value pool */
 	bool noop;          /* simcheck_noop: completed without writing */
+	bool found;         /* SC_CGET, SC_SCAN (simcheck_found) */
+	int64_t counter;    /* SC_CGET: the value read */
+	uint64_t kill_until_ms; /* SC_FLUSH: may kill writes submitted before this (0: done_ms) */
 };
 
 struct simcheck;
@@ -134,6 +188,10 @@ void simcheck_end(struct simcheck *c, uint32_t id, uint64_t done_ms, enum simche
  * (the pick was absent or a tombstone). It covers nothing, and is judged
  * like a plain GET that found nothing. */
 void simcheck_noop(struct simcheck *c, uint32_t id);
+/* An SC_FLUSH that did not complete may still kill writes submitted up to t. */
+void simcheck_kill_until(struct simcheck *c, uint32_t id, uint64_t t);
+/* SC_CGET (found, value) and SC_SCAN (found) results, after simcheck_end. */
+void simcheck_found(struct simcheck *c, uint32_t id, bool found, int64_t counter);
 const struct simcheck_op *simcheck_get(const struct simcheck *c, uint32_t id);
 const uint32_t *simcheck_vals(const struct simcheck *c, const struct simcheck_op *op);
 uint32_t simcheck_count(const struct simcheck *c);

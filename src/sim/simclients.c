@@ -14,6 +14,7 @@
 
 #include "base/assert.h"
 #include "base/error.h"
+#include "cluster/counter.h"
 #include "sim/simcluster_int.h"
 
 #define VALUE_HDR_BYTES 10u /* 'v', 8 hex digits of the id, ':' */
@@ -25,8 +26,25 @@ static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 
 uint32_t sim_key_bytes(uint32_t k, uint8_t *out)
 {
-	DV_ASSERT(k < SIM_KEYS_MAX);
+	DV_ASSERT(k < SIM_ALL_KEYS);
+	if (k >= SIM_KEYS_MAX)
+		return (uint32_t)snprintf((char *)out, 16, "c%u", k - SIM_KEYS_MAX);
 	return (uint32_t)snprintf((char *)out, 16, "k%u", k);
+}
+
+uint32_t sim_key_number(const uint8_t *p, uint32_t len, unsigned nkeys)
+{
+	if (len < 2 || len > 4 || (p[0] != 'k' && p[0] != 'c'))
+		return UINT32_MAX;
+	uint32_t v = 0;
+	for (uint32_t i = 1; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9' || (i == 1 && p[i] == '0' && len > 2))
+			return UINT32_MAX;
+		v = v * 10 + (uint32_t)(p[i] - '0');
+	}
+	if (p[0] == 'k')
+		return v < nkeys ? v : UINT32_MAX;
+	return v < SIM_CKEYS ? SIM_KEYS_MAX + v : UINT32_MAX;
 }
 
 /* Deterministic per value id: mostly small, sometimes a few KiB so zones
@@ -92,12 +110,12 @@ void clients_free(struct sim *sim)
 uint64_t clients_next_ms(const struct sim *sim)
 {
 	uint64_t t = UINT64_MAX;
-	if (!sim->chaos)
-		return t;
 	for (unsigned c = 0; c < sim->nclients; c++)
 		for (unsigned s = 0; s < sim->depth; s++) {
 			const struct simop *op = &sim->client[c].slot[s];
-			if (!op->busy && op->next_ms < t)
+			/* A scan goes on to its end after the chaos too. */
+			bool wants = op->busy ? op->page_due : sim->chaos;
+			if (wants && op->next_ms < t)
 				t = op->next_ms;
 		}
 	return t;
@@ -201,7 +219,9 @@ static void choose_context(struct sim *sim, struct simop *op, const struct simcl
 
 static enum creq_kind creq_kind_of(enum simcheck_kind k)
 {
-	static const enum creq_kind map[] = {0, CREQ_GET, CREQ_SET, CREQ_DEL, CREQ_DYN_GET, CREQ_DYN_PUT, CREQ_DYN_DEL};
+	static const enum creq_kind map[] = {0, CREQ_GET, CREQ_SET, CREQ_DEL, CREQ_DYN_GET, CREQ_DYN_PUT, CREQ_DYN_DEL,
+					     CREQ_INCR, CREQ_GET, CREQ_FLUSH, CREQ_SCAN};
+	DV_ASSERT(k >= SC_GET && k <= SC_SCAN);
 	return map[k];
 }
 
@@ -211,14 +231,15 @@ static bool kind_dels(enum simcheck_kind k) { return k == SC_DEL || k == SC_DYN_
 /* Results that mean "refused before anything was written" (node.h). */
 static bool clean_refusal(int res)
 {
-	return res == -EINVAL || res == -EXDEV || res == -E2BIG || res == -EEXIST || res == -DV_ENOTFOUND;
+	return res == -EINVAL || res == -EXDEV || res == -E2BIG || res == -EEXIST || res == -DV_ENOTFOUND ||
+	       res == -EDOM || res == -ERANGE;
 }
 
 static enum simcheck_outcome outcome_of(enum simcheck_kind k, int res)
 {
 	if (res == 0)
 		return SC_OK;
-	if (kind_reads(k))
+	if (kind_reads(k) || k == SC_CGET)
 		return res == -DV_ENOTFOUND ? SC_OK : SC_FAILED; /* a failed read has no values */
 	if (kind_dels(k) && res == -DV_ENOTFOUND)
 		return SC_OK; /* nothing live to delete: completed */
@@ -247,10 +268,100 @@ static void trace_result(struct sim *sim, const struct simop *op, const uint32_t
 		sim_trace(sim, vals, nvals * sizeof(*vals));
 }
 
+static void op_finish(struct sim *sim, struct simop *op, enum simcheck_outcome out)
+{
+	switch (out) {
+	case SC_OK: sim->res->ops_ok++; break;
+	case SC_FAILED: sim->res->ops_failed++; break;
+	default: sim->res->ops_indet++; break;
+	}
+	free(op->val_buf);
+	op->val_buf = NULL;
+	op->busy = false;
+	op->page_due = false;
+	DV_ASSERT(sim->ops_in_flight > 0);
+	sim->ops_in_flight--;
+	op->next_ms = sim->now + sim_rng_range(&sim->rng, THINK_MIN_MS, THINK_MAX_MS);
+}
+
+static void multi_end(struct sim *sim, struct simop *op, enum simcheck_outcome out, int err)
+{
+	/* An indeterminate flush reaches the nodes it missed when they learn
+	 * it, and kills there what was stamped up to its until (flush.c): the
+	 * coordinator's stamp, within max_skew of global time, plus its
+	 * timeout and flush_skew_ms; a value's stamp is within max_skew too. */
+	uint64_t kill_until = sim->now;
+	if (op->mode == SOP_FLUSH && out == SC_INDET)
+		kill_until = simcheck_get(sim->check, op->first_id)->submit_ms + sim->ccfg.timeout_ms +
+			     sim->ccfg.flush_skew_ms + 2 * (uint64_t)sim->max_skew + 50;
+	for (uint32_t i = 0; i < op->nids; i++) {
+		uint32_t id = op->first_id + i;
+		simcheck_end(sim->check, id, sim->now, out, err, NULL, 0);
+		if (op->mode == SOP_FLUSH && out == SC_INDET)
+			simcheck_kill_until(sim->check, id, kill_until);
+		if (op->mode == SOP_SCAN && out == SC_OK)
+			simcheck_found(sim->check, id, op->seen[op->key_of[i]], 0);
+	}
+	if (sim->cfg->verbose >= 1) {
+		fprintf(sim->cfg->out, "%8llu ms  ", (unsigned long long)sim->now);
+		simcheck_print_op(sim->check, sim->cfg->out, op->first_id);
+		if (err && op->rq.err)
+			fprintf(sim->cfg->out, "             (%s)\n", op->rq.err);
+	}
+	op_finish(sim, op, out);
+}
+
+/* A SCAN page came back: note its keys, go on from its cursor. */
+static void scan_page_done(struct sim *sim, struct simop *op, struct creq *rq)
+{
+	uint64_t t[4] = {sim->now, op->first_id, (uint64_t)(int64_t)rq->result, rq->nkeys};
+	sim_trace(sim, t, sizeof(t));
+	sim_log(sim, 1, "scan #%u page from %016llx: %d, %u keys, next %016llx", op->first_id,
+		(unsigned long long)op->cursor, rq->result, rq->nkeys, (unsigned long long)rq->next_cursor);
+	if (rq->result != 0) {
+		if (++op->retries > 8) {
+			multi_end(sim, op, SC_FAILED, rq->result); /* no rule judges it */
+			return;
+		}
+		op->page_due = true; /* again from the same cursor, through any node */
+		op->next_ms = sim->now + 20;
+		return;
+	}
+	for (uint32_t i = 0; i < rq->nkeys; i++) {
+		uint32_t k = sim_key_number(rq->keys[i].p, rq->keys[i].len, sim->nkeys);
+		if (k == UINT32_MAX || (op->keyspace != SIM_KS_SIB && k >= SIM_KEYS_MAX)) {
+			sim_violation(sim, "scan #%u returned a key that no client uses (%u bytes)", op->first_id,
+				      rq->keys[i].len);
+			continue;
+		}
+		op->seen[k] = true;
+	}
+	if (rq->next_cursor != 0 && rq->next_cursor <= op->cursor)
+		sim_violation(sim, "scan #%u: cursor %llx after %llx (not in hash order)", op->first_id,
+			      (unsigned long long)rq->next_cursor, (unsigned long long)op->cursor);
+	op->cursor = rq->next_cursor;
+	if (op->cursor == 0) {
+		multi_end(sim, op, SC_OK, 0);
+		return;
+	}
+	op->page_due = true;
+	op->next_ms = sim->now + sim_rng_range(&sim->rng, 0, 20);
+}
+
 static void op_done(struct creq *rq)
 {
 	struct simop *op = rq->user;
 	struct sim *sim = op->sim;
+	if (op->mode == SOP_SCAN) {
+		scan_page_done(sim, op, rq);
+		return;
+	}
+	if (op->mode == SOP_FLUSH) {
+		uint64_t t[4] = {sim->now, op->first_id, (uint64_t)(int64_t)rq->result, 0};
+		sim_trace(sim, t, sizeof(t));
+		multi_end(sim, op, rq->result == 0 ? SC_OK : rq->result == -EINVAL ? SC_FAILED : SC_INDET, rq->result);
+		return;
+	}
 	const struct simcheck_op *c = simcheck_get(sim->check, op->id);
 	enum simcheck_kind kind = (enum simcheck_kind)c->kind;
 	uint32_t vals[SIMCHECK_VALUES_MAX], nvals = 0;
@@ -272,6 +383,19 @@ static void op_done(struct creq *rq)
 	simcheck_end(sim->check, op->id, sim->now, out, rq->result, vals, nvals);
 	if (noop)
 		simcheck_noop(sim->check, op->id);
+	if (kind == SC_CGET && out == SC_OK) {
+		int64_t v = 0;
+		bool found = rq->result == 0 && rq->found;
+		if (found && counter_parse(rq->val, rq->val_len_out, &v) != 0) {
+			sim_violation(sim, "op #%u: a counter read returned %u bytes that are not an integer", op->id,
+				      rq->val_len_out);
+			found = false;
+		}
+		simcheck_found(sim->check, op->id, found, found ? v : 0);
+	}
+	if (kind == SC_INCR && (rq->result == -EDOM || rq->result == -ERANGE))
+		sim_violation(sim, "op #%u: INCR of a counter key refused with %d (%s)", op->id, rq->result,
+			      rq->err ? rq->err : "");
 	if (out == SC_OK && kind == SC_DYN_GET)
 		remember_context(sim, op);
 	if (sim->cfg->verbose >= 1) {
@@ -280,17 +404,7 @@ static void op_done(struct creq *rq)
 		if (rq->result && rq->err)
 			fprintf(sim->cfg->out, "             (%s)\n", rq->err);
 	}
-	switch (out) {
-	case SC_OK: sim->res->ops_ok++; break;
-	case SC_FAILED: sim->res->ops_failed++; break;
-	default: sim->res->ops_indet++; break;
-	}
-	free(op->val_buf);
-	op->val_buf = NULL;
-	op->busy = false;
-	DV_ASSERT(sim->ops_in_flight > 0);
-	sim->ops_in_flight--;
-	op->next_ms = sim->now + sim_rng_range(&sim->rng, THINK_MIN_MS, THINK_MAX_MS);
+	op_finish(sim, op, out);
 }
 
 /* Fills op->rq for kind and submits it through node nd; records it in the
@@ -300,7 +414,9 @@ static void op_submit(struct sim *sim, struct simop *op, struct simnode *nd, enu
 {
 	struct creq *rq = &op->rq;
 	memset(rq, 0, sizeof(*rq));
+	op->mode = SOP_ONE;
 	rq->kind = creq_kind_of(kind);
+	rq->delta = c->delta;
 	rq->keyspace = op->keyspace;
 	rq->key = op->key_buf;
 	rq->key_len = sim_key_bytes(op->key, op->key_buf);
@@ -368,6 +484,124 @@ static struct simnode *pick_node(struct sim *sim)
 	return NULL;
 }
 
+/* The keys of keyspace ks a flush or a scan covers, into out: the value
+ * keys and, in the siblings keyspace, the counter keys. */
+static uint32_t keys_of(const struct sim *sim, uint8_t ks, uint32_t *out)
+{
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < sim->nkeys; k++)
+		out[n++] = k;
+	for (uint32_t k = 0; ks == SIM_KS_SIB && k < SIM_CKEYS; k++)
+		out[n++] = SIM_KEYS_MAX + k;
+	return n;
+}
+
+/* One checker op per key of keyspace ks for a multi-key op (FLUSH: r = w =
+ * n, a DEL of every key; SCAN: the keyspace's quorums). */
+static void multi_begin(struct sim *sim, struct simop *op, struct simnode *nd, uint8_t ks, enum simcheck_kind kind)
+{
+	uint32_t keys[SIM_ALL_KEYS];
+	uint32_t nk = keys_of(sim, ks, keys);
+	for (uint32_t i = 0; i < nk; i++) {
+		struct simcheck_op c = {.client = op->client, .node = nd->id, .keyspace = ks, .kind = (uint8_t)kind,
+					.key = keys[i], .submit_ms = sim->now};
+		c.r = c.w = ks_n(sim, ks);
+		if (kind == SC_SCAN) {
+			c.r = ks == SIM_KS_SIB ? sim->r : sim->lww_r;
+			c.w = ks == SIM_KS_SIB ? sim->w : sim->lww_w;
+		}
+		DV_ASSERT(op->nids < DV_ARRAY_LEN(op->key_of));
+		op->key_of[op->nids++] = keys[i];
+		uint32_t id = simcheck_begin(sim->check, &c);
+		DV_ASSERT(id == op->first_id + op->nids - 1);
+	}
+}
+
+/* FLUSHALL, or FLUSHDB of one keyspace. */
+static void flush_start(struct sim *sim, struct simop *op, struct simnode *nd)
+{
+	uint16_t mask = sim_rng_below(&sim->rng, 2) ? (uint16_t)((1u << SIM_KS_SIB) | (1u << SIM_KS_LWW))
+						     : (uint16_t)(1u << sim_rng_below(&sim->rng, 2));
+	struct creq *rq = &op->rq;
+	memset(rq, 0, sizeof(*rq));
+	op->mode = SOP_FLUSH;
+	rq->kind = CREQ_FLUSH;
+	rq->ks_mask = mask;
+	rq->done = op_done;
+	rq->user = op;
+	op->first_id = simcheck_count(sim->check);
+	op->nids = 0;
+	int err = cnode_submit(nd->cn, rq, sim_node_now(sim, nd));
+	for (uint8_t ks = SIM_KS_SIB; ks <= SIM_KS_LWW; ks++)
+		if (mask & (1u << ks))
+			multi_begin(sim, op, nd, ks, SC_FLUSH);
+	sim->res->ops++;
+	op->busy = true;
+	sim->ops_in_flight++;
+	sim_log(sim, 1, "flush #%u of keyspaces %x through node %u", op->first_id, mask, nd->id);
+	if (err) {
+		if (err != -EAGAIN)
+			sim_violation(sim, "flush #%u through node %u: cnode_submit refused it: %d", op->first_id, nd->id, err);
+		op->rq.result = err;
+		multi_end(sim, op, SC_FAILED, err);
+	}
+}
+
+/* A whole SCAN: its pages go through random nodes (scan_page). */
+static void scan_start(struct sim *sim, struct simop *op, struct simnode *nd)
+{
+	op->mode = SOP_SCAN;
+	op->keyspace = sim_rng_below(&sim->rng, 100) < 70 ? SIM_KS_SIB : SIM_KS_LWW;
+	op->first_id = simcheck_count(sim->check);
+	op->nids = 0;
+	op->cursor = 0;
+	op->retries = 0;
+	memset(op->seen, 0, sizeof(op->seen));
+	multi_begin(sim, op, nd, op->keyspace, SC_SCAN);
+	sim->res->ops++;
+	op->busy = true;
+	sim->ops_in_flight++;
+	op->page_due = true;
+	op->next_ms = sim->now;
+}
+
+static void scan_page(struct sim *sim, struct simop *op)
+{
+	struct simnode *nd = pick_node(sim);
+	op->page_due = false;
+	if (!nd) {
+		op->page_due = true;
+		op->next_ms = sim->now + 100;
+		return;
+	}
+	struct creq *rq = &op->rq;
+	memset(rq, 0, sizeof(*rq));
+	rq->kind = CREQ_SCAN;
+	rq->keyspace = op->keyspace;
+	rq->cursor = op->cursor;
+	rq->count = (uint32_t)sim_rng_range(&sim->rng, 1, 8);
+	rq->done = op_done;
+	rq->user = op;
+	int err = cnode_submit(nd->cn, rq, sim_node_now(sim, nd));
+	if (err) {
+		if (err != -EAGAIN)
+			sim_violation(sim, "scan #%u through node %u: cnode_submit refused a page: %d", op->first_id, nd->id,
+				      err);
+		rq->result = err;
+		scan_page_done(sim, op, rq);
+	}
+}
+
+/* Now and then a per-request R or W. */
+static void pick_quorum(struct sim *sim, uint8_t ks, struct simcheck_op *c)
+{
+	uint8_t n = ks_n(sim, ks);
+	if (sim_rng_below(&sim->rng, 100) < 5)
+		c->r = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+	if (sim_rng_below(&sim->rng, 100) < 5)
+		c->w = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+}
+
 static void client_start(struct sim *sim, struct simclient *cl, struct simop *op)
 {
 	struct simnode *nd = pick_node(sim);
@@ -375,11 +609,32 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 		op->next_ms = sim->now + 100;
 		return;
 	}
+	unsigned multi = (unsigned)sim_rng_below(&sim->rng, 1000);
+	if (multi < 3) {
+		flush_start(sim, op, nd);
+		return;
+	}
+	if (multi < 15) {
+		scan_start(sim, op, nd);
+		return;
+	}
 	op->keyspace = sim_rng_below(&sim->rng, 100) < 80 ? SIM_KS_SIB : SIM_KS_LWW;
 	op->key = (uint32_t)sim_rng_below(&sim->rng, sim->nkeys);
 	op->bad_ctx = false;
 	op->ctx = NULL;
 	op->ctx_len = 0;
+	if (op->keyspace == SIM_KS_SIB && sim_rng_below(&sim->rng, 100) < 15) {
+		/* A counter key: INCR by -5..20, or a plain GET of it. */
+		struct simcheck_op c = {0};
+		op->key = SIM_KEYS_MAX + (uint32_t)sim_rng_below(&sim->rng, SIM_CKEYS);
+		op->ttl_ms = 0;
+		enum simcheck_kind k = sim_rng_below(&sim->rng, 100) < 70 ? SC_INCR : SC_CGET;
+		if (k == SC_INCR)
+			c.delta = (int64_t)sim_rng_range(&sim->rng, 0, 25) - 5;
+		pick_quorum(sim, op->keyspace, &c);
+		op_submit(sim, op, nd, k, &c);
+		return;
+	}
 	enum simcheck_kind kind = pick_kind(sim, op->keyspace, op->key);
 	/* Now and then a value that expires (PX): 0.1 to 3 s. */
 	op->ttl_ms = 0;
@@ -388,25 +643,35 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 	struct simcheck_op c = {0};
 	if (kind == SC_DYN_PUT || kind == SC_DYN_DEL)
 		choose_context(sim, op, cl, &c);
-	/* Now and then a per-request quorum. */
-	uint8_t n = ks_n(sim, op->keyspace);
-	if (sim_rng_below(&sim->rng, 100) < 5)
-		c.r = (uint8_t)sim_rng_range(&sim->rng, 1, n);
-	if (sim_rng_below(&sim->rng, 100) < 5)
-		c.w = (uint8_t)sim_rng_range(&sim->rng, 1, n);
+	pick_quorum(sim, op->keyspace, &c);
 	op_submit(sim, op, nd, kind, &c);
 }
 
 void clients_run_due(struct sim *sim)
 {
-	if (!sim->chaos)
-		return;
 	for (unsigned c = 0; c < sim->nclients; c++)
 		for (unsigned s = 0; s < sim->depth; s++) {
 			struct simop *op = &sim->client[c].slot[s];
-			if (!op->busy && op->next_ms <= sim->now)
+			if (op->busy && op->page_due && op->next_ms <= sim->now)
+				scan_page(sim, op); /* after the chaos too: a scan runs to its end */
+			else if (sim->chaos && !op->busy && op->next_ms <= sim->now)
 				client_start(sim, &sim->client[c], op);
 		}
+}
+
+bool clients_read_counter(struct sim *sim, uint16_t client, uint32_t k, struct simnode *nd, bool all_replicas)
+{
+	struct simop *op = calloc(1, sizeof(*op));
+	DV_ASSERT(op && k >= SIM_KEYS_MAX && k < SIM_ALL_KEYS);
+	op->sim = sim;
+	op->client = client;
+	op->keyspace = SIM_KS_SIB;
+	op->key = k;
+	op->next_free = sim->read_ops;
+	sim->read_ops = op;
+	struct simcheck_op c = {.r = all_replicas ? sim->n : 0};
+	op_submit(sim, op, nd, SC_CGET, &c);
+	return op->busy;
 }
 
 bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,

@@ -179,6 +179,15 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 	nd->fatal_seen = false;
 	nd->restart_at = 0;
 	simnet_node_up(sim->net, nd->idx);
+	/* Its sessions with the nodes that are up: both ends learn of them
+	 * (a partition does not end a session; a crash does, node_down). */
+	for (unsigned i = 0; i < sim->nnodes; i++) {
+		struct simnode *o = &sim->node[i];
+		if (o == nd || !sim_node_up(o))
+			continue;
+		cnode_peer_up(nd->cn, o->id, sim_node_now(sim, nd));
+		cnode_peer_up(o->cn, nd->id, sim_node_now(sim, o));
+	}
 	sim_log(sim, 1, "node %u: up, incarnation %llx%s", nd->id, (unsigned long long)nd->incarnation,
 		ident.created ? " (new)" : "");
 	return 0;
@@ -212,6 +221,11 @@ static void node_down(struct sim *sim, struct simnode *nd)
 {
 	DV_ASSERT(sim_node_up(nd));
 	simnet_node_down(sim->net, nd->idx);
+	for (unsigned i = 0; i < sim->nnodes; i++) {
+		struct simnode *o = &sim->node[i];
+		if (o != nd && sim_node_up(o))
+			cnode_peer_down(o->cn, nd->id, sim_node_now(sim, o));
+	}
 	store_drain(nd->store);
 	discard_frames(nd);
 	struct cnode_stats st;
@@ -301,9 +315,17 @@ static void restart(struct sim *sim, struct simnode *nd)
 		wipe(sim, nd);
 	sim->res->restarts++;
 	int err = node_boot(sim, nd, false);
+	if (err && (sim->cfg->faults & SIM_F_LOSSY)) {
+		/* Its disk damaged what it needs to start (its identity, a flush
+		 * record, the superblock): it refuses, and the operator replaces
+		 * its data file; it comes back as a new incarnation. */
+		sim_log(sim, 1, "node %u: does not start on its damaged data file (%s): replaced", nd->id,
+			dv_strerror(err));
+		wipe(sim, nd);
+		err = node_boot(sim, nd, false);
+	}
 	if (err) {
-		if (!(sim->cfg->faults & SIM_F_LOSSY))
-			sim_violation(sim, "node %u does not come back after a crash: %s", nd->id, dv_strerror(err));
+		sim_violation(sim, "node %u does not come back after a crash: %s", nd->id, dv_strerror(err));
 		nd->restart_at = 0; /* stays down */
 	}
 }
@@ -700,7 +722,10 @@ static int setup(struct sim *sim)
 		cc->ctx_key[i] = (uint8_t)sim_rng_next(&sim->rng);
 	cc->ring = &sim->ring;
 	choose_limits(sim, cc);
-	cc->test_broken_merge = cfg->broken_merge;
+	cc->test_broken_merge = cfg->mutation == SIM_MUT_MERGE;
+	cc->test_broken_counter = cfg->mutation == SIM_MUT_COUNTER;
+	cc->test_broken_flush = cfg->mutation == SIM_MUT_FLUSH;
+	cc->test_broken_scan = cfg->mutation == SIM_MUT_SCAN;
 	sim->nclients = 2 + (unsigned)sim_rng_below(&sim->rng, 4);
 	sim->depth = 1 + (unsigned)sim_rng_below(&sim->rng, SIM_DEPTH_MAX);
 	sim->nkeys = 4 + (unsigned)sim_rng_below(&sim->rng, 5);
@@ -708,6 +733,9 @@ static int setup(struct sim *sim)
 	int64_t max_skew;
 	choose_faults(sim, &max_skew);
 	sim->max_skew = max_skew;
+	/* A flush's until must pass every stamp taken before it, whatever the
+	 * clocks: twice the skew bound (flush.c). */
+	cc->flush_skew_ms = (uint32_t)(2 * max_skew + 100);
 	sim->value_salt = sim_rng_next(&sim->rng);
 	sim->scfg = (struct store_config){.zone_bytes = ZONE_BYTES, .format_if_empty = true,
 					  .index_capacity_hint = 1024, .memo_entries = 1024};
@@ -715,15 +743,16 @@ static int setup(struct sim *sim)
 	if (err)
 		return err;
 	struct simcheck_config ck = {.replay = cfg->replay};
-	ck.ks[SIM_KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = sim->n};
-	ck.ks[SIM_KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = sim->lww_n, .lww = true};
+	ck.ks[SIM_KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = sim->n, .w = sim->w};
+	ck.ks[SIM_KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = sim->lww_n, .w = sim->lww_w, .lww = true};
 	if (cfg->faults & SIM_F_LOSSY)
-		ck.skip = SIMCHECK_LOST | SIMCHECK_STALE | SIMCHECK_RESURRECT;
+		ck.skip = SIMCHECK_LOST | SIMCHECK_STALE | SIMCHECK_RESURRECT | SIMCHECK_COUNTER | SIMCHECK_SCAN;
 	if (cfg->faults & SIM_F_WIPE) {
-		/* A wiped replica lost its copies: a read quorum may miss an
-		 * acknowledged write or a DEL; one wipe a run leaves a second
-		 * copy of every write acknowledged at W >= 2. */
-		ck.skip |= SIMCHECK_STALE | SIMCHECK_RESURRECT;
+		/* A wiped replica lost its copies: a read quorum (or a scan's
+		 * replicas) may miss an acknowledged write or a DEL; one wipe a
+		 * run leaves a second copy of every write (and increment)
+		 * acknowledged at W >= 2. */
+		ck.skip |= SIMCHECK_STALE | SIMCHECK_RESURRECT | SIMCHECK_SCAN;
 		ck.lost_min_w = 2;
 	}
 	sim->check = simcheck_create(&ck);

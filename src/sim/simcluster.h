@@ -53,12 +53,15 @@
 #define SIM_F_LOSSY 32u    /* one node's disk loses and corrupts acknowledged writes */
 #define SIM_F_WIPE 64u     /* with SIM_F_CRASH: one crashed node comes back on an empty data file */
 
+/* Mutation checks: the checker must catch each (node.h, test_broken_*). */
+enum sim_mutation { SIM_MUT_NONE = 0, SIM_MUT_MERGE, SIM_MUT_COUNTER, SIM_MUT_FLUSH, SIM_MUT_SCAN };
+
 struct simcluster_config {
 	uint64_t seed;
 	unsigned faults;      /* SIM_F_* */
 	unsigned nodes;       /* 0: drawn from the seed (3..5) */
 	uint32_t chaos_ms;    /* virtual length of the chaos phase; 0: drawn (8..20 s) */
-	bool broken_merge;    /* cnode_config.test_broken_merge: the mutation check */
+	unsigned mutation;    /* SIM_MUT_*: one of cnode_config's test_broken_* (mutation checks) */
 	int verbose;          /* 1: faults, client results, summary; 2: also messages */
 	FILE *out;            /* violations and the verbose trace */
 	const char *replay;   /* the command that replays this run */

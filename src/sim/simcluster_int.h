@@ -18,7 +18,9 @@
 #define SIM_EPOCH_MS 1700000000000ull /* node clocks read as unix ms from here */
 #define SIM_KS_SIB 0u
 #define SIM_KS_LWW 1u
-#define SIM_KEYS_MAX 16u
+#define SIM_KEYS_MAX 16u      /* value keys "k<i>" of a keyspace: numbers 0.. */
+#define SIM_CKEYS 3u           /* counter keys "c<i>" of the siblings keyspace: numbers SIM_KEYS_MAX + i */
+#define SIM_ALL_KEYS (SIM_KEYS_MAX + SIM_CKEYS)
 #define SIM_CLIENTS_MAX 8u
 #define SIM_DEPTH_MAX 3u
 #define SIM_CTX_KEEP 3u        /* contexts a client remembers per key */
@@ -55,16 +57,26 @@ struct simctx {
 	char text[DVV_CTX_TEXT_MAX];
 };
 
+enum simop_mode { SOP_ONE = 0, SOP_SCAN, SOP_FLUSH };
+
 struct simop {
 	struct creq rq;
 	struct sim *sim;
 	bool busy;
+	uint8_t mode;            /* enum simop_mode */
+	uint32_t first_id, nids; /* SCAN, FLUSH: the checker's ops, one per key, consecutive */
+	uint32_t key_of[SIM_ALL_KEYS * 2]; /* SCAN: checker op i is key key_of[i] */
+	bool seen[SIM_ALL_KEYS];   /* SCAN: keys returned so far */
+	uint64_t cursor;
+	bool page_due;           /* SCAN: the next page starts at next_ms */
+	unsigned retries;
 	uint16_t client;
 	uint8_t keyspace;
 	uint32_t key;
 	uint32_t id;             /* checker op id (= the id of the value it writes) */
 	bool bad_ctx;
 	uint8_t key_buf[16];
+	char text[32];           /* INCR, CGET: a counter's text */
 	uint8_t *val_buf;
 	char ctx_buf[DVV_CTX_TEXT_MAX];
 	const char *ctx;         /* DYN_PUT/DYN_DEL: the context to send */
@@ -147,7 +159,11 @@ bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key
 void clients_read_all_free(struct sim *sim);
 /* The value id that bytes name, or SIMCHECK_VALUE_UNKNOWN. */
 uint32_t sim_value_id(const struct sim *sim, const uint8_t *v, uint32_t len);
-/* The key bytes of key number k. */
+/* The key bytes of key number k (a counter key from SIM_KEYS_MAX on). */
 uint32_t sim_key_bytes(uint32_t k, uint8_t *out);
+/* The key number of user key bytes, or UINT32_MAX. */
+uint32_t sim_key_number(const uint8_t *p, uint32_t len, unsigned nkeys);
+/* Submits a plain GET of counter key k (SC_CGET) like clients_read_one. */
+bool clients_read_counter(struct sim *sim, uint16_t client, uint32_t k, struct simnode *nd, bool all_replicas);
 
 #endif

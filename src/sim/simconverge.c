@@ -18,6 +18,7 @@ struct sync_get {
 	int result;
 	uint8_t *meta, *val;
 	uint32_t meta_len, val_len;
+	uint64_t seq;
 };
 
 static void sync_get_done(struct store_op *op)
@@ -29,6 +30,7 @@ static void sync_get_done(struct store_op *op)
 		return;
 	g->meta_len = op->out.meta_len;
 	g->val_len = op->out.val_len;
+	g->seq = op->out.seq;
 	g->meta = malloc(g->meta_len + 1);
 	g->val = malloc(g->val_len + 1);
 	DV_ASSERT(g->meta && g->val);
@@ -109,6 +111,8 @@ static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 		} else if (dvv_decode(&d[i], g[i].meta, g[i].meta_len, g[i].val, g[i].val_len)) {
 			sim_violation(sim, "ks%u key %u: replica %u holds an undecodable version", ks, key, nd->id);
 			continue;
+		} else {
+			cnode_filter_stored(nd->cn, ks, g[i].seq, &d[i]); /* its dead values (a flush) out */
 		}
 		if (first < 0) {
 			first = (int)i;
@@ -144,17 +148,24 @@ static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 static int read_every_key(struct sim *sim, uint16_t client, bool all_replicas, uint64_t limit)
 {
 	for (uint8_t ks = SIM_KS_SIB; ks <= SIM_KS_LWW; ks++)
-		for (uint32_t key = 0; key < sim->nkeys; key++)
+		for (uint32_t key = 0; key < SIM_ALL_KEYS; key++) {
+			if ((key >= sim->nkeys && key < SIM_KEYS_MAX) || (key >= SIM_KEYS_MAX && ks != SIM_KS_SIB))
+				continue;
 			for (unsigned i = 0; i < sim->nnodes; i++) {
 				struct simnode *nd = &sim->node[i];
 				if (!sim_node_up(nd))
 					continue;
-				clients_read_one(sim, client, ks, key, nd, all_replicas);
+				/* Counter keys by plain GET: their value is the merged counter. */
+				if (key >= SIM_KEYS_MAX)
+					clients_read_counter(sim, client, key, nd, all_replicas);
+				else
+					clients_read_one(sim, client, ks, key, nd, all_replicas);
 				sim_settle_all(sim);
 				int err = sim_run_until(sim, limit, true);
 				if (err)
 					return err;
 			}
+		}
 	return 0;
 }
 
@@ -182,6 +193,8 @@ int sim_converge(struct sim *sim)
 	for (uint8_t ks = SIM_KS_SIB; ks <= SIM_KS_LWW; ks++)
 		for (uint32_t key = 0; key < sim->nkeys; key++)
 			compare_key(sim, ks, key);
+	for (uint32_t k = 0; k < SIM_CKEYS; k++)
+		compare_key(sim, SIM_KS_SIB, SIM_KEYS_MAX + k);
 	sim_log(sim, 1, "final reads");
 	err = read_every_key(sim, SIMCHECK_CLIENT_FINAL, true, limit);
 	if (err == -ETIME)

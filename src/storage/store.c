@@ -1149,7 +1149,9 @@ int store_drain(struct store *s)
 		int err = store_poll(s, true);
 		if (err < 0)
 			return err;
-		if (s->failed && store_pending(s) == 0 && dev_in_flight(s->dev) == 0)
+		/* Failed: GC and superblock updates never finish; a scan does
+		 * (reads still work, or fail: it then ends with the error). */
+		if (s->failed && store_pending(s) == 0 && dev_in_flight(s->dev) == 0 && !s->scan)
 			break;
 		DV_ASSERT(round < (1ull << 40));
 	}

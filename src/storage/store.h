@@ -304,7 +304,8 @@ int store_submit(struct store *s, struct store_op *op);
 int store_poll(struct store *s, bool wait);
 /* Operations not yet completed (queued, waiting or in flight). */
 unsigned store_pending(const struct store *s);
-/* Poll until nothing is pending. */
+/* Poll until nothing is pending (a failed store: until nothing can move,
+ * a running store_scan finished). */
 int store_drain(struct store *s);
 
 /* Collect one zone now (the one with most dead bytes), if any is worth it;

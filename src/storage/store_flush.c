@@ -155,7 +155,7 @@ void flush_apply(struct store *s, struct store_op *op)
 	s->st.flushes++;
 	s->flush_seq = op->priv.new_seq;
 	s->flush_indexed = true;
-	scan_note_flush(s);
+	store_scan_note_flush(s);
 	op->out.seq = op->priv.new_seq;
 	flush_finish(s, op, 0);
 }

@@ -432,12 +432,12 @@ void scan_pump(struct store *s);
 /* A user write of (64-bit) hash applied at new_payload: a running scan
  * reads that record too (the key's record when the scan started may be
  * gone by the time it is read). */
-void scan_note_write(struct store *s, uint64_t hash, uint64_t new_payload);
+void store_scan_note_write(struct store *s, uint64_t hash, uint64_t new_payload);
 /* A flush applied: nothing the scan collected before it is alive. */
-void scan_note_flush(struct store *s);
+void store_scan_note_flush(struct store *s);
 /* GC moved a record of (64-bit) hash to new_payload: a running scan visits
  * it there (the old location it may hold is no longer indexed). */
-void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload);
+void store_scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload);
 void scan_destroy(struct store *s);
 
 #endif

@@ -20,6 +20,11 @@
  * scan are bounded by the keys written in its range while it runs. A
  * flush (store_flush.c) drops every candidate and note taken before it:
  * those records are dead.
+ * A candidate that cannot be read (EIO, checksum) while its zone still
+ * holds what was indexed is read again, up to SCAN_READS_MAX reads; if it
+ * still cannot, the scan goes on and finishes with -EIO: it may have
+ * missed that key, and a caller that must not (the cluster's SCAN) asks
+ * another replica.
  * One read is in flight at a time: a scan is background work and must
  * not crowd out requests.
  */
@@ -33,6 +38,7 @@
 /* Re-reads of one note whose record went (its zone collected) before the
  * scan gives it up: each one needs a whole zone collected during a read. */
 #define NOTE_CHASES_MAX 64u
+#define SCAN_READS_MAX 4u /* reads of one candidate, re-reads and longer reads included */
 
 struct note {
 	uint64_t hash;    /* 0 with payload 0: an empty slot */
@@ -44,12 +50,16 @@ struct note {
 };
 
 struct scan_state {
+	struct store *s;
 	uint64_t lo, hi;
 	store_visit_fn visit;
 	void (*finish)(void *arg, int err);
 	void *arg;
 	uint64_t *payloads;       /* candidates from the walk */
+	uint32_t *gens;           /* the zone generation of each candidate when taken */
 	uint64_t count, cap, next;
+	unsigned reads;           /* of the candidate sc->next */
+	uint64_t unreadable;      /* candidates given up on while their zone held them */
 	/* Notes: an open-addressed table by hash (a power of two, at most
 	 * half full) and the order they were made in (slots). */
 	struct note *notes;
@@ -71,13 +81,17 @@ static bool collect(void *arg, uint64_t payload)
 	if (sc->count == sc->cap) {
 		uint64_t cap = sc->cap ? sc->cap * 2 : 1024;
 		uint64_t *n = realloc(sc->payloads, cap * sizeof(*n));
-		if (!n) {
+		if (n)
+			sc->payloads = n;
+		uint32_t *g = n ? realloc(sc->gens, cap * sizeof(*g)) : NULL;
+		if (!g) {
 			sc->err = -ENOMEM;
 			return false;
 		}
-		sc->payloads = n;
+		sc->gens = g;
 		sc->cap = cap;
 	}
+	sc->gens[sc->count] = sc->s->sb.zones[pl_zone(payload)].gen;
 	sc->payloads[sc->count++] = payload;
 	return true;
 }
@@ -116,7 +130,7 @@ int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uin
 	if (!sc)
 		return -ENOMEM;
 	*sc = (struct scan_state){.lo = hash_lo, .hi = hi, .visit = visit, .finish = finish, .arg = arg,
-				  .reading_note = UINT64_MAX};
+				  .reading_note = UINT64_MAX, .s = s};
 	index_walk(s->index, hash_lo, hi, collect, sc);
 	s->scan = sc;
 	*hash_hi = hi;
@@ -203,11 +217,11 @@ static void note(struct store *s, uint64_t hash, uint64_t payload)
 	sc->order[sc->order_len++] = i;
 }
 
-void scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload) { note(s, hash, new_payload); }
+void store_scan_note_move(struct store *s, uint64_t hash, uint64_t new_payload) { note(s, hash, new_payload); }
 
-void scan_note_write(struct store *s, uint64_t hash, uint64_t new_payload) { note(s, hash, new_payload); }
+void store_scan_note_write(struct store *s, uint64_t hash, uint64_t new_payload) { note(s, hash, new_payload); }
 
-void scan_note_flush(struct store *s)
+void store_scan_note_flush(struct store *s)
 {
 	struct scan_state *sc = s->scan;
 	if (!sc)
@@ -242,9 +256,10 @@ static void scan_start_read(struct store *s, struct scan_state *sc, uint64_t p, 
 				   .off = zone_base(s, pl_zone(p)) + pl_off(p) / DV_BLOCK_BYTES * DV_BLOCK_BYTES,
 				   .buf = sc->buf, .done = scan_read_done, .ctx = sc};
 	int err = store_dev_submit(s, &sc->req);
-	if (err == 0)
+	if (err == 0) {
 		sc->busy = true;
-	else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
+		sc->reads++;
+	} else if (err != -EAGAIN) /* refused for now: scan_pump() reads it again */
 		sc->err = err;
 }
 
@@ -279,7 +294,12 @@ static void visit(struct store *s, struct scan_state *sc, const struct rec_view 
  * the index still holds (if not, what replaced or moved it left a note). */
 static void consume_candidate(struct store *s, struct scan_state *sc, int rc, const struct rec_view *r)
 {
-	uint64_t p = sc->payloads[sc->next++];
+	uint64_t p = sc->payloads[sc->next];
+	bool same_zone = s->sb.zones[pl_zone(p)].gen == sc->gens[sc->next];
+	sc->next++;
+	sc->reads = 0;
+	if (rc && same_zone)
+		sc->unreadable++; /* finish reports it: the key may be missed */
 	if (rc || r->type != REC_PUT || r->zone_gen != s->sb.zones[pl_zone(p)].gen)
 		return; /* unreadable, tombstone or stale */
 	uint64_t h = dv_key_hash64(r->key, r->key_len);
@@ -320,11 +340,18 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 	struct rec_view r;
 	uint32_t need = 0;
 	int rc = sc->req.res < 0 ? sc->req.res : rec_decode(sc->buf + in_block, sc->buf_bytes - in_block, &r, &need);
-	if (rc == -EAGAIN && pl_off(p) + need <= s->sb.zone_bytes) {
+	bool candidate = sc->reading_note == UINT64_MAX;
+	if (rc == -EAGAIN && pl_off(p) + need <= s->sb.zone_bytes && (!candidate || sc->reads < SCAN_READS_MAX)) {
 		scan_start_read(s, sc, p, DV_ROUND_UP(in_block + need, DV_BLOCK_BYTES));
 		return;
 	}
-	if (sc->reading_note != UINT64_MAX)
+	/* A candidate still in the zone it was indexed in (not reset since)
+	 * that fails to read: a fault of the device, not a record gone. */
+	if (rc && candidate && s->sb.zones[pl_zone(p)].gen == sc->gens[sc->next] && sc->reads < SCAN_READS_MAX) {
+		scan_start_read(s, sc, p, first_read_bytes(p));
+		return;
+	}
+	if (!candidate)
 		consume_note(s, sc, rc, &r);
 	else
 		consume_candidate(s, sc, rc, &r);
@@ -374,9 +401,10 @@ void scan_pump(struct store *s)
 		}
 	}
 	s->scan = NULL;
-	sc->finish(sc->arg, sc->err);
+	sc->finish(sc->arg, sc->err ? sc->err : sc->unreadable ? -EIO : 0);
 	dev_buf_free(sc->buf);
 	free(sc->payloads);
+	free(sc->gens);
 	free(sc->notes);
 	free(sc->order);
 	free(sc);
@@ -390,6 +418,7 @@ void scan_destroy(struct store *s)
 	DV_ASSERT(!sc->busy);
 	dev_buf_free(sc->buf);
 	free(sc->payloads);
+	free(sc->gens);
 	free(sc->notes);
 	free(sc->order);
 	free(sc);

@@ -404,7 +404,7 @@ static void apply_reloc(struct store *s, struct store_op *op)
 		s->st.tombstones -= pl_tomb(op->priv.prev_payload);
 		keylock_fix_prev(s, op->priv.hash_lo, op->priv.prev_payload, op->priv.new_payload,
 				 op->priv.rec_size);
-		scan_note_move(s, op->priv.hash_lo, op->priv.new_payload);
+		store_scan_note_move(s, op->priv.hash_lo, op->priv.new_payload);
 		if (op->priv.hash_full)
 			store_memo_put(s, op->priv.new_payload, op->priv.hash_lo, op->priv.hash_hi,
 				       op->priv.new_seq, op->priv.rec_size, op->expire_ms);
@@ -442,7 +442,7 @@ static void apply_op(struct store *s, struct store_op *op)
 	}
 	s->st.tombstones += pl_tomb(op->priv.new_payload);
 	s->zrt[pl_zone(op->priv.new_payload)].live_cost += reloc_cost(op->priv.rec_size);
-	scan_note_write(s, h, op->priv.new_payload);
+	store_scan_note_write(s, h, op->priv.new_payload);
 	/* The zone of a batch being applied has not been collected: its
 	 * generation is the one the record was written with. */
 	DV_ASSERT(s->sb.zones[pl_zone(op->priv.new_payload)].state == ZONE_OPEN);

@@ -126,6 +126,7 @@ static void rand_msg(struct msg *m, uint8_t type, unsigned cls)
 	case MSG_FLUSH:
 		m->ks_mask = (uint16_t)(cls == 2 ? 0xffff : 1 + rnd(0xffff));
 		m->id = 1 + rnd(UINT64_MAX - 1);
+		m->until = test_rand(&rng);
 		break;
 	case MSG_FLUSH_ACK:
 	case MSG_COUNT_REPLY:
@@ -137,8 +138,10 @@ static void rand_msg(struct msg *m, uint8_t type, unsigned cls)
 		break;
 	case MSG_FLUSH_STATE:
 		m->nids = (uint8_t)pick(cls, 0, MSG_FLUSH_KS_MAX, MSG_FLUSH_KS_MAX);
-		for (unsigned i = 0; i < m->nids; i++)
+		for (unsigned i = 0; i < m->nids; i++) {
 			m->ids[i] = test_rand(&rng);
+			m->untils[i] = test_rand(&rng);
+		}
 		break;
 	case MSG_SCAN:
 		m->keyspace = (uint8_t)rnd(MSG_FLUSH_KS_MAX);
@@ -233,9 +236,9 @@ static void check_same(const struct msg *a, const struct msg *d, const uint8_t *
 	CHECK_EQ(a->ctx_n, d->ctx_n);
 	CHECK(view_eq(a->ctx, d->ctx, 16u * a->ctx_n));
 	CHECK(a->nonce == d->nonce && a->delta == d->delta);
-	CHECK(a->ks_mask == d->ks_mask && a->id == d->id && a->nids == d->nids);
+	CHECK(a->ks_mask == d->ks_mask && a->id == d->id && a->until == d->until && a->nids == d->nids);
 	for (unsigned i = 0; i < a->nids; i++)
-		CHECK(a->ids[i] == d->ids[i]);
+		CHECK(a->ids[i] == d->ids[i] && a->untils[i] == d->untils[i]);
 	CHECK(a->keyspace == d->keyspace && a->limit == d->limit && a->pos == d->pos && a->end == d->end);
 	CHECK(a->done == d->done && a->next == d->next && a->nkeys == d->nkeys && a->count == d->count);
 	CHECK_EQ(a->keys_len, d->keys_len);
@@ -396,20 +399,20 @@ static void test_layout(void)
 	}
 
 	struct msg x = { .from = 1, .to = 2, .req_id = m.req_id, .hlc = m.hlc, .epoch = m.epoch };
-	x.type = MSG_FLUSH, x.ks_mask = 0x0003, x.id = 0x5566;
+	x.type = MSG_FLUSH, x.ks_mask = 0x0003, x.id = 0x5566, x.until = 0x7788;
 	raw_head(MSG_FLUSH, 0, 1, 2);
-	r16(0x0003), r64(0x5566);
+	r16(0x0003), r64(0x5566), r64(0x7788);
 	expect_bytes(&x, raw_seal());
-	x.type = MSG_FLUSH_ACK, x.ks_mask = 0, x.status = MSG_ST_STALE;
+	x.type = MSG_FLUSH_ACK, x.ks_mask = 0, x.until = 0, x.status = MSG_ST_STALE;
 	raw_head(MSG_FLUSH_ACK, 0, 1, 2);
 	r8(MSG_ST_STALE), r64(0x5566);
 	expect_bytes(&x, raw_seal());
 	x.type = MSG_FLUSH_STATE_GET, x.status = 0, x.id = 0;
 	raw_head(MSG_FLUSH_STATE_GET, 0, 1, 2);
 	expect_bytes(&x, raw_seal());
-	x.type = MSG_FLUSH_STATE, x.nids = 2, x.ids[0] = 7, x.ids[1] = 0;
+	x.type = MSG_FLUSH_STATE, x.nids = 2, x.ids[0] = 7, x.ids[1] = 0, x.untils[0] = 8, x.untils[1] = 0;
 	raw_head(MSG_FLUSH_STATE, 0, 1, 2);
-	r8(2), r64(7), r64(0);
+	r8(2), r64(7), r64(8), r64(0), r64(0);
 	expect_bytes(&x, raw_seal());
 	x.nids = 0;
 	x.type = MSG_SCAN, x.keyspace = 1, x.limit = 10, x.pos = 0x100, x.end = 0x1ff;
@@ -612,7 +615,7 @@ static size_t raw_valid(uint8_t t)
 		return raw_seal();
 	case MSG_FLUSH:
 		raw_head(t, 0, 1, 2);
-		r16(1), r64(9);
+		r16(1), r64(9), r64(10);
 		return raw_seal();
 	case MSG_FLUSH_ACK:
 	case MSG_COUNT_REPLY:
@@ -624,7 +627,7 @@ static size_t raw_valid(uint8_t t)
 		return raw_seal();
 	case MSG_FLUSH_STATE:
 		raw_head(t, 0, 1, 2);
-		r8(1), r64(9);
+		r8(1), r64(9), r64(10);
 		return raw_seal();
 	case MSG_SCAN:
 		raw_head(t, 0, 1, 2);
@@ -738,17 +741,17 @@ static void test_fields(void)
 	reseal(raw.b, n);
 	CHECK_EQ(decode_raw(n), 0);
 	/* FLUSH: a keyspace and an id; FLUSH_STATE: at most 16 ids. */
-	raw_head(MSG_FLUSH, 0, 1, 2), r16(0), r64(1);
+	raw_head(MSG_FLUSH, 0, 1, 2), r16(0), r64(1), r64(0);
 	CHECK_EQ(decode_raw(raw_seal()), -EBADMSG);
-	raw_head(MSG_FLUSH, 0, 1, 2), r16(1), r64(0);
+	raw_head(MSG_FLUSH, 0, 1, 2), r16(1), r64(0), r64(0);
 	CHECK_EQ(decode_raw(raw_seal()), -EBADMSG);
 	for (unsigned k = 0; k <= MSG_FLUSH_KS_MAX + 1; k++) {
 		raw_head(MSG_FLUSH_STATE, 0, 1, 2), r8((uint8_t)k);
 		for (unsigned i = 0; i < k; i++)
-			r64(i);
+			r64(i), r64(i);
 		CHECK_EQ(decode_raw(raw_seal()), k <= MSG_FLUSH_KS_MAX ? 0 : -EBADMSG);
 	}
-	raw_head(MSG_FLUSH_STATE, 0, 1, 2), r8(3), r64(1), r64(2); /* one id short */
+	raw_head(MSG_FLUSH_STATE, 0, 1, 2), r8(2), r64(1), r64(1), r64(2); /* one until short */
 	CHECK_EQ(decode_raw(raw_seal()), -EBADMSG);
 	/* SCAN: keyspace, limit, pos <= end. */
 	const struct { uint8_t ks; uint16_t limit; uint64_t pos, end; int want; } sc[] = {

@@ -3,11 +3,12 @@
  * With no arguments (CI): SIM_CI_SEEDS seeds (fewer with DV_TEST_QUICK=1)
  * across every fault mix (seed s runs mix s % mixes), the determinism
  * check (one seed run twice gives the same trace hash), and the mutation
- * check (with the test-only broken merge, the checker must report a
- * violation within the CI seeds). Otherwise:
+ * checks (with each test-only mutation of the cnode, node.h test_broken_*:
+ * merge, counter, flush, scan, the checker must report a violation within
+ * the CI seeds). Otherwise:
  *   --seed N | --seeds A..B   which runs (default: the CI seeds)
  *   --mix NAME                one mix for every seed (default: rotate)
- *   --broken-merge            run with cnode_config.test_broken_merge
+ *   --mutate NAME             run with that mutation (--broken-merge: merge)
  *   --nodes K                 cluster size (default: drawn per seed)
  *   --jobs J                  J processes share the seeds
  *   --checks                  the determinism and mutation checks too
@@ -44,10 +45,14 @@ static const struct {
 };
 #define NMIXES (sizeof(mixes) / sizeof(mixes[0]))
 
+static const char *const mutations[] = {[SIM_MUT_MERGE] = "merge", [SIM_MUT_COUNTER] = "counter",
+					[SIM_MUT_FLUSH] = "flush", [SIM_MUT_SCAN] = "scan"};
+#define NMUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
+
 struct opts {
 	uint64_t first, last;
 	int mix;          /* -1: rotate */
-	bool broken_merge;
+	unsigned mutation; /* SIM_MUT_* */
 	unsigned nodes, jobs;
 	int verbose;      /* -1 quiet */
 	const char *argv0;
@@ -64,16 +69,19 @@ static int find_mix(const char *name)
 static unsigned mix_of(const struct opts *o, uint64_t seed) { return o->mix >= 0 ? (unsigned)o->mix : (unsigned)(seed % NMIXES); }
 
 /* One run; prints its line. Returns its violations (or 1 on an error). */
-static unsigned run_one(const struct opts *o, uint64_t seed, bool broken, struct simcluster_result *res, FILE *out)
+static unsigned run_one(const struct opts *o, uint64_t seed, unsigned mutation, struct simcluster_result *res,
+			FILE *out)
 {
 	unsigned m = mix_of(o, seed);
-	char replay[512], nodes[32] = "";
+	char replay[512], nodes[32] = "", mut[32] = "";
 	if (o->nodes)
 		snprintf(nodes, sizeof(nodes), " --nodes %u", o->nodes);
-	snprintf(replay, sizeof(replay), "%s --seed %" PRIu64 " --mix %s%s%s -v", o->argv0, seed, mixes[m].name,
-		 broken ? " --broken-merge" : "", nodes);
+	if (mutation)
+		snprintf(mut, sizeof(mut), " --mutate %s", mutations[mutation]);
+	snprintf(replay, sizeof(replay), "%s --seed %" PRIu64 " --mix %s%s%s -v", o->argv0, seed, mixes[m].name, mut,
+		 nodes);
 	struct simcluster_config cfg = {.seed = seed, .faults = mixes[m].faults, .nodes = o->nodes,
-					.broken_merge = broken, .verbose = o->verbose > 0 ? o->verbose : 0,
+					.mutation = mutation, .verbose = o->verbose > 0 ? o->verbose : 0,
 					.out = out, .replay = replay};
 	int err = simcluster_run(&cfg, res);
 	unsigned bad = err ? 1 : res->violations;
@@ -119,7 +127,7 @@ static struct totals run_range(const struct opts *o, unsigned job, unsigned jobs
 		if ((s - o->first) % jobs != job)
 			continue;
 		struct simcluster_result r;
-		unsigned bad = run_one(o, s, o->broken_merge, &r, stdout);
+		unsigned bad = run_one(o, s, o->mutation, &r, stdout);
 		add(&t, &r, bad);
 		fflush(stdout);
 	}
@@ -187,8 +195,8 @@ static bool determinism(const struct opts *o)
 	struct simcluster_result a, b;
 	FILE *null = fopen("/dev/null", "w");
 	CHECK(null != NULL);
-	unsigned bad = run_one(&d, DETERMINISM_SEED, false, &a, null);
-	bad += run_one(&d, DETERMINISM_SEED, false, &b, null);
+	unsigned bad = run_one(&d, DETERMINISM_SEED, SIM_MUT_NONE, &a, null);
+	bad += run_one(&d, DETERMINISM_SEED, SIM_MUT_NONE, &b, null);
 	fclose(null);
 	bool same = a.trace_hash == b.trace_hash && a.ops == b.ops && a.msgs_delivered == b.msgs_delivered;
 	printf("%s determinism: seed %u (mix all) twice: hash %016" PRIx64 " and %016" PRIx64 ", %" PRIu64
@@ -197,8 +205,8 @@ static bool determinism(const struct opts *o)
 	return same && !bad;
 }
 
-/* The broken merge must be caught within the CI seeds. */
-static bool mutation(const struct opts *o)
+/* Each mutation must be caught within the CI seeds. */
+static bool mutation_caught(const struct opts *o, unsigned mut)
 {
 	FILE *null = fopen("/dev/null", "w");
 	CHECK(null != NULL);
@@ -206,18 +214,34 @@ static bool mutation(const struct opts *o)
 	m.verbose = -1;
 	for (uint64_t s = o->first; s <= o->last; s++) {
 		struct simcluster_result r;
-		if (run_one(&m, s, true, &r, null)) {
+		if (run_one(&m, s, mut, &r, null)) {
 			fclose(null);
-			printf("ok   mutation: the broken merge is caught at seed %" PRIu64 " (mix %s): replay with "
-			       "%s --seed %" PRIu64 " --mix %s --broken-merge -v\n",
-			       s, mixes[mix_of(o, s)].name, o->argv0, s, mixes[mix_of(o, s)].name);
+			printf("ok   mutation %s: caught at seed %" PRIu64 " (mix %s): replay with "
+			       "%s --seed %" PRIu64 " --mix %s --mutate %s -v\n", mutations[mut],
+			       s, mixes[mix_of(o, s)].name, o->argv0, s, mixes[mix_of(o, s)].name, mutations[mut]);
 			return true;
 		}
 	}
 	fclose(null);
-	printf("FAIL mutation: the broken merge passed all %" PRIu64 " CI seeds: the checker misses it\n",
+	printf("FAIL mutation %s: passed all %" PRIu64 " CI seeds: the checker misses it\n", mutations[mut],
 	       o->last - o->first + 1);
 	return false;
+}
+
+static bool mutations_caught(const struct opts *o)
+{
+	bool ok = true;
+	for (unsigned mut = SIM_MUT_MERGE; mut < NMUTATIONS; mut++)
+		ok &= mutation_caught(o, mut);
+	return ok;
+}
+
+static int find_mutation(const char *name)
+{
+	for (unsigned i = SIM_MUT_MERGE; i < NMUTATIONS; i++)
+		if (strcmp(mutations[i], name) == 0)
+			return (int)i;
+	return -1;
 }
 
 static bool parse_u64(const char *s, uint64_t *out)
@@ -233,10 +257,13 @@ static bool parse_u64(const char *s, uint64_t *out)
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [--seed N | --seeds A..B] [--mix NAME] [--broken-merge] [--nodes K] [--jobs J] "
+	fprintf(stderr, "usage: %s [--seed N | --seeds A..B] [--mix NAME] [--mutate NAME] [--nodes K] [--jobs J] "
 			"[--checks] [-v|-vv|-q]\nmixes:", argv0);
 	for (unsigned i = 0; i < NMIXES; i++)
 		fprintf(stderr, " %s", mixes[i].name);
+	fprintf(stderr, "\nmutations:");
+	for (unsigned i = SIM_MUT_MERGE; i < NMUTATIONS; i++)
+		fprintf(stderr, " %s", mutations[i]);
 	fprintf(stderr, "\n");
 	exit(2);
 }
@@ -270,7 +297,13 @@ int main(int argc, char **argv)
 			if (o.mix < 0)
 				usage(argv[0]);
 		} else if (strcmp(a, "--broken-merge") == 0) {
-			o.broken_merge = true;
+			o.mutation = SIM_MUT_MERGE;
+			ci = false;
+		} else if (strcmp(a, "--mutate") == 0 && i + 1 < argc) {
+			int mut = find_mutation(argv[++i]);
+			if (mut < 0)
+				usage(argv[0]);
+			o.mutation = (unsigned)mut;
 			ci = false;
 		} else if (strcmp(a, "--nodes") == 0 && i + 1 < argc) {
 			uint64_t k;
@@ -299,7 +332,7 @@ int main(int argc, char **argv)
 	bool ok = failed == 0;
 	if (ci || checks) {
 		ok &= determinism(&o);
-		ok &= mutation(&o);
+		ok &= mutations_caught(&o);
 	}
 	printf("test_sim: %s in %.1f s\n", ok ? "ok" : "FAIL", test_now_s() - t0);
 	return ok ? 0 : 1;

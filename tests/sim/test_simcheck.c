@@ -1,7 +1,7 @@
 /* test_simcheck.c - the checker on synthetic histories: for each rule, a
  * history that must pass and one that must fail (so every rule can fail),
  * plus coverage through plain SET/DEL, transitivity, quorums, LWW and the
- * per-mix switches. */
+ * per-mix switches; flushes, counters and scans. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,14 +15,16 @@
 #define RESURRECT 2
 #define CONVERGE 3
 #define VALID 4
+#define COUNTER 5
+#define SCAN 6
 
 static FILE *report;
 
 static struct simcheck *mk(unsigned skip)
 {
 	struct simcheck_config cfg = {.skip = skip, .replay = "test_sim --seed 42", .print_max = 100};
-	cfg.ks[KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = 3};
-	cfg.ks[KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = 3, .lww = true};
+	cfg.ks[KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = 3, .w = 2};
+	cfg.ks[KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = 3, .w = 2, .lww = true};
 	struct simcheck *c = simcheck_create(&cfg);
 	CHECK(c != NULL);
 	return c;
@@ -493,6 +495,245 @@ static void test_lww(void)
 	CHECK_EQ(run(c, VALID), 1);
 }
 
+/* A flush as the checker sees it for one key of ks (r = w = n). */
+static uint32_t flush_key(struct simcheck *c, uint8_t ks, uint32_t key, uint64_t t0, uint64_t t1,
+			  enum simcheck_outcome out)
+{
+	struct simcheck_op o = {.client = 2, .node = 2, .keyspace = ks, .kind = SC_FLUSH, .r = 3, .w = 3, .key = key,
+				.submit_ms = t0};
+	uint32_t id = simcheck_begin(c, &o);
+	simcheck_end(c, id, t1, out, out == SC_OK ? 0 : -110, NULL, 0);
+	return id;
+}
+
+static uint32_t flush_ks(struct simcheck *c, uint8_t ks, uint64_t t0, uint64_t t1, enum simcheck_outcome out)
+{
+	return flush_key(c, ks, 0, t0, t1, out);
+}
+
+static void test_flush(void)
+{
+	/* A value acknowledged before an acknowledged flush, read after it. */
+	struct simcheck *c = mk(0);
+	uint32_t w1 = put(c, UINT32_MAX, 0, 10);
+	flush_ks(c, KS_SIB, 20, 30, SC_OK);
+	rd(c, 40, 50, &w1, 1);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, RESURRECT), 1);
+
+	/* ... and it is gone for good: no loss, no stale read. */
+	c = mk(0);
+	w1 = put(c, UINT32_MAX, 0, 10);
+	flush_ks(c, KS_SIB, 20, 30, SC_OK);
+	rd(c, 40, 50, NULL, 0);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, -1), 0);
+
+	/* A write concurrent with the flush may go or stay. */
+	for (int stays = 0; stays < 2; stays++) {
+		c = mk(0);
+		w1 = put(c, UINT32_MAX, 15, 25);
+		flush_ks(c, KS_SIB, 20, 30, SC_OK);
+		rd(c, 40, 50, stays ? &w1 : NULL, stays);
+		finals(c, 1000, stays ? &w1 : NULL, stays);
+		CHECK_EQ(run(c, -1), 0);
+	}
+
+	/* A write after the flush is not killed by it. */
+	c = mk(0);
+	flush_ks(c, KS_SIB, 20, 30, SC_OK);
+	w1 = put(c, UINT32_MAX, 40, 50);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, LOST), 1);
+
+	/* An indeterminate flush kills up to its kill_until, not after. */
+	for (int late = 0; late < 2; late++) {
+		c = mk(0);
+		uint32_t f = flush_ks(c, KS_SIB, 20, 30, SC_INDET);
+		simcheck_kill_until(c, f, 500);
+		w1 = put(c, UINT32_MAX, late ? 600 : 400, late ? 610 : 410);
+		finals(c, 1000, NULL, 0);
+		CHECK_EQ(run(c, LOST), late ? 1u : 0u);
+	}
+
+	/* LWW drops concurrent writes, but a flush is a flush. */
+	c = mk(0);
+	uint32_t a = op(c, KS_LWW, SC_SET, 0, 0, 2);
+	simcheck_end(c, a, 10, SC_OK, 0, NULL, 0);
+	flush_ks(c, KS_LWW, 20, 30, SC_OK);
+	rd_ks(c, KS_LWW, SC_GET, 40, 50, &a, 1);
+	finals_ks(c, KS_LWW, 1000, NULL, 0);
+	CHECK_EQ(run(c, RESURRECT), 1);
+}
+
+/* INCR of counter key 1 (siblings keyspace) by d at W=w. */
+static uint32_t incr(struct simcheck *c, int64_t d, uint64_t t0, uint64_t t1, enum simcheck_outcome out, uint8_t w)
+{
+	struct simcheck_op o = {.client = 1, .node = 1, .keyspace = KS_SIB, .kind = SC_INCR, .r = 2, .w = w, .key = 1,
+				.submit_ms = t0, .delta = d};
+	uint32_t id = simcheck_begin(c, &o);
+	simcheck_end(c, id, t1, out, out == SC_OK ? 0 : -110, NULL, 0);
+	return id;
+}
+
+static void cget(struct simcheck *c, uint16_t client, uint8_t r, uint64_t t0, uint64_t t1, bool found, int64_t v)
+{
+	struct simcheck_op o = {.client = client, .node = 1, .keyspace = KS_SIB, .kind = SC_CGET, .r = r, .key = 1,
+				.submit_ms = t0};
+	uint32_t id = simcheck_begin(c, &o);
+	simcheck_end(c, id, t1, SC_OK, 0, NULL, 0);
+	simcheck_found(c, id, found, v);
+}
+
+static void cfinals(struct simcheck *c, bool found, int64_t v)
+{
+	for (int i = 0; i < 3; i++)
+		cget(c, SIMCHECK_CLIENT_FINAL, 3, 1000 + 10 * (uint64_t)i, 1005 + 10 * (uint64_t)i, found, v);
+}
+
+static void test_counter(void)
+{
+	/* Two concurrent INCRs both count; one lost or one counted twice is caught. */
+	const int64_t finals_v[] = {12, 5, 19};
+	for (int i = 0; i < 3; i++) {
+		struct simcheck *c = mk(0);
+		incr(c, 5, 0, 10, SC_OK, 2);
+		incr(c, 7, 2, 12, SC_OK, 2);
+		cget(c, 1, 2, 20, 30, true, 12);
+		cfinals(c, true, finals_v[i]);
+		CHECK_EQ(run(c, COUNTER), i == 0 ? 0u : 1u);
+	}
+
+	/* Indeterminate and failed INCRs: [sure, sure + possible]. */
+	for (int64_t v = 2; v <= 12; v += 5) {
+		struct simcheck *c = mk(0);
+		incr(c, 5, 0, 10, SC_OK, 2);
+		incr(c, 4, 0, 10, SC_INDET, 2);
+		incr(c, -3, 0, 10, SC_INDET, 2);
+		incr(c, 100, 0, 10, SC_FAILED, 2);
+		cfinals(c, true, v);
+		CHECK_EQ(run(c, COUNTER), v == 2 || v == 7 ? 0u : 1u); /* [2, 9] */
+	}
+
+	/* The final reads disagree: (d). */
+	struct simcheck *c = mk(0);
+	incr(c, 5, 0, 10, SC_OK, 2);
+	cget(c, SIMCHECK_CLIENT_FINAL, 3, 1000, 1005, true, 5);
+	cget(c, SIMCHECK_CLIENT_FINAL, 3, 1010, 1015, true, 4);
+	CHECK_EQ(run(c, CONVERGE), 1);
+
+	/* A read during the run that misses an acknowledged INCR: stale only
+	 * when R + W > N. */
+	for (uint8_t r = 1; r <= 2; r++) {
+		c = mk(0);
+		incr(c, 5, 0, 10, SC_OK, 2);
+		cget(c, 1, r, 20, 30, false, 0);
+		cfinals(c, true, 5);
+		CHECK_EQ(run(c, COUNTER), r == 2 ? 1u : 0u);
+	}
+
+	/* A flush acknowledged kills the INCRs acknowledged before it; those
+	 * concurrent with it may stay. */
+	c = mk(0);
+	incr(c, 5, 0, 10, SC_OK, 2);
+	incr(c, 3, 18, 25, SC_OK, 2);
+	flush_key(c, KS_SIB, 1, 20, 30, SC_OK);
+	incr(c, 2, 40, 50, SC_OK, 2);
+	cget(c, 1, 2, 60, 70, true, 5);
+	cfinals(c, true, 5);
+	CHECK_EQ(run(c, COUNTER), 0);
+	c = mk(0);
+	incr(c, 5, 0, 10, SC_OK, 2);
+	flush_key(c, KS_SIB, 1, 20, 30, SC_OK);
+	incr(c, 2, 40, 50, SC_OK, 2);
+	cfinals(c, true, 7); /* the flushed 5 came back */
+	CHECK_EQ(run(c, COUNTER), 1);
+
+	/* The wipe mix: an INCR acknowledged at W=1 may be lost. */
+	struct simcheck_config cfg = {.lost_min_w = 2, .print_max = 100};
+	cfg.ks[KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = 3, .w = 2};
+	c = simcheck_create(&cfg);
+	incr(c, 5, 0, 10, SC_OK, 1);
+	incr(c, 1, 0, 10, SC_OK, 2);
+	cfinals(c, true, 1);
+	CHECK_EQ(run(c, COUNTER), 0);
+}
+
+/* A whole scan of the keyspace: key 0 returned or not. */
+static void scan_ks(struct simcheck *c, uint8_t ks, uint64_t t0, uint64_t t1, bool found)
+{
+	struct simcheck_op o = {.client = 3, .node = 1, .keyspace = ks, .kind = SC_SCAN, .r = 2, .w = 2,
+				.submit_ms = t0};
+	uint32_t id = simcheck_begin(c, &o);
+	simcheck_end(c, id, t1, SC_OK, 0, NULL, 0);
+	simcheck_found(c, id, found, 0);
+}
+
+static void test_scan(void)
+{
+	/* Written (W >= the keyspace's) before the scan: returned. */
+	for (int found = 0; found < 2; found++) {
+		struct simcheck *c = mk(0);
+		uint32_t w1 = put(c, UINT32_MAX, 0, 10);
+		scan_ks(c, KS_SIB, 20, 50, found);
+		finals(c, 1000, &w1, 1);
+		CHECK_EQ(run(c, SCAN), found ? 0u : 1u);
+	}
+
+	/* At W=1 (a scan reads N - W + 1 = 2 replicas), or written during the
+	 * scan: may be missed. */
+	struct simcheck *c = mk(0);
+	uint32_t a = op(c, KS_SIB, SC_SET, 0, 0, 1);
+	simcheck_end(c, a, 10, SC_OK, 0, NULL, 0);
+	uint32_t b = put(c, UINT32_MAX, 30, 40);
+	scan_ks(c, KS_SIB, 20, 50, false);
+	uint32_t ab[2] = {a, b};
+	finals(c, 1000, ab, 2);
+	CHECK_EQ(run(c, -1), 0);
+
+	/* A DEL or flush during the scan may hide it; a DEL acknowledged
+	 * before the write cannot in a siblings keyspace (add-wins), and can
+	 * in an LWW one (clock skew). */
+	for (int hide = 0; hide < 3; hide++) {
+		c = mk(0);
+		if (hide == 1)
+			wr(c, SC_DEL, 0, 0, 0, 5, SC_OK);
+		uint32_t w1 = put(c, UINT32_MAX, 10, 15);
+		if (hide == 0)
+			wr(c, SC_DEL, 0, 0, 30, 35, SC_OK);
+		if (hide == 2)
+			flush_ks(c, KS_SIB, 30, 35, SC_OK);
+		scan_ks(c, KS_SIB, 20, 50, false);
+		finals(c, 1000, hide == 1 ? &w1 : NULL, hide == 1);
+		CHECK_EQ(run(c, SCAN), hide == 1 ? 1u : 0u);
+	}
+	c = mk(0);
+	uint32_t d = op(c, KS_LWW, SC_DEL, 0, 0, 2);
+	simcheck_end(c, d, 5, SC_OK, 0, NULL, 0);
+	a = op(c, KS_LWW, SC_SET, 0, 10, 2);
+	simcheck_end(c, a, 15, SC_OK, 0, NULL, 0);
+	scan_ks(c, KS_LWW, 20, 50, false);
+	finals_ks(c, KS_LWW, 1000, NULL, 0);
+	CHECK_EQ(run(c, SCAN), 0);
+
+	/* A counter key with an INCR acknowledged before the scan. */
+	c = mk(0);
+	incr(c, 5, 0, 10, SC_OK, 2);
+	struct simcheck_op o = {.client = 3, .node = 1, .keyspace = KS_SIB, .kind = SC_SCAN, .r = 2, .w = 2, .key = 1,
+				.submit_ms = 20};
+	uint32_t s = simcheck_begin(c, &o);
+	simcheck_end(c, s, 50, SC_OK, 0, NULL, 0);
+	simcheck_found(c, s, false, 0);
+	cfinals(c, true, 5);
+	CHECK_EQ(run(c, SCAN), 1);
+
+	/* A key returned that nothing wrote: (e). */
+	c = mk(0);
+	scan_ks(c, KS_SIB, 20, 50, true);
+	finals(c, 1000, NULL, 0);
+	CHECK_EQ(run(c, VALID), 1);
+}
+
 static void test_report(void)
 {
 	char *buf = NULL;
@@ -529,6 +770,9 @@ int main(int argc, char **argv)
 	test_valid();
 	test_expiry();
 	test_lww();
+	test_flush();
+	test_counter();
+	test_scan();
 	test_report();
 	printf("test_simcheck: ok\n");
 	return 0;

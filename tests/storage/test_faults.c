@@ -511,6 +511,109 @@ static void run_power_cut(uint64_t seed)
 	free(pc_acked);
 }
 
+/* store_scan on a device whose reads fail or flip bits: a record it cannot
+ * read (after re-reads) is never silently skipped: the scan visits every
+ * other live key and finishes with -EIO, so a caller that must not miss a
+ * key (the cluster's SCAN) asks another replica. Transient faults are
+ * mostly absorbed by the re-reads; a device whose every read fails makes
+ * the scan report it. */
+struct fscan {
+	bool *seen;
+	uint32_t visited;
+	int err;
+	bool finished;
+};
+
+static bool fscan_visit(void *arg, const void *key, uint32_t key_len, const struct store_record_out *rec)
+{
+	struct fscan *f = arg;
+	unsigned n;
+	char k[32];
+	CHECK(key_len < sizeof(k));
+	memcpy(k, key, key_len);
+	k[key_len] = 0;
+	CHECK(sscanf(k, "fault-%u", &n) == 1 && n < KEYS);
+	f->seen[n] = true;
+	f->visited++;
+	(void)rec;
+	return true;
+}
+
+static void fscan_finish(void *arg, int err)
+{
+	struct fscan *f = arg;
+	f->err = err;
+	f->finished = true;
+}
+
+/* A fresh store holding keys 0..KEYS-1 at version 1. */
+static void open_filled(struct store **s, struct dev **dev)
+{
+	h_open_mem(s, dev, 8 * MiB, 256 * 1024);
+	for (uint32_t key = 0; key < KEYS; key++) {
+		char k[32];
+		key_name(k, key);
+		make_value(key, 1);
+		CHECK_EQ(h_put(*s, k, vbuf, vlen(key, 1)), 0);
+	}
+}
+
+static void run_scan_faults(uint64_t seed, uint32_t eio_ppm, uint32_t flip_ppm, unsigned *reported)
+{
+	struct dev *dev;
+	struct store *s;
+	open_filled(&s, &dev);
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){.seed = seed, .read_eio_ppm = eio_ppm, .read_flip_ppm = flip_ppm});
+	bool seen[KEYS] = {false};
+	struct fscan f = {.seen = seen};
+	CHECK_EQ(store_scan(s, 0, UINT64_MAX, fscan_visit, fscan_finish, &f), 0);
+	for (int i = 0; i < 100000 && !f.finished; i++)
+		CHECK(store_poll(s, true) >= 0);
+	CHECK(f.finished);
+	struct dev_fault_stats fs = dev_mem_stats(dev);
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){0});
+	uint32_t missed = 0;
+	for (uint32_t key = 0; key < KEYS; key++)
+		missed += !seen[key];
+	if (missed)
+		fprintf(stderr, "scan seed %llu (read eio %u, flip %u ppm): %u of %u keys missed, %llu+%llu faults, "
+			"finish %d\n", (unsigned long long)seed, eio_ppm, flip_ppm, missed, KEYS,
+			(unsigned long long)fs.read_eio, (unsigned long long)fs.read_flip, f.err);
+	/* A missed key is always reported; a report is never without a cause. */
+	CHECK(missed == 0 ? f.err == 0 || f.err == -EIO : f.err == -EIO);
+	CHECK(f.err == 0 || fs.read_eio + fs.read_flip > 0);
+	*reported += f.err == -EIO;
+	store_close(s);
+	dev_close(dev);
+}
+
+/* A store that fails (write EIO) while a scan runs: store_drain finishes
+ * the scan too (its reads still work on a failed store), so its caller
+ * gets finish() before it closes the store and frees what the scan uses. */
+static void run_scan_then_fatal(void)
+{
+	struct dev *dev;
+	struct store *s;
+	open_filled(&s, &dev);
+	bool seen[KEYS] = {false};
+	struct fscan f = {.seen = seen};
+	CHECK_EQ(store_scan(s, 0, UINT64_MAX, fscan_visit, fscan_finish, &f), 0);
+	CHECK(store_poll(s, false) >= 0); /* the scan is reading */
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){.seed = 1, .write_eio_ppm = 1000000});
+	struct store_op put = {.kind = STORE_PUT, .key = "x", .key_len = 1, .value = "v", .val_len = 1, .done = rr_done};
+	rr_done_count = 0;
+	CHECK_EQ(store_submit(s, &put), 0);
+	CHECK_EQ(store_drain(s), -DV_EFATAL);
+	CHECK_EQ(rr_done_count, 1);
+	CHECK(put.result != 0);
+	CHECK(f.finished);
+	CHECK_EQ(f.err, 0);
+	CHECK_EQ(f.visited, KEYS);
+	dev_mem_set_plan(dev, &(struct dev_fault_plan){0});
+	store_close(s);
+	dev_close(dev);
+}
+
 int main(void)
 {
 	got = malloc(sizeof(*got));
@@ -528,6 +631,13 @@ int main(void)
 	run_resolve_failure(false);
 	run_resolve_failure(true);
 	run_gc_damaged();
+	unsigned reported = 0;
+	for (uint64_t i = 0; i < 8; i++)
+		run_scan_faults(base + i, 20000, 20000, &reported);
+	reported = 0;
+	run_scan_faults(base, 1000000, 0, &reported); /* every read fails */
+	CHECK_EQ(reported, 1);
+	run_scan_then_fatal();
 	for (uint64_t i = 0; i < 40; i++)
 		run_power_cut(base + i);
 	free(got);
