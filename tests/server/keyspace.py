@@ -24,6 +24,9 @@ PORT = int(sys.argv[1])
 MODE = sys.argv[2]
 WHAT = sys.argv[3]
 QUICK = os.environ.get("DV_TEST_QUICK") == "1"
+# A reply may take this long (sanitizer builds are several times slower:
+# KEYS reads every record of the keyspace while two writers run).
+TIMEOUT = 150 if QUICK else 30
 fails = 0
 
 
@@ -66,7 +69,7 @@ def scan_all(c, count, match=None):
 
 def writer(stop, stable, seed, counts):
     rnd = random.Random(seed)
-    c = Conn(PORT, timeout=30)
+    c = Conn(PORT, timeout=TIMEOUT)
     big = b"x" * 2000
     n = 0
     while not stop.is_set() and n < 100000:
@@ -93,7 +96,7 @@ def writer(stop, stable, seed, counts):
 
 def scan_test():
     stable = 1000 if QUICK else 3000
-    c = Conn(PORT, timeout=30)
+    c = Conn(PORT, timeout=TIMEOUT)
     check("FLUSHALL", "OK", c.call("FLUSHALL"))
     for i in range(0, stable, 500):
         check("MSET stable keys", "OK", c.call("MSET", *[x for j in range(i, min(stable, i + 500))
@@ -145,7 +148,7 @@ def scan_test():
 # ---------------------------------------------------------------- incr
 def incr_client(seed, rounds, out):
     rnd = random.Random(seed)
-    c = Conn(PORT, timeout=30)
+    c = Conn(PORT, timeout=TIMEOUT)
     sums = {}
     errors = 0
     for _ in range(rounds):
@@ -173,7 +176,7 @@ def incr_client(seed, rounds, out):
 
 
 def incr_test():
-    c = Conn(PORT, timeout=30)
+    c = Conn(PORT, timeout=TIMEOUT)
     check("FLUSHALL", "OK", c.call("FLUSHALL"))
     clients, rounds = (4, 25) if QUICK else (8, 60)
     out = []
@@ -200,7 +203,7 @@ def incr_test():
 
 # ---------------------------------------------------------------- flushpipe
 def flushpipe_test():
-    c = Conn(PORT, timeout=30)
+    c = Conn(PORT, timeout=TIMEOUT)
     got = pipeline(c, [["SET", "a", "1"], ["SET", "b", "2"], ["FLUSHALL"], ["GET", "a"], ["SET", "a", "3"],
                        ["GET", "a"], ["EXISTS", "b"], ["DBSIZE"], ["FLUSHDB"], ["GET", "a"], ["DBSIZE"],
                        ["SET", "c", "4"], ["KEYS", "*"], ["SCAN", "0"]])
@@ -208,7 +211,7 @@ def flushpipe_test():
                                                                     None, 0, "OK", [b"c"], [b"0", [b"c"]]], got)
     # Another client's writes and a FLUSHALL: after the FLUSHALL's reply,
     # a write acknowledged before it is gone, one sent after it stays.
-    d = Conn(PORT, timeout=30)
+    d = Conn(PORT, timeout=TIMEOUT)
     check("SET by another client", "OK", d.call("SET", "before", "x"))
     check("FLUSHALL", "OK", c.call("FLUSHALL"))
     check("the other client's key is gone", 0, d.call("EXISTS", "before"))

@@ -35,10 +35,13 @@ args=()
 for u in $UNITS; do args+=(--single "$u"); done
 log "runtest: $(echo $UNITS | wc -w) units, $(wc -l <"$skipfile") tests skipped by name"
 # One test client (external mode); 120 s a test at most, the whole run
-# bounded by the script's time limit.
+# bounded by the script's time limit. runtest's own port (for its test
+# client) is the first free one of the 32 below --baseport: ours, so that
+# two runs at once (other checkouts) do not meet on its default, 21079.
+alloc_port SUITE_PORT
 (cd "$REDIS_SRC" && timeout $((TIME_LIMIT - 60)) ./runtest --host 127.0.0.1 --port "$SRV_PORT" --singledb \
-	--tags "-needs:repl -needs:debug" --skipfile "$skipfile" --timeout 120 "${args[@]}") \
-	>"$WORK/runtest.out" 2>&1
+	--baseport $((SUITE_PORT + 32)) --tags "-needs:repl -needs:debug" --skipfile "$skipfile" --timeout 120 \
+	"${args[@]}") >"$WORK/runtest.out" 2>&1
 rc=$?
 sed 's/\x1b\[[0-9;]*m//g' "$WORK/runtest.out" >"$WORK/runtest.txt"
 
@@ -88,7 +91,8 @@ for u in sorted(set(expected) | set(res)):
         print("note: %s: %r passed and is not in redis_suite.expected (add it)" % (u, n))
 sys.exit(1 if bad else 0)
 PYEOF
-[ $rc -eq 0 ] || { fail "runtest exited $rc"; grep -E '^\[(err|exception)\]' -A8 "$WORK/runtest.txt" | head -40; }
+[ $rc -eq 0 ] || { fail "runtest exited $rc; its output:"; grep -E '^\[(err|exception)\]' -A8 "$WORK/runtest.txt" | head -40
+	grep -q '^\[' "$WORK/runtest.txt" || head -20 "$WORK/runtest.txt"; }
 ping_ok "after Redis's tests"
 srv_stop
 finish
