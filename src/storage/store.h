@@ -49,7 +49,10 @@
  *   decided (waiting for its key, resolving) and every later one fails
  *   with -DV_EFATAL, never with a condition's answer (a write before it may
  *   be durable without being in the index); reads keep working.
- * - store_open() formats an empty/unknown device only when asked, and runs
+ * - store_open() formats a device only when asked (format_if_empty) and
+ *   only when it holds no dynvme superblock and is empty where one goes
+ *   (zeroes in the first MiB, or empty superblock log zones); a device
+ *   holding anything else there is refused with -DV_EFORMAT. It runs
  *   recovery (zone indexes + scan of open zones) before returning. It
  *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
  *   cannot serve: zone capacity below 256 KiB, too few zones, open/active
@@ -71,7 +74,7 @@ struct store;
 
 struct store_config {
 	uint64_t zone_bytes;        /* when formatting; 0 = 64 MiB (or the device's) */
-	bool format_if_empty;       /* format when no valid superblock is found */
+	bool format_if_empty;       /* format when no superblock is found and the device is empty (above) */
 	unsigned batches_in_flight; /* group-commit writes in flight, 1..DV_BATCHES_IN_FLIGHT_MAX */
 	uint32_t batch_bytes;       /* max bytes of one group-commit write */
 	uint32_t gc_free_zones_min; /* start GC when fewer empty zones remain */
