@@ -282,6 +282,10 @@ typedef bool (*store_visit_fn)(void *arg, const void *key, uint32_t key_len,
 			       const struct store_record_out *rec);
 int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
 	       void (*finish)(void *arg, int err), void *arg);
+/* store_scan, visiting the PUTs that have expired too (rec->expire_ms
+ * tells): the server's active expiry finds what it must delete. */
+int store_scan_expired(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+		       void (*finish)(void *arg, int err), void *arg);
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);

@@ -30,6 +30,7 @@ struct scan_state {
 	uint32_t buf_bytes;
 	struct dev_req req;
 	bool busy, done_read, stop;
+	bool expired; /* visit expired records too (store_scan_expired) */
 	int err;
 };
 
@@ -50,8 +51,8 @@ static bool collect(void *arg, uint64_t payload)
 	return true;
 }
 
-int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
-	       void (*finish)(void *arg, int err), void *arg)
+static int scan_begin(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+		      void (*finish)(void *arg, int err), void *arg, bool expired)
 {
 	if (s->scan)
 		return -EBUSY;
@@ -60,10 +61,23 @@ int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_
 	struct scan_state *sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return -ENOMEM;
-	*sc = (struct scan_state){.lo = hash_lo, .hi = hash_hi, .visit = visit, .finish = finish, .arg = arg};
+	*sc = (struct scan_state){.lo = hash_lo, .hi = hash_hi, .visit = visit, .finish = finish, .arg = arg,
+				  .expired = expired};
 	index_walk(s->index, hash_lo, hash_hi, collect, sc);
 	s->scan = sc;
 	return 0;
+}
+
+int store_scan(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+	       void (*finish)(void *arg, int err), void *arg)
+{
+	return scan_begin(s, hash_lo, hash_hi, visit, finish, arg, false);
+}
+
+int store_scan_expired(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+		       void (*finish)(void *arg, int err), void *arg)
+{
+	return scan_begin(s, hash_lo, hash_hi, visit, finish, arg, true);
 }
 
 static void scan_read_done(struct dev_req *req)
@@ -111,7 +125,7 @@ static void scan_consume(struct store *s, struct scan_state *sc)
 	uint64_t h = dv_key_hash64(r.key, r.key_len);
 	if (h < sc->lo || h > sc->hi || !index_contains(s->index, h, p))
 		return;
-	if (r.expire_ms && r.expire_ms <= store_clock_ms(s))
+	if (!sc->expired && r.expire_ms && r.expire_ms <= store_clock_ms(s))
 		return;
 	struct store_record_out out = {.value = r.value, .val_len = r.val_len, .meta = r.meta,
 				       .meta_len = r.meta_len, .seq = r.seq, .expire_ms = r.expire_ms};
