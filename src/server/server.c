@@ -157,8 +157,9 @@ static int worker_init(struct server *srv, unsigned idx)
 	w->waker.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->sink.waker = &w->waker;
 	w->argv = calloc(NET_ARGS_MAX, sizeof(*w->argv));
+	w->inline_copy = malloc(NET_INLINE_COPY_BYTES);
 	w->m = calloc(1, sizeof(*w->m));
-	if (w->waker.efd < 0 || !w->argv || !w->m)
+	if (w->waker.efd < 0 || !w->argv || !w->inline_copy || !w->m)
 		return -ENOMEM;
 	/* One thread submits to this ring and reaps it, so completions can
 	 * wait for that thread to enter the kernel (DEFER_TASKRUN) instead of
@@ -201,6 +202,7 @@ static void worker_fini(struct worker *w)
 		free(c);
 	}
 	free(w->argv);
+	free(w->inline_copy);
 	free(w->m);
 }
 
