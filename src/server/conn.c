@@ -224,7 +224,7 @@ static void conn_deliver(struct conn *c)
  *   - a command that reads a key (GET, RMW) waits while this connection
  *     has a write of the key in flight (the store need not show a write
  *     that is not done), except a GET whose key's latest write in flight
- *     is a plain PUT or DEL the engine has not finished yet: it does not
+ *     is a plain PUT or DEL the engine had not finished (below): it does not
  *     wait (it is parked on that write), and later commands go on; once
  *     the write is back the GET is answered from it (its value, or nil),
  *     and its reply leaves after the write's. If the write failed, nothing
@@ -239,11 +239,11 @@ static void conn_deliver(struct conn *c)
  *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
  *   - a command of more than one chunk of keys runs only alone, and every
  *     later command with keys waits until its last chunk is submitted.
- * A GET is parked only on a write the engine has not finished (eop
- * finished): one finished but not yet taken back by this thread may be
- * older than another client's write that is already acknowledged (the
- * engine finishes writes of a key in order), so the GET waits for it to be
- * taken back and then reads. */
+ * A GET is not parked on a write the engine had finished when the GET's
+ * bytes came (finished_before_recv): this thread may not have taken it back
+ * yet (it parses receives first), and a later write of the key by another
+ * client may be acknowledged already (the engine finishes writes of a key
+ * in order), so the GET waits for the write to be taken back and reads. */
 
 static uint64_t eop_key_hash(const struct eop *e) { return dv_key_hash64(e->sop.key, e->sop.key_len); }
 
@@ -283,6 +283,17 @@ static int conn_reserve_track(struct conn *c, const struct cmd *cmd)
 	for (uint32_t i = 0; i < cmd->nops; i++)
 		writes += eop_is_write(&cmd->ops[i]);
 	return keydeps_reserve(&c->deps, writes);
+}
+
+/* Did the engine finish w in a hand-back round this thread had seen when
+ * it received the connection's latest bytes (c->recv_round; the request
+ * came in them or before)? Then a later write of its key by another client
+ * may have been acknowledged before the request arrived. (A relaxed load:
+ * a value not yet published is a round after recv_round.) */
+static bool finished_before_recv(const struct conn *c, const struct eop *w)
+{
+	uint64_t r = atomic_load_explicit(&w->finished_round, memory_order_relaxed);
+	return r != 0 && r <= c->recv_round;
 }
 
 static bool same_key(const struct eop *a, const struct eop *b)
@@ -343,7 +354,7 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 			struct eop *w = k->last;
 			if (cmd->nops == 1 && e->kind == EOP_GET && (cmd->def->flags & CMDF_FROM_WRITE) && w &&
 			    write_answers_reads(w) && same_key(w, e) && w->dyn.keyspace == cmd->db &&
-			    !atomic_load_explicit(&w->finished, memory_order_acquire)) {
+			    !finished_before_recv(c, w)) {
 				*from = w;
 				continue;
 			}

@@ -82,6 +82,9 @@ struct engine {
 	/* RMWs holding their key (engine.h), by key hash. */
 	struct eop *locks[ENGINE_LOCK_BUCKETS];
 	uint64_t locks_held;
+	/* Hand-back rounds (engine_round). */
+	uint64_t round;
+	_Atomic uint64_t round_published;
 };
 
 static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
@@ -251,7 +254,7 @@ static void finish(struct engine *e, struct eop *op, int result)
 		lock_release(e, op);
 	op->result = result;
 	op->link.next = NULL;
-	atomic_store_explicit(&op->finished, true, memory_order_release);
+	atomic_store_explicit(&op->finished_round, e->round + 1, memory_order_relaxed); /* published by flush_out */
 	if (!op->sink) { /* the engine's own (active expiry) */
 		DV_ASSERT(e->exp_own > 0);
 		e->exp_own--;
@@ -278,6 +281,11 @@ static void finish(struct engine *e, struct eop *op, int result)
 
 static void flush_out(struct engine *e)
 {
+	/* Before any push: a thread that takes one of these eops back (or
+	 * learns of it from one that did) sees the round, and so the
+	 * finished_round of every eop finished up to it. */
+	e->round++;
+	atomic_store_explicit(&e->round_published, e->round, memory_order_release);
 	for (unsigned i = 0; i < e->out_count; i++) {
 		struct out_chain *c = &e->out[i];
 		for (struct mpsc_node *n = c->first; n; n = n == c->last ? NULL : n->next) {
@@ -724,6 +732,11 @@ bool engine_turn(struct engine *e)
 }
 
 uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
+
+uint64_t engine_round(const struct engine *e)
+{
+	return atomic_load_explicit(&((struct engine *)e)->round_published, memory_order_acquire);
+}
 
 void engine_set_router(struct engine *e, engine_route_fn route, void *arg)
 {

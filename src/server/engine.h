@@ -96,10 +96,10 @@ struct eop {
 	uint8_t retries;
 	bool no_value;           /* GET: copy no value (EXISTS, TYPE, TTL) */
 	bool back;               /* owner's: handed back (the engine never touches it) */
-	/* Set by the host thread once the engine is done with it, before the
-	 * hand-back; its owner may read it at any time (release/acquire): a
-	 * write finished, not yet taken back (conn.c). */
-	_Atomic bool finished;
+	/* Host thread: the hand-back round that returns it (engine_round()),
+	 * set when it is finished, 0 before; its owner may read it at any time
+	 * (acquire): a write finished but not yet taken back (conn.c). */
+	_Atomic uint64_t finished_round;
 	int result;              /* final: 0 or negative (store errors, -DV_ENOTFOUND) */
 	int64_t reply_int;       /* RMW: the command's integer answer */
 	/* What a read found (GET, RMW): valid when found. */
@@ -173,6 +173,11 @@ void engine_submit(struct engine *e, struct eop *first, struct eop *last);
 bool engine_turn(struct engine *e);
 /* Host thread: eops handed over and not yet given back. */
 uint64_t engine_in_flight(const struct engine *e);
+/* Any thread: the latest hand-back round whose eops any thread may have
+ * taken back. Rounds grow by one per hand-back; every eop finished before a
+ * hand-back that is seen has finished_round <= this (it is published,
+ * release, before the round's eops are pushed). */
+uint64_t engine_round(const struct engine *e);
 bool engine_idle(struct engine *e);
 /* Any thread: nothing handed over and not yet taken by engine_turn(). */
 bool engine_inbox_empty(struct engine *e);

@@ -131,6 +131,7 @@ struct conn {
 	bool closing;              /* close once replies are sent */
 	bool dead;                 /* close now: send nothing more */
 	uint64_t created_ms, active_ms, partial_since_ms;
+	uint64_t recv_round;       /* engine_round() when its latest bytes were received */
 	const char *last_cmd;
 };
 

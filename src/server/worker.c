@@ -271,6 +271,7 @@ static void on_recv(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	DV_ASSERT((size_t)res <= c->in_cap - c->in_len);
+	c->recv_round = engine_round(w->srv->engine); /* conn.c: which writes had finished when these bytes came */
 	c->in_len += (size_t)res;
 	metrics_add(&w->m->bytes_in, (uint64_t)res);
 	c->active_ms = w->now_ms;
