@@ -113,7 +113,7 @@ struct dev {
 };
 
 struct dev_open_opts {
-	uint64_t create_bytes; /* regular file: create and preallocate this size if absent */
+	uint64_t create_bytes; /* regular file: create and preallocate this size if absent or empty (0 bytes) */
 	unsigned queue_depth;  /* io_uring entries; 0 = 256 */
 	bool read_only;
 };

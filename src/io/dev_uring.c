@@ -397,21 +397,29 @@ static int probe_file(int fd, struct dev_info *info, const struct stat *st)
 
 /* Create a regular file of the given size with all blocks allocated and
  * written, so later O_DIRECT overwrites need no metadata update; its
- * directory entry is made durable too (the parent is synced). */
-static int create_file(const char *path, uint64_t bytes)
+ * directory entry is made durable too (the parent is synced). empty: the
+ * file is there with 0 bytes, and is sized the same way (left empty if
+ * that fails). */
+static int create_file(const char *path, uint64_t bytes, bool empty)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	int fd = open(path, O_RDWR | O_CLOEXEC | (empty ? 0 : O_CREAT | O_EXCL), 0644);
 	if (fd < 0)
 		return -errno;
 	int err = 0;
-	if (fallocate(fd, 0, 0, (off_t)bytes))
+	struct stat st;
+	if (empty && (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size != 0))
+		err = -EEXIST; /* changed meanwhile: not ours to size */
+	if (!err && fallocate(fd, 0, 0, (off_t)bytes))
 		err = -errno;
 	if (!err && fsync(fd))
 		err = -errno;
 	if (!err)
 		err = dv_fsync_parent(path);
+	if (err && empty && err != -EEXIST && ftruncate(fd, 0)) {
+		/* as it was, as far as it can be */
+	}
 	close(fd);
-	if (err)
+	if (err && !empty)
 		unlink(path);
 	return err;
 }
@@ -422,7 +430,11 @@ int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT || opts->create_bytes == 0 || opts->read_only)
 			return -errno;
-		int err = create_file(path, opts->create_bytes);
+		int err = create_file(path, opts->create_bytes, false);
+		if (err)
+			return err;
+	} else if (S_ISREG(st.st_mode) && st.st_size == 0 && opts->create_bytes && !opts->read_only) {
+		int err = create_file(path, opts->create_bytes, true); /* an empty file: as a new one */
 		if (err)
 			return err;
 	}

@@ -7,9 +7,10 @@
  * A command that reads its key and writes it (SET GET/KEEPTTL, GETSET,
  * GETDEL, GETEX with an option, APPEND, SETRANGE, SETBIT, the INCR family)
  * is one EOP_RMW: the engine reads the key, calls the command's decide()
- * with what it found, and writes with compare-and-set on the seq it read,
- * starting over when another write came between (engine.h): on one node no
- * concurrent update is lost (two INCRs always add two). In cluster mode the
+ * with what it found, and writes with compare-and-set on the seq it read;
+ * it holds the key meanwhile, so the RMWs and writes of one key run one
+ * after another (engine.h): on one node no concurrent update is lost (two
+ * INCRs always add two), and none fails under contention. In cluster mode the
  * chost runs the same decide() on the value its read picked and writes with
  * the read's context: sequential through one coordinator, concurrent ones
  * through others may become siblings (ARCHITECTURE.md); the INCR family is

@@ -6,7 +6,8 @@
  *      |                               |    or held in a cmd behind others)
  *      |                               +--> cmd in FIFO --eops--> engine
  *      |                                      ... eops back --> reply in order
- *      +-- EOF / QUIT / protocol error --> closing: no more requests; the
+ *      +-- EOF (once every request received ran) / QUIT / protocol error
+ *          --> closing: no more requests; the
  *          replies owed are sent, then FIN, and input is read and dropped
  *          until the peer's EOF (at most NET_LINGER_MS): closing with
  *          unread input would send RST and the client could lose the
@@ -40,13 +41,9 @@
 #include "base/assert.h"
 #include "base/error.h"
 #include "server/cmd.h"
+#include "server/keydeps.h"
 #include "server/log.h"
 #include "server/server_int.h"
-
-uint32_t conn_key_bucket(const void *key, uint32_t len)
-{
-	return (uint32_t)(dv_key_hash64(key, len) % NET_KEY_BUCKETS);
-}
 
 struct cmd *cmd_alloc(struct worker *w)
 {
@@ -105,6 +102,7 @@ struct conn *conn_new(struct worker *w, int fd)
 	c->id = atomic_fetch_add_explicit(&w->srv->next_conn_id, 1, memory_order_relaxed) + 1;
 	resp_buf_init(&c->out);
 	resp_buf_init(&c->sending);
+	keydeps_init(&c->deps);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -132,6 +130,7 @@ void conn_free(struct conn *c)
 	metrics_add(&w->m->conns_closed, 1);
 	resp_buf_free(&c->out);
 	resp_buf_free(&c->sending);
+	keydeps_free(&c->deps);
 	free(c->in);
 	free(c);
 }
@@ -220,49 +219,90 @@ static void conn_deliver(struct conn *c)
 
 /* ---- read-your-writes and order ----
  * Every op of a connection is handed to the engine in the order its
- * commands arrived, and the engine hands them to the store in that order;
- * the store then keeps what store.h promises: a GET sees no write submitted
- * after it, writes of one key apply in order. What the connection adds:
+ * commands arrived, and the engine hands them to the store in that order
+ * (but for writes of a key waiting behind a read-modify-write of it,
+ * engine.h); the store then keeps what store.h promises: a GET sees no
+ * write submitted after it, writes of one key apply in order. What the
+ * connection adds, per key (keydeps.h: by its 64-bit hash, so different
+ * keys never wait for each other):
  *   - a command that reads a key (GET, RMW) waits while this connection
- *     has a write of a key of the same hash bucket in flight (the store
- *     need not show a write that is not done), except a GET whose key is
- *     the bucket's latest write in flight, a plain PUT or DEL: it does not
- *     wait, and later commands go on; once that write is back the GET is
- *     answered from it (its value, or nil; the write's error if it failed),
- *     and its reply leaves after the write's;
+ *     has a write of the key in flight (the store need not show a write
+ *     that is not done), except a GET whose key's latest write in flight
+ *     is a plain PUT or DEL the engine had not finished (below): it does not
+ *     wait (it is parked on that write), and later commands go on; once
+ *     the write is back the GET is answered from it (its value, or nil),
+ *     and its reply leaves after the write's. If the write failed, nothing
+ *     tells what the key holds: the GET goes to the store then, which is
+ *     in order because
+ *   - a command that writes a key waits while a GET of the key is parked
+ *     (so no later write of the key is in flight when a parked GET goes to
+ *     the store, and every earlier one is back: writes of a key complete
+ *     in order);
  *   - any command with keys waits behind this connection's read-modify-
- *     writes of its buckets (their write step comes later);
+ *     writes of its keys (their write step comes later);
  *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
  *   - a command of more than one chunk of keys runs only alone, and every
- *     later command with keys waits until its last chunk is submitted. */
+ *     later command with keys waits until its last chunk is submitted.
+ * A GET is not parked on a write the engine had finished when the GET's
+ * bytes came (finished_before_recv): this thread may not have taken it back
+ * yet (it parses receives first), and a later write of the key by another
+ * client may be acknowledged already (the engine finishes writes of a key
+ * in order), so the GET waits for the write to be taken back and reads. */
 
-static uint32_t eop_bucket(const struct eop *e) { return conn_key_bucket(e->sop.key, e->sop.key_len); }
+static uint64_t eop_key_hash(const struct eop *e) { return dv_key_hash64(e->sop.key, e->sop.key_len); }
 
-/* Count (dir 1, when submitted) or uncount (-1, when back) an op. */
+static bool eop_is_write(const struct eop *e) { return e->kind == EOP_PUT || e->kind == EOP_DEL || e->kind == EOP_RMW; }
+
+/* Count (dir 1, when submitted; room reserved) or uncount (-1, when back)
+ * an op. */
 static void conn_track(struct conn *c, struct eop *e, int dir)
 {
-	if (e->kind == EOP_GET || e->kind == EOP_STATS || e->kind == EOP_SCAN)
-		return;
 	if (e->kind == EOP_FLUSH) { /* a write of every key: DBSIZE and INFO wait for it */
 		DV_ASSERT(dir > 0 || c->writes_pending > 0);
 		c->writes_pending = (uint32_t)((int64_t)c->writes_pending + dir);
 		return;
 	}
-	uint32_t b = eop_bucket(e);
-	uint32_t *tab = e->kind == EOP_RMW ? c->rmw_pending : c->wr_pending;
+	if (!eop_is_write(e))
+		return;
 	if (dir > 0) {
-		DV_ASSERT(tab[b] < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
-		tab[b]++;
+		struct keydep *d = keydeps_get(&c->deps, eop_key_hash(e));
+		uint32_t *n = e->kind == EOP_RMW ? &d->rmws : &d->writes;
+		DV_ASSERT(*n < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
+		(*n)++;
 		c->writes_pending++;
 		if (e->kind != EOP_RMW)
-			c->wr_last[b] = e;
+			d->last = e;
 		return;
 	}
-	DV_ASSERT(tab[b] > 0 && c->writes_pending > 0);
-	tab[b]--;
+	struct keydep *d = keydeps_find(&c->deps, eop_key_hash(e));
+	DV_ASSERT(d && c->writes_pending > 0);
+	uint32_t *n = e->kind == EOP_RMW ? &d->rmws : &d->writes;
+	DV_ASSERT(*n > 0);
+	(*n)--;
 	c->writes_pending--;
-	if (c->wr_last[b] == e)
-		c->wr_last[b] = NULL;
+	if (d->last == e)
+		d->last = NULL;
+	keydeps_put(&c->deps, d);
+}
+
+/* Room to track the writes of cmd's ops (before conn_submit_ops). */
+static int conn_reserve_track(struct conn *c, const struct cmd *cmd)
+{
+	uint32_t writes = 0;
+	for (uint32_t i = 0; i < cmd->nops; i++)
+		writes += eop_is_write(&cmd->ops[i]);
+	return keydeps_reserve(&c->deps, writes);
+}
+
+/* Did the engine finish w in a hand-back round this thread had seen when
+ * it received the connection's latest bytes (c->recv_round; the request
+ * came in them or before)? Then a later write of its key by another client
+ * may have been acknowledged before the request arrived. (A relaxed load:
+ * a value not yet published is a round after recv_round.) */
+static bool finished_before_recv(const struct conn *c, const struct eop *w)
+{
+	uint64_t r = atomic_load_explicit(&w->finished_round, memory_order_relaxed);
+	return r != 0 && r <= c->recv_round;
 }
 
 static bool same_key(const struct eop *a, const struct eop *b)
@@ -284,12 +324,15 @@ static bool conn_may_plan(const struct conn *c, const struct cmd_def *d, const s
 		return true;
 	if (c->chunking)
 		return false;
+	if (c->deps.count == 0)
+		return true;
 	int l = d->last_key < 0 ? (int)argc + d->last_key : d->last_key;
 	uint32_t step = d->step > 0 ? (uint32_t)d->step : 1;
 	bool reads = (d->flags & (CMDF_READ | CMDF_RMW)) && !(d->flags & CMDF_FROM_WRITE);
+	bool writes = d->flags & (CMDF_WRITE | CMDF_RMW);
 	for (uint32_t i = (uint32_t)d->first_key; (int)i <= l && i < argc; i += step) {
-		uint32_t b = conn_key_bucket(argv[i].ptr, argv[i].len);
-		if (c->rmw_pending[b] || (reads && c->wr_pending[b]))
+		const struct keydep *k = keydeps_find(&c->deps, dv_key_hash64(argv[i].ptr, argv[i].len));
+		if (k && (k->rmws || (reads && k->writes) || (writes && k->parked)))
 			return false;
 	}
 	return true;
@@ -311,15 +354,24 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 				return false;
 			continue;
 		}
-		if (e->kind == EOP_FLUSH)
-			continue; /* the store orders it after every earlier op, before every later one */
-		uint32_t b = eop_bucket(e);
-		if (c->rmw_pending[b])
+		if (e->kind == EOP_FLUSH) {
+			/* The store orders it after every earlier op, before every
+			 * later one; a parked GET that goes to the store (its write
+			 * failed) must still read before it. */
+			if (keydeps_any_parked(&c->deps))
+				return false;
+			continue;
+		}
+		const struct keydep *k = keydeps_find(&c->deps, eop_key_hash(e));
+		if (!k)
+			continue;
+		if (k->rmws || (eop_is_write(e) && k->parked))
 			return false;
-		if ((e->kind == EOP_GET || e->kind == EOP_RMW) && c->wr_pending[b]) {
-			struct eop *w = c->wr_last[b];
+		if ((e->kind == EOP_GET || e->kind == EOP_RMW) && k->writes) {
+			struct eop *w = k->last;
 			if (cmd->nops == 1 && e->kind == EOP_GET && (cmd->def->flags & CMDF_FROM_WRITE) && w &&
-			    write_answers_reads(w) && same_key(w, e)) {
+			    write_answers_reads(w) && same_key(w, e) && w->dyn.keyspace == cmd->db &&
+			    !finished_before_recv(c, w)) {
 				*from = w;
 				continue;
 			}
@@ -329,35 +381,50 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 	return true;
 }
 
-/* w is back: answer the GETs that waited for it. */
+static void conn_submit_ops(struct conn *c, struct cmd *cmd);
+
+/* w is back: answer the GETs parked on it, or, when it failed (what the
+ * key holds is not known here), send them to the store. */
 static void answer_waiters(struct conn *c, struct eop *w)
 {
+	struct keydep *k = keydeps_find(&c->deps, eop_key_hash(w));
+	bool put = w->kind == EOP_PUT && w->result == 0;
+	bool del = w->kind == EOP_DEL && (w->result == 0 || w->result == -DV_ENOTFOUND);
 	for (struct eop *r = w->waiters, *next; r; r = next) {
 		next = r->wait_next;
 		r->wait_next = NULL;
 		struct cmd *rc = r->owner;
-		bool put = w->kind == EOP_PUT && w->result == 0;
+		DV_ASSERT(rc->nops == 1 && rc->ops_done == 0 && k && k->parked > 0);
+		k->parked--;
+		if (!put && !del) {
+			DV_ASSERT(c->held_bytes >= rc->cost);
+			c->held_bytes -= rc->cost;
+			rc->cost = cmd_cost(rc);
+			c->held_bytes += rc->cost;
+			conn_submit_ops(c, rc); /* a GET: nothing to track */
+			continue;
+		}
 		if (put && (w->sop.expire_ms == 0 || w->sop.expire_ms > store_now_ms()))
 			r->result = eop_set_found(r, w->sop.value, w->sop.val_len, w->sop.out.seq, w->sop.expire_ms);
-		else if (put || w->kind == EOP_DEL) /* expired at once, or deleted (or absent) */
-			r->result = w->result == 0 || w->result == -DV_ENOTFOUND ? -DV_ENOTFOUND : w->result;
-		else
-			r->result = w->result; /* the write failed: what the key holds is not known here */
-		DV_ASSERT(rc->nops == 1 && rc->ops_done == 0);
+		else /* expired at once, or deleted (or absent) */
+			r->result = -DV_ENOTFOUND;
 		rc->ops_done = 1;
 		rc->complete = true;
 	}
 	w->waiters = NULL;
+	if (k)
+		keydeps_put(&c->deps, k);
 }
 
 /* ---- running commands ---- */
 
+/* Hand cmd's ops to the engine (conn_reserve_track first). */
 static void conn_submit_ops(struct conn *c, struct cmd *cmd)
 {
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		struct eop *e = &cmd->ops[i];
 		if (e->kind == EOP_FLUSH) /* a later GET must not be answered from a write before it */
-			memset(c->wr_last, 0, sizeof(c->wr_last));
+			keydeps_forget_last(&c->deps);
 		e->owner = cmd;
 		e->sink = &c->w->sink;
 		e->dyn.keyspace = cmd->db; /* cluster mode: the keyspace when the command ran */
@@ -378,6 +445,8 @@ static void cmd_ops_back(struct conn *c, struct cmd *cmd)
 			resp_buf_init(&ignored);
 			int err = cmd_next_chunk(cmd, &ignored);
 			resp_buf_free(&ignored);
+			if (!err && (err = conn_reserve_track(c, cmd)) != 0)
+				cmd_release_ops(cmd);
 			if (!err) {
 				conn_submit_ops(c, cmd);
 				if (!cmd_has_more_ops(cmd) && c->chunking == cmd)
@@ -391,6 +460,21 @@ static void cmd_ops_back(struct conn *c, struct cmd *cmd)
 			c->chunking = NULL;
 	}
 	cmd->complete = true;
+}
+
+/* A command of one op is back: what it holds until its reply leaves is
+ * known now, and is all that stays reserved for it (admission reserved
+ * the most its read could copy, DV_VALUE_BYTES_MAX), so that the commands
+ * behind one waiting for a durable write do not hold up admission. */
+static void cmd_settle_cost(struct conn *c, struct cmd *cmd)
+{
+	const struct eop *e = &cmd->ops[0];
+	uint64_t held = sizeof(*e) + (e->kv != e->inl ? e->kv_len : 0) + e->val_len + e->meta_len;
+	if (held >= cmd->cost)
+		return;
+	DV_ASSERT(c->held_bytes >= cmd->cost);
+	c->held_bytes -= cmd->cost - held;
+	cmd->cost = held;
 }
 
 void conn_on_eop_done(struct eop *e)
@@ -416,6 +500,8 @@ void conn_on_eop_done(struct eop *e)
 		eop_drop_result(e);
 	if (++cmd->ops_done == cmd->nops) {
 		cmd_ops_back(c, cmd);
+		if (cmd->complete && cmd->nops == 1)
+			cmd_settle_cost(c, cmd);
 		moved = true;
 	}
 	if (!moved)
@@ -497,14 +583,24 @@ static void conn_reply_mode_step(struct conn *c)
 	}
 }
 
+/* A request waits for an earlier command of its client (counted once). */
+static void conn_note_wait(struct conn *c)
+{
+	if (!c->waiting)
+		metrics_add(&c->w->m->pipeline_waits, 1);
+	c->waiting = true;
+}
+
 /* Run one parsed request. Returns false when it must wait (nothing done:
  * it runs again from its bytes later). */
 static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 {
 	struct worker *w = c->w;
 	const struct cmd_def *d = cmd_lookup(&argv[0]);
-	if (d && c->authed && !conn_may_plan(c, d, argv, argc))
+	if (d && c->authed && !conn_may_plan(c, d, argv, argc)) {
+		conn_note_wait(c);
 		return false;
+	}
 	struct cmd *cmd = cmd_alloc(w);
 	if (!cmd) {
 		conn_close(c, "out of memory for a command");
@@ -544,17 +640,25 @@ static bool conn_execute(struct conn *c, struct resp_arg *argv, uint32_t argc)
 	struct eop *from;
 	bool go = conn_plan(c, cmd, &from);
 	cmd->cost = from ? sizeof(*from) + from->sop.val_len : cmd_cost(cmd);
-	if (!go || !conn_admit(c, cmd->cost, from ? 0 : cmd->nops)) {
+	bool admit = go && conn_admit(c, cmd->cost, from ? 0 : cmd->nops);
+	int err = admit && !from ? conn_reserve_track(c, cmd) : 0;
+	if (!admit || err) {
 		cmd_release_ops(cmd); /* run() had no other effect: it runs again later */
 		cmd_keys_free(cmd);
 		cmd_free(w, cmd);
-		return false;
+		if (!go)
+			conn_note_wait(c);
+		if (!err)
+			return false;
+		conn_close(c, "out of memory for tracking writes");
+		return true;
 	}
 	c->last_cmd = cmd->def->name;
 	conn_reply_mode_step(c);
 	c->held_bytes += cmd->cost;
 	cmd_enqueue(c, cmd);
 	if (from) { /* answered once that write is back (answer_waiters) */
+		keydeps_find(&c->deps, eop_key_hash(from))->parked++;
 		cmd->ops[0].owner = cmd;
 		cmd->ops[0].wait_next = from->waiters;
 		from->waiters = &cmd->ops[0];
@@ -652,6 +756,30 @@ static int conn_reserve_input(struct conn *c, size_t need)
 
 static void conn_arm_input(struct conn *c);
 
+_Static_assert(NET_PREAUTH_REQUEST_BYTES_MAX <= NET_INLINE_BYTES_MAX, "an inline request fits the copy");
+
+/* Parse the request at pos. The parser unescapes inline args in place
+ * (resp.h), and a request that must wait is parsed again from its bytes
+ * later: an inline one is parsed from a copy of its line, so its bytes in
+ * c->in stay as they came. The copy holds as much as the parser may read
+ * of it (the line and its end, or inline_bytes_max + 2 bytes: then it
+ * fails or waits exactly as on c->in). */
+static int conn_parse(struct conn *c, size_t pos, const struct resp_limits *lim, struct resp_request *req)
+{
+	char *p = c->in + pos;
+	size_t len = c->in_len - pos;
+	DV_ASSERT(len > 0 && lim->inline_bytes_max + 2u <= NET_INLINE_COPY_BYTES);
+	if (p[0] == '*')
+		return resp_parse(p, len, lim, req); /* multibulk: args are left untouched */
+	size_t max = lim->inline_bytes_max + 2u;
+	const char *nl = memchr(p, '\n', len < max ? len : max);
+	size_t n = nl ? (size_t)(nl - p) + 1 : len < max ? len : max;
+	memcpy(c->w->inline_copy, p, n);
+	int r = resp_parse(c->w->inline_copy, n, lim, req);
+	DV_ASSERT(r != RESP_OK || req->consumed == n);
+	return r;
+}
+
 void conn_on_input(struct conn *c)
 {
 	struct worker *w = c->w;
@@ -664,7 +792,7 @@ void conn_on_input(struct conn *c)
 		struct resp_limits lim;
 		conn_limits(c, &lim);
 		struct resp_request req = {.argv = w->argv, .argv_cap = NET_ARGS_MAX};
-		int r = resp_parse(c->in + pos, c->in_len - pos, &lim, &req);
+		int r = conn_parse(c, pos, &lim, &req);
 		if (r == RESP_AGAIN) {
 			c->in_need = pos + req.need;
 			partial = true;
@@ -677,9 +805,18 @@ void conn_on_input(struct conn *c)
 		}
 		if (req.argc > 0 && !conn_execute(c, req.argv, req.argc))
 			break; /* waits for an earlier write of this connection */
+		c->waiting = false;
 		pos += req.consumed;
 		c->in_need = 0;
 		c->active_ms = w->now_ms;
+	}
+	/* The peer sent its last bytes (half-close): every request received
+	 * runs and is answered (above, and when what it waits for is back),
+	 * and only then is the connection closing. An incomplete request at
+	 * the end can never complete: it is dropped. */
+	if (c->peer_eof && !c->closing && (pos == c->in_len || partial || c->in_need > c->in_len)) {
+		c->closing = c->eof = true;
+		w->maybe_reap = true;
 	}
 	c->in_start = pos;
 	/* Executed requests copied what they keep: drop their bytes, but never

@@ -8,10 +8,15 @@
  *
  * Invariants:
  * 1. in_flight counts eops taken from the inbox and not yet flushed back.
- * 2. An eop is in exactly one of: inbox, backlog, store, out list.
+ * 2. An eop is in exactly one of: inbox, backlog, a key lock's wait list
+ *    (a write behind an RMW of its key), store, out list.
  * 3. The backlog keeps arrival order; it only holds eops the store refused
- *    with -EAGAIN (too many in flight) and RMW steps, so it is bounded by
- *    what the network threads admit (max-pipeline per client).
+ *    with -EAGAIN (too many in flight), RMW steps, writes let go by a key
+ *    lock and active expiry's deletes, so it is bounded by what the network
+ *    threads admit (max-pipeline per client) and EXPIRY_OPS_MAX.
+ * 4. A key is held by at most one RMW (lock_admit); the writes of a held
+ *    key that the engine took later are on the holder's wait list, in
+ *    arrival order.
  */
 #include "server/engine.h"
 
@@ -25,14 +30,19 @@
 #include "base/error.h"
 #include "base/hash.h"
 #include "server/config.h"
+#include "server/expiry.h"
 #include "server/vcache.h"
 
 #define ENGINE_SINKS_MAX (CONFIG_THREADS_MAX + 1u)
 #define ENGINE_TURN_ROUNDS_MAX 8u
 #define ENGINE_CACHE_PENDING_MAX 1024u
-#define EXPIRY_TRACKED_MAX (1u << 20) /* keys with a TTL the engine deletes when due */
 #define EXPIRY_PER_TURN_MAX 256u
-#define ENGINE_RMW_BUCKETS 4096u /* RMW slots by key hash (a power of two) */
+#define EXPIRY_OPS_MAX 4096u          /* the engine's own deletes in flight */
+#define EXPIRY_SCAN_SLICE_KEYS 4096u  /* index entries one expiry scan step aims at: a short hold of the store's one scan */
+#define EXPIRY_SCAN_SLICES_MAX 65536u
+#define EXPIRY_SCAN_GAP_MS 100u       /* between two steps */
+#define EXPIRY_SCAN_CYCLE_GAP_MS 1000u /* between two passes, at least (and at least a pass's time) */
+#define ENGINE_LOCK_BUCKETS 4096u     /* keys held by an RMW: chained hash of the holders */
 
 struct out_chain {
 	struct eop_sink *sink;
@@ -53,10 +63,19 @@ struct engine {
 	struct eop *cache_pending[ENGINE_CACHE_PENDING_MAX];
 	int cache_pending_res[ENGINE_CACHE_PENDING_MAX];
 	unsigned cache_npending;
-	/* Active expiry: keys written with an expiry, soonest first. */
-	struct expiry *exp_heap;
-	uint32_t exp_count, exp_cap;
+	/* Active expiry: the keys with an expiry (expiry.h), and a scan of the
+	 * store for those it does not hold (see "active expiry"). */
+	struct expiry *exp;
 	uint64_t exp_untracked, exp_deleted;
+	uint32_t exp_own;         /* the engine's own deletes in flight */
+	uint64_t exp_missed;      /* keys with an expiry not kept so far */
+	uint64_t exp_pass_missed; /* exp_missed when the current pass began */
+	bool exp_scan_wanted;     /* a pass is needed (or running) */
+	bool exp_scanning;        /* a slice's store scan is running */
+	bool exp_slice_cut;       /* the last slice stopped early: it runs again */
+	uint32_t exp_slices, exp_slice; /* the current pass: slices, the next one */
+	uint64_t exp_next_ms, exp_pass_start_ms;
+	bool draining;            /* engine_drain(): no new active expiry work */
 	/* Cluster mode: eops go to the router instead of the store. */
 	engine_route_fn route;
 	void *route_arg;
@@ -71,26 +90,13 @@ struct engine {
 	/* FLUSH ops in the store: until they are done the cache answers
 	 * nothing (a write before the flush may put a value in it). */
 	uint32_t flushes;
-	/* RMWs in the store, by key: one per key, the next ones wait. */
-	struct rmw_slot *rmw_slots[ENGINE_RMW_BUCKETS];
-	struct rmw_slot *rmw_free;
+	/* RMWs holding their key (engine.h), by key hash. */
+	struct eop *locks[ENGINE_LOCK_BUCKETS];
+	uint64_t locks_held;
+	/* Hand-back rounds (engine_round). */
+	uint64_t round;
+	_Atomic uint64_t round_published;
 };
-
-/* The RMW of a key in the store and those waiting behind it, in order. */
-struct rmw_slot {
-	struct rmw_slot *next;   /* bucket chain, or free list */
-	uint64_t hash;
-	struct eop *holder;
-	struct mpsc_node *wait_head, *wait_tail;
-};
-
-struct expiry {
-	uint64_t expire_ms, seq;
-	char *key;
-	uint32_t key_len;
-};
-
-static struct expiry exp_pop(struct engine *e);
 
 static struct eop *eop_of(struct mpsc_node *n) { return (struct eop *)((char *)n - offsetof(struct eop, link)); }
 static struct eop *eop_of_sop(struct store_op *op) { return (struct eop *)((char *)op - offsetof(struct eop, sop)); }
@@ -238,10 +244,24 @@ int engine_open(struct engine **out, struct store *s, struct waker *host_waker, 
 		free(e);
 		return err;
 	}
+	err = expiry_open(&e->exp, EXPIRY_KEYS_MAX, EXPIRY_BYTES_MAX);
+	if (err) {
+		vcache_close(e->cache);
+		free(e);
+		return err;
+	}
 	e->s = s;
 	e->host = host_waker;
+	struct store_stats st;
+	store_get_stats(s, &st);
+	e->exp_scan_wanted = st.keys > st.tombstones; /* keys from before: their expiries are found by a scan */
 	*out = e;
 	return 0;
+}
+
+void engine_set_expiry_bounds(struct engine *e, uint32_t keys_max, uint64_t bytes_max)
+{
+	expiry_set_bounds(e->exp, keys_max, bytes_max);
 }
 
 void engine_close(struct engine *e)
@@ -249,18 +269,10 @@ void engine_close(struct engine *e)
 	if (!e)
 		return;
 	DV_ASSERT(e->in_flight == 0);
+	DV_ASSERT(e->exp_own == 0 && !e->exp_scanning);
 	vcache_close(e->cache);
-	while (e->exp_count) {
-		struct expiry x = exp_pop(e);
-		free(x.key);
-	}
-	free(e->exp_heap);
 	free(e->scan_buf);
-	while (e->rmw_free) {
-		struct rmw_slot *k = e->rmw_free;
-		e->rmw_free = k->next;
-		free(k);
-	}
+	expiry_close(e->exp);
 	free(e);
 }
 
@@ -280,16 +292,18 @@ static void backlog_push(struct engine *e, struct eop *op)
 	e->backlog_tail = &op->link;
 }
 
-static void rmw_unlock(struct engine *e, struct eop *op);
-static struct eop *backlog_pop(struct engine *e);
+static void lock_release(struct engine *e, struct eop *op);
 
 static void finish(struct engine *e, struct eop *op, int result)
 {
-	if (op->rmw_slot)
-		rmw_unlock(e, op);
+	if (op->lock_held)
+		lock_release(e, op);
 	op->result = result;
 	op->link.next = NULL;
+	atomic_store_explicit(&op->finished_round, e->round + 1, memory_order_relaxed); /* published by flush_out */
 	if (!op->sink) { /* the engine's own (active expiry) */
+		DV_ASSERT(e->exp_own > 0);
+		e->exp_own--;
 		e->exp_deleted += result == -DV_ENOTFOUND; /* a DEL of an expired value */
 		eop_release(op);
 		free(op);
@@ -313,6 +327,11 @@ static void finish(struct engine *e, struct eop *op, int result)
 
 static void flush_out(struct engine *e)
 {
+	/* Before any push: a thread that takes one of these eops back (or
+	 * learns of it from one that did) sees the round, and so the
+	 * finished_round of every eop finished up to it. */
+	e->round++;
+	atomic_store_explicit(&e->round_published, e->round, memory_order_release);
 	for (unsigned i = 0; i < e->out_count; i++) {
 		struct out_chain *c = &e->out[i];
 		for (struct mpsc_node *n = c->first; n; n = n == c->last ? NULL : n->next) {
@@ -325,73 +344,82 @@ static void flush_out(struct engine *e)
 	e->out_count = 0;
 }
 
-/* ---- one RMW per key at a time ---- */
+/* ---- one read-modify-write of a key at a time (engine.h) ---- */
 
-static bool same_store_key(const struct eop *a, const struct eop *b)
-{
-	return a->sop.key_len == b->sop.key_len && memcmp(a->sop.key, b->sop.key, a->sop.key_len) == 0;
-}
+static bool eop_writes(const struct eop *op) { return op->kind == EOP_PUT || op->kind == EOP_DEL || op->kind == EOP_RMW; }
 
-/* The slot of op's key when another RMW of it holds one, else NULL. */
-static struct rmw_slot *rmw_busy(struct engine *e, const struct eop *op, uint64_t h)
+static struct eop **lock_bucket(struct engine *e, uint64_t h) { return &e->locks[h % ENGINE_LOCK_BUCKETS]; }
+
+/* The RMW holding op's key, or NULL. */
+static struct eop *lock_holder(struct engine *e, const struct eop *op, uint64_t h)
 {
-	for (struct rmw_slot *k = e->rmw_slots[h & (ENGINE_RMW_BUCKETS - 1)]; k; k = k->next)
-		if (k->hash == h && same_store_key(k->holder, op))
-			return k;
+	for (struct eop *x = *lock_bucket(e, h); x; x = x->lock_next)
+		if (x->lock_hash == h && x->sop.key_len == op->sop.key_len &&
+		    memcmp(x->sop.key, op->sop.key, op->sop.key_len) == 0)
+			return x;
 	return NULL;
 }
 
-/* op (an RMW about to read, at the backlog's head) may go on: it holds its
- * key's slot now. false: it was taken off the backlog to wait behind the
- * RMW of its key in the store. */
-static bool rmw_lock(struct engine *e, struct eop *op)
+static void lock_take(struct engine *e, struct eop *op, uint64_t h, struct eop *first, struct eop *last)
 {
+	DV_ASSERT(op->kind == EOP_RMW && !op->lock_held);
+	struct eop **b = lock_bucket(e, h);
+	op->lock_held = true;
+	op->lock_hash = h;
+	op->lock_next = *b;
+	op->lock_first = first;
+	op->lock_last = last;
+	*b = op;
+	e->locks_held++;
+}
+
+/* An op the engine takes (from the inbox, or its own): true when it goes
+ * on now, false when it waits behind the RMW holding its key. An RMW that
+ * goes on takes its key. */
+static bool lock_admit(struct engine *e, struct eop *op)
+{
+	if (!eop_writes(op))
+		return true;
 	uint64_t h = dv_key_hash64(op->sop.key, op->sop.key_len);
-	struct rmw_slot *k = rmw_busy(e, op, h);
-	if (k) {
-		backlog_pop(e);
+	struct eop *holder = e->locks_held ? lock_holder(e, op, h) : NULL;
+	if (holder) {
 		op->link.next = NULL;
-		if (k->wait_tail)
-			k->wait_tail->next = &op->link;
+		if (holder->lock_last)
+			holder->lock_last->link.next = &op->link;
 		else
-			k->wait_head = &op->link;
-		k->wait_tail = &op->link;
+			holder->lock_first = op;
+		holder->lock_last = op;
 		return false;
 	}
-	struct rmw_slot **b = &e->rmw_slots[h & (ENGINE_RMW_BUCKETS - 1)];
-	k = e->rmw_free;
-	if (k)
-		e->rmw_free = k->next;
-	else if (!(k = malloc(sizeof(*k))))
-		return true; /* no slot: it runs unordered, its compare-and-set keeps it right */
-	*k = (struct rmw_slot){.next = *b, .hash = h, .holder = op};
-	*b = k;
-	op->rmw_slot = k;
+	if (op->kind == EOP_RMW)
+		lock_take(e, op, h, NULL, NULL);
 	return true;
 }
 
-/* op is finished: the next RMW of its key (if any) takes the slot. */
-static void rmw_unlock(struct engine *e, struct eop *op)
+/* op, an RMW holding its key, is finished: the writes that waited behind
+ * it go on in order, up to the next RMW, which takes the key with the
+ * rest of them. */
+static void lock_release(struct engine *e, struct eop *op)
 {
-	struct rmw_slot *k = op->rmw_slot;
-	DV_ASSERT(k->holder == op);
-	op->rmw_slot = NULL;
-	if (k->wait_head) {
-		struct eop *next = eop_of(k->wait_head);
-		k->wait_head = k->wait_head->next;
-		if (!k->wait_head)
-			k->wait_tail = NULL;
-		k->holder = next;
-		next->rmw_slot = k;
-		backlog_push(e, next);
-		return;
+	struct eop **p = lock_bucket(e, op->lock_hash);
+	while (*p != op) {
+		DV_ASSERT(*p != NULL);
+		p = &(*p)->lock_next;
 	}
-	struct rmw_slot **pp = &e->rmw_slots[k->hash & (ENGINE_RMW_BUCKETS - 1)];
-	while (*pp != k)
-		pp = &(*pp)->next;
-	*pp = k->next;
-	k->next = e->rmw_free;
-	e->rmw_free = k;
+	*p = op->lock_next;
+	op->lock_held = false;
+	DV_ASSERT(e->locks_held > 0);
+	e->locks_held--;
+	for (struct eop *w = op->lock_first, *next; w; w = next) {
+		next = w == op->lock_last ? NULL : eop_of(w->link.next);
+		if (w->kind == EOP_RMW) {
+			lock_take(e, w, op->lock_hash, next, next ? op->lock_last : NULL);
+			backlog_push(e, w);
+			break;
+		}
+		backlog_push(e, w);
+	}
+	op->lock_first = op->lock_last = NULL;
 }
 
 static void rmw_restart(struct engine *e, struct eop *op)
@@ -429,95 +457,159 @@ static void rmw_read_done(struct engine *e, struct eop *op, int res)
 }
 
 /* ---- active expiry ----
- * Every durable PUT with an expiry is remembered (key, seq, when); once due,
- * the engine deletes the key with STORE_IF_SEQ_EXPIRED, which applies only
- * if the key still holds that very record and it has expired: a newer write
- * of the key is never touched. Bounded: past EXPIRY_TRACKED_MAX keys, later
- * ones are left to reads and GC (exp_untracked). */
+ * Every durable write of a key tells the expiry table (expiry.h) its
+ * expiry (a PUT with one) or that it has none (a PUT without, a DEL); once
+ * due, the engine deletes the key with STORE_IF_SEQ_EXPIRED, which applies
+ * only if the key still holds that very record and it has expired: a newer
+ * write of the key is never touched.
+ * The table is bounded (EXPIRY_KEYS_MAX keys, EXPIRY_BYTES_MAX bytes). A
+ * key that does not fit, and every key of a store that had keys when it
+ * was opened (the table starts empty), is found by scanning the store
+ * instead: passes over the key hash space in slices of about
+ * EXPIRY_SCAN_SLICE_KEYS index entries, in the background (one read at a
+ * time, EXPIRY_SCAN_GAP_MS between slices, and between passes a pause as
+ * long as the pass took, EXPIRY_SCAN_CYCLE_GAP_MS at least), which delete
+ * the expired records they see and put those not yet due in the table
+ * when there is room. Passes go on until one runs from its start to its
+ * end with every key it saw kept and no write's key refused meanwhile.
+ * Until a pass reaches it, such a key expires lazily (reads judge the
+ * expiry; GC turns an expired value into a tombstone) and DBSIZE counts
+ * it. The engine's own deletes in flight are bounded (EXPIRY_OPS_MAX).
+ * Cluster mode (a router): the cluster layer owns the store's keys; the
+ * engine does no active expiry there. */
 
-static void exp_swap(struct expiry *a, struct expiry *b)
+/* A delete of key if it still holds the record seq, expired (an engine op:
+ * no sink). false: out of memory, the key is missed. */
+static bool exp_delete(struct engine *e, const void *key, uint32_t key_len, uint64_t seq)
 {
-	struct expiry t = *a;
-	*a = *b;
-	*b = t;
+	struct eop *op = malloc(sizeof(*op));
+	if (!op || eop_init(op, EOP_DEL, key, key_len, NULL, 0) != 0) {
+		free(op);
+		return false;
+	}
+	op->sop.cond = STORE_IF_SEQ_EXPIRED;
+	op->sop.cond_seq = seq;
+	op->sink = NULL;
+	e->exp_own++;
+	if (lock_admit(e, op))
+		backlog_push(e, op);
+	return true;
 }
 
-static void exp_push(struct engine *e, const void *key, uint32_t key_len, uint64_t expire_ms, uint64_t seq)
+/* A key with an expiry that neither the table nor a pass running now
+ * holds: another pass is needed. */
+static void exp_missed(struct engine *e)
 {
-	if (e->exp_count == e->exp_cap) {
-		uint32_t cap = e->exp_cap ? e->exp_cap * 2 : 1024;
-		struct expiry *h = e->exp_count < EXPIRY_TRACKED_MAX ? realloc(e->exp_heap, cap * sizeof(*h)) : NULL;
-		if (!h) {
-			e->exp_untracked++;
-			return;
-		}
-		e->exp_heap = h;
-		e->exp_cap = cap;
-	}
-	char *k = malloc(key_len);
-	if (!k) {
+	e->exp_missed++;
+	e->exp_scan_wanted = true;
+}
+
+/* A durable write of a key (cache_apply). */
+static void exp_note_write(struct engine *e, const struct store_op *w)
+{
+	uint64_t expire = w->kind == STORE_PUT ? w->expire_ms : 0;
+	if (!expiry_note(e->exp, w->key, w->key_len, expire, w->out.seq)) {
 		e->exp_untracked++;
-		return;
-	}
-	memcpy(k, key, key_len);
-	uint32_t i = e->exp_count++;
-	e->exp_heap[i] = (struct expiry){.expire_ms = expire_ms, .seq = seq, .key = k, .key_len = key_len};
-	while (i > 0 && e->exp_heap[(i - 1) / 2].expire_ms > e->exp_heap[i].expire_ms) {
-		exp_swap(&e->exp_heap[(i - 1) / 2], &e->exp_heap[i]);
-		i = (i - 1) / 2;
+		exp_missed(e);
 	}
 }
 
-static struct expiry exp_pop(struct engine *e)
-{
-	DV_ASSERT(e->exp_count > 0);
-	struct expiry top = e->exp_heap[0];
-	e->exp_heap[0] = e->exp_heap[--e->exp_count];
-	for (uint32_t i = 0;;) {
-		uint32_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < e->exp_count && e->exp_heap[l].expire_ms < e->exp_heap[m].expire_ms)
-			m = l;
-		if (r < e->exp_count && e->exp_heap[r].expire_ms < e->exp_heap[m].expire_ms)
-			m = r;
-		if (m == i)
-			break;
-		exp_swap(&e->exp_heap[i], &e->exp_heap[m]);
-		i = m;
-	}
-	return top;
-}
-
-/* Delete the keys whose time has come (internal eops: no sink). */
+/* Delete the keys whose time has come. */
 static bool expire_due(struct engine *e)
 {
-	if (e->exp_count == 0)
+	if (expiry_count(e->exp) == 0 || e->draining)
 		return false;
 	uint64_t now = store_now_ms();
 	unsigned n = 0;
-	for (; n < EXPIRY_PER_TURN_MAX && e->exp_count && e->exp_heap[0].expire_ms <= now; n++) {
-		struct expiry x = exp_pop(e);
-		struct eop *op = malloc(sizeof(*op));
-		if (op && eop_init(op, EOP_DEL, x.key, x.key_len, NULL, 0) == 0) {
-			op->sop.cond = STORE_IF_SEQ_EXPIRED;
-			op->sop.cond_seq = x.seq;
-			op->sink = NULL;
-			backlog_push(e, op);
-		} else {
-			free(op);
-			e->exp_untracked++;
-		}
+	struct expiry_item x;
+	for (; n < EXPIRY_PER_TURN_MAX && e->exp_own < EXPIRY_OPS_MAX && expiry_pop_due(e->exp, now, &x); n++) {
+		if (!exp_delete(e, x.key, x.key_len, x.seq))
+			exp_missed(e);
 		free(x.key);
 	}
 	return n > 0;
 }
 
+static bool exp_visit(void *arg, const void *key, uint32_t key_len, const struct store_record_out *rec)
+{
+	struct engine *e = arg;
+	if (e->draining || e->route) {
+		e->exp_slice_cut = true;
+		return false;
+	}
+	if (rec->expire_ms == 0)
+		return true;
+	if (rec->expire_ms > store_now_ms()) {
+		if (!expiry_note(e->exp, key, key_len, rec->expire_ms, rec->seq))
+			e->exp_missed++;
+		return true;
+	}
+	if (e->exp_own >= EXPIRY_OPS_MAX) { /* enough deletes in flight: this slice again later */
+		e->exp_slice_cut = true;
+		return false;
+	}
+	if (!exp_delete(e, key, key_len, rec->seq))
+		e->exp_missed++;
+	return true;
+}
+
+static void exp_scan_done(void *arg, int err)
+{
+	struct engine *e = arg;
+	uint64_t now = store_now_ms();
+	DV_ASSERT(e->exp_scanning);
+	e->exp_scanning = false;
+	e->exp_next_ms = now + EXPIRY_SCAN_GAP_MS;
+	if (err || e->exp_slice_cut)
+		return; /* the same slice again */
+	if (++e->exp_slice < e->exp_slices)
+		return;
+	/* A pass is over: clean when nothing was missed since it began. */
+	e->exp_slice = 0;
+	if (e->exp_missed == e->exp_pass_missed)
+		e->exp_scan_wanted = false;
+	uint64_t took = now - e->exp_pass_start_ms;
+	e->exp_next_ms = now + (took > EXPIRY_SCAN_CYCLE_GAP_MS ? took : EXPIRY_SCAN_CYCLE_GAP_MS);
+}
+
+/* Start the next slice of a pass when one is wanted and due. */
+static bool exp_scan_step(struct engine *e)
+{
+	if (!e->exp_scan_wanted || e->exp_scanning || e->route || e->draining)
+		return false;
+	uint64_t now = store_now_ms();
+	if (now < e->exp_next_ms)
+		return false;
+	if (e->exp_slice == 0 && !e->exp_slice_cut) { /* a new pass */
+		struct store_stats st;
+		store_get_stats(e->s, &st);
+		uint32_t n = 1;
+		while (n < EXPIRY_SCAN_SLICES_MAX && (uint64_t)n * EXPIRY_SCAN_SLICE_KEYS < st.keys)
+			n *= 2;
+		e->exp_slices = n;
+		e->exp_pass_missed = e->exp_missed;
+		e->exp_pass_start_ms = now;
+	}
+	e->exp_slice_cut = false;
+	uint64_t width = e->exp_slices == 1 ? 0 : UINT64_MAX / e->exp_slices + 1;
+	uint64_t lo = e->exp_slice * width;
+	uint64_t hi = e->exp_slice + 1 == e->exp_slices ? UINT64_MAX : lo + width - 1;
+	int err = store_scan_expired(e->s, lo, hi, exp_visit, exp_scan_done, e);
+	if (err) { /* another scan of the store (-EBUSY), or out of memory: later */
+		e->exp_next_ms = now + EXPIRY_SCAN_GAP_MS;
+		return false;
+	}
+	e->exp_scanning = true;
+	return true;
+}
+
 /* Keep the cache equal to what the store holds once a write is done. */
 static void cache_apply(struct engine *e, const struct store_op *w, int res)
 {
+	if (res == 0)
+		exp_note_write(e, w);
 	if (res == 0 && w->kind == STORE_PUT) {
 		vcache_put(e->cache, w->key, w->key_len, w->value, w->val_len, w->expire_ms, w->out.seq);
-		if (w->expire_ms)
-			exp_push(e, w->key, w->key_len, w->expire_ms, w->out.seq);
 	} else if (res == 0 || (res != -EEXIST && res != -DV_ENOTFOUND && res != -ESTALE)) {
 		vcache_forget(e->cache, w->key, w->key_len); /* deleted, or outcome unknown */
 	}
@@ -575,10 +667,7 @@ static void flush_done(struct engine *e, struct eop *op, int res)
 	cache_flush(e);
 	if (res == 0) {
 		vcache_clear(e->cache);
-		while (e->exp_count) {
-			struct expiry x = exp_pop(e);
-			free(x.key);
-		}
+		expiry_clear(e->exp);
 	}
 	finish(e, op, res);
 }
@@ -657,8 +746,6 @@ static bool submit_backlog(struct engine *e)
 		} else if (op->kind == EOP_GET && get_from_cache(e, op)) {
 			backlog_pop(e);
 			finish(e, op, op->result);
-		} else if (op->kind == EOP_RMW && op->rmw_phase == 0 && !op->rmw_slot && !rmw_lock(e, op)) {
-			/* waits behind the RMW of its key (off the backlog) */
 		} else if (op->kind == EOP_SCAN) {
 			backlog_pop(e);
 			op->link.next = NULL; /* scan_start() takes it in order */
@@ -781,6 +868,7 @@ bool engine_turn(struct engine *e)
 {
 	struct mpsc_node *n = mpsc_take(&e->inbox);
 	bool moved = expire_due(e);
+	moved |= exp_scan_step(e);
 	moved |= n != NULL;
 	for (struct mpsc_node *p = n; p; p = p->next) /* overlap the GETs' cache misses */
 		if (eop_of(p)->kind == EOP_GET)
@@ -788,7 +876,7 @@ bool engine_turn(struct engine *e)
 	while (n) {
 		struct mpsc_node *next = n->next;
 		e->in_flight++;
-		if (!e->route || !e->route(e->route_arg, eop_of(n)))
+		if ((!e->route || !e->route(e->route_arg, eop_of(n))) && lock_admit(e, eop_of(n)))
 			backlog_push(e, eop_of(n));
 		n = next;
 	}
@@ -812,6 +900,11 @@ bool engine_turn(struct engine *e)
 }
 
 uint64_t engine_in_flight(const struct engine *e) { return e->in_flight; }
+
+uint64_t engine_round(const struct engine *e)
+{
+	return atomic_load_explicit(&((struct engine *)e)->round_published, memory_order_acquire);
+}
 
 void engine_set_router(struct engine *e, engine_route_fn route, void *arg)
 {
@@ -840,8 +933,10 @@ bool engine_idle(struct engine *e) { return e->in_flight == 0 && mpsc_empty(&e->
 
 int engine_drain(struct engine *e)
 {
-	for (uint64_t round = 0; e->in_flight > 0 || !mpsc_empty(&e->inbox); round++) {
-		if (!engine_turn(e) && store_pending(e->s) > 0) {
+	e->draining = true; /* no more active expiry: a scan stops at its next record */
+	for (uint64_t round = 0; e->in_flight > 0 || !mpsc_empty(&e->inbox) || e->exp_own > 0 || e->exp_scanning;
+	     round++) {
+		if (!engine_turn(e) && (store_pending(e->s) > 0 || e->exp_scanning)) {
 			int err = store_poll(e->s, true);
 			cache_flush(e);
 			if (err < 0 && err != -EINTR)
@@ -858,6 +953,7 @@ void engine_cache_stats(const struct engine *e, struct vcache_stats *out) { vcac
 
 void engine_get_counters(const struct engine *e, struct engine_counters *out)
 {
-	*out = (struct engine_counters){.expiry_tracked = e->exp_count, .expiry_deleted = e->exp_deleted,
-					.expiry_untracked = e->exp_untracked};
+	*out = (struct engine_counters){.expiry_tracked = expiry_count(e->exp), .expiry_deleted = e->exp_deleted,
+					.expiry_untracked = e->exp_untracked, .expiry_bytes = expiry_bytes(e->exp),
+					.expiry_scanning = e->exp_scan_wanted};
 }

@@ -19,14 +19,21 @@
  *   thread while any GET pointing at it is handed over.
  * - Read-modify-write (EOP_RMW): the engine reads the key, calls decide()
  *   on the host thread with what it found, then writes (PUT or DEL) with
- *   the store's compare-and-set on the sequence number it read, and
- *   starts over when another write came between (at most RMW_RETRIES_MAX
- *   times, then -EBUSY). decide() sees a consistent record; nothing can
- *   change the key between the read it saw and the write that applies.
- *   RMWs of one key run one at a time, in arrival order (the others wait
- *   in the engine), so they never make each other start over: only a
- *   plain write of the key can, and a burst of INCRs on one hot key from
- *   many clients all apply.
+ *   the store's compare-and-set on the sequence number it read. An RMW
+ *   holds its key from its read until it is finished: every write of the
+ *   key (PUT, DEL, RMW, active expiry's DEL) taken from the inbox
+ *   meanwhile waits behind it, and they go on in arrival order when it is
+ *   finished (a waiting RMW takes the key in turn). So RMWs of one key run
+ *   one after another as Redis runs them, and a burst of INCRs on one hot
+ *   key from many clients all apply; the compare-and-set fails only
+ *   for a write already in the store when the RMW took the key, or an
+ *   expiry between its read and its write, and the RMW then starts over
+ *   (RMW_RETRIES_MAX times at most, which those cannot reach; then -EBUSY).
+ *   decide() sees a consistent record; nothing can change the key between
+ *   the read it saw and the write that applies. GETs never wait: they see
+ *   the key before or after an RMW not yet finished. Every string command
+ *   that reads and rewrites a key (INCR family, APPEND, SETRANGE, GETEX,
+ *   GETSET, SETBIT, SET GET/NX/XX ...) is one EOP_RMW.
  * - GETs are answered from the value cache (vcache.h) when it holds the
  *   key; the engine keeps it equal to the store on every write completion.
  * - No lock anywhere: lists are lock-free MPSC (mpsc.h).
@@ -102,10 +109,13 @@ struct eop {
 	void *owner;             /* the command waiting for it */
 	enum eop_kind kind;
 	uint8_t rmw_phase;       /* 0 read, 1 write */
-	struct rmw_slot *rmw_slot; /* engine's: the key's RMW slot this RMW holds */
 	uint8_t retries;
 	bool no_value;           /* GET: copy no value (EXISTS, TYPE, TTL) */
 	bool back;               /* owner's: handed back (the engine never touches it) */
+	/* Host thread: the hand-back round that returns it (engine_round()),
+	 * set when it is finished, 0 before; its owner may read it at any time
+	 * (acquire): a write finished but not yet taken back (conn.c). */
+	_Atomic uint64_t finished_round;
 	int result;              /* final: 0 or negative (store errors, -DV_ENOTFOUND) */
 	int64_t reply_int;       /* RMW: the command's integer answer */
 	/* What a read found (GET, RMW): valid when found. */
@@ -136,6 +146,11 @@ struct eop {
 	 * where the next step starts (0: done) and the keys found. */
 	uint64_t cursor;
 	uint32_t count, nkeys;
+	/* Host thread: an RMW holding its key (see above), its lock bucket's
+	 * chain and the writes of the key waiting behind it (through link). */
+	bool lock_held;
+	uint64_t lock_hash;
+	struct eop *lock_next, *lock_first, *lock_last;
 	char inl[EOP_INLINE_BYTES];
 };
 
@@ -188,6 +203,11 @@ void engine_submit(struct engine *e, struct eop *first, struct eop *last);
 bool engine_turn(struct engine *e);
 /* Host thread: eops handed over and not yet given back. */
 uint64_t engine_in_flight(const struct engine *e);
+/* Any thread: the latest hand-back round whose eops any thread may have
+ * taken back. Rounds grow by one per hand-back; every eop finished before a
+ * hand-back that is seen has finished_round <= this (it is published,
+ * release, before the round's eops are pushed). */
+uint64_t engine_round(const struct engine *e);
 bool engine_idle(struct engine *e);
 /* Any thread: nothing handed over and not yet taken by engine_turn(). */
 bool engine_inbox_empty(struct engine *e);
@@ -199,12 +219,18 @@ int engine_drain(struct engine *e);
 void engine_stats(const struct engine *e, struct store_stats *out);
 void engine_cache_stats(const struct engine *e, struct vcache_stats *out);
 
-/* Active expiry: keys with a TTL the engine deletes when due. */
+/* Active expiry: keys with a TTL the engine deletes when due (engine.c,
+ * "active expiry"). */
 struct engine_counters {
-	uint64_t expiry_tracked;   /* keys waiting for their time */
+	uint64_t expiry_tracked;   /* keys waiting for their time (one entry per key) */
 	uint64_t expiry_deleted;   /* expired keys deleted */
-	uint64_t expiry_untracked; /* TTL keys past the tracking bound (left to reads and GC) */
+	uint64_t expiry_untracked; /* writes with a TTL whose key did not fit the table (a scan finds it) */
+	uint64_t expiry_bytes;     /* memory of the table */
+	bool expiry_scanning;      /* keys with a TTL are being looked for in the store */
 };
 void engine_get_counters(const struct engine *e, struct engine_counters *out);
+/* Bounds of the active expiry table (default EXPIRY_KEYS_MAX keys,
+ * EXPIRY_BYTES_MAX bytes; tests set small ones). Host thread. */
+void engine_set_expiry_bounds(struct engine *e, uint32_t keys_max, uint64_t bytes_max);
 
 #endif

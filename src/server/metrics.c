@@ -90,6 +90,9 @@ int metrics_render_prometheus(struct resp_buf *out, const struct metrics_view *v
 		       sum_field(v, offsetof(struct metrics_worker, conns_rejected)));
 	err |= COUNTER("dynvme_protocol_errors_total", "Requests refused as malformed or over limits.",
 		       sum_field(v, offsetof(struct metrics_worker, protocol_errors)));
+	err |= COUNTER("dynvme_pipeline_waits_total",
+		       "Requests that waited for an earlier command of their client on the same key (read-your-writes).",
+		       sum_field(v, offsetof(struct metrics_worker, pipeline_waits)));
 	err |= COUNTER("dynvme_net_input_bytes_total", "Bytes received from clients.",
 		       sum_field(v, offsetof(struct metrics_worker, bytes_in)));
 	err |= COUNTER("dynvme_net_output_bytes_total", "Bytes sent to clients.",

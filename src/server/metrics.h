@@ -28,6 +28,7 @@ struct metrics_worker {
 	_Atomic uint64_t hist[METRICS_CMDS_MAX][METRICS_BUCKETS]; /* not cumulative */
 	_Atomic uint64_t conns_accepted, conns_rejected, conns_closed;
 	_Atomic uint64_t bytes_in, bytes_out, protocol_errors, unknown_commands;
+	_Atomic uint64_t pipeline_waits; /* requests that waited for an earlier command of their client */
 };
 
 static inline void metrics_add(_Atomic uint64_t *x, uint64_t n)

@@ -112,6 +112,10 @@ static int open_store(struct server *srv)
 	if (err)
 		return err;
 	struct dev_open_opts o = {.create_bytes = cfg->size_bytes, .queue_depth = 1024};
+	struct stat fst;
+	if (stat(cfg->data, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0)
+		log_info("data file is empty (0 bytes): sizing and formatting it as a new one", "path=%s bytes=%llu",
+			 cfg->data, (unsigned long long)cfg->size_bytes);
 	err = dev_open_path(&srv->dev, cfg->data, &o);
 	if (err) {
 		log_error("cannot open data", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
@@ -120,6 +124,15 @@ static int open_store(struct server *srv)
 	struct store_config sc = {.zone_bytes = cfg->zone_bytes, .format_if_empty = true,
 				  .batches_in_flight = cfg->write_batches};
 	err = store_open(&srv->store, srv->dev, &sc);
+	if (err == -DV_EFORMAT) {
+		/* store.h: only an empty device (zeroes where a superblock goes) is formatted. */
+		log_error("refusing to format: the data file or device holds data that is not dynvme's (not "
+			  "empty, no dynvme superblock); point --data elsewhere, or empty it yourself to have dynvme format "
+			  "it (delete the file; zero the first MiB of a device, e.g. blkdiscard -z -l 1MiB DEVICE)",
+			  "path=%s", cfg->data);
+		dev_close(srv->dev);
+		return err;
+	}
 	if (err) {
 		log_error("cannot open store", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
 		dev_close(srv->dev);
@@ -145,8 +158,9 @@ static int worker_init(struct server *srv, unsigned idx)
 	w->waker.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->sink.waker = &w->waker;
 	w->argv = calloc(NET_ARGS_MAX, sizeof(*w->argv));
+	w->inline_copy = malloc(NET_INLINE_COPY_BYTES);
 	w->m = calloc(1, sizeof(*w->m));
-	if (w->waker.efd < 0 || !w->argv || !w->m)
+	if (w->waker.efd < 0 || !w->argv || !w->inline_copy || !w->m)
 		return -ENOMEM;
 	/* One thread submits to this ring and reaps it, so completions can
 	 * wait for that thread to enter the kernel (DEFER_TASKRUN) instead of
@@ -189,6 +203,7 @@ static void worker_fini(struct worker *w)
 		free(c);
 	}
 	free(w->argv);
+	free(w->inline_copy);
 	free(w->m);
 }
 

@@ -22,6 +22,7 @@
 #include "resp/resp.h"
 #include "server/config.h"
 #include "server/engine.h"
+#include "server/keydeps.h"
 #include "server/metrics.h"
 #include "server/mpsc.h"
 
@@ -49,6 +50,7 @@ enum ev_type {
  * one bulk string (its "unauthenticated multibulk/bulk length"), and one
  * on the whole request, so an unauthenticated client holds at most about
  * 21 KiB of input and 16 KiB of replies. */
+#define NET_INLINE_COPY_BYTES (NET_INLINE_BYTES_MAX + 2u) /* a line, its CR LF: what an inline parse reads */
 #define NET_PREAUTH_ARGS_MAX 10u
 #define NET_PREAUTH_ARG_BYTES_MAX 16384u
 #define NET_PREAUTH_REQUEST_BYTES_MAX (NET_PREAUTH_ARG_BYTES_MAX + 1024u)
@@ -61,7 +63,6 @@ enum ev_type {
 #define NET_SHUTDOWN_GRACE_MS 10000u  /* after SIGTERM: time to finish replies */
 #define NET_NAME_BYTES_MAX 64u        /* CLIENT SETNAME */
 #define NET_LINGER_MS 2000u           /* after an error reply: drain input before closing */
-#define NET_KEY_BUCKETS 64u           /* per-connection write tracking */
 #define NET_CONN_OPS_MAX 65536u       /* store operations of one client in flight before it is not read */
 #define NET_CMD_OPS_CHUNK 4096u       /* store operations of one command in flight */
 
@@ -135,9 +136,7 @@ struct conn {
 	struct cmd *head, *tail;
 	unsigned pending;
 	unsigned refs;             /* SQEs in flight for this connection */
-	uint32_t wr_pending[NET_KEY_BUCKETS];  /* writes (PUT, DEL) in flight by key hash bucket */
-	uint32_t rmw_pending[NET_KEY_BUCKETS]; /* read-modify-writes in flight */
-	struct eop *wr_last[NET_KEY_BUCKETS];  /* the latest write in flight of the bucket, or NULL */
+	struct keydeps deps;       /* its keys with writes in flight, or GETs parked on one (conn.c) */
 	uint32_t writes_pending;   /* all its writes in flight (PUT, DEL, RMW) */
 	uint32_t ops_pending;      /* store operations of its commands in flight */
 	uint64_t held_bytes;       /* reserved by its commands not yet delivered (cmd->cost) */
@@ -148,6 +147,7 @@ struct conn {
 	bool reply_skip;           /* the reply of the command running now is dropped (SKIP before) */
 	bool authed;
 	bool recv_armed, send_armed, dirty;
+	bool waiting;              /* the next request waits for an earlier command (counted once) */
 	bool eof;                  /* no more requests will be parsed */
 	bool peer_eof;             /* the peer closed its side (or we stopped reading) */
 	bool lingering;            /* replies sent, FIN sent: discarding input until EOF */
@@ -155,6 +155,7 @@ struct conn {
 	bool closing;              /* close once replies are sent */
 	bool dead;                 /* close now: send nothing more */
 	uint64_t created_ms, active_ms, partial_since_ms;
+	uint64_t recv_round;       /* engine_round() when its latest bytes were received */
 	const char *last_cmd;
 };
 
@@ -188,6 +189,7 @@ struct worker {
 	struct cmd *free_cmds;
 	unsigned free_count;
 	struct resp_arg *argv;     /* NET_ARGS_MAX parse slots */
+	char *inline_copy;         /* NET_INLINE_COPY_BYTES: an inline request is parsed from a copy */
 	struct eop *submit_first, *submit_last; /* handed to the engine at the end of a round */
 	struct metrics_worker *m;
 	uint64_t now_ms, now_ns;
@@ -243,8 +245,6 @@ void conn_free(struct conn *c);
 void conn_tick(struct conn *c);                /* timeouts, once a second */
 struct cmd *cmd_alloc(struct worker *w);
 void cmd_free(struct worker *w, struct cmd *cmd);
-/* A command's key-bucket bookkeeping for read-your-writes. */
-uint32_t conn_key_bucket(const void *key, uint32_t len);
 
 /* http.c */
 void http_accept(struct worker *w, int fd);

@@ -258,9 +258,9 @@ static void on_recv(struct worker *w, struct conn *c, int res)
 	if (res <= 0) {
 		if (res < 0 && res != -ECONNRESET && !c->dead)
 			log_debug("client recv error", "id=%llu error=\"%s\"", (unsigned long long)c->id, strerror(-res));
-		c->eof = c->peer_eof = true;
-		c->closing = true;
-		c->w->maybe_reap = true;
+		/* EOF: the requests already received still run (conn_on_input
+		 * then closes); an error: nothing more is sent. */
+		c->peer_eof = true;
 		if (res < 0)
 			conn_close(c, "recv error");
 		conn_on_input(c);
@@ -271,6 +271,7 @@ static void on_recv(struct worker *w, struct conn *c, int res)
 		return;
 	}
 	DV_ASSERT((size_t)res <= c->in_cap - c->in_len);
+	c->recv_round = engine_round(w->srv->engine); /* conn.c: which writes had finished when these bytes came */
 	c->in_len += (size_t)res;
 	metrics_add(&w->m->bytes_in, (uint64_t)res);
 	c->active_ms = w->now_ms;

@@ -15,6 +15,8 @@ uint32_t sb_bytes(uint32_t zone_count)
 	return DV_ROUND_UP(SB_HDR_BYTES + 16u * zone_count, DV_BLOCK_BYTES);
 }
 
+uint64_t sb_fixed_area_bytes(void) { return DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20); }
+
 /* Stride and capacity within bounds: the capacity (what offsets in a zone
  * reach) as DV_ZONE_BYTES_*, the stride up to DV_ZONE_STRIDE_MAX. */
 static bool zone_geometry_ok(uint64_t zone_bytes, uint64_t zone_cap)
@@ -29,8 +31,7 @@ int sb_plan(struct sb *sb, uint64_t device_bytes, uint64_t zone_bytes, uint64_t 
 		zone_cap = zone_bytes;
 	if (!zone_geometry_ok(zone_bytes, zone_cap))
 		return -EINVAL;
-	uint64_t front = reserved_front ? reserved_front
-				       : DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20);
+	uint64_t front = reserved_front ? reserved_front : sb_fixed_area_bytes();
 	if (device_bytes < front + DV_ZONE_COUNT_MIN * zone_bytes)
 		return -ENOSPC;
 	uint64_t zones = (device_bytes - front) / zone_bytes;

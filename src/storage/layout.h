@@ -111,6 +111,9 @@ struct zidx_hdr {
 };
 
 uint32_t sb_bytes(uint32_t zone_count);
+/* Where the fixed superblock copies live: both copies, rounded up to 1 MiB
+ * (the data start of a device without conventional zones of its own). */
+uint64_t sb_fixed_area_bytes(void);
 /* Geometry for a device of device_bytes with zones every zone_bytes that
  * hold zone_cap bytes (0 = zone_bytes); reserved_front: data_start (0 =
  * room for two superblock copies, rounded up to 1 MiB). */

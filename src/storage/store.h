@@ -75,7 +75,10 @@
  *   it is in no stats count, no scan visits it, and ops naming its key
  *   fail with -EINVAL. A flush drops every key, whatever layer wrote it
  *   (a caller rewrites the records it must keep, e.g. its metadata).
- * - store_open() formats an empty/unknown device only when asked, and runs
+ * - store_open() formats a device only when asked (format_if_empty) and
+ *   only when it holds no dynvme superblock and is empty where one goes
+ *   (zeroes in the first MiB, or empty superblock log zones); a device
+ *   holding anything else there is refused with -DV_EFORMAT. It runs
  *   recovery (zone indexes + scan of open zones) before returning. It
  *   refuses with -EOPNOTSUPP (and a message on stderr) a zoned device it
  *   cannot serve: zone capacity below 256 KiB, too few zones, open/active
@@ -97,7 +100,7 @@ struct store;
 
 struct store_config {
 	uint64_t zone_bytes;        /* when formatting; 0 = 64 MiB (or the device's) */
-	bool format_if_empty;       /* format when no valid superblock is found */
+	bool format_if_empty;       /* format when no superblock is found and the device is empty (above) */
 	unsigned batches_in_flight; /* group-commit writes in flight, 1..DV_BATCHES_IN_FLIGHT_MAX */
 	uint32_t batch_bytes;       /* max bytes of one group-commit write */
 	uint32_t gc_free_zones_min; /* start GC when fewer empty zones remain */
@@ -341,6 +344,10 @@ bool store_scanning(const struct store *s);
 /* Index entries (keys, tombstones included) the store holds: what a
  * caller sizes hash-range steps from. */
 uint64_t store_key_count(const struct store *s);
+/* store_scan, visiting the PUTs that have expired too (rec->expire_ms
+ * tells): the server's active expiry finds what it must delete. */
+int store_scan_expired(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+		       void (*finish)(void *arg, int err), void *arg);
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);

@@ -3,8 +3,9 @@
  * Recovery procedure (store_recover):
  * 1. Load the superblock (store_sb.c: the newest valid copy, fixed copies or
  *    the log of a zoned device). None valid: format if the device holds no
- *    dynvme magic and the caller allows it; refuse otherwise (never format
- *    over damage, nor over a device of another format version).
+ *    dynvme magic, is empty where a superblock goes (sb_area_empty) and the
+ *    caller allows it; refuse otherwise (never format over damage, over
+ *    another program's data, nor over a device of another format version).
  * 2. Zoned devices: each zone's condition and write pointer from the device
  *    against the superblock (zone_report_at_recovery): read-only, offline,
  *    shrunk zones and write pointers behind the data are counted and never

@@ -21,8 +21,10 @@
  *   is current. A write pointer past a torn copy, or off a slot boundary,
  *   sends the next write to the other zone.
  * Neither placement finds a valid copy: format only when no copy slot read
- * holds the dynvme magic and the caller allows it (never over damage, nor
- * over a device of another format version).
+ * holds the dynvme magic, the device is empty where a superblock goes
+ * (sb_area_empty: zeroes, or empty log zones) and the caller allows it
+ * (never over damage, over a device of another format version, or over
+ * another program's data).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -83,7 +85,7 @@ static int sb_geometry(struct store *s, struct sb *plan)
 {
 	const struct dev_info *info = dev_info(s->dev);
 	if (!info->zoned) {
-		uint64_t front = DV_ROUND_UP(2ull * sb_bytes(DV_ZONE_COUNT_MAX), 1u << 20);
+		uint64_t front = sb_fixed_area_bytes();
 		return sb_plan(plan, info->size_bytes, default_zone_bytes(s, front), 0, 0);
 	}
 	uint64_t cap = info->zone_cap_bytes < DV_ZONE_BYTES_MAX ? info->zone_cap_bytes : DV_ZONE_BYTES_MAX;
@@ -277,8 +279,43 @@ static int log_set_next(struct store *s, unsigned cur, uint32_t n)
 	return 0;
 }
 
+/* Nothing is where a superblock goes: the area of the fixed copies (the
+ * first MiB, both copies and the gap after them) reads as zeroes, or both
+ * log zones are empty. A device in any other state may hold another
+ * program's data: it is never formatted (the format discards every zone).
+ * 1: empty, 0: not, or a read error. */
+static int sb_area_empty(struct store *s, uint8_t *buf)
+{
+	if (s->sbp.log) {
+		for (unsigned i = 0; i < 2; i++) {
+			struct dev_zone z;
+			int err = dev_zone_report(s->dev, s->sbp.log_off[i], &z);
+			if (err)
+				return err;
+			if (z.cond != DEV_ZONE_EMPTY)
+				return 0;
+		}
+		return 1;
+	}
+	uint64_t size = dev_info(s->dev)->size_bytes;
+	uint64_t end = sb_fixed_area_bytes();
+	end = end < size ? end : size / DV_BLOCK_BYTES * DV_BLOCK_BYTES;
+	for (uint64_t off = 0; off < end;) {
+		uint32_t n = end - off < SB_LOG_READ_BYTES ? (uint32_t)(end - off) : SB_LOG_READ_BYTES;
+		int err = store_read_sync(s, off, buf, n);
+		if (err)
+			return err;
+		for (uint32_t i = 0; i < n; i++)
+			if (buf[i])
+				return 0;
+		off += n;
+	}
+	return 1;
+}
+
 /* 0: s->sb holds the newest valid copy; 1: the device was formatted (load
- * again); or why none was found. */
+ * again); or why none was found (-DV_EFORMAT: no dynvme superblock, and
+ * not empty either, or not to be formatted). */
 int sb_load(struct store *s)
 {
 	uint8_t *buf = dev_buf_alloc(SB_LOG_READ_BYTES > sb_bytes(DV_ZONE_COUNT_MAX) ? SB_LOG_READ_BYTES
@@ -296,12 +333,17 @@ int sb_load(struct store *s)
 		else
 			read_fixed_copy(s, c, buf, &f[c]);
 	}
+	bool magic = f[0].magic || f[1].magic || f[0].rc == -DV_ECORRUPT || f[1].rc == -DV_ECORRUPT;
+	bool unformatted = !err && !magic && !f[0].version && !f[1].version && f[0].rc == -DV_EFORMAT &&
+			   f[1].rc == -DV_EFORMAT;
+	int empty = unformatted && s->cfg.format_if_empty && !s->cfg.read_only ? sb_area_empty(s, buf) : 0;
+	if (empty < 0)
+		err = empty;
 	dev_buf_free(buf);
 	int best = -1;
 	for (int c = 0; c < 2 && !err; c++)
 		if (f[c].rc == 0 && (best < 0 || f[c].sb.sb_seq > f[best].sb.sb_seq))
 			best = c;
-	bool magic = f[0].magic || f[1].magic || f[0].rc == -DV_ECORRUPT || f[1].rc == -DV_ECORRUPT;
 	if (err) {
 		/* as is */
 	} else if (f[0].version || f[1].version) {
@@ -314,8 +356,7 @@ int sb_load(struct store *s)
 		f[best].sb.zones = NULL;
 		if (s->sbp.log && !s->cfg.read_only)
 			err = log_set_next(s, (unsigned)best, copy_bytes(s));
-	} else if (!magic && f[0].rc == -DV_EFORMAT && f[1].rc == -DV_EFORMAT && s->cfg.format_if_empty &&
-		   !s->cfg.read_only) {
+	} else if (empty == 1) {
 		err = sb_format(s);
 		if (!err)
 			err = 1; /* formatted: load again */

@@ -72,6 +72,7 @@ struct scan_state {
 	uint32_t buf_bytes;
 	struct dev_req req;
 	bool busy, done_read, stop;
+	bool expired; /* visit expired records too (store_scan_expired) */
 	int err;
 };
 
@@ -111,8 +112,10 @@ static bool count_entry(void *arg, uint64_t payload)
  * to be narrower (the index keeps at most 16 keys in one). */
 #define SCAN_RANGE_MIN (1ull << 33)
 
-int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uint32_t max_entries,
-		       store_visit_fn visit, void (*finish)(void *arg, int err), void *arg)
+/* store_scan_bounded, and with expired the PUTs that have expired too
+ * (store_scan_expired): one scan, the same candidates and notes. */
+static int scan_begin(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uint32_t max_entries,
+		      store_visit_fn visit, void (*finish)(void *arg, int err), void *arg, bool expired)
 {
 	if (s->scan)
 		return -EBUSY;
@@ -130,11 +133,23 @@ int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uin
 	if (!sc)
 		return -ENOMEM;
 	*sc = (struct scan_state){.lo = hash_lo, .hi = hi, .visit = visit, .finish = finish, .arg = arg,
-				  .reading_note = UINT64_MAX, .s = s};
+				  .reading_note = UINT64_MAX, .s = s, .expired = expired};
 	index_walk(s->index, hash_lo, hi, collect, sc);
 	s->scan = sc;
 	*hash_hi = hi;
 	return 0;
+}
+
+int store_scan_bounded(struct store *s, uint64_t hash_lo, uint64_t *hash_hi, uint32_t max_entries,
+		       store_visit_fn visit, void (*finish)(void *arg, int err), void *arg)
+{
+	return scan_begin(s, hash_lo, hash_hi, max_entries, visit, finish, arg, false);
+}
+
+int store_scan_expired(struct store *s, uint64_t hash_lo, uint64_t hash_hi, store_visit_fn visit,
+		       void (*finish)(void *arg, int err), void *arg)
+{
+	return scan_begin(s, hash_lo, &hash_hi, 0, visit, finish, arg, true);
 }
 
 bool store_scanning(const struct store *s) { return s->scan != NULL; }
@@ -235,7 +250,6 @@ void store_scan_note_flush(struct store *s)
 }
 
 /* ---- reads ---- */
-
 static void scan_read_done(struct dev_req *req)
 {
 	struct scan_state *sc = req->ctx;
@@ -275,10 +289,11 @@ static uint64_t reading_payload(const struct scan_state *sc)
 	return sc->reading_note != UINT64_MAX ? sc->reading_payload : sc->payloads[sc->next];
 }
 
-/* A PUT not expired now, not the store's own record. */
-static bool rec_live(struct store *s, const struct rec_view *r)
+/* A PUT not expired now (or expired too, for store_scan_expired), not the
+ * store's own record. */
+static bool rec_live(struct store *s, const struct scan_state *sc, const struct rec_view *r)
 {
-	return r->type == REC_PUT && (r->expire_ms == 0 || r->expire_ms > store_clock_ms(s)) &&
+	return r->type == REC_PUT && (sc->expired || r->expire_ms == 0 || r->expire_ms > store_clock_ms(s)) &&
 	       !flush_is_key(r->key, r->key_len);
 }
 
@@ -303,7 +318,7 @@ static void consume_candidate(struct store *s, struct scan_state *sc, int rc, co
 	if (rc || r->type != REC_PUT || r->zone_gen != s->sb.zones[pl_zone(p)].gen)
 		return; /* unreadable, tombstone or stale */
 	uint64_t h = dv_key_hash64(r->key, r->key_len);
-	if (h >= sc->lo && h <= sc->hi && index_contains(s->index, h, p) && rec_live(s, r))
+	if (h >= sc->lo && h <= sc->hi && index_contains(s->index, h, p) && rec_live(s, sc, r))
 		visit(s, sc, r);
 }
 
@@ -321,7 +336,7 @@ static void consume_note(struct store *s, struct scan_state *sc, int rc, const s
 		return; /* a flush came meanwhile */
 	bool ours = rc == 0 && r->zone_gen == n->gen && r->type != REC_PAD &&
 		    dv_key_hash64(r->key, r->key_len) == n->hash;
-	if (ours && rec_live(s, r)) {
+	if (ours && rec_live(s, sc, r)) {
 		n->done = true;
 		visit(s, sc, r);
 		return;

@@ -2,8 +2,11 @@
  * the value cache never answering with an overwritten or deleted value
  * (small cache: evictions; GC on a small device), read-modify-write
  * retries losing no update; GETs sharing a gather budget copy no more than
- * it, GETs with no_value copy nothing (issue 8 item 3). Seeded: replay
- * with DV_SEED=N. */
+ * it, GETs with no_value copy nothing (issue 8 item 3). Review 1: 80 RMWs
+ * and a PUT of one key at once run in arrival order, none failing (S6);
+ * active expiry keeps one entry per key, however many writes (S8), finds
+ * the keys with a TTL written before a restart, and those past its
+ * bounds, and deletes them when due. Seeded: replay with DV_SEED=N. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 #include "base/assert.h"
 #include "base/error.h"
 #include "server/engine.h"
+#include "server/expiry.h"
 #include "storage/harness.h"
 #include "testing.h"
 
@@ -277,6 +281,164 @@ static void phase_budget(struct rig *r, struct model *m, uint64_t *rng, bool all
 	release_batch(r, n);
 }
 
+/* Read-modify-writes of one key under contention (review 1 S6): after a
+ * PUT, 40 RMWs, a PUT, 40 more, handed over at once, run one after another
+ * in arrival order as Redis runs them: none fails (the engine used to give
+ * up with -EBUSY after RMW_RETRIES_MAX lost compare-and-sets), each sees
+ * the one before it, the PUT lands between the two runs. (The first PUT is
+ * acknowledged first: a read need not see a write still in flight.) */
+static void phase_rmw_queue(struct rig *r, struct model *m, uint64_t *rng)
+{
+	enum { RUN = 40 };
+	uint32_t k = (uint32_t)(test_rand(rng) % KEYS);
+	op_init(r, 0, EOP_PUT, k, 0);
+	run_batch(r, 1);
+	CHECK_EQ(r->ops[0].result, 0);
+	release_batch(r, 1);
+	op_init(r, 0, EOP_GET, k, 0); /* keeps the indexes below */
+	for (unsigned j = 0; j < RUN; j++)
+		op_init(r, 1 + j, EOP_RMW, k, 0);
+	op_init(r, 1 + RUN, EOP_PUT, k, 1000);
+	for (unsigned j = 0; j < RUN; j++)
+		op_init(r, 2 + RUN + j, EOP_RMW, k, 0);
+	run_batch(r, 2 + 2 * RUN);
+	CHECK(r->ops[0].result == 0 && r->ops[0].found);
+	CHECK_EQ(r->ops[1 + RUN].result, 0);
+	unsigned failed = 0;
+	for (unsigned j = 0; j < RUN; j++) {
+		failed += r->ops[1 + j].result != 0;
+		failed += r->ops[2 + RUN + j].result != 0;
+	}
+	if (failed)
+		fprintf(stderr, "rmw queue: %u of %u read-modify-writes of one key failed (first: %d)\n", failed,
+			2 * RUN, r->ops[1].result ? r->ops[1].result : r->ops[2 + RUN].result);
+	CHECK_EQ(failed, 0);
+	for (unsigned j = 0; j < RUN; j++) {
+		CHECK_EQ(r->ops[1 + j].arg, (int64_t)(j + 1));
+		CHECK_EQ(r->ops[2 + RUN + j].arg, (int64_t)(1001 + j));
+	}
+	release_batch(r, 2 + 2 * RUN);
+	op_init(r, 0, EOP_GET, k, 0);
+	run_batch(r, 1);
+	expect_value(&r->ops[0], k, 1000 + RUN);
+	release_batch(r, 1);
+	m->live[k] = true;
+	m->version[k] = 1000 + RUN;
+}
+
+static uint64_t live_keys(struct rig *r)
+{
+	struct store_stats st;
+	store_get_stats(r->s, &st);
+	return st.keys - st.tombstones;
+}
+
+static uint64_t expiry_tracked(struct rig *r)
+{
+	struct engine_counters ec;
+	engine_get_counters(r->e, &ec);
+	return ec.expiry_tracked;
+}
+
+/* PUT n keys "ttl:<first+i>" with an expiry at `at` (0: none). */
+static void put_ttl_keys(struct rig *r, unsigned first, unsigned n, uint64_t at)
+{
+	for (unsigned done = 0; done < n;) {
+		unsigned b = n - done < BATCH_MAX ? n - done : BATCH_MAX;
+		for (unsigned i = 0; i < b; i++) {
+			char key[32];
+			snprintf(key, sizeof(key), "ttl:%u", first + done + i);
+			CHECK(eop_init(&r->ops[i], EOP_PUT, key, (uint32_t)strlen(key), "v", 1) == 0);
+			r->ops[i].sink = &r->sink;
+			r->ops[i].sop.expire_ms = at;
+		}
+		run_batch(r, b);
+		for (unsigned i = 0; i < b; i++)
+			CHECK_EQ(r->ops[i].result, 0);
+		release_batch(r, b);
+		done += b;
+	}
+}
+
+/* Turn the engine until the store holds `want` live keys (active expiry
+ * deleted the rest) or 20 s pass; the live keys then. */
+static uint64_t wait_live(struct rig *r, uint64_t want)
+{
+	for (unsigned i = 0; i < 2000 && live_keys(r) != want; i++) {
+		engine_turn(r->e);
+		if (engine_in_flight(r->e) > 0 || store_pending(r->s) > 0)
+			store_poll(r->s, false);
+		usleep(10000);
+	}
+	return live_keys(r);
+}
+
+/* Active expiry remembers keys, not writes (review 1 S8): 30 keys written
+ * 20 times each with a TTL are 30 entries, not 600. */
+static void phase_expiry_keys(struct rig *r)
+{
+	uint64_t far = store_now_ms() + 3600u * 1000u;
+	uint64_t before = expiry_tracked(r);
+	for (unsigned round = 0; round < 20; round++)
+		put_ttl_keys(r, 0, 30, far + round);
+	uint64_t tracked = expiry_tracked(r) - before;
+	if (tracked != 30)
+		fprintf(stderr, "expiry: 30 keys written 20 times with a TTL: %llu tracked\n",
+			(unsigned long long)tracked);
+	CHECK_EQ(tracked, 30);
+	put_ttl_keys(r, 0, 30, 0); /* no TTL any more: nothing to expire */
+	CHECK_EQ(expiry_tracked(r), before);
+}
+
+/* Keys with a TTL written before a restart are deleted when due after it
+ * (the engine finds them by scanning the store). */
+static void phase_expiry_restart(struct rig *r)
+{
+	uint64_t live0 = live_keys(r);
+	put_ttl_keys(r, 100, 40, store_now_ms() + 300);
+	put_ttl_keys(r, 200, 10, 0);
+	CHECK_EQ(live_keys(r), live0 + 50);
+	CHECK(engine_drain(r->e) == 0);
+	engine_close(r->e);
+	r->s = h_reopen_mem(r->s, &r->dev, &(struct store_config){0});
+	CHECK(engine_open(&r->e, r->s, &r->waker, 64u << 20) == 0);
+	uint64_t live = wait_live(r, live0 + 10);
+	if (live != live0 + 10)
+		fprintf(stderr, "expiry after a restart: %llu live keys 20 s after 40 keys expired, want %llu\n",
+			(unsigned long long)live, (unsigned long long)(live0 + 10));
+	CHECK_EQ(live, live0 + 10);
+}
+
+/* Past the table's bounds (8 keys here), keys with a TTL are still
+ * deleted when due: a scan of the store finds them. */
+static void phase_expiry_overflow(struct rig *r)
+{
+	uint64_t live0 = live_keys(r);
+	struct engine_counters before, after;
+	engine_get_counters(r->e, &before);
+	engine_set_expiry_bounds(r->e, 8, 1u << 30);
+	put_ttl_keys(r, 300, 60, store_now_ms() + 200);
+	engine_get_counters(r->e, &after);
+	CHECK(after.expiry_tracked <= 8 && after.expiry_untracked - before.expiry_untracked >= 52);
+	CHECK(after.expiry_scanning);
+	uint64_t live = wait_live(r, live0);
+	if (live != live0)
+		fprintf(stderr, "expiry past the table's bounds: %llu live keys 20 s after 60 keys expired, want %llu\n",
+			(unsigned long long)live, (unsigned long long)live0);
+	CHECK_EQ(live, live0);
+	engine_get_counters(r->e, &after);
+	CHECK(after.expiry_deleted - before.expiry_deleted >= 52);
+	engine_set_expiry_bounds(r->e, EXPIRY_KEYS_MAX, EXPIRY_BYTES_MAX);
+	for (unsigned i = 0; i < 200 && after.expiry_scanning; i++) { /* the last pass ends clean */
+		engine_turn(r->e);
+		if (engine_in_flight(r->e) > 0 || store_pending(r->s) > 0)
+			store_poll(r->s, false);
+		usleep(20000);
+		engine_get_counters(r->e, &after);
+	}
+	CHECK(!after.expiry_scanning);
+}
+
 static void rig_open(struct rig *r, uint64_t cache_bytes)
 {
 	memset(r, 0, sizeof(*r));
@@ -310,6 +472,9 @@ int main(void)
 		phase_model(&r, &m, &rng, 500);
 		for (unsigned i = 0; i < 50; i++)
 			phase_budget(&r, &m, &rng, cache_sizes[c] == (64u << 20));
+		phase_rmw_queue(&r, &m, &rng);
+		phase_model(&r, &m, &rng, 100);
+		phase_expiry_keys(&r);
 		struct vcache_stats cs;
 		struct store_stats st;
 		engine_cache_stats(r.e, &cs);
@@ -324,6 +489,10 @@ int main(void)
 		if (cache_sizes[c] == (48u << 10)) /* small: values evicted, then read back and filled */
 			CHECK(cs.evictions > 0 && cs.fills > 0);
 		CHECK(st.gc_zones_reset > 0); /* the small device was collected under the cache */
+		if (c == 2) {
+			phase_expiry_restart(&r);
+			phase_expiry_overflow(&r);
+		}
 		rig_close(&r);
 	}
 	printf("ok\n");

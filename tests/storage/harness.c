@@ -223,7 +223,7 @@ void h_wipe(struct dev *dev)
 		if (info->conventional_zones == 0)
 			return; /* the superblock log was in those zones */
 	}
-	uint32_t n = 2 * sb_bytes(DV_ZONE_COUNT_MAX);
+	uint32_t n = (uint32_t)sb_fixed_area_bytes(); /* all of it: only an empty device is formatted */
 	uint8_t *zero = dev_buf_alloc(n);
 	CHECK(zero != NULL);
 	CHECK_EQ(dev_write_sync(dev, 0, zero, n), 0);

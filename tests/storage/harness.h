@@ -50,7 +50,8 @@ uint64_t h_index_payloads(struct store *s, uint64_t **out);
 uint64_t h_check_tombstones(struct store *s, const char *what);
 
 /* Empty a test device (DV_TEST_DEVICE) so a store is formatted on it:
- * every sequential zone reset, the fixed superblock copies zeroed. */
+ * every sequential zone reset, the fixed superblock copies' area (the
+ * first MiB) zeroed. */
 void h_wipe(struct dev *dev);
 
 #endif

@@ -649,7 +649,8 @@ static void test_conditions(const struct geo *g, struct zslot *slots, uint64_t *
 }
 
 /* A superblock log that is not this format's: refused, never formatted
- * over; one without the magic anywhere (another use of the zones) is. */
+ * over; nor is one without the magic anywhere (another use of the zones);
+ * empty log zones are formatted. */
 static void test_log_refusals(const struct geo *g)
 {
 	struct sb plan = {.zones = calloc(64, sizeof(struct zone_entry))};
@@ -658,7 +659,7 @@ static void test_log_refusals(const struct geo *g)
 	uint32_t n = sb_bytes(plan.zone_count);
 	uint8_t *copy = dev_buf_alloc(n);
 	CHECK(copy != NULL);
-	for (int c = 0; c < 3; c++) {
+	for (int c = 0; c < 4; c++) {
 		struct dev *dev = geo_open(g);
 		plan.sb_seq = 7;
 		sb_encode(copy, &plan);
@@ -672,8 +673,10 @@ static void test_log_refusals(const struct geo *g)
 		 * copy of this version in log zone 0 for another version (its
 		 * copy beside ours is still refused). */
 		uint8_t *zero = dev_buf_alloc(n), *ours = dev_buf_alloc(n);
-		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes, zero, n), 0);
-		CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes + n, copy, n), 0);
+		if (c < 3) { /* c == 3: nothing written, both log zones empty */
+			CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes, zero, n), 0);
+			CHECK_EQ(dev_write_sync(dev, g->z.zone_bytes + n, copy, n), 0);
+		}
 		if (c == 0) {
 			plan.sb_seq = 3;
 			sb_encode(ours, &plan);
@@ -684,9 +687,11 @@ static void test_log_refusals(const struct geo *g)
 		struct store *s = NULL;
 		struct store_config cfg = {.format_if_empty = true};
 		int err = store_open(&s, dev, &cfg);
-		int want[3] = {-DV_EVERSION, -DV_ECORRUPT, 0};
+		/* Not a dynvme superblock in a log zone that is not empty: another
+		 * program's data, never formatted over (review 1 S9). */
+		int want[4] = {-DV_EVERSION, -DV_ECORRUPT, -DV_EFORMAT, 0};
 		CHECK_EQ(err, want[c]);
-		if (c < 2) {
+		if (c < 3) {
 			uint8_t *back = dev_buf_alloc(n);
 			CHECK_EQ(dev_read_sync(dev, g->z.zone_bytes + n, back, n), 0);
 			CHECK(memcmp(back, copy, n) == 0); /* not formatted over */
@@ -714,8 +719,8 @@ static void test_log_refusals(const struct geo *g)
 	CHECK(memcmp(dev_mem_image(dev), img, 8 * MiB) == 0);
 	dev_close(dev);
 	free(img);
-	fprintf(stderr, "superblock log: another version and a damaged copy refused, a zone without the magic formatted; "
-			"fixed copies: another version refused\n");
+	fprintf(stderr, "superblock log: another version, a damaged copy and a zone of other data refused, empty "
+			"zones formatted; fixed copies: another version refused\n");
 }
 
 /* ---- on a real device ---- */
