@@ -338,6 +338,8 @@ static int map_error(const struct chreq *q, int res)
 	switch (res) {
 	case -ETIMEDOUT:
 	case -ECANCELED:
+		if (q->rq.kind == CREQ_FLUSH)
+			return -EINPROGRESS; /* on some nodes: the others apply it when they next reach one */
 		return q->write ? -ETIMEDOUT : -ETIME;
 	case -EINVAL:
 		return q->rq.kind == CREQ_DYN_PUT || q->rq.kind == CREQ_DYN_DEL ? -EBADMSG : -EINVAL;
@@ -375,6 +377,30 @@ static int keep_siblings(struct eop *op, const struct creq *rq)
 	return 0;
 }
 
+/* SCAN: the keys as an engine scan step gives them (engine.h: u16 length
+ * then the key, in op->val), the next cursor in op->cursor. */
+static int keep_scan(struct eop *op, const struct creq *rq)
+{
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < rq->nkeys; i++)
+		bytes += 2u + rq->keys[i].len;
+	int err = eop_keep_alloc(op, 0, bytes);
+	if (err)
+		return err;
+	uint8_t *p = (uint8_t *)op->val;
+	for (uint32_t i = 0; i < rq->nkeys; i++) {
+		uint32_t len = rq->keys[i].len;
+		DV_ASSERT(len <= CNODE_KEY_BYTES_MAX);
+		p[0] = (uint8_t)len;
+		p[1] = (uint8_t)(len >> 8);
+		memcpy(p + 2, rq->keys[i].p, len);
+		p += 2u + len;
+	}
+	op->nkeys = rq->nkeys;
+	op->cursor = rq->next_cursor;
+	return 0;
+}
+
 /* The eop's result as the store would have given it, so the commands'
  * reply() functions work unchanged. */
 static int map_result(struct chreq *q)
@@ -400,10 +426,15 @@ static int map_result(struct chreq *q)
 	case CREQ_RMW:
 		return rq->result ? rq->result : op->result; /* decide() set it */
 	case CREQ_INCR:
+		op->reply_int = rq->counter;
+		return 0;
 	case CREQ_FLUSH:
+		return 0;
 	case CREQ_SCAN:
+		return keep_scan(op, rq);
 	case CREQ_COUNT:
-		break; /* not routed here yet: the single-node commands come first (chost_cmd.c) */
+		op->reply_int = rq->dbsize > INT64_MAX ? INT64_MAX : (int64_t)rq->dbsize;
+		return 0;
 	}
 	DV_ASSERT(!"unknown creq kind");
 	return -EINVAL;
@@ -473,6 +504,17 @@ static enum creq_cond cond_of(enum store_cond c)
 	return c == STORE_IF_ABSENT ? CREQ_IF_ABSENT : c == STORE_IF_PRESENT ? CREQ_IF_PRESENT : CREQ_ALWAYS;
 }
 
+/* FLUSHALL: every keyspace the cluster defines. */
+static uint16_t flush_all_mask(const struct chost *ch)
+{
+	uint16_t mask = 0;
+	struct cluster_keyspace k;
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
+		if (cluster_keyspace_eff(ch->cc, (uint8_t)ks, &k))
+			mask |= (uint16_t)(1u << ks);
+	return mask;
+}
+
 /* Fill q's creq from its eop; 0 or the eop result code of a refusal. */
 static int chreq_fill(struct chost *ch, struct chreq *q)
 {
@@ -493,9 +535,29 @@ static int chreq_fill(struct chost *ch, struct chreq *q)
 	case EOP_DYN_GET: rq->kind = CREQ_DYN_GET; break;
 	case EOP_DYN_PUT: rq->kind = CREQ_DYN_PUT; break;
 	case EOP_DYN_DEL: rq->kind = CREQ_DYN_DEL; break;
+	case EOP_DYN_INCR:
+		if (op->kind != EOP_RMW)
+			return -EINVAL;
+		rq->kind = CREQ_INCR;
+		rq->delta = op->arg;
+		break;
+	case EOP_DYN_COUNT:
+		if (op->kind != EOP_STATS)
+			return -EINVAL;
+		rq->kind = CREQ_COUNT;
+		break;
 	case EOP_DYN_NONE:
-		rq->kind = op->kind == EOP_GET ? CREQ_GET : op->kind == EOP_PUT ? CREQ_SET
-			 : op->kind == EOP_DEL ? CREQ_DEL : CREQ_RMW;
+		if (op->kind == EOP_SCAN) {
+			rq->kind = CREQ_SCAN;
+			rq->cursor = op->cursor;
+			rq->count = op->count < 1 ? 1 : op->count > CNODE_SCAN_COUNT_MAX ? CNODE_SCAN_COUNT_MAX : op->count;
+		} else if (op->kind == EOP_FLUSH) {
+			rq->kind = CREQ_FLUSH;
+			rq->ks_mask = op->arg ? flush_all_mask(ch) : (uint16_t)(1u << rq->keyspace);
+		} else {
+			rq->kind = op->kind == EOP_GET ? CREQ_GET : op->kind == EOP_PUT ? CREQ_SET
+				 : op->kind == EOP_DEL ? CREQ_DEL : CREQ_RMW;
+		}
 		break;
 	default: return -EINVAL;
 	}
@@ -511,7 +573,10 @@ static int chreq_fill(struct chost *ch, struct chreq *q)
 	}
 	if (rq->kind == CREQ_RMW)
 		rq->decide = rmw_decide;
-	q->write = rq->kind != CREQ_GET && rq->kind != CREQ_DYN_GET;
+	/* Key writes go one at a time per key (kslot); keyless requests have
+	 * no key to wait on. */
+	q->keyless = rq->kind == CREQ_FLUSH || rq->kind == CREQ_SCAN || rq->kind == CREQ_COUNT;
+	q->write = rq->kind != CREQ_GET && rq->kind != CREQ_DYN_GET && !q->keyless;
 	if (rq->key_len > CNODE_KEY_BYTES_MAX)
 		return -ENAMETOOLONG;
 	struct cluster_keyspace k;
@@ -565,16 +630,10 @@ static void route_view(struct chost *ch, struct eop *op)
 bool chost_route(void *arg, struct eop *op)
 {
 	struct chost *ch = arg;
-	if (op->kind == EOP_STATS) {
+	if (op->kind == EOP_STATS && op->dyn.op != EOP_DYN_COUNT) {
 		if (op->dyn.op != EOP_DYN_STATUS && op->dyn.op != EOP_DYN_RING)
-			return false; /* INFO, DBSIZE: the engine's own */
+			return false; /* INFO: the engine's own */
 		route_view(ch, op);
-		return true;
-	}
-	if (op->kind == EOP_SCAN || op->kind == EOP_FLUSH) {
-		/* Cluster-wide SCAN and FLUSHALL are not built yet: the commands
-		 * refuse them in cluster mode before any eop; never the store's. */
-		engine_complete(ch->eng, op, -EOPNOTSUPP);
 		return true;
 	}
 	if (op->kind == EOP_GET && op->budget && op->budget->over) {

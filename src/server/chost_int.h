@@ -104,7 +104,8 @@ struct chreq {
 	struct chreq *next;         /* backlog, ready list or free list */
 	struct chreq *knext;        /* the key's slot: writes of the key after this one */
 	struct kslot *ks;           /* writes: the key's slot */
-	bool write;
+	bool write;                 /* a key's write (kslot), or a write's timeout semantics */
+	bool keyless;               /* FLUSH, SCAN, COUNT: no key */
 };
 
 /* Writes of one key in flight at this coordinator: head runs, the rest wait

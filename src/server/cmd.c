@@ -138,6 +138,9 @@ const char *cmd_store_error(int err)
 		return "TIMEOUT the write may or may not have been applied: fewer than W replicas confirmed it in "
 		       "time (read the key to see)";
 	case -ETIME: return "TIMEOUT fewer than R replicas answered in time (nothing was written)";
+	case -EINPROGRESS:
+		return "TIMEOUT the flush may or may not be complete: some nodes did not confirm it in time (those "
+		       "that have it refuse the others' older data; they apply it when they next reach one)";
 	case -EBADMSG:
 		return "ERR invalid context: not one DYN.GET returned for this key (garbage, truncated or altered); "
 		       "use \"\" for a key never read";
@@ -202,14 +205,6 @@ void cmd_reply_rmw_int(CMD_REPLY_ARGS)
 bool cmd_cluster_mode(const struct conn *c) { return cluster_enabled(&c->w->cfg->cluster); }
 
 int cmd_key_prefix(const struct conn *c) { return c->w->srv->key_prefix; }
-
-bool cmd_not_in_cluster(const struct conn *c, const char *what, struct resp_buf *rb)
-{
-	if (!cmd_cluster_mode(c))
-		return false;
-	resp_add_errorf(rb, "ERR %s is not supported in cluster mode yet (see docs/ARCHITECTURE.md)", what);
-	return true;
-}
 
 bool cmd_check_key(const struct conn *c, const struct resp_arg *k, struct resp_buf *rb)
 {

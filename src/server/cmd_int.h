@@ -16,8 +16,8 @@
  * Every key command reaches the store through cmd_prepare_one() or
  * cmd_prepare_keys(): the eops go to the engine, which hands them to the
  * store (one node) or to the cluster host (cluster mode: chost.c), so one
- * path serves both; a command whose meaning is not defined in cluster mode
- * yet refuses it with cmd_not_in_cluster() before any eop.
+ * path serves both (the keyless FLUSH, SCAN and DBSIZE's count too: the
+ * cluster host gives them their cluster meaning).
  */
 #ifndef DV_SERVER_CMD_INT_H
 #define DV_SERVER_CMD_INT_H
@@ -69,8 +69,6 @@ bool cmd_check_value(const struct resp_arg *v, struct resp_buf *rb);
 /* The client's key of a store key found by a scan; false when the record
  * is not one of the client's keys (another layout's, metadata). */
 bool cmd_user_key(const struct conn *c, const char *skey, uint32_t slen, const char **key, uint32_t *len);
-/* Cluster mode has no meaning for the command yet: the error, true. */
-bool cmd_not_in_cluster(const struct conn *c, const char *what, struct resp_buf *rb);
 
 /* ---- store operations ---- */
 

@@ -15,9 +15,12 @@
  * starts, so a key present for the whole iteration is returned at least
  * once whatever is written, deleted or moved by GC meanwhile; a key may be
  * returned twice. They and MATCH follow Redis's glob rules (cmd_glob).
- * In cluster mode SCAN, KEYS and RANDOMKEY are refused for now (a walk of
- * every partition is the cluster layer's next step); the others run
- * through the cluster host as their single-key parts do.
+ * In cluster mode the steps are the cluster's SCAN (node.h: partitions in
+ * key-hash order, each from N - W + 1 replicas, so a key present for the
+ * whole scan is returned at least once whatever nodes fail; a step that
+ * cannot reach enough replicas of a partition is an error and the cursor
+ * stays good); the others run through the cluster host as their
+ * single-key parts do.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -530,7 +533,7 @@ static void run_scan(CMD_RUN_ARGS)
 {
 	uint64_t cursor;
 	int64_t count = 10;
-	if (cmd_not_in_cluster(c, "SCAN", rb) || !parse_cursor(&argv[1], &cursor, rb))
+	if (!parse_cursor(&argv[1], &cursor, rb))
 		return;
 	for (uint32_t i = 2; i < argc; i += 2) {
 		bool more = i + 1 < argc;
@@ -605,8 +608,6 @@ static void reply_scan(CMD_REPLY_ARGS)
 
 static void run_keys(CMD_RUN_ARGS)
 {
-	if (cmd_not_in_cluster(c, "KEYS", rb))
-		return;
 	bool all = argv[1].len == 1 && argv[1].ptr[0] == '*';
 	if (!all && !cmd_stash(cmd, argv[1].ptr, argv[1].len)) {
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
@@ -701,8 +702,6 @@ static uint64_t random_u64(void)
 
 static void run_randomkey(CMD_RUN_ARGS)
 {
-	if (cmd_not_in_cluster(c, "RANDOMKEY", rb))
-		return;
 	cmd->u1 = random_u64();
 	cmd->n1 = RANDOMKEY_STEP_COUNT;
 	if (prepare_scan(cmd, cmd->u1, RANDOMKEY_STEP_COUNT, rb))

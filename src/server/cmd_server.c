@@ -4,8 +4,12 @@
  * FLUSHDB and FLUSHALL (ASYNC and SYNC alike: both return once it is
  * durable) are the store's FLUSH (store.h): every key gone at once, O(1) on
  * the device, before +OK; the node has one database, so they are the same.
- * A data file of the 0.3 layout refuses them (keymap.h), cluster mode too
- * for now (a flush of every node of a keyspace is the cluster layer's).
+ * A data file of the 0.3 layout refuses them (keymap.h). In cluster mode
+ * they are the cluster's flush (node.h: every node makes a durable flush
+ * point before +OK) of the selected keyspace (FLUSHDB) or of every one
+ * (FLUSHALL); a timeout is indeterminate ("the flush may or may not be
+ * complete"). DBSIZE in cluster mode is the cluster's estimate of the
+ * selected keyspace's keys (node.h: COUNT).
  * CONFIG SET changes the directives that can change at run time (timeout,
  * auth-timeout, request-timeout, max-pipeline, log-level: struct
  * srv_runtime), takes the values Redis clients set of the parameters dynvme
@@ -48,12 +52,17 @@ static void run_flush(CMD_RUN_ARGS)
 		resp_add_error(rb, "ERR syntax error");
 		return;
 	}
-	if (cmd_not_in_cluster(c, "FLUSHALL/FLUSHDB", rb))
+	bool all = cmd->def->name[5] == 'a';
+	if (cmd_cluster_mode(c)) {
+		struct eop *e = cmd_prepare_keyless(cmd, EOP_FLUSH, rb);
+		if (e)
+			e->arg = all; /* engine.h: every keyspace, or the selected one */
 		return;
+	}
 	if (cmd_key_prefix(c) < 0) {
 		resp_add_errorf(rb, "ERR %s is not supported on a data file of dynvme 0.3 (keys stored without the "
 				    "layout byte): start on a new data file",
-				cmd->def->name[5] == 'a' ? "FLUSHALL" : "FLUSHDB");
+				all ? "FLUSHALL" : "FLUSHDB");
 		return;
 	}
 	cmd_prepare_keyless(cmd, EOP_FLUSH, rb);
@@ -595,7 +604,24 @@ static uint64_t live_keys(const struct conn *c, const struct store_stats *st)
 	return n;
 }
 
-static void reply_dbsize(CMD_REPLY_ARGS) { resp_add_int(rb, (int64_t)live_keys(c, &cmd->stats)); }
+static void run_dbsize(CMD_RUN_ARGS)
+{
+	if (!cmd_cluster_mode(c)) {
+		cmd_run_stats(c, cmd, argv, argc, rb);
+		return;
+	}
+	struct eop *e = cmd_prepare_keyless(cmd, EOP_STATS, rb);
+	if (e)
+		e->dyn.op = EOP_DYN_COUNT;
+}
+
+static void reply_dbsize(CMD_REPLY_ARGS)
+{
+	if (!cmd_cluster_mode(c))
+		resp_add_int(rb, (int64_t)live_keys(c, &cmd->stats));
+	else if (!cmd_first_error(cmd, rb))
+		resp_add_int(rb, cmd->ops[0].reply_int);
+}
 
 static void info_server(struct conn *c, struct resp_buf *o)
 {
@@ -783,7 +809,7 @@ static void reply_info(CMD_REPLY_ARGS)
 /* ---- the table ---- */
 
 static const struct cmd_def defs[] = {
-	{"dbsize", 1, 0, 0, 0, 0, cmd_run_stats, reply_dbsize, "Returns the number of keys in the database.", NULL, NULL},
+	{"dbsize", 1, 0, 0, 0, 0, run_dbsize, reply_dbsize, "Returns the number of keys in the database.", NULL, NULL},
 	{"info", -1, 0, 0, 0, 0, cmd_run_stats, reply_info, "Returns information and statistics about the server.", NULL, NULL},
 	{"flushdb", -1, CMDF_WRITE, 0, 0, 0, run_flush, reply_flush, "Removes all keys from the current database.", NULL, NULL},
 	{"flushall", -1, CMDF_WRITE, 0, 0, 0, run_flush, reply_flush, "Removes all keys from all databases.", NULL, NULL},

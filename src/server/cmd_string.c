@@ -13,8 +13,13 @@
  * INCRs always add two), and none fails under contention. In cluster mode the
  * chost runs the same decide() on the value its read picked and writes with
  * the read's context: sequential through one coordinator, concurrent ones
- * through others may become siblings (ARCHITECTURE.md); the INCR family is
- * refused there until it has its convergent counter.
+ * through others may become siblings (ARCHITECTURE.md). The INCR family
+ * there is the cluster's convergent counter instead (node.h: a PN-counter
+ * per node in a siblings keyspace, so concurrent INCRs through any nodes
+ * all count; a read-modify-write of the text in an LWW keyspace):
+ * EOP_DYN_INCR, the new value back in reply_int. INCRBYFLOAT is a plain
+ * read-modify-write there (two through different nodes at once may lose
+ * one), over a counter's value too (it becomes a plain value).
  * A decide() that refuses (not an integer, too large, ...) finishes with
  * a positive result code (enum str_err), which the reply turns into
  * Redis's error.
@@ -859,11 +864,12 @@ static enum rmw_action decide_incr(struct eop *e, uint64_t now_ms)
 static void run_incr_by(struct conn *c, struct cmd *cmd, const struct resp_arg *key, int64_t by,
 			struct resp_buf *rb)
 {
-	if (cmd_not_in_cluster(c, "INCR (the convergent counter)", rb))
-		return;
 	struct eop *e = prepare_rmw(cmd, key, NULL, decide_incr, rb);
-	if (e)
-		e->arg = by;
+	if (!e)
+		return;
+	e->arg = by;
+	if (cmd_cluster_mode(c))
+		e->dyn.op = EOP_DYN_INCR; /* the cluster's counter: decide() is not used */
 }
 
 static void run_incr(CMD_RUN_ARGS) { run_incr_by(c, cmd, &argv[1], 1, rb); }
@@ -960,8 +966,6 @@ static enum rmw_action decide_incrbyfloat(struct eop *e, uint64_t now_ms)
 static void run_incrbyfloat(CMD_RUN_ARGS)
 {
 	long double incr;
-	if (cmd_not_in_cluster(c, "INCRBYFLOAT (the convergent counter)", rb))
-		return;
 	if (!parse_ld(argv[2].ptr, argv[2].len, &incr)) {
 		resp_add_error(rb, "ERR value is not a valid float");
 		return;
@@ -981,8 +985,10 @@ static void reply_rmw_value(CMD_REPLY_ARGS)
 static void reply_incr(CMD_REPLY_ARGS)
 {
 	struct eop *e = &cmd->ops[0];
-	if (e->result)
-		reply_str_err(e->result, rb);
+	/* The cluster counter's refusals (node.h): Redis's errors. */
+	int r = e->result == -EDOM ? STR_ERR_NOT_INT : e->result == -ERANGE ? STR_ERR_OVERFLOW : e->result;
+	if (r)
+		reply_str_err(r, rb);
 	else
 		resp_add_int(rb, e->reply_int);
 }

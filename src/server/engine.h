@@ -91,8 +91,15 @@ struct eop_sink {
 	struct waker *waker;
 };
 
-/* Cluster mode: what a request says beyond the plain fields (chost.c). */
-enum eop_dyn_op { EOP_DYN_NONE = 0, EOP_DYN_GET, EOP_DYN_PUT, EOP_DYN_DEL, EOP_DYN_STATUS, EOP_DYN_RING };
+/* Cluster mode: what a request says beyond the plain fields (chost.c).
+ * EOP_DYN_INCR: an EOP_RMW of the INCR family, the cluster's counter
+ * (arg: the increment; reply_int: the new value). EOP_DYN_COUNT: an
+ * EOP_STATS for DBSIZE, the cluster's estimate (reply_int). EOP_FLUSH's
+ * arg is 1 for FLUSHALL (every keyspace), 0 for FLUSHDB (dyn.keyspace). */
+enum eop_dyn_op {
+	EOP_DYN_NONE = 0, EOP_DYN_GET, EOP_DYN_PUT, EOP_DYN_DEL, EOP_DYN_STATUS, EOP_DYN_RING, EOP_DYN_INCR,
+	EOP_DYN_COUNT
+};
 struct eop_dyn {
 	uint8_t keyspace;   /* the connection's SELECT */
 	uint8_t op;         /* enum eop_dyn_op */

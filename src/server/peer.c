@@ -397,8 +397,10 @@ static void pconn_close(struct pconn *pc, enum log_level level, const char *why,
 	bool was_up = pc->up;
 	if (p && p->conn == pc) {
 		p->conn = NULL;
-		if (was_up)
+		if (was_up) {
 			p->disconnects++;
+			cnode_peer_down(ch->cn, p->id, now); /* node.h: a flush may be done without it now */
+		}
 		if (p->dialer && !ch->stopping)
 			schedule_retry(ch, p, now);
 	}
@@ -571,6 +573,7 @@ static void on_ready(struct pconn *pc)
 	p->up_since_ms = store_now_ms();
 	log_info("peer connected", "peer=%u addr=%s role=%s", p->id, pc->addr,
 		 pc->role == WIRE_CONNECTOR ? "dial" : "accept");
+	cnode_peer_up(ch->cn, id, p->up_since_ms); /* it asks the peer's flush state, resends open flushes */
 	struct cnode_frame *f = p->p_head;
 	p->p_head = p->p_tail = NULL;
 	p->p_bytes = 0;

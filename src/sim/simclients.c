@@ -659,23 +659,9 @@ void clients_run_due(struct sim *sim)
 		}
 }
 
-bool clients_read_counter(struct sim *sim, uint16_t client, uint32_t k, struct simnode *nd, bool all_replicas)
-{
-	struct simop *op = calloc(1, sizeof(*op));
-	DV_ASSERT(op && k >= SIM_KEYS_MAX && k < SIM_ALL_KEYS);
-	op->sim = sim;
-	op->client = client;
-	op->keyspace = SIM_KS_SIB;
-	op->key = k;
-	op->next_free = sim->read_ops;
-	sim->read_ops = op;
-	struct simcheck_op c = {.r = all_replicas ? sim->n : 0};
-	op_submit(sim, op, nd, SC_CGET, &c);
-	return op->busy;
-}
-
-bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,
-		      bool all_replicas)
+/* One read of the harness (kind: DYN_GET, or CGET of a counter key). */
+static bool read_op(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,
+		    bool all_replicas, enum simcheck_kind kind)
 {
 	struct simop *op = calloc(1, sizeof(*op));
 	DV_ASSERT(op);
@@ -686,8 +672,20 @@ bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key
 	op->next_free = sim->read_ops;
 	sim->read_ops = op;
 	struct simcheck_op c = {.r = all_replicas ? ks_n(sim, ks) : 0};
-	op_submit(sim, op, nd, SC_DYN_GET, &c);
+	op_submit(sim, op, nd, kind, &c);
 	return op->busy;
+}
+
+bool clients_read_counter(struct sim *sim, uint16_t client, uint32_t k, struct simnode *nd, bool all_replicas)
+{
+	DV_ASSERT(k >= SIM_KEYS_MAX && k < SIM_ALL_KEYS);
+	return read_op(sim, client, SIM_KS_SIB, k, nd, all_replicas, SC_CGET);
+}
+
+bool clients_read_one(struct sim *sim, uint16_t client, uint8_t ks, uint32_t key, struct simnode *nd,
+		      bool all_replicas)
+{
+	return read_op(sim, client, ks, key, nd, all_replicas, SC_DYN_GET);
 }
 
 void clients_read_all_free(struct sim *sim)
