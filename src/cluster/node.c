@@ -100,7 +100,12 @@ static int cnode_pools(struct cnode *n)
 	n->coords = calloc(n->cfg.requests_max, sizeof(*n->coords));
 	n->rops = calloc(n->cfg.replica_ops_max, sizeof(*n->rops));
 	n->rop_free = calloc(n->cfg.replica_ops_max, sizeof(*n->rop_free));
-	if (!n->ht_key || !n->ht_val || !n->coords || !n->rops || !n->rop_free)
+	uint32_t holders = 1;
+	while (holders < 2 * (n->cfg.requests_max + n->cfg.replica_ops_max))
+		holders <<= 1;
+	n->key_holders_mask = holders - 1;
+	n->key_holders = calloc(holders, sizeof(*n->key_holders));
+	if (!n->ht_key || !n->ht_val || !n->coords || !n->rops || !n->rop_free || !n->key_holders)
 		return -ENOMEM;
 	return 0;
 }
@@ -114,6 +119,7 @@ static void cnode_free_pools(struct cnode *n)
 	free(n->coords);
 	free(n->rops);
 	free(n->rop_free);
+	free(n->key_holders);
 	free(n->ht_key);
 	free(n->ht_val);
 }

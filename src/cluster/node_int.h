@@ -130,6 +130,17 @@ struct cas {
 	int8_t count_delta;            /* keys with a visible value: what the PUT changes */
 	bool visible;                  /* the PUT's version has a visible value */
 	struct cas *list_next;         /* stalled, deferred or flush_wait list */
+	/* Merge loops of one key run one at a time on a node (cas_start): the
+	 * holder is in its bucket's chain, the others wait behind it in order
+	 * (busy while they wait, so their owner waits for them as for a store
+	 * op). Without it two loops of one key refuse each other's PUTs
+	 * (-ESTALE) faster than either write becomes durable, and both give up
+	 * after CNODE_CAS_TRIES_MAX tries: "too many concurrent updates". */
+	uint64_t key_hash;
+	bool key_held;
+	struct cas *key_next;          /* holder: the next holder in its bucket */
+	struct cas *wait_head, *wait_tail; /* holder: the loops of its key waiting */
+	struct cas *wait_next;
 };
 
 /* cas_got's answer for an op whose keyspace was flushed since it began. */
@@ -404,6 +415,8 @@ struct cnode {
 	uint64_t pool_bytes;
 
 	struct cas *stalled_head, *stalled_tail; /* store_submit said -EAGAIN */
+	struct cas **key_holders;      /* merge loops holding their key, by key hash (replica.c) */
+	uint32_t key_holders_mask;
 	struct cas *deferred_head, *deferred_tail; /* store_submit failed: complete later */
 	uint32_t store_ops;
 	bool pumping;

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "cluster/node_int.h"
 
 static const uint8_t empty_bytes[1];
@@ -146,13 +147,88 @@ static bool cas_retry(struct cnode *n, struct cas *c)
 	return true;
 }
 
+/* ---- one merge loop of a key at a time ---- */
+
+static struct cas **key_bucket(struct cnode *n, uint64_t hash) { return &n->key_holders[hash & n->key_holders_mask]; }
+
+static struct cas *key_holder(struct cnode *n, const struct cas *c)
+{
+	for (struct cas *h = *key_bucket(n, c->key_hash); h; h = h->key_next) {
+		DV_ASSERT(h->key_held && h != c);
+		if (h->key_hash == c->key_hash && h->key_len == c->key_len && memcmp(h->key, c->key, c->key_len) == 0)
+			return h;
+	}
+	return NULL;
+}
+
+/* c holds its key from now on, with the waiters given (in order). */
+static void key_take(struct cnode *n, struct cas *c, struct cas *wait_head, struct cas *wait_tail)
+{
+	DV_ASSERT(!c->key_held);
+	struct cas **b = key_bucket(n, c->key_hash);
+	c->key_next = *b;
+	*b = c;
+	c->key_held = true;
+	c->wait_head = wait_head;
+	c->wait_tail = wait_tail;
+}
+
+/* c gives its key up; the next loop waiting for it (or NULL) holds it now
+ * and must be started by the caller. */
+static struct cas *key_hand_over(struct cnode *n, struct cas *c)
+{
+	if (!c->key_held)
+		return NULL;
+	struct cas **p = key_bucket(n, c->key_hash);
+	while (*p != c) {
+		DV_ASSERT(*p != NULL);
+		p = &(*p)->key_next;
+	}
+	*p = c->key_next;
+	c->key_held = false;
+	struct cas *next = c->wait_head;
+	if (next) {
+		DV_ASSERT(next->busy && !next->key_held);
+		key_take(n, next, next->wait_next, next->wait_next ? c->wait_tail : NULL);
+	}
+	c->wait_head = c->wait_tail = NULL;
+	return next;
+}
+
+/* The end of a merge loop: its key goes to the next loop waiting for it
+ * before done() (which may start another loop of the key: that one waits
+ * behind it), then the next one starts. */
+static void cas_end(struct cnode *n, struct cas *c, int rc)
+{
+	struct cas *next = key_hand_over(n, c);
+	c->done(c, rc);
+	if (next) {
+		next->busy = false;
+		cas_read(n, next);
+	}
+}
+
 void cas_start(struct cnode *n, struct cas *c)
 {
 	DV_ASSERT(c->merge && c->done && c->key_len >= 1);
 	DV_ASSERT(c->policy == DVV_SIBLINGS || c->policy == DVV_LWW);
+	DV_ASSERT(!c->busy && !c->key_held);
 	c->n = n;
 	c->tries = 0;
 	c->get_done = NULL;
+	c->key_hash = dv_key_hash64(c->key, c->key_len);
+	c->wait_next = NULL;
+	struct cas *h = key_holder(n, c);
+	if (h) {
+		c->busy = true; /* waiting for the key: its owner waits as for a store op */
+		if (h->wait_tail)
+			h->wait_tail->wait_next = c;
+		else
+			h->wait_head = c;
+		h->wait_tail = c;
+		return;
+	}
+	key_take(n, c, NULL, NULL);
 	cas_read(n, c);
 }
 
@@ -226,7 +302,7 @@ static void cas_got(struct cnode *n, struct cas *c)
 		return;
 	}
 	if (c->epoch != n->flush[ks].tag) {
-		c->done(c, CAS_FLUSHED); /* a flush came between: what it read is dead */
+		cas_end(n, c, CAS_FLUSHED); /* a flush came between: what it read is dead */
 		return;
 	}
 	int rc = cas_local(c, &d, &local);
@@ -241,7 +317,7 @@ static void cas_got(struct cnode *n, struct cas *c)
 	if (rc == 0) /* encode now: local points into the store's buffer, valid during done() only */
 		rc = cnode_encode(n, &out, &c->enc, &c->enc_bytes, &c->meta_len, &c->vals_len);
 	if (rc != 0) {
-		c->done(c, rc);
+		cas_end(n, c, rc);
 		return;
 	}
 	DV_ASSERT(c->meta_len + c->vals_len == c->enc_bytes);
@@ -273,7 +349,7 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 		if (c->visible)
 			scan_note_write(n, c->key, c->key_len);
 	}
-	c->done(c, rc);
+	cas_end(n, c, rc);
 }
 
 static void cas_complete(struct cnode *n, struct cas *c)
