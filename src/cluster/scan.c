@@ -194,7 +194,8 @@ static void rscan_reply(struct cnode *n, struct rscan *r, int err)
 	if (err || r->epoch != n->flush[r->ks].tag) {
 		m.status = err ? MSG_ST_FAILED : MSG_ST_STALE;
 	} else {
-		qsort(r->heap, r->nkept, sizeof(*r->heap), rkey_cmp);
+		if (r->nkept > 1) /* r->heap may be NULL when empty: qsort must not see it */
+			qsort(r->heap, r->nkept, sizeof(*r->heap), rkey_cmp);
 		uint64_t cut = r->cut;
 		bool none_below = r->nkept > 0 && r->heap[0].hash >= cut;
 		if (none_below)
@@ -685,7 +686,8 @@ static int scan_merge(struct cnode *n, struct coord *c, uint64_t *next, bool *do
 			all[k++] = (struct mkey){.hash = h, .p = key, .len = len};
 		}
 	}
-	qsort(all, k, sizeof(*all), mkey_cmp);
+	if (k > 1) /* all may be NULL when no key came: qsort must not see it */
+		qsort(all, k, sizeof(*all), mkey_cmp);
 	int rc = grow(n, sc, k, bytes);
 	for (uint32_t i = 0; rc == 0 && i < k; i++)
 		if (i == 0 || mkey_cmp(&all[i], &all[i - 1]) != 0)

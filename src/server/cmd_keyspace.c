@@ -651,7 +651,8 @@ static void fold_keys(struct conn *c, struct cmd *cmd)
 	while (scan_next_key(c, &it, &k, &len))
 		if (key_wanted(cmd, k, len))
 			refs[n++] = (struct kref){k, len};
-	qsort(refs, n, sizeof(*refs), kref_cmp); /* a key seen twice in a step: once */
+	if (n > 1) /* a key seen twice in a step: once (refs may be NULL when empty) */
+		qsort(refs, n, sizeof(*refs), kref_cmp);
 	for (uint32_t i = 0; i < n && !cmd->err; i++) {
 		if (i && kref_cmp(&refs[i - 1], &refs[i]) == 0)
 			continue;
