@@ -350,6 +350,8 @@ static void consume_note(struct store *s, struct scan_state *sc, int rc, const s
 
 static void scan_consume(struct store *s, struct scan_state *sc)
 {
+	if (sc->reading_note == UINT64_MAX && sc->next >= sc->count)
+		return; /* a flush dropped every candidate, the one read included */
 	uint64_t p = reading_payload(sc);
 	uint32_t in_block = (uint32_t)(pl_off(p) % DV_BLOCK_BYTES);
 	struct rec_view r;
