@@ -65,13 +65,15 @@ zns: deps
 # Sanitizer builds: each in its own build directory. Fewer crash cycles under
 # sanitizers (the plain build runs 100). Both run every test except the fuzz
 # scripts (they build their own ASan+UBSan fuzzers, the same binaries in every
-# build: the plain `make test` runs them) and tests/zns (its guest runs the
-# plain build's binaries). TSan runs the tests where more than one thread
+# build: the plain `make test` runs them), tests/zns (its guest runs the
+# plain build's binaries) and Redis's own test suite (redis_suite.sh: a
+# reply-for-reply comparison that takes minutes; compat.sh sends the same
+# commands under the sanitizers). TSan runs the tests where more than one thread
 # runs (the index, the devices, recovery's merge helper in test_crash and
 # test_damaged, the server and cluster processes), not the single-threaded
 # storage engine's long fault, model and GC tests, nor the simulator (one
 # thread by design): ASan+UBSan runs those.
-SAN_EXCLUDE := cluster/fuzz_dvv.sh cluster/fuzz_msg.sh resp/fuzz_resp.sh zns/run.sh
+SAN_EXCLUDE := cluster/fuzz_dvv.sh cluster/fuzz_msg.sh resp/fuzz_resp.sh zns/run.sh server/redis_suite.sh
 TSAN_EXCLUDE := $(SAN_EXCLUDE) storage/test_faults storage/test_model storage/test_regress storage/test_store \
 	storage/test_zoned storage/test_flush sim/test_sim blockdev.sh
 check: deps
