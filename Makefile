@@ -51,8 +51,9 @@ $(BUILD)/dynvme: $(BUILD)/src/cli/main.o $(BUILD)/libdynvme.a
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdynvme.a
 	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# Builds with one job per core (CI has 2); the tests run one at a time.
 test: deps
-	$(MAKE) all
+	$(MAKE) -j$$(nproc) all
 	tests/run.sh $(BUILD)
 
 # tests/zns alone: a QEMU guest (TCG) with an emulated NVMe ZNS namespace and a
