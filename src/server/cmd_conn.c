@@ -351,6 +351,7 @@ static const struct cmd_sub client_subs[] = {
 	{"HELP", 2}, {"NO-EVICT", 3}, {"GETREDIR", 2}, {"TRACKINGINFO", 2}, {"UNBLOCK", -3}, {"UNPAUSE", 2},
 	{"PAUSE", -3}, {"TRACKING", -3}, {"CACHING", 3}, {"SETINFO", 4}, {"NO-TOUCH", 3},
 };
+const struct cmd_container cmd_container_client = {"client", client_subs, sizeof(client_subs) / sizeof(client_subs[0])};
 static const char *const client_help[] = {
 	"CACHING (YES|NO)",
 	"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
@@ -420,8 +421,9 @@ static void client_off_features(struct conn *c, int sub, struct resp_arg *argv, 
 		int64_t id;
 		if (argc == 4 && !resp_arg_is(&argv[3], "TIMEOUT") && !resp_arg_is(&argv[3], "ERROR"))
 			resp_add_error(rb, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
-		else if (argc > 4)
-			resp_add_error(rb, "ERR syntax error");
+		else if (argc > 4) /* Redis's addReplySubcommandSyntaxError */
+			resp_add_errorf(rb, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
+					(int)(argv[1].len < 128 ? argv[1].len : 128), argv[1].ptr);
 		else if (cmd_arg_i64(&argv[2], &id, rb))
 			resp_add_int(rb, 0); /* no client is ever blocked */
 		break;

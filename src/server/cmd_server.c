@@ -152,21 +152,35 @@ static void command_docs(struct conn *c, struct resp_arg *argv, uint32_t argc, s
 	}
 }
 
+static const struct cmd_container *container_of(const struct cmd_def *d);
+
 /* COMMAND GETKEYS command arg...: the keys by the command's key spec
- * (first, last, step: COMMAND INFO's), Redis's errors. */
+ * (first, last, step: COMMAND INFO's), Redis's errors. A container's
+ * subcommand is looked up first, as Redis's lookupCommand does: an unknown
+ * one is an invalid command, and only OBJECT's (HELP aside) have a key. */
 static void command_getkeys(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
 {
 	const struct cmd_def *d = cmd_lookup(&argv[2]);
 	uint32_t n = argc - 2;
+	const struct cmd_container *ct = d ? container_of(d) : NULL;
+	const struct cmd_sub *sub = NULL;
+	if (ct && n >= 2) {
+		for (unsigned i = 0; i < ct->n && !sub; i++)
+			if (resp_arg_is(&argv[3], ct->subs[i].name))
+				sub = &ct->subs[i];
+		if (!sub)
+			d = NULL;
+	}
 	if (!d) {
 		resp_add_error(rb, "ERR Invalid command specified");
 		return;
 	}
-	if (d->first_key <= 0) {
+	if (d->first_key <= 0 || (sub && (ct != &cmd_container_object || strcmp(sub->name, "HELP") == 0))) {
 		resp_add_error(rb, "ERR The command has no key arguments");
 		return;
 	}
-	if ((d->arity > 0 && n != (uint32_t)d->arity) || (d->arity < 0 && n < (uint32_t)-d->arity)) {
+	int arity = sub ? sub->arity : d->arity;
+	if ((arity > 0 && n != (uint32_t)arity) || (arity < 0 && n < (uint32_t)-arity)) {
 		resp_add_error(rb, "ERR Invalid number of arguments specified for command");
 		return;
 	}
@@ -426,6 +440,14 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 				n);
 		return -EINVAL;
 	}
+	long long num;
+	if (!strcasecmp(n, "timeout") && (!cmd_value_ll(v, (uint32_t)strlen(v), &num) || num < 0 || num > INT32_MAX)) {
+		/* Redis's own directive: its int config's wording */
+		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n,
+				cmd_value_ll(v, (uint32_t)strlen(v), &num) ? "argument must be between 0 and 2147483647 inclusive"
+									 : "argument couldn't be parsed into an integer");
+		return -EINVAL;
+	}
 	char err[CONFIG_ERR_MAX];
 	if (config_set(scratch, n, v, err, sizeof(err)) || config_validate(scratch, err, sizeof(err))) {
 		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n, err);
@@ -523,6 +545,22 @@ static const struct cmd_sub function_subs[] = {
 	{"FLUSH", -2}, {"LIST", -2}, {"HELP", 2}, {"DELETE", 3}, {"DUMP", 2}, {"KILL", 2},
 	{"LOAD", -3}, {"RESTORE", -3}, {"STATS", 2},
 };
+static const struct cmd_container container_command = {"command", command_subs,
+							 sizeof(command_subs) / sizeof(command_subs[0])};
+static const struct cmd_container container_config = {"config", config_subs, sizeof(config_subs) / sizeof(config_subs[0])};
+static const struct cmd_container container_function = {"function", function_subs,
+							  sizeof(function_subs) / sizeof(function_subs[0])};
+
+static const struct cmd_container *container_of(const struct cmd_def *d)
+{
+	static const struct cmd_container *const all[] = {&cmd_container_object, &cmd_container_client,
+							  &container_command, &container_config, &container_function};
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(d->name, all[i]->name) == 0)
+			return all[i];
+	return NULL;
+}
+
 static const char *const function_help[] = {
 	"LIST",
 	"    Return the functions: dynvme has no scripting, so none.",
