@@ -77,7 +77,9 @@ static void reply_ttl_common(struct conn *c, struct cmd *cmd, struct resp_buf *r
 	} else {
 		uint64_t now = store_now_ms();
 		int64_t t = absolute ? (int64_t)e->expire_ms : e->expire_ms > now ? (int64_t)(e->expire_ms - now) : 0;
-		resp_add_int(rb, ms ? t : (t + 500) / 1000);
+		/* t >= 0: rounded as unsigned (a PXAT near 2^63 overflowed the
+		 * signed sum: EXPIRETIME answered -9223372036854775) */
+		resp_add_int(rb, ms ? t : (int64_t)(((uint64_t)t + 500) / 1000));
 	}
 }
 

@@ -957,6 +957,12 @@ REGRESS = [
         _c("CONFIG", "SET", "timeout", "1.5"), _c("CONFIG", "SET", "timeout", ""),
         _c("CONFIG", "SET", "timeout", "99999999999"), _c("CONFIG", "SET", "timeout", "0"),
         _c("CONFIG", "GET", "timeout")]),
+    # EXPIRETIME of a PXAT near 2^63: the rounding's signed sum overflowed
+    # (-9223372036854775; UBSan: signed integer overflow)
+    ("EXPIRETIME near 2^63", [
+        _c("SET", "k", "v", "PXAT", "9223372036854775806"), _c("EXPIRETIME", "k"), _c("PEXPIRETIME", "k"),
+        _c("PEXPIREAT", "k", "9223372036854775807"), _c("EXPIRETIME", "k"), _c("TTL", "k"),
+        _c("EXPIREAT", "k", "9223372036854775"), _c("EXPIRETIME", "k"), _c("EXPIREAT", "k", "9223372036854776")]),
     # times in the past: GETEX and the EXPIRE family delete at once
     ("past expiry times", [
         _c("SET", "k", "v"), _c("GETEX", "k", "EXAT", "1000"), _c("DBSIZE"), _c("SET", "k", "v"),
