@@ -490,7 +490,7 @@ static const struct cmd_def defs[] = {
 	{"ping", -1, 0, 0, 0, 0, run_ping, NULL, "Returns the server's liveliness response.", NULL, NULL},
 	{"echo", 2, 0, 0, 0, 0, run_echo, NULL, "Returns the given string.", NULL, NULL},
 	{"auth", -2, NA, 0, 0, 0, run_auth, NULL, "Authenticates the connection.", NULL, NULL},
-	{"hello", -1, NA, 0, 0, 0, run_hello, NULL, "Handshakes with the Redis server.", NULL, NULL},
+	{"hello", -1, NA | CMDF_BARRIER, 0, 0, 0, run_hello, NULL, "Handshakes with the Redis server.", NULL, NULL},
 	{"select", 2, 0, 0, 0, 0, cmd_run_select_db, NULL, "Changes the selected database (a keyspace in cluster mode).", NULL, NULL},
 	{"quit", -1, NA, 0, 0, 0, run_quit, NULL, "Closes the connection.", NULL, NULL},
 	{"client", -2, 0, 0, 0, 0, run_client, NULL, "A container for client connection commands.", NULL, NULL},

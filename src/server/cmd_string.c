@@ -678,7 +678,8 @@ static void run_getex(CMD_RUN_ARGS)
 	/* Redis judges the time only once the key is found: a bad time on a
 	 * missing key answers nil. So it is checked here into a scratch
 	 * buffer, and the command becomes a plain GET that answers the error
-	 * when the key is there. */
+	 * (kept in its stash: cmd->reply is where a pipelined command's run()
+	 * answers) when the key is there. */
 	uint64_t at = 0;
 	if (exp) {
 		struct resp_buf err;
@@ -687,7 +688,10 @@ static void run_getex(CMD_RUN_ARGS)
 		if (at == 0) {
 			if (cmd_prepare_one(cmd, EOP_GET, &argv[1], NULL, rb)) {
 				cmd->ops[0].no_value = true;
-				resp_add_raw(&cmd->reply, err.data, err.len); /* the error to answer if found */
+				if (!cmd_stash(cmd, err.data, (uint32_t)err.len)) { /* the error to answer if found */
+					cmd_release_ops(cmd);
+					resp_add_error(rb, cmd_store_error(-ENOMEM));
+				}
 				cmd->flags = 1;
 			}
 			resp_buf_free(&err);
@@ -706,7 +710,7 @@ static void reply_getex(CMD_REPLY_ARGS)
 {
 	struct eop *e = &cmd->ops[0];
 	if (cmd->flags == 1 && e->result == 0) { /* a bad time for a key that exists */
-		resp_add_raw(rb, cmd->reply.data, cmd->reply.len);
+		resp_add_raw(rb, cmd->stash, cmd->stash_len);
 		return;
 	}
 	if (e->kind == EOP_GET) {
