@@ -19,6 +19,7 @@
  * of functions (the Redis test harness and clients call them), the others
  * say so.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -289,7 +290,58 @@ static const char *const compat_params[][2] = {
 	{"maxmemory-policy", "noeviction"}, {"cluster-enabled", "no"},
 };
 #define COMPAT_PARAMS (sizeof(compat_params) / sizeof(compat_params[0]))
-enum { COMPAT_DATABASES = 2, COMPAT_CLUSTER_ENABLED = 5 };
+enum { COMPAT_SAVE, COMPAT_APPENDONLY, COMPAT_DATABASES, COMPAT_MAXMEMORY, COMPAT_POLICY, COMPAT_CLUSTER_ENABLED };
+
+/* Redis's own error for a value it cannot parse for compat_params[i]
+ * (config.c: bool, memory, enum and save configs), or NULL: then only
+ * dynvme's value is refused. */
+static const char *compat_syntax_error(unsigned i, const char *v)
+{
+	static const char *const policies[] = {"volatile-lru",   "allkeys-lru",    "volatile-lfu", "allkeys-lfu",
+					       "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"};
+	switch (i) {
+	case COMPAT_APPENDONLY:
+		return strcasecmp(v, "yes") && strcasecmp(v, "no") ? "argument must be 'yes' or 'no'" : NULL;
+	case COMPAT_MAXMEMORY: {
+		char *end;
+		errno = 0;
+		if (!isdigit((unsigned char)v[0]) || (strtoull(v, &end, 10), errno))
+			return "argument must be a memory value";
+		static const char *const units[] = {"", "b", "k", "kb", "m", "mb", "g", "gb"};
+		for (unsigned u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+			if (!strcasecmp(end, units[u]))
+				return NULL;
+		return "argument must be a memory value";
+	}
+	case COMPAT_POLICY:
+		for (unsigned p = 0; p < sizeof(policies) / sizeof(policies[0]); p++)
+			if (!strcasecmp(v, policies[p]))
+				return NULL;
+		return "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, "
+		       "volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction";
+	case COMPAT_SAVE: { /* pairs of seconds >= 1 and changes >= 0, split at each space */
+		unsigned n = 0;
+		for (const char *p = v;; n++) {
+			const char *sp = strchr(p, ' ');
+			size_t len = sp ? (size_t)(sp - p) : strlen(p);
+			char tok[32];
+			if (len >= sizeof(tok))
+				return "Invalid save parameters";
+			memcpy(tok, p, len);
+			tok[len] = '\0';
+			char *end;
+			long long x = strtoll(tok, &end, 10); /* "" is 0, as in Redis */
+			if (*end || (n % 2 == 0 ? x < 1 : x < 0))
+				return "Invalid save parameters";
+			if (!sp)
+				break;
+			p = sp + 1;
+		}
+		return n % 2 == 0 ? "Invalid save parameters" : NULL; /* n + 1 tokens */
+	}
+	default: return NULL;
+	}
+}
 
 /* The directives CONFIG SET changes while the server runs. */
 static const char *const runtime_params[] = {"timeout", "auth-timeout", "request-timeout", "max-pipeline",
@@ -424,6 +476,11 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 		}
 		if (!strcasecmp(compat_params[i][1], v))
 			return 0; /* what it is: nothing to change */
+		const char *bad = compat_syntax_error(i, v);
+		if (bad) {
+			resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n, bad);
+			return -EINVAL;
+		}
 		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - dynvme keeps %s at '%s'",
 				n, compat_params[i][0], compat_params[i][1]);
 		return -EINVAL;
