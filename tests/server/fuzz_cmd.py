@@ -76,6 +76,7 @@ Usage: fuzz_cmd.py [--build DIR] [--seed N | --seeds A..B] [--ops N]
 """
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -1148,6 +1149,12 @@ def main(argv):
     def replay_cmd(seed):
         return "tests/server/fuzz_cmd.py --seed %d%s" % (seed, extra)
 
+    if not crash and not shutil.which("redis-server"):
+        print("fuzz_cmd: redis-server not found (scripts/deps.sh test installs it); --crash runs dynvme alone")
+        return 2
+    if not os.access(os.path.join(build, "dynvme"), os.X_OK):
+        print("fuzz_cmd: %s not found (build it first)" % os.path.join(build, "dynvme"))
+        return 2
     tmp = tempfile.mkdtemp(prefix="dv-fuzzcmd.", dir=os.environ.get("DV_TEST_TMP"))
     dv = Server("dynvme", build, tmp)
     rd = None if crash else Server("redis", build, tmp)
