@@ -356,7 +356,7 @@ RANGE_IDX = [b"0", b"1", b"-1", b"2", b"-2", b"5", b"-5", b"100", b"-100", b"104
              b"9223372036854775807", b"-9223372036854775808", b"9223372036854775808", b"abc", b""]
 PATTERN_PIECES = [b"*", b"?", b"k", b"n", b"f", b"2", b"[kn]", b"[^k]", b"[a-z]", b"[z-a]", b"[", b"]",
                   b"\\", b"\\*", b"\\?", b"\\[", b"[\\]]", b"[!k]", b"[*]", b"b\x00", b"\r\n", b"\xff",
-                  b"[a-]", b"[-z]", b"[\\", b"[]", b"[^]", b"**", b"K"]
+                  b"[a-]", b"[-z]", b"[\\", b"[]", b"[^]", b"**", b"K", b"m:", b"m:1", b"[0-4]", b"m:*"]
 
 
 def up(rng, w):
@@ -539,6 +539,22 @@ class Gen:
                                       b"9223372036854775808"]))
         return out
 
+    def c_bulk(self):
+        """A multi-key command over many keys of their own family (m:N):
+        SCAN and KEYS then take several steps, and past 4096 keys (dynvme's
+        NET_CMD_OPS_CHUNK) a command runs in chunks."""
+        r = self.rng.random()
+        n = self.pick([4100, 5000]) if r < 0.08 else self.pick([20, 50, 200, 300])
+        lo = self.rng.randint(0, 40)
+        keys = [b"m:%d" % (lo + j) for j in range(n)]
+        c = self.pick([b"MSET", b"MSET", b"MSETNX", b"DEL", b"UNLINK", b"EXISTS", b"TOUCH", b"MGET"])
+        if c in (b"MSET", b"MSETNX"):
+            a = [c]
+            for k in keys:
+                a += [k, b"%d" % self.rng.randint(0, 99)]
+            return a
+        return [c] + keys
+
     def c_del(self):
         return [self.pick([b"DEL", b"UNLINK", b"EXISTS", b"TOUCH"])] + self.keys(1, 4)
 
@@ -683,7 +699,7 @@ class Gen:
              ("c_getrange", 4), ("c_setrange", 4), ("c_incr", 6), ("c_incrbyfloat", 5), ("c_setbit", 4),
              ("c_getbit", 2), ("c_bitcount", 3), ("c_lcs", 3), ("c_del", 4), ("c_probe", 5), ("c_expire", 5),
              ("c_persist", 2), ("c_rename", 3), ("c_copy", 3), ("c_object", 4), ("c_scan", 4), ("c_keys", 3),
-             ("c_randomkey", 1), ("c_dbsize", 1), ("c_flush", 0.3), ("c_info", 0.5), ("c_command", 2),
+             ("c_randomkey", 1), ("c_dbsize", 1), ("c_bulk", 0.6), ("c_flush", 0.3), ("c_info", 0.5), ("c_command", 2),
              ("c_config", 1), ("c_conn", 3)]
 
     def command(self, depth=0):
