@@ -453,8 +453,11 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 }
 
 /* One pair of CONFIG SET, checked (nothing applied): 0, or the error in rb. */
+/* One CONFIG SET pair, in Redis's two passes: names (values false:
+ * unknown, immutable), then values (values true: each parsed and checked
+ * into scratch); 0, or -EINVAL with Redis's error in rb. */
 static int config_check_pair(struct conn *c, const struct resp_arg *name, const struct resp_arg *val,
-			     struct server_config *scratch, int *runtime, struct resp_buf *rb)
+			     struct server_config *scratch, int *runtime, bool values, struct resp_buf *rb)
 {
 	char n[CONFIG_STR_MAX], v[CONFIG_STR_MAX];
 	if (name->len >= sizeof(n) || val->len >= sizeof(v) || memchr(val->ptr, '\0', val->len)) {
@@ -474,7 +477,7 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 					n);
 			return -EINVAL;
 		}
-		if (!strcasecmp(compat_params[i][1], v))
+		if (!values || !strcasecmp(compat_params[i][1], v))
 			return 0; /* what it is: nothing to change */
 		const char *bad = compat_syntax_error(i, v);
 		if (bad) {
@@ -497,6 +500,8 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 				n);
 		return -EINVAL;
 	}
+	if (!values)
+		return 0;
 	long long num;
 	if (!strcasecmp(n, "timeout") && (!cmd_value_ll(v, (uint32_t)strlen(v), &num) || num < 0 || num > INT32_MAX)) {
 		/* Redis's own directive: its int config's wording */
@@ -527,8 +532,10 @@ static void config_set_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 	*scratch = *c->w->cfg;
 	int rt[64];
 	uint32_t pairs = (argc - 2) / 2;
+	/* Redis's order: every name (unknown, immutable, repeated) before
+	 * any value */
 	for (uint32_t i = 0; i < pairs; i++) {
-		if (i >= 64 || config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], rb)) {
+		if (i >= 64 || config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], false, rb)) {
 			if (i >= 64)
 				resp_add_error(rb, "ERR CONFIG SET of more than 64 parameters at once");
 			free(scratch);
@@ -543,6 +550,12 @@ static void config_set_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 				free(scratch);
 				return;
 			}
+		}
+	}
+	for (uint32_t i = 0; i < pairs; i++) {
+		if (config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], true, rb)) {
+			free(scratch);
+			return;
 		}
 	}
 	struct server *srv = c->w->srv;
