@@ -20,7 +20,8 @@ with the seed, the command and the command line that replays it alone:
 Every seed starts from FLUSHALL on new connections, so a seed replays alone
 what it did inside a range of seeds. Every third seed (S % 3 == 0) sends its
 commands in pipelined batches of 1 to 8 (one write each, then the replies),
-LCS, SELECT, CLIENT and QUIT alone. --crash runs dynvme alone (no
+LCS, SCAN, SELECT, CLIENT and QUIT alone; every fifth (S % 5 == 1) starts
+with HELLO 3 (RESP3 replies: nulls, maps) on both servers. --crash runs dynvme alone (no
 redis-server): every reply must parse and the server must stay up; meant
 for the sanitizer builds (tests/server/fuzz_cmd.sh runs both ways).
 
@@ -896,6 +897,11 @@ def piped_seed(seed):
     return seed % 3 == 0
 
 
+def resp3_seed(seed):
+    """Every fifth seed (S % 5 == 1) speaks RESP3 from its start (HELLO 3)."""
+    return seed % 5 == 1
+
+
 def run_seed(seed, dfr, ops, verbose, replay_cmd):
     """0 when the seed passes, else 1 (after printing what failed)."""
     piped = piped_seed(seed)
@@ -907,6 +913,11 @@ def run_seed(seed, dfr, ops, verbose, replay_cmd):
         if c.call([b"FLUSHALL"]) != b"+OK\r\n":
             print("FAIL: seed %d: FLUSHALL before the seed failed" % seed)
             return 1
+    if resp3_seed(seed):
+        for c in ([dfr.cd] if crash_mode else [dfr.cd, dfr.cr]):
+            if not c.call([b"HELLO", b"3"]).startswith(b"%"):
+                print("FAIL: seed %d: HELLO 3 before the seed failed" % seed)
+                return 1
     pending = None
     i = 0
     while i < ops:
