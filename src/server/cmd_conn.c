@@ -141,8 +141,8 @@ static void run_hello(CMD_RUN_ARGS)
 		} else if (resp_arg_is(&argv[i], "SETNAME") && more) {
 			name = &argv[++i];
 		} else {
-			resp_add_errorf(rb, "ERR Syntax error in HELLO option '%.*s'",
-					(int)(argv[i].len < 128 ? argv[i].len : 128), argv[i].ptr);
+			/* the whole option, as Redis (up to a NUL: a C string there too) */
+			resp_add_errorf(rb, "ERR Syntax error in HELLO option '%.*s'", (int)argv[i].len, argv[i].ptr);
 			return;
 		}
 	}
