@@ -30,6 +30,10 @@ Normalization (what is not compared byte for byte, and why):
   PEXPIRETIME             integers within 2 (s) / 2000 (ms); -1 and -2
                           exactly. Relative expiries are >= 1000 s (or
                           <= 0: immediate), so no key expires mid-run.
+  EXPIRE/PEXPIRE ... GT   a relative time as long as the key's TTL is newer
+  or LT                   or not by the milliseconds between the commands:
+                          0 against 1 passes when both keys' PTTLs agree
+                          within 2000 ms after it.
   OBJECT IDLETIME         any integer >= 0: dynvme keeps no access times
                           (0), Redis's shared integers are as idle as the
                           server is old.
@@ -824,6 +828,14 @@ class Differ:
                 self.cr.call([b"SELECT", b"0"])  # one database on a single node
                 return None
             return "replies differ"
+        if name in (b"EXPIRE", b"PEXPIRE") and {pd, pr} == {0, 1} and \
+                any(a.upper() in (b"GT", b"LT") for a in args[3:]):
+            # a relative time as long as the key's: newer or not by the
+            # milliseconds between the commands; the keys' TTLs must agree
+            td, tr = (parse(c.call([b"PTTL", args[1]])) for c in (self.cd, self.cr))
+            if close_ints(td, tr, 2000):
+                return None
+            return "replies differ (PTTL after it: dynvme %r, redis %r)" % (td, tr)
         if name in TTL_TOL and close_ints(pd, pr, TTL_TOL[name]):
             return None
         if name == b"OBJECT" and sub == b"IDLETIME" and isinstance(pd, int) and isinstance(pr, int) and \
