@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz zns sim sim-store sim-cluster
+.PHONY: all test check clean bench deps run fuzz fuzz-resp fuzz-cmd zns sim sim-store sim-cluster
 # Object files of test programs are kept (not intermediates), so a second
 # `make` rebuilds nothing.
 .SECONDARY:
@@ -121,10 +121,32 @@ build-fuzz/fuzz_resp: src/resp/fuzz_resp.c src/resp/resp.c src/resp/resp.h src/b
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) -o $@ src/resp/fuzz_resp.c src/resp/resp.c
 
-fuzz: build-fuzz/fuzz_resp
+#
+# fuzz-cmd: tests/server/fuzz_cmd.py, random command sequences with edge
+# arguments against dynvme and redis-server 7 (scripts/deps.sh test installs
+# it), reply for reply: its regression cases, then FUZZ_CMD_SEEDS seeds from
+# FUZZ_CMD_START (each cut at FUZZ_SECONDS); then dynvme alone (--crash) in
+# the ASan+UBSan build (build-asan, as `make check` builds it) for as many
+# seeds. A failing seed prints the command that replays it.
+# tests/server/fuzz_cmd.sh runs a short version in `make test`.
+# `make fuzz` runs every fuzz-* target (src/*/*.mk add theirs).
+FUZZ_CMD_SEEDS ?= 3000
+FUZZ_CMD_START ?= 1
+ASAN_MAKE := $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1
+fuzz: fuzz-resp fuzz-cmd
+
+fuzz-resp: build-fuzz/fuzz_resp
 	rm -rf build-fuzz/corpus && mkdir -p build-fuzz/corpus && cp tests/resp/corpus/* build-fuzz/corpus/
 	build-fuzz/fuzz_resp -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		-artifact_prefix=build-fuzz/ build-fuzz/corpus
+
+fuzz-cmd: deps
+	$(MAKE) $(BUILD)/dynvme
+	nice -n 10 tests/server/fuzz_cmd.py --build $(BUILD) --regress \
+		--seeds $(FUZZ_CMD_START)..$$(($(FUZZ_CMD_START) + $(FUZZ_CMD_SEEDS) - 1)) --time-limit $(FUZZ_SECONDS)
+	$(ASAN_MAKE) build-asan/dynvme
+	nice -n 10 tests/server/fuzz_cmd.py --build build-asan --crash \
+		--seeds $(FUZZ_CMD_START)..$$(($(FUZZ_CMD_START) + $(FUZZ_CMD_SEEDS) - 1)) --time-limit $(FUZZ_SECONDS)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

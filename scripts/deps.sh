@@ -6,8 +6,9 @@ need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev li
 # tests/server/*.sh drive `dynvme serve` with redis-cli, python3-redis (under
 # /usr/bin/python3), curl and ip netns; `make test` runs `deps.sh build`, so
 # build installs them too. tests/server/redis_suite.sh runs Redis's own test
-# suite (Tcl) when its source tree is there.
-test_need=(redis-tools python3-redis curl iproute2 tcl8.6)
+# suite (Tcl) when its source tree is there; tests/server/fuzz_cmd.sh compares
+# dynvme's replies with a redis-server 7 it starts on loopback (redis-server).
+test_need=(redis-tools redis-server python3-redis curl iproute2 tcl8.6)
 case "${1:-build}" in
 build | test) need+=("${test_need[@]}") ;;
 bench) need+=(fio rocksdb-tools python3 redis-server redis-tools) ;;

@@ -151,7 +151,10 @@ static void fuzz_encoders(const uint8_t *data, size_t size)
 	check_text_line(&b, '+', slen);
 	b.len = 0;
 	DV_ASSERT(resp_add_errorf(&b, "ERR %s", s) == 0);
-	check_text_line(&b, '-', slen + 4);
+	size_t trimmed = slen; /* errorf trims CRs and LFs at the end, as Redis */
+	while (trimmed > 0 && (s[trimmed - 1] == '\r' || s[trimmed - 1] == '\n'))
+		trimmed--;
+	check_text_line(&b, '-', trimmed + 4);
 	b.len = 0;
 
 	int64_t v = 0;

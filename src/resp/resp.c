@@ -514,6 +514,10 @@ int resp_add_errorf(struct resp_buf *b, const char *fmt, ...)
 	char *p = b->data + b->len;
 	p[0] = '-';
 	vsnprintf(p + 1, (size_t)n + 1, fmt, ap2);
+	/* As Redis's addReplyErrorFormat: CRs and LFs at the end are trimmed,
+	 * those inside become spaces. */
+	while (n > 0 && (p[n] == '\r' || p[n] == '\n'))
+		n--;
 	for (int i = 1; i <= n; i++)
 		if (p[i] == '\r' || p[i] == '\n')
 			p[i] = ' ';

@@ -771,3 +771,15 @@ bool cmd_glob(const char *pat, size_t plen, const char *s, size_t slen, bool noc
 	bool skip_longer = false;
 	return glob_at(pat, plen, s, slen, nocase, 0, &skip_longer);
 }
+
+uint8_t cmd_meta_encoding(const char *meta, uint32_t meta_len)
+{
+	return meta_len == 1 ? (uint8_t)meta[0] : 0;
+}
+
+const char *cmd_meta_bytes(uint8_t b, uint32_t *len)
+{
+	static const char bytes[4] = {0, CMD_META_RAW, CMD_META_STR, CMD_META_INT};
+	*len = b && b < sizeof(bytes) ? 1 : 0;
+	return *len ? &bytes[b] : NULL;
+}

@@ -41,6 +41,8 @@ enum cmd_flags {
 	CMDF_RMW = 1u << 3,    /* reads then writes (compare-and-set) */
 	CMDF_LOADING = 1u << 4,
 	CMDF_FROM_WRITE = 1u << 5, /* GET: may be answered from its client's write in flight */
+	CMDF_BARRIER = 1u << 6,    /* runs once its client's earlier commands are answered (HELLO:
+				    * their replies are rendered in the protocol they ran under) */
 };
 
 struct cmd_def {

@@ -141,8 +141,8 @@ static void run_hello(CMD_RUN_ARGS)
 		} else if (resp_arg_is(&argv[i], "SETNAME") && more) {
 			name = &argv[++i];
 		} else {
-			resp_add_errorf(rb, "ERR Syntax error in HELLO option '%.*s'",
-					(int)(argv[i].len < 128 ? argv[i].len : 128), argv[i].ptr);
+			/* the whole option, as Redis (up to a NUL: a C string there too) */
+			resp_add_errorf(rb, "ERR Syntax error in HELLO option '%.*s'", (int)argv[i].len, argv[i].ptr);
 			return;
 		}
 	}
@@ -351,6 +351,7 @@ static const struct cmd_sub client_subs[] = {
 	{"HELP", 2}, {"NO-EVICT", 3}, {"GETREDIR", 2}, {"TRACKINGINFO", 2}, {"UNBLOCK", -3}, {"UNPAUSE", 2},
 	{"PAUSE", -3}, {"TRACKING", -3}, {"CACHING", 3}, {"SETINFO", 4}, {"NO-TOUCH", 3},
 };
+const struct cmd_container cmd_container_client = {"client", client_subs, sizeof(client_subs) / sizeof(client_subs[0])};
 static const char *const client_help[] = {
 	"CACHING (YES|NO)",
 	"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
@@ -420,8 +421,9 @@ static void client_off_features(struct conn *c, int sub, struct resp_arg *argv, 
 		int64_t id;
 		if (argc == 4 && !resp_arg_is(&argv[3], "TIMEOUT") && !resp_arg_is(&argv[3], "ERROR"))
 			resp_add_error(rb, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
-		else if (argc > 4)
-			resp_add_error(rb, "ERR syntax error");
+		else if (argc > 4) /* Redis's addReplySubcommandSyntaxError */
+			resp_add_errorf(rb, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
+					(int)(argv[1].len < 128 ? argv[1].len : 128), argv[1].ptr);
 		else if (cmd_arg_i64(&argv[2], &id, rb))
 			resp_add_int(rb, 0); /* no client is ever blocked */
 		break;
@@ -488,7 +490,7 @@ static const struct cmd_def defs[] = {
 	{"ping", -1, 0, 0, 0, 0, run_ping, NULL, "Returns the server's liveliness response.", NULL, NULL},
 	{"echo", 2, 0, 0, 0, 0, run_echo, NULL, "Returns the given string.", NULL, NULL},
 	{"auth", -2, NA, 0, 0, 0, run_auth, NULL, "Authenticates the connection.", NULL, NULL},
-	{"hello", -1, NA, 0, 0, 0, run_hello, NULL, "Handshakes with the Redis server.", NULL, NULL},
+	{"hello", -1, NA | CMDF_BARRIER, 0, 0, 0, run_hello, NULL, "Handshakes with the Redis server.", NULL, NULL},
 	{"select", 2, 0, 0, 0, 0, cmd_run_select_db, NULL, "Changes the selected database (a keyspace in cluster mode).", NULL, NULL},
 	{"quit", -1, NA, 0, 0, 0, run_quit, NULL, "Closes the connection.", NULL, NULL},
 	{"client", -2, 0, 0, 0, 0, run_client, NULL, "A container for client connection commands.", NULL, NULL},

@@ -28,8 +28,19 @@
 #define CMD_REPLY_ARGS struct conn *c, struct cmd *cmd, struct resp_buf *rb
 
 /* Single-node records' metadata (the cluster's holds versions): one byte
- * saying the value was changed in place (Redis's "raw" encoding). */
+ * for the encoding Redis's object would have where the value alone does
+ * not say it (none: what tryObjectEncoding gives the value, cmd_keyspace.c
+ * encoding_of). RAW: changed in place (APPEND, SETRANGE, SETBIT); STR: a
+ * string never int-encoded, embstr or raw by its length (INCRBYFLOAT's
+ * result); INT: an integer of the shared range 0..9999 in an object of its
+ * own (COPY's duplicate: REFCOUNT 1). RENAME keeps the byte. */
 #define CMD_META_RAW 0x01
+#define CMD_META_STR 0x02
+#define CMD_META_INT 0x03
+/* The byte of a record's metadata (0: none, or cluster mode's versions). */
+uint8_t cmd_meta_encoding(const char *meta, uint32_t meta_len);
+/* The metadata of one byte b (NULL, 0 for none). */
+const char *cmd_meta_bytes(uint8_t b, uint32_t *len);
 
 /* Table row shortcuts. */
 #define CMDF_R CMDF_READ
@@ -121,6 +132,15 @@ struct cmd_sub {
 };
 int cmd_subcommand(const struct resp_arg *argv, uint32_t argc, const struct cmd_sub *subs, unsigned n,
 		   struct resp_buf *rb);
+/* A container command's subcommands (COMMAND GETKEYS looks one up as
+ * Redis does): OBJECT's (cmd_keyspace.c), CLIENT's (cmd_conn.c); COMMAND's,
+ * CONFIG's and FUNCTION's are cmd_server.c's own. */
+struct cmd_container {
+	const char *name; /* the command, lower case */
+	const struct cmd_sub *subs;
+	unsigned n;
+};
+extern const struct cmd_container cmd_container_object, cmd_container_client;
 /* "CMD <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", the
  * lines, then HELP: Redis's help reply (argv[0] upper-cased). */
 void cmd_reply_help(const struct resp_arg *name, const char *const *lines, struct resp_buf *rb);

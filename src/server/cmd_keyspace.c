@@ -77,7 +77,9 @@ static void reply_ttl_common(struct conn *c, struct cmd *cmd, struct resp_buf *r
 	} else {
 		uint64_t now = store_now_ms();
 		int64_t t = absolute ? (int64_t)e->expire_ms : e->expire_ms > now ? (int64_t)(e->expire_ms - now) : 0;
-		resp_add_int(rb, ms ? t : (t + 500) / 1000);
+		/* t >= 0: rounded as unsigned (a PXAT near 2^63 overflowed the
+		 * signed sum: EXPIRETIME answered -9223372036854775) */
+		resp_add_int(rb, ms ? t : (int64_t)(((uint64_t)t + 500) / 1000));
 	}
 }
 
@@ -227,7 +229,18 @@ static bool same_arg(const struct resp_arg *a, const struct resp_arg *b)
 	return a->len == b->len && memcmp(a->ptr, b->ptr, a->len) == 0;
 }
 
-/* Step READ of src; flags TK_*. */
+/* cmd->flags above the TK_* bits: the encoding byte (cmd_int.h: CMD_META_*)
+ * the copy is written with, on one node. */
+#define TK_META_SHIFT 8
+
+static enum rmw_action decide_read_only(struct eop *e, uint64_t now_ms)
+{
+	e->result = e->found ? 0 : -DV_ENOTFOUND;
+	return RMW_FINISH;
+}
+
+/* Step READ of src; flags TK_*. On one node the read is a read-only RMW:
+ * the record's metadata comes with it (the copy keeps its encoding). */
 static void start_two_key(struct conn *c, struct cmd *cmd, struct resp_arg *argv, uint32_t flags,
 			  struct resp_buf *rb)
 {
@@ -237,9 +250,12 @@ static void start_two_key(struct conn *c, struct cmd *cmd, struct resp_arg *argv
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
 	}
-	struct eop *e = cmd_prepare_one(cmd, EOP_GET, &argv[1], NULL, rb);
+	bool meta = !(flags & TK_SAME) && !cmd_cluster_mode(c);
+	struct eop *e = cmd_prepare_one(cmd, meta ? EOP_RMW : EOP_GET, &argv[1], NULL, rb);
 	if (!e)
 		return;
+	if (meta)
+		e->decide = decide_read_only;
 	cmd->flags = flags;
 	e->no_value = (flags & TK_SAME) != 0;
 	cmd_want_more(cmd, !(flags & TK_SAME));
@@ -318,6 +334,16 @@ static void fold_two_key(struct conn *c, struct cmd *cmd)
 		}
 		cmd->u0 = e->expire_ms;
 		cmd->u1 = cmd->stash_len; /* the value follows the keys */
+		if (e->kind == EOP_RMW) {
+			/* RENAME moves Redis's object; COPY duplicates it, and the
+			 * duplicate of a shared integer is an object of its own */
+			uint8_t m = cmd_meta_encoding(e->meta, e->meta_len);
+			long long num;
+			if (!(cmd->flags & TK_DELETE) && m == 0 && cmd_value_ll(e->val, e->val_len, &num) && num >= 0 &&
+			    num < 10000)
+				m = CMD_META_INT;
+			cmd->flags |= (uint32_t)m << TK_META_SHIFT;
+		}
 		if (!cmd_stash(cmd, e->val, e->val_len)) {
 			cmd->err = -ENOMEM;
 			return;
@@ -343,6 +369,7 @@ static int next_two_key(struct conn *c, struct cmd *cmd, struct resp_buf *rb)
 			return -ENOMEM;
 		e->sop.expire_ms = cmd->u0;
 		e->sop.cond = cmd->flags & TK_NX ? STORE_IF_ABSENT : STORE_ALWAYS;
+		e->sop.meta = cmd_meta_bytes((uint8_t)(cmd->flags >> TK_META_SHIFT), &e->sop.meta_len);
 		return 0;
 	}
 	DV_ASSERT(cmd->step == STEP_DELETE);
@@ -380,6 +407,7 @@ enum object_sub { OBJ_ENCODING, OBJ_FREQ, OBJ_IDLETIME, OBJ_REFCOUNT, OBJ_HELP }
 static const struct cmd_sub object_subs[] = {
 	{"ENCODING", 3}, {"FREQ", 3}, {"IDLETIME", 3}, {"REFCOUNT", 3}, {"HELP", 2},
 };
+const struct cmd_container cmd_container_object = {"object", object_subs, sizeof(object_subs) / sizeof(object_subs[0])};
 static const char *const object_help[] = {
 	"ENCODING <key>",
 	"    Return the kind of internal representation used in order to store the value",
@@ -396,12 +424,6 @@ static const char *const object_help[] = {
 	NULL,
 };
 
-static enum rmw_action decide_read_only(struct eop *e, uint64_t now_ms)
-{
-	e->result = e->found ? 0 : -DV_ENOTFOUND;
-	return RMW_FINISH;
-}
-
 static void run_object(CMD_RUN_ARGS)
 {
 	int sub = cmd_subcommand(argv, argc, object_subs, sizeof(object_subs) / sizeof(object_subs[0]), rb);
@@ -413,9 +435,10 @@ static void run_object(CMD_RUN_ARGS)
 	}
 	if (!cmd_check_key(c, &argv[2], rb))
 		return;
-	/* ENCODING needs the record's metadata too: a read-only RMW (the
-	 * engine copies what an RMW reads whole). */
-	struct eop *e = cmd_prepare_one(cmd, sub == OBJ_ENCODING ? EOP_RMW : EOP_GET, &argv[2], NULL, rb);
+	/* ENCODING and REFCOUNT need the record's metadata too: a read-only
+	 * RMW (the engine copies what an RMW reads whole). */
+	bool meta = sub == OBJ_ENCODING || sub == OBJ_REFCOUNT;
+	struct eop *e = cmd_prepare_one(cmd, meta ? EOP_RMW : EOP_GET, &argv[2], NULL, rb);
 	if (e) {
 		e->no_value = sub == OBJ_FREQ || sub == OBJ_IDLETIME;
 		e->decide = decide_read_only;
@@ -425,14 +448,21 @@ static void run_object(CMD_RUN_ARGS)
 
 /* What Redis's tryObjectEncoding gives a string just SET: "int" for an
  * integer that fits a long (and is at most 20 bytes), "embstr" up to 44
- * bytes, "raw" beyond; "raw" too once APPEND, SETRANGE or SETBIT changed
- * it in place (the record's metadata says so, on one node). */
-static const char *encoding_of(const struct eop *e, long long *num, bool *is_int)
+ * bytes, "raw" beyond; otherwise what the record's metadata says, on one
+ * node (cmd_int.h: CMD_META_*). shared: an object of Redis's shared
+ * integers 0..9999 (REFCOUNT). */
+static const char *encoding_of(const struct eop *e, bool *shared)
 {
-	*is_int = cmd_value_ll(e->val, e->val_len, num);
-	if (e->kind == EOP_RMW && e->meta_len == 1 && e->meta[0] == CMD_META_RAW)
+	long long num = 0;
+	bool is_int = cmd_value_ll(e->val, e->val_len, &num);
+	uint8_t m = e->kind == EOP_RMW ? cmd_meta_encoding(e->meta, e->meta_len) : 0;
+	*shared = false;
+	if (m == CMD_META_RAW)
 		return "raw";
-	return *is_int ? "int" : e->val_len <= 44 ? "embstr" : "raw";
+	if (m == CMD_META_STR || !is_int)
+		return e->val_len <= 44 ? "embstr" : "raw";
+	*shared = m != CMD_META_INT && num >= 0 && num < 10000;
+	return "int";
 }
 
 static void reply_object(CMD_REPLY_ARGS)
@@ -446,11 +476,8 @@ static void reply_object(CMD_REPLY_ARGS)
 		resp_add_null(rb, c->proto);
 		return;
 	}
-	long long num = 0;
-	bool is_int = false;
-	const char *enc = cmd->flags == OBJ_ENCODING || cmd->flags == OBJ_REFCOUNT
-				  ? encoding_of(e, &num, &is_int)
-				  : NULL;
+	bool shared = false;
+	const char *enc = cmd->flags == OBJ_ENCODING || cmd->flags == OBJ_REFCOUNT ? encoding_of(e, &shared) : NULL;
 	switch (cmd->flags) {
 	case OBJ_ENCODING:
 		resp_add_bulk_str(rb, enc);
@@ -464,7 +491,7 @@ static void reply_object(CMD_REPLY_ARGS)
 		resp_add_int(rb, 0); /* access times are not kept */
 		break;
 	default: /* REFCOUNT: Redis shares the objects of the integers 0..9999 */
-		resp_add_int(rb, is_int && num >= 0 && num < 10000 ? 2147483647 : 1);
+		resp_add_int(rb, shared ? 2147483647 : 1);
 		break;
 	}
 }

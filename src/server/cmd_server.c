@@ -19,6 +19,7 @@
  * of functions (the Redis test harness and clients call them), the others
  * say so.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -152,21 +153,35 @@ static void command_docs(struct conn *c, struct resp_arg *argv, uint32_t argc, s
 	}
 }
 
+static const struct cmd_container *container_of(const struct cmd_def *d);
+
 /* COMMAND GETKEYS command arg...: the keys by the command's key spec
- * (first, last, step: COMMAND INFO's), Redis's errors. */
+ * (first, last, step: COMMAND INFO's), Redis's errors. A container's
+ * subcommand is looked up first, as Redis's lookupCommand does: an unknown
+ * one is an invalid command, and only OBJECT's (HELP aside) have a key. */
 static void command_getkeys(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
 {
 	const struct cmd_def *d = cmd_lookup(&argv[2]);
 	uint32_t n = argc - 2;
+	const struct cmd_container *ct = d ? container_of(d) : NULL;
+	const struct cmd_sub *sub = NULL;
+	if (ct && n >= 2) {
+		for (unsigned i = 0; i < ct->n && !sub; i++)
+			if (resp_arg_is(&argv[3], ct->subs[i].name))
+				sub = &ct->subs[i];
+		if (!sub)
+			d = NULL;
+	}
 	if (!d) {
 		resp_add_error(rb, "ERR Invalid command specified");
 		return;
 	}
-	if (d->first_key <= 0) {
+	if (d->first_key <= 0 || (sub && (ct != &cmd_container_object || strcmp(sub->name, "HELP") == 0))) {
 		resp_add_error(rb, "ERR The command has no key arguments");
 		return;
 	}
-	if ((d->arity > 0 && n != (uint32_t)d->arity) || (d->arity < 0 && n < (uint32_t)-d->arity)) {
+	int arity = sub ? sub->arity : d->arity;
+	if ((arity > 0 && n != (uint32_t)arity) || (arity < 0 && n < (uint32_t)-arity)) {
 		resp_add_error(rb, "ERR Invalid number of arguments specified for command");
 		return;
 	}
@@ -275,7 +290,58 @@ static const char *const compat_params[][2] = {
 	{"maxmemory-policy", "noeviction"}, {"cluster-enabled", "no"},
 };
 #define COMPAT_PARAMS (sizeof(compat_params) / sizeof(compat_params[0]))
-enum { COMPAT_DATABASES = 2, COMPAT_CLUSTER_ENABLED = 5 };
+enum { COMPAT_SAVE, COMPAT_APPENDONLY, COMPAT_DATABASES, COMPAT_MAXMEMORY, COMPAT_POLICY, COMPAT_CLUSTER_ENABLED };
+
+/* Redis's own error for a value it cannot parse for compat_params[i]
+ * (config.c: bool, memory, enum and save configs), or NULL: then only
+ * dynvme's value is refused. */
+static const char *compat_syntax_error(unsigned i, const char *v)
+{
+	static const char *const policies[] = {"volatile-lru",   "allkeys-lru",    "volatile-lfu", "allkeys-lfu",
+					       "volatile-random", "allkeys-random", "volatile-ttl", "noeviction"};
+	switch (i) {
+	case COMPAT_APPENDONLY:
+		return strcasecmp(v, "yes") && strcasecmp(v, "no") ? "argument must be 'yes' or 'no'" : NULL;
+	case COMPAT_MAXMEMORY: {
+		char *end;
+		errno = 0;
+		if (!isdigit((unsigned char)v[0]) || (strtoull(v, &end, 10), errno))
+			return "argument must be a memory value";
+		static const char *const units[] = {"", "b", "k", "kb", "m", "mb", "g", "gb"};
+		for (unsigned u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+			if (!strcasecmp(end, units[u]))
+				return NULL;
+		return "argument must be a memory value";
+	}
+	case COMPAT_POLICY:
+		for (unsigned p = 0; p < sizeof(policies) / sizeof(policies[0]); p++)
+			if (!strcasecmp(v, policies[p]))
+				return NULL;
+		return "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, "
+		       "volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction";
+	case COMPAT_SAVE: { /* pairs of seconds >= 1 and changes >= 0, split at each space */
+		unsigned n = 0;
+		for (const char *p = v;; n++) {
+			const char *sp = strchr(p, ' ');
+			size_t len = sp ? (size_t)(sp - p) : strlen(p);
+			char tok[32];
+			if (len >= sizeof(tok))
+				return "Invalid save parameters";
+			memcpy(tok, p, len);
+			tok[len] = '\0';
+			char *end;
+			long long x = strtoll(tok, &end, 10); /* "" is 0, as in Redis */
+			if (*end || (n % 2 == 0 ? x < 1 : x < 0))
+				return "Invalid save parameters";
+			if (!sp)
+				break;
+			p = sp + 1;
+		}
+		return n % 2 == 0 ? "Invalid save parameters" : NULL; /* n + 1 tokens */
+	}
+	default: return NULL;
+	}
+}
 
 /* The directives CONFIG SET changes while the server runs. */
 static const char *const runtime_params[] = {"timeout", "auth-timeout", "request-timeout", "max-pipeline",
@@ -387,8 +453,11 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 }
 
 /* One pair of CONFIG SET, checked (nothing applied): 0, or the error in rb. */
+/* One CONFIG SET pair, in Redis's two passes: names (values false:
+ * unknown, immutable), then values (values true: each parsed and checked
+ * into scratch); 0, or -EINVAL with Redis's error in rb. */
 static int config_check_pair(struct conn *c, const struct resp_arg *name, const struct resp_arg *val,
-			     struct server_config *scratch, int *runtime, struct resp_buf *rb)
+			     struct server_config *scratch, int *runtime, bool values, struct resp_buf *rb)
 {
 	char n[CONFIG_STR_MAX], v[CONFIG_STR_MAX];
 	if (name->len >= sizeof(n) || val->len >= sizeof(v) || memchr(val->ptr, '\0', val->len)) {
@@ -408,8 +477,13 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 					n);
 			return -EINVAL;
 		}
-		if (!strcasecmp(compat_params[i][1], v))
+		if (!values || !strcasecmp(compat_params[i][1], v))
 			return 0; /* what it is: nothing to change */
+		const char *bad = compat_syntax_error(i, v);
+		if (bad) {
+			resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n, bad);
+			return -EINVAL;
+		}
 		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - dynvme keeps %s at '%s'",
 				n, compat_params[i][0], compat_params[i][1]);
 		return -EINVAL;
@@ -424,6 +498,16 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 	if (*runtime < 0) {
 		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config",
 				n);
+		return -EINVAL;
+	}
+	if (!values)
+		return 0;
+	long long num;
+	if (!strcasecmp(n, "timeout") && (!cmd_value_ll(v, (uint32_t)strlen(v), &num) || num < 0 || num > INT32_MAX)) {
+		/* Redis's own directive: its int config's wording */
+		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n,
+				cmd_value_ll(v, (uint32_t)strlen(v), &num) ? "argument must be between 0 and 2147483647 inclusive"
+									 : "argument couldn't be parsed into an integer");
 		return -EINVAL;
 	}
 	char err[CONFIG_ERR_MAX];
@@ -448,8 +532,10 @@ static void config_set_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 	*scratch = *c->w->cfg;
 	int rt[64];
 	uint32_t pairs = (argc - 2) / 2;
+	/* Redis's order: every name (unknown, immutable, repeated) before
+	 * any value */
 	for (uint32_t i = 0; i < pairs; i++) {
-		if (i >= 64 || config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], rb)) {
+		if (i >= 64 || config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], false, rb)) {
 			if (i >= 64)
 				resp_add_error(rb, "ERR CONFIG SET of more than 64 parameters at once");
 			free(scratch);
@@ -464,6 +550,12 @@ static void config_set_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 				free(scratch);
 				return;
 			}
+		}
+	}
+	for (uint32_t i = 0; i < pairs; i++) {
+		if (config_check_pair(c, &argv[2 + 2 * i], &argv[3 + 2 * i], scratch, &rt[i], true, rb)) {
+			free(scratch);
+			return;
 		}
 	}
 	struct server *srv = c->w->srv;
@@ -523,6 +615,22 @@ static const struct cmd_sub function_subs[] = {
 	{"FLUSH", -2}, {"LIST", -2}, {"HELP", 2}, {"DELETE", 3}, {"DUMP", 2}, {"KILL", 2},
 	{"LOAD", -3}, {"RESTORE", -3}, {"STATS", 2},
 };
+static const struct cmd_container container_command = {"command", command_subs,
+							 sizeof(command_subs) / sizeof(command_subs[0])};
+static const struct cmd_container container_config = {"config", config_subs, sizeof(config_subs) / sizeof(config_subs[0])};
+static const struct cmd_container container_function = {"function", function_subs,
+							  sizeof(function_subs) / sizeof(function_subs[0])};
+
+static const struct cmd_container *container_of(const struct cmd_def *d)
+{
+	static const struct cmd_container *const all[] = {&cmd_container_object, &cmd_container_client,
+							  &container_command, &container_config, &container_function};
+	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(d->name, all[i]->name) == 0)
+			return all[i];
+	return NULL;
+}
+
 static const char *const function_help[] = {
 	"LIST",
 	"    Return the functions: dynvme has no scripting, so none.",

@@ -57,18 +57,16 @@ static void reply_str_err(int r, struct resp_buf *rb)
 }
 
 /* decide(): write e->val (resized by the caller) back with the record's
- * expiry kept. raw: the value was changed in place (APPEND, SETRANGE,
- * SETBIT), which makes Redis's object "raw" (OBJECT ENCODING): on one node
- * the record's metadata says so (cmd_int.h: CMD_META_RAW); a new value
- * (INCR's) has none. Cluster mode keeps its own metadata (the version):
- * the chost writes no command's. */
-static enum rmw_action put_value_keep_ttl(struct eop *e, bool raw)
+ * expiry kept. enc: Redis's object encoding when the value does not say it
+ * (cmd_int.h: CMD_META_*): RAW when changed in place (APPEND, SETRANGE,
+ * SETBIT), STR for INCRBYFLOAT's; a new value (INCR's) has none. Cluster
+ * mode keeps its own metadata (the version): the chost writes no
+ * command's. */
+static enum rmw_action put_value_keep_ttl(struct eop *e, uint8_t enc)
 {
-	static const char raw_meta[1] = {CMD_META_RAW};
 	e->sop.value = e->val;
 	e->sop.val_len = e->val_len;
-	e->sop.meta = raw ? raw_meta : NULL;
-	e->sop.meta_len = raw ? 1 : 0;
+	e->sop.meta = cmd_meta_bytes(enc, &e->sop.meta_len);
 	e->sop.expire_ms = e->found ? e->expire_ms : 0;
 	return RMW_PUT;
 }
@@ -226,12 +224,16 @@ static void reply_getrange(CMD_REPLY_ARGS)
 		resp_add_bulk(rb, e->val + start, (size_t)(end - start + 1));
 }
 
-/* A bit offset as Redis reads one: an integer, not negative, and inside a
- * value (here 1 MiB, Redis's proto-max-bulk-len is 512 MiB). */
+/* Redis's bound on a bit offset: inside proto-max-bulk-len (512 MiB). */
+#define BIT_OFFSET_BYTES_MAX (512ull << 20)
+
+/* A bit offset as Redis reads one: an integer, not negative, inside Redis's
+ * 512 MiB (GETBIT reads 0 past a value's end; SETBIT past dynvme's 1 MiB
+ * values is refused by run_setbit as SETRANGE is). */
 static bool parse_bit_offset(const struct resp_arg *a, uint64_t *out, struct resp_buf *rb)
 {
 	int64_t v;
-	if (resp_arg_i64(a, &v) || v < 0 || (uint64_t)v >> 3 >= DV_VALUE_BYTES_MAX) {
+	if (resp_arg_i64(a, &v) || v < 0 || (uint64_t)v >> 3 >= BIT_OFFSET_BYTES_MAX) {
 		resp_add_error(rb, "ERR bit offset is not an integer or out of range");
 		return false;
 	}
@@ -676,7 +678,8 @@ static void run_getex(CMD_RUN_ARGS)
 	/* Redis judges the time only once the key is found: a bad time on a
 	 * missing key answers nil. So it is checked here into a scratch
 	 * buffer, and the command becomes a plain GET that answers the error
-	 * when the key is there. */
+	 * (kept in its stash: cmd->reply is where a pipelined command's run()
+	 * answers) when the key is there. */
 	uint64_t at = 0;
 	if (exp) {
 		struct resp_buf err;
@@ -685,7 +688,10 @@ static void run_getex(CMD_RUN_ARGS)
 		if (at == 0) {
 			if (cmd_prepare_one(cmd, EOP_GET, &argv[1], NULL, rb)) {
 				cmd->ops[0].no_value = true;
-				resp_add_raw(&cmd->reply, err.data, err.len); /* the error to answer if found */
+				if (!cmd_stash(cmd, err.data, (uint32_t)err.len)) { /* the error to answer if found */
+					cmd_release_ops(cmd);
+					resp_add_error(rb, cmd_store_error(-ENOMEM));
+				}
 				cmd->flags = 1;
 			}
 			resp_buf_free(&err);
@@ -704,7 +710,7 @@ static void reply_getex(CMD_REPLY_ARGS)
 {
 	struct eop *e = &cmd->ops[0];
 	if (cmd->flags == 1 && e->result == 0) { /* a bad time for a key that exists */
-		resp_add_raw(rb, cmd->reply.data, cmd->reply.len);
+		resp_add_raw(rb, cmd->stash, cmd->stash_len);
 		return;
 	}
 	if (e->kind == EOP_GET) {
@@ -738,7 +744,7 @@ static enum rmw_action decide_append(struct eop *e, uint64_t now_ms)
 	if (alen)
 		memcpy(e->val + old, arg, alen);
 	e->reply_int = old + alen;
-	return put_value_keep_ttl(e, e->found);
+	return put_value_keep_ttl(e, e->found ? CMD_META_RAW : 0);
 }
 
 static void run_append(CMD_RUN_ARGS) { prepare_rmw(cmd, &argv[1], &argv[2], decide_append, rb); }
@@ -776,7 +782,7 @@ static enum rmw_action decide_setrange(struct eop *e, uint64_t now_ms)
 	}
 	memcpy(e->val + off, v, vlen);
 	e->reply_int = len;
-	return put_value_keep_ttl(e, true);
+	return put_value_keep_ttl(e, CMD_META_RAW);
 }
 
 static void run_setrange(CMD_RUN_ARGS)
@@ -794,17 +800,22 @@ static void run_setrange(CMD_RUN_ARGS)
 }
 
 /* SETBIT key offset 0|1: the bit's old value; the value grows (zeros) to
- * hold it; nothing is written when the bit already has that value. */
+ * hold it; nothing is written when the bit already has that value, unless
+ * (on one node: SETBIT_MARK) the value is not marked raw yet: Redis's
+ * SETBIT makes the object raw before it looks at the bit. */
+#define SETBIT_ON 1u
+#define SETBIT_MARK 2u
 static enum rmw_action decide_setbit(struct eop *e, uint64_t now_ms)
 {
 	uint64_t off = (uint64_t)e->arg, byte = off >> 3;
-	int bit = 7 - (int)(off & 7), on = (int)e->flags;
+	int bit = 7 - (int)(off & 7), on = (int)(e->flags & SETBIT_ON);
 	uint32_t old = e->found ? e->val_len : 0;
 	e->result = 0;
 	bool grows = !e->found || byte >= old;
 	int was = !grows && (((unsigned char)e->val[byte] >> bit) & 1);
 	e->reply_int = was;
-	if (!grows && was == on)
+	if (!grows && was == on &&
+	    (!(e->flags & SETBIT_MARK) || cmd_meta_encoding(e->meta, e->meta_len) == CMD_META_RAW))
 		return RMW_FINISH;
 	if (grows && eop_resize_value(e, (uint32_t)byte + 1)) {
 		e->result = STR_ERR_NOMEM;
@@ -813,7 +824,7 @@ static enum rmw_action decide_setbit(struct eop *e, uint64_t now_ms)
 	unsigned char b = (unsigned char)e->val[byte];
 	b = (unsigned char)((b & ~(1u << bit)) | ((unsigned)on << bit));
 	e->val[byte] = (char)b;
-	return put_value_keep_ttl(e, true);
+	return put_value_keep_ttl(e, CMD_META_RAW);
 }
 
 static void run_setbit(CMD_RUN_ARGS)
@@ -826,10 +837,14 @@ static void run_setbit(CMD_RUN_ARGS)
 		resp_add_error(rb, "ERR bit is not an integer or out of range");
 		return;
 	}
+	if (off >> 3 >= DV_VALUE_BYTES_MAX) {
+		reply_str_err(STR_ERR_TOO_BIG, rb);
+		return;
+	}
 	struct eop *e = prepare_rmw(cmd, &argv[1], NULL, decide_setbit, rb);
 	if (e) {
 		e->arg = (int64_t)off;
-		e->flags = (uint32_t)on;
+		e->flags = (on ? SETBIT_ON : 0) | (cmd_cluster_mode(c) ? 0 : SETBIT_MARK);
 	}
 }
 
@@ -858,7 +873,7 @@ static enum rmw_action decide_incr(struct eop *e, uint64_t now_ms)
 	}
 	memcpy(e->val, num, (size_t)n);
 	e->reply_int = v;
-	return put_value_keep_ttl(e, false);
+	return put_value_keep_ttl(e, 0);
 }
 
 static void run_incr_by(struct conn *c, struct cmd *cmd, const struct resp_arg *key, int64_t by,
@@ -960,7 +975,7 @@ static enum rmw_action decide_incrbyfloat(struct eop *e, uint64_t now_ms)
 		return RMW_FINISH;
 	}
 	memcpy(e->val, num, (size_t)n);
-	return put_value_keep_ttl(e, false);
+	return put_value_keep_ttl(e, CMD_META_STR);
 }
 
 static void run_incrbyfloat(CMD_RUN_ARGS)

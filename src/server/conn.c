@@ -242,7 +242,10 @@ static void conn_deliver(struct conn *c)
  *     writes of its keys (their write step comes later);
  *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
  *   - a command of more than one chunk of keys runs only alone, and every
- *     later command with keys waits until its last chunk is submitted.
+ *     later command with keys waits until its last chunk is submitted (a
+ *     command of steps, RENAME, COPY, KEYS: until its last step is back);
+ *   - a FLUSH waits for its read-modify-writes in flight;
+ *   - HELLO (CMDF_BARRIER) waits until every earlier command is answered.
  * A GET is not parked on a write the engine had finished when the GET's
  * bytes came (finished_before_recv): this thread may not have taken it back
  * yet (it parses receives first), and a later write of the key by another
@@ -270,6 +273,7 @@ static void conn_track(struct conn *c, struct eop *e, int dir)
 		DV_ASSERT(*n < UINT32_MAX); /* at most ops_pending: see NET_CONN_OPS_MAX */
 		(*n)++;
 		c->writes_pending++;
+		c->rmws_pending += e->kind == EOP_RMW;
 		if (e->kind != EOP_RMW)
 			d->last = e;
 		return;
@@ -280,6 +284,8 @@ static void conn_track(struct conn *c, struct eop *e, int dir)
 	DV_ASSERT(*n > 0);
 	(*n)--;
 	c->writes_pending--;
+	DV_ASSERT(e->kind != EOP_RMW || c->rmws_pending > 0);
+	c->rmws_pending -= e->kind == EOP_RMW;
 	if (d->last == e)
 		d->last = NULL;
 	keydeps_put(&c->deps, d);
@@ -320,7 +326,11 @@ static bool write_answers_reads(const struct eop *w)
  * (conn_plan has the last word): it is not run and undone for nothing. */
 static bool conn_may_plan(const struct conn *c, const struct cmd_def *d, const struct resp_arg *argv, uint32_t argc)
 {
-	if (c->pending == 0 || d->first_key <= 0)
+	if (c->pending == 0)
+		return true;
+	if (d->flags & CMDF_BARRIER)
+		return false;
+	if (d->first_key <= 0)
 		return true;
 	if (c->chunking)
 		return false;
@@ -357,8 +367,9 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 		if (e->kind == EOP_FLUSH) {
 			/* The store orders it after every earlier op, before every
 			 * later one; a parked GET that goes to the store (its write
-			 * failed) must still read before it. */
-			if (keydeps_any_parked(&c->deps))
+			 * failed) must still read before it; and an RMW's write is
+			 * the engine's later op (INCR n; FLUSHDB pipelined kept n). */
+			if (keydeps_any_parked(&c->deps) || c->rmws_pending)
 				return false;
 			continue;
 		}
@@ -449,7 +460,11 @@ static void cmd_ops_back(struct conn *c, struct cmd *cmd)
 				cmd_release_ops(cmd);
 			if (!err) {
 				conn_submit_ops(c, cmd);
-				if (!cmd_has_more_ops(cmd) && c->chunking == cmd)
+				/* A command of steps (def->next: RENAME, COPY, KEYS)
+				 * decides its next step when this one is back: later
+				 * commands wait until it is done (RENAME a b; APPEND a
+				 * pipelined appended to a before RENAME deleted it). */
+				if (!cmd_has_more_ops(cmd) && c->chunking == cmd && !cmd->def->next)
 					c->chunking = NULL;
 				return;
 			}

@@ -609,6 +609,8 @@ static void test_encoders(void)
 	BUF_IS(&b, "-ERR wrong number of arguments for 'get' command (3)\r\n");
 	T_EQ(resp_add_errorf(&b, "ERR %s", "x\r\ny"), 0);
 	BUF_IS(&b, "-ERR x  y\r\n");
+	T_EQ(resp_add_errorf(&b, "ERR %s", "x\ny\r\n\n"), 0); /* the end's trimmed, as Redis */
+	BUF_IS(&b, "-ERR x y\r\n");
 	char longmsg[3000];
 	memset(longmsg, 'z', sizeof(longmsg) - 1);
 	longmsg[sizeof(longmsg) - 1] = '\0';
