@@ -786,6 +786,16 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms)
 void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
 {
 	advance(n, now_ms);
+	/* A new session: the peer may be a new run of its node, whose request
+	 * ids need not pass the old run's (a node restarted on a wiped data
+	 * file starts again at boot 1), so its FWD_PUT duplicate window starts
+	 * afresh. Nothing of an earlier session arrives after this one is up
+	 * (the driver closed it), and a sender never resends a FWD_PUT. */
+	uint16_t pi = cnode_peer_index(n, peer);
+	if (pi != CNODE_PEER_NONE) {
+		n->peers[pi].fwd_max = 0;
+		memset(n->peers[pi].fwd_bits, 0, sizeof(n->peers[pi].fwd_bits));
+	}
 	flush_peer(n, peer, true);
 }
 
