@@ -233,6 +233,7 @@ struct coord {
 	bool has_self;
 	bool indet;                    /* a failure that may have been applied */
 	bool counter;                  /* INCR on a siblings keyspace: the write is a counter state */
+	bool overflow;                 /* a read's reply did not merge: the versions exceed the bounds together */
 	struct coord *prev, *next;     /* open list; next: free list */
 	struct coord *due_next;
 	struct creq *rq;               /* NULL for a forwarded write and once answered */
