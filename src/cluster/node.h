@@ -296,7 +296,8 @@ struct cnode_identity {
  * incarnation fresh (the driver's random 48 bits, never 0) durably first.
  * Every start also counts itself in the record (boot), durably before it
  * returns, so a late reply to an earlier run never matches a request of
- * this one (request ids start at boot << 44).
+ * this one (request ids start at boot << 44, plus a start drawn from the
+ * incarnation: a wiped node is back at boot 1).
  * -EXDEV: the data file belongs to another cluster; -EINVAL: to another node
  * id; -DV_EFORMAT: keys but no identity (not a cluster data file); or a
  * store error. */
