@@ -52,6 +52,7 @@ PYEOF
 )
 log "$(printf '%s' "$out" | tr '\n' ';')"
 check "no read of the divergent key answers TIMEOUT" "" "$(printf '%s' "$out" | grep TIMEOUT)"
+check_match "the replicas diverged (some reads met both values)" '^error too many siblings or too large a version' "$out"
 check_match "every read answers the acknowledged value or the bounds error" \
 	'^((ok a|ok a\+b|error too many siblings or too large a version for this key): [0-9]+(;|$))+$' "$(printf '%s' "$out" | tr '\n' ';')"
 for i in $(seq 1 20); do # a read that merged the first value (some answer the bounds error)
