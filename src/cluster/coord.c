@@ -58,6 +58,8 @@ static const char ERR_CTX_BAD[] = "invalid context (garbage, truncated, altered,
 static const char ERR_SIBLINGS[] =
 	"the write would leave more siblings than the keyspace allows: not applied (write with a read's context)";
 static const char ERR_TOO_BIG[] = "the key's versions would not fit in one record: not applied";
+static const char ERR_READ_TOO_BIG[] =
+	"the replicas' versions of the key together exceed the sibling or size bounds (concurrent writes): nothing was written";
 static const char ERR_BUSY[] = "too many concurrent writes of the key at its coordinator: not applied";
 static const char ERR_STORE[] = "the coordinating replica's store refused the write: not applied";
 static const char ERR_STORE_FAILED[] =
@@ -433,9 +435,11 @@ static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const
 		if (rc != 0 || clock_only != c->clock_only || d.policy != c->policy) {
 			n->st.bad_msgs++;
 			r->bad = true;
-		} else if (coord_merge(n, c, &d) == 0) {
+		} else if ((rc = coord_merge(n, c, &d)) == 0) {
 			clock_record(&c->clock[i], &d);
 			st = REP_OK;
+		} else {
+			c->overflow |= rc == -E2BIG;
 		}
 	} else {
 		r->bad = m->status == MSG_ST_BAD; /* a damaged copy: repair it */
@@ -723,12 +727,20 @@ static void coord_read_failed(struct cnode *n, struct coord *c, const char *err)
 {
 	unsigned ok, pending;
 	coord_count(c, &ok, &pending);
+	int result = -ETIMEDOUT;
+	if (c->overflow) {
+		/* Replicas answered, but their versions together exceed the
+		 * bounds (concurrent writes through different coordinators, each
+		 * within them alone): say so, not "fewer than R answered". */
+		result = -E2BIG;
+		err = ERR_READ_TOO_BIG;
+	}
 	if (c->op != COP_READ || c->clock_only || ok == 0) {
-		coord_finish(n, c, -ETIMEDOUT, err);
+		coord_finish(n, c, result, err);
 		return;
 	}
 	DV_ASSERT(!n->in_submit); /* an OK reply never comes inside cnode_submit */
-	coord_answer(n, c, -ETIMEDOUT, err);
+	coord_answer(n, c, result, err);
 	c->phase = PH_REPAIR;
 	coord_repair(n, c);
 }

@@ -124,6 +124,18 @@ static void cnode_free_pools(struct cnode *n)
 	free(n->ht_val);
 }
 
+/* The first counter of a run's request ids: in [1, 2^43) from the
+ * incarnation (splitmix64's finaliser), so runs of two incarnations with
+ * the same boot use unrelated ranges, each with 2^43 ids to go. */
+static uint64_t req_id_start(uint64_t incarnation)
+{
+	uint64_t z = incarnation + 0x9e3779b97f4a7c15ull;
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	return (z & ((1ull << (CNODE_REQ_ID_BITS - 1)) - 1)) | 1;
+}
+
 int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct store *s, uint64_t now_ms)
 {
 	DV_ASSERT(out && cfg && s);
@@ -152,10 +164,15 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 	n->now_ms = now_ms;
 	/* Request ids of one run never meet those of another, so a late reply
 	 * to an earlier run cannot match a request of this one: boot << 44
-	 * (the identity record counts starts), or, without a boot count, above
-	 * every id an earlier run could have used if the clock moved forward
-	 * (ids grow by far less than 2^20 a millisecond). */
-	n->next_req_id = cfg->boot ? (uint64_t)(cfg->boot & CNODE_BOOT_MASK) << CNODE_REQ_ID_BITS | 1
+	 * (the identity record counts starts) | a counter from a start drawn
+	 * from the incarnation in [1, 2^43) (a wiped node starts again at boot
+	 * 1 with a new incarnation: without it, its ids were the ids of its
+	 * first run, whose replies a peer's driver may still deliver), or,
+	 * without a boot count, above every id an earlier run could have used
+	 * if the clock moved forward (ids grow by far less than 2^20 a
+	 * millisecond). */
+	n->next_req_id = cfg->boot ? (uint64_t)(cfg->boot & CNODE_BOOT_MASK) << CNODE_REQ_ID_BITS |
+					     req_id_start(cfg->incarnation)
 				   : (now_ms << 20) | 1;
 	n->self_peer = CNODE_PEER_NONE;
 	for (unsigned i = 0; i < n->ring.nnodes; i++) {
@@ -228,8 +245,8 @@ uint64_t cnode_new_req_id(struct cnode *n)
 {
 	uint64_t id = n->next_req_id++;
 	DV_ASSERT(id != 0);
-	/* 2^44 ids a run (years at a million requests a second): beyond, the
-	 * next run's ids would be reached. */
+	/* At least 2^43 ids a run (months at a million requests a second):
+	 * beyond, the next run's ids would be reached. */
 	DV_ASSERT(!n->cfg.boot || id >> CNODE_REQ_ID_BITS == (n->cfg.boot & CNODE_BOOT_MASK));
 	return id;
 }
@@ -786,6 +803,16 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms)
 void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
 {
 	advance(n, now_ms);
+	/* A new session: the peer may be a new run of its node, whose request
+	 * ids need not pass the old run's (a node restarted on a wiped data
+	 * file starts again at boot 1), so its FWD_PUT duplicate window starts
+	 * afresh. Nothing of an earlier session arrives after this one is up
+	 * (the driver closed it), and a sender never resends a FWD_PUT. */
+	uint16_t pi = cnode_peer_index(n, peer);
+	if (pi != CNODE_PEER_NONE) {
+		n->peers[pi].fwd_max = 0;
+		memset(n->peers[pi].fwd_bits, 0, sizeof(n->peers[pi].fwd_bits));
+	}
 	flush_peer(n, peer, true);
 }
 

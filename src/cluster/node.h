@@ -260,7 +260,9 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms);
  * Malformed ones are counted and dropped. */
 void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms);
 /* The driver has a session with peer node `peer` now (up), or lost it
- * (down). A peer that comes up is asked for its flush state. */
+ * (down). A peer that comes up is asked for its flush state, and its
+ * FWD_PUT duplicate window starts afresh (a new session may be a new run of
+ * the peer, whose request ids start low again after a wipe). */
 void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms);
 void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms);
 /* The keyspaces serve requests (the start-up flush sync is over). */
@@ -294,7 +296,8 @@ struct cnode_identity {
  * incarnation fresh (the driver's random 48 bits, never 0) durably first.
  * Every start also counts itself in the record (boot), durably before it
  * returns, so a late reply to an earlier run never matches a request of
- * this one (request ids start at boot << 44).
+ * this one (request ids start at boot << 44, plus a start drawn from the
+ * incarnation: a wiped node is back at boot 1).
  * -EXDEV: the data file belongs to another cluster; -EINVAL: to another node
  * id; -DV_EFORMAT: keys but no identity (not a cluster data file); or a
  * store error. */

@@ -54,7 +54,7 @@
 #define CNODE_FWD_WINDOW 1024u      /* FWD_PUT anti-duplicate window per origin (req ids) */
 #define CNODE_PRUNE_EXTRA 4u        /* a clock keeps at most n + this many entries */
 #define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
-#define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter */
+#define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter (from a start in [1, 2^43)) */
 #define CNODE_BOOT_MASK ((1u << (64 - CNODE_REQ_ID_BITS)) - 1)
 #define CNODE_POOL_MIN_SHIFT 7u     /* cnode_alloc's smallest size class: 128 bytes */
 #define CNODE_POOL_CLASSES 6u       /* 128 .. 4096 bytes; larger sizes go to malloc */
@@ -233,6 +233,7 @@ struct coord {
 	bool has_self;
 	bool indet;                    /* a failure that may have been applied */
 	bool counter;                  /* INCR on a siblings keyspace: the write is a counter state */
+	bool overflow;                 /* a read's reply did not merge: the versions exceed the bounds together */
 	struct coord *prev, *next;     /* open list; next: free list */
 	struct coord *due_next;
 	struct creq *rq;               /* NULL for a forwarded write and once answered */

@@ -24,7 +24,7 @@
 #define PEER_HOLD_MS 2000u             /* frames for a peer without a session wait this long for one */
 #define PEER_SENDQ_BYTES_MAX (64u << 20) /* sealed frames queued on one connection; more are dropped */
 #define PEER_PENDING_BYTES_MAX (8u << 20) /* frames held while the connection comes up */
-#define PEER_INBOUND_MAX 64u             /* connections not yet authenticated, at once */
+#define PEER_INBOUND_MAX 64u             /* connections not yet authenticated, at once (beyond: the oldest is dropped) */
 #define PEER_IOV_MAX 256u                /* message pieces in one sendmsg */
 #define PEER_IN_BYTES_MIN (64u << 10)
 #define PEER_HS_BYTES 256u               /* handshake output of a whole session (80 B each way) */
@@ -151,6 +151,7 @@ struct chost {
 	uint64_t stop_deadline_ms;
 	/* counters */
 	uint64_t refused_handshakes, refused_members, inbound_over_limit, frames_no_peer;
+	uint64_t over_limit_logged_ms, over_limit_unlogged; /* on_accept's warning, once a second */
 	uint64_t reqs_total, reqs_busy;
 };
 

@@ -756,11 +756,28 @@ static void on_accept(struct chost *ch, int fd)
 	char addr[72];
 	format_sa(&ss, addr, sizeof(addr));
 	if (ch->ninbound >= PEER_INBOUND_MAX) {
+		/* Drop the oldest connection still in handshake for this one:
+		 * refusing the new one instead would let anyone holding
+		 * PEER_INBOUND_MAX silent connections keep every member out. To
+		 * lock a member out now, a flood must open that many within
+		 * the member's handshake (a few round trips). Logged once a
+		 * second, with the count. */
+		struct pconn *old = NULL;
+		for (struct pconn *q = ch->conns; q; q = q->next)
+			if (q->role == WIRE_ACCEPTOR && !q->up && !q->dead && (!old || q->deadline_ms < old->deadline_ms))
+				old = q;
+		DV_ASSERT(old);
 		ch->inbound_over_limit++;
-		log_warn("peer refused", "addr=%s reason=\"too many connections in handshake (%u)\"", addr,
-			 PEER_INBOUND_MAX);
-		close(fd);
-		return;
+		ch->over_limit_unlogged++;
+		uint64_t now = store_now_ms();
+		if (now >= ch->over_limit_logged_ms + 1000) {
+			log_warn("peer refused", "addr=%s reason=\"too many connections in handshake (%u): dropped the "
+				 "oldest\" dropped=%llu", old->addr, PEER_INBOUND_MAX,
+				 (unsigned long long)ch->over_limit_unlogged);
+			ch->over_limit_logged_ms = now;
+			ch->over_limit_unlogged = 0;
+		}
+		pconn_close(old, LOG_DEBUG, "peer dropped", "reason=\"too many connections in handshake\"");
 	}
 	set_socket_options(fd);
 	struct pconn *pc = pconn_new(ch, fd, WIRE_ACCEPTOR, NULL);

@@ -400,7 +400,8 @@ static void deliver(struct sim *sim, struct simnet_packet *p)
 
 static struct simnet_config clean_net(unsigned nodes)
 {
-	return (struct simnet_config){.nodes = nodes, .delay_min_ms = 1, .delay_max_ms = 5};
+	/* hold_ms: the driver's frames for a peer without a session (peer.c). */
+	return (struct simnet_config){.nodes = nodes, .delay_min_ms = 1, .delay_max_ms = 5, .hold_ms = 2000};
 }
 
 static void net_change(struct sim *sim)

@@ -130,7 +130,7 @@ static uint64_t draw_delay(struct simnet *net, unsigned from, unsigned to)
 
 /* One copy in flight; false when the network is full. */
 static bool schedule(struct simnet *net, unsigned from, unsigned to, const void *data, size_t len,
-		     uint64_t now_ms, bool duplicate)
+		     uint64_t now_ms, bool duplicate, bool held)
 {
 	if (net->count >= net->cfg.packets_max) {
 		net->stats.dropped_full++;
@@ -146,6 +146,7 @@ static bool schedule(struct simnet *net, unsigned from, unsigned to, const void 
 	p->id = net->next_id++;
 	p->duplicate = duplicate;
 	p->flipped = false;
+	p->held = held;
 	p->from_epoch = net->epoch[from];
 	p->to_epoch = net->epoch[to];
 	memcpy(p->data, data, len);
@@ -164,10 +165,12 @@ unsigned simnet_send(struct simnet *net, unsigned from, unsigned to, const void 
 {
 	DV_ASSERT(from < net->cfg.nodes && to < net->cfg.nodes && len > 0);
 	net->stats.sent++;
-	if (!net->up[from] || !net->up[to]) {
+	if (!net->up[from] || (!net->up[to] && !net->cfg.hold_ms)) {
 		net->stats.dropped_down++;
 		return 0;
 	}
+	if (!net->up[to]) /* waits for the receiver's next run (its epoch now) */
+		return schedule(net, from, to, data, len, now_ms, false, true);
 	if (net->link[from][to] == SIMNET_CUT) {
 		net->stats.dropped_cut++;
 		return 0;
@@ -176,10 +179,10 @@ unsigned simnet_send(struct simnet *net, unsigned from, unsigned to, const void 
 		net->stats.dropped_loss++;
 		return 0;
 	}
-	unsigned copies = schedule(net, from, to, data, len, now_ms, false);
+	unsigned copies = schedule(net, from, to, data, len, now_ms, false, false);
 	if (copies && sim_rng_ppm(net->rng, net->cfg.dup_ppm)) {
 		net->stats.duplicated++;
-		copies += schedule(net, from, to, data, len, now_ms, true);
+		copies += schedule(net, from, to, data, len, now_ms, true, false);
 	}
 	return copies;
 }
@@ -191,9 +194,15 @@ uint64_t simnet_next_ms(const struct simnet *net)
 
 struct simnet_packet *simnet_take(struct simnet *net, uint64_t now_ms)
 {
-	/* Bounded: each round removes one message. */
+	/* Bounded: each round removes one message (a held one pushed back is due later). */
 	while (net->count > 0 && net->heap[0]->deliver_ms <= now_ms) {
 		struct simnet_packet *p = heap_pop(net);
+		if (p->held && net->up[p->from] && net->epoch[p->from] == p->from_epoch && !net->up[p->to] &&
+		    net->epoch[p->to] == p->to_epoch && now_ms < p->sent_ms + net->cfg.hold_ms) {
+			p->deliver_ms = now_ms + 10; /* its receiver is still down: look again later */
+			heap_push(net, p);
+			continue;
+		}
 		if (!net->up[p->from] || !net->up[p->to] || net->epoch[p->from] != p->from_epoch ||
 		    net->epoch[p->to] != p->to_epoch) {
 			net->stats.dropped_down++;

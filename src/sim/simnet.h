@@ -16,7 +16,11 @@
  * - Nodes: a node that is down sends and receives nothing; a message in
  *   flight when its sender or receiver went down is dropped (the
  *   connection it travelled on died with the node), even if the node is up
- *   again by the delivery time.
+ *   again by the delivery time. With hold_ms, a message sent to a node
+ *   that is down waits up to hold_ms for the node's next run and is
+ *   delivered to it (the real driver keeps frames for a peer without a
+ *   session, 2 s, for the next session: replies to a run that died reach
+ *   the next one); its sender going down drops it.
  * - simnet_take returns due messages in (delivery time, send order) order:
  *   equal times are ordered by the order the copies were scheduled, so a
  *   run is deterministic. Messages are bounded by packets_max in flight; a
@@ -45,6 +49,8 @@ struct simnet_config {
 	uint32_t long_delay_max_ms;
 	uint32_t clog_delay_min_ms, clog_delay_max_ms; /* extra delay on a CLOGGED link */
 	uint32_t packets_max;           /* messages in flight; 0 = 65536 */
+	uint32_t hold_ms;               /* a message sent to a node that is down waits this long for
+					 * it to be up again (0: dropped at once) */
 };
 
 struct simnet_packet {
@@ -54,6 +60,7 @@ struct simnet_packet {
 	uint64_t id;        /* scheduling order: breaks ties of deliver_ms */
 	bool duplicate;     /* the second copy of a duplicated message */
 	bool flipped;       /* a byte was changed in transit */
+	bool held;          /* sent while its receiver was down: waits for its next run */
 	uint32_t from_epoch, to_epoch; /* the nodes' up/down epochs at send */
 	uint8_t data[];
 };

@@ -266,6 +266,52 @@ static void test_nodes_down(void)
 	simnet_destroy(net);
 }
 
+/* hold_ms: a message to a node that is down waits for its next run (the
+ * driver's frames for a peer without a session), at most hold_ms; the
+ * sender going down, or the receiver going down again, drops it. */
+static void test_held(void)
+{
+	struct sim_rng rng;
+	sim_rng_seed(&rng, 8);
+	struct simnet_config c = base_cfg(3);
+	c.hold_ms = 100;
+	struct simnet *net;
+	CHECK_EQ(simnet_create(&net, &c, &rng), 0);
+	simnet_node_down(net, 1);
+	CHECK_EQ(send_u32(net, 0, 1, 1, 0), 1);
+	CHECK_EQ(send_u32(net, 1, 0, 9, 0), 0); /* a node that is down sends nothing */
+	CHECK(simnet_take(net, 50) == NULL);    /* still down: it waits */
+	simnet_node_up(net, 1);
+	uint32_t ids[8];
+	CHECK_EQ(drain(net, ids, 8), 1);
+	CHECK_EQ(ids[0], 1);
+	/* Past hold_ms: dropped. */
+	simnet_node_down(net, 1);
+	CHECK_EQ(send_u32(net, 0, 1, 2, 100), 1);
+	CHECK(simnet_take(net, 150) == NULL);
+	CHECK(simnet_take(net, 250) == NULL);
+	simnet_node_up(net, 1);
+	CHECK_EQ(drain(net, ids, 8), 0);
+	/* Its sender went down: dropped. */
+	simnet_node_down(net, 1);
+	CHECK_EQ(send_u32(net, 0, 1, 3, 300), 1);
+	simnet_node_down(net, 0);
+	simnet_node_up(net, 0);
+	simnet_node_up(net, 1);
+	CHECK_EQ(drain(net, ids, 8), 0);
+	/* The receiver's next run went down before it was delivered: dropped. */
+	simnet_node_down(net, 1);
+	CHECK_EQ(send_u32(net, 2, 1, 4, 400), 1);
+	simnet_node_up(net, 1);
+	simnet_node_down(net, 1);
+	simnet_node_up(net, 1);
+	CHECK_EQ(drain(net, ids, 8), 0);
+	struct simnet_stats st;
+	simnet_get_stats(net, &st);
+	CHECK_EQ(st.delivered, 1);
+	simnet_destroy(net);
+}
+
 static void test_full_and_long(void)
 {
 	struct sim_rng rng;
@@ -350,6 +396,7 @@ int main(void)
 	test_loss_dup_flip();
 	test_partitions();
 	test_nodes_down();
+	test_held();
 	test_full_and_long();
 	test_determinism();
 	printf("test_simnet: ok\n");
