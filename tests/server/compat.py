@@ -30,6 +30,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dvresp import RawConn  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -45,62 +46,12 @@ def enc(args):
     return b"".join(out)
 
 
-class Raw:
+class Raw(RawConn):
     """A connection whose replies are read as their exact bytes."""
 
-    def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def fill(self):
-        d = self.s.recv(1 << 20)
-        if not d:
-            raise EOFError("closed")
-        self.buf += d
-
-    def line_end(self, pos):
-        while True:
-            i = self.buf.find(b"\r\n", pos)
-            if i >= 0:
-                return i
-            self.fill()
-
-    def need(self, n):
-        while len(self.buf) < n:
-            self.fill()
-
-    def skip(self, pos):
-        """End of the reply starting at pos."""
-        e = self.line_end(pos)
-        t, rest = self.buf[pos:pos + 1], self.buf[pos + 1:e]
-        pos = e + 2
-        if t in b"+-:_#,(":
-            return pos
-        if t in b"$=!":
-            n = int(rest)
-            if n < 0:
-                return pos
-            self.need(pos + n + 2)
-            return pos + n + 2
-        if t in b"*~>%":
-            n = int(rest)
-            for _ in range(max(n, 0) * (2 if t == b"%" else 1)):
-                pos = self.skip(pos)
-            return pos
-        raise ValueError("reply type %r" % t)
-
-    def reply(self):
-        end = self.skip(0)
-        r, self.buf = self.buf[:end], self.buf[end:]
-        return r
-
     def call(self, args):
-        self.s.sendall(enc(args))
+        self.send(enc(args))
         return self.reply()
-
-    def close(self):
-        self.s.close()
 
 
 def parse(raw):

@@ -52,6 +52,87 @@ def encode(args):
     return b"".join(out)
 
 
+class Hang(Exception):
+    """No bytes of a reply within the connection's timeout."""
+
+
+class RawConn:
+    """A connection whose replies are read as their exact bytes: only the
+    framing is checked (lengths, the CRLF after a bulk, RESP2 and RESP3
+    types, an attribute before its reply), not the meaning. At EOF or a
+    reset it raises Closed; with no bytes within the timeout, Hang."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
+        self.timeout = timeout
+        self.s = socket.create_connection((host, port), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def send(self, data):
+        try:
+            self.s.sendall(data)
+        except (ConnectionResetError, BrokenPipeError):
+            raise Closed("connection closed (send)")
+
+    def fill(self):
+        try:
+            d = self.s.recv(1 << 20)
+        except socket.timeout:
+            raise Hang("no reply within %gs" % self.timeout)
+        except (ConnectionResetError, BrokenPipeError):
+            d = b""
+        if not d:
+            raise Closed("connection closed")
+        self.buf += d
+
+    def line_end(self, pos):
+        while True:
+            i = self.buf.find(b"\r\n", pos)
+            if i >= 0:
+                return i
+            self.fill()
+
+    def need(self, n):
+        while len(self.buf) < n:
+            self.fill()
+
+    def skip(self, pos):
+        """The end of the reply starting at pos (read as far as needed)."""
+        e = self.line_end(pos)
+        t, rest = self.buf[pos:pos + 1], self.buf[pos + 1:e]
+        pos = e + 2
+        if t in b"+-:_#,(":
+            return pos
+        if t in b"$=!":
+            n = int(rest)
+            if n < 0:
+                return pos
+            self.need(pos + n + 2)
+            if self.buf[pos + n:pos + n + 2] != b"\r\n":
+                raise ValueError("bulk string not ended by CRLF")
+            return pos + n + 2
+        if t in b"*~>%|":
+            n = int(rest)
+            for _ in range(max(n, 0) * (2 if t in b"%|" else 1)):
+                pos = self.skip(pos)
+            if t == b"|":  # an attribute precedes the reply it describes
+                pos = self.skip(pos)
+            return pos
+        raise ValueError("reply type %r" % t)
+
+    def reply(self):
+        """The next whole reply's bytes."""
+        end = self.skip(0)
+        r, self.buf = self.buf[:end], self.buf[end:]
+        return r
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+
 class Conn:
     def __init__(self, port, host="127.0.0.1", timeout=10.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)

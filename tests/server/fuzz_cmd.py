@@ -93,6 +93,8 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from dvresp import Closed, Hang, RawConn  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(HERE))
 REPLY_TIMEOUT = 10.0
 VALUE_MAX = 1 << 20  # dynvme's largest value (DV_VALUE_BYTES_MAX)
@@ -108,63 +110,11 @@ def enc(args):
     return b"".join(out)
 
 
-class Closed(Exception):
-    pass
-
-
-class Hang(Exception):
-    pass
-
-
-class Conn:
+class Conn(RawConn):
     """One connection; replies as their exact bytes."""
 
     def __init__(self, port):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=REPLY_TIMEOUT)
-        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buf = b""
-
-    def fill(self):
-        try:
-            d = self.s.recv(1 << 20)
-        except socket.timeout:
-            raise Hang("no reply within %ds" % REPLY_TIMEOUT)
-        except (ConnectionResetError, BrokenPipeError):
-            d = b""
-        if not d:
-            raise Closed("connection closed")
-        self.buf += d
-
-    def line_end(self, pos):
-        while True:
-            i = self.buf.find(b"\r\n", pos)
-            if i >= 0:
-                return i
-            self.fill()
-
-    def skip(self, pos):
-        e = self.line_end(pos)
-        t, rest = self.buf[pos:pos + 1], self.buf[pos + 1:e]
-        pos = e + 2
-        if t in b"+-:_#,(":
-            return pos
-        if t in b"$=!":
-            n = int(rest)
-            if n < 0:
-                return pos
-            while len(self.buf) < pos + n + 2:
-                self.fill()
-            if self.buf[pos + n:pos + n + 2] != b"\r\n":
-                raise ValueError("bulk string not ended by CRLF")
-            return pos + n + 2
-        if t in b"*~>%|":
-            n = int(rest)
-            for _ in range(max(n, 0) * (2 if t in b"%|" else 1)):
-                pos = self.skip(pos)
-            if t == b"|":  # an attribute precedes the reply it describes
-                pos = self.skip(pos)
-            return pos
-        raise ValueError("reply type %r" % t)
+        super().__init__(port, timeout=REPLY_TIMEOUT)
 
     def call(self, args):
         return self.call_many([args])[0]
@@ -173,21 +123,10 @@ class Conn:
         """The commands in one write, then their replies (self.got: those
         read so far, when one does not come)."""
         self.got = []
-        try:
-            self.s.sendall(b"".join(enc(a) for a in batch))
-        except (ConnectionResetError, BrokenPipeError):
-            raise Closed("connection closed (send)")
+        self.send(b"".join(enc(a) for a in batch))
         for _ in batch:
-            end = self.skip(0)
-            r, self.buf = self.buf[:end], self.buf[end:]
-            self.got.append(r)
+            self.got.append(self.reply())
         return self.got
-
-    def close(self):
-        try:
-            self.s.close()
-        except OSError:
-            pass
 
 
 class Err(bytes):
