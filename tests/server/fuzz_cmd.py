@@ -288,6 +288,7 @@ TTLS_ABS_S = [b"1", b"1000", str(FAR).encode(), str(FAR + 7).encode(), b"0", b"-
               b"9223372036854775", b"92233720368547758", b"abc"]
 TTLS_ABS_MS = [b"1", b"1000", str(FAR * 1000).encode(), str(FAR * 1000 + 5).encode(), b"0", b"-1",
                b"9223372036854775807", b"9223372036854775806", b"92233720368547758", b"abc"]
+TTLS_REL_MS = [t + b"000" if t.isdigit() else t for t in TTLS_REL] + [b"9223372036854775807"]
 TTLS_ABS_S_FUTURE = [t for t in TTLS_ABS_S if not t.isdigit() or int(t) > FAR - 1]
 TTLS_ABS_MS_FUTURE = [t for t in TTLS_ABS_MS if not t.isdigit() or int(t) > FAR * 1000 - 1]
 # SETRANGE/GETRANGE byte offsets and SETBIT/GETBIT bit offsets near both servers' limits.
@@ -368,16 +369,22 @@ class Gen:
     def expiry_opt(self, past=True):
         """A SET/GETEX expiry option with its value (or missing it); past:
         EXAT/PXAT times in the past too (not for SET: see the header)."""
-        w = self.pick([b"EX", b"PX", b"EXAT", b"PXAT"])
-        if w == b"EX":
-            v = self.pick(TTLS_REL)
-        elif w == b"PX":
-            v = self.pick([t + b"000" if t.isdigit() else t for t in TTLS_REL] + [b"9223372036854775807"])
-        elif w == b"EXAT":
-            v = self.pick(TTLS_ABS_S if past else TTLS_ABS_S_FUTURE)
-        else:
-            v = self.pick(TTLS_ABS_MS if past else TTLS_ABS_MS_FUTURE)
+        forms = [b"EX", b"PX", b"EXAT", b"PXAT"]
+        w = self.pick(forms)
+        v = self.expiry_time(forms.index(w), past)
         return [up(self.rng, w), v]
+
+    def expiry_time(self, form, past=True):
+        """A time for an expiry form: 0 seconds from now (EX, EXPIRE), 1 ms
+        from now (PX, PEXPIRE), 2 Unix seconds (EXAT, EXPIREAT), 3 Unix ms
+        (PXAT, PEXPIREAT); past: absolute times in the past too."""
+        if form == 0:
+            return self.pick(TTLS_REL)
+        if form == 1:
+            return self.pick(TTLS_REL_MS)
+        if form == 2:
+            return self.pick(TTLS_ABS_S if past else TTLS_ABS_S_FUTURE)
+        return self.pick(TTLS_ABS_MS if past else TTLS_ABS_MS_FUTURE)
 
     def opts(self, words, n_hi=3, past=True):
         out = []
@@ -513,15 +520,9 @@ class Gen:
         return [self.pick([b"TYPE", b"TTL", b"PTTL", b"EXPIRETIME", b"PEXPIRETIME"]), self.key()]
 
     def c_expire(self):
-        c = self.pick([b"EXPIRE", b"PEXPIRE", b"EXPIREAT", b"PEXPIREAT"])
-        if c == b"EXPIRE":
-            t = self.pick(TTLS_REL)
-        elif c == b"PEXPIRE":
-            t = self.pick([t + b"000" if t.isdigit() else t for t in TTLS_REL] + [b"9223372036854775807"])
-        elif c == b"EXPIREAT":
-            t = self.pick(TTLS_ABS_S)
-        else:
-            t = self.pick(TTLS_ABS_MS)
+        forms = [b"EXPIRE", b"PEXPIRE", b"EXPIREAT", b"PEXPIREAT"]
+        c = self.pick(forms)
+        t = self.expiry_time(forms.index(c))
         return [c, self.key(), t] + self.opts([b"NX", b"XX", b"GT", b"LT", b"BOGUS"], 2)
 
     def c_persist(self):
