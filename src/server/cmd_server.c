@@ -452,7 +452,6 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 	free(values);
 }
 
-/* One pair of CONFIG SET, checked (nothing applied): 0, or the error in rb. */
 /* One CONFIG SET pair, in Redis's two passes: names (values false:
  * unknown, immutable), then values (values true: each parsed and checked
  * into scratch); 0, or -EINVAL with Redis's error in rb. */
@@ -503,11 +502,12 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 	if (!values)
 		return 0;
 	long long num;
-	if (!strcasecmp(n, "timeout") && (!cmd_value_ll(v, (uint32_t)strlen(v), &num) || num < 0 || num > INT32_MAX)) {
+	bool parsed = cmd_value_ll(v, (uint32_t)strlen(v), &num);
+	if (!strcasecmp(n, "timeout") && (!parsed || num < 0 || num > INT32_MAX)) {
 		/* Redis's own directive: its int config's wording */
 		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", n,
-				cmd_value_ll(v, (uint32_t)strlen(v), &num) ? "argument must be between 0 and 2147483647 inclusive"
-									 : "argument couldn't be parsed into an integer");
+				parsed ? "argument must be between 0 and 2147483647 inclusive"
+				       : "argument couldn't be parsed into an integer");
 		return -EINVAL;
 	}
 	char err[CONFIG_ERR_MAX];
