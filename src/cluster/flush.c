@@ -1,12 +1,18 @@
-/* flush.c - FLUSHDB and FLUSHALL on a cluster (node.h, node_int.h I7, I8).
+/* flush.c - FLUSHDB and FLUSHALL on a cluster (node.h, node_int.h I7, I8, I9).
  *
  * A flush of keyspace k on a node is one durable record, \xff"flush"k,
  * holding the flush's id and its `until` stamp; the record's own store seq
  * is the node's flush point of k: every stored value of k in a record with
  * a lower seq, stamped (HLC) at or before until, is dead (I8), in every
- * read and merge, while its clock stays, so no dot is ever issued twice and
- * no context from before the flush can supersede a newer value. O(1) on
- * the device. What a node stored before the flush reached it dies however
+ * read and merge; a record left with no value is dead whole, clock and
+ * all. O(1) on the device. The space comes back through the store's
+ * reclaim (store.h, store_set_reclaim): flush_record_dead is this rule, and
+ * every applied flush raises the store's horizon to its point, so a
+ * background sweep drops the dead records from the index and resets their
+ * zones without relocating them. Dropping a clock is safe because this
+ * node's actor in k changes with every flush of k (I9, flush_actor): no dot
+ * issued after the flush can be one issued before it, and no context from
+ * before it covers one issued after it. What a node stored before the flush reached it dies however
  * skewed the clocks (until = the coordinator's stamp at the flush + its
  * timeout + flush_skew_ms lies past every earlier stamp it could have
  * seen, up to that skew); until only spares, on a node that learns a flush
