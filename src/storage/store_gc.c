@@ -735,8 +735,10 @@ void gc_pump(struct store *s)
 	case GC_RELOCATE:
 		if (g->ops_done < g->ops_used)
 			break;
-		if (s->failed || g->stalled)
+		if (s->failed || g->stalled) {
 			g->phase = GC_IDLE; /* the zone stays FULL; what moved has moved */
+			g->sweep = false;
+		}
 		else if (g->bad_next < g->bad_count)
 			gc_read_bad(s);
 		else if (g->next < g->live_count)
@@ -779,4 +781,7 @@ void store_reclaim_below(struct store *s, uint64_t seq)
 	s->sweep_pending = true;
 }
 
-bool store_reclaim_pending(const struct store *s) { return s->sweep_pending || (s->gc && s->gc->sweep); }
+bool store_reclaim_pending(const struct store *s)
+{
+	return (s->sweep_pending && !s->failed) || (s->gc && s->gc->sweep && s->gc->phase != GC_IDLE);
+}

@@ -84,6 +84,9 @@ for round in $(seq 1 "$ROUNDS"); do
 		cl_restart 3
 		check "round $round: no flushed key through the restarted node 3" 0 "$(present "$(cl_port 3)" 0 "r$round" 200)"
 	fi
+	if [ "$round" = 3 ]; then
+		log "round $round: the restarted node 3: $(stat 3 recovered_records) records recovered, $(stat 3 reclaim_dropped) dropped since, $(stat 3 zones_empty) zones empty"
+	fi
 done
 
 log "FLUSHDB 1 in rounds: keyspace 0's keys stay"
