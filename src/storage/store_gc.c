@@ -88,6 +88,7 @@ struct gc_state {
 	bool stalled;          /* a relocation found no zone: stop (gc_reloc_stalled) */
 	bool sweep;            /* a reclaim sweep: drop dead records, relocate nothing */
 	uint32_t kept;         /* sweep: entries of the zone still indexed after it */
+	uint64_t sweep_seq;    /* sweep: the horizon it reads the zone for (fixed at its start) */
 	uint64_t sb_version;
 };
 
@@ -247,6 +248,7 @@ static int gc_start_zone(struct store *s, uint32_t z, bool sweep)
 	g->zone = z;
 	g->stalled = false;
 	g->sweep = sweep;
+	g->sweep_seq = s->reclaim_seq; /* a flush during the sweep has the zone read again */
 	g->kept = 0;
 	if (sweep)
 		s->st.reclaim_zones_swept++;
@@ -300,7 +302,7 @@ static int gc_collect_live(struct store *s, const struct zidx_hdr *h)
 	for (uint32_t i = 0; i < h->count; i++) {
 		if (!index_contains(s->index, g->live[i].hash.lo, entry_payload(g->zone, &g->live[i])))
 			continue;
-		if (g->sweep && g->live[i].seq >= s->reclaim_seq)
+		if (g->sweep && g->live[i].seq >= g->sweep_seq)
 			g->kept++; /* alive whatever the predicate says: not read */
 		else
 			g->live[n++] = g->live[i];
@@ -668,7 +670,8 @@ static void gc_sweep_done(struct store *s)
 	struct gc_state *g = s->gc;
 	struct zone_rt *zr = &s->zrt[g->zone];
 	DV_ASSERT(g->sweep && g->ops_used == 0 && s->sb.zones[g->zone].state == ZONE_FULL);
-	zr->swept_seq = s->reclaim_seq;
+	DV_ASSERT(g->sweep_seq <= s->reclaim_seq);
+	zr->swept_seq = g->sweep_seq;
 	g->sweep = false;
 	if (g->kept == 0 && zr->damaged == 0) {
 		s->st.reclaim_zones_freed++;

@@ -91,9 +91,14 @@ static void host_load(struct store *s, struct host *h)
 		int r = h_get(s, key, v);
 		CHECK(r == 0 || r == -DV_ENOTFOUND);
 		h->fp[k] = r == 0 ? v->seq : 0;
-		h->fno[k] = r == 0 ? strtoull((const char *)v->bytes, NULL, 10) : 0;
-		if (r == 0)
-			CHECK(v->len > 0 && v->len < 20);
+		h->fno[k] = 0;
+		if (r == 0) {
+			char num[24];
+			CHECK(v->len > 0 && v->len < sizeof(num));
+			memcpy(num, v->bytes, v->len);
+			num[v->len] = 0; /* the value's bytes, not what the buffer held after them */
+			h->fno[k] = strtoull(num, NULL, 10);
+		}
 	}
 	free(v);
 }
