@@ -808,7 +808,7 @@ static int coord_counter_next(struct cnode *n, struct coord *c, const struct dvv
 				return rc;
 		}
 	}
-	int rc = counter_add(&st, n->actor, c->delta);
+	int rc = counter_add(&st, cnode_ks_actor(n, c->ks), c->delta);
 	if (rc == 0)
 		rc = counter_value(&st, &c->cvalue);
 	if (rc)
@@ -843,7 +843,7 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 			return rc;
 	}
 	val.ts = hlc_now(&n->hlc, n->now_ms);
-	int rc = dvv_update(out, local, &c->ctx, n->actor, &val);
+	int rc = dvv_update(out, local, &c->ctx, cnode_ks_actor(n, c->ks), &val);
 	if (rc != 0)
 		return rc; /* -E2BIG bounds, -EINVAL a forwarded context that is not a valid vector */
 	unsigned before = dvv_visible(local, n->now_ms, NULL, 0);
@@ -953,7 +953,7 @@ static void coord_lww_start(struct cnode *n, struct coord *c)
 	dvv_init(&empty, DVV_LWW);
 	struct dvv_value val = c->val;
 	val.ts = hlc_now(&n->hlc, n->now_ms);
-	int rc = dvv_update(&v, &empty, &none, n->actor, &val);
+	int rc = dvv_update(&v, &empty, &none, cnode_ks_actor(n, c->ks), &val);
 	DV_ASSERT(rc == 0 && v.nvals == 1); /* one value in one entry */
 	n->st.coord_writes++;
 	if (cnode_encode(n, &v, &c->cas.enc, &c->cas.enc_bytes, &c->cas.meta_len, &c->cas.vals_len) != 0) {

@@ -1,12 +1,18 @@
-/* flush.c - FLUSHDB and FLUSHALL on a cluster (node.h, node_int.h I7, I8).
+/* flush.c - FLUSHDB and FLUSHALL on a cluster (node.h, node_int.h I7, I8, I9).
  *
  * A flush of keyspace k on a node is one durable record, \xff"flush"k,
  * holding the flush's id and its `until` stamp; the record's own store seq
  * is the node's flush point of k: every stored value of k in a record with
  * a lower seq, stamped (HLC) at or before until, is dead (I8), in every
- * read and merge, while its clock stays, so no dot is ever issued twice and
- * no context from before the flush can supersede a newer value. O(1) on
- * the device. What a node stored before the flush reached it dies however
+ * read and merge; a record left with no value is dead whole, clock and
+ * all. O(1) on the device. The space comes back through the store's
+ * reclaim (store.h, store_set_reclaim): flush_record_dead is this rule, and
+ * every applied flush raises the store's horizon to its point, so a
+ * background sweep drops the dead records from the index and resets their
+ * zones without relocating them. Dropping a clock is safe because this
+ * node's actor in k changes with every flush of k (I9, flush_actor): no dot
+ * issued after the flush can be one issued before it, and no context from
+ * before it covers one issued after it. What a node stored before the flush reached it dies however
  * skewed the clocks (until = the coordinator's stamp at the flush + its
  * timeout + flush_skew_ms lies past every earlier stamp it could have
  * seen, up to that skew); until only spares, on a node that learns a flush
@@ -87,6 +93,27 @@ uint32_t flush_tag(uint64_t id)
 	return id ? (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) | 1u : 0;
 }
 
+/* I9: the actor of this node's writes in a keyspace whose newest flush is
+ * id: the node's own before any flush, then one per flush (a hash of the
+ * incarnation and the id: splitmix64's finaliser, never 0). */
+static uint64_t flush_actor(const struct cnode *n, uint64_t id)
+{
+	if (id == 0)
+		return n->actor;
+	uint64_t z = n->cfg.incarnation ^ (id * 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	z ^= z >> 31;
+	uint64_t inc = z & DVV_INCARNATION_MASK;
+	return dvv_actor(n->cfg.node_id, inc ? inc : 1);
+}
+
+uint64_t cnode_ks_actor(const struct cnode *n, uint8_t ks)
+{
+	DV_ASSERT(ks < CNODE_KEYSPACES_MAX && n->flush[ks].actor != 0);
+	return n->flush[ks].actor;
+}
+
 static void flush_key(uint8_t ks, uint8_t *out)
 {
 	out[0] = CNODE_KEYSPACE_META;
@@ -145,6 +172,7 @@ int flush_load(struct cnode *n)
 		struct cflush *f = &n->flush[ks];
 		memset(f, 0, sizeof(*f));
 		flush_key((uint8_t)ks, f->key);
+		f->actor = flush_actor(n, 0);
 		if (!n->cfg.ks[ks].defined)
 			continue;
 		struct sync_get g;
@@ -167,8 +195,39 @@ int flush_load(struct cnode *n)
 		f->until = le_get64(g.val + 16);
 		f->seq = g.seq;
 		f->tag = flush_tag(f->id);
+		f->actor = flush_actor(n, f->id);
 	}
 	return 0;
+}
+
+/* Start-up, once the flush records are read: the store drops what they
+ * killed (again, after a restart: a record GC dropped may have left older
+ * ones of its key on the device, which recovery indexed). */
+void flush_reclaim_start(struct cnode *n)
+{
+	uint64_t horizon = 0;
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
+		if (n->flush[ks].seq > horizon)
+			horizon = n->flush[ks].seq;
+	store_set_reclaim(n->s, flush_record_dead, n);
+	if (horizon)
+		store_reclaim_below(n->s, horizon);
+}
+
+bool flush_record_dead(void *ctx, const void *key, uint32_t key_len, const struct store_record_out *rec,
+		       bool tombstone)
+{
+	const struct cnode *n = ctx;
+	const uint8_t *k = key;
+	if (tombstone || key_len < 2 || k[0] >= CNODE_KEYSPACES_MAX || !n->cfg.ks[k[0]].defined)
+		return false; /* not a stored version of a keyspace (the node writes no tombstones) */
+	if (rec->seq >= n->flush[k[0]].seq)
+		return false;
+	struct dvv d;
+	if (dvv_decode_clock(&d, rec->meta, rec->meta_len) != 0)
+		return false; /* damaged: what it holds cannot be told */
+	flush_filter(n, k[0], rec->seq, &d);
+	return d.nvals == 0 && d.nentries == 0;
 }
 
 /* ---- readiness, epochs ---- */
@@ -217,8 +276,13 @@ bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d
 {
 	DV_ASSERT(ks < CNODE_KEYSPACES_MAX);
 	const struct cflush *f = &n->flush[ks];
-	if (seq >= f->seq || d->nvals == 0)
+	if (seq >= f->seq)
 		return false;
+	if (d->nvals == 0) {
+		bool had = d->nentries > 0;
+		d->nentries = 0; /* a clock alone below the point: dead (I8, I9) */
+		return had;
+	}
 	/* Entry by entry, newest value first: keep those stamped after until. */
 	unsigned out = 0;
 	bool dropped = false;
@@ -240,6 +304,12 @@ bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d
 		e->nvals = (uint16_t)(out - first);
 	}
 	d->nvals = (uint16_t)out;
+	/* No value left: the record is dead as a whole, its clock too. Since
+	 * this node's actor changed with the flush (I9), no dot it issues from
+	 * now can be one the clock covers; the store drops such a record
+	 * (flush_record_dead), which must read the same as this. */
+	if (out == 0)
+		d->nentries = 0;
 	return dropped;
 }
 
@@ -291,8 +361,10 @@ static void flush_written(struct store_op *op)
 		f->until = f->applying_until;
 		f->seq = op->out.seq;
 		f->tag = flush_tag(f->id);
+		f->actor = flush_actor(n, f->id);
 		n->ks_count[ks] = 0; /* every key held so far is dead here */
 		n->st.flushes_applied++;
+		store_reclaim_below(n->s, f->seq); /* the store drops what the flush killed */
 	}
 	/* A failed write (a failed store) leaves the keyspace as it was: the
 	 * FLUSH is not acknowledged, the node learns it again after a restart. */

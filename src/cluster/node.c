@@ -189,6 +189,7 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 		free(n);
 		return err;
 	}
+	flush_reclaim_start(n);
 	/* A flush is done without a node only when more than half acknowledged
 	 * it: with one or two nodes never, so there is nothing to learn first
 	 * (node.h). Else it asks its peers now. */
@@ -220,6 +221,7 @@ void cnode_destroy(struct cnode *n)
 		return;
 	/* The caller drained the store: no op of ours is in it. */
 	DV_ASSERT(n->store_ops == 0 && n->flush_store_ops == 0 && !n->scanning);
+	store_set_reclaim(n->s, NULL, NULL); /* its predicate reads this cnode */
 	flush_cancel_all(n);
 	coord_cancel_all(n);
 	replica_free_all(n);

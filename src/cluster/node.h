@@ -68,7 +68,10 @@
  * - FLUSH (CREQ_FLUSH, flush.c): every node makes a flush point of the
  *   keyspaces durable: values it stored before it (stamped up to the
  *   flush's until: the coordinator's stamp + its timeout + flush_skew_ms)
- *   are dead in every read and merge; messages carry each keyspace's flush
+ *   are dead in every read and merge, and the node's store drops the
+ *   records left with no value (store_set_reclaim: the space comes back,
+ *   nothing is relocated); the node's actor in the keyspace changes with
+ *   each flush of it; messages carry each keyspace's flush
  *   epoch and are refused across one. A starting node serves a keyspace
  *   only once it has heard the flush state of a majority, itself
  *   included (it asks every peer until then, however long: a node cut off
@@ -247,7 +250,8 @@ struct cnode;
 
 /* s is opened and recovered; its clock should be the driver's (the same
  * now_ms the cnode gets). 0, -EINVAL (bad config: message on stderr) or
- * -ENOMEM. */
+ * -ENOMEM. The cnode installs its reclaim predicate on s (store.h:
+ * store_set_reclaim) and removes it in cnode_destroy: s outlives it. */
 int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct store *s, uint64_t now_ms);
 /* Completes every request still open with -ECANCELED (writes: indeterminate
  * as far as the client knows); the store must be drained by the caller. */

@@ -35,8 +35,14 @@
  *     receiver's is refused (MSG_ST_STALE), so no version crosses a flush.
  *  I8 (flush.c) Stored values of keyspace k in a record whose seq is below
  *     flush[k].seq and stamped up to flush[k].until are dead: every read of
- *     a stored version drops them (keeping the clock), before any merge or
- *     reply.
+ *     a stored version drops them, before any merge or reply; a record
+ *     left with no value is dead as a whole (its clock too: I9), and the
+ *     store drops such records (store_set_reclaim: flush_record_dead).
+ *  I9 (flush.c) The actor of this node's dots in keyspace k is renewed by
+ *     every flush of k (flush_actor: node id, a hash of the incarnation and
+ *     the flush id), so a clock a flush killed is never needed again: no
+ *     dot issued after the flush can be one issued before it, and no
+ *     context from before it covers a dot issued after it.
  */
 #ifndef DV_CLUSTER_NODE_INT_H
 #define DV_CLUSTER_NODE_INT_H
@@ -296,6 +302,7 @@ struct cflush {
 	uint64_t until;                /* I8: the stamp up to which it kills */
 	uint64_t seq;                  /* I8: the seq of its flush record */
 	uint32_t tag;                  /* flush_tag(id): the epoch in messages */
+	uint64_t actor;                /* I9: the actor of this node's writes of the keyspace */
 	uint64_t applying, applying_until; /* the flush whose record is being written (0: none) */
 	uint64_t want, want_until;     /* a greater one to apply once that one is durable */
 	uint64_t heard, heard_until;   /* the greatest flush a peer's FLUSH_STATE named */
@@ -329,6 +336,8 @@ struct cbcast {
 uint32_t flush_tag(uint64_t id);
 /* Start-up: the flush records of every defined keyspace (synchronous). */
 int flush_load(struct cnode *n);
+/* Then: the store's reclaim predicate and horizon (flush_record_dead). */
+void flush_reclaim_start(struct cnode *n);
 /* Requests of keyspace ks may start now (I7, and the start-up sync). */
 bool flush_ready(const struct cnode *n, uint8_t ks);
 /* A request of keyspace ks with epoch tag arrived from peer `from`: true
@@ -342,6 +351,12 @@ void flush_note_epoch(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from);
  * keyspace's flush point: those stamped up to its until). True when it
  * dropped any. */
 bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d);
+/* The store's reclaim predicate (store.h, store_set_reclaim; ctx = the
+ * cnode): a record of a keyspace whose every value is dead (I8). */
+bool flush_record_dead(void *ctx, const void *key, uint32_t key_len, const struct store_record_out *rec,
+		       bool tombstone);
+/* I9: the actor of this node's writes of keyspace ks. */
+uint64_t cnode_ks_actor(const struct cnode *n, uint8_t ks);
 /* A cas of keyspace ks read while a flush record was being written (I7):
  * queue it; it reads again once that record is durable. */
 bool flush_park(struct cnode *n, struct cas *c, uint8_t ks);

@@ -788,7 +788,7 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		      "recovery_torn_tails:%u\r\nzone_model:%s\r\nzone_capacity:%llu\r\n"
 		      "zone_max_open:%u\r\nzone_max_active:%u\r\nzones_open_limit:%u\r\n"
 		      "superblock_log:%d\r\nsuperblock_log_resets:%llu\r\nzones_unusable:%u\r\n"
-		      "zones_lost:%u\r\nzones_wp_mismatch:%u\r\n\r\n",
+		      "zones_lost:%u\r\nzones_wp_mismatch:%u\r\n",
 		      cfg->data, st->failed, (unsigned long long)st->keys, (unsigned long long)st->tombstones,
 		      (unsigned long long)st->index_bytes, st->zones_total, st->zones_empty, st->zones_open,
 		      st->zones_full, (unsigned long long)st->zone_bytes, (unsigned long long)st->puts,
@@ -804,6 +804,12 @@ static void info_storage(const struct store_stats *st, const struct server_confi
 		      st->dev_max_open_zones, st->dev_max_active_zones, st->zones_open_limit, st->sb_log,
 		      (unsigned long long)st->sb_log_resets, st->zones_unusable, st->zones_lost,
 		      st->zones_wp_mismatch);
+	resp_add_rawf(o,
+		      "reclaim_seq:%llu\r\nreclaim_dropped:%llu\r\nreclaim_bytes:%llu\r\n"
+		      "reclaim_zones_swept:%llu\r\nreclaim_zones_freed:%llu\r\n\r\n",
+		      (unsigned long long)st->reclaim_seq, (unsigned long long)st->reclaim_dropped,
+		      (unsigned long long)st->reclaim_bytes, (unsigned long long)st->reclaim_zones_swept,
+		      (unsigned long long)st->reclaim_zones_freed);
 }
 
 static void info_commandstats(struct conn *c, struct resp_buf *o)

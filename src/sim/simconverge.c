@@ -113,6 +113,8 @@ static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 			continue;
 		} else {
 			cnode_filter_stored(nd->cn, ks, g[i].seq, &d[i]); /* its dead values (a flush) out */
+			if (d[i].nentries == 0 && d[i].nvals == 0)
+				g[i].meta_len = UINT32_MAX; /* dead as a whole: the store may have dropped it (I8) */
 		}
 		if (first < 0) {
 			first = (int)i;

@@ -1142,19 +1142,24 @@ unsigned store_pending(const struct store *s) { return s->pending; }
 
 int store_drain(struct store *s)
 {
-	/* Bounded: each round either completes work or waits for the device. */
+	/* Bounded: each round either completes work or waits for the device.
+	 * A reclaim sweep under way finishes its zone; no other starts. */
+	s->draining = true;
 	for (uint64_t round = 0; store_pending(s) > 0 || store_gc_running(s) || s->scan ||
 				 dev_in_flight(s->dev) > 0 || s->sb_version_durable < s->sb_version_wanted;
 	     round++) {
 		int err = store_poll(s, true);
-		if (err < 0)
+		if (err < 0) {
+			s->draining = false;
 			return err;
+		}
 		/* Failed: GC and superblock updates never finish; a scan does
 		 * (reads still work, or fail: it then ends with the error). */
 		if (s->failed && store_pending(s) == 0 && dev_in_flight(s->dev) == 0 && !s->scan)
 			break;
 		DV_ASSERT(round < (1ull << 40));
 	}
+	s->draining = false;
 	return s->failed ? -DV_EFATAL : 0;
 }
 

@@ -267,6 +267,11 @@ struct store_stats {
 	uint64_t flushes;          /* FLUSH ops done since the store opened */
 	uint64_t flush_seq;        /* the newest flush point (0: none); records below it are dead */
 	uint64_t damaged_kept;     /* indexed records GC found damaged and kept (GET: -DV_ECORRUPT) */
+	uint64_t reclaim_seq;      /* the host's horizon (store_reclaim_below): 0 = none */
+	uint64_t reclaim_dropped;  /* records the host's predicate called dead, dropped from the index */
+	uint64_t reclaim_bytes;    /* their record bytes */
+	uint64_t reclaim_zones_swept; /* zones the sweep read */
+	uint64_t reclaim_zones_freed; /* zones the sweep reset without relocating (nothing left indexed) */
 	uint32_t zones_total, zones_empty, zones_open, zones_full;
 	uint64_t zone_bytes;       /* the stride: zone z starts at data_start + z * zone_bytes */
 	uint64_t zone_cap;         /* bytes written of each zone (its capacity; <= zone_bytes) */
@@ -287,6 +292,40 @@ struct store_stats {
 	uint32_t recovery_redundant_zones;  /* open zones of GC's copies only, reset (a collection cut short) */
 	bool failed;
 };
+
+/* Reclaiming what the layer above declared dead (a cluster's FLUSHDB of
+ * one keyspace, which a whole-store STORE_FLUSH cannot express: keyspaces
+ * share the store). The host gives a predicate over a record and a seq
+ * horizon: only records with seq below the horizon are ever asked about.
+ * - dead(ctx, key, key_len, rec, tombstone) says whether the record is dead
+ *   for the host: no read of the host will ever use it again. It is called
+ *   on the store's thread (from store_poll), must not submit ops and must
+ *   be stable: a record once dead stays dead, and so does every older
+ *   record of its key (lower seq), for as long as the store lives and
+ *   after a restart (the host keeps what makes them dead durable, and
+ *   declares it again with store_reclaim_below after store_open): the
+ *   store drops the newest record of a key while older ones may still be
+ *   on the device, and a restart indexes the newest of those again until
+ *   the sweep drops it in turn.
+ * - store_reclaim_below(s, seq) raises the horizon (never lowers it) and
+ *   starts a background sweep: every sealed zone holding a record below
+ *   the horizon is read once (1 MiB at a time, one zone at a time, through
+ *   store_poll, never in an op's path), and the indexed records the
+ *   predicate calls dead leave the index (their RAM, their zone's live
+ *   bytes); a zone left with no indexed record is reset at once, without
+ *   relocating anything. GC asks the predicate too before it relocates a
+ *   record below the horizon: a dead one is dropped, not moved.
+ * - A record whose key has a write in flight (one holding its key lock) is
+ *   kept this time: the write replaces it. A record that does not verify is
+ *   kept (GC's rules for damage apply).
+ * - Without a predicate (NULL) nothing is asked and nothing is swept.
+ *   store_set_reclaim(s, NULL, NULL) before the host's ctx goes away. */
+typedef bool (*store_dead_fn)(void *ctx, const void *key, uint32_t key_len, const struct store_record_out *rec,
+			      bool tombstone);
+void store_set_reclaim(struct store *s, store_dead_fn dead, void *ctx);
+void store_reclaim_below(struct store *s, uint64_t seq);
+/* A sweep (store_reclaim_below) has zones left to read. */
+bool store_reclaim_pending(const struct store *s);
 
 int store_open(struct store **out, struct dev *dev, const struct store_config *cfg);
 /* Waits for all queued and in-flight operations, then frees. The device is

@@ -29,6 +29,21 @@
  * left to remember it (DAMAGED_MAX), the zone is never collected again in
  * this run. The cluster layer repairs such a key from a replica.
  *
+ * Reclaim (store.h: store_set_reclaim, store_reclaim_below): records the
+ * host's predicate calls dead are dropped, never relocated, whether GC
+ * meets them in a victim or the sweep does. A sweep is this same machine
+ * on a FULL zone holding records below the host's horizon, with nothing to
+ * relocate:
+ *
+ *   IDLE --sweep--> READ_INDEX --> [READ_CHUNK: drop the dead ones]*
+ *        --> nothing indexed left: WAIT_SB --> reset --> IDLE
+ *        --> else: IDLE (swept_seq = the horizon; GC picks it by its gain)
+ *
+ * Only candidates (indexed, seq below the horizon) are read; a record whose
+ * key has a write in flight is kept (the write replaces it), one that does
+ * not verify is kept. The zone is reset only when every entry its zone
+ * index names has left the index: entries of a FULL zone only ever leave.
+ *
  * After a flush (store_flush.c) a zone whose records are all below the
  * flush point (max_seq) is dead as a whole: it is picked first and goes to
  * EMPTY without its zone index being read (even one GC gave up on, or one
@@ -71,6 +86,9 @@ struct gc_state {
 	uint32_t bad_count, bad_next;
 	bool damage_untracked; /* a damaged record found with DAMAGED_MAX already kept */
 	bool stalled;          /* a relocation found no zone: stop (gc_reloc_stalled) */
+	bool sweep;            /* a reclaim sweep: drop dead records, relocate nothing */
+	uint32_t kept;         /* sweep: entries of the zone still indexed after it */
+	uint64_t sweep_seq;    /* sweep: the horizon it reads the zone for (fixed at its start) */
 	uint64_t sb_version;
 };
 
@@ -188,17 +206,53 @@ static int gc_read(struct store *s, uint64_t zone_off, void *buf, uint32_t len)
 
 static void gc_finish_zone(struct store *s);
 
+/* A FULL zone due for a reclaim sweep: it holds a record below the
+ * horizon and was not swept for it. None: the sweep is over. */
+static uint32_t pick_sweep(struct store *s)
+{
+	if (!s->sweep_pending)
+		return UINT32_MAX;
+	for (uint32_t z = 0; z < s->sb.zone_count; z++) {
+		const struct zone_rt *zr = &s->zrt[z];
+		if (s->sb.zones[z].state != ZONE_FULL || zr->resetting || zr->unusable ||
+		    zr->gc_failures >= GC_FAILURES_MAX)
+			continue;
+		if (zr->min_seq < s->reclaim_seq && zr->swept_seq < s->reclaim_seq)
+			return z;
+	}
+	/* Zones still open (or being sealed) are swept once FULL (seal_finish
+	 * sets sweep_pending again). */
+	s->sweep_pending = false;
+	return UINT32_MAX;
+}
+
+static int gc_start_zone(struct store *s, uint32_t z, bool sweep);
+
 int store_gc_start(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	if (g->phase != GC_IDLE || s->failed || s->cfg.read_only)
 		return 0;
 	uint32_t z = pick_victim(s);
-	if (z == UINT32_MAX)
-		return 0;
+	if (z != UINT32_MAX)
+		return gc_start_zone(s, z, false);
+	/* Nothing worth collecting by what the index holds: what the host
+	 * declared dead may change that (the sweep drops it). */
+	z = pick_sweep(s);
+	return z == UINT32_MAX ? 0 : gc_start_zone(s, z, true);
+}
+
+static int gc_start_zone(struct store *s, uint32_t z, bool sweep)
+{
+	struct gc_state *g = s->gc;
 	g->zone = z;
 	g->stalled = false;
-	if (zone_flushed(s, z)) {
+	g->sweep = sweep;
+	g->sweep_seq = s->reclaim_seq; /* a flush during the sweep has the zone read again */
+	g->kept = 0;
+	if (sweep)
+		s->st.reclaim_zones_swept++;
+	if (!sweep && zone_flushed(s, z)) {
 		gc_finish_zone(s); /* no live record: straight to EMPTY, then reset */
 		return 1;
 	}
@@ -208,11 +262,15 @@ int store_gc_start(struct store *s)
 	g->idx_bytes = DV_BLOCK_BYTES; /* header first, then the whole index */
 	dev_buf_free(g->idx_buf);
 	g->idx_buf = dev_buf_alloc(g->idx_bytes);
-	if (!g->idx_buf)
+	if (!g->idx_buf) {
+		g->sweep = false;
 		return -ENOMEM;
+	}
 	int err = gc_read(s, (uint64_t)s->sb.zones[z].footer_block * DV_BLOCK_BYTES, g->idx_buf, g->idx_bytes);
-	if (err)
+	if (err) {
+		g->sweep = false;
 		return err;
+	}
 	g->phase = GC_READ_INDEX;
 	return 1;
 }
@@ -240,9 +298,15 @@ static int gc_collect_live(struct store *s, const struct zidx_hdr *h)
 	if (err)
 		return err;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < h->count; i++)
-		if (index_contains(s->index, g->live[i].hash.lo, entry_payload(g->zone, &g->live[i])))
+	g->kept = 0;
+	for (uint32_t i = 0; i < h->count; i++) {
+		if (!index_contains(s->index, g->live[i].hash.lo, entry_payload(g->zone, &g->live[i])))
+			continue;
+		if (g->sweep && g->live[i].seq >= g->sweep_seq)
+			g->kept++; /* alive whatever the predicate says: not read */
+		else
 			g->live[n++] = g->live[i];
+	}
 	qsort(g->live, n, sizeof(*g->live), cmp_off);
 	g->live_count = n;
 	g->next = 0;
@@ -255,6 +319,7 @@ static void gc_give_up(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	s->zrt[g->zone].gc_failures++;
+	g->sweep = false;
 	g->phase = GC_IDLE;
 }
 
@@ -427,6 +492,36 @@ static void gc_keep_damaged(struct store *s, const struct zidx_entry *e)
 	s->zrt[g->zone].damaged++;
 }
 
+/* The host's predicate (store.h) on a record of the victim that verified:
+ * below the horizon, no write of its key in flight, and dead for the host. */
+static bool gc_record_dead(struct store *s, const struct zidx_entry *e, const struct rec_view *r)
+{
+	if (!s->dead_fn || r->seq >= s->reclaim_seq || keylock_holder(s, e->hash.lo) != NULL ||
+	    flush_is_key(r->key, r->key_len))
+		return false;
+	struct store_record_out out = {.value = r->value, .val_len = r->val_len, .meta = r->meta,
+				       .meta_len = r->meta_len, .seq = r->seq, .expire_ms = r->expire_ms};
+	return s->dead_fn(s->dead_ctx, r->key, r->key_len, &out, r->type == REC_TOMBSTONE);
+}
+
+/* A dead record leaves the index (if it is still there): its RAM, its
+ * zone's live cost; its bytes go with the zone's reset. */
+static void gc_drop_dead(struct store *s, const struct zidx_entry *e)
+{
+	struct gc_state *g = s->gc;
+	uint64_t p = entry_payload(g->zone, e);
+	DV_ASSERT(pl_zone(p) == g->zone && e->seq < s->reclaim_seq);
+	if (index_remove(s->index, e->hash.lo, p) != 0)
+		return; /* replaced since the zone index was read */
+	s->index_epoch++;
+	memo_forget(&s->memo, p);
+	zone_live_sub(&s->zrt[g->zone], e->size);
+	s->st.tombstones -= pl_tomb(p);
+	s->st.reclaim_dropped++;
+	s->st.reclaim_bytes += e->size;
+	DV_ASSERT(!index_contains(s->index, e->hash.lo, p));
+}
+
 /* Turn the records of the chunk into RELOC ops. A read error is retried
  * (gc_read_failed; then the collection is abandoned: nothing is dropped
  * for it). A record that does not verify is set aside (g->bad) and read
@@ -450,7 +545,16 @@ static void gc_chunk_read(struct store *s)
 			break;
 		uint8_t *raw = g->chunk + (off - g->chunk_off);
 		struct rec_view r;
-		if (chunk_record_ok(s, e, raw, &r)) {
+		bool ok = chunk_record_ok(s, e, raw, &r);
+		if (ok && gc_record_dead(s, e, &r)) {
+			gc_drop_dead(s, e);
+			continue;
+		}
+		if (g->sweep) {
+			g->kept++; /* alive, or damage GC deals with when it picks the zone */
+			continue;
+		}
+		if (ok) {
 			gc_make_reloc(s, e, &r, raw);
 			continue;
 		}
@@ -490,7 +594,9 @@ static void gc_bad_read(struct store *s)
 	uint8_t *raw = g->chunk + (off - g->chunk_off);
 	struct rec_view r;
 	g->ops_used = g->ops_done = 0;
-	if (chunk_record_ok(s, e, raw, &r)) {
+	if (chunk_record_ok(s, e, raw, &r) && gc_record_dead(s, e, &r)) {
+		gc_drop_dead(s, e);
+	} else if (chunk_record_ok(s, e, raw, &r)) {
 		gc_make_reloc(s, e, &r, raw);
 	} else if (!reads_agree(dv_checksum64(raw, e->size), &g->prev_digest, g->reads++)) {
 		if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len))
@@ -557,6 +663,25 @@ static void gc_finish_zone(struct store *s)
 	g->phase = GC_WAIT_SB;
 }
 
+/* Every candidate of the swept zone was read: it is reset when nothing it
+ * holds is indexed any more, else left to GC, which picks it by its gain. */
+static void gc_sweep_done(struct store *s)
+{
+	struct gc_state *g = s->gc;
+	struct zone_rt *zr = &s->zrt[g->zone];
+	DV_ASSERT(g->sweep && g->ops_used == 0 && s->sb.zones[g->zone].state == ZONE_FULL);
+	DV_ASSERT(g->sweep_seq <= s->reclaim_seq);
+	zr->swept_seq = g->sweep_seq;
+	g->sweep = false;
+	if (g->kept == 0 && zr->damaged == 0) {
+		s->st.reclaim_zones_freed++;
+		zr->live_cost = 0;
+		gc_finish_zone(s);
+		return;
+	}
+	g->phase = GC_IDLE;
+}
+
 static void gc_reset_zone(struct store *s)
 {
 	struct gc_state *g = s->gc;
@@ -572,6 +697,8 @@ static void gc_reset_zone(struct store *s)
 	s->zrt[z].rec_bytes = 0;
 	s->zrt[z].rec_count = 0;
 	s->zrt[z].wp = 0;
+	s->zrt[z].min_seq = UINT64_MAX;
+	s->zrt[z].swept_seq = 0;
 	s->st.gc_zones_reset++;
 	g->phase = GC_IDLE;
 }
@@ -580,8 +707,13 @@ void gc_pump(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	if (g->phase == GC_IDLE) {
-		if (zones_empty_count(s) < s->cfg.gc_free_zones_min)
+		if (zones_empty_count(s) < s->cfg.gc_free_zones_min) {
 			store_gc_start(s);
+		} else if (s->sweep_pending && !s->draining && !s->failed && !s->cfg.read_only) {
+			uint32_t z = pick_sweep(s); /* in the background: one zone at a time */
+			if (z != UINT32_MAX)
+				gc_start_zone(s, z, true);
+		}
 		return;
 	}
 	if (g->req_refused && gc_submit(s) != 0) {
@@ -606,12 +738,16 @@ void gc_pump(struct store *s)
 	case GC_RELOCATE:
 		if (g->ops_done < g->ops_used)
 			break;
-		if (s->failed || g->stalled)
+		if (s->failed || g->stalled) {
 			g->phase = GC_IDLE; /* the zone stays FULL; what moved has moved */
+			g->sweep = false;
+		}
 		else if (g->bad_next < g->bad_count)
 			gc_read_bad(s);
 		else if (g->next < g->live_count)
 			gc_read_chunk(s);
+		else if (g->sweep)
+			gc_sweep_done(s);
 		else if (s->zrt[g->zone].damaged > 0 || g->damage_untracked)
 			gc_keep_zone(s);
 		else
@@ -626,4 +762,29 @@ void gc_pump(struct store *s)
 	default:
 		break;
 	}
+}
+
+void store_set_reclaim(struct store *s, store_dead_fn dead, void *ctx)
+{
+	DV_ASSERT(dead != NULL || ctx == NULL);
+	s->dead_fn = dead;
+	s->dead_ctx = ctx;
+	if (!dead)
+		s->sweep_pending = false;
+}
+
+void store_reclaim_below(struct store *s, uint64_t seq)
+{
+	DV_ASSERT(s->dead_fn != NULL);
+	DV_ASSERT(seq <= s->next_seq); /* records below it exist or existed */
+	if (seq <= s->reclaim_seq)
+		return;
+	s->reclaim_seq = seq;
+	s->st.reclaim_seq = seq;
+	s->sweep_pending = true;
+}
+
+bool store_reclaim_pending(const struct store *s)
+{
+	return (s->sweep_pending && !s->failed) || (s->gc && s->gc->sweep && s->gc->phase != GC_IDLE);
 }

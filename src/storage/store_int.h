@@ -124,6 +124,8 @@ struct zone_rt {
 	struct zidx_entry *entries; /* records of a zone being written */
 	uint32_t count, cap;
 	uint64_t max_seq;
+	uint64_t min_seq;     /* lowest seq of its records (UINT64_MAX: none) */
+	uint64_t swept_seq;   /* the reclaim horizon its last sweep read it for (0: never) */
 };
 
 /* Records GC found damaged (the checksum fails twice) while the index
@@ -283,6 +285,13 @@ struct store {
 	struct index *flush_index;
 	uint64_t flush_seq;
 	bool flush_indexed; /* the flush point record is in the index (not a key) */
+	/* Reclaim (store_gc.c, store.h): the host's predicate and horizon;
+	 * sweep_pending: some zone may still be due for a sweep. */
+	store_dead_fn dead_fn;
+	void *dead_ctx;
+	uint64_t reclaim_seq;
+	bool sweep_pending;
+	bool draining; /* store_drain: no new background sweep starts */
 	struct store_stats st;
 };
 
@@ -352,6 +361,8 @@ void write_pump(struct store *s);
 int writer_start(struct store *s);
 void writer_stop(struct store *s);
 void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e);
+/* A record of size bytes in zr left the index: its live cost goes. */
+void zone_live_sub(struct zone_rt *zr, uint32_t size);
 uint32_t zones_empty_count(const struct store *s);
 uint32_t zones_free_recount(const struct store *s);
 /* Bytes relocations can still place without freeing a zone: UINT64_MAX

@@ -633,8 +633,12 @@ static int recover_zones(struct store *s, struct run *runs, uint64_t *total)
 	free(dz);
 	for (uint32_t z = 0; z < s->sb.zone_count && !err; z++) {
 		struct zone_rt *zr = &s->zrt[z];
-		for (uint32_t i = 0; i < zr->count; i++)
+		zr->min_seq = UINT64_MAX;
+		for (uint32_t i = 0; i < zr->count; i++) {
 			zr->rec_bytes += zr->entries[i].size;
+			if (zr->entries[i].seq < zr->min_seq)
+				zr->min_seq = zr->entries[i].seq;
+		}
 		zr->rec_count = zr->count;
 		runs[z] = (struct run){.e = zr->entries, .count = zr->count, .zone = z};
 		*total += zr->count;

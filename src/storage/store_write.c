@@ -76,6 +76,8 @@ void zone_add_entry(struct store *s, uint32_t zone, const struct zidx_entry *e)
 	zr->entries[zr->count++] = *e;
 	if (e->seq > zr->max_seq)
 		zr->max_seq = e->seq;
+	if (e->seq < zr->min_seq)
+		zr->min_seq = e->seq;
 }
 
 /* Open the next zone ahead of need. User writes leave GC_RESERVE_ZONES
@@ -103,6 +105,8 @@ static void prepare_next(struct store *s, bool for_reloc)
 		zr->wp = 0;
 		zr->count = 0;
 		zr->max_seq = 0;
+		zr->min_seq = UINT64_MAX;
+		zr->swept_seq = 0;
 		zr->live_cost = 0;
 		zr->rec_bytes = 0;
 		zr->rec_count = 0;
@@ -379,7 +383,7 @@ static void batch_submit_ready(struct store *s)
 }
 
 /* A record of size bytes in zr left the index. */
-static void zone_live_sub(struct zone_rt *zr, uint32_t size)
+void zone_live_sub(struct zone_rt *zr, uint32_t size)
 {
 	uint64_t c = reloc_cost(size);
 	DV_DEBUG_ASSERT(zr->live_cost >= c);
@@ -571,6 +575,8 @@ static void seal_finish(struct store *s, struct seal *se)
 	struct zone_rt *zr = &s->zrt[z];
 	s->sb.zones[z].state = ZONE_FULL;
 	s->sb.zones[z].footer_block = (uint32_t)(DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) / DV_BLOCK_BYTES);
+	if (zr->min_seq < s->reclaim_seq && zr->swept_seq < s->reclaim_seq)
+		s->sweep_pending = true; /* records below the host's horizon: a sweep reads it */
 	sb_request(s);
 	/* Finished, the zone no longer counts as open or active on a zoned
 	 * device (its capacity may not be reached: the rest stays unwritten). */

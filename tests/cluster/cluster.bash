@@ -17,12 +17,13 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../server/common.bash"
 CL_DIR=$WORK/c
 CL_UP_PID=""
-CL_BASE=""
+CL_BASE=${DV_CL_BASE:-}
 CL_NODES=0
 CL_EXTRA_PIDS=()
 
 # Base ports from 21000-22599 so that P+10000 (internode) stays below the
-# ephemeral range; every port of the cluster checked free.
+# ephemeral range; every port of the cluster checked free. DV_CL_BASE fixes
+# the base instead (then not checked).
 cl_pick_base() {
 	local k=$1 b n ok tries=0
 	b=$((21000 + ($$ * 37 % 1500)))
