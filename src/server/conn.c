@@ -246,8 +246,7 @@ static void conn_deliver(struct conn *c)
  *     command of steps, RENAME, COPY, KEYS: until its last step is back);
  *   - a FLUSH waits for its read-modify-writes in flight; in cluster mode
  *     (no store orders ops around it: the cnodes apply it one by one) for
- *     every op in flight, and every later command with ops waits until it
- *     is back;
+ *     every op in flight, and every later command waits until it is back;
  *   - HELLO (CMDF_BARRIER) waits until every earlier command is answered.
  * A GET is not parked on a write the engine had finished when the GET's
  * bytes came (finished_before_recv): this thread may not have taken it back
