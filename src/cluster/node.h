@@ -89,7 +89,9 @@
  *   (so it meets every write acknowledged at W), and returns keys with a
  *   visible value and the next cursor (0: done). A key present for the
  *   whole scan is returned at least once, whatever replicas fail meanwhile
- *   (another one goes on from the same position).
+ *   (another one goes on from the same position). A replica that left a
+ *   page unanswered is asked last for 2 timeouts (a stopped node keeps its
+ *   session: a walk does not wait for it in every call).
  * - COUNT (CREQ_COUNT, DBSIZE): an estimate: every node's count of the
  *   keys it holds a visible value of, summed and divided by N (and scaled
  *   up for nodes that did not answer).

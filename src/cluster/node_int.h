@@ -100,6 +100,9 @@ struct cpeer {
 	 * CNODE_FWD_WINDOW ids below it (bit i: max - i seen). */
 	uint64_t fwd_max;
 	uint64_t fwd_bits[CNODE_FWD_WINDOW / 64];
+	/* scan.c: until then a SCAN asks it last (it left a page unanswered
+	 * past the page deadline: up but silent, e.g. stopped or swamped). */
+	uint64_t scan_slow_until;
 };
 
 /* ---- the compare-and-set merge loop (replica.c) ---- */

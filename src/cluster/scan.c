@@ -19,6 +19,11 @@
  *                                           (0 after the last partition)
  *   fewer than N-W+1 replicas can answer: -ETIMEDOUT (the cursor stays good)
  *
+ * A replica silent past a page deadline is asked last by every call for
+ * SCAN_SLOW_TIMEOUTS timeouts (scan_note_slow): one that is up but silent
+ * keeps its session, and a walk of many calls would otherwise wait a page
+ * deadline in each call that asked it.
+ *
  * So a key present (a visible value) for the whole scan is returned at
  * least once whatever replicas fail: the page after a failure starts from
  * the same position on another replica, and every page's replica set meets
@@ -50,6 +55,7 @@
 
 #define CNODE_RSCANS_MAX 16u     /* replica scans queued at once */
 #define SCAN_PARTS_PER_CALL 64u  /* partitions one SCAN call may walk */
+#define SCAN_SLOW_TIMEOUTS 2u    /* a replica silent past a page deadline is asked last for this many timeouts */
 
 static const char ERR_SCAN_SHORT[] =
 	"fewer than N-W+1 replicas of a partition answered the scan (retry with the same cursor)";
@@ -480,15 +486,19 @@ static void scan_partition(struct cnode *n, struct coord *c, uint64_t pos)
 	unsigned cnt = ring_preflist(&n->ring, sc->part, c->nrep, pref);
 	DV_ASSERT(cnt == c->nrep);
 	/* Our own copy first (a local scan costs no message), then the nodes
-	 * with a session that did not fail a page of this call, then the rest:
-	 * a silent replica costs one page deadline per call, not per page. */
+	 * with a session that did not fail a page of this call and did not
+	 * leave one unanswered lately (scan_note_slow), then the rest: a
+	 * silent replica costs one page deadline per call, and with a session
+	 * (stopped, swamped: it never goes down) one per SCAN_SLOW_TIMEOUTS
+	 * timeouts of the node, not one per call of a walk. */
 	uint16_t ordered[RING_N_MAX];
 	unsigned k = 0;
 	for (unsigned pass = 0; pass < 3; pass++) {
 		for (unsigned i = 0; i < cnt; i++) {
 			uint16_t pi = cnode_peer_index(n, pref[i]);
 			bool self = pref[i] == n->cfg.node_id;
-			bool good = !self && (n->peer_up >> pi & 1) && !(sc->failed >> pi & 1);
+			bool good = !self && (n->peer_up >> pi & 1) && !(sc->failed >> pi & 1) &&
+				    n->now_ms >= n->peers[pi].scan_slow_until;
 			if ((pass == 0 && self) || (pass == 1 && good) || (pass == 2 && !self && !good))
 				ordered[k++] = pref[i];
 		}
@@ -505,6 +515,16 @@ static void scan_partition(struct cnode *n, struct coord *c, uint64_t pos)
 		r->st = REP_IDLE;
 		r->bad = false;
 	}
+}
+
+/* Peer pi left a page unanswered past its deadline: later calls ask it
+ * last for a while (scan_partition), so a walk over many partitions goes
+ * to the replicas that answer at once. An answer from it clears that. */
+static void scan_note_slow(struct cnode *n, uint16_t pi, bool slow)
+{
+	if (pi == CNODE_PEER_NONE)
+		return;
+	n->peers[pi].scan_slow_until = slow ? n->now_ms + (uint64_t)SCAN_SLOW_TIMEOUTS * n->cfg.timeout_ms : 0;
 }
 
 static void scan_ask(struct cnode *n, struct coord *c, unsigned i)
@@ -768,6 +788,8 @@ void scan_on_reply(struct cnode *n, struct coord *c, unsigned i, const struct ms
 		} else {
 			if (m->keys_len)
 				memcpy(r->keys, m->keys, m->keys_len);
+			if (!c->rep[i].self)
+				scan_note_slow(n, c->rep[i].peer, false);
 			r->keys_len = m->keys_len;
 			r->nkeys = m->nkeys;
 			r->done = m->done;
@@ -801,6 +823,7 @@ void scan_expire(struct cnode *n, struct coord *c)
 				uint16_t pi = cnode_peer_index(n, c->rep[i].node);
 				if (pi != CNODE_PEER_NONE)
 					sc->failed |= 1ull << pi;
+				scan_note_slow(n, pi, true);
 			}
 		}
 		sc->page_deadline = c->deadline_ms;

@@ -244,13 +244,17 @@ static void conn_deliver(struct conn *c)
  *   - a command of more than one chunk of keys runs only alone, and every
  *     later command with keys waits until its last chunk is submitted (a
  *     command of steps, RENAME, COPY, KEYS: until its last step is back);
- *   - a FLUSH waits for its read-modify-writes in flight;
+ *   - a FLUSH waits for its read-modify-writes in flight; in cluster mode
+ *     (no store orders ops around it: the cnodes apply it one by one) for
+ *     every op in flight, and every later command waits until it is back;
  *   - HELLO (CMDF_BARRIER) waits until every earlier command is answered.
  * A GET is not parked on a write the engine had finished when the GET's
  * bytes came (finished_before_recv): this thread may not have taken it back
  * yet (it parses receives first), and a later write of the key by another
  * client may be acknowledged already (the engine finishes writes of a key
  * in order), so the GET waits for the write to be taken back and reads. */
+
+static bool conn_cluster_mode(const struct conn *c) { return cluster_enabled(&c->w->cfg->cluster); }
 
 static uint64_t eop_key_hash(const struct eop *e) { return dv_key_hash64(e->sop.key, e->sop.key_len); }
 
@@ -261,8 +265,9 @@ static bool eop_is_write(const struct eop *e) { return e->kind == EOP_PUT || e->
 static void conn_track(struct conn *c, struct eop *e, int dir)
 {
 	if (e->kind == EOP_FLUSH) { /* a write of every key: DBSIZE and INFO wait for it */
-		DV_ASSERT(dir > 0 || c->writes_pending > 0);
+		DV_ASSERT(dir > 0 || (c->writes_pending > 0 && c->flushes_pending > 0));
 		c->writes_pending = (uint32_t)((int64_t)c->writes_pending + dir);
+		c->flushes_pending = (uint32_t)((int64_t)c->flushes_pending + dir);
 		return;
 	}
 	if (!eop_is_write(e))
@@ -330,6 +335,8 @@ static bool conn_may_plan(const struct conn *c, const struct cmd_def *d, const s
 		return true;
 	if (d->flags & CMDF_BARRIER)
 		return false;
+	if (c->flushes_pending && conn_cluster_mode(c))
+		return false; /* conn_plan's rule, before the command runs */
 	if (d->first_key <= 0)
 		return true;
 	if (c->chunking)
@@ -357,6 +364,8 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 		return true;
 	if (c->chunking || cmd->keys)
 		return false;
+	if (c->flushes_pending && conn_cluster_mode(c))
+		return false; /* no store orders ops around a cluster's FLUSH: nothing overtakes it */
 	for (uint32_t i = 0; i < cmd->nops; i++) {
 		const struct eop *e = &cmd->ops[i];
 		if (e->kind == EOP_STATS || e->kind == EOP_SCAN) { /* DBSIZE, INFO, SCAN: see every earlier write */
@@ -370,6 +379,12 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 			 * failed) must still read before it; and an RMW's write is
 			 * the engine's later op (INCR n; FLUSHDB pipelined kept n). */
 			if (keydeps_any_parked(&c->deps) || c->rmws_pending)
+				return false;
+			/* On a cluster it overtakes nothing either: every earlier
+			 * op is back (an op the cnode takes after the flush point
+			 * outlives the flush; one that straddles it is refused
+			 * across the epoch). */
+			if (c->ops_pending && conn_cluster_mode(c))
 				return false;
 			continue;
 		}

@@ -139,6 +139,7 @@ struct conn {
 	struct keydeps deps;       /* its keys with writes in flight, or GETs parked on one (conn.c) */
 	uint32_t writes_pending;   /* all its writes in flight (PUT, DEL, RMW) */
 	uint32_t rmws_pending;     /* its RMWs in flight (a FLUSH waits for them: their write comes later) */
+	uint32_t flushes_pending;  /* its FLUSHes in flight (cluster mode: every later command waits) */
 	uint32_t ops_pending;      /* store operations of its commands in flight */
 	uint64_t held_bytes;       /* reserved by its commands not yet delivered (cmd->cost) */
 	struct cmd *chunking;      /* its command with chunks still to submit, or NULL */

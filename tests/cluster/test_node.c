@@ -1996,6 +1996,62 @@ static void test_scan(void)
 		cluster_stop();
 }
 
+/* A replica that is up (its session stays) but silent: the first page it
+ * leaves unanswered costs a page deadline (timeout / 4), later calls of the
+ * walk ask the live replicas at once, for 2 timeouts (the walk used to wait
+ * a page deadline in every call whose partition listed it among the first
+ * N - W + 1: minutes over a real cluster's 1024 partitions). Every key
+ * present for the whole walk still comes back. */
+static void test_scan_silent_replica(void)
+{
+	cluster_start(3, NULL);
+	enum { KEYS = 60 };
+	for (unsigned i = 0; i < KEYS; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "q%02u", i);
+		CHECK_EQ(plain(1 + i % 3, CREQ_SET, KS_SIB, k, "v", CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	rule_add(0, 0, 3, V_DROP);
+	rule_add(0, 3, 0, V_DROP);
+	static char seen[KEYS][32];
+	uint64_t cursor = 0, page_ms = 1000 / 4;
+	unsigned nseen = 0, calls = 0, waited = 0;
+	uint64_t start = now_ms;
+	for (; calls < 1000; calls++) {
+		static struct tres g;
+		t_prep(&g, CREQ_SCAN, KS_SIB, "", NULL, NULL);
+		g.rq.cursor = cursor;
+		g.rq.count = 2;
+		uint64_t t0 = now_ms;
+		t_run(1, &g);
+		CHECK_EQ(g.result, 0);
+		waited += now_ms - t0 >= page_ms;
+		for (unsigned i = 0; i < g.nkeys; i++) {
+			bool dup = false;
+			for (unsigned j = 0; j < nseen && !dup; j++)
+				dup = strcmp(seen[j], g.keys[i]) == 0;
+			if (!dup) {
+				CHECK(nseen < KEYS);
+				snprintf(seen[nseen++], 32, "%s", g.keys[i]);
+			}
+		}
+		cursor = g.next_cursor;
+		if (!cursor)
+			break;
+	}
+	uint64_t took = now_ms - start;
+	CHECK_EQ(nseen, KEYS);
+	CHECK(calls >= 10);
+	if (waited > 1 + took / 2000)
+		fprintf(stderr, "scan: %u of %u calls waited a page deadline (%llu ms in all)\n", waited, calls + 1,
+			(unsigned long long)took);
+	CHECK(waited <= 1 + took / 2000); /* one per 2 timeouts at most */
+	rules_clear();
+	quiesce();
+	cluster_stop();
+}
+
 /* Every SCAN_REPLY arrives twice, the copy a few rounds late, on 5 nodes
  * (a coordinator asks peers for the partitions it holds no copy of) at
  * W = N (one replica a page):
@@ -2206,6 +2262,7 @@ int main(void)
 	test_flush();
 	test_incr();
 	test_scan();
+	test_scan_silent_replica();
 	test_scan_dup_reply();
 	test_scan_writes_during();
 	test_store_failure();
