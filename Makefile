@@ -15,7 +15,7 @@ TEST_BIN := $(TEST_SRC:%.c=$(BUILD)/%)
 TEST_SUPPORT := $(filter-out $(TEST_SRC),$(shell find tests -name '*.c'))
 TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/%.o)
 
-.PHONY: all test check clean bench deps run fuzz fuzz-resp fuzz-cmd zns sim sim-store sim-cluster
+.PHONY: all test check check-build clean bench deps run fuzz fuzz-resp fuzz-cmd zns sim sim-store sim-cluster
 # Object files of test programs are kept (not intermediates), so a second
 # `make` rebuilds nothing.
 .SECONDARY:
@@ -86,13 +86,20 @@ SAN_EXCLUDE := cluster/fuzz_dvv.sh cluster/fuzz_msg.sh resp/fuzz_resp.sh zns/run
 TSAN_EXCLUDE := $(SAN_EXCLUDE) storage/test_faults storage/test_model storage/test_regress storage/test_store \
 	storage/test_zoned storage/test_flush sim/test_sim blockdev.sh storage/test_crash storage/test_damaged \
 	storage/test_memo cluster/test_node
+ASAN_MAKE := $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1
+TSAN_MAKE := $(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1
 check: deps
 	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 DV_TEST_EXCLUDE="$(SAN_EXCLUDE)" \
 		DV_TEST_EXCLUDE_WHY="not in the sanitizer builds (Makefile: check)" \
-		$(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1 test
+		$(ASAN_MAKE) test
 	DV_CRASH_CYCLES=15 DV_TEST_QUICK=1 DV_TEST_EXCLUDE="$(TSAN_EXCLUDE)" \
 		DV_TEST_EXCLUDE_WHY="single-threaded or not in the sanitizer builds: ASan+UBSan and the plain build run it (Makefile: check)" \
-		$(MAKE) BUILD=build-tsan CC=clang SAN="-fsanitize=thread" OPT=-O1 test
+		$(TSAN_MAKE) test
+# check-build: the two sanitizer builds of `make check`, nothing run (.ci/run
+# builds them at low priority while `make test` runs the plain suite).
+check-build: deps
+	$(ASAN_MAKE) -j$$(nproc) all
+	$(TSAN_MAKE) -j$$(nproc) all
 
 # Long seeded simulation runs, not in CI: `make sim` runs every simulator
 # listed after sim: (one sim-<name> target each; `make -k sim` goes on past
@@ -141,7 +148,6 @@ build-fuzz/fuzz_resp: src/resp/fuzz_resp.c src/resp/resp.c src/resp/resp.h src/b
 # `make fuzz` runs every fuzz-* target (src/*/*.mk add theirs).
 FUZZ_CMD_SEEDS ?= 3000
 FUZZ_CMD_START ?= 1
-ASAN_MAKE := $(MAKE) BUILD=build-asan CC=clang SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" OPT=-O1
 fuzz: fuzz-resp fuzz-cmd
 
 fuzz-resp: build-fuzz/fuzz_resp
