@@ -22,11 +22,20 @@ CL_NODES=0
 CL_EXTRA_PIDS=()
 
 # Base ports from 21000-22599 so that P+10000 (internode) stays below the
-# ephemeral range; every port of the cluster checked free. DV_CL_BASE fixes
-# the base instead (then not checked).
+# ephemeral range; every port of the cluster checked free. Under tests/run.sh
+# with DV_TEST_JOBS > 1, job slot DV_TEST_SLOT of DV_TEST_SLOTS takes only its
+# share of 21000-21999 (so its HTTP ports, +1000, and internode ports, +10000,
+# are its share of those ranges too), apart from the other slots' and from
+# tests/server/common.bash's (24000-29999 then). DV_CL_BASE fixes the base
+# instead (then not checked).
 cl_pick_base() {
-	local k=$1 b n ok tries=0
-	b=$((21000 + ($$ * 37 % 1500)))
+	local k=$1 b n ok tries=0 lo=21000 hi=22590 span=1500
+	if [ -n "${DV_TEST_SLOT:-}" ] && [ "${DV_TEST_SLOTS:-1}" -gt 1 ]; then
+		lo=$((21000 + DV_TEST_SLOT * (1000 / DV_TEST_SLOTS)))
+		hi=$((lo + 1000 / DV_TEST_SLOTS - k))
+		span=$((hi - lo + 1))
+	fi
+	b=$((lo + ($$ * 37 % span)))
 	while :; do
 		ok=1
 		for n in $(seq 0 $((k - 1))); do
@@ -36,7 +45,7 @@ cl_pick_base() {
 		done
 		[ $ok = 1 ] && break
 		b=$((b + k + 3))
-		[ $b -gt 22590 ] && b=21000
+		[ $b -gt $hi ] && b=$lo
 		tries=$((tries + 1))
 		[ $tries -gt 500 ] && die "no free base port"
 	done

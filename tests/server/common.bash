@@ -143,20 +143,31 @@ WATCHDOG=$!
 
 # ---------------------------------------------------------------- ports
 # Ports from 20000-29999 (below the ephemeral range), starting at an offset
-# derived from $$ (or at DV_PORT_BASE), each checked to be unused by any socket.
-PORT_NEXT=${DV_PORT_BASE:-$((20000 + ($$ % 1000) * 10))}
+# derived from $$ (or at DV_PORT_BASE), each checked to be unused by any socket. Under
+# tests/run.sh with DV_TEST_JOBS > 1, job slot DV_TEST_SLOT of DV_TEST_SLOTS
+# takes only its share of 24000-29999 (above the clusters' 21000-23999,
+# tests/cluster/cluster.bash), so the tests running at once never pick the
+# same port (the check and the bind are not atomic).
+PORT_LO=20000 PORT_HI=29999
+if [ -n "${DV_TEST_SLOT:-}" ] && [ "${DV_TEST_SLOTS:-1}" -gt 1 ]; then
+	PORT_LO=$((24000 + DV_TEST_SLOT * (6000 / DV_TEST_SLOTS)))
+	PORT_HI=$((PORT_LO + 6000 / DV_TEST_SLOTS - 1))
+fi
+PORT_NEXT=${DV_PORT_BASE:-$((PORT_LO + ($$ * 10) % (PORT_HI - PORT_LO + 1)))} # DV_PORT_BASE: where to start looking
 port_busy() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
-# alloc_port VAR
+# alloc_port VAR [COUNT]: the first of COUNT (default 1) consecutive free ports.
 alloc_port() {
-	local _ap=$PORT_NEXT _an=0
-	while port_busy "$_ap"; do
-		_ap=$((_ap + 1))
+	local _ap=$PORT_NEXT _an=0 _n=${2:-1} _k
+	while :; do
+		[ $((_ap + _n - 1)) -gt $PORT_HI ] && _ap=$PORT_LO
+		for ((_k = 0; _k < _n; _k++)); do port_busy $((_ap + _k)) && break; done
+		[ "$_k" -eq "$_n" ] && break
+		_ap=$((_ap + _k + 1))
 		_an=$((_an + 1))
-		[ $_ap -gt 29999 ] && _ap=20000
 		[ $_an -gt 10000 ] && die "no free port"
 	done
-	PORT_NEXT=$((_ap + 1))
-	[ $PORT_NEXT -gt 29999 ] && PORT_NEXT=20000
+	PORT_NEXT=$((_ap + _n))
+	[ $PORT_NEXT -gt $PORT_HI ] && PORT_NEXT=$PORT_LO
 	printf -v "$1" '%s' "$_ap"
 }
 

@@ -37,8 +37,9 @@ log "runtest: $(echo $UNITS | wc -w) units, $(wc -l <"$skipfile") tests skipped 
 # One test client (external mode); 120 s a test at most, the whole run
 # bounded by the script's time limit. runtest's own port (for its test
 # client) is the first free one of the 32 below --baseport: ours, so that
-# two runs at once (other checkouts) do not meet on its default, 21079.
-alloc_port SUITE_PORT
+# two runs at once (other checkouts) do not meet on its default, 21079; all
+# 33 free and in this job slot's range (tests/run.sh DV_TEST_JOBS).
+alloc_port SUITE_PORT 33
 (cd "$REDIS_SRC" && timeout $((TIME_LIMIT - 60)) ./runtest --host 127.0.0.1 --port "$SRV_PORT" --singledb \
 	--baseport $((SUITE_PORT + 32)) --tags "-needs:repl -needs:debug" --skipfile "$skipfile" --timeout 120 \
 	"${args[@]}") >"$WORK/runtest.out" 2>&1
