@@ -37,6 +37,8 @@ static int config_check(const struct cnode_config *cfg)
 		return config_fail("node id 0");
 	if (cfg->incarnation == 0 || cfg->incarnation > DVV_INCARNATION_MASK)
 		return config_fail("incarnation must be 1..2^48-1 (cnode_identity_load)");
+	if (cfg->run == 0 || cfg->run > DVV_INCARNATION_MASK)
+		return config_fail("run incarnation must be 1..2^48-1 (cnode_identity_load)");
 	if (!cfg->ring || cfg->ring->nnodes == 0 || !cfg->ring->owner)
 		return config_fail("no ring");
 	if (cfg->requests_max > (1u << 20) || cfg->replica_ops_max > (1u << 20))
@@ -160,7 +162,9 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 		return -ENOMEM;
 	}
 	n->s = s;
-	n->actor = dvv_actor(cfg->node_id, cfg->incarnation);
+	n->run = cfg->run;
+	n->actor = dvv_actor(cfg->node_id, cfg->run);
+	n->counter_actor = dvv_actor(cfg->node_id, cfg->incarnation);
 	n->now_ms = now_ms;
 	/* Request ids of one run never meet those of another, so a late reply
 	 * to an earlier run cannot match a request of this one: boot << 44
@@ -867,6 +871,42 @@ void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
 
 uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
 
+void cnode_renew_actor(struct cnode *n)
+{
+	uint64_t run = (n->run + CNODE_RENEW_STEP) & DVV_INCARNATION_MASK;
+	n->run = run ? run : 1;
+	n->actor = dvv_actor(n->cfg.node_id, n->run);
+	n->renewals++;
+	n->st.actor_renewals++;
+}
+
+void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d)
+{
+	DV_ASSERT(key_len >= 1 && cnode_ks_ok(n, key[0]));
+	unsigned nrep = n->ks_n[key[0]], max = nrep + CNODE_PRUNE_EXTRA;
+	if (d->nentries <= max)
+		return;
+	uint16_t pref[RING_N_MAX];
+	unsigned cnt = ring_preflist(&n->ring, ring_partition(&n->ring, store_key_hash(key, key_len)), nrep, pref);
+	uint64_t keep[DVV_ENTRIES_MAX + 1];
+	unsigned nkeep = 0;
+	keep[nkeep++] = n->actor; /* our next dot is issued from our entry: never dropped here */
+	/* Entries are sorted by actor, so a node's are together, its newest
+	 * incarnation last: that one is kept for every replica node. */
+	for (unsigned i = 0; i < d->nentries; i++) {
+		uint16_t node = dvv_actor_node(d->e[i].actor);
+		if (i + 1 < d->nentries && dvv_actor_node(d->e[i + 1].actor) == node)
+			continue; /* a retired incarnation of node */
+		for (unsigned j = 0; j < cnt; j++)
+			if (pref[j] == node) {
+				DV_ASSERT(nkeep < DVV_ENTRIES_MAX + 1);
+				keep[nkeep++] = d->e[i].actor;
+				break;
+			}
+	}
+	dvv_prune(d, keep, nkeep, max);
+}
+
 bool cnode_bcast_open(const struct cnode *n)
 {
 	for (unsigned i = 0; i < CNODE_BCAST_MAX; i++)
@@ -963,7 +1003,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 {
 	DV_ASSERT(s && out);
 	memset(out, 0, sizeof(*out));
-	if (node_id == 0)
+	uint64_t inc = fresh & DVV_INCARNATION_MASK;
+	if (node_id == 0 || inc == 0)
 		return -EINVAL;
 	struct sync_op get = {.op = {.kind = STORE_GET}};
 	int err = sync_run(s, &get);
@@ -976,6 +1017,7 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 		if (out->node_id != node_id)
 			return -EINVAL;
 		out->boot = out->boot + 1 ? out->boot + 1 : 1;
+		out->run = inc; /* a new actor at every start (node.h: Actors) */
 		return identity_write(s, out, STORE_ALWAYS); /* this start counted before it acts */
 	}
 	if (err != -DV_ENOTFOUND)
@@ -984,10 +1026,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	store_get_stats(s, &st);
 	if (st.keys > st.tombstones)
 		return -DV_EFORMAT; /* data, but not a cluster node's */
-	uint64_t inc = fresh & DVV_INCARNATION_MASK;
-	if (inc == 0)
-		return -EINVAL;
-	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .boot = 1};
+	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .run = inc,
+				    .boot = 1};
 	err = identity_write(s, &id, STORE_IF_ABSENT);
 	if (err)
 		return err;

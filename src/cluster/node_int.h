@@ -53,6 +53,7 @@
 #define CNODE_CAS_TRIES_MAX 16u     /* -ESTALE retries of one merge before BUSY */
 #define CNODE_FWD_WINDOW 1024u      /* FWD_PUT anti-duplicate window per origin (req ids) */
 #define CNODE_PRUNE_EXTRA 4u        /* a clock keeps at most n + this many entries */
+#define CNODE_RENEW_STEP 128u       /* a renewed run incarnation: a later millisecond's, same random bits */
 #define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
 #define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter (from a start in [1, 2^43)) */
 #define CNODE_BOOT_MASK ((1u << (64 - CNODE_REQ_ID_BITS)) - 1)
@@ -378,7 +379,10 @@ struct cnode {
 	struct cnode_config cfg;       /* cfg.ring points at ring */
 	struct ring ring;
 	struct store *s;
-	uint64_t actor;
+	uint64_t actor;                /* node id | run: the dots' actor (node.h: Actors) */
+	uint64_t run;                  /* its incarnation: cfg.run, + CNODE_RENEW_STEP per renewal */
+	uint64_t counter_actor;        /* node id | the data file's incarnation: counters' actor */
+	uint32_t renewals;             /* actors renewed in this run (damaged copies replaced) */
 	struct hlc hlc;
 	uint64_t now_ms;
 	uint64_t next_req_id;
@@ -451,6 +455,14 @@ struct cnode {
 #define CNODE_PEER_NONE UINT16_MAX
 
 /* node.c services. */
+/* This node's copy of a key was damaged and has been replaced: it may lack
+ * dots our actor issued, so the actor is retired (node.h: Actors). */
+void cnode_renew_actor(struct cnode *n);
+/* Bound d's clock, a version of store key key (keyspace key[0]) written
+ * here: drop the value-less entries of retired actors (a node's older
+ * incarnations when it has a newer one in d, nodes that are no replica of
+ * the key) beyond n + CNODE_PRUNE_EXTRA entries, never our own actor's. */
+void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d);
 uint64_t cnode_new_req_id(struct cnode *n);
 void cnode_ht_put(struct cnode *n, uint64_t req_id, struct coord *c);
 struct coord *cnode_ht_get(const struct cnode *n, uint64_t req_id);
