@@ -880,6 +880,45 @@ void cnode_renew_actor(struct cnode *n)
 	n->st.actor_renewals++;
 }
 
+/* When incarnation inc of a node started (unix ms; cnode_fresh_incarnation),
+ * or 0 when it was not drawn from a clock. */
+static uint64_t incarnation_start_ms(uint64_t inc)
+{
+	inc &= DVV_INCARNATION_MASK;
+	return inc >> 47 ? 0 : (inc >> 7) + CNODE_INCARNATION_EPOCH_MS;
+}
+
+/* keep[] for cnode_prune: our actor, every replica node's newest entry in
+ * d, and (young) each retired entry of a replica node whose newest entry
+ * started less than CNODE_PRUNE_GRACE_MS ago. */
+static unsigned prune_keep(const struct cnode *n, const uint16_t *pref, unsigned cnt, const struct dvv *d, bool young,
+			   uint64_t *keep)
+{
+	unsigned nkeep = 0;
+	keep[nkeep++] = n->actor; /* our next dot is issued from our entry: never dropped here */
+	/* Entries are sorted by actor, so a node's are together, its newest
+	 * incarnation last. */
+	for (unsigned i = 0; i < d->nentries;) {
+		uint16_t node = dvv_actor_node(d->e[i].actor);
+		unsigned last = i;
+		while (last + 1 < d->nentries && dvv_actor_node(d->e[last + 1].actor) == node)
+			last++;
+		bool replica = false;
+		for (unsigned j = 0; j < cnt; j++)
+			replica |= pref[j] == node;
+		if (replica) {
+			uint64_t since = incarnation_start_ms(d->e[last].actor);
+			bool recent = young && (since == 0 || n->now_ms < since + CNODE_PRUNE_GRACE_MS);
+			for (unsigned k = recent ? i : last; k <= last; k++) {
+				DV_ASSERT(nkeep < DVV_ENTRIES_MAX + 1);
+				keep[nkeep++] = d->e[k].actor;
+			}
+		}
+		i = last + 1;
+	}
+	return nkeep;
+}
+
 void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d)
 {
 	DV_ASSERT(key_len >= 1 && cnode_ks_ok(n, key[0]));
@@ -889,22 +928,9 @@ void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, st
 	uint16_t pref[RING_N_MAX];
 	unsigned cnt = ring_preflist(&n->ring, ring_partition(&n->ring, store_key_hash(key, key_len)), nrep, pref);
 	uint64_t keep[DVV_ENTRIES_MAX + 1];
-	unsigned nkeep = 0;
-	keep[nkeep++] = n->actor; /* our next dot is issued from our entry: never dropped here */
-	/* Entries are sorted by actor, so a node's are together, its newest
-	 * incarnation last: that one is kept for every replica node. */
-	for (unsigned i = 0; i < d->nentries; i++) {
-		uint16_t node = dvv_actor_node(d->e[i].actor);
-		if (i + 1 < d->nentries && dvv_actor_node(d->e[i + 1].actor) == node)
-			continue; /* a retired incarnation of node */
-		for (unsigned j = 0; j < cnt; j++)
-			if (pref[j] == node) {
-				DV_ASSERT(nkeep < DVV_ENTRIES_MAX + 1);
-				keep[nkeep++] = d->e[i].actor;
-				break;
-			}
-	}
-	dvv_prune(d, keep, nkeep, max);
+	dvv_prune(d, keep, prune_keep(n, pref, cnt, d, true, keep), max);
+	if (d->nentries > CNODE_PRUNE_HARD)
+		dvv_prune(d, keep, prune_keep(n, pref, cnt, d, false, keep), CNODE_PRUNE_HARD);
 }
 
 bool cnode_bcast_open(const struct cnode *n)

@@ -37,7 +37,9 @@
  * bounded: a write (at its coordinator and at every replica that merges
  * it) prunes the value-less entries of retired actors (a node's older
  * incarnations, or nodes that are no replica of the key) beyond n +
- * CNODE_PRUNE_EXTRA entries. Counters (counter.h) keep one actor per data
+ * CNODE_PRUNE_EXTRA entries, an hour after the retirement (the stale
+ * copies a pruned clock would resurrect values of are likeliest right
+ * after a restart), or at once beyond CNODE_PRUNE_HARD. Counters (counter.h) keep one actor per data
  * file (node id | incarnation): their entries cannot be pruned, and an
  * increment a lossy disk loses at its actor is lost, never counted twice.
  *

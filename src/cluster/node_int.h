@@ -52,7 +52,11 @@
 #define CNODE_NONE UINT32_MAX
 #define CNODE_CAS_TRIES_MAX 16u     /* -ESTALE retries of one merge before BUSY */
 #define CNODE_FWD_WINDOW 1024u      /* FWD_PUT anti-duplicate window per origin (req ids) */
-#define CNODE_PRUNE_EXTRA 4u        /* a clock keeps at most n + this many entries */
+#define CNODE_PRUNE_EXTRA 4u        /* a clock keeps n + this many entries, and retired actors of the grace */
+#define CNODE_PRUNE_GRACE_MS (3600u * 1000u) /* a retired incarnation is kept this long after its successor began */
+#define CNODE_PRUNE_HARD 16u        /* ... but not beyond this many entries (two versions merge within 32) */
+_Static_assert(2u * CNODE_PRUNE_HARD <= DVV_ENTRIES_MAX, "two pruned versions merge within the bound");
+_Static_assert(RING_N_MAX + CNODE_PRUNE_EXTRA <= CNODE_PRUNE_HARD, "the soft bound is below the hard one");
 #define CNODE_RENEW_STEP 128u       /* a renewed run incarnation: a later millisecond's, same random bits */
 #define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
 #define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter (from a start in [1, 2^43)) */
@@ -459,9 +463,11 @@ struct cnode {
  * dots our actor issued, so the actor is retired (node.h: Actors). */
 void cnode_renew_actor(struct cnode *n);
 /* Bound d's clock, a version of store key key (keyspace key[0]) written
- * here: drop the value-less entries of retired actors (a node's older
- * incarnations when it has a newer one in d, nodes that are no replica of
- * the key) beyond n + CNODE_PRUNE_EXTRA entries, never our own actor's. */
+ * here: beyond n + CNODE_PRUNE_EXTRA entries, drop the value-less entries
+ * of retired actors (a node's older incarnations when it has a newer one
+ * in d, nodes that are no replica of the key), but those of a node whose
+ * newest incarnation began within CNODE_PRUNE_GRACE_MS; beyond
+ * CNODE_PRUNE_HARD entries those too. Never our own actor's. */
 void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d);
 uint64_t cnode_new_req_id(struct cnode *n);
 void cnode_ht_put(struct cnode *n, uint64_t req_id, struct coord *c);

@@ -70,8 +70,15 @@ static void sessions_up(uint16_t id);
 static void quiesce(void);
 static void settle(void);
 
-/* Fresh incarnations for restarts: each greater than every earlier one. */
-static uint64_t fresh_next = 1u << 20;
+/* Fresh incarnations for restarts, as a driver draws them (from the
+ * clock), each greater than every earlier one. */
+static uint64_t fresh_incarnation(void)
+{
+	static uint64_t last;
+	uint64_t f = cnode_fresh_incarnation(now_ms, 0);
+	last = f > last ? f : last + 1;
+	return last;
+}
 
 static void cluster_start(unsigned k, cfg_tweak tweak)
 {
@@ -785,7 +792,7 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 	struct store_config sc = store_cfg();
 	t->s = h_reopen_mem(t->s, &t->dev, &sc);
 	struct cnode_identity ident;
-	uint64_t fresh = fresh_next++;
+	uint64_t fresh = fresh_incarnation();
 	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, fresh, &ident), 0);
 	CHECK(!ident.created && ident.incarnation == t->inc && ident.run == fresh && ident.run != t->cfg.run);
 	t->cfg.run = ident.run;
@@ -1594,7 +1601,7 @@ static bool lost_write_then_write(bool same_run)
 	struct store_config sc = store_cfg();
 	t->s = h_reopen_mem(t->s, &t->dev, &sc);
 	struct cnode_identity ident;
-	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, 1, same_run ? t->cfg.run : fresh_next++, &ident), 0);
+	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, 1, same_run ? t->cfg.run : fresh_incarnation(), &ident), 0);
 	CHECK_EQ(ident.run != t->cfg.run, !same_run);
 	t->cfg.run = ident.run;
 	t->cfg.boot = ident.boot;
@@ -1657,19 +1664,41 @@ static void test_damaged_replaced_renews(void)
 	cluster_stop();
 }
 
-/* Every start is a new actor: 10 restarts, each followed by a write of
- * the key through the restarted node, would leave 13 entries in the
+/* Every replica holds key with at most max entries, node id's current
+ * actor among them, all identical. */
+static void check_clock_within(const char *key, unsigned max, uint16_t id)
+{
+	static struct tstored st;
+	for (uint16_t i = 1; i <= 3; i++) {
+		stored(i, KS_SIB, key, &st);
+		CHECK_EQ(st.rc, 0);
+		if (st.d.nentries > max)
+			fprintf(stderr, "node %u: %u entries, want at most %u\n", i, st.d.nentries, max);
+		CHECK(st.d.nentries <= max);
+		bool current = false;
+		for (unsigned e = 0; e < st.d.nentries; e++)
+			current |= st.d.e[e].actor == cnode_actor(tn[id].cn);
+		CHECK(current);
+	}
+	check_replicas_identical(KS_SIB, key, nodes123, 3);
+}
+
+/* Every start is a new actor: 20 restarts, each followed by a write of
+ * the key through the restarted node, would leave 23 entries in the
  * key's clock. Retired incarnations' value-less entries are pruned at the
- * coordinator and at every replica merging its write: n + 4 at most
- * (before, every entry of a replica node was kept, up to the 32-entry
- * bound, and then every write of the key was refused). */
+ * coordinator and at every replica merging its write: within the grace
+ * (an hour after their successor began) beyond 16 entries, after it beyond
+ * n + 4 (before, every entry of a replica node was kept, up to the
+ * 32-entry bound, and then every write of the key was refused). */
 static void test_clock_bounded(void)
 {
 	cluster_start(3, NULL);
 	static struct tres g;
 	char val[16];
-	for (unsigned i = 0; i < 10; i++) {
-		uint16_t id = (uint16_t)(1 + i % 3);
+	uint16_t id = 1;
+	for (unsigned i = 0; i < 20; i++) {
+		id = (uint16_t)(1 + i % 3);
+		now_ms += 10;
 		node_restart(id, now_ms);
 		dyn_get(id, KS_SIB, "cb", &g);
 		snprintf(val, sizeof(val), "v%u", i);
@@ -1677,18 +1706,15 @@ static void test_clock_bounded(void)
 		quiesce();
 	}
 	dyn_get(1, KS_SIB, "cb", &g);
-	check_sibs(&g, 1, (const char *const[]){"v9"});
-	static struct tstored st;
-	for (uint16_t id = 1; id <= 3; id++) {
-		stored(id, KS_SIB, "cb", &st);
-		CHECK_EQ(st.rc, 0);
-		CHECK(st.d.nentries <= 3 + 4);
-		bool newest = false; /* node 1's current actor (it wrote v9) is kept */
-		for (unsigned e = 0; e < st.d.nentries; e++)
-			newest |= st.d.e[e].actor == cnode_actor(tn[1].cn);
-		CHECK(newest);
-	}
-	check_replicas_identical(KS_SIB, "cb", nodes123, 3);
+	check_sibs(&g, 1, (const char *const[]){"v19"});
+	check_clock_within("cb", 16, id);
+	now_ms += 3600u * 1000u; /* the grace is over */
+	dyn_get(1, KS_SIB, "cb", &g);
+	CHECK_EQ(dyn_put(1, KS_SIB, "cb", g.ctx, "last"), 0);
+	quiesce();
+	check_clock_within("cb", 3 + 4, 1);
+	dyn_get(2, KS_SIB, "cb", &g);
+	check_sibs(&g, 1, (const char *const[]){"last"});
 	cluster_stop();
 }
 
@@ -1912,7 +1938,7 @@ static void test_flush(void)
 	struct store_config sc = store_cfg();
 	t3->s = h_reopen_mem(t3->s, &t3->dev, &sc);
 	struct cnode_identity ident;
-	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, fresh_next++, &ident), 0);
+	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, fresh_incarnation(), &ident), 0);
 	t3->cfg.run = ident.run;
 	t3->cfg.boot = ident.boot;
 	CHECK_EQ(cnode_create(&t3->cn, &t3->cfg, t3->s, now_ms), -DV_ECORRUPT);
