@@ -697,6 +697,11 @@ static void coord_read_quorum(struct cnode *n, struct coord *c)
 static void coord_repair(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_REPAIR && c->answered && !c->clock_only);
+	/* Pruned as every replica prunes what it stores (cnode_prune: the same
+	 * on every node), so a replica whose copy kept an entry the others
+	 * pruned (it held a value then, dead since: a flush) is repaired too,
+	 * and the copies converge. */
+	cnode_prune(n, c->skey, c->skey_len, &c->merged.d);
 	bool encoded = false;
 	for (unsigned i = 0; i < c->nrep; i++) {
 		const struct crep *r = &c->rep[i];
