@@ -47,8 +47,10 @@ static const struct {
 #define NMIXES (sizeof(mixes) / sizeof(mixes[0]))
 
 /* Seeds that once failed (replayed in the CI run, after its seeds): a
- * fixed bug's history stays a test. Dot reuse after a lossy disk rolled a
- * node's copy back (ARCHITECTURE: versions, "Actors"). */
+ * fixed bug's history stays a test. 87, 664, 1825, 10897: dot reuse after
+ * a lossy disk rolled a node's copy back (ARCHITECTURE: versions,
+ * "Actors"); 253 crash: a clock pruned right after a restart resurrected a
+ * value; 776 lossy: replicas kept different prunings of one clock. */
 static const struct {
 	uint64_t seed;
 	const char *mix;
@@ -58,6 +60,8 @@ static const struct {
 	{664, "lossy", 5},
 	{1825, "lossy", 0},
 	{10897, "lossy", 0},
+	{253, "crash", 0},
+	{776, "lossy", 0},
 };
 #define NREGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))
 
