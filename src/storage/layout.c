@@ -230,11 +230,13 @@ int zidx_decode_hdr(const uint8_t *src, uint32_t avail, struct zidx_hdr *h)
 	return 0;
 }
 
-int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct zidx_entry *e)
+int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct zidx_entry *e, uint32_t cap)
 {
 	int err = zidx_decode_hdr(src, avail, h);
 	if (err)
 		return err;
+	if (h->count > cap)
+		return -DV_ECORRUPT; /* not the index the caller sized e for */
 	uint64_t end = ZIDX_HDR_BYTES + (uint64_t)ZIDX_ENTRY_BYTES * h->count;
 	if (end > avail || le_get64(src) != dv_checksum64(src + 8, end - 8))
 		return -DV_ECORRUPT;

@@ -128,6 +128,8 @@ void zidx_sort(struct zidx_entry *e, uint32_t count);
 void zidx_encode(uint8_t *dst, const struct zidx_hdr *h, const struct zidx_entry *e);
 /* Verify the header and checksum; entries decoded into e (count entries). */
 int zidx_decode_hdr(const uint8_t *src, uint32_t avail, struct zidx_hdr *h);
-int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct zidx_entry *e);
+/* e has room for cap entries: an index counting more is -DV_ECORRUPT, and
+ * nothing is written to e (the count is checked before any entry). */
+int zidx_decode(const uint8_t *src, uint32_t avail, struct zidx_hdr *h, struct zidx_entry *e, uint32_t cap);
 
 #endif

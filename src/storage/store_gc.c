@@ -236,7 +236,7 @@ static int gc_collect_live(struct store *s, const struct zidx_hdr *h)
 	g->live = malloc((size_t)(h->count ? h->count : 1) * sizeof(*g->live));
 	if (!g->live)
 		return -ENOMEM;
-	int err = zidx_decode(g->idx_buf, g->idx_bytes, (struct zidx_hdr *)h, g->live);
+	int err = zidx_decode(g->idx_buf, g->idx_bytes, (struct zidx_hdr *)h, g->live, h->count);
 	if (err)
 		return err;
 	uint32_t n = 0;

@@ -157,7 +157,7 @@ static int read_zone_index_once(struct store *s, uint32_t z, uint64_t *digest)
 	if (!err) {
 		free(zr->entries);
 		zr->entries = malloc((size_t)(h.count ? h.count : 1) * sizeof(*zr->entries));
-		err = zr->entries ? zidx_decode(buf, n, &h, zr->entries) : -ENOMEM;
+		err = zr->entries ? zidx_decode(buf, n, &h, zr->entries, h.count) : -ENOMEM;
 		zr->count = zr->cap = err ? 0 : h.count;
 		if (!err) { /* header fields count only once the checksum passed */
 			zr->max_seq = h.max_seq;
@@ -243,7 +243,7 @@ static bool footer_adoptable(struct store *s, uint32_t z)
 	struct zidx_entry *e = malloc((size_t)zr->count * sizeof(*e));
 	struct zidx_hdr h;
 	bool ok = buf && e && store_read_sync(s, zone_base(s, z) + foot, buf, n) == 0 &&
-		  zidx_decode(buf, n, &h, e) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
+		  zidx_decode(buf, n, &h, e, zr->count) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
 		  h.data_end == foot && h.max_seq == zr->max_seq;
 	for (uint32_t i = 0; ok && i < zr->count; i++)
 		ok = zidx_entry_cmp(&e[i], &zr->entries[i]) == 0 && e[i].off_units == zr->entries[i].off_units &&

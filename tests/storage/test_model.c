@@ -1489,7 +1489,7 @@ static bool older_put_elsewhere(struct run *r, uint64_t hash, uint32_t not_zone)
 		struct zidx_entry *e = malloc((h.count ? h.count : 1) * sizeof(*e));
 		CHECK(e != NULL);
 		bool found = false;
-		if (zidx_decode(at, avail, &h, e) == 0)
+		if (zidx_decode(at, avail, &h, e, h.count) == 0)
 			for (uint32_t i = 0; i < h.count && !found; i++)
 				found = e[i].hash.lo == hash && e[i].type == REC_PUT;
 		free(e);
