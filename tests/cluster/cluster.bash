@@ -17,7 +17,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/../server/common.bash"
 CL_DIR=$WORK/c
 CL_UP_PID=""
-CL_BASE=""
+CL_BASE=${DV_CL_BASE:-} # DV_CL_BASE: a fixed base port (else one is picked)
 CL_NODES=0
 CL_EXTRA_PIDS=()
 

@@ -144,7 +144,7 @@ WATCHDOG=$!
 # ---------------------------------------------------------------- ports
 # Ports from 20000-29999 (below the ephemeral range), starting at an offset
 # derived from $$, each checked to be unused by any socket.
-PORT_NEXT=$((20000 + ($$ % 1000) * 10))
+PORT_NEXT=${DV_PORT_BASE:-$((20000 + ($$ % 1000) * 10))} # DV_PORT_BASE: where to start looking
 port_busy() { ss -Htan "( sport = :$1 )" 2>/dev/null | grep -q .; }
 # alloc_port VAR
 alloc_port() {
