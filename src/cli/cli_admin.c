@@ -54,8 +54,8 @@ static void print_status(const struct rv *s)
 {
 	printf("node %lld of cluster %s: incarnation %s (actor %s)\n", (long long)rv_int(s, "node_id", 0),
 	       rv_str(s, "cluster_id"), rv_str(s, "incarnation"), rv_str(s, "actor"));
-	printf("ring version %lld: %lld partitions over %lld nodes, preference lists of %lld\n",
-	       (long long)rv_int(s, "ring_version", 0), (long long)rv_int(s, "partitions", 0),
+	printf("ring version %lld (digest %s): %lld partitions over %lld nodes, preference lists of %lld\n",
+	       (long long)rv_int(s, "ring_version", 0), rv_str(s, "ring_digest"), (long long)rv_int(s, "partitions", 0),
 	       (long long)rv_int(s, "nodes", 0), (long long)rv_int(s, "replicas", 0));
 	print_members(rv_get(s, "members"));
 	print_keyspaces(rv_get(s, "keyspaces"));

@@ -52,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 enum mode { M_DECODE, M_ACCEPTOR, M_CONNECTOR, M_UP_ACCEPTOR, M_UP_CONNECTOR, M_SEAL, M_BATCH, M_COUNT };
 
 #define CLUSTER_ID 0x636c7573746572ull
+#define RING_DIGEST 0x72696e67646967ull
 #define ID_C 3
 #define ID_A 5
 
@@ -162,8 +163,8 @@ static void check_batch(const uint8_t *pl, size_t len)
 
 static void pair_init(struct wire *c, struct wire *a)
 {
-	wire_init(c, WIRE_CONNECTOR, key, CLUSTER_ID, ID_C, ID_A, nonce_c);
-	wire_init(a, WIRE_ACCEPTOR, key, CLUSTER_ID, ID_A, 0, nonce_a);
+	wire_init(c, WIRE_CONNECTOR, key, CLUSTER_ID, RING_DIGEST, ID_C, ID_A, nonce_c);
+	wire_init(a, WIRE_ACCEPTOR, key, CLUSTER_ID, RING_DIGEST, ID_A, 0, nonce_a);
 }
 
 /* Feeds one whole handshake message; it must be consumed whole. */

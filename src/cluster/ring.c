@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "base/assert.h"
 #include "base/hash.h"
@@ -19,6 +20,7 @@ _Static_assert(RING_NODE_ID_MAX <= UINT16_MAX, "node ids are u16 on the wire");
 _Static_assert(RING_ENCODED_BYTES_MAX == RING_HEAD_BYTES + 2u * RING_NODES_MAX + 2u * RING_Q_MAX + RING_SUM_BYTES,
 	       "ring.h's bound matches the layout");
 _Static_assert((RING_Q_MAX & (RING_Q_MAX - 1)) == 0 && RING_Q_MIN == 1, "Q bounds are powers of two");
+_Static_assert(14u + 2u * RING_NODES_MAX <= 256u, "ring_digest's buffer holds its head and the node ids");
 
 static bool q_valid(uint32_t q) { return q >= RING_Q_MIN && q <= RING_Q_MAX && (q & (q - 1)) == 0; }
 
@@ -182,6 +184,30 @@ uint32_t ring_replicated_count(const struct ring *r, unsigned n, uint16_t node)
 size_t ring_encoded_bytes(const struct ring *r)
 {
 	return RING_HEAD_BYTES + 2u * (size_t)r->nnodes + 2u * (size_t)r->q + RING_SUM_BYTES;
+}
+
+uint64_t ring_digest(const struct ring *r)
+{
+	DV_ASSERT(q_valid(r->q) && nodes_valid(r->nodes, r->nnodes));
+	uint8_t buf[256];
+	memcpy(buf, "RINGDIG1", 8);
+	le_put32(buf + 8, r->q);
+	le_put16(buf + 12, (uint16_t)r->nnodes);
+	size_t n = 14;
+	for (unsigned i = 0; i < r->nnodes; i++) {
+		le_put16(buf + n, r->nodes[i]);
+		n += 2;
+	}
+	uint64_t h = 0; /* each block's hash seeds the next one's */
+	for (uint32_t i = 0; i < r->q; i++) {
+		if (n + 2 > sizeof(buf)) {
+			h = XXH3_64bits_withSeed(buf, n, h);
+			n = 0;
+		}
+		le_put16(buf + n, r->owner[i]);
+		n += 2;
+	}
+	return XXH3_64bits_withSeed(buf, n, h);
 }
 
 size_t ring_encode(const struct ring *r, uint8_t *out)

@@ -33,6 +33,7 @@
  *   power of two in range, exact length, checksum, owners among the nodes)
  *   and returns -EINVAL otherwise (-ENOMEM when the owner array cannot be
  *   allocated).
+ * - ring_digest names a table (partitions, nodes, owners) in 64 bits.
  */
 #ifndef DV_CLUSTER_RING_H
 #define DV_CLUSTER_RING_H
@@ -78,6 +79,14 @@ bool ring_is_replica(const struct ring *r, uint32_t p, unsigned n, uint16_t node
 /* Partitions node owns / replicates (is in the preference list of) for n. */
 uint32_t ring_owned_count(const struct ring *r, uint16_t node);
 uint32_t ring_replicated_count(const struct ring *r, unsigned n, uint16_t node);
+
+/* The table's identity for the internode handshake (wire.h): XXH3-64 over
+ * "RINGDIG1" | u32 q | u16 nnodes | nnodes x u16 node id | q x u16 owner
+ * (little-endian), in 256-byte blocks, each block's hash the seed of the
+ * next (seed 0 first). The version is left out: two nodes with the same
+ * partitions and owners agree whatever their histories. Nodes whose
+ * digests differ would place keys on different replicas: they never talk. */
+uint64_t ring_digest(const struct ring *r);
 
 size_t ring_encoded_bytes(const struct ring *r);
 size_t ring_encode(const struct ring *r, uint8_t *out);

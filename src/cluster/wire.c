@@ -38,7 +38,9 @@
 _Static_assert(WIRE_KEY_BYTES == crypto_generichash_KEYBYTES && WIRE_PROOF_BYTES == crypto_generichash_BYTES,
 	       "BLAKE2b-256 keys and proofs");
 _Static_assert(TAG_BYTES >= crypto_generichash_BYTES_MIN, "BLAKE2b-128 is a valid output size");
-_Static_assert(WIRE_HELLO_BYTES == 48u, "HELLO layout");
+#define HELLO_RING_OFF 16u
+#define HELLO_NONCE_OFF 24u
+_Static_assert(WIRE_HELLO_BYTES == 56u && HELLO_NONCE_OFF + WIRE_NONCE_BYTES == WIRE_HELLO_BYTES, "HELLO layout");
 _Static_assert(WIRE_PAYLOAD_MAX <= UINT32_MAX - WIRE_FRAME_HEAD - WIRE_FRAME_TAIL, "frame length fits u32");
 _Static_assert(WIRE_BATCH_MSGS_MAX * (WIRE_BATCH_HEAD + 1u) <= WIRE_BATCH_BYTES, "a full batch of small messages fits");
 
@@ -80,7 +82,7 @@ static const uint8_t *hello_s(const struct wire *w)
 }
 
 void wire_init(struct wire *w, enum wire_role role, const uint8_t key[WIRE_KEY_BYTES], uint64_t cluster_id,
-	       uint16_t my_id, uint16_t expect_peer, const uint8_t nonce[WIRE_NONCE_BYTES])
+	       uint64_t ring_digest, uint16_t my_id, uint16_t expect_peer, const uint8_t nonce[WIRE_NONCE_BYTES])
 {
 	DV_ASSERT(role == WIRE_CONNECTOR || role == WIRE_ACCEPTOR);
 	DV_ASSERT(my_id != 0 && expect_peer != my_id);
@@ -92,13 +94,15 @@ void wire_init(struct wire *w, enum wire_role role, const uint8_t key[WIRE_KEY_B
 	w->my_id = my_id;
 	w->peer_id = expect_peer;
 	w->cluster_id = cluster_id;
+	w->ring_digest = ring_digest;
 	memcpy(w->key, key, WIRE_KEY_BYTES);
 	uint8_t *h = w->hello_mine;
 	memcpy(h, WIRE_MAGIC, 4);
 	le_put16(h + 4, WIRE_VERSION);
 	le_put16(h + 6, my_id);
 	le_put64(h + 8, cluster_id);
-	memcpy(h + 16, nonce, WIRE_NONCE_BYTES);
+	le_put64(h + HELLO_RING_OFF, ring_digest);
+	memcpy(h + HELLO_NONCE_OFF, nonce, WIRE_NONCE_BYTES);
 	w->out_pending = role == WIRE_CONNECTOR;
 }
 
@@ -140,10 +144,12 @@ static int check_hello(const struct wire *w, const uint8_t *h)
 		return -EPROTO;
 	if (le_get64(h + 8) != w->cluster_id)
 		return -EXDEV;
+	if (le_get64(h + HELLO_RING_OFF) != w->ring_digest)
+		return -ENXIO; /* another partition table: keys would go to other replicas */
 	uint16_t id = le_get16(h + 6);
 	if (id == 0 || id == w->my_id || (w->peer_id != 0 && id != w->peer_id))
 		return -EACCES;
-	if (memcmp(h + 16, w->hello_mine + 16, WIRE_NONCE_BYTES) == 0)
+	if (memcmp(h + HELLO_NONCE_OFF, w->hello_mine + HELLO_NONCE_OFF, WIRE_NONCE_BYTES) == 0)
 		return -EPROTO; /* our own nonce: a reflected HELLO */
 	return 0;
 }

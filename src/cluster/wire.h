@@ -6,8 +6,10 @@
  * H_K(x) is BLAKE2b keyed with K (libsodium crypto_generichash), "|" is
  * concatenation, labels are their ASCII bytes without a NUL:
  *
- *   connector -> acceptor  HELLO_C (48 B) "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_c[32]
- *   acceptor -> connector  HELLO_S (48 B) "DYNW" | u16 version | u16 node id | u64 cluster id | nonce_s[32]
+ *   connector -> acceptor  HELLO_C (56 B) "DYNW" | u16 version | u16 node id | u64 cluster id
+ *                                        | u64 ring digest | nonce_c[32]
+ *   acceptor -> connector  HELLO_S (56 B) "DYNW" | u16 version | u16 node id | u64 cluster id
+ *                                        | u64 ring digest | nonce_s[32]
  *                          proof_s (32 B) = H_K-256("acceptor" | HELLO_C | HELLO_S)
  *   connector -> acceptor  proof_c (32 B) = H_K-256("connector" | HELLO_C | HELLO_S | proof_s)
  *
@@ -46,7 +48,8 @@
  * - Every length is checked before use; a frame over WIRE_PAYLOAD_MAX is
  *   refused from its 4 length bytes, before anything is buffered. A bad
  *   magic or version (checked from the first 6 bytes), another cluster id,
- *   an unexpected node id (0, our own, or not the one expected), our own
+ *   another ring digest (ring_digest: nodes whose partition tables differ
+ *   would place keys on different replicas), an unexpected node id (0, our own, or not the one expected), our own
  *   nonce (a reflected HELLO), a wrong proof or tag kills the session:
  *   wire_feed returns a negative error and the caller closes the connection
  *   (and logs it). Nothing is accepted before the peer's proof verified:
@@ -69,10 +72,10 @@
 
 #include "cluster/msg.h"
 
-#define WIRE_VERSION 2u /* 2: a frame holds a batch of messages */
+#define WIRE_VERSION 3u /* 2: a frame holds a batch of messages; 3: the HELLO names the ring */
 #define WIRE_KEY_BYTES 32u
 #define WIRE_NONCE_BYTES 32u
-#define WIRE_HELLO_BYTES (4u + 2u + 2u + 8u + WIRE_NONCE_BYTES)
+#define WIRE_HELLO_BYTES (4u + 2u + 2u + 8u + 8u + WIRE_NONCE_BYTES)
 #define WIRE_PROOF_BYTES 32u
 #define WIRE_HANDSHAKE_OUT_MAX (WIRE_HELLO_BYTES + WIRE_PROOF_BYTES)
 #define WIRE_FRAME_HEAD 4u
@@ -99,7 +102,7 @@ struct wire {
 	enum wire_role role;
 	enum wire_state state;
 	uint16_t my_id, peer_id; /* peer_id: expected (connector) or learned (acceptor) */
-	uint64_t cluster_id;
+	uint64_t cluster_id, ring_digest;
 	uint8_t key[WIRE_KEY_BYTES];
 	uint8_t hello_mine[WIRE_HELLO_BYTES + WIRE_PROOF_BYTES];
 	uint8_t hello_peer[WIRE_HELLO_BYTES + WIRE_PROOF_BYTES];
@@ -113,9 +116,11 @@ struct wire {
 int wire_key_from_secret(const void *secret, size_t len, uint8_t key[WIRE_KEY_BYTES]);
 
 /* expect_peer: the node a connector dials; for an acceptor 0 (learned from
- * the HELLO) or the only id it accepts. my_id != 0, expect_peer != my_id. */
+ * the HELLO) or the only id it accepts. my_id != 0, expect_peer != my_id.
+ * ring_digest: ring_digest() of our partition table; the peer's must be
+ * the same. */
 void wire_init(struct wire *w, enum wire_role role, const uint8_t key[WIRE_KEY_BYTES], uint64_t cluster_id,
-	       uint16_t my_id, uint16_t expect_peer, const uint8_t nonce[WIRE_NONCE_BYTES]);
+	       uint64_t ring_digest, uint16_t my_id, uint16_t expect_peer, const uint8_t nonce[WIRE_NONCE_BYTES]);
 /* Handshake bytes due now into out (WIRE_HANDSHAKE_OUT_MAX bytes of room);
  * returns their length, 0 when nothing is due. */
 size_t wire_handshake_out(struct wire *w, uint8_t *out);
@@ -129,7 +134,8 @@ enum wire_event {
 /* Consume at most one handshake message or one frame from buf. Returns an
  * enum wire_event with *used bytes consumed (0 for WIRE_NEED), or a
  * negative error (-EPROTO bad magic/version, reflected HELLO, or a session
- * already dead; -EXDEV other cluster; -EACCES wrong proof or unexpected
+ * already dead; -EXDEV other cluster; -ENXIO other ring digest (another
+ * partition table); -EACCES wrong proof or unexpected
  * peer id; -EBADMSG wrong tag; -EMSGSIZE frame too large) with *used 0:
  * the session is dead (WIRE_DEAD, keys wiped) and stays so. */
 int wire_feed(struct wire *w, uint8_t *buf, size_t len, size_t *used, uint8_t **payload, size_t *payload_len);

@@ -148,6 +148,7 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("bytes_out", st.bytes_out);
 	ITEM("bad_msgs", st.bad_msgs);
 	ITEM("corrupt_replaced", st.corrupt_replaced);
+	ITEM("actor_renewals", st.actor_renewals);
 	ITEM("requests_in_flight", st.requests_in_flight);
 	ITEM("replica_ops_in_flight", st.replica_ops_in_flight);
 	ITEM("client_requests", ch->reqs_total);
@@ -166,12 +167,13 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 void chost_render_status(struct chost *ch, struct resp_buf *b)
 {
 	const struct cluster_config *cc = ch->cc;
-	resp_add_array(b, 2 * 11);
+	resp_add_array(b, 2 * 12);
 	kv_int(b, "node_id", cc->node_id);
 	kv_hex(b, "cluster_id", cc->cluster_id, 16);
 	kv_hex(b, "incarnation", ch->id.incarnation, 12);
 	kv_hex(b, "actor", cnode_actor(ch->cn), 16);
 	kv_int(b, "ring_version", (int64_t)ch->ring.version);
+	kv_hex(b, "ring_digest", ring_digest(&ch->ring), 16); /* what the internode handshake compares */
 	kv_int(b, "partitions", ch->ring.q);
 	kv_int(b, "nodes", ch->ring.nnodes);
 	kv_int(b, "replicas", ch->nmax);

@@ -334,7 +334,8 @@ static struct pconn *pconn_new(struct chost *ch, int fd, enum wire_role role, st
 	uint8_t nonce[WIRE_NONCE_BYTES];
 	if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce))
 		randombytes_buf(nonce, sizeof(nonce));
-	wire_init(&pc->w, role, ch->wire_key, ch->cc->cluster_id, ch->cc->node_id, p ? p->id : 0, nonce);
+	wire_init(&pc->w, role, ch->wire_key, ch->cc->cluster_id, ring_digest(&ch->ring), ch->cc->node_id,
+		  p ? p->id : 0, nonce);
 	pc->next = ch->conns;
 	if (ch->conns)
 		ch->conns->prev = pc;
@@ -428,6 +429,7 @@ static const char *wire_error_text(int err)
 	switch (err) {
 	case -EACCES: return "authentication failed: wrong cluster secret, or an unexpected node id";
 	case -EXDEV: return "another cluster (cluster-id differs)";
+	case -ENXIO: return "another partition table (partitions or members differ)";
 	case -EPROTO: return "not a dynvme internode peer (bad magic or version), or a reflected hello";
 	case -EBADMSG: return "a frame failed its tag (altered, replayed or reordered)";
 	case -EMSGSIZE: return "a frame larger than the protocol allows";

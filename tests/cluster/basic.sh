@@ -113,7 +113,7 @@ ct 1 OK SET "$(head -c 1023 /dev/zero | tr '\0' k)" v
 log "admin status and ring"
 st=$("$BIN" admin --node "127.0.0.1:$(cl_port 2)" status)
 check_match "admin status: node line" "^node 2 of cluster [0-9a-f]{16}: incarnation [0-9a-f]{12}" "$st"
-check_match "admin status: ring line" "^ring version 1: 1024 partitions over 3 nodes, preference lists of 3" "$st"
+check_match "admin status: ring line" "^ring version 1 \(digest [0-9a-f]{16}\): 1024 partitions over 3 nodes, preference lists of 3" "$st"
 for n in 1 2 3; do
 	state=up
 	[ $n = 2 ] && state=self

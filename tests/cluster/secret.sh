@@ -7,7 +7,9 @@
 # that is not a member, an id that should be dialled instead, garbage, a
 # frame with a bad tag, an oversized frame, a good frame whose message
 # records do not add up, and a silent connection (the handshake timeout);
-# a malformed message in a good frame is dropped and counted. The cluster keeps working throughout. A secret file readable by
+# a malformed message in a good frame is dropped and counted; a dynvme
+# node, and a wire_peer.py, whose partition table differs (its ring
+# digest) is refused and logged the same way. The cluster keeps working throughout. A secret file readable by
 # others, too short or missing stops a node at start.
 . "$(dirname "$0")/cluster.bash"
 cl_need_tools redis-py
@@ -25,7 +27,12 @@ wait_log() {
 		sleep 0.1
 	done
 }
-peer() { timeout 30 "$PY" "$(dirname "$0")/wire_peer.py" "$@" 2>&1; }
+RING=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^ring_digest$' | tail -n 1)
+check_match "DYN.STATUS names the ring digest" '^[0-9a-f]{16}$' "$RING"
+for n in 1 2; do
+	check "node $n has the same ring digest" "$RING" "$(timeout 10 redis-cli -p "$(cl_port $n)" DYN.STATUS | grep -A1 '^ring_digest$' | tail -n 1)"
+done
+peer() { WIRE_RING=$RING timeout 30 "$PY" "$(dirname "$0")/wire_peer.py" "$@" 2>&1; }
 
 log "a dynvme node with the wrong secret (node 1's config on other ports)"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/wrong-secret"
@@ -61,6 +68,31 @@ kill -TERM "$IMP"
 wait "$IMP"
 check "impostor exits cleanly" 0 "$?"
 
+log "a dynvme node with another partition table (node 1's config, 512 partitions)"
+sed -e "s|^partitions .*|partitions 512|" -e "s|^data .*|data \"$WORK/ring.img\"|" "$WORK/imp.conf" |
+	sed -e "s|^cluster-secret-file .*|cluster-secret-file \"$CL_DIR/secret\"|" >"$WORK/ring.conf"
+grep -q '^partitions 512$' "$WORK/ring.conf" || fail "the ring test's config has no partitions line"
+"$BIN" serve --config "$WORK/ring.conf" >"$WORK/ring.log" 2>&1 </dev/null &
+RNODE=$!
+ALL_PIDS+=("$RNODE")
+for n in 2 3; do
+	wait_log $n 'msg="peer refused" peer=0 addr=127\.0\.0\.1:[0-9]+ role=accept reason="another partition table \(partitions or members differ\)"'
+done
+end=$((SECONDS + 10))
+# It dials (the lower id): its peers close before answering its HELLO, as
+# for another cluster-id; they log why.
+until grep -q 'msg="peer disconnected" peer=2 .*reason="closed by the peer"' "$WORK/ring.log" &&
+	grep -q 'msg="peer disconnected" peer=3 .*reason="closed by the peer"' "$WORK/ring.log"; do
+	[ $SECONDS -gt $end ] && { fail "the node with another ring did not log its closed handshakes"; tail -n 20 "$WORK/ring.log"; break; }
+	sleep 0.1
+done
+check_match "the other ring's view: node 2 not up" '^ +2 +127[^ ]+ +127[^ ]+ +(down|connecting|handshake) ' "$("$BIN" admin --node 127.0.0.1:$IMP_PORT status)"
+st=$("$BIN" admin --node "127.0.0.1:$(cl_port 2)" status)
+check_match "node 2 still has the real node 1, one session" '^ +1 +127\.0\.0\.1:[0-9]+ +127\.0\.0\.1:[0-9]+ +up +[0-9]+ +[0-9]+ +[0-9]+ +[0-9]+ +1 ' "$st"
+kill -TERM "$RNODE"
+wait "$RNODE"
+check "the node with another ring exits cleanly" 0 "$?"
+
 log "wire_peer.py against node 3"
 out=$(peer "$(INTER 3)" "$WORK/wrong-secret" "$CID" 1 3 hello)
 check_match "wrong secret: the node's proof does not verify" '^proof_s wrong$' "$out"
@@ -69,6 +101,9 @@ wait_log 3 'msg="peer refused" peer=0 addr=127\.0\.0\.1:[0-9]+ role=accept reaso
 out=$(peer "$(INTER 3)" "$CL_DIR/secret" 0123456789abcdef 1 3 hello)
 check_match "another cluster id: closed before HELLO_S" '^closed before HELLO_S$' "$out"
 wait_log 3 'reason="another cluster \(cluster-id differs\)"'
+out=$(WIRE_RING=0123456789abcdef timeout 30 "$PY" "$(dirname "$0")/wire_peer.py" "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 hello 2>&1)
+check_match "another ring digest: closed before HELLO_S" '^closed before HELLO_S$' "$out"
+wait_log 3 'msg="peer refused" peer=0 addr=127\.0\.0\.1:[0-9]+ role=accept reason="another partition table \(partitions or members differ\)"'
 out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 9 3 hello)
 check_match "not a member: the node proved the secret" '^proof_s ok$' "$out"
 check_match "not a member: closed" '^closed$' "$out"

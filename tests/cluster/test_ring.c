@@ -519,6 +519,41 @@ static void test_property(void)
 	test_end("property");
 }
 
+/* ring_digest names the table: the same for a copy and whatever the
+ * version, another for another Q, another owner of one partition, another
+ * node set (the handshake refuses peers whose digests differ: wire.h). */
+static void test_digest(void)
+{
+	test_begin("digest");
+	struct ring a = make_even(1024, 5), b;
+	uint64_t d = ring_digest(&a);
+	CHECK_EQ(ring_copy(&b, &a), 0);
+	b.version = 99;
+	CHECK(ring_digest(&b) == d);
+	b.owner[1023] = b.nodes[0];
+	CHECK(ring_digest(&b) != d);
+	b.owner[1023] = a.owner[1023];
+	CHECK(ring_digest(&b) == d);
+	ring_free(&b);
+	b = make_even(512, 5);
+	CHECK(ring_digest(&b) != d);
+	ring_free(&b);
+	b = make_even(1024, 4);
+	CHECK(ring_digest(&b) != d);
+	ring_free(&b);
+	uint16_t ids[5] = {10, 13, 16, 19, 23}; /* one id differs, same shape */
+	CHECK_EQ(ring_init_even(&b, 1024, ids, 5), 0);
+	CHECK(ring_digest(&b) != d);
+	ring_free(&b);
+	b = make_even(RING_Q_MAX, RING_NODES_MAX); /* the largest table: bounded buffer, every owner hashed */
+	uint64_t big = ring_digest(&b);
+	b.owner[RING_Q_MAX - 1] = b.nodes[0];
+	CHECK(ring_digest(&b) != big);
+	ring_free(&b);
+	ring_free(&a);
+	test_end("digest");
+}
+
 int main(void)
 {
 	rng = test_seed(0x72696e67);
@@ -528,6 +563,7 @@ int main(void)
 	test_partitions();
 	test_counts();
 	test_codec();
+	test_digest();
 	test_property();
 	return test_soft_failures() ? 1 : 0;
 }

@@ -11,7 +11,7 @@
  * - refusals, each with its documented error and the session dead after
  *   (wire_up false, keys wiped, every later feed -EPROTO): wrong secret on
  *   either side (-EACCES at the proof), another cluster (-EXDEV, both
- *   sides), an unexpected peer id (-EACCES: other, 0, our own), a replayed
+ *   sides), another ring digest (-ENXIO, both sides), an unexpected peer id (-EACCES: other, 0, our own), a replayed
  *   frame, a reordered pair, a dropped frame, every bit of a frame flipped
  *   (length, payload, tag; both directions) -EBADMSG (or -EMSGSIZE when the
  *   flip makes the length too large), frames before the handshake
@@ -188,15 +188,23 @@ static void pump(struct side *c, struct side *a, enum chunking mode)
 
 static uint8_t key_k[WIRE_KEY_BYTES], key_other[WIRE_KEY_BYTES];
 
-static void side_init(struct side *s, enum wire_role role, const uint8_t *key, uint64_t cluster, uint16_t id,
-		      uint16_t expect)
+#define TEST_RING 0x52494e4744494731ull /* every side's ring digest but where a test says otherwise */
+
+static void side_init_ring(struct side *s, enum wire_role role, const uint8_t *key, uint64_t cluster, uint64_t ring,
+			   uint16_t id, uint16_t expect)
 {
 	memset(s, 0, sizeof(*s));
 	uint8_t nonce[WIRE_NONCE_BYTES];
 	fill(nonce, sizeof(nonce));
-	wire_init(&s->w, role, key, cluster, id, expect, nonce);
+	wire_init(&s->w, role, key, cluster, ring, id, expect, nonce);
 	if (role == WIRE_CONNECTOR)
 		emit(s);
+}
+
+static void side_init(struct side *s, enum wire_role role, const uint8_t *key, uint64_t cluster, uint16_t id,
+		      uint16_t expect)
+{
+	side_init_ring(s, role, key, cluster, TEST_RING, id, expect);
 }
 
 static void pair(struct side *c, struct side *a)
@@ -342,13 +350,19 @@ static void doc_mac(uint8_t *out, size_t outlen, const uint8_t *key, const char 
 	CHECK_EQ(crypto_generichash(out, outlen, msg, l + alen + blen, key, WIRE_KEY_BYTES), 0);
 }
 
-static void doc_hello(uint8_t *h, uint16_t id, uint64_t cluster, const uint8_t *nonce)
+static void doc_hello_ring(uint8_t *h, uint16_t id, uint64_t cluster, uint64_t ring, const uint8_t *nonce)
 {
 	memcpy(h, "DYNW", 4);
-	le_put16(h + 4, 2);
+	le_put16(h + 4, 3);
 	le_put16(h + 6, id);
 	le_put64(h + 8, cluster);
-	memcpy(h + 16, nonce, WIRE_NONCE_BYTES);
+	le_put64(h + 16, ring);
+	memcpy(h + 24, nonce, WIRE_NONCE_BYTES);
+}
+
+static void doc_hello(uint8_t *h, uint16_t id, uint64_t cluster, const uint8_t *nonce)
+{
+	doc_hello_ring(h, id, cluster, TEST_RING, nonce);
 }
 
 static int feed_all(struct side *s, const uint8_t *b, size_t n)
@@ -535,9 +549,10 @@ static void test_cluster_and_ids(void)
 		side_free(&a);
 	}
 	/* Bad magic and version, refused from the first 6 bytes. */
-	const uint8_t bad_heads[][6] = { { 'D', 'Y', 'N', 'X', 2, 0 }, { 'D', 'Y', 'N', 'W', 1, 0 },
+	const uint8_t bad_heads[][6] = { { 'D', 'Y', 'N', 'X', 3, 0 }, { 'D', 'Y', 'N', 'W', 1, 0 },
+					 { 'D', 'Y', 'N', 'W', 2, 0 }, /* the version before the ring digest */
 					 { 'D', 'Y', 'N', 'W', 0, 1 }, { 'G', 'E', 'T', ' ', '/', ' ' } };
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < sizeof(bad_heads) / sizeof(bad_heads[0]); i++) {
 		side_init(&a, WIRE_ACCEPTOR, key_k, 77, 2, 0);
 		CHECK_EQ(feed_all(&a, bad_heads[i], 5), 0); /* not decided on 5 bytes */
 		CHECK_EQ(feed_all(&a, bad_heads[i] + 5, 1), -EPROTO);
@@ -549,6 +564,43 @@ static void test_cluster_and_ids(void)
 		side_free(&c);
 	}
 	test_end("cluster_and_ids");
+}
+
+/* Nodes whose partition tables differ (ring_digest) never talk: the
+ * acceptor refuses the HELLO_C before it proves anything, the connector a
+ * HELLO_S of another ring even with a valid proof; the same digest is
+ * accepted. */
+static void test_ring_digest(void)
+{
+	test_begin("ring_digest");
+	struct side c, a;
+	side_init_ring(&c, WIRE_CONNECTOR, key_k, 77, TEST_RING + 1, 1, 2);
+	side_init(&a, WIRE_ACCEPTOR, key_k, 77, 2, 0);
+	pump(&c, &a, BYTE);
+	expect_dead(&a, -ENXIO);
+	CHECK_EQ(a.out.n, 0); /* no proof_s */
+	side_free(&c), side_free(&a);
+	uint8_t hs[WIRE_HELLO_BYTES + WIRE_PROOF_BYTES], nonce[WIRE_NONCE_BYTES];
+	fill(nonce, sizeof(nonce));
+	for (unsigned same = 0; same < 2; same++) {
+		side_init(&c, WIRE_CONNECTOR, key_k, 77, 1, 2);
+		doc_hello_ring(hs, 2, 77, same ? TEST_RING : TEST_RING ^ (1ull << 63), nonce);
+		doc_mac(hs + WIRE_HELLO_BYTES, WIRE_PROOF_BYTES, key_k, "acceptor", c.out.p, WIRE_HELLO_BYTES, hs,
+			WIRE_HELLO_BYTES);
+		CHECK_EQ(feed_all(&c, hs, sizeof(hs)), same ? 0 : -ENXIO);
+		if (same)
+			CHECK(wire_up(&c.w));
+		else
+			expect_dead(&c, -ENXIO);
+		side_free(&c);
+	}
+	/* Both sides of one ring other than TEST_RING: up. */
+	side_init_ring(&c, WIRE_CONNECTOR, key_k, 77, 42, 1, 2);
+	side_init_ring(&a, WIRE_ACCEPTOR, key_k, 77, 42, 2, 0);
+	pump(&c, &a, WHOLE);
+	CHECK(wire_up(&c.w) && wire_up(&a.w));
+	side_free(&c), side_free(&a);
+	test_end("ring_digest");
 }
 
 static void test_reflection(void)
@@ -573,7 +625,7 @@ static void test_reflection(void)
 	side_init(&c, WIRE_CONNECTOR, key_k, 77, 1, 2);
 	uint8_t h[WIRE_HELLO_BYTES + WIRE_PROOF_BYTES];
 	memcpy(h, own.p, WIRE_HELLO_BYTES);
-	memcpy(h + 16, c.out.p + 16, WIRE_NONCE_BYTES);
+	memcpy(h + 24, c.out.p + 24, WIRE_NONCE_BYTES);
 	le_put16(h + 6, 2);
 	memset(h + WIRE_HELLO_BYTES, 0, WIRE_PROOF_BYTES);
 	CHECK_EQ(feed_all(&c, h, sizeof(h)), -EPROTO);
@@ -581,7 +633,7 @@ static void test_reflection(void)
 	side_free(&c);
 	/* An acceptor fed a HELLO_C carrying its own nonce. */
 	side_init(&a, WIRE_ACCEPTOR, key_k, 77, 2, 0);
-	doc_hello(h, 1, 77, a.w.hello_mine + 16);
+	doc_hello(h, 1, 77, a.w.hello_mine + 24);
 	CHECK_EQ(feed_all(&a, h, WIRE_HELLO_BYTES), -EPROTO);
 	expect_dead(&a, -EPROTO);
 	side_free(&a);
@@ -1147,6 +1199,7 @@ int main(void)
 	test_exchange();
 	test_wrong_secret();
 	test_cluster_and_ids();
+	test_ring_digest();
 	test_reflection();
 	test_replay_reorder_drop();
 	test_altered();

@@ -1,7 +1,8 @@
 """wire_peer.py - an internode peer written from src/cluster/wire.h's text
 alone (BLAKE2b from hashlib), to drive a real node's peer transport.
 
-Usage: wire_peer.py PORT SECRET_FILE CLUSTER_ID_HEX MY_ID EXPECT_ID MODE
+Usage: WIRE_RING=HEX wire_peer.py PORT SECRET_FILE CLUSTER_ID_HEX MY_ID EXPECT_ID MODE
+WIRE_RING is the ring digest to claim (DYN.STATUS ring_digest; 0 if unset).
 MODE:
   hello     full handshake; prints "proof_s ok" when the node proved the
             secret, then "accepted" when the session stays open, or
@@ -13,17 +14,19 @@ MODE:
             stays open)
   badbatch  handshake, then a well-tagged frame whose one record claims
             more bytes than the frame holds (the node closes the session)
-  garbage   48 bytes that are not a HELLO
+  garbage   48 bytes that are not a HELLO (nor the start of one)
   silent    connect and send nothing
 Each mode ends by printing "closed after S s" or "open after S s".
 """
 import hashlib
+import os
 import socket
 import struct
 import sys
 import time
 
-WIRE_VERSION = 2
+WIRE_VERSION = 3
+HELLO_BYTES = 56
 PAYLOAD_MAX = 4 + 40 + 64 + 1024 + 1936 + (1 << 20) + 1024
 
 
@@ -83,13 +86,14 @@ def main():
     if mode == "garbage":
         s.sendall(b"GET / HTTP/1.1\r\n" + b"x" * 32)
     elif mode != "silent":
-        hello_c = b"DYNW" + struct.pack("<HHQ", WIRE_VERSION, my_id, cid) + bytes(range(32))
+        ring = int(os.environ.get("WIRE_RING", "0"), 16)
+        hello_c = b"DYNW" + struct.pack("<HHQQ", WIRE_VERSION, my_id, cid, ring) + bytes(range(32))
         s.sendall(hello_c)
-        got = recv_exact(s, 48 + 32, 5)
+        got = recv_exact(s, HELLO_BYTES + 32, 5)
         if got is None:
             print("closed before HELLO_S")
             return
-        hello_s, proof_s = got[:48], got[48:]
+        hello_s, proof_s = got[:HELLO_BYTES], got[HELLO_BYTES:]
         if mac(key, 32, b"acceptor", hello_c, hello_s) == proof_s:
             print("proof_s ok")
         else:
