@@ -39,9 +39,10 @@
  * incarnations, or nodes that are no replica of the key) beyond n +
  * CNODE_PRUNE_EXTRA entries, an hour after the retirement (the stale
  * copies a pruned clock would resurrect values of are likeliest right
- * after a restart), or at once beyond CNODE_PRUNE_HARD. Counters (counter.h) keep one actor per data
- * file (node id | incarnation): their entries cannot be pruned, and an
- * increment a lossy disk loses at its actor is lost, never counted twice.
+ * after a restart), or at once beyond CNODE_PRUNE_HARD. Counters
+ * (counter.h) keep one actor per data file (node id | incarnation): their
+ * entries cannot be pruned, and an increment a lossy disk loses at its
+ * actor is lost, never counted twice.
  *
  * Request paths (R, W default to the keyspace's; N capped by the nodes):
  * - Reads (GET, DYN_GET, the read of SET/DEL in a siblings keyspace, RMW):
