@@ -219,8 +219,11 @@ static bool regressions_pass(const struct opts *o)
 		CHECK(r.mix >= 0);
 		struct simcluster_result res;
 		unsigned bad = run_one(&r, regressions[i].seed, SIM_MUT_NONE, &res, stdout);
-		printf("%s regression: seed %" PRIu64 " --mix %s --nodes %u\n", bad ? "FAIL" : "ok  ",
-		       regressions[i].seed, regressions[i].mix, res.nodes);
+		char nodes[32] = "";
+		if (regressions[i].nodes)
+			snprintf(nodes, sizeof(nodes), " --nodes %u", regressions[i].nodes);
+		printf("%s regression: seed %" PRIu64 " --mix %s%s (K=%u)\n", bad ? "FAIL" : "ok  ", regressions[i].seed,
+		       regressions[i].mix, nodes, res.nodes);
 		ok &= bad == 0;
 	}
 	return ok;
