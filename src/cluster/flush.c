@@ -10,7 +10,8 @@
  * every applied flush raises the store's horizon to its point, so a
  * background sweep drops the dead records from the index and resets their
  * zones without relocating them. Dropping a clock is safe because this
- * node's actor in k changes with every flush of k (I9, flush_actor): no dot
+ * node's actors in k change with every flush of k (I9, flush_renew_ks_actor,
+ * flush_counter_actor): no dot
  * issued after the flush can be one issued before it, and no context from
  * before it covers one issued after it. What a node stored before the flush reached it dies however
  * skewed the clocks (until = the coordinator's stamp at the flush + its

@@ -31,7 +31,9 @@
  * or outside the quorum, a write that reached one replica was not
  * acknowledged), so it never relies on that: every start of the node is a
  * new run incarnation (cnode_identity_load), and so is every damaged copy
- * it replaces during a run (the cnode moves its actor on: run + 128). A
+ * it replaces during a run (the cnode moves its actor on: cnode_next_run),
+ * and every flush of a keyspace moves its actor in that keyspace on (I9,
+ * node_int.h: actors are per keyspace, so the others' clocks do not age). A
  * new actor's dots start at 1 and cannot meet an old one's; what the old
  * actor issued stays covered, or comes back as a sibling. Clocks stay
  * bounded: a write (at its coordinator and at every replica that merges
