@@ -876,8 +876,10 @@ uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
 uint64_t cnode_next_run(const struct cnode *n, uint64_t run)
 {
 	uint64_t next = (run + CNODE_RENEW_STEP) & DVV_INCARNATION_MASK;
-	if (!(run >> 47) && n->now_ms > CNODE_INCARNATION_EPOCH_MS) {
-		uint64_t floor = cnode_fresh_incarnation(n->now_ms, run);
+	if (!(run >> 47) && n->now_ms > CNODE_INCARNATION_EPOCH_MS + 1) {
+		/* The previous millisecond's greatest: below every start's draw
+		 * from now on (the simulator checks each start is above the last). */
+		uint64_t floor = cnode_fresh_incarnation(n->now_ms - 1, 127);
 		if (floor > next && !(floor >> 47))
 			next = floor;
 	}

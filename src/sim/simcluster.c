@@ -124,7 +124,13 @@ static void set_disk_plan(struct sim *sim, struct simnode *nd, bool on)
 /* As the server draws them (cnode_fresh_incarnation), from the node's clock. */
 static uint64_t fresh_incarnation(struct sim *sim, struct simnode *nd)
 {
-	return cnode_fresh_incarnation(sim_node_now(sim, nd), sim_rng_next(&sim->rng));
+	uint64_t inc = cnode_fresh_incarnation(sim_node_now(sim, nd), sim_rng_next(&sim->rng));
+	/* A real start takes longer than a millisecond (recovery alone): the
+	 * simulator's takes no time, so a crash right after a start can
+	 * restart in the same millisecond, which a real node never does. */
+	if (nd->run != 0 && inc <= nd->run && !(nd->run >> 47))
+		inc = (nd->run | 127) + 1 + (inc & 127);
+	return inc & DVV_INCARNATION_MASK;
 }
 
 /* The store's clock is its node's (expiry decisions inside the store). */
