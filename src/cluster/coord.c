@@ -697,6 +697,11 @@ static void coord_read_quorum(struct cnode *n, struct coord *c)
 static void coord_repair(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_REPAIR && c->answered && !c->clock_only);
+	/* Pruned as every replica prunes what it stores (cnode_prune: the same
+	 * on every node), so a replica whose copy kept an entry the others
+	 * pruned (it held a value then, dead since: a flush) is repaired too,
+	 * and the copies converge. */
+	cnode_prune(n, c->skey, c->skey_len, &c->merged.d);
 	bool encoded = false;
 	for (unsigned i = 0; i < c->nrep; i++) {
 		const struct crep *r = &c->rep[i];
@@ -808,7 +813,7 @@ static int coord_counter_next(struct cnode *n, struct coord *c, const struct dvv
 				return rc;
 		}
 	}
-	int rc = counter_add(&st, cnode_ks_actor(n, c->ks), c->delta);
+	int rc = counter_add(&st, cnode_ks_counter_actor(n, c->ks), c->delta);
 	if (rc == 0)
 		rc = counter_value(&st, &c->cvalue);
 	if (rc)
@@ -850,16 +855,7 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 	unsigned after = dvv_visible(out, n->now_ms, NULL, 0);
 	if (after > n->cfg.ks[c->ks].siblings_max && after > before)
 		return -E2BIG; /* only a write that adds siblings beyond the limit */
-	uint64_t keep[DVV_ENTRIES_MAX];
-	unsigned nkeep = 0;
-	for (unsigned i = 0; i < out->nentries; i++)
-		for (unsigned j = 0; j < c->nrep; j++)
-			if (dvv_actor_node(out->e[i].actor) == c->rep[j].node) {
-				keep[nkeep++] = out->e[i].actor;
-				break;
-			}
-	DV_ASSERT(nkeep >= 1); /* our own entry at least */
-	dvv_prune(out, keep, nkeep, c->nrep + CNODE_PRUNE_EXTRA);
+	cnode_prune(n, c->skey, c->skey_len, out);
 	return 0;
 }
 

@@ -5,10 +5,12 @@
  * the key. Entry (actor, counter, values) says: this actor's events 1..counter
  * are known, and the values of its last len(values) events, newest first, are
  * siblings that no known write has superseded. An actor is a node in one
- * incarnation (dvv_actor()); the incarnation is renewed whenever a node starts
- * on an empty or replaced data file, so a dot (actor, counter) is never issued
- * twice for one key (dots of one actor are per key and contiguous: only the
- * node that stores the key durably issues them, from its own stored clock).
+ * incarnation (dvv_actor()); the incarnation is renewed at every start of the
+ * node and whenever it replaces a damaged copy (node.h: Actors), so a dot
+ * (actor, counter) is never issued twice for one key even by a node whose
+ * disk lost what it acknowledged (dots of one actor are per key and
+ * contiguous: only the node that stores the key durably issues them, from its
+ * own stored clock).
  *
  * Contract:
  * - struct dvv is a decoded view with fixed-size arrays: no allocation.

@@ -10,7 +10,8 @@
  * every applied flush raises the store's horizon to its point, so a
  * background sweep drops the dead records from the index and resets their
  * zones without relocating them. Dropping a clock is safe because this
- * node's actor in k changes with every flush of k (I9, flush_actor): no dot
+ * node's actors in k change with every flush of k (I9, flush_renew_ks_actor,
+ * flush_counter_actor): no dot
  * issued after the flush can be one issued before it, and no context from
  * before it covers one issued after it. What a node stored before the flush reached it dies however
  * skewed the clocks (until = the coordinator's stamp at the flush + its
@@ -93,13 +94,15 @@ uint32_t flush_tag(uint64_t id)
 	return id ? (uint32_t)((id * 0x9e3779b97f4a7c15ull) >> 32) | 1u : 0;
 }
 
-/* I9: the actor of this node's writes in a keyspace whose newest flush is
- * id: the node's own before any flush, then one per flush (a hash of the
- * incarnation and the id: splitmix64's finaliser, never 0). */
-static uint64_t flush_actor(const struct cnode *n, uint64_t id)
+/* I9: the actor of this node's counter increments in a keyspace whose
+ * newest flush is id: the data file's counter actor before any flush, then
+ * one per flush (a hash of the data file's incarnation and the id:
+ * splitmix64's finaliser, never 0). Counter entries are never pruned, so
+ * this actor changes only with flushes (node.h: Actors). */
+static uint64_t flush_counter_actor(const struct cnode *n, uint64_t id)
 {
 	if (id == 0)
-		return n->actor;
+		return n->counter_actor;
 	uint64_t z = n->cfg.incarnation ^ (id * 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
@@ -112,6 +115,20 @@ uint64_t cnode_ks_actor(const struct cnode *n, uint8_t ks)
 {
 	DV_ASSERT(ks < CNODE_KEYSPACES_MAX && n->flush[ks].actor != 0);
 	return n->flush[ks].actor;
+}
+
+uint64_t cnode_ks_counter_actor(const struct cnode *n, uint8_t ks)
+{
+	DV_ASSERT(ks < CNODE_KEYSPACES_MAX && n->flush[ks].counter_actor != 0);
+	return n->flush[ks].counter_actor;
+}
+
+/* I9: keyspace ks's next dot actor (a flush of it, or a renewal): a later
+ * run incarnation than its current one (cnode_next_run). */
+void flush_renew_ks_actor(struct cnode *n, uint8_t ks)
+{
+	struct cflush *f = &n->flush[ks];
+	f->actor = dvv_actor(n->cfg.node_id, cnode_next_run(n, f->actor & DVV_INCARNATION_MASK));
 }
 
 static void flush_key(uint8_t ks, uint8_t *out)
@@ -172,7 +189,8 @@ int flush_load(struct cnode *n)
 		struct cflush *f = &n->flush[ks];
 		memset(f, 0, sizeof(*f));
 		flush_key((uint8_t)ks, f->key);
-		f->actor = flush_actor(n, 0);
+		f->actor = n->actor; /* a new run is a new actor in every keyspace */
+		f->counter_actor = flush_counter_actor(n, 0);
 		if (!n->cfg.ks[ks].defined)
 			continue;
 		struct sync_get g;
@@ -195,7 +213,7 @@ int flush_load(struct cnode *n)
 		f->until = le_get64(g.val + 16);
 		f->seq = g.seq;
 		f->tag = flush_tag(f->id);
-		f->actor = flush_actor(n, f->id);
+		f->counter_actor = flush_counter_actor(n, f->id);
 	}
 	return 0;
 }
@@ -361,7 +379,8 @@ static void flush_written(struct store_op *op)
 		f->until = f->applying_until;
 		f->seq = op->out.seq;
 		f->tag = flush_tag(f->id);
-		f->actor = flush_actor(n, f->id);
+		f->counter_actor = flush_counter_actor(n, f->id);
+		flush_renew_ks_actor(n, ks); /* I9 */
 		n->ks_count[ks] = 0; /* every key held so far is dead here */
 		n->st.flushes_applied++;
 		store_reclaim_below(n->s, f->seq); /* the store drops what the flush killed */

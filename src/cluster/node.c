@@ -37,6 +37,8 @@ static int config_check(const struct cnode_config *cfg)
 		return config_fail("node id 0");
 	if (cfg->incarnation == 0 || cfg->incarnation > DVV_INCARNATION_MASK)
 		return config_fail("incarnation must be 1..2^48-1 (cnode_identity_load)");
+	if (cfg->run == 0 || cfg->run > DVV_INCARNATION_MASK)
+		return config_fail("run incarnation must be 1..2^48-1 (cnode_identity_load)");
 	if (!cfg->ring || cfg->ring->nnodes == 0 || !cfg->ring->owner)
 		return config_fail("no ring");
 	if (cfg->requests_max > (1u << 20) || cfg->replica_ops_max > (1u << 20))
@@ -160,7 +162,9 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 		return -ENOMEM;
 	}
 	n->s = s;
-	n->actor = dvv_actor(cfg->node_id, cfg->incarnation);
+	n->run = cfg->run;
+	n->actor = dvv_actor(cfg->node_id, cfg->run);
+	n->counter_actor = dvv_actor(cfg->node_id, cfg->incarnation);
 	n->now_ms = now_ms;
 	/* Request ids of one run never meet those of another, so a late reply
 	 * to an earlier run cannot match a request of this one: boot << 44
@@ -869,6 +873,83 @@ void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
 
 uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
 
+uint64_t cnode_next_run(const struct cnode *n, uint64_t run)
+{
+	uint64_t next = (run + CNODE_RENEW_STEP) & DVV_INCARNATION_MASK;
+	if (!(run >> 47) && n->now_ms > CNODE_INCARNATION_EPOCH_MS + 1) {
+		/* The previous millisecond's greatest: below every start's draw
+		 * from now on (the simulator checks each start is above the last). */
+		uint64_t floor = cnode_fresh_incarnation(n->now_ms - 1, 127);
+		if (floor > next && !(floor >> 47))
+			next = floor;
+	}
+	DV_ASSERT(next == 0 || next > run);
+	return next ? next : 1;
+}
+
+void cnode_renew_actor(struct cnode *n)
+{
+	n->run = cnode_next_run(n, n->run);
+	n->actor = dvv_actor(n->cfg.node_id, n->run);
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX; ks++)
+		flush_renew_ks_actor(n, (uint8_t)ks);
+	n->renewals++;
+	n->st.actor_renewals++;
+}
+
+/* When incarnation inc of a node started (unix ms; cnode_fresh_incarnation),
+ * or 0 when it was not drawn from a clock. */
+static uint64_t incarnation_start_ms(uint64_t inc)
+{
+	inc &= DVV_INCARNATION_MASK;
+	return inc >> 47 ? 0 : (inc >> 7) + CNODE_INCARNATION_EPOCH_MS;
+}
+
+/* keep[] for cnode_prune: our actor, every replica node's newest entry in
+ * d, and (young) each retired entry of a replica node whose newest entry
+ * started less than CNODE_PRUNE_GRACE_MS ago. */
+static unsigned prune_keep(const struct cnode *n, uint8_t ks, const uint16_t *pref, unsigned cnt, const struct dvv *d,
+			   bool young, uint64_t *keep)
+{
+	unsigned nkeep = 0;
+	keep[nkeep++] = cnode_ks_actor(n, ks); /* our next dot is issued from our entry: never dropped here */
+	/* Entries are sorted by actor, so a node's are together, its newest
+	 * incarnation last. */
+	for (unsigned i = 0; i < d->nentries;) {
+		uint16_t node = dvv_actor_node(d->e[i].actor);
+		unsigned last = i;
+		while (last + 1 < d->nentries && dvv_actor_node(d->e[last + 1].actor) == node)
+			last++;
+		bool replica = false;
+		for (unsigned j = 0; j < cnt; j++)
+			replica |= pref[j] == node;
+		if (replica) {
+			uint64_t since = incarnation_start_ms(d->e[last].actor);
+			bool recent = young && (since == 0 || n->now_ms < since + CNODE_PRUNE_GRACE_MS);
+			for (unsigned k = recent ? i : last; k <= last; k++) {
+				DV_ASSERT(nkeep < DVV_ENTRIES_MAX + 1);
+				keep[nkeep++] = d->e[k].actor;
+			}
+		}
+		i = last + 1;
+	}
+	return nkeep;
+}
+
+void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d)
+{
+	DV_ASSERT(key_len >= 1 && cnode_ks_ok(n, key[0]));
+	unsigned nrep = n->ks_n[key[0]], max = nrep + CNODE_PRUNE_EXTRA;
+	if (d->nentries <= max)
+		return;
+	uint16_t pref[RING_N_MAX];
+	unsigned cnt = ring_preflist(&n->ring, ring_partition(&n->ring, store_key_hash(key, key_len)), nrep, pref);
+	uint64_t keep[DVV_ENTRIES_MAX + 1];
+	dvv_prune(d, keep, prune_keep(n, key[0], pref, cnt, d, true, keep), max);
+	if (d->nentries > CNODE_PRUNE_HARD)
+		dvv_prune(d, keep, prune_keep(n, key[0], pref, cnt, d, false, keep), CNODE_PRUNE_HARD);
+}
+
 bool cnode_bcast_open(const struct cnode *n)
 {
 	for (unsigned i = 0; i < CNODE_BCAST_MAX; i++)
@@ -965,7 +1046,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 {
 	DV_ASSERT(s && out);
 	memset(out, 0, sizeof(*out));
-	if (node_id == 0)
+	uint64_t inc = fresh & DVV_INCARNATION_MASK;
+	if (node_id == 0 || inc == 0)
 		return -EINVAL;
 	struct sync_op get = {.op = {.kind = STORE_GET}};
 	int err = sync_run(s, &get);
@@ -978,6 +1060,7 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 		if (out->node_id != node_id)
 			return -EINVAL;
 		out->boot = out->boot + 1 ? out->boot + 1 : 1;
+		out->run = inc; /* a new actor at every start (node.h: Actors) */
 		return identity_write(s, out, STORE_ALWAYS); /* this start counted before it acts */
 	}
 	if (err != -DV_ENOTFOUND)
@@ -986,10 +1069,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	store_get_stats(s, &st);
 	if (st.keys > st.tombstones)
 		return -DV_EFORMAT; /* data, but not a cluster node's */
-	uint64_t inc = fresh & DVV_INCARNATION_MASK;
-	if (inc == 0)
-		return -EINVAL;
-	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .boot = 1};
+	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .run = inc,
+				    .boot = 1};
 	err = identity_write(s, &id, STORE_IF_ABSENT);
 	if (err)
 		return err;

@@ -19,6 +19,33 @@
  * per value inside the dvv, so an expired value keeps its causal history
  * and an older version cannot come back through a merge).
  *
+ * Actors: the dots a node issues carry its actor, node id | run
+ * incarnation (dvv_actor), and one actor never issues a dot twice for one
+ * key. The node issues its next dot of a key from its own stored copy, so
+ * that copy must hold its latest dot: a disk that loses or damages an
+ * acknowledged write (a lost tail at a power cut, a lying flush, a record
+ * that no longer verifies) rolls the copy back, and the same actor would
+ * reissue a dot it already gave another value (Riak's KV679: replicas
+ * holding one value or the other for that dot never converge). No read
+ * can tell it its latest dot for sure (the replicas holding it may be down
+ * or outside the quorum, a write that reached one replica was not
+ * acknowledged), so it never relies on that: every start of the node is a
+ * new run incarnation (cnode_identity_load), and so is every damaged copy
+ * it replaces during a run (the cnode moves its actor on: cnode_next_run),
+ * and every flush of a keyspace moves its actor in that keyspace on (I9,
+ * node_int.h: actors are per keyspace, so the others' clocks do not age). A
+ * new actor's dots start at 1 and cannot meet an old one's; what the old
+ * actor issued stays covered, or comes back as a sibling. Clocks stay
+ * bounded: a write (at its coordinator and at every replica that merges
+ * it) prunes the value-less entries of retired actors (a node's older
+ * incarnations, or nodes that are no replica of the key) beyond n +
+ * CNODE_PRUNE_EXTRA entries, an hour after the retirement (the stale
+ * copies a pruned clock would resurrect values of are likeliest right
+ * after a restart), or at once beyond CNODE_PRUNE_HARD. Counters
+ * (counter.h) keep one actor per data file (node id | incarnation): their
+ * entries cannot be pruned, and an increment a lossy disk loses at its
+ * actor is lost, never counted twice.
+ *
  * Request paths (R, W default to the keyspace's; N capped by the nodes):
  * - Reads (GET, DYN_GET, the read of SET/DEL in a siblings keyspace, RMW):
  *   any node coordinates. It reads its own copy (if a replica) and sends
@@ -36,8 +63,8 @@
  *   (store GET, then PUT with STORE_IF_SEQ; retried on -ESTALE), and only
  *   once that is durable sends the new version to the other replicas
  *   (REPL_PUT), which merge it into theirs (dvv_sync, same CAS loop). A dot
- *   is therefore never sent before it is durable at its actor, so a node
- *   never reissues one after a crash. The write is acknowledged when W
+ *   is therefore never sent before it is durable at its actor (a disk that
+ *   loses it anyway costs the node a new actor: see Actors). The write is acknowledged when W
  *   replicas (the coordinator included) confirmed durability.
  * - Plain SET/DEL in a siblings keyspace read the key's context at R first
  *   and write with it: a SET supersedes every version acknowledged before
@@ -129,7 +156,9 @@ struct cnode_keyspace {
 
 struct cnode_config {
 	uint16_t node_id;
-	uint64_t incarnation;  /* from cnode_identity_load */
+	uint64_t incarnation;  /* from cnode_identity_load: the data file's (counters' actor) */
+	uint64_t run;          /* from cnode_identity_load: this start's (the dots' actor, node.h
+				* "Actors"); renewed by the cnode itself when it replaces a damaged copy */
 	uint32_t boot;         /* from cnode_identity_load: request ids of different runs of
 				* the node never meet (0: derived from now_ms instead) */
 	uint64_t cluster_id;
@@ -244,6 +273,7 @@ struct cnode_stats {
 	uint64_t quorum_timeouts, read_repairs, busy_refusals, siblings_refused;
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, bad_msgs;
 	uint64_t corrupt_replaced; /* unreadable local copies replaced by a merge's result */
+	uint64_t actor_renewals;   /* dot actors retired in this run (a damaged copy replaced) */
 	uint64_t flushes_applied, stale_refusals, scans_served;
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
@@ -293,13 +323,18 @@ uint64_t cnode_actor(const struct cnode *n);
 struct cnode_identity {
 	uint64_t cluster_id;
 	uint16_t node_id;
-	uint64_t incarnation;
+	uint64_t incarnation; /* the data file's: renewed when it is empty or replaced */
+	uint64_t run;         /* this start's: fresh, every start (not stored) */
 	uint32_t boot; /* starts of this data file, this one included (1 when created) */
 	bool created;  /* a new incarnation was written at this start */
 };
 /* Start-up only, synchronous (polls the store until done): read the
  * identity record; on a store with no record and no keys, write one with
- * incarnation fresh (the driver's random 48 bits, never 0) durably first.
+ * incarnation fresh durably first. Every start takes fresh as its run
+ * incarnation (the actor of the dots it issues, node.h "Actors"), so fresh
+ * must be new at every call: never 0, never an earlier start's of this
+ * node id, and greater than theirs where the driver can (the drivers draw
+ * cnode_fresh_incarnation: milliseconds since 2020 << 7 | 7 random bits).
  * Every start also counts itself in the record (boot), durably before it
  * returns, so a late reply to an earlier run never matches a request of
  * this one (request ids start at boot << 44, plus a start drawn from the
@@ -309,6 +344,19 @@ struct cnode_identity {
  * store error. */
 int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
 			struct cnode_identity *out);
+/* A fresh incarnation for cnode_identity_load from the driver's clock
+ * (unix ms) and 7 random bits: later starts draw greater ones (retired
+ * actors are the smaller ones, node.h "Actors"), two starts of one node
+ * never share a millisecond. A clock before 2020 gives 47 random bits
+ * with bit 47 set instead (never 0 either). */
+#define CNODE_INCARNATION_EPOCH_MS 1577836800000ull /* 2020-01-01 */
+static inline uint64_t cnode_fresh_incarnation(uint64_t unix_ms, uint64_t random)
+{
+	if (unix_ms <= CNODE_INCARNATION_EPOCH_MS)
+		return (1ull << 47) | (random & ((1ull << 47) - 1));
+	uint64_t inc = ((unix_ms - CNODE_INCARNATION_EPOCH_MS) << 7 | (random & 127)) & DVV_INCARNATION_MASK;
+	return inc ? inc : 1;
+}
 
 /* The store key of (keyspace, user key) into out (key_len + 1 bytes). */
 uint32_t cnode_store_key(uint8_t keyspace, const void *key, uint32_t key_len, uint8_t *out);

@@ -39,8 +39,11 @@
  *     left with no value is dead as a whole (its clock too: I9), and the
  *     store drops such records (store_set_reclaim: flush_record_dead).
  *  I9 (flush.c) The actor of this node's dots in keyspace k is renewed by
- *     every flush of k (flush_actor: node id, a hash of the incarnation and
- *     the flush id), so a clock a flush killed is never needed again: no
+ *     every flush of k it applies (flush_renew_ks_actor: a later run
+ *     incarnation, so a node's actors of k still sort by age) and its
+ *     counter actor in k too (flush_counter_actor: node id, a hash of the
+ *     data file's incarnation and the flush id), so a clock a flush killed
+ *     is never needed again: no
  *     dot issued after the flush can be one issued before it, and no
  *     context from before it covers a dot issued after it.
  */
@@ -58,7 +61,12 @@
 #define CNODE_NONE UINT32_MAX
 #define CNODE_CAS_TRIES_MAX 16u     /* -ESTALE retries of one merge before BUSY */
 #define CNODE_FWD_WINDOW 1024u      /* FWD_PUT anti-duplicate window per origin (req ids) */
-#define CNODE_PRUNE_EXTRA 4u        /* a clock keeps at most n + this many entries */
+#define CNODE_PRUNE_EXTRA 4u        /* a clock keeps n + this many entries, and retired actors of the grace */
+#define CNODE_PRUNE_GRACE_MS (3600u * 1000u) /* a retired incarnation is kept this long after its successor began */
+#define CNODE_PRUNE_HARD 16u        /* ... but not beyond this many entries (two versions merge within 32) */
+_Static_assert(2u * CNODE_PRUNE_HARD <= DVV_ENTRIES_MAX, "two pruned versions merge within the bound");
+_Static_assert(RING_N_MAX + CNODE_PRUNE_EXTRA <= CNODE_PRUNE_HARD, "the soft bound is below the hard one");
+#define CNODE_RENEW_STEP 128u       /* a renewed run incarnation: a later millisecond's, same random bits */
 #define CNODE_POLL_ROUNDS_MAX 10000000u /* identity load: polls before giving up */
 #define CNODE_REQ_ID_BITS 44u       /* request ids: boot << 44 | a counter (from a start in [1, 2^43)) */
 #define CNODE_BOOT_MASK ((1u << (64 - CNODE_REQ_ID_BITS)) - 1)
@@ -305,7 +313,8 @@ struct cflush {
 	uint64_t until;                /* I8: the stamp up to which it kills */
 	uint64_t seq;                  /* I8: the seq of its flush record */
 	uint32_t tag;                  /* flush_tag(id): the epoch in messages */
-	uint64_t actor;                /* I9: the actor of this node's writes of the keyspace */
+	uint64_t actor;                /* I9: this node's dot actor in the keyspace */
+	uint64_t counter_actor;        /* I9: this node's actor in the keyspace's counters */
 	uint64_t applying, applying_until; /* the flush whose record is being written (0: none) */
 	uint64_t want, want_until;     /* a greater one to apply once that one is durable */
 	uint64_t heard, heard_until;   /* the greatest flush a peer's FLUSH_STATE named */
@@ -358,8 +367,14 @@ bool flush_filter(const struct cnode *n, uint8_t ks, uint64_t seq, struct dvv *d
  * cnode): a record of a keyspace whose every value is dead (I8). */
 bool flush_record_dead(void *ctx, const void *key, uint32_t key_len, const struct store_record_out *rec,
 		       bool tombstone);
-/* I9: the actor of this node's writes of keyspace ks. */
+/* I9: the actor of this node's dots in keyspace ks, of its counter
+ * increments there, and the renewal of the first (flush, damaged copy). */
 uint64_t cnode_ks_actor(const struct cnode *n, uint8_t ks);
+uint64_t cnode_ks_counter_actor(const struct cnode *n, uint8_t ks);
+void flush_renew_ks_actor(struct cnode *n, uint8_t ks);
+/* A run incarnation past run and (one drawn from a clock) no earlier than
+ * now's (cnode_fresh_incarnation), so it reads as started now. */
+uint64_t cnode_next_run(const struct cnode *n, uint64_t run);
 /* A cas of keyspace ks read while a flush record was being written (I7):
  * queue it; it reads again once that record is durable. */
 bool flush_park(struct cnode *n, struct cas *c, uint8_t ks);
@@ -396,7 +411,10 @@ struct cnode {
 	struct cnode_config cfg;       /* cfg.ring points at ring */
 	struct ring ring;
 	struct store *s;
-	uint64_t actor;
+	uint64_t actor;                /* node id | run: the dots' actor (node.h: Actors) */
+	uint64_t run;                  /* its incarnation: cfg.run, + CNODE_RENEW_STEP per renewal */
+	uint64_t counter_actor;        /* node id | the data file's incarnation: counters' actor */
+	uint32_t renewals;             /* actors renewed in this run (damaged copies replaced) */
 	struct hlc hlc;
 	uint64_t now_ms;
 	uint64_t next_req_id;
@@ -469,6 +487,16 @@ struct cnode {
 #define CNODE_PEER_NONE UINT16_MAX
 
 /* node.c services. */
+/* This node's copy of a key was damaged and has been replaced: it may lack
+ * dots our actor issued, so the actor is retired (node.h: Actors). */
+void cnode_renew_actor(struct cnode *n);
+/* Bound d's clock, a version of store key key (keyspace key[0]) written
+ * here: beyond n + CNODE_PRUNE_EXTRA entries, drop the value-less entries
+ * of retired actors (a node's older incarnations when it has a newer one
+ * in d, nodes that are no replica of the key), but those of a node whose
+ * newest incarnation began within CNODE_PRUNE_GRACE_MS; beyond
+ * CNODE_PRUNE_HARD entries those too. Never our own actor's. */
+void cnode_prune(const struct cnode *n, const uint8_t *key, uint32_t key_len, struct dvv *d);
 uint64_t cnode_new_req_id(struct cnode *n);
 void cnode_ht_put(struct cnode *n, uint64_t req_id, struct coord *c);
 struct coord *cnode_ht_get(const struct cnode *n, uint64_t req_id);

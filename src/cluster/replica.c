@@ -341,8 +341,12 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 			return;
 		rc = -EBUSY; /* every try was refused before writing: nothing applied */
 	}
-	if (rc == 0 && c->corrupt)
+	if (rc == 0 && c->corrupt) {
+		/* Our copy of the key is gone: our latest dots of it may be
+		 * too, so this actor issues no more (node.h: Actors). */
 		n->st.corrupt_replaced++;
+		cnode_renew_actor(n);
+	}
 	if (rc == 0) {
 		int64_t *cnt = &n->ks_count[c->key[0]];
 		*cnt = *cnt + c->count_delta > 0 ? *cnt + c->count_delta : 0; /* an estimate (node.h: COUNT) */
@@ -460,13 +464,15 @@ static int rop_merge(struct cas *cas, const struct dvv *local, struct dvv *out)
 	struct rop *r = cnode_container(cas, struct rop, cas);
 	DV_ASSERT(r->used && r->type == MSG_REPL_PUT);
 	DV_ASSERT(r->in_d.policy == cas->policy);
-	if (cas->n->cfg.test_broken_merge || !local)
+	if (cas->n->cfg.test_broken_merge || !local) {
 		*out = r->in_d; /* test_broken_merge: the incoming version replaces ours (mutation check) */
-	else {
+	} else {
 		int rc = dvv_sync(out, local, &r->in_d);
 		if (rc != 0)
 			return rc; /* -E2BIG: refused, never dropped to fit */
 	}
+	if (!cas->n->cfg.test_broken_merge)
+		cnode_prune(cas->n, cas->key, cas->key_len, out); /* as its coordinator does: clocks stay bounded */
 	if (local && cnode_same_version(local, out))
 		return CAS_NOOP;
 	return 0;

@@ -104,13 +104,14 @@ static void derive_ctx_key(const uint8_t wire_key[WIRE_KEY_BYTES], uint8_t out[D
 				     WIRE_KEY_BYTES) == 0);
 }
 
+/* Every start draws one (node.h: Actors): from the clock, so later
+ * starts draw greater ones, and random bits. */
 static uint64_t fresh_incarnation(void)
 {
 	uint64_t x = 0;
 	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
 		randombytes_buf(&x, sizeof(x));
-	x &= DVV_INCARNATION_MASK;
-	return x ? x : 1;
+	return cnode_fresh_incarnation(store_now_ms(), x);
 }
 
 static int load_identity(struct chost *ch)
@@ -119,9 +120,10 @@ static int load_identity(struct chost *ch)
 	int err = cnode_identity_load(ch->s, cc->cluster_id, cc->node_id, fresh_incarnation(), &ch->id);
 	switch (err) {
 	case 0:
-		log_info("cluster identity", "node_id=%u cluster_id=%016llx incarnation=%012llx boot=%u created=%s",
-			 cc->node_id, (unsigned long long)cc->cluster_id, (unsigned long long)ch->id.incarnation,
-			 ch->id.boot, ch->id.created ? "yes" : "no");
+		log_info("cluster identity",
+			 "node_id=%u cluster_id=%016llx incarnation=%012llx run=%012llx boot=%u created=%s", cc->node_id,
+			 (unsigned long long)cc->cluster_id, (unsigned long long)ch->id.incarnation,
+			 (unsigned long long)ch->id.run, ch->id.boot, ch->id.created ? "yes" : "no");
 		return 0;
 	case -EXDEV:
 		log_error("the data file belongs to another cluster", "path=%s cluster_id=%016llx",
@@ -159,7 +161,8 @@ static int make_ring(struct chost *ch)
 static int make_cnode(struct chost *ch)
 {
 	const struct cluster_config *cc = ch->cc;
-	struct cnode_config cfg = {.node_id = cc->node_id, .incarnation = ch->id.incarnation, .boot = ch->id.boot,
+	struct cnode_config cfg = {.node_id = cc->node_id, .incarnation = ch->id.incarnation, .run = ch->id.run,
+				   .boot = ch->id.boot,
 				   .cluster_id = cc->cluster_id, .ring = &ch->ring, .timeout_ms = cc->timeout_ms,
 				   .repair_wait_ms = cc->timeout_ms < CHOST_REPAIR_WAIT_MS ? cc->timeout_ms
 											   : CHOST_REPAIR_WAIT_MS,

@@ -148,6 +148,7 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("bytes_out", st.bytes_out);
 	ITEM("bad_msgs", st.bad_msgs);
 	ITEM("corrupt_replaced", st.corrupt_replaced);
+	ITEM("actor_renewals", st.actor_renewals);
 	ITEM("requests_in_flight", st.requests_in_flight);
 	ITEM("replica_ops_in_flight", st.replica_ops_in_flight);
 	ITEM("client_requests", ch->reqs_total);

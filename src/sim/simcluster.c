@@ -121,13 +121,16 @@ static void set_disk_plan(struct sim *sim, struct simnode *nd, bool on)
 	dev_mem_set_plan(nd->dev, &p);
 }
 
-static uint64_t fresh_incarnation(struct sim *sim)
+/* As the server draws them (cnode_fresh_incarnation), from the node's clock. */
+static uint64_t fresh_incarnation(struct sim *sim, struct simnode *nd)
 {
-	uint64_t x;
-	do
-		x = sim_rng_next(&sim->rng) & DVV_INCARNATION_MASK;
-	while (x == 0);
-	return x;
+	uint64_t inc = cnode_fresh_incarnation(sim_node_now(sim, nd), sim_rng_next(&sim->rng));
+	/* A real start takes longer than a millisecond (recovery alone): the
+	 * simulator's takes no time, so a crash right after a start can
+	 * restart in the same millisecond, which a real node never does. */
+	if (nd->run != 0 && inc <= nd->run && !(nd->run >> 47))
+		inc = (nd->run | 127) + 1 + (inc & 127);
+	return inc & DVV_INCARNATION_MASK;
 }
 
 /* The store's clock is its node's (expiry decisions inside the store). */
@@ -153,7 +156,7 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 		return err;
 	}
 	struct cnode_identity ident;
-	err = cnode_identity_load(nd->store, sim->ccfg.cluster_id, nd->id, fresh_incarnation(sim), &ident);
+	err = cnode_identity_load(nd->store, sim->ccfg.cluster_id, nd->id, fresh_incarnation(sim, nd), &ident);
 	if (err) {
 		sim_log(sim, 1, "node %u: cnode_identity_load failed: %s", nd->id, dv_strerror(err));
 		goto out_close;
@@ -163,11 +166,16 @@ static int node_boot(struct sim *sim, struct simnode *nd, bool first)
 			      (unsigned long long)nd->incarnation);
 	if (!first && !nd->wiped && ident.created && !(sim->cfg->faults & SIM_F_LOSSY))
 		sim_violation(sim, "node %u restarted on its own data file but got a new incarnation", nd->id);
+	if (!first && ident.run <= nd->run)
+		sim_violation(sim, "node %u restarted with run incarnation %llx, not above its last (%llx)", nd->id,
+			      (unsigned long long)ident.run, (unsigned long long)nd->run);
 	nd->wiped = false;
 	nd->incarnation = ident.incarnation;
+	nd->run = ident.run;
 	struct cnode_config cc = sim->ccfg;
 	cc.node_id = nd->id;
 	cc.incarnation = ident.incarnation;
+	cc.run = ident.run;
 	cc.boot = ident.boot;
 	err = cnode_create(&nd->cn, &cc, nd->store, sim_node_now(sim, nd));
 	if (err) {

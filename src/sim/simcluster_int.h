@@ -34,6 +34,7 @@ struct simnode {
 	struct store *store;     /* NULL while down */
 	struct cnode *cn;        /* NULL while down */
 	uint64_t incarnation;
+	uint64_t run;            /* its run incarnation at its last start (each start's is greater) */
 	int64_t skew_ms;
 	uint64_t clock_last;     /* node clocks never go backwards */
 	struct dev_fault_plan disk; /* the disk faults of this run (zero when none) */

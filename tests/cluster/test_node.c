@@ -70,6 +70,16 @@ static void sessions_up(uint16_t id);
 static void quiesce(void);
 static void settle(void);
 
+/* Fresh incarnations for restarts, as a driver draws them (from the
+ * clock), each greater than every earlier one. */
+static uint64_t fresh_incarnation(void)
+{
+	static uint64_t last;
+	uint64_t f = cnode_fresh_incarnation(now_ms, 0);
+	last = f > last ? f : last + 1;
+	return last;
+}
+
 static void cluster_start(unsigned k, cfg_tweak tweak)
 {
 	CHECK(k >= 1 && k <= K_MAX);
@@ -87,6 +97,7 @@ static void cluster_start(unsigned k, cfg_tweak tweak)
 		t->inc = ident.incarnation;
 		t->cfg = base_config(id);
 		t->cfg.incarnation = t->inc;
+		t->cfg.run = ident.run;
 		t->cfg.boot = no_boot ? 0 : ident.boot;
 		if (tweak)
 			tweak(&t->cfg);
@@ -772,7 +783,7 @@ static void history(const char *key)
 	check_replicas_identical(KS_LWW, key, nodes123, 3);
 }
 
-/* A node restarts on its data (same incarnation, next boot). */
+/* A node restarts on its data (same incarnation, a new run, next boot). */
 static void node_restart(uint16_t id, uint64_t at_ms)
 {
 	struct tnode *t = &tn[id];
@@ -781,8 +792,10 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 	struct store_config sc = store_cfg();
 	t->s = h_reopen_mem(t->s, &t->dev, &sc);
 	struct cnode_identity ident;
-	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, 999, &ident), 0);
-	CHECK(!ident.created && ident.incarnation == t->inc);
+	uint64_t fresh = fresh_incarnation();
+	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, fresh, &ident), 0);
+	CHECK(!ident.created && ident.incarnation == t->inc && ident.run == fresh && ident.run != t->cfg.run);
+	t->cfg.run = ident.run;
 	t->cfg.boot = no_boot ? 0 : ident.boot;
 	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
 	for (uint16_t o = 1; o <= K; o++)
@@ -804,9 +817,10 @@ static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 	h_open_mem_cfg(&t->s, &t->dev, 16 * MiB, 1 * MiB, store_cfg());
 	struct cnode_identity ident;
 	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, fresh, &ident), 0);
-	CHECK(ident.created && ident.incarnation != t->inc && ident.boot == 1);
+	CHECK(ident.created && ident.incarnation != t->inc && ident.run == ident.incarnation && ident.boot == 1);
 	t->inc = ident.incarnation;
 	t->cfg.incarnation = t->inc;
+	t->cfg.run = ident.run;
 	t->cfg.boot = ident.boot;
 	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
 	for (uint16_t o = 1; o <= K; o++)
@@ -1296,16 +1310,17 @@ static void test_identity(void)
 	struct cnode_identity id;
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0, &id), -EINVAL); /* fresh 0 */
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0xabcdef, &id), 0);
-	CHECK(id.created && id.incarnation == 0xabcdef && id.node_id == 4 && id.cluster_id == 77);
+	CHECK(id.created && id.incarnation == 0xabcdef && id.run == 0xabcdef && id.node_id == 4 && id.cluster_id == 77);
 	CHECK_EQ(id.boot, 1);
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x999, &id), 0);
-	CHECK(!id.created && id.incarnation == 0xabcdef);
+	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x999); /* every start a new run */
 	CHECK_EQ(id.boot, 2); /* every start counted */
 	cfg.format_if_empty = true;
 	s = h_reopen_mem(s, &dev, &cfg);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0, &id), -EINVAL); /* fresh 0: no run */
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), 0);
-	CHECK(!id.created && id.incarnation == 0xabcdef); /* same data, same incarnation */
-	CHECK_EQ(id.boot, 3); /* durable: the count survives the restart */
+	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x1234); /* same data, same incarnation */
+	CHECK_EQ(id.boot, 3); /* durable: the count survives the restart (a refused start is not one) */
 	CHECK_EQ(cnode_identity_load(s, 78, 4, 0x1234, &id), -EXDEV);
 	CHECK_EQ(cnode_identity_load(s, 77, 5, 0x1234, &id), -EINVAL);
 	store_close(s);
@@ -1546,6 +1561,171 @@ static void test_damaged_on_medium(void)
 	cluster_stop();
 }
 
+/* The replicas of key hold the same version, and it has want's visible
+ * values (no CHECK: the tests compare the outcome with and without a fix). */
+static bool replicas_agree_on(uint8_t ks, const char *key, const char *const *want, unsigned nwant)
+{
+	static struct tstored a, b;
+	stored(1, ks, key, &a);
+	if (a.rc != 0 || dvv_visible(&a.d, now_ms, NULL, 0) != nwant)
+		return false;
+	for (uint16_t id = 2; id <= 3; id++) {
+		stored(id, ks, key, &b);
+		if (b.rc != 0 || !dvv_identical(&a.d, &b.d))
+			return false;
+	}
+	stored_visible(&a, want, nwant);
+	return true;
+}
+
+/* Node 1's disk loses its last write of a key, acknowledged by the other
+ * replicas (a lossy disk's lost tail: here its old record is written back
+ * after the restart), and node 1 then coordinates another write of it.
+ * Restarted as a new run (the fix), its dot is of a new actor: a, b and c
+ * are siblings everywhere. Restarted as the same actor (every start before
+ * the fix), it reissued dot 2 for c, which nodes 2 and 3 hold for b: the
+ * replicas never converged (the lossy mix's seeds 87, 664, 1825, 10897). */
+static bool lost_write_then_write(bool same_run)
+{
+	cluster_start(3, NULL);
+	static struct tstored before;
+	CHECK_EQ(dyn_put(1, KS_SIB, "lw", "", "a"), 0);
+	quiesce();
+	stored(1, KS_SIB, "lw", &before);
+	CHECK_EQ(before.rc, 0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "lw", "", "b"), 0); /* a and b: dots 1 and 2 of node 1's actor */
+	quiesce();
+	struct tnode *t = &tn[1];
+	CHECK(store_drain(t->s) >= 0);
+	cnode_destroy(t->cn);
+	struct store_config sc = store_cfg();
+	t->s = h_reopen_mem(t->s, &t->dev, &sc);
+	struct cnode_identity ident;
+	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, 1, same_run ? t->cfg.run : fresh_incarnation(), &ident), 0);
+	CHECK_EQ(ident.run != t->cfg.run, !same_run);
+	t->cfg.run = ident.run;
+	t->cfg.boot = ident.boot;
+	/* What the disk kept: the version before b. */
+	uint8_t skey[8];
+	uint32_t len = cnode_store_key(KS_SIB, "lw", 2, skey);
+	struct sget g = {0};
+	static struct tstored out;
+	g.out = &out;
+	g.op = (struct store_op){.kind = STORE_PUT, .key = skey, .key_len = len, .value = before.vals,
+				 .val_len = before.vals_len, .meta = before.meta, .meta_len = before.meta_len,
+				 .done = sget_done};
+	CHECK_EQ(store_submit(t->s, &g.op), 0);
+	CHECK(store_drain(t->s) >= 0 && g.done && out.rc == 0);
+	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, now_ms), 0);
+	for (uint16_t o = 2; o <= K; o++)
+		cnode_peer_down(tn[o].cn, 1, now_ms);
+	sessions_up(1);
+	quiesce();
+	CHECK_EQ(dyn_put(1, KS_SIB, "lw", "", "c"), 0);
+	quiesce();
+	static struct tres r;
+	t_prep(&r, CREQ_DYN_GET, KS_SIB, "lw", NULL, NULL);
+	r.rq.r = 3;
+	t_run(2, &r); /* reads every copy and repairs what differs */
+	quiesce();
+	bool agree = replicas_agree_on(KS_SIB, "lw", (const char *const[]){"a", "b", "c"}, 3);
+	cluster_stop();
+	return agree;
+}
+
+/* During a run: node 1's copy of a key holds its dot a the others lack
+ * but node 3; the copy is damaged, and node 2's write b replaces it
+ * (without a). Node 1's next write c must not be dot 1 of its actor again
+ * (node 3 holds a for it): the replacement renewed the actor. */
+static void test_damaged_replaced_renews(void)
+{
+	cluster_start(3, NULL);
+	rule_add(MSG_REPL_PUT, 1, 2, V_DROP);
+	CHECK_EQ(dyn_put(1, KS_SIB, "rn", "", "a"), 0); /* W = 2: nodes 1 and 3 */
+	rules_clear();
+	quiesce();
+	damage_record(1, KS_SIB, "rn");
+	uint64_t actor = cnode_actor(tn[1].cn);
+	CHECK_EQ(dyn_put(2, KS_SIB, "rn", "", "b"), 0);
+	quiesce();
+	CHECK_EQ(stats(1).corrupt_replaced, 1);
+	CHECK_EQ(stats(1).actor_renewals, 1);
+	CHECK(cnode_actor(tn[1].cn) > actor && dvv_actor_node(cnode_actor(tn[1].cn)) == 1);
+	CHECK_EQ(dyn_put(1, KS_SIB, "rn", "", "c"), 0);
+	quiesce();
+	static struct tres r;
+	t_prep(&r, CREQ_DYN_GET, KS_SIB, "rn", NULL, NULL);
+	r.rq.r = 3;
+	t_run(2, &r);
+	CHECK_EQ(r.result, 0);
+	check_sibs(&r, 3, (const char *const[]){"a", "b", "c"});
+	quiesce();
+	CHECK(replicas_agree_on(KS_SIB, "rn", (const char *const[]){"a", "b", "c"}, 3));
+	cluster_stop();
+}
+
+/* Every replica holds key with at most max entries, node id's current
+ * actor among them, all identical. */
+static void check_clock_within(const char *key, unsigned max, uint16_t id)
+{
+	static struct tstored st;
+	for (uint16_t i = 1; i <= 3; i++) {
+		stored(i, KS_SIB, key, &st);
+		CHECK_EQ(st.rc, 0);
+		if (st.d.nentries > max)
+			fprintf(stderr, "node %u: %u entries, want at most %u\n", i, st.d.nentries, max);
+		CHECK(st.d.nentries <= max);
+		bool current = false;
+		for (unsigned e = 0; e < st.d.nentries; e++)
+			current |= st.d.e[e].actor == cnode_actor(tn[id].cn);
+		CHECK(current);
+	}
+	check_replicas_identical(KS_SIB, key, nodes123, 3);
+}
+
+/* Every start is a new actor: 20 restarts, each followed by a write of
+ * the key through the restarted node, would leave 23 entries in the
+ * key's clock. Retired incarnations' value-less entries are pruned at the
+ * coordinator and at every replica merging its write: within the grace
+ * (an hour after their successor began) beyond 16 entries, after it beyond
+ * n + 4 (before, every entry of a replica node was kept, up to the
+ * 32-entry bound, and then every write of the key was refused). */
+static void test_clock_bounded(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	char val[16];
+	uint16_t id = 1;
+	for (unsigned i = 0; i < 20; i++) {
+		id = (uint16_t)(1 + i % 3);
+		now_ms += 10;
+		node_restart(id, now_ms);
+		dyn_get(id, KS_SIB, "cb", &g);
+		snprintf(val, sizeof(val), "v%u", i);
+		CHECK_EQ(dyn_put(id, KS_SIB, "cb", g.ctx, val), 0);
+		quiesce();
+	}
+	dyn_get(1, KS_SIB, "cb", &g);
+	check_sibs(&g, 1, (const char *const[]){"v19"});
+	check_clock_within("cb", 16, id);
+	now_ms += 3600u * 1000u; /* the grace is over */
+	dyn_get(1, KS_SIB, "cb", &g);
+	CHECK_EQ(dyn_put(1, KS_SIB, "cb", g.ctx, "last"), 0);
+	quiesce();
+	check_clock_within("cb", 3 + 4, 1);
+	dyn_get(2, KS_SIB, "cb", &g);
+	check_sibs(&g, 1, (const char *const[]){"last"});
+	cluster_stop();
+}
+
+static void test_lost_write_new_actor(void)
+{
+	test_clock_bounded();
+	CHECK(lost_write_then_write(false));
+	CHECK(!lost_write_then_write(true)); /* the scenario does reissue a dot without the fix */
+	test_damaged_replaced_renews();
+}
+
 /* ---- FLUSH, INCR, SCAN, COUNT ---- */
 
 static int flush_ks(uint16_t node, uint16_t mask)
@@ -1758,7 +1938,8 @@ static void test_flush(void)
 	struct store_config sc = store_cfg();
 	t3->s = h_reopen_mem(t3->s, &t3->dev, &sc);
 	struct cnode_identity ident;
-	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, 999, &ident), 0);
+	CHECK_EQ(cnode_identity_load(t3->s, CLUSTER_ID, 3, fresh_incarnation(), &ident), 0);
+	t3->cfg.run = ident.run;
 	t3->cfg.boot = ident.boot;
 	CHECK_EQ(cnode_create(&t3->cn, &t3->cfg, t3->s, now_ms), -DV_ECORRUPT);
 	store_close(t3->s);
@@ -1768,6 +1949,7 @@ static void test_flush(void)
 	CHECK(ident.created && ident.incarnation != t3->inc);
 	t3->inc = ident.incarnation;
 	t3->cfg.incarnation = t3->inc;
+	t3->cfg.run = ident.run;
 	t3->cfg.boot = ident.boot;
 	CHECK_EQ(cnode_create(&t3->cn, &t3->cfg, t3->s, now_ms), 0);
 	cnode_peer_down(tn[1].cn, 3, now_ms);
@@ -2259,6 +2441,7 @@ int main(void)
 	test_broken_merge();
 	test_damaged_copy();
 	test_damaged_on_medium();
+	test_lost_write_new_actor();
 	test_flush();
 	test_incr();
 	test_scan();

@@ -5,7 +5,8 @@
  * check (one seed run twice gives the same trace hash), and the mutation
  * checks (with each test-only mutation of the cnode, node.h test_broken_*:
  * merge, counter, flush, scan, the checker must report a violation within
- * the CI seeds). Otherwise:
+ * the CI seeds), and the regression seeds (once failing, each in its mix).
+ * Otherwise:
  *   --seed N | --seeds A..B   which runs (default: the CI seeds)
  *   --mix NAME                one mix for every seed (default: rotate)
  *   --mutate NAME             run with that mutation (--broken-merge: merge)
@@ -44,6 +45,25 @@ static const struct {
 	{"wipe", SIM_F_WIPE | SIM_F_CRASH},
 };
 #define NMIXES (sizeof(mixes) / sizeof(mixes[0]))
+
+/* Seeds that once failed (replayed in the CI run, after its seeds): a
+ * fixed bug's history stays a test. 87, 664, 1825, 10897: dot reuse after
+ * a lossy disk rolled a node's copy back (ARCHITECTURE: versions,
+ * "Actors"); 253 crash: a clock pruned right after a restart resurrected a
+ * value; 776 lossy: replicas kept different prunings of one clock. */
+static const struct {
+	uint64_t seed;
+	const char *mix;
+	unsigned nodes; /* 0: drawn */
+} regressions[] = {
+	{87, "lossy", 5},
+	{664, "lossy", 5},
+	{1825, "lossy", 0},
+	{10897, "lossy", 0},
+	{253, "crash", 0},
+	{776, "lossy", 0},
+};
+#define NREGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))
 
 static const char *const mutations[] = {[SIM_MUT_MERGE] = "merge", [SIM_MUT_COUNTER] = "counter",
 					[SIM_MUT_FLUSH] = "flush", [SIM_MUT_SCAN] = "scan"};
@@ -185,6 +205,28 @@ static uint64_t run_jobs(const struct opts *o)
 	}
 	print_totals("simulator", &all);
 	return failed + all.failed;
+}
+
+/* Every regression seed, each in its mix and cluster size. */
+static bool regressions_pass(const struct opts *o)
+{
+	bool ok = true;
+	for (unsigned i = 0; i < NREGRESSIONS; i++) {
+		struct opts r = *o;
+		r.mix = find_mix(regressions[i].mix);
+		r.nodes = regressions[i].nodes;
+		r.verbose = -1;
+		CHECK(r.mix >= 0);
+		struct simcluster_result res;
+		unsigned bad = run_one(&r, regressions[i].seed, SIM_MUT_NONE, &res, stdout);
+		char nodes[32] = "";
+		if (regressions[i].nodes)
+			snprintf(nodes, sizeof(nodes), " --nodes %u", regressions[i].nodes);
+		printf("%s regression: seed %" PRIu64 " --mix %s%s (K=%u)\n", bad ? "FAIL" : "ok  ", regressions[i].seed,
+		       regressions[i].mix, nodes, res.nodes);
+		ok &= bad == 0;
+	}
+	return ok;
 }
 
 static bool determinism(const struct opts *o)
@@ -331,6 +373,7 @@ int main(int argc, char **argv)
 	uint64_t failed = run_jobs(&o);
 	bool ok = failed == 0;
 	if (ci || checks) {
+		ok &= regressions_pass(&o);
 		ok &= determinism(&o);
 		ok &= mutations_caught(&o);
 	}
