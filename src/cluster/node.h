@@ -72,7 +72,15 @@
  *   records left with no value (store_set_reclaim: the space comes back,
  *   nothing is relocated); the node's actor in the keyspace changes with
  *   each flush of it; messages carry each keyspace's flush
- *   epoch and are refused across one. A starting node serves a keyspace
+ *   epoch and are refused across one. A request that meets another epoch
+ *   (a replica answers STALE: a flush ran meanwhile) is redone in the
+ *   newer epoch, from its read, with fresh dots, once this node has that
+ *   flush (what its first round wrote is dead there: I8), at most
+ *   CNODE_FLUSH_ROUNDS_MAX times; a replica behind this node's epoch is
+ *   asked again until it learns it. Only a request still split across
+ *   epochs at its deadline fails: CNODE_EFLUSHED (nothing of it live) or
+ *   CNODE_EFLUSHED_MAYBE (a write that may or may not have been applied).
+ *   A starting node serves a keyspace
  *   only once it has heard the flush state of a majority, itself
  *   included (it asks every peer until then, however long: a node cut off
  *   from the majority serves nothing; with one or two nodes it does not
@@ -104,6 +112,7 @@
 #ifndef DV_CLUSTER_NODE_H
 #define DV_CLUSTER_NODE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -118,6 +127,12 @@
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
 #define CNODE_FLUSH_SKEW_MS 10000u
 #define CNODE_NAME_BYTES 32u
+/* A request a flush overlapped that could not be redone in time (the
+ * nodes did not agree on the keyspace's flush epoch): nothing it did is
+ * live (not applied, or killed by the flush: I8), or, _MAYBE, a write that
+ * may or may not have been applied. */
+#define CNODE_EFLUSHED (-EOWNERDEAD)
+#define CNODE_EFLUSHED_MAYBE (-ENOTRECOVERABLE)
 
 struct cnode_keyspace {
 	bool defined;
@@ -245,6 +260,7 @@ struct cnode_stats {
 	uint64_t msgs_in, msgs_out, bytes_in, bytes_out, bad_msgs;
 	uint64_t corrupt_replaced; /* unreadable local copies replaced by a merge's result */
 	uint64_t flushes_applied, stale_refusals, scans_served;
+	uint64_t flush_redos; /* requests redone in a newer flush epoch (a flush while they ran) */
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 

@@ -1707,8 +1707,10 @@ static void test_flush(void)
 	f3 = stats(3).flushes_applied;
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "u", NULL, NULL);
 	g.rq.r = 2;
-	t_run(3, &g); /* the others refuse its old epoch */
-	CHECK_EQ(g.result, -ETIMEDOUT);
+	t_run(3, &g); /* the others refuse its old epoch: it learns the flush and reads again in it */
+	CHECK_EQ(g.result, 0);
+	CHECK_EQ(g.nsib, 0);
+	CHECK(stats(3).flush_redos >= 1);
 	quiesce();
 	CHECK_EQ(stats(3).flushes_applied, f3 + 1);
 	expect_absent(3, KS_SIB, "u");
@@ -1728,7 +1730,9 @@ static void test_flush(void)
 	quiesce();
 	rules_clear();
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "v", NULL, NULL);
-	t_run(3, &g); /* refused by the others: node 3 learns the flush */
+	t_run(3, &g); /* refused by the others: node 3 learns the flush, then reads in it */
+	CHECK_EQ(g.result, 0);
+	check_sibs(&g, 1, (const char *const[]){"after"});
 	quiesce();
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "v", NULL, NULL);
 	g.rq.r = 3;
@@ -1784,6 +1788,79 @@ static void test_flush(void)
 	t_run(3, &g);
 	CHECK(g.result == 0 && g.found && strcmp(g.val, "new") == 0);
 	quiesce();
+	cluster_stop();
+}
+
+/* Requests that overlap a flush are redone in its epoch, never failed for
+ * it (coord.c: a replica of another epoch answers STALE). A coordinator
+ * behind (its FLUSH held back) learns the flush from the STALE answers and
+ * redoes SET, GET, INCR and an LWW SET from their reads with fresh dots;
+ * one ahead of a replica asks it again until the replica learned the flush
+ * from the request. Every answer is OK, what the flush killed stays dead,
+ * what was written after it is read, and an INCR counts once. */
+static void test_flush_race(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "x", "old", CREQ_ALWAYS), 0);
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "cnt", 5, NULL), 0);
+	quiesce();
+	static struct tres fl, rs[5];
+	const uint16_t mask = (1u << KS_SIB) | (1u << KS_LWW);
+	for (unsigned behind = 2; behind <= 3; behind++) {
+		/* behind 2: the coordinator (node 2) misses the FLUSH; behind 3:
+		 * a replica does, and the requests need it (R = W = 3). */
+		uint64_t redos = stats(2).flush_redos;
+		rule_add(MSG_FLUSH, 1, (uint16_t)behind, V_HOLD);
+		t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+		fl.rq.ks_mask = mask;
+		t_go(1, &fl);
+		settle(); /* the other two nodes have it; the flush waits for the third */
+		CHECK(!fl.done);
+		uint8_t q = behind == 3 ? 3 : 0;
+		t_prep(&rs[0], CREQ_SET, KS_SIB, "x", behind == 2 ? "new2" : "new3", NULL);
+		t_prep(&rs[1], CREQ_GET, KS_SIB, "x", NULL, NULL);
+		t_prep(&rs[2], CREQ_INCR, KS_SIB, "cnt", NULL, NULL);
+		rs[2].rq.delta = 3;
+		t_prep(&rs[3], CREQ_SET, KS_LWW, "y", behind == 2 ? "new2" : "new3", NULL);
+		t_prep(&rs[4], CREQ_GET, KS_LWW, "y", NULL, NULL);
+		for (unsigned i = 0; i < 5; i++) {
+			rs[i].rq.r = rs[i].rq.w = q;
+			t_go(2, &rs[i]);
+		}
+		for (unsigned i = 0; i < 5; i++) {
+			t_wait(&rs[i]);
+			if (rs[i].result != 0)
+				fprintf(stderr, "behind %u, request %u: %d (%s)\n", behind, i, rs[i].result, rs[i].err);
+			CHECK_EQ(rs[i].result, 0);
+		}
+		const char *nv = behind == 2 ? "new2" : "new3";
+		/* Nothing of the old epoch: not found, or the SET beside it. */
+		CHECK(!rs[1].found || strcmp(rs[1].val, nv) == 0);
+		CHECK(!rs[4].found || strcmp(rs[4].val, nv) == 0);
+		CHECK_EQ(rs[2].counter, 3); /* the 5 before the flush is dead, the 3 counted once */
+		if (behind == 2)
+			CHECK(stats(2).flush_redos > redos); /* redone in the new epoch */
+		rules_clear();
+		held_release();
+		t_wait(&fl);
+		CHECK_EQ(fl.result, 0);
+		quiesce();
+		for (uint16_t id = 1; id <= 3; id++) {
+			expect_value(id, KS_SIB, "x", behind == 2 ? "new2" : "new3");
+			expect_value(id, KS_LWW, "y", behind == 2 ? "new2" : "new3");
+			expect_value(id, KS_SIB, "cnt", "3");
+		}
+		CHECK_EQ(incr_by(3, KS_SIB, "cnt", 2, NULL), 0);
+		CHECK_EQ(T.counter, 5); /* the counter goes on from the one after the flush */
+		quiesce();
+		CHECK_EQ(incr_by(3, KS_SIB, "cnt", 0, NULL), 0);
+		CHECK_EQ(T.counter, 5);
+		CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "x", "old", CREQ_ALWAYS), 0); /* for the next round */
+		CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+		CHECK_EQ(incr_by(2, KS_SIB, "cnt", 2, NULL), 0); /* 7: killed by the next flush */
+		quiesce();
+	}
 	cluster_stop();
 }
 
@@ -2260,6 +2337,7 @@ int main(void)
 	test_damaged_copy();
 	test_damaged_on_medium();
 	test_flush();
+	test_flush_race();
 	test_incr();
 	test_scan();
 	test_scan_silent_replica();
