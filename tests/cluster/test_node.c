@@ -1862,6 +1862,47 @@ static void test_flush_race(void)
 		quiesce();
 	}
 	cluster_stop();
+	/* Forwarded writes (node 4 is no replica of the key): the origin
+	 * behind (its FWD_PUT refused STALE: redone once it has the flush), a
+	 * replica behind the target (the target asks it again), and the
+	 * target behind the origin (refused STALE: the origin asks again). */
+	cluster_start(4, NULL);
+	char key[32];
+	uint16_t pref[3];
+	key_outside(4, key, sizeof(key), pref);
+	for (unsigned c = 0; c < 3; c++) {
+		uint16_t behind = c == 0 ? 4 : c == 1 ? pref[1] : pref[0];
+		CHECK_EQ(dyn_put(4, KS_SIB, key, "", "old"), 0);
+		quiesce();
+		uint16_t via = behind == 4 ? pref[2] : 4; /* the flush's coordinator: not the one behind */
+		rule_add(MSG_FLUSH, via, behind, V_HOLD);
+		t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+		fl.rq.ks_mask = 1u << KS_SIB;
+		t_go(via, &fl);
+		settle();
+		CHECK(!fl.done);
+		uint64_t fwd = stats(4).forwarded;
+		t_prep(&rs[0], CREQ_DYN_PUT, KS_SIB, key, "new", "");
+		rs[0].rq.w = 3;
+		t_go(4, &rs[0]);
+		t_wait(&rs[0]);
+		if (rs[0].result != 0)
+			fprintf(stderr, "forwarded, %u behind: %d (%s)\n", behind, rs[0].result, rs[0].err);
+		CHECK_EQ(rs[0].result, 0);
+		CHECK(stats(4).forwarded > fwd);
+		rules_clear();
+		held_release();
+		t_wait(&fl);
+		CHECK_EQ(fl.result, 0);
+		quiesce();
+		static struct tres g;
+		t_prep(&g, CREQ_DYN_GET, KS_SIB, key, NULL, NULL);
+		g.rq.r = 3;
+		t_run(2, &g);
+		check_sibs(&g, 1, (const char *const[]){"new"}); /* "old" died with the flush */
+		check_replicas_identical(KS_SIB, key, pref, 3);
+	}
+	cluster_stop();
 }
 
 /* INCR on a siblings keyspace counts every increment once the replicas
