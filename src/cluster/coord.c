@@ -35,12 +35,14 @@
  *  this node applies a newer flush (coord_release_held), coord_stale_retry:
  *   our epoch unchanged: ask the STALE replicas again (one behind us learns
  *     ours from the request; one ahead: we learn its flush meanwhile);
- *   our epoch newer: coord_flushed: this round is over; what it wrote was
- *     stored in the old epoch, before every node's next flush point, and is
- *     dead when stamped up to that flush's until (I8): the request is redone
- *     from coord_begin with a new req_id (fresh read, fresh dot), at most
- *     CNODE_FLUSH_ROUNDS_MAX times; a forwarded write answers STALE (its
- *     origin redoes it); a write stamped past until: CNODE_EFLUSHED_MAYBE.
+ *   our epoch newer: coord_flushed: this round is over. Nothing written
+ *     yet: the request is redone from coord_begin with a new req_id (fresh
+ *     read, fresh dot), at most CNODE_FLUSH_ROUNDS_MAX times (a forwarded
+ *     write answers STALE: its origin redoes it). Written (in the old
+ *     epoch, below every node's next flush point: dead when stamped up to
+ *     that flush's until, I8): answered OK, ordered before the flush - not
+ *     redone, its value may have been read before the flush; stamped past
+ *     until: CNODE_EFLUSHED_MAYBE.
  *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once; a
  *   STALE FWD_PUT_REPLY (the target wrote nothing) is redone at stale_ms.
  *   Still STALE replicas at the deadline: CNODE_EFLUSHED, or for a write
@@ -94,8 +96,7 @@ static const char ERR_FLUSHED_MAYBE[] =
 	"the keyspace was flushed while the write ran and its replicas did not agree on the flush in time: the write "
 	"may or may not have been applied";
 static const char ERR_FLUSHED_ROUNDS[] =
-	"the keyspace was flushed again and again while the request ran: not applied (what it wrote before a flush "
-	"the flush removed)";
+	"the keyspace was flushed again and again while the request ran: not applied";
 static const char ERR_NOT_READY[] =
 	"the node has not heard its peers' flush state yet (it serves once it has): nothing was done";
 static const char ERR_RANGE[] = "increment or decrement would overflow";
@@ -1090,7 +1091,7 @@ static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i)
 
 /* The request again from its start in the keyspace's current epoch: a new
  * req_id (late replies of the old round are dropped), a fresh read, and so
- * a fresh dot. Only when nothing of the old round is live (coord_flushed). */
+ * a fresh dot. Only when the old round wrote nothing (coord_flushed). */
 static void coord_redo(struct cnode *n, struct coord *c)
 {
 	struct creq *rq = c->rq;
@@ -1121,18 +1122,27 @@ static void coord_redo(struct cnode *n, struct coord *c)
 }
 
 /* This node's epoch of the keyspace is newer than the request's: this
- * round is over. What it wrote went to nodes in its epoch only (every node
- * refuses another's, I7), so it lies below each one's next flush point:
- * dead there once stamped up to that flush's until (I8; until only grows,
- * and a node that jumps to a later flush kills at least as much, within
- * flush_skew_ms). Then the request is redone; a forwarded write answers
- * STALE, and its origin redoes it. */
+ * round is over. A round that wrote nothing yet is redone (a forwarded
+ * write answers STALE: its origin redoes it). One that wrote went to nodes
+ * in its epoch only (every node refuses another's, I7), so its copies lie
+ * below each one's next flush point: dead there once stamped up to that
+ * flush's until (I8; until only grows, and a node that jumps to a later
+ * flush kills at least as much, within flush_skew_ms). It is not redone:
+ * its value may have been read in the old epoch, and a second dot of it in
+ * the new one would outlive what superseded the first (a context write of
+ * that read). It is answered as applied before the flush, which removed
+ * it; stamped past until (a node that learns the flush late keeps it):
+ * may or may not have been applied. */
 static void coord_flushed(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(!c->answered && !c->cas.busy);
 	if (c->wrote && c->wrote_ts > n->flush[c->ks].until) {
-		c->indet = true; /* a node that learns the flush late keeps a write stamped past until */
+		c->indet = true;
 		coord_finish(n, c, CNODE_EFLUSHED_MAYBE, ERR_FLUSHED_MAYBE);
+		return;
+	}
+	if (c->wrote) {
+		coord_finish(n, c, 0, NULL); /* ordered before the flush */
 		return;
 	}
 	if (!c->rq) {
@@ -1163,7 +1173,8 @@ static void coord_stale_retry(struct cnode *n, struct coord *c)
 		coord_flushed(n, c);
 		return;
 	}
-	c->stale_tries++;
+	if (c->stale_tries < UINT8_MAX)
+		c->stale_tries++;
 	if (c->phase == PH_FWD) {
 		coord_redo(n, c); /* the target wrote nothing; a new FWD_PUT needs a new req_id */
 		return;
