@@ -73,11 +73,13 @@
  *   nothing is relocated); the node's actor in the keyspace changes with
  *   each flush of it; messages carry each keyspace's flush
  *   epoch and are refused across one. A request that meets another epoch
- *   (a replica answers STALE: a flush ran meanwhile) is redone in the
- *   newer epoch, from its read, with fresh dots, once this node has that
- *   flush (what its first round wrote is dead there: I8), at most
- *   CNODE_FLUSH_ROUNDS_MAX times; a replica behind this node's epoch is
- *   asked again until it learns it. Only a request still split across
+ *   (a replica answers STALE: a flush ran meanwhile) and wrote nothing yet
+ *   is redone in the newer epoch, from its read, with fresh dots, once
+ *   this node has that flush, at most CNODE_FLUSH_ROUNDS_MAX times; one
+ *   that wrote in the old epoch is answered 0, ordered before the flush
+ *   (what it wrote dies with the flush on every node: I8); a replica
+ *   behind this node's epoch is asked again until it learns it. Only a
+ *   request still split across
  *   epochs at its deadline fails: CNODE_EFLUSHED (nothing of it live) or
  *   CNODE_EFLUSHED_MAYBE (a write that may or may not have been applied).
  *   A starting node serves a keyspace
