@@ -39,10 +39,11 @@
  *     yet: the request is redone from coord_begin with a new req_id (fresh
  *     read, fresh dot), at most CNODE_FLUSH_ROUNDS_MAX times (a forwarded
  *     write answers STALE: its origin redoes it). Written (in the old
- *     epoch, below every node's next flush point: dead when stamped up to
- *     that flush's until, I8): answered OK, ordered before the flush - not
- *     redone, its value may have been read before the flush; stamped past
- *     until: CNODE_EFLUSHED_MAYBE.
+ *     epoch short of W, below every node's next flush point: dead when
+ *     stamped up to that flush's until, I8): not redone (its value may have
+ *     been read before the flush); OK (before the flush) when every replica
+ *     acknowledged it or has this flush, else CNODE_EFLUSHED, nothing left;
+ *     stamped past until: CNODE_EFLUSHED_MAYBE.
  *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once; a
  *   STALE FWD_PUT_REPLY (the target wrote nothing) is redone at stale_ms.
  *   Still STALE replicas at the deadline: CNODE_EFLUSHED, or for a write
@@ -95,6 +96,9 @@ static const char ERR_FLUSHED[] =
 static const char ERR_FLUSHED_MAYBE[] =
 	"the keyspace was flushed while the write ran and its replicas did not agree on the flush in time: the write "
 	"may or may not have been applied";
+static const char ERR_FLUSHED_GONE[] =
+	"the keyspace was flushed while the write ran: it may have been applied before the flush, which removed it "
+	"(nothing of it is left)";
 static const char ERR_FLUSHED_ROUNDS[] =
 	"the keyspace was flushed again and again while the request ran: not applied";
 static const char ERR_NOT_READY[] =
@@ -109,8 +113,17 @@ static void coord_finish(struct cnode *n, struct coord *c, int result, const cha
 static void coord_write_start(struct cnode *n, struct coord *c);
 static void coord_read_progress(struct cnode *n, struct coord *c);
 static void coord_write_progress(struct cnode *n, struct coord *c);
-static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i);
+static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
 static void coord_flushed(struct cnode *n, struct coord *c);
+
+/* A replica's answer is still to come (sent, or queued behind the peer's limit). */
+static bool coord_awaiting(const struct coord *c)
+{
+	for (unsigned i = 0; i < c->nrep; i++)
+		if (c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED)
+			return true;
+	return false;
+}
 
 /* ---- slots ---- */
 
@@ -234,7 +247,8 @@ static uint8_t fwd_status(int result)
 	case -EINVAL: return MSG_ST_BAD;
 	case -ERANGE:
 	case -EDOM: return MSG_ST_RANGE;
-	case CAS_FLUSHED: return MSG_ST_STALE;
+	case CAS_FLUSHED: return MSG_ST_STALE; /* nothing written: the origin redoes it */
+	case CNODE_EFLUSHED: return MSG_ST_FLUSHED;
 	default: return MSG_ST_FAILED;
 	}
 }
@@ -365,7 +379,7 @@ static void coord_request(struct cnode *n, struct coord *c, unsigned i, struct m
 		r->st = REP_SENT;
 		int st = replica_request(n, m);
 		if (st == MSG_ST_STALE)
-			coord_note_stale(n, c, i); /* our epoch moved since the request began */
+			coord_note_stale(n, c, i, n->flush[c->ks].tag); /* our epoch moved since it began */
 		else if (st != MSG_ST_OK)
 			r->st = REP_FAIL;
 		return;
@@ -471,7 +485,7 @@ static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const
 			c->overflow |= rc == -E2BIG;
 		}
 	} else if (m->status == MSG_ST_STALE && c->phase == PH_READ) {
-		coord_note_stale(n, c, i);
+		coord_note_stale(n, c, i, m->epoch);
 		return; /* still pending: nothing to decide */
 	} else {
 		r->bad = m->status == MSG_ST_BAD; /* a damaged copy: repair it */
@@ -808,6 +822,8 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 	coord_count(c, &ok, &pending);
 	if (ok >= c->w)
 		coord_finish(n, c, 0, NULL);
+	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting(c))
+		coord_flushed(n, c); /* a flush here since it wrote, every answer in */
 	else if (ok + pending < c->w)
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 }
@@ -1067,7 +1083,8 @@ static void coord_fwd_reply(struct cnode *n, struct coord *c, unsigned i, const 
 	case MSG_ST_BUSY: coord_finish(n, c, -EBUSY, ERR_BUSY); break;
 	case MSG_ST_NOT_REPLICA: coord_finish(n, c, -EIO, ERR_NOT_REPLICA); break;
 	case MSG_ST_FAILED: coord_finish(n, c, -EIO, ERR_STORE); break;
-	case MSG_ST_STALE: coord_note_stale(n, c, i); break; /* the target wrote nothing */
+	case MSG_ST_STALE: coord_note_stale(n, c, i, m->epoch); break; /* the target wrote nothing */
+	case MSG_ST_FLUSHED: coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_GONE); break;
 	case MSG_ST_RANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
 	default: coord_finish(n, c, -EPROTO, ERR_FWD_BAD); break;
 	}
@@ -1078,10 +1095,11 @@ static void coord_fwd_reply(struct cnode *n, struct coord *c, unsigned i, const 
 /* Replica i answered STALE (it is in another flush epoch): pending, asked
  * again at stale_ms (2 ms, doubling) unless this node applies a newer
  * flush first (coord_release_held). */
-static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i)
+static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag)
 {
 	DV_ASSERT(c->phase == PH_READ || c->phase == PH_ACKS || c->phase == PH_FWD);
 	c->rep[i].st = REP_STALE;
+	c->rep[i].stale_tag = tag;
 	if (c->stale_ms)
 		return;
 	unsigned shift = c->stale_tries < 8 ? c->stale_tries : 8;
@@ -1123,16 +1141,18 @@ static void coord_redo(struct cnode *n, struct coord *c)
 
 /* This node's epoch of the keyspace is newer than the request's: this
  * round is over. A round that wrote nothing yet is redone (a forwarded
- * write answers STALE: its origin redoes it). One that wrote went to nodes
- * in its epoch only (every node refuses another's, I7), so its copies lie
- * below each one's next flush point: dead there once stamped up to that
- * flush's until (I8; until only grows, and a node that jumps to a later
- * flush kills at least as much, within flush_skew_ms). It is not redone:
- * its value may have been read in the old epoch, and a second dot of it in
- * the new one would outlive what superseded the first (a context write of
- * that read). It is answered as applied before the flush, which removed
- * it; stamped past until (a node that learns the flush late keeps it):
- * may or may not have been applied. */
+ * write answers STALE: its origin redoes it). One that wrote (short of W)
+ * went to nodes in its epoch only (every node refuses another's, I7), so
+ * its copies lie below each one's next flush point: dead there once
+ * stamped up to that flush's until (I8; until only grows, and a node that
+ * jumps to a later flush kills at least as much, within flush_skew_ms). It
+ * is not redone: its value may have been read in the old epoch, and a
+ * second dot of it in the new one would outlive what superseded the first
+ * (a context write of that read). It is OK, ordered before the flush,
+ * when every replica holds it or has this flush; else (a replica still in
+ * the old epoch may serve what it superseded until it flushes)
+ * CNODE_EFLUSHED: nothing of it is left. Stamped past until (a node that
+ * learns the flush late keeps it): may or may not have been applied. */
 static void coord_flushed(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(!c->answered && !c->cas.busy);
@@ -1142,7 +1162,21 @@ static void coord_flushed(struct cnode *n, struct coord *c)
 		return;
 	}
 	if (c->wrote) {
-		coord_finish(n, c, 0, NULL); /* ordered before the flush */
+		/* Every replica holds it (acknowledged in the old epoch) or has
+		 * this very flush (it serves nothing of before it): a read of the
+		 * old epoch sees it, one of the new sees neither it nor what it
+		 * superseded. OK, ordered before the flush. Decided once every
+		 * answer is in (coord_write_progress calls again). */
+		if (coord_awaiting(c))
+			return;
+		bool all = true;
+		for (unsigned i = 0; i < c->nrep; i++)
+			all &= c->rep[i].st == REP_OK ||
+			       (c->rep[i].st == REP_STALE && c->rep[i].stale_tag == n->flush[c->ks].tag);
+		if (all)
+			coord_finish(n, c, 0, NULL);
+		else
+			coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_GONE); /* fwd_status: FLUSHED, not redone */
 		return;
 	}
 	if (!c->rq) {
@@ -1454,7 +1488,7 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 	case MSG_REPL_PUT_ACK:
 		DV_ASSERT(c->phase == PH_ACKS);
 		if (m->status == MSG_ST_STALE) {
-			coord_note_stale(n, c, i);
+			coord_note_stale(n, c, i, m->epoch);
 			break;
 		}
 		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;

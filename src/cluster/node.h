@@ -76,10 +76,10 @@
  *   (a replica answers STALE: a flush ran meanwhile) and wrote nothing yet
  *   is redone in the newer epoch, from its read, with fresh dots, once
  *   this node has that flush, at most CNODE_FLUSH_ROUNDS_MAX times; one
- *   that wrote in the old epoch is answered 0, ordered before the flush
- *   (what it wrote dies with the flush on every node: I8); a replica
- *   behind this node's epoch is asked again until it learns it. Only a
- *   request still split across
+ *   that wrote in the old epoch short of W is not redone (its value may
+ *   have been read there) but fails CNODE_EFLUSHED (what it wrote dies
+ *   with the flush on every node: I8); a replica behind this node's epoch
+ *   is asked again until it learns it. A request still split across
  *   epochs at its deadline fails: CNODE_EFLUSHED (nothing of it live) or
  *   CNODE_EFLUSHED_MAYBE (a write that may or may not have been applied).
  *   A starting node serves a keyspace
@@ -129,11 +129,10 @@
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
 #define CNODE_FLUSH_SKEW_MS 10000u
 #define CNODE_NAME_BYTES 32u
-/* A request a flush overlapped that could not be redone in time (the
- * nodes did not agree on the keyspace's flush epoch): nothing it did is
- * live (not applied, or killed by the flush: I8), or, _MAYBE, a write that
- * may or may not have been applied. */
-#define CNODE_EFLUSHED (-EOWNERDEAD)
+/* A request a flush overlapped that was not redone: nothing it did is
+ * live (not applied, or written in the old epoch and killed by the flush:
+ * I8), or, _MAYBE, a write that may or may not have been applied. */
+#define CNODE_EFLUSHED (-EIDRM)
 #define CNODE_EFLUSHED_MAYBE (-ENOTRECOVERABLE)
 
 struct cnode_keyspace {

@@ -231,6 +231,7 @@ struct crep {
 	uint8_t expect;                /* the reply type awaited */
 	bool self;
 	bool bad;                      /* answered with a damaged copy: repair it */
+	uint32_t stale_tag;            /* REP_STALE: the replica's epoch in its answer */
 	struct frame_int *queued;      /* REP_QUEUED: its frame */
 };
 

@@ -141,9 +141,9 @@ const char *cmd_store_error(int err)
 	case -EINPROGRESS:
 		return "TIMEOUT the flush may or may not be complete: some nodes did not confirm it in time (those "
 		       "that have it refuse the others' older data; they apply it when they next reach one)";
-	case -EOWNERDEAD: /* CNODE_EFLUSHED */
-		return "ERR the keyspace was flushed while the request ran and its nodes did not agree on the flush in "
-		       "time: nothing of the request is left (not applied, or removed by the flush); try again";
+	case -EIDRM: /* CNODE_EFLUSHED */
+		return "ERR the keyspace was flushed while the request ran: nothing of it is left (not applied, or "
+		       "applied before the flush, which removed it); try again";
 	case -ENOTRECOVERABLE: /* CNODE_EFLUSHED_MAYBE */
 		return "ERR the keyspace was flushed while the write ran and its nodes did not agree on the flush in "
 		       "time: the write may or may not have been applied (read the key to see)";

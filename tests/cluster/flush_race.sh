@@ -3,7 +3,10 @@
 # FLUSHALL every 50 ms through node 1 while two clients SET, GET and INCR
 # through nodes 2 and 3. A request concurrent with a flush is ordered before
 # or after it (the coordinator redoes it in the flush's epoch, coord.c), so:
-# - no reply is a TIMEOUT, and no SET, GET or INCR is answered an error;
+# - no reply is a TIMEOUT, and no error but the rare "the keyspace was
+#   flushed while the request ran" (a write already stored in the old
+#   epoch, short of W, when the flush reached it: not redone, its value may
+#   have been read there; gone with the flush);
 # - every SET acknowledged that was sent after the last FLUSHALL's +OK is
 #   readable through every node;
 # - each client's counter, read after the last flush, lies between the
@@ -40,7 +43,7 @@ res = {}
 def worker(t, port):
     r = redis.Redis(port=port, socket_timeout=30)
     rng = random.Random(t)
-    sets, incrs, replies = [], [], {"ok": 0, "timeout": 0, "error": 0}
+    sets, incrs, replies = [], [], {"ok": 0, "timeout": 0, "flushed": 0, "error": 0}
     errors = []
     i, tail = 0, 0
     while tail < 100:  # and 100 rounds after the flushes stopped
@@ -61,7 +64,8 @@ def worker(t, port):
                 replies["ok"] += 1
             except redis.RedisError as e:
                 s = str(e)
-                replies["timeout" if s.startswith("TIMEOUT") else "error"] += 1
+                kind = "timeout" if s.startswith("TIMEOUT") else "flushed" if "keyspace was flushed" in s else "error"
+                replies[kind] += 1
                 if len(errors) < 5:
                     errors.append("%s %s: %s" % (op, key, s))
         i += 1
@@ -78,8 +82,8 @@ if bad_flushes:
     failed = True
 for t in sorted(res):
     sets, incrs, replies, errors = res[t]
-    print("client through node %d: %d ok, %d TIMEOUT, %d other errors %s" % (t, replies["ok"], replies["timeout"], replies["error"], errors))
-    if replies["timeout"] or replies["error"]:
+    print("client through node %d: %d ok, %d TIMEOUT, %d flushed, %d other errors %s" % (t, replies["ok"], replies["timeout"], replies["flushed"], replies["error"], errors))
+    if replies["timeout"] or replies["error"] or replies["flushed"] * 100 > replies["ok"]:
         failed = True
     after = [(k, v) for k, v, s, a in sets if s > last[1]]
     lines += ["%s %s" % kv for kv in after]

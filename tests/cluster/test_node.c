@@ -1795,8 +1795,8 @@ static void test_flush(void)
  * replica of another epoch answers STALE). A coordinator behind (its FLUSH
  * held back) learns the flush from the STALE answers and redoes SET, GET
  * and INCR, which wrote nothing yet, from their reads with fresh dots; its
- * LWW SET, written at once in the old epoch, is answered as before the
- * flush. One ahead of a replica asks it again until the replica learned
+ * LWW SET, written at once in the old epoch, is not redone: OK, before the
+ * flush, which removed it. One ahead of a replica asks it again until the replica learned
  * the flush from the request. Every answer is OK, what the flush killed
  * stays dead, what was written after it is read, an INCR counts once. */
 static void test_flush_race(void)
@@ -1855,8 +1855,9 @@ static void test_flush_race(void)
 				continue;
 			}
 			/* The LWW SET wrote at once, in the old epoch (node 2's own
-			 * copy): answered OK as before the flush, which removed it;
-			 * not redone (its value may have been read before the flush). */
+			 * copy), the others refusing it: not redone (its value may
+			 * have been read there), OK as before the flush (every other
+			 * replica has the flush), gone with it. */
 			CHECK_EQ(plain(id, CREQ_GET, KS_LWW, "y", NULL, CREQ_ALWAYS), 0);
 			CHECK(!T.found);
 		}
