@@ -1149,9 +1149,10 @@ static void coord_redo(struct cnode *n, struct coord *c)
  * is not redone: its value may have been read in the old epoch, and a
  * second dot of it in the new one would outlive what superseded the first
  * (a context write of that read). It is OK, ordered before the flush,
- * when every replica holds it or has this flush; else (a replica still in
- * the old epoch may serve what it superseded until it flushes)
- * CNODE_EFLUSHED: nothing of it is left. Stamped past until (a node that
+ * when every replica holds it or has this flush and its context is of the
+ * old epoch; else (a replica still in the old epoch may serve what it
+ * superseded until it flushes; a context of after the flush orders it
+ * after it) CNODE_EFLUSHED: nothing of it is left. Stamped past until (a node that
  * learns the flush late keeps it): may or may not have been applied. */
 static void coord_flushed(struct cnode *n, struct coord *c)
 {
@@ -1169,7 +1170,11 @@ static void coord_flushed(struct cnode *n, struct coord *c)
 		 * answer is in (coord_write_progress calls again). */
 		if (coord_awaiting(c))
 			return;
-		bool all = true;
+		/* Not when its context may come from after the flush: a client's
+		 * (DYN_PUT, DYN_DEL; a forwarded write's origin may have had one),
+		 * read on a node that had the flush. A read-then-write read in the
+		 * old epoch only. */
+		bool all = c->rq && (c->op == COP_READ_WRITE || c->ctx.n == 0);
 		for (unsigned i = 0; i < c->nrep; i++)
 			all &= c->rep[i].st == REP_OK ||
 			       (c->rep[i].st == REP_STALE && c->rep[i].stale_tag == n->flush[c->ks].tag);
