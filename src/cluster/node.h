@@ -77,8 +77,10 @@
  *   is redone in the newer epoch, from its read, with fresh dots, once
  *   this node has that flush, at most CNODE_FLUSH_ROUNDS_MAX times; one
  *   that wrote in the old epoch short of W is not redone (its value may
- *   have been read there) but fails CNODE_EFLUSHED (what it wrote dies
- *   with the flush on every node: I8); a replica behind this node's epoch
+ *   have been read there): 0, ordered before the flush, when every replica
+ *   acknowledged it or has the flush and its context is of the old epoch
+ *   (its own read, or none), else CNODE_EFLUSHED (what it wrote dies with
+ *   the flush on every node: I8); a replica behind this node's epoch
  *   is asked again until it learns it. A request still split across
  *   epochs at its deadline fails: CNODE_EFLUSHED (nothing of it live) or
  *   CNODE_EFLUSHED_MAYBE (a write that may or may not have been applied).
