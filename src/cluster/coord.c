@@ -30,6 +30,25 @@
  *   if it was written) when the op completes.
  *   Inside cnode_submit, finish goes to PH_DUE (answered by the next tick).
  *
+ *  A flush while it runs (I7): a replica of another epoch answers STALE
+ *  (REP_STALE, still pending). At stale_ms (2, 4, 8 .. ms) or as soon as
+ *  this node applies a newer flush (coord_release_held), coord_stale_retry:
+ *   our epoch unchanged: ask the STALE replicas again (one behind us learns
+ *     ours from the request; one ahead: we learn its flush meanwhile);
+ *   our epoch newer: coord_flushed: this round is over. Nothing written
+ *     yet: the request is redone from coord_begin with a new req_id (fresh
+ *     read, fresh dot), at most CNODE_FLUSH_ROUNDS_MAX times (a forwarded
+ *     write answers STALE: its origin redoes it). Written (in the old
+ *     epoch short of W, below every node's next flush point: dead when
+ *     stamped up to that flush's until, I8): not redone (its value may have
+ *     been read before the flush); OK (before the flush) when every replica
+ *     acknowledged it or has this flush, else CNODE_EFLUSHED, nothing left;
+ *     stamped past until: CNODE_EFLUSHED_MAYBE.
+ *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once; a
+ *   STALE FWD_PUT_REPLY (the target wrote nothing) is redone at stale_ms.
+ *   Still STALE replicas at the deadline: CNODE_EFLUSHED, or for a write
+ *   that may be stored, CNODE_EFLUSHED_MAYBE - never a timeout.
+ *
  * Replies are matched by (req_id, from, expected type) and counted once: a
  * replica's state moves SENT -> OK/FAIL once; anything else is dropped.
  */
@@ -74,6 +93,14 @@ static const char ERR_NOT_REPLICA[] =
 static const char ERR_FWD_BAD[] = "the coordinating replica refused the write as malformed: not applied";
 static const char ERR_FLUSHED[] =
 	"the keyspace was flushed while the request ran, or its nodes disagree on its flushes: not applied";
+static const char ERR_FLUSHED_MAYBE[] =
+	"the keyspace was flushed while the write ran and its replicas did not agree on the flush in time: the write "
+	"may or may not have been applied";
+static const char ERR_FLUSHED_GONE[] =
+	"the keyspace was flushed while the write ran: it may have been applied before the flush, which removed it "
+	"(nothing of it is left)";
+static const char ERR_FLUSHED_ROUNDS[] =
+	"the keyspace was flushed again and again while the request ran: not applied";
 static const char ERR_NOT_READY[] =
 	"the node has not heard its peers' flush state yet (it serves once it has): nothing was done";
 static const char ERR_RANGE[] = "increment or decrement would overflow";
@@ -85,6 +112,18 @@ static const char ERR_CANCELED[] = "the node is shutting down: a write may or ma
 static void coord_finish(struct cnode *n, struct coord *c, int result, const char *err);
 static void coord_write_start(struct cnode *n, struct coord *c);
 static void coord_read_progress(struct cnode *n, struct coord *c);
+static void coord_write_progress(struct cnode *n, struct coord *c);
+static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
+static void coord_flushed(struct cnode *n, struct coord *c);
+
+/* A replica's answer is still to come (sent, or queued behind the peer's limit). */
+static bool coord_awaiting(const struct coord *c)
+{
+	for (unsigned i = 0; i < c->nrep; i++)
+		if (c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED)
+			return true;
+	return false;
+}
 
 /* ---- slots ---- */
 
@@ -190,7 +229,7 @@ static void coord_count(const struct coord *c, unsigned *ok, unsigned *pending)
 	*ok = *pending = 0;
 	for (unsigned i = 0; i < c->nrep; i++) {
 		*ok += c->rep[i].st == REP_OK;
-		*pending += c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED;
+		*pending += c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED || c->rep[i].st == REP_STALE;
 	}
 }
 
@@ -208,7 +247,8 @@ static uint8_t fwd_status(int result)
 	case -EINVAL: return MSG_ST_BAD;
 	case -ERANGE:
 	case -EDOM: return MSG_ST_RANGE;
-	case CAS_FLUSHED: return MSG_ST_STALE;
+	case CAS_FLUSHED: return MSG_ST_STALE; /* nothing written: the origin redoes it */
+	case CNODE_EFLUSHED: return MSG_ST_FLUSHED;
 	default: return MSG_ST_FAILED;
 	}
 }
@@ -337,7 +377,10 @@ static void coord_request(struct cnode *n, struct coord *c, unsigned i, struct m
 		 * inside this call (store ops complete later). */
 		r->expect = m->type == MSG_REPL_PUT ? MSG_REPL_PUT_ACK : MSG_REPL_GET_REPLY;
 		r->st = REP_SENT;
-		if (replica_request(n, m) != MSG_ST_OK)
+		int st = replica_request(n, m);
+		if (st == MSG_ST_STALE)
+			coord_note_stale(n, c, i, n->flush[c->ks].tag); /* our epoch moved since it began */
+		else if (st != MSG_ST_OK)
 			r->st = REP_FAIL;
 		return;
 	}
@@ -441,6 +484,9 @@ static void coord_read_reply(struct cnode *n, struct coord *c, unsigned i, const
 		} else {
 			c->overflow |= rc == -E2BIG;
 		}
+	} else if (m->status == MSG_ST_STALE && c->phase == PH_READ) {
+		coord_note_stale(n, c, i, m->epoch);
+		return; /* still pending: nothing to decide */
 	} else {
 		r->bad = m->status == MSG_ST_BAD; /* a damaged copy: repair it */
 	}
@@ -613,6 +659,7 @@ static int coord_incr_decide(struct cnode *n, struct coord *c, struct creq *rq)
 static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq *rq)
 {
 	DV_ASSERT(c->op == COP_READ_WRITE && c->phase == PH_READ);
+	c->stale_ms = 0; /* a STALE replica of the read is not asked again */
 	for (unsigned i = 0; i < c->nrep; i++) {
 		cnode_untrack(n, c, i); /* the read is over: late replies are dropped */
 		c->rep[i].st = REP_IDLE;
@@ -780,6 +827,8 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 	coord_count(c, &ok, &pending);
 	if (ok >= c->w)
 		coord_finish(n, c, 0, NULL);
+	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting(c))
+		coord_flushed(n, c); /* a flush here since it wrote, every answer in */
 	else if (ok + pending < c->w)
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 }
@@ -900,7 +949,7 @@ static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
 	case -ENOMEM: coord_finish(n, c, -ENOMEM, ERR_NOMEM); break;
 	case -EPROTO: coord_finish(n, c, -EPROTO, ERR_POLICY); break;
 	case -EINVAL: coord_finish(n, c, -EINVAL, ERR_CTX_BAD); break;
-	case CAS_FLUSHED: coord_finish(n, c, -EBUSY, ERR_FLUSHED); break;
+	case CAS_FLUSHED: coord_flushed(n, c); break; /* nothing written: redone in the new epoch */
 	case -ERANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
 	default: coord_finish(n, c, rc, ERR_STORE); break;
 	}
@@ -931,6 +980,8 @@ static void coord_local_done(struct cas *cas, int rc)
 	/* Durable here: only now may the new dot leave this node. */
 	if (c->counter && c->rq)
 		c->rq->counter = c->cvalue; /* the exact value we wrote */
+	c->wrote = true;
+	c->wrote_ts = n->hlc.last; /* at least the stamp coord_update gave it */
 	c->phase = PH_ACKS;
 	for (unsigned i = 0; i < c->nrep; i++) {
 		if (c->rep[i].self)
@@ -957,6 +1008,8 @@ static void coord_lww_start(struct cnode *n, struct coord *c)
 		return;
 	}
 	c->phase = PH_ACKS;
+	c->wrote = true;
+	c->wrote_ts = val.ts;
 	for (unsigned i = 0; i < c->nrep; i++)
 		coord_send_put(n, c, i);
 	coord_write_progress(n, c);
@@ -1016,7 +1069,7 @@ static void coord_write_start(struct cnode *n, struct coord *c)
 	cas_start(n, &c->cas);
 }
 
-static void coord_fwd_reply(struct cnode *n, struct coord *c, const struct msg *m)
+static void coord_fwd_reply(struct cnode *n, struct coord *c, unsigned i, const struct msg *m)
 {
 	DV_ASSERT(c->phase == PH_FWD && c->rq);
 	switch (m->status) {
@@ -1026,9 +1079,171 @@ static void coord_fwd_reply(struct cnode *n, struct coord *c, const struct msg *
 	case MSG_ST_BUSY: coord_finish(n, c, -EBUSY, ERR_BUSY); break;
 	case MSG_ST_NOT_REPLICA: coord_finish(n, c, -EIO, ERR_NOT_REPLICA); break;
 	case MSG_ST_FAILED: coord_finish(n, c, -EIO, ERR_STORE); break;
-	case MSG_ST_STALE: coord_finish(n, c, -EBUSY, ERR_FLUSHED); break;
+	case MSG_ST_STALE: coord_note_stale(n, c, i, m->epoch); break; /* the target wrote nothing */
+	case MSG_ST_FLUSHED: coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_GONE); break;
 	case MSG_ST_RANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
 	default: coord_finish(n, c, -EPROTO, ERR_FWD_BAD); break;
+	}
+}
+
+/* ---- a flush while the request runs ---- */
+
+/* Replica i answered STALE (it is in another flush epoch): pending, asked
+ * again at stale_ms (2 ms, doubling) unless this node applies a newer
+ * flush first (coord_release_held). */
+static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag)
+{
+	DV_ASSERT(c->phase == PH_READ || c->phase == PH_ACKS || c->phase == PH_FWD);
+	c->rep[i].st = REP_STALE;
+	c->rep[i].stale_tag = tag;
+	if (c->stale_ms)
+		return;
+	unsigned shift = c->stale_tries < 8 ? c->stale_tries : 8;
+	c->stale_ms = n->now_ms + ((uint64_t)CNODE_STALE_RETRY_MS << shift);
+	cnode_arm(n, c->stale_ms);
+}
+
+/* The request again from its start in the keyspace's current epoch: a new
+ * req_id (late replies of the old round are dropped), a fresh read, and so
+ * a fresh dot. Only when the old round wrote nothing (coord_flushed). */
+static void coord_redo(struct cnode *n, struct coord *c)
+{
+	struct creq *rq = c->rq;
+	DV_ASSERT(rq && !c->answered && !c->cas.busy);
+	for (unsigned i = 0; i < c->nrep; i++) {
+		cnode_untrack(n, c, i);
+		c->rep[i].st = REP_IDLE;
+		c->rep[i].bad = false;
+	}
+	cver_free(n, &c->merged);
+	dvv_init(&c->merged.d, c->policy);
+	cas_free_enc(n, &c->cas);
+	c->ctx.n = 0;
+	c->overflow = c->indet = c->wrote = c->counter = false;
+	c->stale_ms = 0;
+	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
+				    .expire_ms = rq->expire_ms};
+	cnode_ht_del(n, c->req_id);
+	c->req_id = cnode_new_req_id(n);
+	cnode_ht_put(n, c->req_id, c);
+	n->st.flush_redos++;
+	if (!flush_ready(n, c->ks)) {
+		c->phase = PH_HELD; /* a flush record being written: coord_release_held */
+		return;
+	}
+	c->phase = PH_READ;
+	coord_begin(n, c);
+}
+
+/* This node's epoch of the keyspace is newer than the request's: this
+ * round is over. A round that wrote nothing yet is redone (a forwarded
+ * write answers STALE: its origin redoes it). One that wrote (short of W)
+ * went to nodes in its epoch only (every node refuses another's, I7), so
+ * its copies lie below each one's next flush point: dead there once
+ * stamped up to that flush's until (I8; until only grows, and a node that
+ * jumps to a later flush kills at least as much, within flush_skew_ms). It
+ * is not redone: its value may have been read in the old epoch, and a
+ * second dot of it in the new one would outlive what superseded the first
+ * (a context write of that read). It is OK, ordered before the flush,
+ * when every replica holds it or has this flush and its context is of the
+ * old epoch; else (a replica still in the old epoch may serve what it
+ * superseded until it flushes; a context of after the flush orders it
+ * after it) CNODE_EFLUSHED: nothing of it is left. Stamped past until (a node that
+ * learns the flush late keeps it): may or may not have been applied. */
+static void coord_flushed(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(!c->answered && !c->cas.busy);
+	if (c->wrote && c->wrote_ts > n->flush[c->ks].until) {
+		c->indet = true;
+		coord_finish(n, c, CNODE_EFLUSHED_MAYBE, ERR_FLUSHED_MAYBE);
+		return;
+	}
+	if (c->wrote) {
+		/* Every replica holds it (acknowledged in the old epoch) or has
+		 * this very flush (it serves nothing of before it): a read of the
+		 * old epoch sees it, one of the new sees neither it nor what it
+		 * superseded. OK, ordered before the flush. Decided once every
+		 * answer is in (coord_write_progress calls again). */
+		if (coord_awaiting(c))
+			return;
+		/* Not when its context may come from after the flush: a client's
+		 * (DYN_PUT, DYN_DEL; a forwarded write's origin may have had one),
+		 * read on a node that had the flush. A read-then-write read in the
+		 * old epoch only. */
+		bool all = c->rq && (c->op == COP_READ_WRITE || c->ctx.n == 0);
+		for (unsigned i = 0; i < c->nrep; i++)
+			all &= c->rep[i].st == REP_OK ||
+			       (c->rep[i].st == REP_STALE && c->rep[i].stale_tag == n->flush[c->ks].tag);
+		if (all)
+			coord_finish(n, c, 0, NULL);
+		else
+			coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_GONE); /* fwd_status: FLUSHED, not redone */
+		return;
+	}
+	if (!c->rq) {
+		coord_finish(n, c, CAS_FLUSHED, ERR_FLUSHED); /* fwd_status: STALE */
+		return;
+	}
+	if (c->flush_rounds >= CNODE_FLUSH_ROUNDS_MAX) {
+		coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_ROUNDS);
+		return;
+	}
+	c->flush_rounds++;
+	coord_redo(n, c);
+}
+
+/* Replicas answered STALE in this phase and are to be asked again. */
+static bool coord_stale_waits(const struct coord *c)
+{
+	return c->stale_ms && (c->phase == PH_READ || c->phase == PH_ACKS || c->phase == PH_FWD);
+}
+
+/* stale_ms, or a newer flush applied here (coord_release_held). */
+static void coord_stale_retry(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(coord_stale_waits(c));
+	cnode_arm(n, c->deadline_ms);
+	c->stale_ms = 0;
+	if (n->flush[c->ks].tag != c->epoch) {
+		coord_flushed(n, c);
+		return;
+	}
+	if (c->stale_tries < UINT8_MAX)
+		c->stale_tries++;
+	if (c->phase == PH_FWD) {
+		coord_redo(n, c); /* the target wrote nothing; a new FWD_PUT needs a new req_id */
+		return;
+	}
+	for (unsigned i = 0; i < c->nrep; i++) {
+		if (c->rep[i].st != REP_STALE)
+			continue;
+		c->rep[i].st = REP_IDLE;
+		if (c->phase == PH_ACKS) {
+			coord_send_put(n, c, i); /* the same version: merging it again changes nothing */
+			continue;
+		}
+		struct msg m;
+		cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
+		m.epoch = c->epoch;
+		m.flags = c->clock_only ? MSGF_CLOCK_ONLY : 0;
+		m.key = c->skey;
+		m.key_len = (uint16_t)c->skey_len;
+		coord_request(n, c, i, &m);
+	}
+	if (c->phase == PH_ACKS)
+		coord_write_progress(n, c);
+	else
+		coord_read_progress(n, c);
+}
+
+/* The deadline with replicas still in another epoch: not a timeout. */
+static void coord_stale_expire(struct cnode *n, struct coord *c)
+{
+	if (c->wrote && c->phase == PH_ACKS) {
+		c->indet = true;
+		coord_finish(n, c, CNODE_EFLUSHED_MAYBE, ERR_FLUSHED_MAYBE);
+	} else {
+		coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED);
 	}
 }
 
@@ -1085,6 +1300,8 @@ void coord_release_held(struct cnode *n)
 			 * was taken first, and requests coord_begin appends are
 			 * visited too (they are not held). */
 			coord_begin(n, c);
+		} else if (coord_stale_waits(c) && c->epoch != n->flush[c->ks].tag && flush_ready(n, c->ks)) {
+			coord_stale_retry(n, c); /* a newer flush here: redone at once */
 		}
 		c = next;
 	}
@@ -1271,11 +1488,15 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 		break;
 	case MSG_REPL_PUT_ACK:
 		DV_ASSERT(c->phase == PH_ACKS);
+		if (m->status == MSG_ST_STALE) {
+			coord_note_stale(n, c, i, m->epoch);
+			break;
+		}
 		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
 		coord_write_progress(n, c);
 		break;
 	case MSG_FWD_PUT_REPLY:
-		coord_fwd_reply(n, c, m);
+		coord_fwd_reply(n, c, i, m);
 		break;
 	default:
 		DV_ASSERT(!"not a reply type");
@@ -1290,8 +1511,18 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	case PH_LOCAL:
 	case PH_ACKS:
 	case PH_FWD:
+		if (coord_stale_waits(c) && now >= c->stale_ms && now < c->deadline_ms) {
+			coord_stale_retry(n, c);
+			break;
+		}
 		if (now < c->deadline_ms) {
 			cnode_arm(n, c->deadline_ms);
+			if (coord_stale_waits(c))
+				cnode_arm(n, c->stale_ms);
+			break;
+		}
+		if (coord_stale_waits(c)) {
+			coord_stale_expire(n, c);
 			break;
 		}
 		if (c->phase == PH_READ) {
@@ -1315,6 +1546,8 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	case PH_HELD:
 		if (now < c->deadline_ms)
 			cnode_arm(n, c->deadline_ms);
+		else if (c->flush_rounds)
+			coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED); /* redone, then another flush held it */
 		else
 			coord_finish(n, c, -ETIMEDOUT, ERR_NOT_READY);
 		break;

@@ -137,7 +137,8 @@ enum msg_status {
 	MSG_ST_INVALID_CTX,
 	MSG_ST_STALE,     /* the request's keyspace epoch is not the receiver's (a flush between) */
 	MSG_ST_RANGE,     /* FWD_PUT counter: the result would overflow, or not an integer */
-	MSG_ST_MAX = MSG_ST_RANGE
+	MSG_ST_FLUSHED,   /* FWD_PUT_REPLY: written in an older epoch, then flushed: nothing left, not to redo */
+	MSG_ST_MAX = MSG_ST_FLUSHED
 };
 
 struct msg {

@@ -99,7 +99,19 @@
  *   records left with no value (store_set_reclaim: the space comes back,
  *   nothing is relocated); the node's actor in the keyspace changes with
  *   each flush of it; messages carry each keyspace's flush
- *   epoch and are refused across one. A starting node serves a keyspace
+ *   epoch and are refused across one. A request that meets another epoch
+ *   (a replica answers STALE: a flush ran meanwhile) and wrote nothing yet
+ *   is redone in the newer epoch, from its read, with fresh dots, once
+ *   this node has that flush, at most CNODE_FLUSH_ROUNDS_MAX times; one
+ *   that wrote in the old epoch short of W is not redone (its value may
+ *   have been read there): 0, ordered before the flush, when every replica
+ *   acknowledged it or has the flush and its context is of the old epoch
+ *   (its own read, or none), else CNODE_EFLUSHED (what it wrote dies with
+ *   the flush on every node: I8); a replica behind this node's epoch
+ *   is asked again until it learns it. A request still split across
+ *   epochs at its deadline fails: CNODE_EFLUSHED (nothing of it live) or
+ *   CNODE_EFLUSHED_MAYBE (a write that may or may not have been applied).
+ *   A starting node serves a keyspace
  *   only once it has heard the flush state of a majority, itself
  *   included (it asks every peer until then, however long: a node cut off
  *   from the majority serves nothing; with one or two nodes it does not
@@ -131,6 +143,7 @@
 #ifndef DV_CLUSTER_NODE_H
 #define DV_CLUSTER_NODE_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -145,6 +158,11 @@
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
 #define CNODE_FLUSH_SKEW_MS 10000u
 #define CNODE_NAME_BYTES 32u
+/* A request a flush overlapped that was not redone: nothing it did is
+ * live (not applied, or written in the old epoch and killed by the flush:
+ * I8), or, _MAYBE, a write that may or may not have been applied. */
+#define CNODE_EFLUSHED (-EIDRM)
+#define CNODE_EFLUSHED_MAYBE (-ENOTRECOVERABLE)
 
 struct cnode_keyspace {
 	bool defined;
@@ -275,6 +293,7 @@ struct cnode_stats {
 	uint64_t corrupt_replaced; /* unreadable local copies replaced by a merge's result */
 	uint64_t actor_renewals;   /* dot actors retired in this run (a damaged copy replaced) */
 	uint64_t flushes_applied, stale_refusals, scans_served;
+	uint64_t flush_redos; /* requests redone in a newer flush epoch (a flush while they ran) */
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 

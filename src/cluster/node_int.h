@@ -218,7 +218,9 @@ enum coord_op {
 	COP_SCAN,      /* SCAN (scan.c) */
 };
 
-enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL };
+/* REP_STALE: answered STALE (another flush epoch): asked again at stale_ms,
+ * or the request is redone in the newer epoch (coord.c); counted as pending. */
+enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL, REP_STALE };
 
 /* A replica's clock as it answered a read (for read repair). */
 struct cclock {
@@ -237,6 +239,7 @@ struct crep {
 	uint8_t expect;                /* the reply type awaited */
 	bool self;
 	bool bad;                      /* answered with a damaged copy: repair it */
+	uint32_t stale_tag;            /* REP_STALE: the replica's epoch in its answer */
 	struct frame_int *queued;      /* REP_QUEUED: its frame */
 };
 
@@ -262,6 +265,13 @@ struct coord {
 	struct cscan *scan;            /* COP_SCAN: its pages (scan.c, owned) */
 	int due_result;
 	const char *due_err;
+	/* Flushes while it runs (coord.c): rounds redone in a newer epoch, the
+	 * STALE replicas' next look (0: none) and how many looks so far, and
+	 * whether this round's write may be stored somewhere (a bound of its
+	 * stamp: it is dead once a flush with until >= wrote_ts is applied). */
+	uint8_t flush_rounds, stale_tries;
+	bool wrote;
+	uint64_t wrote_ts, stale_ms;
 	struct crep rep[RING_N_MAX];
 	/* The write. */
 	struct dvv_value val;
@@ -305,7 +315,9 @@ void coord_begin(struct cnode *n, struct coord *c);
 
 #define CNODE_FLUSH_ACKS_MAX 16u    /* FLUSH requests waiting for their records to be durable */
 #define CNODE_BCAST_MAX 8u          /* FLUSH and COUNT requests coordinated at once */
-#define CNODE_FLUSH_ROUNDS_MAX 4u   /* new ids after STALE answers before giving up */
+#define CNODE_FLUSH_ROUNDS_MAX 4u   /* new ids after STALE answers before giving up; also a request's
+                                     * rounds redone in a newer epoch (coord.c) */
+#define CNODE_STALE_RETRY_MS 2u     /* a request's first look again at replicas that answered STALE */
 #define CNODE_ASK_STATE_MS 500u     /* FLUSH_STATE_GET to one peer at most this often */
 
 struct cflush {

@@ -141,6 +141,12 @@ const char *cmd_store_error(int err)
 	case -EINPROGRESS:
 		return "TIMEOUT the flush may or may not be complete: some nodes did not confirm it in time (those "
 		       "that have it refuse the others' older data; they apply it when they next reach one)";
+	case -EIDRM: /* CNODE_EFLUSHED */
+		return "ERR the keyspace was flushed while the request ran: nothing of it is left (not applied, or "
+		       "applied before the flush, which removed it); try again";
+	case -ENOTRECOVERABLE: /* CNODE_EFLUSHED_MAYBE */
+		return "ERR the keyspace was flushed while the write ran and its nodes did not agree on the flush in "
+		       "time: the write may or may not have been applied (read the key to see)";
 	case -EBADMSG:
 		return "ERR invalid context: not one DYN.GET returned for this key (garbage, truncated or altered); "
 		       "use \"\" for a key never read";

@@ -1887,8 +1887,10 @@ static void test_flush(void)
 	f3 = stats(3).flushes_applied;
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "u", NULL, NULL);
 	g.rq.r = 2;
-	t_run(3, &g); /* the others refuse its old epoch */
-	CHECK_EQ(g.result, -ETIMEDOUT);
+	t_run(3, &g); /* the others refuse its old epoch: it learns the flush and reads again in it */
+	CHECK_EQ(g.result, 0);
+	CHECK_EQ(g.nsib, 0);
+	CHECK(stats(3).flush_redos >= 1);
 	quiesce();
 	CHECK_EQ(stats(3).flushes_applied, f3 + 1);
 	expect_absent(3, KS_SIB, "u");
@@ -1908,7 +1910,9 @@ static void test_flush(void)
 	quiesce();
 	rules_clear();
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "v", NULL, NULL);
-	t_run(3, &g); /* refused by the others: node 3 learns the flush */
+	t_run(3, &g); /* refused by the others: node 3 learns the flush, then reads in it */
+	CHECK_EQ(g.result, 0);
+	check_sibs(&g, 1, (const char *const[]){"after"});
 	quiesce();
 	t_prep(&g, CREQ_DYN_GET, KS_SIB, "v", NULL, NULL);
 	g.rq.r = 3;
@@ -1966,6 +1970,130 @@ static void test_flush(void)
 	t_run(3, &g);
 	CHECK(g.result == 0 && g.found && strcmp(g.val, "new") == 0);
 	quiesce();
+	cluster_stop();
+}
+
+/* Requests that overlap a flush are never failed for it (coord.c: a
+ * replica of another epoch answers STALE). A coordinator behind (its FLUSH
+ * held back) learns the flush from the STALE answers and redoes SET, GET
+ * and INCR, which wrote nothing yet, from their reads with fresh dots; its
+ * LWW SET, written at once in the old epoch, is not redone: OK, before the
+ * flush, which removed it. One ahead of a replica asks it again until the replica learned
+ * the flush from the request. Every answer is OK, what the flush killed
+ * stays dead, what was written after it is read, an INCR counts once. */
+static void test_flush_race(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "x", "old", CREQ_ALWAYS), 0);
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "cnt", 5, NULL), 0);
+	quiesce();
+	static struct tres fl, rs[5];
+	const uint16_t mask = (1u << KS_SIB) | (1u << KS_LWW);
+	for (unsigned behind = 2; behind <= 3; behind++) {
+		/* behind 2: the coordinator (node 2) misses the FLUSH; behind 3:
+		 * a replica does, and the requests need it (R = W = 3). */
+		uint64_t redos = stats(2).flush_redos;
+		rule_add(MSG_FLUSH, 1, (uint16_t)behind, V_HOLD);
+		t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+		fl.rq.ks_mask = mask;
+		t_go(1, &fl);
+		settle(); /* the other two nodes have it; the flush waits for the third */
+		CHECK(!fl.done);
+		uint8_t q = behind == 3 ? 3 : 0;
+		t_prep(&rs[0], CREQ_SET, KS_SIB, "x", behind == 2 ? "new2" : "new3", NULL);
+		t_prep(&rs[1], CREQ_GET, KS_SIB, "x", NULL, NULL);
+		t_prep(&rs[2], CREQ_INCR, KS_SIB, "cnt", NULL, NULL);
+		rs[2].rq.delta = 3;
+		t_prep(&rs[3], CREQ_SET, KS_LWW, "y", behind == 2 ? "new2" : "new3", NULL);
+		t_prep(&rs[4], CREQ_GET, KS_LWW, "y", NULL, NULL);
+		for (unsigned i = 0; i < 5; i++) {
+			rs[i].rq.r = rs[i].rq.w = q;
+			t_go(2, &rs[i]);
+		}
+		for (unsigned i = 0; i < 5; i++) {
+			t_wait(&rs[i]);
+			if (rs[i].result != 0)
+				fprintf(stderr, "behind %u, request %u: %d (%s)\n", behind, i, rs[i].result, rs[i].err);
+			CHECK_EQ(rs[i].result, 0);
+		}
+		const char *nv = behind == 2 ? "new2" : "new3";
+		/* Nothing of the old epoch: not found, or the SET beside it. */
+		CHECK(!rs[1].found || strcmp(rs[1].val, nv) == 0);
+		CHECK(!rs[4].found || strcmp(rs[4].val, nv) == 0);
+		CHECK_EQ(rs[2].counter, 3); /* the 5 before the flush is dead, the 3 counted once */
+		if (behind == 2)
+			CHECK(stats(2).flush_redos > redos); /* redone in the new epoch */
+		rules_clear();
+		held_release();
+		t_wait(&fl);
+		CHECK_EQ(fl.result, 0);
+		quiesce();
+		for (uint16_t id = 1; id <= 3; id++) {
+			expect_value(id, KS_SIB, "x", behind == 2 ? "new2" : "new3");
+			expect_value(id, KS_SIB, "cnt", "3");
+			if (behind == 3) {
+				expect_value(id, KS_LWW, "y", "new3");
+				continue;
+			}
+			/* The LWW SET wrote at once, in the old epoch (node 2's own
+			 * copy), the others refusing it: not redone (its value may
+			 * have been read there), OK as before the flush (every other
+			 * replica has the flush), gone with it. */
+			CHECK_EQ(plain(id, CREQ_GET, KS_LWW, "y", NULL, CREQ_ALWAYS), 0);
+			CHECK(!T.found);
+		}
+		CHECK_EQ(incr_by(3, KS_SIB, "cnt", 2, NULL), 0);
+		CHECK_EQ(T.counter, 5); /* the counter goes on from the one after the flush */
+		quiesce();
+		CHECK_EQ(incr_by(3, KS_SIB, "cnt", 0, NULL), 0);
+		CHECK_EQ(T.counter, 5);
+		CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "x", "old", CREQ_ALWAYS), 0); /* for the next round */
+		CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+		CHECK_EQ(incr_by(2, KS_SIB, "cnt", 2, NULL), 0); /* 7: killed by the next flush */
+		quiesce();
+	}
+	cluster_stop();
+	/* Forwarded writes (node 4 is no replica of the key): the origin
+	 * behind (its FWD_PUT refused STALE: redone once it has the flush), a
+	 * replica behind the target (the target asks it again), and the
+	 * target behind the origin (refused STALE: the origin asks again). */
+	cluster_start(4, NULL);
+	char key[32];
+	uint16_t pref[3];
+	key_outside(4, key, sizeof(key), pref);
+	for (unsigned c = 0; c < 3; c++) {
+		uint16_t behind = c == 0 ? 4 : c == 1 ? pref[1] : pref[0];
+		CHECK_EQ(dyn_put(4, KS_SIB, key, "", "old"), 0);
+		quiesce();
+		uint16_t via = behind == 4 ? pref[2] : 4; /* the flush's coordinator: not the one behind */
+		rule_add(MSG_FLUSH, via, behind, V_HOLD);
+		t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+		fl.rq.ks_mask = 1u << KS_SIB;
+		t_go(via, &fl);
+		settle();
+		CHECK(!fl.done);
+		uint64_t fwd = stats(4).forwarded;
+		t_prep(&rs[0], CREQ_DYN_PUT, KS_SIB, key, "new", "");
+		rs[0].rq.w = 3;
+		t_go(4, &rs[0]);
+		t_wait(&rs[0]);
+		if (rs[0].result != 0)
+			fprintf(stderr, "forwarded, %u behind: %d (%s)\n", behind, rs[0].result, rs[0].err);
+		CHECK_EQ(rs[0].result, 0);
+		CHECK(stats(4).forwarded > fwd);
+		rules_clear();
+		held_release();
+		t_wait(&fl);
+		CHECK_EQ(fl.result, 0);
+		quiesce();
+		static struct tres g;
+		t_prep(&g, CREQ_DYN_GET, KS_SIB, key, NULL, NULL);
+		g.rq.r = 3;
+		t_run(2, &g);
+		check_sibs(&g, 1, (const char *const[]){"new"}); /* "old" died with the flush */
+		check_replicas_identical(KS_SIB, key, pref, 3);
+	}
 	cluster_stop();
 }
 
@@ -2443,6 +2571,7 @@ int main(void)
 	test_damaged_on_medium();
 	test_lost_write_new_actor();
 	test_flush();
+	test_flush_race();
 	test_incr();
 	test_scan();
 	test_scan_silent_replica();
