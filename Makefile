@@ -55,7 +55,7 @@ $(BUILD)/tests/%: $(BUILD)/tests/%.o $(TEST_SUPPORT_OBJ) $(BUILD)/libdynvme.a
 # (default one per core; tests/run.sh: DV_TEST_JOBS): most of them wait on
 # sleeps, timeouts, fsync or a server (the plain suite used 370 s of CPU in
 # 661 s one at a time), so two at once on 2 cores take about 65% of the time
-# (430 s in .ci/run, on a machine loaded by other work: load average 4-5).
+# (430 s in .ci/run on a machine loaded by other work, load average 4-5; 341 s idle).
 TEST_JOBS ?= $$(nproc)
 test: deps
 	$(MAKE) -j$$(nproc) all
