@@ -474,7 +474,7 @@ unsigned dvv_prune(struct dvv *d, const uint64_t *keep, unsigned nkeep, unsigned
 			const struct dvv_entry *e = &d->e[i];
 			if (e->nvals != 0 || actor_in(e->actor, keep, nkeep))
 				continue;
-			if (victim < 0 || e->counter < d->e[victim].counter)
+			if (victim < 0 || (e->actor & DVV_INCARNATION_MASK) < (d->e[victim].actor & DVV_INCARNATION_MASK))
 				victim = (int)i;
 		}
 		if (victim < 0)

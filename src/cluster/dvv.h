@@ -174,8 +174,9 @@ unsigned dvv_visible(const struct dvv *d, uint64_t now_ms, const struct dvv_valu
  * same set and now_ms. */
 const struct dvv_value *dvv_pick(const struct dvv *d, uint64_t now_ms);
 /* Drop value-less entries of actors not in keep[] while the clock has more
- * than max_entries entries (oldest counters first: the smallest counter,
- * then the smallest actor). A pruned actor's old
+ * than max_entries entries, the oldest incarnation first (the smallest
+ * actor's low 48 bits: a run drawn from a clock, node.h "Actors"; its
+ * values are the likeliest to be superseded everywhere). A pruned actor's old
  * values could come back as siblings, never be lost; it only happens when
  * more than max_entries actors coordinated one key. Returns entries dropped. */
 unsigned dvv_prune(struct dvv *d, const uint64_t *keep, unsigned nkeep, unsigned max_entries);

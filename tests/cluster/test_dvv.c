@@ -367,9 +367,9 @@ static void test_prune(void)
 	mk(&d, "a:5: b:2: c:9:x d:1: e:3: f:2:");
 	uint64_t keep[] = {act('d')};
 	CHECK_EQ(dvv_prune(&d, keep, 1, 6), 0);
-	/* value-less, not kept, smallest counter first, ties by actor: b, f, e */
+	/* value-less, not kept, the oldest incarnation (smallest actor bits) first: a, b */
 	CHECK_EQ(dvv_prune(&d, keep, 1, 4), 2);
-	mk(&want, "a:5: c:9:x d:1: e:3:");
+	mk(&want, "c:9:x d:1: e:3: f:2:");
 	CHECK_SAME(&d, &want);
 	/* only a and e are droppable: stops above max_entries */
 	CHECK_EQ(dvv_prune(&d, keep, 1, 0), 2);
