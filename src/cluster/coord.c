@@ -116,12 +116,18 @@ static void coord_write_progress(struct cnode *n, struct coord *c);
 static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
 static void coord_flushed(struct cnode *n, struct coord *c);
 
-/* A replica's answer is still to come (sent, or queued behind the peer's limit). */
-static bool coord_awaiting(const struct coord *c)
+/* A replica's answer is still to come (sent, or queued behind the peer's
+ * limit) from one that can give it: our own copy, or a peer whose session
+ * is up (a write queued for a peer that is
+ * down waits for its next session, which a round over by a flush does not:
+ * coord_flushed). */
+static bool coord_awaiting_live(const struct cnode *n, const struct coord *c)
 {
-	for (unsigned i = 0; i < c->nrep; i++)
-		if (c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED)
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		if ((r->st == REP_SENT || r->st == REP_QUEUED) && (r->self || (n->peer_up >> r->peer) & 1))
 			return true;
+	}
 	return false;
 }
 
@@ -827,8 +833,8 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 	coord_count(c, &ok, &pending);
 	if (ok >= c->w)
 		coord_finish(n, c, 0, NULL);
-	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting(c))
-		coord_flushed(n, c); /* a flush here since it wrote, every answer in */
+	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c))
+		coord_flushed(n, c); /* a flush here since it wrote, every answer in (or not to come) */
 	else if (ok + pending < c->w)
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 }
@@ -1167,7 +1173,7 @@ static void coord_flushed(struct cnode *n, struct coord *c)
 		 * deadline: a replica that never answers (dead, its session not
 		 * yet ended; coord_peer_down fails it when it ends) counts as
 		 * not known to have the flush. */
-		if (coord_awaiting(c) && n->now_ms < c->deadline_ms)
+		if (coord_awaiting_live(n, c) && n->now_ms < c->deadline_ms)
 			return;
 		/* Not when its context may come from after the flush: a client's
 		 * (DYN_PUT, DYN_DEL; a forwarded write's origin may have had one),

@@ -2013,6 +2013,36 @@ static void test_flush_dead_replica(void)
 	rules_clear();
 	quiesce();
 	expect_absent(1, KS_LWW, "y"); /* before the flush (OK) or nothing of it (EFLUSHED) */
+	/* The same with node 3's session already ended when the SET is sent
+	 * (its REPL_PUT waits for the next session): decided as soon as node
+	 * 2 has the flush, not when node 3 comes back (flush_kill.sh: INCRs
+	 * answered 3.5 s late, when the killed node was up again). */
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	rule_add(MSG_FLUSH, 1, 2, V_HOLD);
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+	fl.rq.ks_mask = 1u << KS_LWW;
+	t_go(1, &fl);
+	settle();
+	t_prep(&s, CREQ_SET, KS_LWW, "y", "new", NULL);
+	t_go(2, &s);
+	settle();
+	rules_clear();
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	held_release();
+	settle();
+	CHECK(s.done); /* no wait for node 3 */
+	CHECK(s.result == 0 || s.result == CNODE_EFLUSHED);
+	t_wait(&fl);
+	CHECK_EQ(fl.result, 0);
+	rules_clear();
+	quiesce();
+	expect_absent(1, KS_LWW, "y");
 	cluster_stop();
 }
 
