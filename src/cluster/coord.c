@@ -116,12 +116,18 @@ static void coord_write_progress(struct cnode *n, struct coord *c);
 static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
 static void coord_flushed(struct cnode *n, struct coord *c);
 
-/* A replica's answer is still to come (sent, or queued behind the peer's limit). */
-static bool coord_awaiting(const struct coord *c)
+/* A replica's answer is still to come (sent, or queued behind the peer's
+ * limit) from one that can give it: our own copy, or a peer whose session
+ * is up (a write queued for a peer that is
+ * down waits for its next session, which a round over by a flush does not:
+ * coord_flushed). */
+static bool coord_awaiting_live(const struct cnode *n, const struct coord *c)
 {
-	for (unsigned i = 0; i < c->nrep; i++)
-		if (c->rep[i].st == REP_SENT || c->rep[i].st == REP_QUEUED)
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		if ((r->st == REP_SENT || r->st == REP_QUEUED) && (r->self || (n->peer_up >> r->peer) & 1))
 			return true;
+	}
 	return false;
 }
 
@@ -827,8 +833,8 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 	coord_count(c, &ok, &pending);
 	if (ok >= c->w)
 		coord_finish(n, c, 0, NULL);
-	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting(c))
-		coord_flushed(n, c); /* a flush here since it wrote, every answer in */
+	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c))
+		coord_flushed(n, c); /* a flush here since it wrote, every answer in (or not to come) */
 	else if (ok + pending < c->w)
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 }
@@ -1163,8 +1169,11 @@ static void coord_flushed(struct cnode *n, struct coord *c)
 		 * this very flush (it serves nothing of before it): a read of the
 		 * old epoch sees it, one of the new sees neither it nor what it
 		 * superseded. OK, ordered before the flush. Decided once every
-		 * answer is in (coord_write_progress calls again). */
-		if (coord_awaiting(c))
+		 * answer is in (coord_write_progress calls again), or at the
+		 * deadline: a replica that never answers (dead, its session not
+		 * yet ended; coord_peer_down fails it when it ends) counts as
+		 * not known to have the flush. */
+		if (coord_awaiting_live(n, c) && n->now_ms < c->deadline_ms)
 			return;
 		/* Not when its context may come from after the flush: a client's
 		 * (DYN_PUT, DYN_DEL; a forwarded write's origin may have had one),
@@ -1525,6 +1534,10 @@ static void coord_expire(struct cnode *n, struct coord *c)
 			coord_stale_expire(n, c);
 			break;
 		}
+		if (c->phase == PH_ACKS && c->wrote && n->flush[c->ks].tag != c->epoch) {
+			coord_flushed(n, c); /* over by the flush, an answer missing: not a timeout */
+			break;
+		}
 		if (c->phase == PH_READ) {
 			coord_read_failed(n, c, ERR_READ_TIMEOUT);
 			break;
@@ -1557,6 +1570,34 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	default: /* PH_ZOMBIE waits for its store op */
 		DV_ASSERT(c->phase == PH_ZOMBIE && c->cas.busy);
 		break;
+	}
+}
+
+/* Peer's session ended: a write round that a flush has ended (it wrote in
+ * the old epoch) and that waits only for that peer's answers decides now
+ * (coord_flushed) instead of at its deadline. Other requests are left as
+ * before (the peer's answers cost them their deadline or a read repair). */
+void coord_peer_down(struct cnode *n, uint16_t peer)
+{
+	uint64_t bound = 3ull * n->cfg.requests_max + 1;
+	struct coord *c = n->open_head;
+	for (uint64_t k = 0; c; k++) {
+		DV_ASSERT(k < bound);
+		struct coord *next = c->next;
+		if (!c->answered && c->phase == PH_ACKS && c->wrote && n->flush[c->ks].tag != c->epoch) {
+			bool hit = false;
+			for (unsigned i = 0; i < c->nrep; i++) {
+				struct crep *r = &c->rep[i];
+				if (r->self || r->node != peer || (r->st != REP_SENT && r->st != REP_QUEUED))
+					continue;
+				cnode_untrack(n, c, i);
+				r->st = REP_FAIL;
+				hit = true;
+			}
+			if (hit)
+				coord_write_progress(n, c);
+		}
+		c = next;
 	}
 }
 

@@ -826,6 +826,7 @@ void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms)
 {
 	advance(n, now_ms);
 	flush_peer(n, peer, false);
+	coord_peer_down(n, peer);
 }
 
 bool cnode_ready(const struct cnode *n) { return n->synced; }

@@ -300,6 +300,7 @@ int coord_submit(struct cnode *n, struct creq *rq);
 void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m);
 void coord_on_fwd(struct cnode *n, uint16_t from, const struct msg *m);
 void coord_tick(struct cnode *n);
+void coord_peer_down(struct cnode *n, uint16_t peer);
 void coord_deliver_due(struct cnode *n);
 void coord_cancel_all(struct cnode *n);
 /* A tracked frame of c's replica i left the wait queue for the output. */

@@ -1973,6 +1973,79 @@ static void test_flush(void)
 	cluster_stop();
 }
 
+/* A write that overlaps a flush while one of its replicas dies (review11,
+ * seen with real nodes: tests/cluster/flush_race.sh with node 3 killed -9
+ * during the race). The LWW SET through node 2 writes its own copy in the
+ * old epoch, node 1 (which has the flush) answers STALE, node 3 never
+ * answers; its session ends, the flush is done without it and node 2
+ * learns it. The round is over by the flush: never a TIMEOUT (it was
+ * -ETIMEDOUT, at the deadline, waiting for the dead replica's answer). */
+static void test_flush_dead_replica(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	static struct tres fl, s;
+	rule_add(MSG_FLUSH, 1, 2, V_HOLD);
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+	fl.rq.ks_mask = 1u << KS_LWW;
+	t_go(1, &fl);
+	settle();
+	t_prep(&s, CREQ_SET, KS_LWW, "y", "new", NULL);
+	t_go(2, &s);
+	settle();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	settle();
+	CHECK(s.done); /* at the end of node 3's session, not at the deadline */
+	rules_clear();
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	held_release();
+	t_wait(&fl);
+	CHECK_EQ(fl.result, 0);
+	t_wait(&s);
+	if (s.result != 0 && s.result != CNODE_EFLUSHED)
+		fprintf(stderr, "flush_dead_replica: SET %d (%s)\n", s.result, s.err);
+	CHECK(s.result == 0 || s.result == CNODE_EFLUSHED);
+	rules_clear();
+	quiesce();
+	expect_absent(1, KS_LWW, "y"); /* before the flush (OK) or nothing of it (EFLUSHED) */
+	/* The same with node 3's session already ended when the SET is sent
+	 * (its REPL_PUT waits for the next session): decided as soon as node
+	 * 2 has the flush, not when node 3 comes back (flush_kill.sh: INCRs
+	 * answered 3.5 s late, when the killed node was up again). */
+	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
+	quiesce();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	rule_add(MSG_FLUSH, 1, 2, V_HOLD);
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+	fl.rq.ks_mask = 1u << KS_LWW;
+	t_go(1, &fl);
+	settle();
+	t_prep(&s, CREQ_SET, KS_LWW, "y", "new", NULL);
+	t_go(2, &s);
+	settle();
+	rules_clear();
+	rule_add(0, 3, 0, V_DROP);
+	rule_add(0, 0, 3, V_DROP);
+	held_release();
+	settle();
+	CHECK(s.done); /* no wait for node 3 */
+	CHECK(s.result == 0 || s.result == CNODE_EFLUSHED);
+	t_wait(&fl);
+	CHECK_EQ(fl.result, 0);
+	rules_clear();
+	quiesce();
+	expect_absent(1, KS_LWW, "y");
+	cluster_stop();
+}
+
 /* Requests that overlap a flush are never failed for it (coord.c: a
  * replica of another epoch answers STALE). A coordinator behind (its FLUSH
  * held back) learns the flush from the STALE answers and redoes SET, GET
@@ -2572,6 +2645,7 @@ int main(void)
 	test_lost_write_new_actor();
 	test_flush();
 	test_flush_race();
+	test_flush_dead_replica();
 	test_incr();
 	test_scan();
 	test_scan_silent_replica();
