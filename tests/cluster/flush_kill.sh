@@ -9,6 +9,7 @@
 # every SET acknowledged after the last FLUSHALL's +OK readable through
 # every node, each counter within its bounds.
 . "$(dirname "$0")/cluster.bash"
+. "$(dirname "$0")/flush_race.bash"
 cl_need_tools redis-py
 
 cl_up 3
@@ -19,105 +20,11 @@ SECS=8
 ( sleep 2; log kill1; cl_kill9 3; sleep 2; "$BIN" serve --config "$CL_DIR/node3/dynvme.conf" >>"$CL_DIR/node3/dynvme.log" 2>&1 </dev/null & echo $! > $WORK/p3; log start1; sleep 1.5; log kill2; cl_kill9 3; sleep 0.5; "$BIN" serve --config "$CL_DIR/node3/dynvme.conf" >>"$CL_DIR/node3/dynvme.log" 2>&1 </dev/null & echo $! >> $WORK/p3; log start2 ) &
 KP=$!
 log "FLUSHALL every 50 ms through node 1 for ${SECS}s; SET/GET/INCR through nodes 1 and 2, node 3 killed -9 and restarted twice"
-"$PY" - "$(cl_port 1)" "$(cl_port 2)" "$(cl_port 3)" "$SECS" "$WORK/race.txt" <<'EOF' || fail "the race"
-import random, sys, threading, time
-import redis
-p1, p2, p3, secs, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-stop = threading.Event()
-T0 = time.monotonic()
-flushes = []  # (sent, answered, reply)
-def flusher():
-    r = redis.Redis(port=p1, socket_timeout=30)
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        t0 = time.monotonic()
-        try:
-            rep = "+OK" if r.flushall() else "?"
-        except redis.RedisError as e:
-            rep = "-" + str(e)
-        flushes.append((t0, time.monotonic(), rep))
-        time.sleep(0.05)
-    stop.set()
-res = {}
-def worker(t, port):
-    r = redis.Redis(port=port, socket_timeout=30)
-    rng = random.Random(t)
-    sets, incrs, replies = [], [], {"ok": 0, "timeout": 0, "flushed": 0, "error": 0}
-    errors = []
-    i, tail = 0, 0
-    while tail < 100:  # and 100 rounds after the flushes stopped
-        if stop.is_set():
-            tail += 1
-        key, val = "k:%d:%d" % (t, i), "v%d" % i
-        for op in ("set", "get", "incr"):
-            t0 = time.monotonic()
-            try:
-                if op == "set":
-                    v = r.set(key, val)
-                    sets.append((key, val, t0, time.monotonic()))
-                elif op == "get":
-                    v = r.get("k:%d:%d" % (t, rng.randrange(i + 1)))
-                else:
-                    v = r.incr("cnt:%d" % t)
-                    incrs.append((t0, time.monotonic(), v))
-                replies["ok"] += 1
-            except redis.RedisError as e:
-                s = str(e)
-                kind = "timeout" if s.startswith("TIMEOUT") else "flushed" if "keyspace was flushed" in s else "error"
-                replies[kind] += 1
-                if len(errors) < 5:
-                    errors.append("%s %s at %.2f for %.2f: %s" % (op, key, t0-T0, time.monotonic()-t0, s[:60]))
-        i += 1
-    res[t] = (sets, incrs, replies, errors)
-threads = [threading.Thread(target=flusher)] + [threading.Thread(target=worker, args=(t, p)) for t, p in ((1, p1), (2, p2))]
-[x.start() for x in threads]
-[x.join() for x in threads]
-ok_flushes = [f for f in flushes if f[2] == "+OK"]
-bad_flushes = [f for f in flushes if f[2] != "+OK"]
-last = ok_flushes[-1] if ok_flushes else (0, 0, "")
-lines, failed = [], False
-print("%d FLUSHALL (%d not +OK%s)" % (len(flushes), len(bad_flushes), ": " + bad_flushes[0][2] if bad_flushes else ""))
-if bad_flushes:
-    failed = True
-for t in sorted(res):
-    sets, incrs, replies, errors = res[t]
-    print("client through node %d: %d ok, %d TIMEOUT, %d flushed, %d other errors %s" % (t, replies["ok"], replies["timeout"], replies["flushed"], replies["error"], errors))
-    if replies["timeout"] or replies["error"] or replies["flushed"] * 100 > replies["ok"]:
-        failed = True
-    after = [(k, v) for k, v, s, a in sets if s > last[1]]
-    lines += ["%s %s" % kv for kv in after]
-    sure = sum(1 for s, a, v in incrs if s > last[1])
-    maybe = sum(1 for s, a, v in incrs if a > last[0])
-    val = int(redis.Redis(port=p1, socket_timeout=30).get("cnt:%d" % t) or 0)
-    print("  %d SETs sent after the last FLUSHALL's +OK; cnt:%d = %d (%d INCRs after it, %d answered after it was sent)" % (len(after), t, val, sure, maybe))
-    if not (sure <= val <= maybe):
-        print("  cnt:%d out of bounds" % t)
-        failed = True
-    if len(after) < 50:
-        print("  too few SETs after the last flush")
-        failed = True
-open(out, "w").write("".join(l + "\n" for l in lines))
-sys.exit(1 if failed else 0)
-EOF
+flush_race_run "$SECS" 1 2
 wait $KP
 for p in $(cat $WORK/p3); do CL_EXTRA_PIDS+=($p); ALL_PIDS+=($p); done
 cl_wait_peers 3
-log "every SET acknowledged after the last FLUSHALL's +OK, through every node"
-for n in 1 2 3; do
-	"$PY" - "$(cl_port $n)" "$WORK/race.txt" <<'EOF' || fail "node $n: SETs after the last flush"
-import sys
-import redis
-r = redis.Redis(port=int(sys.argv[1]), socket_timeout=30)
-want = [l.split() for l in open(sys.argv[2])]
-p = r.pipeline(transaction=False)
-for k, v in want:
-    p.get(k)
-got = p.execute()
-bad = [(k, v, g) for (k, v), g in zip(want, got) if g is None or g.decode() != v]
-print("%d keys, %d wrong %s" % (len(want), len(bad), bad[:3]))
-sys.exit(1 if bad else 0)
-EOF
-done
+flush_race_check
 cl_down
 cl_check_logs
 finish
