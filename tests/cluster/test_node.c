@@ -164,6 +164,13 @@ static void rules_clear(void)
 	net_reverse = false;
 }
 
+/* Node id cut off both ways: every message from it and to it dropped. */
+static void rule_cut(uint16_t id)
+{
+	rule_add(0, id, 0, V_DROP);
+	rule_add(0, 0, id, V_DROP);
+}
+
 /* Chaos (test_chaos): drop and duplicate at these rates, from a seeded PRNG. */
 static unsigned chaos_drop_pct, chaos_dup_pct;
 static uint64_t chaos_rng;
@@ -1837,8 +1844,7 @@ static void test_flush(void)
 	quiesce();
 	cnode_peer_down(tn[1].cn, 3, now_ms);
 	cnode_peer_down(tn[2].cn, 3, now_ms);
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	uint64_t f3 = stats(3).flushes_applied;
 	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
 	CHECK_EQ(stats(3).flushes_applied, f3); /* it missed this one */
@@ -1858,8 +1864,7 @@ static void test_flush(void)
 	quiesce();
 	cnode_peer_down(tn[1].cn, 3, now_ms);
 	cnode_peer_down(tn[2].cn, 3, now_ms);
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	CHECK_EQ(flush_ks(1, 1u << KS_SIB), 0);
 	node_restart(3, now_ms);
 	t_prep(&g, CREQ_GET, KS_SIB, "e", NULL, NULL);
@@ -1879,8 +1884,7 @@ static void test_flush(void)
 	 * learns it from the first reply of another epoch. */
 	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "u", "old", CREQ_ALWAYS), 0);
 	quiesce();
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	CHECK_EQ(flush_ks(2, 1u << KS_SIB), -ETIMEDOUT);
 	quiesce();
 	rules_clear();
@@ -1899,8 +1903,7 @@ static void test_flush(void)
 	 * late learning of the flush; what it held before does not. */
 	CHECK_EQ(dyn_put(1, KS_SIB, "v", "", "before"), 0);
 	quiesce();
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	CHECK_EQ(flush_ks(2, 1u << KS_SIB), -ETIMEDOUT);
 	now_ms += 1000 + CNODE_FLUSH_SKEW_MS + 1;
 	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "v", "after", "");
@@ -1987,8 +1990,7 @@ static void test_flush_dead_replica(void)
 	quiesce();
 	static struct tres fl, s;
 	rule_add(MSG_FLUSH, 1, 2, V_HOLD);
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
 	fl.rq.ks_mask = 1u << KS_LWW;
 	t_go(1, &fl);
@@ -2001,8 +2003,7 @@ static void test_flush_dead_replica(void)
 	settle();
 	CHECK(s.done); /* at the end of node 3's session, not at the deadline */
 	rules_clear();
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	held_release();
 	t_wait(&fl);
 	CHECK_EQ(fl.result, 0);
@@ -2022,8 +2023,7 @@ static void test_flush_dead_replica(void)
 	cnode_peer_down(tn[1].cn, 3, now_ms);
 	cnode_peer_down(tn[2].cn, 3, now_ms);
 	rule_add(MSG_FLUSH, 1, 2, V_HOLD);
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
 	fl.rq.ks_mask = 1u << KS_LWW;
 	t_go(1, &fl);
@@ -2032,8 +2032,7 @@ static void test_flush_dead_replica(void)
 	t_go(2, &s);
 	settle();
 	rules_clear();
-	rule_add(0, 3, 0, V_DROP);
-	rule_add(0, 0, 3, V_DROP);
+	rule_cut(3);
 	held_release();
 	settle();
 	CHECK(s.done); /* no wait for node 3 */
@@ -2333,8 +2332,7 @@ static void test_scan(void)
 	unsigned nseen = 0, calls = 0;
 	for (; calls < 1000; calls++) {
 		if (calls == 3) {
-			rule_add(0, 0, 3, V_DROP);
-			rule_add(0, 3, 0, V_DROP);
+			rule_cut(3);
 		}
 		static struct tres g;
 		t_prep(&g, CREQ_SCAN, KS_SIB, "", NULL, NULL);
@@ -2395,8 +2393,7 @@ static void test_scan_silent_replica(void)
 		CHECK_EQ(plain(1 + i % 3, CREQ_SET, KS_SIB, k, "v", CREQ_ALWAYS), 0);
 	}
 	quiesce();
-	rule_add(0, 0, 3, V_DROP);
-	rule_add(0, 3, 0, V_DROP);
+	rule_cut(3);
 	static char seen[KEYS][32];
 	uint64_t cursor = 0, page_ms = 1000 / 4;
 	unsigned nseen = 0, calls = 0, waited = 0;
