@@ -594,9 +594,10 @@ static void gc_bad_read(struct store *s)
 	uint8_t *raw = g->chunk + (off - g->chunk_off);
 	struct rec_view r;
 	g->ops_used = g->ops_done = 0;
-	if (chunk_record_ok(s, e, raw, &r) && gc_record_dead(s, e, &r)) {
+	bool ok = chunk_record_ok(s, e, raw, &r);
+	if (ok && gc_record_dead(s, e, &r)) {
 		gc_drop_dead(s, e);
-	} else if (chunk_record_ok(s, e, raw, &r)) {
+	} else if (ok) {
 		gc_make_reloc(s, e, &r, raw);
 	} else if (!reads_agree(dv_checksum64(raw, e->size), &g->prev_digest, g->reads++)) {
 		if (gc_read(s, g->chunk_off, g->chunk, g->chunk_len))
