@@ -416,21 +416,26 @@ static void coord_send_put(struct cnode *n, struct coord *c, unsigned i)
 
 /* ---- reads ---- */
 
+/* REPL_GET of the key to replica i (its clock only when c->clock_only). */
+static void coord_send_get(struct cnode *n, struct coord *c, unsigned i)
+{
+	struct msg m;
+	cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
+	m.epoch = c->epoch;
+	m.flags = c->clock_only ? MSGF_CLOCK_ONLY : 0;
+	m.key = c->skey;
+	m.key_len = (uint16_t)c->skey_len;
+	coord_request(n, c, i, &m);
+}
+
 static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
 {
 	DV_ASSERT(c->rq && !c->answered);
 	c->phase = PH_READ;
 	c->clock_only = clock_only;
 	n->st.coord_reads++;
-	for (unsigned i = 0; i < c->nrep; i++) {
-		struct msg m;
-		cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
-		m.epoch = c->epoch;
-		m.flags = clock_only ? MSGF_CLOCK_ONLY : 0;
-		m.key = c->skey;
-		m.key_len = (uint16_t)c->skey_len;
-		coord_request(n, c, i, &m);
-	}
+	for (unsigned i = 0; i < c->nrep; i++)
+		coord_send_get(n, c, i);
 	coord_read_progress(n, c);
 }
 
@@ -1231,13 +1236,7 @@ static void coord_stale_retry(struct cnode *n, struct coord *c)
 			coord_send_put(n, c, i); /* the same version: merging it again changes nothing */
 			continue;
 		}
-		struct msg m;
-		cnode_msg_init(n, &m, MSG_REPL_GET, c->rep[i].node, c->req_id);
-		m.epoch = c->epoch;
-		m.flags = c->clock_only ? MSGF_CLOCK_ONLY : 0;
-		m.key = c->skey;
-		m.key_len = (uint16_t)c->skey_len;
-		coord_request(n, c, i, &m);
+		coord_send_get(n, c, i);
 	}
 	if (c->phase == PH_ACKS)
 		coord_write_progress(n, c);
