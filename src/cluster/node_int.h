@@ -130,6 +130,11 @@ struct cas {
 	uint32_t key_len;
 	cas_merge_fn merge;
 	cas_done_fn done;
+	/* Optional: runs once the PUT of a merge result is submitted (not
+	 * refused at once by the store), before it completes; enc holds the
+	 * version it writes. The coordinator sends its new version to the
+	 * other replicas there (coord.c). It must not end the cas's owner. */
+	void (*put_submitted)(struct cas *c);
 	store_done_fn get_done;        /* cas_get: a plain read, no merge */
 	/* The version written: meta then values, contiguous (owned). */
 	uint8_t *enc;
@@ -272,6 +277,10 @@ struct coord {
 	uint8_t flush_rounds, stale_tries;
 	bool wrote;
 	uint64_t wrote_ts, stale_ms;
+	/* A device error of the coordinator's own PUT, which the store took
+	 * after the version left (coord_local_sent): the answer when W is not
+	 * met (0: none). */
+	int local_err;
 	struct crep rep[RING_N_MAX];
 	/* The write. */
 	struct dvv_value val;
