@@ -19,15 +19,22 @@
  *     └──> finish    coord_repair ──> finish
  *
  *  writes (DYN_PUT, DYN_DEL, LWW SET, and after a read) - coord_write_start:
- *   siblings, replica:  PH_LOCAL ── coord_local_done ──> PH_ACKS ──W OK──> finish
- *                       (cas: dvv_update of the stored copy)   (REPL_PUT to the others)
+ *   siblings, replica:  PH_LOCAL ── coord_put_out ──> PH_ACKS ──W OK──> finish
+ *                       (cas: dvv_update of the   (REPL_PUT to the others as soon as our
+ *                        stored copy, its PUT      store took our PUT; our own copy counts
+ *                        submitted)                once durable: coord_local_sent)
+ *   siblings, INCR:     PH_LOCAL ── coord_local_done ──> PH_ACKS (REPL_PUT once
+ *                       durable here: a counter's actor is the data file's) ──W OK──> finish
  *   siblings, not one:  PH_FWD ── FWD_PUT_REPLY (coord_fwd_reply) ──> finish
  *   lww:                PH_ACKS (REPL_PUT to every replica at once, self
  *                       through the local replica path) ──W OK──> finish
+ *   Our PUT after the version left: refused for a retry (-ESTALE ...): the
+ *   same version merged again (coord_update_again); failed otherwise: the
+ *   keyspace's actor moves on, our copy counts as FAIL (coord_local_sent).
  *   Deadline (coord_expire): PH_READ -ETIMEDOUT; PH_LOCAL/PH_ACKS/PH_FWD
- *   -ETIMEDOUT indeterminate; a PH_LOCAL whose store op is still in flight
- *   becomes PH_ZOMBIE and is freed (after sending the version untracked,
- *   if it was written) when the op completes.
+ *   -ETIMEDOUT indeterminate; one whose store op is still in flight becomes
+ *   PH_ZOMBIE and is freed when the op completes (not minted if it was not
+ *   yet; a counter written then is sent untracked).
  *   Inside cnode_submit, finish goes to PH_DUE (answered by the next tick).
  *
  *  A flush while it runs (I7): a replica of another epoch answers STALE
@@ -44,7 +51,8 @@
  *     been read before the flush); OK (before the flush) when every replica
  *     acknowledged it or has this flush, else CNODE_EFLUSHED, nothing left;
  *     stamped past until: CNODE_EFLUSHED_MAYBE.
- *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once; a
+ *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once (after
+ *   the version left: our copy answers STALE, as a replica would); a
  *   STALE FWD_PUT_REPLY (the target wrote nothing) is redone at stale_ms.
  *   Still STALE replicas at the deadline: CNODE_EFLUSHED, or for a write
  *   that may be stored, CNODE_EFLUSHED_MAYBE - never a timeout.

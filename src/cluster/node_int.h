@@ -208,8 +208,8 @@ enum coord_phase {
 	PH_DUE,    /* answered inside cnode_submit: done() runs at the next tick */
 	PH_READ,   /* REPL_GET out, waiting for R */
 	PH_REPAIR, /* answered: waiting for the rest, then read repair */
-	PH_LOCAL,  /* the coordinator's own merge (dvv_update) in the store */
-	PH_ACKS,   /* REPL_PUT out, waiting for W */
+	PH_LOCAL,  /* the coordinator's own merge (dvv_update) in the store, not yet sent */
+	PH_ACKS,   /* REPL_PUT out (beside our own PUT, still running: rep REP_SENT), waiting for W */
 	PH_FWD,    /* FWD_PUT out, waiting for its reply */
 	PH_ZOMBIE, /* finished, its store op still in flight */
 	PH_HELD,   /* waits for its keyspace to be ready (start-up sync, a flush being applied) */
