@@ -29,7 +29,10 @@
 # turns it off).
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
-# BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries).
+# BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries),
+# BENCH_BASE_PORT (the cluster's base port, the single node's is base + 3;
+# HTTP and internode ports are derived: + 1000, + 10000; default: picked
+# from 23000-23995).
 set -uo pipefail
 
 MODE=${1:-full}
@@ -87,7 +90,7 @@ rss_mib() { awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/nu
 
 # Ports: a base whose 3 RESP, 3 HTTP and 3 internode ports are free, and
 # one more port for the single node.
-BASE=$((23000 + ($$ % 200) * 5))
+BASE=${BENCH_BASE_PORT:-$((23000 + ($$ % 200) * 5))}
 while port_busy $BASE || port_busy $((BASE + 1)) || port_busy $((BASE + 2)) || port_busy $((BASE + 3)) ||
 	port_busy $((BASE + 1000)) || port_busy $((BASE + 10000)) || port_busy $((BASE + 10002)); do
 	BASE=$((BASE + 5))
