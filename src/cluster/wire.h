@@ -28,7 +28,8 @@
  * u32 0, where seq counts frames per direction from 0 and is not sent: a
  * replayed, reordered, dropped or altered frame fails its tag, and no
  * (key, nonce) pair tags two frames (version 4; before, a BLAKE2b-128 keyed
- * hash of seq | frame, about twice the cycles per byte). Concretely: the
+ * hash of seq | frame, 2.7 to 6.7 times the time per frame of 300 B
+ * to 32 KiB on this machine). Concretely: the
  * Poly1305 key is the first 32 bytes of ChaCha20 (key, nonce, block
  * counter 0); the tag is Poly1305 over the associated data, zero bytes to a
  * multiple of 16, u64 len(associated data), u64 0.
