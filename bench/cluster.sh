@@ -18,6 +18,10 @@
 # - internode bytes per request: frame bytes every node sent to its peers
 #   during a run (DYN.STATUS members' bytes_out, summed), over the run's
 #   requests;
+# - CPU per request: the user + system time (/proc/PID/stat utime + stime)
+#   the three cluster nodes used during a run, summed, over the run's
+#   requests, and the single node's likewise: a figure that other jobs on
+#   the machine skew far less than ops/s;
 # - RSS of each cluster node and of the single node holding the same keys;
 #   target: a cluster node within 1.25x of the single node;
 # - version metadata bytes per key: (record bytes a cluster node wrote -
@@ -30,9 +34,8 @@
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
 # BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries),
-# BENCH_BASE_PORT (the cluster's base port, the single node's is base + 3;
-# HTTP and internode ports are derived: + 1000, + 10000; default: picked
-# from 23000-23995).
+# BENCH_BASE (the base port, instead of one picked from 23000..23999; the
+# cluster also takes BASE+1000.. and BASE+10000..).
 set -uo pipefail
 
 MODE=${1:-full}
@@ -90,7 +93,7 @@ rss_mib() { awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/nu
 
 # Ports: a base whose 3 RESP, 3 HTTP and 3 internode ports are free, and
 # one more port for the single node.
-BASE=${BENCH_BASE_PORT:-$((23000 + ($$ % 200) * 5))}
+BASE=${BENCH_BASE:-$((23000 + ($$ % 200) * 5))}
 while port_busy $BASE || port_busy $((BASE + 1)) || port_busy $((BASE + 2)) || port_busy $((BASE + 3)) ||
 	port_busy $((BASE + 1000)) || port_busy $((BASE + 10000)) || port_busy $((BASE + 10002)); do
 	BASE=$((BASE + 5))
@@ -130,6 +133,18 @@ print(sum(int(lines[i + 1]) for i, l in enumerate(lines[:-1]) if l == "bytes_out
 	echo "$total"
 }
 
+# CPU ticks (utime + stime, every thread) of the given processes, summed.
+cpu_ticks() {
+	local p total=0 t
+	for p in "$@"; do
+		t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)
+		total=$((total + ${t:-0}))
+	done
+	echo "$total"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+per_req_us() { awk -v t="$1" -v u="$TICK_US" -v n="$N" 'BEGIN { printf "%.1f", t * u / n }'; }
+
 # bench NAME PORT TEST P: one redis-benchmark run; rps, p50, p99 into RESULTS.
 bench() {
 	local name=$1 port=$2 test=$3 p=$4
@@ -144,13 +159,20 @@ bench() {
 	done
 }
 
+NODE_PIDS=("$(node_pid 1)" "$(node_pid 2)" "$(node_pid 3)")
 for P in 1 16; do
 	for T in set get; do
+		t0=$(cpu_ticks "$SP")
 		bench "single.$T.P$P" "$SINGLE" "$T" "$P"
+		t1=$(cpu_ticks "$SP")
+		put "single.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
 		b0=$(internode_bytes)
+		t0=$(cpu_ticks "${NODE_PIDS[@]}")
 		bench "cluster.$T.P$P" "$C1" "$T" "$P"
+		t1=$(cpu_ticks "${NODE_PIDS[@]}")
 		b1=$(internode_bytes)
 		put "cluster.$T.P$P.internode_bytes_per_req" "$(((b1 - b0) / N))"
+		put "cluster.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
 	done
 done
 errs=$(grep -il 'error\|timeout' "$WORK"/cluster.*.err 2>/dev/null | wc -l)
@@ -213,15 +235,17 @@ def lat(p):
 print()
 print("3-node cluster (N=3 R=2 W=2, through node 1) vs one node, mode %s:" % mode)
 print("redis-benchmark -n %s -r 1000000 -d 100 -c %s; latencies p50/p99 in ms" % (n, clients))
-print("%-12s %13s %13s %7s %16s %16s %14s" % ("test", "cluster ops/s", "single ops/s", "ratio", "cluster p50/p99",
-                                             "single p50/p99", "internode B/req"))
+print("%-12s %13s %13s %7s %16s %16s %14s %16s" % ("test", "cluster ops/s", "single ops/s", "ratio", "cluster p50/p99",
+                                                  "single p50/p99", "internode B/req", "CPU us/req c/s"))
 for P in ("1", "16"):
     for t in ("set", "get"):
         c, s = f("cluster.%s.P%s.rps" % (t, P)), f("single.%s.P%s.rps" % (t, P))
-        print("%-12s %13s %13s %7s %16s %16s %14s" % (
+        print("%-12s %13s %13s %7s %16s %16s %14s %16s" % (
             "%s -P %s" % (t.upper(), P), "%.0f" % c if c else "-", "%.0f" % s if s else "-",
             "%.2f" % (c / s) if c and s else "-", lat("cluster.%s.P%s" % (t, P)), lat("single.%s.P%s" % (t, P)),
-            res.get("cluster.%s.P%s.internode_bytes_per_req" % (t, P), "-")))
+            res.get("cluster.%s.P%s.internode_bytes_per_req" % (t, P), "-"),
+            "%s/%s" % (res.get("cluster.%s.P%s.cpu_us_per_req" % (t, P), "-"),
+                       res.get("single.%s.P%s.cpu_us_per_req" % (t, P), "-"))))
 print()
 print("%s keys x 100 B: fill %s s (cluster) / %s s (single); DBSIZE cluster node 1 %s, single %s" % (
     fill, res.get("cluster.fill_secs", "-"), res.get("single.fill_secs", "-"), res.get("cluster.node1.keys", "-"),
