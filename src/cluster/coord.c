@@ -19,15 +19,22 @@
  *     └──> finish    coord_repair ──> finish
  *
  *  writes (DYN_PUT, DYN_DEL, LWW SET, and after a read) - coord_write_start:
- *   siblings, replica:  PH_LOCAL ── coord_local_done ──> PH_ACKS ──W OK──> finish
- *                       (cas: dvv_update of the stored copy)   (REPL_PUT to the others)
+ *   siblings, replica:  PH_LOCAL ── coord_put_out ──> PH_ACKS ──W OK──> finish
+ *                       (cas: dvv_update of the   (REPL_PUT to the others as soon as our
+ *                        stored copy, its PUT      store took our PUT; our own copy counts
+ *                        submitted)                once durable: coord_local_sent)
+ *   siblings, INCR:     PH_LOCAL ── coord_local_done ──> PH_ACKS (REPL_PUT once
+ *                       durable here: a counter's actor is the data file's) ──W OK──> finish
  *   siblings, not one:  PH_FWD ── FWD_PUT_REPLY (coord_fwd_reply) ──> finish
  *   lww:                PH_ACKS (REPL_PUT to every replica at once, self
  *                       through the local replica path) ──W OK──> finish
+ *   Our PUT after the version left: refused for a retry (-ESTALE ...): the
+ *   same version merged again (coord_update_again); failed otherwise: the
+ *   keyspace's actor moves on, our copy counts as FAIL (coord_local_sent).
  *   Deadline (coord_expire): PH_READ -ETIMEDOUT; PH_LOCAL/PH_ACKS/PH_FWD
- *   -ETIMEDOUT indeterminate; a PH_LOCAL whose store op is still in flight
- *   becomes PH_ZOMBIE and is freed (after sending the version untracked,
- *   if it was written) when the op completes.
+ *   -ETIMEDOUT indeterminate; one whose store op is still in flight becomes
+ *   PH_ZOMBIE and is freed when the op completes (not minted if it was not
+ *   yet; a counter written then is sent untracked).
  *   Inside cnode_submit, finish goes to PH_DUE (answered by the next tick).
  *
  *  A flush while it runs (I7): a replica of another epoch answers STALE
@@ -44,7 +51,8 @@
  *     been read before the flush); OK (before the flush) when every replica
  *     acknowledged it or has this flush, else CNODE_EFLUSHED, nothing left;
  *     stamped past until: CNODE_EFLUSHED_MAYBE.
- *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once; a
+ *   PH_LOCAL's CAS_FLUSHED (nothing written) is coord_flushed at once (after
+ *   the version left: our copy answers STALE, as a replica would); a
  *   STALE FWD_PUT_REPLY (the target wrote nothing) is redone at stale_ms.
  *   Still STALE replicas at the deadline: CNODE_EFLUSHED, or for a write
  *   that may be stored, CNODE_EFLUSHED_MAYBE - never a timeout.
@@ -840,8 +848,12 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 		coord_finish(n, c, 0, NULL);
 	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c))
 		coord_flushed(n, c); /* a flush here since it wrote, every answer in (or not to come) */
-	else if (ok + pending < c->w)
+	else if (ok + pending < c->w && c->local_err) {
+		c->indet = true; /* our own store took it and failed: it may be on the medium */
+		coord_finish(n, c, c->local_err, ERR_STORE_FAILED);
+	} else if (ok + pending < c->w) {
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
+	}
 }
 
 /* Dot (actor, counter) is covered by the context vv. */
@@ -885,12 +897,37 @@ static int coord_counter_next(struct cnode *n, struct coord *c, const struct dvv
 	return 0;
 }
 
+/* The coordinator's merge again (its PUT was refused: -ESTALE, -EBUSY,
+ * -DV_ECORRUPT) once the version left with its new dot (coord_local_sent):
+ * the SAME version merged into the stored copy, never a new dot (the dot
+ * sent is our actor's; minting again from a copy without it would issue it
+ * twice, or a second dot for the same value). Over an unreadable copy the
+ * version alone (STORE_IF_DAMAGED: the replacement renews the actor). */
+static int coord_update_again(struct coord *c, const struct dvv *local, struct dvv *out)
+{
+	struct cas *cas = &c->cas;
+	struct dvv sent;
+	int rc = dvv_decode(&sent, cas->enc, cas->meta_len, cas->enc + cas->meta_len, cas->vals_len);
+	DV_ASSERT(rc == 0 && !c->counter); /* our own encoding; counters are never sent first */
+	if (!local) {
+		*out = sent;
+	} else if ((rc = dvv_sync(out, local, &sent)) != 0) {
+		return rc; /* -E2BIG: a hard failure after the send (coord_local_sent) */
+	}
+	cnode_prune(cas->n, c->skey, c->skey_len, out);
+	return 0;
+}
+
 /* The coordinator's merge: a new event of our actor over the stored copy. */
 static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *out)
 {
 	struct coord *c = cnode_container(cas, struct coord, cas);
 	struct cnode *n = cas->n;
-	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE);
+	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE || (c->phase == PH_ACKS && c->wrote));
+	if (c->wrote)
+		return coord_update_again(c, local, out);
+	if (c->phase == PH_ZOMBIE)
+		return -ECANCELED; /* answered (its deadline) before it was minted: nothing to write */
 	struct dvv empty;
 	if (!local && cas->corrupt)
 		return -DV_ECORRUPT; /* our own copy is unreadable: its clock, and so our last dot of the key, is
@@ -966,14 +1003,80 @@ static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
 	}
 }
 
+/* The local write of a version that already left (coord_put_out) ended:
+ * rc 0, durable here: it counts toward W now. CAS_FLUSHED: a flush was
+ * applied here between the tries (it renewed our actor, I9): our copy has
+ * the flush, as a replica answering STALE. Any other error: our copy may
+ * lack the dot our actor sent, so the actor moves on (its next dot of the
+ * key must not be that one again: node.h, Actors), and the write counts on
+ * the others for W (indeterminate when short). */
+static void coord_local_sent(struct cnode *n, struct coord *c, int rc)
+{
+	unsigned self = 0;
+	while (self < c->nrep && !c->rep[self].self)
+		self++;
+	DV_ASSERT(self < c->nrep && c->wrote);
+	if (rc < 0 && rc != CAS_FLUSHED) {
+		flush_renew_ks_actor(n, c->ks);
+		n->st.actor_renewals++;
+	}
+	if (c->phase == PH_ZOMBIE) {
+		coord_free(n, c); /* answered; the replicas have the version */
+		return;
+	}
+	DV_ASSERT(c->phase == PH_ACKS && c->rep[self].st == REP_SENT);
+	if (rc == 0) {
+		c->rep[self].st = REP_OK;
+	} else if (rc == CAS_FLUSHED) {
+		coord_note_stale(n, c, self, n->flush[c->ks].tag);
+	} else {
+		c->rep[self].st = REP_FAIL;
+		if (c->cas.op.kind == STORE_PUT && !c->cas.refused && rc != -EBUSY && rc != -DV_EFULL)
+			c->local_err = rc; /* a device error: it may be on our medium */
+	}
+	coord_write_progress(n, c);
+}
+
+/* The PUT of the coordinator's new version is submitted: send the version
+ * to the other replicas now, beside it (not after it is durable here), so
+ * a write costs one group commit. Not for counters (coord_write_start). Our
+ * own copy counts toward W once durable (coord_local_sent). Once only: a
+ * retried PUT (coord_update_again) writes the same version. */
+static void coord_put_out(struct cas *cas)
+{
+	struct coord *c = cnode_container(cas, struct coord, cas);
+	struct cnode *n = cas->n;
+	if (c->wrote)
+		return;
+	DV_ASSERT(c->phase == PH_LOCAL && !c->counter && !c->answered);
+	c->wrote = true;
+	c->wrote_ts = n->hlc.last; /* at least the stamp coord_update gave it */
+	c->phase = PH_ACKS;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		if (c->rep[i].self) {
+			c->rep[i].st = REP_SENT; /* our store's PUT: no message, no reply type */
+			c->rep[i].expect = 0;
+		} else {
+			coord_send_put(n, c, i);
+		}
+	}
+	/* W is decided on replies and on coord_local_sent, never here: the
+	 * cas that called us goes on with c. */
+}
+
 static void coord_local_done(struct cas *cas, int rc)
 {
 	struct coord *c = cnode_container(cas, struct coord, cas);
 	struct cnode *n = cas->n;
-	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE);
+	DV_ASSERT(c->phase == PH_LOCAL || c->phase == PH_ZOMBIE || (c->phase == PH_ACKS && c->wrote));
 	DV_ASSERT(rc != CAS_NOOP && !cas->busy); /* an update always adds a dot */
+	if (c->wrote) {
+		coord_local_sent(n, c, rc);
+		return;
+	}
 	if (c->phase == PH_ZOMBIE) {
-		/* The client was told "may or may not"; spread what was written. */
+		/* The client was told "may or may not"; spread what was written
+		 * (a counter: sent only once durable here). */
 		for (unsigned i = 0; rc == 0 && i < c->nrep; i++) {
 			if (c->rep[i].self)
 				continue;
@@ -1076,6 +1179,10 @@ static void coord_write_start(struct cnode *n, struct coord *c)
 	c->cas.policy = c->policy;
 	c->cas.merge = coord_update;
 	c->cas.done = coord_local_done;
+	/* A counter's state is sent only once durable here: its entry is the
+	 * data file's actor's (node.h, Actors), which a restart does not
+	 * renew. */
+	c->cas.put_submitted = c->counter ? NULL : coord_put_out;
 	c->cas.epoch = c->epoch;
 	cas_start(n, &c->cas);
 }
@@ -1131,6 +1238,7 @@ static void coord_redo(struct cnode *n, struct coord *c)
 	cas_free_enc(n, &c->cas);
 	c->ctx.n = 0;
 	c->overflow = c->indet = c->wrote = c->counter = false;
+	c->local_err = 0;
 	c->stale_ms = 0;
 	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
 				    .expire_ms = rq->expire_ms};
@@ -1163,7 +1271,7 @@ static void coord_redo(struct cnode *n, struct coord *c)
  * learns the flush late keeps it): may or may not have been applied. */
 static void coord_flushed(struct cnode *n, struct coord *c)
 {
-	DV_ASSERT(!c->answered && !c->cas.busy);
+	DV_ASSERT(!c->answered && (!c->cas.busy || c->wrote)); /* a write's local PUT may still run */
 	if (c->wrote && c->wrote_ts > n->flush[c->ks].until) {
 		c->indet = true;
 		coord_finish(n, c, CNODE_EFLUSHED_MAYBE, ERR_FLUSHED_MAYBE);

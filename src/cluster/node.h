@@ -24,16 +24,23 @@
  * key. The node issues its next dot of a key from its own stored copy, so
  * that copy must hold its latest dot: a disk that loses or damages an
  * acknowledged write (a lost tail at a power cut, a lying flush, a record
- * that no longer verifies) rolls the copy back, and the same actor would
- * reissue a dot it already gave another value (Riak's KV679: replicas
- * holding one value or the other for that dot never converge). No read
- * can tell it its latest dot for sure (the replicas holding it may be down
- * or outside the quorum, a write that reached one replica was not
- * acknowledged), so it never relies on that: every start of the node is a
- * new run incarnation (cnode_identity_load), and so is every damaged copy
- * it replaces during a run (the cnode moves its actor on: cnode_next_run),
- * and every flush of a keyspace moves its actor in that keyspace on (I9,
- * node_int.h: actors are per keyspace, so the others' clocks do not age). A
+ * that no longer verifies) rolls the copy back, and so does a crash or a
+ * failed write after the dot left (a write's version goes to the other
+ * replicas beside its local write, not after it: Request paths); the same
+ * actor would then reissue a dot it already gave another value (Riak's
+ * KV679: replicas holding one value or the other for that dot never
+ * converge). No read can tell it its latest dot for sure (the replicas
+ * holding it may be down or outside the quorum, a write that reached one
+ * replica was not acknowledged), so it never relies on that: every start
+ * of the node is a new run incarnation (cnode_identity_load), and so is
+ * every damaged copy it replaces during a run (the cnode moves its actor
+ * on: cnode_next_run), every local write that fails after its version left
+ * moves the keyspace's actor on, and every flush of a keyspace moves its
+ * actor in that keyspace on (I9, node_int.h: actors are per keyspace, so
+ * the others' clocks do not age). Within a run the node mints a key's next
+ * dot only once its previous write of the key ended at its store (merge
+ * loops of a key run one at a time: node_int.h, struct cas), from a copy
+ * holding that dot or after the actor moved on. A
  * new actor's dots start at 1 and cannot meet an old one's; what the old
  * actor issued stays covered, or comes back as a sibling. Clocks stay
  * bounded: a write (at its coordinator and at every replica that merges
@@ -44,7 +51,10 @@
  * after a restart), or at once beyond CNODE_PRUNE_HARD. Counters
  * (counter.h) keep one actor per data file (node id | incarnation): their
  * entries cannot be pruned, and an increment a lossy disk loses at its
- * actor is lost, never counted twice.
+ * actor is lost, never counted twice. A restart does not renew that actor,
+ * so an INCR's state leaves only once durable at its coordinator (a state
+ * sent first and lost there by a crash would be overtaken by the next
+ * increment's entry, merged as a max: one of the two increments lost).
  *
  * Request paths (R, W default to the keyspace's; N capped by the nodes):
  * - Reads (GET, DYN_GET, the read of SET/DEL in a siblings keyspace, RMW):
@@ -60,12 +70,17 @@
  *   whose own copy is unreadable forwards it to another one: it issues no
  *   dot from an unknown clock). The
  *   coordinator applies dvv_update with its own actor to its stored copy
- *   (store GET, then PUT with STORE_IF_SEQ; retried on -ESTALE), and only
- *   once that is durable sends the new version to the other replicas
- *   (REPL_PUT), which merge it into theirs (dvv_sync, same CAS loop). A dot
- *   is therefore never sent before it is durable at its actor (a disk that
- *   loses it anyway costs the node a new actor: see Actors). The write is acknowledged when W
- *   replicas (the coordinator included) confirmed durability.
+ *   (store GET, then PUT with STORE_IF_SEQ) and, as soon as its store took
+ *   that PUT, sends the new version to the other replicas (REPL_PUT), which
+ *   merge it into theirs (dvv_sync, same CAS loop): its durable write and
+ *   theirs run at once (one group commit of latency). A PUT refused for a
+ *   retry (-ESTALE: another write of the key came first) merges the SAME
+ *   version into the new copy, never a new dot; any other failure of the
+ *   local write after the send moves the actor on (see Actors), and the
+ *   others may still make W. The write is acknowledged when W replicas
+ *   confirmed durability, the coordinator counting once its own write is
+ *   durable. A counter's state (INCR) is sent only once durable at the
+ *   coordinator (see Actors).
  * - Plain SET/DEL in a siblings keyspace read the key's context at R first
  *   and write with it: a SET supersedes every version acknowledged before
  *   it started (R + W > N), two SETs whose reads overlapped become
@@ -74,12 +89,12 @@
  * - Results: a write that got W confirmations completes with 0; one that
  *   did not by its deadline, or whose replicas refused after one may have
  *   applied it, completes with -ETIMEDOUT and err saying it may or may not
- *   have been applied (indeterminate), never as "failed"; so does one the
- *   coordinator's own store took and then failed (a device error: it may
- *   be on the medium; the store's error code, the same err). A write
- *   refused before anything was written (bad context -EINVAL/-EXDEV,
+ *   have been applied (indeterminate), never as "failed"; so does one short
+ *   of W whose coordinator's own store took it and then failed (a device
+ *   error: it may be on the medium; the store's error code, the same err).
+ *   A write refused before anything was sent (bad context -EINVAL/-EXDEV,
  *   sibling limit -E2BIG, NX/XX condition -EEXIST/-DV_ENOTFOUND, the
- *   coordinator's store refusing it: its error) is a clean failure.
+ *   coordinator's store refusing it at once: its error) is a clean failure.
  * - Duplicated, late and reordered messages are harmless: merges are
  *   idempotent, replies are counted once per replica, replies to finished
  *   requests are dropped.

@@ -130,6 +130,11 @@ struct cas {
 	uint32_t key_len;
 	cas_merge_fn merge;
 	cas_done_fn done;
+	/* Optional: runs once the PUT of a merge result is submitted (not
+	 * refused at once by the store), before it completes; enc holds the
+	 * version it writes. The coordinator sends its new version to the
+	 * other replicas there (coord.c). It must not end the cas's owner. */
+	void (*put_submitted)(struct cas *c);
 	store_done_fn get_done;        /* cas_get: a plain read, no merge */
 	/* The version written: meta then values, contiguous (owned). */
 	uint8_t *enc;
@@ -203,8 +208,8 @@ enum coord_phase {
 	PH_DUE,    /* answered inside cnode_submit: done() runs at the next tick */
 	PH_READ,   /* REPL_GET out, waiting for R */
 	PH_REPAIR, /* answered: waiting for the rest, then read repair */
-	PH_LOCAL,  /* the coordinator's own merge (dvv_update) in the store */
-	PH_ACKS,   /* REPL_PUT out, waiting for W */
+	PH_LOCAL,  /* the coordinator's own merge (dvv_update) in the store, not yet sent */
+	PH_ACKS,   /* REPL_PUT out (beside our own PUT, still running: rep REP_SENT), waiting for W */
 	PH_FWD,    /* FWD_PUT out, waiting for its reply */
 	PH_ZOMBIE, /* finished, its store op still in flight */
 	PH_HELD,   /* waits for its keyspace to be ready (start-up sync, a flush being applied) */
@@ -272,6 +277,10 @@ struct coord {
 	uint8_t flush_rounds, stale_tries;
 	bool wrote;
 	uint64_t wrote_ts, stale_ms;
+	/* A device error of the coordinator's own PUT, which the store took
+	 * after the version left (coord_local_sent): the answer when W is not
+	 * met (0: none). */
+	int local_err;
 	struct crep rep[RING_N_MAX];
 	/* The write. */
 	struct dvv_value val;

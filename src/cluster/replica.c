@@ -330,6 +330,8 @@ static void cas_got(struct cnode *n, struct cas *c)
 	c->op.cond = c->cond;
 	c->op.cond_seq = c->cond_seq;
 	cas_submit(n, c);
+	if (c->put_submitted && !c->refused)
+		c->put_submitted(c); /* the store never completes an op inside store_submit */
 }
 
 static void cas_put_done(struct cnode *n, struct cas *c)
@@ -557,6 +559,7 @@ static int rop_start_put(struct cnode *n, struct rop *r, const struct msg *m)
 	r->cas.policy = policy;
 	r->cas.merge = rop_merge;
 	r->cas.done = rop_put_done;
+	r->cas.put_submitted = NULL;
 	cas_start(n, &r->cas);
 	return MSG_ST_OK;
 }
