@@ -97,6 +97,8 @@ static void run_time(CMD_RUN_ARGS)
  * request policies) sees Redis's. Generated from a real redis-server 7.0's
  * COMMAND reply; key specs and subcommands are not given (empty). A command
  * not listed (DYN.*) gets its flags from the table row (cmd.h). */
+static const struct cmd_container *container_of(const struct cmd_def *d);
+
 struct redis_info {
 	const char *name, *flags, *acl, *tips;
 };
@@ -231,9 +233,12 @@ static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *r
 		for (unsigned i = 0; i < nflags; i++)
 			resp_add_simple(rb, flags[i]);
 	}
-	resp_add_int(rb, d->first_key);
-	resp_add_int(rb, d->last_key);
-	resp_add_int(rb, d->step);
+	/* A container (OBJECT, CLIENT, ...) has its keys in its subcommands:
+	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for COMMAND GETKEYS). */
+	bool container = container_of(d) != NULL;
+	resp_add_int(rb, container ? 0 : d->first_key);
+	resp_add_int(rb, container ? 0 : d->last_key);
+	resp_add_int(rb, container ? 0 : d->step);
 	add_words(rb, ri ? ri->acl : "", false, proto);
 	add_words(rb, ri ? ri->tips : "", true, proto);
 	add_set(rb, 0, proto); /* key specs */
@@ -278,8 +283,6 @@ static void command_docs(struct conn *c, struct resp_arg *argv, uint32_t argc, s
 			command_doc(d, c->proto, rb);
 	}
 }
-
-static const struct cmd_container *container_of(const struct cmd_def *d);
 
 /* COMMAND GETKEYS command arg...: the keys by the command's key spec
  * (first, last, step: COMMAND INFO's), Redis's errors. A container's

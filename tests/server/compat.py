@@ -596,7 +596,7 @@ def cases():
     # COMMAND INFO: name, arity, flags, keys, ACL categories and tips as
     # Redis's (sets in RESP3); key specs and subcommands are not compared
     info = ["COMMAND", "INFO", "get", "set", "incr", "keys", "ttl", "dbsize", "scan", "flushall", "del", "mget",
-            "ping", "hello", "auth", "time", "getex", "bitcount", "copy", "lcs"]
+            "ping", "hello", "auth", "time", "getex", "bitcount", "copy", "lcs", "object", "client", "config"]
     add("ci", *info)
     add("k", "HELLO", "3")
     add("ci", *info)
