@@ -544,9 +544,11 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 		nconfig++;
 	const unsigned slots = 2 * (nconfig + (unsigned)COMPAT_PARAMS);
 	const char **names = malloc(slots * sizeof(*names));
+	const struct resp_arg **asked = malloc(slots * sizeof(*asked)); /* the name as asked, or NULL */
 	char(*values)[CONFIG_STR_MAX] = malloc(slots * CONFIG_STR_MAX);
-	if (!values || !names) {
+	if (!values || !names || !asked) {
 		free(names);
+		free(asked);
 		free(values);
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
@@ -560,6 +562,10 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 		 * down to n (never past the one being read: n <= at). */
 		unsigned base = n;
 		unsigned got = config_collect(c, pat, names + base, values + base, slots - base);
+		/* A name without glob characters is answered as it was asked
+		 * (CONFIG GET TIMEOUT: "TIMEOUT"), as Redis's configGetCommand. */
+		bool exact = !memchr(argv[i].ptr, '*', argv[i].len) && !memchr(argv[i].ptr, '?', argv[i].len) &&
+			     !memchr(argv[i].ptr, '[', argv[i].len);
 		for (unsigned at = base; at < base + got; at++) {
 			bool dup = false;
 			for (unsigned j = 0; j < base && !dup; j++)
@@ -571,13 +577,20 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 				names[n] = names[at];
 				memcpy(values[n], values[at], CONFIG_STR_MAX);
 			}
+			asked[n] = exact ? &argv[i] : NULL;
 			n++;
 		}
 	}
 	resp_add_map(rb, n, c->proto);
-	for (unsigned i = 0; i < n; i++)
-		add_kv_str(rb, names[i], values[i]);
+	for (unsigned i = 0; i < n; i++) {
+		if (asked[i])
+			resp_add_bulk(rb, asked[i]->ptr, asked[i]->len);
+		else
+			resp_add_bulk_str(rb, names[i]);
+		resp_add_bulk_str(rb, values[i]);
+	}
 	free(names);
+	free(asked);
 	free(values);
 }
 

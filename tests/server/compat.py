@@ -587,6 +587,11 @@ def cases():
     add("=", "CONFIG", "SET", "timeout", "0", "timeout", "0")
     add("=", "CONFIG", "SET", "timeout", "0")
     add("=", "CONFIG", "GET", "timeout")
+    # an exact name is answered as it was asked, the first spelling of a repeated one
+    add("=", "CONFIG", "GET", "TIMEOUT")
+    add("=", "CONFIG", "GET", "TimeOut", "timeout")
+    add("=", "CONFIG", "GET", "MAXMEMORY-policy")
+    add("=", "CONFIG", "GET", "timeou?")
     add("=", "CONFIG", "SET", "save", "")
     add("=", "CONFIG", "SET", "appendonly", "no")
     add("=", "CONFIG", "HELP")
