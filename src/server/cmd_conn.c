@@ -150,7 +150,7 @@ static void run_hello(CMD_RUN_ARGS)
 		return;
 	if (!c->authed) {
 		resp_add_error(rb, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-				   "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+				   "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
 				   "select the RESP protocol version at the same time");
 		return;
 	}

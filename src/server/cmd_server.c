@@ -91,27 +91,158 @@ static void run_time(CMD_RUN_ARGS)
 
 /* ---- COMMAND ---- */
 
-static void command_entry(const struct cmd_def *d, struct resp_buf *rb)
+/* What redis-server 7.0.15's COMMAND INFO gives each command dynvme shares
+ * with it: its flags, ACL categories and tips (space-separated words, in
+ * Redis's order), so that a client reading them (read-only routing, "fast",
+ * request policies) sees Redis's. Generated from a real redis-server 7.0's
+ * COMMAND reply; key specs and subcommands are not given (empty). A command
+ * not listed (DYN.*) gets its flags from the table row (cmd.h). */
+static const struct cmd_container *container_of(const struct cmd_def *d);
+
+struct redis_info {
+	const char *name, *flags, *acl, *tips;
+};
+static const struct redis_info redis_infos[] = {
+	{"append", "write denyoom fast", "@write @string @fast", ""},
+	{"auth", "noscript loading stale fast no_auth allow_busy", "@fast @connection", ""},
+	{"bitcount", "readonly", "@read @bitmap @slow", ""},
+	{"client", "", "@slow", ""},
+	{"cluster", "", "@slow", ""},
+	{"command", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"config", "", "@slow", ""},
+	{"copy", "write denyoom", "@keyspace @write @slow", ""},
+	{"dbsize", "readonly fast", "@keyspace @read @fast", "request_policy:all_shards response_policy:agg_sum"},
+	{"decr", "write denyoom fast", "@write @string @fast", ""},
+	{"decrby", "write denyoom fast", "@write @string @fast", ""},
+	{"del", "write", "@keyspace @write @slow", "request_policy:multi_shard response_policy:agg_sum"},
+	{"echo", "loading stale fast", "@fast @connection", ""},
+	{"exists", "readonly fast", "@keyspace @read @fast", "request_policy:multi_shard response_policy:agg_sum"},
+	{"expire", "write fast", "@keyspace @write @fast", ""},
+	{"expireat", "write fast", "@keyspace @write @fast", ""},
+	{"expiretime", "readonly fast", "@keyspace @read @fast", ""},
+	{"flushall", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
+	{"flushdb", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
+	{"function", "", "@slow", ""},
+	{"get", "readonly fast", "@read @string @fast", ""},
+	{"getbit", "readonly fast", "@read @bitmap @fast", ""},
+	{"getdel", "write fast", "@write @string @fast", ""},
+	{"getex", "write fast", "@write @string @fast", ""},
+	{"getrange", "readonly", "@read @string @slow", ""},
+	{"getset", "write denyoom fast", "@write @string @fast", ""},
+	{"hello", "noscript loading stale fast no_auth allow_busy", "@fast @connection", ""},
+	{"incr", "write denyoom fast", "@write @string @fast", ""},
+	{"incrby", "write denyoom fast", "@write @string @fast", ""},
+	{"incrbyfloat", "write denyoom fast", "@write @string @fast", ""},
+	{"info", "loading stale", "@slow @dangerous", "nondeterministic_output request_policy:all_shards response_policy:special"},
+	{"keys", "readonly", "@keyspace @read @slow @dangerous", "request_policy:all_shards nondeterministic_output_order"},
+	{"lcs", "readonly", "@read @string @slow", ""},
+	{"mget", "readonly fast", "@read @string @fast", "request_policy:multi_shard"},
+	{"mset", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:all_succeeded"},
+	{"msetnx", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:agg_min"},
+	{"object", "", "@slow", ""},
+	{"persist", "write fast", "@keyspace @write @fast", ""},
+	{"pexpire", "write fast", "@keyspace @write @fast", ""},
+	{"pexpireat", "write fast", "@keyspace @write @fast", ""},
+	{"pexpiretime", "readonly fast", "@keyspace @read @fast", ""},
+	{"ping", "fast", "@fast @connection", "request_policy:all_shards response_policy:all_succeeded"},
+	{"psetex", "write denyoom", "@write @string @slow", ""},
+	{"pttl", "readonly fast", "@keyspace @read @fast", "nondeterministic_output"},
+	{"quit", "noscript loading stale fast no_auth allow_busy", "@fast @connection", ""},
+	{"randomkey", "readonly", "@keyspace @read @slow", "request_policy:all_shards nondeterministic_output"},
+	{"readonly", "loading stale fast", "@fast @connection", ""},
+	{"readwrite", "loading stale fast", "@fast @connection", ""},
+	{"rename", "write", "@keyspace @write @slow", ""},
+	{"renamenx", "write fast", "@keyspace @write @fast", ""},
+	{"scan", "readonly", "@keyspace @read @slow", "nondeterministic_output request_policy:special"},
+	{"select", "loading stale fast", "@fast @connection", ""},
+	{"set", "write denyoom", "@write @string @slow", ""},
+	{"setbit", "write denyoom", "@write @bitmap @slow", ""},
+	{"setex", "write denyoom", "@write @string @slow", ""},
+	{"setnx", "write denyoom fast", "@write @string @fast", ""},
+	{"setrange", "write denyoom", "@write @string @slow", ""},
+	{"strlen", "readonly fast", "@read @string @fast", ""},
+	{"substr", "readonly", "@read @string @slow", ""},
+	{"time", "loading stale fast", "@fast", "nondeterministic_output"},
+	{"touch", "readonly fast", "@keyspace @read @fast", "request_policy:multi_shard response_policy:agg_sum"},
+	{"ttl", "readonly fast", "@keyspace @read @fast", "nondeterministic_output"},
+	{"type", "readonly fast", "@keyspace @read @fast", ""},
+	{"unlink", "write fast", "@keyspace @write @fast", "request_policy:multi_shard response_policy:agg_sum"},
+};
+
+static const struct redis_info *redis_info_of(const char *name)
 {
+	for (unsigned i = 0; i < sizeof(redis_infos) / sizeof(redis_infos[0]); i++)
+		if (!strcmp(redis_infos[i].name, name))
+			return &redis_infos[i];
+	return NULL;
+}
+
+/* A set of n (RESP3 "~n", as Redis's COMMAND replies; RESP2 an array). */
+static void add_set(struct resp_buf *rb, size_t n, int proto)
+{
+	if (proto == 3)
+		resp_add_rawf(rb, "~%zu\r\n", n);
+	else
+		resp_add_array(rb, n);
+}
+
+/* The space-separated words of w as a set of simple (or bulk) strings. */
+static void add_words(struct resp_buf *rb, const char *w, bool bulk, int proto)
+{
+	size_t n = 0;
+	for (const char *p = w; *p;) {
+		size_t len = strcspn(p, " ");
+		n += len > 0;
+		p += len + (p[len] == ' ');
+	}
+	add_set(rb, n, proto);
+	for (const char *p = w; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len) {
+			char word[64];
+			DV_ASSERT(len < sizeof(word));
+			memcpy(word, p, len);
+			word[len] = '\0';
+			if (bulk)
+				resp_add_bulk(rb, word, len);
+			else
+				resp_add_simple(rb, word);
+		}
+		p += len + (p[len] == ' ');
+	}
+}
+
+static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *rb)
+{
+	const struct redis_info *ri = redis_info_of(d->name);
 	resp_add_array(rb, 10);
 	resp_add_bulk_str(rb, d->name);
 	resp_add_int(rb, d->arity);
-	unsigned nflags = 0;
-	const char *flags[3];
-	if (d->flags & CMDF_WRITE)
-		flags[nflags++] = "write";
-	if ((d->flags & CMDF_READ) && !(d->flags & CMDF_WRITE))
-		flags[nflags++] = "readonly";
-	if (d->flags & CMDF_NOAUTH)
-		flags[nflags++] = "no_auth";
-	resp_add_array(rb, nflags);
-	for (unsigned i = 0; i < nflags; i++)
-		resp_add_simple(rb, flags[i]);
-	resp_add_int(rb, d->first_key);
-	resp_add_int(rb, d->last_key);
-	resp_add_int(rb, d->step);
-	for (int i = 0; i < 4; i++) /* ACL categories, tips, key specs, subcommands */
-		resp_add_array(rb, 0);
+	if (ri) {
+		add_words(rb, ri->flags, false, proto);
+	} else {
+		unsigned nflags = 0;
+		const char *flags[3];
+		if (d->flags & CMDF_WRITE)
+			flags[nflags++] = "write";
+		if ((d->flags & CMDF_READ) && !(d->flags & CMDF_WRITE))
+			flags[nflags++] = "readonly";
+		if (d->flags & CMDF_NOAUTH)
+			flags[nflags++] = "no_auth";
+		add_set(rb, nflags, proto);
+		for (unsigned i = 0; i < nflags; i++)
+			resp_add_simple(rb, flags[i]);
+	}
+	/* A container (OBJECT, CLIENT, ...) has its keys in its subcommands:
+	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for COMMAND GETKEYS). */
+	bool container = container_of(d) != NULL;
+	resp_add_int(rb, container ? 0 : d->first_key);
+	resp_add_int(rb, container ? 0 : d->last_key);
+	resp_add_int(rb, container ? 0 : d->step);
+	add_words(rb, ri ? ri->acl : "", false, proto);
+	add_words(rb, ri ? ri->tips : "", true, proto);
+	add_set(rb, 0, proto); /* key specs */
+	add_set(rb, 0, proto); /* subcommands (Redis: an empty set, an array when there are some) */
 }
 
 static const char *group_of(const struct cmd_def *d)
@@ -152,8 +283,6 @@ static void command_docs(struct conn *c, struct resp_arg *argv, uint32_t argc, s
 			command_doc(d, c->proto, rb);
 	}
 }
-
-static const struct cmd_container *container_of(const struct cmd_def *d);
 
 /* COMMAND GETKEYS command arg...: the keys by the command's key spec
  * (first, last, step: COMMAND INFO's), Redis's errors. A container's
@@ -232,7 +361,7 @@ static void run_command(CMD_RUN_ARGS)
 	if (argc == 1) {
 		resp_add_array(rb, n);
 		for (unsigned i = 0; i < n; i++)
-			command_entry(cmd_by_index(i), rb);
+			command_entry(cmd_by_index(i), c->proto, rb);
 		return;
 	}
 	switch (cmd_subcommand(argv, argc, command_subs, sizeof(command_subs) / sizeof(command_subs[0]), rb)) {
@@ -255,14 +384,14 @@ static void run_command(CMD_RUN_ARGS)
 		if (argc == 2) { /* every command */
 			resp_add_array(rb, n);
 			for (unsigned i = 0; i < n; i++)
-				command_entry(cmd_by_index(i), rb);
+				command_entry(cmd_by_index(i), c->proto, rb);
 			break;
 		}
 		resp_add_array(rb, argc - 2);
 		for (uint32_t i = 2; i < argc; i++) {
 			const struct cmd_def *d = cmd_lookup(&argv[i]);
 			if (d)
-				command_entry(d, rb);
+				command_entry(d, c->proto, rb);
 			else
 				resp_add_null(rb, c->proto);
 		}
@@ -415,9 +544,11 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 		nconfig++;
 	const unsigned slots = 2 * (nconfig + (unsigned)COMPAT_PARAMS);
 	const char **names = malloc(slots * sizeof(*names));
+	const struct resp_arg **asked = malloc(slots * sizeof(*asked)); /* the name as asked, or NULL */
 	char(*values)[CONFIG_STR_MAX] = malloc(slots * CONFIG_STR_MAX);
-	if (!values || !names) {
+	if (!values || !names || !asked) {
 		free(names);
+		free(asked);
 		free(values);
 		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
@@ -431,6 +562,10 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 		 * down to n (never past the one being read: n <= at). */
 		unsigned base = n;
 		unsigned got = config_collect(c, pat, names + base, values + base, slots - base);
+		/* A name without glob characters is answered as it was asked
+		 * (CONFIG GET TIMEOUT: "TIMEOUT"), as Redis's configGetCommand. */
+		bool exact = !memchr(argv[i].ptr, '*', argv[i].len) && !memchr(argv[i].ptr, '?', argv[i].len) &&
+			     !memchr(argv[i].ptr, '[', argv[i].len);
 		for (unsigned at = base; at < base + got; at++) {
 			bool dup = false;
 			for (unsigned j = 0; j < base && !dup; j++)
@@ -442,13 +577,20 @@ static void config_get_cmd(struct conn *c, struct resp_arg *argv, uint32_t argc,
 				names[n] = names[at];
 				memcpy(values[n], values[at], CONFIG_STR_MAX);
 			}
+			asked[n] = exact ? &argv[i] : NULL;
 			n++;
 		}
 	}
 	resp_add_map(rb, n, c->proto);
-	for (unsigned i = 0; i < n; i++)
-		add_kv_str(rb, names[i], values[i]);
+	for (unsigned i = 0; i < n; i++) {
+		if (asked[i])
+			resp_add_bulk(rb, asked[i]->ptr, asked[i]->len);
+		else
+			resp_add_bulk_str(rb, names[i]);
+		resp_add_bulk_str(rb, values[i]);
+	}
 	free(names);
+	free(asked);
 	free(values);
 }
 

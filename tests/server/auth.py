@@ -84,8 +84,11 @@ def requirepass(port, pw, dynvme):
     ok("unknown command before AUTH: NOAUTH or unknown command error",
        r == Err(NOAUTH) or (isinstance(r, Err) and r.msg.startswith("ERR unknown command")), r)
     r = c.call("HELLO", "3")
-    ok("HELLO 3 without AUTH before authentication is a NOAUTH error",
-       isinstance(r, Err) and r.msg.startswith("NOAUTH"), r)
+    # Redis 7.0's exact words (networking.c helloCommand): "HELLO AUTH", not "HELLO <proto> AUTH"
+    check("HELLO 3 without AUTH before authentication is Redis's NOAUTH error",
+          Err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH "
+              "<user> <pass> option can be used to authenticate the client and select the RESP protocol "
+              "version at the same time"), r)
     check("AUTH wrong", Err(WRONGPASS), c.call("AUTH", "wrong"))
     check("AUTH default wrong", Err(WRONGPASS), c.call("AUTH", "default", "wrong"))
     check("AUTH otheruser right-password", Err(WRONGPASS), c.call("AUTH", "otheruser", pw))

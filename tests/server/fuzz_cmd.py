@@ -49,9 +49,9 @@ Normalization (what is not compared byte for byte, and why):
   HELLO, COMMAND [COUNT]  the same field names. Errors exactly. COMMAND
   COMMAND INFO (no name)  lists Redis's 240 commands, dynvme's own.
   COMMAND INFO            per command its name, arity and key positions:
-                          dynvme has no ACL categories, tips or key specs
-                          (its entries hold empty arrays there) and no
-                          denyoom flag (it has no maxmemory).
+                          dynvme has no key specs or subcommands (empty);
+                          its flags, ACL categories and tips are Redis's
+                          (compat.py's "ci" cases compare them exactly).
   value size              dynvme keeps values of up to 1 MiB (Redis: 512
                           MiB): a SETRANGE/APPEND/SETBIT making a longer
                           one gets Redis's own "string exceeds maximum
