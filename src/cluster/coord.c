@@ -18,6 +18,11 @@
  *     │ R impossible       v
  *     └──> finish    coord_repair ──> finish
  *
+ *  A read asks R replicas (coord_read_fanout; all N at R = N and for one
+ *  GET/DYN_GET in CNODE_FULL_READ_EVERY), one more per refusal, STALE,
+ *  lost session or speculative timer (coord_read_spec); answers that
+ *  differ make PH_REPAIR ask the rest (coord_repair_ask_rest).
+ *
  *  writes (DYN_PUT, DYN_DEL, LWW SET, and after a read) - coord_write_start:
  *   siblings, replica:  PH_LOCAL ── coord_local_done ──> PH_ACKS ──W OK──> finish
  *                       (cas: dvv_update of the stored copy)   (REPL_PUT to the others)
@@ -432,11 +437,6 @@ static void coord_send_get(struct cnode *n, struct coord *c, unsigned i)
 
 /* Which replicas a read asks (node_int.h, "Reads"). */
 
-static uint16_t rep_peer(const struct cnode *n, const struct crep *r)
-{
-	return r->self ? n->self_peer : r->peer;
-}
-
 /* A peer's round-trip estimate in ms (srtt + 4 rttvar; 0 before any sample). */
 static uint32_t peer_rto(const struct cpeer *p)
 {
@@ -541,10 +541,9 @@ static void coord_read_spec(struct cnode *n, struct coord *c)
 static void coord_note_reply(struct cnode *n, const struct coord *c, unsigned i, uint8_t type)
 {
 	const struct crep *r = &c->rep[i];
-	uint16_t pi = rep_peer(n, r);
-	if (pi == CNODE_PEER_NONE)
-		return;
-	struct cpeer *p = &n->peers[pi];
+	if (r->self)
+		return; /* our own copy is asked first, whatever its store's latency */
+	struct cpeer *p = &n->peers[r->peer];
 	p->read_slow_until = 0;
 	if (type != MSG_REPL_GET_REPLY)
 		return;
