@@ -161,7 +161,7 @@ bench() {
 NODE_PIDS=()
 for n in 1 2 3; do NODE_PIDS+=("$(node_pid $n)"); done
 # cpu_per_req NAME T0 T1: microseconds of CPU per request into RESULTS.
-cpu_per_req() { put "$1.cpu_us_per_req" "$((($3 - $2) * 1000000 / TICK_HZ / N))"; }
+cpu_per_req() { put "$1.cpu_us_per_req" "$(awk -v t=$(($3 - $2)) -v hz="$TICK_HZ" -v n="$N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"; }
 for P in 1 16; do
 	for T in set get; do
 		t0=$(cpu_ticks "$SP")
