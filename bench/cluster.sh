@@ -18,10 +18,10 @@
 # - internode bytes per request: frame bytes every node sent to its peers
 #   during a run (DYN.STATUS members' bytes_out, summed), over the run's
 #   requests;
-# - CPU per request: user + system time of the three node processes
-#   (/proc/PID/stat utime + stime, summed) over the run, per request, in
-#   microseconds; the same for the single node. Other jobs on the machine
-#   move throughput a lot, this much less;
+# - CPU per request: the user + system time (/proc/PID/stat utime + stime)
+#   the three cluster nodes used during a run, summed, over the run's
+#   requests, and the single node's likewise: a figure that other jobs on
+#   the machine skew far less than ops/s;
 # - RSS of each cluster node and of the single node holding the same keys;
 #   target: a cluster node within 1.25x of the single node;
 # - version metadata bytes per key: (record bytes a cluster node wrote -
@@ -34,8 +34,8 @@
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
 # BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries),
-# BENCH_BASE_PORT (the first port to try: the cluster's RESP base; HTTP and
-# internode ports are 1000 and 10000 above it, the single node 3 above it).
+# BENCH_BASE (the base port, instead of one picked from 23000..23999; the
+# cluster also takes BASE+1000.. and BASE+10000..).
 set -uo pipefail
 
 MODE=${1:-full}
@@ -93,7 +93,7 @@ rss_mib() { awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/nu
 
 # Ports: a base whose 3 RESP, 3 HTTP and 3 internode ports are free, and
 # one more port for the single node.
-BASE=${BENCH_BASE_PORT:-$((23000 + ($$ % 200) * 5))}
+BASE=${BENCH_BASE:-$((23000 + ($$ % 200) * 5))}
 while port_busy $BASE || port_busy $((BASE + 1)) || port_busy $((BASE + 2)) || port_busy $((BASE + 3)) ||
 	port_busy $((BASE + 1000)) || port_busy $((BASE + 10000)) || port_busy $((BASE + 10002)); do
 	BASE=$((BASE + 5))
@@ -133,16 +133,17 @@ print(sum(int(lines[i + 1]) for i, l in enumerate(lines[:-1]) if l == "bytes_out
 	echo "$total"
 }
 
-# CPU time (utime + stime, clock ticks) of the processes PIDS, summed.
-TICK_HZ=$(getconf CLK_TCK)
+# CPU ticks (utime + stime, every thread) of the given processes, summed.
 cpu_ticks() {
-	local p t=0 v
+	local p total=0 t
 	for p in "$@"; do
-		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}')
-		t=$((t + ${v:-0}))
+		t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)
+		total=$((total + ${t:-0}))
 	done
-	echo "$t"
+	echo "$total"
 }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+per_req_us() { awk -v t="$1" -v u="$TICK_US" -v n="$N" 'BEGIN { printf "%.1f", t * u / n }'; }
 
 # bench NAME PORT TEST P: one redis-benchmark run; rps, p50, p99 into RESULTS.
 bench() {
@@ -158,21 +159,20 @@ bench() {
 	done
 }
 
-NODE_PIDS=()
-for n in 1 2 3; do NODE_PIDS+=("$(node_pid $n)"); done
-# cpu_per_req NAME T0 T1: microseconds of CPU per request into RESULTS.
-cpu_per_req() { put "$1.cpu_us_per_req" "$(awk -v t=$(($3 - $2)) -v hz="$TICK_HZ" -v n="$N" 'BEGIN { printf "%.1f", t * 1e6 / hz / n }')"; }
+NODE_PIDS=("$(node_pid 1)" "$(node_pid 2)" "$(node_pid 3)")
 for P in 1 16; do
 	for T in set get; do
 		t0=$(cpu_ticks "$SP")
 		bench "single.$T.P$P" "$SINGLE" "$T" "$P"
-		cpu_per_req "single.$T.P$P" "$t0" "$(cpu_ticks "$SP")"
+		t1=$(cpu_ticks "$SP")
+		put "single.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
 		b0=$(internode_bytes)
 		t0=$(cpu_ticks "${NODE_PIDS[@]}")
 		bench "cluster.$T.P$P" "$C1" "$T" "$P"
-		cpu_per_req "cluster.$T.P$P" "$t0" "$(cpu_ticks "${NODE_PIDS[@]}")"
+		t1=$(cpu_ticks "${NODE_PIDS[@]}")
 		b1=$(internode_bytes)
 		put "cluster.$T.P$P.internode_bytes_per_req" "$(((b1 - b0) / N))"
+		put "cluster.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
 	done
 done
 errs=$(grep -il 'error\|timeout' "$WORK"/cluster.*.err 2>/dev/null | wc -l)
@@ -235,12 +235,12 @@ def lat(p):
 print()
 print("3-node cluster (N=3 R=2 W=2, through node 1) vs one node, mode %s:" % mode)
 print("redis-benchmark -n %s -r 1000000 -d 100 -c %s; latencies p50/p99 in ms" % (n, clients))
-print("%-12s %13s %13s %7s %16s %16s %14s %17s" % ("test", "cluster ops/s", "single ops/s", "ratio", "cluster p50/p99",
+print("%-12s %13s %13s %7s %16s %16s %14s %16s" % ("test", "cluster ops/s", "single ops/s", "ratio", "cluster p50/p99",
                                                   "single p50/p99", "internode B/req", "CPU us/req c/s"))
 for P in ("1", "16"):
     for t in ("set", "get"):
         c, s = f("cluster.%s.P%s.rps" % (t, P)), f("single.%s.P%s.rps" % (t, P))
-        print("%-12s %13s %13s %7s %16s %16s %14s %17s" % (
+        print("%-12s %13s %13s %7s %16s %16s %14s %16s" % (
             "%s -P %s" % (t.upper(), P), "%.0f" % c if c else "-", "%.0f" % s if s else "-",
             "%.2f" % (c / s) if c and s else "-", lat("cluster.%s.P%s" % (t, P)), lat("single.%s.P%s" % (t, P)),
             res.get("cluster.%s.P%s.internode_bytes_per_req" % (t, P), "-"),

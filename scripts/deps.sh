@@ -8,7 +8,9 @@ need=(make gcc clang libclang-rt-14-dev pkg-config liburing-dev libxxhash-dev li
 # build installs them too. tests/server/redis_suite.sh runs Redis's own test
 # suite (Tcl) when its source tree is there; tests/server/fuzz_cmd.sh compares
 # dynvme's replies with a redis-server 7 it starts on loopback (redis-server).
-test_need=(redis-tools redis-server python3-redis curl iproute2 tcl8.6)
+# tests/cluster/wire_peer.py tags its frames with ChaCha20-Poly1305 from
+# python3-cryptography.
+test_need=(redis-tools redis-server python3-redis python3-cryptography curl iproute2 tcl8.6)
 case "${1:-build}" in
 build | test) need+=("${test_need[@]}") ;;
 bench) need+=(fio rocksdb-tools python3 redis-server redis-tools) ;;

@@ -16,9 +16,10 @@
  *    ("acceptor", "connector") keep one side's proof from serving as the
  *    other's, and a HELLO carrying our own node id or nonce (a reflection)
  *    is refused before any proof is computed for it.
- * 3. The frame tag covers the implicit per-direction sequence number, so
- *    frame k verifies only as the k-th frame of that direction of that
- *    session.
+ * 3. The frame tag's nonce is the implicit per-direction sequence number
+ *    (under a key of that direction of that session), so frame k verifies
+ *    only as the k-th frame of that direction of that session, and no
+ *    (key, nonce) pair ever tags two frames.
  * 4. hello_mine is this side's HELLO then its proof (the connector's proof
  *    once computed); hello_peer the peer's HELLO (and the acceptor's proof).
  */
@@ -37,7 +38,11 @@
 
 _Static_assert(WIRE_KEY_BYTES == crypto_generichash_KEYBYTES && WIRE_PROOF_BYTES == crypto_generichash_BYTES,
 	       "BLAKE2b-256 keys and proofs");
-_Static_assert(TAG_BYTES >= crypto_generichash_BYTES_MIN, "BLAKE2b-128 is a valid output size");
+#define NONCE_BYTES crypto_aead_chacha20poly1305_ietf_NPUBBYTES
+_Static_assert(TAG_BYTES == crypto_aead_chacha20poly1305_ietf_ABYTES && TAG_BYTES == crypto_onetimeauth_poly1305_BYTES,
+	       "the frame tag is a ChaCha20-Poly1305 tag");
+_Static_assert(WIRE_KEY_BYTES == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "a session key is a ChaCha20 key");
+_Static_assert(NONCE_BYTES == 12u, "IETF nonce: u64 seq | u32 0");
 #define HELLO_RING_OFF 16u
 #define HELLO_NONCE_OFF 24u
 _Static_assert(WIRE_HELLO_BYTES == 56u && HELLO_NONCE_OFF + WIRE_NONCE_BYTES == WIRE_HELLO_BYTES, "HELLO layout");
@@ -239,19 +244,60 @@ static int feed_hello_s(struct wire *w, const uint8_t *buf, size_t len, size_t *
 	return WIRE_READY;
 }
 
-/* BLAKE2b-128 keyed with k over (u64 seq | u32 len | payload); head is the
- * frame's own 4 length bytes. */
-static void frame_tag(const uint8_t k[WIRE_KEY_BYTES], uint64_t seq, const uint8_t *head, const uint8_t *payload,
-		      size_t len, uint8_t tag[TAG_BYTES])
+/* The frame tag (wire.h): ChaCha20-Poly1305 (RFC 8439, IETF) of an empty
+ * plaintext, the frame's head and payload its associated data, the nonce
+ * u64 seq | u32 0. As the RFC computes it: the Poly1305 key is the first 32
+ * bytes of ChaCha20(k, nonce, block 0), the MAC runs over AD | zeros to a
+ * multiple of 16 | u64 len(AD) | u64 0 (the empty ciphertext adds nothing).
+ * The receiver checks it with libsodium's one-call AEAD; the sender, whose
+ * associated data lies in pieces (wire_seal_msgs), streams it. */
+static void frame_nonce(uint64_t seq, uint8_t nonce[NONCE_BYTES])
 {
-	uint8_t s[8];
-	le_put64(s, seq);
-	crypto_generichash_state st;
-	DV_ASSERT(crypto_generichash_init(&st, k, WIRE_KEY_BYTES, TAG_BYTES) == 0);
-	DV_ASSERT(crypto_generichash_update(&st, s, sizeof(s)) == 0);
-	DV_ASSERT(crypto_generichash_update(&st, head, WIRE_FRAME_HEAD) == 0);
-	DV_ASSERT(crypto_generichash_update(&st, payload, len) == 0);
-	DV_ASSERT(crypto_generichash_final(&st, tag, TAG_BYTES) == 0);
+	le_put64(nonce, seq);
+	le_put32(nonce + 8, 0);
+}
+
+struct tagger {
+	crypto_onetimeauth_poly1305_state st;
+	uint64_t ad_len;
+};
+
+static void tag_begin(struct tagger *t, const uint8_t k[WIRE_KEY_BYTES], uint64_t seq)
+{
+	uint8_t nonce[NONCE_BYTES], otk[crypto_onetimeauth_poly1305_KEYBYTES];
+	frame_nonce(seq, nonce);
+	DV_ASSERT(crypto_stream_chacha20_ietf(otk, sizeof(otk), nonce, k) == 0);
+	DV_ASSERT(crypto_onetimeauth_poly1305_init(&t->st, otk) == 0);
+	sodium_memzero(otk, sizeof(otk));
+	t->ad_len = 0;
+}
+
+static void tag_add(struct tagger *t, const uint8_t *p, size_t n)
+{
+	DV_ASSERT(crypto_onetimeauth_poly1305_update(&t->st, p, n) == 0);
+	t->ad_len += n;
+}
+
+static void tag_end(struct tagger *t, uint8_t tag[TAG_BYTES])
+{
+	static const uint8_t zeros[16];
+	uint8_t lens[16];
+	DV_ASSERT(crypto_onetimeauth_poly1305_update(&t->st, zeros, (16u - t->ad_len % 16u) % 16u) == 0);
+	le_put64(lens, t->ad_len);
+	le_put64(lens + 8, 0); /* the plaintext's length */
+	DV_ASSERT(crypto_onetimeauth_poly1305_update(&t->st, lens, sizeof(lens)) == 0);
+	DV_ASSERT(crypto_onetimeauth_poly1305_final(&t->st, tag) == 0);
+	sodium_memzero(&t->st, sizeof(t->st));
+}
+
+/* 0 when tag is frame seq's tag over ad (its head and payload, contiguous). */
+static int frame_verify(const uint8_t k[WIRE_KEY_BYTES], uint64_t seq, const uint8_t *ad, size_t ad_len,
+			const uint8_t tag[TAG_BYTES])
+{
+	uint8_t nonce[NONCE_BYTES];
+	frame_nonce(seq, nonce);
+	/* An empty ciphertext: nothing is decrypted (m NULL), only the tag checked. */
+	return crypto_aead_chacha20poly1305_ietf_decrypt_detached(NULL, NULL, ad, 0, tag, ad, ad_len, nonce, k);
 }
 
 static int feed_frame(struct wire *w, uint8_t *buf, size_t len, size_t *used, uint8_t **payload, size_t *payload_len)
@@ -264,10 +310,9 @@ static int feed_frame(struct wire *w, uint8_t *buf, size_t len, size_t *used, ui
 	size_t total = (size_t)WIRE_FRAME_HEAD + n + WIRE_FRAME_TAIL;
 	if (len < total)
 		return WIRE_NEED;
-	uint8_t tag[TAG_BYTES];
-	frame_tag(w->k_recv, w->seq_recv, buf, buf + WIRE_FRAME_HEAD, n, tag);
-	if (crypto_verify_16(tag, buf + WIRE_FRAME_HEAD + n) != 0)
+	if (frame_verify(w->k_recv, w->seq_recv, buf, WIRE_FRAME_HEAD + (size_t)n, buf + WIRE_FRAME_HEAD + n) != 0)
 		return die(w, -EBADMSG);
+	DV_ASSERT(w->seq_recv < UINT64_MAX); /* a nonce is never reused */
 	w->seq_recv++;
 	*payload = buf + WIRE_FRAME_HEAD;
 	*payload_len = n;
@@ -324,8 +369,12 @@ size_t wire_seal(struct wire *w, uint8_t *frame, size_t payload_len)
 	DV_ASSERT(w->state == WIRE_UP);
 	DV_ASSERT(!w->out_pending); /* the connector's proof goes out before any frame */
 	DV_ASSERT(payload_len <= WIRE_PAYLOAD_MAX);
+	DV_ASSERT(w->seq_send < UINT64_MAX); /* a nonce is never reused */
 	le_put32(frame, (uint32_t)payload_len);
-	frame_tag(w->k_send, w->seq_send, frame, frame + WIRE_FRAME_HEAD, payload_len, frame + WIRE_FRAME_HEAD + payload_len);
+	struct tagger t;
+	tag_begin(&t, w->k_send, w->seq_send);
+	tag_add(&t, frame, WIRE_FRAME_HEAD + payload_len);
+	tag_end(&t, frame + WIRE_FRAME_HEAD + payload_len);
 	w->seq_send++;
 	return WIRE_FRAME_HEAD + payload_len + WIRE_FRAME_TAIL;
 }
@@ -342,20 +391,18 @@ size_t wire_seal_msgs(struct wire *w, uint8_t *const *msgs, const uint32_t *lens
 	DV_ASSERT(payload <= WIRE_PAYLOAD_MAX && (n == 1 || payload <= WIRE_BATCH_BYTES));
 	uint8_t *head = msgs[0] - WIRE_SEAL_HEADROOM;
 	le_put32(head, (uint32_t)payload);
-	uint8_t s[8];
-	le_put64(s, w->seq_send);
+	DV_ASSERT(w->seq_send < UINT64_MAX);
 	/* The tag over the pieces as they lie: the same bytes as a contiguous
-	 * payload, so the receiver checks it with frame_tag. */
-	crypto_generichash_state st;
-	DV_ASSERT(crypto_generichash_init(&st, w->k_send, WIRE_KEY_BYTES, TAG_BYTES) == 0);
-	DV_ASSERT(crypto_generichash_update(&st, s, sizeof(s)) == 0);
-	DV_ASSERT(crypto_generichash_update(&st, head, WIRE_FRAME_HEAD) == 0);
+	 * frame, so the receiver checks it in one call (frame_verify). */
+	struct tagger t;
+	tag_begin(&t, w->k_send, w->seq_send);
+	tag_add(&t, head, WIRE_FRAME_HEAD);
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t *rec = msgs[i] - WIRE_BATCH_HEAD;
 		le_put32(rec, lens[i]);
-		DV_ASSERT(crypto_generichash_update(&st, rec, WIRE_BATCH_HEAD + (size_t)lens[i]) == 0);
+		tag_add(&t, rec, WIRE_BATCH_HEAD + (size_t)lens[i]);
 	}
-	DV_ASSERT(crypto_generichash_final(&st, msgs[n - 1] + lens[n - 1], TAG_BYTES) == 0);
+	tag_end(&t, msgs[n - 1] + lens[n - 1]);
 	w->seq_send++;
 	return WIRE_FRAME_HEAD + payload + WIRE_FRAME_TAIL;
 }

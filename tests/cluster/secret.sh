@@ -5,14 +5,15 @@
 # write the cluster's data; a peer written from wire.h in Python
 # (wire_peer.py) is refused for a wrong secret, another cluster id, an id
 # that is not a member, an id that should be dialled instead, garbage, a
-# frame with a bad tag, an oversized frame, a good frame whose message
+# frame with a bad tag, a replayed frame, frames out of order, a frame
+# tagged with the other direction's key, an oversized frame, a good frame whose message
 # records do not add up, and a silent connection (the handshake timeout);
 # a malformed message in a good frame is dropped and counted; a dynvme
 # node, and a wire_peer.py, whose partition table differs (its ring
 # digest) is refused and logged the same way. The cluster keeps working throughout. A secret file readable by
 # others, too short or missing stops a node at start.
 . "$(dirname "$0")/cluster.bash"
-cl_need_tools redis-py
+cl_need_tools redis-py py-cryptography
 
 cl_up 3
 for n in 1 2 3; do cl_wait_peers $n; done
@@ -24,6 +25,14 @@ wait_log() {
 	local end=$((SECONDS + 10 * SLOW))
 	until grep -Eq -- "$2" "$CL_DIR/node$1/dynvme.log"; do
 		[ $SECONDS -gt $end ] && { fail "node $1 log: no line matching /$2/"; return 1; }
+		sleep 0.1
+	done
+}
+# wait_more N COUNT ERE: until node N's log has more than COUNT lines matching ERE (10 s).
+wait_more() {
+	local end=$((SECONDS + 10 * SLOW))
+	until [ "$(grep -Ec -- "$3" "$CL_DIR/node$1/dynvme.log")" -gt "$2" ]; do
+		[ $SECONDS -gt $end ] && { fail "node $1 log: no new line matching /$3/"; return 1; }
 		sleep 0.1
 	done
 }
@@ -117,6 +126,24 @@ wait_log 3 'reason="not a dynvme internode peer'
 out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 badtag)
 check_match "bad tag: closed" '^closed after' "$out"
 wait_log 3 'reason="a frame failed its tag'
+TAGFAIL='msg="peer refused" peer=1 addr=127\.0\.0\.1:[0-9]+ role=accept reason="a frame failed its tag'
+n0=$(grep -Ec -- "$TAGFAIL" "$CL_DIR/node3/dynvme.log")
+bad0=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^bad_msgs$' | tail -n 1)
+out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 replay)
+check_match "a good frame, then the same frame replayed: closed" '^closed after' "$out"
+wait_more 3 "$n0" "$TAGFAIL"
+bad1=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^bad_msgs$' | tail -n 1)
+check "the first copy was delivered, the replay not (one bad message counted)" "$((bad0 + 1))" "$bad1"
+n0=$(grep -Ec -- "$TAGFAIL" "$CL_DIR/node3/dynvme.log")
+out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 reorder)
+check_match "frames 1 then 0 (reordered): closed" '^closed after' "$out"
+wait_more 3 "$n0" "$TAGFAIL"
+n0=$(grep -Ec -- "$TAGFAIL" "$CL_DIR/node3/dynvme.log")
+out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 otherdir)
+check_match "a frame tagged with the other direction's key: closed" '^closed after' "$out"
+wait_more 3 "$n0" "$TAGFAIL"
+bad2=$(timeout 10 redis-cli -p "$(cl_port 3)" DYN.STATUS | grep -A1 '^bad_msgs$' | tail -n 1)
+check "refused frames delivered nothing" "$bad1" "$bad2"
 out=$(peer "$(INTER 3)" "$CL_DIR/secret" "$CID" 1 3 oversize)
 check_match "oversized frame: closed" '^closed after' "$out"
 wait_log 3 'reason="a frame larger than the protocol allows"'

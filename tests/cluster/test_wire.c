@@ -6,8 +6,14 @@
  * - handshake and frames both ways in every chunking (frames sealed by the
  *   connector right after its READY, pipelined behind its proof), up to a
  *   WIRE_PAYLOAD_MAX payload: payloads and order equal, peer ids learned.
- * - a peer built from wire.h's text alone (BLAKE2b through libsodium) talks
- *   to a real session: the documented format is the real one.
+ * - a peer built from wire.h's text alone (BLAKE2b and ChaCha20-Poly1305
+ *   through libsodium) talks to a real session: the documented format is
+ *   the real one; the frame tag also equals a known answer computed by
+ *   another implementation (OpenSSL) and the construction spelled out
+ *   (ChaCha20 block 0 keying Poly1305).
+ * - tags that are real but another frame's (the previous or next seq, the
+ *   other direction's, a frame turned back to its sender) and a zero tag
+ *   are refused.
  * - refusals, each with its documented error and the session dead after
  *   (wire_up false, keys wiped, every later feed -EPROTO): wrong secret on
  *   either side (-EACCES at the proof), another cluster (-EXDEV, both
@@ -353,7 +359,7 @@ static void doc_mac(uint8_t *out, size_t outlen, const uint8_t *key, const char 
 static void doc_hello_ring(uint8_t *h, uint16_t id, uint64_t cluster, uint64_t ring, const uint8_t *nonce)
 {
 	memcpy(h, "DYNW", 4);
-	le_put16(h + 4, 3);
+	le_put16(h + 4, 4);
 	le_put16(h + 6, id);
 	le_put64(h + 8, cluster);
 	le_put64(h + 16, ring);
@@ -391,20 +397,76 @@ static int doc_connector(const uint8_t *key, struct side *a, uint8_t k_c2s[WIRE_
 	return feed_all(a, pc, sizeof(pc));
 }
 
+/* The frame tag as wire.h's text spells it out: Poly1305 keyed with the
+ * first 32 bytes of ChaCha20(k, nonce, block 0), over the associated data,
+ * zeros to a multiple of 16, u64 its length, u64 0. */
+static void doc_tag_spelled(const uint8_t *k, uint64_t seq, const uint8_t *ad, size_t ad_len, uint8_t tag[16])
+{
+	uint8_t nonce[12], otk[32], lens[16], zeros[16] = { 0 };
+	le_put64(nonce, seq);
+	le_put32(nonce + 8, 0);
+	CHECK_EQ(crypto_stream_chacha20_ietf(otk, sizeof(otk), nonce, k), 0);
+	crypto_onetimeauth_poly1305_state st;
+	CHECK_EQ(crypto_onetimeauth_poly1305_init(&st, otk), 0);
+	CHECK_EQ(crypto_onetimeauth_poly1305_update(&st, ad, ad_len), 0);
+	CHECK_EQ(crypto_onetimeauth_poly1305_update(&st, zeros, (16 - ad_len % 16) % 16), 0);
+	le_put64(lens, ad_len);
+	le_put64(lens + 8, 0);
+	CHECK_EQ(crypto_onetimeauth_poly1305_update(&st, lens, 16), 0);
+	CHECK_EQ(crypto_onetimeauth_poly1305_final(&st, tag), 0);
+}
+
+/* The frame as wire.h's text says: u32 len | payload | tag, the tag the
+ * IETF ChaCha20-Poly1305 of an empty plaintext with u32 len | payload as
+ * associated data and nonce u64 seq | u32 0 (libsodium's one-call AEAD),
+ * which is also the spelled-out construction. */
 static void doc_frame(struct bytes *dst, const uint8_t *k, uint64_t seq, const uint8_t *payload, uint32_t n)
 {
-	uint8_t head[4], tag[16], s[8];
+	uint8_t nonce[12], tag[16], tag2[16];
+	le_put64(nonce, seq);
+	le_put32(nonce + 8, 0);
+	size_t start = dst->n;
+	uint8_t head[4];
 	le_put32(head, n);
-	le_put64(s, seq);
-	crypto_generichash_state st;
-	CHECK_EQ(crypto_generichash_init(&st, k, WIRE_KEY_BYTES, 16), 0);
-	CHECK_EQ(crypto_generichash_update(&st, s, 8), 0);
-	CHECK_EQ(crypto_generichash_update(&st, head, 4), 0);
-	CHECK_EQ(crypto_generichash_update(&st, payload, n), 0);
-	CHECK_EQ(crypto_generichash_final(&st, tag, 16), 0);
 	append(dst, head, 4);
 	append(dst, payload, n);
+	unsigned long long tlen = 0;
+	uint8_t none[1];
+	CHECK_EQ(crypto_aead_chacha20poly1305_ietf_encrypt_detached(none, tag, &tlen, none, 0, dst->p + start, 4 + (size_t)n,
+								   NULL, nonce, k), 0);
+	CHECK_EQ(tlen, 16);
+	doc_tag_spelled(k, seq, dst->p + start, 4 + (size_t)n, tag2);
+	CHECK(memcmp(tag, tag2, 16) == 0);
 	append(dst, tag, 16);
+}
+
+/* A known answer from another implementation (OpenSSL through Python's
+ * cryptography: ChaCha20Poly1305(key).encrypt(u64 5 | u32 0, b"", ad)),
+ * key 0, 1, .. 31, seq 5, payload "dynvme frame". */
+static void test_known_tag(void)
+{
+	test_begin("known_tag");
+	static const uint8_t want[16] = { 0xcd, 0x28, 0x2d, 0x48, 0xc0, 0x03, 0x97, 0x1d,
+					  0xaf, 0xf7, 0xb3, 0xa6, 0x2b, 0x40, 0xa0, 0xfd };
+	uint8_t k[WIRE_KEY_BYTES];
+	for (unsigned i = 0; i < sizeof(k); i++)
+		k[i] = (uint8_t)i;
+	struct bytes f = { 0 };
+	doc_frame(&f, k, 5, (const uint8_t *)"dynvme frame", 12);
+	CHECK_EQ(f.n, 4 + 12 + 16);
+	CHECK(memcmp(f.p + 16, want, 16) == 0);
+	/* wire_seal on a session in that state writes the same frame. */
+	struct side c, a;
+	connect_pair(&c, &a, WHOLE);
+	memcpy(c.w.k_send, k, sizeof(k));
+	c.w.seq_send = 5;
+	uint8_t fr[4 + 12 + 16];
+	memcpy(fr + 4, "dynvme frame", 12);
+	CHECK_EQ(wire_seal(&c.w, fr, 12), sizeof(fr));
+	CHECK(memcmp(fr, f.p, sizeof(fr)) == 0);
+	free(f.p);
+	side_free(&c), side_free(&a);
+	test_end("known_tag");
 }
 
 static void test_documented_format(void)
@@ -714,6 +776,54 @@ static void test_replay_reorder_drop(void)
 		side_free(&c), side_free(&a);
 	}
 	test_end("replay_reorder_drop");
+}
+
+/* Tags that are real but not this frame's: the tag of the previous or
+ * next frame of the direction, of the other direction at the same seq, an
+ * all-zero tag, and a frame turned back to its sender. Each refused. */
+static void test_foreign_tags(void)
+{
+	test_begin("foreign_tags");
+	for (unsigned what = 0; what < 5; what++) {
+		struct side c, a;
+		connect_pair(&c, &a, WHOLE);
+		struct bytes f0 = { 0 }, f1 = { 0 }, back = { 0 };
+		seal_into(&c, &f0, payload_buf, 40);
+		seal_into(&c, &f1, payload_buf, 40); /* same payload, seq 1 */
+		seal_into(&a, &back, payload_buf, 40); /* a -> c, seq 0 */
+		CHECK(f0.n == f1.n && f0.n == back.n);
+		size_t t = f0.n - WIRE_FRAME_TAIL;
+		CHECK(memcmp(f0.p, f1.p, t) == 0 && memcmp(f0.p + t, f1.p + t, WIRE_FRAME_TAIL) != 0);
+		struct side *rx = &a;
+		if (what == 0) { /* seq 0 carrying seq 1's tag */
+			memcpy(f0.p + t, f1.p + t, WIRE_FRAME_TAIL);
+			append(&c.out, f0.p, f0.n);
+		} else if (what == 1) { /* seq 1 (after a good seq 0) carrying seq 0's tag */
+			memcpy(f1.p + t, f0.p + t, WIRE_FRAME_TAIL);
+			append(&c.out, f0.p, f0.n);
+			append(&c.out, f1.p, f1.n);
+		} else if (what == 2) { /* c -> a, seq 0, carrying a -> c's seq 0 tag */
+			memcpy(f0.p + t, back.p + t, WIRE_FRAME_TAIL);
+			append(&c.out, f0.p, f0.n);
+		} else if (what == 3) {
+			memset(f0.p + t, 0, WIRE_FRAME_TAIL);
+			append(&c.out, f0.p, f0.n);
+		} else { /* c's own frame fed back to c (a reflection by a man in the middle) */
+			append(&c.out, f0.p, f0.n);
+			rx = &c;
+		}
+		transfer(&c, rx, WHOLE);
+		if (what == 1) { /* the good seq 0 was delivered, then the session died */
+			CHECK_EQ(rx->frames, 1);
+			CHECK_EQ(rx->err, -EBADMSG);
+			CHECK(!wire_up(&rx->w) && rx->w.state == WIRE_DEAD);
+		} else {
+			expect_dead(rx, -EBADMSG);
+		}
+		free(f0.p), free(f1.p), free(back.p);
+		side_free(&c), side_free(&a);
+	}
+	test_end("foreign_tags");
 }
 
 /* After a flip made a frame's length longer: the receiver waits for the
@@ -1196,12 +1306,14 @@ int main(void)
 	CHECK(payload_buf != NULL);
 	fill(payload_buf, WIRE_PAYLOAD_MAX);
 	test_documented_format();
+	test_known_tag();
 	test_exchange();
 	test_wrong_secret();
 	test_cluster_and_ids();
 	test_ring_digest();
 	test_reflection();
 	test_replay_reorder_drop();
+	test_foreign_tags();
 	test_altered();
 	test_before_handshake();
 	test_oversized();

@@ -1,5 +1,6 @@
 """wire_peer.py - an internode peer written from src/cluster/wire.h's text
-alone (BLAKE2b from hashlib), to drive a real node's peer transport.
+alone (BLAKE2b from hashlib for the handshake, ChaCha20-Poly1305 from
+python3-cryptography for frame tags), to drive a real node's peer transport.
 
 Usage: WIRE_RING=HEX wire_peer.py PORT SECRET_FILE CLUSTER_ID_HEX MY_ID EXPECT_ID MODE
 WIRE_RING is the ring digest to claim (DYN.STATUS ring_digest; 0 if unset).
@@ -8,6 +9,12 @@ MODE:
             secret, then "accepted" when the session stays open, or
             "closed" when the node closes it
   badtag    handshake, then one frame whose tag is wrong
+  replay    handshake, then a well-tagged frame holding one malformed
+            message (dropped and counted), then the same frame again (a
+            replay: the node closes the session), in one send
+  reorder   handshake, then frames 1 and 0 of the direction, in that order
+  otherdir  handshake, then a frame tagged under the node's own direction
+            key (s2c) instead of ours
   oversize  handshake, then a frame length over the protocol's maximum
   badmsg    handshake, then a well-tagged frame holding one record with a
             malformed message (the node drops and counts it; the session
@@ -25,7 +32,9 @@ import struct
 import sys
 import time
 
-WIRE_VERSION = 3
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+WIRE_VERSION = 4
 HELLO_BYTES = 56
 PAYLOAD_MAX = 4 + 40 + 64 + 1024 + 1936 + (1 << 20) + 1024
 
@@ -69,8 +78,10 @@ def wait_closed(s, secs):
 
 
 def frame(k_send, seq, payload, tag_ok=True):
+    """u32 len | payload | tag: ChaCha20-Poly1305 (IETF) of an empty plaintext,
+    associated data u32 len | payload, nonce u64 seq | u32 0."""
     head = struct.pack("<I", len(payload))
-    tag = mac(k_send, 16, struct.pack("<Q", seq), head, payload)
+    tag = ChaCha20Poly1305(k_send).encrypt(struct.pack("<QI", seq, 0), b"", head + payload)
     if not tag_ok:
         tag = bytes([tag[0] ^ 1]) + tag[1:]
     return head + payload + tag
@@ -100,6 +111,8 @@ def main():
             print("proof_s wrong")
         proof_c = mac(key, 32, b"connector", hello_c, hello_s, proof_s)
         k_c2s = mac(key, 32, b"c2s", hello_c, hello_s, proof_s)
+        k_s2c = mac(key, 32, b"s2c", hello_c, hello_s, proof_s)
+        bad = struct.pack("<I", 40) + b"\0" * 40  # one record: a malformed message
         out = proof_c
         if mode == "badtag":
             out += frame(k_c2s, 0, b"\0" * 40, tag_ok=False)
@@ -107,6 +120,12 @@ def main():
             out += struct.pack("<I", PAYLOAD_MAX + 1)
         elif mode == "badmsg":
             out += frame(k_c2s, 0, struct.pack("<I", 40) + b"\0" * 40)
+        elif mode == "replay":
+            out += frame(k_c2s, 0, bad) + frame(k_c2s, 0, bad)
+        elif mode == "reorder":
+            out += frame(k_c2s, 1, bad) + frame(k_c2s, 0, bad)
+        elif mode == "otherdir":
+            out += frame(k_s2c, 0, bad)
         elif mode == "badbatch":
             out += frame(k_c2s, 0, struct.pack("<I", 41) + b"\0" * 40)
         s.sendall(out)

@@ -92,6 +92,10 @@ need_tools() {
 	case " $* " in *" redis-py "*)
 		"$PY" -c 'import redis' 2>/dev/null || skip "python3-redis not installed for $PY (scripts/deps.sh test)" ;;
 	esac
+	case " $* " in *" py-cryptography "*)
+		"$PY" -c 'import cryptography.hazmat.primitives.ciphers.aead' 2>/dev/null ||
+			skip "python3-cryptography not installed for $PY (scripts/deps.sh test)" ;;
+	esac
 	case $SRV_MODE in
 	dynvme)
 		[ -x "$BIN" ] || die "$BIN not found (build it first)"
