@@ -18,6 +18,11 @@
  *     │ R impossible       v
  *     └──> finish    coord_repair ──> finish
  *
+ *  A read asks R replicas (coord_read_fanout; all N at R = N and for one
+ *  GET/DYN_GET in CNODE_FULL_READ_EVERY), one more per refusal, STALE,
+ *  lost session or speculative timer (coord_read_spec); answers that
+ *  differ make PH_REPAIR ask the rest (coord_repair_ask_rest).
+ *
  *  writes (DYN_PUT, DYN_DEL, LWW SET, and after a read) - coord_write_start:
  *   siblings, replica:  PH_LOCAL ── coord_put_out ──> PH_ACKS ──W OK──> finish
  *                       (cas: dvv_update of the   (REPL_PUT to the others as soon as our
@@ -123,6 +128,7 @@ static void coord_read_progress(struct cnode *n, struct coord *c);
 static void coord_write_progress(struct cnode *n, struct coord *c);
 static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
 static void coord_flushed(struct cnode *n, struct coord *c);
+static bool coord_stale_waits(const struct coord *c);
 
 /* A replica's answer is still to come (sent, or queued behind the peer's
  * limit) from one that can give it: our own copy, or a peer whose session
@@ -433,7 +439,149 @@ static void coord_send_get(struct cnode *n, struct coord *c, unsigned i)
 	m.flags = c->clock_only ? MSGF_CLOCK_ONLY : 0;
 	m.key = c->skey;
 	m.key_len = (uint16_t)c->skey_len;
+	c->rep[i].sent_ms = n->now_ms;
 	coord_request(n, c, i, &m);
+}
+
+/* Which replicas a read asks (node_int.h, "Reads"). */
+
+/* A peer's round-trip estimate in ms (srtt + 4 rttvar; 0 before any sample). */
+static uint32_t peer_rto(const struct cpeer *p)
+{
+	return p->rtt_seen ? p->rtt8 / 8 + p->rttvar4 : 0;
+}
+
+/* Replica i's answer may still come in time: asked (or STALE: no), and our
+ * own copy, or a peer with a session that has not missed a read's
+ * speculative timer lately. */
+static bool rep_live(const struct cnode *n, const struct coord *c, unsigned i)
+{
+	const struct crep *r = &c->rep[i];
+	if (r->st != REP_SENT && r->st != REP_QUEUED)
+		return false;
+	return r->self || ((n->peer_up >> r->peer & 1) && n->now_ms >= n->peers[r->peer].read_slow_until);
+}
+
+/* Ordering of the replicas not asked yet: our own copy, then peers with
+ * a session, not lately slow, of a round trip within a power of two of the
+ * best, with the fewest requests outstanding, in preference-list order. */
+static uint64_t rep_rank(const struct cnode *n, const struct coord *c, unsigned i)
+{
+	const struct crep *r = &c->rep[i];
+	if (r->self)
+		return 0;
+	const struct cpeer *p = &n->peers[r->peer];
+	uint64_t down = !(n->peer_up >> r->peer & 1), slow = n->now_ms < p->read_slow_until;
+	uint64_t bucket = 0;
+	for (uint32_t rto = peer_rto(p); rto; rto >>= 1)
+		bucket++;
+	uint64_t out = p->outstanding < 0xfffffu ? p->outstanding : 0xfffffu;
+	return 1 + (down << 40 | slow << 39 | bucket << 30 | out << 8 | i);
+}
+
+/* The speculative timer of the replicas a read waits on (node_int.h). */
+static void coord_spec_arm(struct cnode *n, struct coord *c)
+{
+	uint32_t wait = CNODE_SPEC_MIN_MS;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		if (!r->self && (r->st == REP_SENT || r->st == REP_QUEUED)) {
+			uint32_t rto = peer_rto(&n->peers[r->peer]);
+			wait = rto > wait ? rto : wait;
+		}
+	}
+	uint64_t left = c->deadline_ms > n->now_ms ? c->deadline_ms - n->now_ms : 0;
+	uint64_t cap = left / 4 < CNODE_SPEC_MAX_MS ? left / 4 : CNODE_SPEC_MAX_MS;
+	c->spec_ms = n->now_ms + (wait < cap ? wait : (cap ? cap : 1));
+	cnode_arm(n, c->spec_ms);
+}
+
+/* Ask replicas not asked yet, best first, until R answers may come from
+ * those answered or live (all of them for a full read). Replicas left out
+ * are asked later: when one asked fails or goes silent (coord_read_spec). */
+static void coord_read_fanout(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_READ);
+	bool asked = false;
+	for (unsigned round = 0; round < c->nrep; round++) {
+		unsigned have = 0, best = c->nrep;
+		uint64_t best_rank = UINT64_MAX;
+		for (unsigned i = 0; i < c->nrep; i++) {
+			have += c->rep[i].st == REP_OK || rep_live(n, c, i);
+			uint64_t rank = c->rep[i].st == REP_IDLE ? rep_rank(n, c, i) : UINT64_MAX;
+			if (rank < best_rank) {
+				best_rank = rank;
+				best = i;
+			}
+		}
+		if (best == c->nrep || (!c->full_read && have >= c->r))
+			break;
+		coord_send_get(n, c, best); /* may fail at once: counted again */
+		asked = true;
+		DV_ASSERT(c->phase == PH_READ);
+	}
+	bool idle = false;
+	for (unsigned i = 0; i < c->nrep; i++)
+		idle |= c->rep[i].st == REP_IDLE;
+	if (asked && idle)
+		coord_spec_arm(n, c);
+}
+
+/* The speculative timer passed short of R: the peers still silent are
+ * asked last for a while (rep_live), and replicas not asked yet are. */
+static void coord_read_spec(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_READ && !c->answered);
+	c->spec_ms = 0;
+	cnode_arm(n, c->deadline_ms); /* coord_tick's visit: this call's arming */
+	if (coord_stale_waits(c))
+		cnode_arm(n, c->stale_ms);
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		if (!r->self && (r->st == REP_SENT || r->st == REP_QUEUED))
+			n->peers[r->peer].read_slow_until = n->now_ms + n->cfg.timeout_ms;
+	}
+	coord_read_progress(n, c);
+}
+
+/* A reply from the peer of replica i of c: its round trip (REPL_GET), and
+ * it is not silent. */
+static void coord_note_reply(struct cnode *n, const struct coord *c, unsigned i, uint8_t type)
+{
+	const struct crep *r = &c->rep[i];
+	if (r->self)
+		return; /* our own copy is asked first, whatever its store's latency */
+	struct cpeer *p = &n->peers[r->peer];
+	p->read_slow_until = 0;
+	if (type != MSG_REPL_GET_REPLY)
+		return;
+	uint64_t took = n->now_ms > r->sent_ms ? n->now_ms - r->sent_ms : 0;
+	uint32_t ms = took < 60000 ? (uint32_t)took : 60000;
+	if (!p->rtt_seen) {
+		p->rtt_seen = true;
+		p->rtt8 = ms * 8;
+		p->rttvar4 = ms * 2;
+		return;
+	}
+	int64_t delta = (int64_t)ms - (int64_t)(p->rtt8 / 8);
+	p->rtt8 = (uint32_t)((int64_t)p->rtt8 + delta);
+	uint32_t ad = (uint32_t)(delta < 0 ? -delta : delta);
+	p->rttvar4 = p->rttvar4 + ad - p->rttvar4 / 4;
+}
+
+/* Whether this read asks every replica from the start: at R = N, and one
+ * GET or DYN_GET in CNODE_FULL_READ_EVERY (a hash of its req_id: the same
+ * on every run, so the simulator replays it), whose answers read-repair
+ * replicas that reads at R leave out. */
+static bool coord_full_read(const struct coord *c)
+{
+	if (c->r >= c->nrep)
+		return true;
+	if (c->op != COP_READ)
+		return false; /* a read-then-write repairs nothing */
+	uint64_t h = c->req_id * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return h % CNODE_FULL_READ_EVERY == 0;
 }
 
 static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
@@ -441,10 +589,10 @@ static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
 	DV_ASSERT(c->rq && !c->answered);
 	c->phase = PH_READ;
 	c->clock_only = clock_only;
+	c->spec_ms = 0;
+	c->full_read = coord_full_read(c);
 	n->st.coord_reads++;
-	for (unsigned i = 0; i < c->nrep; i++)
-		coord_send_get(n, c, i);
-	coord_read_progress(n, c);
+	coord_read_progress(n, c); /* coord_read_fanout asks the first ones */
 }
 
 static void clock_record(struct cclock *k, const struct dvv *d)
@@ -733,6 +881,25 @@ static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq 
 	coord_write_start(n, c);
 }
 
+/* Answered at R, and the replies differed (or one was damaged): a replica
+ * left out may be stale too, so it is asked now and repaired with the
+ * others (coord_repair). */
+static void coord_repair_ask_rest(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->phase == PH_REPAIR);
+	bool differ = false, idle = false;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		const struct crep *r = &c->rep[i];
+		differ |= (r->st == REP_OK && !clock_matches(&c->clock[i], &c->merged.d)) || r->bad;
+		idle |= r->st == REP_IDLE;
+	}
+	if (!differ || !idle)
+		return;
+	for (unsigned i = 0; i < c->nrep; i++)
+		if (c->rep[i].st == REP_IDLE)
+			coord_send_get(n, c, i);
+}
+
 static void coord_read_quorum(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_READ && !c->answered && c->rq);
@@ -754,6 +921,7 @@ static void coord_read_quorum(struct cnode *n, struct coord *c)
 	c->repair_ms = n->now_ms + n->cfg.repair_wait_ms;
 	cnode_arm(n, c->repair_ms);
 	coord_answer(n, c, 0, NULL);
+	coord_repair_ask_rest(n, c);
 	coord_read_progress(n, c);
 }
 
@@ -831,6 +999,12 @@ static void coord_read_progress(struct cnode *n, struct coord *c)
 		return;
 	}
 	DV_ASSERT(c->phase == PH_READ && !c->answered);
+	if (ok < c->r) {
+		coord_read_fanout(n, c);
+		if (c->phase != PH_READ)
+			return;
+		coord_count(c, &ok, &pending);
+	}
 	if (ok >= c->r)
 		coord_read_quorum(n, c);
 	else if (ok + pending < c->r)
@@ -1594,6 +1768,7 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 	if (i == c->nrep || c->rep[i].st != REP_SENT || c->rep[i].expect != m->type)
 		return; /* not asked, already answered (a duplicate), or another phase's */
 	cnode_untrack(n, c, i); /* the peer's slot is free again */
+	coord_note_reply(n, c, i, m->type);
 	flush_note_epoch(n, c->ks, m->epoch, from);
 	switch (m->type) {
 	case MSG_SCAN_REPLY:
@@ -1627,6 +1802,13 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	case PH_LOCAL:
 	case PH_ACKS:
 	case PH_FWD:
+		if (c->phase == PH_READ && c->spec_ms) {
+			if (now >= c->spec_ms && now < c->deadline_ms) {
+				coord_read_spec(n, c);
+				break;
+			}
+			cnode_arm(n, c->spec_ms); /* kept whatever this visit does */
+		}
 		if (coord_stale_waits(c) && now >= c->stale_ms && now < c->deadline_ms) {
 			coord_stale_retry(n, c);
 			break;
@@ -1680,7 +1862,9 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	}
 }
 
-/* Peer's session ended: a write round that a flush has ended (it wrote in
+/* Peer's session ended: a read waiting on it asks another replica in its
+ * place (its own request to the peer stays pending: the answer may still
+ * come). A write round that a flush has ended (it wrote in
  * the old epoch) and that waits only for that peer's answers decides now
  * (coord_flushed) instead of at its deadline. Other requests are left as
  * before (the peer's answers cost them their deadline or a read repair). */
@@ -1691,7 +1875,15 @@ void coord_peer_down(struct cnode *n, uint16_t peer)
 	for (uint64_t k = 0; c; k++) {
 		DV_ASSERT(k < bound);
 		struct coord *next = c->next;
-		if (!c->answered && c->phase == PH_ACKS && c->wrote && n->flush[c->ks].tag != c->epoch) {
+		if (c->phase == PH_READ) {
+			for (unsigned i = 0; i < c->nrep; i++) {
+				const struct crep *r = &c->rep[i];
+				if (!r->self && r->node == peer && (r->st == REP_SENT || r->st == REP_QUEUED)) {
+					coord_read_progress(n, c); /* it is not live now: another replica is asked */
+					break;
+				}
+			}
+		} else if (!c->answered && c->phase == PH_ACKS && c->wrote && n->flush[c->ks].tag != c->epoch) {
 			bool hit = false;
 			for (unsigned i = 0; i < c->nrep; i++) {
 				struct crep *r = &c->rep[i];

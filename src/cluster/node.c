@@ -818,6 +818,7 @@ void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
 	if (pi != CNODE_PEER_NONE) {
 		n->peers[pi].fwd_max = 0;
 		memset(n->peers[pi].fwd_bits, 0, sizeof(n->peers[pi].fwd_bits));
+		n->peers[pi].read_slow_until = 0; /* reads may ask it first again (coord.c) */
 	}
 	flush_peer(n, peer, true);
 }

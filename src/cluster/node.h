@@ -58,12 +58,21 @@
  *
  * Request paths (R, W default to the keyspace's; N capped by the nodes):
  * - Reads (GET, DYN_GET, the read of SET/DEL in a siblings keyspace, RMW):
- *   any node coordinates. It reads its own copy (if a replica) and sends
- *   REPL_GET to the other replicas, answers once R replied (merging with
- *   dvv_sync), then waits for the rest up to repair_wait_ms and sends the
- *   merged version (REPL_PUT, MSGF_REPAIR) to every replica whose copy
- *   differed: read repair, after the answer. A read short of R still
- *   repairs what it can from the replicas that answered.
+ *   any node coordinates. It asks R replicas: its own copy (if a replica)
+ *   and REPL_GET to peers with a session, not lately silent; one more
+ *   whenever one asked refuses, fails, answers STALE, loses its session,
+ *   or has not answered when a speculative timer (from the peers' observed
+ *   round trips, 2 to 250 ms, at most a quarter of the time left) passes,
+ *   so a dead or stopped replica costs a read a little latency, never its
+ *   timeout. A read at R = N and one GET/DYN_GET in 8 (a hash of its
+ *   request id) ask all N. It answers once R replied (merging with
+ *   dvv_sync), then waits for the others it asked up to repair_wait_ms and
+ *   sends the merged version (REPL_PUT, MSGF_REPAIR) to every replica
+ *   whose copy differed: read repair, after the answer; when the answers
+ *   differed, the replicas not asked are asked then and repaired too. A
+ *   read short of R still repairs what it can from the replicas that
+ *   answered. Any R replicas meet any W with R + W > N: the guarantees
+ *   below hold as when all N were asked.
  * - Writes (DYN_PUT, DYN_DEL, and SET/DEL after their read): coordinated by
  *   a replica of the key (the node itself if it is in the preference list,
  *   else it forwards the write with FWD_PUT to the first replica; a replica

@@ -73,6 +73,16 @@ _Static_assert(RING_N_MAX + CNODE_PRUNE_EXTRA <= CNODE_PRUNE_HARD, "the soft bou
 #define CNODE_POOL_MIN_SHIFT 7u     /* cnode_alloc's smallest size class: 128 bytes */
 #define CNODE_POOL_CLASSES 6u       /* 128 .. 4096 bytes; larger sizes go to malloc */
 #define CNODE_POOL_BYTES_MAX (4u << 20) /* free blocks kept for reuse, all classes */
+/* Reads (coord.c): a read asks R replicas (its own copy first), and one
+ * more whenever one it waits on fails, answers STALE, loses its session,
+ * or has not answered at the speculative timer: the slowest asked peer's
+ * round-trip estimate (srtt + 4 rttvar), at least CNODE_SPEC_MIN_MS, at
+ * most CNODE_SPEC_MAX_MS and a quarter of the request's time left. One
+ * GET or DYN_GET in CNODE_FULL_READ_EVERY (by a hash of its req_id) asks
+ * all N: the read repair of replicas outside the quorums. */
+#define CNODE_SPEC_MIN_MS 2u
+#define CNODE_SPEC_MAX_MS 250u
+#define CNODE_FULL_READ_EVERY 8u
 
 #define cnode_container(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
@@ -111,6 +121,13 @@ struct cpeer {
 	/* scan.c: until then a SCAN asks it last (it left a page unanswered
 	 * past the page deadline: up but silent, e.g. stopped or swamped). */
 	uint64_t scan_slow_until;
+	/* coord.c, reads: its REPL_GET round trips (smoothed, TCP's SRTT and
+	 * RTTVAR in ms, scaled by 8 and 4; rtt_seen: one sample at least),
+	 * and until when a read asks it last (a read's speculative timer
+	 * passed without its answer; any reply from it ends that). */
+	uint32_t rtt8, rttvar4;
+	bool rtt_seen;
+	uint64_t read_slow_until;
 };
 
 /* ---- the compare-and-set merge loop (replica.c) ---- */
@@ -245,6 +262,7 @@ struct crep {
 	bool self;
 	bool bad;                      /* answered with a damaged copy: repair it */
 	uint32_t stale_tag;            /* REP_STALE: the replica's epoch in its answer */
+	uint64_t sent_ms;              /* REPL_GET: when it was asked (its round trip) */
 	struct frame_int *queued;      /* REP_QUEUED: its frame */
 };
 
@@ -281,6 +299,10 @@ struct coord {
 	 * after the version left (coord_local_sent): the answer when W is not
 	 * met (0: none). */
 	int local_err;
+	/* Reads (coord.c): when to ask one more replica (0: not armed), and
+	 * whether this read asks every replica from the start. */
+	uint64_t spec_ms;
+	bool full_read;
 	struct crep rep[RING_N_MAX];
 	/* The write. */
 	struct dvv_value val;

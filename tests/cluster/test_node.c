@@ -732,6 +732,212 @@ static void test_read_repair(void)
 	cluster_stop();
 }
 
+/* A read asks R replicas, its own copy first (node.h, "Request paths"):
+ * a GET at R = 2 of N = 3 through a replica sends one REPL_GET, and one
+ * in CNODE_FULL_READ_EVERY (8) asks both peers (read repair of replicas
+ * outside the quorums); a SET's read asks one peer, always; a DYN.GET at
+ * R = N asks every replica. Before: every read asked both peers (128
+ * REPL_GETs for the 64 GETs, 64 for the 32 SETs). */
+static void test_read_fanout(void)
+{
+	cluster_start(3, NULL);
+	enum { GETS = 64, SETS = 32 };
+	char key[16];
+	uint64_t g0 = delivered_by_type[MSG_REPL_GET];
+	for (unsigned i = 0; i < GETS; i++) {
+		snprintf(key, sizeof(key), "fan%u", i);
+		CHECK_EQ(plain(1, CREQ_GET, KS_SIB, key, NULL, CREQ_ALWAYS), 0);
+		CHECK(!T.found);
+	}
+	uint64_t gets = delivered_by_type[MSG_REPL_GET] - g0;
+	fprintf(stderr, "read fanout: %u GETs sent %llu REPL_GETs\n", GETS, (unsigned long long)gets);
+	CHECK(gets > GETS && gets < GETS + GETS / 3); /* some full reads, most at R */
+	g0 = delivered_by_type[MSG_REPL_GET];
+	for (unsigned i = 0; i < SETS; i++) {
+		snprintf(key, sizeof(key), "fan%u", i);
+		CHECK_EQ(plain(1, CREQ_SET, KS_SIB, key, "v", CREQ_ALWAYS), 0);
+	}
+	CHECK_EQ(delivered_by_type[MSG_REPL_GET] - g0, SETS);
+	g0 = delivered_by_type[MSG_REPL_GET];
+	t_prep(&T, CREQ_DYN_GET, KS_SIB, "fan0", NULL, NULL);
+	T.rq.r = 3;
+	t_run(1, &T);
+	CHECK_EQ(T.result, 0);
+	CHECK_EQ(delivered_by_type[MSG_REPL_GET] - g0, 2);
+	/* R = 1: our own copy alone. */
+	g0 = delivered_by_type[MSG_REPL_GET];
+	t_prep(&T, CREQ_GET, KS_SIB, "fan1", NULL, NULL);
+	T.rq.r = 1;
+	t_run(1, &T);
+	CHECK(T.result == 0 && T.found);
+	CHECK_EQ(delivered_by_type[MSG_REPL_GET] - g0, 0);
+	cluster_stop();
+}
+
+/* Reads through node 1 while node 3 is dead (its sessions down) or cut
+ * off (sessions up, every message lost): every one answers, at once when
+ * the peer is known down, within the speculative timer (well under the
+ * 1000 ms timeout) when the peer asked is silent, and once node 1 has seen
+ * node 3 miss a timer it asks node 2 first (no wait at all). Before the
+ * change every read asked both peers and answered at once; a read that
+ * asked only the one peer, and waited on it, timed out. */
+static void test_read_silent_peer(void)
+{
+	cluster_start(3, NULL);
+	enum { KEYS = 24 };
+	char key[16];
+	for (unsigned i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "sp%u", i);
+		CHECK_EQ(plain(1, CREQ_SET, KS_SIB, key, key, CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	/* Dead: node 1 and 2 lost their sessions with it. */
+	rule_cut(3);
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	cnode_peer_down(tn[2].cn, 3, now_ms);
+	for (unsigned i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "sp%u", i);
+		uint64_t t0 = now_ms;
+		t_prep(&T, CREQ_GET, KS_SIB, key, NULL, NULL);
+		t_go(1, &T);
+		t_wait(&T);
+		CHECK(T.result == 0 && T.found && strcmp(T.val, key) == 0);
+		CHECK_EQ(now_ms, t0); /* a peer without a session is not asked first */
+	}
+	/* Cut off, sessions up (a new cluster: node 1's REPL_GETs to the dead
+	 * node 3 are still outstanding, so it would be asked last anyway): a
+	 * SET (its read is never a full one) of a key whose preference list
+	 * has node 3 before node 2 asks node 3, waits for the speculative
+	 * timer, then asks node 2; node 3 is asked last since. */
+	cluster_stop();
+	cluster_start(3, NULL);
+	for (unsigned i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "sp%u", i);
+		CHECK_EQ(plain(1, CREQ_SET, KS_SIB, key, key, CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	rule_cut(3);
+	unsigned k3 = 0;
+	for (uint16_t pref[3]; k3 < KEYS; k3++) {
+		snprintf(key, sizeof(key), "sp%u", k3);
+		CHECK_EQ(preflist(KS_SIB, key, 3, pref), 3);
+		if (pref[0] == 3 || (pref[0] == 1 && pref[1] == 3))
+			break;
+	}
+	CHECK(k3 < KEYS);
+	uint64_t t0 = now_ms;
+	t_prep(&T, CREQ_SET, KS_SIB, key, key, NULL);
+	t_go(1, &T);
+	t_wait(&T);
+	CHECK_EQ(T.result, 0);
+	fprintf(stderr, "SET, the peer its read asked cut off: %llu ms\n", (unsigned long long)(now_ms - t0));
+	CHECK(now_ms > t0 && now_ms - t0 < 1000 / 4); /* the speculative timer, not the timeout */
+	now_ms++;
+	uint64_t worst = 0, waited = 0;
+	for (unsigned i = 0; i < KEYS; i++) {
+		snprintf(key, sizeof(key), "sp%u", i);
+		uint64_t t1 = now_ms;
+		t_prep(&T, CREQ_GET, KS_SIB, key, NULL, NULL);
+		t_go(1, &T);
+		t_wait(&T);
+		CHECK(T.result == 0 && T.found && strcmp(T.val, key) == 0);
+		uint64_t took = now_ms - t1;
+		worst = took > worst ? took : worst;
+		waited += took > 0;
+		now_ms++;
+	}
+	fprintf(stderr, "read, peer cut off: %llu of %u reads waited, the longest %llu ms\n",
+		(unsigned long long)waited, KEYS, (unsigned long long)worst);
+	CHECK_EQ(waited, 0); /* node 3 is asked last since */
+	/* A DYN.GET at R = N cannot be met: it fails at its deadline (it has
+	 * nothing else to ask), answering what it can. */
+	t_prep(&T, CREQ_DYN_GET, KS_SIB, "sp0", NULL, NULL);
+	T.rq.r = 3;
+	t_run(1, &T);
+	CHECK_EQ(T.result, -ETIMEDOUT);
+	/* A peer asked that loses its session: another one is asked at once. */
+	rules_clear();
+	quiesce();
+	uint16_t pref[3];
+	CHECK_EQ(preflist(KS_SIB, "sp1", 3, pref), 3);
+	rule_add(MSG_REPL_GET, 1, 0, V_HOLD); /* node 1's first ask is held */
+	t_prep(&T, CREQ_GET, KS_SIB, "sp1", NULL, NULL);
+	t_go(1, &T);
+	settle();
+	CHECK(!T.done && nheld >= 1);
+	uint16_t asked = held[0].to;
+	for (unsigned i = 1; i < nheld; i++) /* a full read asked both: the other one goes on */
+		net[nnet++] = held[i];
+	nheld = 1;
+	rules_clear();
+	cnode_peer_down(tn[1].cn, asked, now_ms);
+	t_wait(&T);
+	CHECK(T.result == 0 && T.found);
+	held_drop();
+	sessions_up(1);
+	cluster_stop();
+}
+
+/* A replica a write missed, that reads at R leave out, is repaired by a
+ * full read: one at R = N at once; and among plain GETs, one in
+ * CNODE_FULL_READ_EVERY asks it too. Node 1 has no session with node 3
+ * (messages still flow), so its reads at R ask node 2. A read whose
+ * answers differ asks the replicas it left out too, and repairs them. */
+static void test_read_repair_unasked(void)
+{
+	cluster_start(3, NULL);
+	rule_add(MSG_REPL_PUT, 0, 3, V_DROP);
+	CHECK_EQ(dyn_put(1, KS_SIB, "ru", "", "x"), 0);
+	CHECK_EQ(dyn_put(1, KS_SIB, "ru2", "", "x"), 0);
+	rules_clear();
+	quiesce();
+	cnode_peer_down(tn[1].cn, 3, now_ms);
+	static struct tstored s3;
+	unsigned reads = 0;
+	uint64_t asked3 = 0;
+	for (; reads < 64; reads++) {
+		stored(3, KS_SIB, "ru", &s3);
+		if (s3.rc == 0)
+			break;
+		uint64_t before = stats(3).replica_gets;
+		CHECK_EQ(plain(1, CREQ_GET, KS_SIB, "ru", NULL, CREQ_ALWAYS), 0);
+		CHECK(T.found && strcmp(T.val, "x") == 0);
+		quiesce();
+		asked3 += stats(3).replica_gets - before;
+	}
+	fprintf(stderr, "read repair of an unasked replica: after %u GETs (%llu asked it)\n", reads,
+		(unsigned long long)asked3);
+	CHECK(reads > 1 && reads < 64 && asked3 == 1); /* not the first read; the one full read */
+	check_replicas_identical(KS_SIB, "ru", nodes123, 3);
+	static struct tres g;
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "ru2", NULL, NULL);
+	g.rq.r = 3;
+	t_run(1, &g);
+	check_sibs(&g, 1, (const char *const[]){"x"});
+	quiesce();
+	check_replicas_identical(KS_SIB, "ru2", nodes123, 3);
+	sessions_up(1);
+	/* Differing answers: node 1 alone holds y (W = 1, both peers missed
+	 * it); a read through it at R = 2 asks one peer, finds it behind,
+	 * and repairs both. */
+	rule_add(MSG_REPL_PUT, 1, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "ry", "y", "");
+	T.rq.w = 1;
+	t_run(1, &T);
+	CHECK_EQ(T.result, 0);
+	rules_clear();
+	quiesce();
+	static struct tstored s2;
+	stored(2, KS_SIB, "ry", &s2);
+	stored(3, KS_SIB, "ry", &s3);
+	CHECK(s2.rc == -DV_ENOTFOUND && s3.rc == -DV_ENOTFOUND);
+	CHECK_EQ(plain(1, CREQ_GET, KS_SIB, "ry", NULL, CREQ_ALWAYS), 0);
+	CHECK(T.found && strcmp(T.val, "y") == 0);
+	quiesce();
+	check_replicas_identical(KS_SIB, "ry", nodes123, 3);
+	cluster_stop();
+}
+
 static void test_timeouts(void)
 {
 	cluster_start(3, NULL);
@@ -2904,6 +3110,9 @@ int main(void)
 	test_siblings_and_resolve();
 	test_stale_context();
 	test_read_repair();
+	test_read_fanout();
+	test_read_silent_peer();
+	test_read_repair_unasked();
 	test_timeouts();
 	test_dup_reorder();
 	test_restart_late_replies();
