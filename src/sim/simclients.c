@@ -610,11 +610,12 @@ static void client_start(struct sim *sim, struct simclient *cl, struct simop *op
 		return;
 	}
 	unsigned multi = (unsigned)sim_rng_below(&sim->rng, 1000);
-	if (multi < 3) {
+	unsigned flushes = sim->cfg->faults & SIM_F_FLUSHY ? 30 : 3; /* per 1000 ops */
+	if (multi < flushes) {
 		flush_start(sim, op, nd);
 		return;
 	}
-	if (multi < 15) {
+	if (multi < flushes + 12) {
 		scan_start(sim, op, nd);
 		return;
 	}

@@ -52,6 +52,7 @@
 #define SIM_F_DISK 16u     /* read EIO, read flips, write EIO (fatal store, restart) */
 #define SIM_F_LOSSY 32u    /* one node's disk loses and corrupts acknowledged writes */
 #define SIM_F_WIPE 64u     /* with SIM_F_CRASH: one crashed node comes back on an empty data file */
+#define SIM_F_FLUSHY 128u  /* workload, not a fault: FLUSHDB/FLUSHALL ten times as often (3% of ops) */
 
 /* Mutation checks: the checker must catch each (node.h, test_broken_*). */
 enum sim_mutation { SIM_MUT_NONE = 0, SIM_MUT_MERGE, SIM_MUT_COUNTER, SIM_MUT_FLUSH, SIM_MUT_SCAN };
