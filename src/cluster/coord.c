@@ -690,15 +690,17 @@ static int counter_of(const struct cnode *n, const struct dvv *d, struct counter
 	return value ? counter_value(out, value) : 0;
 }
 
-/* A counter pick is answered as its merged value in decimal (c->text). */
+/* A counter pick is answered as its merged value in decimal (c->text),
+ * exact even past the int64 range (concurrent INCRs near the limit through
+ * different coordinators): GET shows every increment, INCR refuses it as
+ * Redis refuses a string holding such a number (coord_incr_decide). */
 static int coord_render_counter(struct cnode *n, struct coord *c)
 {
 	struct counter st;
-	int64_t v;
-	int rc = counter_of(n, &c->merged.d, &st, &v);
+	int rc = counter_of(n, &c->merged.d, &st, NULL);
 	if (rc)
 		return rc;
-	counter_format(v, c->text);
+	counter_text(&st, c->text);
 	return 0;
 }
 
@@ -811,7 +813,7 @@ static int coord_incr_decide(struct cnode *n, struct coord *c, struct creq *rq)
 		counter_set_base(&c->cstate, v, actor, dot);
 	}
 	if (counter_value(&c->cstate, &v) != 0)
-		return -ERANGE;
+		return -EDOM; /* past int64 (concurrent INCRs): not an integer for Redis */
 	if ((rq->delta > 0 && v > INT64_MAX - rq->delta) || (rq->delta < 0 && v < INT64_MIN - rq->delta))
 		return -ERANGE;
 	rq->counter = v + rq->delta;

@@ -156,16 +156,43 @@ void counter_set_base(struct counter *c, int64_t v, uint64_t actor, uint64_t dot
 	DV_ASSERT(counter_ok(c));
 }
 
-int counter_value(const struct counter *c, int64_t *out)
+static __int128 counter_sum(const struct counter *c)
 {
 	DV_ASSERT(counter_ok(c));
 	__int128 v = c->base;
 	for (unsigned i = 0; i < c->n; i++)
 		v += (__int128)c->e[i].inc - (__int128)c->e[i].dec; /* 32 terms of < 2^64: no overflow */
+	return v;
+}
+
+int counter_value(const struct counter *c, int64_t *out)
+{
+	__int128 v = counter_sum(c);
 	if (v > INT64_MAX || v < INT64_MIN)
 		return -ERANGE;
 	*out = (int64_t)v;
 	return 0;
+}
+
+uint32_t counter_text(const struct counter *c, char *out)
+{
+	__int128 v = counter_sum(c);
+	unsigned __int128 mag = v >= 0 ? (unsigned __int128)v : (unsigned __int128)(-v);
+	char tmp[COUNTER_WIDE_TEXT_MAX];
+	unsigned n = 0;
+	do {
+		DV_ASSERT(n < sizeof(tmp));
+		tmp[n++] = (char)('0' + (unsigned)(mag % 10));
+		mag /= 10;
+	} while (mag);
+	uint32_t len = 0;
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = tmp[--n];
+	DV_ASSERT(len < COUNTER_WIDE_TEXT_MAX);
+	out[len] = 0;
+	return len;
 }
 
 bool counter_equal(const struct counter *a, const struct counter *b)

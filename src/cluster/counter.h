@@ -31,6 +31,9 @@
 #define COUNTER_BYTES_MAX (COUNTER_HDR_BYTES + COUNTER_ACTORS_MAX * COUNTER_ENTRY_BYTES)
 /* The decimal text of any value: "-9223372036854775808" and a NUL. */
 #define COUNTER_TEXT_MAX 21u
+/* The decimal text of any state: |base + sum| < 2^63 + 32 * 2^64 < 2^70,
+ * 22 digits at most, a sign and a NUL. */
+#define COUNTER_WIDE_TEXT_MAX 24u
 
 struct counter {
 	int64_t base;
@@ -58,6 +61,11 @@ int counter_add(struct counter *c, uint64_t actor, int64_t delta);
 void counter_set_base(struct counter *c, int64_t v, uint64_t actor, uint64_t dot_counter);
 /* base + sum(inc - dec) into *out: 0, or -ERANGE when it does not fit. */
 int counter_value(const struct counter *c, int64_t *out);
+/* The exact decimal text of base + sum(inc - dec), int64 or not, into out
+ * (COUNTER_WIDE_TEXT_MAX bytes): its length. Concurrent increments through
+ * different coordinators each check only the value they read, so the
+ * merged sum may pass the int64 range (it is still every increment). */
+uint32_t counter_text(const struct counter *c, char *out);
 /* Same state (entries, base). */
 bool counter_equal(const struct counter *a, const struct counter *b);
 

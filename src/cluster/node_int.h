@@ -322,7 +322,7 @@ struct coord {
 	struct counter cstate;
 	int64_t cvalue;
 	uint8_t cbuf[COUNTER_BYTES_MAX];
-	char text[COUNTER_TEXT_MAX];
+	char text[COUNTER_WIDE_TEXT_MAX];
 };
 
 #define COORD_CLEAR_BYTES offsetof(struct coord, ctx)

@@ -227,6 +227,59 @@ static void test_text(void)
 	test_end("text");
 }
 
+/* counter_text: the exact sum, in the int64 range (= counter_format) and
+ * past it both ways, up to the widest state (32 actors of 2^64 - 1). */
+static void test_wide_text(void)
+{
+	test_begin("wide text");
+	char out[COUNTER_WIDE_TEXT_MAX], fmt[COUNTER_TEXT_MAX];
+	struct counter c;
+	counter_init(&c);
+	counter_set_base(&c, INT64_MAX - 2, 7, 1);
+	CHECK_EQ(counter_add(&c, 1, 2), 0);
+	CHECK(counter_text(&c, out) == 19 && strcmp(out, "9223372036854775807") == 0);
+	CHECK_EQ(counter_add(&c, 2, 9), 0);
+	int64_t v;
+	CHECK_EQ(counter_value(&c, &v), -ERANGE);
+	CHECK(strcmp((counter_text(&c, out), out), "9223372036854775816") == 0);
+	counter_init(&c);
+	counter_set_base(&c, INT64_MIN, 7, 1);
+	CHECK(strcmp((counter_text(&c, out), out), "-9223372036854775808") == 0);
+	CHECK_EQ(counter_add(&c, 3, -1), 0);
+	CHECK(strcmp((counter_text(&c, out), out), "-9223372036854775809") == 0);
+	/* The widest: base INT64_MAX and 32 actors at 2^64 - 1 each:
+	 * 2^63 - 1 + 32 * (2^64 - 1) = 599519182395560427487 (and the negative). */
+	counter_init(&c);
+	counter_set_base(&c, INT64_MAX, 7, 1);
+	for (uint64_t a = 1; a <= COUNTER_ACTORS_MAX; a++) {
+		CHECK_EQ(counter_add(&c, a, INT64_MAX), 0);
+		CHECK_EQ(counter_add(&c, a, INT64_MAX), 0);
+		CHECK_EQ(counter_add(&c, a, 1), 0);
+	}
+	CHECK(strcmp((counter_text(&c, out), out), "599519182395560427487") == 0);
+	counter_init(&c);
+	counter_set_base(&c, INT64_MIN, 7, 1);
+	for (uint64_t a = 1; a <= COUNTER_ACTORS_MAX; a++) {
+		CHECK_EQ(counter_add(&c, a, INT64_MIN + 1), 0);
+		CHECK_EQ(counter_add(&c, a, INT64_MIN + 1), 0);
+		CHECK_EQ(counter_add(&c, a, -1), 0);
+	}
+	CHECK(strcmp((counter_text(&c, out), out), "-599519182395560427488") == 0);
+	/* In range: the same text as counter_format. */
+	for (unsigned i = 0; i < 10000; i++) {
+		counter_init(&c);
+		int64_t base = (int64_t)test_rand(&rng) >> rnd(63);
+		counter_set_base(&c, base, 7, 1);
+		int64_t d = (int64_t)test_rand(&rng) >> (1 + rnd(62));
+		if (counter_add(&c, 1 + rnd(4), d) != 0 || counter_value(&c, &v) != 0)
+			continue;
+		counter_format(v, fmt);
+		counter_text(&c, out);
+		CHECK(strcmp(out, fmt) == 0);
+	}
+	test_end("wide text");
+}
+
 int main(void)
 {
 	rng = test_seed(0xc0c0);
@@ -234,5 +287,6 @@ int main(void)
 	test_codec();
 	test_bounds();
 	test_text();
+	test_wide_text();
 	return test_soft_failures() ? 1 : 0;
 }

@@ -2375,6 +2375,75 @@ static void test_flush_race(void)
 	cluster_stop();
 }
 
+/* Concurrent INCRs near INT64_MAX through different coordinators each
+ * check only the value they read: merged, the counter passes the int64
+ * range. Nothing is lost: GET answers the exact sum (every node the same),
+ * INCR refuses it as Redis refuses a string holding such a number, DECRBY
+ * too, and SET or DEL replace it (before: every read of the key failed
+ * with ERANGE until then). */
+static void test_incr_past_int64(void)
+{
+	cluster_start(3, NULL);
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "big", "9223372036854775800", CREQ_ALWAYS), 0);
+	int64_t v;
+	CHECK_EQ(incr_by(1, KS_SIB, "big", 1, &v), 0);
+	CHECK(v == INT64_MAX - 6);
+	quiesce();
+	rule_add(MSG_REPL_PUT, 0, 0, V_HOLD); /* each coordinator sees only its own */
+	for (uint16_t id = 1; id <= 3; id++) {
+		t_prep(&T, CREQ_INCR, KS_SIB, "big", NULL, NULL);
+		T.rq.delta = 5;
+		T.rq.r = 1;
+		T.rq.w = 1;
+		t_run(id, &T);
+		CHECK_EQ(T.result, 0);
+		CHECK(T.counter == INT64_MAX - 1);
+	}
+	rules_clear();
+	held_release();
+	quiesce();
+	/* 9223372036854775801 + 3 * 5 = INT64_MAX + 9 */
+	t_prep(&T, CREQ_GET, KS_SIB, "big", NULL, NULL);
+	T.rq.r = 3;
+	t_run(2, &T);
+	CHECK_EQ(T.result, 0);
+	CHECK(T.found && strcmp(T.val, "9223372036854775816") == 0);
+	quiesce();
+	for (uint16_t id = 1; id <= 3; id++)
+		expect_value(id, KS_SIB, "big", "9223372036854775816");
+	static struct tres g;
+	dyn_get(3, KS_SIB, "big", &g);
+	check_sibs(&g, 1, (const char *const[]){"9223372036854775816"});
+	CHECK_EQ(incr_by(1, KS_SIB, "big", 1, NULL), -EDOM);
+	CHECK_EQ(incr_by(2, KS_SIB, "big", -100, NULL), -EDOM);
+	expect_value(1, KS_SIB, "big", "9223372036854775816");
+	/* The same below INT64_MIN. */
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "small", "-9223372036854775800", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(2, KS_SIB, "small", -1, &v), 0);
+	quiesce();
+	rule_add(MSG_REPL_PUT, 0, 0, V_HOLD);
+	for (uint16_t id = 1; id <= 3; id++) {
+		t_prep(&T, CREQ_INCR, KS_SIB, "small", NULL, NULL);
+		T.rq.delta = -7;
+		T.rq.r = 1;
+		T.rq.w = 1;
+		t_run(id, &T);
+		CHECK_EQ(T.result, 0);
+	}
+	rules_clear();
+	held_release();
+	quiesce();
+	expect_value(3, KS_SIB, "small", "-9223372036854775822");
+	CHECK_EQ(incr_by(3, KS_SIB, "small", 1, NULL), -EDOM);
+	/* SET replaces it and INCR goes on from the new value; DEL removes it. */
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "big", "7", CREQ_ALWAYS), 0);
+	CHECK_EQ(incr_by(3, KS_SIB, "big", 1, &v), 0);
+	CHECK(v == 8);
+	CHECK_EQ(plain(1, CREQ_DEL, KS_SIB, "small", NULL, CREQ_ALWAYS), 0);
+	expect_absent(2, KS_SIB, "small");
+	cluster_stop();
+}
+
 /* INCR on a siblings keyspace counts every increment once the replicas
  * meet, whatever the partitions: here three nodes increment at W=1 while
  * all their REPL_PUTs are held, then the messages go through. */
@@ -3136,6 +3205,7 @@ int main(void)
 	test_flush_race();
 	test_flush_dead_replica();
 	test_incr();
+	test_incr_past_int64();
 	test_scan();
 	test_scan_silent_replica();
 	test_scan_dup_reply();
