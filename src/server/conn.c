@@ -238,6 +238,11 @@ static void conn_deliver(struct conn *c)
  *     (so no later write of the key is in flight when a parked GET goes to
  *     the store, and every earlier one is back: writes of a key complete
  *     in order);
+ *   - in cluster mode a command that writes a key also waits while a GET
+ *     of the key is in flight: no store orders them there, and a read that
+ *     asks one more replica late (a silent peer, coord.c's speculative
+ *     timer) would find the later write on it (GET k; SET k v pipelined
+ *     answered v: tests/cluster/read_order.sh, CI's commands.sh once);
  *   - any command with keys waits behind this connection's read-modify-
  *     writes of its keys (their write step comes later);
  *   - DBSIZE and INFO (a stats op) wait for all its writes in flight;
@@ -260,6 +265,27 @@ static uint64_t eop_key_hash(const struct eop *e) { return dv_key_hash64(e->sop.
 
 static bool eop_is_write(const struct eop *e) { return e->kind == EOP_PUT || e->kind == EOP_DEL || e->kind == EOP_RMW; }
 
+/* A GET in flight in cluster mode (see above): counted per key. */
+static void conn_track_read(struct conn *c, const struct eop *e, int dir)
+{
+	if (dir > 0) {
+		struct keydep *d = keydeps_get(&c->deps, eop_key_hash(e));
+		DV_ASSERT(d->reads < UINT32_MAX); /* at most ops_pending */
+		d->reads++;
+		return;
+	}
+	struct keydep *d = keydeps_find(&c->deps, eop_key_hash(e));
+	DV_ASSERT(d && d->reads > 0);
+	d->reads--;
+	keydeps_put(&c->deps, d);
+}
+
+/* Does the connection count op e per key (conn_track)? */
+static bool conn_tracks(const struct conn *c, const struct eop *e)
+{
+	return eop_is_write(e) || (e->kind == EOP_GET && conn_cluster_mode(c));
+}
+
 /* Count (dir 1, when submitted; room reserved) or uncount (-1, when back)
  * an op. */
 static void conn_track(struct conn *c, struct eop *e, int dir)
@@ -268,6 +294,10 @@ static void conn_track(struct conn *c, struct eop *e, int dir)
 		DV_ASSERT(dir > 0 || (c->writes_pending > 0 && c->flushes_pending > 0));
 		c->writes_pending = (uint32_t)((int64_t)c->writes_pending + dir);
 		c->flushes_pending = (uint32_t)((int64_t)c->flushes_pending + dir);
+		return;
+	}
+	if (e->kind == EOP_GET && conn_cluster_mode(c)) {
+		conn_track_read(c, e, dir);
 		return;
 	}
 	if (!eop_is_write(e))
@@ -296,13 +326,13 @@ static void conn_track(struct conn *c, struct eop *e, int dir)
 	keydeps_put(&c->deps, d);
 }
 
-/* Room to track the writes of cmd's ops (before conn_submit_ops). */
+/* Room to track cmd's ops (before conn_submit_ops). */
 static int conn_reserve_track(struct conn *c, const struct cmd *cmd)
 {
-	uint32_t writes = 0;
+	uint32_t tracked = 0;
 	for (uint32_t i = 0; i < cmd->nops; i++)
-		writes += eop_is_write(&cmd->ops[i]);
-	return keydeps_reserve(&c->deps, writes);
+		tracked += conn_tracks(c, &cmd->ops[i]);
+	return keydeps_reserve(&c->deps, tracked);
 }
 
 /* Did the engine finish w in a hand-back round this thread had seen when
@@ -349,7 +379,7 @@ static bool conn_may_plan(const struct conn *c, const struct cmd_def *d, const s
 	bool writes = d->flags & (CMDF_WRITE | CMDF_RMW);
 	for (uint32_t i = (uint32_t)d->first_key; (int)i <= l && i < argc; i += step) {
 		const struct keydep *k = keydeps_find(&c->deps, dv_key_hash64(argv[i].ptr, argv[i].len));
-		if (k && (k->rmws || (reads && k->writes) || (writes && k->parked)))
+		if (k && (k->rmws || (reads && k->writes) || (writes && (k->parked || k->reads))))
 			return false;
 	}
 	return true;
@@ -391,7 +421,7 @@ static bool conn_plan(struct conn *c, const struct cmd *cmd, struct eop **from)
 		const struct keydep *k = keydeps_find(&c->deps, eop_key_hash(e));
 		if (!k)
 			continue;
-		if (k->rmws || (eop_is_write(e) && k->parked))
+		if (k->rmws || (eop_is_write(e) && (k->parked || k->reads)))
 			return false;
 		if ((e->kind == EOP_GET || e->kind == EOP_RMW) && k->writes) {
 			struct eop *w = k->last;

@@ -89,7 +89,7 @@ static bool stays(uint32_t free_i, uint32_t j, uint32_t home)
 void keydeps_put(struct keydeps *t, struct keydep *d)
 {
 	DV_ASSERT(d >= t->slots && d < t->slots + t->cap && d->hash);
-	if (d->writes || d->rmws || d->parked || d->last)
+	if (d->writes || d->rmws || d->parked || d->reads || d->last)
 		return;
 	uint32_t mask = t->cap - 1, free_i = (uint32_t)(d - t->slots);
 	for (uint32_t j = (free_i + 1) & mask, n = 0; t->slots[j].hash; j = (j + 1) & mask, n++) {

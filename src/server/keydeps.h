@@ -6,8 +6,8 @@
  *   the same hash share an entry: a command then waits for the other
  *   key's write, which is slower, never wrong (conn.c compares the key
  *   itself where a reply is taken from a write).
- * - An entry exists while it counts something (writes, rmws or parked
- *   non-zero, or last set); keydeps_put() drops one that counts nothing.
+ * - An entry exists while it counts something (writes, rmws, parked or
+ *   reads non-zero, or last set); keydeps_put() drops one that counts nothing.
  * - Bounded: the table holds at most twice the entries in use, at least
  *   KEYDEPS_SLOTS_MIN slots, and is freed when it empties with more than
  *   KEYDEPS_SLOTS_KEEP; entries are bounded by the connection's ops in
@@ -34,6 +34,7 @@ struct keydep {
 	uint32_t writes;    /* PUT and DEL in flight */
 	uint32_t rmws;      /* read-modify-writes in flight */
 	uint32_t parked;    /* GETs to be answered from a write of the key once it is back */
+	uint32_t reads;     /* GETs in flight, counted in cluster mode only (conn.c) */
 	struct eop *last;   /* the latest PUT or DEL of the key in flight, or NULL */
 };
 
