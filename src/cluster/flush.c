@@ -382,6 +382,7 @@ static void flush_written(struct store_op *op)
 		f->counter_actor = flush_counter_actor(n, f->id);
 		flush_renew_ks_actor(n, ks); /* I9 */
 		n->ks_count[ks] = 0; /* every key held so far is dead here */
+		scan_count_flushed(n, ks); /* and what a start-up count saw of them */
 		n->st.flushes_applied++;
 		store_reclaim_below(n->s, f->seq); /* the store drops what the flush killed */
 	}
@@ -606,6 +607,16 @@ static void flush_round(struct cnode *n, struct cbcast *b, uint64_t above)
 	on_flush(n, n->cfg.node_id, b->req_id, b->mask, b->id, b->until); /* ours: may answer at once */
 }
 
+/* DBSIZE from the nodes' counts: their sum over N, rounded up (a key on
+ * fewer than N replicas yet, W of them, still counts: SET k then DBSIZE
+ * answered 0 with truncation; never above the keys by more than one). */
+static uint64_t count_estimate(const struct cnode *n, const struct cbcast *b)
+{
+	uint64_t reps = n->ks_n[__builtin_ctz(b->mask)];
+	reps = reps ? reps : 1;
+	return b->count_sum / reps + (b->count_sum % reps != 0);
+}
+
 static void bcast_check(struct cnode *n, struct cbcast *b)
 {
 	if (!b->used)
@@ -616,8 +627,7 @@ static void bcast_check(struct cnode *n, struct cbcast *b)
 		return;
 	}
 	if (b->acked == all_bits(n)) { /* COUNT: everyone answered */
-		unsigned ks = (unsigned)__builtin_ctz(b->mask);
-		b->rq->dbsize = b->count_sum / (n->ks_n[ks] ? n->ks_n[ks] : 1);
+		b->rq->dbsize = count_estimate(n, b);
 		bcast_done(n, b, 0, NULL);
 	}
 }
@@ -693,10 +703,9 @@ int count_submit(struct cnode *n, struct creq *rq)
 /* A COUNT's deadline with some nodes silent: scale what answered. */
 static void count_expire(struct cnode *n, struct cbcast *b)
 {
-	unsigned answered = (unsigned)__builtin_popcountll(b->acked), ks = (unsigned)__builtin_ctz(b->mask);
+	unsigned answered = (unsigned)__builtin_popcountll(b->acked);
 	DV_ASSERT(answered >= 1); /* this node's own */
-	uint64_t est = b->count_sum / (n->ks_n[ks] ? n->ks_n[ks] : 1);
-	b->rq->dbsize = est * n->ring.nnodes / answered;
+	b->rq->dbsize = count_estimate(n, b) * n->ring.nnodes / answered;
 	if (answered == 1 && n->ring.nnodes > 1 && b->count_sum == 0)
 		bcast_done(n, b, -ETIMEDOUT, ERR_COUNT_TIMEOUT);
 	else

@@ -443,6 +443,9 @@ int scan_replica(struct cnode *n, const struct msg *m);
 void scan_replica_free_all(struct cnode *n);
 /* Start-up: count the keys of every keyspace in the background. */
 void scan_count_start(struct cnode *n);
+/* Keyspace ks was flushed here: the start-up count under way forgets what
+ * it counted of it (the records it visits from now on are dead). */
+void scan_count_flushed(struct cnode *n, uint8_t ks);
 bool scan_idle(const struct cnode *n);
 void scan_tick(struct cnode *n);
 /* A write of this node's store left store key `key` with a visible value:

@@ -395,6 +395,13 @@ void scan_count_start(struct cnode *n)
 	rscan_queue(n, r);
 }
 
+void scan_count_flushed(struct cnode *n, uint8_t ks)
+{
+	DV_ASSERT(ks < CNODE_KEYSPACES_MAX);
+	if (n->count_scan)
+		n->count_scan->counted[ks] = 0;
+}
+
 bool scan_idle(const struct cnode *n) { return !n->scanning && !n->rscan_head && !n->rscan_ended; }
 
 void scan_tick(struct cnode *n)

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# DBSIZE on a cluster (an estimate: the nodes' counts summed over N):
+# - a node killed -9 while the keyspace holds 3000 keys, FLUSHALL through
+#   the others, the node restarted: DBSIZE through it is 0 from its first
+#   answer on (its start-up count used to keep what it had counted of the
+#   flushed keys before it learned the flush: 16 for good);
+# - right after one SET (or SETBIT) at W=2, DBSIZE through every node is 1
+#   (the sum 2 over N=3 was truncated to 0).
+. "$(dirname "$0")/cluster.bash"
+cl_need_tools redis-py
+
+cl_up 3
+for n in 1 2 3; do cl_wait_peers $n; done
+
+log "3000 keys, node 2 killed -9, FLUSHALL through node 1"
+"$PY" - "$(cl_port 1)" <<'EOF' || fail "writing the keys"
+import sys
+import redis
+r = redis.Redis(port=int(sys.argv[1]), socket_timeout=30)
+p = r.pipeline(transaction=False)
+for i in range(3000):
+    p.set("k%d" % i, "v")
+assert all(p.execute())
+EOF
+cl_kill9 2
+for n in 1 3; do # until both see its session gone: a flush is done without it then
+	end=$((SECONDS + 20 * SLOW))
+	until [ "$(timeout 5 redis-cli -p "$(cl_port $n)" DYN.STATUS | tr '\n' ' ' | grep -o 'state up' | wc -l)" = 1 ]; do
+		[ $SECONDS -gt $end ] && die "node $n still sees node 2 up"
+		sleep 0.1
+	done
+done
+ct 1 OK FLUSHALL
+ct 1 "(integer) 0" DBSIZE
+
+log "node 2 restarted: DBSIZE through it from its first answer"
+"$BIN" serve --config "$CL_DIR/node2/dynvme.conf" >>"$CL_DIR/node2/dynvme.log" 2>&1 </dev/null &
+P=$!
+ALL_PIDS+=("$P")
+CL_EXTRA_PIDS+=("$P")
+"$PY" - "$(cl_port 2)" "$((20 * SLOW))" <<'EOF' || fail "DBSIZE through the restarted node"
+import sys, time
+import redis
+r = redis.Redis(port=int(sys.argv[1]), socket_timeout=5)
+end = time.time() + float(sys.argv[2])
+answers, wrong = 0, []
+while time.time() < end and answers < 2000:
+    try:
+        v = r.dbsize()
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+        time.sleep(0.01)  # not serving yet
+        continue
+    answers += 1
+    if v != 0:
+        wrong.append(v)
+print("%d answers, %d not 0 %s" % (answers, len(wrong), wrong[:5]))
+sys.exit(0 if answers == 2000 and not wrong else 1)
+EOF
+cl_wait_peers 2
+
+log "one SET, one SETBIT: DBSIZE 1 then 2 through every node at once"
+ct 1 OK SET one x
+for n in 1 2 3; do ct $n "(integer) 1" DBSIZE; done
+ct 2 "(integer) 0" SETBIT bits 7 1
+for n in 1 2 3; do ct $n "(integer) 2" DBSIZE; done
+cl_down
+finish
