@@ -517,9 +517,11 @@ static void coord_read_fanout(struct cnode *n, struct coord *c)
 		if (best == c->nrep || (!c->full_read && have >= c->r))
 			break;
 		coord_send_get(n, c, best); /* may fail at once: counted again */
+		n->st.late_read_asks += c->fanned;
 		asked = true;
 		DV_ASSERT(c->phase == PH_READ);
 	}
+	c->fanned = true;
 	bool idle = false;
 	for (unsigned i = 0; i < c->nrep; i++)
 		idle |= c->rep[i].st == REP_IDLE;
@@ -533,6 +535,7 @@ static void coord_read_spec(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_READ && !c->answered);
 	c->spec_ms = 0;
+	n->st.spec_timer_fires++;
 	cnode_arm(n, c->deadline_ms); /* coord_tick's visit: this call's arming */
 	if (coord_stale_waits(c))
 		cnode_arm(n, c->stale_ms);
@@ -591,7 +594,9 @@ static void coord_read_start(struct cnode *n, struct coord *c, bool clock_only)
 	c->clock_only = clock_only;
 	c->spec_ms = 0;
 	c->full_read = coord_full_read(c);
+	c->fanned = false;
 	n->st.coord_reads++;
+	n->st.full_reads += c->full_read;
 	coord_read_progress(n, c); /* coord_read_fanout asks the first ones */
 }
 

@@ -318,6 +318,11 @@ struct cnode_stats {
 	uint64_t actor_renewals;   /* dot actors retired in this run (a damaged copy replaced) */
 	uint64_t flushes_applied, stale_refusals, scans_served;
 	uint64_t flush_redos; /* requests redone in a newer flush epoch (a flush while they ran) */
+	/* Reads (coord.c): those that asked every replica at once (R = N, one
+	 * in CNODE_FULL_READ_EVERY), replicas asked after a read's first round
+	 * (a refusal, STALE, a lost session, the speculative timer), and
+	 * speculative timers that fired. */
+	uint64_t full_reads, late_read_asks, spec_timer_fires;
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 

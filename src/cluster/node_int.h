@@ -303,6 +303,7 @@ struct coord {
 	 * whether this read asks every replica from the start. */
 	uint64_t spec_ms;
 	bool full_read;
+	bool fanned; /* its first round of asks is out: later ones are late_read_asks */
 	struct crep rep[RING_N_MAX];
 	/* The write. */
 	struct dvv_value val;

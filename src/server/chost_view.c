@@ -139,6 +139,9 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("replica_noops", st.replica_noops);
 	ITEM("quorum_timeouts", st.quorum_timeouts);
 	ITEM("read_repairs", st.read_repairs);
+	ITEM("full_reads", st.full_reads);
+	ITEM("late_read_asks", st.late_read_asks);
+	ITEM("spec_timer_fires", st.spec_timer_fires);
 	ITEM("busy_refusals", st.busy_refusals);
 	ITEM("siblings_refused", st.siblings_refused);
 	ITEM("msgs_in", st.msgs_in);
@@ -162,7 +165,7 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	return n;
 }
 
-#define STAT_ITEMS_MAX 32u
+#define STAT_ITEMS_MAX 40u
 
 void chost_render_status(struct chost *ch, struct resp_buf *b)
 {
@@ -314,6 +317,13 @@ void chost_metrics(struct chost *ch, struct resp_buf *b)
 	COUNTER("dynvme_cluster_quorum_timeouts_total", "Requests without R or W replies by their deadline.",
 		st.quorum_timeouts);
 	COUNTER("dynvme_cluster_read_repairs_total", "Stale replicas written back after a read.", st.read_repairs);
+	COUNTER("dynvme_cluster_full_reads_total", "Reads that asked every replica at once (R = N, one in 8).",
+		st.full_reads);
+	COUNTER("dynvme_cluster_late_read_asks_total",
+		"Replicas a read asked after its first round (a refusal, a lost session, the speculative timer).",
+		st.late_read_asks);
+	COUNTER("dynvme_cluster_spec_timer_fires_total", "Reads whose speculative timer fired short of R.",
+		st.spec_timer_fires);
 	COUNTER("dynvme_cluster_busy_refusals_total", "Requests refused for lack of room.", st.busy_refusals);
 	COUNTER("dynvme_cluster_siblings_refused_total", "Writes refused by the sibling limit.", st.siblings_refused);
 	COUNTER("dynvme_cluster_bad_messages_total", "Internode messages dropped as malformed or misaddressed.",

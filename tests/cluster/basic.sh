@@ -140,7 +140,7 @@ check_match "/status members" '"members":\[\{"id":1,.*"state":"self".*\{"id":3,.
 mt=$(curl -s "http://127.0.0.1:$(cl_http 1)/metrics")
 for m in 'dynvme_cluster_requests_coordinated_total\{kind="write"\} [1-9]' \
 	'dynvme_cluster_replica_requests_total\{kind="put"\} [1-9]' 'dynvme_cluster_quorum_timeouts_total 0' \
-	'dynvme_cluster_read_repairs_total [0-9]' 'dynvme_cluster_internode_bytes_total\{dir="out"\} [1-9]' \
+	'dynvme_cluster_read_repairs_total [0-9]' 'dynvme_cluster_full_reads_total [0-9]' 'dynvme_cluster_spec_timer_fires_total [0-9]' 'dynvme_cluster_internode_bytes_total\{dir="out"\} [1-9]' \
 	'dynvme_cluster_peers\{state="up"\} 2' 'dynvme_cluster_peer_up\{peer="2"\} 1'; do
 	check_match "/metrics: $m" "^$m" "$mt"
 done

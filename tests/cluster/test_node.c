@@ -752,6 +752,10 @@ static void test_read_fanout(void)
 	uint64_t gets = delivered_by_type[MSG_REPL_GET] - g0;
 	fprintf(stderr, "read fanout: %u GETs sent %llu REPL_GETs\n", GETS, (unsigned long long)gets);
 	CHECK(gets > GETS && gets < GETS + GETS / 3); /* some full reads, most at R */
+	struct cnode_stats fs = stats(1);
+	CHECK_EQ(fs.full_reads, gets - GETS); /* each full read asks one peer more */
+	CHECK_EQ(fs.late_read_asks, 0);
+	CHECK_EQ(fs.spec_timer_fires, 0);
 	g0 = delivered_by_type[MSG_REPL_GET];
 	for (unsigned i = 0; i < SETS; i++) {
 		snprintf(key, sizeof(key), "fan%u", i);
@@ -832,6 +836,7 @@ static void test_read_silent_peer(void)
 	CHECK_EQ(T.result, 0);
 	fprintf(stderr, "SET, the peer its read asked cut off: %llu ms\n", (unsigned long long)(now_ms - t0));
 	CHECK(now_ms > t0 && now_ms - t0 < 1000 / 4); /* the speculative timer, not the timeout */
+	CHECK(stats(1).spec_timer_fires >= 1 && stats(1).late_read_asks >= 1);
 	now_ms++;
 	uint64_t worst = 0, waited = 0;
 	for (unsigned i = 0; i < KEYS; i++) {
