@@ -1001,6 +1001,30 @@ static void history(const char *key)
 	check_replicas_identical(KS_LWW, key, nodes123, 3);
 }
 
+/* Node id's cnode starts again on its store (t->cfg as the caller set it)
+ * and rejoins: the others saw its old sessions end, the new ones come up. */
+static void node_rejoin(uint16_t id, uint64_t at_ms)
+{
+	struct tnode *t = &tn[id];
+	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
+	for (uint16_t o = 1; o <= K; o++)
+		if (o != id)
+			cnode_peer_down(tn[o].cn, id, at_ms);
+	sessions_up(id);
+}
+
+/* Node id stops: its store drained (a failed one's too), cnode, store
+ * and medium closed. */
+static void node_close(uint16_t id)
+{
+	struct tnode *t = &tn[id];
+	int rc = store_drain(t->s);
+	CHECK(rc >= 0 || rc == -DV_EFATAL);
+	cnode_destroy(t->cn);
+	store_close(t->s);
+	dev_close(t->dev);
+}
+
 /* A node restarts on its data (same incarnation, a new run, next boot). */
 static void node_restart(uint16_t id, uint64_t at_ms)
 {
@@ -1015,11 +1039,7 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 	CHECK(!ident.created && ident.incarnation == t->inc && ident.run == fresh && ident.run != t->cfg.run);
 	t->cfg.run = ident.run;
 	t->cfg.boot = no_boot ? 0 : ident.boot;
-	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
-	for (uint16_t o = 1; o <= K; o++)
-		if (o != id)
-			cnode_peer_down(tn[o].cn, id, at_ms);
-	sessions_up(id);
+	node_rejoin(id, at_ms);
 	settle();
 }
 
@@ -1028,10 +1048,7 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 {
 	struct tnode *t = &tn[id];
-	CHECK(store_drain(t->s) >= 0);
-	cnode_destroy(t->cn);
-	store_close(t->s);
-	dev_close(t->dev);
+	node_close(id);
 	h_open_mem_cfg(&t->s, &t->dev, 16 * MiB, 1 * MiB, store_cfg());
 	struct cnode_identity ident;
 	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, fresh, &ident), 0);
@@ -1040,11 +1057,7 @@ static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 	t->cfg.incarnation = t->inc;
 	t->cfg.run = ident.run;
 	t->cfg.boot = ident.boot;
-	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, at_ms), 0);
-	for (uint16_t o = 1; o <= K; o++)
-		if (o != id)
-			cnode_peer_down(tn[o].cn, id, at_ms);
-	sessions_up(id);
+	node_rejoin(id, at_ms);
 	settle();
 }
 
@@ -2817,10 +2830,7 @@ static void cut_power_next_write(uint16_t id)
 static void restart_on(uint16_t id, struct dev *dev, bool same_run)
 {
 	struct tnode *t = &tn[id];
-	drain(t->s);
-	cnode_destroy(t->cn);
-	store_close(t->s);
-	dev_close(t->dev);
+	node_close(id);
 	t->dev = dev;
 	dev_mem_set_plan(dev, &(struct dev_fault_plan){.seed = 1});
 	struct store_config sc = store_cfg();
@@ -2830,11 +2840,7 @@ static void restart_on(uint16_t id, struct dev *dev, bool same_run)
 	CHECK_EQ(ident.run != t->cfg.run, !same_run);
 	t->cfg.run = ident.run;
 	t->cfg.boot = ident.boot;
-	CHECK_EQ(cnode_create(&t->cn, &t->cfg, t->s, now_ms), 0);
-	for (uint16_t o = 1; o <= K; o++)
-		if (o != id)
-			cnode_peer_down(tn[o].cn, id, now_ms);
-	sessions_up(id);
+	node_rejoin(id, now_ms);
 	quiesce();
 }
 
