@@ -12,6 +12,7 @@
 # cl_restart N      dynvme serve --config DIR/nodeN/dynvme.conf, waits until it
 #                   answers and every peer is connected
 # cl_wait_peers N   until node N's DYN.STATUS shows every member up
+# cl_wait_ups N U   until node N's DYN.STATUS shows U peers up
 # cl_down           SIGTERM to cluster up, waits for "cluster stopped"
 # cl_check_logs     sanitizer reports in any node's log are failures
 . "$(dirname "${BASH_SOURCE[0]}")/../server/common.bash"
@@ -110,6 +111,16 @@ cl_wait_peers() {
 			return 0
 		fi
 		[ $SECONDS -gt $end ] && die "node $n: peers not all up after $((30 * SLOW))s: $st"
+		sleep 0.1
+	done
+}
+
+# cl_wait_ups N UPS: until node N's DYN.STATUS shows UPS peers up (e.g. 1 of
+# 2 once a killed node's session is seen gone: a flush is done without it).
+cl_wait_ups() {
+	local n=$1 ups=$2 end=$((SECONDS + 20 * SLOW))
+	until [ "$(timeout 5 redis-cli -p "$(cl_port "$n")" DYN.STATUS | tr '\n' ' ' | grep -o 'state up' | wc -l)" = "$ups" ]; do
+		[ $SECONDS -gt $end ] && die "node $n: not $ups peers up after $((20 * SLOW))s"
 		sleep 0.1
 	done
 }
