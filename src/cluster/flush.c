@@ -383,6 +383,7 @@ static void flush_written(struct store_op *op)
 		flush_renew_ks_actor(n, ks); /* I9 */
 		n->ks_count[ks] = 0; /* every key held so far is dead here */
 		scan_count_flushed(n, ks); /* and what a start-up count saw of them */
+		rcache_clear(&n->rcache); /* the store reclaims what the flush killed */
 		n->st.flushes_applied++;
 		store_reclaim_below(n->s, f->seq); /* the store drops what the flush killed */
 	}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "base/le.h"
 #include "cluster/node_int.h"
 
@@ -109,7 +110,7 @@ static int cnode_pools(struct cnode *n)
 	n->key_holders = calloc(holders, sizeof(*n->key_holders));
 	if (!n->ht_key || !n->ht_val || !n->coords || !n->rops || !n->rop_free || !n->key_holders)
 		return -ENOMEM;
-	return 0;
+	return rcache_init(&n->rcache, n->cfg.read_cache_bytes);
 }
 
 static void cnode_free_pools(struct cnode *n)
@@ -124,6 +125,7 @@ static void cnode_free_pools(struct cnode *n)
 	free(n->key_holders);
 	free(n->ht_key);
 	free(n->ht_val);
+	rcache_free(&n->rcache);
 }
 
 /* The first counter of a run's request ids: in [1, 2^43) from the
@@ -871,9 +873,23 @@ void cnode_get_stats(const struct cnode *n, struct cnode_stats *out)
 	*out = n->st;
 	out->requests_in_flight = n->coords_open;
 	out->replica_ops_in_flight = n->rops_open;
+	out->cache_hits = n->rcache.hits;
+	out->cache_misses = n->rcache.misses;
+	out->cache_bytes = n->rcache.bytes;
+	out->cache_entries = n->rcache.entries;
 }
 
 uint64_t cnode_actor(const struct cnode *n) { return n->actor; }
+
+bool cnode_cached_record(const struct cnode *n, const uint8_t *skey, uint32_t len, struct store_record_out *out)
+{
+	const struct rcache_entry *e = rcache_peek(&n->rcache, skey, len, dv_key_hash64(skey, len));
+	if (!e)
+		return false;
+	*out = (struct store_record_out){.value = rcache_vals(e), .val_len = e->val_len, .meta = rcache_meta(e),
+					 .meta_len = e->meta_len, .seq = e->seq};
+	return true;
+}
 
 uint64_t cnode_next_run(const struct cnode *n, uint64_t run)
 {

@@ -215,6 +215,7 @@ struct cnode_config {
 	uint64_t buffer_bytes_max;  /* bytes of versions held by open requests and replica
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
 	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
+	uint64_t read_cache_bytes;  /* RAM for the replica's read cache (rcache.h); 0 = off */
 	/* Test only (the simulator's mutation checks): each breaks one rule
 	 * the checker must catch. Never set in production.
 	 * merge: replicas store the incoming version instead of merging it;
@@ -323,6 +324,9 @@ struct cnode_stats {
 	 * (a refusal, STALE, a lost session, the speculative timer), and
 	 * speculative timers that fired. */
 	uint64_t full_reads, late_read_asks, spec_timer_fires;
+	/* The read cache (rcache.h): GETs of this node's store answered from
+	 * it, and those that went to the store; its bytes and entries. */
+	uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;
 	uint32_t requests_in_flight, replica_ops_in_flight;
 };
 
@@ -351,6 +355,9 @@ void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms);
 void cnode_peer_down(struct cnode *n, uint16_t peer, uint64_t now_ms);
 /* The keyspaces serve requests (the start-up flush sync is over). */
 bool cnode_ready(const struct cnode *n);
+/* Checks (the simulator's): the read cache's copy of store key skey
+ * (rcache.h) into *out, valid until the cnode next runs; false if none. */
+bool cnode_cached_record(const struct cnode *n, const uint8_t *skey, uint32_t len, struct store_record_out *out);
 /* Drop from d, the stored version of a key of keyspace ks read from a
  * record of that seq, the values a flush made dead (flush.c): what every
  * read of the cnode sees (tests and the simulator compare replicas so). */

@@ -53,6 +53,7 @@
 #include "base/assert.h"
 #include "base/constants.h"
 #include "base/error.h"
+#include "cluster/rcache.h"
 #include "cluster/counter.h"
 #include "cluster/hlc.h"
 #include "cluster/msg.h"
@@ -180,6 +181,11 @@ struct cas {
 	struct cas *key_next;          /* holder: the next holder in its bucket */
 	struct cas *wait_head, *wait_tail; /* holder: the loops of its key waiting */
 	struct cas *wait_next;
+	/* The read cache (rcache.h): the entry a GET is answered from
+	 * (pinned until its completion ran), or the generation the GET read
+	 * when it went to the store. */
+	struct rcache_entry *hit;
+	uint64_t cache_gen;
 };
 
 /* cas_got's answer for an op whose keyspace was flushed since it began. */
@@ -502,7 +508,8 @@ struct cnode {
 	struct cas *stalled_head, *stalled_tail; /* store_submit said -EAGAIN */
 	struct cas **key_holders;      /* merge loops holding their key, by key hash (replica.c) */
 	uint32_t key_holders_mask;
-	struct cas *deferred_head, *deferred_tail; /* store_submit failed: complete later */
+	struct cas *deferred_head, *deferred_tail; /* store_submit failed, or a cache hit: complete later */
+	struct rcache rcache;          /* the replica's read cache (rcache.h, replica.c) */
 	uint32_t store_ops;
 	bool pumping;
 	bool destroying;

@@ -43,6 +43,7 @@ static const uint8_t empty_bytes[1];
 /* ---- store submission ---- */
 
 static void cas_complete(struct cnode *n, struct cas *c);
+static void cas_dispatch(struct cnode *n, struct cas *c);
 
 static void list_push(struct cas **head, struct cas **tail, struct cas *c)
 {
@@ -54,10 +55,15 @@ static void list_push(struct cas **head, struct cas **tail, struct cas *c)
 	*tail = c;
 }
 
+/* A key of a data keyspace: its records are cached (rcache.h). */
+static bool cas_cached_key(const struct cas *c) { return c->key[0] < CNODE_KEYSPACES_MAX; }
+
 static void cas_submit(struct cnode *n, struct cas *c)
 {
 	DV_ASSERT(!c->busy && c->n == n);
 	c->busy = true;
+	if (c->op.kind == STORE_PUT && cas_cached_key(c))
+		rcache_write(&n->rcache, c->key, c->key_len, c->key_hash); /* the cached copy is about to change */
 	int rc = store_submit(n->s, &c->op);
 	c->refused = rc != 0 && rc != -EAGAIN;
 	if (rc == 0) {
@@ -80,6 +86,9 @@ static void cas_store_done(struct store_op *op)
 	struct cnode *n = c->n;
 	DV_ASSERT(c->busy && n->store_ops > 0);
 	n->store_ops--;
+	if (op->kind == STORE_GET && op->result == 0 && cas_cached_key(c))
+		rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, c->cache_gen, op->out.seq, op->out.meta,
+			    op->out.meta_len, op->out.value, op->out.val_len);
 	cas_complete(n, c);
 	cnode_store_pump(n);
 }
@@ -105,7 +114,7 @@ void cnode_store_pump(struct cnode *n)
 		while (list) {
 			struct cas *c = list;
 			list = c->list_next;
-			DV_ASSERT(c->busy && c->op.result < 0);
+			DV_ASSERT(c->busy && (c->op.result < 0 || c->hit));
 			cas_complete(n, c);
 		}
 	}
@@ -122,6 +131,21 @@ static void cas_read(struct cnode *n, struct cas *c)
 	c->op.cond = STORE_ALWAYS;
 	c->op.done = cas_store_done;
 	c->op.ctx = c;
+	if (cas_cached_key(c)) {
+		struct rcache_entry *e = rcache_get(&n->rcache, c->key, c->key_len, c->key_hash);
+		if (e) { /* answered from the cache, from the pump (never inside the caller) */
+			c->busy = true;
+			c->refused = false;
+			c->hit = e;
+			c->op.result = 0;
+			c->op.out = (struct store_record_out){.value = rcache_vals(e), .val_len = e->val_len,
+							      .meta = rcache_meta(e), .meta_len = e->meta_len,
+							      .seq = e->seq};
+			list_push(&n->deferred_head, &n->deferred_tail, c);
+			return;
+		}
+		c->cache_gen = rcache_gen(&n->rcache, c->key_hash);
+	}
 	cas_submit(n, c);
 }
 
@@ -238,6 +262,7 @@ void cas_get(struct cnode *n, struct cas *c, store_done_fn done)
 	c->n = n;
 	c->tries = 0;
 	c->get_done = done;
+	c->key_hash = dv_key_hash64(c->key, c->key_len);
 	cas_read(n, c);
 }
 
@@ -338,6 +363,14 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 {
 	int rc = c->op.result;
 	DV_ASSERT(c->op.kind == STORE_PUT && !c->busy);
+	if (cas_cached_key(c)) {
+		/* The store holds what we wrote (rc 0) or what it held (refused):
+		 * read it again, unless we know it. */
+		rcache_write(&n->rcache, c->key, c->key_len, c->key_hash);
+		if (rc == 0)
+			rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, rcache_gen(&n->rcache, c->key_hash),
+				    c->op.out.seq, c->enc, c->meta_len, c->enc + c->meta_len, (uint32_t)c->vals_len);
+	}
 	if (cas_transient(&c->op)) {
 		if (cas_retry(n, c))
 			return;
@@ -362,6 +395,15 @@ static void cas_complete(struct cnode *n, struct cas *c)
 {
 	DV_ASSERT(c->busy);
 	c->busy = false;
+	struct rcache_entry *hit = c->hit; /* its bytes are op.out's until the completion returns */
+	c->hit = NULL;
+	cas_dispatch(n, c);
+	if (hit)
+		rcache_unpin(&n->rcache, hit);
+}
+
+static void cas_dispatch(struct cnode *n, struct cas *c)
+{
 	if (c->op.kind == STORE_GET && c->get_done) {
 		if (cas_transient(&c->op) && cas_retry(n, c))
 			return;

@@ -166,7 +166,11 @@ static int make_cnode(struct chost *ch)
 				   .cluster_id = cc->cluster_id, .ring = &ch->ring, .timeout_ms = cc->timeout_ms,
 				   .repair_wait_ms = cc->timeout_ms < CHOST_REPAIR_WAIT_MS ? cc->timeout_ms
 											   : CHOST_REPAIR_WAIT_MS,
-				   .requests_max = CHOST_REQUESTS_MAX};
+				   .requests_max = CHOST_REQUESTS_MAX,
+				   /* cache-bytes: the engine's value cache is off in cluster mode
+				    * (its writes bypass the engine); the replica's read cache
+				    * takes its place. */
+				   .read_cache_bytes = ch->srv->cfg->cache_bytes};
 	derive_ctx_key(ch->wire_key, cfg.ctx_key);
 	for (unsigned i = 0; i < CLUSTER_KEYSPACES_MAX; i++) {
 		const struct cluster_keyspace *k = cluster_keyspace(cc, i);

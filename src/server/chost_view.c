@@ -142,6 +142,9 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("full_reads", st.full_reads);
 	ITEM("late_read_asks", st.late_read_asks);
 	ITEM("spec_timer_fires", st.spec_timer_fires);
+	ITEM("read_cache_hits", st.cache_hits);
+	ITEM("read_cache_misses", st.cache_misses);
+	ITEM("read_cache_bytes", st.cache_bytes);
 	ITEM("busy_refusals", st.busy_refusals);
 	ITEM("siblings_refused", st.siblings_refused);
 	ITEM("msgs_in", st.msgs_in);
@@ -324,6 +327,11 @@ void chost_metrics(struct chost *ch, struct resp_buf *b)
 		st.late_read_asks);
 	COUNTER("dynvme_cluster_spec_timer_fires_total", "Reads whose speculative timer fired short of R.",
 		st.spec_timer_fires);
+	COUNTER("dynvme_cluster_read_cache_hits_total", "Store reads answered from the replica's read cache.",
+		st.cache_hits);
+	COUNTER("dynvme_cluster_read_cache_misses_total", "Store reads the read cache could not answer.",
+		st.cache_misses);
+	GAUGE("dynvme_cluster_read_cache_bytes", "RAM held by the replica's read cache.", st.cache_bytes);
 	COUNTER("dynvme_cluster_busy_refusals_total", "Requests refused for lack of room.", st.busy_refusals);
 	COUNTER("dynvme_cluster_siblings_refused_total", "Writes refused by the sibling limit.", st.siblings_refused);
 	COUNTER("dynvme_cluster_bad_messages_total", "Internode messages dropped as malformed or misaddressed.",

@@ -663,6 +663,12 @@ static void choose_limits(struct sim *sim, struct cnode_config *cc)
 		cc->replica_ops_max = (uint32_t)sim_rng_range(&sim->rng, 2, 32);
 		cc->buffer_bytes_max = sim_rng_range(&sim->rng, 256u << 10, 2u << 20);
 	}
+	/* The replica's read cache (rcache.h): off, tiny (evicting all the
+	 * time; a record over 2 KiB not kept), small, or holding everything;
+	 * from the seed's bits, not the PRNG (the runs' draws stay as they were). */
+	static const uint64_t cache_sizes[] = {0, 16u << 10, 256u << 10, 64u << 20};
+	uint64_t h = sim->cfg->seed * 0x9e3779b97f4a7c15ull;
+	cc->read_cache_bytes = cache_sizes[h >> 62];
 }
 
 static void choose_faults(struct sim *sim, int64_t *max_skew)

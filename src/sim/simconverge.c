@@ -76,6 +76,31 @@ static void describe_dvv(FILE *out, const struct sim *sim, const struct dvv *d)
 }
 
 /* One key: its replicas hold identical versions, other nodes none. */
+/* A node's read cache (rcache.h) holds exactly its store's record of the
+ * key, or a record dead as a whole by a flush the store reclaimed, or
+ * nothing: its cnode is idle, so no write of the key is in flight. */
+static void check_cached(struct sim *sim, struct simnode *nd, uint8_t ks, uint32_t key, const uint8_t *skey,
+			 uint32_t klen, int err, const struct sync_get *g)
+{
+	struct store_record_out c;
+	if (!cnode_cached_record(nd->cn, skey, klen, &c))
+		return;
+	if (err == 0 && c.seq == g->seq && c.meta_len == g->meta_len && c.val_len == g->val_len &&
+	    memcmp(c.meta, g->meta, c.meta_len) == 0 && memcmp(c.value, g->val, c.val_len) == 0)
+		return;
+	if (err == -DV_ENOTFOUND) {
+		struct dvv d;
+		if (dvv_decode(&d, c.meta, c.meta_len, c.value, c.val_len) == 0) {
+			cnode_filter_stored(nd->cn, ks, c.seq, &d);
+			if (d.nentries == 0 && d.nvals == 0)
+				return;
+		}
+	}
+	sim_violation(sim, "ks%u key %u: node %u's read cache holds seq %llu, its store %s seq %llu", ks, key, nd->id,
+		      (unsigned long long)c.seq, err == 0 ? "holds" : err == -DV_ENOTFOUND ? "has nothing, not even" : "failed at",
+		      (unsigned long long)(err == 0 ? g->seq : 0));
+}
+
 static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 {
 	uint8_t ukey[16], skey[CNODE_KEY_BYTES_MAX + 1];
@@ -97,6 +122,7 @@ static void compare_key(struct sim *sim, uint8_t ks, uint32_t key)
 		if (!sim_node_up(nd))
 			continue; /* reported by the final reads */
 		int err = store_get_sync(nd->store, skey, klen, &g[i]);
+		check_cached(sim, nd, ks, key, skey, klen, err, &g[i]);
 		if (!replica) {
 			if (err != -DV_ENOTFOUND)
 				sim_violation(sim, "ks%u key %u: node %u is not a replica but its store has it (%d)", ks, key,

@@ -57,6 +57,7 @@ static struct cnode_config base_config(uint16_t id)
 						 .policy = DVV_SIBLINGS, .siblings_max = 3};
 	c.timeout_ms = 1000;
 	c.repair_wait_ms = 300;
+	c.read_cache_bytes = 1u << 20; /* as in production (cache-bytes); the simulator runs with and without */
 	return c;
 }
 
@@ -1695,9 +1696,14 @@ static void test_damaged_copy(void)
 static void damage_record(uint16_t node, uint8_t ks, const char *key);
 static void damage_store_key(uint16_t node, const uint8_t *skey, uint32_t len);
 
+static void no_read_cache(struct cnode_config *c) { c->read_cache_bytes = 0; }
+
+/* With the read cache on, node 3 answers from what it cached when the copy
+ * was good: the damage is found when the record is next read from the
+ * medium (after a restart, below, or once evicted), not at once. */
 static void damaged_on_medium(bool restart)
 {
-	cluster_start(3, NULL);
+	cluster_start(3, restart ? NULL : no_read_cache);
 	CHECK_EQ(dyn_put(1, KS_SIB, "um", "", "good"), 0);
 	quiesce();
 	damage_record(3, KS_SIB, "um");
@@ -1755,8 +1761,10 @@ static void test_damaged_on_medium(void)
 	 * dot of the key is unknown there, so it does not issue one (it could
 	 * reissue a dot another replica holds with another value: the lossy
 	 * mix's seed 9700). It forwards the write to another replica, whose
-	 * REPL_PUT then replaces the damaged copy. */
-	cluster_start(3, NULL);
+	 * REPL_PUT then replaces the damaged copy. (Without the read cache: with
+	 * it, node 3 holds its last good copy in RAM, dots included, and
+	 * coordinates from it; the damage is found at the next device read.) */
+	cluster_start(3, no_read_cache);
 	CHECK_EQ(dyn_put(1, KS_SIB, "fw", "", "one"), 0);
 	quiesce();
 	damage_record(3, KS_SIB, "fw");
@@ -1870,7 +1878,7 @@ static bool lost_write_then_write(bool same_run)
  * (node 3 holds a for it): the replacement renewed the actor. */
 static void test_damaged_replaced_renews(void)
 {
-	cluster_start(3, NULL);
+	cluster_start(3, no_read_cache); /* with it, b merges into node 1's cached good copy: nothing to renew */
 	rule_add(MSG_REPL_PUT, 1, 2, V_DROP);
 	CHECK_EQ(dyn_put(1, KS_SIB, "rn", "", "a"), 0); /* W = 2: nodes 1 and 3 */
 	rules_clear();
@@ -2968,7 +2976,7 @@ static bool crash_before_durable(bool same_run)
  * hold: no merge would ever make the copies identical. */
 static void test_sent_then_stale(void)
 {
-	cluster_start(3, NULL);
+	cluster_start(3, no_read_cache); /* raw_submit writes the store behind the cnode */
 	rule_add(MSG_REPL_PUT, 2, 1, V_DROP);
 	CHECK_EQ(dyn_put(2, KS_SIB, "st", "", "x"), 0); /* nodes 2 and 3 */
 	rules_clear();
@@ -3008,7 +3016,7 @@ static void test_sent_then_stale(void)
  * (with the same actor it reissued dot 1 for b: they never agreed). */
 static void test_sent_then_failed(void)
 {
-	cluster_start(3, NULL);
+	cluster_start(3, no_read_cache); /* raw_submit writes the store behind the cnode */
 	static struct dvv wide, t;
 	static uint8_t meta[DV_META_BYTES_MAX], vals[64];
 	static const uint8_t v[] = "w";

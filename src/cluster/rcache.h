@@ -1,0 +1,84 @@
+/* rcache.h - a replica's read cache: store key -> the record its store
+ * holds (meta, values, seq), in RAM, so a replica's GET of a key it holds
+ * (REPL_GET, a coordinator's own copy, the read of a merge loop) is
+ * answered without a device read. Used by replica.c; no I/O of its own.
+ *
+ * Contract:
+ * - An entry is a copy of what a store GET of the key returned, or of what
+ *   a PUT of it wrote (the bytes and the seq the store reported), and is
+ *   trusted only while no write of the key by this node can have changed
+ *   it: rcache_write() drops the key's entry and moves its bucket's
+ *   generation when a PUT of the key is submitted and again when it
+ *   completes (whatever its result); a GET's record is kept (rcache_fill)
+ *   only when the generation it read at submission (rcache_gen) is still
+ *   the bucket's, so a GET that raced a write never leaves its older copy.
+ *   rcache_clear() drops everything and moves every generation (a flush
+ *   applied: the store reclaims what it killed). Every data write of a
+ *   cluster node goes through its merge loops (replica.c), so nothing else
+ *   changes a record under an entry: the store's GC moves records with the
+ *   same bytes and seq, and reclaims only what a flush killed.
+ * - A stale entry costs one refused PUT at most: a merge loop's PUT is
+ *   conditional on the seq it read (STORE_IF_SEQ), and its submission drops
+ *   the entry, so the retry reads the store.
+ * - Bounded: at most max_bytes of entries (key, meta and values plus a
+ *   header each); the least recently used go first; a record larger than
+ *   max_bytes / 8 is not kept. max_bytes 0: off (every call does nothing,
+ *   rcache_get finds nothing).
+ * - An entry handed out by rcache_get is pinned (rcache_unpin when done):
+ *   dropped or evicted meanwhile, it is unlinked at once and freed on the
+ *   last unpin, so its bytes stay valid while a completion reads them.
+ * - rcache_free frees every entry, pinned or not (the cnode is destroyed:
+ *   nobody completes its ops).
+ * - One thread: the cnode's.
+ */
+#ifndef DV_CLUSTER_RCACHE_H
+#define DV_CLUSTER_RCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct rcache_entry {
+	struct rcache_entry *chain;      /* hash bucket */
+	struct rcache_entry *prev, *next; /* LRU list, most recent first */
+	uint64_t hash, seq;
+	uint32_t key_len, meta_len, val_len;
+	uint32_t pins;
+	bool linked; /* in the table and the list (false: dropped, freed at the last unpin) */
+	uint8_t data[]; /* key, meta, values */
+};
+
+struct rcache {
+	struct rcache_entry **buckets;
+	uint32_t *gens; /* per bucket: moves at each write of a key of the bucket */
+	uint32_t mask;
+	uint32_t epoch; /* moves at each rcache_clear */
+	struct rcache_entry *head, *tail;
+	uint64_t bytes, max_bytes, entries;
+	uint64_t hits, misses, fills, stale_fills;
+};
+
+/* 0, or -ENOMEM. max_bytes 0: an empty cache that keeps nothing. */
+int rcache_init(struct rcache *rc, uint64_t max_bytes);
+void rcache_free(struct rcache *rc);
+
+static inline const uint8_t *rcache_meta(const struct rcache_entry *e) { return e->data + e->key_len; }
+static inline const uint8_t *rcache_vals(const struct rcache_entry *e) { return e->data + e->key_len + e->meta_len; }
+
+/* The entry of key, or NULL: not pinned, not counted (checks only: valid
+ * until the next call that changes the cache). */
+const struct rcache_entry *rcache_peek(const struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
+/* The entry of key (hash: dv_key_hash64 of it), pinned, or NULL. */
+struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
+void rcache_unpin(struct rcache *rc, struct rcache_entry *e);
+/* What a GET submitted now passes to rcache_fill. */
+uint64_t rcache_gen(const struct rcache *rc, uint64_t hash);
+/* A PUT of key is submitted, or completed (any result). */
+void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
+/* The record the store holds for key now: a GET's of generation gen (kept
+ * only if no write of the key began since), or a PUT's just completed
+ * (gen = rcache_gen right after its rcache_write). Copied. */
+void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t gen, uint64_t seq,
+		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len);
+void rcache_clear(struct rcache *rc);
+
+#endif
