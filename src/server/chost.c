@@ -215,6 +215,10 @@ int chost_open(struct chost **out, struct server *srv)
 	if (!err)
 		err = peer_setup(ch);
 	if (err) {
+		/* The cnode may have started its key count (store ops of its
+		 * own): finish them before it is destroyed. */
+		if (ch->cn)
+			(void)store_drain(ch->s);
 		chost_close(ch);
 		chost_free(ch);
 		return err;

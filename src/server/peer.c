@@ -125,8 +125,8 @@ static int listen_internode(struct chost *ch)
 	int one = 1;
 	if (!err && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)))
 		err = -errno;
-	if (!err && bind(fd, (struct sockaddr *)&sa, len))
-		err = -errno;
+	if (!err)
+		err = server_bind(fd, (struct sockaddr *)&sa, len, "internode");
 	if (!err && listen(fd, 128))
 		err = -errno;
 	if (err) {

@@ -32,7 +32,24 @@
 
 void *worker_main(void *arg);
 
-static int listen_on(const char *addr, uint16_t port, bool reuseport, uint16_t *bound)
+int server_bind(int fd, const struct sockaddr *sa, socklen_t len, const char *what)
+{
+	uint64_t start = store_now_ms();
+	bool logged = false;
+	while (bind(fd, sa, len)) {
+		int err = -errno;
+		if (err != -EADDRINUSE || store_now_ms() - start >= SERVER_BIND_RETRY_MS)
+			return err;
+		if (!logged)
+			log_warn("address in use, retrying", "what=%s for_ms=%u", what, SERVER_BIND_RETRY_MS);
+		logged = true;
+		struct timespec ts = {.tv_nsec = 20 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return 0;
+}
+
+static int listen_on(const char *addr, uint16_t port, bool reuseport, uint16_t *bound, const char *what)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
@@ -51,8 +68,8 @@ static int listen_on(const char *addr, uint16_t port, bool reuseport, uint16_t *
 		err = -errno;
 	if (!err && reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
 		err = -errno;
-	if (!err && bind(fd, res->ai_addr, res->ai_addrlen))
-		err = -errno;
+	if (!err)
+		err = server_bind(fd, res->ai_addr, res->ai_addrlen, what);
 	if (!err && listen(fd, 1024))
 		err = -errno;
 	freeaddrinfo(res);
@@ -177,7 +194,7 @@ static int worker_init(struct server *srv, unsigned idx)
 		log_error("io_uring setup failed", "error=\"%s\"", strerror(-err));
 		return err;
 	}
-	int fd = listen_on(srv->cfg->bind, srv->port, srv->nworkers > 1, &srv->port);
+	int fd = listen_on(srv->cfg->bind, srv->port, srv->nworkers > 1, &srv->port, "resp");
 	if (fd < 0)
 		return fd;
 	w->listen_fd = fd;
@@ -248,7 +265,7 @@ static int start(struct server *srv)
 	if (err)
 		return err;
 	if (srv->cfg->http_port) {
-		int fd = listen_on(srv->cfg->bind, srv->cfg->http_port, false, &srv->http_port);
+		int fd = listen_on(srv->cfg->bind, srv->cfg->http_port, false, &srv->http_port, "http");
 		if (fd < 0)
 			return fd;
 		srv->workers[0].http_fd = fd;

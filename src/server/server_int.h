@@ -228,6 +228,14 @@ struct server {
 	struct srv_runtime rt;     /* CONFIG SET: the directives that change at run time */
 };
 
+/* server.c */
+/* bind() fd to sa, retrying EADDRINUSE for up to SERVER_BIND_RETRY_MS: a
+ * process of the same node killed a moment ago still holds its listening
+ * sockets while the kernel tears its io_uring down (a few ms, longer under
+ * load), so a restart right after kill -9 would fail. 0 or -errno. */
+#define SERVER_BIND_RETRY_MS 5000
+int server_bind(int fd, const struct sockaddr *sa, socklen_t len, const char *what);
+
 /* worker.c */
 /* An SQE of w's ring; when the ring is full, what is queued is submitted
  * first (bounded retries, then an assertion: the ring is sized for it). */
