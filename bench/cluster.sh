@@ -30,7 +30,9 @@
 # The single node runs as `dynvme serve` with its defaults (value cache on,
 # so its GETs of written keys come from RAM, and its RSS holds the cache,
 # shown apart); cluster nodes run without the value cache (cluster mode
-# turns it off).
+# turns it off) and with their read cache (rcache, default cache-bytes: the
+# records of their own store in RAM, DYN.STATUS read_cache_bytes, shown
+# apart likewise).
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
 # BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries),
@@ -210,7 +212,11 @@ put meta_bytes_per_key "$(((c1 - c0 - (s1 - s0)) / FILL))"
 sleep 2 # read repairs and replica writes of the fill's tail
 put single.rss_mib "$(rss_mib "$SP")"
 put single.cache_mib "$(timeout 10 redis-cli -p "$SINGLE" INFO storage | tr -d '\r' | awk -F: '/^cache_bytes:/ {printf "%d", $2 / 1048576}')"
-for n in 1 2 3; do put "cluster.node$n.rss_mib" "$(rss_mib "$(node_pid $n)")"; done
+for n in 1 2 3; do
+	put "cluster.node$n.rss_mib" "$(rss_mib "$(node_pid $n)")"
+	put "cluster.node$n.cache_mib" "$(timeout 10 redis-cli -p $((BASE + n - 1)) DYN.STATUS |
+		awk 'prev == "read_cache_bytes" {printf "%d", $1 / 1048576} {prev = $1}')"
+done
 put single.keys "$(timeout 10 redis-cli -p "$SINGLE" DBSIZE)"
 put cluster.node1.keys "$(timeout 10 redis-cli -p "$C1" DBSIZE)"
 
@@ -252,13 +258,14 @@ print("%s keys x 100 B: fill %s s (cluster) / %s s (single); DBSIZE cluster node
     res.get("single.keys", "-")))
 rs, rc = f("single.rss_mib"), f("single.cache_mib")
 rn = rs - rc if rs is not None and rc is not None else None
-print("RSS single node: %s MiB, of which its value cache %s MiB (cluster nodes run without one)" % (
+print("RSS single node: %s MiB, of which its value cache %s MiB" % (
     res.get("single.rss_mib", "-"), res.get("single.cache_mib", "-")))
 for i in (1, 2, 3):
-    r = f("cluster.node%d.rss_mib" % i)
-    print("RSS cluster node %d: %s MiB: %s x the single node's RSS, %s x its RSS less the cache" % (
-        i, res.get("cluster.node%d.rss_mib" % i, "-"), "%.2f" % (r / rs) if r and rs else "-",
-        "%.2f" % (r / rn) if r and rn else "-"))
+    r, c = f("cluster.node%d.rss_mib" % i), f("cluster.node%d.cache_mib" % i)
+    print("RSS cluster node %d: %s MiB, of which its read cache %s MiB: %s x the single node's RSS; "
+          "less the caches %s x" % (
+        i, res.get("cluster.node%d.rss_mib" % i, "-"), res.get("cluster.node%d.cache_mib" % i, "-"),
+        "%.2f" % (r / rs) if r and rs else "-", "%.2f" % ((r - c) / rn) if r and c is not None and rn else "-"))
 print("record bytes per key: cluster node %s, single %s; version metadata (dvv meta + keyspace byte) %s B per key" % (
     res.get("cluster.record_bytes_per_key", "-"), res.get("single.record_bytes_per_key", "-"),
     res.get("meta_bytes_per_key", "-")))

@@ -43,7 +43,7 @@ static uint64_t entry_bytes(const struct rcache_entry *e)
 static void entry_drop(struct rcache *rc, struct rcache_entry *e)
 {
 	DV_ASSERT(e->linked);
-	struct rcache_entry **p = &rc->buckets[e->hash & rc->mask];
+	struct rcache_entry **p = &rc->buckets[e->hash_lo & rc->mask];
 	while (*p != e) {
 		DV_ASSERT(*p != NULL);
 		p = &(*p)->chain;
@@ -57,7 +57,7 @@ static void entry_drop(struct rcache *rc, struct rcache_entry *e)
 		e->next->prev = e->prev;
 	else
 		rc->tail = e->prev;
-	e->linked = false;
+	e->linked = 0;
 	DV_ASSERT(rc->bytes >= entry_bytes(e) && rc->entries > 0);
 	rc->bytes -= entry_bytes(e);
 	rc->entries--;
@@ -80,7 +80,7 @@ void rcache_free(struct rcache *rc)
 static struct rcache_entry *find(const struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
 {
 	for (struct rcache_entry *e = rc->buckets[hash & rc->mask]; e; e = e->chain)
-		if (e->hash == hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0)
+		if (e->hash_lo == (uint32_t)hash && e->key_len == key_len && memcmp(e->data, key, key_len) == 0)
 			return e;
 	return NULL;
 }
@@ -157,6 +157,7 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 	uint64_t need = sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len;
 	if (need > rc->max_bytes / 8)
 		return;
+	DV_ASSERT(key_len <= UINT16_MAX && meta_len <= UINT16_MAX && val_len < (1u << 31)); /* the header's fields */
 	struct rcache_entry *old = find(rc, key, key_len, hash);
 	if (old) {
 		if (old->seq == seq)
@@ -168,8 +169,8 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 	struct rcache_entry *e = malloc(need);
 	if (!e)
 		return; /* a cache: nothing lost */
-	*e = (struct rcache_entry){.hash = hash, .seq = seq, .key_len = key_len, .meta_len = meta_len,
-				   .val_len = val_len, .linked = true};
+	*e = (struct rcache_entry){.hash_lo = (uint32_t)hash, .seq = seq, .key_len = (uint16_t)key_len,
+				   .meta_len = (uint16_t)meta_len, .val_len = val_len, .linked = 1};
 	memcpy(e->data, key, key_len);
 	if (meta_len)
 		memcpy(e->data + key_len, meta, meta_len);
