@@ -6,8 +6,9 @@
 #   bench/cluster.sh [quick|full]      (default: full)
 #
 # full:  redis-benchmark -t set / -t get -n 200000 -r 1000000 -d 100 -c 50 at
-#        -P 1 and -P 16; then 1M keys of 100 B filled into each for RSS.
-# quick: -n 50000; 200k keys for RSS.
+#        -P 1 and -P 16; then 1M keys of 100 B filled into each for RSS,
+#        and GETs of those keys (all present: "GET hit") at -P 1 and -P 16.
+# quick: -n 50000; 200k keys for RSS and the GET hits.
 #
 # Measured, per run:
 # - throughput of SET and GET (-P 1, -P 16) through node 1 of the cluster
@@ -148,10 +149,12 @@ TICK_US=$((1000000 / $(getconf CLK_TCK)))
 per_req_us() { awk -v t="$1" -v u="$TICK_US" -v n="$N" 'BEGIN { printf "%.1f", t * u / n }'; }
 
 # bench NAME PORT TEST P: one redis-benchmark run; rps, p50, p99 into RESULTS.
+# TEST "hit": GETs of the fill's keys (every one present) instead of -t.
 bench() {
-	local name=$1 port=$2 test=$3 p=$4
-	step "$name: redis-benchmark -t $test -n $N -r 1000000 -d 100 -c $CLIENTS -P $p"
-	timeout 1800 redis-benchmark -p "$port" -t "$test" -n "$N" -r 1000000 -d 100 -c "$CLIENTS" -P "$p" --csv \
+	local name=$1 port=$2 test=$3 p=$4 what=(-t "$3" -r 1000000 -d 100)
+	[ "$test" = hit ] && what=(-r "$FILL" GET "fill:__rand_int__")
+	step "$name: redis-benchmark -n $N -c $CLIENTS -P $p ${what[*]}"
+	timeout 1800 redis-benchmark -p "$port" -n "$N" -c "$CLIENTS" -P "$p" --csv "${what[@]}" \
 		>"$WORK/$name.csv" 2>"$WORK/$name.err" || echo "cluster.sh: redis-benchmark failed: $(tail -2 "$WORK/$name.err")" >&2
 	grep -v '^"test"' "$WORK/$name.csv" | tr -d '"' | while IFS=, read -r t rps avg min p50 p95 p99 max; do
 		[ -n "$rps" ] || continue
@@ -162,19 +165,24 @@ bench() {
 }
 
 NODE_PIDS=("$(node_pid 1)" "$(node_pid 2)" "$(node_pid 3)")
+# run_pair T P: the single node's run, then the cluster's, with their CPU.
+run_pair() {
+	local T=$1 P=$2 t0 t1 b0 b1
+	t0=$(cpu_ticks "$SP")
+	bench "single.$T.P$P" "$SINGLE" "$T" "$P"
+	t1=$(cpu_ticks "$SP")
+	put "single.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
+	b0=$(internode_bytes)
+	t0=$(cpu_ticks "${NODE_PIDS[@]}")
+	bench "cluster.$T.P$P" "$C1" "$T" "$P"
+	t1=$(cpu_ticks "${NODE_PIDS[@]}")
+	b1=$(internode_bytes)
+	put "cluster.$T.P$P.internode_bytes_per_req" "$(((b1 - b0) / N))"
+	put "cluster.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
+}
 for P in 1 16; do
 	for T in set get; do
-		t0=$(cpu_ticks "$SP")
-		bench "single.$T.P$P" "$SINGLE" "$T" "$P"
-		t1=$(cpu_ticks "$SP")
-		put "single.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
-		b0=$(internode_bytes)
-		t0=$(cpu_ticks "${NODE_PIDS[@]}")
-		bench "cluster.$T.P$P" "$C1" "$T" "$P"
-		t1=$(cpu_ticks "${NODE_PIDS[@]}")
-		b1=$(internode_bytes)
-		put "cluster.$T.P$P.internode_bytes_per_req" "$(((b1 - b0) / N))"
-		put "cluster.$T.P$P.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
+		run_pair "$T" "$P"
 	done
 done
 errs=$(grep -il 'error\|timeout' "$WORK"/cluster.*.err 2>/dev/null | wc -l)
@@ -188,7 +196,7 @@ out = sys.stdout.buffer
 val = b"v" * 100
 chunk = []
 for i in range(n):
-    chunk.append(b"*3\r\n$3\r\nSET\r\n$16\r\nfill:%011d\r\n$100\r\n%s\r\n" % (i, val))
+    chunk.append(b"*3\r\n$3\r\nSET\r\n$17\r\nfill:%012d\r\n$100\r\n%s\r\n" % (i, val))  # redis-benchmark's __rand_int__
     if len(chunk) == 4096:
         out.write(b"".join(chunk))
         chunk = []
@@ -220,6 +228,12 @@ done
 put single.keys "$(timeout 10 redis-cli -p "$SINGLE" DBSIZE)"
 put cluster.node1.keys "$(timeout 10 redis-cli -p "$C1" DBSIZE)"
 
+# GETs of keys every node holds: the single node's value cache against the
+# cluster nodes' read caches (the -t get runs above mostly miss: -r 1000000).
+for P in 1 16; do
+	run_pair hit "$P"
+done
+
 kill -TERM "$UP" "$SP"
 wait "$UP" "$SP" 2>/dev/null
 
@@ -243,15 +257,14 @@ print("3-node cluster (N=3 R=2 W=2, through node 1) vs one node, mode %s:" % mod
 print("redis-benchmark -n %s -r 1000000 -d 100 -c %s; latencies p50/p99 in ms" % (n, clients))
 print("%-12s %13s %13s %7s %16s %16s %14s %16s" % ("test", "cluster ops/s", "single ops/s", "ratio", "cluster p50/p99",
                                                   "single p50/p99", "internode B/req", "CPU us/req c/s"))
-for P in ("1", "16"):
-    for t in ("set", "get"):
-        c, s = f("cluster.%s.P%s.rps" % (t, P)), f("single.%s.P%s.rps" % (t, P))
-        print("%-12s %13s %13s %7s %16s %16s %14s %16s" % (
-            "%s -P %s" % (t.upper(), P), "%.0f" % c if c else "-", "%.0f" % s if s else "-",
-            "%.2f" % (c / s) if c and s else "-", lat("cluster.%s.P%s" % (t, P)), lat("single.%s.P%s" % (t, P)),
-            res.get("cluster.%s.P%s.internode_bytes_per_req" % (t, P), "-"),
-            "%s/%s" % (res.get("cluster.%s.P%s.cpu_us_per_req" % (t, P), "-"),
-                       res.get("single.%s.P%s.cpu_us_per_req" % (t, P), "-"))))
+for P, t in (("1", "set"), ("1", "get"), ("16", "set"), ("16", "get"), ("1", "hit"), ("16", "hit")):
+    c, s = f("cluster.%s.P%s.rps" % (t, P)), f("single.%s.P%s.rps" % (t, P))
+    print("%-12s %13s %13s %7s %16s %16s %14s %16s" % (
+        "%s -P %s" % ("GET hit" if t == "hit" else t.upper(), P), "%.0f" % c if c else "-", "%.0f" % s if s else "-",
+        "%.2f" % (c / s) if c and s else "-", lat("cluster.%s.P%s" % (t, P)), lat("single.%s.P%s" % (t, P)),
+        res.get("cluster.%s.P%s.internode_bytes_per_req" % (t, P), "-"),
+        "%s/%s" % (res.get("cluster.%s.P%s.cpu_us_per_req" % (t, P), "-"),
+                   res.get("single.%s.P%s.cpu_us_per_req" % (t, P), "-"))))
 print()
 print("%s keys x 100 B: fill %s s (cluster) / %s s (single); DBSIZE cluster node 1 %s, single %s" % (
     fill, res.get("cluster.fill_secs", "-"), res.get("single.fill_secs", "-"), res.get("cluster.node1.keys", "-"),
