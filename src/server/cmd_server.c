@@ -13,8 +13,11 @@
  * CONFIG SET changes the directives that can change at run time (timeout,
  * auth-timeout, request-timeout, max-pipeline, log-level: struct
  * srv_runtime), takes the values Redis clients set of the parameters dynvme
- * keeps fixed (save "", appendonly no, ...) when they are those values, and
- * answers everything else with Redis's errors.
+ * keeps fixed (save "", appendonly no, ...) when they are those values,
+ * refuses Redis's own parameters that cannot change at run time (daemonize,
+ * io-threads, dir, ...: redis_immutable_params) with Redis's "can't set
+ * immutable (protected) config", and answers everything else with Redis's
+ * errors.
  * FUNCTION: there is no scripting: FLUSH and LIST answer for the empty set
  * of functions (the Redis test harness and clients call them), the others
  * say so.
@@ -472,6 +475,30 @@ static const char *compat_syntax_error(unsigned i, const char *v)
 	}
 }
 
+/* Redis 7.0.15's parameters that CONFIG SET refuses by name, before any
+ * value is parsed (config.c: IMMUTABLE_CONFIG, and PROTECTED_CONFIG with
+ * enable-protected-configs no, its default), probed one by one on a real
+ * redis-server: a client setting one gets Redis's error, not "Unknown
+ * option". dynvme's own fixed directives (port, bind, ...) answer the
+ * immutable error too, in config_check_pair. */
+static const char *const redis_immutable_params[] = {
+	"aclfile", "always-show-logo", "aof_rewrite_cpulist", "appenddirname", "appendfilename", "bgsave_cpulist",
+	"bio_cpulist", "cluster-config-file", "cluster-enabled", "cluster-port", "daemonize", "databases",
+	"disable-thp", "enable-debug-command", "enable-module-command", "enable-protected-configs", "io-threads",
+	"io-threads-do-reads", "logfile", "pidfile", "rdbchecksum", "replicaof", "server_cpulist", "set-proc-title",
+	"slaveof", "socket-mark-id", "supervised", "syslog-enabled", "syslog-facility", "syslog-ident", "tcp-backlog",
+	"unixsocket", "unixsocketperm",
+};
+static const char *const redis_protected_params[] = {"dbfilename", "dir"};
+
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(list[i], name))
+			return true;
+	return false;
+}
+
 /* The directives CONFIG SET changes while the server runs. */
 static const char *const runtime_params[] = {"timeout", "auth-timeout", "request-timeout", "max-pipeline",
 					     "log-level"};
@@ -609,15 +636,18 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 	snprintf(n, sizeof(n), "%.*s", (int)name->len, name->ptr);
 	snprintf(v, sizeof(v), "%.*s", (int)val->len, val->ptr);
 	*runtime = runtime_index(n);
+	/* The error names the parameter as the client spelled it (Redis's
+	 * c->argv), whatever its case. */
+	bool immutable = name_in(n, redis_immutable_params, sizeof(redis_immutable_params) / sizeof(char *));
+	if (immutable || name_in(n, redis_protected_params, sizeof(redis_protected_params) / sizeof(char *))) {
+		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set %s config", n,
+				immutable ? "immutable" : "protected");
+		return -EINVAL;
+	}
 	for (unsigned i = 0; i < COMPAT_PARAMS; i++) {
 		if (strcasecmp(compat_params[i][0], n))
 			continue;
-		if (i == COMPAT_DATABASES || i == COMPAT_CLUSTER_ENABLED) { /* Redis's own immutable ones */
-			resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
-					    "immutable config",
-					n);
-			return -EINVAL;
-		}
+		DV_ASSERT(i != COMPAT_DATABASES && i != COMPAT_CLUSTER_ENABLED); /* immutable: refused above */
 		if (!values || !strcasecmp(compat_params[i][1], v))
 			return 0; /* what it is: nothing to change */
 		const char *bad = compat_syntax_error(i, v);

@@ -597,6 +597,21 @@ def cases():
     add("=", "CONFIG", "HELP")
     add("=", "CONFIG", "RESETSTAT")
     add("=", "CONFIG", "GET", "maxmemory")
+    # Redis's parameters that cannot change at run time: refused by name
+    # (immutable, or protected: dir, dbfilename), before any value is read,
+    # the name as spelled; unknown names before them keep their own error
+    for p in ("daemonize", "databases", "unixsocket", "logfile", "pidfile", "supervised", "io-threads",
+              "cluster-enabled", "appendfilename", "dir", "dbfilename", "tcp-backlog", "syslog-enabled",
+              "replicaof", "enable-debug-command"):
+        add("=", "CONFIG", "SET", p, "yes")
+    add("=", "CONFIG", "SET", "DAEMONIZE", "no")
+    add("=", "CONFIG", "SET", "Dir", "/tmp")
+    add("=", "CONFIG", "SET", "timeout", "0", "daemonize", "no")
+    add("=", "CONFIG", "SET", "daemonize", "no", "nosuchparam", "1")
+    add("=", "CONFIG", "SET", "nosuchparam", "1", "daemonize", "no")
+    add("=", "CONFIG", "SET", "appendonly", "maybe", "io-threads", "4")
+    add("=", "CONFIG", "SET", "daemonize", "no", "daemonize", "no")
+    add("=", "CONFIG", "SET", "daemonize")
     add("=", "COMMAND", "INFO", "nosuchcmd")
     # COMMAND INFO: name, arity, flags, keys, ACL categories and tips as
     # Redis's (sets in RESP3); key specs and subcommands are not compared
