@@ -95,11 +95,14 @@ static void run_time(CMD_RUN_ARGS)
 /* ---- COMMAND ---- */
 
 /* What redis-server 7.0.15's COMMAND INFO gives each command dynvme shares
- * with it: its flags, ACL categories and tips (space-separated words, in
- * Redis's order), so that a client reading them (read-only routing, "fast",
- * request policies) sees Redis's. Generated from a real redis-server 7.0's
- * COMMAND reply; key specs and subcommands are not given (empty). A command
- * not listed (DYN.*) gets its flags from the table row (cmd.h). */
+ * with it, and each subcommand of its containers ("client|kill"): its
+ * flags, ACL categories and tips (space-separated words, in Redis's order),
+ * so that a client reading them (read-only routing, "fast", request
+ * policies, COMMAND LIST FILTERBY ACLCAT) sees Redis's. Generated from a
+ * real redis-server 7.0's COMMAND reply (CLIENT SETINFO and NO-TOUCH: Redis
+ * 7.2's command files); key specs are not given (empty). A command not
+ * listed (DYN.*) gets its flags and categories from the table row (cmd.h:
+ * implied_flags). */
 static const struct cmd_container *container_of(const struct cmd_def *d);
 
 struct redis_info {
@@ -110,9 +113,40 @@ static const struct redis_info redis_infos[] = {
 	{"auth", "noscript loading stale fast no_auth allow_busy", "@fast @connection", ""},
 	{"bitcount", "readonly", "@read @bitmap @slow", ""},
 	{"client", "", "@slow", ""},
+	{"client|caching", "noscript loading stale", "@slow @connection", ""},
+	{"client|getname", "noscript loading stale", "@slow @connection", ""},
+	{"client|getredir", "noscript loading stale", "@slow @connection", ""},
+	{"client|help", "loading stale", "@slow @connection", ""},
+	{"client|id", "noscript loading stale", "@slow @connection", ""},
+	{"client|info", "noscript loading stale", "@slow @connection", "nondeterministic_output"},
+	{"client|kill", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|list", "admin noscript loading stale", "@admin @slow @dangerous @connection", "nondeterministic_output"},
+	{"client|no-evict", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|no-touch", "noscript loading stale", "@slow @connection", ""}, /* Redis 7.2's */
+	{"client|pause", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|reply", "noscript loading stale", "@slow @connection", ""},
+	{"client|setinfo", "noscript loading stale", "@slow @connection", ""}, /* Redis 7.2's */
+	{"client|setname", "noscript loading stale", "@slow @connection", ""},
+	{"client|tracking", "noscript loading stale", "@slow @connection", ""},
+	{"client|trackinginfo", "noscript loading stale", "@slow @connection", ""},
+	{"client|unblock", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|unpause", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
 	{"cluster", "", "@slow", ""},
 	{"command", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|count", "loading stale", "@slow @connection", ""},
+	{"command|docs", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|getkeys", "loading stale", "@slow @connection", ""},
+	{"command|getkeysandflags", "loading stale", "@slow @connection", ""},
+	{"command|help", "loading stale", "@slow @connection", ""},
+	{"command|info", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|list", "loading stale", "@slow @connection", "nondeterministic_output_order"},
 	{"config", "", "@slow", ""},
+	{"config|get", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|help", "loading stale", "@slow", ""},
+	{"config|resetstat", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|rewrite", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|set", "admin noscript loading stale", "@admin @slow @dangerous",
+	 "request_policy:all_nodes response_policy:all_succeeded"},
 	{"copy", "write denyoom", "@keyspace @write @slow", ""},
 	{"dbsize", "readonly fast", "@keyspace @read @fast", "request_policy:all_shards response_policy:agg_sum"},
 	{"decr", "write denyoom fast", "@write @string @fast", ""},
@@ -126,6 +160,21 @@ static const struct redis_info redis_infos[] = {
 	{"flushall", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
 	{"flushdb", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
 	{"function", "", "@slow", ""},
+	{"function|delete", "write noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|dump", "noscript", "@slow @scripting", ""},
+	{"function|flush", "write noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|help", "loading stale", "@slow @scripting", ""},
+	{"function|kill", "noscript allow_busy", "@slow @scripting",
+	 "request_policy:all_shards response_policy:one_succeeded"},
+	{"function|list", "noscript", "@slow @scripting", "nondeterministic_output_order"},
+	{"function|load", "write denyoom noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|restore", "write denyoom noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|stats", "noscript allow_busy", "@slow @scripting",
+	 "nondeterministic_output request_policy:all_shards response_policy:special"},
 	{"get", "readonly fast", "@read @string @fast", ""},
 	{"getbit", "readonly fast", "@read @bitmap @fast", ""},
 	{"getdel", "write fast", "@write @string @fast", ""},
@@ -143,6 +192,11 @@ static const struct redis_info redis_infos[] = {
 	{"mset", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:all_succeeded"},
 	{"msetnx", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:agg_min"},
 	{"object", "", "@slow", ""},
+	{"object|encoding", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|freq", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|help", "loading stale", "@keyspace @slow", ""},
+	{"object|idletime", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|refcount", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
 	{"persist", "write fast", "@keyspace @write @fast", ""},
 	{"pexpire", "write fast", "@keyspace @write @fast", ""},
 	{"pexpireat", "write fast", "@keyspace @write @fast", ""},
@@ -180,6 +234,56 @@ static const struct redis_info *redis_info_of(const char *name)
 	return NULL;
 }
 
+/* A command, or one subcommand of a container (sub != NULL), under the
+ * name COMMAND INFO and COMMAND LIST give it: "get", "client|kill". */
+struct cmd_entry {
+	const struct cmd_def *d;
+	const struct cmd_sub *sub;
+	char name[64]; /* command names are at most 16 bytes (cmd.c), subcommands' 15 */
+};
+
+static void entry_init(struct cmd_entry *e, const struct cmd_def *d, const struct cmd_sub *sub)
+{
+	e->d = d;
+	e->sub = sub;
+	int n = snprintf(e->name, sizeof(e->name), "%s%s%s", d->name, sub ? "|" : "", sub ? sub->name : "");
+	DV_ASSERT(n > 0 && (size_t)n < sizeof(e->name));
+	for (char *p = e->name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/* Flags and ACL categories of a command Redis does not have (DYN.*), from
+ * its table row as Redis's setImplicitACLCategories derives them: write
+ * gives @write, readonly @read, and a command not flagged fast @slow. */
+static void implied_flags(const struct cmd_def *d, char *flags, size_t flen, char *acl, size_t alen)
+{
+	bool w = d->flags & CMDF_WRITE, r = (d->flags & CMDF_READ) && !w;
+	snprintf(flags, flen, "%s%s%s", w ? "write " : "", r ? "readonly " : "", d->flags & CMDF_NOAUTH ? "no_auth" : "");
+	snprintf(acl, alen, "%s%s@slow", w ? "@write " : "", r ? "@read " : "");
+}
+
+/* COMMAND LIST FILTERBY ACLCAT cat: whether the entry is in category cat
+ * (Redis's ACLGetCommandCategoryFlagByName: no '@', any case). */
+static bool entry_in_category(const struct cmd_entry *e, const struct resp_arg *cat)
+{
+	const struct redis_info *ri = redis_info_of(e->name);
+	char flags[64], implied[64];
+	const char *acl = ri ? ri->acl : NULL;
+	if (!ri) {
+		if (e->sub) /* every subcommand of a container is in redis_infos */
+			return false;
+		implied_flags(e->d, flags, sizeof(flags), implied, sizeof(implied));
+		acl = implied;
+	}
+	for (const char *p = acl; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len > 1 && p[0] == '@' && len - 1 == cat->len && !strncasecmp(p + 1, cat->ptr, cat->len))
+			return true;
+		p += len + (p[len] == ' ');
+	}
+	return false;
+}
+
 /* A set of n (RESP3 "~n", as Redis's COMMAND replies; RESP2 an array). */
 static void add_set(struct resp_buf *rb, size_t n, int proto)
 {
@@ -215,37 +319,76 @@ static void add_words(struct resp_buf *rb, const char *w, bool bulk, int proto)
 	}
 }
 
-static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *rb)
+/* Whether OBJECT's subcommand sub takes a key (all but HELP). */
+static bool sub_has_key(const struct cmd_def *d, const struct cmd_sub *sub)
 {
-	const struct redis_info *ri = redis_info_of(d->name);
+	return container_of(d) == &cmd_container_object && strcmp(sub->name, "HELP") != 0;
+}
+
+static void command_entry_of(const struct cmd_entry *e, int proto, struct resp_buf *rb)
+{
+	const struct cmd_def *d = e->d;
+	const struct redis_info *ri = redis_info_of(e->name);
+	char flags[64], acl[64];
+	if (!ri)
+		implied_flags(d, flags, sizeof(flags), acl, sizeof(acl));
 	resp_add_array(rb, 10);
-	resp_add_bulk_str(rb, d->name);
-	resp_add_int(rb, d->arity);
-	if (ri) {
-		add_words(rb, ri->flags, false, proto);
-	} else {
-		unsigned nflags = 0;
-		const char *flags[3];
-		if (d->flags & CMDF_WRITE)
-			flags[nflags++] = "write";
-		if ((d->flags & CMDF_READ) && !(d->flags & CMDF_WRITE))
-			flags[nflags++] = "readonly";
-		if (d->flags & CMDF_NOAUTH)
-			flags[nflags++] = "no_auth";
-		add_set(rb, nflags, proto);
-		for (unsigned i = 0; i < nflags; i++)
-			resp_add_simple(rb, flags[i]);
-	}
+	resp_add_bulk_str(rb, e->name);
+	resp_add_int(rb, e->sub ? e->sub->arity : d->arity);
+	add_words(rb, ri ? ri->flags : flags, false, proto);
 	/* A container (OBJECT, CLIENT, ...) has its keys in its subcommands:
-	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for COMMAND GETKEYS). */
-	bool container = container_of(d) != NULL;
-	resp_add_int(rb, container ? 0 : d->first_key);
-	resp_add_int(rb, container ? 0 : d->last_key);
-	resp_add_int(rb, container ? 0 : d->step);
-	add_words(rb, ri ? ri->acl : "", false, proto);
+	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for its subcommands
+	 * and COMMAND GETKEYS). */
+	const struct cmd_container *ct = container_of(d);
+	bool keys = e->sub ? sub_has_key(d, e->sub) : ct == NULL;
+	resp_add_int(rb, keys ? d->first_key : 0);
+	resp_add_int(rb, keys ? d->last_key : 0);
+	resp_add_int(rb, keys ? d->step : 0);
+	add_words(rb, ri ? ri->acl : acl, false, proto);
 	add_words(rb, ri ? ri->tips : "", true, proto);
 	add_set(rb, 0, proto); /* key specs */
-	add_set(rb, 0, proto); /* subcommands (Redis: an empty set, an array when there are some) */
+	if (e->sub || !ct) {
+		add_set(rb, 0, proto); /* subcommands: Redis's empty set */
+		return;
+	}
+	resp_add_array(rb, ct->n); /* Redis: an array of their entries */
+	for (unsigned i = 0; i < ct->n; i++) {
+		struct cmd_entry se;
+		entry_init(&se, d, &ct->subs[i]);
+		command_entry_of(&se, proto, rb);
+	}
+}
+
+static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *rb)
+{
+	struct cmd_entry e;
+	entry_init(&e, d, NULL);
+	command_entry_of(&e, proto, rb);
+}
+
+/* COMMAND INFO's and DOCS's lookup of a name (Redis's
+ * lookupCommandBySds): "get", or "container|subcommand" in any case;
+ * false for anything else ("get|x", "client|kill|x"). */
+static bool entry_lookup(const struct resp_arg *name, struct cmd_entry *e)
+{
+	char *bar = memchr(name->ptr, '|', name->len);
+	struct resp_arg top = {.ptr = name->ptr, .len = bar ? (uint32_t)(bar - name->ptr) : name->len};
+	const struct cmd_def *d = cmd_lookup(&top);
+	if (!d)
+		return false;
+	if (!bar) {
+		entry_init(e, d, NULL);
+		return true;
+	}
+	const struct cmd_container *ct = container_of(d);
+	struct resp_arg sub = {.ptr = bar + 1, .len = name->len - top.len - 1};
+	for (unsigned i = 0; ct && i < ct->n; i++) {
+		if (strlen(ct->subs[i].name) == sub.len && resp_arg_is(&sub, ct->subs[i].name)) {
+			entry_init(e, d, &ct->subs[i]);
+			return true;
+		}
+	}
+	return false;
 }
 
 static const char *group_of(const struct cmd_def *d)
@@ -331,6 +474,66 @@ static void command_getkeys(struct resp_arg *argv, uint32_t argc, struct resp_bu
 		resp_add_bulk(rb, argv[2 + i].ptr, argv[2 + i].len);
 }
 
+/* COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern]:
+ * every command and every subcommand of a container ("client|kill"), as
+ * Redis 7.0's commandListCommand, with its argument rules: FILTERBY and its
+ * two arguments are the last three, anything else is a syntax error. No
+ * command is a module's, so MODULE lists none; ACLCAT lists the commands of
+ * that category (none for a name that is not one); PATTERN is matched
+ * against the full name without case, with the glob of KEYS. */
+enum list_filter { LIST_ALL, LIST_MODULE, LIST_ACLCAT, LIST_PATTERN };
+
+static bool list_match(const struct cmd_entry *e, enum list_filter f, const struct resp_arg *arg)
+{
+	switch (f) {
+	case LIST_ALL: return true;
+	case LIST_MODULE: return false;
+	case LIST_ACLCAT: return entry_in_category(e, arg);
+	case LIST_PATTERN: return cmd_glob(arg->ptr, arg->len, e->name, strlen(e->name), true);
+	}
+	return false;
+}
+
+static void command_list(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	enum list_filter f = LIST_ALL;
+	const struct resp_arg *arg = NULL;
+	if (argc != 2) {
+		if (argc != 5 || !resp_arg_is(&argv[2], "FILTERBY")) {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+		f = resp_arg_is(&argv[3], "MODULE") ? LIST_MODULE : resp_arg_is(&argv[3], "ACLCAT") ? LIST_ACLCAT
+		  : resp_arg_is(&argv[3], "PATTERN") ? LIST_PATTERN : LIST_ALL;
+		if (f == LIST_ALL) {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+		arg = &argv[4];
+	}
+	/* Two passes over the same entries: the count, then the names. */
+	unsigned n = cmd_count() - 1; /* not the "unknown" pseudo-command */
+	uint64_t matched = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			resp_add_array(rb, matched);
+		for (unsigned i = 0; i < n; i++) {
+			const struct cmd_def *d = cmd_by_index(i);
+			const struct cmd_container *ct = container_of(d);
+			for (unsigned k = 0; k <= (ct ? ct->n : 0); k++) {
+				struct cmd_entry e;
+				entry_init(&e, d, k == 0 ? NULL : &ct->subs[k - 1]);
+				if (!list_match(&e, f, arg))
+					continue;
+				if (pass == 0)
+					matched++;
+				else
+					resp_add_bulk_str(rb, e.name);
+			}
+		}
+	}
+}
+
 enum command_sub { COMMAND_COUNT, COMMAND_DOCS, COMMAND_GETKEYS, COMMAND_HELP, COMMAND_INFO, COMMAND_LIST,
 		   COMMAND_GETKEYSANDFLAGS };
 static const struct cmd_sub command_subs[] = {
@@ -392,22 +595,14 @@ static void run_command(CMD_RUN_ARGS)
 		}
 		resp_add_array(rb, argc - 2);
 		for (uint32_t i = 2; i < argc; i++) {
-			const struct cmd_def *d = cmd_lookup(&argv[i]);
-			if (d)
-				command_entry(d, c->proto, rb);
+			struct cmd_entry e;
+			if (entry_lookup(&argv[i], &e))
+				command_entry_of(&e, c->proto, rb);
 			else
 				resp_add_null(rb, c->proto);
 		}
 		break;
-	case COMMAND_LIST:
-		if (argc != 2) {
-			resp_add_error(rb, "ERR syntax error");
-			break;
-		}
-		resp_add_array(rb, n);
-		for (unsigned i = 0; i < n; i++)
-			resp_add_bulk_str(rb, cmd_by_index(i)->name);
-		break;
+	case COMMAND_LIST: command_list(argv, argc, rb); break;
 	default:
 		break; /* the error is in rb */
 	}

@@ -19,6 +19,9 @@ and compares each reply with the golden one by the case's rule:
   ci  COMMAND INFO: each entry's name, arity, flags, key positions, ACL
       categories and tips byte for byte (RESP3: sets); its key specs and
       subcommands are not compared (dynvme gives none)
+  l   COMMAND LIST: the names as a set, restricted to the commands both
+      servers list (the golden's to those the plain COMMAND LIST case got,
+      the reply's to the golden's), and the reply's others only DV_ONLY
   u   a command of another Redis data type or feature: dynvme answers
       Redis's unknown-command error (not sent to redis-server, where it
       exists and would change the connection)
@@ -621,6 +624,27 @@ def cases():
     add("k", "HELLO", "3")
     add("ci", *info)
     add("k", "HELLO", "2")
+    # subcommands by their full name, any case; nil for a name Redis's
+    # lookupCommandBySds does not find
+    add("ci", "COMMAND", "INFO", "client|kill", "CLIENT|LIST", "object|encoding", "Object|Help", "config|set",
+        "command|list", "function|flush", "client|id", "get|x", "client|kill|x", "client|nosuch", "client|", "|kill")
+    # COMMAND LIST [FILTERBY MODULE|ACLCAT|PATTERN]: the names as a set, of
+    # the commands both servers have (rule l); the filter's argument rules
+    add("l", "COMMAND", "LIST")
+    for cat in ("keyspace", "read", "write", "string", "bitmap", "fast", "slow", "admin", "dangerous",
+                "connection", "scripting", "KeySpace", "list", "@read", "nosuchcategory", ""):
+        add("l", "COMMAND", "LIST", "FILTERBY", "ACLCAT", cat)
+    for pat in ("*", "get*", "*|*", "CLIENT|*", "object|*", "[a-c]*", "?et", "*ex*", "h[^e]llo", "\\*", ""):
+        add("l", "COMMAND", "LIST", "FILTERBY", "PATTERN", pat)
+    add("=", "COMMAND", "LIST", "FILTERBY", "MODULE", "nosuchmodule")
+    add("=", "COMMAND", "LIST", "filterby", "module", "")
+    add("=", "COMMAND", "LIST", "FILTERBY")
+    add("=", "COMMAND", "LIST", "FILTERBY", "MODULE")
+    add("=", "COMMAND", "LIST", "FILTERBY", "BOGUS", "x")
+    add("=", "COMMAND", "LIST", "FILTERBY", "PATTERN", "x", "y")
+    add("=", "COMMAND", "LIST", "x", "FILTERBY", "PATTERN", "x")
+    add("=", "COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "FILTERBY", "PATTERN", "b")
+    add("=", "COMMAND", "LIST", "BOGUS")
     # INFO: Redis's field names in Redis's sections
     add("i", "INFO")
     add("i", "INFO", "everything")
@@ -821,6 +845,20 @@ def command_info_head(raw):
     return out
 
 
+# Commands dynvme has and Redis 7.0 has not (COMMAND LIST, rule l).
+DV_ONLY = {b"dyn.get", b"dyn.put", b"dyn.del", b"dyn.status", b"dyn.ring", b"client|setinfo", b"client|no-touch"}
+
+
+def list_same(golden, got, names_got, names_golden):
+    """Rule l: an error byte for byte; else the same names of the commands
+    both servers have, and no name the golden server lacks but DV_ONLY."""
+    g, r = parse(golden), parse(got)
+    if not isinstance(g, list) or not isinstance(r, list):
+        return golden == got
+    extra = set(r) - names_golden
+    return not (extra - DV_ONLY) and sorted(set(g) & names_got) == sorted(set(r) - extra)
+
+
 def judge(rule, golden, got, conn, args):
     if rule == "=":
         return golden == got
@@ -879,6 +917,9 @@ def main():
         print("FAIL: %s has %d cases, compat.py %d: record it again" % (golden_path, len(lines), len(cs) + len(rs)))
         return 1
     fails = 0
+    goldens = [ast.literal_eval(ln.split("\t")[2]) for ln in lines[:len(cs)]]
+    plain = [i for i, (rule, args) in enumerate(cs) if rule == "l" and args == ["COMMAND", "LIST"]][0]
+    names_got, names_golden = set(parse(got[plain])), set(parse(goldens[plain]))
     for i, ((rule, args), r) in enumerate(zip(cs, got)):
         grule, gargs, g = (ast.literal_eval(x) for x in lines[i].split("\t"))
         if grule != rule or gargs != args:
@@ -886,7 +927,10 @@ def main():
             return 1
         if rule == "u" and mode == "redis":
             continue  # not sent: redis-server has the command
-        ok = g == r if rule == "c" else judge(rule, g, r, None, args)
+        if rule == "l":
+            ok = list_same(g, r, names_got, names_golden)
+        else:
+            ok = g == r if rule == "c" else judge(rule, g, r, None, args)
         if not ok:
             fails += 1
             print("FAIL: case %d [%s] %r\n  redis:  %r\n  got:    %r" % (i, rule, args[:8], g[:300], r[:300]))
