@@ -1058,9 +1058,31 @@ void cmd_run_stats(CMD_RUN_ARGS)
 		for (unsigned k = 0; k < sizeof(info_names) / sizeof(info_names[0]); k++)
 			if (resp_arg_is(&argv[i], info_names[k].name))
 				sections |= info_names[k].bit;
-	struct eop *e = cmd_prepare_keyless(cmd, EOP_STATS, rb);
-	if (!e)
+	/* Cluster mode: INFO keyspace is each keyspace's DBSIZE estimate, one
+	 * COUNT (op 1 + j) per keyspace the cluster defines, beside op 0, the
+	 * node's own stats. */
+	unsigned nks = 0;
+	uint8_t ks[CLUSTER_KEYSPACES_MAX];
+	if (cmd_cluster_mode(c) && (sections & INFO_KEYSPACE))
+		for (unsigned i = 0; i < CLUSTER_KEYSPACES_MAX; i++)
+			if (cluster_keyspace(&c->w->cfg->cluster, i))
+				ks[nks++] = (uint8_t)i;
+	if (cmd_prepare_ops(cmd, 1 + nks)) {
+		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
+	}
+	for (unsigned i = 0; i <= nks; i++) {
+		if (eop_init(&cmd->ops[i], EOP_STATS, NULL, 0, NULL, 0)) {
+			cmd_release_ops(cmd);
+			resp_add_error(rb, cmd_store_error(-ENOMEM));
+			return;
+		}
+		if (i > 0) {
+			cmd->ops[i].dyn.op = EOP_DYN_COUNT;
+			cmd->ops[i].arg = ks[i - 1] + 1; /* engine.h: this keyspace, not the connection's */
+		}
+	}
+	struct eop *e = &cmd->ops[0];
 	cmd->flags = sections;
 	e->stats = &cmd->stats;
 	e->cache_stats = &cmd->cache_stats;
@@ -1221,13 +1243,26 @@ static void info_replication(const struct server *srv, struct resp_buf *o)
 		      srv->run_id);
 }
 
+/* Redis's "dbN:keys=K,expires=E,avg_ttl=T" line of each database that has
+ * keys. One node: db0, its live keys and the keys with a TTL the expiry
+ * table holds. Cluster mode: a line per keyspace with keys, K its DBSIZE
+ * estimate (ops 1.., cmd_run_stats; a count that failed gives no line) and
+ * E 0: no node counts the keys with a TTL. avg_ttl is always 0 (not
+ * sampled). */
 static void info_keyspace(struct conn *c, const struct cmd *cmd, struct resp_buf *o)
 {
 	resp_add_rawf(o, "# Keyspace\r\n");
 	uint64_t n = live_keys(c, &cmd->stats);
-	if (n && !cmd_cluster_mode(c)) /* cluster: no per-keyspace count yet */
+	if (n && !cmd_cluster_mode(c))
 		resp_add_rawf(o, "db0:keys=%llu,expires=%llu,avg_ttl=0\r\n", (unsigned long long)n,
 			      (unsigned long long)cmd->counters.expiry_tracked);
+	for (uint32_t i = 1; i < cmd->nops; i++) {
+		const struct eop *e = &cmd->ops[i];
+		DV_ASSERT(e->dyn.op == EOP_DYN_COUNT && e->arg >= 1 && e->arg <= CLUSTER_KEYSPACES_MAX);
+		if (e->result == 0 && e->reply_int > 0)
+			resp_add_rawf(o, "db%lld:keys=%lld,expires=0,avg_ttl=0\r\n", (long long)(e->arg - 1),
+				      (long long)e->reply_int);
+	}
 	resp_add_rawf(o, "\r\n");
 }
 
