@@ -18,9 +18,9 @@
  * io-threads, dir, ...: redis_immutable_params) with Redis's "can't set
  * immutable (protected) config", and answers everything else with Redis's
  * errors.
- * FUNCTION: there is no scripting: FLUSH and LIST answer for the empty set
- * of functions (the Redis test harness and clients call them), the others
- * say so.
+ * FUNCTION: there is no scripting: FLUSH, LIST, DELETE and KILL answer as
+ * Redis does for the empty set of functions (the Redis test harness and
+ * clients call them), the others (DUMP, LOAD, RESTORE, STATS) say so.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -132,6 +132,33 @@ static const struct redis_info redis_infos[] = {
 	{"client|unblock", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
 	{"client|unpause", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
 	{"cluster", "", "@slow", ""},
+	{"cluster|addslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|addslotsrange", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|bumpepoch", "admin stale no_async_loading", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|count-failure-reports", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|countkeysinslot", "stale", "@slow", ""},
+	{"cluster|delslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|delslotsrange", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|failover", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|flushslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|forget", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|getkeysinslot", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|help", "loading stale", "@slow", ""},
+	{"cluster|info", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|keyslot", "stale", "@slow", ""},
+	{"cluster|links", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|meet", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|myid", "stale", "@slow", ""},
+	{"cluster|nodes", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|replicas", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|replicate", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|reset", "admin noscript stale", "@admin @slow @dangerous", ""},
+	{"cluster|saveconfig", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|set-config-epoch", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|setslot", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|shards", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|slaves", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|slots", "stale", "@slow", "nondeterministic_output"},
 	{"command", "loading stale", "@slow @connection", "nondeterministic_output_order"},
 	{"command|count", "loading stale", "@slow @connection", ""},
 	{"command|docs", "loading stale", "@slow @connection", "nondeterministic_output_order"},
@@ -977,7 +1004,7 @@ static void run_config(CMD_RUN_ARGS)
 
 /* ---- FUNCTION: no scripting, so no functions ---- */
 
-enum function_sub { FN_FLUSH, FN_LIST, FN_HELP, FN_OTHER };
+enum function_sub { FN_FLUSH, FN_LIST, FN_HELP, FN_DELETE, FN_DUMP, FN_KILL, FN_LOAD, FN_RESTORE, FN_STATS };
 static const struct cmd_sub function_subs[] = {
 	{"FLUSH", -2}, {"LIST", -2}, {"HELP", 2}, {"DELETE", 3}, {"DUMP", 2}, {"KILL", 2},
 	{"LOAD", -3}, {"RESTORE", -3}, {"STATS", 2},
@@ -991,7 +1018,8 @@ static const struct cmd_container container_function = {"function", function_sub
 static const struct cmd_container *container_of(const struct cmd_def *d)
 {
 	static const struct cmd_container *const all[] = {&cmd_container_object, &cmd_container_client,
-							  &container_command, &container_config, &container_function};
+							  &cmd_container_cluster, &container_command, &container_config,
+							  &container_function};
 	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (strcmp(d->name, all[i]->name) == 0)
 			return all[i];
@@ -1006,19 +1034,49 @@ static const char *const function_help[] = {
 	NULL,
 };
 
+/* FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: Redis's argument
+ * checks (functionListCommand: each option once), then no library. */
+static void function_list(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	bool code = false, name = false;
+	for (uint32_t i = 2; i < argc; i++) {
+		if (!code && resp_arg_is(&argv[i], "WITHCODE")) {
+			code = true;
+		} else if (!name && resp_arg_is(&argv[i], "LIBRARYNAME")) {
+			if (i == argc - 1) {
+				resp_add_error(rb, "ERR library name argument was not given");
+				return;
+			}
+			name = true;
+			i++;
+		} else {
+			resp_add_errorf(rb, "ERR Unknown argument %.*s", (int)(argv[i].len < 128 ? argv[i].len : 128),
+					argv[i].ptr);
+			return;
+		}
+	}
+	resp_add_array(rb, 0);
+}
+
 static void run_function(CMD_RUN_ARGS)
 {
 	int sub = cmd_subcommand(argv, argc, function_subs, sizeof(function_subs) / sizeof(function_subs[0]), rb);
-	if (sub == FN_FLUSH) {
-		if (argc > 3 || (argc == 3 && !resp_arg_is(&argv[2], "ASYNC") && !resp_arg_is(&argv[2], "SYNC")))
-			resp_add_error(rb, "ERR syntax error");
+	if (sub == FN_FLUSH) { /* functionFlushCommand's checks */
+		if (argc > 3)
+			cmd_reply_sub_syntax(argv, rb);
+		else if (argc == 3 && !resp_arg_is(&argv[2], "ASYNC") && !resp_arg_is(&argv[2], "SYNC"))
+			resp_add_error(rb, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
 		else
 			resp_add_simple(rb, "OK");
 	} else if (sub == FN_LIST) {
-		resp_add_array(rb, 0);
+		function_list(argv, argc, rb);
+	} else if (sub == FN_DELETE) {
+		resp_add_error(rb, "ERR Library not found"); /* there is none */
+	} else if (sub == FN_KILL) {
+		resp_add_error(rb, "NOTBUSY No scripts in execution right now.");
 	} else if (sub == FN_HELP) {
 		cmd_reply_help(&argv[0], function_help, rb);
-	} else if (sub >= FN_OTHER) {
+	} else if (sub >= FN_DUMP) {
 		resp_add_errorf(rb, "ERR FUNCTION %s is not supported by dynvme (no scripting)", function_subs[sub].name);
 	}
 }

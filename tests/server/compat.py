@@ -627,14 +627,14 @@ def cases():
     # subcommands by their full name, any case; nil for a name Redis's
     # lookupCommandBySds does not find
     add("ci", "COMMAND", "INFO", "client|kill", "CLIENT|LIST", "object|encoding", "Object|Help", "config|set",
-        "command|list", "function|flush", "client|id", "get|x", "client|kill|x", "client|nosuch", "client|", "|kill")
+        "command|list", "function|flush", "client|id", "cluster|info", "cluster|setslot", "get|x", "client|kill|x", "client|nosuch", "client|", "|kill")
     # COMMAND LIST [FILTERBY MODULE|ACLCAT|PATTERN]: the names as a set, of
     # the commands both servers have (rule l); the filter's argument rules
     add("l", "COMMAND", "LIST")
     for cat in ("keyspace", "read", "write", "string", "bitmap", "fast", "slow", "admin", "dangerous",
                 "connection", "scripting", "KeySpace", "list", "@read", "nosuchcategory", ""):
         add("l", "COMMAND", "LIST", "FILTERBY", "ACLCAT", cat)
-    for pat in ("*", "get*", "*|*", "CLIENT|*", "object|*", "[a-c]*", "?et", "*ex*", "h[^e]llo", "\\*", ""):
+    for pat in ("*", "get*", "*|*", "CLIENT|*", "object|*", "cluster*", "*slot*", "[a-c]*", "?et", "*ex*", "h[^e]llo", "\\*", ""):
         add("l", "COMMAND", "LIST", "FILTERBY", "PATTERN", pat)
     add("=", "COMMAND", "LIST", "FILTERBY", "MODULE", "nosuchmodule")
     add("=", "COMMAND", "LIST", "filterby", "module", "")
@@ -670,6 +670,52 @@ def cases():
     add("=", "COMMAND", "COUNT", "x")
     add("=", "FUNCTION", "FLUSH")
     add("=", "FUNCTION", "LIST")
+    # FUNCTION's argument checks, and the answers for no library
+    add("=", "FUNCTION", "FLUSH", "sync")
+    add("=", "FUNCTION", "FLUSH", "x")
+    add("=", "FUNCTION", "FLUSH", "ASYNC", "x")
+    add("=", "FUNCTION", "LIST", "WITHCODE")
+    add("=", "FUNCTION", "LIST", "withcode", "LIBRARYNAME", "lib*")
+    add("=", "FUNCTION", "LIST", "WITHCODE", "WITHCODE")
+    add("=", "FUNCTION", "LIST", "LIBRARYNAME")
+    add("=", "FUNCTION", "LIST", "LIBRARYNAME", "a", "LIBRARYNAME", "b")
+    add("=", "FUNCTION", "LIST", "bogus")
+    add("=", "FUNCTION", "DELETE", "nosuchlib")
+    add("=", "FUNCTION", "DELETE")
+    add("=", "FUNCTION", "KILL")
+    add("=", "FUNCTION", "KILL", "x")
+    # CLIENT PAUSE: Redis's checks before dynvme's refusal; CLIENT TRACKING:
+    # its options parsed as Redis parses them, OFF is +OK
+    add("=", "CLIENT", "PAUSE", "abc")
+    add("=", "CLIENT", "PAUSE", "-1")
+    add("=", "CLIENT", "PAUSE", "1.5")
+    add("=", "CLIENT", "PAUSE", "10", "bogus")
+    add("=", "CLIENT", "PAUSE", "abc", "bogus")
+    add("=", "CLIENT", "PAUSE", "10", "WRITE", "x")
+    add("=", "CLIENT", "TRACKING", "off")
+    add("=", "CLIENT", "TRACKING", "OFF", "BCAST", "PREFIX", "a", "OPTIN", "OPTOUT", "NOLOOP")
+    add("=", "CLIENT", "TRACKING", "OFF", "bogus")
+    add("=", "CLIENT", "TRACKING", "OFF", "PREFIX")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT", "abc")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT", "999999")
+    add("=", "CLIENT", "TRACKING", "maybe")
+    add("=", "CLIENT", "TRACKING", "maybe", "BCAST")
+    add("=", "CLIENT", "TRACKING", "ON", "bogus")
+    # CLUSTER without cluster support: unknown subcommands and wrong arities
+    # get their own errors, every known form "cluster support disabled"
+    add("=", "CLUSTER", "INFO")
+    add("=", "CLUSTER", "HELP")
+    add("=", "CLUSTER", "KEYSLOT", "k")
+    add("=", "CLUSTER", "info", "x")
+    add("=", "CLUSTER", "KEYSLOT")
+    add("=", "CLUSTER", "ADDSLOTS")
+    add("=", "CLUSTER", "SETSLOT", "1", "NODE", "x")
+    add("=", "CLUSTER", "BOGUS")
+    add("=", "CLUSTER", "")
+    add("=", "CLUSTER")
+    add("=", "READONLY")
+    add("=", "READONLY", "x")
     add("=", "DBSIZE", "x")
     add("=", "TIME", "x")
     # unknown commands and arity
