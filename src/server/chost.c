@@ -556,6 +556,10 @@ static int chreq_fill(struct chost *ch, struct chreq *q)
 		if (op->kind != EOP_STATS)
 			return -EINVAL;
 		rq->kind = CREQ_COUNT;
+		if (op->arg < 0 || op->arg > CNODE_KEYSPACES_MAX)
+			return -EINVAL;
+		if (op->arg) /* engine.h: this keyspace, not the connection's */
+			rq->keyspace = (uint8_t)(op->arg - 1);
 		break;
 	case EOP_DYN_NONE:
 		if (op->kind == EOP_SCAN) {

@@ -627,6 +627,17 @@ int cmd_subcommand(const struct resp_arg *argv, uint32_t argc, const struct cmd_
 	return -1;
 }
 
+void cmd_reply_sub_syntax(const struct resp_arg *argv, struct resp_buf *rb)
+{
+	char up[32];
+	uint32_t nl = argv[0].len < sizeof(up) - 1 ? argv[0].len : (uint32_t)sizeof(up) - 1;
+	for (uint32_t j = 0; j < nl; j++)
+		up[j] = argv[0].ptr[j] >= 'a' && argv[0].ptr[j] <= 'z' ? (char)(argv[0].ptr[j] - 32) : argv[0].ptr[j];
+	up[nl] = '\0';
+	resp_add_errorf(rb, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try %s HELP.",
+			(int)(argv[1].len < 128 ? argv[1].len : 128), argv[1].ptr, up);
+}
+
 void cmd_reply_help(const struct resp_arg *name, const char *const *lines, struct resp_buf *rb)
 {
 	unsigned n = 0;

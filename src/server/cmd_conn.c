@@ -401,6 +401,64 @@ static const char *const client_help[] = {
 	NULL,
 };
 
+/* CLIENT PAUSE timeout [WRITE|ALL]: Redis's checks, in its order (the
+ * mode, then the timeout: getTimeoutFromObjectOrReply), then a refusal:
+ * dynvme cannot pause its clients. */
+static void client_pause(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	int64_t ms;
+	if (argc > 4)
+		cmd_reply_sub_syntax(argv, rb);
+	else if (argc == 4 && !resp_arg_is(&argv[3], "WRITE") && !resp_arg_is(&argv[3], "ALL"))
+		resp_add_error(rb, "ERR CLIENT PAUSE mode must be WRITE or ALL");
+	else if (resp_arg_i64(&argv[2], &ms))
+		resp_add_error(rb, "ERR timeout is not an integer or out of range");
+	else if (ms < 0)
+		resp_add_error(rb, "ERR timeout is negative");
+	else
+		resp_add_error(rb, "ERR CLIENT PAUSE is not supported by dynvme");
+}
+
+/* CLIENT TRACKING ON|OFF [REDIRECT id] [BCAST] [PREFIX p ...] [OPTIN]
+ * [OPTOUT] [NOLOOP]: the options parsed as Redis parses them (a REDIRECT
+ * id must be a client of this connection's thread: the clients CLIENT LIST
+ * shows), then OFF is +OK (tracking is never on) and ON a refusal. */
+static void client_tracking(struct conn *c, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	int64_t redir = 0;
+	for (uint32_t j = 3; j < argc; j++) {
+		bool more = j + 1 < argc;
+		if (more && resp_arg_is(&argv[j], "REDIRECT")) {
+			j++;
+			if (redir != 0) {
+				resp_add_error(rb, "ERR A client can only redirect to a single other client");
+				return;
+			}
+			if (!cmd_arg_i64(&argv[j], &redir, rb))
+				return;
+			const struct conn *x = c->w->conns;
+			while (x && (x->dead || x->id != (uint64_t)redir))
+				x = x->next;
+			if (!x) {
+				resp_add_error(rb, "ERR The client ID you want redirect to does not exist");
+				return;
+			}
+		} else if (more && resp_arg_is(&argv[j], "PREFIX")) {
+			j++;
+		} else if (!resp_arg_is(&argv[j], "BCAST") && !resp_arg_is(&argv[j], "OPTIN") &&
+			   !resp_arg_is(&argv[j], "OPTOUT") && !resp_arg_is(&argv[j], "NOLOOP")) {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+	}
+	if (resp_arg_is(&argv[2], "OFF"))
+		resp_add_simple(rb, "OK");
+	else if (resp_arg_is(&argv[2], "ON"))
+		resp_add_error(rb, "ERR CLIENT TRACKING is not supported by dynvme (no client side caching)");
+	else
+		resp_add_error(rb, "ERR syntax error");
+}
+
 /* The subcommands of features dynvme has not (tracking, pause): what
  * Redis answers with the feature off, or a clear refusal to turn it on. */
 static void client_off_features(struct conn *c, int sub, struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
@@ -421,21 +479,15 @@ static void client_off_features(struct conn *c, int sub, struct resp_arg *argv, 
 		int64_t id;
 		if (argc == 4 && !resp_arg_is(&argv[3], "TIMEOUT") && !resp_arg_is(&argv[3], "ERROR"))
 			resp_add_error(rb, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
-		else if (argc > 4) /* Redis's addReplySubcommandSyntaxError */
-			resp_add_errorf(rb, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try CLIENT HELP.",
-					(int)(argv[1].len < 128 ? argv[1].len : 128), argv[1].ptr);
+		else if (argc > 4)
+			cmd_reply_sub_syntax(argv, rb);
 		else if (cmd_arg_i64(&argv[2], &id, rb))
 			resp_add_int(rb, 0); /* no client is ever blocked */
 		break;
 	}
 	case CL_UNPAUSE: resp_add_simple(rb, "OK"); break;
-	case CL_PAUSE: resp_add_error(rb, "ERR CLIENT PAUSE is not supported by dynvme"); break;
-	case CL_TRACKING:
-		if (resp_arg_is(&argv[2], "OFF") && argc == 3)
-			resp_add_simple(rb, "OK");
-		else
-			resp_add_error(rb, "ERR CLIENT TRACKING is not supported by dynvme (no client side caching)");
-		break;
+	case CL_PAUSE: client_pause(argv, argc, rb); break;
+	case CL_TRACKING: client_tracking(c, argv, argc, rb); break;
 	default: /* CACHING */
 		resp_add_error(rb, "ERR CLIENT CACHING can be called only when the client is in tracking mode with "
 				   "OPTIN or OPTOUT mode enabled");

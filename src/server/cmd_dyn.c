@@ -250,8 +250,27 @@ void cmd_run_select_db(CMD_RUN_ARGS)
 	}
 }
 
-/* What Redis 7 without cluster support answers (cluster_enabled no). */
-static void cmd_run_no_cluster(CMD_RUN_ARGS) { resp_add_error(rb, "ERR This instance has cluster support disabled"); }
+/* What Redis 7 without cluster support answers (cluster_enabled no):
+ * CLUSTER's unknown subcommands and wrong arities get Redis's errors (its
+ * subcommands and their arities are Redis 7.0's), every other form, HELP
+ * too, "cluster support disabled". */
+static const struct cmd_sub cluster_subs[] = {
+	{"ADDSLOTS", -3}, {"ADDSLOTSRANGE", -4}, {"BUMPEPOCH", 2}, {"COUNT-FAILURE-REPORTS", 3},
+	{"COUNTKEYSINSLOT", 3}, {"DELSLOTS", -3}, {"DELSLOTSRANGE", -4}, {"FAILOVER", -2}, {"FLUSHSLOTS", 2},
+	{"FORGET", 3}, {"GETKEYSINSLOT", 4}, {"HELP", 2}, {"INFO", 2}, {"KEYSLOT", 3}, {"LINKS", 2},
+	{"MEET", -4}, {"MYID", 2}, {"NODES", 2}, {"REPLICAS", 3}, {"REPLICATE", 3}, {"RESET", -2},
+	{"SAVECONFIG", 2}, {"SET-CONFIG-EPOCH", 3}, {"SETSLOT", -4}, {"SHARDS", 2}, {"SLAVES", 3}, {"SLOTS", 2},
+};
+const struct cmd_container cmd_container_cluster = {"cluster", cluster_subs,
+						    sizeof(cluster_subs) / sizeof(cluster_subs[0])};
+
+static void cmd_run_no_cluster(CMD_RUN_ARGS)
+{
+	if (argc >= 2 && resp_arg_is(&argv[0], "CLUSTER") &&
+	    cmd_subcommand(argv, argc, cluster_subs, sizeof(cluster_subs) / sizeof(cluster_subs[0]), rb) < 0)
+		return; /* the error is in rb */
+	resp_add_error(rb, "ERR This instance has cluster support disabled");
+}
 
 /* ---- the table ---- */
 

@@ -133,14 +133,19 @@ struct cmd_sub {
 int cmd_subcommand(const struct resp_arg *argv, uint32_t argc, const struct cmd_sub *subs, unsigned n,
 		   struct resp_buf *rb);
 /* A container command's subcommands (COMMAND GETKEYS looks one up as
- * Redis does): OBJECT's (cmd_keyspace.c), CLIENT's (cmd_conn.c); COMMAND's,
+ * Redis does): OBJECT's (cmd_keyspace.c), CLIENT's (cmd_conn.c), CLUSTER's
+ * (cmd_dyn.c); COMMAND's,
  * CONFIG's and FUNCTION's are cmd_server.c's own. */
 struct cmd_container {
 	const char *name; /* the command, lower case */
 	const struct cmd_sub *subs;
 	unsigned n;
 };
-extern const struct cmd_container cmd_container_object, cmd_container_client;
+extern const struct cmd_container cmd_container_object, cmd_container_client, cmd_container_cluster;
+/* Redis's addReplySubcommandSyntaxError: "unknown subcommand or wrong
+ * number of arguments for 'sub'. Try CMD HELP." (argv[1] as sent, argv[0]
+ * upper-cased). */
+void cmd_reply_sub_syntax(const struct resp_arg *argv, struct resp_buf *rb);
 /* "CMD <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", the
  * lines, then HELP: Redis's help reply (argv[0] upper-cased). */
 void cmd_reply_help(const struct resp_arg *name, const char *const *lines, struct resp_buf *rb);

@@ -13,11 +13,14 @@
  * CONFIG SET changes the directives that can change at run time (timeout,
  * auth-timeout, request-timeout, max-pipeline, log-level: struct
  * srv_runtime), takes the values Redis clients set of the parameters dynvme
- * keeps fixed (save "", appendonly no, ...) when they are those values, and
- * answers everything else with Redis's errors.
- * FUNCTION: there is no scripting: FLUSH and LIST answer for the empty set
- * of functions (the Redis test harness and clients call them), the others
- * say so.
+ * keeps fixed (save "", appendonly no, ...) when they are those values,
+ * refuses Redis's own parameters that cannot change at run time (daemonize,
+ * io-threads, dir, ...: redis_immutable_params) with Redis's "can't set
+ * immutable (protected) config", and answers everything else with Redis's
+ * errors.
+ * FUNCTION: there is no scripting: FLUSH, LIST, DELETE and KILL answer as
+ * Redis does for the empty set of functions (the Redis test harness and
+ * clients call them), the others (DUMP, LOAD, RESTORE, STATS) say so.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -92,11 +95,14 @@ static void run_time(CMD_RUN_ARGS)
 /* ---- COMMAND ---- */
 
 /* What redis-server 7.0.15's COMMAND INFO gives each command dynvme shares
- * with it: its flags, ACL categories and tips (space-separated words, in
- * Redis's order), so that a client reading them (read-only routing, "fast",
- * request policies) sees Redis's. Generated from a real redis-server 7.0's
- * COMMAND reply; key specs and subcommands are not given (empty). A command
- * not listed (DYN.*) gets its flags from the table row (cmd.h). */
+ * with it, and each subcommand of its containers ("client|kill"): its
+ * flags, ACL categories and tips (space-separated words, in Redis's order),
+ * so that a client reading them (read-only routing, "fast", request
+ * policies, COMMAND LIST FILTERBY ACLCAT) sees Redis's. Generated from a
+ * real redis-server 7.0's COMMAND reply (CLIENT SETINFO and NO-TOUCH: Redis
+ * 7.2's command files); key specs are not given (empty). A command not
+ * listed (DYN.*) gets its flags and categories from the table row (cmd.h:
+ * implied_flags). */
 static const struct cmd_container *container_of(const struct cmd_def *d);
 
 struct redis_info {
@@ -107,9 +113,67 @@ static const struct redis_info redis_infos[] = {
 	{"auth", "noscript loading stale fast no_auth allow_busy", "@fast @connection", ""},
 	{"bitcount", "readonly", "@read @bitmap @slow", ""},
 	{"client", "", "@slow", ""},
+	{"client|caching", "noscript loading stale", "@slow @connection", ""},
+	{"client|getname", "noscript loading stale", "@slow @connection", ""},
+	{"client|getredir", "noscript loading stale", "@slow @connection", ""},
+	{"client|help", "loading stale", "@slow @connection", ""},
+	{"client|id", "noscript loading stale", "@slow @connection", ""},
+	{"client|info", "noscript loading stale", "@slow @connection", "nondeterministic_output"},
+	{"client|kill", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|list", "admin noscript loading stale", "@admin @slow @dangerous @connection", "nondeterministic_output"},
+	{"client|no-evict", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|no-touch", "noscript loading stale", "@slow @connection", ""}, /* Redis 7.2's */
+	{"client|pause", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|reply", "noscript loading stale", "@slow @connection", ""},
+	{"client|setinfo", "noscript loading stale", "@slow @connection", ""}, /* Redis 7.2's */
+	{"client|setname", "noscript loading stale", "@slow @connection", ""},
+	{"client|tracking", "noscript loading stale", "@slow @connection", ""},
+	{"client|trackinginfo", "noscript loading stale", "@slow @connection", ""},
+	{"client|unblock", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
+	{"client|unpause", "admin noscript loading stale", "@admin @slow @dangerous @connection", ""},
 	{"cluster", "", "@slow", ""},
+	{"cluster|addslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|addslotsrange", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|bumpepoch", "admin stale no_async_loading", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|count-failure-reports", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|countkeysinslot", "stale", "@slow", ""},
+	{"cluster|delslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|delslotsrange", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|failover", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|flushslots", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|forget", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|getkeysinslot", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|help", "loading stale", "@slow", ""},
+	{"cluster|info", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|keyslot", "stale", "@slow", ""},
+	{"cluster|links", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|meet", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|myid", "stale", "@slow", ""},
+	{"cluster|nodes", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|replicas", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|replicate", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|reset", "admin noscript stale", "@admin @slow @dangerous", ""},
+	{"cluster|saveconfig", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|set-config-epoch", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|setslot", "admin stale no_async_loading", "@admin @slow @dangerous", ""},
+	{"cluster|shards", "stale", "@slow", "nondeterministic_output"},
+	{"cluster|slaves", "admin stale", "@admin @slow @dangerous", "nondeterministic_output"},
+	{"cluster|slots", "stale", "@slow", "nondeterministic_output"},
 	{"command", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|count", "loading stale", "@slow @connection", ""},
+	{"command|docs", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|getkeys", "loading stale", "@slow @connection", ""},
+	{"command|getkeysandflags", "loading stale", "@slow @connection", ""},
+	{"command|help", "loading stale", "@slow @connection", ""},
+	{"command|info", "loading stale", "@slow @connection", "nondeterministic_output_order"},
+	{"command|list", "loading stale", "@slow @connection", "nondeterministic_output_order"},
 	{"config", "", "@slow", ""},
+	{"config|get", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|help", "loading stale", "@slow", ""},
+	{"config|resetstat", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|rewrite", "admin noscript loading stale", "@admin @slow @dangerous", ""},
+	{"config|set", "admin noscript loading stale", "@admin @slow @dangerous",
+	 "request_policy:all_nodes response_policy:all_succeeded"},
 	{"copy", "write denyoom", "@keyspace @write @slow", ""},
 	{"dbsize", "readonly fast", "@keyspace @read @fast", "request_policy:all_shards response_policy:agg_sum"},
 	{"decr", "write denyoom fast", "@write @string @fast", ""},
@@ -123,6 +187,21 @@ static const struct redis_info redis_infos[] = {
 	{"flushall", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
 	{"flushdb", "write", "@keyspace @write @slow @dangerous", "request_policy:all_shards response_policy:all_succeeded"},
 	{"function", "", "@slow", ""},
+	{"function|delete", "write noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|dump", "noscript", "@slow @scripting", ""},
+	{"function|flush", "write noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|help", "loading stale", "@slow @scripting", ""},
+	{"function|kill", "noscript allow_busy", "@slow @scripting",
+	 "request_policy:all_shards response_policy:one_succeeded"},
+	{"function|list", "noscript", "@slow @scripting", "nondeterministic_output_order"},
+	{"function|load", "write denyoom noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|restore", "write denyoom noscript", "@write @slow @scripting",
+	 "request_policy:all_shards response_policy:all_succeeded"},
+	{"function|stats", "noscript allow_busy", "@slow @scripting",
+	 "nondeterministic_output request_policy:all_shards response_policy:special"},
 	{"get", "readonly fast", "@read @string @fast", ""},
 	{"getbit", "readonly fast", "@read @bitmap @fast", ""},
 	{"getdel", "write fast", "@write @string @fast", ""},
@@ -140,6 +219,11 @@ static const struct redis_info redis_infos[] = {
 	{"mset", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:all_succeeded"},
 	{"msetnx", "write denyoom", "@write @string @slow", "request_policy:multi_shard response_policy:agg_min"},
 	{"object", "", "@slow", ""},
+	{"object|encoding", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|freq", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|help", "loading stale", "@keyspace @slow", ""},
+	{"object|idletime", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
+	{"object|refcount", "readonly", "@keyspace @read @slow", "nondeterministic_output"},
 	{"persist", "write fast", "@keyspace @write @fast", ""},
 	{"pexpire", "write fast", "@keyspace @write @fast", ""},
 	{"pexpireat", "write fast", "@keyspace @write @fast", ""},
@@ -177,6 +261,56 @@ static const struct redis_info *redis_info_of(const char *name)
 	return NULL;
 }
 
+/* A command, or one subcommand of a container (sub != NULL), under the
+ * name COMMAND INFO and COMMAND LIST give it: "get", "client|kill". */
+struct cmd_entry {
+	const struct cmd_def *d;
+	const struct cmd_sub *sub;
+	char name[64]; /* command names are at most 16 bytes (cmd.c), subcommands' 15 */
+};
+
+static void entry_init(struct cmd_entry *e, const struct cmd_def *d, const struct cmd_sub *sub)
+{
+	e->d = d;
+	e->sub = sub;
+	int n = snprintf(e->name, sizeof(e->name), "%s%s%s", d->name, sub ? "|" : "", sub ? sub->name : "");
+	DV_ASSERT(n > 0 && (size_t)n < sizeof(e->name));
+	for (char *p = e->name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+}
+
+/* Flags and ACL categories of a command Redis does not have (DYN.*), from
+ * its table row as Redis's setImplicitACLCategories derives them: write
+ * gives @write, readonly @read, and a command not flagged fast @slow. */
+static void implied_flags(const struct cmd_def *d, char *flags, size_t flen, char *acl, size_t alen)
+{
+	bool w = d->flags & CMDF_WRITE, r = (d->flags & CMDF_READ) && !w;
+	snprintf(flags, flen, "%s%s%s", w ? "write " : "", r ? "readonly " : "", d->flags & CMDF_NOAUTH ? "no_auth" : "");
+	snprintf(acl, alen, "%s%s@slow", w ? "@write " : "", r ? "@read " : "");
+}
+
+/* COMMAND LIST FILTERBY ACLCAT cat: whether the entry is in category cat
+ * (Redis's ACLGetCommandCategoryFlagByName: no '@', any case). */
+static bool entry_in_category(const struct cmd_entry *e, const struct resp_arg *cat)
+{
+	const struct redis_info *ri = redis_info_of(e->name);
+	char flags[64], implied[64];
+	const char *acl = ri ? ri->acl : NULL;
+	if (!ri) {
+		if (e->sub) /* every subcommand of a container is in redis_infos */
+			return false;
+		implied_flags(e->d, flags, sizeof(flags), implied, sizeof(implied));
+		acl = implied;
+	}
+	for (const char *p = acl; *p;) {
+		size_t len = strcspn(p, " ");
+		if (len > 1 && p[0] == '@' && len - 1 == cat->len && !strncasecmp(p + 1, cat->ptr, cat->len))
+			return true;
+		p += len + (p[len] == ' ');
+	}
+	return false;
+}
+
 /* A set of n (RESP3 "~n", as Redis's COMMAND replies; RESP2 an array). */
 static void add_set(struct resp_buf *rb, size_t n, int proto)
 {
@@ -212,37 +346,76 @@ static void add_words(struct resp_buf *rb, const char *w, bool bulk, int proto)
 	}
 }
 
-static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *rb)
+/* Whether OBJECT's subcommand sub takes a key (all but HELP). */
+static bool sub_has_key(const struct cmd_def *d, const struct cmd_sub *sub)
 {
-	const struct redis_info *ri = redis_info_of(d->name);
+	return container_of(d) == &cmd_container_object && strcmp(sub->name, "HELP") != 0;
+}
+
+static void command_entry_of(const struct cmd_entry *e, int proto, struct resp_buf *rb)
+{
+	const struct cmd_def *d = e->d;
+	const struct redis_info *ri = redis_info_of(e->name);
+	char flags[64], acl[64];
+	if (!ri)
+		implied_flags(d, flags, sizeof(flags), acl, sizeof(acl));
 	resp_add_array(rb, 10);
-	resp_add_bulk_str(rb, d->name);
-	resp_add_int(rb, d->arity);
-	if (ri) {
-		add_words(rb, ri->flags, false, proto);
-	} else {
-		unsigned nflags = 0;
-		const char *flags[3];
-		if (d->flags & CMDF_WRITE)
-			flags[nflags++] = "write";
-		if ((d->flags & CMDF_READ) && !(d->flags & CMDF_WRITE))
-			flags[nflags++] = "readonly";
-		if (d->flags & CMDF_NOAUTH)
-			flags[nflags++] = "no_auth";
-		add_set(rb, nflags, proto);
-		for (unsigned i = 0; i < nflags; i++)
-			resp_add_simple(rb, flags[i]);
-	}
+	resp_add_bulk_str(rb, e->name);
+	resp_add_int(rb, e->sub ? e->sub->arity : d->arity);
+	add_words(rb, ri ? ri->flags : flags, false, proto);
 	/* A container (OBJECT, CLIENT, ...) has its keys in its subcommands:
-	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for COMMAND GETKEYS). */
-	bool container = container_of(d) != NULL;
-	resp_add_int(rb, container ? 0 : d->first_key);
-	resp_add_int(rb, container ? 0 : d->last_key);
-	resp_add_int(rb, container ? 0 : d->step);
-	add_words(rb, ri ? ri->acl : "", false, proto);
+	 * Redis gives it 0 0 0 (OBJECT's row keeps 2 2 1 for its subcommands
+	 * and COMMAND GETKEYS). */
+	const struct cmd_container *ct = container_of(d);
+	bool keys = e->sub ? sub_has_key(d, e->sub) : ct == NULL;
+	resp_add_int(rb, keys ? d->first_key : 0);
+	resp_add_int(rb, keys ? d->last_key : 0);
+	resp_add_int(rb, keys ? d->step : 0);
+	add_words(rb, ri ? ri->acl : acl, false, proto);
 	add_words(rb, ri ? ri->tips : "", true, proto);
 	add_set(rb, 0, proto); /* key specs */
-	add_set(rb, 0, proto); /* subcommands (Redis: an empty set, an array when there are some) */
+	if (e->sub || !ct) {
+		add_set(rb, 0, proto); /* subcommands: Redis's empty set */
+		return;
+	}
+	resp_add_array(rb, ct->n); /* Redis: an array of their entries */
+	for (unsigned i = 0; i < ct->n; i++) {
+		struct cmd_entry se;
+		entry_init(&se, d, &ct->subs[i]);
+		command_entry_of(&se, proto, rb);
+	}
+}
+
+static void command_entry(const struct cmd_def *d, int proto, struct resp_buf *rb)
+{
+	struct cmd_entry e;
+	entry_init(&e, d, NULL);
+	command_entry_of(&e, proto, rb);
+}
+
+/* COMMAND INFO's and DOCS's lookup of a name (Redis's
+ * lookupCommandBySds): "get", or "container|subcommand" in any case;
+ * false for anything else ("get|x", "client|kill|x"). */
+static bool entry_lookup(const struct resp_arg *name, struct cmd_entry *e)
+{
+	char *bar = memchr(name->ptr, '|', name->len);
+	struct resp_arg top = {.ptr = name->ptr, .len = bar ? (uint32_t)(bar - name->ptr) : name->len};
+	const struct cmd_def *d = cmd_lookup(&top);
+	if (!d)
+		return false;
+	if (!bar) {
+		entry_init(e, d, NULL);
+		return true;
+	}
+	const struct cmd_container *ct = container_of(d);
+	struct resp_arg sub = {.ptr = bar + 1, .len = name->len - top.len - 1};
+	for (unsigned i = 0; ct && i < ct->n; i++) {
+		if (strlen(ct->subs[i].name) == sub.len && resp_arg_is(&sub, ct->subs[i].name)) {
+			entry_init(e, d, &ct->subs[i]);
+			return true;
+		}
+	}
+	return false;
 }
 
 static const char *group_of(const struct cmd_def *d)
@@ -328,6 +501,66 @@ static void command_getkeys(struct resp_arg *argv, uint32_t argc, struct resp_bu
 		resp_add_bulk(rb, argv[2 + i].ptr, argv[2 + i].len);
 }
 
+/* COMMAND LIST [FILTERBY MODULE name|ACLCAT category|PATTERN pattern]:
+ * every command and every subcommand of a container ("client|kill"), as
+ * Redis 7.0's commandListCommand, with its argument rules: FILTERBY and its
+ * two arguments are the last three, anything else is a syntax error. No
+ * command is a module's, so MODULE lists none; ACLCAT lists the commands of
+ * that category (none for a name that is not one); PATTERN is matched
+ * against the full name without case, with the glob of KEYS. */
+enum list_filter { LIST_ALL, LIST_MODULE, LIST_ACLCAT, LIST_PATTERN };
+
+static bool list_match(const struct cmd_entry *e, enum list_filter f, const struct resp_arg *arg)
+{
+	switch (f) {
+	case LIST_ALL: return true;
+	case LIST_MODULE: return false;
+	case LIST_ACLCAT: return entry_in_category(e, arg);
+	case LIST_PATTERN: return cmd_glob(arg->ptr, arg->len, e->name, strlen(e->name), true);
+	}
+	return false;
+}
+
+static void command_list(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	enum list_filter f = LIST_ALL;
+	const struct resp_arg *arg = NULL;
+	if (argc != 2) {
+		if (argc != 5 || !resp_arg_is(&argv[2], "FILTERBY")) {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+		f = resp_arg_is(&argv[3], "MODULE") ? LIST_MODULE : resp_arg_is(&argv[3], "ACLCAT") ? LIST_ACLCAT
+		  : resp_arg_is(&argv[3], "PATTERN") ? LIST_PATTERN : LIST_ALL;
+		if (f == LIST_ALL) {
+			resp_add_error(rb, "ERR syntax error");
+			return;
+		}
+		arg = &argv[4];
+	}
+	/* Two passes over the same entries: the count, then the names. */
+	unsigned n = cmd_count() - 1; /* not the "unknown" pseudo-command */
+	uint64_t matched = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			resp_add_array(rb, matched);
+		for (unsigned i = 0; i < n; i++) {
+			const struct cmd_def *d = cmd_by_index(i);
+			const struct cmd_container *ct = container_of(d);
+			for (unsigned k = 0; k <= (ct ? ct->n : 0); k++) {
+				struct cmd_entry e;
+				entry_init(&e, d, k == 0 ? NULL : &ct->subs[k - 1]);
+				if (!list_match(&e, f, arg))
+					continue;
+				if (pass == 0)
+					matched++;
+				else
+					resp_add_bulk_str(rb, e.name);
+			}
+		}
+	}
+}
+
 enum command_sub { COMMAND_COUNT, COMMAND_DOCS, COMMAND_GETKEYS, COMMAND_HELP, COMMAND_INFO, COMMAND_LIST,
 		   COMMAND_GETKEYSANDFLAGS };
 static const struct cmd_sub command_subs[] = {
@@ -389,22 +622,14 @@ static void run_command(CMD_RUN_ARGS)
 		}
 		resp_add_array(rb, argc - 2);
 		for (uint32_t i = 2; i < argc; i++) {
-			const struct cmd_def *d = cmd_lookup(&argv[i]);
-			if (d)
-				command_entry(d, c->proto, rb);
+			struct cmd_entry e;
+			if (entry_lookup(&argv[i], &e))
+				command_entry_of(&e, c->proto, rb);
 			else
 				resp_add_null(rb, c->proto);
 		}
 		break;
-	case COMMAND_LIST:
-		if (argc != 2) {
-			resp_add_error(rb, "ERR syntax error");
-			break;
-		}
-		resp_add_array(rb, n);
-		for (unsigned i = 0; i < n; i++)
-			resp_add_bulk_str(rb, cmd_by_index(i)->name);
-		break;
+	case COMMAND_LIST: command_list(argv, argc, rb); break;
 	default:
 		break; /* the error is in rb */
 	}
@@ -470,6 +695,30 @@ static const char *compat_syntax_error(unsigned i, const char *v)
 	}
 	default: return NULL;
 	}
+}
+
+/* Redis 7.0.15's parameters that CONFIG SET refuses by name, before any
+ * value is parsed (config.c: IMMUTABLE_CONFIG, and PROTECTED_CONFIG with
+ * enable-protected-configs no, its default), probed one by one on a real
+ * redis-server: a client setting one gets Redis's error, not "Unknown
+ * option". dynvme's own fixed directives (port, bind, ...) answer the
+ * immutable error too, in config_check_pair. */
+static const char *const redis_immutable_params[] = {
+	"aclfile", "always-show-logo", "aof_rewrite_cpulist", "appenddirname", "appendfilename", "bgsave_cpulist",
+	"bio_cpulist", "cluster-config-file", "cluster-enabled", "cluster-port", "daemonize", "databases",
+	"disable-thp", "enable-debug-command", "enable-module-command", "enable-protected-configs", "io-threads",
+	"io-threads-do-reads", "logfile", "pidfile", "rdbchecksum", "replicaof", "server_cpulist", "set-proc-title",
+	"slaveof", "socket-mark-id", "supervised", "syslog-enabled", "syslog-facility", "syslog-ident", "tcp-backlog",
+	"unixsocket", "unixsocketperm",
+};
+static const char *const redis_protected_params[] = {"dbfilename", "dir"};
+
+static bool name_in(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcasecmp(list[i], name))
+			return true;
+	return false;
 }
 
 /* The directives CONFIG SET changes while the server runs. */
@@ -609,15 +858,18 @@ static int config_check_pair(struct conn *c, const struct resp_arg *name, const 
 	snprintf(n, sizeof(n), "%.*s", (int)name->len, name->ptr);
 	snprintf(v, sizeof(v), "%.*s", (int)val->len, val->ptr);
 	*runtime = runtime_index(n);
+	/* The error names the parameter as the client spelled it (Redis's
+	 * c->argv), whatever its case. */
+	bool immutable = name_in(n, redis_immutable_params, sizeof(redis_immutable_params) / sizeof(char *));
+	if (immutable || name_in(n, redis_protected_params, sizeof(redis_protected_params) / sizeof(char *))) {
+		resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set %s config", n,
+				immutable ? "immutable" : "protected");
+		return -EINVAL;
+	}
 	for (unsigned i = 0; i < COMPAT_PARAMS; i++) {
 		if (strcasecmp(compat_params[i][0], n))
 			continue;
-		if (i == COMPAT_DATABASES || i == COMPAT_CLUSTER_ENABLED) { /* Redis's own immutable ones */
-			resp_add_errorf(rb, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set "
-					    "immutable config",
-					n);
-			return -EINVAL;
-		}
+		DV_ASSERT(i != COMPAT_DATABASES && i != COMPAT_CLUSTER_ENABLED); /* immutable: refused above */
 		if (!values || !strcasecmp(compat_params[i][1], v))
 			return 0; /* what it is: nothing to change */
 		const char *bad = compat_syntax_error(i, v);
@@ -752,7 +1004,7 @@ static void run_config(CMD_RUN_ARGS)
 
 /* ---- FUNCTION: no scripting, so no functions ---- */
 
-enum function_sub { FN_FLUSH, FN_LIST, FN_HELP, FN_OTHER };
+enum function_sub { FN_FLUSH, FN_LIST, FN_HELP, FN_DELETE, FN_DUMP, FN_KILL, FN_LOAD, FN_RESTORE, FN_STATS };
 static const struct cmd_sub function_subs[] = {
 	{"FLUSH", -2}, {"LIST", -2}, {"HELP", 2}, {"DELETE", 3}, {"DUMP", 2}, {"KILL", 2},
 	{"LOAD", -3}, {"RESTORE", -3}, {"STATS", 2},
@@ -766,7 +1018,8 @@ static const struct cmd_container container_function = {"function", function_sub
 static const struct cmd_container *container_of(const struct cmd_def *d)
 {
 	static const struct cmd_container *const all[] = {&cmd_container_object, &cmd_container_client,
-							  &container_command, &container_config, &container_function};
+							  &cmd_container_cluster, &container_command, &container_config,
+							  &container_function};
 	for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (strcmp(d->name, all[i]->name) == 0)
 			return all[i];
@@ -781,19 +1034,49 @@ static const char *const function_help[] = {
 	NULL,
 };
 
+/* FUNCTION LIST [WITHCODE] [LIBRARYNAME pattern]: Redis's argument
+ * checks (functionListCommand: each option once), then no library. */
+static void function_list(struct resp_arg *argv, uint32_t argc, struct resp_buf *rb)
+{
+	bool code = false, name = false;
+	for (uint32_t i = 2; i < argc; i++) {
+		if (!code && resp_arg_is(&argv[i], "WITHCODE")) {
+			code = true;
+		} else if (!name && resp_arg_is(&argv[i], "LIBRARYNAME")) {
+			if (i == argc - 1) {
+				resp_add_error(rb, "ERR library name argument was not given");
+				return;
+			}
+			name = true;
+			i++;
+		} else {
+			resp_add_errorf(rb, "ERR Unknown argument %.*s", (int)(argv[i].len < 128 ? argv[i].len : 128),
+					argv[i].ptr);
+			return;
+		}
+	}
+	resp_add_array(rb, 0);
+}
+
 static void run_function(CMD_RUN_ARGS)
 {
 	int sub = cmd_subcommand(argv, argc, function_subs, sizeof(function_subs) / sizeof(function_subs[0]), rb);
-	if (sub == FN_FLUSH) {
-		if (argc > 3 || (argc == 3 && !resp_arg_is(&argv[2], "ASYNC") && !resp_arg_is(&argv[2], "SYNC")))
-			resp_add_error(rb, "ERR syntax error");
+	if (sub == FN_FLUSH) { /* functionFlushCommand's checks */
+		if (argc > 3)
+			cmd_reply_sub_syntax(argv, rb);
+		else if (argc == 3 && !resp_arg_is(&argv[2], "ASYNC") && !resp_arg_is(&argv[2], "SYNC"))
+			resp_add_error(rb, "ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
 		else
 			resp_add_simple(rb, "OK");
 	} else if (sub == FN_LIST) {
-		resp_add_array(rb, 0);
+		function_list(argv, argc, rb);
+	} else if (sub == FN_DELETE) {
+		resp_add_error(rb, "ERR Library not found"); /* there is none */
+	} else if (sub == FN_KILL) {
+		resp_add_error(rb, "NOTBUSY No scripts in execution right now.");
 	} else if (sub == FN_HELP) {
 		cmd_reply_help(&argv[0], function_help, rb);
-	} else if (sub >= FN_OTHER) {
+	} else if (sub >= FN_DUMP) {
 		resp_add_errorf(rb, "ERR FUNCTION %s is not supported by dynvme (no scripting)", function_subs[sub].name);
 	}
 }
@@ -833,9 +1116,31 @@ void cmd_run_stats(CMD_RUN_ARGS)
 		for (unsigned k = 0; k < sizeof(info_names) / sizeof(info_names[0]); k++)
 			if (resp_arg_is(&argv[i], info_names[k].name))
 				sections |= info_names[k].bit;
-	struct eop *e = cmd_prepare_keyless(cmd, EOP_STATS, rb);
-	if (!e)
+	/* Cluster mode: INFO keyspace is each keyspace's DBSIZE estimate, one
+	 * COUNT (op 1 + j) per keyspace the cluster defines, beside op 0, the
+	 * node's own stats. */
+	unsigned nks = 0;
+	uint8_t ks[CLUSTER_KEYSPACES_MAX];
+	if (cmd_cluster_mode(c) && (sections & INFO_KEYSPACE))
+		for (unsigned i = 0; i < CLUSTER_KEYSPACES_MAX; i++)
+			if (cluster_keyspace(&c->w->cfg->cluster, i))
+				ks[nks++] = (uint8_t)i;
+	if (cmd_prepare_ops(cmd, 1 + nks)) {
+		resp_add_error(rb, cmd_store_error(-ENOMEM));
 		return;
+	}
+	for (unsigned i = 0; i <= nks; i++) {
+		if (eop_init(&cmd->ops[i], EOP_STATS, NULL, 0, NULL, 0)) {
+			cmd_release_ops(cmd);
+			resp_add_error(rb, cmd_store_error(-ENOMEM));
+			return;
+		}
+		if (i > 0) {
+			cmd->ops[i].dyn.op = EOP_DYN_COUNT;
+			cmd->ops[i].arg = ks[i - 1] + 1; /* engine.h: this keyspace, not the connection's */
+		}
+	}
+	struct eop *e = &cmd->ops[0];
 	cmd->flags = sections;
 	e->stats = &cmd->stats;
 	e->cache_stats = &cmd->cache_stats;
@@ -996,13 +1301,26 @@ static void info_replication(const struct server *srv, struct resp_buf *o)
 		      srv->run_id);
 }
 
+/* Redis's "dbN:keys=K,expires=E,avg_ttl=T" line of each database that has
+ * keys. One node: db0, its live keys and the keys with a TTL the expiry
+ * table holds. Cluster mode: a line per keyspace with keys, K its DBSIZE
+ * estimate (ops 1.., cmd_run_stats; a count that failed gives no line) and
+ * E 0: no node counts the keys with a TTL. avg_ttl is always 0 (not
+ * sampled). */
 static void info_keyspace(struct conn *c, const struct cmd *cmd, struct resp_buf *o)
 {
 	resp_add_rawf(o, "# Keyspace\r\n");
 	uint64_t n = live_keys(c, &cmd->stats);
-	if (n && !cmd_cluster_mode(c)) /* cluster: no per-keyspace count yet */
+	if (n && !cmd_cluster_mode(c))
 		resp_add_rawf(o, "db0:keys=%llu,expires=%llu,avg_ttl=0\r\n", (unsigned long long)n,
 			      (unsigned long long)cmd->counters.expiry_tracked);
+	for (uint32_t i = 1; i < cmd->nops; i++) {
+		const struct eop *e = &cmd->ops[i];
+		DV_ASSERT(e->dyn.op == EOP_DYN_COUNT && e->arg >= 1 && e->arg <= CLUSTER_KEYSPACES_MAX);
+		if (e->result == 0 && e->reply_int > 0)
+			resp_add_rawf(o, "db%lld:keys=%lld,expires=0,avg_ttl=0\r\n", (long long)(e->arg - 1),
+				      (long long)e->reply_int);
+	}
 	resp_add_rawf(o, "\r\n");
 }
 

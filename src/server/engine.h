@@ -94,7 +94,9 @@ struct eop_sink {
 /* Cluster mode: what a request says beyond the plain fields (chost.c).
  * EOP_DYN_INCR: an EOP_RMW of the INCR family, the cluster's counter
  * (arg: the increment; reply_int: the new value). EOP_DYN_COUNT: an
- * EOP_STATS for DBSIZE, the cluster's estimate (reply_int). EOP_FLUSH's
+ * EOP_STATS for DBSIZE, the cluster's estimate (reply_int) of the
+ * connection's keyspace (arg 0) or of keyspace arg - 1 (INFO keyspace's
+ * count of each one). EOP_FLUSH's
  * arg is 1 for FLUSHALL (every keyspace), 0 for FLUSHDB (dyn.keyspace). */
 enum eop_dyn_op {
 	EOP_DYN_NONE = 0, EOP_DYN_GET, EOP_DYN_PUT, EOP_DYN_DEL, EOP_DYN_STATUS, EOP_DYN_RING, EOP_DYN_INCR,

@@ -5,12 +5,20 @@
 #   answer on (its start-up count used to keep what it had counted of the
 #   flushed keys before it learned the flush: 16 for good);
 # - right after one SET (or SETBIT) at W=2, DBSIZE through every node is 1
-#   (the sum 2 over N=3 was truncated to 0).
+#   (the sum 2 over N=3 was truncated to 0);
+# - INFO keyspace lists each keyspace that has keys as Redis lists its
+#   databases, "dbN:keys=K,expires=0,avg_ttl=0" with K that keyspace's
+#   DBSIZE, through every node and whatever keyspace the connection selected
+#   (it listed none).
 . "$(dirname "$0")/cluster.bash"
 cl_need_tools redis-py
 
+# info_ks N [SELECT]: the db lines of INFO keyspace through node N.
+info_ks() { ccli "$1" -n "${2:-0}" INFO keyspace | tr -d '\r' | grep '^db' | tr '\n' ' '; }
+
 cl_up 3
 for n in 1 2 3; do cl_wait_peers $n; done
+for n in 1 2 3; do check "node $n: INFO keyspace of an empty cluster" "" "$(info_ks $n)"; done
 
 log "3000 keys, node 2 killed -9, FLUSHALL through node 1"
 "$PY" - "$(cl_port 1)" <<'EOF' || fail "writing the keys"
@@ -57,5 +65,20 @@ ct 1 OK SET one x
 for n in 1 2 3; do ct $n "(integer) 1" DBSIZE; done
 ct 2 "(integer) 0" SETBIT bits 7 1
 for n in 1 2 3; do ct $n "(integer) 2" DBSIZE; done
+
+log "INFO keyspace: each keyspace's DBSIZE, through every node"
+for n in 1 2 3; do check "node $n: INFO keyspace, keyspace 0 only" "db0:keys=2,expires=0,avg_ttl=0 " "$(info_ks $n)"; done
+ccli 3 -n 1 SET a 1 >/dev/null
+ccli 3 -n 1 SET b 2 EX 1000 >/dev/null
+ccli 3 -n 1 SET c 3 >/dev/null
+ct 1 "(integer) 3" -n 1 DBSIZE
+for n in 1 2 3; do
+	for db in 0 1; do
+		check "node $n: INFO keyspace (SELECT $db)" "db0:keys=2,expires=0,avg_ttl=0 db1:keys=3,expires=0,avg_ttl=0 " \
+			"$(info_ks $n $db)"
+	done
+done
+ct 2 OK FLUSHDB
+for n in 1 2 3; do check "node $n: INFO keyspace after FLUSHDB of keyspace 0" "db1:keys=3,expires=0,avg_ttl=0 " "$(info_ks $n 1)"; done
 cl_down
 finish

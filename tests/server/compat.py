@@ -19,6 +19,9 @@ and compares each reply with the golden one by the case's rule:
   ci  COMMAND INFO: each entry's name, arity, flags, key positions, ACL
       categories and tips byte for byte (RESP3: sets); its key specs and
       subcommands are not compared (dynvme gives none)
+  l   COMMAND LIST: the names as a set, restricted to the commands both
+      servers list (the golden's to those the plain COMMAND LIST case got,
+      the reply's to the golden's), and the reply's others only DV_ONLY
   u   a command of another Redis data type or feature: dynvme answers
       Redis's unknown-command error (not sent to redis-server, where it
       exists and would change the connection)
@@ -597,6 +600,21 @@ def cases():
     add("=", "CONFIG", "HELP")
     add("=", "CONFIG", "RESETSTAT")
     add("=", "CONFIG", "GET", "maxmemory")
+    # Redis's parameters that cannot change at run time: refused by name
+    # (immutable, or protected: dir, dbfilename), before any value is read,
+    # the name as spelled; unknown names before them keep their own error
+    for p in ("daemonize", "databases", "unixsocket", "logfile", "pidfile", "supervised", "io-threads",
+              "cluster-enabled", "appendfilename", "dir", "dbfilename", "tcp-backlog", "syslog-enabled",
+              "replicaof", "enable-debug-command"):
+        add("=", "CONFIG", "SET", p, "yes")
+    add("=", "CONFIG", "SET", "DAEMONIZE", "no")
+    add("=", "CONFIG", "SET", "Dir", "/tmp")
+    add("=", "CONFIG", "SET", "timeout", "0", "daemonize", "no")
+    add("=", "CONFIG", "SET", "daemonize", "no", "nosuchparam", "1")
+    add("=", "CONFIG", "SET", "nosuchparam", "1", "daemonize", "no")
+    add("=", "CONFIG", "SET", "appendonly", "maybe", "io-threads", "4")
+    add("=", "CONFIG", "SET", "daemonize", "no", "daemonize", "no")
+    add("=", "CONFIG", "SET", "daemonize")
     add("=", "COMMAND", "INFO", "nosuchcmd")
     # COMMAND INFO: name, arity, flags, keys, ACL categories and tips as
     # Redis's (sets in RESP3); key specs and subcommands are not compared
@@ -606,6 +624,27 @@ def cases():
     add("k", "HELLO", "3")
     add("ci", *info)
     add("k", "HELLO", "2")
+    # subcommands by their full name, any case; nil for a name Redis's
+    # lookupCommandBySds does not find
+    add("ci", "COMMAND", "INFO", "client|kill", "CLIENT|LIST", "object|encoding", "Object|Help", "config|set",
+        "command|list", "function|flush", "client|id", "cluster|info", "cluster|setslot", "get|x", "client|kill|x", "client|nosuch", "client|", "|kill")
+    # COMMAND LIST [FILTERBY MODULE|ACLCAT|PATTERN]: the names as a set, of
+    # the commands both servers have (rule l); the filter's argument rules
+    add("l", "COMMAND", "LIST")
+    for cat in ("keyspace", "read", "write", "string", "bitmap", "fast", "slow", "admin", "dangerous",
+                "connection", "scripting", "KeySpace", "list", "@read", "nosuchcategory", ""):
+        add("l", "COMMAND", "LIST", "FILTERBY", "ACLCAT", cat)
+    for pat in ("*", "get*", "*|*", "CLIENT|*", "object|*", "cluster*", "*slot*", "[a-c]*", "?et", "*ex*", "h[^e]llo", "\\*", ""):
+        add("l", "COMMAND", "LIST", "FILTERBY", "PATTERN", pat)
+    add("=", "COMMAND", "LIST", "FILTERBY", "MODULE", "nosuchmodule")
+    add("=", "COMMAND", "LIST", "filterby", "module", "")
+    add("=", "COMMAND", "LIST", "FILTERBY")
+    add("=", "COMMAND", "LIST", "FILTERBY", "MODULE")
+    add("=", "COMMAND", "LIST", "FILTERBY", "BOGUS", "x")
+    add("=", "COMMAND", "LIST", "FILTERBY", "PATTERN", "x", "y")
+    add("=", "COMMAND", "LIST", "x", "FILTERBY", "PATTERN", "x")
+    add("=", "COMMAND", "LIST", "FILTERBY", "PATTERN", "a", "FILTERBY", "PATTERN", "b")
+    add("=", "COMMAND", "LIST", "BOGUS")
     # INFO: Redis's field names in Redis's sections
     add("i", "INFO")
     add("i", "INFO", "everything")
@@ -631,6 +670,52 @@ def cases():
     add("=", "COMMAND", "COUNT", "x")
     add("=", "FUNCTION", "FLUSH")
     add("=", "FUNCTION", "LIST")
+    # FUNCTION's argument checks, and the answers for no library
+    add("=", "FUNCTION", "FLUSH", "sync")
+    add("=", "FUNCTION", "FLUSH", "x")
+    add("=", "FUNCTION", "FLUSH", "ASYNC", "x")
+    add("=", "FUNCTION", "LIST", "WITHCODE")
+    add("=", "FUNCTION", "LIST", "withcode", "LIBRARYNAME", "lib*")
+    add("=", "FUNCTION", "LIST", "WITHCODE", "WITHCODE")
+    add("=", "FUNCTION", "LIST", "LIBRARYNAME")
+    add("=", "FUNCTION", "LIST", "LIBRARYNAME", "a", "LIBRARYNAME", "b")
+    add("=", "FUNCTION", "LIST", "bogus")
+    add("=", "FUNCTION", "DELETE", "nosuchlib")
+    add("=", "FUNCTION", "DELETE")
+    add("=", "FUNCTION", "KILL")
+    add("=", "FUNCTION", "KILL", "x")
+    # CLIENT PAUSE: Redis's checks before dynvme's refusal; CLIENT TRACKING:
+    # its options parsed as Redis parses them, OFF is +OK
+    add("=", "CLIENT", "PAUSE", "abc")
+    add("=", "CLIENT", "PAUSE", "-1")
+    add("=", "CLIENT", "PAUSE", "1.5")
+    add("=", "CLIENT", "PAUSE", "10", "bogus")
+    add("=", "CLIENT", "PAUSE", "abc", "bogus")
+    add("=", "CLIENT", "PAUSE", "10", "WRITE", "x")
+    add("=", "CLIENT", "TRACKING", "off")
+    add("=", "CLIENT", "TRACKING", "OFF", "BCAST", "PREFIX", "a", "OPTIN", "OPTOUT", "NOLOOP")
+    add("=", "CLIENT", "TRACKING", "OFF", "bogus")
+    add("=", "CLIENT", "TRACKING", "OFF", "PREFIX")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT", "abc")
+    add("=", "CLIENT", "TRACKING", "OFF", "REDIRECT", "999999")
+    add("=", "CLIENT", "TRACKING", "maybe")
+    add("=", "CLIENT", "TRACKING", "maybe", "BCAST")
+    add("=", "CLIENT", "TRACKING", "ON", "bogus")
+    # CLUSTER without cluster support: unknown subcommands and wrong arities
+    # get their own errors, every known form "cluster support disabled"
+    add("=", "CLUSTER", "INFO")
+    add("=", "CLUSTER", "HELP")
+    add("=", "CLUSTER", "KEYSLOT", "k")
+    add("=", "CLUSTER", "info", "x")
+    add("=", "CLUSTER", "KEYSLOT")
+    add("=", "CLUSTER", "ADDSLOTS")
+    add("=", "CLUSTER", "SETSLOT", "1", "NODE", "x")
+    add("=", "CLUSTER", "BOGUS")
+    add("=", "CLUSTER", "")
+    add("=", "CLUSTER")
+    add("=", "READONLY")
+    add("=", "READONLY", "x")
     add("=", "DBSIZE", "x")
     add("=", "TIME", "x")
     # unknown commands and arity
@@ -806,6 +891,20 @@ def command_info_head(raw):
     return out
 
 
+# Commands dynvme has and Redis 7.0 has not (COMMAND LIST, rule l).
+DV_ONLY = {b"dyn.get", b"dyn.put", b"dyn.del", b"dyn.status", b"dyn.ring", b"client|setinfo", b"client|no-touch"}
+
+
+def list_same(golden, got, names_got, names_golden):
+    """Rule l: an error byte for byte; else the same names of the commands
+    both servers have, and no name the golden server lacks but DV_ONLY."""
+    g, r = parse(golden), parse(got)
+    if not isinstance(g, list) or not isinstance(r, list):
+        return golden == got
+    extra = set(r) - names_golden
+    return not (extra - DV_ONLY) and sorted(set(g) & names_got) == sorted(set(r) - extra)
+
+
 def judge(rule, golden, got, conn, args):
     if rule == "=":
         return golden == got
@@ -864,6 +963,9 @@ def main():
         print("FAIL: %s has %d cases, compat.py %d: record it again" % (golden_path, len(lines), len(cs) + len(rs)))
         return 1
     fails = 0
+    goldens = [ast.literal_eval(ln.split("\t")[2]) for ln in lines[:len(cs)]]
+    plain = [i for i, (rule, args) in enumerate(cs) if rule == "l" and args == ["COMMAND", "LIST"]][0]
+    names_got, names_golden = set(parse(got[plain])), set(parse(goldens[plain]))
     for i, ((rule, args), r) in enumerate(zip(cs, got)):
         grule, gargs, g = (ast.literal_eval(x) for x in lines[i].split("\t"))
         if grule != rule or gargs != args:
@@ -871,7 +973,10 @@ def main():
             return 1
         if rule == "u" and mode == "redis":
             continue  # not sent: redis-server has the command
-        ok = g == r if rule == "c" else judge(rule, g, r, None, args)
+        if rule == "l":
+            ok = list_same(g, r, names_got, names_golden)
+        else:
+            ok = g == r if rule == "c" else judge(rule, g, r, None, args)
         if not ok:
             fails += 1
             print("FAIL: case %d [%s] %r\n  redis:  %r\n  got:    %r" % (i, rule, args[:8], g[:300], r[:300]))
