@@ -618,6 +618,18 @@ static uint64_t count_estimate(const struct cnode *n, const struct cbcast *b)
 	return b->count_sum / reps + (b->count_sum % reps != 0);
 }
 
+/* A COUNT has every answer it can get now: each node not heard from has
+ * no session (down, or not reached yet), so waiting for the deadline would
+ * only delay the same scaled estimate (count_expire). Our own count alone,
+ * and 0, is no answer before our start-up count scan is done. */
+static bool count_covered(const struct cnode *n, const struct cbcast *b)
+{
+	uint64_t waiting = all_bits(n) & ~b->acked & (n->peer_up | self_bit(n));
+	return waiting == 0 && (b->count_sum > 0 || __builtin_popcountll(b->acked) > 1 || n->count_scanned);
+}
+
+static void count_expire(struct cnode *n, struct cbcast *b);
+
 static void bcast_check(struct cnode *n, struct cbcast *b)
 {
 	if (!b->used)
@@ -630,6 +642,8 @@ static void bcast_check(struct cnode *n, struct cbcast *b)
 	if (b->acked == all_bits(n)) { /* COUNT: everyone answered */
 		b->rq->dbsize = count_estimate(n, b);
 		bcast_done(n, b, 0, NULL);
+	} else if (count_covered(n, b)) {
+		count_expire(n, b); /* the silent ones are down */
 	}
 }
 
@@ -698,16 +712,19 @@ int count_submit(struct cnode *n, struct creq *rq)
 	b->acked = self_bit(n);
 	b->count_sum = n->ks_count[rq->keyspace] > 0 ? (uint64_t)n->ks_count[rq->keyspace] : 0;
 	bcast_send(n, b);
+	if (count_covered(n, b))
+		cnode_arm(n, n->now_ms); /* no peer up: answered at the next tick */
 	return 0;
 }
 
-/* A COUNT's deadline with some nodes silent: scale what answered. */
+/* A COUNT's deadline with some nodes silent, or every silent one down:
+ * scale what answered. */
 static void count_expire(struct cnode *n, struct cbcast *b)
 {
 	unsigned answered = (unsigned)__builtin_popcountll(b->acked);
 	DV_ASSERT(answered >= 1); /* this node's own */
 	b->rq->dbsize = count_estimate(n, b) * n->ring.nnodes / answered;
-	if (answered == 1 && n->ring.nnodes > 1 && b->count_sum == 0)
+	if (answered == 1 && n->ring.nnodes > 1 && b->count_sum == 0 && !n->count_scanned)
 		bcast_done(n, b, -ETIMEDOUT, ERR_COUNT_TIMEOUT);
 	else
 		bcast_done(n, b, 0, NULL);
@@ -727,7 +744,7 @@ void flush_tick(struct cnode *n)
 		struct cbcast *b = &n->bcast[i];
 		if (!b->used)
 			continue;
-		if (n->now_ms >= b->deadline_ms) {
+		if (n->now_ms >= b->deadline_ms || (b->kind == BC_COUNT && count_covered(n, b))) {
 			if (b->kind == BC_FLUSH)
 				flush_expire(n, b);
 			else
@@ -819,6 +836,9 @@ void flush_peer(struct cnode *n, uint16_t peer, bool up)
 	DV_ASSERT(pi != CNODE_PEER_NONE && peer != n->cfg.node_id);
 	if (!up) {
 		n->peer_up &= ~(1ull << pi);
+		for (unsigned i = 0; i < CNODE_BCAST_MAX; i++) /* a count no longer waits for it */
+			if (n->bcast[i].used && n->bcast[i].kind == BC_COUNT)
+				bcast_check(n, &n->bcast[i]);
 		return;
 	}
 	n->peer_up |= 1ull << pi;

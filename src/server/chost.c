@@ -351,6 +351,8 @@ static int map_error(const struct chreq *q, int res)
 	case -ECANCELED:
 		if (q->rq.kind == CREQ_FLUSH)
 			return -EINPROGRESS; /* on some nodes: the others apply it when they next reach one */
+		if (q->rq.kind == CREQ_COUNT)
+			return -ENOLINK; /* no count at all: not a read of a key */
 		return q->write ? -ETIMEDOUT : -ETIME;
 	case -EINVAL:
 		return q->rq.kind == CREQ_DYN_PUT || q->rq.kind == CREQ_DYN_DEL ? -EBADMSG : -EINVAL;

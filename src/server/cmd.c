@@ -138,6 +138,7 @@ const char *cmd_store_error(int err)
 		return "TIMEOUT the write may or may not have been applied: fewer than W replicas confirmed it in "
 		       "time (read the key to see)";
 	case -ETIME: return "TIMEOUT fewer than R replicas answered in time (nothing was written)";
+	case -ENOLINK: return "TIMEOUT no node answered the key count in time (DBSIZE, INFO keyspace)";
 	case -EINPROGRESS:
 		return "TIMEOUT the flush may or may not be complete: some nodes did not confirm it in time (those "
 		       "that have it refuse the others' older data; they apply it when they next reach one)";
