@@ -186,6 +186,7 @@ struct cas {
 	 * when it went to the store. */
 	struct rcache_entry *hit;
 	uint64_t cache_gen;
+	bool verified_only; /* a client's read: not from an entry only a PUT filled */
 };
 
 /* cas_got's answer for an op whose keyspace was flushed since it began. */
@@ -194,7 +195,7 @@ struct cas {
 void cas_start(struct cnode *n, struct cas *c);
 /* A plain store GET through the same submission path (stall, defer);
  * done is the store op's callback (op.ctx = the cas). */
-void cas_get(struct cnode *n, struct cas *c, store_done_fn done);
+void cas_get(struct cnode *n, struct cas *c, store_done_fn done, bool verified_only);
 void cas_free_enc(struct cnode *n, struct cas *c);
 /* Read again (a cas that waited on flush_wait). */
 void cas_restart(struct cnode *n, struct cas *c);

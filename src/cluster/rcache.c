@@ -105,12 +105,13 @@ const struct rcache_entry *rcache_peek(const struct rcache *rc, const uint8_t *k
 	return rc->max_bytes ? find(rc, key, key_len, hash) : NULL;
 }
 
-struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
+struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash,
+				bool verified_only)
 {
 	if (rc->max_bytes == 0)
 		return NULL;
 	struct rcache_entry *e = find(rc, key, key_len, hash);
-	if (!e) {
+	if (!e || (verified_only && !e->verified)) {
 		rc->misses++;
 		return NULL;
 	}
@@ -145,8 +146,17 @@ void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint6
 		entry_drop(rc, e);
 }
 
+void rcache_forget(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
+{
+	if (rc->max_bytes == 0)
+		return;
+	struct rcache_entry *e = find(rc, key, key_len, hash);
+	if (e)
+		entry_drop(rc, e);
+}
+
 void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t gen, uint64_t seq,
-		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len)
+		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len, bool verified)
 {
 	if (rc->max_bytes == 0)
 		return;
@@ -157,11 +167,13 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 	uint64_t need = sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len;
 	if (need > rc->max_bytes / 8)
 		return;
-	DV_ASSERT(key_len <= UINT16_MAX && meta_len <= UINT16_MAX && val_len < (1u << 31)); /* the header's fields */
+	DV_ASSERT(key_len <= UINT16_MAX && meta_len <= UINT16_MAX && val_len < (1u << 30)); /* the header's fields */
 	struct rcache_entry *old = find(rc, key, key_len, hash);
 	if (old) {
-		if (old->seq == seq)
-			return; /* the same record */
+		if (old->seq == seq) { /* the same record */
+			old->verified |= verified;
+			return;
+		}
 		entry_drop(rc, old);
 	}
 	while (rc->bytes + need > rc->max_bytes && rc->tail)
@@ -170,7 +182,8 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 	if (!e)
 		return; /* a cache: nothing lost */
 	*e = (struct rcache_entry){.hash_lo = (uint32_t)hash, .seq = seq, .key_len = (uint16_t)key_len,
-				   .meta_len = (uint16_t)meta_len, .val_len = val_len, .linked = 1};
+				   .meta_len = (uint16_t)meta_len, .val_len = val_len, .linked = 1,
+				   .verified = verified};
 	memcpy(e->data, key, key_len);
 	if (meta_len)
 		memcpy(e->data + key_len, meta, meta_len);

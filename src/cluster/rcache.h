@@ -17,6 +17,14 @@
  *   cluster node goes through its merge loops (replica.c), so nothing else
  *   changes a record under an entry: the store's GC moves records with the
  *   same bytes and seq, and reclaims only what a flush killed.
+ * - Verified or not: an entry a PUT filled holds what was written, not
+ *   what the medium holds (a disk may have lost or damaged it); one a GET
+ *   filled was read back and its checksums held. rcache_get(verified_only)
+ *   answers a client's read only from a verified entry, so the first read
+ *   of each write still reaches the medium and finds its damage (then
+ *   rcache_forget drops the entry, so the repair's merge loop reads the
+ *   damaged copy and replaces it); a merge loop's read (its result is
+ *   written over the record) takes either.
  * - A stale entry costs one refused PUT at most: a merge loop's PUT is
  *   conditional on the seq it read (STORE_IF_SEQ), and its submission drops
  *   the entry, so the retry reads the store.
@@ -44,8 +52,9 @@ struct rcache_entry {
 	struct rcache_entry *prev, *next; /* LRU list, most recent first */
 	uint64_t seq;
 	uint32_t hash_lo;  /* the key hash's low 32 bits: the bucket, and a quick compare */
-	uint32_t val_len : 31;
+	uint32_t val_len : 30;
 	uint32_t linked : 1; /* in the table and the list (0: dropped, freed at the last unpin) */
+	uint32_t verified : 1; /* read back from the medium (a GET's), not only written (a PUT's) */
 	uint16_t key_len, meta_len;
 	uint32_t pins;
 	uint8_t data[]; /* key, meta, values */
@@ -72,18 +81,23 @@ static inline const uint8_t *rcache_vals(const struct rcache_entry *e) { return 
 /* The entry of key, or NULL: not pinned, not counted (checks only: valid
  * until the next call that changes the cache). */
 const struct rcache_entry *rcache_peek(const struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
-/* The entry of key (hash: dv_key_hash64 of it), pinned, or NULL. */
-struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
+/* The entry of key (hash: dv_key_hash64 of it), pinned, or NULL (also
+ * for an entry not verified when verified_only). */
+struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash,
+				bool verified_only);
 void rcache_unpin(struct rcache *rc, struct rcache_entry *e);
 /* What a GET submitted now passes to rcache_fill. */
 uint64_t rcache_gen(const struct rcache *rc, uint64_t hash);
 /* A PUT of key is submitted, or completed (any result). */
 void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
 /* The record the store holds for key now: a GET's of generation gen (kept
- * only if no write of the key began since), or a PUT's just completed
- * (gen = rcache_gen right after its rcache_write). Copied. */
+ * only if no write of the key began since; verified), or a PUT's just
+ * completed (gen = rcache_gen right after its rcache_write; not verified).
+ * Copied; a verified fill of the entry's own seq verifies it. */
 void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t gen, uint64_t seq,
-		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len);
+		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len, bool verified);
+/* A read of key found its record damaged (or failed): its entry goes. */
+void rcache_forget(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
 void rcache_clear(struct rcache *rc);
 
 #endif

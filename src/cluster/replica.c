@@ -86,9 +86,13 @@ static void cas_store_done(struct store_op *op)
 	struct cnode *n = c->n;
 	DV_ASSERT(c->busy && n->store_ops > 0);
 	n->store_ops--;
-	if (op->kind == STORE_GET && op->result == 0 && cas_cached_key(c))
-		rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, c->cache_gen, op->out.seq, op->out.meta,
-			    op->out.meta_len, op->out.value, op->out.val_len);
+	if (op->kind == STORE_GET && cas_cached_key(c)) {
+		if (op->result == 0)
+			rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, c->cache_gen, op->out.seq, op->out.meta,
+				    op->out.meta_len, op->out.value, op->out.val_len, true);
+		else if (op->result == -DV_ECORRUPT || op->result == -DV_ENOTFOUND)
+			rcache_forget(&n->rcache, c->key, c->key_len, c->key_hash); /* what was written is not there */
+	}
 	cas_complete(n, c);
 	cnode_store_pump(n);
 }
@@ -132,7 +136,7 @@ static void cas_read(struct cnode *n, struct cas *c)
 	c->op.done = cas_store_done;
 	c->op.ctx = c;
 	if (cas_cached_key(c)) {
-		struct rcache_entry *e = rcache_get(&n->rcache, c->key, c->key_len, c->key_hash);
+		struct rcache_entry *e = rcache_get(&n->rcache, c->key, c->key_len, c->key_hash, c->verified_only);
 		if (e) { /* answered from the cache, from the pump (never inside the caller) */
 			c->busy = true;
 			c->refused = false;
@@ -240,6 +244,7 @@ void cas_start(struct cnode *n, struct cas *c)
 	c->n = n;
 	c->tries = 0;
 	c->get_done = NULL;
+	c->verified_only = false; /* what it reads is written over */
 	c->key_hash = dv_key_hash64(c->key, c->key_len);
 	c->wait_next = NULL;
 	struct cas *h = key_holder(n, c);
@@ -256,12 +261,13 @@ void cas_start(struct cnode *n, struct cas *c)
 	cas_read(n, c);
 }
 
-void cas_get(struct cnode *n, struct cas *c, store_done_fn done)
+void cas_get(struct cnode *n, struct cas *c, store_done_fn done, bool verified_only)
 {
 	DV_ASSERT(done && c->key_len >= 1);
 	c->n = n;
 	c->tries = 0;
 	c->get_done = done;
+	c->verified_only = verified_only;
 	c->key_hash = dv_key_hash64(c->key, c->key_len);
 	cas_read(n, c);
 }
@@ -369,7 +375,7 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 		rcache_write(&n->rcache, c->key, c->key_len, c->key_hash);
 		if (rc == 0)
 			rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, rcache_gen(&n->rcache, c->key_hash),
-				    c->op.out.seq, c->enc, c->meta_len, c->enc + c->meta_len, (uint32_t)c->vals_len);
+				    c->op.out.seq, c->enc, c->meta_len, c->enc + c->meta_len, (uint32_t)c->vals_len, false);
 	}
 	if (cas_transient(&c->op)) {
 		if (cas_retry(n, c))
@@ -634,7 +640,9 @@ int replica_request(struct cnode *n, const struct msg *m)
 			n->st.replica_gets++;
 			r->cas.key = r->key;
 			r->cas.key_len = r->key_len;
-			cas_get(n, &r->cas, rop_get_done);
+			/* A clock-only read is a write's (its context); a client's
+			 * read is answered only from what the medium gave back. */
+			cas_get(n, &r->cas, rop_get_done, !(m->flags & MSGF_CLOCK_ONLY));
 		}
 		if (st != MSG_ST_OK)
 			rop_free(n, r);

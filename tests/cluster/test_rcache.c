@@ -8,10 +8,16 @@
  *   evictions, and clears, under three byte bounds. Checked after every
  *   step: a lookup of a key with no PUT in flight finds nothing or exactly
  *   the store's record (seq and bytes); a pinned entry's bytes never
- *   change; bytes and entries stay within the bound and match the entries.
+ *   change; bytes and entries stay within the bound and match the entries;
+ *   a lookup for a client's read (verified_only) finds only a verified
+ *   entry, and an entry is verified only when a GET read back the record
+ *   the store holds (a PUT's fill is not).
  * - race: the GET that read before a PUT and completes after it is not
  *   kept (the case the generations exist for); a GET across a clear is not
  *   kept either.
+ * - verified: a PUT's entry answers a merge loop's read, not a client's,
+ *   until a GET read its record back; a lost write read back replaces it;
+ *   rcache_forget (a damaged record found) drops it.
  * - off: max_bytes 0 keeps nothing.
  * DV_SEED=<n> replays the random part. */
 #include <stdlib.h>
@@ -37,6 +43,7 @@ struct rec {
 static struct rec store[KEYS];     /* what the store holds (seq 0: nothing) */
 static struct rec pending[KEYS];   /* a PUT in flight: what it writes */
 static bool put_open[KEYS];
+static bool read_back[KEYS]; /* the store's record of the key was read back by a GET since its PUT */
 static uint64_t next_seq = 1;
 
 struct get {
@@ -77,11 +84,18 @@ static void fill_rec(struct rec *r)
 		r->bytes[i] = (uint8_t)test_rand(&rng);
 }
 
-static void do_fill(struct rcache *rc, unsigned k, uint64_t gen, const struct rec *r)
+/* verified: a GET's fill (read back from the medium); a PUT's is not. */
+static void do_fill_v(struct rcache *rc, unsigned k, uint64_t gen, const struct rec *r, bool verified)
 {
 	uint8_t key[2];
 	key_of(k, key);
-	rcache_fill(rc, key, 2, hash_of(k), gen, r->seq, r->bytes, r->meta_len, r->bytes + r->meta_len, r->val_len);
+	rcache_fill(rc, key, 2, hash_of(k), gen, r->seq, r->bytes, r->meta_len, r->bytes + r->meta_len, r->val_len,
+		    verified);
+}
+
+static void do_fill(struct rcache *rc, unsigned k, uint64_t gen, const struct rec *r)
+{
+	do_fill_v(rc, k, gen, r, true);
 }
 
 static void check_entry(const struct rcache_entry *e, const struct rec *r)
@@ -123,7 +137,8 @@ static void step(struct rcache *rc)
 			store[k] = pending[k];
 			put_open[k] = false;
 			rcache_write(rc, key, 2, h);
-			do_fill(rc, k, rcache_gen(rc, h), &store[k]);
+			do_fill_v(rc, k, rcache_gen(rc, h), &store[k], false);
+			read_back[k] = false;
 		}
 		break;
 	case 1:
@@ -135,20 +150,26 @@ static void step(struct rcache *rc)
 		}
 		unsigned gk = gets[g].k;
 		const struct rec *r = rnd(2) ? &gets[g].seen : &store[gk]; /* as of submission or of completion */
-		if (r->seq)
+		if (r->seq) {
 			do_fill(rc, gk, gets[g].gen, r);
+			if (r->seq == store[gk].seq && gets[g].gen == rcache_gen(rc, hash_of(gk)))
+				read_back[gk] = true; /* kept, or verified the entry of its seq */
+		}
 		gets[g].used = false;
 		break;
 	}
 	case 3:
 	case 4:
 	case 5: { /* a lookup */
-		struct rcache_entry *e = rcache_get(rc, key, 2, h);
+		bool vo = rnd(2);
+		struct rcache_entry *e = rcache_get(rc, key, 2, h, vo);
 		if (!e)
 			break;
+		CHECK(!vo || e->verified);
 		if (!put_open[k]) {
 			CHECK(store[k].seq != 0);
 			check_entry(e, &store[k]);
+			CHECK(!e->verified || read_back[k]); /* verified only by a GET of what the store holds */
 		}
 		unsigned p = (unsigned)rnd(PINS_MAX);
 		if (!pins[p].e && rnd(2)) {
@@ -185,6 +206,7 @@ static void test_model(void)
 		CHECK_EQ(rcache_init(&rc, bounds[run % 3]), 0);
 		memset(store, 0, sizeof(store));
 		memset(put_open, 0, sizeof(put_open));
+		memset(read_back, 0, sizeof(read_back));
 		memset(gets, 0, sizeof(gets));
 		memset(pins, 0, sizeof(pins));
 		for (unsigned i = 0; i < 2000; i++)
@@ -213,7 +235,7 @@ static void test_race(void)
 	rcache_write(&rc, key, 2, h);
 	do_fill(&rc, 0, rcache_gen(&rc, h), &neu);
 	do_fill(&rc, 0, g, &old); /* the GET's completion: not kept */
-	struct rcache_entry *e = rcache_get(&rc, key, 2, h);
+	struct rcache_entry *e = rcache_get(&rc, key, 2, h, false);
 	CHECK(e != NULL);
 	check_entry(e, &neu);
 	rcache_unpin(&rc, e);
@@ -221,10 +243,10 @@ static void test_race(void)
 	g = rcache_gen(&rc, h);
 	rcache_clear(&rc);
 	do_fill(&rc, 0, g, &neu); /* a GET across a clear */
-	CHECK(rcache_get(&rc, key, 2, h) == NULL);
+	CHECK(rcache_get(&rc, key, 2, h, false) == NULL);
 	/* A pinned entry dropped by a write keeps its bytes until unpinned. */
 	do_fill(&rc, 0, rcache_gen(&rc, h), &neu);
-	e = rcache_get(&rc, key, 2, h);
+	e = rcache_get(&rc, key, 2, h, false);
 	CHECK(e != NULL);
 	rcache_write(&rc, key, 2, h);
 	CHECK(!e->linked && rc.entries == 0);
@@ -241,6 +263,55 @@ static void test_race(void)
 	test_end("race");
 }
 
+/* A PUT's entry holds what was written, which a lossy disk may not hold:
+ * a client's read (verified_only) goes to the medium until a GET read the
+ * record back; a damaged or missing record found there drops the entry. */
+static void test_verified(void)
+{
+	test_begin("verified");
+	struct rcache rc;
+	CHECK_EQ(rcache_init(&rc, 1u << 20), 0);
+	uint8_t key[2];
+	key_of(0, key);
+	uint64_t h = hash_of(0);
+	struct rec older, written;
+	fill_rec(&older);
+	fill_rec(&written);
+	rcache_write(&rc, key, 2, h); /* the PUT submitted, then completed */
+	rcache_write(&rc, key, 2, h);
+	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	CHECK(rcache_get(&rc, key, 2, h, true) == NULL); /* a client's read: to the medium */
+	struct rcache_entry *e = rcache_get(&rc, key, 2, h, false); /* a merge loop's */
+	CHECK(e != NULL && !e->verified);
+	check_entry(e, &written);
+	rcache_unpin(&rc, e);
+	/* Read back with its seq: verified, the same entry. */
+	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, true);
+	e = rcache_get(&rc, key, 2, h, true);
+	CHECK(e != NULL && e->verified && rc.entries == 1);
+	check_entry(e, &written);
+	rcache_unpin(&rc, e);
+	/* Written again; the disk lost it: the read back finds the older record. */
+	rcache_write(&rc, key, 2, h);
+	rcache_write(&rc, key, 2, h);
+	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	do_fill_v(&rc, 0, rcache_gen(&rc, h), &older, true);
+	e = rcache_get(&rc, key, 2, h, true);
+	CHECK(e != NULL && e->verified);
+	check_entry(e, &older);
+	rcache_unpin(&rc, e);
+	/* Damaged on the medium: the read's failure drops the entry, so the
+	 * repair's merge loop reads the damaged copy too. */
+	rcache_write(&rc, key, 2, h);
+	rcache_write(&rc, key, 2, h);
+	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	rcache_forget(&rc, key, 2, h);
+	CHECK(rcache_get(&rc, key, 2, h, false) == NULL && rc.entries == 0 && rc.bytes == 0);
+	rcache_forget(&rc, key, 2, h); /* nothing there: nothing happens */
+	rcache_free(&rc);
+	test_end("verified");
+}
+
 static void test_off(void)
 {
 	test_begin("off");
@@ -251,7 +322,7 @@ static void test_off(void)
 	do_fill(&rc, 0, rcache_gen(&rc, hash_of(0)), &r);
 	uint8_t key[2];
 	key_of(0, key);
-	CHECK(rcache_get(&rc, key, 2, hash_of(0)) == NULL);
+	CHECK(rcache_get(&rc, key, 2, hash_of(0), false) == NULL);
 	rcache_write(&rc, key, 2, hash_of(0));
 	rcache_clear(&rc);
 	rcache_free(&rc);
@@ -263,6 +334,7 @@ int main(void)
 	rng = test_seed(0x7cac4e);
 	test_model();
 	test_race();
+	test_verified();
 	test_off();
 	return test_soft_failures() ? 1 : 0;
 }
