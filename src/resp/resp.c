@@ -106,8 +106,8 @@ static inline enum hdr parse_header(const char *buf, size_t len, size_t pos, int
 		v = v * 10 + (uint64_t)(buf[i] - '0'); /* unsigned: wraps past 19 digits, refused below */
 		i++;
 	}
-	if (i == stop)
-		return HDR_LONG;
+	if (i == stop) /* too long for a length: Redis's "invalid" when the line is all there */
+		return memchr(buf + i, '\r', len - i) ? HDR_BAD : HDR_LONG;
 	if (i + 1 >= len) { /* the CR or the LF is not there yet */
 		if (i < len && buf[i] != '\r')
 			return HDR_BAD;

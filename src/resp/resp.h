@@ -27,7 +27,10 @@
  *           bulk length" (unauthenticated: L over arg_bytes_max but within
  *           RESP_PROTO_BULK_MAX -> "unauthenticated bulk length")
  *     header line ("*N" or "$L") longer than RESP_HEADER_BYTES_MAX without
- *           its CRLF -> "too big mbulk/bulk count string" (not AGAIN)
+ *           its CRLF -> "invalid multibulk/bulk length" when a CR follows in
+ *           what was received (Redis's answer to a line read whole), else
+ *           "too big mbulk/bulk count string" (not AGAIN; Redis waits for
+ *           64 KiB before it says so)
  *     inline line longer than inline_bytes_max without its line end -> "too
  *           big inline request"; more than args_max args -> "too many
  *           arguments"; an arg longer than arg_bytes_max -> "bulk string too

@@ -393,6 +393,19 @@ static void test_header_lines(void)
 	memcpy(line + 32, "\r\n", 2); /* 31 digits: a complete line, not an int64 */
 	T(err_is(line, 34, d, E_ "invalid multibulk length"));
 	T(again_need(line, 33, d, 34)); /* CR seen, LF awaited */
+	/* 40 digits and their CRLF in one read: Redis's "invalid", not "too big". */
+	char whole[64];
+	whole[0] = '*';
+	memset(whole + 1, '1', 40);
+	memcpy(whole + 41, "\r\n", 2);
+	T(err_is(whole, 43, d, E_ "invalid multibulk length"));
+	T(err_is(whole, 42, d, E_ "invalid multibulk length")); /* the CR alone is enough */
+	T(err_is(whole, 41, d, E_ "too big mbulk count string"));
+	char wbulk[80];
+	memcpy(wbulk, "*1\r\n$", 5);
+	memset(wbulk + 5, '2', 40);
+	memcpy(wbulk + 45, "\r\n", 2);
+	T(err_is(wbulk, 47, d, E_ "invalid bulk length"));
 	char bulk[80];
 	memcpy(bulk, "*1\r\n$", 5);
 	memset(bulk + 5, '2', 40);
