@@ -136,16 +136,6 @@ uint64_t rcache_gen(const struct rcache *rc, uint64_t hash)
 	return (uint64_t)rc->epoch << 32 | rc->gens[hash & rc->mask];
 }
 
-void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
-{
-	if (rc->max_bytes == 0)
-		return;
-	rc->gens[hash & rc->mask]++;
-	struct rcache_entry *e = find(rc, key, key_len, hash);
-	if (e)
-		entry_drop(rc, e);
-}
-
 void rcache_forget(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
 {
 	if (rc->max_bytes == 0)
@@ -153,6 +143,14 @@ void rcache_forget(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint
 	struct rcache_entry *e = find(rc, key, key_len, hash);
 	if (e)
 		entry_drop(rc, e);
+}
+
+void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash)
+{
+	if (rc->max_bytes == 0)
+		return;
+	rc->gens[hash & rc->mask]++;
+	rcache_forget(rc, key, key_len, hash);
 }
 
 void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t gen, uint64_t seq,

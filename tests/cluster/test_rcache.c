@@ -98,6 +98,17 @@ static void do_fill(struct rcache *rc, unsigned k, uint64_t gen, const struct re
 	do_fill_v(rc, k, gen, r, true);
 }
 
+/* A PUT of k submitted and completed: the cnode's two rcache_writes and
+ * its fill with what it wrote (not verified). */
+static void put_done(struct rcache *rc, unsigned k, const struct rec *r)
+{
+	uint8_t key[2];
+	key_of(k, key);
+	rcache_write(rc, key, 2, hash_of(k));
+	rcache_write(rc, key, 2, hash_of(k));
+	do_fill_v(rc, k, rcache_gen(rc, hash_of(k)), r, false);
+}
+
 static void check_entry(const struct rcache_entry *e, const struct rec *r)
 {
 	CHECK(e->seq == r->seq && e->meta_len == r->meta_len && e->val_len == r->val_len);
@@ -231,10 +242,8 @@ static void test_race(void)
 	fill_rec(&old);
 	fill_rec(&neu);
 	uint64_t g = rcache_gen(&rc, h); /* a GET reads old... */
-	rcache_write(&rc, key, 2, h);    /* ...a PUT of neu goes in and completes */
-	rcache_write(&rc, key, 2, h);
-	do_fill(&rc, 0, rcache_gen(&rc, h), &neu);
-	do_fill(&rc, 0, g, &old); /* the GET's completion: not kept */
+	put_done(&rc, 0, &neu);          /* ...a PUT of neu goes in and completes */
+	do_fill(&rc, 0, g, &old);        /* the GET's completion: not kept */
 	struct rcache_entry *e = rcache_get(&rc, key, 2, h, false);
 	CHECK(e != NULL);
 	check_entry(e, &neu);
@@ -277,9 +286,7 @@ static void test_verified(void)
 	struct rec older, written;
 	fill_rec(&older);
 	fill_rec(&written);
-	rcache_write(&rc, key, 2, h); /* the PUT submitted, then completed */
-	rcache_write(&rc, key, 2, h);
-	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	put_done(&rc, 0, &written);
 	CHECK(rcache_get(&rc, key, 2, h, true) == NULL); /* a client's read: to the medium */
 	struct rcache_entry *e = rcache_get(&rc, key, 2, h, false); /* a merge loop's */
 	CHECK(e != NULL && !e->verified);
@@ -292,9 +299,7 @@ static void test_verified(void)
 	check_entry(e, &written);
 	rcache_unpin(&rc, e);
 	/* Written again; the disk lost it: the read back finds the older record. */
-	rcache_write(&rc, key, 2, h);
-	rcache_write(&rc, key, 2, h);
-	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	put_done(&rc, 0, &written);
 	do_fill_v(&rc, 0, rcache_gen(&rc, h), &older, true);
 	e = rcache_get(&rc, key, 2, h, true);
 	CHECK(e != NULL && e->verified);
@@ -302,9 +307,7 @@ static void test_verified(void)
 	rcache_unpin(&rc, e);
 	/* Damaged on the medium: the read's failure drops the entry, so the
 	 * repair's merge loop reads the damaged copy too. */
-	rcache_write(&rc, key, 2, h);
-	rcache_write(&rc, key, 2, h);
-	do_fill_v(&rc, 0, rcache_gen(&rc, h), &written, false);
+	put_done(&rc, 0, &written);
 	rcache_forget(&rc, key, 2, h);
 	CHECK(rcache_get(&rc, key, 2, h, false) == NULL && rc.entries == 0 && rc.bytes == 0);
 	rcache_forget(&rc, key, 2, h); /* nothing there: nothing happens */
