@@ -130,9 +130,14 @@ static int open_store(struct server *srv)
 		return err;
 	struct dev_open_opts o = {.create_bytes = cfg->size_bytes, .queue_depth = 1024};
 	struct stat fst;
-	if (stat(cfg->data, &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_size == 0)
+	bool absent = stat(cfg->data, &fst) != 0 && errno == ENOENT;
+	if (!absent && S_ISREG(fst.st_mode) && fst.st_size == 0)
 		log_info("data file is empty (0 bytes): sizing and formatting it as a new one", "path=%s bytes=%llu",
 			 cfg->data, (unsigned long long)cfg->size_bytes);
+	if (absent || (S_ISREG(fst.st_mode) && fst.st_size == 0))
+		log_info("creating the data file: writing zeros over all of it once (so later writes need no "
+			 "file system metadata update); about a second per GiB",
+			 "path=%s bytes=%llu", cfg->data, (unsigned long long)cfg->size_bytes);
 	err = dev_open_path(&srv->dev, cfg->data, &o);
 	if (err) {
 		log_error("cannot open data", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
