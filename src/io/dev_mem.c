@@ -535,7 +535,7 @@ static int mem_zone_reset(struct dev *dev, uint64_t off, uint64_t len)
 	struct dev_mem *d = to_mem(dev);
 	pthread_mutex_lock(&d->m->lock);
 	int err = zone_op_check(d->m, off, len);
-	if (!err)
+	if (!err && !d->m->plan.reset_keeps_bytes)
 		memset(d->m->bytes + off, 0, len);
 	for (uint64_t z = off; !err && d->m->zone_bytes && z < off + len; z += d->m->zone_bytes) {
 		d->m->wp[z / d->m->zone_bytes] = 0;

@@ -74,6 +74,10 @@ struct dev_fault_plan {
 	uint32_t (*hold_fn)(void *arg, const struct dev_req *req);
 	void *hold_arg;
 	uint32_t early_io_ppm;
+	/* A zone reset leaves the old bytes in place (as on a regular file,
+	 * or a discard that does not zero): a reset zone reads back what it
+	 * held, so a reader that takes zeros for "nothing here" is caught. */
+	bool reset_keeps_bytes;
 	/* Told of every injected fault as it happens, under the medium's lock
 	 * (it must not call the device): lets a test tell which request was
 	 * hit. NULL = none. */

@@ -12,7 +12,10 @@
  * bits the index keys on, up to 48 ops in flight through store_submit/
  * store_poll (done() sometimes submits the next op itself), forced GC,
  * power cuts at any moment and clean restarts, both followed by recovery
- * on a copy of the medium, and in some runs bit flips on the medium.
+ * on a copy of the medium, and in some runs bit flips on the medium. In
+ * half the runs (the seed's top hash bit) a zone reset keeps the zone's old
+ * bytes, as a regular file's does: nothing may take a reset zone to read
+ * as zeros.
  *
  * The contract as the model encodes it (store.h), checked op by op:
  * - Writes of one key complete in submission order, and each one's result
@@ -1226,7 +1229,8 @@ static struct dev_fault_plan sched_only(struct run *r, uint64_t seed)
 	return (struct dev_fault_plan){.seed = seed, .reorder = p->reorder, .partial_ppm = p->partial_ppm,
 				       .hold_read_ppm = p->hold_read_ppm, .hold_write_ppm = p->hold_write_ppm,
 				       .hold_polls_max = p->hold_polls_max, .early_io_ppm = p->early_io_ppm,
-				       .submit_eagain_ppm = p->submit_eagain_ppm, .hold_fn = p->hold_fn,
+				       .submit_eagain_ppm = p->submit_eagain_ppm, .reset_keeps_bytes = p->reset_keeps_bytes,
+				       .hold_fn = p->hold_fn,
 				       .hold_arg = p->hold_arg, .fault_fn = fault_fn, .fault_arg = r};
 }
 
@@ -1585,6 +1589,9 @@ static void pick_params(struct run *r)
 		f->hold_polls_max = 1 + below(r, 10);
 		f->early_io_ppm = pct(r, 50) ? below(r, 200000) : 0;
 	}
+	/* From a bit of the seed's hash, not a draw, so the runs of seeds chosen
+	 * before this knob are unchanged but for it. */
+	f->reset_keeps_bytes = (r->seed * 0x9E3779B97F4A7C15ull) >> 63;
 	if (p->holds) {
 		f->hold_fn = submit_hold_fn;
 		f->hold_arg = r;
@@ -1631,7 +1638,7 @@ static void describe(const struct run *r)
 		"(%u%% small)%s%s%s%s%s%s%s%s, flush %u per mille\n"
 		"  store: batches %u, batch bytes %u, gc below %u free zones, memo %s\n"
 		"  device: reorder %d, partial %u, hold read %u write %u (max %u polls), early %u, eagain %u, read "
-		"flips %u, read eio %u (ppm)%s\n",
+		"flips %u, read eio %u (ppm)%s%s\n",
 		(unsigned long long)r->seed, p->zones, p->zone_bytes / KiB, p->nkeys, p->npairs, p->ops, p->slots,
 		p->val_max, p->small_pct, p->fill ? ", fill" : "", p->expiry ? ", expiry" : "", p->meta ? ", meta" : "",
 		p->cuts ? ", power cuts" : "", p->restarts ? ", restarts" : "", p->damage ? ", medium damage" : "",
@@ -1639,7 +1646,8 @@ static void describe(const struct run *r)
 		p->cfg.batches_in_flight, p->cfg.batch_bytes,
 		p->cfg.gc_free_zones_min, p->cfg.no_memo ? "off" : "1024 entries", f->reorder, f->partial_ppm,
 		f->hold_read_ppm, f->hold_write_ppm, f->hold_polls_max, f->early_io_ppm, f->submit_eagain_ppm,
-		f->read_flip_ppm, f->read_eio_ppm, p->holds ? ", chosen ops' reads held" : "");
+		f->read_flip_ppm, f->read_eio_ppm, p->holds ? ", chosen ops' reads held" : "",
+		f->reset_keeps_bytes ? ", resets keep the old bytes" : "");
 }
 
 static void setup_keys(struct run *r)
