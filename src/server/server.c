@@ -136,7 +136,7 @@ static int open_store(struct server *srv)
 			 cfg->data, (unsigned long long)cfg->size_bytes);
 	if (absent || (S_ISREG(fst.st_mode) && fst.st_size == 0))
 		log_info("creating the data file: writing zeros over all of it once (so later writes need no "
-			 "file system metadata update); about a second per GiB",
+			 "file system metadata update); a few seconds per GiB",
 			 "path=%s bytes=%llu", cfg->data, (unsigned long long)cfg->size_bytes);
 	err = dev_open_path(&srv->dev, cfg->data, &o);
 	if (err) {

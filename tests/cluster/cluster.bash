@@ -4,7 +4,8 @@
 #
 # cl_up K [flags]   starts `dynvme cluster up --nodes K` on free loopback
 #                   ports (CL_BASE) with data in $WORK/c, waits for its
-#                   "nodes ready" line; CL_UP_PID is the cluster up process
+#                   "nodes ready" line (data files of 128 MiB unless the
+#                   flags give --size); CL_UP_PID is the cluster up process
 # cl_port N         node N's RESP port; cl_http N its HTTP port
 # ccli N ARGS...    one redis-cli call to node N (--no-raw)
 # cl_pid N          pid of node N's dynvme serve (child or restarted)
@@ -73,7 +74,12 @@ cl_up() {
 	CL_NODES=$k
 	[ -n "$CL_BASE" ] || cl_pick_base "$k"
 	: >"$WORK/up.out"
-	"$BIN" cluster up --nodes "$k" --base-port "$CL_BASE" --data "$CL_DIR" "$@" >>"$WORK/up.out" 2>&1 </dev/null &
+	# 128 MiB data files unless the caller sizes them: a new file is written
+	# with zeros once, and the default 512 MiB x K nodes is seconds of disk
+	# writes per start that no test here needs.
+	local size=(--size 128M)
+	[[ " $* " == *" --size "* ]] && size=()
+	"$BIN" cluster up --nodes "$k" --base-port "$CL_BASE" --data "$CL_DIR" "${size[@]}" "$@" >>"$WORK/up.out" 2>&1 </dev/null &
 	CL_UP_PID=$!
 	ALL_PIDS+=("$CL_UP_PID")
 	local end=$((SECONDS + 60 * SLOW))
