@@ -454,6 +454,9 @@ void scan_count_start(struct cnode *n);
 /* Keyspace ks was flushed here: the start-up count under way forgets what
  * it counted of it (the records it visits from now on are dead). */
 void scan_count_flushed(struct cnode *n, uint8_t ks);
+/* A write of store key `key` is submitted, over a value visible or not:
+ * the start-up count under way counts the key in that state, once. */
+void scan_count_note_write(struct cnode *n, const uint8_t *key, uint32_t key_len, bool was_visible);
 bool scan_idle(const struct cnode *n);
 void scan_tick(struct cnode *n);
 /* A write of this node's store left store key `key` with a visible value:

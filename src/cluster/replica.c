@@ -340,8 +340,10 @@ static void cas_got(struct cnode *n, struct cas *c)
 	if (rc == 0)
 		rc = c->merge(c, local, &out);
 	if (rc == 0) {
+		bool was_visible = local && dvv_visible(local, n->now_ms, NULL, 0) > 0;
 		c->visible = dvv_visible(&out, n->now_ms, NULL, 0) > 0;
-		c->count_delta = (int8_t)(c->visible - (local && dvv_visible(local, n->now_ms, NULL, 0) > 0));
+		c->count_delta = (int8_t)(c->visible - was_visible);
+		scan_count_note_write(n, c->key, c->key_len, was_visible);
 	}
 	if (rc == 0 && dvv_value_bytes(&out) > DV_VALUE_BYTES_MAX)
 		rc = -DV_ETOOBIG;

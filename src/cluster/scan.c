@@ -46,6 +46,13 @@
  * the poll that ended the scan). The start-up count (scan_count_start) is a scan of the whole
  * hash space in the same queue, counting keys with a visible value per
  * keyspace (n->ks_count, which writes then keep up to date: an estimate).
+ * It counts each key once, in the state it had before its first write
+ * during the scan (scan_count_note_write, at the write's submission; the
+ * write's own delta goes to n->ks_count): the store may visit a key more
+ * than once, or with the record a write during the scan left (store.h),
+ * and counting those visits too counted a key written then twice (DBSIZE
+ * 3 for 2 keys). The hashes it accounted for cost 8 to 16 bytes per key
+ * while it runs; without the memory it counts every visit, as before.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -70,6 +77,62 @@ struct rkey {
 	uint8_t *p; /* a slot of MSG_SCAN_KEY_MAX bytes in rscan.slots */
 };
 
+/* A set of 64-bit key hashes, open addressing (0 marks a free slot; a hash
+ * of 0 is taken as 1), grown at half full. Out of memory it is dropped and
+ * answers HSET_NONE from then on. */
+struct hset {
+	uint64_t *slot;
+	uint64_t cap, used; /* cap: 0 or a power of two */
+	bool failed;
+};
+
+enum { HSET_NONE = -1, HSET_PRESENT = 0, HSET_ADDED = 1 };
+
+static void hset_free(struct hset *s)
+{
+	free(s->slot);
+	s->slot = NULL;
+	s->cap = s->used = 0;
+}
+
+static void hset_put(uint64_t *slot, uint64_t cap, uint64_t h)
+{
+	uint64_t i = (h * 0x9E3779B97F4A7C15ull) & (cap - 1);
+	while (slot[i] != 0 && slot[i] != h)
+		i = (i + 1) & (cap - 1);
+	slot[i] = h;
+}
+
+static int hset_add(struct hset *s, uint64_t h)
+{
+	if (s->failed)
+		return HSET_NONE;
+	h = h ? h : 1;
+	if (2 * (s->used + 1) > s->cap) {
+		uint64_t cap = s->cap ? 2 * s->cap : 1024;
+		uint64_t *slot = calloc(cap, sizeof(*slot));
+		if (!slot) {
+			hset_free(s);
+			s->failed = true;
+			return HSET_NONE;
+		}
+		for (uint64_t i = 0; i < s->cap; i++)
+			if (s->slot[i])
+				hset_put(slot, cap, s->slot[i]);
+		free(s->slot);
+		s->slot = slot;
+		s->cap = cap;
+	}
+	uint64_t i = (h * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
+	while (s->slot[i] != 0 && s->slot[i] != h)
+		i = (i + 1) & (s->cap - 1);
+	if (s->slot[i] == h)
+		return HSET_PRESENT;
+	s->slot[i] = h;
+	s->used++;
+	return HSET_ADDED;
+}
+
 struct rscan {
 	struct rscan *next;
 	struct cnode *n;
@@ -87,6 +150,7 @@ struct rscan {
 	uint8_t *slots;
 	uint64_t bytes;      /* heap and slots (budget) */
 	uint64_t counted[CNODE_KEYSPACES_MAX];
+	struct hset accounted; /* the start-up count: hashes of the keys it counted (top comment) */
 };
 
 static void heap_down(struct rkey *h, uint32_t n, uint32_t i)
@@ -159,7 +223,8 @@ static bool rscan_visit(void *arg, const void *key, uint32_t key_len, const stru
 	if (key_len < 1 || k[0] >= CNODE_KEYSPACES_MAX || !cnode_ks_ok(r->n, k[0]))
 		return true; /* the metadata keyspace, or one not defined here */
 	if (r->count) {
-		r->counted[k[0]] += record_visible(r->n, k[0], rec);
+		if (hset_add(&r->accounted, store_key_hash(key, key_len)) != HSET_PRESENT)
+			r->counted[k[0]] += record_visible(r->n, k[0], rec);
 		return true;
 	}
 	if (k[0] != r->ks || key_len - 1u > MSG_SCAN_KEY_MAX)
@@ -183,6 +248,7 @@ static int rkey_cmp(const void *a, const void *b)
 
 static void rscan_free(struct cnode *n, struct rscan *r)
 {
+	hset_free(&r->accounted);
 	cnode_release(n, r->heap, r->bytes);
 	free(r);
 }
@@ -400,6 +466,16 @@ void scan_count_flushed(struct cnode *n, uint8_t ks)
 	DV_ASSERT(ks < CNODE_KEYSPACES_MAX);
 	if (n->count_scan)
 		n->count_scan->counted[ks] = 0;
+}
+
+void scan_count_note_write(struct cnode *n, const uint8_t *key, uint32_t key_len, bool was_visible)
+{
+	struct rscan *r = n->count_scan;
+	DV_ASSERT(key_len >= 1);
+	if (!r || key[0] >= CNODE_KEYSPACES_MAX)
+		return;
+	if (hset_add(&r->accounted, store_key_hash(key, key_len)) == HSET_ADDED)
+		r->counted[key[0]] += was_visible;
 }
 
 bool scan_idle(const struct cnode *n) { return !n->scanning && !n->rscan_head && !n->rscan_ended; }

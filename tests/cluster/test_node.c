@@ -1027,7 +1027,17 @@ static void node_close(uint16_t id)
 }
 
 /* A node restarts on its data (same incarnation, a new run, next boot). */
+static void node_restart_unsettled(uint16_t id, uint64_t at_ms);
+
 static void node_restart(uint16_t id, uint64_t at_ms)
+{
+	node_restart_unsettled(id, at_ms);
+	settle();
+}
+
+/* node_restart without running the cluster after: its start-up work (the
+ * count scan) is still to do. */
+static void node_restart_unsettled(uint16_t id, uint64_t at_ms)
 {
 	struct tnode *t = &tn[id];
 	CHECK(store_drain(t->s) >= 0);
@@ -1041,7 +1051,6 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 	t->cfg.run = ident.run;
 	t->cfg.boot = no_boot ? 0 : ident.boot;
 	node_rejoin(id, at_ms);
-	settle();
 }
 
 /* Node id restarts on an empty data file: a new incarnation (drawn from
@@ -2678,6 +2687,50 @@ static void test_scan(void)
 		cluster_stop();
 }
 
+/* A restarted node's count (its start-up count scan, then each write's
+ * delta) stays exact over new, overwritten and deleted keys written
+ * through the other node right after the restart. This harness does not
+ * reach the race that double-counted a key written while the scan ran
+ * (the scan ends within the restart's first polls here; dbsize.sh met it
+ * under CI load: DBSIZE 3 for 2 keys), so the count scan's dedup
+ * (scan.c, rscan.accounted) is exercised only as far as its plain path. */
+static void test_count_after_restart(void)
+{
+	cluster_start(2, NULL); /* two nodes: a restarted one serves at once (no flush state to learn) */
+	enum { KEYS = 5000, NEW = 40, DELS = 20, OVER = 20 };
+	char k[16];
+	for (unsigned i = 0; i < KEYS; i++) {
+		snprintf(k, sizeof(k), "c%04u", i);
+		CHECK_EQ(plain(1 + i % 2, CREQ_SET, KS_SIB, k, "v", CREQ_ALWAYS), 0);
+	}
+	quiesce();
+	node_restart_unsettled(1, now_ms);
+	for (unsigned i = 0; i < NEW + DELS + OVER; i++) {
+		uint16_t via = 2;
+		if (i < NEW) {
+			snprintf(k, sizeof(k), "n%03u", i);
+			CHECK_EQ(plain(via, CREQ_SET, KS_SIB, k, "new", CREQ_ALWAYS), 0);
+		} else if (i < NEW + DELS) {
+			snprintf(k, sizeof(k), "c%04u", (i - NEW) * 7);
+			CHECK_EQ(plain(via, CREQ_DEL, KS_SIB, k, NULL, CREQ_ALWAYS), 0);
+		} else {
+			snprintf(k, sizeof(k), "c%04u", (i - NEW - DELS) * 7 + 3);
+			CHECK_EQ(plain(via, CREQ_SET, KS_SIB, k, "again", CREQ_ALWAYS), 0);
+		}
+	}
+	quiesce();
+	for (uint16_t id = 1; id <= 2; id++) {
+		t_prep(&T, CREQ_COUNT, KS_SIB, "", NULL, NULL);
+		t_run(id, &T);
+		CHECK_EQ(T.result, 0);
+		if (T.dbsize != KEYS + NEW - DELS)
+			fprintf(stderr, "DBSIZE through node %u: %llu, want %u\n", id, (unsigned long long)T.dbsize,
+				KEYS + NEW - DELS);
+		CHECK_EQ(T.dbsize, KEYS + NEW - DELS);
+	}
+	cluster_stop();
+}
+
 /* A replica that is up (its session stays) but silent: the first page it
  * leaves unanswered costs a page deadline (timeout / 4), later calls of the
  * walk ask the live replicas at once, for 2 timeouts (the walk used to wait
@@ -3226,6 +3279,7 @@ int main(void)
 	test_incr();
 	test_incr_past_int64();
 	test_scan();
+	test_count_after_restart();
 	test_scan_silent_replica();
 	test_scan_dup_reply();
 	test_scan_writes_during();
