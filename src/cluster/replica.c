@@ -392,7 +392,10 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 	}
 	if (rc == 0) {
 		int64_t *cnt = &n->ks_count[c->key[0]];
-		*cnt = *cnt + c->count_delta > 0 ? *cnt + c->count_delta : 0; /* an estimate (node.h: COUNT) */
+		/* While the start-up count runs, *cnt holds only the writes' deltas
+		 * (a delete of a key the count takes as visible is -1): clamped at
+		 * 0 there, that -1 would be lost. Clamped when the count adds in. */
+		*cnt = n->count_scan || *cnt + c->count_delta > 0 ? *cnt + c->count_delta : 0; /* an estimate (node.h: COUNT) */
 		if (c->visible)
 			scan_note_write(n, c->key, c->key_len);
 	}

@@ -55,6 +55,10 @@ struct dev_info {
 	uint64_t size_bytes;
 	uint32_t logical_block_bytes; /* detected; divides DV_BLOCK_BYTES */
 	bool is_block_device;
+	/* At open: every byte reads as zeros (a file this open created, which
+	 * is written with zeros; a new memory device). A format needs to
+	 * discard nothing then (store_sb.c: sb_format). */
+	bool zero_filled;
 	bool zoned;               /* real zoned device (zone_model != DEV_ZONES_NONE) */
 	enum dev_zone_model zone_model;
 	/* Zoned devices only (0 otherwise). A zone starts every zone_bytes (the

@@ -668,6 +668,8 @@ int dev_open_mem_copy(struct dev **out, const uint8_t *image, uint64_t size,
 		pthread_mutex_destroy(&m->lock);
 		free(m->bytes);
 		free(m);
+	} else {
+		(*out)->info.zero_filled = image == NULL;
 	}
 	return err;
 }

@@ -413,8 +413,9 @@ static int write_zeros(const char *path, uint64_t bytes)
 	int err = posix_memalign(&buf, DV_BLOCK_BYTES, CHUNK) ? -ENOMEM : 0;
 	if (!err)
 		memset(buf, 0, CHUNK);
-	for (uint64_t off = 0; !err && off < bytes;) {
-		size_t len = bytes - off < CHUNK ? (size_t)(bytes - off) : CHUNK;
+	uint64_t aligned = bytes / DV_BLOCK_BYTES * DV_BLOCK_BYTES; /* --size need not be a block multiple */
+	for (uint64_t off = 0; !err && off < aligned;) {
+		size_t len = aligned - off < CHUNK ? (size_t)(aligned - off) : CHUNK;
 		ssize_t n = pwrite(fd, buf, len, (off_t)off);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -425,6 +426,15 @@ static int write_zeros(const char *path, uint64_t bytes)
 	}
 	free(buf);
 	close(fd);
+	if (!err && aligned < bytes) { /* the tail, through a descriptor without O_DIRECT */
+		static const uint8_t zero[DV_BLOCK_BYTES];
+		int bfd = open(path, O_WRONLY | O_CLOEXEC);
+		if (bfd < 0)
+			return -errno;
+		if (pwrite(bfd, zero, (size_t)(bytes - aligned), (off_t)aligned) != (ssize_t)(bytes - aligned))
+			err = errno ? -errno : -EIO;
+		close(bfd);
+	}
 	return err;
 }
 
@@ -463,16 +473,19 @@ static int create_file(const char *path, uint64_t bytes, bool empty)
 int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts)
 {
 	struct stat st;
+	bool created = false;
 	if (stat(path, &st) != 0) {
 		if (errno != ENOENT || opts->create_bytes == 0 || opts->read_only)
 			return -errno;
 		int err = create_file(path, opts->create_bytes, false);
 		if (err)
 			return err;
+		created = true;
 	} else if (S_ISREG(st.st_mode) && st.st_size == 0 && opts->create_bytes && !opts->read_only) {
 		int err = create_file(path, opts->create_bytes, true); /* an empty file: as a new one */
 		if (err)
 			return err;
+		created = true;
 	}
 	int fd = open(path, (opts->read_only ? O_RDONLY : O_RDWR) | O_DIRECT | O_CLOEXEC);
 	if (fd < 0)
@@ -486,6 +499,8 @@ int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts
 					  : probe_file(fd, &u->base.info, &st);
 	if (!err && (DV_BLOCK_BYTES % u->base.info.logical_block_bytes != 0))
 		err = -EOPNOTSUPP; /* logical block larger than 4 KiB */
+	if (!err)
+		u->base.info.zero_filled = created;
 	if (!err)
 		err = uring_init(u, opts->queue_depth);
 	if (err) {

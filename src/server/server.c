@@ -130,11 +130,12 @@ static int open_store(struct server *srv)
 		return err;
 	struct dev_open_opts o = {.create_bytes = cfg->size_bytes, .queue_depth = 1024};
 	struct stat fst;
-	bool absent = stat(cfg->data, &fst) != 0 && errno == ENOENT;
-	if (!absent && S_ISREG(fst.st_mode) && fst.st_size == 0)
+	bool found = stat(cfg->data, &fst) == 0, absent = !found && errno == ENOENT;
+	bool empty_file = found && S_ISREG(fst.st_mode) && fst.st_size == 0;
+	if (empty_file)
 		log_info("data file is empty (0 bytes): sizing and formatting it as a new one", "path=%s bytes=%llu",
 			 cfg->data, (unsigned long long)cfg->size_bytes);
-	if (absent || (S_ISREG(fst.st_mode) && fst.st_size == 0))
+	if (absent || empty_file)
 		log_info("creating the data file: writing zeros over all of it once (so later writes need no "
 			 "file system metadata update); a few seconds per GiB",
 			 "path=%s bytes=%llu", cfg->data, (unsigned long long)cfg->size_bytes);

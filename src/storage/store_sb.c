@@ -27,6 +27,7 @@
  * another program's data).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,42 @@ static int sb_geometry(struct store *s, struct sb *plan)
 
 /* ---- format ---- */
 
+/* Zeros over [off, off + len) of the device, in 1 MiB writes. */
+static int zero_range(struct store *s, uint64_t off, uint64_t len)
+{
+	enum { CHUNK = 1u << 20 };
+	uint8_t *buf = dev_buf_alloc(CHUNK);
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0, CHUNK);
+	int err = 0;
+	for (uint64_t done = 0; done < len && !err;) {
+		uint32_t n = len - done < CHUNK ? (uint32_t)(len - done) : CHUNK;
+		err = dev_write_sync(s->dev, off + done, buf, n);
+		done += n;
+	}
+	dev_buf_free(buf);
+	return err;
+}
+
+/* A zone reset of a regular file discards nothing (dev.h), so records of
+ * an earlier store may still be in its zones, at the generation a new
+ * format gives (1) and with higher seqs than ours: recovery would take
+ * them for ours past our open zone's tail. A format over a file that is
+ * not new (its first MiB zeroed, the rest as it was) writes zeros over
+ * the data zones first. A block device's discard need not zero either;
+ * zeroing a whole device at format is not done (docs: ARCHITECTURE). */
+static int format_discard_old(struct store *s, const struct sb *plan)
+{
+	const struct dev_info *info = dev_info(s->dev);
+	if (info->zoned || info->is_block_device || info->zero_filled)
+		return 0;
+	uint64_t len = (uint64_t)plan->zone_count * plan->zone_bytes;
+	fprintf(stderr, "dynvme: formatting a data file that is not new: writing zeros over its %llu MiB of zones first\n",
+		(unsigned long long)(len >> 20));
+	return zero_range(s, plan->data_start, len);
+}
+
 int sb_format(struct store *s)
 {
 	struct sb plan = {0};
@@ -116,6 +153,8 @@ int sb_format(struct store *s)
 		return -ENOMEM;
 	for (unsigned i = 0; i < 2 && s->sbp.log && !err; i++)
 		err = dev_zone_reset(s->dev, s->sbp.log_off[i], plan.zone_bytes);
+	if (!err)
+		err = format_discard_old(s, &plan);
 	for (uint32_t z = 0; z < plan.zone_count && !err; z++) {
 		plan.zones[z] = (struct zone_entry){.state = ZONE_EMPTY, .gen = 1};
 		err = dev_zone_reset(s->dev, plan.data_start + z * plan.zone_bytes, plan.zone_bytes);
@@ -282,7 +321,8 @@ static int log_set_next(struct store *s, unsigned cur, uint32_t n)
 /* Nothing is where a superblock goes: the area of the fixed copies (the
  * first MiB, both copies and the gap after them) reads as zeroes, or both
  * log zones are empty. A device in any other state may hold another
- * program's data: it is never formatted (the format discards every zone).
+ * program's data: it is never formatted (the format discards every zone:
+ * resets, and zeros over the zones of a file that is not new).
  * 1: empty, 0: not, or a read error. */
 static int sb_area_empty(struct store *s, uint8_t *buf)
 {

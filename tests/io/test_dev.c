@@ -1432,8 +1432,28 @@ static void test_durable_create(const char **skip)
 	} else {
 		SOFT(err == 0, "create the data file in the new directory -> %d", err);
 		SOFT(stat(file, &st) == 0 && (uint64_t)st.st_size == MiB, "the file exists with its size");
+		SOFT(!err && dev_info(d)->zero_filled, "a file this open created is zero_filled");
 		if (!err)
 			dev_close(d);
+		/* opened again: not created now, so not known to be zeros */
+		err = dev_open_path(&d, file, &(struct dev_open_opts){.create_bytes = MiB});
+		SOFT(err == 0 && !dev_info(d)->zero_filled, "an existing file is not zero_filled (open -> %d)", err);
+		if (!err)
+			dev_close(d);
+		unlink(file);
+		/* a size that is no multiple of the block (serve --size takes any
+		 * byte count): created whole, the tail zeroed too (the store
+		 * uses whole zones of it) */
+		const uint64_t odd = MiB + 1000;
+		err = dev_open_path(&d, file, &(struct dev_open_opts){.create_bytes = odd});
+		SOFT(err == 0, "create a data file of %llu bytes -> %d", (unsigned long long)odd, err);
+		SOFT(stat(file, &st) == 0 && (uint64_t)st.st_size == odd, "the odd-sized file has its size");
+		SOFT(unwritten_extents(file) == 0, "the odd-sized file has unwritten extents");
+		if (!err) {
+			SOFT(dev_info(d)->size_bytes == odd, "odd-sized file: device size %llu",
+			     (unsigned long long)dev_info(d)->size_bytes);
+			dev_close(d);
+		}
 	}
 	unlink(file);
 	SOFT(rmdir(dir) == 0, "the directory held only the data file");
