@@ -397,8 +397,9 @@ static int probe_file(int fd, struct dev_info *info, const struct stat *st)
 	return 0;
 }
 
-/* Write zeros over [0, bytes) of fd (bytes a multiple of DV_BLOCK_BYTES)
- * through a second, O_DIRECT descriptor, in large chunks. fallocate alone
+/* Write zeros over [0, bytes) of the file through a second, O_DIRECT
+ * descriptor, in large chunks (a tail past the last whole block, as
+ * `--size` allows, through a descriptor without O_DIRECT). fallocate alone
  * leaves the extents "unwritten": the first O_DIRECT write into each then
  * converts it, a journal commit on every RWF_DSYNC write (measured with fio
  * on ext4 here: 4 KiB dsync writes 3,677/s into fallocated blocks, 7,779/s
