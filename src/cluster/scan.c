@@ -99,12 +99,13 @@ static void hset_free(struct hset *s)
 	s->cap = s->used = 0;
 }
 
-static void hset_put(uint64_t *slot, uint64_t cap, uint64_t h)
+/* The slot holding h, or the free one where it goes (linear probing). */
+static uint64_t hset_slot(const uint64_t *slot, uint64_t cap, uint64_t h)
 {
 	uint64_t i = (h * 0x9E3779B97F4A7C15ull) & (cap - 1);
 	while (slot[i] != 0 && slot[i] != h)
 		i = (i + 1) & (cap - 1);
-	slot[i] = h;
+	return i;
 }
 
 static int hset_add(struct hset *s, uint64_t h)
@@ -122,14 +123,12 @@ static int hset_add(struct hset *s, uint64_t h)
 		}
 		for (uint64_t i = 0; i < s->cap; i++)
 			if (s->slot[i])
-				hset_put(slot, cap, s->slot[i]);
+				slot[hset_slot(slot, cap, s->slot[i])] = s->slot[i];
 		free(s->slot);
 		s->slot = slot;
 		s->cap = cap;
 	}
-	uint64_t i = (h * 0x9E3779B97F4A7C15ull) & (s->cap - 1);
-	while (s->slot[i] != 0 && s->slot[i] != h)
-		i = (i + 1) & (s->cap - 1);
+	uint64_t i = hset_slot(s->slot, s->cap, h);
 	if (s->slot[i] == h)
 		return HSET_PRESENT;
 	s->slot[i] = h;

@@ -1036,17 +1036,9 @@ static void node_close(uint16_t id)
 	dev_close(t->dev);
 }
 
-/* A node restarts on its data (same incarnation, a new run, next boot). */
-static void node_restart_unsettled(uint16_t id, uint64_t at_ms);
-
-static void node_restart(uint16_t id, uint64_t at_ms)
-{
-	node_restart_unsettled(id, at_ms);
-	settle();
-}
-
-/* node_restart without running the cluster after: its start-up work (the
- * count scan) is still to do. */
+/* A node restarts on its data (same incarnation, a new run, next boot),
+ * the cluster not run after: its start-up work (the count scan) is still
+ * to do. */
 static void node_restart_unsettled(uint16_t id, uint64_t at_ms)
 {
 	struct tnode *t = &tn[id];
@@ -1061,6 +1053,13 @@ static void node_restart_unsettled(uint16_t id, uint64_t at_ms)
 	t->cfg.run = ident.run;
 	t->cfg.boot = no_boot ? 0 : ident.boot;
 	node_rejoin(id, at_ms);
+}
+
+/* The same, run until the cluster settles. */
+static void node_restart(uint16_t id, uint64_t at_ms)
+{
+	node_restart_unsettled(id, at_ms);
+	settle();
 }
 
 /* Node id restarts on an empty data file: a new incarnation (drawn from
