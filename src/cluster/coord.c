@@ -36,6 +36,19 @@
  *   Our PUT after the version left: refused for a retry (-ESTALE ...): the
  *   same version merged again (coord_update_again); failed otherwise: the
  *   keyspace's actor moves on, our copy counts as FAIL (coord_local_sent).
+ *   Checked writes (plain SET, siblings, no NX/XX, we a replica with a
+ *   session to each other one: coord_can_check) skip PH_READ:
+ *     PH_LOCAL (context: our own copy's clock, coord_update) ── coord_put_out
+ *     ──> PH_ACKS (REPL_PUT with MSGF_IF_COVERED: a replica whose copy the
+ *     version does not cover answers UNCOVERED, writes nothing) ──
+ *     max(R, W) OK──> finish (UNCOVERED ones get the version unchecked)
+ *     short by UNCOVERED, our PUT over: coord_widen_start ──> PH_READ (at R,
+ *     clock only, new req_id) ── coord_read_then_write ── coord_widen_write:
+ *     the same version and dot, its clock joined with the read's (dvv_widen)
+ *     ──> PH_ACKS (to every replica through the replica path) ──W OK──> finish
+ *     (dvv_widen refusing: the value was superseded or another is above it:
+ *     finish, indeterminate). Our copy unreadable: a read-then-write
+ *     (coord_restart, c->unchecked).
  *   Deadline (coord_expire): PH_READ -ETIMEDOUT; PH_LOCAL/PH_ACKS/PH_FWD
  *   -ETIMEDOUT indeterminate; one whose store op is still in flight becomes
  *   PH_ZOMBIE and is freed when the op completes (not minted if it was not
@@ -120,6 +133,9 @@ static const char ERR_RANGE[] = "increment or decrement would overflow";
 static const char ERR_NOT_INT[] = "value is not an integer or out of range";
 static const char ERR_LOCAL_DAMAGED[] =
 	"the coordinating replica's copy of the key is damaged (a read repairs it): not applied";
+static const char ERR_WIDEN[] =
+	"the write reached some replicas, then failed to supersede a version another replica held: it may or may not "
+	"have been applied";
 static const char ERR_CANCELED[] = "the node is shutting down: a write may or may not have been applied";
 
 static void coord_finish(struct cnode *n, struct coord *c, int result, const char *err);
@@ -129,6 +145,8 @@ static void coord_write_progress(struct cnode *n, struct coord *c);
 static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint32_t tag);
 static void coord_flushed(struct cnode *n, struct coord *c);
 static bool coord_stale_waits(const struct coord *c);
+static void coord_restart(struct cnode *n, struct coord *c);
+static void coord_widen_write(struct cnode *n, struct coord *c);
 
 /* A replica's answer is still to come (sent, or queued behind the peer's
  * limit) from one that can give it: our own copy, or a peer whose session
@@ -219,7 +237,8 @@ static void coord_setup(struct cnode *n, struct coord *c, uint8_t ks, const void
 	c->policy = n->cfg.ks[ks].policy;
 	c->nrep = n->ks_n[ks];
 	c->skey_len = cnode_store_key(ks, key, key_len, c->skey);
-	uint32_t part = ring_partition(&n->ring, store_key_hash(c->skey, c->skey_len));
+	c->khash = store_key_hash(c->skey, c->skey_len);
+	uint32_t part = ring_partition(&n->ring, c->khash);
 	uint16_t pref[RING_N_MAX];
 	unsigned cnt = ring_preflist(&n->ring, part, c->nrep, pref);
 	DV_ASSERT(cnt == c->nrep && cnt >= 1);
@@ -294,6 +313,13 @@ static void coord_answer(struct cnode *n, struct coord *c, int result, const cha
 {
 	DV_ASSERT(!c->answered);
 	DV_ASSERT(result <= 0 && (result == 0 || err));
+	if (c->widen && result < 0 && result != CNODE_EFLUSHED && result != CNODE_EFLUSHED_MAYBE) {
+		/* The checked round stored the version somewhere before the
+		 * widening failed: never a clean refusal. */
+		c->indet = true;
+		result = result == -ETIMEDOUT ? -ETIMEDOUT : CNODE_ERACED; /* "may or may not have been applied" */
+		err = result == -ETIMEDOUT ? ERR_WRITE_TIMEOUT : ERR_WIDEN;
+	}
 	c->answered = true;
 	count_result(n, result);
 	if (!c->rq) {
@@ -419,6 +445,7 @@ static void coord_put_msg(const struct cnode *n, const struct coord *c, unsigned
 	m->meta_len = c->cas.meta_len;
 	m->vals = c->cas.vals_len ? c->cas.enc + c->cas.meta_len : empty_bytes;
 	m->vals_len = (uint32_t)c->cas.vals_len;
+	m->flags = c->checked ? MSGF_IF_COVERED : 0;
 }
 
 static void coord_send_put(struct cnode *n, struct coord *c, unsigned i)
@@ -839,6 +866,10 @@ static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq 
 		c->rep[i].st = REP_IDLE;
 		c->rep[i].bad = false;
 	}
+	if (c->widen) {
+		coord_widen_write(n, c);
+		return;
+	}
 	switch (rq->kind) {
 	case CREQ_SET:
 		if (rq->cond == CREQ_IF_ABSENT && rq->found) {
@@ -1020,19 +1051,54 @@ static void coord_read_progress(struct cnode *n, struct coord *c)
 
 /* ---- writes ---- */
 
+static void coord_widen_start(struct cnode *n, struct coord *c);
+
+/* A replica answered a checked write of c's key UNCOVERED: the key's
+ * plain SETs through this node read first for a while (coord_can_check). */
+static void coord_note_contended(struct cnode *n, const struct coord *c)
+{
+	if (n->cfg.contended_ms == UINT32_MAX)
+		return;
+	const unsigned slot = (unsigned)(c->khash & (CNODE_CONTENDED_SLOTS - 1));
+	n->contended[slot].hash = c->khash;
+	n->contended[slot].until_ms = n->now_ms + n->cfg.contended_ms;
+}
+
+/* A checked write that met its quorum: the replicas that answered
+ * UNCOVERED get the version unchecked (merged beside what they hold, as a
+ * read-then-write's REPL_PUT would be), fire and forget. */
+static void coord_spread_unchecked(struct cnode *n, struct coord *c)
+{
+	for (unsigned i = 0; i < c->nrep; i++) {
+		if (c->rep[i].st != REP_UNCOVERED)
+			continue;
+		struct msg m;
+		coord_put_msg(n, c, i, &m);
+		m.flags = 0;
+		cnode_send(n, &m);
+	}
+}
+
 static void coord_write_progress(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_ACKS && !c->answered);
 	unsigned ok, pending;
 	coord_count(c, &ok, &pending);
-	if (ok >= c->w)
+	/* A checked write's acks are its read too: R of them, W at least. */
+	unsigned need = c->checked && c->r > c->w ? c->r : c->w;
+	if (ok >= need) {
+		if (c->uncovered)
+			coord_spread_unchecked(n, c);
 		coord_finish(n, c, 0, NULL);
-	else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c))
+	} else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c)) {
 		coord_flushed(n, c); /* a flush here since it wrote, every answer in (or not to come) */
-	else if (ok + pending < c->w && c->local_err) {
+	} else if (ok + pending < need && c->local_err) {
 		c->indet = true; /* our own store took it and failed: it may be on the medium */
 		coord_finish(n, c, c->local_err, ERR_STORE_FAILED);
-	} else if (ok + pending < c->w) {
+	} else if (ok + pending < need && c->uncovered) {
+		if (!c->cas.busy)
+			coord_widen_start(n, c); /* else once our own PUT ends (coord_local_sent) */
+	} else if (ok + pending < need) {
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 	}
 }
@@ -1117,6 +1183,8 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 		dvv_init(&empty, c->policy);
 		local = &empty;
 	}
+	if (c->checked)
+		dvv_join(local, &c->ctx); /* a checked write supersedes all our copy holds, as of this merge */
 	for (unsigned i = 0; i < local->nvals; i++)
 		hlc_observe(&n->hlc, local->v[i].ts, n->now_ms);
 	struct dvv_value val = c->val;
@@ -1131,6 +1199,8 @@ static int coord_update(struct cas *cas, const struct dvv *local, struct dvv *ou
 		return rc; /* -E2BIG bounds, -EINVAL a forwarded context that is not a valid vector */
 	unsigned before = dvv_visible(local, n->now_ms, NULL, 0);
 	unsigned after = dvv_visible(out, n->now_ms, NULL, 0);
+	if (c->checked && c->rq)
+		c->rq->found = before > 0; /* no read: what our own copy held */
 	if (after > n->cfg.ks[c->ks].siblings_max && after > before)
 		return -E2BIG; /* only a write that adds siblings beyond the limit */
 	cnode_prune(n, c->skey, c->skey_len, out);
@@ -1151,6 +1221,14 @@ static unsigned coord_other_replica(const struct coord *c)
 
 static void coord_local_failed(struct cnode *n, struct coord *c, int rc)
 {
+	if (rc == -DV_ECORRUPT && c->checked) {
+		/* Nothing written: a read-then-write instead, whose read gives
+		 * the context to forward with (as below). */
+		n->st.checked_fallbacks++;
+		c->unchecked = true;
+		coord_restart(n, c);
+		return;
+	}
 	if (rc == -DV_ECORRUPT) {
 		/* Nothing written: another replica coordinates it with its own
 		 * actor (its REPL_PUT then replaces our damaged copy). A write
@@ -1404,11 +1482,13 @@ static void coord_note_stale(struct cnode *n, struct coord *c, unsigned i, uint3
 
 /* The request again from its start in the keyspace's current epoch: a new
  * req_id (late replies of the old round are dropped), a fresh read, and so
- * a fresh dot. Only when the old round wrote nothing (coord_flushed). */
-static void coord_redo(struct cnode *n, struct coord *c)
+ * a fresh dot. Only when the old round wrote nothing: a flush (coord_redo
+ * from coord_flushed), or a checked write over an unreadable copy of ours
+ * (coord_local_failed; c->unchecked: not checked again). */
+static void coord_restart(struct cnode *n, struct coord *c)
 {
 	struct creq *rq = c->rq;
-	DV_ASSERT(rq && !c->answered && !c->cas.busy);
+	DV_ASSERT(rq && !c->answered && !c->cas.busy && !c->widen);
 	for (unsigned i = 0; i < c->nrep; i++) {
 		cnode_untrack(n, c, i);
 		c->rep[i].st = REP_IDLE;
@@ -1419,6 +1499,7 @@ static void coord_redo(struct cnode *n, struct coord *c)
 	cas_free_enc(n, &c->cas);
 	c->ctx.n = 0;
 	c->overflow = c->indet = c->wrote = c->counter = false;
+	c->checked = c->uncovered = false;
 	c->local_err = 0;
 	c->stale_ms = 0;
 	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
@@ -1426,13 +1507,84 @@ static void coord_redo(struct cnode *n, struct coord *c)
 	cnode_ht_del(n, c->req_id);
 	c->req_id = cnode_new_req_id(n);
 	cnode_ht_put(n, c->req_id, c);
-	n->st.flush_redos++;
 	if (!flush_ready(n, c->ks)) {
 		c->phase = PH_HELD; /* a flush record being written: coord_release_held */
 		return;
 	}
 	c->phase = PH_READ;
 	coord_begin(n, c);
+}
+
+static void coord_redo(struct cnode *n, struct coord *c)
+{
+	n->st.flush_redos++;
+	coord_restart(n, c);
+}
+
+/* A checked write short of its quorum because replicas answered UNCOVERED
+ * (they hold versions our copy lacked), our own PUT over. Its version may
+ * be stored (and read) somewhere already, so it gets no second dot (a
+ * value read, superseded, then back under a new dot would be one write
+ * applied twice): a read of the key at R (clock only; late replies of the
+ * checked round dropped with a new req_id), then the same version with the
+ * clock of what the read found (coord_widen_write). */
+static void coord_widen_start(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->checked && c->wrote && c->rq && !c->answered && !c->cas.busy);
+	n->st.checked_fallbacks++;
+	for (unsigned i = 0; i < c->nrep; i++) {
+		cnode_untrack(n, c, i);
+		c->rep[i].st = REP_IDLE;
+		c->rep[i].bad = false;
+	}
+	c->checked = c->uncovered = false;
+	c->widen = true;
+	cver_free(n, &c->merged);
+	dvv_init(&c->merged.d, c->policy);
+	c->ctx.n = 0;
+	c->overflow = false;
+	c->stale_ms = 0;
+	cnode_ht_del(n, c->req_id);
+	c->req_id = cnode_new_req_id(n);
+	cnode_ht_put(n, c->req_id, c);
+	coord_read_start(n, c, true);
+}
+
+/* The widening read met R: the checked round's version (c->cas.enc, one
+ * value, our dot) with its clock joined with what the read found, to every
+ * replica through the replica path (our own copy included: no new dot to
+ * mint), W of them to confirm. Where the read saw the value superseded
+ * already (a client read it and wrote over it), it is left so: the answer
+ * says it may or may not have been applied. */
+static void coord_widen_write(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(c->widen && c->wrote && c->cas.enc);
+	struct dvv sent, wide;
+	int rc = dvv_decode(&sent, c->cas.enc, c->cas.meta_len, c->cas.enc + c->cas.meta_len, c->cas.vals_len);
+	DV_ASSERT(rc == 0 && sent.nvals == 1); /* our own encoding of a checked write */
+	const struct dvv *found = &c->merged.d;
+	struct dvv zeroed;
+	if (n->cfg.test_broken_widen) {
+		zeroed = c->merged.d; /* the mutation check: every value found below ours */
+		for (unsigned i = 0; i < zeroed.nvals; i++)
+			zeroed.v[i].ts = 0;
+		found = &zeroed;
+	}
+	rc = dvv_widen(&wide, &sent, found);
+	if (rc != 0) {
+		coord_finish(n, c, rc == -E2BIG ? -E2BIG : -ESTALE, ERR_WIDEN); /* made indeterminate (widen) */
+		return;
+	}
+	cnode_prune(n, c->skey, c->skey_len, &wide);
+	if (cnode_encode(n, &wide, &c->cas.enc, &c->cas.enc_bytes, &c->cas.meta_len, &c->cas.vals_len) != 0) {
+		coord_finish(n, c, -ENOMEM, ERR_NOMEM);
+		return;
+	}
+	c->phase = PH_ACKS;
+	for (unsigned i = 0; i < c->nrep && c->phase == PH_ACKS; i++)
+		coord_send_put(n, c, i);
+	if (c->phase == PH_ACKS)
+		coord_write_progress(n, c);
 }
 
 /* This node's epoch of the keyspace is newer than the request's: this
@@ -1453,6 +1605,15 @@ static void coord_redo(struct cnode *n, struct coord *c)
 static void coord_flushed(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(!c->answered && (!c->cas.busy || c->wrote)); /* a write's local PUT may still run */
+	if (c->widen && c->phase == PH_READ) {
+		/* A checked round wrote in the old epoch, then its widening read
+		 * met the flush: not redone (a round that wrote); dead when
+		 * stamped up to the flush's until. */
+		c->indet = c->wrote_ts > n->flush[c->ks].until;
+		coord_finish(n, c, c->indet ? CNODE_EFLUSHED_MAYBE : CNODE_EFLUSHED,
+			     c->indet ? ERR_FLUSHED_MAYBE : ERR_FLUSHED_GONE);
+		return;
+	}
 	if (c->wrote && c->wrote_ts > n->flush[c->ks].until) {
 		c->indet = true;
 		coord_finish(n, c, CNODE_EFLUSHED_MAYBE, ERR_FLUSHED_MAYBE);
@@ -1472,8 +1633,12 @@ static void coord_flushed(struct cnode *n, struct coord *c)
 		/* Not when its context may come from after the flush: a client's
 		 * (DYN_PUT, DYN_DEL; a forwarded write's origin may have had one),
 		 * read on a node that had the flush. A read-then-write read in the
-		 * old epoch only. */
-		bool all = c->rq && (c->op == COP_READ_WRITE || c->ctx.n == 0);
+		 * old epoch only. Nor for a checked write (its widening read is a
+		 * read-then-write's): its context is our own copy alone, no
+		 * quorum's, so a write acknowledged after the flush may have been
+		 * over before it began, and "before the flush" would order it
+		 * before that write. */
+		bool all = c->rq && (c->op == COP_READ_WRITE || c->ctx.n == 0) && !c->checked;
 		for (unsigned i = 0; i < c->nrep; i++)
 			all &= c->rep[i].st == REP_OK ||
 			       (c->rep[i].st == REP_STALE && c->rep[i].stale_tag == n->flush[c->ks].tag);
@@ -1604,6 +1769,27 @@ void coord_release_held(struct cnode *n)
 	}
 }
 
+/* Whether a plain SET is a checked write (the header's "Checked
+ * writes"): a siblings keyspace, no NX/XX, this node a replica of the key,
+ * a session with every other replica (a silent one would hold the write
+ * to its deadline, where a read would ask another replica), and the key
+ * not contended lately (writes racing through other coordinators: a
+ * checked write that loses a race may end indeterminate, a read-then-
+ * write never does; coord_note_contended). */
+static bool coord_can_check(const struct cnode *n, const struct coord *c, const struct creq *rq)
+{
+	if (rq->kind != CREQ_SET || rq->cond != CREQ_ALWAYS || c->policy != DVV_SIBLINGS || !c->has_self ||
+	    c->unchecked)
+		return false;
+	const unsigned slot = (unsigned)(c->khash & (CNODE_CONTENDED_SLOTS - 1));
+	if (n->contended[slot].hash == c->khash && n->now_ms < n->contended[slot].until_ms)
+		return false;
+	for (unsigned i = 0; i < c->nrep; i++)
+		if (!c->rep[i].self && !(n->peer_up >> c->rep[i].peer & 1))
+			return false;
+	return true;
+}
+
 void coord_begin(struct cnode *n, struct coord *c)
 {
 	struct creq *rq = c->rq;
@@ -1632,6 +1818,12 @@ void coord_begin(struct cnode *n, struct coord *c)
 			break;
 		}
 		c->op = COP_READ_WRITE;
+		if (coord_can_check(n, c, rq)) {
+			c->checked = true; /* its replicas check in place of the read */
+			n->st.checked_writes++;
+			coord_write_start(n, c);
+			break;
+		}
 		coord_read_start(n, c, true);
 		break;
 	case CREQ_DYN_PUT:
@@ -1790,7 +1982,13 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 			coord_note_stale(n, c, i, m->epoch);
 			break;
 		}
-		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
+		if (m->status == MSG_ST_UNCOVERED && c->checked) {
+			c->rep[i].st = REP_UNCOVERED;
+			c->uncovered = true;
+			coord_note_contended(n, c);
+		} else {
+			c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
+		}
 		coord_write_progress(n, c);
 		break;
 	case MSG_FWD_PUT_REPLY:
@@ -1890,7 +2088,11 @@ void coord_peer_down(struct cnode *n, uint16_t peer)
 					break;
 				}
 			}
-		} else if (!c->answered && c->phase == PH_ACKS && c->wrote && n->flush[c->ks].tag != c->epoch) {
+		} else if (!c->answered && c->phase == PH_ACKS && c->wrote &&
+			   (n->flush[c->ks].tag != c->epoch || c->checked)) {
+			/* (A checked write decides now, not at its deadline: W
+			 * without the peer, or a fall back to a read if another
+			 * replica answered UNCOVERED.) */
 			bool hit = false;
 			for (unsigned i = 0; i < c->nrep; i++) {
 				struct crep *r = &c->rep[i];

@@ -378,6 +378,91 @@ bool dvv_less(const struct dvv *a, const struct dvv *b)
 	return strict || j < b->nentries;
 }
 
+bool dvv_covered(const struct dvv *a, const struct dvv *b)
+{
+	DVV_CHECK(a);
+	DVV_CHECK(b);
+	unsigned j = 0;
+	for (unsigned i = 0; i < a->nentries; i++) {
+		while (j < b->nentries && b->e[j].actor < a->e[i].actor)
+			j++;
+		if (j == b->nentries || b->e[j].actor != a->e[i].actor || b->e[j].counter < a->e[i].counter)
+			return false;
+		j++;
+	}
+	return true;
+}
+
+/* The greater of two values in dvv_pick's order: (ts, actor, counter). */
+static bool value_after(uint64_t ts_a, uint64_t actor_a, uint64_t ctr_a, uint64_t ts_b, uint64_t actor_b,
+			uint64_t ctr_b)
+{
+	if (ts_a != ts_b)
+		return ts_a > ts_b;
+	if (actor_a != actor_b)
+		return actor_a > actor_b;
+	return ctr_a > ctr_b;
+}
+
+int dvv_widen(struct dvv *out, const struct dvv *v, const struct dvv *m)
+{
+	DVV_CHECK(v);
+	DVV_CHECK(m);
+	DV_ASSERT(v->nvals == 1 && v->policy == DVV_SIBLINGS);
+	if (m->policy != v->policy)
+		return -EINVAL;
+	const struct dvv_entry *ve = NULL;
+	for (unsigned i = 0; i < v->nentries && !ve; i++)
+		ve = v->e[i].nvals ? &v->e[i] : NULL;
+	DV_ASSERT(ve != NULL && ve->nvals == 1);
+	for (unsigned i = 0; i < m->nentries; i++) {
+		const struct dvv_entry *e = &m->e[i];
+		for (unsigned k = 0; k < e->nvals; k++) {
+			uint64_t dot = e->counter - k;
+			if (e->actor == ve->actor && dot == ve->counter)
+				continue; /* v itself */
+			if (!value_after(v->v[0].ts, ve->actor, ve->counter, m->v[e->first + k].ts, e->actor, dot))
+				return -ESTALE;
+		}
+	}
+	dvv_init(out, v->policy);
+	unsigned i = 0, j = 0;
+	while (i < v->nentries || j < m->nentries) {
+		const struct dvv_entry *a = i < v->nentries ? &v->e[i] : NULL;
+		const struct dvv_entry *b = j < m->nentries ? &m->e[j] : NULL;
+		if (out->nentries == DVV_ENTRIES_MAX)
+			return -E2BIG;
+		struct dvv_entry *e = &out->e[out->nentries++];
+		bool value = false; /* e is the entry of v's value */
+		if (a && (!b || a->actor <= b->actor)) {
+			*e = *a;
+			value = a->nvals > 0;
+			i++;
+			if (b && b->actor == a->actor) {
+				j++;
+				if (a->nvals && (b->counter > a->counter || (b->counter == a->counter && b->nvals == 0)))
+					return -ESTALE; /* m knows the value's actor past it, or saw it superseded */
+				e->counter = a->counter > b->counter ? a->counter : b->counter;
+			}
+		} else {
+			*e = *b;
+			j++;
+		}
+		if (value) {
+			e->nvals = 1;
+			e->first = 0;
+			out->v[0] = v->v[0];
+			out->nvals = 1;
+		} else {
+			e->nvals = 0; /* what m holds of it: superseded by v */
+			e->first = (uint16_t)out->nvals;
+		}
+	}
+	DV_ASSERT(out->nvals == 1);
+	DVV_CHECK(out);
+	return 0;
+}
+
 bool dvv_equal(const struct dvv *a, const struct dvv *b)
 {
 	DVV_CHECK(a);

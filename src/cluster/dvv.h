@@ -158,6 +158,19 @@ bool dvv_vv_valid(const struct dvv_vv *vv);
 void dvv_join(const struct dvv *d, struct dvv_vv *out);
 /* a's clock is strictly older than b's (a's values are all outdated). */
 bool dvv_less(const struct dvv *a, const struct dvv *b);
+/* b's clock knows every event a's knows (each of a's actors, counter for
+ * counter): dvv_less(a, b) or the same clock. A version b built over such
+ * an a keeps nothing of a that sync(a, b) would add back. */
+bool dvv_covered(const struct dvv *a, const struct dvv *b);
+/* out = v (one value, of dot (actor, counter)) with its clock joined with
+ * m's: the same value and dot, now following every event m knows (no new
+ * event). -ESTALE when m knows the dot but no longer holds it (superseded
+ * there), knows later events of its actor, or holds a value other than v
+ * that is not below v in dvv_pick's order (ts, actor, counter): two values
+ * widened at once over each other would each supersede the other, so only
+ * the greater may. -E2BIG past DVV_ENTRIES_MAX entries; -EINVAL for another
+ * policy. m may be clock-only. */
+int dvv_widen(struct dvv *out, const struct dvv *v, const struct dvv *m);
 /* Same policy and clocks: entries, counters and value counts (dvvset:equal). */
 bool dvv_equal(const struct dvv *a, const struct dvv *b);
 /* Same clocks and the same value bytes and metadata (convergence checks). */

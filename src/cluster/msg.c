@@ -39,6 +39,7 @@ static uint16_t flags_allowed(uint8_t type)
 {
 	switch (type) {
 	case MSG_REPL_PUT:
+		return MSGF_REPAIR | MSGF_IF_COVERED;
 	case MSG_REPL_PUT_ACK:
 		return MSGF_REPAIR;
 	case MSG_REPL_GET:

@@ -51,8 +51,9 @@
  *   allocated. The rules, all checked:
  *   - from and to are 1..RING_NODE_ID_MAX (0 is no node);
  *   - flags: MSGF_REPAIR on REPL_PUT and REPL_PUT_ACK (a replica echoes it),
- *     MSGF_CLOCK_ONLY on REPL_GET and REPL_GET_REPLY (echoed: the reply's
- *     vals may be empty while meta lists the lengths), none on other types;
+ *     MSGF_IF_COVERED on REPL_PUT (not echoed), MSGF_CLOCK_ONLY on REPL_GET
+ *     and REPL_GET_REPLY (echoed: the reply's vals may be empty while meta
+ *     lists the lengths), none on other types;
  *   - key 1..DV_KEY_BYTES_MAX; a version (REPL_PUT, an OK REPL_GET_REPLY)
  *     has meta 1..DVV_META_BYTES_MAX and vals <= DV_VALUE_BYTES_MAX; a
  *     REPL_GET_REPLY whose status is not OK has neither;
@@ -91,7 +92,7 @@
 
 #include "cluster/dvv.h"
 
-#define MSG_VERSION 2u
+#define MSG_VERSION 3u /* 3: MSGF_IF_COVERED, MSG_ST_UNCOVERED */
 #define MSG_HDR_BYTES 40u
 #define MSG_BYTES_MAX (MSG_HDR_BYTES + 64u + 1024u + DVV_META_BYTES_MAX + (1u << 20) + 1024u)
 #define MSG_HEADROOM 16u
@@ -123,6 +124,9 @@ enum msg_type {
 
 #define MSGF_REPAIR 1u     /* REPL_PUT: read repair (counted, acked as usual) */
 #define MSGF_CLOCK_ONLY 2u /* REPL_GET: values may be omitted (vals_len 0, lens kept in meta) */
+#define MSGF_IF_COVERED 4u /* REPL_PUT: merged only if the version's clock covers the stored copy's
+			    * (dvv_covered), else answered UNCOVERED and nothing written (a plain SET's
+			    * check in place of a read: coord.c, "Checked writes") */
 
 /* Statuses of replies; the coordinator maps them to client results. */
 enum msg_status {
@@ -138,7 +142,9 @@ enum msg_status {
 	MSG_ST_STALE,     /* the request's keyspace epoch is not the receiver's (a flush between) */
 	MSG_ST_RANGE,     /* FWD_PUT counter: the result would overflow, or not an integer */
 	MSG_ST_FLUSHED,   /* FWD_PUT_REPLY: written in an older epoch, then flushed: nothing left, not to redo */
-	MSG_ST_MAX = MSG_ST_FLUSHED
+	MSG_ST_UNCOVERED, /* REPL_PUT_ACK of an MSGF_IF_COVERED put: the stored copy knows more (or is
+			   * unreadable): nothing written */
+	MSG_ST_MAX = MSG_ST_UNCOVERED
 };
 
 struct msg {

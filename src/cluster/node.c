@@ -61,6 +61,8 @@ static void config_defaults(struct cnode *n)
 		c->timeout_ms = CNODE_TIMEOUT_MS_DEFAULT;
 	if (!c->repair_wait_ms)
 		c->repair_wait_ms = c->timeout_ms;
+	if (!c->contended_ms)
+		c->contended_ms = CNODE_CONTENDED_MS_DEFAULT;
 	if (!c->requests_max)
 		c->requests_max = 4096;
 	if (!c->replica_ops_max)

@@ -93,7 +93,12 @@
  * - Plain SET/DEL in a siblings keyspace read the key's context at R first
  *   and write with it: a SET supersedes every version acknowledged before
  *   it started (R + W > N), two SETs whose reads overlapped become
- *   siblings. In an LWW keyspace a plain SET writes at once with an HLC
+ *   siblings. A plain SET (no NX/XX) through a replica with a session to
+ *   every other replica skips the read (a checked write, coord.c): its
+ *   context is its own copy's clock, and the replicas merge it only where
+ *   that covers their copy; max(R, W) of them must (our own included),
+ *   else it is redone as a read-then-write whose new dot supersedes both.
+ *   Its found is then whether the coordinator's own copy had a live value. In an LWW keyspace a plain SET writes at once with an HLC
  *   timestamp (SET NX/XX and DEL read first: they answer found).
  * - Results: a write that got W confirmations completes with 0; one that
  *   did not by its deadline, or whose replicas refused after one may have
@@ -181,12 +186,19 @@
 #define CNODE_SIBLINGS_MAX_DEFAULT 16u
 #define CNODE_TIMEOUT_MS_DEFAULT 5000u
 #define CNODE_FLUSH_SKEW_MS 10000u
+#define CNODE_CONTENDED_MS_DEFAULT 10000u
 #define CNODE_NAME_BYTES 32u
 /* A request a flush overlapped that was not redone: nothing it did is
  * live (not applied, or written in the old epoch and killed by the flush:
  * I8), or, _MAYBE, a write that may or may not have been applied. */
 #define CNODE_EFLUSHED (-EIDRM)
 #define CNODE_EFLUSHED_MAYBE (-ENOTRECOVERABLE)
+/* A checked plain SET that lost a race with writes of the key through
+ * other nodes before it could be confirmed (coord.c, "Checked writes"):
+ * its value was stored on some replicas, then another value took its
+ * place; it may or may not have been applied. The node reads first for
+ * that key's next plain SETs for a while. */
+#define CNODE_ERACED (-EDEADLK)
 
 struct cnode_keyspace {
 	bool defined;
@@ -216,6 +228,11 @@ struct cnode_config {
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
 	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
 	uint64_t read_cache_bytes;  /* RAM for the replica's read cache (rcache.h); 0 = off */
+	/* How long a key whose checked write met an UNCOVERED answer has its
+	 * plain SETs read first (coord.c, coord_can_check): 0 =
+	 * CNODE_CONTENDED_MS_DEFAULT, UINT32_MAX = never (the simulator's
+	 * seeds that keep every SET checked). */
+	uint32_t contended_ms;
 	/* Test only (the simulator's mutation checks): each breaks one rule
 	 * the checker must catch. Never set in production.
 	 * merge: replicas store the incoming version instead of merging it;
@@ -224,8 +241,13 @@ struct cnode_config {
 	 * flush: messages of another flush epoch are admitted (I7 off), so
 	 *   versions from before a flush cross it;
 	 * scan: a replica's full page leaves out its last key while its next
-	 *   cursor passes it. */
+	 *   cursor passes it;
+	 * cover: replicas merge a checked write's version without checking
+	 *   that it covers their copy (MSGF_IF_COVERED ignored);
+	 * widen: a checked write widened over values above its own (dvv_widen's
+	 *   order rule off: two writes widened at once supersede each other). */
 	bool test_broken_merge, test_broken_counter, test_broken_flush, test_broken_scan;
+	bool test_broken_cover, test_broken_widen;
 };
 
 enum creq_kind {
@@ -324,6 +346,10 @@ struct cnode_stats {
 	 * (a refusal, STALE, a lost session, the speculative timer), and
 	 * speculative timers that fired. */
 	uint64_t full_reads, late_read_asks, spec_timer_fires;
+	/* Checked writes (coord.c): plain SETs sent without a read, those
+	 * redone as a read-then-write after a replica answered UNCOVERED, and
+	 * (replica side) the MSGF_IF_COVERED puts this node refused. */
+	uint64_t checked_writes, checked_fallbacks, uncovered_refusals;
 	/* The read cache (rcache.h): GETs of this node's store answered from
 	 * it, and those that went to the store; its bytes and entries. */
 	uint64_t cache_hits, cache_misses, cache_bytes, cache_entries;

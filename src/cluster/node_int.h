@@ -83,6 +83,8 @@ _Static_assert(RING_N_MAX + CNODE_PRUNE_EXTRA <= CNODE_PRUNE_HARD, "the soft bou
  * all N: the read repair of replicas outside the quorums. */
 #define CNODE_SPEC_MIN_MS 2u
 #define CNODE_SPEC_MAX_MS 250u
+/* Checked writes (coord.c): keys remembered as contended (for cfg.contended_ms). */
+#define CNODE_CONTENDED_SLOTS 4096u
 #define CNODE_FULL_READ_EVERY 8u
 
 #define cnode_container(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -135,6 +137,7 @@ struct cpeer {
 
 struct cas;
 #define CAS_NOOP 1
+#define CAS_UNCOVERED 2 /* rop_merge: an MSGF_IF_COVERED put whose clock does not cover our copy */
 /* local is NULL when the key has no (readable) version. Returns 0 (write
  * out), CAS_NOOP (nothing changes) or a negative error. */
 typedef int (*cas_merge_fn)(struct cas *c, const struct dvv *local, struct dvv *out);
@@ -249,7 +252,9 @@ enum coord_op {
 
 /* REP_STALE: answered STALE (another flush epoch): asked again at stale_ms,
  * or the request is redone in the newer epoch (coord.c); counted as pending. */
-enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL, REP_STALE };
+/* REP_UNCOVERED: a checked write's replica answered UNCOVERED (its copy
+ * knows more than the version sent): nothing written there (coord.c). */
+enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL, REP_STALE, REP_UNCOVERED };
 
 /* A replica's clock as it answered a read (for read repair). */
 struct cclock {
@@ -301,6 +306,14 @@ struct coord {
 	 * stamp: it is dead once a flush with until >= wrote_ts is applied). */
 	uint8_t flush_rounds, stale_tries;
 	bool wrote;
+	/* Checked writes (coord.c): this round is one (a plain SET without a
+	 * read: its context is our own copy's clock, its REPL_PUTs carry
+	 * MSGF_IF_COVERED); a replica of it answered UNCOVERED; the request is
+	 * not to be checked again (our copy was unreadable: a read-then-write
+	 * instead); and the version it stored is being widened (a read, then
+	 * the same dot with the clock of what the read found). */
+	bool checked, uncovered, unchecked, widen;
+	uint64_t khash;                /* store_key_hash of skey */
 	uint64_t wrote_ts, stale_ms;
 	/* A device error of the coordinator's own PUT, which the store took
 	 * after the version left (coord_local_sent): the answer when W is not
@@ -530,6 +543,12 @@ struct cnode {
 	uint64_t sync_deadline;
 	uint64_t sync_from;            /* peers (ring index bits) whose FLUSH_STATE arrived */
 	uint64_t peer_up;              /* peers (ring index bits) with a session, says the driver */
+	/* Keys whose checked write met an UNCOVERED answer lately (coord.c,
+	 * coord_can_check): their plain SETs read first until until_ms. A
+	 * direct-mapped table by store key hash; a collision only forgets. */
+	struct {
+		uint64_t hash, until_ms;
+	} contended[CNODE_CONTENDED_SLOTS];
 	uint64_t asked_at[RING_NODES_MAX]; /* last FLUSH_STATE_GET to each peer */
 	uint32_t flush_store_ops;      /* flush record writes in flight */
 	int64_t ks_count[CNODE_KEYSPACES_MAX]; /* keys with a visible value held here (estimate) */

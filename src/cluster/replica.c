@@ -23,7 +23,11 @@
  * Replica operations (struct rop), started by replica_request():
  *   REPL_PUT: copy the incoming version (the frame is the driver's), merge
  *   with dvv_sync through the loop above, acknowledge once durable (or at
- *   once when the merge changes nothing).
+ *   once when the merge changes nothing). MSGF_IF_COVERED: merged only if
+ *   the incoming clock covers the stored copy's (dvv_covered; an absent
+ *   key is covered, an unreadable copy is not), else answered UNCOVERED
+ *   with nothing written - the check is made in the merge loop, so it and
+ *   the write are one step against every other write of the key here.
  *   REPL_GET: store GET, reply with the record (MSGF_CLOCK_ONLY, echoed:
  *   the meta alone, no value bytes: enough for the clock, every value's
  *   flags and expiry; the coordinator reads it with dvv_decode_clock).
@@ -486,7 +490,7 @@ static void replica_reply(struct cnode *n, uint8_t ks, uint8_t req_type, uint16_
 {
 	struct msg m;
 	cnode_msg_init(n, &m, req_type == MSG_REPL_PUT ? MSG_REPL_PUT_ACK : MSG_REPL_GET_REPLY, to, req_id);
-	m.flags = flags; /* MSGF_REPAIR, MSGF_CLOCK_ONLY are echoed */
+	m.flags = flags & (req_type == MSG_REPL_PUT ? MSGF_REPAIR : MSGF_CLOCK_ONLY); /* echoed (not IF_COVERED) */
 	m.status = status;
 	m.epoch = ks < CNODE_KEYSPACES_MAX ? n->flush[ks].tag : 0;
 	if (req_type == MSG_REPL_GET && status == MSG_ST_OK) {
@@ -511,6 +515,8 @@ static uint8_t put_status(int rc)
 		return MSG_ST_BUSY;
 	if (rc == CAS_FLUSHED)
 		return MSG_ST_STALE;
+	if (rc == CAS_UNCOVERED)
+		return MSG_ST_UNCOVERED;
 	return MSG_ST_FAILED;
 }
 
@@ -519,6 +525,13 @@ static int rop_merge(struct cas *cas, const struct dvv *local, struct dvv *out)
 	struct rop *r = cnode_container(cas, struct rop, cas);
 	DV_ASSERT(r->used && r->type == MSG_REPL_PUT);
 	DV_ASSERT(r->in_d.policy == cas->policy);
+	if ((r->flags & MSGF_IF_COVERED) && !cas->n->cfg.test_broken_cover &&
+	    (cas->corrupt || (local && !dvv_covered(local, &r->in_d)))) {
+		/* A checked write (coord.c): our copy knows events its version
+		 * does not (or cannot be read): its coordinator reads first. */
+		cas->n->st.uncovered_refusals++;
+		return CAS_UNCOVERED;
+	}
 	if (cas->n->cfg.test_broken_merge || !local) {
 		*out = r->in_d; /* test_broken_merge: the incoming version replaces ours (mutation check) */
 	} else {

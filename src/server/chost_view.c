@@ -142,6 +142,9 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("full_reads", st.full_reads);
 	ITEM("late_read_asks", st.late_read_asks);
 	ITEM("spec_timer_fires", st.spec_timer_fires);
+	ITEM("checked_writes", st.checked_writes);
+	ITEM("checked_fallbacks", st.checked_fallbacks);
+	ITEM("uncovered_refusals", st.uncovered_refusals);
 	ITEM("read_cache_hits", st.cache_hits);
 	ITEM("read_cache_misses", st.cache_misses);
 	ITEM("read_cache_bytes", st.cache_bytes);
@@ -327,6 +330,14 @@ void chost_metrics(struct chost *ch, struct resp_buf *b)
 		st.late_read_asks);
 	COUNTER("dynvme_cluster_spec_timer_fires_total", "Reads whose speculative timer fired short of R.",
 		st.spec_timer_fires);
+	COUNTER("dynvme_cluster_checked_writes_total",
+		"Plain SETs written without a read first, their replicas checking the version covers their copy.",
+		st.checked_writes);
+	COUNTER("dynvme_cluster_checked_fallbacks_total",
+		"Checked writes redone as a read then a write (a replica held a version the coordinator lacked).",
+		st.checked_fallbacks);
+	COUNTER("dynvme_cluster_uncovered_refusals_total",
+		"Checked puts this replica refused: its copy knew more than the version sent.", st.uncovered_refusals);
 	COUNTER("dynvme_cluster_read_cache_hits_total", "Store reads answered from the replica's read cache.",
 		st.cache_hits);
 	COUNTER("dynvme_cluster_read_cache_misses_total", "Store reads the read cache could not answer.",

@@ -145,6 +145,9 @@ const char *cmd_store_error(int err)
 	case -EIDRM: /* CNODE_EFLUSHED */
 		return "ERR the keyspace was flushed while the request ran: nothing of it is left (not applied, or "
 		       "applied before the flush, which removed it); try again";
+	case -EDEADLK: /* CNODE_ERACED */
+		return "TIMEOUT the write may or may not have been applied: it raced writes of the key through other "
+		       "nodes (read the key to see)";
 	case -ENOTRECOVERABLE: /* CNODE_EFLUSHED_MAYBE */
 		return "ERR the keyspace was flushed while the write ran and its nodes did not agree on the flush in "
 		       "time: the write may or may not have been applied (read the key to see)";

@@ -107,6 +107,8 @@ static void add_stats(struct cnode_stats *acc, const struct cnode_stats *s)
 	acc->coord_reads += s->coord_reads;
 	acc->coord_writes += s->coord_writes;
 	acc->read_repairs += s->read_repairs;
+	acc->checked_writes += s->checked_writes;
+	acc->checked_fallbacks += s->checked_fallbacks;
 	acc->quorum_timeouts += s->quorum_timeouts;
 	acc->siblings_refused += s->siblings_refused;
 	acc->bad_msgs += s->bad_msgs;
@@ -669,6 +671,10 @@ static void choose_limits(struct sim *sim, struct cnode_config *cc)
 	static const uint64_t cache_sizes[] = {0, 16u << 10, 256u << 10, 64u << 20};
 	uint64_t h = sim->cfg->seed * 0x9e3779b97f4a7c15ull;
 	cc->read_cache_bytes = cache_sizes[h >> 62];
+	/* Checked writes: in half the seeds a key that met a race stays
+	 * checked (every plain SET through a replica is one), in the other
+	 * half it reads first for 0.1 to 10 s (the node's default is 10 s). */
+	cc->contended_ms = (h >> 61 & 1) ? UINT32_MAX : (uint32_t)(100 + (h >> 32) % 9900);
 }
 
 static void choose_faults(struct sim *sim, int64_t *max_skew)
@@ -741,6 +747,8 @@ static int setup(struct sim *sim)
 	cc->test_broken_counter = cfg->mutation == SIM_MUT_COUNTER;
 	cc->test_broken_flush = cfg->mutation == SIM_MUT_FLUSH;
 	cc->test_broken_scan = cfg->mutation == SIM_MUT_SCAN;
+	cc->test_broken_cover = cfg->mutation == SIM_MUT_COVER;
+	cc->test_broken_widen = cfg->mutation == SIM_MUT_WIDEN;
 	sim->nclients = 2 + (unsigned)sim_rng_below(&sim->rng, 4);
 	sim->depth = 1 + (unsigned)sim_rng_below(&sim->rng, SIM_DEPTH_MAX);
 	sim->nkeys = 4 + (unsigned)sim_rng_below(&sim->rng, 5);
@@ -809,6 +817,8 @@ static void teardown(struct sim *sim)
 			dev_close(nd->dev);
 		}
 		sim->res->read_repairs += nd->acc.read_repairs;
+		sim->res->checked_writes += nd->acc.checked_writes;
+		sim->res->checked_fallbacks += nd->acc.checked_fallbacks;
 		sim->res->quorum_timeouts += nd->acc.quorum_timeouts;
 		sim->res->siblings_refused += nd->acc.siblings_refused;
 		sim->res->bad_msgs_counted += nd->acc.bad_msgs;

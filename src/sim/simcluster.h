@@ -55,7 +55,15 @@
 #define SIM_F_FLUSHY 128u  /* workload, not a fault: FLUSHDB/FLUSHALL ten times as often (3% of ops) */
 
 /* Mutation checks: the checker must catch each (node.h, test_broken_*). */
-enum sim_mutation { SIM_MUT_NONE = 0, SIM_MUT_MERGE, SIM_MUT_COUNTER, SIM_MUT_FLUSH, SIM_MUT_SCAN };
+enum sim_mutation {
+	SIM_MUT_NONE = 0,
+	SIM_MUT_MERGE,
+	SIM_MUT_COUNTER,
+	SIM_MUT_FLUSH,
+	SIM_MUT_SCAN,
+	SIM_MUT_COVER,
+	SIM_MUT_WIDEN
+};
 
 struct simcluster_config {
 	uint64_t seed;
@@ -78,6 +86,7 @@ struct simcluster_result {
 	uint64_t crashes, torn_writes, restarts, store_fatals, partitions, wipes;
 	uint64_t disk_faults;      /* injected on every device */
 	uint64_t gc_zones_reset, read_repairs, quorum_timeouts, siblings_refused;
+	uint64_t checked_writes, checked_fallbacks; /* plain SETs without a read; of them widened */
 };
 
 /* 0 when the run completed (see res->violations), or a negative error that

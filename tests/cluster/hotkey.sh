@@ -5,6 +5,11 @@
 # key"): a node runs the merge loops of one key one after another
 # (replica.c, cas_start), where two loops racing on one key used to refuse
 # each other's PUTs until both gave up. Then every node answers the same.
+# The one exception: a plain SET through a replica is a checked write
+# (coord.c) and the first one at each node to lose a race on the key may
+# answer "-TIMEOUT ... may or may not have been applied: it raced writes of
+# the key through other nodes"; the node then reads first for that key, so
+# at most one such answer per node.
 . "$(dirname "$0")/cluster.bash"
 cl_need_tools redis-py
 
@@ -19,7 +24,7 @@ import redis
 
 ports = [int(p) for p in sys.argv[1:]]
 THREADS, WRITES = 24, 40
-errors, done = [], [0]
+errors, done, raced = [], [0], [0, 0, 0]
 lock = threading.Lock()
 
 def writer(t):
@@ -36,13 +41,18 @@ def writer(t):
                     errors.append("t%d write %d: %r" % (t, i, ok))
         except redis.ResponseError as e:
             with lock:
-                errors.append("t%d write %d: %s" % (t, i, e))
+                if t % 2 and "it raced writes of the key" in str(e):
+                    raced[t % 3] += 1
+                else:
+                    errors.append("t%d write %d: %s" % (t, i, e))
 
 start = time.time()
 ths = [threading.Thread(target=writer, args=(t,)) for t in range(THREADS)]
 for th in ths: th.start()
 for th in ths: th.join(120)
-print("%d writes in %.1f s, %d errors" % (done[0], time.time() - start, len(errors)))
+print("%d writes in %.1f s, %d errors, raced per node %r" % (done[0], time.time() - start, len(errors), raced))
+if max(raced) > 1:
+    errors.append("more than one raced SET at a node: %r" % (raced,))
 for e in errors[:10]:
     print("FAIL:", e)
 picks = set()
@@ -52,7 +62,7 @@ for p in ports:
     ctx, vals = r.execute_command("DYN.GET", "hot")
     r.execute_command("DYN.PUT", "hot", ctx, "resolved")
 final = [redis.Redis(port=p, socket_timeout=30).execute_command("DYN.GET", "hot")[1] for p in ports]
-ok = not errors and done[0] == THREADS * WRITES and all(f == [b"resolved"] for f in final)
+ok = not errors and done[0] + sum(raced) == THREADS * WRITES and all(f == [b"resolved"] for f in final)
 if not ok:
     print("FAIL: final versions per node %r" % (final,))
 sys.exit(0 if ok else 1)

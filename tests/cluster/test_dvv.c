@@ -1008,6 +1008,7 @@ static void check_laws(struct hist *h)
 
 	bool clock_eq = mset_eq(&x->m.c, &y->m.c);
 	PCHECK(dvv_less(&x->d, &y->d) == (mset_subset(&x->m.c, &y->m.c) && !clock_eq));
+	PCHECK(dvv_covered(&x->d, &y->d) == mset_subset(&x->m.c, &y->m.c));
 	if (h->policy == DVV_SIBLINGS) {
 		PCHECK(dvv_equal(&x->d, &y->d) == clock_eq);
 		PCHECK(!clock_eq || dvv_identical(&x->d, &y->d)); /* same history, same values */
@@ -1045,6 +1046,65 @@ static void check_laws(struct hist *h)
 	PCHECK((p1 == NULL) == (p2 == NULL));
 	PCHECK(p1 == NULL || value_same(p1, p2));
 	check_reads(h, &zy_x, &mzy_x);
+}
+
+/* (ts, actor, counter) of a's value i above b's value j: dvv_pick's order. */
+static bool dot_after(uint64_t ts_a, uint64_t actor_a, uint64_t ctr_a, uint64_t ts_b, uint64_t actor_b,
+		      uint64_t ctr_b)
+{
+	return ts_a != ts_b ? ts_a > ts_b : actor_a != actor_b ? actor_a > actor_b : ctr_a > ctr_b;
+}
+
+/* A checked write's widening (dvv_widen, coord.c): replica r's new value
+ * over everything r holds (the version a checked write sends), widened over
+ * any version y: refused exactly when y holds a value not below it in
+ * pick's order; else the same one value, a clock over both, and a merge
+ * with y leaves that value alone. */
+static void check_widen(struct hist *h)
+{
+	if (h->policy != DVV_SIBLINGS)
+		return;
+	unsigned r = (unsigned)rnd(h, h->nrep);
+	const struct ver *x = &h->rep[r], *y = any_ver(h);
+	struct mwrite w;
+	struct dvv_value val = new_value(h, 0, &w);
+	struct dvv_vv all;
+	dvv_join(&x->d, &all);
+	struct dvv v, out, back;
+	if (dvv_update(&v, &x->d, &all, h->actor[r], &val) != 0)
+		return;
+	PCHECK(v.nvals == 1);
+	const struct dvv_entry *ve = NULL;
+	for (unsigned i = 0; i < v.nentries; i++)
+		ve = v.e[i].nvals ? &v.e[i] : ve;
+	PCHECK(ve != NULL && ve->actor == h->actor[r]);
+	bool below = true;
+	for (unsigned i = 0; i < y->d.nentries; i++) {
+		const struct dvv_entry *e = &y->d.e[i];
+		PCHECK(e->actor != ve->actor || e->counter < ve->counter); /* only r issues r's dots */
+		for (unsigned k = 0; k < e->nvals; k++)
+			below &= dot_after(val.ts, ve->actor, ve->counter, y->d.v[e->first + k].ts, e->actor,
+					   e->counter - k);
+	}
+	int rc = dvv_widen(&out, &v, &y->d);
+	if (rc == -E2BIG)
+		return; /* more than DVV_ENTRIES_MAX actors together */
+	PCHECK(rc == (below ? 0 : -ESTALE));
+	if (rc)
+		return;
+	PCHECK(out.nvals == 1 && value_same(&out.v[0], &val));
+	PCHECK(dvv_covered(&v, &out) && dvv_covered(&y->d, &out));
+	for (unsigned i = 0; i < out.nentries; i++) { /* nothing beyond the two clocks */
+		uint64_t cv = 0, cy = 0;
+		for (unsigned j = 0; j < v.nentries; j++)
+			cv = v.e[j].actor == out.e[i].actor ? v.e[j].counter : cv;
+		for (unsigned j = 0; j < y->d.nentries; j++)
+			cy = y->d.e[j].actor == out.e[i].actor ? y->d.e[j].counter : cy;
+		PCHECK(out.e[i].counter == (cv > cy ? cv : cy));
+	}
+	PCHECK(dvv_sync(&back, &y->d, &out) == 0);
+	PCHECK(back.nvals == 1 && value_same(&back.v[0], &val)); /* y's values superseded, the value kept */
+	PCHECK(dvv_sync(&back, &out, &v) == 0 && dvv_identical(&back, &out));
 }
 
 static void hist_init(struct hist *h, uint64_t seed)
@@ -1098,8 +1158,10 @@ static void hist_run(struct hist *h)
 			step_deliver(h);
 		else if (h->npool > 0)
 			pool_remove(h, (unsigned)rnd(h, h->npool)); /* lost */
-		if (rnd(h, 3) == 0)
+		if (rnd(h, 3) == 0) {
 			check_laws(h);
+			check_widen(h);
+		}
 		h->stats_steps++;
 	}
 	/* Heal: two rounds of every replica sending to every other, all

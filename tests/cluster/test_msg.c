@@ -85,7 +85,7 @@ static void rand_msg(struct msg *m, uint8_t type, unsigned cls)
 	m->ctx = ctx_buf;
 	switch (type) {
 	case MSG_REPL_PUT:
-		m->flags = (uint16_t)(rnd(2) ? MSGF_REPAIR : 0);
+		m->flags = (uint16_t)((rnd(2) ? MSGF_REPAIR : 0) | (rnd(2) ? MSGF_IF_COVERED : 0));
 		m->key_len = (uint16_t)pick(cls, 1, DV_KEY_BYTES_MAX, 40);
 		m->meta_len = pick(cls, 1, DVV_META_BYTES_MAX, 200);
 		m->vals_len = pick(cls, 0, DV_VALUE_BYTES_MAX, 3000);
@@ -150,7 +150,7 @@ static void rand_msg(struct msg *m, uint8_t type, unsigned cls)
 		m->end = m->pos + rnd(UINT64_MAX - m->pos);
 		break;
 	case MSG_SCAN_REPLY: {
-		m->status = (uint8_t)(cls == 1 || rnd(4) ? MSG_ST_OK : 1 + rnd(MSG_ST_MAX));
+		m->status = (uint8_t)(cls != 0 || rnd(4) ? MSG_ST_OK : 1 + rnd(MSG_ST_MAX));
 		if (m->status != MSG_ST_OK)
 			break;
 		m->done = (uint8_t)rnd(2);
@@ -352,7 +352,7 @@ static void test_layout(void)
 	raw_head(MSG_REPL_PUT, MSGF_REPAIR, 1, 2);
 	r16(4), rbytes(key, 4), r16(3), rbytes(meta, 3), r32(3), rbytes(vals, 3);
 	expect_bytes(&m, raw_seal());
-	CHECK_EQ(raw.b[8], 2);            /* version at 8 */
+	CHECK_EQ(raw.b[8], 3);            /* version at 8 */
 	CHECK_EQ(le_get32(raw.b + 32), 18); /* body_len */
 	CHECK_EQ(le_get32(raw.b + 36), 0xe90c4u); /* epoch */
 
@@ -654,7 +654,7 @@ static void test_fields(void)
 	for (uint8_t t = MSG_REPL_PUT; t <= MSG_TYPE_MAX; t++) {
 		size_t n = raw_valid(t);
 		CHECK_EQ(decode_raw(n), 0);
-		const uint8_t hdr_bad[][2] = { { 8, 0 }, { 8, 1 }, { 8, 3 }, { 8, 255 }, { 9, 0 }, { 9, MSG_TYPE_MAX + 1 }, { 9, 255 } };
+		const uint8_t hdr_bad[][2] = { { 8, 0 }, { 8, MSG_VERSION - 1 }, { 8, MSG_VERSION + 1 }, { 8, 255 }, { 9, 0 }, { 9, MSG_TYPE_MAX + 1 }, { 9, 255 } };
 		for (unsigned i = 0; i < sizeof(hdr_bad) / sizeof(hdr_bad[0]); i++) {
 			raw_valid(t);
 			raw.b[hdr_bad[i][0]] = hdr_bad[i][1];
@@ -680,6 +680,7 @@ static void test_fields(void)
 			le_put16(raw.b + 10, f);
 			reseal(raw.b, n);
 			bool ok = (f == MSGF_REPAIR && (t == MSG_REPL_PUT || t == MSG_REPL_PUT_ACK)) ||
+				  (f == MSGF_IF_COVERED && t == MSG_REPL_PUT) ||
 				  (f == MSGF_CLOCK_ONLY && (t == MSG_REPL_GET || t == MSG_REPL_GET_REPLY));
 			CHECK_EQ(decode_raw(n), ok ? 0 : -EBADMSG);
 		}

@@ -746,8 +746,9 @@ static void test_read_repair(void)
 /* A read asks R replicas, its own copy first (node.h, "Request paths"):
  * a GET at R = 2 of N = 3 through a replica sends one REPL_GET, and one
  * in CNODE_FULL_READ_EVERY (8) asks both peers (read repair of replicas
- * outside the quorums); a SET's read asks one peer, always; a DYN.GET at
- * R = N asks every replica. Before: every read asked both peers (128
+ * outside the quorums); a plain SET reads nothing (a checked write: its
+ * replicas check its version against their copies); a DYN.GET at R = N
+ * asks every replica. Before: every read asked both peers (128
  * REPL_GETs for the 64 GETs, 64 for the 32 SETs). */
 static void test_read_fanout(void)
 {
@@ -772,7 +773,8 @@ static void test_read_fanout(void)
 		snprintf(key, sizeof(key), "fan%u", i);
 		CHECK_EQ(plain(1, CREQ_SET, KS_SIB, key, "v", CREQ_ALWAYS), 0);
 	}
-	CHECK_EQ(delivered_by_type[MSG_REPL_GET] - g0, SETS);
+	CHECK_EQ(delivered_by_type[MSG_REPL_GET] - g0, 0); /* checked writes: no read */
+	CHECK_EQ(stats(1).checked_writes, SETS);
 	g0 = delivered_by_type[MSG_REPL_GET];
 	t_prep(&T, CREQ_DYN_GET, KS_SIB, "fan0", NULL, NULL);
 	T.rq.r = 3;
@@ -821,9 +823,11 @@ static void test_read_silent_peer(void)
 	}
 	/* Cut off, sessions up (a new cluster: node 1's REPL_GETs to the dead
 	 * node 3 are still outstanding, so it would be asked last anyway): a
-	 * SET (its read is never a full one) of a key whose preference list
-	 * has node 3 before node 2 asks node 3, waits for the speculative
-	 * timer, then asks node 2; node 3 is asked last since. */
+	 * SET XX (a read-then-write; its read is never a full one) of a key
+	 * whose preference list has node 3 before node 2 asks node 3, waits
+	 * for the speculative timer, then asks node 2; node 3 is asked last
+	 * since. A plain SET (checked: no read) needs no timer: W = 2 and its
+	 * check are met by node 1 and node 2. */
 	cluster_stop();
 	cluster_start(3, NULL);
 	for (unsigned i = 0; i < KEYS; i++) {
@@ -845,7 +849,15 @@ static void test_read_silent_peer(void)
 	t_go(1, &T);
 	t_wait(&T);
 	CHECK_EQ(T.result, 0);
-	fprintf(stderr, "SET, the peer its read asked cut off: %llu ms\n", (unsigned long long)(now_ms - t0));
+	CHECK(now_ms - t0 < 2); /* under the speculative timer's least wait */
+	CHECK_EQ(stats(1).spec_timer_fires, 0);
+	t0 = now_ms;
+	t_prep(&T, CREQ_SET, KS_SIB, key, key, NULL);
+	T.rq.cond = CREQ_IF_PRESENT;
+	t_go(1, &T);
+	t_wait(&T);
+	CHECK_EQ(T.result, 0);
+	fprintf(stderr, "SET XX, the peer its read asked cut off: %llu ms\n", (unsigned long long)(now_ms - t0));
 	CHECK(now_ms > t0 && now_ms - t0 < 1000 / 4); /* the speculative timer, not the timeout */
 	CHECK(stats(1).spec_timer_fires >= 1 && stats(1).late_read_asks >= 1);
 	now_ms++;
@@ -1399,11 +1411,34 @@ static void test_plain_commands(void)
 	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "p", "again", CREQ_IF_ABSENT), 0);
 	dyn_get(3, KS_SIB, "p", &g);
 	check_sibs(&g, 1, (const char *const[]){"again"});
-	/* Two SETs whose reads overlap become siblings; GET picks one, the same
-	 * on every node. */
+	/* Two plain SETs at once through two nodes (checked writes): the
+	 * replica they share takes one first and answers the other UNCOVERED,
+	 * which is redone as a read-then-write over it: one value, the later
+	 * write's, as for sequential SETs (quorums of 2 of 3 always share a
+	 * replica, so two checked writes never both pass unseen). */
 	static struct tres a, b;
+	struct cnode_stats s1 = stats(1), s2 = stats(2);
+	t_prep(&a, CREQ_SET, KS_SIB, "race", "x", NULL);
+	t_prep(&b, CREQ_SET, KS_SIB, "race", "y", NULL);
+	t_go(1, &a);
+	t_go(2, &b);
+	t_wait(&a);
+	t_wait(&b);
+	CHECK(a.result == 0 && b.result == 0);
+	CHECK_EQ(stats(1).checked_fallbacks - s1.checked_fallbacks + stats(2).checked_fallbacks -
+			 s2.checked_fallbacks,
+		 1);
+	quiesce();
+	dyn_get(3, KS_SIB, "race", &g);
+	CHECK_EQ(g.nsib, 1);
+	CHECK(g.nsib == 1 && (strcmp(g.sib[0], "x") == 0 || strcmp(g.sib[0], "y") == 0));
+	check_replicas_identical(KS_SIB, "race", nodes123, 3);
+	/* Two SET XX (read-then-write) whose reads overlap become siblings;
+	 * GET picks one, the same on every node. */
+	CHECK_EQ(plain(3, CREQ_SET, KS_SIB, "conc", "0", CREQ_ALWAYS), 0);
 	t_prep(&a, CREQ_SET, KS_SIB, "conc", "x", NULL);
 	t_prep(&b, CREQ_SET, KS_SIB, "conc", "y", NULL);
+	a.rq.cond = b.rq.cond = CREQ_IF_PRESENT;
 	t_go(1, &a);
 	t_go(2, &b);
 	t_wait(&a);
@@ -1419,6 +1454,75 @@ static void test_plain_commands(void)
 			snprintf(pick, sizeof(pick), "%s", T.val);
 		CHECK(strcmp(T.val, pick) == 0);
 	}
+	cluster_stop();
+}
+
+static bool has_sib(const struct tres *t, const char *v)
+{
+	for (unsigned i = 0; i < t->nsib; i++)
+		if (strcmp(t->sib[i], v) == 0)
+			return true;
+	return false;
+}
+
+/* Checked writes (coord.c): a plain SET through a replica reads nothing;
+ * each replica merges its version only where it covers that replica's
+ * copy. A coordinator that missed a write still supersedes it (the refusals
+ * make it read, then widen its version's clock over what it found: the
+ * same dot, no second one); a replica alone ahead of the quorum keeps its
+ * extra version beside the SET's, as after a read that missed it. */
+static void test_checked_writes(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g;
+	/* Node 1 misses x (written through node 2, acknowledged by 2 and 3). */
+	rule_add(MSG_REPL_PUT, 2, 1, V_DROP);
+	CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "behind", "x", CREQ_ALWAYS), 0);
+	rules_clear();
+	quiesce();
+	struct cnode_stats s1 = stats(1);
+	uint64_t refused = stats(2).uncovered_refusals + stats(3).uncovered_refusals;
+	uint64_t gets = delivered_by_type[MSG_REPL_GET];
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "behind", "v", CREQ_ALWAYS), 0);
+	CHECK_EQ(stats(1).checked_writes - s1.checked_writes, 1);
+	CHECK_EQ(stats(1).checked_fallbacks - s1.checked_fallbacks, 1); /* both peers refused it */
+	CHECK_EQ(stats(2).uncovered_refusals + stats(3).uncovered_refusals - refused, 2);
+	CHECK(delivered_by_type[MSG_REPL_GET] > gets); /* the widening's read */
+	quiesce();
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "behind", NULL, NULL);
+	g.rq.r = 3;
+	t_run(3, &g);
+	CHECK_EQ(g.result, 0);
+	check_sibs(&g, 1, (const char *const[]){"v"}); /* x superseded, as by a read-then-write */
+	check_replicas_identical(KS_SIB, "behind", nodes123, 3);
+	/* Node 1's copy has x's dot now: the next SET through it passes. */
+	s1 = stats(1);
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "behind", "w", CREQ_ALWAYS), 0);
+	CHECK_EQ(stats(1).checked_fallbacks, s1.checked_fallbacks);
+	quiesce();
+	dyn_get(2, KS_SIB, "behind", &g);
+	check_sibs(&g, 1, (const char *const[]){"w"});
+	/* Node 3 alone holds y (W = 1, its REPL_PUTs lost): node 1 and node 2
+	 * meet R and W, node 3 refuses and then gets the SET's version
+	 * unchecked, beside y. */
+	rule_add(MSG_REPL_PUT, 3, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "ahead", "y", "");
+	T.rq.w = 1;
+	t_run(3, &T);
+	CHECK_EQ(T.result, 0);
+	rules_clear();
+	quiesce();
+	s1 = stats(1);
+	refused = stats(3).uncovered_refusals;
+	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "ahead", "z", CREQ_ALWAYS), 0);
+	CHECK_EQ(stats(1).checked_fallbacks, s1.checked_fallbacks);
+	CHECK_EQ(stats(3).uncovered_refusals - refused, 1);
+	quiesce();
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "ahead", NULL, NULL);
+	g.rq.r = 3;
+	t_run(2, &g);
+	CHECK_EQ(g.result, 0);
+	CHECK(g.nsib == 2 && has_sib(&g, "y") && has_sib(&g, "z"));
 	cluster_stop();
 }
 
@@ -2297,10 +2401,13 @@ static void test_flush_dead_replica(void)
 
 /* Requests that overlap a flush are never failed for it (coord.c: a
  * replica of another epoch answers STALE). A coordinator behind (its FLUSH
- * held back) learns the flush from the STALE answers and redoes SET, GET
+ * held back) learns the flush from the STALE answers and redoes SET NX, GET
  * and INCR, which wrote nothing yet, from their reads with fresh dots; its
  * LWW SET, written at once in the old epoch, is not redone: OK, before the
- * flush, which removed it. One ahead of a replica asks it again until the replica learned
+ * flush, which removed it. Its plain SET (a checked write: written at once
+ * too, its context its own copy's alone) is not redone either, and not OK
+ * before the flush (a write acknowledged after the flush might have ended
+ * before it began): CNODE_EFLUSHED, nothing of it left. One ahead of a replica asks it again until the replica learned
  * the flush from the request. Every answer is OK, what the flush killed
  * stays dead, what was written after it is read, an INCR counts once. */
 static void test_flush_race(void)
@@ -2310,7 +2417,8 @@ static void test_flush_race(void)
 	CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
 	CHECK_EQ(incr_by(2, KS_SIB, "cnt", 5, NULL), 0);
 	quiesce();
-	static struct tres fl, rs[5];
+	static struct tres fl, rs[6];
+	enum { NREQ = 6 };
 	const uint16_t mask = (1u << KS_SIB) | (1u << KS_LWW);
 	for (unsigned behind = 2; behind <= 3; behind++) {
 		/* behind 2: the coordinator (node 2) misses the FLUSH; behind 3:
@@ -2324,20 +2432,23 @@ static void test_flush_race(void)
 		CHECK(!fl.done);
 		uint8_t q = behind == 3 ? 3 : 0;
 		t_prep(&rs[0], CREQ_SET, KS_SIB, "x", behind == 2 ? "new2" : "new3", NULL);
+		rs[0].rq.cond = CREQ_IF_ABSENT; /* a read-then-write: the flush removed "old" */
 		t_prep(&rs[1], CREQ_GET, KS_SIB, "x", NULL, NULL);
 		t_prep(&rs[2], CREQ_INCR, KS_SIB, "cnt", NULL, NULL);
 		rs[2].rq.delta = 3;
 		t_prep(&rs[3], CREQ_SET, KS_LWW, "y", behind == 2 ? "new2" : "new3", NULL);
 		t_prep(&rs[4], CREQ_GET, KS_LWW, "y", NULL, NULL);
-		for (unsigned i = 0; i < 5; i++) {
+		t_prep(&rs[5], CREQ_SET, KS_SIB, "z", behind == 2 ? "new2" : "new3", NULL);
+		for (unsigned i = 0; i < NREQ; i++) {
 			rs[i].rq.r = rs[i].rq.w = q;
 			t_go(2, &rs[i]);
 		}
-		for (unsigned i = 0; i < 5; i++) {
+		for (unsigned i = 0; i < NREQ; i++) {
 			t_wait(&rs[i]);
-			if (rs[i].result != 0)
+			int want = i == 5 && behind == 2 ? CNODE_EFLUSHED : 0;
+			if (rs[i].result != want)
 				fprintf(stderr, "behind %u, request %u: %d (%s)\n", behind, i, rs[i].result, rs[i].err);
-			CHECK_EQ(rs[i].result, 0);
+			CHECK_EQ(rs[i].result, want);
 		}
 		const char *nv = behind == 2 ? "new2" : "new3";
 		/* Nothing of the old epoch: not found, or the SET beside it. */
@@ -2356,8 +2467,11 @@ static void test_flush_race(void)
 			expect_value(id, KS_SIB, "cnt", "3");
 			if (behind == 3) {
 				expect_value(id, KS_LWW, "y", "new3");
+				expect_value(id, KS_SIB, "z", "new3");
 				continue;
 			}
+			CHECK_EQ(plain(id, CREQ_GET, KS_SIB, "z", NULL, CREQ_ALWAYS), 0);
+			CHECK(!T.found); /* gone with the flush, as the LWW SET below */
 			/* The LWW SET wrote at once, in the old epoch (node 2's own
 			 * copy), the others refusing it: not redone (its value may
 			 * have been read there), OK as before the flush (every other
@@ -2371,6 +2485,7 @@ static void test_flush_race(void)
 		CHECK_EQ(incr_by(3, KS_SIB, "cnt", 0, NULL), 0);
 		CHECK_EQ(T.counter, 5);
 		CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "x", "old", CREQ_ALWAYS), 0); /* for the next round */
+		CHECK_EQ(plain(2, CREQ_SET, KS_SIB, "z", "old", CREQ_ALWAYS), 0);
 		CHECK_EQ(plain(2, CREQ_SET, KS_LWW, "y", "old", CREQ_ALWAYS), 0);
 		CHECK_EQ(incr_by(2, KS_SIB, "cnt", 2, NULL), 0); /* 7: killed by the next flush */
 		quiesce();
@@ -3281,6 +3396,7 @@ int main(void)
 	test_rw_overrides();
 	test_lww();
 	test_plain_commands();
+	test_checked_writes();
 	test_add_wins();
 	test_rmw();
 	test_expiry();

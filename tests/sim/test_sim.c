@@ -4,7 +4,7 @@
  * across every fault mix (seed s runs mix s % mixes), the determinism
  * check (one seed run twice gives the same trace hash), and the mutation
  * checks (with each test-only mutation of the cnode, node.h test_broken_*:
- * merge, counter, flush, scan, the checker must report a violation within
+ * merge, counter, flush, scan, cover, widen, the checker must report a violation within
  * the first SIM_CI_SEEDS seeds, DV_TEST_QUICK=1 or not: a mutation's search
  * stops at its first catch, and the quick 48 caught the flush mutation only
  * by luck, 7 seeds in 400 do), and the regression seeds (once failing, each
@@ -74,11 +74,13 @@ static const struct {
 	{2938, "lossy", 0},
 	{3121, "lossy", 0},
 	{3181, "lossy", 0},
+	{2773, "oneway", 0}, /* a checked SET said OK "before the flush" on its own copy's context */
 };
 #define NREGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))
 
 static const char *const mutations[] = {[SIM_MUT_MERGE] = "merge", [SIM_MUT_COUNTER] = "counter",
-					[SIM_MUT_FLUSH] = "flush", [SIM_MUT_SCAN] = "scan"};
+					[SIM_MUT_FLUSH] = "flush", [SIM_MUT_SCAN] = "scan",
+					[SIM_MUT_COVER] = "cover", [SIM_MUT_WIDEN] = "widen"};
 #define NMUTATIONS (sizeof(mutations) / sizeof(mutations[0]))
 
 struct opts {
@@ -122,16 +124,18 @@ static unsigned run_one(const struct opts *o, uint64_t seed, unsigned mutation, 
 			"%s seed %" PRIu64 " %-9s K=%u N=%u R=%u W=%u %5" PRIu64 " ms: ops %" PRIu64 " ok %" PRIu64
 			" failed %" PRIu64 " indet %" PRIu64 ", msgs %" PRIu64 " (flipped %" PRIu64 "), crashes %" PRIu64
 			" (torn %" PRIu64 ", wiped %" PRIu64 "), fatal %" PRIu64 ", cuts %" PRIu64 ", disk faults %" PRIu64 ", gc %" PRIu64
-			", repairs %" PRIu64 ", hash %016" PRIx64 "%s\n",
+			", repairs %" PRIu64 ", checked %" PRIu64 " (widened %" PRIu64 "), hash %016" PRIx64 "%s\n",
 			bad ? "FAIL" : "ok  ", seed, mixes[m].name, res->nodes, res->n, res->r, res->w, res->virtual_ms,
 			res->ops, res->ops_ok, res->ops_failed, res->ops_indet, res->msgs_delivered, res->msgs_flipped,
 			res->crashes, res->torn_writes, res->wipes, res->store_fatals, res->partitions, res->disk_faults,
-			res->gc_zones_reset, res->read_repairs, res->trace_hash, err ? " (error)" : "");
+			res->gc_zones_reset, res->read_repairs, res->checked_writes, res->checked_fallbacks, res->trace_hash,
+			err ? " (error)" : "");
 	return bad;
 }
 
 struct totals {
 	uint64_t runs, failed, ops, ok, indet, crashes, torn, fatals, cuts, gc, repairs, flips, disk;
+	uint64_t checked, widened;
 };
 
 static void add(struct totals *t, const struct simcluster_result *r, unsigned bad)
@@ -149,6 +153,8 @@ static void add(struct totals *t, const struct simcluster_result *r, unsigned ba
 	t->repairs += r->read_repairs;
 	t->flips += r->flips_caught;
 	t->disk += r->disk_faults;
+	t->checked += r->checked_writes;
+	t->widened += r->checked_fallbacks;
 }
 
 /* Seeds first..last whose index is job (mod jobs). */
@@ -170,9 +176,10 @@ static void print_totals(const char *what, const struct totals *t)
 {
 	printf("%s: %" PRIu64 " runs, %" PRIu64 " failed; ops %" PRIu64 " (ok %" PRIu64 ", indet %" PRIu64
 	       "), crashes %" PRIu64 " (torn %" PRIu64 "), fatal stores %" PRIu64 ", cuts %" PRIu64
-	       ", disk faults %" PRIu64 ", flips caught %" PRIu64 ", gc zones %" PRIu64 ", read repairs %" PRIu64 "\n",
+	       ", disk faults %" PRIu64 ", flips caught %" PRIu64 ", gc zones %" PRIu64 ", read repairs %" PRIu64
+	       ", checked writes %" PRIu64 " (widened %" PRIu64 ")\n",
 	       what, t->runs, t->failed, t->ops, t->ok, t->indet, t->crashes, t->torn, t->fatals, t->cuts, t->disk,
-	       t->flips, t->gc, t->repairs);
+	       t->flips, t->gc, t->repairs, t->checked, t->widened);
 }
 
 /* Runs the range over `jobs` processes; returns the failed runs. */
@@ -214,6 +221,7 @@ static uint64_t run_jobs(const struct opts *o)
 		all.runs += t.runs, all.failed += t.failed, all.ops += t.ops, all.ok += t.ok, all.indet += t.indet;
 		all.crashes += t.crashes, all.torn += t.torn, all.fatals += t.fatals, all.cuts += t.cuts;
 		all.gc += t.gc, all.repairs += t.repairs, all.flips += t.flips, all.disk += t.disk;
+		all.checked += t.checked, all.widened += t.widened;
 	}
 	print_totals("simulator", &all);
 	return failed + all.failed;
