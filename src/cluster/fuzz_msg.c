@@ -442,7 +442,7 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 			 .epoch = 0x9e37u };
 	switch (type) {
 	case MSG_REPL_PUT:
-		m.flags = MSGF_REPAIR;
+		m.flags = MSGF_REPAIR | MSGF_IF_COVERED;
 		m.key = skey, m.key_len = sizeof(skey), m.meta = meta, m.meta_len = sizeof(meta);
 		m.vals = vals, m.vals_len = sizeof(vals) - 1;
 		break;
@@ -486,7 +486,7 @@ static size_t seed_msg(uint8_t type, uint8_t *out)
 		m.count = 99;
 		break;
 	default:
-		m.status = MSG_ST_BUSY;
+		m.status = type == MSG_REPL_PUT_ACK ? MSG_ST_UNCOVERED : MSG_ST_BUSY;
 		break;
 	}
 	return msg_encode(&m, out);
