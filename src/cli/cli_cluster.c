@@ -48,6 +48,7 @@
 
 static const char cluster_usage[] =
 	"usage: dynvme cluster up [--nodes K] [--base-port P] [--data DIR] [--size BYTES]\n"
+	"                         [--checked-sets yes|no]\n"
 	"\n"
 	"Starts a local cluster of K dynvme nodes on 127.0.0.1 in the foreground (defaults:\n"
 	"3 nodes, base port 7000, DIR ./data/cluster, 512M data file per node). Node N serves\n"
@@ -55,13 +56,16 @@ static const char cluster_usage[] =
 	"start writes DIR/nodeN/dynvme.conf for each node and a cluster secret DIR/secret\n"
 	"(mode 0600); a later start on the same DIR reuses them (same ring, same data).\n"
 	"A node killed by hand comes back with: dynvme serve --config DIR/nodeN/dynvme.conf\n"
-	"Ctrl-C (SIGINT) or SIGTERM stops every node cleanly.\n";
+	"Ctrl-C (SIGINT) or SIGTERM stops every node cleanly.\n"
+	"--checked-sets yes writes cluster-checked-sets yes into the new config files\n"
+	"(plain SETs through a replica skip their read; see man dynvme).\n";
 
 struct up_opts {
 	unsigned nodes, base_port;
 	bool nodes_set, port_set;
 	const char *data;
 	const char *size;
+	bool checked_sets;
 };
 
 struct child {
@@ -93,6 +97,8 @@ static int parse_opts(int argc, char **argv, struct up_opts *o)
 			o->port_set = true;
 		} else if (!strcmp(a, "--data") && *v) {
 			o->data = v;
+		} else if (!strcmp(a, "--checked-sets") && (!strcmp(v, "yes") || !strcmp(v, "no"))) {
+			o->checked_sets = !strcmp(v, "yes");
 		} else if (!strcmp(a, "--size") && *v) {
 			unsigned long long b;
 			if (cli_parse_size(v, &b)) {
@@ -101,7 +107,7 @@ static int parse_opts(int argc, char **argv, struct up_opts *o)
 			}
 			o->size = v;
 		} else {
-			fprintf(stderr, "dynvme cluster up: bad option '%s %s' (--nodes 1..%d, --base-port, --data, --size)\n\n%s",
+			fprintf(stderr, "dynvme cluster up: bad option '%s %s' (--nodes 1..%d, --base-port, --data, --size, --checked-sets yes|no)\n\n%s",
 				a, v, CLUSTER_NODES_MAX, cluster_usage);
 			return -EINVAL;
 		}
@@ -206,6 +212,8 @@ static int write_node_config(const struct up_opts *o, unsigned n, uint64_t clust
 		if (m != n)
 			fprintf(f, "peer %u 127.0.0.1:%u 127.0.0.1:%u\n", m, p + 10000 + m - 1, p + m - 1);
 	fprintf(f, "keyspace 0 default n=3 r=2 w=2 policy=siblings\nkeyspace 1 lww n=3 r=2 w=2 policy=lww\n");
+	if (o->checked_sets)
+		fprintf(f, "cluster-checked-sets yes\n");
 	return close_durable(f, path);
 }
 

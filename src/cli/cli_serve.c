@@ -51,6 +51,10 @@ static const char serve_usage[] =
 	"                            a keyspace, SELECT ID (repeatable); with none: 0 default\n"
 	"                            (siblings) and 1 lww, N=3 R=2 W=2 (N capped by the nodes)\n"
 	"  --cluster-timeout-ms MS   a request's quorum deadline (5000)\n"
+	"  --cluster-checked-sets yes|no  plain SETs through a replica skip their read (no):\n"
+	"                            fewer messages; the first one at a node to lose a race\n"
+	"                            with writes of its key through other nodes answers\n"
+	"                            '-TIMEOUT ... may or may not have been applied'\n"
 	"\n"
 	"SIGTERM or SIGINT: stop accepting, finish the commands in flight, exit 0.\n"
 	"See man dynvme (docs/dynvme.1).\n";

@@ -40,9 +40,9 @@
  *   session to each other one: coord_can_check) skip PH_READ:
  *     PH_LOCAL (context: our own copy's clock, coord_update) ── coord_put_out
  *     ──> PH_ACKS (REPL_PUT with MSGF_IF_COVERED: a replica whose copy the
- *     version does not cover answers UNCOVERED, writes nothing) ──
- *     max(R, W) OK──> finish (UNCOVERED ones get the version unchecked)
- *     short by UNCOVERED, our PUT over: coord_widen_start ──> PH_READ (at R,
+ *     version does not cover merges it all the same, answers UNCOVERED) ──
+ *     max(R, W) OK──> finish
+ *     an UNCOVERED short of that, our PUT over: coord_widen_start ──> PH_READ (at R,
  *     clock only, new req_id) ── coord_read_then_write ── coord_widen_write:
  *     the same version and dot, its clock joined with the read's (dvv_widen)
  *     ──> PH_ACKS (to every replica through the replica path) ──W OK──> finish
@@ -1064,21 +1064,6 @@ static void coord_note_contended(struct cnode *n, const struct coord *c)
 	n->contended[slot].until_ms = n->now_ms + n->cfg.contended_ms;
 }
 
-/* A checked write that met its quorum: the replicas that answered
- * UNCOVERED get the version unchecked (merged beside what they hold, as a
- * read-then-write's REPL_PUT would be), fire and forget. */
-static void coord_spread_unchecked(struct cnode *n, struct coord *c)
-{
-	for (unsigned i = 0; i < c->nrep; i++) {
-		if (c->rep[i].st != REP_UNCOVERED)
-			continue;
-		struct msg m;
-		coord_put_msg(n, c, i, &m);
-		m.flags = 0;
-		cnode_send(n, &m);
-	}
-}
-
 static void coord_write_progress(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->phase == PH_ACKS && !c->answered);
@@ -1087,17 +1072,18 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 	/* A checked write's acks are its read too: R of them, W at least. */
 	unsigned need = c->checked && c->r > c->w ? c->r : c->w;
 	if (ok >= need) {
-		if (c->uncovered)
-			coord_spread_unchecked(n, c);
 		coord_finish(n, c, 0, NULL);
 	} else if (n->flush[c->ks].tag != c->epoch && !coord_awaiting_live(n, c)) {
 		coord_flushed(n, c); /* a flush here since it wrote, every answer in (or not to come) */
 	} else if (ok + pending < need && c->local_err) {
 		c->indet = true; /* our own store took it and failed: it may be on the medium */
 		coord_finish(n, c, c->local_err, ERR_STORE_FAILED);
-	} else if (ok + pending < need && c->uncovered) {
+	} else if (c->uncovered) {
+		/* Not once every answer is in: a replica up but silent would
+		 * hold it to its deadline, where the widening read asks around
+		 * it. Our own PUT first (coord_local_sent calls again). */
 		if (!c->cas.busy)
-			coord_widen_start(n, c); /* else once our own PUT ends (coord_local_sent) */
+			coord_widen_start(n, c);
 	} else if (ok + pending < need) {
 		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 	}
@@ -1770,7 +1756,7 @@ void coord_release_held(struct cnode *n)
 }
 
 /* Whether a plain SET is a checked write (the header's "Checked
- * writes"): a siblings keyspace, no NX/XX, this node a replica of the key,
+ * writes"): cfg.checked_sets, a siblings keyspace, no NX/XX, this node a replica of the key,
  * a session with every other replica (a silent one would hold the write
  * to its deadline, where a read would ask another replica), and the key
  * not contended lately (writes racing through other coordinators: a
@@ -1778,8 +1764,8 @@ void coord_release_held(struct cnode *n)
  * write never does; coord_note_contended). */
 static bool coord_can_check(const struct cnode *n, const struct coord *c, const struct creq *rq)
 {
-	if (rq->kind != CREQ_SET || rq->cond != CREQ_ALWAYS || c->policy != DVV_SIBLINGS || !c->has_self ||
-	    c->unchecked)
+	if (!n->cfg.checked_sets || rq->kind != CREQ_SET || rq->cond != CREQ_ALWAYS || c->policy != DVV_SIBLINGS ||
+	    !c->has_self || c->unchecked)
 		return false;
 	const unsigned slot = (unsigned)(c->khash & (CNODE_CONTENDED_SLOTS - 1));
 	if (n->contended[slot].hash == c->khash && n->now_ms < n->contended[slot].until_ms)

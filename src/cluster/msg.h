@@ -124,9 +124,9 @@ enum msg_type {
 
 #define MSGF_REPAIR 1u     /* REPL_PUT: read repair (counted, acked as usual) */
 #define MSGF_CLOCK_ONLY 2u /* REPL_GET: values may be omitted (vals_len 0, lens kept in meta) */
-#define MSGF_IF_COVERED 4u /* REPL_PUT: merged only if the version's clock covers the stored copy's
-			    * (dvv_covered), else answered UNCOVERED and nothing written (a plain SET's
-			    * check in place of a read: coord.c, "Checked writes") */
+#define MSGF_IF_COVERED 4u /* REPL_PUT: answered UNCOVERED when the version's clock does not cover the
+			    * stored copy's (dvv_covered); merged either way (a plain SET's check in
+			    * place of a read: coord.c, "Checked writes") */
 
 /* Statuses of replies; the coordinator maps them to client results. */
 enum msg_status {
@@ -142,8 +142,8 @@ enum msg_status {
 	MSG_ST_STALE,     /* the request's keyspace epoch is not the receiver's (a flush between) */
 	MSG_ST_RANGE,     /* FWD_PUT counter: the result would overflow, or not an integer */
 	MSG_ST_FLUSHED,   /* FWD_PUT_REPLY: written in an older epoch, then flushed: nothing left, not to redo */
-	MSG_ST_UNCOVERED, /* REPL_PUT_ACK of an MSGF_IF_COVERED put: the stored copy knows more (or is
-			   * unreadable): nothing written */
+	MSG_ST_UNCOVERED, /* REPL_PUT_ACK of an MSGF_IF_COVERED put: the stored copy knew more (or was
+			   * unreadable); the version was merged (beside it) all the same */
 	MSG_ST_MAX = MSG_ST_UNCOVERED
 };
 

@@ -228,6 +228,11 @@ struct cnode_config {
 				     * ops; beyond, new ones wait or are refused (0 = 256 MiB) */
 	uint32_t flush_skew_ms;     /* clock skew a flush allows for (0 = CNODE_FLUSH_SKEW_MS) */
 	uint64_t read_cache_bytes;  /* RAM for the replica's read cache (rcache.h); 0 = off */
+	/* Plain SETs through a replica are checked writes (coord.c: no read
+	 * first; fewer messages and CPU, but one that loses a race with
+	 * writes through other nodes may answer CNODE_ERACED). Off: every
+	 * plain SET reads at R first (never fails for a race). */
+	bool checked_sets;
 	/* How long a key whose checked write met an UNCOVERED answer has its
 	 * plain SETs read first (coord.c, coord_can_check): 0 =
 	 * CNODE_CONTENDED_MS_DEFAULT, UINT32_MAX = never (the simulator's

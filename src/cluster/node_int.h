@@ -137,7 +137,6 @@ struct cpeer {
 
 struct cas;
 #define CAS_NOOP 1
-#define CAS_UNCOVERED 2 /* rop_merge: an MSGF_IF_COVERED put whose clock does not cover our copy */
 /* local is NULL when the key has no (readable) version. Returns 0 (write
  * out), CAS_NOOP (nothing changes) or a negative error. */
 typedef int (*cas_merge_fn)(struct cas *c, const struct dvv *local, struct dvv *out);
@@ -216,6 +215,7 @@ struct rop {
 	uint64_t req_id;
 	uint8_t key[DV_KEY_BYTES_MAX];
 	uint16_t key_len;
+	bool uncovered;                /* MSGF_IF_COVERED and its clock did not cover our copy (rop_merge) */
 	uint8_t *in;                   /* REPL_PUT: copy of the incoming meta | vals */
 	uint64_t in_bytes;
 	struct dvv in_d;               /* decoded from in */

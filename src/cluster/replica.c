@@ -23,11 +23,12 @@
  * Replica operations (struct rop), started by replica_request():
  *   REPL_PUT: copy the incoming version (the frame is the driver's), merge
  *   with dvv_sync through the loop above, acknowledge once durable (or at
- *   once when the merge changes nothing). MSGF_IF_COVERED: merged only if
- *   the incoming clock covers the stored copy's (dvv_covered; an absent
- *   key is covered, an unreadable copy is not), else answered UNCOVERED
- *   with nothing written - the check is made in the merge loop, so it and
- *   the write are one step against every other write of the key here.
+ *   once when the merge changes nothing). MSGF_IF_COVERED: merged the
+ *   same way, answered UNCOVERED (instead of its status, unless STALE)
+ *   when the incoming clock did not cover the stored copy's (dvv_covered;
+ *   an absent key is covered, an unreadable copy is not) - checked in the
+ *   merge loop, so the check and the write are one step against every
+ *   other write of the key here.
  *   REPL_GET: store GET, reply with the record (MSGF_CLOCK_ONLY, echoed:
  *   the meta alone, no value bytes: enough for the clock, every value's
  *   flags and expiry; the coordinator reads it with dvv_decode_clock).
@@ -515,8 +516,6 @@ static uint8_t put_status(int rc)
 		return MSG_ST_BUSY;
 	if (rc == CAS_FLUSHED)
 		return MSG_ST_STALE;
-	if (rc == CAS_UNCOVERED)
-		return MSG_ST_UNCOVERED;
 	return MSG_ST_FAILED;
 }
 
@@ -525,13 +524,12 @@ static int rop_merge(struct cas *cas, const struct dvv *local, struct dvv *out)
 	struct rop *r = cnode_container(cas, struct rop, cas);
 	DV_ASSERT(r->used && r->type == MSG_REPL_PUT);
 	DV_ASSERT(r->in_d.policy == cas->policy);
-	if ((r->flags & MSGF_IF_COVERED) && !cas->n->cfg.test_broken_cover &&
-	    (cas->corrupt || (local && !dvv_covered(local, &r->in_d)))) {
-		/* A checked write (coord.c): our copy knows events its version
-		 * does not (or cannot be read): its coordinator reads first. */
-		cas->n->st.uncovered_refusals++;
-		return CAS_UNCOVERED;
-	}
+	/* A checked write (coord.c): whether its version covers our copy,
+	 * decided in the step that writes it. Merged all the same (as a plain
+	 * REPL_PUT: what we hold stays beside it), so every replica has the
+	 * version whatever its coordinator does next; the answer says so. */
+	r->uncovered = (r->flags & MSGF_IF_COVERED) && !cas->n->cfg.test_broken_cover &&
+		       (cas->corrupt || (local && !dvv_covered(local, &r->in_d)));
 	if (cas->n->cfg.test_broken_merge || !local) {
 		*out = r->in_d; /* test_broken_merge: the incoming version replaces ours (mutation check) */
 	} else {
@@ -556,8 +554,13 @@ static void rop_put_done(struct cas *cas, int rc)
 	uint16_t from = r->from, flags = r->flags & MSGF_REPAIR;
 	uint64_t req_id = r->req_id;
 	uint8_t ks = r->key[0];
+	uint8_t status = put_status(rc);
+	if (r->uncovered && status != MSG_ST_STALE) {
+		status = MSG_ST_UNCOVERED; /* merged (or not: rc), but our copy knew more than its version */
+		n->st.uncovered_refusals++;
+	}
 	rop_free(n, r); /* before replying: the reply may run a coordinator's done() */
-	replica_reply(n, ks, MSG_REPL_PUT, from, req_id, flags, put_status(rc), NULL, 0, NULL, 0);
+	replica_reply(n, ks, MSG_REPL_PUT, from, req_id, flags, status, NULL, 0, NULL, 0);
 }
 
 static void rop_get_done(struct store_op *op)

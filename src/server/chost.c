@@ -164,6 +164,7 @@ static int make_cnode(struct chost *ch)
 	struct cnode_config cfg = {.node_id = cc->node_id, .incarnation = ch->id.incarnation, .run = ch->id.run,
 				   .boot = ch->id.boot,
 				   .cluster_id = cc->cluster_id, .ring = &ch->ring, .timeout_ms = cc->timeout_ms,
+				   .checked_sets = cc->checked_sets,
 				   .repair_wait_ms = cc->timeout_ms < CHOST_REPAIR_WAIT_MS ? cc->timeout_ms
 											   : CHOST_REPAIR_WAIT_MS,
 				   .requests_max = CHOST_REQUESTS_MAX,

@@ -277,6 +277,13 @@ int cluster_config_set(struct cluster_config *c, const char *name, const char *v
 		c->partitions = (uint32_t)v;
 	} else if (!strcasecmp(name, "keyspace")) {
 		rc = set_keyspace(c, value, err, err_len);
+	} else if (!strcasecmp(name, "cluster-checked-sets")) {
+		if (!strcasecmp(value, "yes") || !strcmp(value, "1"))
+			c->checked_sets = true;
+		else if (!strcasecmp(value, "no") || !strcmp(value, "0"))
+			c->checked_sets = false;
+		else
+			return fail(err, err_len, "cluster-checked-sets: '%s' is not yes or no", value);
 	} else if (!strcasecmp(name, "cluster-timeout-ms")) {
 		if (parse_uint(value, 10, 600000, &v))
 			return fail(err, err_len, "cluster-timeout-ms: '%s' is not 10..600000", value);

@@ -70,6 +70,7 @@ struct cluster_config {
 	struct cluster_keyspace ks[CLUSTER_KEYSPACES_MAX];
 	bool ks_explicit;        /* a keyspace directive was given: no defaults */
 	uint32_t timeout_ms;
+	bool checked_sets;       /* cluster-checked-sets: plain SETs through a replica skip their read */
 	bool any_set;            /* some cluster directive was given (needs node-id) */
 };
 

@@ -675,6 +675,7 @@ static void choose_limits(struct sim *sim, struct cnode_config *cc)
 	 * checked (every plain SET through a replica is one), in the other
 	 * half it reads first for 0.1 to 10 s (the node's default is 10 s). */
 	cc->contended_ms = (h >> 61 & 1) ? UINT32_MAX : (uint32_t)(100 + (h >> 32) % 9900);
+	cc->checked_sets = (h >> 20) % 4 != 0; /* three seeds in four (the nodes' default is off) */
 }
 
 static void choose_faults(struct sim *sim, int64_t *max_skew)
