@@ -352,8 +352,9 @@ struct cnode_stats {
 	 * speculative timers that fired. */
 	uint64_t full_reads, late_read_asks, spec_timer_fires;
 	/* Checked writes (coord.c): plain SETs sent without a read, those
-	 * redone as a read-then-write after a replica answered UNCOVERED, and
-	 * (replica side) the MSGF_IF_COVERED puts this node refused. */
+	 * widened after a replica answered UNCOVERED (or redone with a read
+	 * over an unreadable own copy), and (replica side) the MSGF_IF_COVERED
+	 * puts this node answered UNCOVERED. */
 	uint64_t checked_writes, checked_fallbacks, uncovered_refusals;
 	/* The read cache (rcache.h): GETs of this node's store answered from
 	 * it, and those that went to the store; its bytes and entries. */

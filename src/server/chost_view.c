@@ -334,10 +334,12 @@ void chost_metrics(struct chost *ch, struct resp_buf *b)
 		"Plain SETs written without a read first, their replicas checking the version covers their copy.",
 		st.checked_writes);
 	COUNTER("dynvme_cluster_checked_fallbacks_total",
-		"Checked writes redone as a read then a write (a replica held a version the coordinator lacked).",
+		"Checked writes widened (a replica's copy knew more: a read, then the same version over what it "
+		"found) or redone with a read first (our own copy unreadable).",
 		st.checked_fallbacks);
 	COUNTER("dynvme_cluster_uncovered_refusals_total",
-		"Checked puts this replica refused: its copy knew more than the version sent.", st.uncovered_refusals);
+		"Checked puts whose version did not cover this replica's copy (merged all the same, answered UNCOVERED).",
+		st.uncovered_refusals);
 	COUNTER("dynvme_cluster_read_cache_hits_total", "Store reads answered from the replica's read cache.",
 		st.cache_hits);
 	COUNTER("dynvme_cluster_read_cache_misses_total", "Store reads the read cache could not answer.",
