@@ -1558,7 +1558,7 @@ static void coord_widen_write(struct cnode *n, struct coord *c)
 	}
 	rc = dvv_widen(&wide, &sent, found);
 	if (rc != 0) {
-		coord_finish(n, c, rc == -E2BIG ? -E2BIG : -ESTALE, ERR_WIDEN); /* made indeterminate (widen) */
+		coord_finish(n, c, CNODE_ERACED, ERR_WIDEN); /* indeterminate (coord_answer) */
 		return;
 	}
 	cnode_prune(n, c->skey, c->skey_len, &wide);
@@ -1968,12 +1968,10 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 			coord_note_stale(n, c, i, m->epoch);
 			break;
 		}
+		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
 		if (m->status == MSG_ST_UNCOVERED && c->checked) {
-			c->rep[i].st = REP_UNCOVERED;
-			c->uncovered = true;
+			c->uncovered = true; /* stored there, but not a check passed: coord_widen_start */
 			coord_note_contended(n, c);
-		} else {
-			c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
 		}
 		coord_write_progress(n, c);
 		break;

@@ -252,9 +252,7 @@ enum coord_op {
 
 /* REP_STALE: answered STALE (another flush epoch): asked again at stale_ms,
  * or the request is redone in the newer epoch (coord.c); counted as pending. */
-/* REP_UNCOVERED: a checked write's replica answered UNCOVERED (its copy
- * knows more than the version sent): nothing written there (coord.c). */
-enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL, REP_STALE, REP_UNCOVERED };
+enum rep_state { REP_IDLE = 0, REP_QUEUED, REP_SENT, REP_OK, REP_FAIL, REP_STALE };
 
 /* A replica's clock as it answered a read (for read repair). */
 struct cclock {

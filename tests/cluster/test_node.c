@@ -523,6 +523,19 @@ static void t_race(uint16_t na, struct tres *a, uint16_t nb, struct tres *b)
 	t_wait(b);
 }
 
+/* A DYN.PUT of key with the empty context through node `node` alone (W = 1,
+ * its REPL_PUTs lost): only that node holds val. */
+static void put_alone(uint16_t node, const char *key, const char *val)
+{
+	rule_add(MSG_REPL_PUT, node, 0, V_DROP);
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, key, val, "");
+	T.rq.w = 1;
+	t_run(node, &T);
+	CHECK_EQ(T.result, 0);
+	rules_clear();
+	quiesce();
+}
+
 /* ---- what the replicas store ---- */
 
 struct tstored {
@@ -947,13 +960,7 @@ static void test_read_repair_unasked(void)
 	/* Differing answers: node 1 alone holds y (W = 1, both peers missed
 	 * it); a read through it at R = 2 asks one peer, finds it behind,
 	 * and repairs both. */
-	rule_add(MSG_REPL_PUT, 1, 0, V_DROP);
-	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "ry", "y", "");
-	T.rq.w = 1;
-	t_run(1, &T);
-	CHECK_EQ(T.result, 0);
-	rules_clear();
-	quiesce();
+	put_alone(1, "ry", "y");
 	static struct tstored s2;
 	stored(2, KS_SIB, "ry", &s2);
 	stored(3, KS_SIB, "ry", &s3);
@@ -1484,15 +1491,9 @@ static void test_checked_writes(void)
 	dyn_get(2, KS_SIB, "behind", &g);
 	check_sibs(&g, 1, (const char *const[]){"w"});
 	/* Node 3 alone holds y (W = 1, its REPL_PUTs lost): node 1 and node 2
-	 * meet R and W, node 3 refuses and then gets the SET's version
-	 * unchecked, beside y. */
-	rule_add(MSG_REPL_PUT, 3, 0, V_DROP);
-	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "ahead", "y", "");
-	T.rq.w = 1;
-	t_run(3, &T);
-	CHECK_EQ(T.result, 0);
-	rules_clear();
-	quiesce();
+	 * meet R and W; node 3 answers UNCOVERED and stores the SET's version
+	 * beside y. */
+	put_alone(3, "ahead", "y");
 	s1 = stats(1);
 	refused = stats(3).uncovered_refusals;
 	CHECK_EQ(plain(1, CREQ_SET, KS_SIB, "ahead", "z", CREQ_ALWAYS), 0);
