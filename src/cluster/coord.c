@@ -127,6 +127,9 @@ static const char ERR_FLUSHED_GONE[] =
 	"(nothing of it is left)";
 static const char ERR_FLUSHED_ROUNDS[] =
 	"the keyspace was flushed again and again while the request ran: not applied";
+static const char ERR_BEHIND[] =
+	"the context was read after a flush this node has not applied, and it could not learn the flush from its "
+	"peers in time: not applied";
 static const char ERR_NOT_READY[] =
 	"the node has not heard its peers' flush state yet (it serves once it has): nothing was done";
 static const char ERR_RANGE[] = "increment or decrement would overflow";
@@ -786,8 +789,8 @@ static int coord_fill_read(struct cnode *n, struct coord *c, struct creq *rq)
 	}
 	struct dvv_vv vv;
 	dvv_join(d, &vv);
-	size_t len = dvv_ctx_encode(&vv, c->policy, n->cfg.cluster_id, n->cfg.ctx_key, c->skey, c->skey_len,
-				    rq->ctx_out);
+	size_t len = dvv_ctx_encode(&vv, c->policy, n->flush[c->ks].id, n->cfg.cluster_id, n->cfg.ctx_key, c->skey,
+				    c->skey_len, rq->ctx_out);
 	DV_ASSERT(len < DVV_CTX_TEXT_MAX);
 	rq->ctx_out_len = (uint32_t)len;
 	return 0;
@@ -856,16 +859,40 @@ static int coord_incr_decide(struct cnode *n, struct coord *c, struct creq *rq)
 	return 0;
 }
 
+/* Every replica back to REP_IDLE, untracked (its late replies are dropped
+ * or, with a new round id, unmatched), none marked bad: before the next
+ * phase's asks. */
+static void coord_reps_idle(struct cnode *n, struct coord *c)
+{
+	for (unsigned i = 0; i < c->nrep; i++) {
+		cnode_untrack(n, c, i);
+		c->rep[i].st = REP_IDLE;
+		c->rep[i].bad = false;
+	}
+}
+
+/* A new round of the request from its read (coord_restart,
+ * coord_widen_start): replicas idle, a new req_id (replies of the old
+ * round no longer find it), nothing read yet. */
+static void coord_new_round(struct cnode *n, struct coord *c)
+{
+	coord_reps_idle(n, c);
+	cnode_ht_del(n, c->req_id);
+	c->req_id = cnode_new_req_id(n);
+	cnode_ht_put(n, c->req_id, c);
+	cver_free(n, &c->merged);
+	dvv_init(&c->merged.d, c->policy);
+	c->ctx.n = 0;
+	c->overflow = false;
+	c->stale_ms = 0;
+}
+
 /* The read of a read-then-write is done: decide, then write with its context. */
 static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq *rq)
 {
 	DV_ASSERT(c->op == COP_READ_WRITE && c->phase == PH_READ);
 	c->stale_ms = 0; /* a STALE replica of the read is not asked again */
-	for (unsigned i = 0; i < c->nrep; i++) {
-		cnode_untrack(n, c, i); /* the read is over: late replies are dropped */
-		c->rep[i].st = REP_IDLE;
-		c->rep[i].bad = false;
-	}
+	coord_reps_idle(n, c); /* the read is over: late replies are dropped */
 	if (c->widen) {
 		coord_widen_write(n, c);
 		return;
@@ -1475,24 +1502,13 @@ static void coord_restart(struct cnode *n, struct coord *c)
 {
 	struct creq *rq = c->rq;
 	DV_ASSERT(rq && !c->answered && !c->cas.busy && !c->widen);
-	for (unsigned i = 0; i < c->nrep; i++) {
-		cnode_untrack(n, c, i);
-		c->rep[i].st = REP_IDLE;
-		c->rep[i].bad = false;
-	}
-	cver_free(n, &c->merged);
-	dvv_init(&c->merged.d, c->policy);
+	coord_new_round(n, c);
 	cas_free_enc(n, &c->cas);
-	c->ctx.n = 0;
-	c->overflow = c->indet = c->wrote = c->counter = false;
+	c->indet = c->wrote = c->counter = false;
 	c->checked = c->uncovered = false;
 	c->local_err = 0;
-	c->stale_ms = 0;
 	c->val = (struct dvv_value){.data = rq->val_len ? rq->value : empty_bytes, .len = rq->val_len,
 				    .expire_ms = rq->expire_ms};
-	cnode_ht_del(n, c->req_id);
-	c->req_id = cnode_new_req_id(n);
-	cnode_ht_put(n, c->req_id, c);
 	if (!flush_ready(n, c->ks)) {
 		c->phase = PH_HELD; /* a flush record being written: coord_release_held */
 		return;
@@ -1518,21 +1534,9 @@ static void coord_widen_start(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(c->checked && c->wrote && c->rq && !c->answered && !c->cas.busy);
 	n->st.checked_fallbacks++;
-	for (unsigned i = 0; i < c->nrep; i++) {
-		cnode_untrack(n, c, i);
-		c->rep[i].st = REP_IDLE;
-		c->rep[i].bad = false;
-	}
+	coord_new_round(n, c);
 	c->checked = c->uncovered = false;
 	c->widen = true;
-	cver_free(n, &c->merged);
-	dvv_init(&c->merged.d, c->policy);
-	c->ctx.n = 0;
-	c->overflow = false;
-	c->stale_ms = 0;
-	cnode_ht_del(n, c->req_id);
-	c->req_id = cnode_new_req_id(n);
-	cnode_ht_put(n, c->req_id, c);
 	coord_read_start(n, c, true);
 }
 
@@ -1736,6 +1740,25 @@ int coord_submit(struct cnode *n, struct creq *rq)
 	return 0;
 }
 
+/* I10: the request's context was read after a flush this node lacks. */
+static bool coord_ctx_ahead(const struct cnode *n, const struct coord *c)
+{
+	return c->ctx_flush > n->flush[c->ks].id;
+}
+
+/* I10: hold it until the flush is learned (coord_release_held) or the
+ * deadline (coord_expire: CNODE_EBEHIND), asking the peers' flush state
+ * meanwhile. Nothing of it is written yet. */
+static void coord_hold_behind(struct cnode *n, struct coord *c)
+{
+	DV_ASSERT(!c->wrote && c->op == COP_WRITE);
+	c->phase = PH_HELD;
+	n->st.ctx_flush_holds++;
+	flush_ask_peers(n);
+	uint64_t ask = n->now_ms + CNODE_ASK_STATE_MS;
+	cnode_arm(n, ask < c->deadline_ms ? ask : c->deadline_ms);
+}
+
 void coord_release_held(struct cnode *n)
 {
 	uint64_t bound = 3ull * n->cfg.requests_max + 1;
@@ -1743,7 +1766,7 @@ void coord_release_held(struct cnode *n)
 	for (uint64_t i = 0; c; i++) {
 		DV_ASSERT(i < bound);
 		struct coord *next = c->next;
-		if (c->phase == PH_HELD && flush_ready(n, c->ks)) {
+		if (c->phase == PH_HELD && flush_ready(n, c->ks) && !coord_ctx_ahead(n, c)) {
 			/* The request may finish in coord_begin and free c: next
 			 * was taken first, and requests coord_begin appends are
 			 * visited too (they are not held). */
@@ -1818,9 +1841,11 @@ void coord_begin(struct cnode *n, struct coord *c)
 		if (rq->kind == CREQ_DYN_DEL)
 			c->val = tomb;
 		int rc = dvv_ctx_decode(rq->ctx_len ? rq->ctx : "", rq->ctx_len, n->cfg.cluster_id, n->cfg.ctx_key,
-					c->skey, c->skey_len, &c->ctx);
+					c->skey, c->skey_len, &c->ctx, &c->ctx_flush);
 		if (rc != 0)
 			coord_finish(n, c, rc == -EXDEV ? -EXDEV : -EINVAL, rc == -EXDEV ? ERR_CTX_XDEV : ERR_CTX_BAD);
+		else if (coord_ctx_ahead(n, c))
+			coord_hold_behind(n, c);
 		else
 			coord_write_start(n, c);
 		break;
@@ -2035,8 +2060,14 @@ static void coord_expire(struct cnode *n, struct coord *c)
 		cnode_arm(n, now);
 		break;
 	case PH_HELD:
-		if (now < c->deadline_ms)
+		if (now < c->deadline_ms && coord_ctx_ahead(n, c)) {
+			flush_ask_peers(n); /* the answer may have been lost, or a session came up */
+			uint64_t ask = now + CNODE_ASK_STATE_MS;
+			cnode_arm(n, ask < c->deadline_ms ? ask : c->deadline_ms);
+		} else if (now < c->deadline_ms)
 			cnode_arm(n, c->deadline_ms);
+		else if (coord_ctx_ahead(n, c))
+			coord_finish(n, c, CNODE_EBEHIND, ERR_BEHIND);
 		else if (c->flush_rounds)
 			coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED); /* redone, then another flush held it */
 		else

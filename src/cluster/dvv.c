@@ -32,8 +32,8 @@
 #include "cluster/counter.h"
 
 #define DVV_FORMAT 1u
-#define CTX_VERSION 1u
-#define CTX_HEAD_BYTES 12u
+#define CTX_VERSION 2u
+#define CTX_HEAD_BYTES 20u
 #define CTX_ENTRY_BYTES 16u
 #define CTX_B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
@@ -706,7 +706,7 @@ static bool b64url_alphabet(const char *text, size_t len)
 	return true;
 }
 
-size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t cluster_id,
+size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t flush_id, uint64_t cluster_id,
 		      const uint8_t ctx_key[DVV_CTX_KEY_BYTES], const void *key, uint32_t key_len, char *out)
 {
 	DV_ASSERT(dvv_vv_valid(vv) && policy_valid(policy));
@@ -715,7 +715,8 @@ size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t cluster_
 	bin[0] = CTX_VERSION;
 	bin[1] = policy;
 	le_put64(bin + 2, cluster_id);
-	le_put16(bin + 10, vv->n);
+	le_put64(bin + 10, flush_id);
+	le_put16(bin + 18, vv->n);
 	size_t len = CTX_HEAD_BYTES;
 	for (unsigned i = 0; i < vv->n; i++, len += CTX_ENTRY_BYTES) {
 		le_put64(bin + len, vv->e[i].actor);
@@ -731,10 +732,12 @@ size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t cluster_
 }
 
 int dvv_ctx_decode(const char *text, size_t len, uint64_t cluster_id, const uint8_t ctx_key[DVV_CTX_KEY_BYTES],
-		   const void *key, uint32_t key_len, struct dvv_vv *out)
+		   const void *key, uint32_t key_len, struct dvv_vv *out, uint64_t *flush_id)
 {
 	DV_ASSERT(key_len == 0 || key != NULL);
 	out->n = 0;
+	if (flush_id)
+		*flush_id = 0;
 	if (len == 0)
 		return 0;
 	uint8_t bin[DVV_CTX_BIN_MAX];
@@ -747,7 +750,7 @@ int dvv_ctx_decode(const char *text, size_t len, uint64_t cluster_id, const uint
 		return -EINVAL;
 	if (bin_len < CTX_HEAD_BYTES + DVV_CTX_TAG_BYTES || bin[0] != CTX_VERSION || !policy_valid(bin[1]))
 		return -EINVAL;
-	unsigned n = le_get16(bin + 10);
+	unsigned n = le_get16(bin + 18);
 	if (n > DVV_ENTRIES_MAX || bin_len != CTX_HEAD_BYTES + n * CTX_ENTRY_BYTES + DVV_CTX_TAG_BYTES)
 		return -EINVAL;
 	if (le_get64(bin + 2) != cluster_id)
@@ -765,5 +768,7 @@ int dvv_ctx_decode(const char *text, size_t len, uint64_t cluster_id, const uint
 		out->n = 0;
 		return -EINVAL;
 	}
+	if (flush_id)
+		*flush_id = le_get64(bin + 10);
 	return 0;
 }

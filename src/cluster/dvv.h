@@ -68,13 +68,15 @@
  *
  * Client context (DYN.GET's opaque string): base64url (no padding, canonical:
  * unused low bits zero) of
- *   u8 version (1) | u8 policy | u64 cluster_id | u16 n | n x {u64 actor | u64 counter}
+ *   u8 version (2) | u8 policy | u64 cluster_id | u64 flush_id | u16 n | n x {u64 actor | u64 counter}
  *   | 16-byte tag = BLAKE2b-128 keyed with the cluster's context key over
  *     (everything before the tag | the store key)
  * so a context from another cluster (-EXDEV, reported for a well-formed
  * context before its tag is checked), for another key, altered or truncated
  * (-EINVAL) is refused. The empty string is the context of a key never read
- * (empty vector).
+ * (empty vector). flush_id is the keyspace's newest flush on the node that
+ * made the context (0: none; node_int.h I10): a node that has not applied
+ * that flush yet holds a write with the context until it has.
  */
 #ifndef DV_CLUSTER_DVV_H
 #define DV_CLUSTER_DVV_H
@@ -94,8 +96,8 @@
 	(DVV_META_HDR_BYTES + DVV_ENTRIES_MAX * DVV_META_ENTRY_BYTES + DVV_VALUES_MAX * DVV_META_VALUE_BYTES)
 #define DVV_CTX_TAG_BYTES 16u
 #define DVV_CTX_KEY_BYTES 32u
-/* Binary context: 12-byte head, 16 bytes an entry, the tag. */
-#define DVV_CTX_BIN_MAX (12u + DVV_ENTRIES_MAX * 16u + DVV_CTX_TAG_BYTES)
+/* Binary context: 20-byte head, 16 bytes an entry, the tag. */
+#define DVV_CTX_BIN_MAX (20u + DVV_ENTRIES_MAX * 16u + DVV_CTX_TAG_BYTES)
 /* base64url without padding of the binary form, plus a NUL. */
 #define DVV_CTX_TEXT_MAX ((DVV_CTX_BIN_MAX * 4u + 2u) / 3u + 1u)
 
@@ -214,10 +216,11 @@ int dvv_decode_clock(struct dvv *d, const uint8_t *meta, uint32_t meta_len);
  * belongs to. Encode returns the text length (< DVV_CTX_TEXT_MAX, NUL
  * written). Decode: 0; -EXDEV (another cluster); -EINVAL (garbage,
  * truncated, wrong tag: altered, forged or for another key). len 0 gives
- * the empty vector. */
-size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t cluster_id,
+ * the empty vector. *flush_id (when not NULL) gets the context's flush id
+ * (0 for the empty context or a refused one). */
+size_t dvv_ctx_encode(const struct dvv_vv *vv, uint8_t policy, uint64_t flush_id, uint64_t cluster_id,
 		      const uint8_t ctx_key[DVV_CTX_KEY_BYTES], const void *key, uint32_t key_len, char *out);
 int dvv_ctx_decode(const char *text, size_t len, uint64_t cluster_id, const uint8_t ctx_key[DVV_CTX_KEY_BYTES],
-		   const void *key, uint32_t key_len, struct dvv_vv *out);
+		   const void *key, uint32_t key_len, struct dvv_vv *out, uint64_t *flush_id);
 
 #endif

@@ -268,6 +268,13 @@ void cnode_send_state_get(struct cnode *n, uint16_t to)
 	cnode_send(n, &m);
 }
 
+void flush_ask_peers(struct cnode *n)
+{
+	for (unsigned pi = 0; pi < n->ring.nnodes; pi++)
+		if (pi != n->self_peer && (n->peer_up >> pi & 1))
+			cnode_send_state_get(n, n->ring.nodes[pi]);
+}
+
 void flush_note_epoch(struct cnode *n, uint8_t ks, uint32_t tag, uint16_t from)
 {
 	if (ks < CNODE_KEYSPACES_MAX && tag != n->flush[ks].tag && from != n->cfg.node_id)

@@ -151,26 +151,27 @@ static void fuzz_record(const uint8_t *data, size_t size, bool reseal)
 static void check_ctx(const char *text, size_t len)
 {
 	struct dvv_vv vv;
-	int rc = dvv_ctx_decode(text, len, FUZZ_CLUSTER, fuzz_ctx_key, fuzz_key, 3, &vv);
+	uint64_t flush_id = 1;
+	int rc = dvv_ctx_decode(text, len, FUZZ_CLUSTER, fuzz_ctx_key, fuzz_key, 3, &vv, &flush_id);
 	DV_ASSERT(rc == 0 || rc == -EINVAL || rc == -EXDEV);
 	if (rc != 0) {
-		DV_ASSERT(vv.n == 0);
+		DV_ASSERT(vv.n == 0 && flush_id == 0);
 		return;
 	}
 	DV_ASSERT(dvv_vv_valid(&vv));
 	if (len == 0) {
-		DV_ASSERT(vv.n == 0);
+		DV_ASSERT(vv.n == 0 && flush_id == 0);
 		return;
 	}
 	char again[DVV_CTX_TEXT_MAX];
 	unsigned same = 0;
 	for (uint8_t policy = DVV_SIBLINGS; policy <= DVV_LWW; policy++) {
-		size_t n = dvv_ctx_encode(&vv, policy, FUZZ_CLUSTER, fuzz_ctx_key, fuzz_key, 3, again);
+		size_t n = dvv_ctx_encode(&vv, policy, flush_id, FUZZ_CLUSTER, fuzz_ctx_key, fuzz_key, 3, again);
 		same += n == len && memcmp(again, text, len) == 0;
 	}
 	DV_ASSERT(same == 1);
-	DV_ASSERT(dvv_ctx_decode(text, len, FUZZ_CLUSTER + 1, fuzz_ctx_key, fuzz_key, 3, &vv) == -EXDEV);
-	DV_ASSERT(dvv_ctx_decode(text, len, FUZZ_CLUSTER, fuzz_ctx_key, "kez", 3, &vv) == -EINVAL);
+	DV_ASSERT(dvv_ctx_decode(text, len, FUZZ_CLUSTER + 1, fuzz_ctx_key, fuzz_key, 3, &vv, NULL) == -EXDEV);
+	DV_ASSERT(dvv_ctx_decode(text, len, FUZZ_CLUSTER, fuzz_ctx_key, "kez", 3, &vv, NULL) == -EINVAL);
 }
 
 static void fuzz_ctx_body(const uint8_t *data, size_t size)

@@ -199,6 +199,10 @@
  * place; it may or may not have been applied. The node reads first for
  * that key's next plain SETs for a while. */
 #define CNODE_ERACED (-EDEADLK)
+/* A DYN.PUT or DYN.DEL whose context was read after a flush this node has
+ * not applied, and which it could not learn from its peers before the
+ * request's deadline (node_int.h I10): nothing was written. */
+#define CNODE_EBEHIND (-ENOMSG)
 
 struct cnode_keyspace {
 	bool defined;
@@ -346,6 +350,7 @@ struct cnode_stats {
 	uint64_t actor_renewals;   /* dot actors retired in this run (a damaged copy replaced) */
 	uint64_t flushes_applied, stale_refusals, scans_served;
 	uint64_t flush_redos; /* requests redone in a newer flush epoch (a flush while they ran) */
+	uint64_t ctx_flush_holds; /* DYN.PUT/DEL held: their context was read after a flush this node lacked (I10) */
 	/* Reads (coord.c): those that asked every replica at once (R = N, one
 	 * in CNODE_FULL_READ_EVERY), replicas asked after a read's first round
 	 * (a refusal, STALE, a lost session, the speculative timer), and

@@ -46,6 +46,12 @@
  *     is never needed again: no
  *     dot issued after the flush can be one issued before it, and no
  *     context from before it covers a dot issued after it.
+ *  I10 (coord.c) A client context carries the keyspace's flush id of the
+ *     node that made it; a DYN.PUT/DYN.DEL with a context of a flush this
+ *     node has not applied waits in PH_HELD (asking its peers' flush
+ *     state) until it has, or fails at its deadline (CNODE_EBEHIND): else
+ *     the write, in the old epoch, would supersede values written after
+ *     the flush and then die when the node learns it, bringing them back.
  */
 #ifndef DV_CLUSTER_NODE_INT_H
 #define DV_CLUSTER_NODE_INT_H
@@ -295,6 +301,7 @@ struct coord {
 	uint64_t req_id;
 	uint64_t deadline_ms, repair_ms;
 	uint32_t epoch;                /* the keyspace's flush tag when the request began (I7) */
+	uint64_t ctx_flush;            /* DYN.PUT/DEL: the flush id its context was read in (I10) */
 	struct cscan *scan;            /* COP_SCAN: its pages (scan.c, owned) */
 	int due_result;
 	const char *due_err;
@@ -449,6 +456,9 @@ void flush_peer(struct cnode *n, uint16_t peer, bool up);
 void flush_cancel_all(struct cnode *n);
 bool cnode_bcast_open(const struct cnode *n);
 void cnode_send_state_get(struct cnode *n, uint16_t to);
+/* FLUSH_STATE_GET to every peer with a session (each at most every
+ * CNODE_ASK_STATE_MS). */
+void flush_ask_peers(struct cnode *n);
 
 /* ---- scan (scan.c) ---- */
 

@@ -145,6 +145,9 @@ const char *cmd_store_error(int err)
 	case -EIDRM: /* CNODE_EFLUSHED */
 		return "ERR the keyspace was flushed while the request ran: nothing of it is left (not applied, or "
 		       "applied before the flush, which removed it); try again";
+	case -ENOMSG: /* CNODE_EBEHIND */
+		return "TRYAGAIN the context was read after a flush that this node has not applied, and it could not "
+		       "learn the flush from its peers in time: not applied; try again, or through another node";
 	case -EDEADLK: /* CNODE_ERACED */
 		return "TIMEOUT the write may or may not have been applied: it raced writes of the key through other "
 		       "nodes (read the key to see)";

@@ -175,7 +175,7 @@ static void bad_context(struct sim *sim, struct simop *op, const struct simclien
 		vv.e[0].counter = 1;
 		uint8_t skey[CNODE_KEY_BYTES_MAX + 1];
 		uint32_t klen = cnode_store_key(op->keyspace, op->key_buf, sim_key_bytes(op->key, op->key_buf), skey);
-		len = (uint32_t)dvv_ctx_encode(&vv, op->keyspace == SIM_KS_LWW ? DVV_LWW : DVV_SIBLINGS, OTHER_CLUSTER_ID,
+		len = (uint32_t)dvv_ctx_encode(&vv, op->keyspace == SIM_KS_LWW ? DVV_LWW : DVV_SIBLINGS, 0, OTHER_CLUSTER_ID,
 					       sim->ccfg.ctx_key, skey, klen, op->ctx_buf);
 	} else {
 		len = (uint32_t)sim_rng_range(&sim->rng, 1, 80);
@@ -232,7 +232,7 @@ static bool kind_dels(enum simcheck_kind k) { return k == SC_DEL || k == SC_DYN_
 static bool clean_refusal(int res)
 {
 	return res == -EINVAL || res == -EXDEV || res == -E2BIG || res == -EEXIST || res == -DV_ENOTFOUND ||
-	       res == -EDOM || res == -ERANGE;
+	       res == -EDOM || res == -ERANGE || res == CNODE_EBEHIND;
 }
 
 static enum simcheck_outcome outcome_of(enum simcheck_kind k, int res)

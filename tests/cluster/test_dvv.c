@@ -846,8 +846,8 @@ static void ctx_of(struct hist *h, const struct dvv *d, struct client *c, const 
 {
 	struct dvv_vv vv, back;
 	dvv_join(d, &vv);
-	c->ctx_len = dvv_ctx_encode(&vv, h->policy, M_CLUSTER_ID, h->ctx_key, h->key, sizeof(h->key), c->ctx);
-	PCHECK(dvv_ctx_decode(c->ctx, c->ctx_len, M_CLUSTER_ID, h->ctx_key, h->key, sizeof(h->key), &back) == 0);
+	c->ctx_len = dvv_ctx_encode(&vv, h->policy, 0, M_CLUSTER_ID, h->ctx_key, h->key, sizeof(h->key), c->ctx);
+	PCHECK(dvv_ctx_decode(c->ctx, c->ctx_len, M_CLUSTER_ID, h->ctx_key, h->key, sizeof(h->key), &back, NULL) == 0);
 	PCHECK(back.n == vv.n && memcmp(back.e, vv.e, vv.n * sizeof(vv.e[0])) == 0);
 	c->mctx = m->c;
 }
@@ -865,7 +865,7 @@ static void step_write(struct hist *h)
 	const struct mset *mctx = blind ? &none : &c->mctx;
 	struct dvv_vv vv;
 	PCHECK(dvv_ctx_decode(blind ? "" : c->ctx, blind ? 0 : c->ctx_len, M_CLUSTER_ID, h->ctx_key, h->key,
-			      sizeof(h->key), &vv) == 0);
+			      sizeof(h->key), &vv, NULL) == 0);
 
 	unsigned id = h->nw++;
 	struct mwrite *w = &h->w[id];
@@ -1508,41 +1508,49 @@ static size_t ctx_forge(const uint8_t *body, size_t len, const void *key, uint32
 	return strlen(out);
 }
 
+#define CTX_FLUSH_ID 0x0123456789abcdefull
+
 static size_t ctx_body(uint8_t *b, uint8_t version, uint8_t policy, uint64_t cluster, const struct dvv_vv *vv, unsigned n)
 {
 	b[0] = version, b[1] = policy;
 	le_put64(b + 2, cluster);
-	le_put16(b + 10, (uint16_t)n);
+	le_put64(b + 10, CTX_FLUSH_ID);
+	le_put16(b + 18, (uint16_t)n);
 	for (unsigned i = 0; i < vv->n; i++) {
-		le_put64(b + 12 + 16 * i, vv->e[i].actor);
-		le_put64(b + 20 + 16 * i, vv->e[i].counter);
+		le_put64(b + 20 + 16 * i, vv->e[i].actor);
+		le_put64(b + 28 + 16 * i, vv->e[i].counter);
 	}
-	return 12 + 16u * vv->n;
+	return 20 + 16u * vv->n;
 }
 
-static void test_ctx_one(const struct dvv_vv *vv, bool exhaustive)
+static void test_ctx_one(const struct dvv_vv *vv, uint64_t flush_id, bool exhaustive)
 {
 	static const char key[] = "\x00user:1";
 	char text[DVV_CTX_TEXT_MAX + 8], again[DVV_CTX_TEXT_MAX];
 	struct dvv_vv back;
-	size_t len = dvv_ctx_encode(vv, DVV_SIBLINGS, CLUSTER, ctx_key_a, key, 7, text);
+	uint64_t fid_back = ~flush_id;
+	size_t len = dvv_ctx_encode(vv, DVV_SIBLINGS, flush_id, CLUSTER, ctx_key_a, key, 7, text);
 	CHECK(len > 0 && len < DVV_CTX_TEXT_MAX && strlen(text) == len);
 	CHECK(strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") == len);
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back), 0);
-	CHECK(vv_same(&back, vv));
-	CHECK(dvv_ctx_encode(&back, DVV_SIBLINGS, CLUSTER, ctx_key_a, key, 7, again) == len && strcmp(again, text) == 0);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back, &fid_back), 0);
+	CHECK(vv_same(&back, vv) && fid_back == flush_id);
+	CHECK(dvv_ctx_encode(&back, DVV_SIBLINGS, fid_back, CLUSTER, ctx_key_a, key, 7, again) == len &&
+	      strcmp(again, text) == 0);
+	/* the flush id is part of the tagged text: another one is another text */
+	CHECK(dvv_ctx_encode(&back, DVV_SIBLINGS, flush_id ^ 1, CLUSTER, ctx_key_a, key, 7, again) == len &&
+	      strcmp(again, text) != 0);
 	/* another cluster, key, key length or context key */
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER + 1, ctx_key_a, key, 7, &back), -EXDEV);
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, "\x00user:2", 7, &back), -EINVAL);
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, "\x01user:1", 7, &back), -EINVAL);
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 6, &back), -EINVAL);
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_b, key, 7, &back), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER + 1, ctx_key_a, key, 7, &back, NULL), -EXDEV);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, "\x00user:2", 7, &back, NULL), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, "\x01user:1", 7, &back, NULL), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 6, &back, NULL), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_b, key, 7, &back, NULL), -EINVAL);
 	CHECK(back.n == 0);
 	/* every truncation but the empty string (the empty context) */
 	for (size_t l = 1; l < len; l++)
-		CHECK_EQ(dvv_ctx_decode(text, l, CLUSTER, ctx_key_a, key, 7, &back), -EINVAL);
+		CHECK_EQ(dvv_ctx_decode(text, l, CLUSTER, ctx_key_a, key, 7, &back, NULL), -EINVAL);
 	text[len] = 'A';
-	CHECK_EQ(dvv_ctx_decode(text, len + 1, CLUSTER, ctx_key_a, key, 7, &back), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, len + 1, CLUSTER, ctx_key_a, key, 7, &back, NULL), -EINVAL);
 	text[len] = '\0';
 	/* every single-byte change: refused (-EXDEV when it hits the cluster id) */
 	for (size_t pos = 0; pos < len; pos++) {
@@ -1551,7 +1559,7 @@ static void test_ctx_one(const struct dvv_vv *vv, bool exhaustive)
 			if ((char)c == orig || (!exhaustive && c % 7 != pos % 7))
 				continue;
 			text[pos] = (char)c;
-			int rc = dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back);
+			int rc = dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back, NULL);
 			if (rc != -EINVAL && rc != -EXDEV) {
 				fprintf(stderr, "context byte %zu = 0x%02x accepted: rc %d\n", pos, c, rc);
 				exit(1);
@@ -1559,7 +1567,7 @@ static void test_ctx_one(const struct dvv_vv *vv, bool exhaustive)
 		}
 		text[pos] = orig;
 	}
-	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back), 0);
+	CHECK_EQ(dvv_ctx_decode(text, len, CLUSTER, ctx_key_a, key, 7, &back, NULL), 0);
 }
 
 static void test_ctx(uint64_t *rng, unsigned n_random)
@@ -1568,33 +1576,34 @@ static void test_ctx(uint64_t *rng, unsigned n_random)
 	/* n = 0, 1, 2 give the three lengths mod 3 of the binary form */
 	for (unsigned n = 0; n <= 3; n++) {
 		gen_vv(rng, &vv, n);
-		test_ctx_one(&vv, true);
+		test_ctx_one(&vv, n == 0 ? 0 : test_rand(rng), true);
 	}
 	gen_vv(rng, &vv, DVV_ENTRIES_MAX);
-	test_ctx_one(&vv, true);
+	test_ctx_one(&vv, UINT64_MAX, true);
 	for (unsigned i = 0; i < n_random; i++) {
 		gen_vv(rng, &vv, (unsigned)(test_rand(rng) % (DVV_ENTRIES_MAX + 1)));
-		test_ctx_one(&vv, false);
+		test_ctx_one(&vv, i % 2 ? test_rand(rng) : 0, false);
 	}
 	/* the empty string is the empty context; garbage is refused */
-	CHECK_EQ(dvv_ctx_decode("", 0, CLUSTER, ctx_key_a, "k", 1, &back), 0);
+	CHECK_EQ(dvv_ctx_decode("", 0, CLUSTER, ctx_key_a, "k", 1, &back, NULL), 0);
 	CHECK_EQ(back.n, 0);
 	static const char *garbage[] = {"A", "AA", "====", "AAAA", "not a context", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
 					"+/+/", "\n", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="};
 	for (unsigned i = 0; i < DV_ARRAY_LEN(garbage); i++)
-		CHECK_EQ(dvv_ctx_decode(garbage[i], strlen(garbage[i]), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+		CHECK_EQ(dvv_ctx_decode(garbage[i], strlen(garbage[i]), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	static char huge[4096];
 	memset(huge, 'A', sizeof(huge));
-	CHECK_EQ(dvv_ctx_decode(huge, sizeof(huge), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
-	CHECK_EQ(dvv_ctx_decode(huge, DVV_CTX_TEXT_MAX - 1, CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(huge, sizeof(huge), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(huge, DVV_CTX_TEXT_MAX - 1, CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 
 	/* Forged with the right key (the checks after the tag). */
 	uint8_t body[DVV_CTX_BIN_MAX + 64];
 	char text[(DVV_CTX_BIN_MAX + 64) * 2];
 	gen_vv(rng, &vv, 3);
-	size_t len = ctx_body(body, 1, DVV_LWW, CLUSTER, &vv, 3);
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), 0);
-	CHECK(vv_same(&back, &vv)); /* the contract's algorithm, independently */
+	size_t len = ctx_body(body, 2, DVV_LWW, CLUSTER, &vv, 3);
+	uint64_t fid = 0;
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, &fid), 0);
+	CHECK(vv_same(&back, &vv) && fid == CTX_FLUSH_ID); /* the contract's algorithm, independently */
 	struct {
 		const char *what;
 		uint8_t version, policy;
@@ -1602,16 +1611,17 @@ static void test_ctx(uint64_t *rng, unsigned n_random)
 		int n_delta;
 		int rc;
 	} cases[] = {
-		{"version 2", 2, DVV_SIBLINGS, CLUSTER, 0, -EINVAL},
-		{"policy 0", 1, 0, CLUSTER, 0, -EINVAL},
-		{"policy 3", 1, 3, CLUSTER, 0, -EINVAL},
-		{"n + 1", 1, DVV_SIBLINGS, CLUSTER, 1, -EINVAL},
-		{"n - 1", 1, DVV_SIBLINGS, CLUSTER, -1, -EINVAL},
-		{"another cluster", 1, DVV_SIBLINGS, CLUSTER ^ 1, 0, -EXDEV},
+		{"version 1 (before flush ids)", 1, DVV_SIBLINGS, CLUSTER, 0, -EINVAL},
+		{"version 3", 3, DVV_SIBLINGS, CLUSTER, 0, -EINVAL},
+		{"policy 0", 2, 0, CLUSTER, 0, -EINVAL},
+		{"policy 3", 2, 3, CLUSTER, 0, -EINVAL},
+		{"n + 1", 2, DVV_SIBLINGS, CLUSTER, 1, -EINVAL},
+		{"n - 1", 2, DVV_SIBLINGS, CLUSTER, -1, -EINVAL},
+		{"another cluster", 2, DVV_SIBLINGS, CLUSTER ^ 1, 0, -EXDEV},
 	};
 	for (unsigned i = 0; i < DV_ARRAY_LEN(cases); i++) {
 		len = ctx_body(body, cases[i].version, cases[i].policy, cases[i].cluster, &vv, (unsigned)(3 + cases[i].n_delta));
-		int rc = dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back);
+		int rc = dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL);
 		if (rc != cases[i].rc) {
 			fprintf(stderr, "forged context (%s): rc %d\n", cases[i].what, rc);
 			exit(1);
@@ -1619,25 +1629,25 @@ static void test_ctx(uint64_t *rng, unsigned n_random)
 	}
 	struct dvv_vv bad;
 	bad = vv, bad.e[1].actor = bad.e[0].actor; /* duplicate */
-	len = ctx_body(body, 1, DVV_SIBLINGS, CLUSTER, &bad, 3);
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	len = ctx_body(body, 2, DVV_SIBLINGS, CLUSTER, &bad, 3);
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	bad = vv, bad.e[2].actor = 0; /* unsorted */
-	len = ctx_body(body, 1, DVV_SIBLINGS, CLUSTER, &bad, 3);
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	len = ctx_body(body, 2, DVV_SIBLINGS, CLUSTER, &bad, 3);
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	bad = vv, bad.e[0].counter = 0;
-	len = ctx_body(body, 1, DVV_SIBLINGS, CLUSTER, &bad, 3);
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	len = ctx_body(body, 2, DVV_SIBLINGS, CLUSTER, &bad, 3);
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	bad = vv, bad.e[0].counter = DVV_COUNTER_MAX + 1;
-	len = ctx_body(body, 1, DVV_SIBLINGS, CLUSTER, &bad, 3);
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	len = ctx_body(body, 2, DVV_SIBLINGS, CLUSTER, &bad, 3);
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	CHECK(back.n == 0);
 	/* 33 entries with a consistent length: over the text bound already */
 	struct dvv_vv *big = malloc(sizeof(*big) + 16);
 	CHECK(big != NULL);
 	gen_vv(rng, big, DVV_ENTRIES_MAX);
-	len = ctx_body(body, 1, DVV_SIBLINGS, CLUSTER, big, DVV_ENTRIES_MAX + 1);
+	len = ctx_body(body, 2, DVV_SIBLINGS, CLUSTER, big, DVV_ENTRIES_MAX + 1);
 	memset(body + len, 0x7f, 16), len += 16;
-	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back), -EINVAL);
+	CHECK_EQ(dvv_ctx_decode(text, ctx_forge(body, len, "k", 1, text), CLUSTER, ctx_key_a, "k", 1, &back, NULL), -EINVAL);
 	free(big);
 }
 
@@ -1782,11 +1792,11 @@ static const uint8_t fuzz_ctx_key[DVV_CTX_KEY_BYTES] = {0x42, 0x42, 0x42, 0x42};
 static void corpus_ctx(const char *dir, const char *name, const struct dvv_vv *vv, uint8_t policy)
 {
 	char text[DVV_CTX_TEXT_MAX], n[128];
-	size_t len = dvv_ctx_encode(vv, policy, FUZZ_CLUSTER, fuzz_ctx_key, "key", 3, text);
+	size_t len = dvv_ctx_encode(vv, policy, 0, FUZZ_CLUSTER, fuzz_ctx_key, "key", 3, text);
 	snprintf(n, sizeof(n), "ctx_%s", name);
 	corpus_file(dir, n, 2, text, len, NULL, 0);
 	uint8_t body[DVV_CTX_BIN_MAX];
-	len = ctx_body(body, 1, policy, FUZZ_CLUSTER, vv, vv->n);
+	len = ctx_body(body, 2, policy, FUZZ_CLUSTER, vv, vv->n);
 	snprintf(n, sizeof(n), "ctxbody_%s", name);
 	corpus_file(dir, n, 3, body, len, NULL, 0);
 }

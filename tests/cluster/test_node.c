@@ -1255,7 +1255,7 @@ static void test_bad_contexts(void)
 	uint8_t skey[16];
 	uint32_t skey_len = cnode_store_key(KS_SIB, "bc", 2, skey);
 	char xdev[DVV_CTX_TEXT_MAX];
-	dvv_ctx_encode(&vv, DVV_SIBLINGS, CLUSTER_ID + 1, ctx_key, skey, skey_len, xdev);
+	dvv_ctx_encode(&vv, DVV_SIBLINGS, 0, CLUSTER_ID + 1, ctx_key, skey, skey_len, xdev);
 	const char *bad[] = {"!!!not base64!!!", trunc, altered, other.ctx, "A"};
 	for (unsigned i = 0; i < 5; i++) {
 		int rc = dyn_put(2, KS_SIB, "bc", bad[i], "evil");
@@ -2329,6 +2329,61 @@ static void test_flush(void)
 	t_run(3, &g);
 	CHECK(g.result == 0 && g.found && strcmp(g.val, "new") == 0);
 	quiesce();
+	cluster_stop();
+}
+
+/* I10: a DYN.PUT whose context was read after a flush, at a node that has
+ * not applied the flush (sim seed 21185, mix partition, 5 nodes: the node,
+ * cut off, took the write in the old epoch, superseding a value written
+ * after the flush; when it learned the flush the write died with it and the
+ * value it superseded came back). It waits until it has learned the flush,
+ * or fails at its deadline having written nothing. */
+static void test_flush_ctx_ahead(void)
+{
+	cluster_start(3, NULL);
+	static struct tres g, h;
+	CHECK_EQ(dyn_put(1, KS_SIB, "w", "", "pre"), 0);
+	quiesce();
+	rule_cut(3);
+	CHECK_EQ(flush_ks(2, 1u << KS_SIB), -ETIMEDOUT); /* nodes 1 and 2 have it */
+	CHECK_EQ(dyn_put(1, KS_SIB, "w", "", "post"), 0);
+	dyn_get(1, KS_SIB, "w", &g);
+	check_sibs(&g, 1, (const char *const[]){"post"});
+	/* Node 3, still cut off: held, then refused at the deadline. */
+	uint64_t holds = stats(3).ctx_flush_holds;
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "w", "over", g.ctx);
+	T.rq.w = 1;
+	T.rq.timeout_ms = 2000;
+	t_run(3, &T);
+	CHECK_EQ(T.result, CNODE_EBEHIND);
+	CHECK_EQ(stats(3).ctx_flush_holds, holds + 1);
+	t_prep(&h, CREQ_DYN_GET, KS_SIB, "w", NULL, NULL);
+	h.rq.r = 1;
+	t_run(3, &h); /* its own copy, of before the flush: nothing was written */
+	check_sibs(&h, 1, (const char *const[]){"pre"});
+	/* Again, and the cut heals while it waits: it learns the flush, then
+	 * writes in it. */
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "w", "over", g.ctx);
+	T.rq.w = 1;
+	T.rq.timeout_ms = 60000;
+	t_go(3, &T);
+	for (unsigned i = 0; i < 4; i++) {
+		now_ms += 400;
+		settle();
+	}
+	CHECK(!T.done);
+	rules_clear();
+	t_wait(&T);
+	CHECK_EQ(T.result, 0);
+	quiesce();
+	for (uint16_t id = 1; id <= 3; id++) {
+		t_prep(&h, CREQ_DYN_GET, KS_SIB, "w", NULL, NULL);
+		h.rq.r = 3;
+		t_run(id, &h);
+		check_sibs(&h, 1, (const char *const[]){"over"}); /* "post" superseded, "pre" flushed */
+	}
+	quiesce();
+	check_replicas_identical(KS_SIB, "w", nodes123, 3);
 	cluster_stop();
 }
 
@@ -3412,6 +3467,7 @@ int main(void)
 	test_flush();
 	test_flush_race();
 	test_flush_dead_replica();
+	test_flush_ctx_ahead();
 	test_incr();
 	test_incr_past_int64();
 	test_scan();

@@ -75,6 +75,8 @@ static const struct {
 	{3121, "lossy", 0},
 	{3181, "lossy", 0},
 	{2773, "oneway", 0}, /* a checked SET said OK "before the flush" on its own copy's context */
+	{20464, "partition", 5}, /* a DYN.PUT with a context of after a flush, at a node that missed it (I10) */
+	{21185, "partition", 5},
 };
 #define NREGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))
 
