@@ -93,7 +93,7 @@ ct 1 "$E_CTX" DYN.PUT ctxkey "${ctx:0:${#ctx}-3}" v2
 ct 1 "$E_CTX" DYN.PUT otherkey "$ctx" v2
 ct 1 "$E_CTX" DYN.DEL ctxkey "x${ctx:1}"
 long=$(head -c 800 /dev/zero | tr '\0' A)
-ct 1 "(error) ERR invalid context: longer than any context (720 bytes)" DYN.PUT ctxkey "$long" v2
+ct 1 "(error) ERR invalid context: longer than any context (731 bytes)" DYN.PUT ctxkey "$long" v2
 ct 3 OK DYN.PUT ctxkey "$ctx" v2
 check "DYN.GET after a put with the read's context" "v2" "$(timeout 10 redis-cli -p "$(cl_port 1)" DYN.GET ctxkey | tail -n +2)"
 ct 2 OK DYN.PUT ttlkey "" v PX 100000
