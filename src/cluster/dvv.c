@@ -118,6 +118,17 @@ void dvv_init(struct dvv *d, enum dvv_policy policy)
 	DVV_CHECK(d);
 }
 
+void dvv_copy(struct dvv *out, const struct dvv *d)
+{
+	DV_ASSERT(out != d);
+	DVV_CHECK(d);
+	out->policy = d->policy;
+	out->nentries = d->nentries;
+	out->nvals = d->nvals;
+	memcpy(out->e, d->e, d->nentries * sizeof(d->e[0]));
+	memcpy(out->v, d->v, d->nvals * sizeof(d->v[0]));
+}
+
 uint64_t dvv_value_bytes(const struct dvv *d)
 {
 	uint64_t total = 0;

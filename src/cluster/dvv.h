@@ -146,6 +146,10 @@ struct dvv_vv {
 };
 
 void dvv_init(struct dvv *d, enum dvv_policy policy);
+/* out = d, writing only the entries and values in use (a struct dvv is
+ * 3.3 KiB; most versions use a few dozen bytes of it). Value bytes are
+ * not copied: out's values point where d's do. */
+void dvv_copy(struct dvv *out, const struct dvv *d);
 /* out = sync(a, b). out must not alias a or b. 0, -E2BIG, or -EINVAL
  * (a and b of different policies). */
 int dvv_sync(struct dvv *out, const struct dvv *a, const struct dvv *b);

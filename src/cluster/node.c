@@ -452,7 +452,7 @@ int cver_set(struct cnode *n, struct cver *v, const struct dvv *src)
 		for (unsigned i = 0; i < src->nvals; i++)
 			DV_ASSERT(src->v[i].data == NULL);
 		cver_free(n, v);
-		v->d = *src;
+		dvv_copy(&v->d, src);
 		return 0;
 	}
 	uint64_t bytes = dvv_value_bytes(src);
@@ -462,18 +462,20 @@ int cver_set(struct cnode *n, struct cver *v, const struct dvv *src)
 		if (!buf)
 			return -ENOMEM;
 	}
-	struct dvv d = *src; /* src may point into v->buf: copy before freeing it */
+	/* src's values may point into v->buf: their bytes are copied out
+	 * before it is released. */
+	dvv_copy(&v->d, src);
 	uint64_t off = 0;
-	for (unsigned i = 0; i < d.nvals; i++) {
-		DV_ASSERT(off + d.v[i].len <= bytes);
-		if (d.v[i].len)
-			memcpy(buf + off, d.v[i].data, d.v[i].len);
-		d.v[i].data = d.v[i].len ? buf + off : empty_bytes;
-		off += d.v[i].len;
+	for (unsigned i = 0; i < v->d.nvals; i++) {
+		struct dvv_value *dv = &v->d.v[i];
+		DV_ASSERT(off + dv->len <= bytes);
+		if (dv->len)
+			memcpy(buf + off, dv->data, dv->len);
+		dv->data = dv->len ? buf + off : empty_bytes;
+		off += dv->len;
 	}
 	DV_ASSERT(off == bytes);
 	cnode_release(n, v->buf, v->bytes);
-	v->d = d;
 	v->buf = buf;
 	v->bytes = bytes;
 	return 0;

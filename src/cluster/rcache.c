@@ -11,6 +11,7 @@
 #define RCACHE_BUCKETS_MIN 1024u
 #define RCACHE_BUCKETS_MAX (1u << 22)
 #define RCACHE_ENTRY_GUESS 512u /* bytes an entry takes on average, for the table's size */
+#define RCACHE_SECOND_CHANCES 8u /* marked entries sent back to the front by one fill, at most */
 
 int rcache_init(struct rcache *rc, uint64_t max_bytes)
 {
@@ -116,7 +117,7 @@ struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t 
 		return NULL;
 	}
 	rc->hits++;
-	to_front(rc, e);
+	e->used = 1; /* second chance at eviction (rcache_fill); no list links touched here */
 	e->pins++;
 	return e;
 }
@@ -165,7 +166,7 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 	uint64_t need = sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len;
 	if (need > rc->max_bytes / 8)
 		return;
-	DV_ASSERT(key_len <= UINT16_MAX && meta_len <= UINT16_MAX && val_len < (1u << 30)); /* the header's fields */
+	DV_ASSERT(key_len <= UINT16_MAX && meta_len <= UINT16_MAX && val_len < (1u << 29)); /* the header's fields */
 	struct rcache_entry *old = find(rc, key, key_len, hash);
 	if (old) {
 		if (old->seq == seq) { /* the same record */
@@ -174,8 +175,17 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 		}
 		entry_drop(rc, old);
 	}
-	while (rc->bytes + need > rc->max_bytes && rc->tail)
-		entry_drop(rc, rc->tail);
+	unsigned chances = 0;
+	while (rc->bytes + need > rc->max_bytes && rc->tail) {
+		struct rcache_entry *t = rc->tail;
+		if (t->used && chances < RCACHE_SECOND_CHANCES && t != rc->head) {
+			t->used = 0;
+			to_front(rc, t);
+			chances++;
+		} else {
+			entry_drop(rc, t);
+		}
+	}
 	struct rcache_entry *e = malloc(need);
 	if (!e)
 		return; /* a cache: nothing lost */

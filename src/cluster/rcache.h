@@ -29,7 +29,11 @@
  *   conditional on the seq it read (STORE_IF_SEQ), and its submission drops
  *   the entry, so the retry reads the store.
  * - Bounded: at most max_bytes of entries (key, meta and values plus a
- *   header each); the least recently used go first; a record larger than
+ *   header each); the least recently used go first, approximately (second
+ *   chance, as CLOCK: a hit only marks its entry, which costs no cache
+ *   misses beyond the lookup's; an entry marked when it reaches the end of
+ *   the list goes back to the front unmarked, at most RCACHE_SECOND_CHANCES
+ *   of them per fill); a record larger than
  *   max_bytes / 8 is not kept. max_bytes 0: off (every call does nothing,
  *   rcache_get finds nothing).
  * - An entry handed out by rcache_get is pinned (rcache_unpin when done):
@@ -52,7 +56,8 @@ struct rcache_entry {
 	struct rcache_entry *prev, *next; /* LRU list, most recent first */
 	uint64_t seq;
 	uint32_t hash_lo;  /* the key hash's low 32 bits: the bucket, and a quick compare */
-	uint32_t val_len : 30;
+	uint32_t val_len : 29;
+	uint32_t used : 1;   /* read since it was filled or last given its second chance */
 	uint32_t linked : 1; /* in the table and the list (0: dropped, freed at the last unpin) */
 	uint32_t verified : 1; /* read back from the medium (a GET's), not only written (a PUT's) */
 	uint16_t key_len, meta_len;

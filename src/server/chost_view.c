@@ -145,6 +145,7 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 	ITEM("checked_writes", st.checked_writes);
 	ITEM("checked_fallbacks", st.checked_fallbacks);
 	ITEM("uncovered_refusals", st.uncovered_refusals);
+	ITEM("ctx_flush_holds", st.ctx_flush_holds);
 	ITEM("read_cache_hits", st.cache_hits);
 	ITEM("read_cache_misses", st.cache_misses);
 	ITEM("read_cache_bytes", st.cache_bytes);
@@ -340,6 +341,9 @@ void chost_metrics(struct chost *ch, struct resp_buf *b)
 	COUNTER("dynvme_cluster_uncovered_refusals_total",
 		"Checked puts whose version did not cover this replica's copy (merged all the same, answered UNCOVERED).",
 		st.uncovered_refusals);
+	COUNTER("dynvme_cluster_ctx_flush_holds_total",
+		"DYN.PUT/DEL held until this node learned the flush their context was read after.",
+		st.ctx_flush_holds);
 	COUNTER("dynvme_cluster_read_cache_hits_total", "Store reads answered from the replica's read cache.",
 		st.cache_hits);
 	COUNTER("dynvme_cluster_read_cache_misses_total", "Store reads the read cache could not answer.",

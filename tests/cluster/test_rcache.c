@@ -315,6 +315,65 @@ static void test_verified(void)
 	test_end("verified");
 }
 
+/* Eviction order: the least recently filled go first, except that an
+ * entry read since it was filled gets a second chance (back to the front,
+ * unmarked), at most RCACHE_SECOND_CHANCES (8) of them per fill. */
+static bool cached(struct rcache *rc, unsigned k)
+{
+	uint8_t key[2];
+	key_of(k, key);
+	return rcache_peek(rc, key, 2, hash_of(k)) != NULL;
+}
+
+static void touch(struct rcache *rc, unsigned k)
+{
+	uint8_t key[2];
+	key_of(k, key);
+	struct rcache_entry *e = rcache_get(rc, key, 2, hash_of(k), false);
+	CHECK(e != NULL);
+	rcache_unpin(rc, e);
+}
+
+static void fill_one(struct rcache *rc, unsigned k)
+{
+	struct rec r;
+	fill_rec(&r);
+	r.meta_len = 10, r.val_len = 40; /* one size: entries are counted, not weighed */
+	do_fill(rc, k, rcache_gen(rc, hash_of(k)), &r);
+	CHECK(cached(rc, k));
+}
+
+static void test_second_chance(void)
+{
+	test_begin("second chance");
+	struct rcache rc;
+	uint64_t one = sizeof(struct rcache_entry) + 2 + 10 + 40;
+	CHECK_EQ(rcache_init(&rc, 8 * one), 0); /* room for eight (the largest kept: an eighth) */
+	for (unsigned k = 0; k < 8; k++)
+		fill_one(&rc, k);
+	CHECK(rc.entries == 8);
+	touch(&rc, 0); /* the oldest, read: kept past the next fill */
+	fill_one(&rc, 8);
+	CHECK(cached(&rc, 0) && !cached(&rc, 1) && rc.entries == 8);
+	/* Its chance used and unread since, it goes after 2..7. */
+	for (unsigned k = 9; k < 15; k++)
+		fill_one(&rc, k);
+	CHECK(cached(&rc, 0) && rc.entries == 8);
+	for (unsigned k = 2; k < 8; k++)
+		CHECK(!cached(&rc, k));
+	fill_one(&rc, 15);
+	CHECK(!cached(&rc, 0) && rc.entries == 8);
+	/* Every entry read: eight chances, then the oldest goes all the same. */
+	for (unsigned k = 8; k < 16; k++)
+		touch(&rc, k);
+	fill_one(&rc, 16);
+	CHECK(!cached(&rc, 8) && rc.entries == 8 && rc.bytes <= 8 * one);
+	for (unsigned k = 9; k < 17; k++)
+		CHECK(cached(&rc, k));
+	rcache_free(&rc);
+	test_end("second chance");
+}
+
 static void test_off(void)
 {
 	test_begin("off");
@@ -338,6 +397,7 @@ int main(void)
 	test_model();
 	test_race();
 	test_verified();
+	test_second_chance();
 	test_off();
 	return test_soft_failures() ? 1 : 0;
 }
