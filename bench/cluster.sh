@@ -24,6 +24,12 @@
 #   the three cluster nodes used during a run, summed, over the run's
 #   requests, and the single node's likewise: a figure that other jobs on
 #   the machine skew far less than ops/s;
+# - the same SET and GET runs "spread": three redis-benchmark processes at
+#   once, one per cluster node (17 + 17 + 16 clients, N/3 requests each), as
+#   clients of a Dynamo store spread over its coordinators; ops/s is all
+#   their requests over the wall time from the first start to the last end,
+#   p50 and p99 the worst of the three; compared with the single node's
+#   run at the same total clients;
 # - RSS of each cluster node and of the single node holding the same keys;
 #   target: a cluster node within 1.25x of the single node;
 # - version metadata bytes per key: (record bytes a cluster node wrote -
@@ -38,8 +44,10 @@
 #
 # Environment: DV_BENCH_DIR (default ./data), DYNVME (default build/dynvme),
 # BENCH_LOGS (copy logs there), BENCH_N, BENCH_FILL_KEYS (small tries),
-# BENCH_BASE (the base port, instead of one picked from 23000..23999; the
-# cluster also takes BASE+1000.. and BASE+10000..).
+# BENCH_BASE (the base port, instead of one picked from 21000..21999; the
+# cluster also takes BASE+1000.. and BASE+10000..: kept below the kernel's
+# ephemeral range, 32768.., where redis-benchmark's own connections would
+# now and then take an internode port before the cluster binds it).
 set -uo pipefail
 
 MODE=${1:-full}
@@ -98,7 +106,7 @@ rss_mib() { awk '/^VmRSS:/ {printf "%d", $2 / 1024}' "/proc/$1/status" 2>/dev/nu
 
 # Ports: a base whose 3 RESP, 3 HTTP and 3 internode ports are free, and
 # one more port for the single node.
-BASE=${BENCH_BASE:-$((23000 + ($$ % 200) * 5))}
+BASE=${BENCH_BASE:-$((21000 + ($$ % 200) * 5))}
 while port_busy $BASE || port_busy $((BASE + 1)) || port_busy $((BASE + 2)) || port_busy $((BASE + 3)) ||
 	port_busy $((BASE + 1000)) || port_busy $((BASE + 10000)) || port_busy $((BASE + 10002)); do
 	BASE=$((BASE + 5))
@@ -190,8 +198,7 @@ for P in 1 16; do
 		run_pair "$T" "$P"
 	done
 done
-errs=$(grep -il 'error\|timeout' "$WORK"/cluster.*.err 2>/dev/null | wc -l)
-put cluster.benchmark_error_files "$errs"
+
 
 step "fill $FILL keys x 100 B into each (redis-cli --pipe), for RSS and metadata bytes"
 python3 - "$FILL" >"$WORK/fill.bin" <<'EOF'
@@ -239,6 +246,41 @@ for P in 1 16; do
 	run_pair hit "$P"
 done
 
+# spread T P: the cluster's run of T at -P P through all three nodes at once.
+# Last: its SETs write keys the single node never gets, which the RSS
+# figures above would count.
+spread() {
+	local T=$1 P=$2 name="spread.$1.P$2" n t0 t1 b0 b1 w0 w1 pids=() c
+	step "$name: 3 x redis-benchmark -n $((N / 3)) -P $P -t $T, one per node"
+	b0=$(internode_bytes)
+	t0=$(cpu_ticks "${NODE_PIDS[@]}")
+	w0=$(date +%s%N)
+	for n in 0 1 2; do
+		c=$((n < 2 ? 17 : 16))
+		timeout 1800 redis-benchmark -p $((BASE + n)) -n $((N / 3)) -c $c -P "$P" --csv -t "$T" -r 1000000 -d 100 \
+			>"$WORK/$name.$n.csv" 2>"$WORK/$name.$n.err" &
+		pids+=($!)
+	done
+	for n in 0 1 2; do
+		wait "${pids[$n]}" || echo "cluster.sh: redis-benchmark failed: $(tail -2 "$WORK/$name.$n.err")" >&2
+	done
+	w1=$(date +%s%N)
+	t1=$(cpu_ticks "${NODE_PIDS[@]}")
+	b1=$(internode_bytes)
+	put "$name.rps" "$(awk -v n=$((N / 3 * 3)) -v ns=$((w1 - w0)) 'BEGIN { printf "%.0f", n / (ns / 1e9) }')"
+	cat "$WORK/$name".[012].csv | grep -v '^"test"' | tr -d '"' | awk -F, -v name="$name" '
+		$2 != "" { if ($5 > p50) p50 = $5; if ($7 > p99) p99 = $7; k++ }
+		END { if (k == 3) printf "%s.p50=%s\n%s.p99=%s\n", name, p50, name, p99 }' >>"$RESULTS"
+	put "$name.internode_bytes_per_req" "$(((b1 - b0) / (N / 3 * 3)))"
+	put "$name.cpu_us_per_req" "$(per_req_us $((t1 - t0)))"
+}
+for P in 1 16; do
+	for T in set get; do
+		spread "$T" "$P"
+	done
+done
+errs=$(grep -il 'error\|timeout' "$WORK"/cluster.*.err "$WORK"/spread.*.err 2>/dev/null | wc -l)
+put cluster.benchmark_error_files "$errs"
 kill -TERM "$UP" "$SP"
 wait "$UP" "$SP" 2>/dev/null
 
@@ -271,6 +313,16 @@ for P, t in (("1", "set"), ("1", "get"), ("16", "set"), ("16", "get"), ("1", "hi
         "%s/%s" % (res.get("cluster.%s.P%s.cpu_us_per_req" % (t, P), "-"),
                    res.get("single.%s.P%s.cpu_us_per_req" % (t, P), "-"))))
 print()
+print("spread: three redis-benchmark at once, one per cluster node (17 + 17 + 16 clients), against the single node's run")
+for P, t in (("1", "set"), ("1", "get"), ("16", "set"), ("16", "get")):
+    c, s = f("spread.%s.P%s.rps" % (t, P)), f("single.%s.P%s.rps" % (t, P))
+    print("%-12s %13s %13s %7s %16s %16s %14s %16s" % (
+        "%s -P %s" % (t.upper(), P), "%.0f" % c if c else "-", "%.0f" % s if s else "-",
+        "%.2f" % (c / s) if c and s else "-", lat("spread.%s.P%s" % (t, P)), lat("single.%s.P%s" % (t, P)),
+        res.get("spread.%s.P%s.internode_bytes_per_req" % (t, P), "-"),
+        "%s/%s" % (res.get("spread.%s.P%s.cpu_us_per_req" % (t, P), "-"),
+                   res.get("single.%s.P%s.cpu_us_per_req" % (t, P), "-"))))
+print()
 print("%s keys x 100 B: fill %s s (cluster) / %s s (single); DBSIZE cluster node 1 %s, single %s" % (
     fill, res.get("cluster.fill_secs", "-"), res.get("single.fill_secs", "-"), res.get("cluster.node1.keys", "-"),
     res.get("single.keys", "-")))
@@ -284,6 +336,9 @@ for i in (1, 2, 3):
           "less the caches %s x" % (
         i, res.get("cluster.node%d.rss_mib" % i, "-"), res.get("cluster.node%d.cache_mib" % i, "-"),
         "%.2f" % (r / rs) if r and rs else "-", "%.2f" % ((r - c) / rn) if r and c is not None and rn else "-"))
+if res.get("cluster.benchmark_error_files", "0") != "0":
+    print("WARNING: %s cluster redis-benchmark runs reported errors or timeouts (BENCH_LOGS keeps them)" %
+          res["cluster.benchmark_error_files"])
 print("record bytes per key: cluster node %s, single %s; version metadata (dvv meta + keyspace byte) %s B per key" % (
     res.get("cluster.record_bytes_per_key", "-"), res.get("single.record_bytes_per_key", "-"),
     res.get("meta_bytes_per_key", "-")))

@@ -302,8 +302,39 @@ static bool port_free(unsigned port)
 	return ok;
 }
 
+/* The kernel's range of ephemeral ports (the local ports of outgoing
+ * connections): a node's listening port in it may be taken by any client's
+ * connection before the node binds it, at a restart most of all. */
+static bool ephemeral_range(unsigned *lo, unsigned *hi)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	if (!f)
+		return false;
+	bool ok = fscanf(f, "%u %u", lo, hi) == 2 && *lo <= *hi;
+	fclose(f);
+	return ok;
+}
+
+static void warn_ephemeral(const struct up_opts *o)
+{
+	static const unsigned offset[3] = {0, 1000, 10000};
+	static const char *what[3] = {"RESP", "HTTP", "internode"};
+	unsigned lo, hi;
+	if (!ephemeral_range(&lo, &hi))
+		return;
+	for (unsigned i = 0; i < 3; i++) {
+		unsigned first = o->base_port + offset[i], last = first + o->nodes - 1;
+		if (last >= lo && first <= hi)
+			fprintf(stderr, "dynvme cluster up: warning: the %s ports %u..%u are in the kernel's ephemeral "
+					"range %u..%u (net.ipv4.ip_local_port_range): an outgoing connection may hold one "
+					"when a node starts; a --base-port of at most %u keeps every port below it\n",
+				what[i], first, last, lo, hi, lo > 10000 + o->nodes ? lo - 10000 - o->nodes : 1);
+	}
+}
+
 static int check_ports(const struct up_opts *o)
 {
+	warn_ephemeral(o);
 	for (unsigned n = 1; n <= o->nodes; n++) {
 		unsigned ports[3] = {o->base_port + n - 1, o->base_port + 1000 + n - 1, o->base_port + 10000 + n - 1};
 		for (unsigned i = 0; i < 3; i++) {
