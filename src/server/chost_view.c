@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/assert.h"
 #include "server/chost_int.h"
 #include "server/server_int.h"
 
@@ -120,6 +121,8 @@ struct stat_item {
 	uint64_t v;
 };
 
+#define STAT_ITEMS_MAX 40u /* room in the callers' arrays: ITEM asserts it */
+
 static unsigned stat_items(struct chost *ch, struct stat_item *it)
 {
 	struct cnode_stats st;
@@ -130,7 +133,11 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 		batches += ch->peers[i].batches_out;
 	}
 	unsigned n = 0;
-#define ITEM(k, x) it[n++] = (struct stat_item){k, (uint64_t)(x)}
+#define ITEM(k, x)                                                                                                     \
+	do {                                                                                                           \
+		DV_ASSERT(n < STAT_ITEMS_MAX);                                                                        \
+		it[n++] = (struct stat_item){k, (uint64_t)(x)};                                                       \
+	} while (0)
 	ITEM("coord_reads", st.coord_reads);
 	ITEM("coord_writes", st.coord_writes);
 	ITEM("forwarded", st.forwarded);
@@ -171,8 +178,6 @@ static unsigned stat_items(struct chost *ch, struct stat_item *it)
 #undef ITEM
 	return n;
 }
-
-#define STAT_ITEMS_MAX 40u
 
 void chost_render_status(struct chost *ch, struct resp_buf *b)
 {
