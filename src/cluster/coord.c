@@ -1746,17 +1746,41 @@ static bool coord_ctx_ahead(const struct cnode *n, const struct coord *c)
 	return c->ctx_flush > n->flush[c->ks].id;
 }
 
-/* I10: hold it until the flush is learned (coord_release_held) or the
- * deadline (coord_expire: CNODE_EBEHIND), asking the peers' flush state
- * meanwhile. Nothing of it is written yet. */
+/* I10: hold it until the flush is learned (coord_release_held), asking
+ * the peers' flush state meanwhile, or fail it with nothing written
+ * (CNODE_EBEHIND): as soon as every peer it asked has answered without
+ * that flush (coord_behind_answered), else after CNODE_BEHIND_HOLD_MS
+ * (coord_expire; at most its deadline). A held request holds its key's
+ * later writes on this node behind it, so it waits no longer than a
+ * flush takes to learn from a peer that has it. */
 static void coord_hold_behind(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(!c->wrote && c->op == COP_WRITE);
 	c->phase = PH_HELD;
 	n->st.ctx_flush_holds++;
+	c->behind_wait = n->peer_up & ~(1ull << n->self_peer);
+	uint64_t until = n->now_ms + CNODE_BEHIND_HOLD_MS;
+	c->behind_until_ms = until < c->deadline_ms ? until : c->deadline_ms;
 	flush_ask_peers(n);
 	uint64_t ask = n->now_ms + CNODE_ASK_STATE_MS;
-	cnode_arm(n, ask < c->deadline_ms ? ask : c->deadline_ms);
+	cnode_arm(n, ask < c->behind_until_ms ? ask : c->behind_until_ms);
+}
+
+void coord_behind_answered(struct cnode *n, unsigned pi, const uint64_t *ids)
+{
+	uint64_t bound = 3ull * n->cfg.requests_max + 1;
+	struct coord *c = n->open_head;
+	for (uint64_t i = 0; c; i++) {
+		DV_ASSERT(i < bound);
+		struct coord *next = c->next; /* coord_finish frees c */
+		if (c->phase == PH_HELD && coord_ctx_ahead(n, c) && (c->behind_wait >> pi & 1) &&
+		    (!ids || ids[c->ks] < c->ctx_flush)) {
+			c->behind_wait &= ~(1ull << pi);
+			if (!c->behind_wait)
+				coord_finish(n, c, CNODE_EBEHIND, ERR_BEHIND);
+		}
+		c = next;
+	}
 }
 
 void coord_release_held(struct cnode *n)
@@ -2060,14 +2084,14 @@ static void coord_expire(struct cnode *n, struct coord *c)
 		cnode_arm(n, now);
 		break;
 	case PH_HELD:
-		if (now < c->deadline_ms && coord_ctx_ahead(n, c)) {
+		if (coord_ctx_ahead(n, c) && now >= c->behind_until_ms) {
+			coord_finish(n, c, CNODE_EBEHIND, ERR_BEHIND);
+		} else if (coord_ctx_ahead(n, c)) {
 			flush_ask_peers(n); /* the answer may have been lost, or a session came up */
 			uint64_t ask = now + CNODE_ASK_STATE_MS;
-			cnode_arm(n, ask < c->deadline_ms ? ask : c->deadline_ms);
+			cnode_arm(n, ask < c->behind_until_ms ? ask : c->behind_until_ms);
 		} else if (now < c->deadline_ms)
 			cnode_arm(n, c->deadline_ms);
-		else if (coord_ctx_ahead(n, c))
-			coord_finish(n, c, CNODE_EBEHIND, ERR_BEHIND);
 		else if (c->flush_rounds)
 			coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED); /* redone, then another flush held it */
 		else

@@ -823,6 +823,10 @@ static void on_state(struct cnode *n, uint16_t from, const struct msg *m)
 	n->sync_from |= 1ull << pi;
 	n->asked_at[pi] = 0;
 	sync_check(n);
+	uint64_t ids[CNODE_KEYSPACES_MAX] = {0};
+	for (unsigned ks = 0; ks < CNODE_KEYSPACES_MAX && ks < m->nids; ks++)
+		ids[ks] = m->ids[ks];
+	coord_behind_answered(n, pi, ids); /* after sync_check: a flush learned from it released its holds */
 }
 
 static void on_state_get(struct cnode *n, uint16_t from)
@@ -846,6 +850,7 @@ void flush_peer(struct cnode *n, uint16_t peer, bool up)
 		for (unsigned i = 0; i < CNODE_BCAST_MAX; i++) /* a count no longer waits for it */
 			if (n->bcast[i].used && n->bcast[i].kind == BC_COUNT)
 				bcast_check(n, &n->bcast[i]);
+		coord_behind_answered(n, pi, NULL); /* nor a request held for a flush */
 		return;
 	}
 	n->peer_up |= 1ull << pi;

@@ -200,9 +200,14 @@
  * that key's next plain SETs for a while. */
 #define CNODE_ERACED (-EDEADLK)
 /* A DYN.PUT or DYN.DEL whose context was read after a flush this node has
- * not applied, and which it could not learn from its peers before the
- * request's deadline (node_int.h I10): nothing was written. */
+ * not applied, and which it could not learn from its peers: every peer it
+ * asked answered without that flush, or CNODE_BEHIND_HOLD_MS passed
+ * (node_int.h I10). Nothing was written. */
 #define CNODE_EBEHIND (-ENOMSG)
+/* How long such a write waits to learn the flush, at most (less when every
+ * peer it asked answered without it; never past its deadline): it holds
+ * its key's later writes on the node behind it meanwhile. */
+#define CNODE_BEHIND_HOLD_MS 1000u
 
 struct cnode_keyspace {
 	bool defined;

@@ -49,7 +49,10 @@
  *  I10 (coord.c) A client context carries the keyspace's flush id of the
  *     node that made it; a DYN.PUT/DYN.DEL with a context of a flush this
  *     node has not applied waits in PH_HELD (asking its peers' flush
- *     state) until it has, or fails at its deadline (CNODE_EBEHIND): else
+ *     state) until it has, or fails with nothing written (CNODE_EBEHIND)
+ *     once every peer it asked answered without that flush or after
+ *     CNODE_BEHIND_HOLD_MS, at most its deadline (it holds its key's
+ *     later writes on this node behind it meanwhile): else
  *     the write, in the old epoch, would supersede values written after
  *     the flush and then die when the node learns it, bringing them back.
  */
@@ -302,6 +305,8 @@ struct coord {
 	uint64_t deadline_ms, repair_ms;
 	uint32_t epoch;                /* the keyspace's flush tag when the request began (I7) */
 	uint64_t ctx_flush;            /* DYN.PUT/DEL: the flush id its context was read in (I10) */
+	uint64_t behind_wait;          /* I10, held: peers asked whose flush state has not yet come back without it */
+	uint64_t behind_until_ms;      /* I10, held: when it gives up (CNODE_EBEHIND), at most its deadline */
 	struct cscan *scan;            /* COP_SCAN: its pages (scan.c, owned) */
 	int due_result;
 	const char *due_err;
@@ -366,6 +371,11 @@ void coord_frame_sent(struct coord *c, unsigned i);
 void coord_complete(struct cnode *n, struct coord *c, int result, const char *err);
 /* Start the requests held in PH_HELD whose keyspace is ready now. */
 void coord_release_held(struct cnode *n);
+/* I10: peer pi answered its flush state (ids: its flush id per keyspace)
+ * or its session ended (ids NULL): a request held for a flush that peer
+ * does not have stops waiting for it, and fails (CNODE_EBEHIND, nothing
+ * written) once no peer it asked is left to answer. */
+void coord_behind_answered(struct cnode *n, unsigned pi, const uint64_t *ids);
 /* The request's first step (coord_submit, or once released from PH_HELD). */
 void coord_begin(struct cnode *n, struct coord *c);
 

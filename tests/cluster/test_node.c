@@ -2349,13 +2349,17 @@ static void test_flush_ctx_ahead(void)
 	CHECK_EQ(dyn_put(1, KS_SIB, "w", "", "post"), 0);
 	dyn_get(1, KS_SIB, "w", &g);
 	check_sibs(&g, 1, (const char *const[]){"post"});
-	/* Node 3, still cut off: held, then refused at the deadline. */
+	/* Node 3, still cut off: held, then refused after CNODE_BEHIND_HOLD_MS
+	 * (its peers, silent, may yet answer), well before its deadline: a
+	 * held write holds its key's later writes on the node behind it. */
 	uint64_t holds = stats(3).ctx_flush_holds;
 	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "w", "over", g.ctx);
 	T.rq.w = 1;
-	T.rq.timeout_ms = 2000;
+	T.rq.timeout_ms = 5000;
+	uint64_t t0 = now_ms;
 	t_run(3, &T);
 	CHECK_EQ(T.result, CNODE_EBEHIND);
+	CHECK(now_ms - t0 >= CNODE_BEHIND_HOLD_MS && now_ms - t0 <= CNODE_BEHIND_HOLD_MS + 100);
 	CHECK_EQ(stats(3).ctx_flush_holds, holds + 1);
 	t_prep(&h, CREQ_DYN_GET, KS_SIB, "w", NULL, NULL);
 	h.rq.r = 1;
@@ -2367,7 +2371,7 @@ static void test_flush_ctx_ahead(void)
 	T.rq.w = 1;
 	T.rq.timeout_ms = 60000;
 	t_go(3, &T);
-	for (unsigned i = 0; i < 4; i++) {
+	for (unsigned i = 0; i < 2; i++) {
 		now_ms += 400;
 		settle();
 	}
@@ -2384,6 +2388,37 @@ static void test_flush_ctx_ahead(void)
 	}
 	quiesce();
 	check_replicas_identical(KS_SIB, "w", nodes123, 3);
+
+	/* A flush only node 1 has (2 and 3 cut off from it), read there; node
+	 * 1's sessions then end. Node 3 asks node 2, the only peer it has a
+	 * session with, which answers without the flush: refused at once, not
+	 * after CNODE_BEHIND_HOLD_MS. */
+	rule_cut(1);
+	CHECK_EQ(flush_ks(1, 1u << KS_SIB), -ETIMEDOUT);
+	t_prep(&g, CREQ_DYN_GET, KS_SIB, "w", NULL, NULL);
+	g.rq.r = 1;
+	t_run(1, &g); /* its own copy: flushed */
+	check_sibs(&g, 0, NULL);
+	for (uint16_t id = 2; id <= 3; id++) {
+		cnode_peer_down(tn[id].cn, 1, now_ms);
+		cnode_peer_down(tn[1].cn, id, now_ms);
+	}
+	holds = stats(3).ctx_flush_holds;
+	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "w", "lone", g.ctx);
+	T.rq.w = 1;
+	T.rq.timeout_ms = 5000;
+	t0 = now_ms;
+	t_run(3, &T);
+	CHECK_EQ(T.result, CNODE_EBEHIND);
+	CHECK(now_ms - t0 < CNODE_BEHIND_HOLD_MS / 2);
+	CHECK_EQ(stats(3).ctx_flush_holds, holds + 1);
+	t_prep(&h, CREQ_DYN_GET, KS_SIB, "w", NULL, NULL);
+	h.rq.r = 2;
+	t_run(3, &h); /* nothing written */
+	check_sibs(&h, 1, (const char *const[]){"over"});
+	rules_clear();
+	sessions_up(1);
+	quiesce();
 	cluster_stop();
 }
 
