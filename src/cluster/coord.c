@@ -1432,6 +1432,20 @@ static void coord_fwd_start(struct cnode *n, struct coord *c, unsigned to)
 		coord_finish(n, c, -ENOMEM, ERR_NOMEM);
 }
 
+/* The replica a write this node does not replicate goes to: the first in
+ * the preference list with a session (the first of all when none has: it
+ * times out as any write whose replicas are down). Always the first made
+ * a key whose first replica was down unwritable through every node outside
+ * its preference list (review: 6 of 30 SETs timing out, 5-node cluster with
+ * one node killed). */
+static unsigned coord_fwd_target(const struct cnode *n, const struct coord *c)
+{
+	for (unsigned i = 0; i < c->nrep; i++)
+		if (!c->rep[i].self && (n->peer_up >> c->rep[i].peer & 1))
+			return i;
+	return 0;
+}
+
 static void coord_write_start(struct cnode *n, struct coord *c)
 {
 	DV_ASSERT(!c->answered && c->val.data != NULL);
@@ -1441,7 +1455,7 @@ static void coord_write_start(struct cnode *n, struct coord *c)
 		return;
 	}
 	if (!c->has_self) {
-		coord_fwd_start(n, c, 0);
+		coord_fwd_start(n, c, coord_fwd_target(n, c));
 		return;
 	}
 	n->st.coord_writes++;

@@ -1231,6 +1231,38 @@ static void test_forwarding(void)
 	rules_clear();
 	dyn_get(3, KS_SIB, key, &g);
 	check_sibs(&g, 1, (const char *const[]){"lost"}); /* it was applied */
+	/* A replica down (its session with every node ended), whichever of
+	 * the three: the write goes to one with a session, and W = 2 holds
+	 * with the other two (review: always to the first, it timed out every
+	 * time that one was down). */
+	for (unsigned r = 0; r < 3; r++) {
+		quiesce();
+		uint16_t down = pref[r];
+		rule_cut(down);
+		for (uint16_t id = 1; id <= 5; id++) {
+			if (id != down) {
+				cnode_peer_down(tn[id].cn, down, now_ms);
+				cnode_peer_down(tn[down].cn, id, now_ms);
+			}
+		}
+		uint64_t fwd = stats(1).forwarded, by = stats(down).coord_writes;
+		dyn_get(1, KS_SIB, key, &g);
+		char val[16];
+		snprintf(val, sizeof(val), "next%u", r);
+		t_prep(&T, CREQ_DYN_PUT, KS_SIB, key, val, g.ctx);
+		T.rq.timeout_ms = 5000;
+		uint64_t t0 = now_ms;
+		t_run(1, &T);
+		CHECK_EQ(T.result, 0);
+		CHECK(now_ms - t0 < 1000);
+		CHECK_EQ(stats(1).forwarded, fwd + 1);
+		CHECK_EQ(stats(down).coord_writes, by);
+		dyn_get(1, KS_SIB, key, &g);
+		check_sibs(&g, 1, (const char *const[]){val});
+		rules_clear();
+		sessions_up(down);
+	}
+	quiesce();
 	cluster_stop();
 }
 
