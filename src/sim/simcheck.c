@@ -359,11 +359,14 @@ static void build_coverage(struct simcheck *c, struct keyview *kv, const uint32_
 			}
 			continue;
 		}
+		/* A checked SET not acknowledged: possibly only (simcheck.h) */
+		bool sure = !(c->cfg.checked_sets && ox->kind == SC_SET && ox->outcome != SC_OK &&
+			      !c->cfg.ks[kv->keyspace].lww);
 		for (uint32_t v = 0; v < kv->m; v++) {
 			const struct simcheck_op *ov = &c->ops[kv->w[v]];
 			if (v == x)
 				continue;
-			if (ov->outcome == SC_OK && ov->done_ms < ox->submit_ms && ox->r + ov->w > kv->n) {
+			if (sure && ov->outcome == SC_OK && ov->done_ms < ox->submit_ms && ox->r + ov->w > kv->n) {
 				bit_set(dx, v);
 				bit_set(px, v);
 			}

@@ -139,6 +139,12 @@ struct simcheck_config {
 	struct simcheck_keyspace ks[SIMCHECK_KEYSPACES_MAX];
 	unsigned skip;        /* SIMCHECK_* rules switched off for this fault mix */
 	uint8_t lost_min_w;   /* (a) and (k) only for writes acknowledged at W >= this (0: all) */
+	/* Plain SETs may be checked writes (no read first: node.h, Checked
+	 * writes). One not acknowledged may be stored with a clock of its
+	 * coordinator's copy alone, so it supersedes only what that copy
+	 * held: it surely covers the writes acknowledged before it began only
+	 * once it is acknowledged itself (its confirmations are its read). */
+	bool checked_sets;
 	const char *replay;   /* printed with every violation */
 	unsigned print_max;   /* violations printed in full; 0 = 5 */
 };

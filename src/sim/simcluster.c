@@ -650,6 +650,14 @@ static void choose_quorums(struct sim *sim)
 /* Keyspaces, timeouts and bounds. A third of the runs get tight bounds so
  * back-pressure (queued frames, -EAGAIN, BUSY replies, the byte budget) and
  * the sibling limit are exercised too. */
+/* Checked writes in three seeds in four (the nodes' default is off), from
+ * the seed's bits; the checker is told (simcheck.h). */
+static bool seed_checked_sets(uint64_t seed)
+{
+	uint64_t h = seed * 0x9e3779b97f4a7c15ull;
+	return (h >> 20) % 4 != 0;
+}
+
 static void choose_limits(struct sim *sim, struct cnode_config *cc)
 {
 	uint16_t sib_max = sim_rng_below(&sim->rng, 100) < 20 ? (uint16_t)sim_rng_range(&sim->rng, 3, 8) : SIBLINGS_MAX;
@@ -675,7 +683,7 @@ static void choose_limits(struct sim *sim, struct cnode_config *cc)
 	 * checked (every plain SET through a replica is one), in the other
 	 * half it reads first for 0.1 to 10 s (the node's default is 10 s). */
 	cc->contended_ms = (h >> 61 & 1) ? UINT32_MAX : (uint32_t)(100 + (h >> 32) % 9900);
-	cc->checked_sets = (h >> 20) % 4 != 0; /* three seeds in four (the nodes' default is off) */
+	cc->checked_sets = seed_checked_sets(sim->cfg->seed);
 }
 
 static void choose_faults(struct sim *sim, int64_t *max_skew)
@@ -766,7 +774,7 @@ static int setup(struct sim *sim)
 	err = simnet_create(&sim->net, &sim->netcfg, &sim->rng);
 	if (err)
 		return err;
-	struct simcheck_config ck = {.replay = cfg->replay};
+	struct simcheck_config ck = {.replay = cfg->replay, .checked_sets = seed_checked_sets(cfg->seed)};
 	ck.ks[SIM_KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = sim->n, .w = sim->w};
 	ck.ks[SIM_KS_LWW] = (struct simcheck_keyspace){.defined = true, .n = sim->lww_n, .w = sim->lww_w, .lww = true};
 	if (cfg->faults & SIM_F_LOSSY)

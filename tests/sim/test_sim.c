@@ -77,6 +77,11 @@ static const struct {
 	{2773, "oneway", 0}, /* a checked SET said OK "before the flush" on its own copy's context */
 	{20464, "partition", 5}, /* a DYN.PUT with a context of after a flush, at a node that missed it (I10) */
 	{21185, "partition", 5},
+	/* An unacknowledged checked SET read alone at R=1, a DYN.DEL with that
+	 * context: the checker took the SET to cover what was acknowledged
+	 * before it (simcheck.h, checked_sets) */
+	{45359, "oneway", 5},
+	{48653, "partition", 5},
 };
 #define NREGRESSIONS (sizeof(regressions) / sizeof(regressions[0]))
 

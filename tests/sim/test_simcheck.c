@@ -325,6 +325,33 @@ static void test_resurrect(void)
 	finals(c, 1000, &s2, 1);
 	CHECK_EQ(run(c, RESURRECT), 1);
 
+	/* A SET not acknowledged, read alone at R=1 through its coordinator,
+	 * then a DEL with that read's context (sim seed 45359, mix oneway, 5
+	 * nodes): with checked writes the SET may have been stored over its
+	 * coordinator's copy alone, which lacked w1, so w1 may stay; with
+	 * read-first SETs its read saw w1, and w1 back is a resurrection. */
+	for (unsigned checked = 0; checked < 2; checked++) {
+		struct simcheck_config cfg = {.replay = "test_sim --seed 42", .print_max = 100,
+					      .checked_sets = checked == 1};
+		cfg.ks[KS_SIB] = (struct simcheck_keyspace){.defined = true, .n = 3, .w = 2};
+		c = simcheck_create(&cfg);
+		CHECK(c != NULL);
+		w1 = put(c, UINT32_MAX, 0, 10);
+		uint32_t s_indet = wr(c, SC_SET, 0, 0, 20, 500, SC_INDET);
+		struct simcheck_op o = {.client = 1, .node = 1, .keyspace = KS_SIB, .kind = SC_DYN_GET, .r = 1, .w = 2,
+					.submit_ms = 30};
+		uint32_t r3 = simcheck_begin(c, &o);
+		simcheck_end(c, r3, 31, SC_OK, 0, &s_indet, 1);
+		wr(c, SC_DYN_DEL, SC_CTX_READ, r3, 40, 50, SC_OK);
+		rd(c, 600, 610, &w1, 1);
+		finals(c, 1000, &w1, 1);
+		unsigned v = run(c, RESURRECT); /* the later read and the three final ones */
+		if (checked)
+			CHECK_EQ(v, 0u);
+		else
+			CHECK_EQ(v, 4u);
+	}
+
 	/* A deleted value comes back. */
 	c = mk(SIMCHECK_LOST);
 	w1 = put(c, UINT32_MAX, 0, 10);
