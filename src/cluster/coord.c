@@ -107,6 +107,7 @@ static const char ERR_READ_TOO_BIG[] =
 	"the replicas' versions of the key together exceed the sibling or size bounds (concurrent writes): nothing was written";
 static const char ERR_BUSY[] = "too many concurrent writes of the key at its coordinator: not applied";
 static const char ERR_STORE[] = "the coordinating replica's store refused the write: not applied";
+static const char ERR_FULL[] = "every replica's device is full: not applied";
 static const char ERR_STORE_FAILED[] =
 	"the coordinating replica's store failed the write: it may or may not have been applied";
 static const char ERR_NOMEM[] = "out of memory: not applied";
@@ -291,6 +292,7 @@ static uint8_t fwd_status(int result)
 	case -EDOM: return MSG_ST_RANGE;
 	case CAS_FLUSHED: return MSG_ST_STALE; /* nothing written: the origin redoes it */
 	case CNODE_EFLUSHED: return MSG_ST_FLUSHED;
+	case -DV_EFULL: return MSG_ST_FULL;
 	default: return MSG_ST_FAILED;
 	}
 }
@@ -867,7 +869,7 @@ static void coord_reps_idle(struct cnode *n, struct coord *c)
 	for (unsigned i = 0; i < c->nrep; i++) {
 		cnode_untrack(n, c, i);
 		c->rep[i].st = REP_IDLE;
-		c->rep[i].bad = false;
+		c->rep[i].bad = c->rep[i].full = false;
 	}
 }
 
@@ -1112,7 +1114,19 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 		if (!c->cas.busy)
 			coord_widen_start(n, c);
 	} else if (ok + pending < need) {
-		coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
+		/* Every replica refused it for a full device: nothing written
+		 * anywhere, a clean failure. While each answer so far is that,
+		 * the others that can still answer are awaited (one of them may
+		 * have written it). */
+		unsigned full = 0;
+		for (unsigned i = 0; i < c->nrep; i++)
+			full += c->rep[i].full;
+		if (ok == 0 && full > 0 && full + pending == c->nrep && coord_awaiting_live(n, c))
+			return;
+		if (ok == 0 && full == c->nrep)
+			coord_finish(n, c, -DV_EFULL, ERR_FULL);
+		else
+			coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
 	}
 }
 
@@ -1303,6 +1317,7 @@ static void coord_local_sent(struct cnode *n, struct coord *c, int rc)
 		coord_note_stale(n, c, self, n->flush[c->ks].tag);
 	} else {
 		c->rep[self].st = REP_FAIL;
+		c->rep[self].full = rc == -DV_EFULL;
 		if (c->cas.op.kind == STORE_PUT && !c->cas.refused && rc != -EBUSY && rc != -DV_EFULL)
 			c->local_err = rc; /* a device error: it may be on our medium */
 	}
@@ -1486,6 +1501,7 @@ static void coord_fwd_reply(struct cnode *n, struct coord *c, unsigned i, const 
 	case MSG_ST_STALE: coord_note_stale(n, c, i, m->epoch); break; /* the target wrote nothing */
 	case MSG_ST_FLUSHED: coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED_GONE); break;
 	case MSG_ST_RANGE: coord_finish(n, c, -ERANGE, ERR_RANGE); break;
+	case MSG_ST_FULL: coord_finish(n, c, -DV_EFULL, ERR_FULL); break;
 	default: coord_finish(n, c, -EPROTO, ERR_FWD_BAD); break;
 	}
 }
@@ -2032,6 +2048,7 @@ void coord_on_reply(struct cnode *n, uint16_t from, const struct msg *m)
 			break;
 		}
 		c->rep[i].st = m->status == MSG_ST_OK ? REP_OK : REP_FAIL;
+		c->rep[i].full = m->status == MSG_ST_FULL;
 		if (m->status == MSG_ST_UNCOVERED && c->checked) {
 			c->uncovered = true; /* stored there, but not a check passed: coord_widen_start */
 			coord_note_contended(n, c);

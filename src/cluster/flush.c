@@ -423,7 +423,8 @@ static void flush_write(struct cnode *n, uint8_t ks, uint64_t id, uint64_t until
 	le_put64(f->rec + 8, id);
 	le_put64(f->rec + 16, f->applying_until);
 	f->op = (struct store_op){.kind = STORE_PUT, .key = f->key, .key_len = FLUSH_KEY_BYTES, .value = f->rec,
-				  .val_len = FLUSH_REC_BYTES, .cond = STORE_ALWAYS, .done = flush_written, .ctx = n};
+				  .val_len = FLUSH_REC_BYTES, .cond = STORE_ALWAYS, .done = flush_written, .ctx = n,
+				  .reserve = true}; /* a full device can be flushed (store.h) */
 	int err = store_submit(n->s, &f->op);
 	if (err) {
 		/* Refused (a failed store, or a full op queue): nothing changed.

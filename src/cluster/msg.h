@@ -144,7 +144,8 @@ enum msg_status {
 	MSG_ST_FLUSHED,   /* FWD_PUT_REPLY: written in an older epoch, then flushed: nothing left, not to redo */
 	MSG_ST_UNCOVERED, /* REPL_PUT_ACK of an MSGF_IF_COVERED put: the stored copy knew more (or was
 			   * unreadable); the version was merged (beside it) all the same */
-	MSG_ST_MAX = MSG_ST_UNCOVERED
+	MSG_ST_FULL,      /* REPL_PUT_ACK, FWD_PUT_REPLY: the device is full: nothing written */
+	MSG_ST_MAX = MSG_ST_FULL
 };
 
 struct msg {

@@ -1051,7 +1051,7 @@ static int identity_write(struct store *s, const struct cnode_identity *id, enum
 {
 	DV_ASSERT(id->incarnation != 0 && id->incarnation <= DVV_INCARNATION_MASK);
 	DV_ASSERT(id->boot != 0);
-	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = cond}};
+	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = cond, .reserve = true}}; /* starts on a full device */
 	le_put32(put.val, IDENT_MAGIC);
 	le_put16(put.val + 4, 1);
 	le_put16(put.val + 6, id->node_id);

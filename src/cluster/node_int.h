@@ -280,6 +280,7 @@ struct crep {
 	uint8_t expect;                /* the reply type awaited */
 	bool self;
 	bool bad;                      /* answered with a damaged copy: repair it */
+	bool full;                     /* its write was refused, device full: nothing written there */
 	uint32_t stale_tag;            /* REP_STALE: the replica's epoch in its answer */
 	uint64_t sent_ms;              /* REPL_GET: when it was asked (its round trip) */
 	struct frame_int *queued;      /* REP_QUEUED: its frame */

@@ -514,6 +514,8 @@ static uint8_t put_status(int rc)
 		return MSG_ST_TOO_BIG;
 	if (rc == -EBUSY)
 		return MSG_ST_BUSY;
+	if (rc == -DV_EFULL)
+		return MSG_ST_FULL; /* refused before it was placed: nothing written */
 	if (rc == CAS_FLUSHED)
 		return MSG_ST_STALE;
 	return MSG_ST_FAILED;

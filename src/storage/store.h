@@ -237,6 +237,13 @@ struct store_op {
 	uint64_t expire_ms; /* PUT: absolute unix ms, 0 = never */
 	enum store_cond cond; /* PUT: only if absent (NX) / present (XX); PUT/DEL: IF_SEQ */
 	uint64_t cond_seq;    /* STORE_IF_SEQ: the seq the key's live record must have */
+	/* PUT/DEL: may take the empty zone user writes leave to GC
+	 * (GC_RESERVE_ZONES), as a FLUSH may: for a host's few small records
+	 * that free or keep space, never for user data (a cluster node's flush
+	 * records, after which the flushed zones are reclaimed, and its
+	 * identity record, written at every start), so that a full device can
+	 * still be flushed and its node started. */
+	bool reserve;
 	store_done_fn done;
 	void *ctx;
 	int result;                  /* 0 or negative error */

@@ -271,8 +271,9 @@ static int place_op(struct store *s, struct store_op *op)
 	/* While no empty zone is left, only relocations write: the collection
 	 * under way must be able to finish (it frees a zone). A flush record
 	 * (one small record, after which every zone is dead) may use the
-	 * reserve too: a full device can always be flushed. */
-	bool reserve = op->kind == STORE_RELOC || op->kind == STORE_FLUSH;
+	 * reserve too: a full device can always be flushed; so may the host's
+	 * records marked op->reserve (store.h). */
+	bool reserve = op->kind == STORE_RELOC || op->kind == STORE_FLUSH || op->reserve;
 	if (!reserve && zones_empty_count(s) < GC_RESERVE_ZONES)
 		return PLACE_NO_ZONE;
 	for (int attempt = 0; attempt < 3; attempt++) {
