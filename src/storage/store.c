@@ -1122,8 +1122,9 @@ int store_poll(struct store *s, bool wait)
 	int n = 0;
 	for (unsigned round = 0; round < POLL_ROUNDS_HARD_MAX; round++) {
 		n += poll_pass(s);
-		/* Submitted by done(), or a submission the device refused. */
-		bool ready = s->ready.head != NULL || s->io_retry;
+		/* Submitted by done(), a submission the device refused, or a
+		 * collection step that waits for nothing (gc_can_step). */
+		bool ready = s->ready.head != NULL || s->io_retry || gc_can_step(s);
 		int reaped = 0;
 		if (dev_in_flight(s->dev) > 0) {
 			reaped = dev_poll(s->dev, 0);

@@ -94,6 +94,16 @@ struct gc_state {
 
 bool store_gc_running(const struct store *s) { return s->gc->phase != GC_IDLE; }
 
+bool gc_can_step(const struct store *s)
+{
+	const struct gc_state *g = s->gc;
+	if (!g || s->failed || g->req_busy || g->req_refused)
+		return false;
+	if (g->phase == GC_RELOCATE)
+		return g->ops_done >= g->ops_used; /* its next read (or its end) is due */
+	return g->phase == GC_IDLE && s->sweep_pending && !s->draining && !s->cfg.read_only;
+}
+
 bool zone_resetting(const struct store *s, uint32_t zone) { return s->zrt[zone].resetting; }
 
 int gc_create(struct store *s)

@@ -387,6 +387,11 @@ int read_zone_index(struct store *s, uint32_t z);
 int gc_create(struct store *s);
 void gc_destroy(struct store *s);
 void gc_pump(struct store *s);
+/* The collection's next step needs no completion: a gc_pump now would
+ * take it (a sweep's next chunk, when nothing of the last one moved; the
+ * next zone to sweep). store_poll runs another pass for it, so that a
+ * collection on an idle store does not wait for the next wake-up. */
+bool gc_can_step(const struct store *s);
 void gc_reloc_done(struct store *s, struct store_op *op);
 /* A relocation found no zone to go to: the collection stops once its
  * relocations in flight are done (the zone stays FULL, intact). */
