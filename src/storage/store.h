@@ -242,7 +242,10 @@ struct store_op {
 	 * that free or keep space, never for user data (a cluster node's flush
 	 * records, after which the flushed zones are reclaimed, and its
 	 * identity record, written at every start), so that a full device can
-	 * still be flushed and its node started. */
+	 * still be flushed and its node started. Only once: every open of a
+	 * store writes into a fresh zone, so a start takes the reserve zone,
+	 * and the next start on a device still full finds none (a FLUSH in
+	 * between frees it). */
 	bool reserve;
 	store_done_fn done;
 	void *ctx;

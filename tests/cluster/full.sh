@@ -9,7 +9,8 @@
 #   (before: TIMEOUT, nothing freed);
 # - filled again, the cluster stops and starts again on the same data
 #   (before: every node failed to start, "cannot load the cluster identity
-#   ... device full"), and serves the keys it held.
+#   ... device full"), and serves the keys it held. Once: a second start on
+#   a device still full fails (store.h, store_op.reserve: open).
 . "$(dirname "$0")/cluster.bash"
 cl_need_tools redis-py
 
