@@ -315,15 +315,17 @@ static bool ephemeral_range(unsigned *lo, unsigned *hi)
 	return ok;
 }
 
+/* A node's RESP, HTTP and internode ports: base port + node - 1 + these. */
+static const unsigned port_offset[3] = {0, 1000, 10000};
+
 static void warn_ephemeral(const struct up_opts *o)
 {
-	static const unsigned offset[3] = {0, 1000, 10000};
 	static const char *what[3] = {"RESP", "HTTP", "internode"};
 	unsigned lo, hi;
 	if (!ephemeral_range(&lo, &hi))
 		return;
 	for (unsigned i = 0; i < 3; i++) {
-		unsigned first = o->base_port + offset[i], last = first + o->nodes - 1;
+		unsigned first = o->base_port + port_offset[i], last = first + o->nodes - 1;
 		if (last >= lo && first <= hi)
 			fprintf(stderr, "dynvme cluster up: warning: the %s ports %u..%u are in the kernel's ephemeral "
 					"range %u..%u (net.ipv4.ip_local_port_range): an outgoing connection may hold one "
@@ -336,12 +338,12 @@ static int check_ports(const struct up_opts *o)
 {
 	warn_ephemeral(o);
 	for (unsigned n = 1; n <= o->nodes; n++) {
-		unsigned ports[3] = {o->base_port + n - 1, o->base_port + 1000 + n - 1, o->base_port + 10000 + n - 1};
 		for (unsigned i = 0; i < 3; i++) {
-			if (!port_free(ports[i])) {
+			unsigned port = o->base_port + port_offset[i] + n - 1;
+			if (!port_free(port)) {
 				fprintf(stderr, "dynvme cluster up: port %u (node %u) is in use: is this cluster already "
 						"running, or pick another --base-port for a new --data directory\n",
-					ports[i], n);
+					port, n);
 				return -EADDRINUSE;
 			}
 		}

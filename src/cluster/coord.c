@@ -1121,9 +1121,9 @@ static void coord_write_progress(struct cnode *n, struct coord *c)
 		unsigned full = 0;
 		for (unsigned i = 0; i < c->nrep; i++)
 			full += c->rep[i].full;
-		if (ok == 0 && full > 0 && full + pending == c->nrep && coord_awaiting_live(n, c))
+		if (full > 0 && full + pending == c->nrep && coord_awaiting_live(n, c))
 			return;
-		if (ok == 0 && full == c->nrep)
+		if (full == c->nrep)
 			coord_finish(n, c, -DV_EFULL, ERR_FULL);
 		else
 			coord_finish(n, c, -ETIMEDOUT, ERR_WRITE_SHORT);
@@ -2114,10 +2114,11 @@ static void coord_expire(struct cnode *n, struct coord *c)
 	case PH_DUE:
 		cnode_arm(n, now);
 		break;
-	case PH_HELD:
-		if (coord_ctx_ahead(n, c) && now >= c->behind_until_ms) {
+	case PH_HELD: {
+		bool ahead = coord_ctx_ahead(n, c);
+		if (ahead && now >= c->behind_until_ms) {
 			coord_finish(n, c, CNODE_EBEHIND, ERR_BEHIND);
-		} else if (coord_ctx_ahead(n, c)) {
+		} else if (ahead) {
 			flush_ask_peers(n); /* the answer may have been lost, or a session came up */
 			uint64_t ask = now + CNODE_ASK_STATE_MS;
 			cnode_arm(n, ask < c->behind_until_ms ? ask : c->behind_until_ms);
@@ -2128,6 +2129,7 @@ static void coord_expire(struct cnode *n, struct coord *c)
 		else
 			coord_finish(n, c, -ETIMEDOUT, ERR_NOT_READY);
 		break;
+	}
 	case PH_SCAN:
 		scan_expire(n, c);
 		break;

@@ -647,9 +647,6 @@ static void choose_quorums(struct sim *sim)
 	sim->lww_r = sim->lww_w = sim->lww_n < 2 ? sim->lww_n : 2;
 }
 
-/* Keyspaces, timeouts and bounds. A third of the runs get tight bounds so
- * back-pressure (queued frames, -EAGAIN, BUSY replies, the byte budget) and
- * the sibling limit are exercised too. */
 /* Checked writes in three seeds in four (the nodes' default is off), from
  * the seed's bits; the checker is told (simcheck.h). */
 static bool seed_checked_sets(uint64_t seed)
@@ -658,6 +655,9 @@ static bool seed_checked_sets(uint64_t seed)
 	return (h >> 20) % 4 != 0;
 }
 
+/* Keyspaces, timeouts and bounds. A third of the runs get tight bounds so
+ * back-pressure (queued frames, -EAGAIN, BUSY replies, the byte budget) and
+ * the sibling limit are exercised too. */
 static void choose_limits(struct sim *sim, struct cnode_config *cc)
 {
 	uint16_t sib_max = sim_rng_below(&sim->rng, 100) < 20 ? (uint16_t)sim_rng_range(&sim->rng, 3, 8) : SIBLINGS_MAX;

@@ -68,6 +68,7 @@ static struct store_config store_cfg(void)
 
 typedef void (*cfg_tweak)(struct cnode_config *c);
 static void sessions_up(uint16_t id);
+static void sessions_down(uint16_t id);
 static void quiesce(void);
 static void settle(void);
 
@@ -120,6 +121,17 @@ static void sessions_up(uint16_t id)
 			continue;
 		cnode_peer_up(tn[id].cn, o, now_ms);
 		cnode_peer_up(tn[o].cn, id, now_ms);
+	}
+}
+
+/* Node id's sessions with every other node end, on both sides. */
+static void sessions_down(uint16_t id)
+{
+	for (uint16_t o = 1; o <= K; o++) {
+		if (o == id)
+			continue;
+		cnode_peer_down(tn[id].cn, o, now_ms);
+		cnode_peer_down(tn[o].cn, id, now_ms);
 	}
 }
 
@@ -1239,12 +1251,7 @@ static void test_forwarding(void)
 		quiesce();
 		uint16_t down = pref[r];
 		rule_cut(down);
-		for (uint16_t id = 1; id <= 5; id++) {
-			if (id != down) {
-				cnode_peer_down(tn[id].cn, down, now_ms);
-				cnode_peer_down(tn[down].cn, id, now_ms);
-			}
-		}
+		sessions_down(down);
 		uint64_t fwd = stats(1).forwarded, by = stats(down).coord_writes;
 		dyn_get(1, KS_SIB, key, &g);
 		char val[16];
@@ -2431,10 +2438,7 @@ static void test_flush_ctx_ahead(void)
 	g.rq.r = 1;
 	t_run(1, &g); /* its own copy: flushed */
 	check_sibs(&g, 0, NULL);
-	for (uint16_t id = 2; id <= 3; id++) {
-		cnode_peer_down(tn[id].cn, 1, now_ms);
-		cnode_peer_down(tn[1].cn, id, now_ms);
-	}
+	sessions_down(1);
 	holds = stats(3).ctx_flush_holds;
 	t_prep(&T, CREQ_DYN_PUT, KS_SIB, "w", "lone", g.ctx);
 	T.rq.w = 1;
