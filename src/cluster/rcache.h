@@ -53,7 +53,7 @@
  * of a 100-byte value written once (1M of them: 48 MiB). */
 struct rcache_entry {
 	struct rcache_entry *chain;      /* hash bucket */
-	struct rcache_entry *prev, *next; /* LRU list, most recent first */
+	struct rcache_entry *prev, *next; /* eviction list: newest fill (or second chance) first */
 	uint64_t seq;
 	uint32_t hash_lo;  /* the key hash's low 32 bits: the bucket, and a quick compare */
 	uint32_t val_len : 29;
