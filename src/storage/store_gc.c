@@ -89,6 +89,8 @@ struct gc_state {
 	bool sweep;            /* a reclaim sweep: drop dead records, relocate nothing */
 	uint32_t kept;         /* sweep: entries of the zone still indexed after it */
 	uint64_t sweep_seq;    /* sweep: the horizon it reads the zone for (fixed at its start) */
+	bool start_failed;     /* the last start from GC_IDLE failed (-ENOMEM, a read refused): retried at the
+				* next gc_pump, not at once (gc_can_step) */
 	uint64_t sb_version;
 };
 
@@ -101,7 +103,7 @@ bool gc_can_step(const struct store *s)
 		return false;
 	if (g->phase == GC_RELOCATE)
 		return g->ops_done >= g->ops_used; /* its next read (or its end) is due */
-	return g->phase == GC_IDLE && s->sweep_pending && !s->draining && !s->cfg.read_only;
+	return g->phase == GC_IDLE && s->sweep_pending && !g->start_failed && !s->draining && !s->cfg.read_only;
 }
 
 bool zone_resetting(const struct store *s, uint32_t zone) { return s->zrt[zone].resetting; }
@@ -718,13 +720,15 @@ void gc_pump(struct store *s)
 {
 	struct gc_state *g = s->gc;
 	if (g->phase == GC_IDLE) {
+		int rc = 0;
 		if (zones_empty_count(s) < s->cfg.gc_free_zones_min) {
-			store_gc_start(s);
+			rc = store_gc_start(s);
 		} else if (s->sweep_pending && !s->draining && !s->failed && !s->cfg.read_only) {
 			uint32_t z = pick_sweep(s); /* in the background: one zone at a time */
 			if (z != UINT32_MAX)
-				gc_start_zone(s, z, true);
+				rc = gc_start_zone(s, z, true);
 		}
+		g->start_failed = rc < 0;
 		return;
 	}
 	if (g->req_refused && gc_submit(s) != 0) {
