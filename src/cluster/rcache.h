@@ -7,11 +7,14 @@
  * - An entry is a copy of what a store GET of the key returned, or of what
  *   a PUT of it wrote (the bytes and the seq the store reported), and is
  *   trusted only while no write of the key by this node can have changed
- *   it: rcache_write() drops the key's entry and moves its bucket's
- *   generation when a PUT of the key is submitted and again when it
- *   completes (whatever its result); a GET's record is kept (rcache_fill)
- *   only when the generation it read at submission (rcache_gen) is still
- *   the bucket's, so a GET that raced a write never leaves its older copy.
+ *   it: rcache_write() drops the key's entry and moves the generation of
+ *   its group of buckets when a PUT of the key is submitted and again when
+ *   it completes (whatever its result; rcache_put_done is that second
+ *   rcache_write and the fill of what was written, in one lookup); a GET's
+ *   record is kept (rcache_fill) only when the generation it read at
+ *   submission (rcache_gen) is still its group's, so a GET that raced a
+ *   write never leaves its older copy (one that raced a write of another
+ *   key of its group is not kept either: 16 buckets share a generation).
  *   rcache_clear() drops everything and moves every generation (a flush
  *   applied: the store reclaims what it killed). Every data write of a
  *   cluster node goes through its merge loops (replica.c), so nothing else
@@ -52,7 +55,7 @@
 /* 48 bytes before the key, meta and values: the header is 20% of an entry
  * of a 100-byte value written once (1M of them: 48 MiB). */
 struct rcache_entry {
-	struct rcache_entry *chain;      /* hash bucket */
+	uint64_t chain;                  /* hash bucket: a tagged link to the next entry (rcache.c) */
 	struct rcache_entry *prev, *next; /* eviction list: newest fill (or second chance) first */
 	uint64_t seq;
 	uint32_t hash_lo;  /* the key hash's low 32 bits: the bucket, and a quick compare */
@@ -67,9 +70,9 @@ struct rcache_entry {
 _Static_assert(sizeof(struct rcache_entry) == 48, "rcache_entry header");
 
 struct rcache {
-	struct rcache_entry **buckets;
-	uint32_t *gens; /* per bucket: moves at each write of a key of the bucket */
-	uint32_t mask;
+	uint64_t *buckets; /* tagged links to the first entry (rcache.c) */
+	uint32_t *gens;    /* per group of buckets: moves at each write of a key of the group */
+	uint32_t mask, gen_mask;
 	uint32_t epoch; /* moves at each rcache_clear */
 	struct rcache_entry *head, *tail;
 	uint64_t bytes, max_bytes, entries;
@@ -101,8 +104,16 @@ void rcache_write(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint6
  * Copied; a verified fill of the entry's own seq verifies it. */
 void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t gen, uint64_t seq,
 		 const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len, bool verified);
+/* A PUT of key completed with seq, having written meta and vals: the
+ * same as rcache_write then rcache_fill(rcache_gen(), not verified). */
+void rcache_put_done(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash, uint64_t seq,
+		     const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len);
 /* A read of key found its record damaged (or failed): its entry goes. */
 void rcache_forget(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash);
 void rcache_clear(struct rcache *rc);
+/* 0, or -EINVAL if the table's links or counts are wrong, or a lookup
+ * would not find an entry, or would find another entry of its key first
+ * (tests: it walks every bucket). */
+int rcache_check(const struct rcache *rc);
 
 #endif

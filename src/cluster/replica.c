@@ -379,10 +379,11 @@ static void cas_put_done(struct cnode *n, struct cas *c)
 	if (cas_cached_key(c)) {
 		/* The store holds what we wrote (rc 0) or what it held (refused):
 		 * read it again, unless we know it. */
-		rcache_write(&n->rcache, c->key, c->key_len, c->key_hash);
 		if (rc == 0)
-			rcache_fill(&n->rcache, c->key, c->key_len, c->key_hash, rcache_gen(&n->rcache, c->key_hash),
-				    c->op.out.seq, c->enc, c->meta_len, c->enc + c->meta_len, (uint32_t)c->vals_len, false);
+			rcache_put_done(&n->rcache, c->key, c->key_len, c->key_hash, c->op.out.seq, c->enc, c->meta_len,
+					c->enc + c->meta_len, (uint32_t)c->vals_len);
+		else
+			rcache_write(&n->rcache, c->key, c->key_len, c->key_hash);
 	}
 	if (cas_transient(&c->op)) {
 		if (cas_retry(n, c))

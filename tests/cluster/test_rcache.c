@@ -11,7 +11,13 @@
  *   change; bytes and entries stay within the bound and match the entries;
  *   a lookup for a client's read (verified_only) finds only a verified
  *   entry, and an entry is verified only when a GET read back the record
- *   the store holds (a PUT's fill is not).
+ *   the store holds (a PUT's fill is not); the table's tagged links are
+ *   right (rcache_check). The runs take the keys' hashes five ways: the
+ *   real hash, and four made up so that every key lands in one or three
+ *   buckets with equal or different link tags, or equal low 32 bits (the
+ *   chains, the tags and the key compare are all exercised). A completed
+ *   PUT goes in through rcache_put_done or, in half the runs, through the
+ *   rcache_write and rcache_fill it stands for.
  * - race: the GET that read before a PUT and completes after it is not
  *   kept (the case the generations exist for); a GET across a clear is not
  *   kept either.
@@ -68,11 +74,20 @@ static uint8_t key_of(unsigned k, uint8_t out[2])
 	return 2;
 }
 
+static unsigned hash_mode; /* the model's run: how the keys' hashes are made */
+static bool split_put;      /* the model's run: a PUT's completion as rcache_write + rcache_fill */
+
 static uint64_t hash_of(unsigned k)
 {
 	uint8_t key[2];
 	key_of(k, key);
-	return dv_key_hash64(key, 2);
+	switch (hash_mode) {
+	case 1: return (uint64_t)k << 10;  /* one bucket, one tag, hash_lo differs */
+	case 2: return (uint64_t)k << 17;  /* one bucket, a tag each */
+	case 3: return (uint64_t)k << 32;  /* one bucket, the same hash_lo: only the key tells */
+	case 4: return (k % 3) | (uint64_t)(k % 2) << 17 | (uint64_t)k << 40; /* three buckets, two tags */
+	default: return dv_key_hash64(key, 2);
+	}
 }
 
 static void fill_rec(struct rec *r)
@@ -98,15 +113,28 @@ static void do_fill(struct rcache *rc, unsigned k, uint64_t gen, const struct re
 	do_fill_v(rc, k, gen, r, true);
 }
 
-/* A PUT of k submitted and completed: the cnode's two rcache_writes and
- * its fill with what it wrote (not verified). */
+/* A PUT of k completed, having written r: the cnode's rcache_put_done,
+ * or the rcache_write and fill it stands for. */
+static void put_complete(struct rcache *rc, unsigned k, const struct rec *r)
+{
+	uint8_t key[2];
+	key_of(k, key);
+	if (split_put) {
+		rcache_write(rc, key, 2, hash_of(k));
+		do_fill_v(rc, k, rcache_gen(rc, hash_of(k)), r, false);
+	} else {
+		rcache_put_done(rc, key, 2, hash_of(k), r->seq, r->bytes, r->meta_len, r->bytes + r->meta_len,
+				r->val_len);
+	}
+}
+
+/* A PUT of k submitted and completed. */
 static void put_done(struct rcache *rc, unsigned k, const struct rec *r)
 {
 	uint8_t key[2];
 	key_of(k, key);
 	rcache_write(rc, key, 2, hash_of(k));
-	rcache_write(rc, key, 2, hash_of(k));
-	do_fill_v(rc, k, rcache_gen(rc, hash_of(k)), r, false);
+	put_complete(rc, k, r);
 }
 
 static void check_entry(const struct rcache_entry *e, const struct rec *r)
@@ -147,8 +175,7 @@ static void step(struct rcache *rc)
 		} else {
 			store[k] = pending[k];
 			put_open[k] = false;
-			rcache_write(rc, key, 2, h);
-			do_fill_v(rc, k, rcache_gen(rc, h), &store[k], false);
+			put_complete(rc, k, &store[k]);
 			read_back[k] = false;
 		}
 		break;
@@ -206,13 +233,16 @@ static void step(struct rcache *rc)
 		break;
 	}
 	check_bounds(rc);
+	CHECK_EQ(rcache_check(rc), 0);
 }
 
 static void test_model(void)
 {
 	test_begin("model");
 	static const uint64_t bounds[] = {4096, 16384, 1u << 20};
-	for (unsigned run = 0; run < 300; run++) {
+	for (unsigned run = 0; run < 500; run++) {
+		hash_mode = run % 5;
+		split_put = run / 5 % 2;
 		struct rcache rc;
 		CHECK_EQ(rcache_init(&rc, bounds[run % 3]), 0);
 		memset(store, 0, sizeof(store));
@@ -227,6 +257,7 @@ static void test_model(void)
 				rcache_unpin(&rc, pins[p].e);
 		rcache_free(&rc);
 	}
+	hash_mode = 0;
 	test_end("model");
 }
 
