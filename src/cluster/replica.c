@@ -534,7 +534,7 @@ static int rop_merge(struct cas *cas, const struct dvv *local, struct dvv *out)
 	r->uncovered = (r->flags & MSGF_IF_COVERED) && !cas->n->cfg.test_broken_cover &&
 		       (cas->corrupt || (local && !dvv_covered(local, &r->in_d)));
 	if (cas->n->cfg.test_broken_merge || !local) {
-		*out = r->in_d; /* test_broken_merge: the incoming version replaces ours (mutation check) */
+		dvv_copy(out, &r->in_d); /* test_broken_merge: the incoming version replaces ours (mutation check) */
 	} else {
 		int rc = dvv_sync(out, local, &r->in_d);
 		if (rc != 0)

@@ -323,6 +323,14 @@ static unsigned table_lookup(struct table *t, uint64_t fp, uint64_t *out, unsign
 	return n;
 }
 
+void index_prefetch(struct index *idx, uint64_t hash)
+{
+	struct segment *sg = &idx->seg[hash_segment(hash)];
+	struct table *t = seg_enter(sg);
+	__builtin_prefetch(&t->slots[table_home(t, hash_fp(hash))], 0, 3);
+	seg_exit(idx, sg);
+}
+
 unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsigned max)
 {
 	struct segment *sg = &idx->seg[hash_segment(hash)];

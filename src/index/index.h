@@ -36,6 +36,11 @@ struct index;
 int index_create(struct index **out, uint64_t capacity_hint);
 void index_destroy(struct index *idx);
 
+/* A hint, for callers that queue many operations before running them: the
+ * slot a lookup or write of hash starts at is loaded into the CPU cache.
+ * Changes nothing. */
+void index_prefetch(struct index *idx, uint64_t hash);
+
 /* Up to max payloads whose fingerprint matches hash, in probe order.
  * Returns how many were written; more may exist if it returns max. */
 unsigned index_lookup(struct index *idx, uint64_t hash, uint64_t *payloads, unsigned max);

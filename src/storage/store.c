@@ -1044,6 +1044,7 @@ int store_submit(struct store *s, struct store_op *op)
 	memset(&op->out, 0, sizeof(op->out));
 	op->priv.state = OPS_NEW;
 	s->pending++;
+	index_prefetch(s->index, h.lo); /* looked up at the next store_poll: load it meanwhile */
 	if (!flush_hold(s, op))
 		opq_push(&s->ready, op);
 	return 0;
