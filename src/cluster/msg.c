@@ -411,6 +411,18 @@ static void decode_body(struct rd *r, struct msg *m)
 	}
 }
 
+bool msg_peek_key(const uint8_t *buf, size_t len, const uint8_t **key, uint16_t *key_len)
+{
+	if (len < MSG_HDR_BYTES + 2 || (buf[9] != MSG_REPL_PUT && buf[9] != MSG_REPL_GET)) /* off 9: type */
+		return false;
+	uint16_t kl = le_get16(buf + MSG_HDR_BYTES); /* both bodies begin u16 key_len | key */
+	if (kl == 0 || kl > len - MSG_HDR_BYTES - 2)
+		return false;
+	*key = buf + MSG_HDR_BYTES + 2;
+	*key_len = kl;
+	return true;
+}
+
 int msg_decode(const uint8_t *buf, size_t len, struct msg *m)
 {
 	memset(m, 0, sizeof(*m));

@@ -196,6 +196,10 @@ size_t msg_encoded_bytes(const struct msg *m);
 size_t msg_encode(const struct msg *m, uint8_t *out);
 /* 0 or -EBADMSG; m's views point into buf. */
 int msg_decode(const uint8_t *buf, size_t len, struct msg *m);
+/* The key of a REPL_PUT or REPL_GET, read without decoding or checking the
+ * message (a hint's: cnode_prefetch_message): true and *key, *key_len (1..)
+ * inside buf[0, len), or false (another type, or too short). */
+bool msg_peek_key(const uint8_t *buf, size_t len, const uint8_t **key, uint16_t *key_len);
 /* FWD_PUT's context entries into a version vector (bounds checked by decode). */
 void msg_ctx_get(const struct msg *m, struct dvv_vv *out);
 /* The sender's side: vv in wire form into buf, and m->ctx, m->ctx_n set to

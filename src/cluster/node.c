@@ -714,6 +714,18 @@ static void advance(struct cnode *n, uint64_t now_ms)
 		n->now_ms = now_ms;
 }
 
+void cnode_prefetch_message(const struct cnode *n, const uint8_t *buf, size_t len)
+{
+	const uint8_t *key;
+	uint16_t key_len;
+	if (!msg_peek_key(buf, len, &key, &key_len))
+		return;
+	uint64_t h = dv_key_hash64(key, key_len); /* the store's key hash too (store_key_hash) */
+	rcache_prefetch(&n->rcache, h);
+	__builtin_prefetch(&n->key_holders[h & n->key_holders_mask], 0, 3);
+	store_prefetch(n->s, h);
+}
+
 void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms)
 {
 	DV_ASSERT(n && (buf || len == 0));

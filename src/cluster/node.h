@@ -389,6 +389,12 @@ int cnode_submit(struct cnode *n, struct creq *rq, uint64_t now_ms);
 /* A message from peer `from` (the driver knows who is on the connection).
  * Malformed ones are counted and dropped. */
 void cnode_on_message(struct cnode *n, uint16_t from, const uint8_t *buf, size_t len, uint64_t now_ms);
+/* A hint for a driver about to hand a batch of messages to
+ * cnode_on_message one by one: loads into the CPU cache what handling buf
+ * (a REPL_PUT or REPL_GET) looks up first (its key's read-cache bucket,
+ * merge-loop bucket and store index slot), so the batch's cache misses
+ * overlap. buf is not checked; reads stay inside len. Changes nothing. */
+void cnode_prefetch_message(const struct cnode *n, const uint8_t *buf, size_t len);
 /* The driver has a session with peer node `peer` now (up), or lost it
  * (down). A peer that comes up is asked for its flush state, and its
  * FWD_PUT duplicate window starts afresh (a new session may be a new run of

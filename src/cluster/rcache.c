@@ -182,6 +182,14 @@ void rcache_unpin(struct rcache *rc, struct rcache_entry *e)
 	(void)rc;
 }
 
+void rcache_prefetch(const struct rcache *rc, uint64_t hash)
+{
+	if (rc->max_bytes == 0)
+		return;
+	__builtin_prefetch(&rc->buckets[hash & rc->mask], 0, 3);
+	__builtin_prefetch(&rc->gens[hash & rc->gen_mask], 0, 3);
+}
+
 uint64_t rcache_gen(const struct rcache *rc, uint64_t hash)
 {
 	if (rc->max_bytes == 0)

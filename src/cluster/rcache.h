@@ -94,6 +94,9 @@ const struct rcache_entry *rcache_peek(const struct rcache *rc, const uint8_t *k
 struct rcache_entry *rcache_get(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64_t hash,
 				bool verified_only);
 void rcache_unpin(struct rcache *rc, struct rcache_entry *e);
+/* A hint: the bucket and generation a call for hash reads are loaded into
+ * the CPU cache. Changes nothing. */
+void rcache_prefetch(const struct rcache *rc, uint64_t hash);
 /* What a GET submitted now passes to rcache_fill. */
 uint64_t rcache_gen(const struct rcache *rc, uint64_t hash);
 /* A PUT of key is submitted, or completed (any result). */

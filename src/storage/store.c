@@ -79,6 +79,8 @@ uint64_t store_now_ms(void)
 
 uint64_t store_key_hash(const void *key, uint32_t key_len) { return dv_key_hash64(key, key_len); }
 
+void store_prefetch(struct store *s, uint64_t hash) { index_prefetch(s->index, hash); }
+
 uint64_t store_key_count(const struct store *s) { return index_count(s->index); }
 
 void opq_push(struct op_queue *q, struct store_op *op)

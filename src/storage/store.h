@@ -400,6 +400,9 @@ int store_scan_expired(struct store *s, uint64_t hash_lo, uint64_t hash_hi, stor
 
 void store_get_stats(const struct store *s, struct store_stats *out);
 uint64_t store_key_hash(const void *key, uint32_t key_len);
+/* A hint: what an op on the key of hash (store_key_hash) looks up first is
+ * loaded into the CPU cache. Changes nothing. */
+void store_prefetch(struct store *s, uint64_t hash);
 /* The real clock (CLOCK_REALTIME) in unix ms: the default of now_ms. */
 uint64_t store_now_ms(void);
 

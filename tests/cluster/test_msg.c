@@ -301,6 +301,53 @@ static void test_roundtrip(void)
 	test_end("roundtrip");
 }
 
+/* msg_peek_key: the key decode finds, for REPL_PUT and REPL_GET; nothing
+ * for every other type; inside the bytes for every truncation and for
+ * garbage (it checks nothing else: run under ASan, a read past len shows). */
+static void test_peek_key(void)
+{
+	test_begin("peek_key");
+	for (uint8_t t = MSG_REPL_PUT; t <= MSG_TYPE_MAX; t++) {
+		for (unsigned i = 0; i < 100; i++) {
+			struct msg m;
+			rand_msg(&m, t, i < 2 ? 1 + i : 0);
+			size_t len;
+			uint8_t *buf = encode(&m, &len);
+			const uint8_t *key;
+			uint16_t key_len;
+			bool has = msg_peek_key(buf, len, &key, &key_len);
+			CHECK_EQ(has, t == MSG_REPL_PUT || t == MSG_REPL_GET);
+			if (has)
+				CHECK(key_len == m.key_len && view_eq(key, m.key, key_len));
+			for (size_t cut = 0; cut < len && cut < MSG_HDR_BYTES + 8; cut++) {
+				uint8_t *c = malloc(cut ? cut : 1);
+				CHECK(c != NULL);
+				memcpy(c, buf, cut);
+				if (msg_peek_key(c, cut, &key, &key_len))
+					CHECK(key_len >= 1 && key >= c + MSG_HDR_BYTES + 2 && key + key_len <= c + cut);
+				free(c);
+			}
+			free(buf);
+		}
+	}
+	uint64_t r = 99;
+	for (unsigned i = 0; i < 20000; i++) {
+		size_t len = (size_t)(test_rand(&r) % 120);
+		uint8_t *g = malloc(len ? len : 1);
+		CHECK(g != NULL);
+		for (size_t j = 0; j < len; j++)
+			g[j] = (uint8_t)test_rand(&r);
+		if (len > 9 && test_rand(&r) % 2)
+			g[9] = (uint8_t)(MSG_REPL_PUT + test_rand(&r) % 2 * (MSG_REPL_GET - MSG_REPL_PUT));
+		const uint8_t *key;
+		uint16_t key_len;
+		if (msg_peek_key(g, len, &key, &key_len))
+			CHECK(key_len >= 1 && key == g + MSG_HDR_BYTES + 2 && key + key_len <= g + len);
+		free(g);
+	}
+	test_end("peek_key");
+}
+
 /* A frame written by hand from msg.h's table. */
 struct raw {
 	uint8_t *b;
@@ -841,6 +888,7 @@ int main(void)
 	fill(vals_buf, DV_VALUE_BYTES_MAX + 1);
 	test_layout();
 	test_roundtrip();
+	test_peek_key();
 	test_corruption();
 	test_limits();
 	test_fields();
