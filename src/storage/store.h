@@ -338,6 +338,15 @@ void store_reclaim_below(struct store *s, uint64_t seq);
 bool store_reclaim_pending(const struct store *s);
 
 int store_open(struct store **out, struct dev *dev, const struct store_config *cfg);
+/* This open's stamp: greater than every earlier writable open's of this
+ * store, across crashes and power cuts (not consecutive: it is the sb_seq
+ * of the superblock write every writable open makes durable before
+ * store_open returns; a superblock write takes the newest copy's seq + 1).
+ * It costs no data zone: a host keeps a per-start number here rather than
+ * in a record, which a full device could not take at every start. 0 for a
+ * read-only open. Only damage to the newest superblock copy on the medium
+ * (the older one then current) can give a later open an earlier stamp. */
+uint64_t store_open_stamp(const struct store *s);
 /* Waits for all queued and in-flight operations, then frees. The device is
  * not closed. */
 void store_close(struct store *s);
