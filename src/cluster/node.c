@@ -817,7 +817,7 @@ void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
 	advance(n, now_ms);
 	/* A new session: the peer may be a new run of its node, whose request
 	 * ids need not pass the old run's (a node restarted on a wiped data
-	 * file starts again at boot 1), so its FWD_PUT duplicate window starts
+	 * file starts again at a first start's boot), so its FWD_PUT duplicate window starts
 	 * afresh. Nothing of an earlier session arrives after this one is up
 	 * (the driver closed it), and a sender never resends a FWD_PUT. */
 	uint16_t pi = cnode_peer_index(n, peer);
@@ -992,7 +992,12 @@ uint32_t cnode_store_key(uint8_t keyspace, const void *key, uint32_t key_len, ui
 }
 
 /* The identity record: u32 magic "DVID" | u16 format (1) | u16 node id |
- * u64 cluster id | u64 incarnation | u32 boot. */
+ * u64 cluster id | u64 incarnation | u32 boot base. Written once, when the
+ * data file gets its incarnation; a start writes nothing (a full device
+ * could not take a record at every start: node.h). The base is 0 in a
+ * record written so; one written by an earlier dynvme, which rewrote it at
+ * every start, holds the count of starts then (its last run's boot), and
+ * every boot from now on is above it (start_boot). */
 #define IDENT_MAGIC 0x44495644u
 #define IDENT_BYTES 28u
 static const uint8_t ident_key[] = {CNODE_KEYSPACE_META, 'i', 'd', 'e', 'n', 't', 'i', 't', 'y'};
@@ -1046,21 +1051,34 @@ static int identity_parse(const struct sync_op *w, struct cnode_identity *out)
 	return 0;
 }
 
-/* Write the identity record durably. */
-static int identity_write(struct store *s, const struct cnode_identity *id, enum store_cond cond)
+/* Write a new data file's identity record durably (boot base 0). It may
+ * take the zone the store keeps for GC (store_op.reserve): one small record
+ * in the life of the data file, written before any user data. */
+static int identity_create(struct store *s, const struct cnode_identity *id)
 {
 	DV_ASSERT(id->incarnation != 0 && id->incarnation <= DVV_INCARNATION_MASK);
-	DV_ASSERT(id->boot != 0);
-	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = cond, .reserve = true}}; /* starts on a full device */
+	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = STORE_IF_ABSENT, .reserve = true}};
 	le_put32(put.val, IDENT_MAGIC);
 	le_put16(put.val + 4, 1);
 	le_put16(put.val + 6, id->node_id);
 	le_put64(put.val + 8, id->cluster_id);
 	le_put64(put.val + 16, id->incarnation);
-	le_put32(put.val + 24, id->boot);
+	le_put32(put.val + 24, 0);
 	put.op.value = put.val;
 	put.op.val_len = IDENT_BYTES;
 	return sync_run(s, &put);
+}
+
+/* This start's boot: the record's base plus the store's open stamp, which
+ * grows at every open of the data file (store_open_stamp: durable before
+ * store_open returned), so it is above every earlier start's, and above
+ * the count of starts an earlier dynvme kept in the record (stamps are >=
+ * 1). Never 0 (0 is "no boot count" for cnode_config). */
+static uint32_t start_boot(uint32_t base, uint64_t stamp)
+{
+	DV_ASSERT(stamp != 0);
+	uint32_t boot = (uint32_t)(base + stamp);
+	return boot ? boot : 1;
 }
 
 int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
@@ -1071,6 +1089,9 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	uint64_t inc = fresh & DVV_INCARNATION_MASK;
 	if (node_id == 0 || inc == 0)
 		return -EINVAL;
+	uint64_t stamp = store_open_stamp(s);
+	if (stamp == 0)
+		return -EROFS; /* a read-only open: no start */
 	struct sync_op get = {.op = {.kind = STORE_GET}};
 	int err = sync_run(s, &get);
 	if (err == 0) {
@@ -1081,9 +1102,9 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 			return -EXDEV;
 		if (out->node_id != node_id)
 			return -EINVAL;
-		out->boot = out->boot + 1 ? out->boot + 1 : 1;
+		out->boot = start_boot(out->boot, stamp); /* nothing written: node.h */
 		out->run = inc; /* a new actor at every start (node.h: Actors) */
-		return identity_write(s, out, STORE_ALWAYS); /* this start counted before it acts */
+		return 0;
 	}
 	if (err != -DV_ENOTFOUND)
 		return err;
@@ -1092,8 +1113,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	if (st.keys > st.tombstones)
 		return -DV_EFORMAT; /* data, but not a cluster node's */
 	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .run = inc,
-				    .boot = 1};
-	err = identity_write(s, &id, STORE_IF_ABSENT);
+				    .boot = start_boot(0, stamp)};
+	err = identity_create(s, &id);
 	if (err)
 		return err;
 	*out = id;
