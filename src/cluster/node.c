@@ -130,12 +130,12 @@ static void cnode_free_pools(struct cnode *n)
 	rcache_free(&n->rcache);
 }
 
-/* The first counter of a run's request ids: in [1, 2^43) from the
- * incarnation (splitmix64's finaliser), so runs of two incarnations with
- * the same boot use unrelated ranges, each with 2^43 ids to go. */
-static uint64_t req_id_start(uint64_t incarnation)
+/* The first counter of a run's request ids: in [1, 2^43) from its run
+ * incarnation (splitmix64's finaliser), so two runs with the same boot use
+ * unrelated ranges, each with 2^43 ids to go. */
+static uint64_t req_id_start(uint64_t run)
 {
-	uint64_t z = incarnation + 0x9e3779b97f4a7c15ull;
+	uint64_t z = run + 0x9e3779b97f4a7c15ull;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	z ^= z >> 31;
@@ -172,15 +172,17 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 	n->now_ms = now_ms;
 	/* Request ids of one run never meet those of another, so a late reply
 	 * to an earlier run cannot match a request of this one: boot << 44
-	 * (the identity record counts starts) | a counter from a start drawn
-	 * from the incarnation in [1, 2^43) (a wiped node starts again at boot
-	 * 1 with a new incarnation: without it, its ids were the ids of its
-	 * first run, whose replies a peer's driver may still deliver), or,
-	 * without a boot count, above every id an earlier run could have used
-	 * if the clock moved forward (ids grow by far less than 2^20 a
-	 * millisecond). */
+	 * (above every earlier start's: cnode_identity_load) | a counter from
+	 * a start drawn from the run incarnation in [1, 2^43) (new at every
+	 * start: a wiped node, whose boot is a first start's again, has a new
+	 * one, and so has a run whose boot meets an earlier run's in its 20
+	 * bits: boots grow by the superblock writes of the run before, which
+	 * wrap them after 2^20; without it, its ids were those of that run,
+	 * whose replies a peer's driver may still deliver), or, without a boot
+	 * count, above every id an earlier run could have used if the clock
+	 * moved forward (ids grow by far less than 2^20 a millisecond). */
 	n->next_req_id = cfg->boot ? (uint64_t)(cfg->boot & CNODE_BOOT_MASK) << CNODE_REQ_ID_BITS |
-					     req_id_start(cfg->incarnation)
+					     req_id_start(cfg->run)
 				   : (now_ms << 20) | 1;
 	n->self_peer = CNODE_PEER_NONE;
 	for (unsigned i = 0; i < n->ring.nnodes; i++) {
