@@ -241,11 +241,12 @@ struct store_op {
 	 * (GC_RESERVE_ZONES), as a FLUSH may: for a host's few small records
 	 * that free or keep space, never for user data (a cluster node's flush
 	 * records, after which the flushed zones are reclaimed, and its
-	 * identity record, written at every start), so that a full device can
-	 * still be flushed and its node started. Only once: every open of a
-	 * store writes into a fresh zone, so a start takes the reserve zone,
-	 * and the next start on a device still full finds none (a FLUSH in
-	 * between frees it). */
+	 * identity record, written once when the data file is created), so
+	 * that a full device can still be flushed. Never for a record written
+	 * at every start: recovery seals the zone the last run left open, so
+	 * such a record takes a fresh zone at every start, and on a full
+	 * device the second start finds none; a host keeps a per-start number
+	 * in the open stamp instead (store_open_stamp). */
 	bool reserve;
 	store_done_fn done;
 	void *ctx;
