@@ -1066,7 +1066,7 @@ static void node_close(uint16_t id)
 	dev_close(t->dev);
 }
 
-/* A node restarts on its data (same incarnation, a new run, next boot),
+/* A node restarts on its data (same incarnation, a new run, a greater boot),
  * the cluster not run after: its start-up work (the count scan) is still
  * to do. */
 static void node_restart_unsettled(uint16_t id, uint64_t at_ms)
