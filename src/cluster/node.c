@@ -130,12 +130,12 @@ static void cnode_free_pools(struct cnode *n)
 	rcache_free(&n->rcache);
 }
 
-/* The first counter of a run's request ids: in [1, 2^43) from the
- * incarnation (splitmix64's finaliser), so runs of two incarnations with
- * the same boot use unrelated ranges, each with 2^43 ids to go. */
-static uint64_t req_id_start(uint64_t incarnation)
+/* The first counter of a run's request ids: in [1, 2^43) from its run
+ * incarnation (splitmix64's finaliser), so two runs with the same boot use
+ * unrelated ranges, each with 2^43 ids to go. */
+static uint64_t req_id_start(uint64_t run)
 {
-	uint64_t z = incarnation + 0x9e3779b97f4a7c15ull;
+	uint64_t z = run + 0x9e3779b97f4a7c15ull;
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	z ^= z >> 31;
@@ -172,15 +172,17 @@ int cnode_create(struct cnode **out, const struct cnode_config *cfg, struct stor
 	n->now_ms = now_ms;
 	/* Request ids of one run never meet those of another, so a late reply
 	 * to an earlier run cannot match a request of this one: boot << 44
-	 * (the identity record counts starts) | a counter from a start drawn
-	 * from the incarnation in [1, 2^43) (a wiped node starts again at boot
-	 * 1 with a new incarnation: without it, its ids were the ids of its
-	 * first run, whose replies a peer's driver may still deliver), or,
-	 * without a boot count, above every id an earlier run could have used
-	 * if the clock moved forward (ids grow by far less than 2^20 a
-	 * millisecond). */
+	 * (above every earlier start's: cnode_identity_load) | a counter from
+	 * a start drawn from the run incarnation in [1, 2^43) (new at every
+	 * start: a wiped node, whose boot is a first start's again, has a new
+	 * one, and so has a run whose boot meets an earlier run's in its 20
+	 * bits: boots grow by the superblock writes of the run before, which
+	 * wrap them after 2^20; without it, its ids were those of that run,
+	 * whose replies a peer's driver may still deliver), or, without a boot
+	 * count, above every id an earlier run could have used if the clock
+	 * moved forward (ids grow by far less than 2^20 a millisecond). */
 	n->next_req_id = cfg->boot ? (uint64_t)(cfg->boot & CNODE_BOOT_MASK) << CNODE_REQ_ID_BITS |
-					     req_id_start(cfg->incarnation)
+					     req_id_start(cfg->run)
 				   : (now_ms << 20) | 1;
 	n->self_peer = CNODE_PEER_NONE;
 	for (unsigned i = 0; i < n->ring.nnodes; i++) {
@@ -829,7 +831,7 @@ void cnode_peer_up(struct cnode *n, uint16_t peer, uint64_t now_ms)
 	advance(n, now_ms);
 	/* A new session: the peer may be a new run of its node, whose request
 	 * ids need not pass the old run's (a node restarted on a wiped data
-	 * file starts again at boot 1), so its FWD_PUT duplicate window starts
+	 * file starts again at a first start's boot), so its FWD_PUT duplicate window starts
 	 * afresh. Nothing of an earlier session arrives after this one is up
 	 * (the driver closed it), and a sender never resends a FWD_PUT. */
 	uint16_t pi = cnode_peer_index(n, peer);
@@ -1004,7 +1006,12 @@ uint32_t cnode_store_key(uint8_t keyspace, const void *key, uint32_t key_len, ui
 }
 
 /* The identity record: u32 magic "DVID" | u16 format (1) | u16 node id |
- * u64 cluster id | u64 incarnation | u32 boot. */
+ * u64 cluster id | u64 incarnation | u32 boot base. Written once, when the
+ * data file gets its incarnation; a start writes nothing (a full device
+ * could not take a record at every start: node.h). The base is 0 in a
+ * record written so; one written by an earlier dynvme, which rewrote it at
+ * every start, holds the count of starts then (its last run's boot), and
+ * every boot from now on is above it (start_boot). */
 #define IDENT_MAGIC 0x44495644u
 #define IDENT_BYTES 28u
 static const uint8_t ident_key[] = {CNODE_KEYSPACE_META, 'i', 'd', 'e', 'n', 't', 'i', 't', 'y'};
@@ -1058,21 +1065,34 @@ static int identity_parse(const struct sync_op *w, struct cnode_identity *out)
 	return 0;
 }
 
-/* Write the identity record durably. */
-static int identity_write(struct store *s, const struct cnode_identity *id, enum store_cond cond)
+/* Write a new data file's identity record durably (boot base 0). It may
+ * take the zone the store keeps for GC (store_op.reserve): one small record
+ * in the life of the data file, written before any user data. */
+static int identity_create(struct store *s, const struct cnode_identity *id)
 {
 	DV_ASSERT(id->incarnation != 0 && id->incarnation <= DVV_INCARNATION_MASK);
-	DV_ASSERT(id->boot != 0);
-	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = cond, .reserve = true}}; /* starts on a full device */
+	struct sync_op put = {.op = {.kind = STORE_PUT, .cond = STORE_IF_ABSENT, .reserve = true}};
 	le_put32(put.val, IDENT_MAGIC);
 	le_put16(put.val + 4, 1);
 	le_put16(put.val + 6, id->node_id);
 	le_put64(put.val + 8, id->cluster_id);
 	le_put64(put.val + 16, id->incarnation);
-	le_put32(put.val + 24, id->boot);
+	le_put32(put.val + 24, 0);
 	put.op.value = put.val;
 	put.op.val_len = IDENT_BYTES;
 	return sync_run(s, &put);
+}
+
+/* This start's boot: the record's base plus the store's open stamp, which
+ * grows at every open of the data file (store_open_stamp: durable before
+ * store_open returned), so it is above every earlier start's, and above
+ * the count of starts an earlier dynvme kept in the record (stamps are >=
+ * 1). Never 0 (0 is "no boot count" for cnode_config). */
+static uint32_t start_boot(uint32_t base, uint64_t stamp)
+{
+	DV_ASSERT(stamp != 0);
+	uint32_t boot = (uint32_t)(base + stamp);
+	return boot ? boot : 1;
 }
 
 int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
@@ -1083,6 +1103,9 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	uint64_t inc = fresh & DVV_INCARNATION_MASK;
 	if (node_id == 0 || inc == 0)
 		return -EINVAL;
+	uint64_t stamp = store_open_stamp(s);
+	if (stamp == 0)
+		return -EROFS; /* a read-only open: no start */
 	struct sync_op get = {.op = {.kind = STORE_GET}};
 	int err = sync_run(s, &get);
 	if (err == 0) {
@@ -1093,9 +1116,9 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 			return -EXDEV;
 		if (out->node_id != node_id)
 			return -EINVAL;
-		out->boot = out->boot + 1 ? out->boot + 1 : 1;
+		out->boot = start_boot(out->boot, stamp); /* nothing written: node.h */
 		out->run = inc; /* a new actor at every start (node.h: Actors) */
-		return identity_write(s, out, STORE_ALWAYS); /* this start counted before it acts */
+		return 0;
 	}
 	if (err != -DV_ENOTFOUND)
 		return err;
@@ -1104,8 +1127,8 @@ int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, 
 	if (st.keys > st.tombstones)
 		return -DV_EFORMAT; /* data, but not a cluster node's */
 	struct cnode_identity id = {.cluster_id = cluster_id, .node_id = node_id, .incarnation = inc, .run = inc,
-				    .boot = 1};
-	err = identity_write(s, &id, STORE_IF_ABSENT);
+				    .boot = start_boot(0, stamp)};
+	err = identity_create(s, &id);
 	if (err)
 		return err;
 	*out = id;

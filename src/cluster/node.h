@@ -428,7 +428,7 @@ struct cnode_identity {
 	uint16_t node_id;
 	uint64_t incarnation; /* the data file's: renewed when it is empty or replaced */
 	uint64_t run;         /* this start's: fresh, every start (not stored) */
-	uint32_t boot; /* starts of this data file, this one included (1 when created) */
+	uint32_t boot; /* this start's: above every earlier start's of this data file, never 0 */
 	bool created;  /* a new incarnation was written at this start */
 };
 /* Start-up only, synchronous (polls the store until done): read the
@@ -438,13 +438,19 @@ struct cnode_identity {
  * must be new at every call: never 0, never an earlier start's of this
  * node id, and greater than theirs where the driver can (the drivers draw
  * cnode_fresh_incarnation: milliseconds since 2020 << 7 | 7 random bits).
- * Every start also counts itself in the record (boot), durably before it
- * returns, so a late reply to an earlier run never matches a request of
- * this one (request ids start at boot << 44, plus a start drawn from the
- * incarnation: a wiped node is back at boot 1).
+ * Every start gets a boot above every earlier start's of the data file,
+ * durable before it returns, so a late reply to an earlier run never
+ * matches a request of this one (request ids start at boot << 44, plus a
+ * start drawn from the incarnation: a wiped node is back at the boot of a
+ * first start). The boot is the store's open stamp (store_open_stamp, kept
+ * in the superblock) plus the record's base: a start writes no record, so
+ * a node whose device is full starts any number of times (a record
+ * written at every start took a data zone each time, and the second start
+ * on a full device failed). One open of the store is one start: load the
+ * identity once per store_open.
  * -EXDEV: the data file belongs to another cluster; -EINVAL: to another node
- * id; -DV_EFORMAT: keys but no identity (not a cluster data file); or a
- * store error. */
+ * id; -DV_EFORMAT: keys but no identity (not a cluster data file); -EROFS:
+ * a read-only store; or a store error. */
 int cnode_identity_load(struct store *s, uint64_t cluster_id, uint16_t node_id, uint64_t fresh,
 			struct cnode_identity *out);
 /* A fresh incarnation for cnode_identity_load from the driver's clock

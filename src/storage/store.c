@@ -1167,6 +1167,8 @@ int store_drain(struct store *s)
 	return s->failed ? -DV_EFATAL : 0;
 }
 
+uint64_t store_open_stamp(const struct store *s) { return s->open_stamp; }
+
 void store_get_stats(const struct store *s, struct store_stats *out)
 {
 	*out = s->st;

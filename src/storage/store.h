@@ -241,11 +241,12 @@ struct store_op {
 	 * (GC_RESERVE_ZONES), as a FLUSH may: for a host's few small records
 	 * that free or keep space, never for user data (a cluster node's flush
 	 * records, after which the flushed zones are reclaimed, and its
-	 * identity record, written at every start), so that a full device can
-	 * still be flushed and its node started. Only once: every open of a
-	 * store writes into a fresh zone, so a start takes the reserve zone,
-	 * and the next start on a device still full finds none (a FLUSH in
-	 * between frees it). */
+	 * identity record, written once when the data file is created), so
+	 * that a full device can still be flushed. Never for a record written
+	 * at every start: recovery seals the zone the last run left open, so
+	 * such a record takes a fresh zone at every start, and on a full
+	 * device the second start finds none; a host keeps a per-start number
+	 * in the open stamp instead (store_open_stamp). */
 	bool reserve;
 	store_done_fn done;
 	void *ctx;
@@ -338,6 +339,15 @@ void store_reclaim_below(struct store *s, uint64_t seq);
 bool store_reclaim_pending(const struct store *s);
 
 int store_open(struct store **out, struct dev *dev, const struct store_config *cfg);
+/* This open's stamp: greater than every earlier writable open's of this
+ * store, across crashes and power cuts (not consecutive: it is the sb_seq
+ * of the superblock write every writable open makes durable before
+ * store_open returns; a superblock write takes the newest copy's seq + 1).
+ * It costs no data zone: a host keeps a per-start number here rather than
+ * in a record, which a full device could not take at every start. 0 for a
+ * read-only open. Only damage to the newest superblock copy on the medium
+ * (the older one then current) can give a later open an earlier stamp. */
+uint64_t store_open_stamp(const struct store *s);
 /* Waits for all queued and in-flight operations, then frees. The device is
  * not closed. */
 void store_close(struct store *s);

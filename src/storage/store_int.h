@@ -243,6 +243,7 @@ struct store {
 	uint8_t *sb_buf;
 	struct dev_req sb_req;
 	uint64_t sb_version_wanted, sb_version_durable, sb_version_writing;
+	uint64_t open_stamp; /* sb_seq of the superblock write this open made durable (0: read-only) */
 	bool sb_in_flight;
 
 	/* Zone index (footer) writes for zones being sealed. */

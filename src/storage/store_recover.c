@@ -29,6 +29,11 @@
  * 5. Merge all runs by (hash128, seq); per key the highest seq wins and
  *    goes into the index (tombstones included); live cost per zone follows.
  * 6. next_seq = highest seq seen + 1.
+ * 7. (writable opens) One superblock write made durable, whether or not
+ *    recovery changed anything: its sb_seq is the open's stamp
+ *    (store_open_stamp, stamp_open). Recovery writes nothing into a data
+ *    zone but the zone indexes of step 4, whose room the zone kept
+ *    (invariant 4), so an open needs no empty zone.
  * A flush point (store_flush.c) is the seq of the newest record of the
  * store's own key; it is found in the runs by its hash before the merge,
  * and every key whose newest record is below it is dead (not installed).
@@ -556,6 +561,24 @@ static int sb_flush_sync(struct store *s)
 	return s->sb_version_durable < s->sb_version_wanted ? -EIO : 0;
 }
 
+/* Step 7: every writable open makes one superblock write durable before
+ * it returns (with what recovery changed, or the table as it was), and
+ * its sb_seq is the open's stamp (store_open_stamp): each write takes the
+ * loaded copy's seq + 1, and this one is durable before the host acts, so
+ * a later open loads it or a newer copy and stamps higher. The write is in
+ * place (fixed copies) or in the superblock log, never in a data zone: a
+ * full device opens any number of times. */
+static int stamp_open(struct store *s)
+{
+	sb_request(s);
+	int err = sb_flush_sync(s);
+	if (err)
+		return err;
+	DV_ASSERT(!s->sb_in_flight && s->sb_version_durable == s->sb_version_wanted && s->sb.sb_seq > 0);
+	s->open_stamp = s->sb.sb_seq;
+	return 0;
+}
+
 /* Recovery on a zoned device takes each zone's condition and write pointer
  * from the device and checks them against the superblock; what disagrees
  * is counted and never written over:
@@ -707,7 +730,7 @@ int store_recover(struct store *s)
 	free(runs);
 	s->zones_free = zones_free_recount(s);
 	if (!err && !s->cfg.read_only)
-		err = sb_flush_sync(s);
+		err = stamp_open(s);
 	s->st.recovery_us = mono_us() - t0;
 	return err;
 }

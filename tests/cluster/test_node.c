@@ -1066,7 +1066,7 @@ static void node_close(uint16_t id)
 	dev_close(t->dev);
 }
 
-/* A node restarts on its data (same incarnation, a new run, next boot),
+/* A node restarts on its data (same incarnation, a new run, a greater boot),
  * the cluster not run after: its start-up work (the count scan) is still
  * to do. */
 static void node_restart_unsettled(uint16_t id, uint64_t at_ms)
@@ -1093,7 +1093,7 @@ static void node_restart(uint16_t id, uint64_t at_ms)
 }
 
 /* Node id restarts on an empty data file: a new incarnation (drawn from
- * fresh), boot 1 again, its clock at at_ms. */
+ * fresh), the boot of a first start again, its clock at at_ms. */
 static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 {
 	struct tnode *t = &tn[id];
@@ -1101,7 +1101,8 @@ static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 	h_open_mem_cfg(&t->s, &t->dev, 16 * MiB, 1 * MiB, store_cfg());
 	struct cnode_identity ident;
 	CHECK_EQ(cnode_identity_load(t->s, CLUSTER_ID, id, fresh, &ident), 0);
-	CHECK(ident.created && ident.incarnation != t->inc && ident.run == ident.incarnation && ident.boot == 1);
+	CHECK(ident.created && ident.incarnation != t->inc && ident.run == ident.incarnation &&
+	      ident.boot == store_open_stamp(t->s)); /* as at the first start of its first data file */
 	t->inc = ident.incarnation;
 	t->cfg.incarnation = t->inc;
 	t->cfg.run = ident.run;
@@ -1112,7 +1113,7 @@ static void node_wipe(uint16_t id, uint64_t fresh, uint64_t at_ms)
 
 /* Acks to a run of node 1 arrive after it restarted (its clock back where
  * the first run began), or after it was wiped (a new incarnation, again at
- * boot 1; a replica's driver holds replies made after the connection closed
+ * its first run's boot; a replica's driver holds replies made after the connection closed
  * for the next session): they must not confirm a write of the new run.
  * Before request ids depended on the incarnation, after a wipe the first
  * run's ack of the same request id confirmed it: the write answered OK with
@@ -1706,18 +1707,43 @@ static void test_identity(void)
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0, &id), -EINVAL); /* fresh 0 */
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0xabcdef, &id), 0);
 	CHECK(id.created && id.incarnation == 0xabcdef && id.run == 0xabcdef && id.node_id == 4 && id.cluster_id == 77);
-	CHECK_EQ(id.boot, 1);
+	CHECK_EQ(id.boot, store_open_stamp(s)); /* a new record's base is 0 */
+	uint32_t boot = id.boot;
+	CHECK(boot != 0);
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x999, &id), 0);
-	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x999); /* every start a new run */
-	CHECK_EQ(id.boot, 2); /* every start counted */
+	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x999); /* every load a new run */
+	CHECK_EQ(id.boot, boot); /* one open of the store, one boot: nothing is written */
 	cfg.format_if_empty = true;
 	s = h_reopen_mem(s, &dev, &cfg);
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0, &id), -EINVAL); /* fresh 0: no run */
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), 0);
 	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x1234); /* same data, same incarnation */
-	CHECK_EQ(id.boot, 3); /* durable: the count survives the restart (a refused start is not one) */
+	CHECK(id.boot > boot); /* durable: the store's open stamp grows at every open */
+	boot = id.boot;
 	CHECK_EQ(cnode_identity_load(s, 78, 4, 0x1234, &id), -EXDEV);
 	CHECK_EQ(cnode_identity_load(s, 77, 5, 0x1234, &id), -EINVAL);
+	s = h_reopen_mem(s, &dev, &cfg);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1235, &id), 0);
+	CHECK(id.boot > boot); /* a refused load wrote nothing either */
+	/* A record an earlier dynvme wrote, which counted starts in it (200):
+	 * the next boot is above that count. */
+	uint8_t key[] = {CNODE_KEYSPACE_META, 'i', 'd', 'e', 'n', 't', 'i', 't', 'y', 0};
+	uint8_t rec[28] = {'D', 'V', 'I', 'D', 1, 0, 4, 0, 77, [16] = 0xef, 0xcd, 0xab, [24] = 200};
+	CHECK_EQ(h_put(s, (const char *)key, rec, sizeof(rec)), 0);
+	s = h_reopen_mem(s, &dev, &cfg);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1236, &id), 0);
+	CHECK(!id.created && id.incarnation == 0xabcdef && id.run == 0x1236);
+	CHECK_EQ(id.boot, 200 + store_open_stamp(s));
+	store_close(s);
+	dev_close(dev);
+	/* A read-only open is no start. */
+	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, store_cfg());
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), 0);
+	struct store_config ro = store_cfg();
+	ro.read_only = true;
+	s = h_reopen_mem(s, &dev, &ro);
+	CHECK_EQ(store_open_stamp(s), 0);
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1235, &id), -EROFS);
 	store_close(s);
 	dev_close(dev);
 	/* A wiped node gets a new incarnation. */
@@ -1730,6 +1756,78 @@ static void test_identity(void)
 	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, store_cfg());
 	CHECK_EQ(h_put(s, "foo", "bar", 3), 0);
 	CHECK_EQ(cnode_identity_load(s, 77, 4, 0x1234, &id), -DV_EFORMAT);
+	store_close(s);
+	dev_close(dev);
+}
+
+/* A node whose device is full starts again and again (an adversarial
+ * review: every start wrote its boot count into the identity record, a
+ * PUT that may take the zone kept for GC; recovery seals the zone a run
+ * left open, so each start took an empty zone, and the second start on a
+ * full device failed with -DV_EFULL). Filled until the store refuses
+ * writes, the store is closed and opened RESTARTS_FULL times: every
+ * identity load succeeds with the same incarnation and a greater boot,
+ * every acknowledged key reads back, the zone kept for GC stays empty,
+ * and a user write is still refused as full (never written there). */
+#define RESTARTS_FULL 5u
+#define FULL_VAL_BYTES (48u * 1024u)
+#define FULL_KEYS_MAX 1024u
+
+static void check_full_keys(struct store *s, uint32_t nkeys, uint8_t *v)
+{
+	static struct h_value got;
+	for (uint32_t k = 0; k < nkeys; k++) {
+		char key[16];
+		snprintf(key, sizeof(key), "full%u", k);
+		CHECK_EQ(h_get(s, key, &got), 0);
+		h_fill_value(v, FULL_VAL_BYTES, k, 1);
+		CHECK(got.len == FULL_VAL_BYTES && memcmp(got.bytes, v, FULL_VAL_BYTES) == 0);
+	}
+}
+
+static void test_identity_full_restarts(void)
+{
+	struct store *s;
+	struct dev *dev;
+	struct store_config cfg = store_cfg();
+	h_open_mem_cfg(&s, &dev, 16 * MiB, 1 * MiB, cfg);
+	struct cnode_identity id;
+	CHECK_EQ(cnode_identity_load(s, 77, 4, 0xabcdef, &id), 0);
+	CHECK(id.created && id.boot != 0);
+	uint32_t boot = id.boot;
+	uint8_t *v = malloc(FULL_VAL_BYTES);
+	CHECK(v != NULL);
+	uint32_t nkeys = 0;
+	int err = 0;
+	for (; nkeys < FULL_KEYS_MAX; nkeys++) {
+		char key[16];
+		snprintf(key, sizeof(key), "full%u", nkeys);
+		h_fill_value(v, FULL_VAL_BYTES, nkeys, 1);
+		if ((err = h_put(s, key, v, FULL_VAL_BYTES)) != 0)
+			break;
+	}
+	CHECK_EQ(err, -DV_EFULL);
+	CHECK(nkeys > 100);
+	struct store_stats st;
+	store_get_stats(s, &st);
+	CHECK_EQ(st.zones_empty, GC_RESERVE_ZONES);
+	cfg.format_if_empty = true;
+	for (unsigned r = 0; r < RESTARTS_FULL; r++) {
+		s = h_reopen_mem(s, &dev, &cfg);
+		uint64_t fresh = 0x1000000u + r;
+		CHECK_EQ(cnode_identity_load(s, 77, 4, fresh, &id), 0);
+		CHECK(!id.created && id.incarnation == 0xabcdef && id.run == fresh);
+		CHECK(id.boot > boot); /* request ids of this run meet no earlier run's */
+		boot = id.boot;
+		check_full_keys(s, nkeys, v);
+		store_get_stats(s, &st);
+		CHECK_EQ(st.zones_empty, GC_RESERVE_ZONES); /* the start took nothing of it */
+		h_fill_value(v, FULL_VAL_BYTES, nkeys, 1);
+		CHECK_EQ(h_put(s, "full-more", v, FULL_VAL_BYTES), -DV_EFULL);
+		store_get_stats(s, &st);
+		CHECK_EQ(st.zones_empty, GC_RESERVE_ZONES); /* nor did a user write */
+	}
+	free(v);
 	store_close(s);
 	dev_close(dev);
 }
@@ -3529,6 +3627,7 @@ int main(void)
 	test_rmw();
 	test_expiry();
 	test_identity();
+	test_identity_full_restarts();
 	test_backpressure();
 	test_peer_inflight();
 	test_broken_merge();

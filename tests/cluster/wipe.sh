@@ -4,7 +4,8 @@
 # preference list of about a quarter of the keys, so its writes of them are
 # FWD_PUTs to a replica, whose duplicate window per origin keeps the
 # greatest request id seen. Request ids are boot << 44 | a counter, and a
-# wiped node starts again at boot 1: before the fix its peers took its new
+# wiped node starts again at the boot of a first start (the store's open
+# stamp of a new data file, as its first run had): before the fix its peers took its new
 # ids as duplicates of the old run's (dropped: the client's write timed out)
 # or as older than the window (refused: "too many concurrent writes").
 # Then every acknowledged write is readable through every node, and a
@@ -35,7 +36,9 @@ print("errors %d" % errs)
 PYEOF
 }
 
-log "300 SETs through node 4, restart it twice (boot 3), 300 more"
+boot_first=$(grep 'cluster identity' "$CL_DIR/node4/dynvme.log" | head -n 1 | grep -o 'boot=[0-9]* ')
+[ -n "$boot_first" ] || die "node 4: no boot in its first start's log line"
+log "300 SETs through node 4 (its first start: $boot_first), restart it twice, 300 more"
 check "writes through node 4 (first run)" "errors 0" "$(writes "$(cl_port 4)" a 300 | tail -n 1)"
 for i in 1 2; do
 	cl_kill9 4
@@ -45,13 +48,13 @@ check "writes through node 4 (third run)" "errors 0" "$(writes "$(cl_port 4)" b 
 ccli 4 DYN.PUT kv679 "" before >/dev/null
 inc_old=$(grep 'cluster identity' "$CL_DIR/node4/dynvme.log" | tail -n 1 | grep -o 'incarnation=[0-9a-f]*')
 
-log "kill -9 node 4, delete its data file, restart it (a new incarnation, boot 1)"
+log "kill -9 node 4, delete its data file, restart it (a new incarnation, its first start's boot again)"
 cl_kill9 4
 rm -f "$CL_DIR/node4/data.img"
 cl_restart 4
 ident=$(grep 'cluster identity' "$CL_DIR/node4/dynvme.log" | tail -n 1)
 check_match "node 4 has a new identity" 'created=yes' "$ident"
-check_match "node 4 starts at boot 1" 'boot=1 ' "$ident"
+check_match "node 4 starts at its first start's boot ($boot_first)" "$boot_first" "$ident"
 [ "$(printf '%s' "$ident" | grep -o 'incarnation=[0-9a-f]*')" != "$inc_old" ] || fail "node 4 kept its incarnation"
 out=$(writes "$(cl_port 4)" c 300)
 check "writes through the wiped node 4: none refused or lost ($(printf '%s' "$out" | head -n 2 | tr '\n' ' '))" \

@@ -62,12 +62,21 @@
  * - keylock_quadratic_pipelined_writes: each write queued behind a key's
  *   lock walked the whole chain of waiters (60,000 writes: 65 s).
  * - expiry_follows_injected_clock: every expiry decision takes the store's
- *   clock from store_config (the cluster simulator drives time). */
+ *   clock from store_config (the cluster simulator drives time).
+ * - full_device_opens_many_times: a host that kept a per-start record (the
+ *   cluster node's boot count) wrote it at every open into a fresh zone,
+ *   as recovery seals the zone the last run left open: on a full device
+ *   the second start found no zone. The host now keeps the open stamp
+ *   (store_open_stamp, one superblock write): a full device opens again
+ *   and again, power cuts at each of the open's writes included, the zone
+ *   kept for GC untouched, every acknowledged key read back, stamps
+ *   growing. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/error.h"
+#include "base/le.h"
 #include "harness.h"
 #include "io/dev_mem.h"
 #include "shim.h"
@@ -1511,6 +1520,111 @@ static void t_later_moved_del(void) { get_sees_later_write(L_DEL_AFTER_MOVE); }
 static void t_moved(void) { get_sees_later_write(L_NONE_AFTER_MOVE); }
 static void t_later_collect(void) { get_sees_later_write(L_PUT_THEN_COLLECT); }
 
+/* How full_open_once opens the device: clean; with a power cut at its
+ * second write (the first open has two: the fill's open zone's index,
+ * then the superblock); after a torn write of the superblock copy the open
+ * writes next (some of its sectors garbage: what a cut during that write
+ * leaves); with every write failing. */
+enum full_open { FO_CLEAN, FO_CUT_2ND, FO_TORN_SB, FO_WRITES_FAIL };
+#define FULL_OPEN_VAL 20000u
+
+/* Garbage over the first sector of the copy the next superblock write
+ * takes (fixed copies alternate by sb_seq; the newer one is kept). */
+static void tear_next_sb_copy(uint8_t *image)
+{
+	uint64_t slot = sb_bytes(DV_ZONE_COUNT_MAX);
+	unsigned next = le_get64(image + 24) > le_get64(image + slot + 24) ? 1 : 0;
+	for (unsigned i = 0; i < 512; i++)
+		image[next * slot + i] ^= (uint8_t)(0x5a + i);
+}
+
+/* An open of image (size bytes) as mode says; the medium after it goes
+ * back into image. Returns the open's result; an open that succeeds gets
+ * a stamp above every earlier one, sealed the fill's open zone in place,
+ * left the zone kept for GC empty, reads every acknowledged key back and
+ * refuses a user write as full. */
+static int full_open_once(uint8_t *image, uint64_t size, enum full_open mode, uint32_t nkeys, uint64_t *stamp_max)
+{
+	if (mode == FO_TORN_SB)
+		tear_next_sb_copy(image);
+	struct dev *dev;
+	struct dev_fault_plan plan = {.seed = 1 + mode, .power_cut_after_writes = mode == FO_CUT_2ND ? 1 : 0,
+				      .write_eio_ppm = mode == FO_WRITES_FAIL ? 1000000 : 0};
+	CHECK_EQ(dev_open_mem_copy(&dev, image, size, &plan), 0);
+	struct store_config cfg = {.memo_entries = 1024};
+	struct store *s = NULL;
+	int err = store_open(&s, dev, &cfg);
+	if (!err) {
+		CHECK(store_open_stamp(s) > *stamp_max);
+		*stamp_max = store_open_stamp(s);
+		struct store_stats st;
+		store_get_stats(s, &st);
+		CHECK_EQ(st.zones_empty, GC_RESERVE_ZONES);
+		CHECK_EQ(st.zones_open, 0); /* the fill's last zone sealed in place */
+		uint8_t *v = malloc(FULL_OPEN_VAL);
+		CHECK(v != NULL);
+		for (uint32_t k = 0; k < nkeys; k++) {
+			char key[16];
+			snprintf(key, sizeof(key), "k%u", k);
+			CHECK_EQ(h_get(s, key, got), 0);
+			h_fill_value(v, FULL_OPEN_VAL, k, 1);
+			CHECK(got->len == FULL_OPEN_VAL && memcmp(got->bytes, v, FULL_OPEN_VAL) == 0);
+		}
+		CHECK_EQ(h_put(s, "more", v, FULL_OPEN_VAL), -DV_EFULL);
+		free(v);
+		store_close(s);
+	}
+	memcpy(image, dev_mem_image(dev), size);
+	dev_close(dev);
+	return err;
+}
+
+static void full_device_opens_many_times(void)
+{
+	const uint64_t size = 8 * MiB;
+	struct store *s;
+	struct dev *dev;
+	h_open_mem_cfg(&s, &dev, size, 1 * MiB, (struct store_config){.memo_entries = 1024});
+	uint8_t *v = malloc(FULL_OPEN_VAL);
+	CHECK(v != NULL);
+	/* Filled until a write is refused as full; the device as it was after
+	 * the last write acknowledged with the zone kept for GC the only empty
+	 * one and the last zone still open (what a kill then leaves: the
+	 * refused write sealed that zone) is the one opened below. */
+	uint8_t *image = malloc(size);
+	CHECK(image != NULL);
+	uint32_t nkeys = 0, made = 0;
+	for (int err = 0; !err; made += !err) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%u", made);
+		h_fill_value(v, FULL_OPEN_VAL, made, 1);
+		err = h_put(s, key, v, FULL_OPEN_VAL);
+		CHECK(err == 0 || err == -DV_EFULL);
+		struct store_stats st;
+		store_get_stats(s, &st);
+		if (!err && st.zones_empty == GC_RESERVE_ZONES && st.zones_open == 1) {
+			memcpy(image, dev_mem_image(dev), size);
+			nkeys = made + 1;
+		}
+	}
+	free(v);
+	CHECK(nkeys > 200 && nkeys <= made);
+	store_close(s);
+	dev_close(dev);
+	uint64_t stamp_max = 0;
+	CHECK(full_open_once(image, size, FO_WRITES_FAIL, nkeys, &stamp_max) != 0);
+	CHECK(full_open_once(image, size, FO_CUT_2ND, nkeys, &stamp_max) != 0); /* the zone index, then cut */
+	CHECK_EQ(full_open_once(image, size, FO_CUT_2ND, nkeys, &stamp_max), 0); /* index taken: one write */
+	for (unsigned i = 0; i < 24; i++) {
+		enum full_open mode = i % 3 == 0 ? FO_CLEAN : i % 3 == 1 ? FO_TORN_SB : FO_WRITES_FAIL;
+		CHECK_EQ(full_open_once(image, size, mode, nkeys, &stamp_max) != 0, mode == FO_WRITES_FAIL);
+	}
+	CHECK_EQ(full_open_once(image, size, FO_CLEAN, nkeys, &stamp_max), 0);
+	free(image);
+	fprintf(stderr, "  %u keys; 28 opens of the full device (9 refused by write errors, 1 cut short), stamp %llu\n",
+		nkeys, (unsigned long long)stamp_max);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -1553,6 +1667,7 @@ static const struct {
 	{"same_key_writes_one_flush_each", t_burst_plain},
 	{"same_key_writes_one_flush_each_mixed", t_burst_mixed},
 	{"same_key_writes_wait_while_flushing", same_key_writes_while_flushing},
+	{"full_device_opens_many_times", full_device_opens_many_times},
 };
 
 int main(int argc, char **argv)
