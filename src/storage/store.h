@@ -345,8 +345,11 @@ int store_open(struct store **out, struct dev *dev, const struct store_config *c
  * store_open returns; a superblock write takes the newest copy's seq + 1).
  * It costs no data zone: a host keeps a per-start number here rather than
  * in a record, which a full device could not take at every start. 0 for a
- * read-only open. Only damage to the newest superblock copy on the medium
- * (the older one then current) can give a later open an earlier stamp. */
+ * read-only open, and for one whose stamp write failed when recovery had
+ * nothing to write (a device that refuses writes: the store opens failed,
+ * serving reads, as before stamps). Only damage to the newest superblock
+ * copy, or a read of it failing at open (the older copy is then loaded),
+ * can give a later open an equal or earlier stamp. */
 uint64_t store_open_stamp(const struct store *s);
 /* Waits for all queued and in-flight operations, then frees. The device is
  * not closed. */

@@ -570,8 +570,17 @@ static int sb_flush_sync(struct store *s)
  * full device opens any number of times. */
 static int stamp_open(struct store *s)
 {
+	bool changed = s->sb_version_wanted > s->sb_version_durable; /* recovery's own changes to make durable */
 	sb_request(s);
 	int err = sb_flush_sync(s);
+	if (err && !changed && s->failed) {
+		/* Only the stamp could not be written (a device that refuses
+		 * writes): the store opens failed, reads only, as one whose
+		 * first write fails, with no stamp (store_open_stamp 0: a host
+		 * that needs one does not start on it). */
+		s->open_stamp = 0;
+		return 0;
+	}
 	if (err)
 		return err;
 	DV_ASSERT(!s->sb_in_flight && s->sb_version_durable == s->sb_version_wanted && s->sb.sb_seq > 0);

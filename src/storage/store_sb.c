@@ -303,7 +303,8 @@ static void read_log_zone(struct store *s, unsigned i, uint32_t n, uint32_t zone
 }
 
 /* Where the next log copy goes: after the newest, at the write pointer of
- * its zone, unless that zone is full, the pointer is off a slot boundary
+ * its zone, unless that zone is full, read-only or offline (the device took
+ * it out of service), the pointer is off a slot boundary
  * (a torn copy), or past what the superblock knows: then the other zone,
  * after a switch (sb_pump). */
 static int log_set_next(struct store *s, unsigned cur, uint32_t n)
@@ -313,7 +314,8 @@ static int log_set_next(struct store *s, unsigned cur, uint32_t n)
 	if (err)
 		return err;
 	s->sbp.cur = cur;
-	bool usable = z.cond != DEV_ZONE_FULL && z.wp % n == 0 && z.wp + n <= s->sbp.log_cap;
+	bool usable = z.cond != DEV_ZONE_FULL && z.cond != DEV_ZONE_READONLY && z.cond != DEV_ZONE_OFFLINE &&
+		      z.wp % n == 0 && z.wp + n <= s->sbp.log_cap;
 	s->sbp.wp = usable ? z.wp : s->sbp.log_cap;
 	return 0;
 }
@@ -440,7 +442,8 @@ static int sb_log_switch(struct store *s)
 	unsigned next = p->cur ^ 1;
 	struct dev_zone z;
 	int err = dev_zone_report(s->dev, p->log_off[p->cur], &z);
-	if (!err && z.cond != DEV_ZONE_FULL && z.cond != DEV_ZONE_EMPTY)
+	if (!err && z.cond != DEV_ZONE_FULL && z.cond != DEV_ZONE_EMPTY && z.cond != DEV_ZONE_READONLY &&
+	    z.cond != DEV_ZONE_OFFLINE) /* one the device took out of service cannot be finished */
 		err = dev_zone_finish(s->dev, p->log_off[p->cur], s->sb.zone_bytes);
 	if (!err)
 		err = dev_zone_reset(s->dev, p->log_off[next], s->sb.zone_bytes);

@@ -70,7 +70,13 @@
  *   (store_open_stamp, one superblock write): a full device opens again
  *   and again, power cuts at each of the open's writes included, the zone
  *   kept for GC untouched, every acknowledged key read back, stamps
- *   growing. */
+ *   growing.
+ * - open_with_a_log_zone_read_only: every open writes its stamp into the
+ *   superblock; on a zoned device whose current superblock log zone had
+ *   gone read-only that write went to it, failed, and the open failed
+ *   (before stamps, a store with nothing to recover opened and served its
+ *   reads). The next copy now goes to the other log zone: the store opens
+ *   healthy, stamps higher, takes writes and opens again. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1542,7 +1548,8 @@ static void tear_next_sb_copy(uint8_t *image)
  * back into image. Returns the open's result; an open that succeeds gets
  * a stamp above every earlier one, sealed the fill's open zone in place,
  * left the zone kept for GC empty, reads every acknowledged key back and
- * refuses a user write as full. */
+ * refuses a user write as full; one with every write failing that had
+ * nothing to recover opens failed, with no stamp, and serves the reads. */
 static int full_open_once(uint8_t *image, uint64_t size, enum full_open mode, uint32_t nkeys, uint64_t *stamp_max)
 {
 	if (mode == FO_TORN_SB)
@@ -1554,9 +1561,13 @@ static int full_open_once(uint8_t *image, uint64_t size, enum full_open mode, ui
 	struct store_config cfg = {.memo_entries = 1024};
 	struct store *s = NULL;
 	int err = store_open(&s, dev, &cfg);
-	if (!err) {
+	if (!err && mode == FO_WRITES_FAIL) {
+		CHECK_EQ(store_open_stamp(s), 0); /* its superblock write failed: no stamp, the store failed */
+	} else if (!err) {
 		CHECK(store_open_stamp(s) > *stamp_max);
 		*stamp_max = store_open_stamp(s);
+	}
+	if (!err) {
 		struct store_stats st;
 		store_get_stats(s, &st);
 		CHECK_EQ(st.zones_empty, GC_RESERVE_ZONES);
@@ -1570,7 +1581,7 @@ static int full_open_once(uint8_t *image, uint64_t size, enum full_open mode, ui
 			h_fill_value(v, FULL_OPEN_VAL, k, 1);
 			CHECK(got->len == FULL_OPEN_VAL && memcmp(got->bytes, v, FULL_OPEN_VAL) == 0);
 		}
-		CHECK_EQ(h_put(s, "more", v, FULL_OPEN_VAL), -DV_EFULL);
+		CHECK_EQ(h_put(s, "more", v, FULL_OPEN_VAL), mode == FO_WRITES_FAIL ? -DV_EFATAL : -DV_EFULL);
 		free(v);
 		store_close(s);
 	}
@@ -1612,17 +1623,66 @@ static void full_device_opens_many_times(void)
 	store_close(s);
 	dev_close(dev);
 	uint64_t stamp_max = 0;
-	CHECK(full_open_once(image, size, FO_WRITES_FAIL, nkeys, &stamp_max) != 0);
+	CHECK(full_open_once(image, size, FO_WRITES_FAIL, nkeys, &stamp_max) != 0); /* the zone to seal: a write */
 	CHECK(full_open_once(image, size, FO_CUT_2ND, nkeys, &stamp_max) != 0); /* the zone index, then cut */
 	CHECK_EQ(full_open_once(image, size, FO_CUT_2ND, nkeys, &stamp_max), 0); /* index taken: one write */
 	for (unsigned i = 0; i < 24; i++) {
 		enum full_open mode = i % 3 == 0 ? FO_CLEAN : i % 3 == 1 ? FO_TORN_SB : FO_WRITES_FAIL;
-		CHECK_EQ(full_open_once(image, size, mode, nkeys, &stamp_max) != 0, mode == FO_WRITES_FAIL);
+		CHECK_EQ(full_open_once(image, size, mode, nkeys, &stamp_max), 0);
 	}
 	CHECK_EQ(full_open_once(image, size, FO_CLEAN, nkeys, &stamp_max), 0);
 	free(image);
-	fprintf(stderr, "  %u keys; 28 opens of the full device (9 refused by write errors, 1 cut short), stamp %llu\n",
+	fprintf(stderr, "  %u keys; 28 opens of the full device (1 refused by write errors, 8 opened failed by them, 1 cut short), stamp %llu\n",
 		nkeys, (unsigned long long)stamp_max);
+}
+
+static void open_with_a_log_zone_read_only(void)
+{
+	struct dev *dev;
+	struct dev_mem_zoned z = {.zone_bytes = 512 * 1024, .zone_cap = 256 * 1024};
+	CHECK_EQ(dev_open_mem_zoned_opts(&dev, 8 * MiB, &z, NULL), 0);
+	struct store_config cfg = {.format_if_empty = true, .memo_entries = 1024};
+	struct store *s;
+	CHECK_EQ(store_open(&s, dev, &cfg), 0);
+	uint8_t v[100];
+	for (unsigned i = 0; i < 50; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "k%u", i);
+		h_fill_value(v, sizeof(v), i, 1);
+		CHECK_EQ(h_put(s, key, v, sizeof(v)), 0);
+	}
+	store_close(s);
+	CHECK_EQ(store_open(&s, dev, &cfg), 0);
+	uint64_t stamp = store_open_stamp(s);
+	store_close(s);
+	/* The log zone holding the newest copies goes read-only (both are
+	 * tried: which one is current depends on how many copies were made). */
+	for (unsigned lz = 0; lz < 2; lz++) {
+		struct dev_zone zr;
+		CHECK_EQ(dev_zone_report(dev, lz * z.zone_bytes, &zr), 0);
+		if (zr.cond == DEV_ZONE_EMPTY)
+			continue;
+		dev_mem_zone_set(dev, lz * z.zone_bytes, DEV_ZONE_READONLY, zr.wp);
+		CHECK_EQ(store_open(&s, dev, &cfg), 0);
+		CHECK(store_open_stamp(s) > stamp);
+		stamp = store_open_stamp(s);
+		for (unsigned i = 0; i < 50; i++) {
+			char key[16];
+			snprintf(key, sizeof(key), "k%u", i);
+			CHECK_EQ(h_get(s, key, got), 0);
+			h_fill_value(v, sizeof(v), i, 1);
+			CHECK(got->len == sizeof(v) && memcmp(got->bytes, v, sizeof(v)) == 0);
+		}
+		CHECK_EQ(h_put(s, "after", v, sizeof(v)), 0);
+		store_close(s);
+		CHECK_EQ(store_open(&s, dev, &cfg), 0);
+		CHECK(store_open_stamp(s) > stamp);
+		stamp = store_open_stamp(s);
+		CHECK_EQ(h_get(s, "after", got), 0);
+		store_close(s);
+		break; /* the other log zone now holds the newest copy; both read-only cannot take one */
+	}
+	dev_close(dev);
 }
 
 static const struct {
@@ -1668,6 +1728,7 @@ static const struct {
 	{"same_key_writes_one_flush_each_mixed", t_burst_mixed},
 	{"same_key_writes_wait_while_flushing", same_key_writes_while_flushing},
 	{"full_device_opens_many_times", full_device_opens_many_times},
+	{"open_with_a_log_zone_read_only", open_with_a_log_zone_read_only},
 };
 
 int main(int argc, char **argv)
