@@ -926,6 +926,8 @@ static void coord_read_then_write(struct cnode *n, struct coord *c, struct creq 
 		break;
 	}
 	case CREQ_RMW: {
+		DV_ASSERT(!c->decided);
+		c->decided = true;
 		enum creq_action a = rq->decide(rq, n->now_ms);
 		if (a == CREQ_FINISH) {
 			coord_finish(n, c, 0, NULL);
@@ -1532,6 +1534,13 @@ static void coord_restart(struct cnode *n, struct coord *c)
 {
 	struct creq *rq = c->rq;
 	DV_ASSERT(rq && !c->answered && !c->cas.busy && !c->widen);
+	if (c->decided) {
+		/* An RMW whose decide() ran on the old round's read: it runs
+		 * once (node.h), and its outcome was of that read; nothing was
+		 * written (this function's callers), so: not applied. */
+		coord_finish(n, c, CNODE_EFLUSHED, ERR_FLUSHED);
+		return;
+	}
 	coord_new_round(n, c);
 	cas_free_enc(n, &c->cas);
 	c->indet = c->wrote = c->counter = false;

@@ -324,6 +324,7 @@ struct coord {
 	 * instead); and the version it stored is being widened (a read, then
 	 * the same dot with the clock of what the read found). */
 	bool checked, uncovered, unchecked, widen;
+	bool decided; /* CREQ_RMW: its decide() ran (once: node.h), on a read of this request */
 	uint64_t khash;                /* store_key_hash of skey */
 	uint64_t wrote_ts, stale_ms;
 	/* A device error of the coordinator's own PUT, which the store took

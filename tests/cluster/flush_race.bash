@@ -3,7 +3,8 @@
 # a cluster FLUSHALL (N=3 R=2 W=2).
 #
 # flush_race_run SECS A B  FLUSHALL every 50 ms through node 1 for SECS while
-#                          two clients SET, GET and INCR through nodes A and
+#                          two clients SET, GET, INCR and APPEND (a read-
+#                          modify-write of the host's) through nodes A and
 #                          B; fails the test unless no reply is a TIMEOUT, no
 #                          error but the rare "the keyspace was flushed while
 #                          the request ran" (a write stored in the old epoch,
@@ -13,7 +14,9 @@
 #                          lies between the INCRs sent after that flush's +OK
 #                          and those answered after it was sent (an INCR
 #                          counted twice, or one of before the flush back, is
-#                          caught); writes the SETs acknowledged after the
+#                          caught), and each client's APPEND key likewise
+#                          (its length; an APPEND answered "flushed" counts
+#                          as maybe applied); writes the SETs acknowledged after the
 #                          last FLUSHALL's +OK to $WORK/race.txt
 # flush_race_check         every one of those SETs readable through every node
 
@@ -43,14 +46,14 @@ res = {}
 def worker(t, port):
     r = redis.Redis(port=port, socket_timeout=30)
     rng = random.Random(t)
-    sets, incrs, replies = [], [], {"ok": 0, "timeout": 0, "flushed": 0, "error": 0}
+    sets, incrs, apps, replies = [], [], [], {"ok": 0, "timeout": 0, "flushed": 0, "error": 0}
     errors = []
     i, tail = 0, 0
     while tail < 100:  # and 100 rounds after the flushes stopped
         if stop.is_set():
             tail += 1
         key, val = "k:%d:%d" % (t, i), "v%d" % i
-        for op in ("set", "get", "incr"):
+        for op in ("set", "get", "incr", "append"):
             t0 = time.monotonic()
             try:
                 if op == "set":
@@ -58,18 +61,23 @@ def worker(t, port):
                     sets.append((key, val, t0, time.monotonic()))
                 elif op == "get":
                     v = r.get("k:%d:%d" % (t, rng.randrange(i + 1)))
-                else:
+                elif op == "incr":
                     v = r.incr("cnt:%d" % t)
                     incrs.append((t0, time.monotonic(), v))
+                else:
+                    v = r.append("ap:%d" % t, "x")
+                    apps.append((t0, time.monotonic(), True))
                 replies["ok"] += 1
             except redis.RedisError as e:
                 s = str(e)
                 kind = "timeout" if s.startswith("TIMEOUT") else "flushed" if "keyspace was flushed" in s else "error"
                 replies[kind] += 1
+                if op == "append" and kind == "flushed":
+                    apps.append((t0, time.monotonic(), False))
                 if len(errors) < 5:
                     errors.append("%s %s at %.2f for %.2f: %s" % (op, key, t0-T0, time.monotonic()-t0, s[:60]))
         i += 1
-    res[t] = (sets, incrs, replies, errors)
+    res[t] = (sets, incrs, apps, replies, errors)
 threads = [threading.Thread(target=flusher)] + [threading.Thread(target=worker, args=(t, p)) for t, p in clients]
 [x.start() for x in threads]
 [x.join() for x in threads]
@@ -81,7 +89,7 @@ print("%d FLUSHALL (%d not +OK%s)" % (len(flushes), len(bad_flushes), ": " + bad
 if bad_flushes:
     failed = True
 for t in sorted(res):
-    sets, incrs, replies, errors = res[t]
+    sets, incrs, apps, replies, errors = res[t]
     print("client through node %d: %d ok, %d TIMEOUT, %d flushed, %d other errors %s" % (t, replies["ok"], replies["timeout"], replies["flushed"], replies["error"], errors))
     if replies["timeout"] or replies["error"] or replies["flushed"] * 100 > replies["ok"]:
         failed = True
@@ -93,6 +101,13 @@ for t in sorted(res):
     print("  %d SETs sent after the last FLUSHALL's +OK; cnt:%d = %d (%d INCRs after it, %d answered after it was sent)" % (len(after), t, val, sure, maybe))
     if not (sure <= val <= maybe):
         print("  cnt:%d out of bounds" % t)
+        failed = True
+    sure = sum(1 for s, a, ok in apps if ok and s > last[1])
+    maybe = sum(1 for s, a, ok in apps if a > last[0])
+    alen = int(redis.Redis(port=p1, socket_timeout=30).strlen("ap:%d" % t))
+    print("  ap:%d is %d long (%d APPENDs after the last FLUSHALL's +OK, %d answered after it was sent)" % (t, alen, sure, maybe))
+    if not (sure <= alen <= maybe):
+        print("  ap:%d out of bounds" % t)
         failed = True
     if len(after) < 50:
         print("  too few SETs after the last flush")

@@ -2760,6 +2760,65 @@ static void test_flush_race(void)
 	cluster_stop();
 }
 
+static unsigned append_calls;
+
+static enum creq_action append_x(struct creq *rq, uint64_t now)
+{
+	static char buf[64];
+	append_calls++;
+	uint32_t n = rq->found ? rq->val_len_out : 0;
+	CHECK(n + 1 < sizeof(buf));
+	if (n)
+		memcpy(buf, rq->val, n);
+	buf[n] = 'x';
+	rq->value = buf;
+	rq->val_len = n + 1;
+	return CREQ_WRITE;
+}
+
+/* An RMW (APPEND) whose read was of before a flush and whose write met
+ * it with nothing written (node 4 is no replica: its FWD_PUT, held until
+ * the flush is everywhere, refused STALE): decide() runs once (node.h), on
+ * that read, so the request is not redone from a new read but answered
+ * CNODE_EFLUSHED, not applied. Before: redone, decide ran again on the
+ * new read, and chost's rmw_decide asserted (a node aborted on APPEND
+ * beside FLUSHALL, an adversarial review). */
+static void test_rmw_flushed(void)
+{
+	cluster_start(4, NULL);
+	char key[32];
+	uint16_t pref[3];
+	key_outside(4, key, sizeof(key), pref);
+	CHECK_EQ(plain(4, CREQ_SET, KS_SIB, key, "a", CREQ_ALWAYS), 0);
+	quiesce();
+	rule_add(MSG_FWD_PUT, 4, 0, V_HOLD);
+	t_prep(&T, CREQ_RMW, KS_SIB, key, NULL, NULL);
+	T.rq.decide = append_x;
+	append_calls = 0;
+	t_go(4, &T);
+	settle();
+	CHECK(append_calls == 1 && !T.done); /* read "a", decided "ax", the write held */
+	static struct tres fl;
+	t_prep(&fl, CREQ_FLUSH, 0, "", NULL, NULL);
+	fl.rq.ks_mask = 1u << KS_SIB;
+	t_go(pref[0], &fl);
+	t_wait(&fl);
+	CHECK_EQ(fl.result, 0);
+	rules_clear();
+	held_release();
+	t_wait(&T);
+	if (T.result != CNODE_EFLUSHED)
+		fprintf(stderr, "rmw across a flush: %d (%s)\n", T.result, T.err);
+	CHECK_EQ(T.result, CNODE_EFLUSHED);
+	CHECK_EQ(append_calls, 1);
+	quiesce();
+	for (uint16_t id = 1; id <= 4; id++) {
+		CHECK_EQ(plain(id, CREQ_GET, KS_SIB, key, NULL, CREQ_ALWAYS), 0);
+		CHECK(!T.found); /* "a" died with the flush; "ax" was never written */
+	}
+	cluster_stop();
+}
+
 /* Concurrent INCRs near INT64_MAX through different coordinators each
  * check only the value they read: merged, the counter passes the int64
  * range. Nothing is lost: GET answers the exact sum (every node the same),
@@ -3636,6 +3695,7 @@ int main(void)
 	test_lost_write_new_actor();
 	test_flush();
 	test_flush_race();
+	test_rmw_flushed();
 	test_flush_dead_replica();
 	test_flush_ctx_ahead();
 	test_incr();
