@@ -63,7 +63,9 @@
  *   our epoch newer: coord_flushed: this round is over. Nothing written
  *     yet: the request is redone from coord_begin with a new req_id (fresh
  *     read, fresh dot), at most CNODE_FLUSH_ROUNDS_MAX times (a forwarded
- *     write answers STALE: its origin redoes it). Written (in the old
+ *     write answers STALE: its origin redoes it), except an RMW whose
+ *     decide() ran (c->decided; it runs once): CNODE_EFLUSHED, not
+ *     applied. Written (in the old
  *     epoch short of W, below every node's next flush point: dead when
  *     stamped up to that flush's until, I8): not redone (its value may have
  *     been read before the flush); OK (before the flush) when every replica
