@@ -14,7 +14,10 @@
  * find() follows a link into its entry only when the tag matches (then it
  * compares the key) or the entry has a successor (then it needs the
  * entry's chain to go on). Invariant (rcache_check): every link's tag and
- * successor bit are those of the entry it points to. */
+ * successor bit are those of the entry it points to. Assumed, and asserted
+ * at every link made: heap addresses have their top 16 bits clear (x86-64;
+ * arm64 unless its heap pointers carry tags in the top byte, as with MTE
+ * or HWASan, where the first fill would abort). */
 #include "cluster/rcache.h"
 
 #include <errno.h>
