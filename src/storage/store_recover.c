@@ -45,6 +45,7 @@
 #include <time.h>
 
 #include "base/hash.h"
+#include "base/le.h"
 #include "store_int.h"
 
 #define SCAN_CHUNK_BYTES (4u << 20)
@@ -232,30 +233,71 @@ static int write_zone_index_sync(struct store *s, uint32_t z, uint64_t foot_min,
 	return err;
 }
 
-/* The scan of an OPEN zone stopped at a zone index of this generation
- * right after its records: the zone was sealed and the crash came before
- * its FULL state was durable. Take that index (the records it names are
- * those scanned) instead of writing another, which a finished zone could
- * not take. */
-static bool footer_adoptable(struct store *s, uint32_t z)
+/* Whether the block at foot of zone z holds a zone index of this
+ * generation naming exactly the records scanned (zr->entries, sorted,
+ * ending at zr->wp). */
+static bool footer_at(struct store *s, uint32_t z, uint64_t foot)
 {
 	struct zone_rt *zr = &s->zrt[z];
-	uint64_t foot = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
 	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
-	if (zr->count == 0 || foot + n > s->sb.zone_cap)
+	if (zr->count == 0 || foot % DV_BLOCK_BYTES || foot < DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) ||
+	    foot + n > s->sb.zone_cap)
 		return false;
 	uint8_t *buf = dev_buf_alloc(n);
 	struct zidx_entry *e = malloc((size_t)zr->count * sizeof(*e));
 	struct zidx_hdr h;
 	bool ok = buf && e && store_read_sync(s, zone_base(s, z) + foot, buf, n) == 0 &&
 		  zidx_decode(buf, n, &h, e, zr->count) == 0 && h.zone_gen == s->sb.zones[z].gen && h.count == zr->count &&
-		  h.data_end == foot && h.max_seq == zr->max_seq;
+		  DV_ROUND_UP(h.data_end, DV_BLOCK_BYTES) == DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES) &&
+		  h.max_seq == zr->max_seq;
 	for (uint32_t i = 0; ok && i < zr->count; i++)
 		ok = zidx_entry_cmp(&e[i], &zr->entries[i]) == 0 && e[i].off_units == zr->entries[i].off_units &&
 		     e[i].size == zr->entries[i].size && e[i].type == zr->entries[i].type;
 	free(e);
 	dev_buf_free(buf);
 	return ok;
+}
+
+/* The scan of zone z stopped where a crash cut it, and the zone may
+ * already hold the zone index naming exactly the records scanned: the
+ * zone was sealed and the crash came before its FULL state was durable.
+ * That index is right after the records, or on a zoned device anywhere
+ * before the write pointer wp: recovery writes it at the write pointer,
+ * past the bytes of a torn write (an earlier open cut at its own zone
+ * index write moves the pointer past the data), and finishes the zone; a
+ * cut at the superblock write after that leaves the zone finished with
+ * the index after the torn bytes. Its block offset, or UINT64_MAX: none
+ * (then a zone the device has finished can take no other). */
+static uint64_t footer_find(struct store *s, uint32_t z, uint64_t wp)
+{
+	struct zone_rt *zr = &s->zrt[z];
+	uint64_t lo = DV_ROUND_UP(zr->wp, DV_BLOCK_BYTES);
+	uint64_t hi = wp < s->sb.zone_cap ? wp : s->sb.zone_cap;
+	uint32_t n = zidx_bytes(zr->count, DV_BLOCK_BYTES);
+	if (zr->count == 0 || lo + n > hi)
+		return UINT64_MAX;
+	if (footer_at(s, z, lo))
+		return lo;
+	uint32_t chunk = 1u << 20;
+	uint8_t *buf = dev_buf_alloc(chunk);
+	uint64_t found = UINT64_MAX;
+	/* Candidates: blocks whose header names this generation and count. */
+	for (uint64_t off = lo + DV_BLOCK_BYTES; buf && off + n <= hi && found == UINT64_MAX; off += chunk) {
+		uint32_t len = hi - off < chunk ? (uint32_t)(hi - off) : chunk;
+		len -= len % DV_BLOCK_BYTES;
+		if (store_read_sync(s, zone_base(s, z) + off, buf, len) != 0)
+			break;
+		for (uint32_t b = 0; b + DV_BLOCK_BYTES <= len && off + b + n <= hi; b += DV_BLOCK_BYTES) {
+			const uint8_t *p = buf + b;
+			if (le_get64(p + 8) == ZIDX_MAGIC && le_get32(p + 16) == s->sb.zones[z].gen &&
+			    le_get32(p + 20) == zr->count && footer_at(s, z, off + b)) {
+				found = off + b;
+				break;
+			}
+		}
+	}
+	dev_buf_free(buf);
+	return found;
 }
 
 /* Whether entry e (an OPEN zone's) has a twin in a FULL zone other than z:
@@ -309,7 +351,14 @@ static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone 
 		return err;
 	zr->wp = end;
 	zidx_sort(zr->entries, zr->count);
-	bool adopt = torn && footer_adoptable(s, z);
+	/* A zoned device's write pointer past the data: the index may be
+	 * further on, after torn bytes (which may read as zeros: not torn). */
+	uint64_t foot = UINT64_MAX;
+	if (zoned && (torn || dz->wp > DV_ROUND_UP(end, DV_BLOCK_BYTES)))
+		foot = footer_find(s, z, dz->wp);
+	else if (!zoned && torn && footer_at(s, z, DV_ROUND_UP(end, DV_BLOCK_BYTES)))
+		foot = DV_ROUND_UP(end, DV_BLOCK_BYTES); /* emulated zones: only right after the records */
+	bool adopt = foot != UINT64_MAX;
 	s->st.recovery_torn_tails += torn && !adopt;
 	/* A zoned device wrote less than the records found: they were written
 	 * before its write pointer moved back (or its state was lost). Kept as
@@ -332,7 +381,7 @@ static int recover_open_zone(struct store *s, uint32_t z, const struct dev_zone 
 		return dev_zone_reset(s->dev, zone_base(s, z), s->sb.zone_bytes);
 	}
 	if (adopt)
-		return seal_as_full(s, z, (uint32_t)(DV_ROUND_UP(end, DV_BLOCK_BYTES) / DV_BLOCK_BYTES), dz);
+		return seal_as_full(s, z, (uint32_t)(foot / DV_BLOCK_BYTES), dz);
 	if (behind || dz->cond == DEV_ZONE_READONLY || dz->cond == DEV_ZONE_FULL)
 		return seal_as_full(s, z, ZONE_NO_INDEX, dz);
 	return write_zone_index_sync(s, z, zoned ? dz->wp : 0, dz);

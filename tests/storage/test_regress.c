@@ -76,7 +76,15 @@
  *   gone read-only that write went to it, failed, and the open failed
  *   (before stamps, a store with nothing to recover opened and served its
  *   reads). The next copy now goes to the other log zone: the store opens
- *   healthy, stamps higher, takes writes and opens again. */
+ *   healthy, stamps higher, takes writes and opens again.
+ * - cut_seal_leaks_zone: on a zoned device, an open cut at the zone index
+ *   it wrote for the zone the last run left open (the torn block moved the
+ *   write pointer), then an open that wrote the index after the torn block
+ *   and was cut at its superblock write: the next open found the zone full
+ *   on the device, looked for the index only right after the records and
+ *   sealed the zone without one (ZONE_NO_INDEX), never collected. Each
+ *   such pair of cuts leaked a zone, until a device with ~110 KB live
+ *   refused every write with -DV_EFULL (a reviewer's open/cut loop). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1685,6 +1693,95 @@ static void open_with_a_log_zone_read_only(void)
 	dev_close(dev);
 }
 
+/* One open of dev, the power cut after ok more writes (UINT32_MAX: no
+ * cut; seed: the draws of the tear); *wok: the writes the device has
+ * acknowledged so far. The store is closed if it opened; store_open's
+ * result. */
+static int cut_open(struct dev *dev, uint64_t *wok, uint32_t ok, uint64_t seed)
+{
+	struct store_config cfg = {.format_if_empty = true, .memo_entries = 1024};
+	struct dev_fault_plan plan = {.seed = seed, .power_cut_after_writes = ok == UINT32_MAX ? 0 : *wok + ok};
+	uint64_t w0 = dev_mem_stats(dev).writes;
+	dev_mem_set_plan(dev, &plan);
+	struct store *s;
+	int err = store_open(&s, dev, &cfg);
+	if (!err)
+		store_close(s);
+	struct dev_fault_stats st = dev_mem_stats(dev);
+	*wok = st.power_cut ? plan.power_cut_after_writes : *wok + (st.writes - w0);
+	dev_mem_power_on(dev);
+	return err;
+}
+
+/* A zoned device's zone left OPEN by a run, then opens cut short: the
+ * first at the zone index recovery writes for that zone (torn: the write
+ * pointer moves past the data, the block holds part of the index or
+ * nothing), the second writes the index at the write pointer, after the
+ * torn block, finishes the zone and is cut at its superblock write. The
+ * next open found the zone full on the device and looked for that index
+ * only right after the records: the zone was sealed without an index
+ * (ZONE_NO_INDEX) and never collected. Each such pair of cuts leaked a
+ * zone, until writes failed with -DV_EFULL. (When the torn write kept
+ * the whole index, the second open takes it: no cut then.) */
+static void cut_seal_leaks_zone(void)
+{
+	struct dev *dev;
+	struct dev_mem_zoned z = {.zone_bytes = 512 * 1024, .zone_cap = 256 * 1024, .max_open = 4, .max_active = 4};
+	CHECK_EQ(dev_open_mem_zoned_opts(&dev, 8 * MiB, &z, NULL), 0);
+	struct store_config cfg = {.format_if_empty = true, .memo_entries = 1024};
+	uint64_t wok = 0;
+	uint8_t v[64];
+	enum { KEYS = 90 };
+	unsigned ver[KEYS] = {0}, next = 0, leaky = 0;
+	const unsigned cycles = 40;
+	for (unsigned c = 0; c < cycles; c++) {
+		struct store *s;
+		uint64_t w0 = dev_mem_stats(dev).writes;
+		CHECK_EQ(store_open(&s, dev, &cfg), 0);
+		unsigned n = c % 2 ? 30 : 10; /* an index of one sector, or of two (torn: half of it) */
+		for (unsigned i = 0; i < n; i++, next++) {
+			char key[16];
+			unsigned k = next % KEYS;
+			snprintf(key, sizeof(key), "k%u", k);
+			h_fill_value(v, sizeof(v), k, c + 1);
+			int err = h_put(s, key, v, sizeof(v));
+			if (err)
+				fprintf(stderr, "  cycle %u: put %s\n", c, dv_strerror(err));
+			CHECK_EQ(err, 0);
+			ver[k] = c + 1;
+		}
+		store_close(s); /* its zone stays OPEN */
+		wok += dev_mem_stats(dev).writes - w0;
+		CHECK(cut_open(dev, &wok, 0, c + 1) != 0); /* the zone index torn */
+		leaky += cut_open(dev, &wok, 1, c + 1) != 0; /* the index after it, then the superblock cut */
+		CHECK_EQ(cut_open(dev, &wok, UINT32_MAX, 0), 0);
+		w0 = dev_mem_stats(dev).writes;
+		CHECK_EQ(store_open(&s, dev, &cfg), 0);
+		for (uint32_t zz = 0; zz < s->sb.zone_count; zz++)
+			if (s->sb.zones[zz].state == ZONE_FULL && s->sb.zones[zz].footer_block == ZONE_NO_INDEX) {
+				fprintf(stderr, "  cycle %u: zone %u FULL without an index (gc_failures %u)\n", c, zz,
+					s->zrt[zz].gc_failures);
+				CHECK(0);
+			}
+		for (unsigned k = 0; k < KEYS; k++) {
+			char key[16];
+			snprintf(key, sizeof(key), "k%u", k);
+			int err = h_get(s, key, got);
+			CHECK_EQ(err, ver[k] ? 0 : -DV_ENOTFOUND);
+			h_fill_value(v, sizeof(v), k, ver[k]);
+			CHECK(!ver[k] || (got->len == sizeof(v) && memcmp(got->bytes, v, sizeof(v)) == 0));
+		}
+		store_close(s);
+		wok += dev_mem_stats(dev).writes - w0;
+	}
+	CHECK(leaky >= 10); /* the sequence that leaked a zone ran */
+	struct store_check_report r = h_check(dev, "cut_seal_leaks_zone");
+	CHECK_EQ(r.damage, 0);
+	dev_close(dev);
+	fprintf(stderr, "  %u cycles, %u with the index written after a torn one and its superblock write cut: no zone leaked\n",
+		cycles, leaky);
+}
+
 static const struct {
 	const char *name;
 	void (*run)(void);
@@ -1729,6 +1826,7 @@ static const struct {
 	{"same_key_writes_wait_while_flushing", same_key_writes_while_flushing},
 	{"full_device_opens_many_times", full_device_opens_many_times},
 	{"open_with_a_log_zone_read_only", open_with_a_log_zone_read_only},
+	{"cut_seal_leaks_zone", cut_seal_leaks_zone},
 };
 
 int main(int argc, char **argv)
