@@ -122,6 +122,9 @@ struct dev_open_opts {
 	bool read_only;
 };
 
+/* A writable open takes an exclusive flock on the file or device (held
+ * until dev_close): -EBUSY when another open holds it (another process
+ * serving the same data). A read-only open takes none. */
 int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts);
 
 static inline const struct dev_info *dev_info(const struct dev *dev) { return &dev->info; }

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -495,6 +496,12 @@ int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts
 	int err = u ? 0 : -ENOMEM;
 	if (!err && fstat(fd, &st))
 		err = -errno;
+	/* One writer per data file or device: every writable store open writes
+	 * its superblock (the open stamp), so a second process on a live path
+	 * would write into the first one's. Released when fd closes (exit and
+	 * kill -9 included). */
+	if (!err && !opts->read_only && flock(fd, LOCK_EX | LOCK_NB) != 0)
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
 	if (!err)
 		err = S_ISBLK(st.st_mode) ? probe_block_device(fd, &u->base.info, &st)
 					  : probe_file(fd, &u->base.info, &st);

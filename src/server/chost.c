@@ -137,6 +137,11 @@ static int load_identity(struct chost *ch)
 		log_error("the data file holds keys but no cluster identity (a single-node data file?): give this "
 			  "node its own data path", "path=%s", ch->srv->cfg->data);
 		return err;
+	case -EROFS: /* store_open_stamp 0: the store opened failed (cnode_identity_load) */
+		log_error("cannot start a cluster node on a store that refuses writes (its device refused the open's "
+			  "superblock write): a start must be recorded before the node acts",
+			  "path=%s", ch->srv->cfg->data);
+		return err;
 	default:
 		log_error("cannot load the cluster identity", "path=%s error=\"%s\"", ch->srv->cfg->data,
 			  dv_strerror(err));

@@ -140,6 +140,11 @@ static int open_store(struct server *srv)
 			 "file system metadata update); a few seconds per GiB",
 			 "path=%s bytes=%llu", cfg->data, (unsigned long long)cfg->size_bytes);
 	err = dev_open_path(&srv->dev, cfg->data, &o);
+	if (err == -EBUSY) {
+		log_error("cannot open data: another process has it open for writing (a dynvme already serving it?)",
+			  "path=%s", cfg->data);
+		return err;
+	}
 	if (err) {
 		log_error("cannot open data", "path=%s error=\"%s\"", cfg->data, dv_strerror(err));
 		return err;
@@ -167,6 +172,10 @@ static int open_store(struct server *srv)
 		 cfg->data, (unsigned long long)dev_info(srv->dev)->size_bytes, st.zones_total,
 		 (unsigned long long)st.zone_bytes, (unsigned long long)(st.keys - st.tombstones),
 		 (double)st.recovery_us / 1000.0, st.recovery_torn_tails);
+	if (st.failed)
+		log_error("the store opened failed: the device refused a write at open; serving reads, refusing writes "
+			  "(INFO store_failed, /health 503)",
+			  "path=%s", cfg->data);
 	return 0;
 }
 

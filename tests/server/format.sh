@@ -2,7 +2,8 @@
 # Which data files dynvme serve formats (review 1 S9): only a new file, an
 # empty (0-byte) file, or one whose superblock area is all zeroes; a file
 # holding anything else is refused with an error naming the path, and is
-# left unchanged, byte for byte. A dynvme file is opened as it is.
+# left unchanged, byte for byte. A dynvme file is opened as it is, but not
+# while another dynvme serves it.
 . "$(dirname "$0")/common.bash"
 is_dynvme || skip "dynvme only (what dynvme formats)"
 need_tools
@@ -82,6 +83,28 @@ serve_once "$zero"
 if srv_alive; then
 	t '"v"' GET k
 	srv_stop
+else
+	fail "a dynvme file was refused: $(tail -n 3 "$SRV_LOG")"
+fi
+
+# A data file another dynvme is serving: refused (exit 1, a message saying
+# so), before anything is written (each open writes its superblock: review
+# of the open stamp); the first one keeps serving, its file unchanged.
+serve_once "$zero"
+if srv_alive; then
+	t OK SET k2 v2
+	alloc_port P2
+	alloc_port H2
+	before=$(head -c 1048576 "$zero" | sha256sum | cut -d' ' -f1)
+	out2=$(timeout $((20 * SLOW)) "$BIN" serve --bind 127.0.0.1 --port "$P2" --http-port "$H2" --data "$zero" \
+		--size 32M --zone-bytes 1M 2>&1)
+	rc2=$?
+	check "exit code of a second dynvme on a file in use" 1 "$rc2"
+	check_match "it says the file is in use" "another process has it open for writing.*path=$zero" "$out2"
+	check "the superblock area is unchanged by it" "$before" "$(head -c 1048576 "$zero" | sha256sum | cut -d' ' -f1)"
+	t '"v2"' GET k2
+	srv_stop
+	check "exit code of the first after SIGTERM" 0 "$SRV_RC"
 else
 	fail "a dynvme file was refused: $(tail -n 3 "$SRV_LOG")"
 fi
