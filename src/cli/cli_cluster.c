@@ -360,7 +360,12 @@ static pid_t spawn(unsigned n, const char *self)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
-	/* Child: a node that dies with us, logging to its file. */
+	/* Child: a node that dies with us, logging to its file, in a process
+	 * group of its own: a terminal's Ctrl-C (SIGINT to the foreground
+	 * group) reaches cluster up alone, which stops the nodes in order
+	 * (before, each node got it too, exited at once, and cluster up
+	 * reported it as a node that "exited with status 0 ... restart it"). */
+	setpgid(0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)
 		_exit(1);

@@ -174,6 +174,26 @@ check "ring unchanged" "$ring" "$("$BIN" admin --node "127.0.0.1:$(cl_port 3)" r
 cl_down
 check "second cluster up exit code" 0 "$CL_UP_RC"
 
+log "Ctrl-C: SIGINT to cluster up's whole process group stops every node, reported as stopped, not as exits"
+setsid "$BIN" cluster up --nodes 3 --base-port "$CL_BASE" --data "$CL_DIR" >"$WORK/up2.out" 2>&1 </dev/null &
+spid=$!
+ALL_PIDS+=("$spid")
+end=$((SECONDS + 60 * SLOW))
+until grep -q "nodes ready" "$WORK/up2.out" || [ $SECONDS -gt $end ] || ! kill -0 "$spid" 2>/dev/null; do sleep 0.1; done
+check_match "started in a group of its own" "nodes ready" "$(cat "$WORK/up2.out")"
+kill -INT -- "-$spid"
+wait "$spid"
+check "exit code after a group SIGINT" 0 "$?"
+check_match "cluster up says stopped" "stopping 3 node\(s\)" "$(cat "$WORK/up2.out")"
+check "no node reported as exited on its own" 0 "$(grep -c 'exited with status\|killed by signal' "$WORK/up2.out")"
+for n in 1 2 3; do
+	check "node $n: a clean shutdown each start" "$(grep -c 'msg="ready"' "$CL_DIR/node$n/dynvme.log")" \
+		"$(grep -c 'msg="shutdown complete"' "$CL_DIR/node$n/dynvme.log")"
+	# Stopped by cluster up (SIGTERM), not by the group's SIGINT itself.
+	check "node $n: stopped by cluster up" "signal=15" \
+		"$(grep 'msg="shutdown requested"' "$CL_DIR/node$n/dynvme.log" | tail -n 1 | grep -o 'signal=[0-9]*')"
+done
+
 log "single-node mode: DYN.* refused, SELECT 0 only"
 srv_start
 t "(error) ERR cluster mode is not enabled: DYN.* commands need a node started with node-id (dynvme cluster up, or see dynvme serve --help)" DYN.GET k
