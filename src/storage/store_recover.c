@@ -45,7 +45,6 @@
 #include <time.h>
 
 #include "base/hash.h"
-#include "base/le.h"
 #include "store_int.h"
 
 #define SCAN_CHUNK_BYTES (4u << 20)
@@ -288,9 +287,9 @@ static uint64_t footer_find(struct store *s, uint32_t z, uint64_t wp)
 		if (store_read_sync(s, zone_base(s, z) + off, buf, len) != 0)
 			break;
 		for (uint32_t b = 0; b + DV_BLOCK_BYTES <= len && off + b + n <= hi; b += DV_BLOCK_BYTES) {
-			const uint8_t *p = buf + b;
-			if (le_get64(p + 8) == ZIDX_MAGIC && le_get32(p + 16) == s->sb.zones[z].gen &&
-			    le_get32(p + 20) == zr->count && footer_at(s, z, off + b)) {
+			struct zidx_hdr h;
+			if (zidx_decode_hdr(buf + b, len - b, &h) == 0 && h.zone_gen == s->sb.zones[z].gen &&
+			    h.count == zr->count && footer_at(s, z, off + b)) {
 				found = off + b;
 				break;
 			}
