@@ -78,10 +78,13 @@ int rcache_init(struct rcache *rc, uint64_t max_bytes)
 	return 0;
 }
 
-static uint64_t entry_bytes(const struct rcache_entry *e)
+/* What an entry of a record of these lengths counts against max_bytes. */
+static uint64_t record_bytes(uint32_t key_len, uint32_t meta_len, uint32_t val_len)
 {
-	return sizeof(*e) + (uint64_t)e->key_len + e->meta_len + e->val_len;
+	return sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len;
 }
+
+static uint64_t entry_bytes(const struct rcache_entry *e) { return record_bytes(e->key_len, e->meta_len, e->val_len); }
 
 /* e leaves the table and the list; freed now unless pinned. */
 static void entry_drop(struct rcache *rc, struct rcache_entry *e)
@@ -223,7 +226,7 @@ static void insert(struct rcache *rc, struct rcache_entry *old, const uint8_t *k
 		   uint64_t seq, const uint8_t *meta, uint32_t meta_len, const uint8_t *vals, uint32_t val_len,
 		   bool verified)
 {
-	uint64_t need = sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len;
+	uint64_t need = record_bytes(key_len, meta_len, val_len);
 	if (old)
 		entry_drop(rc, old);
 	if (need > rc->max_bytes / 8)
@@ -273,7 +276,7 @@ void rcache_fill(struct rcache *rc, const uint8_t *key, uint32_t key_len, uint64
 		rc->stale_fills++; /* a write of a key of the group began since the GET: its copy may be older */
 		return;
 	}
-	if (sizeof(struct rcache_entry) + (uint64_t)key_len + meta_len + val_len > rc->max_bytes / 8)
+	if (record_bytes(key_len, meta_len, val_len) > rc->max_bytes / 8)
 		return; /* not kept; an entry of the key can only be of the same record (the gen held) */
 	struct rcache_entry *old = find(rc, key, key_len, hash);
 	if (old && old->seq == seq) { /* the same record */
