@@ -123,8 +123,11 @@ struct dev_open_opts {
 };
 
 /* A writable open takes an exclusive flock on the file or device (held
- * until dev_close): -EBUSY when another open holds it (another process
- * serving the same data). A read-only open takes none. */
+ * until dev_close): -EBUSY when another open still holds it after
+ * DEV_LOCK_WAIT_MS (another process serving the same data; a process just
+ * killed releases it once the kernel has torn down its io_uring, which is
+ * what the wait is for). A read-only open takes none. */
+#define DEV_LOCK_WAIT_MS 5000u
 int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts);
 
 static inline const struct dev_info *dev_info(const struct dev *dev) { return &dev->info; }

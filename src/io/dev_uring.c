@@ -22,6 +22,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/assert.h"
@@ -472,6 +473,25 @@ static int create_file(const char *path, uint64_t bytes, bool empty)
 	return err;
 }
 
+/* The exclusive lock of a writable open (dev.h). A process killed a moment
+ * ago may still hold it: the file stays open until the kernel has torn
+ * down its io_uring, whose requests in flight hold references to it (a
+ * restart right after kill -9 met -EBUSY). So a held lock is retried for
+ * up to DEV_LOCK_WAIT_MS before -EBUSY. */
+static int lock_exclusive(int fd)
+{
+	const struct timespec step = {.tv_nsec = 10 * 1000000};
+	for (unsigned waited_ms = 0;; waited_ms += 10) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		if (waited_ms >= DEV_LOCK_WAIT_MS)
+			return -EBUSY;
+		nanosleep(&step, NULL);
+	}
+}
+
 int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts *opts)
 {
 	struct stat st;
@@ -498,10 +518,10 @@ int dev_open_path(struct dev **out, const char *path, const struct dev_open_opts
 		err = -errno;
 	/* One writer per data file or device: every writable store open writes
 	 * its superblock (the open stamp), so a second process on a live path
-	 * would write into the first one's. Released when fd closes (exit and
-	 * kill -9 included). */
-	if (!err && !opts->read_only && flock(fd, LOCK_EX | LOCK_NB) != 0)
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	 * would write into the first one's. Released when the file is closed
+	 * (exit and kill -9 included). */
+	if (!err && !opts->read_only)
+		err = lock_exclusive(fd);
 	if (!err)
 		err = S_ISBLK(st.st_mode) ? probe_block_device(fd, &u->base.info, &st)
 					  : probe_file(fd, &u->base.info, &st);
